@@ -1,0 +1,74 @@
+//! Configuration of partitions and stores, with the defaults from `limits.rs`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{LogError, Result};
+use crate::limits::{
+    OPEN_PARTITIONS_DEFAULT, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN,
+};
+use crate::seq::{Clock, NodeId, SystemClock};
+use crate::storage::{FileStorage, Storage};
+
+/// When an append counts as done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// After fdatasync. Concurrent appends share one write and one fdatasync per partition.
+    Always,
+    /// After the write reaches the page cache; a background thread fdatasyncs every interval.
+    Interval(Duration),
+    /// After the write reaches the page cache; synced only when a segment is sealed or the
+    /// partition is closed.
+    Never,
+}
+
+/// Settings of one partition (and of every partition of a store).
+#[derive(Clone, Debug)]
+pub struct PartitionConfig {
+    pub segment_bytes_max: u64,
+    pub fsync: FsyncPolicy,
+    pub node: NodeId,
+    pub storage: Arc<dyn Storage>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for PartitionConfig {
+    fn default() -> Self {
+        PartitionConfig {
+            segment_bytes_max: SEGMENT_BYTES_DEFAULT,
+            fsync: FsyncPolicy::Always,
+            node: NodeId::default(),
+            storage: Arc::new(FileStorage),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl PartitionConfig {
+    pub fn validate(&self) -> Result<()> {
+        if !(SEGMENT_BYTES_MIN..=SEGMENT_BYTES_MAX).contains(&self.segment_bytes_max) {
+            return Err(LogError::InvalidConfig("segment_bytes_max out of range"));
+        }
+        if self.fsync == FsyncPolicy::Interval(Duration::ZERO) {
+            return Err(LogError::InvalidConfig("fsync interval must be above zero"));
+        }
+        Ok(())
+    }
+}
+
+/// Settings of a store: the partition settings plus the bound on open partitions.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    pub partition: PartitionConfig,
+    /// Partitions kept open (one descriptor and a few maps each) before idle ones are closed.
+    pub open_partitions_max: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            partition: PartitionConfig::default(),
+            open_partitions_max: OPEN_PARTITIONS_DEFAULT,
+        }
+    }
+}

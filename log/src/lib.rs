@@ -1,0 +1,39 @@
+//! `strand-log`: Strand's storage. It owns segmented append-only logs on disk, the Snowflake
+//! `_seq` generator, sparse indexes, group commit, crash recovery, retention and keyed
+//! compaction, and a [`Store`] of many lazily opened partitions.
+//!
+//! It does not own what records mean: it knows nothing about SQL, rows, tables, users, topics
+//! or the network. A record is a key, a payload, flags and an optional pointer to the previous
+//! version of its key; callers decide what those bytes are.
+//!
+//! Entry points: [`Store::open`] then [`Store::partition`]; [`Partition::append`] (returns once
+//! durable under the [`FsyncPolicy`]); [`Partition::snapshot`] then [`ReadSnapshot::records`]
+//! for zero-copy reads. On-disk formats: `docs/log-format.md`.
+
+mod commit;
+mod compaction;
+mod config;
+mod error;
+mod index;
+pub mod limits;
+mod meta;
+mod mmap;
+mod partition;
+mod reader;
+pub mod record;
+mod retention;
+pub mod segment;
+pub mod seq;
+pub mod storage;
+mod store;
+
+pub use compaction::{CompactionOutcome, CompactionPolicy};
+pub use config::{FsyncPolicy, PartitionConfig, StoreConfig};
+pub use error::{LogError, Result};
+pub use index::{SegmentIndex, SegmentSummary};
+pub use partition::Partition;
+pub use reader::{ReadFrom, ReadSnapshot, Records};
+pub use record::{NewRecord, RecordFlags, RecordView};
+pub use retention::{RetentionOutcome, RetentionPolicy};
+pub use seq::{Clock, NodeId, Seq, SeqGenerator, SeqRange, SystemClock};
+pub use store::{PartitionId, Store};

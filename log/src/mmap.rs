@@ -1,0 +1,44 @@
+//! The crate's only `unsafe`: mapping segment files for reading.
+//!
+//! Why this is sound here: the log never rewrites bytes below a segment's committed length
+//! (appends go past it; compaction and recovery write new files and rename them; retention
+//! unlinks files, which keeps mapped pages alive). Readers only look below the committed length
+//! they were handed, so the bytes they borrow do not change while borrowed.
+
+use std::fs::File;
+use std::io;
+
+use memmap2::{Mmap, MmapOptions};
+
+/// A read-only view of the first `len` bytes of a file (possibly empty).
+#[derive(Debug)]
+pub struct MappedBytes {
+    map: Option<Mmap>,
+}
+
+impl MappedBytes {
+    pub fn map(file: &File, len: u64) -> io::Result<MappedBytes> {
+        if len == 0 {
+            return Ok(MappedBytes { map: None });
+        }
+        let len = usize::try_from(len)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "segment too large to map"))?;
+        // SAFETY: see the module comment. The mapping is read-only and shared; the regions a
+        // reader borrows are never modified in place by this process, and Strand's data
+        // directory is not written by other programs.
+        let map = unsafe { MmapOptions::new().len(len).map(file)? };
+        Ok(MappedBytes { map: Some(map) })
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or(&[])
+    }
+
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

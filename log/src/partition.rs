@@ -1,0 +1,304 @@
+//! `Partition`: one directory of segments, its writer state, and the view readers see.
+//!
+//! The writer state sits behind a mutex that only the commit leader (`commit.rs`) and the
+//! maintenance jobs take. Readers never take it: each commit publishes an immutable
+//! [`PartitionView`] (an `Arc` swap), and a reader clones that `Arc` and reads from maps.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use crate::commit::CommitQueue;
+use crate::config::PartitionConfig;
+use crate::error::{LogError, Result};
+use crate::meta::PartitionMeta;
+use crate::reader::{ActiveRef, PartitionView, ReadSnapshot, SegmentRef};
+use crate::record::NewRecord;
+use crate::segment::{self, ActiveSegment, SealedSegment, SEGMENT_HEADER_BYTES};
+use crate::seq::{Seq, SeqRange};
+use crate::storage::Storage;
+
+const HEALTHY: u64 = u64::MAX;
+
+/// The writer's side of a partition.
+#[derive(Debug)]
+pub(crate) struct WriterState {
+    pub sealed: Vec<Arc<SealedSegment>>,
+    pub active: Option<ActiveSegment>,
+}
+
+/// One append-only log: a directory of segments with one writer and any number of readers.
+#[derive(Debug)]
+pub struct Partition {
+    pub(crate) dir: PathBuf,
+    pub(crate) segment_bytes_max: u64,
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) queue: Arc<CommitQueue>,
+    pub(crate) writer: Mutex<WriterState>,
+    published: RwLock<Arc<PartitionView>>,
+    /// Commit round whose I/O failed, or `HEALTHY`.
+    poisoned_round: AtomicU64,
+    pub(crate) meta: Mutex<PartitionMeta>,
+    /// Serialises retention and compaction of this partition.
+    pub(crate) maintenance: Mutex<()>,
+    /// Written but not yet fdatasync'd (policies `interval` and `never`).
+    pub(crate) unsynced: AtomicBool,
+}
+
+impl Partition {
+    /// Open (creating if needed) a partition with its own commit queue and `_seq` generator.
+    pub fn open(dir: impl AsRef<Path>, config: PartitionConfig) -> Result<Arc<Partition>> {
+        config.validate()?;
+        let queue = CommitQueue::standalone(&config);
+        let partition = Partition::open_with_queue(dir.as_ref(), &config, queue.clone())?;
+        queue.observe(partition.floor_seq());
+        Ok(partition)
+    }
+
+    pub(crate) fn open_with_queue(
+        dir: &Path,
+        config: &PartitionConfig,
+        queue: Arc<CommitQueue>,
+    ) -> Result<Arc<Partition>> {
+        std::fs::create_dir_all(dir).map_err(|e| LogError::io(dir, e))?;
+        let storage = config.storage.clone();
+        let first_seqs = list_segments(dir)?;
+        let mut sealed = Vec::with_capacity(first_seqs.len());
+        let mut active = None;
+        for (i, &first_seq) in first_seqs.iter().enumerate() {
+            let path = segment::segment_path(dir, first_seq);
+            if i + 1 < first_seqs.len() {
+                sealed.push(Arc::new(SealedSegment::new(
+                    storage.clone(),
+                    path,
+                    first_seq,
+                )));
+            } else {
+                active = recover_active(storage.as_ref(), path, first_seq)?;
+            }
+        }
+        let meta = load_meta(dir, &sealed)?;
+        let writer = WriterState { sealed, active };
+        let view = Arc::new(view_of(&writer));
+        Ok(Arc::new(Partition {
+            dir: dir.to_path_buf(),
+            segment_bytes_max: config.segment_bytes_max,
+            storage,
+            queue,
+            writer: Mutex::new(writer),
+            published: RwLock::new(view),
+            poisoned_round: AtomicU64::new(HEALTHY),
+            meta: Mutex::new(meta),
+            maintenance: Mutex::new(()),
+            unsynced: AtomicBool::new(false),
+        }))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Append a batch; returns once it is durable under the fsync policy. The batch lands in
+    /// one segment, in order, with increasing `_seq`.
+    pub fn append(self: &Arc<Self>, records: &[NewRecord<'_>]) -> Result<SeqRange> {
+        CommitQueue::append(&self.queue.clone(), self, records)
+    }
+
+    /// A consistent, lock-free view of what is committed now.
+    pub fn snapshot(&self) -> ReadSnapshot {
+        let view = self
+            .published
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        ReadSnapshot::new(view, self.dir.clone())
+    }
+
+    /// `_seq` of the newest committed record, or `Seq::ZERO` when the partition is empty.
+    pub fn last_seq(&self) -> Seq {
+        self.published
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .last_seq
+    }
+
+    /// A reader that has seen everything up to `S >= lowest_resumable_seq()` can resume by
+    /// reading after `S` and miss nothing; below it, retention or compaction removed history.
+    pub fn lowest_resumable_seq(&self) -> Seq {
+        self.meta
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .lowest_resumable_seq
+    }
+
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned_round.load(Ordering::Acquire) != HEALTHY
+    }
+
+    pub(crate) fn poisoned_in_or_before(&self, round: u64) -> bool {
+        self.poisoned_round.load(Ordering::Acquire) <= round
+    }
+
+    pub(crate) fn poison(&self, round: u64, error: &LogError) {
+        tracing::error!(partition = %self.dir.display(), %error, "partition poisoned");
+        self.poisoned_round.fetch_min(round, Ordering::AcqRel);
+    }
+
+    pub(crate) fn poisoned_error(&self) -> LogError {
+        LogError::Poisoned {
+            path: self.dir.clone(),
+        }
+    }
+
+    /// Highest `_seq` this partition may have issued (records, or a segment name).
+    pub(crate) fn floor_seq(&self) -> Seq {
+        let writer = self.lock_writer();
+        let active = writer
+            .active
+            .as_ref()
+            .map(|a| a.first_seq.max(a.last_seq()));
+        let sealed = writer.sealed.last().map(|s| s.first_seq);
+        active.or(sealed).unwrap_or(Seq::ZERO)
+    }
+
+    pub(crate) fn lock_writer(&self) -> MutexGuard<'_, WriterState> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Make the writer's current state visible to new snapshots.
+    pub(crate) fn publish(&self, writer: &WriterState) {
+        let view = Arc::new(view_of(writer));
+        *self.published.write().unwrap_or_else(|p| p.into_inner()) = view;
+    }
+
+    /// fdatasync the active segment if appends since the last sync were not synced.
+    pub fn sync(&self) -> Result<()> {
+        if !self.unsynced.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let writer = self.lock_writer();
+        if let Some(active) = &writer.active {
+            if let Err(e) = active.sync_data() {
+                let error = LogError::io(&active.path, e);
+                self.poison(0, &error);
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+
+    /// Check every record of every segment (CRC, order). For operators and tests.
+    pub fn verify(&self) -> Result<u64> {
+        let snapshot = self.snapshot();
+        let mut records = 0;
+        for record in snapshot.records(crate::ReadFrom::Earliest) {
+            record?;
+            records += 1;
+        }
+        Ok(records)
+    }
+}
+
+impl Drop for Partition {
+    fn drop(&mut self) {
+        if let Err(error) = self.sync() {
+            tracing::error!(partition = %self.dir.display(), %error, "final sync failed");
+        }
+    }
+}
+
+/// Build the readers' view of the writer state.
+pub(crate) fn view_of(writer: &WriterState) -> PartitionView {
+    let mut segments: Vec<SegmentRef> = writer
+        .sealed
+        .iter()
+        .map(|s| SegmentRef::Sealed(s.clone()))
+        .collect();
+    let mut last_seq = Seq::ZERO;
+    if let Some(active) = &writer.active {
+        let (map, index) = active.reader_parts();
+        last_seq = active.last_seq();
+        segments.push(SegmentRef::Active(ActiveRef {
+            first_seq: active.first_seq,
+            map,
+            index,
+            committed_bytes: active.written_bytes(),
+        }));
+    }
+    if last_seq == Seq::ZERO {
+        last_seq = last_sealed_seq(&writer.sealed);
+    }
+    PartitionView { segments, last_seq }
+}
+
+fn last_sealed_seq(sealed: &[Arc<SealedSegment>]) -> Seq {
+    for segment in sealed.iter().rev() {
+        match segment.load() {
+            Ok(loaded) if loaded.index.summary.records > 0 => return loaded.index.summary.last_seq,
+            Ok(_) => continue,
+            Err(_) => return segment.first_seq,
+        }
+    }
+    Seq::ZERO
+}
+
+/// Segment first `_seq`s in order; leftover temporary files of interrupted writes are removed.
+fn list_segments(dir: &Path) -> Result<Vec<Seq>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| LogError::io(dir, e))?;
+    let mut first_seqs = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| LogError::io(dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        } else if let Some(seq) = segment::parse_segment_name(name) {
+            first_seqs.push(seq);
+        }
+    }
+    first_seqs.sort_unstable();
+    Ok(first_seqs)
+}
+
+/// Recover the newest segment. A segment whose header never reached the disk (a crash while it
+/// was being created, before any record could be acknowledged in it) is removed.
+fn recover_active(
+    storage: &dyn Storage,
+    path: PathBuf,
+    first_seq: Seq,
+) -> Result<Option<ActiveSegment>> {
+    let mut header = Vec::with_capacity(SEGMENT_HEADER_BYTES as usize);
+    std::fs::File::open(&path)
+        .and_then(|file| {
+            file.take(u64::from(SEGMENT_HEADER_BYTES))
+                .read_to_end(&mut header)
+        })
+        .map_err(|e| LogError::io(&path, e))?;
+    if header.len() < SEGMENT_HEADER_BYTES as usize || header.iter().all(|&b| b == 0) {
+        tracing::warn!(segment = %path.display(), "removing segment whose creation was torn");
+        std::fs::remove_file(&path).map_err(|e| LogError::io(&path, e))?;
+        return Ok(None);
+    }
+    let (active, cut_bytes) = ActiveSegment::recover(storage, path, first_seq)?;
+    if cut_bytes > 0 {
+        tracing::warn!(segment = %active.path.display(), cut_bytes, "recovered active segment");
+    }
+    Ok(Some(active))
+}
+
+fn load_meta(dir: &Path, sealed: &[Arc<SealedSegment>]) -> Result<PartitionMeta> {
+    match PartitionMeta::load(dir)? {
+        None => Ok(PartitionMeta::default()),
+        Some(Some(meta)) => Ok(meta),
+        Some(None) => {
+            // Unreadable: assume every sealed segment may have lost history.
+            let lowest_resumable_seq = last_sealed_seq(sealed);
+            tracing::warn!(partition = %dir.display(), %lowest_resumable_seq,
+                "partition.meta unreadable; assuming sealed history is incomplete");
+            Ok(PartitionMeta {
+                lowest_resumable_seq,
+            })
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Retention: drop whole sealed segments that are older than the age limit or that push the
+//! partition over its size limit, oldest first. The active segment is never dropped. Before any
+//! file is removed, the lowest resumable `_seq` is raised durably (`meta.rs`).
+
+use std::sync::Arc;
+
+use crate::error::{LogError, Result};
+use crate::meta::PartitionMeta;
+use crate::partition::Partition;
+use crate::segment::{self, SealedSegment};
+use crate::seq::Seq;
+use crate::storage;
+
+/// Limits of a partition's history; `None` means unlimited.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Segments whose newest record is older than this are removed.
+    pub max_age_ms: Option<u64>,
+    /// Oldest segments are removed while the partition is larger than this.
+    pub max_bytes: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RetentionOutcome {
+    pub segments_removed: usize,
+    pub bytes_removed: u64,
+}
+
+impl Partition {
+    /// Apply `policy` as of `now_unix_ms`.
+    pub fn apply_retention(
+        &self,
+        policy: &RetentionPolicy,
+        now_unix_ms: u64,
+    ) -> Result<RetentionOutcome> {
+        let _maintenance = self.maintenance.lock().unwrap_or_else(|p| p.into_inner());
+        let (sealed, active_bytes) = {
+            let writer = self.lock_writer();
+            let active_bytes = writer
+                .active
+                .as_ref()
+                .map_or(0, |a| u64::from(a.written_bytes()));
+            (writer.sealed.clone(), active_bytes)
+        };
+        let mut total_bytes = active_bytes;
+        for segment in &sealed {
+            total_bytes += u64::from(segment.load()?.index.summary.data_bytes);
+        }
+        let mut outcome = RetentionOutcome::default();
+        let mut last_removed = Seq::ZERO;
+        for segment in &sealed {
+            let summary = segment.load()?.index.summary;
+            let too_old = policy
+                .max_age_ms
+                .is_some_and(|age| summary.max_timestamp_unix_ms.saturating_add(age) < now_unix_ms);
+            let too_big = policy.max_bytes.is_some_and(|max| total_bytes > max);
+            if !too_old && !too_big {
+                break;
+            }
+            total_bytes -= u64::from(summary.data_bytes);
+            outcome.segments_removed += 1;
+            outcome.bytes_removed += u64::from(summary.data_bytes);
+            last_removed = last_removed.max(summary.last_seq).max(segment.first_seq);
+        }
+        if outcome.segments_removed == 0 {
+            return Ok(outcome);
+        }
+        self.raise_lowest_resumable(last_removed)?;
+        let removed = &sealed[..outcome.segments_removed];
+        {
+            let mut writer = self.lock_writer();
+            writer
+                .sealed
+                .retain(|s| !removed.iter().any(|r| Arc::ptr_eq(r, s)));
+            self.publish(&writer);
+        }
+        remove_segment_files(self, removed)?;
+        tracing::info!(partition = %self.dir.display(), segments = outcome.segments_removed,
+            lowest_resumable_seq = %last_removed, "retention removed segments");
+        Ok(outcome)
+    }
+
+    /// `_seq` of the oldest record still stored, if any.
+    pub fn first_retained_seq(&self) -> Result<Option<Seq>> {
+        let snapshot = self.snapshot();
+        let first = snapshot
+            .records(crate::ReadFrom::Earliest)
+            .next()
+            .transpose()?;
+        Ok(first.map(|r| r.seq))
+    }
+
+    /// Durably record that history at or below `seq` is incomplete.
+    pub(crate) fn raise_lowest_resumable(&self, seq: Seq) -> Result<()> {
+        let mut meta = self.meta.lock().unwrap_or_else(|p| p.into_inner());
+        if seq <= meta.lowest_resumable_seq {
+            return Ok(());
+        }
+        let raised = PartitionMeta {
+            lowest_resumable_seq: seq,
+        };
+        raised.store(&self.dir)?;
+        *meta = raised;
+        Ok(())
+    }
+}
+
+/// Unlink segments (and their indexes) no longer in the partition's view. Readers that still
+/// hold a snapshot keep reading the unlinked files through their maps.
+pub(crate) fn remove_segment_files(
+    partition: &Partition,
+    removed: &[Arc<SealedSegment>],
+) -> Result<()> {
+    for segment in removed {
+        let index = segment::index_path(&partition.dir, segment.first_seq);
+        std::fs::remove_file(&segment.path).map_err(|e| LogError::io(&segment.path, e))?;
+        let _ = std::fs::remove_file(index);
+    }
+    storage::sync_dir(&partition.dir).map_err(|e| LogError::io(&partition.dir, e))
+}

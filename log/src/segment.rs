@@ -1,0 +1,364 @@
+//! Segment files: naming, the 64-byte header, scanning frames, and the two states of a segment.
+//! A [`SealedSegment`] is immutable and mapped read-only on first use; the [`ActiveSegment`] is
+//! appended to by the partition's writer and mapped for readers up to its committed length.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock, RwLock};
+
+use crate::error::{LogError, Result};
+use crate::index::SegmentIndex;
+use crate::mmap::MappedBytes;
+use crate::record::{self, Decoded, FrameError};
+use crate::seq::Seq;
+use crate::storage::{self, Storage, StorageFile};
+
+pub const SEGMENT_HEADER_BYTES: u32 = 64;
+pub const FORMAT_VERSION: u16 = 1;
+const MAGIC: &[u8; 8] = b"STRNDLOG";
+const SEGMENT_EXTENSION: &str = "log";
+const INDEX_EXTENSION: &str = "idx";
+/// The active file grows by at least this much at a time, so growth (a metadata change that
+/// fdatasync must also flush) is rare.
+const GROWTH_BYTES_MIN: u64 = 1024 * 1024;
+
+pub fn segment_path(dir: &Path, first_seq: Seq) -> PathBuf {
+    dir.join(format!("{:020}.{SEGMENT_EXTENSION}", first_seq.0))
+}
+
+pub fn index_path(dir: &Path, first_seq: Seq) -> PathBuf {
+    dir.join(format!("{:020}.{INDEX_EXTENSION}", first_seq.0))
+}
+
+/// `Some(first_seq)` when `name` is a segment file name.
+pub fn parse_segment_name(name: &str) -> Option<Seq> {
+    let digits = name.strip_suffix(".log")?;
+    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok().map(Seq))
+        .flatten()
+}
+
+pub fn encode_header(first_seq: Seq, created_unix_ms: u64) -> [u8; SEGMENT_HEADER_BYTES as usize] {
+    let mut header = [0u8; SEGMENT_HEADER_BYTES as usize];
+    header[..8].copy_from_slice(MAGIC);
+    header[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header[10..12].copy_from_slice(&(SEGMENT_HEADER_BYTES as u16).to_le_bytes());
+    header[16..24].copy_from_slice(&first_seq.0.to_le_bytes());
+    header[24..32].copy_from_slice(&created_unix_ms.to_le_bytes());
+    let crc = crc32fast::hash(&header[..60]);
+    header[60..].copy_from_slice(&crc.to_le_bytes());
+    header
+}
+
+pub fn check_header(bytes: &[u8], path: &Path, first_seq: Seq) -> Result<()> {
+    let bad = |reason| LogError::BadSegmentHeader {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let header = bytes
+        .get(..SEGMENT_HEADER_BYTES as usize)
+        .ok_or(bad("file shorter than header"))?;
+    if &header[..8] != MAGIC {
+        return Err(bad("not a Strand segment (magic)"));
+    }
+    if crc32fast::hash(&header[..60]).to_le_bytes() != header[60..64] {
+        return Err(bad("header CRC32 mismatch"));
+    }
+    let version = u16::from_le_bytes([header[8], header[9]]);
+    if version != FORMAT_VERSION {
+        return Err(LogError::UnsupportedVersion {
+            path: path.to_path_buf(),
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    if record::read_u64(header, 16) != first_seq.0 {
+        return Err(bad("first _seq in header differs from the file name"));
+    }
+    Ok(())
+}
+
+/// Where a scan of a segment's frames stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScanStop {
+    /// A zero length word (or the end of the bytes) after the last frame.
+    CleanEnd,
+    /// An invalid frame at this byte.
+    Invalid { position: u32, error: FrameError },
+}
+
+/// Walk and check every frame of `data`, building the index of the valid prefix.
+pub fn scan(data: &[u8], first_seq: Seq) -> (SegmentIndex, ScanStop) {
+    let mut index = SegmentIndex::new(first_seq, SEGMENT_HEADER_BYTES);
+    let mut position = SEGMENT_HEADER_BYTES as usize;
+    loop {
+        match record::decode(data, position) {
+            Ok(Decoded::End) => return (index, ScanStop::CleanEnd),
+            Ok(Decoded::Record(view, next))
+                if view.seq > index.summary.last_seq && view.seq >= first_seq =>
+            {
+                index.add(
+                    view.seq,
+                    view.timestamp_unix_ms,
+                    position as u32,
+                    next as u32,
+                );
+                position = next;
+            }
+            Ok(Decoded::Record(..)) => {
+                let error = FrameError::SeqNotIncreasing;
+                return (
+                    index,
+                    ScanStop::Invalid {
+                        position: position as u32,
+                        error,
+                    },
+                );
+            }
+            Err(error) => {
+                return (
+                    index,
+                    ScanStop::Invalid {
+                        position: position as u32,
+                        error,
+                    },
+                )
+            }
+        }
+    }
+}
+
+/// A segment no longer written: its bytes never change until retention or compaction replaces
+/// the whole file. Mapped and indexed lazily, on the first read that needs it.
+#[derive(Debug)]
+pub struct SealedSegment {
+    pub path: PathBuf,
+    pub first_seq: Seq,
+    storage: Arc<dyn Storage>,
+    loaded: OnceLock<LoadedSegment>,
+}
+
+#[derive(Debug)]
+pub struct LoadedSegment {
+    pub bytes: MappedBytes,
+    pub index: SegmentIndex,
+}
+
+impl SealedSegment {
+    pub fn new(storage: Arc<dyn Storage>, path: PathBuf, first_seq: Seq) -> SealedSegment {
+        SealedSegment {
+            path,
+            first_seq,
+            storage,
+            loaded: OnceLock::new(),
+        }
+    }
+
+    fn with_loaded(storage: Arc<dyn Storage>, path: PathBuf, loaded: LoadedSegment) -> Self {
+        let segment = SealedSegment::new(storage, path, loaded.index.summary.first_seq);
+        let _ = segment.loaded.set(loaded);
+        segment
+    }
+
+    /// Map the segment and load (or rebuild) its index.
+    pub fn load(&self) -> Result<&LoadedSegment> {
+        if let Some(loaded) = self.loaded.get() {
+            return Ok(loaded);
+        }
+        let loaded = self.load_uncached()?;
+        Ok(self.loaded.get_or_init(|| loaded))
+    }
+
+    fn load_uncached(&self) -> Result<LoadedSegment> {
+        let io = |e| LogError::io(&self.path, e);
+        let file = self.storage.open_existing(&self.path).map_err(io)?;
+        let file_bytes = file.len().map_err(io)?;
+        let bytes = file.map(file_bytes).map_err(io)?;
+        check_header(bytes.as_slice(), &self.path, self.first_seq)?;
+        let index_path = self.path.with_extension(INDEX_EXTENSION);
+        let stored = std::fs::read(&index_path).ok();
+        let decoded = stored.and_then(|b| SegmentIndex::decode(&b, self.first_seq, file_bytes));
+        let index = match decoded {
+            Some(index) => index,
+            None => self.rebuild_index(bytes.as_slice(), &index_path)?,
+        };
+        Ok(LoadedSegment { bytes, index })
+    }
+
+    /// Rebuild a missing or garbled index by scanning; a bad frame is corruption, not a tail.
+    fn rebuild_index(&self, data: &[u8], index_path: &Path) -> Result<SegmentIndex> {
+        let (index, stop) = scan(data, self.first_seq);
+        let trailing = &data[index.summary.data_bytes as usize..];
+        let position = match stop {
+            ScanStop::CleanEnd if trailing.iter().all(|&b| b == 0) => {
+                tracing::warn!(segment = %self.path.display(), "rebuilt segment index");
+                let _ = storage::write_atomically(index_path, &index.encode(), false);
+                return Ok(index);
+            }
+            ScanStop::CleanEnd => index.summary.data_bytes,
+            ScanStop::Invalid { position, .. } => position,
+        };
+        Err(LogError::CorruptSegment {
+            path: self.path.clone(),
+            position: u64::from(position),
+            reason: match stop {
+                ScanStop::Invalid { error, .. } => error.reason(),
+                ScanStop::CleanEnd => "records after a zeroed frame",
+            },
+        })
+    }
+}
+
+/// The segment being appended to. Owned by the partition's writer; readers see it through
+/// [`ActiveSegment::reader_parts`] up to the committed length the partition publishes.
+#[derive(Debug)]
+pub struct ActiveSegment {
+    pub path: PathBuf,
+    pub first_seq: Seq,
+    file: Box<dyn StorageFile>,
+    capacity_bytes: u64,
+    map: Arc<MappedBytes>,
+    index: Arc<RwLock<SegmentIndex>>,
+    written_bytes: u32,
+    last_seq: Seq,
+}
+
+impl ActiveSegment {
+    pub fn create(storage: &dyn Storage, dir: &Path, first_seq: Seq, now_ms: u64) -> Result<Self> {
+        let path = segment_path(dir, first_seq);
+        let io = |e| LogError::io(&path, e);
+        let file = storage.create_new(&path).map_err(io)?;
+        file.write_all_at(&encode_header(first_seq, now_ms), 0)
+            .map_err(io)?;
+        file.set_len(GROWTH_BYTES_MIN).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        storage::sync_dir(dir).map_err(|e| LogError::io(dir, e))?;
+        let map = Arc::new(file.map(GROWTH_BYTES_MIN).map_err(io)?);
+        let index = SegmentIndex::new(first_seq, SEGMENT_HEADER_BYTES);
+        Ok(ActiveSegment {
+            path,
+            first_seq,
+            file,
+            capacity_bytes: GROWTH_BYTES_MIN,
+            map,
+            index: Arc::new(RwLock::new(index)),
+            written_bytes: SEGMENT_HEADER_BYTES,
+            last_seq: Seq::ZERO,
+        })
+    }
+
+    /// Reopen the last segment after a restart: keep the valid prefix, cut a torn tail.
+    pub fn recover(storage: &dyn Storage, path: PathBuf, first_seq: Seq) -> Result<(Self, u64)> {
+        let io = |e| LogError::io(&path, e);
+        let file = storage.open_existing(&path).map_err(io)?;
+        let file_bytes = file.len().map_err(io)?;
+        let bytes = file.map(file_bytes).map_err(io)?;
+        check_header(bytes.as_slice(), &path, first_seq)?;
+        let (index, stop) = scan(bytes.as_slice(), first_seq);
+        let data_bytes = index.summary.data_bytes;
+        let mut cut_bytes = 0;
+        if let ScanStop::Invalid { position, error } = stop {
+            tracing::warn!(segment = %path.display(), position, reason = error.reason(),
+                "truncating torn tail of active segment");
+            cut_bytes = file_bytes - u64::from(position);
+        }
+        drop(bytes);
+        // Cut everything after the valid prefix (a torn frame, or stale bytes a torn multi-page
+        // write left further on), then regrow with zeros.
+        file.set_len(u64::from(data_bytes)).map_err(io)?;
+        let capacity_bytes = u64::from(data_bytes).max(GROWTH_BYTES_MIN);
+        file.set_len(capacity_bytes).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        let map = Arc::new(file.map(capacity_bytes).map_err(io)?);
+        let last_seq = index.summary.last_seq;
+        let segment = ActiveSegment {
+            path,
+            first_seq,
+            file,
+            capacity_bytes,
+            map,
+            index: Arc::new(RwLock::new(index)),
+            written_bytes: data_bytes,
+            last_seq,
+        };
+        Ok((segment, cut_bytes))
+    }
+
+    pub fn written_bytes(&self) -> u32 {
+        self.written_bytes
+    }
+
+    pub fn last_seq(&self) -> Seq {
+        self.last_seq
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.written_bytes == SEGMENT_HEADER_BYTES
+    }
+
+    /// What readers need: the map and the shared index (both `Arc`, no lock held).
+    pub fn reader_parts(&self) -> (Arc<MappedBytes>, Arc<RwLock<SegmentIndex>>) {
+        (self.map.clone(), self.index.clone())
+    }
+
+    /// Write whole encoded frames at the end. Not visible to readers until published.
+    pub fn append(&mut self, frames: &[u8]) -> std::io::Result<()> {
+        let end = u64::from(self.written_bytes) + frames.len() as u64;
+        if end > self.capacity_bytes {
+            self.grow(end)?;
+        }
+        self.file
+            .write_all_at(frames, u64::from(self.written_bytes))?;
+        let mut index = self
+            .index
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut at = 0;
+        while at < frames.len() {
+            let (frame_bytes, seq, timestamp) = record::encoded_frame_fields(frames, at);
+            let position = self.written_bytes + at as u32;
+            index.add(seq, timestamp, position, position + frame_bytes as u32);
+            at += frame_bytes;
+            self.last_seq = seq;
+        }
+        self.written_bytes = end as u32;
+        Ok(())
+    }
+
+    fn grow(&mut self, needed_bytes: u64) -> std::io::Result<()> {
+        let doubled = self.capacity_bytes.saturating_mul(2);
+        let capacity = needed_bytes
+            .max(doubled)
+            .max(GROWTH_BYTES_MIN)
+            .next_multiple_of(4096);
+        self.file.set_len(capacity)?;
+        self.map = Arc::new(self.file.map(capacity)?);
+        self.capacity_bytes = capacity;
+        Ok(())
+    }
+
+    pub fn sync_data(&self) -> std::io::Result<()> {
+        self.file.sync_data()
+    }
+
+    /// Make the segment immutable: sync, cut to its data, write its index.
+    pub fn seal(self, storage: Arc<dyn Storage>) -> Result<SealedSegment> {
+        let io = |e| LogError::io(&self.path, e);
+        self.file.sync_data().map_err(io)?;
+        self.file
+            .set_len(u64::from(self.written_bytes))
+            .map_err(io)?;
+        self.file.sync_all().map_err(io)?;
+        let index = self.index.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let index_path = self.path.with_extension(INDEX_EXTENSION);
+        // The index is derived data: a lost or torn index file is rebuilt, so no fsync here.
+        if let Err(error) = storage::write_atomically(&index_path, &index.encode(), false) {
+            tracing::warn!(segment = %self.path.display(), %error, "index not written");
+        }
+        let bytes = self.file.map(u64::from(self.written_bytes)).map_err(io)?;
+        Ok(SealedSegment::with_loaded(
+            storage,
+            self.path,
+            LoadedSegment { bytes, index },
+        ))
+    }
+}

@@ -1,0 +1,192 @@
+//! The narrow I/O surface the log writes through: positional write, sync, truncate, map.
+//!
+//! Everything the log persists goes through [`Storage`] and [`StorageFile`], so tests can inject
+//! a failed fsync, a short write or a full disk ([`FaultyStorage`]) and check that the partition
+//! poisons itself instead of guessing what reached the disk.
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::mmap::MappedBytes;
+
+/// One open file of a partition.
+pub trait StorageFile: Send + Sync + fmt::Debug {
+    fn write_all_at(&self, bytes: &[u8], offset: u64) -> io::Result<()>;
+    /// `fdatasync`: data and the metadata needed to read it back.
+    fn sync_data(&self) -> io::Result<()>;
+    /// `fsync`: everything, including size changes after a truncate.
+    fn sync_all(&self) -> io::Result<()>;
+    fn set_len(&self, len: u64) -> io::Result<()>;
+    fn len(&self) -> io::Result<u64>;
+    fn map(&self, len: u64) -> io::Result<MappedBytes>;
+}
+
+/// Opens files; the seam where tests swap in faults.
+pub trait Storage: Send + Sync + fmt::Debug {
+    fn create_new(&self, path: &Path) -> io::Result<Box<dyn StorageFile>>;
+    fn open_existing(&self, path: &Path) -> io::Result<Box<dyn StorageFile>>;
+}
+
+/// Plain files on the local file system.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FileStorage;
+
+#[derive(Debug)]
+struct PlainFile(File);
+
+impl StorageFile for PlainFile {
+    fn write_all_at(&self, bytes: &[u8], offset: u64) -> io::Result<()> {
+        self.0.write_all_at(bytes, offset)
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+    fn sync_all(&self) -> io::Result<()> {
+        self.0.sync_all()
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.0.set_len(len)
+    }
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.0.metadata()?.len())
+    }
+    fn map(&self, len: u64) -> io::Result<MappedBytes> {
+        MappedBytes::map(&self.0, len)
+    }
+}
+
+impl Storage for FileStorage {
+    fn create_new(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)?;
+        Ok(Box::new(PlainFile(file)))
+    }
+    fn open_existing(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        Ok(Box::new(PlainFile(file)))
+    }
+}
+
+/// Switches a test flips to make the next operations fail.
+#[derive(Debug, Default)]
+pub struct Faults {
+    pub fail_sync: AtomicBool,
+    pub fail_write: AtomicBool,
+    /// Writes land only their first half, then report "no space left".
+    pub short_write: AtomicBool,
+}
+
+/// [`FileStorage`] with injectable failures, for tests of poisoning and error paths.
+#[derive(Debug, Clone, Default)]
+pub struct FaultyStorage {
+    pub faults: Arc<Faults>,
+}
+
+#[derive(Debug)]
+struct FaultyFile {
+    inner: PlainFile,
+    faults: Arc<Faults>,
+}
+
+fn injected(what: &str) -> io::Error {
+    io::Error::other(format!("injected {what} failure"))
+}
+
+impl StorageFile for FaultyFile {
+    fn write_all_at(&self, bytes: &[u8], offset: u64) -> io::Result<()> {
+        if self.faults.fail_write.load(Ordering::SeqCst) {
+            return Err(injected("write"));
+        }
+        if self.faults.short_write.load(Ordering::SeqCst) {
+            self.inner.write_all_at(&bytes[..bytes.len() / 2], offset)?;
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "injected full disk",
+            ));
+        }
+        self.inner.write_all_at(bytes, offset)
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        if self.faults.fail_sync.load(Ordering::SeqCst) {
+            return Err(injected("fsync"));
+        }
+        self.inner.sync_data()
+    }
+    fn sync_all(&self) -> io::Result<()> {
+        if self.faults.fail_sync.load(Ordering::SeqCst) {
+            return Err(injected("fsync"));
+        }
+        self.inner.sync_all()
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.inner.set_len(len)
+    }
+    fn len(&self) -> io::Result<u64> {
+        self.inner.len()
+    }
+    fn map(&self, len: u64) -> io::Result<MappedBytes> {
+        self.inner.map(len)
+    }
+}
+
+impl Storage for FaultyStorage {
+    fn create_new(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
+        let inner = open_plain(path, true)?;
+        Ok(Box::new(FaultyFile {
+            inner,
+            faults: self.faults.clone(),
+        }))
+    }
+    fn open_existing(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
+        let inner = open_plain(path, false)?;
+        Ok(Box::new(FaultyFile {
+            inner,
+            faults: self.faults.clone(),
+        }))
+    }
+}
+
+fn open_plain(path: &Path, create: bool) -> io::Result<PlainFile> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(create)
+        .open(path)?;
+    Ok(PlainFile(file))
+}
+
+/// Make a directory entry (a created, renamed or removed file) durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Replace `path` atomically with `bytes`: write a temporary file, fsync it, rename, fsync dir.
+pub fn write_atomically(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        file.write_all_at(bytes, 0)?;
+        if durable {
+            file.sync_all()?;
+        }
+    }
+    std::fs::rename(&tmp, path)?;
+    if durable {
+        if let Some(dir) = path.parent() {
+            sync_dir(dir)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,280 @@
+//! `Store`: many partitions under one root directory, sharing one commit queue and one `_seq`
+//! generator. Partitions are opened on first use and closed when idle, so a table with 100,000
+//! users needs only `open_partitions_max` open descriptors and maps at a time.
+//!
+//! The store persists a `_seq` lease (`seq.lease`): before issuing an id past the lease it
+//! durably moves the lease forward, and on open it seeds the generator from the lease. A restart
+//! therefore never reissues an id without reading every partition.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use crate::commit::CommitQueue;
+use crate::config::StoreConfig;
+use crate::error::{LogError, Result};
+use crate::partition::Partition;
+use crate::record::read_u64;
+use crate::segment;
+use crate::seq::Seq;
+use crate::storage;
+
+const LEASE_FILE: &str = "seq.lease";
+const PARTITIONS_DIR: &str = "partitions";
+
+/// Name of a partition inside a store: `/`-separated parts of `[A-Za-z0-9_.-]`, e.g.
+/// `tables/app.tickets/alice`. Parsed once; every `PartitionId` is a safe relative path.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PartitionId(String);
+
+impl PartitionId {
+    pub fn new(name: impl Into<String>) -> Result<PartitionId> {
+        let name = name.into();
+        let part_ok = |part: &str| {
+            !part.is_empty()
+                && part != "."
+                && part != ".."
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        };
+        if name.len() > 1024 || !name.split('/').all(part_ok) {
+            return Err(LogError::InvalidPartitionName(name));
+        }
+        Ok(PartitionId(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PartitionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The durable upper bound of issued `_seq` milliseconds.
+#[derive(Debug)]
+pub(crate) struct SeqLease {
+    path: PathBuf,
+}
+
+impl SeqLease {
+    /// Everything issued before the lease ends is at or below this floor.
+    fn floor(until_ms: u64) -> Seq {
+        Seq((until_ms << 22).saturating_sub(1))
+    }
+
+    pub fn store(&self, until_ms: u64) -> Result<()> {
+        let mut bytes = until_ms.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&crc32fast::hash(&until_ms.to_le_bytes()).to_le_bytes());
+        storage::write_atomically(&self.path, &bytes, true).map_err(|e| LogError::io(&self.path, e))
+    }
+
+    fn load(&self) -> Option<Seq> {
+        let bytes = std::fs::read(&self.path).ok()?;
+        if bytes.len() != 12 || crc32fast::hash(&bytes[..8]).to_le_bytes() != bytes[8..] {
+            return None;
+        }
+        Some(SeqLease::floor(read_u64(&bytes, 0)))
+    }
+}
+
+#[derive(Debug, Default)]
+struct PartitionCache {
+    open: HashMap<PartitionId, (Arc<Partition>, u64)>,
+    by_use: BTreeMap<u64, PartitionId>,
+    /// Every partition object still alive (cached or held by a caller), so a partition is never
+    /// opened twice: two writers on one directory would corrupt it.
+    alive: HashMap<PartitionId, Weak<Partition>>,
+    tick: u64,
+}
+
+/// Many partitions under one root, with one commit queue and a bounded set of open partitions.
+#[derive(Debug)]
+pub struct Store {
+    root: PathBuf,
+    config: StoreConfig,
+    queue: Arc<CommitQueue>,
+    cache: Mutex<PartitionCache>,
+}
+
+impl Store {
+    pub fn open(root: impl AsRef<Path>, config: StoreConfig) -> Result<Store> {
+        config.partition.validate()?;
+        if config.open_partitions_max == 0 {
+            return Err(LogError::InvalidConfig(
+                "open_partitions_max must be at least 1",
+            ));
+        }
+        let root = root.as_ref().to_path_buf();
+        let partitions = root.join(PARTITIONS_DIR);
+        std::fs::create_dir_all(&partitions).map_err(|e| LogError::io(&partitions, e))?;
+        let lease = SeqLease {
+            path: root.join(LEASE_FILE),
+        };
+        let floor = match lease.load() {
+            Some(floor) => floor,
+            None => {
+                tracing::warn!(root = %root.display(), "no readable seq.lease; scanning partitions");
+                max_seq_on_disk(&partitions)?
+            }
+        };
+        let queue = CommitQueue::new(&config.partition, Some(lease), floor);
+        Ok(Store {
+            root,
+            config,
+            queue,
+            cache: Mutex::new(PartitionCache::default()),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The partition named `id`, opened (and recovered) if it is not open yet.
+    pub fn partition(&self, id: &PartitionId) -> Result<Arc<Partition>> {
+        let mut cache = self.lock_cache();
+        cache.tick += 1;
+        let tick = cache.tick;
+        if let Some((partition, last_use)) = cache.open.get_mut(id) {
+            let partition = partition.clone();
+            let previous = std::mem::replace(last_use, tick);
+            cache.by_use.remove(&previous);
+            cache.by_use.insert(tick, id.clone());
+            return Ok(partition);
+        }
+        let partition = match cache.alive.get(id).and_then(Weak::upgrade) {
+            Some(partition) => partition,
+            None => self.open_partition(id)?,
+        };
+        cache.alive.insert(id.clone(), Arc::downgrade(&partition));
+        cache.open.insert(id.clone(), (partition.clone(), tick));
+        cache.by_use.insert(tick, id.clone());
+        self.evict_over_bound(&mut cache);
+        Ok(partition)
+    }
+
+    fn open_partition(&self, id: &PartitionId) -> Result<Arc<Partition>> {
+        let dir = self.root.join(PARTITIONS_DIR).join(id.as_str());
+        let partition =
+            Partition::open_with_queue(&dir, &self.config.partition, self.queue.clone())?;
+        self.queue.observe(partition.floor_seq());
+        Ok(partition)
+    }
+
+    fn evict_over_bound(&self, cache: &mut PartitionCache) {
+        while cache.open.len() > self.config.open_partitions_max {
+            let Some((_, id)) = cache.by_use.pop_first() else {
+                break;
+            };
+            cache.open.remove(&id);
+        }
+        if cache.alive.len() > 2 * self.config.open_partitions_max {
+            cache.alive.retain(|_, weak| weak.strong_count() > 0);
+        }
+    }
+
+    /// Append to the partition `id`; see [`Partition::append`].
+    pub fn append(
+        &self,
+        id: &PartitionId,
+        records: &[crate::NewRecord<'_>],
+    ) -> Result<crate::SeqRange> {
+        self.partition(id)?.append(records)
+    }
+
+    /// Partitions currently held open by the cache.
+    pub fn open_partitions(&self) -> usize {
+        self.lock_cache().open.len()
+    }
+
+    /// Names of every partition on disk (walks the directory tree).
+    pub fn partition_ids(&self) -> Result<Vec<PartitionId>> {
+        let base = self.root.join(PARTITIONS_DIR);
+        let mut ids = Vec::new();
+        for dir in partition_dirs(&base)? {
+            let relative = dir
+                .strip_prefix(&base)
+                .unwrap_or(&dir)
+                .to_string_lossy()
+                .into_owned();
+            if let Ok(id) = PartitionId::new(relative) {
+                ids.push(id);
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// The highest `_seq` issued by this process or found at open.
+    pub fn last_issued_seq(&self) -> Seq {
+        self.queue.last_issued()
+    }
+
+    /// fdatasync every partition with unsynced appends (policies `interval` and `never`).
+    pub fn sync(&self) -> Result<()> {
+        self.queue.sync_unsynced();
+        Ok(())
+    }
+
+    fn lock_cache(&self) -> MutexGuard<'_, PartitionCache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Directories under `base` that hold segment files.
+fn partition_dirs(base: &Path) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    let mut stack = vec![base.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| LogError::io(&dir, e))?;
+        let mut has_segments = false;
+        for entry in entries {
+            let entry = entry.map_err(|e| LogError::io(&dir, e))?;
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if has_segment_name(&path) {
+                has_segments = true;
+            }
+        }
+        if has_segments {
+            found.push(dir);
+        }
+    }
+    Ok(found)
+}
+
+fn has_segment_name(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(segment::parse_segment_name)
+        .is_some()
+}
+
+/// Fallback when the lease is lost: the highest `_seq` in any partition's newest segment.
+fn max_seq_on_disk(base: &Path) -> Result<Seq> {
+    let mut max = Seq::ZERO;
+    for dir in partition_dirs(base)? {
+        let entries = std::fs::read_dir(&dir).map_err(|e| LogError::io(&dir, e))?;
+        let newest = entries
+            .filter_map(|e| {
+                e.ok()?
+                    .file_name()
+                    .to_str()
+                    .and_then(segment::parse_segment_name)
+            })
+            .max();
+        let Some(first_seq) = newest else { continue };
+        let path = segment::segment_path(&dir, first_seq);
+        let bytes = std::fs::read(&path).map_err(|e| LogError::io(&path, e))?;
+        let (index, _) = segment::scan(&bytes, first_seq);
+        max = max.max(first_seq).max(index.summary.last_seq);
+    }
+    Ok(max)
+}
