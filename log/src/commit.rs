@@ -18,6 +18,7 @@ use crate::partition::{Partition, WriterState};
 use crate::record::{self, NewRecord};
 use crate::segment::{ActiveSegment, SEGMENT_HEADER_BYTES};
 use crate::seq::{Clock, Seq, SeqGenerator, SeqRange, EPOCH_UNIX_MS};
+use crate::storage::Storage;
 use crate::store::SeqLease;
 
 /// End of one appended batch inside a pending buffer. Batches never span segments.
@@ -32,6 +33,8 @@ struct PendingWrite {
     partition: Arc<Partition>,
     frames: Vec<u8>,
     batches: Vec<BatchMark>,
+    /// Set by the leader once the frames are written (and synced, if per file).
+    written: bool,
 }
 
 #[derive(Debug)]
@@ -53,6 +56,9 @@ pub(crate) struct CommitQueue {
     round_done: Condvar,
     clock: Arc<dyn Clock>,
     fsync: FsyncPolicy,
+    storage: Arc<dyn Storage>,
+    /// A round touching at least this many partitions uses one syncfs instead of fdatasyncs.
+    shared_sync_partitions_min: usize,
     lease: Option<SeqLease>,
     unsynced: Mutex<Vec<Weak<Partition>>>,
     /// Dropping this stops the interval flusher.
@@ -61,10 +67,15 @@ pub(crate) struct CommitQueue {
 
 impl CommitQueue {
     pub fn standalone(config: &PartitionConfig) -> Arc<CommitQueue> {
-        CommitQueue::new(config, None, Seq::ZERO)
+        CommitQueue::new(config, None, Seq::ZERO, usize::MAX)
     }
 
-    pub fn new(config: &PartitionConfig, lease: Option<SeqLease>, floor: Seq) -> Arc<Self> {
+    pub fn new(
+        config: &PartitionConfig,
+        lease: Option<SeqLease>,
+        floor: Seq,
+        shared_sync_partitions_min: usize,
+    ) -> Arc<Self> {
         let (stop, stopped) = mpsc::channel();
         let lease_until_ms = if lease.is_some() {
             floor.epoch_ms() + 1
@@ -84,6 +95,8 @@ impl CommitQueue {
             round_done: Condvar::new(),
             clock: config.clock.clone(),
             fsync: config.fsync,
+            storage: config.storage.clone(),
+            shared_sync_partitions_min: shared_sync_partitions_min.max(2),
             lease,
             unsynced: Mutex::new(Vec::new()),
             _flusher_stop: Some(stop),
@@ -166,17 +179,7 @@ impl CommitQueue {
         state.open_round += 1;
         let mut writes = std::mem::take(&mut state.pending);
         drop(state);
-        let sync = self.fsync == FsyncPolicy::Always;
-        let now = self.clock.now_unix_ms();
-        for write in &writes {
-            let partition = &write.partition;
-            if let Err(error) = partition.write_pending(&write.frames, &write.batches, sync, now) {
-                partition.poison(round, &error);
-            } else if !sync && !partition.unsynced.swap(true, Ordering::AcqRel) {
-                let mut unsynced = self.unsynced.lock().unwrap_or_else(|p| p.into_inner());
-                unsynced.push(Arc::downgrade(partition));
-            }
-        }
+        self.write_round(round, &mut writes);
         let mut state = self.lock();
         for mut write in writes.drain(..) {
             write.frames.clear();
@@ -187,6 +190,47 @@ impl CommitQueue {
         state.leader_active = false;
         self.round_done.notify_all();
         state
+    }
+
+    /// Write every partition of the round, make it durable (one fdatasync per file, or one
+    /// syncfs for the whole round when it touched many partitions), then publish.
+    fn write_round(&self, round: u64, writes: &mut [PendingWrite]) {
+        let sync = self.fsync == FsyncPolicy::Always;
+        let shared_sync = sync && writes.len() >= self.shared_sync_partitions_min;
+        let now = self.clock.now_unix_ms();
+        for write in writes.iter_mut() {
+            let partition = &write.partition;
+            let synced_here = sync && !shared_sync;
+            match partition.write_pending(&write.frames, &write.batches, synced_here, now) {
+                Ok(()) => write.written = true,
+                Err(error) => partition.poison(round, &error),
+            }
+        }
+        if shared_sync {
+            if let Some(first) = writes.first() {
+                let dir = &first.partition.dir;
+                if let Err(e) = self.storage.sync_file_system(dir) {
+                    let error = LogError::io(dir, e);
+                    for write in writes.iter_mut().filter(|w| w.written) {
+                        write.partition.poison(round, &error);
+                        write.written = false;
+                    }
+                }
+            }
+        }
+        for write in writes.iter().filter(|w| w.written) {
+            let partition = &write.partition;
+            partition.publish(&partition.lock_writer());
+            if sync {
+                continue;
+            }
+            let was_unsynced = partition.unsynced.swap(true, Ordering::AcqRel);
+            // Only the interval flusher drains this list; `never` syncs on close instead.
+            if !was_unsynced && matches!(self.fsync, FsyncPolicy::Interval(_)) {
+                let mut unsynced = self.unsynced.lock().unwrap_or_else(|p| p.into_inner());
+                unsynced.push(Arc::downgrade(partition));
+            }
+        }
     }
 
     /// Persist a new `_seq` lease before issuing ids beyond the current one, so a restart
@@ -228,6 +272,7 @@ impl QueueState {
                     partition: partition.clone(),
                     frames,
                     batches,
+                    written: false,
                 });
                 self.pending.len() - 1
             }
@@ -288,6 +333,7 @@ fn check_batch(records: &[NewRecord<'_>], segment_bytes_max: u64) -> Result<usiz
 
 impl Partition {
     /// Leader only: write this round's frames for the partition, rolling segments as needed.
+    /// Not visible to readers until the leader publishes.
     fn write_pending(
         &self,
         frames: &[u8],

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::error::{LogError, Result};
 use crate::limits::{
     OPEN_PARTITIONS_DEFAULT, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN,
+    SHARED_SYNC_PARTITIONS_DEFAULT,
 };
 use crate::seq::{Clock, NodeId, SystemClock};
 use crate::storage::{FileStorage, Storage};
@@ -62,6 +63,11 @@ pub struct StoreConfig {
     pub partition: PartitionConfig,
     /// Partitions kept open (one descriptor and a few maps each) before idle ones are closed.
     pub open_partitions_max: usize,
+    /// Under `fsync=always`, a commit round that touched at least this many partitions makes
+    /// them durable with one `syncfs` of the data file system instead of one fdatasync each.
+    /// `syncfs` also flushes other programs' dirty data on that file system: raise this on a
+    /// shared disk.
+    pub shared_sync_partitions_min: usize,
 }
 
 impl Default for StoreConfig {
@@ -69,6 +75,7 @@ impl Default for StoreConfig {
         StoreConfig {
             partition: PartitionConfig::default(),
             open_partitions_max: OPEN_PARTITIONS_DEFAULT,
+            shared_sync_partitions_min: SHARED_SYNC_PARTITIONS_DEFAULT,
         }
     }
 }

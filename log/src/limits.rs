@@ -21,3 +21,5 @@ pub const BATCH_RECORDS_MAX: usize = 1 << 20;
 pub const OPEN_PARTITIONS_DEFAULT: usize = 256;
 /// How far ahead of the issued `_seq` the store's high-water mark is persisted, in milliseconds.
 pub const SEQ_LEASE_MS: u64 = 10_000;
+/// Default partitions touched by one commit round from which one `syncfs` replaces fdatasyncs.
+pub const SHARED_SYNC_PARTITIONS_DEFAULT: usize = 4;

@@ -11,10 +11,10 @@ use std::sync::{Arc, RwLock};
 
 use crate::error::{LogError, Result};
 use crate::index::SegmentIndex;
-use crate::mmap::MappedBytes;
 use crate::record::{self, Decoded, RecordView};
 use crate::segment::{SealedSegment, SEGMENT_HEADER_BYTES};
 use crate::seq::Seq;
+use crate::sys::MappedBytes;
 
 /// Where a read starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,10 +7,10 @@ use std::sync::{Arc, OnceLock, RwLock};
 
 use crate::error::{LogError, Result};
 use crate::index::SegmentIndex;
-use crate::mmap::MappedBytes;
 use crate::record::{self, Decoded, FrameError};
 use crate::seq::Seq;
 use crate::storage::{self, Storage, StorageFile};
+use crate::sys::MappedBytes;
 
 pub const SEGMENT_HEADER_BYTES: u32 = 64;
 pub const FORMAT_VERSION: u16 = 1;

@@ -123,7 +123,8 @@ impl Store {
                 max_seq_on_disk(&partitions)?
             }
         };
-        let queue = CommitQueue::new(&config.partition, Some(lease), floor);
+        let shared_sync = config.shared_sync_partitions_min;
+        let queue = CommitQueue::new(&config.partition, Some(lease), floor, shared_sync);
         Ok(Store {
             root,
             config,
@@ -218,7 +219,13 @@ impl Store {
 
     /// fdatasync every partition with unsynced appends (policies `interval` and `never`).
     pub fn sync(&self) -> Result<()> {
-        self.queue.sync_unsynced();
+        let open: Vec<Arc<Partition>> = {
+            let cache = self.lock_cache();
+            cache.alive.values().filter_map(Weak::upgrade).collect()
+        };
+        for partition in open {
+            partition.sync()?;
+        }
         Ok(())
     }
 

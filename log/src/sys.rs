@@ -1,12 +1,13 @@
-//! The crate's only `unsafe`: mapping segment files for reading.
+//! The crate's only `unsafe`: mapping segment files for reading, and `syncfs`.
 //!
-//! Why this is sound here: the log never rewrites bytes below a segment's committed length
+//! Why mapping is sound here: the log never rewrites bytes below a segment's committed length
 //! (appends go past it; compaction and recovery write new files and rename them; retention
 //! unlinks files, which keeps mapped pages alive). Readers only look below the committed length
 //! they were handed, so the bytes they borrow do not change while borrowed.
 
 use std::fs::File;
 use std::io;
+use std::os::fd::AsRawFd;
 
 use memmap2::{Mmap, MmapOptions};
 
@@ -40,5 +41,17 @@ impl MappedBytes {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Flush every dirty page and the journal of the file system holding `file` (Linux `syncfs`).
+/// One call makes many partitions' writes durable at once.
+pub fn syncfs(file: &File) -> io::Result<()> {
+    // SAFETY: `syncfs` only reads the descriptor, which `file` keeps open for the call.
+    let rc = unsafe { libc::syncfs(file.as_raw_fd()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
