@@ -390,9 +390,8 @@ impl Partition {
         if let Some(active) = writer.active.take() {
             tracing::debug!(partition = %self.dir.display(), first_seq = %active.first_seq,
                 "sealing segment");
-            writer
-                .sealed
-                .push(Arc::new(active.seal(self.storage.clone())?));
+            let sealed = Arc::new(active.seal(self.storage.clone())?);
+            Arc::make_mut(&mut writer.sealed).push(sealed);
         }
         let active = ActiveSegment::create(self.storage.as_ref(), &self.dir, first_seq, now)?;
         writer.active = Some(active);

@@ -67,7 +67,7 @@ impl Partition {
         let mut outcome = CompactionOutcome::default();
         let mut max_removed = Seq::ZERO;
         let mut rewrites = Vec::new();
-        for segment in &sealed {
+        for segment in sealed.iter() {
             let (rewrite, removed, max) = self.rewrite_segment(segment, &keep, now_unix_ms)?;
             outcome.records_removed += removed;
             max_removed = max_removed.max(max);
@@ -152,11 +152,11 @@ impl Partition {
                         original.path.clone(),
                         original.first_seq,
                     );
-                    writer.sealed[slot] = Arc::new(fresh);
+                    Arc::make_mut(&mut writer.sealed)[slot] = Arc::new(fresh);
                     outcome.segments_rewritten += 1;
                 }
                 None => {
-                    emptied.push(writer.sealed.remove(slot));
+                    emptied.push(Arc::make_mut(&mut writer.sealed).remove(slot));
                     outcome.segments_removed += 1;
                 }
             }

@@ -13,7 +13,7 @@ use crate::commit::CommitQueue;
 use crate::config::PartitionConfig;
 use crate::error::{LogError, Result};
 use crate::meta::PartitionMeta;
-use crate::reader::{ActiveRef, PartitionView, ReadSnapshot, SegmentRef};
+use crate::reader::{ActiveRef, PartitionView, ReadSnapshot};
 use crate::record::NewRecord;
 use crate::segment::{self, ActiveSegment, SealedSegment, SEGMENT_HEADER_BYTES};
 use crate::seq::{Seq, SeqRange};
@@ -24,7 +24,8 @@ const HEALTHY: u64 = u64::MAX;
 /// The writer's side of a partition.
 #[derive(Debug)]
 pub(crate) struct WriterState {
-    pub sealed: Vec<Arc<SealedSegment>>,
+    /// Shared with published views; replaced (copy on write) only when segments change.
+    pub sealed: Arc<Vec<Arc<SealedSegment>>>,
     pub active: Option<ActiveSegment>,
 }
 
@@ -79,7 +80,10 @@ impl Partition {
             }
         }
         let meta = load_meta(dir, &sealed)?;
-        let writer = WriterState { sealed, active };
+        let writer = WriterState {
+            sealed: Arc::new(sealed),
+            active,
+        };
         let view = Arc::new(view_of(&writer));
         Ok(Arc::new(Partition {
             dir: dir.to_path_buf(),
@@ -208,28 +212,27 @@ impl Drop for Partition {
     }
 }
 
-/// Build the readers' view of the writer state.
+/// Build the readers' view of the writer state: a few `Arc` clones, whatever the history length.
 pub(crate) fn view_of(writer: &WriterState) -> PartitionView {
-    let mut segments: Vec<SegmentRef> = writer
-        .sealed
-        .iter()
-        .map(|s| SegmentRef::Sealed(s.clone()))
-        .collect();
-    let mut last_seq = Seq::ZERO;
-    if let Some(active) = &writer.active {
+    let active = writer.active.as_ref().map(|active| {
         let (map, index) = active.reader_parts();
-        last_seq = active.last_seq();
-        segments.push(SegmentRef::Active(ActiveRef {
+        ActiveRef {
             first_seq: active.first_seq,
             map,
             index,
             committed_bytes: active.written_bytes(),
-        }));
+        }
+    });
+    let active_last = writer.active.as_ref().map_or(Seq::ZERO, |a| a.last_seq());
+    let last_seq = match active_last {
+        Seq::ZERO => last_sealed_seq(&writer.sealed),
+        seq => seq,
+    };
+    PartitionView {
+        sealed: writer.sealed.clone(),
+        active,
+        last_seq,
     }
-    if last_seq == Seq::ZERO {
-        last_seq = last_sealed_seq(&writer.sealed);
-    }
-    PartitionView { segments, last_seq }
 }
 
 fn last_sealed_seq(sealed: &[Arc<SealedSegment>]) -> Seq {

@@ -37,14 +37,15 @@ pub(crate) struct ActiveRef {
     pub committed_bytes: u32,
 }
 
-#[derive(Debug)]
-pub(crate) enum SegmentRef {
-    Sealed(Arc<SealedSegment>),
-    Active(ActiveRef),
+/// One segment of a view, borrowed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum SegmentRef<'v> {
+    Sealed(&'v SealedSegment),
+    Active(&'v ActiveRef),
 }
 
-impl SegmentRef {
-    fn first_seq(&self) -> Seq {
+impl SegmentRef<'_> {
+    fn first_seq(self) -> Seq {
         match self {
             SegmentRef::Sealed(s) => s.first_seq,
             SegmentRef::Active(a) => a.first_seq,
@@ -52,11 +53,40 @@ impl SegmentRef {
     }
 }
 
-/// What one commit made visible: the segments in order and the newest committed `_seq`.
+/// What one commit made visible: the sealed segments (shared between views until one is
+/// sealed or removed), the active segment's committed length, and the newest committed `_seq`.
 #[derive(Debug)]
 pub(crate) struct PartitionView {
-    pub segments: Vec<SegmentRef>,
+    pub sealed: Arc<Vec<Arc<SealedSegment>>>,
+    pub active: Option<ActiveRef>,
     pub last_seq: Seq,
+}
+
+impl PartitionView {
+    fn segment_count(&self) -> usize {
+        self.sealed.len() + usize::from(self.active.is_some())
+    }
+
+    fn segment(&self, i: usize) -> Option<SegmentRef<'_>> {
+        match self.sealed.get(i) {
+            Some(sealed) => Some(SegmentRef::Sealed(sealed)),
+            None if i == self.sealed.len() => self.active.as_ref().map(SegmentRef::Active),
+            None => None,
+        }
+    }
+
+    /// The last segment whose first `_seq` is at or below `seq` (or the first segment).
+    fn segment_for(&self, seq: Seq) -> usize {
+        let (mut low, mut high) = (0, self.segment_count());
+        while low < high {
+            let mid = (low + high) / 2;
+            match self.segment(mid) {
+                Some(segment) if segment.first_seq() <= seq => low = mid + 1,
+                _ => high = mid,
+            }
+        }
+        low.saturating_sub(1)
+    }
 }
 
 /// A fixed, consistent view of a partition; records borrowed from it stay valid as long as it
@@ -78,12 +108,12 @@ impl ReadSnapshot {
     }
 
     pub fn records(&self, from: ReadFrom) -> Records<'_> {
-        let segments = &self.view.segments;
+        let view = &self.view;
         let (segment, target) = match from {
             ReadFrom::Earliest => (0, Seq::ZERO),
-            ReadFrom::Latest => (segments.len(), Seq::MAX),
-            ReadFrom::Seq(seq) => (segment_for(segments, seq), seq),
-            ReadFrom::After(seq) => (segment_for(segments, seq), seq.successor()),
+            ReadFrom::Latest => (view.segment_count(), Seq::MAX),
+            ReadFrom::Seq(seq) => (view.segment_for(seq), seq),
+            ReadFrom::After(seq) => (view.segment_for(seq), seq.successor()),
         };
         Records {
             snapshot: self,
@@ -95,12 +125,6 @@ impl ReadSnapshot {
             done: false,
         }
     }
-}
-
-fn segment_for(segments: &[SegmentRef], seq: Seq) -> usize {
-    segments
-        .partition_point(|s| s.first_seq() <= seq)
-        .saturating_sub(1)
 }
 
 /// Iterator over committed records of a snapshot, in `_seq` order.
@@ -126,7 +150,7 @@ struct SegmentBytes<'s> {
 }
 
 impl<'s> Records<'s> {
-    fn enter(&self, segment: &'s SegmentRef) -> Result<SegmentBytes<'s>> {
+    fn enter(&self, segment: SegmentRef<'s>) -> Result<SegmentBytes<'s>> {
         let data_start = SEGMENT_HEADER_BYTES;
         match segment {
             SegmentRef::Sealed(sealed) => {
@@ -152,7 +176,7 @@ impl<'s> Records<'s> {
         }
     }
 
-    fn corrupt(&self, segment: &SegmentRef, position: usize, reason: &'static str) -> LogError {
+    fn corrupt(&self, segment: SegmentRef<'_>, position: usize, reason: &'static str) -> LogError {
         let path = match segment {
             SegmentRef::Sealed(s) => s.path.clone(),
             SegmentRef::Active(a) => crate::segment::segment_path(&self.snapshot.dir, a.first_seq),
@@ -165,8 +189,8 @@ impl<'s> Records<'s> {
     }
 
     fn next_record(&mut self) -> Result<Option<RecordView<'s>>> {
-        let segments = &self.snapshot.view.segments;
-        while let Some(segment) = segments.get(self.segment) {
+        let view: &'s PartitionView = &self.snapshot.view;
+        while let Some(segment) = view.segment(self.segment) {
             let bytes = match self.current {
                 Some(bytes) => bytes,
                 None => {

@@ -43,12 +43,12 @@ impl Partition {
             (writer.sealed.clone(), active_bytes)
         };
         let mut total_bytes = active_bytes;
-        for segment in &sealed {
+        for segment in sealed.iter() {
             total_bytes += u64::from(segment.load()?.index.summary.data_bytes);
         }
         let mut outcome = RetentionOutcome::default();
         let mut last_removed = Seq::ZERO;
-        for segment in &sealed {
+        for segment in sealed.iter() {
             let summary = segment.load()?.index.summary;
             let too_old = policy
                 .max_age_ms
@@ -69,8 +69,7 @@ impl Partition {
         let removed = &sealed[..outcome.segments_removed];
         {
             let mut writer = self.lock_writer();
-            writer
-                .sealed
+            Arc::make_mut(&mut writer.sealed)
                 .retain(|s| !removed.iter().any(|r| Arc::ptr_eq(r, s)));
             self.publish(&writer);
         }
