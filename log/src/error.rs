@@ -30,8 +30,8 @@ pub enum LogError {
         found: u16,
         supported: u16,
     },
-    #[error("partition {path} is poisoned after a failed write or fsync; reopen it to recover")]
-    Poisoned { path: PathBuf },
+    #[error("partition {path} is poisoned by a failed write or fsync ({cause}); reopen it")]
+    Poisoned { path: PathBuf, cause: String },
     #[error("record rejected: {0}")]
     InvalidRecord(&'static str),
     #[error("batch rejected: {0}")]

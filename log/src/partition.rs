@@ -40,6 +40,7 @@ pub struct Partition {
     published: RwLock<Arc<PartitionView>>,
     /// Commit round whose I/O failed, or `HEALTHY`.
     poisoned_round: AtomicU64,
+    poison_cause: Mutex<Option<String>>,
     pub(crate) meta: Mutex<PartitionMeta>,
     /// Serialises retention and compaction of this partition.
     pub(crate) maintenance: Mutex<()>,
@@ -93,6 +94,7 @@ impl Partition {
             writer: Mutex::new(writer),
             published: RwLock::new(view),
             poisoned_round: AtomicU64::new(HEALTHY),
+            poison_cause: Mutex::new(None),
             meta: Mutex::new(meta),
             maintenance: Mutex::new(()),
             unsynced: AtomicBool::new(false),
@@ -146,12 +148,17 @@ impl Partition {
 
     pub(crate) fn poison(&self, round: u64, error: &LogError) {
         tracing::error!(partition = %self.dir.display(), %error, "partition poisoned");
+        let mut cause = self.poison_cause.lock().unwrap_or_else(|p| p.into_inner());
+        cause.get_or_insert_with(|| error.to_string());
         self.poisoned_round.fetch_min(round, Ordering::AcqRel);
     }
 
+    /// `Poisoned`, carrying the first failure so callers can tell a full disk from a bad one.
     pub(crate) fn poisoned_error(&self) -> LogError {
+        let cause = self.poison_cause.lock().unwrap_or_else(|p| p.into_inner());
         LogError::Poisoned {
             path: self.dir.clone(),
+            cause: cause.clone().unwrap_or_default(),
         }
     }
 
@@ -265,20 +272,22 @@ fn list_segments(dir: &Path) -> Result<Vec<Seq>> {
 }
 
 /// Recover the newest segment. A segment whose header never reached the disk (a crash while it
-/// was being created, before any record could be acknowledged in it) is removed.
+/// was being created, before any record could be acknowledged in it) is removed. A zeroed
+/// header in front of records is damage, not a torn creation: it is reported, not removed.
 fn recover_active(
     storage: &dyn Storage,
     path: PathBuf,
     first_seq: Seq,
 ) -> Result<Option<ActiveSegment>> {
     let mut header = Vec::with_capacity(SEGMENT_HEADER_BYTES as usize);
-    std::fs::File::open(&path)
-        .and_then(|file| {
-            file.take(u64::from(SEGMENT_HEADER_BYTES))
-                .read_to_end(&mut header)
-        })
-        .map_err(|e| LogError::io(&path, e))?;
-    if header.len() < SEGMENT_HEADER_BYTES as usize || header.iter().all(|&b| b == 0) {
+    let io = |e| LogError::io(&path, e);
+    let mut file = std::fs::File::open(&path).map_err(io)?;
+    (&mut file)
+        .take(u64::from(SEGMENT_HEADER_BYTES))
+        .read_to_end(&mut header)
+        .map_err(io)?;
+    let short = header.len() < SEGMENT_HEADER_BYTES as usize;
+    if short || (header.iter().all(|&b| b == 0) && only_zeros_follow(&mut file).map_err(io)?) {
         tracing::warn!(segment = %path.display(), "removing segment whose creation was torn");
         std::fs::remove_file(&path).map_err(|e| LogError::io(&path, e))?;
         return Ok(None);
@@ -288,6 +297,23 @@ fn recover_active(
         tracing::warn!(segment = %active.path.display(), cut_bytes, "recovered active segment");
     }
     Ok(Some(active))
+}
+
+/// Whether the rest of `file`, from its current position, is all zero bytes.
+fn only_zeros_follow(file: &mut std::fs::File) -> std::io::Result<bool> {
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let read = match file.read(&mut buffer) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            result => result?,
+        };
+        if read == 0 {
+            return Ok(true);
+        }
+        if buffer[..read].iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+    }
 }
 
 fn load_meta(dir: &Path, sealed: &[Arc<SealedSegment>]) -> Result<PartitionMeta> {

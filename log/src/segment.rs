@@ -177,6 +177,13 @@ impl SealedSegment {
         let index_path = self.path.with_extension(INDEX_EXTENSION);
         let stored = std::fs::read(&index_path).ok();
         let decoded = stored.and_then(|b| SegmentIndex::decode(&b, self.first_seq, file_bytes));
+        // A well-formed but stale index (written before the segment grew) must not hide the
+        // records after its data end: a sealed file holds only zeros past its data.
+        let data = bytes.as_slice();
+        let decoded = decoded.filter(|index| {
+            data.get(index.summary.data_bytes as usize..)
+                .is_some_and(|rest| rest.iter().all(|&b| b == 0))
+        });
         let index = match decoded {
             Some(index) => index,
             None => self.rebuild_index(bytes.as_slice(), &index_path)?,

@@ -15,6 +15,8 @@ use std::sync::Arc;
 use crate::sys::MappedBytes;
 
 /// One open file of a partition.
+// `len` reports an I/O result, so an `is_empty` beside it would only restate it.
+#[allow(clippy::len_without_is_empty)]
 pub trait StorageFile: Send + Sync + fmt::Debug {
     fn write_all_at(&self, bytes: &[u8], offset: u64) -> io::Result<()>;
     /// `fdatasync`: data and the metadata needed to read it back.

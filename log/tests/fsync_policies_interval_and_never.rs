@@ -21,18 +21,27 @@ fn open(dir: &std::path::Path, storage: &FaultyStorage, fsync: FsyncPolicy) -> A
 fn interval_policy_syncs_in_the_background() {
     let dir = tempfile::tempdir().unwrap();
     let storage = FaultyStorage::default();
-    let partition = open(dir.path(), &storage, FsyncPolicy::Interval(Duration::from_millis(20)));
+    let partition = open(
+        dir.path(),
+        &storage,
+        FsyncPolicy::Interval(Duration::from_millis(20)),
+    );
     partition.append(&[NewRecord::new(b"k", b"first")]).unwrap();
     let syncs = &storage.faults.file_syncs;
     // Let the flush of the first append (and of the segment creation) pass first.
     std::thread::sleep(Duration::from_millis(100));
     let before = syncs.load(Ordering::SeqCst);
-    partition.append(&[NewRecord::new(b"k", b"second")]).unwrap();
+    partition
+        .append(&[NewRecord::new(b"k", b"second")])
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while syncs.load(Ordering::SeqCst) == before && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert!(syncs.load(Ordering::SeqCst) > before, "the flusher synced the second append");
+    assert!(
+        syncs.load(Ordering::SeqCst) > before,
+        "the flusher synced the second append"
+    );
     assert_eq!(partition.verify().unwrap(), 2);
 }
 
@@ -45,11 +54,21 @@ fn never_policy_syncs_only_on_close() {
     let syncs = &storage.faults.file_syncs;
     let after_create = syncs.load(Ordering::SeqCst);
     for i in 0..50u32 {
-        partition.append(&[NewRecord::new(b"k", &i.to_le_bytes())]).unwrap();
+        partition
+            .append(&[NewRecord::new(b"k", &i.to_le_bytes())])
+            .unwrap();
     }
-    assert_eq!(syncs.load(Ordering::SeqCst), after_create, "no fdatasync per append");
+    assert_eq!(
+        syncs.load(Ordering::SeqCst),
+        after_create,
+        "no fdatasync per append"
+    );
     drop(partition);
-    assert_eq!(syncs.load(Ordering::SeqCst), after_create + 1, "one fdatasync on close");
+    assert_eq!(
+        syncs.load(Ordering::SeqCst),
+        after_create + 1,
+        "one fdatasync on close"
+    );
     let reopened = open(dir.path(), &FaultyStorage::default(), FsyncPolicy::Never);
     assert_eq!(reopened.verify().unwrap(), 51);
 }
