@@ -163,7 +163,9 @@ impl Partition {
         }
         self.publish(&writer);
         drop(writer);
-        storage::sync_dir(&self.dir).map_err(|e| LogError::io(&self.dir, e))?;
+        self.storage
+            .sync_directory(&self.dir)
+            .map_err(|e| LogError::io(&self.dir, e))?;
         remove_segment_files(self, &emptied)
     }
 }

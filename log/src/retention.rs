@@ -9,7 +9,6 @@ use crate::meta::PartitionMeta;
 use crate::partition::Partition;
 use crate::segment::{self, SealedSegment};
 use crate::seq::Seq;
-use crate::storage;
 
 /// Limits of a partition's history; `None` means unlimited.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -115,5 +114,8 @@ pub(crate) fn remove_segment_files(
         std::fs::remove_file(&segment.path).map_err(|e| LogError::io(&segment.path, e))?;
         let _ = std::fs::remove_file(index);
     }
-    storage::sync_dir(&partition.dir).map_err(|e| LogError::io(&partition.dir, e))
+    partition
+        .storage
+        .sync_directory(&partition.dir)
+        .map_err(|e| LogError::io(&partition.dir, e))
 }

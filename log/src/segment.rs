@@ -238,7 +238,9 @@ impl ActiveSegment {
             .map_err(io)?;
         file.set_len(GROWTH_BYTES_MIN).map_err(io)?;
         file.sync_all().map_err(io)?;
-        storage::sync_dir(dir).map_err(|e| LogError::io(dir, e))?;
+        storage
+            .sync_directory(dir)
+            .map_err(|e| LogError::io(dir, e))?;
         let map = Arc::new(file.map(GROWTH_BYTES_MIN).map_err(io)?);
         let index = SegmentIndex::new(first_seq, SEGMENT_HEADER_BYTES);
         Ok(ActiveSegment {

@@ -35,6 +35,10 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// Make everything written to the file system holding `dir` durable (`syncfs`): one call
     /// instead of one fdatasync per file when a commit round touched many partitions.
     fn sync_file_system(&self, dir: &Path) -> io::Result<()>;
+    /// Make the entries of `dir` (files created, renamed or removed) durable.
+    fn sync_directory(&self, dir: &Path) -> io::Result<()> {
+        sync_dir(dir)
+    }
 }
 
 /// Plain files on the local file system.

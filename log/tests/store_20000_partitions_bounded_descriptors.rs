@@ -83,6 +83,9 @@ impl Storage for UnsyncedStorage {
     fn sync_file_system(&self, _dir: &Path) -> io::Result<()> {
         Ok(())
     }
+    fn sync_directory(&self, _dir: &Path) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Track the highest descriptor count seen and fail as soon as it passes the bound.
