@@ -169,8 +169,13 @@ impl Partition {
             .active
             .as_ref()
             .map(|a| a.first_seq.max(a.last_seq()));
-        let sealed = writer.sealed.last().map(|s| s.first_seq);
-        active.or(sealed).unwrap_or(Seq::ZERO)
+        // Without an active segment (its creation was torn and it was removed on open) the
+        // newest sealed segment's records lie above its name: its index says how far.
+        let sealed = || {
+            let named = writer.sealed.last().map_or(Seq::ZERO, |s| s.first_seq);
+            named.max(last_sealed_seq(&writer.sealed))
+        };
+        active.unwrap_or_else(sealed)
     }
 
     pub(crate) fn lock_writer(&self) -> MutexGuard<'_, WriterState> {

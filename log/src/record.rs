@@ -173,7 +173,11 @@ pub fn decode(data: &[u8], position: usize) -> Result<Decoded<'_>, FrameError> {
     if frame_len < FRAME_HEADER_BYTES {
         return Err(FrameError::BadLength);
     }
-    let frame = rest.get(..frame_len).ok_or(FrameError::Truncated)?;
+    // The writer always writes the padding too: a frame whose padding is missing is torn.
+    if rest.len() < align_up(frame_len) {
+        return Err(FrameError::Truncated);
+    }
+    let frame = &rest[..frame_len];
     if crc32fast::hash(&frame[8..]) != read_u32(frame, 4) {
         return Err(FrameError::ChecksumMismatch);
     }

@@ -268,7 +268,7 @@ impl ActiveSegment {
         if let ScanStop::Invalid { position, error } = stop {
             tracing::warn!(segment = %path.display(), position, reason = error.reason(),
                 "truncating torn tail of active segment");
-            cut_bytes = file_bytes - u64::from(position);
+            cut_bytes = file_bytes.saturating_sub(u64::from(position));
         }
         drop(bytes);
         // Cut everything after the valid prefix (a torn frame, or stale bytes a torn multi-page
