@@ -3,16 +3,19 @@
 //! and writes one JSON line per result.
 //!
 //! Phases: (a) raw sequential writes with an fdatasync after every block, like
-//! `dd bs=1M oflag=dsync`, at 1 MiB, 64 KiB and 4 KiB blocks; (b) appends with
+//! `dd bs=1M oflag=dsync`, at 1 MiB, 64 KiB, 32 KiB and 4 KiB blocks; (b) appends with
 //! `fsync=always` from 1, 8 and 64 writer threads sharing one partition (group commit);
 //! (c) appends with `fsync=never` from one writer; (d) a full scan of millions of records.
+//! One extra row is a what-if, not a target: the 64-writer durable case with segment files
+//! grown by writing zeros rather than by `set_len` (see `log_throughput/timed_storage.rs`).
 //!
 //! Environment:
 //! - `STRAND_BENCH_DIR`: scratch directory. Default `<target>/strand-bench`, on the same file
 //!   system as the build (not `/tmp`, which may be a tmpfs).
 //! - `STRAND_BENCH_QUICK=1`: a smoke run of a few seconds that still measures real writes,
 //!   fsyncs and scans. It is also what runs without `--bench` (`cargo test --all-targets`).
-//! - `STRAND_BENCH_JSON`: file for the JSON lines. Default `<scratch>/log_throughput.jsonl`.
+//! - `STRAND_BENCH_JSON`: file for the JSON lines. Default `<scratch>/log_throughput.jsonl`
+//!   (`log_throughput-quick.jsonl` for quick runs, so they do not replace a full run's).
 //! - `STRAND_BENCH_ONLY=<text>`: run only phases whose id contains the text (for profiling
 //!   one phase, e.g. `append_always_1024B_w64`); targets missing an input are left out.
 //!
@@ -46,9 +49,10 @@ use report::{Measurement, Target};
 #[derive(Clone, Copy, Debug)]
 pub struct Plan {
     pub quick: bool,
-    /// Raw writes stop at whichever of these comes first.
-    pub raw_bytes_max: u64,
-    pub raw_duration: Duration,
+    /// Raw writes run until both minimums are reached, or until the maximum time.
+    pub raw_bytes_min: u64,
+    pub raw_duration_min: Duration,
+    pub raw_duration_max: Duration,
     pub always_duration: Duration,
     pub never_duration: Duration,
     pub scan_records: u64,
@@ -58,8 +62,9 @@ impl Plan {
     fn full() -> Plan {
         Plan {
             quick: false,
-            raw_bytes_max: 256 << 20,
-            raw_duration: Duration::from_secs(2),
+            raw_bytes_min: 256 << 20,
+            raw_duration_min: Duration::from_secs(1),
+            raw_duration_max: Duration::from_secs(2),
             always_duration: Duration::from_millis(2500),
             never_duration: Duration::from_secs(2),
             scan_records: 4_000_000,
@@ -69,8 +74,9 @@ impl Plan {
     fn quick() -> Plan {
         Plan {
             quick: true,
-            raw_bytes_max: 64 << 20,
-            raw_duration: Duration::from_millis(250),
+            raw_bytes_min: 16 << 20,
+            raw_duration_min: Duration::from_millis(250),
+            raw_duration_max: Duration::from_millis(500),
             always_duration: Duration::from_millis(300),
             never_duration: Duration::from_millis(300),
             scan_records: 200_000,
@@ -116,7 +122,7 @@ fn main() {
     let only = std::env::var("STRAND_BENCH_ONLY").unwrap_or_default();
     let selected = |id: &str| id.contains(only.as_str());
     let mut results = Vec::new();
-    for block_bytes in [1 << 20, 64 << 10, 4 << 10] {
+    for block_bytes in [1 << 20, 64 << 10, 32 << 10, 4 << 10] {
         if selected(&raw_disk::id(block_bytes)) {
             results.push(raw_disk::run(scratch.path(), block_bytes, &plan, device));
         }
@@ -133,7 +139,10 @@ fn main() {
     report::print_targets(&targets);
     let json_path = std::env::var_os("STRAND_BENCH_JSON")
         .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("log_throughput.jsonl"));
+        .unwrap_or_else(|| match plan.quick {
+            true => root.join("log_throughput-quick.jsonl"),
+            false => root.join("log_throughput.jsonl"),
+        });
     report::write_json(&json_path, &machine, &plan, &results, &targets);
     println!(
         "\nJSON lines: {}   total time: {:.1} s",
@@ -151,15 +160,25 @@ fn append_cases() -> Vec<AppendCase> {
                 payload_bytes,
                 writers,
                 records_per_call: 1,
+                zero_fill_growth: false,
             });
         }
     }
+    // Not a target: how far the durable case moves when rounds need no metadata commit.
+    cases.push(AppendCase {
+        fsync: FsyncPolicy::Always,
+        payload_bytes: 1024,
+        writers: 64,
+        records_per_call: 1,
+        zero_fill_growth: true,
+    });
     for records_per_call in [1, 100] {
         cases.push(AppendCase {
             fsync: FsyncPolicy::Never,
             payload_bytes: 100,
             writers: 1,
             records_per_call,
+            zero_fill_growth: false,
         });
     }
     cases

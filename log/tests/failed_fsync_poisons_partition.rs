@@ -78,7 +78,10 @@ fn assert_poisoned_after(
         }
         Err(LogError::Poisoned { path, cause }) => {
             assert_eq!(path, partition.dir());
-            assert!(cause.contains("injected"), "cause names the failure: {cause}");
+            assert!(
+                cause.contains("injected"),
+                "cause names the failure: {cause}"
+            );
         }
         other => panic!("expected the append to fail, got {other:?}"),
     }
@@ -87,7 +90,10 @@ fn assert_poisoned_after(
         match partition.append(&[NewRecord::new(b"later", b"refused")]) {
             Err(LogError::Poisoned { path, cause }) => {
                 assert_eq!(path, partition.dir());
-                assert!(cause.contains("injected"), "cause names the failure: {cause}");
+                assert!(
+                    cause.contains("injected"),
+                    "cause names the failure: {cause}"
+                );
             }
             other => panic!("expected Poisoned, got {other:?}"),
         }
