@@ -45,6 +45,9 @@ struct QueueState {
     open_round: u64,
     completed_round: u64,
     leader_active: bool,
+    /// Appenders waiting on `round_done[round % 2]`, so a finished round wakes only its own
+    /// waiters (and one of the next round to lead it), not every thread in the queue.
+    waiting: [usize; 2],
     pending: Vec<PendingWrite>,
     spare_buffers: Vec<(Vec<u8>, Vec<BatchMark>)>,
 }
@@ -53,7 +56,7 @@ struct QueueState {
 #[derive(Debug)]
 pub(crate) struct CommitQueue {
     state: Mutex<QueueState>,
-    round_done: Condvar,
+    round_done: [Condvar; 2],
     clock: Arc<dyn Clock>,
     fsync: FsyncPolicy,
     storage: Arc<dyn Storage>,
@@ -89,10 +92,11 @@ impl CommitQueue {
                 open_round: 1,
                 completed_round: 0,
                 leader_active: false,
+                waiting: [0; 2],
                 pending: Vec::new(),
                 spare_buffers: Vec::new(),
             }),
-            round_done: Condvar::new(),
+            round_done: [Condvar::new(), Condvar::new()],
             clock: config.clock.clone(),
             fsync: config.fsync,
             storage: config.storage.clone(),
@@ -155,12 +159,14 @@ impl CommitQueue {
         self.extend_lease(&mut state, now, records.len())?;
         let round = state.open_round;
         let range = state.enqueue(partition, records, now, batch_bytes)?;
+        let parity = (round % 2) as usize;
         while state.completed_round < round {
             if state.leader_active {
-                state = self
-                    .round_done
+                state.waiting[parity] += 1;
+                state = self.round_done[parity]
                     .wait(state)
                     .unwrap_or_else(|p| p.into_inner());
+                state.waiting[parity] -= 1;
             } else {
                 state = self.lead(state);
             }
@@ -188,7 +194,15 @@ impl CommitQueue {
         }
         state.completed_round = round;
         state.leader_active = false;
-        self.round_done.notify_all();
+        let (done, next) = ((round % 2) as usize, ((round + 1) % 2) as usize);
+        if state.waiting[done] > 0 {
+            self.round_done[done].notify_all();
+        }
+        // Everyone waiting on the other condvar is in the next round; one of them leads it
+        // (unless a new appender takes the lead first).
+        if state.waiting[next] > 0 {
+            self.round_done[next].notify_one();
+        }
         state
     }
 
