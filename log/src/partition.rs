@@ -221,6 +221,14 @@ impl Drop for Partition {
         if let Err(error) = self.sync() {
             tracing::error!(partition = %self.dir.display(), %error, "final sync failed");
         }
+        if self.is_poisoned() {
+            return;
+        }
+        if let Some(active) = self.lock_writer().active.as_mut() {
+            if let Err(error) = active.trim() {
+                tracing::warn!(segment = %active.path.display(), %error, "trim on close failed");
+            }
+        }
     }
 }
 

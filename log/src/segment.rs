@@ -17,9 +17,24 @@ pub const FORMAT_VERSION: u16 = 1;
 const MAGIC: &[u8; 8] = b"STRNDLOG";
 const SEGMENT_EXTENSION: &str = "log";
 const INDEX_EXTENSION: &str = "idx";
-/// The active file grows by at least this much at a time, so growth (a metadata change that
-/// fdatasync must also flush) is rare.
-const GROWTH_BYTES_MIN: u64 = 1024 * 1024;
+/// The active file grows in steps of this size. A new segment starts as a hole of this size
+/// (free for the many small partitions of a USER table); later steps are filled with written
+/// zeros, because an fdatasync of records written over allocated blocks needs no journal commit
+/// for block allocation (measured: fsync=always, 64 writers, 1 KiB: about +15 %). A small step
+/// keeps the one round that pays for the zeros short.
+const GROWTH_BYTES: u64 = 1024 * 1024;
+static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+
+/// Extend `file` from `from` to `to` bytes with written zeros.
+fn fill_zeros(file: &dyn StorageFile, from: u64, to: u64) -> std::io::Result<()> {
+    let mut at = from;
+    while at < to {
+        let chunk = (to - at).min(ZEROS.len() as u64);
+        file.write_all_at(&ZEROS[..chunk as usize], at)?;
+        at += chunk;
+    }
+    Ok(())
+}
 
 pub fn segment_path(dir: &Path, first_seq: Seq) -> PathBuf {
     dir.join(format!("{:020}.{SEGMENT_EXTENSION}", first_seq.0))
@@ -236,18 +251,18 @@ impl ActiveSegment {
         let file = storage.create_new(&path).map_err(io)?;
         file.write_all_at(&encode_header(first_seq, now_ms), 0)
             .map_err(io)?;
-        file.set_len(GROWTH_BYTES_MIN).map_err(io)?;
+        file.set_len(GROWTH_BYTES).map_err(io)?;
         file.sync_all().map_err(io)?;
         storage
             .sync_directory(dir)
             .map_err(|e| LogError::io(dir, e))?;
-        let map = Arc::new(file.map(GROWTH_BYTES_MIN).map_err(io)?);
+        let map = Arc::new(file.map(GROWTH_BYTES).map_err(io)?);
         let index = SegmentIndex::new(first_seq, SEGMENT_HEADER_BYTES);
         Ok(ActiveSegment {
             path,
             first_seq,
             file,
-            capacity_bytes: GROWTH_BYTES_MIN,
+            capacity_bytes: GROWTH_BYTES,
             map,
             index: Arc::new(RwLock::new(index)),
             written_bytes: SEGMENT_HEADER_BYTES,
@@ -271,12 +286,16 @@ impl ActiveSegment {
             cut_bytes = file_bytes.saturating_sub(u64::from(position));
         }
         drop(bytes);
-        // Cut everything after the valid prefix (a torn frame, or stale bytes a torn multi-page
-        // write left further on), then regrow with zeros.
-        file.set_len(u64::from(data_bytes)).map_err(io)?;
-        let capacity_bytes = u64::from(data_bytes).max(GROWTH_BYTES_MIN);
-        file.set_len(capacity_bytes).map_err(io)?;
-        file.sync_all().map_err(io)?;
+        let mut capacity_bytes = file_bytes;
+        // A closed partition trims its active file to its data (`trim`), so spare bytes mean a
+        // crash: cut everything after the valid prefix (a torn frame, or stale bytes a torn
+        // multi-page write left further on) and regrow with zeros.
+        if file_bytes > u64::from(data_bytes) {
+            file.set_len(u64::from(data_bytes)).map_err(io)?;
+            capacity_bytes = (u64::from(data_bytes) + 1).next_multiple_of(GROWTH_BYTES);
+            file.set_len(capacity_bytes).map_err(io)?;
+            file.sync_all().map_err(io)?;
+        }
         let map = Arc::new(file.map(capacity_bytes).map_err(io)?);
         let last_seq = index.summary.last_seq;
         let segment = ActiveSegment {
@@ -334,12 +353,8 @@ impl ActiveSegment {
     }
 
     fn grow(&mut self, needed_bytes: u64) -> std::io::Result<()> {
-        let doubled = self.capacity_bytes.saturating_mul(2);
-        let capacity = needed_bytes
-            .max(doubled)
-            .max(GROWTH_BYTES_MIN)
-            .next_multiple_of(4096);
-        self.file.set_len(capacity)?;
+        let capacity = needed_bytes.next_multiple_of(GROWTH_BYTES);
+        fill_zeros(self.file.as_ref(), self.capacity_bytes, capacity)?;
         self.map = Arc::new(self.file.map(capacity)?);
         self.capacity_bytes = capacity;
         Ok(())
@@ -347,6 +362,15 @@ impl ActiveSegment {
 
     pub fn sync_data(&self) -> std::io::Result<()> {
         self.file.sync_data()
+    }
+
+    /// On close: drop the spare capacity, so the next open knows the file ends cleanly.
+    pub fn trim(&mut self) -> std::io::Result<()> {
+        if self.capacity_bytes > u64::from(self.written_bytes) {
+            self.file.set_len(u64::from(self.written_bytes))?;
+            self.capacity_bytes = u64::from(self.written_bytes);
+        }
+        Ok(())
     }
 
     /// Make the segment immutable: sync, cut to its data, write its index.
