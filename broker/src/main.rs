@@ -1,0 +1,3 @@
+//! The `strand` command line.
+
+fn main() {}
