@@ -149,6 +149,7 @@ impl CommitQueue {
         self: &Arc<Self>,
         partition: &Arc<Partition>,
         records: &[NewRecord<'_>],
+        seqs: Option<&mut Vec<Seq>>,
     ) -> Result<SeqRange> {
         let batch_bytes = check_batch(records, partition.segment_bytes_max)?;
         if partition.is_poisoned() {
@@ -158,7 +159,7 @@ impl CommitQueue {
         let now = self.clock.now_unix_ms();
         self.extend_lease(&mut state, now, records.len())?;
         let round = state.open_round;
-        let range = state.enqueue(partition, records, now, batch_bytes)?;
+        let range = state.enqueue(partition, records, now, batch_bytes, seqs)?;
         let parity = (round % 2) as usize;
         while state.completed_round < round {
             if state.leader_active {
@@ -273,6 +274,7 @@ impl QueueState {
         records: &[NewRecord<'_>],
         now: u64,
         bytes: usize,
+        mut seqs: Option<&mut Vec<Seq>>,
     ) -> Result<SeqRange> {
         let slot = match self
             .pending
@@ -305,6 +307,9 @@ impl QueueState {
             };
             if first == Seq::ZERO {
                 first = seq;
+            }
+            if let Some(seqs) = seqs.as_deref_mut() {
+                seqs.push(seq);
             }
             record::encode(&mut write.frames, seq, now, record);
         }

@@ -108,7 +108,18 @@ impl Partition {
     /// Append a batch; returns once it is durable under the fsync policy. The batch lands in
     /// one segment, in order, with increasing `_seq`.
     pub fn append(self: &Arc<Self>, records: &[NewRecord<'_>]) -> Result<SeqRange> {
-        CommitQueue::append(&self.queue.clone(), self, records)
+        CommitQueue::append(&self.queue.clone(), self, records, None)
+    }
+
+    /// [`Partition::append`] that also pushes each record's `_seq` onto `seqs` (the ids of a
+    /// batch increase but are not consecutive integers). On error `seqs` may hold ids that were
+    /// issued but not committed.
+    pub fn append_with_seqs(
+        self: &Arc<Self>,
+        records: &[NewRecord<'_>],
+        seqs: &mut Vec<Seq>,
+    ) -> Result<SeqRange> {
+        CommitQueue::append(&self.queue.clone(), self, records, Some(seqs))
     }
 
     /// A consistent, lock-free view of what is committed now.

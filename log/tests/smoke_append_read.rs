@@ -52,3 +52,25 @@ fn appended_records_come_back_after_roll_and_reopen() {
         "expected several segments, found {segments} files"
     );
 }
+
+#[test]
+fn append_with_seqs_reports_every_id_of_a_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let partition = Partition::open(dir.path(), PartitionConfig::default()).unwrap();
+    let records: Vec<_> = (0..5000u32).map(|_| NewRecord::new(b"k", b"v")).collect();
+    let mut seqs = Vec::new();
+    let range = partition.append_with_seqs(&records, &mut seqs).unwrap();
+    assert_eq!(
+        (seqs.first(), seqs.last()),
+        (Some(&range.first), Some(&range.last))
+    );
+    let snapshot = partition.snapshot();
+    let read: Vec<_> = snapshot
+        .records(ReadFrom::Earliest)
+        .map(|r| r.unwrap().seq)
+        .collect();
+    assert_eq!(
+        read, seqs,
+        "5000 ids cross a millisecond, so they are not consecutive"
+    );
+}
