@@ -1,0 +1,316 @@
+//! The compiled expression program: a tree over column indexes, system columns and
+//! constants, evaluated per row with SQL three-valued logic. Fields are read in place
+//! ([`RowFields::field`]) and compared as [`ValueRef`]s: a filter allocates nothing per row
+//! (only `||` builds a string).
+//!
+//! It does not own typing (`compile.rs` only builds trees that type-check).
+
+use std::cmp::Ordering;
+
+use super::arith::{arith, negate, ArithOp};
+use super::like::LikePattern;
+use super::{RowFields, SystemColumns};
+use crate::error::Result;
+use crate::value::{compare, DataType, Value, ValueRef};
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CompareOp {
+    Eq,
+    NotEq,
+    Lt,
+    LtEq,
+    Gt,
+    GtEq,
+}
+
+impl CompareOp {
+    fn holds(self, order: Ordering) -> bool {
+        match self {
+            CompareOp::Eq => order == Ordering::Equal,
+            CompareOp::NotEq => order != Ordering::Equal,
+            CompareOp::Lt => order == Ordering::Less,
+            CompareOp::LtEq => order != Ordering::Greater,
+            CompareOp::Gt => order == Ordering::Greater,
+            CompareOp::GtEq => order != Ordering::Less,
+        }
+    }
+}
+
+/// One node of a compiled expression.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Node {
+    /// A table column by index (NULL past the stored fields).
+    Column(usize),
+    /// `_seq`.
+    Seq,
+    /// `_deleted`.
+    Deleted,
+    Const(Value),
+    Not(Box<Node>),
+    Negate(Box<Node>),
+    And(Vec<Node>),
+    Or(Vec<Node>),
+    Compare {
+        op: CompareOp,
+        left: Box<Node>,
+        right: Box<Node>,
+    },
+    /// `result` is the static type: INT, BIGINT or DOUBLE.
+    Arith {
+        op: ArithOp,
+        left: Box<Node>,
+        right: Box<Node>,
+        result: DataType,
+    },
+    Concat(Box<Node>, Box<Node>),
+    /// `list` holds constants of the expression's type (NULLs included).
+    InList {
+        expr: Box<Node>,
+        list: Vec<Value>,
+        negated: bool,
+    },
+    Like {
+        expr: Box<Node>,
+        pattern: LikePattern,
+        negated: bool,
+    },
+    IsNull {
+        expr: Box<Node>,
+        negated: bool,
+    },
+}
+
+/// The result of evaluating a node: borrowed from the row or the plan, or an owned string.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Datum<'a> {
+    Ref(ValueRef<'a>),
+    Text(String),
+}
+
+impl Datum<'_> {
+    pub(crate) fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            Datum::Ref(value) => *value,
+            Datum::Text(text) => ValueRef::Text(text),
+        }
+    }
+
+    pub(crate) fn into_value(self) -> Value {
+        match self {
+            Datum::Ref(value) => value.to_value(),
+            Datum::Text(text) => Value::Text(text),
+        }
+    }
+}
+
+fn truth_datum<'a>(truth: Option<bool>) -> Datum<'a> {
+    Datum::Ref(truth.map_or(ValueRef::Null, ValueRef::Boolean))
+}
+
+impl Node {
+    /// Whether the node reads nothing of the row (so it can be folded into a constant).
+    pub(crate) fn is_constant(&self) -> bool {
+        match self {
+            Node::Column(_) | Node::Seq | Node::Deleted => false,
+            Node::Const(_) => true,
+            Node::Not(e) | Node::Negate(e) => e.is_constant(),
+            Node::And(items) | Node::Or(items) => items.iter().all(Node::is_constant),
+            Node::Compare { left, right, .. } | Node::Arith { left, right, .. } => {
+                left.is_constant() && right.is_constant()
+            }
+            Node::Concat(left, right) => left.is_constant() && right.is_constant(),
+            Node::InList { expr, .. } | Node::Like { expr, .. } | Node::IsNull { expr, .. } => {
+                expr.is_constant()
+            }
+        }
+    }
+
+    /// The value of the node for one row.
+    pub(crate) fn eval<'a, R: RowFields + ?Sized>(
+        &'a self,
+        row: &'a R,
+        system: SystemColumns,
+    ) -> Result<Datum<'a>> {
+        Ok(match self {
+            Node::Column(index) => Datum::Ref(row.field(*index)),
+            Node::Seq => Datum::Ref(ValueRef::BigInt(system.seq)),
+            Node::Deleted => Datum::Ref(ValueRef::Boolean(system.deleted)),
+            Node::Const(value) => Datum::Ref(value.as_ref()),
+            Node::Negate(operand) => Datum::Ref(negate(operand.eval(row, system)?.as_ref())?),
+            Node::Arith {
+                op,
+                left,
+                right,
+                result,
+            } => {
+                let left = left.eval(row, system)?;
+                let right = right.eval(row, system)?;
+                Datum::Ref(arith(*op, *result, left.as_ref(), right.as_ref())?)
+            }
+            Node::Concat(left, right) => {
+                let left = left.eval(row, system)?;
+                let right = right.eval(row, system)?;
+                match (left.as_ref(), right.as_ref()) {
+                    (ValueRef::Text(a), ValueRef::Text(b)) => Datum::Text(format!("{a}{b}")),
+                    _ => Datum::Ref(ValueRef::Null),
+                }
+            }
+            predicate => truth_datum(predicate.truth(row, system)?),
+        })
+    }
+
+    /// The node as a condition: `Some(true)`, `Some(false)` or `None` for unknown (NULL).
+    pub(crate) fn truth<R: RowFields + ?Sized>(
+        &self,
+        row: &R,
+        system: SystemColumns,
+    ) -> Result<Option<bool>> {
+        Ok(match self {
+            Node::Not(operand) => operand.truth(row, system)?.map(|v| !v),
+            Node::And(items) => {
+                let mut unknown = false;
+                for item in items {
+                    match item.truth(row, system)? {
+                        Some(false) => return Ok(Some(false)),
+                        None => unknown = true,
+                        Some(true) => {}
+                    }
+                }
+                (!unknown).then_some(true)
+            }
+            Node::Or(items) => {
+                let mut unknown = false;
+                for item in items {
+                    match item.truth(row, system)? {
+                        Some(true) => return Ok(Some(true)),
+                        None => unknown = true,
+                        Some(false) => {}
+                    }
+                }
+                (!unknown).then_some(false)
+            }
+            Node::Compare { op, left, right } => {
+                let left = left.eval(row, system)?;
+                let right = right.eval(row, system)?;
+                compare(left.as_ref(), right.as_ref()).map(|order| op.holds(order))
+            }
+            Node::InList {
+                expr,
+                list,
+                negated,
+            } => {
+                let value = expr.eval(row, system)?;
+                in_list(value.as_ref(), list).map(|found| found != *negated)
+            }
+            Node::Like {
+                expr,
+                pattern,
+                negated,
+            } => match expr.eval(row, system)?.as_ref() {
+                ValueRef::Text(text) => Some(pattern.matches(text) != *negated),
+                _ => None,
+            },
+            Node::IsNull { expr, negated } => {
+                Some(expr.eval(row, system)?.as_ref().is_null() != *negated)
+            }
+            value => match value.eval(row, system)?.as_ref() {
+                ValueRef::Boolean(v) => Some(v),
+                _ => None,
+            },
+        })
+    }
+}
+
+/// `value IN list`: true on a match; else unknown if either side has a NULL; else false.
+fn in_list(value: ValueRef<'_>, list: &[Value]) -> Option<bool> {
+    if value.is_null() {
+        return None;
+    }
+    let mut unknown = false;
+    for item in list {
+        match compare(value, item.as_ref()) {
+            Some(Ordering::Equal) => return Some(true),
+            Some(_) => {}
+            None => unknown = true,
+        }
+    }
+    (!unknown).then_some(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SYSTEM: SystemColumns = SystemColumns {
+        seq: 7,
+        deleted: false,
+    };
+
+    fn constant(value: Value) -> Box<Node> {
+        Box::new(Node::Const(value))
+    }
+
+    fn truth(node: &Node, row: &[Value]) -> Option<bool> {
+        node.truth(row, SYSTEM).unwrap()
+    }
+
+    #[test]
+    fn three_valued_logic() {
+        let unknown = Node::Compare {
+            op: CompareOp::Eq,
+            left: constant(Value::Null),
+            right: constant(Value::Int(1)),
+        };
+        let yes = Node::Const(Value::Boolean(true));
+        let no = Node::Const(Value::Boolean(false));
+        assert_eq!(truth(&unknown, &[]), None);
+        assert_eq!(truth(&Node::Not(Box::new(unknown.clone())), &[]), None);
+        assert_eq!(
+            truth(&Node::And(vec![unknown.clone(), no.clone()]), &[]),
+            Some(false)
+        );
+        assert_eq!(
+            truth(&Node::And(vec![unknown.clone(), yes.clone()]), &[]),
+            None
+        );
+        assert_eq!(
+            truth(&Node::Or(vec![unknown.clone(), yes]), &[]),
+            Some(true)
+        );
+        assert_eq!(truth(&Node::Or(vec![unknown, no]), &[]), None);
+    }
+
+    #[test]
+    fn in_list_with_nulls() {
+        let list = vec![Value::Int(1), Value::Null];
+        let node = |value: Value, negated| Node::InList {
+            expr: constant(value),
+            list: list.clone(),
+            negated,
+        };
+        assert_eq!(truth(&node(Value::Int(1), false), &[]), Some(true));
+        assert_eq!(truth(&node(Value::Int(2), false), &[]), None);
+        assert_eq!(truth(&node(Value::Int(2), true), &[]), None);
+        assert_eq!(truth(&node(Value::Null, false), &[]), None);
+    }
+
+    #[test]
+    fn columns_and_system_columns_read_the_row() {
+        let row = vec![Value::Text("a".into())];
+        let node = Node::Concat(Box::new(Node::Column(0)), Box::new(Node::Column(0)));
+        assert_eq!(
+            node.eval(&row[..], SYSTEM).unwrap(),
+            Datum::Text("aa".into())
+        );
+        assert_eq!(
+            Node::Column(5).eval(&row[..], SYSTEM).unwrap().as_ref(),
+            ValueRef::Null
+        );
+        assert_eq!(
+            Node::Seq.eval(&row[..], SYSTEM).unwrap().as_ref(),
+            ValueRef::BigInt(7)
+        );
+        assert_eq!(truth(&Node::Deleted, &row), Some(false));
+    }
+}

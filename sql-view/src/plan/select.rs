@@ -1,0 +1,333 @@
+//! [`SelectPlan`]: a SELECT compiled against its table, and [`ResultCollector`], which runs a
+//! one-shot query over the rows the broker feeds it (filter, ORDER BY, OFFSET, LIMIT,
+//! projection) keeping at most what the result needs.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use super::compile::{Scope, Source, Typed};
+use super::node::Node;
+use super::{resolve_table, Filter, OutputColumn, RowFields, SystemColumns};
+use crate::ast::{Expr, ExprKind, Literal, Select, SelectItem};
+use crate::catalog::{CatalogView, TableDef};
+use crate::error::{code, Result, SqlError};
+use crate::limits;
+use crate::value::{sort_order, DataType, Value};
+
+/// One ORDER BY key.
+#[derive(Debug, Clone, PartialEq)]
+struct SortKey {
+    node: Node,
+    descending: bool,
+    nulls_first: bool,
+}
+
+/// A compiled SELECT.
+#[derive(Debug, Clone)]
+pub struct SelectPlan {
+    table: Arc<TableDef>,
+    filter: Filter,
+    projection: Vec<Node>,
+    columns: Vec<OutputColumn>,
+    order_by: Vec<SortKey>,
+    limit: Option<u64>,
+    offset: u64,
+}
+
+impl SelectPlan {
+    /// Compiles a SELECT: resolves the table through `catalog` (`unknown_table`), names to
+    /// columns (`unknown_column`), binds `params` (`$1` is `params[0]`) and checks types.
+    pub fn compile(
+        select: &Select,
+        catalog: &dyn CatalogView,
+        params: &[Value],
+    ) -> Result<SelectPlan> {
+        let table = resolve_table(&select.table, catalog)?;
+        let scope = Scope {
+            table: Some(&table),
+            alias: select.alias.as_deref(),
+            params,
+        };
+        let filter = super::write::compile_filter(&scope, select.filter.as_ref(), &table)?;
+        let (projection, columns) = projection(&scope, &table, &select.projection)?;
+        let mut order_by = Vec::with_capacity(select.order_by.len());
+        for item in &select.order_by {
+            let node = sort_node(&scope, &item.expr, &projection, &columns)?;
+            // NULL sorts as larger than every value: last ascending, first descending.
+            let nulls_first = item.nulls_first.unwrap_or(item.descending);
+            order_by.push(SortKey {
+                node,
+                descending: item.descending,
+                nulls_first,
+            });
+        }
+        let limit = constant_count(&scope, select.limit.as_ref(), "LIMIT")?;
+        let offset = constant_count(&scope, select.offset.as_ref(), "OFFSET")?.unwrap_or(0);
+        Ok(SelectPlan {
+            table,
+            filter,
+            projection,
+            columns,
+            order_by,
+            limit,
+            offset,
+        })
+    }
+
+    /// The table read.
+    pub fn table(&self) -> &Arc<TableDef> {
+        &self.table
+    }
+
+    /// The result schema, in SELECT-list order.
+    pub fn columns(&self) -> &[OutputColumn] {
+        &self.columns
+    }
+
+    /// The WHERE condition.
+    pub fn filter(&self) -> &Filter {
+        &self.filter
+    }
+
+    /// Whether the row satisfies WHERE.
+    pub fn matches<R: RowFields + ?Sized>(&self, row: &R, system: SystemColumns) -> Result<bool> {
+        self.filter.matches(row, system)
+    }
+
+    /// The SELECT-list values of a row.
+    pub fn project<R: RowFields + ?Sized>(
+        &self,
+        row: &R,
+        system: SystemColumns,
+    ) -> Result<Vec<Value>> {
+        self.projection
+            .iter()
+            .map(|node| Ok(node.eval(row, system)?.into_value()))
+            .collect()
+    }
+
+    /// Whether the query has ORDER BY.
+    pub fn has_order_by(&self) -> bool {
+        !self.order_by.is_empty()
+    }
+
+    /// LIMIT, if any.
+    pub fn limit(&self) -> Option<u64> {
+        self.limit
+    }
+
+    /// OFFSET (0 without one).
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The ORDER BY key values of a row (compare them with [`SelectPlan::compare_sort_keys`]).
+    pub fn sort_key<R: RowFields + ?Sized>(
+        &self,
+        row: &R,
+        system: SystemColumns,
+    ) -> Result<Vec<Value>> {
+        self.order_by
+            .iter()
+            .map(|key| Ok(key.node.eval(row, system)?.into_value()))
+            .collect()
+    }
+
+    /// The ORDER BY order of two rows' sort keys.
+    pub fn compare_sort_keys(&self, a: &[Value], b: &[Value]) -> Ordering {
+        for (key, (x, y)) in self.order_by.iter().zip(a.iter().zip(b)) {
+            let order = sort_order(x.as_ref(), y.as_ref());
+            // NULL against a value: NULLS FIRST flips it; two values: DESC flips them.
+            let flip = if x.is_null() != y.is_null() {
+                key.nulls_first
+            } else {
+                key.descending
+            };
+            let order = if flip { order.reverse() } else { order };
+            if order != Ordering::Equal {
+                return order;
+            }
+        }
+        Ordering::Equal
+    }
+
+    /// A collector that runs this query over rows fed one by one.
+    pub fn collector(&self) -> ResultCollector<'_> {
+        ResultCollector {
+            plan: self,
+            rows: Vec::new(),
+            skipped: 0,
+        }
+    }
+}
+
+/// Runs a one-shot SELECT over rows the broker feeds it, in any order: filters, keeps the rows
+/// the ORDER BY / OFFSET / LIMIT window needs (at most about twice `offset + limit` with an
+/// ORDER BY), and projects them.
+pub struct ResultCollector<'a> {
+    plan: &'a SelectPlan,
+    /// (sort key, projected row), in arrival order.
+    rows: Vec<(Vec<Value>, Vec<Value>)>,
+    /// Matching rows dropped for OFFSET (without ORDER BY only).
+    skipped: u64,
+}
+
+impl ResultCollector<'_> {
+    /// Offers one row version; rows that do not match WHERE are ignored.
+    pub fn push<R: RowFields + ?Sized>(&mut self, row: &R, system: SystemColumns) -> Result<()> {
+        if self.is_full() || !self.plan.matches(row, system)? {
+            return Ok(());
+        }
+        if !self.plan.has_order_by() && self.skipped < self.plan.offset {
+            self.skipped += 1;
+            return Ok(());
+        }
+        let key = self.plan.sort_key(row, system)?;
+        self.rows.push((key, self.plan.project(row, system)?));
+        if let Some(window) = self.window() {
+            if self.plan.has_order_by() && self.rows.len() >= window.saturating_mul(2).max(64) {
+                self.sort();
+                self.rows.truncate(window);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether further rows cannot change the result (LIMIT reached without ORDER BY): the
+    /// broker may stop reading.
+    pub fn is_full(&self) -> bool {
+        match self.plan.limit {
+            Some(limit) if !self.plan.has_order_by() => self.rows.len() as u64 >= limit,
+            _ => false,
+        }
+    }
+
+    /// The result rows, in order.
+    pub fn finish(mut self) -> Vec<Vec<Value>> {
+        let mut offset = 0;
+        if self.plan.has_order_by() {
+            self.sort();
+            offset = usize::try_from(self.plan.offset).unwrap_or(usize::MAX);
+        }
+        let limit = self
+            .plan
+            .limit
+            .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        self.rows
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|(_, row)| row)
+            .collect()
+    }
+
+    fn window(&self) -> Option<usize> {
+        let limit = self.plan.limit?;
+        usize::try_from(self.plan.offset.saturating_add(limit)).ok()
+    }
+
+    fn sort(&mut self) {
+        let plan = self.plan;
+        self.rows.sort_by(|a, b| plan.compare_sort_keys(&a.0, &b.0));
+    }
+}
+
+fn projection(
+    scope: &Scope<'_>,
+    table: &TableDef,
+    items: &[SelectItem],
+) -> Result<(Vec<Node>, Vec<OutputColumn>)> {
+    let (mut nodes, mut columns) = (Vec::new(), Vec::new());
+    for item in items {
+        match item {
+            SelectItem::Wildcard => {
+                for (index, column) in table.columns().iter().enumerate() {
+                    nodes.push(Node::Column(index));
+                    let name = column.name.as_str().to_owned();
+                    columns.push(OutputColumn {
+                        name,
+                        data_type: column.data_type,
+                    });
+                }
+            }
+            SelectItem::Expr { expr, alias, text } => {
+                let typed = scope.compile(expr)?;
+                let name = alias.clone().unwrap_or_else(|| match &expr.kind {
+                    ExprKind::Column { name, .. } => name.clone(),
+                    _ => text.clone(),
+                });
+                // The NULL literal has no type of its own; TEXT is as good as any.
+                let data_type = typed.data_type.unwrap_or(DataType::Text);
+                nodes.push(typed.node);
+                columns.push(OutputColumn { name, data_type });
+            }
+        }
+        if nodes.len() > limits::PROJECTION_ITEMS_MAX {
+            return Err(SqlError::limit(
+                "SELECT list items",
+                limits::PROJECTION_ITEMS_MAX,
+                None,
+            ));
+        }
+    }
+    Ok((nodes, columns))
+}
+
+/// An ORDER BY key: a 1-based output position, an output name (alias first), or an expression
+/// over the table.
+fn sort_node(
+    scope: &Scope<'_>,
+    expr: &Expr,
+    projection: &[Node],
+    columns: &[OutputColumn],
+) -> Result<Node> {
+    match &expr.kind {
+        ExprKind::Literal(Literal::Number(text)) => {
+            let position = text
+                .parse::<usize>()
+                .ok()
+                .filter(|p| (1..=columns.len()).contains(p));
+            match position {
+                Some(p) => Ok(projection[p - 1].clone()),
+                None => Err(SqlError::new(
+                    code::UNKNOWN_COLUMN,
+                    format!("ORDER BY position {text} is not in the SELECT list"),
+                    expr.position,
+                )),
+            }
+        }
+        ExprKind::Column { qualifier, name } if qualifier.is_empty() => {
+            match columns.iter().position(|c| c.name == *name) {
+                Some(index) => Ok(projection[index].clone()),
+                None => Ok(scope.compile(expr)?.node),
+            }
+        }
+        _ => Ok(scope.compile(expr)?.node),
+    }
+}
+
+/// LIMIT / OFFSET: a non-negative integer constant or parameter; NULL means none.
+fn constant_count(scope: &Scope<'_>, expr: Option<&Expr>, what: &str) -> Result<Option<u64>> {
+    let Some(expr) = expr else {
+        return Ok(None);
+    };
+    let typed: Typed = scope.compile(expr)?;
+    let count = match (&typed.node, typed.source) {
+        (Node::Const(Value::Null), _) => return Ok(None),
+        (Node::Const(Value::Int(v)), s) if s != Source::Row => u64::try_from(*v).ok(),
+        (Node::Const(Value::BigInt(v)), s) if s != Source::Row => u64::try_from(*v).ok(),
+        (Node::Const(Value::Text(text)), Source::Parameter(_)) => text.trim().parse().ok(),
+        _ => None,
+    };
+    let code = match typed.source {
+        Source::Parameter(_) => code::INVALID_PARAMETER,
+        _ => code::INVALID_VALUE,
+    };
+    count.map(Some).ok_or_else(|| {
+        SqlError::new(
+            code,
+            format!("{what} needs a non-negative integer"),
+            typed.position,
+        )
+    })
+}

@@ -1,0 +1,133 @@
+use proptest::prelude::*;
+
+use super::*;
+
+pub(crate) fn arbitrary_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Boolean),
+        any::<i32>().prop_map(Value::Int),
+        any::<i64>().prop_map(Value::BigInt),
+        any::<f64>().prop_map(Value::Double),
+        ".{0,20}".prop_map(Value::Text),
+        any::<i64>().prop_map(Value::Timestamp),
+        "[0-9]{1,5}".prop_map(Value::Json),
+        proptest::collection::vec(any::<u8>(), 0..20).prop_map(Value::Bytes),
+    ]
+}
+
+/// Equality that treats NaN as equal to itself (the bits are stored unchanged).
+fn same(a: ValueRef<'_>, b: ValueRef<'_>) -> bool {
+    match (a, b) {
+        (ValueRef::Double(x), ValueRef::Double(y)) => x.to_bits() == y.to_bits(),
+        _ => a == b,
+    }
+}
+
+proptest! {
+    #[test]
+    fn round_trip(
+        values in proptest::collection::vec(arbitrary_value(), 0..12),
+        shift in 0usize..8,
+    ) {
+        let bytes = encode_row(&values).unwrap();
+        // Also read from a shifted (misaligned) copy, which takes the copying path.
+        let mut shifted = vec![0u8; shift];
+        shifted.extend_from_slice(&bytes);
+        for slice in [&bytes[..], &shifted[shift..]] {
+            let row = RowView::new(slice).unwrap();
+            prop_assert_eq!(row.len(), values.len());
+            for (index, value) in values.iter().enumerate() {
+                prop_assert!(same(row.field(index), value.as_ref()));
+            }
+            prop_assert_eq!(row.field(values.len()), ValueRef::Null);
+        }
+    }
+
+    #[test]
+    fn garbage_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        if let Ok(row) = RowView::new(&bytes) {
+            for index in 0..row.len() + 1 {
+                let _ = row.field(index).to_value();
+            }
+        }
+    }
+
+    #[test]
+    fn damaged_rows_never_panic(
+        values in proptest::collection::vec(arbitrary_value(), 0..6),
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4),
+        cut in any::<usize>(),
+    ) {
+        let mut bytes = encode_row(&values).unwrap();
+        for (at, mask) in flips {
+            let len = bytes.len();
+            bytes[at % len] ^= mask;
+        }
+        bytes.truncate(cut % (bytes.len() + 1));
+        if let Ok(row) = RowView::new(&bytes) {
+            let _ = row.to_values(8);
+        }
+    }
+
+    #[test]
+    fn keys_sort_like_integers(a in any::<i64>(), b in any::<i64>()) {
+        let ka = encode_key(ValueRef::BigInt(a)).unwrap();
+        let kb = encode_key(ValueRef::BigInt(b)).unwrap();
+        prop_assert_eq!(ka.cmp(&kb), a.cmp(&b));
+    }
+}
+
+#[test]
+fn rows_written_before_add_column_read_null_for_it() {
+    let bytes = encode_row(&[Value::Int(1)]).unwrap();
+    let row = RowView::new(&bytes).unwrap();
+    assert_eq!(
+        row.to_values(3),
+        vec![Value::Int(1), Value::Null, Value::Null]
+    );
+}
+
+#[test]
+fn an_unknown_format_version_is_an_error() {
+    let row = StoredRow {
+        format: 9,
+        fields: &[Value::Int(1)],
+    };
+    let bytes = rkyv::api::high::to_bytes_in::<_, rancor::Error>(&row, Vec::new()).unwrap();
+    assert!(matches!(
+        RowView::new(&bytes),
+        Err(RowError::UnknownFormat(9))
+    ));
+}
+
+#[test]
+fn empty_and_short_inputs_are_errors() {
+    assert!(matches!(RowView::new(&[]), Err(RowError::Invalid(_))));
+    assert!(matches!(
+        RowView::new(&[1, 2, 3]),
+        Err(RowError::Invalid(_))
+    ));
+}
+
+#[test]
+fn too_many_fields_are_refused() {
+    let values = vec![Value::Null; limits::COLUMNS_PER_TABLE_MAX + 1];
+    assert_eq!(
+        encode_row(&values),
+        Err(RowError::TooManyFields(values.len()))
+    );
+}
+
+#[test]
+fn int_and_bigint_keys_agree_and_null_has_none() {
+    assert_eq!(
+        encode_key(ValueRef::Int(5)),
+        encode_key(ValueRef::BigInt(5))
+    );
+    assert_ne!(
+        encode_key(ValueRef::Text("5")),
+        encode_key(ValueRef::BigInt(5))
+    );
+    assert_eq!(encode_key(ValueRef::Null), None);
+}
