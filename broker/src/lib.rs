@@ -3,3 +3,28 @@
 //!
 //! It does not own the on-disk log format (`strand-log`) or SQL parsing and plans
 //! (`strand-sql-view`).
+//!
+//! Entry points: [`config::load`] then [`server::Server::start`] and [`server::Server::run`]
+//! (what `strand serve` does); [`users::UserDirectory`] for user and grant changes;
+//! [`sql::SqlEngine`], the seam where SQL execution plugs in.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod http;
+pub mod limits;
+pub mod metrics;
+pub mod server;
+pub mod session;
+pub mod sql;
+pub mod storage;
+pub mod sys;
+pub mod tables;
+pub mod users;
+
+pub use error::{ApiError, ErrorCode, Position};
+pub use session::{AuthMethod, Session};
+pub use sql::{Column, PlaceholderEngine, SqlEngine, StatementResult};
+pub use users::{Privilege, Role, TableName, User, UserDirectory, UserError, UserName};

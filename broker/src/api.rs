@@ -1,0 +1,44 @@
+//! The JSON bodies of the HTTP API (SPEC section 4) other than errors (`error.rs`) and
+//! statement results (`sql.rs`). Shared by the server and the `strand` CLI; no behaviour.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::sql::StatementResult;
+
+/// `POST /v1/api/auth/login` body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+/// `POST /v1/api/auth/login` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginResponse {
+    /// HS256 JWT for `Authorization: Bearer`.
+    pub token: String,
+    /// When the token stops working, RFC 3339 UTC.
+    pub expires_at: String,
+    pub user: String,
+    pub role: String,
+}
+
+/// `POST /v1/api/sql` body.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SqlRequest {
+    pub sql: String,
+    /// Values for `$1`, `$2`, ...
+    #[serde(default)]
+    pub params: Vec<Value>,
+}
+
+/// `POST /v1/api/sql` answer when every statement succeeded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SqlSuccess {
+    /// Always `"success"`.
+    pub status: String,
+    pub results: Vec<StatementResult>,
+    /// Time spent serving the request, in milliseconds.
+    pub took_ms: f64,
+}

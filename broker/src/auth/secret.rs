@@ -1,0 +1,146 @@
+//! The JWT signing secret: `JWT_SECRET_BYTES` random bytes in `<data-dir>/jwt.secret`, mode
+//! 0600, created once and atomically (written to a temporary file, synced, then hard-linked
+//! into place, which fails rather than overwrite a secret another process just created).
+//!
+//! It owns the file; what is signed with it is `token.rs`'s business.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::limits::JWT_SECRET_BYTES;
+use crate::users::random_bytes;
+
+/// File name of the secret inside the data directory.
+pub const SECRET_FILE: &str = "jwt.secret";
+
+/// Why the secret could not be loaded or created.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("i/o error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "{path} holds {found} bytes, expected {JWT_SECRET_BYTES}; restore it or remove it \
+             (removing it signs every issued token out)"
+    )]
+    WrongLength { path: PathBuf, found: usize },
+}
+
+/// The signing key. `Debug` never shows it.
+#[derive(Clone)]
+pub struct JwtSecret(Vec<u8>);
+
+impl std::fmt::Debug for JwtSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JwtSecret(..)")
+    }
+}
+
+impl JwtSecret {
+    pub fn from_bytes(bytes: Vec<u8>) -> JwtSecret {
+        JwtSecret(bytes)
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Load `<data_dir>/jwt.secret`, creating it on first start.
+    pub fn load_or_create(data_dir: &Path) -> Result<JwtSecret, SecretError> {
+        let path = data_dir.join(SECRET_FILE);
+        let io_error = |source| SecretError::Io {
+            path: path.clone(),
+            source,
+        };
+        match fs::read(&path) {
+            Ok(bytes) => check(&path, bytes),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                create(data_dir, &path).map_err(io_error)?;
+                let bytes = fs::read(&path).map_err(io_error)?;
+                check(&path, bytes)
+            }
+            Err(e) => Err(io_error(e)),
+        }
+    }
+}
+
+fn check(path: &Path, bytes: Vec<u8>) -> Result<JwtSecret, SecretError> {
+    if bytes.len() != JWT_SECRET_BYTES {
+        return Err(SecretError::WrongLength {
+            path: path.to_path_buf(),
+            found: bytes.len(),
+        });
+    }
+    if let Ok(metadata) = fs::metadata(path) {
+        if metadata.permissions().mode() & 0o077 != 0 {
+            let path = path.display();
+            tracing::warn!(%path, "JWT secret is readable by other users; chmod 600 it");
+        }
+    }
+    Ok(JwtSecret(bytes))
+}
+
+/// Write a fresh secret to a temporary file, sync it, and link it into place. If another
+/// process linked one first, keep theirs.
+fn create(data_dir: &Path, path: &Path) -> io::Result<()> {
+    let temporary = data_dir.join(format!("{SECRET_FILE}.tmp.{}", std::process::id()));
+    {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temporary)?;
+        let secret = random_bytes(JWT_SECRET_BYTES).map_err(io::Error::other)?;
+        file.write_all(&secret)?;
+        file.sync_all()?;
+    }
+    let linked = fs::hard_link(&temporary, path);
+    fs::remove_file(&temporary)?;
+    match linked {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    fs::File::open(data_dir)?.sync_all()?;
+    tracing::info!(path = %path.display(), "created JWT signing secret");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_once_private_and_stable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = JwtSecret::load_or_create(dir.path()).expect("create");
+        assert_eq!(first.bytes().len(), JWT_SECRET_BYTES);
+        let mode = fs::metadata(dir.path().join(SECRET_FILE))
+            .expect("exists")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let again = JwtSecret::load_or_create(dir.path()).expect("load");
+        assert_eq!(first.bytes(), again.bytes());
+        let leftovers = fs::read_dir(dir.path()).expect("list").count();
+        assert_eq!(leftovers, 1, "no temporary file is left behind");
+        assert_eq!(format!("{first:?}"), "JwtSecret(..)");
+    }
+
+    #[test]
+    fn a_damaged_secret_is_an_error_not_a_silent_reset() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(dir.path().join(SECRET_FILE), b"short").expect("write");
+        let error = JwtSecret::load_or_create(dir.path()).expect_err("wrong length");
+        assert!(
+            matches!(error, SecretError::WrongLength { found: 5, .. }),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,201 @@
+//! HS256 JSON Web Tokens: issuing one for a user and checking one a client presents. The
+//! current time is a parameter, so expiry is tested without waiting or touching the clock.
+//!
+//! It owns the claims format (`sub`, `role`, `iss`, `iat`, `exp`); not the secret's storage
+//! (`secret.rs`) nor whether the user still exists (`mod.rs` looks that up).
+
+use std::time::Duration;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use super::secret::JwtSecret;
+use super::AuthError;
+use crate::users::User;
+
+const ISSUER: &str = "strand";
+
+/// What a token says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user name.
+    pub sub: String,
+    /// The role when the token was issued (informational: requests use the current role).
+    pub role: String,
+    pub iss: String,
+    /// Issued at, Unix seconds.
+    pub iat: u64,
+    /// Expires at, Unix seconds.
+    pub exp: u64,
+}
+
+/// A token and when it expires.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuedToken {
+    pub token: String,
+    pub expires_unix_s: u64,
+}
+
+/// Signs and checks tokens with one secret.
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenKeys")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenKeys {
+    pub fn new(secret: &JwtSecret, ttl: Duration) -> TokenKeys {
+        TokenKeys {
+            encoding: EncodingKey::from_secret(secret.bytes()),
+            decoding: DecodingKey::from_secret(secret.bytes()),
+            ttl,
+        }
+    }
+
+    pub fn issue(&self, user: &User, now_unix_s: u64) -> Result<IssuedToken, AuthError> {
+        let exp = now_unix_s.saturating_add(self.ttl.as_secs());
+        let claims = Claims {
+            sub: user.name.to_string(),
+            role: user.role.to_string(),
+            iss: ISSUER.to_string(),
+            iat: now_unix_s,
+            exp,
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| AuthError::Signing(e.to_string()))?;
+        Ok(IssuedToken {
+            token,
+            expires_unix_s: exp,
+        })
+    }
+
+    /// The claims of `token` if its signature is ours and it has not expired at `now_unix_s`.
+    pub fn verify(&self, token: &str, now_unix_s: u64) -> Result<Claims, AuthError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        // Expiry is checked below against the caller's clock, without leeway.
+        validation.validate_exp = false;
+        validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+        validation.set_issuer(&[ISSUER]);
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .map_err(|e| AuthError::InvalidToken(describe(e.kind())))?;
+        if now_unix_s >= data.claims.exp {
+            return Err(AuthError::ExpiredToken);
+        }
+        Ok(data.claims)
+    }
+}
+
+fn describe(kind: &ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::InvalidSignature => "bad signature",
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => "wrong algorithm",
+        ErrorKind::InvalidIssuer => "not issued by this server",
+        ErrorKind::MissingRequiredClaim(_) => "a required claim is missing",
+        ErrorKind::InvalidToken | ErrorKind::Base64(_) | ErrorKind::Json(_) => "not a JWT",
+        ErrorKind::Utf8(_) => "not a JWT",
+        _ => "rejected",
+    }
+}
+
+/// `unix_s` as RFC 3339 UTC text, e.g. `2026-11-26T04:22:09Z`.
+pub fn rfc3339_utc(unix_s: u64) -> String {
+    let days = unix_s / 86_400;
+    let seconds_of_day = unix_s % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm, proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        seconds_of_day / 3600,
+        seconds_of_day / 60 % 60,
+        seconds_of_day % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::users::{Role, UserName};
+
+    fn keys(secret: &[u8], ttl_s: u64) -> TokenKeys {
+        TokenKeys::new(
+            &JwtSecret::from_bytes(secret.to_vec()),
+            Duration::from_secs(ttl_s),
+        )
+    }
+
+    fn alice() -> User {
+        User {
+            name: UserName::new("alice").expect("name"),
+            role: Role::Dba,
+            created_unix_ms: 0,
+        }
+    }
+
+    #[test]
+    fn round_trip_until_expiry() {
+        let keys = keys(&[7; 32], 60);
+        let issued = keys.issue(&alice(), 1_000).expect("issue");
+        assert_eq!(issued.expires_unix_s, 1_060);
+        let claims = keys
+            .verify(&issued.token, 1_059)
+            .expect("valid just before expiry");
+        assert_eq!(
+            (claims.sub.as_str(), claims.role.as_str()),
+            ("alice", "dba")
+        );
+        let expired = keys.verify(&issued.token, 1_060);
+        assert!(
+            matches!(expired, Err(AuthError::ExpiredToken)),
+            "{expired:?}"
+        );
+    }
+
+    #[test]
+    fn foreign_or_garbled_tokens_are_rejected() {
+        let ours = keys(&[7; 32], 60);
+        let theirs = keys(&[8; 32], 60);
+        let token = theirs.issue(&alice(), 1_000).expect("issue").token;
+        let foreign = ours.verify(&token, 1_001);
+        assert!(
+            matches!(foreign, Err(AuthError::InvalidToken("bad signature"))),
+            "{foreign:?}"
+        );
+        for garbled in ["", "abc", "a.b.c", &token[..token.len() - 3]] {
+            let result = ours.verify(garbled, 1_001);
+            assert!(
+                matches!(result, Err(AuthError::InvalidToken(_))),
+                "{garbled}: {result:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rfc3339_matches_known_instants() {
+        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339_utc(1_798_259_529), "2026-12-26T04:32:09Z");
+        assert_eq!(rfc3339_utc(4_107_542_399), "2100-02-28T23:59:59Z");
+    }
+}

@@ -1,0 +1,305 @@
+//! Configuration of `strand serve`: the command-line flags, the `STRAND_<NAME>` environment
+//! variables and the TOML file, merged with precedence flags > environment > file > embedded
+//! defaults into one validated [`ServeConfig`].
+//!
+//! This module only reads and checks settings; it opens no sockets and no store. Each layer is
+//! a [`ConfigLayer`] of optional values, so the merge is a pure function and errors can name
+//! where a bad value came from (`--http-addr`, `STRAND_HTTP_ADDR` or the file's `http_addr`).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use strand_log::FsyncPolicy;
+
+use crate::limits::{
+    CONFIG_FILE_BYTES_MAX, FSYNC_INTERVAL_MS_DEFAULT, FSYNC_INTERVAL_MS_MAX,
+    TOKEN_TTL_SECONDS_DEFAULT, TOKEN_TTL_SECONDS_MAX,
+};
+
+const DATA_DIR_DEFAULT: &str = "./data";
+const HTTP_ADDR_DEFAULT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+const QUIC_ADDR_DEFAULT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7100);
+
+/// Why the configuration could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path} is larger than {CONFIG_FILE_BYTES_MAX} bytes")]
+    FileTooLarge { path: PathBuf },
+    #[error("config file {path} is not valid: {message}")]
+    ParseFile { path: PathBuf, message: String },
+    #[error("invalid value {value:?} for {source_name}: {reason}")]
+    InvalidValue {
+        source_name: String,
+        value: String,
+        reason: &'static str,
+    },
+}
+
+/// The flags of `strand serve`. Each one can also be set as `STRAND_<NAME>` or in the file.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// Directory of the log, users and secrets [default: ./data]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// HTTP listen address; port 0 picks a free port [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    pub http_addr: Option<String>,
+    /// QUIC listen address (reserved: QUIC arrives with a later issue) [default: 127.0.0.1:7100]
+    #[arg(long, value_name = "ADDR")]
+    pub quic_addr: Option<String>,
+    /// TOML config file with any of the settings of these flags (snake_case keys)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// When a write counts as done: always | interval | never [default: always]
+    #[arg(long, value_name = "POLICY")]
+    pub fsync: Option<String>,
+    /// Background fdatasync period under `--fsync interval` [default: 100]
+    #[arg(long, value_name = "MS")]
+    pub fsync_interval_ms: Option<u64>,
+    /// Log filter, e.g. `info` or `strand_broker=debug` [default: RUST_LOG, else info]
+    #[arg(long, value_name = "FILTER")]
+    pub log_level: Option<String>,
+    /// Lifetime of tokens issued by /v1/api/auth/login [default: 86400]
+    #[arg(long, value_name = "SECONDS")]
+    pub token_ttl_seconds: Option<u64>,
+}
+
+/// One source of settings; `None` means "this source does not say".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigLayer {
+    pub data_dir: Option<PathBuf>,
+    pub http_addr: Option<String>,
+    pub quic_addr: Option<String>,
+    pub fsync: Option<String>,
+    pub fsync_interval_ms: Option<u64>,
+    pub log_level: Option<String>,
+    pub token_ttl_seconds: Option<u64>,
+}
+
+/// The validated settings the server runs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeConfig {
+    pub data_dir: PathBuf,
+    pub http_addr: SocketAddr,
+    pub quic_addr: SocketAddr,
+    pub fsync: FsyncPolicy,
+    /// A `tracing` filter; `None` means "use RUST_LOG, else info".
+    pub log_level: Option<String>,
+    pub token_ttl: Duration,
+}
+
+impl ServeArgs {
+    /// The flags as a layer (everything but `--config`, which names the file layer).
+    pub fn layer(&self) -> ConfigLayer {
+        ConfigLayer {
+            data_dir: self.data_dir.clone(),
+            http_addr: self.http_addr.clone(),
+            quic_addr: self.quic_addr.clone(),
+            fsync: self.fsync.clone(),
+            fsync_interval_ms: self.fsync_interval_ms,
+            log_level: self.log_level.clone(),
+            token_ttl_seconds: self.token_ttl_seconds,
+        }
+    }
+}
+
+impl ConfigLayer {
+    /// The `STRAND_<NAME>` variables, read through `lookup` (the process environment in the
+    /// binary, a map in tests). Empty values count as unset.
+    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Result<ConfigLayer, ConfigError> {
+        let text = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let number = |name: &str| -> Result<Option<u64>, ConfigError> {
+            text(name)
+                .map(|value| {
+                    value.trim().parse().map_err(|_| ConfigError::InvalidValue {
+                        source_name: name.to_string(),
+                        value,
+                        reason: "expected a whole number",
+                    })
+                })
+                .transpose()
+        };
+        Ok(ConfigLayer {
+            data_dir: text("STRAND_DATA_DIR").map(PathBuf::from),
+            http_addr: text("STRAND_HTTP_ADDR"),
+            quic_addr: text("STRAND_QUIC_ADDR"),
+            fsync: text("STRAND_FSYNC"),
+            fsync_interval_ms: number("STRAND_FSYNC_INTERVAL_MS")?,
+            log_level: text("STRAND_LOG_LEVEL"),
+            token_ttl_seconds: number("STRAND_TOKEN_TTL_SECONDS")?,
+        })
+    }
+
+    /// Parse the TOML text of a config file (`path` only names it in errors).
+    pub fn from_toml(path: &Path, text: &str) -> Result<ConfigLayer, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::ParseFile {
+            path: path.to_path_buf(),
+            message: e.message().to_string(),
+        })
+    }
+
+    /// Read and parse a config file.
+    pub fn from_file(path: &Path) -> Result<ConfigLayer, ConfigError> {
+        let read_error = |source| ConfigError::ReadFile {
+            path: path.to_path_buf(),
+            source,
+        };
+        let length = std::fs::metadata(path).map_err(read_error)?.len();
+        if length > CONFIG_FILE_BYTES_MAX {
+            return Err(ConfigError::FileTooLarge {
+                path: path.to_path_buf(),
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(read_error)?;
+        ConfigLayer::from_toml(path, &text)
+    }
+}
+
+/// Everything `strand serve` is configured with: the flags in `args`, the environment read
+/// through `lookup`, and the TOML file named by `--config` (or `STRAND_CONFIG`), if any.
+pub fn load(
+    args: &ServeArgs,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<ServeConfig, ConfigError> {
+    let file_path = args.config.clone().or_else(|| {
+        lookup("STRAND_CONFIG")
+            .filter(|v| !v.trim().is_empty())
+            .map(PathBuf::from)
+    });
+    let env = ConfigLayer::from_env(&lookup)?;
+    let file = match file_path {
+        Some(path) => ConfigLayer::from_file(&path)?,
+        None => ConfigLayer::default(),
+    };
+    resolve(&args.layer(), &env, &file)
+}
+
+/// Where a setting came from, to name it in errors.
+#[derive(Debug, Clone, Copy)]
+enum Origin {
+    Flag,
+    Env,
+    File,
+}
+
+impl Origin {
+    fn name(self, key: &str) -> String {
+        match self {
+            Origin::Flag => format!("--{}", key.replace('_', "-")),
+            Origin::Env => format!("STRAND_{}", key.to_ascii_uppercase()),
+            Origin::File => format!("config file key {key}"),
+        }
+    }
+}
+
+/// The first layer (in precedence order) that sets a value, with where it came from.
+fn pick<T: Clone>(
+    layers: &[(Origin, &ConfigLayer)],
+    field: impl Fn(&ConfigLayer) -> &Option<T>,
+) -> Option<(T, Origin)> {
+    layers
+        .iter()
+        .find_map(|(origin, layer)| field(layer).clone().map(|value| (value, *origin)))
+}
+
+/// Merge the layers (flags > env > file > defaults) and validate every value.
+pub fn resolve(
+    flags: &ConfigLayer,
+    env: &ConfigLayer,
+    file: &ConfigLayer,
+) -> Result<ServeConfig, ConfigError> {
+    let layers = [
+        (Origin::Flag, flags),
+        (Origin::Env, env),
+        (Origin::File, file),
+    ];
+    let data_dir = pick(&layers, |l| &l.data_dir).map_or(DATA_DIR_DEFAULT.into(), |(v, _)| v);
+    let http_addr = address(
+        pick(&layers, |l| &l.http_addr),
+        "http_addr",
+        HTTP_ADDR_DEFAULT,
+    )?;
+    let quic_addr = address(
+        pick(&layers, |l| &l.quic_addr),
+        "quic_addr",
+        QUIC_ADDR_DEFAULT,
+    )?;
+    let interval_ms = match pick(&layers, |l| &l.fsync_interval_ms) {
+        None => FSYNC_INTERVAL_MS_DEFAULT,
+        Some((ms, origin)) => bounded(ms, 1, FSYNC_INTERVAL_MS_MAX, origin, "fsync_interval_ms")?,
+    };
+    let fsync = fsync_policy(pick(&layers, |l| &l.fsync), interval_ms)?;
+    let token_ttl_seconds = match pick(&layers, |l| &l.token_ttl_seconds) {
+        None => TOKEN_TTL_SECONDS_DEFAULT,
+        Some((s, origin)) => bounded(s, 1, TOKEN_TTL_SECONDS_MAX, origin, "token_ttl_seconds")?,
+    };
+    Ok(ServeConfig {
+        data_dir,
+        http_addr,
+        quic_addr,
+        fsync,
+        log_level: pick(&layers, |l| &l.log_level).map(|(v, _)| v),
+        token_ttl: Duration::from_secs(token_ttl_seconds),
+    })
+}
+
+fn address(
+    picked: Option<(String, Origin)>,
+    key: &str,
+    default: SocketAddr,
+) -> Result<SocketAddr, ConfigError> {
+    let Some((text, origin)) = picked else {
+        return Ok(default);
+    };
+    text.trim()
+        .parse()
+        .map_err(|_| invalid(origin, key, &text, "expected IP:PORT, e.g. 127.0.0.1:8080"))
+}
+
+fn fsync_policy(
+    picked: Option<(String, Origin)>,
+    interval_ms: u64,
+) -> Result<FsyncPolicy, ConfigError> {
+    let Some((text, origin)) = picked else {
+        return Ok(FsyncPolicy::Always);
+    };
+    match text.trim().to_ascii_lowercase().as_str() {
+        "always" => Ok(FsyncPolicy::Always),
+        "interval" => Ok(FsyncPolicy::Interval(Duration::from_millis(interval_ms))),
+        "never" => Ok(FsyncPolicy::Never),
+        _ => Err(invalid(
+            origin,
+            "fsync",
+            &text,
+            "expected always, interval or never",
+        )),
+    }
+}
+
+fn bounded(value: u64, min: u64, max: u64, origin: Origin, key: &str) -> Result<u64, ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(invalid(origin, key, &value.to_string(), "out of range"))
+    }
+}
+
+fn invalid(origin: Origin, key: &str, value: &str, reason: &'static str) -> ConfigError {
+    ConfigError::InvalidValue {
+        source_name: origin.name(key),
+        value: value.to_string(),
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests;

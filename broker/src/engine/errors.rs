@@ -1,0 +1,63 @@
+//! How engine failures reach the client: SQL errors keep their code and position, storage
+//! failures become `internal` (details only in the server log).
+
+use strand_sql_view::SqlError;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::tables::catalog::CatalogError;
+use crate::tables::versions::VersionError;
+use crate::users::UserError;
+
+/// Failures while opening the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+}
+
+/// Code used when an INSERT meets a live row with the same primary key.
+pub const DUPLICATE_KEY: &str = "duplicate_key";
+
+pub(crate) fn from_sql(error: SqlError) -> ApiError {
+    let api = ApiError::new(ErrorCode::Sql(error.code), error.message);
+    match error.position {
+        Some(p) => api.at(clamp(p.line), clamp(p.column)),
+        None => api,
+    }
+}
+
+fn clamp(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+pub(crate) fn from_versions(error: VersionError) -> ApiError {
+    match error {
+        VersionError::KeyRepeated => ApiError::new(
+            ErrorCode::Sql(DUPLICATE_KEY),
+            "the same primary key appears twice in one statement",
+        ),
+        VersionError::Log(error) => ApiError::internal(&error),
+    }
+}
+
+pub(crate) fn from_catalog(error: CatalogError) -> ApiError {
+    ApiError::internal(&error)
+}
+
+pub(crate) fn from_users(error: UserError) -> ApiError {
+    let code = match &error {
+        UserError::AlreadyExists(_) => ErrorCode::AlreadyExists,
+        UserError::NotFound(_) => ErrorCode::NotFound,
+        UserError::TooMany { .. } => ErrorCode::LimitExceeded,
+        UserError::InvalidName { .. }
+        | UserError::InvalidTableName { .. }
+        | UserError::InvalidRole(_)
+        | UserError::InvalidPrivilege(_)
+        | UserError::InvalidPassword(_) => ErrorCode::InvalidValue,
+        UserError::Hashing(_)
+        | UserError::Random(_)
+        | UserError::Storage(_)
+        | UserError::CorruptRecord { .. } => return ApiError::internal(&error),
+    };
+    ApiError::new(code, error.to_string())
+}

@@ -1,0 +1,163 @@
+//! `Engine`: the SQL engine behind `POST /v1/api/sql`. It parses with `strand-sql-view`, checks
+//! what the caller may do, and runs each statement against the catalog, the table partitions
+//! and the user directory.
+//!
+//! Who may do what: `dba` and `system` administer (namespaces, tables, users, grants) and may
+//! run a statement as another user with `EXECUTE AS USER`. Every caller reads and writes only
+//! its own rows of USER and STREAM tables: the partition is chosen from the caller, never from
+//! the statement, so no WHERE can reach another user's rows. SHARED tables need a grant unless
+//! the caller is an administrator.
+//!
+//! It does not own HTTP, authentication or storage formats.
+
+mod admin;
+mod ddl;
+mod errors;
+mod query;
+mod write;
+
+use std::sync::Arc;
+
+use serde_json::Value as Json;
+use strand_log::Store;
+use strand_sql_view::{parse_statements, Statement, TableKind, TableName, Value};
+
+use crate::error::{ApiError, ErrorCode};
+use crate::metrics::Metrics;
+use crate::session::Session;
+use crate::sql::{SqlEngine, StatementResult};
+use crate::tables::catalog::{Catalog, CatalogTable};
+use crate::tables::{RowOwner, TableData};
+use crate::users::{Privilege, Role, UserDirectory, UserName};
+pub use errors::EngineError;
+
+/// Who a statement runs as: the session's user, or the target of `EXECUTE AS USER`.
+#[derive(Clone, Debug)]
+pub(crate) struct Caller {
+    pub user: UserName,
+    pub role: Role,
+}
+
+impl Caller {
+    fn require_admin(&self, what: &str) -> Result<(), ApiError> {
+        if self.role.is_admin() {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!(
+                "{what} needs role dba or system; {} has role {}",
+                self.user, self.role
+            ),
+        ))
+    }
+}
+
+pub struct Engine {
+    catalog: Catalog,
+    tables: TableData,
+    users: Arc<UserDirectory>,
+    metrics: Arc<Metrics>,
+}
+
+impl Engine {
+    pub fn open(
+        store: Arc<Store>,
+        users: Arc<UserDirectory>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Engine, EngineError> {
+        let catalog = Catalog::open(&store)?;
+        Ok(Engine {
+            catalog,
+            tables: TableData::new(store),
+            users,
+            metrics,
+        })
+    }
+
+    fn run(&self, caller: &Caller, statement: &Statement, params: &[Value]) -> EngineResult {
+        match statement {
+            Statement::Select(select) => self.select(caller, select, params),
+            Statement::Insert(insert) => self.insert(caller, insert, params),
+            Statement::Update(update) => self.update(caller, update, params),
+            Statement::Delete(delete) => self.delete(caller, delete, params),
+            Statement::ExecuteAs { user, statement } => {
+                caller.require_admin("EXECUTE AS USER")?;
+                let target = self.users.user(user.as_str()).ok_or_else(|| {
+                    ApiError::new(ErrorCode::NotFound, format!("user {} does not exist", user))
+                })?;
+                let as_user = Caller {
+                    user: target.name,
+                    role: target.role,
+                };
+                self.run(&as_user, statement, params)
+            }
+            Statement::CreateUser { .. }
+            | Statement::AlterUser { .. }
+            | Statement::DropUser { .. }
+            | Statement::Grant(_)
+            | Statement::Revoke(_) => self.administer(caller, statement),
+            other => self.define(caller, other),
+        }
+    }
+
+    /// The catalog entry of a table, or `unknown_table`.
+    fn table(&self, name: &TableName) -> Result<CatalogTable, ApiError> {
+        self.catalog.entry(name).ok_or_else(|| {
+            ApiError::new(ErrorCode::NotFound, format!("table {name} does not exist"))
+        })
+    }
+
+    /// The rows a caller may touch in `table`, after checking a SHARED table's grant.
+    fn owner_of<'c>(
+        &self,
+        caller: &'c Caller,
+        table: &CatalogTable,
+        privilege: Privilege,
+    ) -> Result<RowOwner<'c>, ApiError> {
+        match table.def.kind() {
+            TableKind::User | TableKind::Stream { .. } => Ok(RowOwner::User(caller.user.as_str())),
+            TableKind::Shared => {
+                let name = crate::users::TableName::new(table.def.name().to_string())
+                    .map_err(|e| ApiError::new(ErrorCode::InvalidValue, e.to_string()))?;
+                if caller.role.is_admin()
+                    || self.users.has_privilege(&caller.user, &name, privilege)
+                {
+                    return Ok(RowOwner::Shared);
+                }
+                Err(ApiError::new(
+                    ErrorCode::Forbidden,
+                    format!(
+                        "{} has no {} privilege on {}",
+                        caller.user,
+                        privilege.as_str(),
+                        table.def.name()
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+pub(crate) type EngineResult = Result<StatementResult, ApiError>;
+
+impl SqlEngine for Engine {
+    fn execute(
+        &self,
+        session: &Session,
+        sql: &str,
+        params: &[Json],
+    ) -> Result<Vec<StatementResult>, ApiError> {
+        let params: Vec<Value> = params.iter().map(Value::from_json).collect();
+        let statements = parse_statements(sql).map_err(errors::from_sql)?;
+        let caller = Caller {
+            user: session.user().clone(),
+            role: session.role(),
+        };
+        let mut results = Vec::with_capacity(statements.len());
+        for statement in &statements {
+            results.push(self.run(&caller, statement, &params)?);
+        }
+        Ok(results)
+    }
+}

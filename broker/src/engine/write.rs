@@ -1,0 +1,184 @@
+//! INSERT, UPDATE and DELETE: each statement becomes one durable batch of row versions in the
+//! caller's partition (a delete is a tombstone). An INSERT fails whole, writing nothing, when a
+//! live row already has one of its primary keys.
+
+use strand_sql_view::ast::{Delete, Insert, Update};
+use strand_sql_view::{encode_key, encode_row, DeletePlan, InsertPlan, UpdatePlan, Value};
+
+use super::errors::{self, DUPLICATE_KEY};
+use super::query::for_each_live_row;
+use super::{Caller, Engine, EngineResult};
+use crate::error::{ApiError, ErrorCode};
+use crate::sql::StatementResult;
+use crate::tables::versions::{KeyVersion, RowWrite};
+use crate::users::Privilege;
+
+/// A row version to write: its key (empty without a primary key) and stored bytes.
+struct Encoded {
+    key: Vec<u8>,
+    row: Option<Vec<u8>>,
+}
+
+impl Engine {
+    pub(super) fn insert(
+        &self,
+        caller: &Caller,
+        insert: &Insert,
+        params: &[Value],
+    ) -> EngineResult {
+        let plan = InsertPlan::compile(insert, &self.catalog, params).map_err(errors::from_sql)?;
+        let table = self.table(plan.table().name())?;
+        let owner = self.owner_of(caller, &table, Privilege::Insert)?;
+        let mut encoded = Vec::with_capacity(plan.rows().len());
+        for row in plan.rows() {
+            let key = match plan.primary_key(row) {
+                Some(value) => encode_key(value.as_ref()).ok_or_else(|| bad_key(value))?,
+                None => Vec::new(),
+            };
+            let bytes = encode_row(row)
+                .map_err(|e| ApiError::new(ErrorCode::InvalidValue, e.to_string()))?;
+            encoded.push(Encoded {
+                key,
+                row: Some(bytes),
+            });
+        }
+        let partition = self
+            .tables
+            .partition(&table, owner)
+            .map_err(errors::from_versions)?;
+        let writes = as_writes(&encoded);
+        let no_live_duplicate = |lookup: &dyn Fn(&[u8]) -> Option<KeyVersion>| {
+            for write in &encoded {
+                if !write.key.is_empty() && lookup(&write.key).is_some_and(|v| !v.deleted) {
+                    return Err(ApiError::new(
+                        ErrorCode::Sql(DUPLICATE_KEY),
+                        format!(
+                            "a row with this primary key already exists in {}",
+                            table.def.name()
+                        ),
+                    ));
+                }
+            }
+            Ok(())
+        };
+        partition
+            .apply(&writes, no_live_duplicate)
+            .map_err(errors::from_versions)??;
+        self.metrics.add_rows_written(encoded.len() as u64);
+        Ok(affected(encoded.len(), "inserted"))
+    }
+
+    pub(super) fn update(
+        &self,
+        caller: &Caller,
+        update: &Update,
+        params: &[Value],
+    ) -> EngineResult {
+        let plan = UpdatePlan::compile(update, &self.catalog, params).map_err(errors::from_sql)?;
+        let table = self.table(plan.table().name())?;
+        let owner = self.owner_of(caller, &table, Privilege::Update)?;
+        let partition = self
+            .tables
+            .partition(&table, owner)
+            .map_err(errors::from_versions)?;
+        let pk = table.def.primary_key();
+        if pk.is_none() {
+            let text = "UPDATE needs a table with a PRIMARY KEY (rows without one cannot be named)";
+            return Err(ApiError::new(ErrorCode::Unsupported, text));
+        }
+        let mut encoded = Vec::new();
+        for_each_live_row(&partition, &table.def, plan.filter(), |row, system| {
+            if plan.matches(row, system).map_err(errors::from_sql)? {
+                let values = plan.apply(row, system).map_err(errors::from_sql)?;
+                let key = key_of(pk, &values)?;
+                let bytes = encode_row(&values).map_err(|e| ApiError::internal(&e))?;
+                encoded.push(Encoded {
+                    key,
+                    row: Some(bytes),
+                });
+            }
+            Ok(true)
+        })?;
+        self.write_all(&partition, &encoded)?;
+        Ok(affected(encoded.len(), "updated"))
+    }
+
+    pub(super) fn delete(
+        &self,
+        caller: &Caller,
+        delete: &Delete,
+        params: &[Value],
+    ) -> EngineResult {
+        let plan = DeletePlan::compile(delete, &self.catalog, params).map_err(errors::from_sql)?;
+        let table = self.table(plan.table().name())?;
+        let owner = self.owner_of(caller, &table, Privilege::Delete)?;
+        let partition = self
+            .tables
+            .partition(&table, owner)
+            .map_err(errors::from_versions)?;
+        let pk = table.def.primary_key();
+        let mut encoded = Vec::new();
+        for_each_live_row(&partition, &table.def, plan.filter(), |row, system| {
+            if plan.matches(row, system).map_err(errors::from_sql)? {
+                let values = row.to_values(table.def.columns().len());
+                encoded.push(Encoded {
+                    key: key_of(pk, &values)?,
+                    row: None,
+                });
+            }
+            Ok(true)
+        })?;
+        if pk.is_none() && !encoded.is_empty() {
+            let text = "DELETE needs a table with a PRIMARY KEY (rows without one cannot be named)";
+            return Err(ApiError::new(ErrorCode::Unsupported, text));
+        }
+        self.write_all(&partition, &encoded)?;
+        Ok(affected(encoded.len(), "deleted"))
+    }
+
+    fn write_all(
+        &self,
+        partition: &crate::tables::versions::KeyedPartition,
+        encoded: &[Encoded],
+    ) -> Result<(), ApiError> {
+        let writes = as_writes(encoded);
+        let accept_all = |_: &dyn Fn(&[u8]) -> Option<KeyVersion>| Ok::<(), ApiError>(());
+        partition
+            .apply(&writes, accept_all)
+            .map_err(errors::from_versions)??;
+        self.metrics.add_rows_written(encoded.len() as u64);
+        Ok(())
+    }
+}
+
+fn as_writes(encoded: &[Encoded]) -> Vec<RowWrite<'_>> {
+    encoded
+        .iter()
+        .map(|e| match &e.row {
+            Some(row) => RowWrite::Put { key: &e.key, row },
+            None => RowWrite::Delete { key: &e.key },
+        })
+        .collect()
+}
+
+fn key_of(primary_key: Option<usize>, values: &[Value]) -> Result<Vec<u8>, ApiError> {
+    match primary_key.and_then(|index| values.get(index)) {
+        Some(value) => encode_key(value.as_ref()).ok_or_else(|| bad_key(value)),
+        None => Ok(Vec::new()),
+    }
+}
+
+fn bad_key(value: &Value) -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidValue,
+        format!("{value:?} cannot be a primary key"),
+    )
+}
+
+fn affected(rows: usize, what: &str) -> StatementResult {
+    StatementResult {
+        row_count: rows as u64,
+        message: Some(format!("{rows} row(s) {what}")),
+        ..StatementResult::default()
+    }
+}

@@ -1,0 +1,244 @@
+//! [`ApiError`]: the one error type every HTTP answer and every SQL engine failure is
+//! expressed in, and its JSON shape (SPEC section 4):
+//! `{"status":"error","error":{"code","message","position":{"line","column"}}}`.
+//!
+//! It owns the mapping from error kinds to HTTP statuses and from the directory's and the
+//! authenticator's typed errors to API errors; it does not decide when an error happens.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::users::UserError;
+
+/// The machine-readable kind of an error, written as its snake_case `code`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorCode {
+    /// The body is not JSON.
+    InvalidJson,
+    /// JSON of the wrong shape: a missing field, a wrong type, an empty statement.
+    InvalidRequest,
+    /// The request declared a content type other than JSON.
+    UnsupportedMediaType,
+    /// The body is larger than `request_body_bytes_max`.
+    PayloadTooLarge,
+    /// Missing, malformed, wrong or expired credentials.
+    Unauthorized,
+    /// Authenticated, but not allowed.
+    Forbidden,
+    /// No such route, user, table or other object.
+    NotFound,
+    /// The route exists, but not for this method.
+    MethodNotAllowed,
+    /// The name is taken.
+    AlreadyExists,
+    /// SQL text that does not parse.
+    SyntaxError,
+    /// A value of the wrong kind or outside its bounds (a name, a role, a parameter).
+    InvalidValue,
+    /// A statement or feature the server does not support (yet).
+    Unsupported,
+    /// A bound (`limits.rs`) was reached.
+    LimitExceeded,
+    /// Too much work in flight; retry later.
+    Overloaded,
+    /// A server fault; details are in the server log, not in the answer.
+    Internal,
+    /// A statement failure named by the SQL layer with its own code (`strand_sql_view::code`,
+    /// e.g. `unknown_table`, `type_mismatch`), written as that code. A fixed set of static
+    /// strings, so metric labels stay bounded.
+    Sql(&'static str),
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidJson => "invalid_json",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::AlreadyExists => "already_exists",
+            ErrorCode::SyntaxError => "syntax_error",
+            ErrorCode::InvalidValue => "invalid_value",
+            ErrorCode::Unsupported => "unsupported",
+            ErrorCode::LimitExceeded => "limit_exceeded",
+            ErrorCode::Overloaded => "overloaded",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Sql(code) => code,
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::InvalidJson
+            | ErrorCode::InvalidRequest
+            | ErrorCode::SyntaxError
+            | ErrorCode::InvalidValue
+            | ErrorCode::Unsupported
+            | ErrorCode::LimitExceeded
+            | ErrorCode::Sql(_) => StatusCode::BAD_REQUEST,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::AlreadyExists => StatusCode::CONFLICT,
+            ErrorCode::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// Where in the SQL text an error is, both 1-based.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    pub line: u32,
+    pub column: u32,
+}
+
+/// An error as the API reports it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {message}", code.as_str())]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// For SQL errors: where in the request's `sql` text the problem is.
+    pub position: Option<Position>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+            position: None,
+        }
+    }
+
+    pub fn at(mut self, line: u32, column: u32) -> ApiError {
+        self.position = Some(Position { line, column });
+        self
+    }
+
+    /// A server fault: `detail` goes to the log, the client gets a generic message.
+    pub fn internal(detail: &dyn std::fmt::Display) -> ApiError {
+        tracing::error!(error = %detail, "internal error");
+        ApiError::new(ErrorCode::Internal, "internal error; see the server log")
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    /// The JSON body of this error.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            status: "error".to_string(),
+            error: ErrorDetail {
+                code: self.code.as_str().to_string(),
+                message: self.message.clone(),
+                position: self.position,
+            },
+        }
+    }
+}
+
+/// `{"status":"error","error":{...}}` on the wire; the CLI parses it back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub status: String,
+    pub error: ErrorDetail,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status(), axum::Json(self.body())).into_response();
+        if self.code == ErrorCode::Unauthorized {
+            let challenge = HeaderValue::from_static("Bearer realm=\"strand\"");
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        // The metrics middleware counts errors by code.
+        response.extensions_mut().insert(self.code);
+        response
+    }
+}
+
+impl From<UserError> for ApiError {
+    fn from(error: UserError) -> ApiError {
+        let code = match &error {
+            UserError::InvalidName { .. }
+            | UserError::InvalidTableName { .. }
+            | UserError::InvalidRole(_)
+            | UserError::InvalidPrivilege(_)
+            | UserError::InvalidPassword(_) => ErrorCode::InvalidValue,
+            UserError::AlreadyExists(_) => ErrorCode::AlreadyExists,
+            UserError::NotFound(_) => ErrorCode::NotFound,
+            UserError::TooMany { .. } => ErrorCode::LimitExceeded,
+            UserError::Hashing(_)
+            | UserError::Random(_)
+            | UserError::Storage(_)
+            | UserError::CorruptRecord { .. } => {
+                return ApiError::internal(&error);
+            }
+        };
+        ApiError::new(code, error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_json_has_the_spec_shape() {
+        let error = ApiError::new(ErrorCode::Sql("syntax_error"), "expected FROM").at(2, 7);
+        let json = serde_json::to_value(error.body()).expect("serializes");
+        let expected = serde_json::json!({
+            "status": "error",
+            "error": {"code": "syntax_error", "message": "expected FROM",
+                      "position": {"line": 2, "column": 7}}
+        });
+        assert_eq!(json, expected);
+        assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn position_is_omitted_when_not_applicable() {
+        let error = ApiError::new(ErrorCode::Unauthorized, "no credentials");
+        let json = serde_json::to_value(error.body()).expect("serializes");
+        assert_eq!(json["error"].get("position"), None);
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(response.headers().contains_key(header::WWW_AUTHENTICATE));
+    }
+
+    #[test]
+    fn directory_errors_map_to_client_errors() {
+        let taken = UserError::AlreadyExists(crate::users::UserName::new("a").expect("name"));
+        assert_eq!(ApiError::from(taken).status(), StatusCode::CONFLICT);
+        let bad = UserError::InvalidPassword("it is empty");
+        assert_eq!(ApiError::from(bad).code, ErrorCode::InvalidValue);
+        let broken = UserError::Hashing("out of memory".into());
+        let mapped = ApiError::from(broken);
+        assert_eq!(mapped.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            !mapped.message.contains("out of memory"),
+            "details stay in the log"
+        );
+    }
+}

@@ -1,0 +1,107 @@
+//! The HTTP endpoints: login, SQL, health, metrics, and the JSON 404/405 answers. Each handler
+//! turns a request into a call on the authenticator or the engine and the result into JSON;
+//! argon2 and SQL work runs on the blocking pool, bounded by [`AppState::blocking`].
+
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, Method, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::body::parse_json;
+use super::AppState;
+use crate::api::{LoginRequest, LoginResponse, SqlRequest, SqlSuccess};
+use crate::auth::{parse_authorization, Credentials};
+use crate::error::{ApiError, ErrorCode};
+use crate::limits::SQL_PARAMS_MAX;
+use crate::session::Session;
+
+/// Longest request path echoed back in a 404 or 405 message.
+const ECHOED_PATH_CHARS_MAX: usize = 200;
+
+pub async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<LoginResponse>, ApiError> {
+    let request: LoginRequest = parse_json(&headers, body)?;
+    let auth = state.auth.clone();
+    let response = state
+        .blocking(move || Ok(auth.login(&request.username, &request.password)?))
+        .await?;
+    Ok(Json(response))
+}
+
+pub async fn sql(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<SqlSuccess>, ApiError> {
+    let started = Instant::now();
+    let session = authenticate(&state, &headers).await?;
+    let request: SqlRequest = parse_json(&headers, body)?;
+    if request.sql.trim().is_empty() {
+        return Err(ApiError::new(ErrorCode::InvalidRequest, "sql is empty"));
+    }
+    if request.params.len() > SQL_PARAMS_MAX {
+        let message = format!("more than {SQL_PARAMS_MAX} params");
+        return Err(ApiError::new(ErrorCode::LimitExceeded, message));
+    }
+    let engine = state.engine.clone();
+    let results = state
+        .blocking(move || engine.execute(&session, &request.sql, &request.params))
+        .await?;
+    let took_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
+    Ok(Json(SqlSuccess {
+        status: "success".to_string(),
+        results,
+        took_ms,
+    }))
+}
+
+/// The session of the request's `Authorization` header. Tokens are checked inline (one
+/// HMAC); Basic credentials cost an argon2 verification and go to the blocking pool.
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Session, ApiError> {
+    let value = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    let credentials = parse_authorization(value)?;
+    match credentials {
+        Credentials::Bearer(_) => Ok(state.auth.authenticate(&credentials)?),
+        Credentials::Basic { .. } => {
+            let auth = state.auth.clone();
+            state
+                .blocking(move || Ok(auth.authenticate(&credentials)?))
+                .await
+        }
+    }
+}
+
+pub async fn health() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let content_type = "text/plain; version=0.0.4; charset=utf-8";
+    (
+        [(header::CONTENT_TYPE, content_type)],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+pub async fn not_found(method: Method, uri: Uri) -> ApiError {
+    let message = format!("no route for {method} {}", echoed_path(&uri));
+    ApiError::new(ErrorCode::NotFound, message)
+}
+
+pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    let message = format!("{method} is not allowed on {}", echoed_path(&uri));
+    ApiError::new(ErrorCode::MethodNotAllowed, message)
+}
+
+fn echoed_path(uri: &Uri) -> String {
+    uri.path().chars().take(ECHOED_PATH_CHARS_MAX).collect()
+}

@@ -1,0 +1,138 @@
+//! The HTTP API on axum: routes, shared state, the body limit and the metrics middleware.
+//! Owns the mapping of URLs to handlers and the bound on blocking work in flight; not the
+//! meaning of a login or a statement (`auth`, `sql`) nor the listener's lifecycle (`server`).
+
+mod body;
+mod handlers;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::sync::Semaphore;
+
+use crate::auth::Authenticator;
+use crate::error::{ApiError, ErrorCode};
+use crate::limits::{BLOCKING_REQUESTS_IN_FLIGHT_MAX, REQUEST_BODY_BYTES_MAX};
+use crate::metrics::Metrics;
+use crate::sql::SqlEngine;
+
+pub const ROUTE_LOGIN: &str = "/v1/api/auth/login";
+pub const ROUTE_SQL: &str = "/v1/api/sql";
+pub const ROUTE_HEALTH: &str = "/health";
+pub const ROUTE_METRICS: &str = "/metrics";
+/// The metrics label of requests that matched no route.
+const ROUTE_UNMATCHED: &str = "unmatched";
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub auth: Arc<Authenticator>,
+    pub engine: Arc<dyn SqlEngine>,
+    pub metrics: Arc<Metrics>,
+    blocking_slots: Arc<Semaphore>,
+}
+
+impl AppState {
+    pub fn new(
+        auth: Arc<Authenticator>,
+        engine: Arc<dyn SqlEngine>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        AppState {
+            auth,
+            engine,
+            metrics,
+            blocking_slots: Arc::new(Semaphore::new(BLOCKING_REQUESTS_IN_FLIGHT_MAX)),
+        }
+    }
+
+    /// Run `work` on the blocking pool if a slot is free; `overloaded` (503) if not, rather
+    /// than queueing without bound.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let Ok(slot) = self.blocking_slots.clone().try_acquire_owned() else {
+            let message = "too many requests in flight; retry shortly";
+            return Err(ApiError::new(ErrorCode::Overloaded, message));
+        };
+        let outcome = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            work()
+        })
+        .await;
+        outcome.unwrap_or_else(|join_error| Err(ApiError::internal(&join_error)))
+    }
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    let metrics = state.metrics.clone();
+    Router::new()
+        .route(ROUTE_LOGIN, post(handlers::login))
+        .route(ROUTE_SQL, post(handlers::sql))
+        .route(ROUTE_HEALTH, get(handlers::health))
+        .route(ROUTE_METRICS, get(handlers::metrics))
+        .fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
+        .layer(middleware::from_fn(refuse_declared_oversize))
+        .layer(middleware::from_fn_with_state(metrics, record_request))
+        .with_state(state)
+}
+
+/// Count every answer by route, status and error code, and time it.
+async fn record_request(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = route_label(request.extensions().get::<MatchedPath>());
+    let method = request.method().clone();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let elapsed = started.elapsed();
+    let status = response.status();
+    let error = response.extensions().get::<ErrorCode>().copied();
+    metrics.record_request(route, status.as_u16(), error, elapsed);
+    let elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    tracing::debug!(%method, route, status = status.as_u16(), elapsed_us, "request");
+    response
+}
+
+/// 413 at once for a `Content-Length` over the limit, without waiting for a body that will
+/// be refused anyway. Bodies without a length are cut off by `DefaultBodyLimit` while read.
+async fn refuse_declared_oversize(request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > REQUEST_BODY_BYTES_MAX as u64 => {
+            let message = format!("request body is larger than {REQUEST_BODY_BYTES_MAX} bytes");
+            ApiError::new(ErrorCode::PayloadTooLarge, message).into_response()
+        }
+        _ => next.run(request).await,
+    }
+}
+
+/// A fixed label per route, so that client-chosen paths never become metric series.
+fn route_label(matched: Option<&MatchedPath>) -> &'static str {
+    match matched.map(MatchedPath::as_str) {
+        Some(ROUTE_LOGIN) => ROUTE_LOGIN,
+        Some(ROUTE_SQL) => ROUTE_SQL,
+        Some(ROUTE_HEALTH) => ROUTE_HEALTH,
+        Some(ROUTE_METRICS) => ROUTE_METRICS,
+        _ => ROUTE_UNMATCHED,
+    }
+}
+
+#[cfg(test)]
+mod tests;

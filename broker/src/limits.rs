@@ -1,0 +1,56 @@
+//! Named bounds of the broker. Every buffer, body, name, count and wait the server keeps is
+//! bounded by a constant here (or by a config field whose default is here), unit last.
+
+/// Largest HTTP request body; a larger one gets 413 with the JSON error shape.
+pub const REQUEST_BODY_BYTES_MAX: usize = 1024 * 1024;
+/// Largest `Authorization` header accepted; a token or Basic pair is far smaller.
+pub const AUTHORIZATION_HEADER_BYTES_MAX: usize = 8 * 1024;
+/// Most parameters (`$1`, `$2`, ...) one SQL request may carry.
+pub const SQL_PARAMS_MAX: usize = 1024;
+/// Requests doing blocking work (argon2 verification, SQL execution) at once; more get 503
+/// `overloaded` instead of queueing without bound on the blocking thread pool.
+pub const BLOCKING_REQUESTS_IN_FLIGHT_MAX: usize = 256;
+
+/// Longest user name, in bytes (as in `strand-sql-view`).
+pub const USER_NAME_BYTES_MAX: usize = 128;
+/// Longest password, in bytes (argon2 takes any length; this bounds the work per attempt).
+pub const PASSWORD_BYTES_MAX: usize = 1024;
+/// Shortest password `create_user` and `set_password` accept.
+pub const PASSWORD_BYTES_MIN: usize = 1;
+/// Longest table name (`namespace.table`), in bytes.
+pub const TABLE_NAME_BYTES_MAX: usize = 255;
+/// Most users a directory holds; each costs one record on every start's replay.
+pub const USERS_MAX: usize = 100_000;
+/// Most tables one user may hold grants on.
+pub const GRANTS_PER_USER_MAX: usize = 10_000;
+
+/// Length of the generated `admin` password (letters and digits: ~143 bits).
+pub const GENERATED_PASSWORD_CHARS: usize = 24;
+/// Bytes of the JWT signing secret (HS256 wants at least the hash size, 32).
+pub const JWT_SECRET_BYTES: usize = 32;
+/// Default lifetime of a token issued by `/v1/api/auth/login`.
+pub const TOKEN_TTL_SECONDS_DEFAULT: u64 = 24 * 60 * 60;
+/// Longest token lifetime a config may ask for (30 days).
+pub const TOKEN_TTL_SECONDS_MAX: u64 = 30 * 24 * 60 * 60;
+
+/// Default interval of the background fdatasync under `fsync = "interval"`.
+pub const FSYNC_INTERVAL_MS_DEFAULT: u64 = 100;
+/// Longest fsync interval a config may ask for.
+pub const FSYNC_INTERVAL_MS_MAX: u64 = 60_000;
+/// After SIGTERM, how long in-flight requests may take before the server stops anyway.
+pub const SHUTDOWN_GRACE_MS: u64 = 10_000;
+/// Largest config file read.
+pub const CONFIG_FILE_BYTES_MAX: u64 = 1024 * 1024;
+
+/// Largest response body the CLI reads from the server.
+pub const CLI_RESPONSE_BYTES_MAX: u64 = 64 * 1024 * 1024;
+/// Largest script the CLI reads from a non-terminal stdin.
+pub const CLI_SCRIPT_BYTES_MAX: u64 = 64 * 1024 * 1024;
+/// How long the CLI waits for one HTTP answer.
+pub const CLI_REQUEST_TIMEOUT_MS: u64 = 60_000;
+/// Lines kept in the REPL history file.
+pub const CLI_HISTORY_LINES_MAX: usize = 1000;
+/// Rows a one-shot SELECT may return; a larger result needs a LIMIT.
+pub const RESULT_ROWS_MAX: usize = 100_000;
+/// Table partitions (with their key indexes) kept open; each holds one log partition.
+pub const KEYED_PARTITIONS_CACHED_MAX: usize = 256;

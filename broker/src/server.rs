@@ -1,0 +1,316 @@
+//! `strand serve` as a library: open the data directory (lock, log store, user directory,
+//! JWT secret), bind the listeners, serve HTTP until told to stop, then finish requests in
+//! flight and flush the store. The binary adds signals, logging and the ready line.
+//!
+//! QUIC is not served yet (it arrives with a later issue): its UDP address is bound and held,
+//! so port 0 resolves to a real port and the address is reserved for it.
+
+use std::future::{Future, IntoFuture};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use strand_log::{LogError, Store, StoreConfig};
+use tokio::net::TcpListener;
+
+use crate::auth::{Authenticator, JwtSecret, SecretError};
+use crate::config::ServeConfig;
+use crate::http::{router, AppState};
+use crate::limits::SHUTDOWN_GRACE_MS;
+use crate::metrics::Metrics;
+use crate::sql::SqlEngine;
+use crate::storage::{CountingStorage, SyncCounters};
+use crate::sys::{DataDirLock, LockError};
+use crate::users::{AdminBootstrap, PasswordHashing, UserDirectory, UserError};
+
+/// Directory of the log store inside the data directory.
+pub const LOG_DIR: &str = "log";
+
+/// What an SQL engine is built from.
+pub struct EngineContext {
+    pub store: Arc<Store>,
+    pub users: Arc<UserDirectory>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Builds the server's SQL engine once its parts are open.
+pub type EngineFactory =
+    Box<dyn FnOnce(&EngineContext) -> Result<Arc<dyn SqlEngine>, EngineStartError> + Send>;
+
+/// Why the engine could not open (e.g. an unreadable catalog).
+pub type EngineStartError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("log store: {0}")]
+    Store(#[from] LogError),
+    #[error("user directory: {0}")]
+    Users(#[from] UserError),
+    #[error("SQL engine: {0}")]
+    Engine(EngineStartError),
+    #[error("JWT secret: {0}")]
+    Secret(#[from] SecretError),
+    #[error("cannot bind {what} address {addr}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("HTTP server failed: {0}")]
+    Http(#[source] std::io::Error),
+}
+
+/// Where a started server listens; what the ready line reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadyInfo {
+    pub http: SocketAddr,
+    pub quic: SocketAddr,
+    pub data_dir: PathBuf,
+}
+
+impl ReadyInfo {
+    /// `{"event":"ready","http":"127.0.0.1:PORT","quic":"127.0.0.1:PORT","data_dir":"..."}`,
+    /// keys in that order.
+    pub fn json_line(&self) -> String {
+        let text = |value: String| serde_json::Value::String(value).to_string();
+        format!(
+            r#"{{"event":"ready","http":{},"quic":{},"data_dir":{}}}"#,
+            text(self.http.to_string()),
+            text(self.quic.to_string()),
+            text(self.data_dir.display().to_string()),
+        )
+    }
+}
+
+/// A server whose data directory is open and whose sockets are bound.
+pub struct Server {
+    ready: ReadyInfo,
+    http_listener: TcpListener,
+    quic_socket: UdpSocket,
+    router: axum::Router,
+    store: Arc<Store>,
+    _lock: DataDirLock,
+}
+
+impl Server {
+    /// Open everything and bind. Returns what happened to `admin` on this start; with
+    /// `admin_password` `None` a first start generates one, which the caller shows once.
+    pub async fn start(
+        config: &ServeConfig,
+        admin_password: Option<&str>,
+        engine: EngineFactory,
+    ) -> Result<(Server, AdminBootstrap), ServeError> {
+        // Startup I/O (directory, replay, one argon2 hash) blocks this task briefly; nothing
+        // else runs on the runtime yet.
+        let data_dir = prepare_data_dir(&config.data_dir)?;
+        let lock = DataDirLock::acquire(&data_dir)?;
+        let syncs = Arc::new(SyncCounters::default());
+        let store = Arc::new(open_store(&data_dir, config, syncs.clone())?);
+        let users = Arc::new(UserDirectory::open(&store, PasswordHashing::default())?);
+        let admin = users.bootstrap_admin(admin_password)?;
+        let secret = JwtSecret::load_or_create(&data_dir)?;
+        let metrics = Arc::new(Metrics::new(syncs));
+        let auth = Arc::new(Authenticator::new(users.clone(), &secret, config.token_ttl));
+        let context = EngineContext {
+            store: store.clone(),
+            users,
+            metrics: metrics.clone(),
+        };
+        let engine = engine(&context).map_err(ServeError::Engine)?;
+        let (http_listener, quic_socket) = bind(config).await?;
+        let bound = |what, addr| move |source| ServeError::Bind { what, addr, source };
+        let ready = ReadyInfo {
+            http: (http_listener.local_addr()).map_err(bound("HTTP", config.http_addr))?,
+            quic: (quic_socket.local_addr()).map_err(bound("QUIC", config.quic_addr))?,
+            data_dir,
+        };
+        let server = Server {
+            ready,
+            http_listener,
+            quic_socket,
+            router: router(AppState::new(auth, engine, metrics)),
+            store,
+            _lock: lock,
+        };
+        Ok((server, admin))
+    }
+
+    pub fn ready(&self) -> &ReadyInfo {
+        &self.ready
+    }
+
+    /// Serve until `shutdown` completes; then accept nothing new, give requests in flight up
+    /// to `shutdown_grace_ms` to finish, and flush the store.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let graceful = async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        let serve = axum::serve(self.http_listener, self.router)
+            .with_graceful_shutdown(graceful)
+            .into_future();
+        tokio::pin!(serve);
+        tokio::select! {
+            result = &mut serve => result.map_err(ServeError::Http)?,
+            () = shutdown => {
+                tracing::info!("stopping: no new connections, finishing requests in flight");
+                let _ = stop.send(true);
+                let grace = Duration::from_millis(SHUTDOWN_GRACE_MS);
+                match tokio::time::timeout(grace, &mut serve).await {
+                    Ok(result) => result.map_err(ServeError::Http)?,
+                    Err(_) => tracing::warn!("requests still in flight after the grace period"),
+                }
+            }
+        }
+        drop(self.quic_socket);
+        self.store.sync()?;
+        tracing::info!("stopped; store flushed");
+        Ok(())
+    }
+}
+
+fn prepare_data_dir(path: &Path) -> Result<PathBuf, ServeError> {
+    let error = |source| ServeError::DataDir {
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(path).map_err(error)?;
+    path.canonicalize().map_err(error)
+}
+
+fn open_store(
+    data_dir: &Path,
+    config: &ServeConfig,
+    syncs: Arc<SyncCounters>,
+) -> Result<Store, LogError> {
+    let mut store_config = StoreConfig::default();
+    store_config.partition.fsync = config.fsync;
+    store_config.partition.storage = Arc::new(CountingStorage::new(syncs));
+    Store::open(data_dir.join(LOG_DIR), store_config)
+}
+
+async fn bind(config: &ServeConfig) -> Result<(TcpListener, UdpSocket), ServeError> {
+    let http = TcpListener::bind(config.http_addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            what: "HTTP",
+            addr: config.http_addr,
+            source,
+        })?;
+    let quic = UdpSocket::bind(config.quic_addr).map_err(|source| ServeError::Bind {
+        what: "QUIC",
+        addr: config.quic_addr,
+        source,
+    })?;
+    Ok((http, quic))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use strand_log::FsyncPolicy;
+
+    use super::*;
+    use crate::error::ApiError;
+    use crate::session::Session;
+    use crate::sql::StatementResult;
+
+    /// Says when a statement starts, then answers after a pause: a request in flight.
+    struct SlowEngine {
+        started: std::sync::mpsc::SyncSender<()>,
+    }
+
+    impl SqlEngine for SlowEngine {
+        fn execute(
+            &self,
+            _: &Session,
+            _: &str,
+            _: &[serde_json::Value],
+        ) -> Result<Vec<StatementResult>, ApiError> {
+            let _ = self.started.try_send(());
+            std::thread::sleep(Duration::from_millis(300));
+            Ok(vec![StatementResult::message("slow but done")])
+        }
+    }
+
+    #[test]
+    fn stop_finishes_requests_in_flight_then_refuses_connections() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = ServeConfig {
+            data_dir: dir.path().join("data"),
+            http_addr: "127.0.0.1:0".parse().expect("addr"),
+            quic_addr: "127.0.0.1:0".parse().expect("addr"),
+            fsync: FsyncPolicy::Never,
+            log_level: None,
+            token_ttl: Duration::from_secs(60),
+        };
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let (started, engine_started) = std::sync::mpsc::sync_channel(1);
+        let engine: EngineFactory = Box::new(|_| Ok(Arc::new(SlowEngine { started })));
+        let (server, _) = runtime
+            .block_on(Server::start(&config, Some("pw"), engine))
+            .expect("start");
+        let http = server.ready().http;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = runtime.spawn(server.run(async move {
+            let _ = stopped.await;
+        }));
+
+        let client = std::thread::spawn(move || {
+            let mut stream = std::net::TcpStream::connect(http).expect("connect");
+            let body = r#"{"sql":"SELECT 1"}"#;
+            let request = format!(
+                "POST /v1/api/sql HTTP/1.1\r\nHost: t\r\nAuthorization: Basic YWRtaW46cHc=\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(request.as_bytes()).expect("write");
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).expect("read");
+            answer
+        });
+        engine_started
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the request reached the engine");
+        let _ = stop.send(());
+        let answer = client.join().expect("client");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains("slow but done"), "{answer}");
+        runtime
+            .block_on(serving)
+            .expect("joined")
+            .expect("clean stop");
+        assert!(
+            std::net::TcpStream::connect(http).is_err(),
+            "no longer accepting"
+        );
+    }
+
+    #[test]
+    fn ready_line_has_the_spec_keys_in_order() {
+        let ready = ReadyInfo {
+            http: "127.0.0.1:8080".parse().expect("addr"),
+            quic: "127.0.0.1:7100".parse().expect("addr"),
+            data_dir: PathBuf::from("/var/lib/\"strand\""),
+        };
+        let expected = concat!(
+            r#"{"event":"ready","http":"127.0.0.1:8080","quic":"127.0.0.1:7100","#,
+            r#""data_dir":"/var/lib/\"strand\""}"#
+        );
+        assert_eq!(ready.json_line(), expected);
+        let parsed: serde_json::Value = serde_json::from_str(&ready.json_line()).expect("JSON");
+        assert_eq!(parsed["data_dir"], "/var/lib/\"strand\"");
+    }
+}

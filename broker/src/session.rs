@@ -1,0 +1,44 @@
+//! [`Session`]: who is running a request, as established by authentication. The SQL engine
+//! receives one with every call and decides from it what the statement may touch.
+//!
+//! It owns no credentials and checks nothing: the authenticator builds sessions only for
+//! users that exist in the directory at the time of the request.
+
+use crate::users::{Role, UserName};
+
+/// How the client proved who it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// `Authorization: Basic` (user name and password on every request).
+    Basic,
+    /// `Authorization: Bearer` with a token from `/v1/api/auth/login`.
+    Token,
+}
+
+/// An authenticated caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    user: UserName,
+    role: Role,
+    method: AuthMethod,
+}
+
+impl Session {
+    pub fn new(user: UserName, role: Role, method: AuthMethod) -> Session {
+        Session { user, role, method }
+    }
+
+    pub fn user(&self) -> &UserName {
+        &self.user
+    }
+
+    /// The user's role when the request was authenticated (read from the directory, not
+    /// from the token, so a changed role applies to the next request).
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    pub fn method(&self) -> AuthMethod {
+        self.method
+    }
+}

@@ -1,0 +1,109 @@
+//! The boundary between the HTTP layer and SQL execution: the [`SqlEngine`] trait, the
+//! [`StatementResult`] it answers with (the `results[]` items of SPEC section 4), and
+//! [`PlaceholderEngine`], which refuses every statement until the real engine is plugged in.
+//!
+//! It owns no parsing and no catalog: engines live elsewhere (`strand-sql-view` plans,
+//! executed by the broker) and call [`crate::users::UserDirectory`] for user statements.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{ApiError, ErrorCode};
+use crate::session::Session;
+
+/// Runs SQL text for an authenticated session.
+///
+/// Called from a blocking thread (`tokio::task::spawn_blocking`), so implementations may do
+/// disk I/O and wait for fsync. `sql` may hold several statements separated by `;`; they run
+/// in order, and one that fails stops the rest. There is no transaction: statements before the
+/// failing one stay applied. The error's `position` points into `sql` (1-based line and column).
+pub trait SqlEngine: Send + Sync {
+    fn execute(
+        &self,
+        session: &Session,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Vec<StatementResult>, ApiError>;
+}
+
+/// A column of a result: its name and SQL type (`BIGINT`, `TEXT`, ...).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub data_type: String,
+}
+
+/// The outcome of one statement: rows for a query, a count and message for the rest.
+/// Rows are JSON objects keyed by column name; `_seq` values are decimal strings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatementResult {
+    #[serde(default)]
+    pub columns: Vec<Column>,
+    #[serde(default)]
+    pub rows: Vec<Map<String, Value>>,
+    /// Rows returned (queries) or affected (DML).
+    #[serde(default)]
+    pub row_count: u64,
+    /// A human summary, e.g. `User alice created`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl StatementResult {
+    /// A result without rows, e.g. for DDL.
+    pub fn message(text: impl Into<String>) -> StatementResult {
+        StatementResult {
+            message: Some(text.into()),
+            ..StatementResult::default()
+        }
+    }
+}
+
+/// The engine until SQL execution is built: every request gets `unsupported`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PlaceholderEngine;
+
+impl SqlEngine for PlaceholderEngine {
+    fn execute(
+        &self,
+        _session: &Session,
+        _sql: &str,
+        _params: &[Value],
+    ) -> Result<Vec<StatementResult>, ApiError> {
+        Err(ApiError::new(
+            ErrorCode::Unsupported,
+            "SQL execution is not built yet",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statement_result_serializes_as_the_spec_says() {
+        let mut row = Map::new();
+        row.insert("id".into(), Value::from(1));
+        row.insert("_seq".into(), Value::from("4194304001"));
+        let result = StatementResult {
+            columns: vec![Column {
+                name: "id".into(),
+                data_type: "BIGINT".into(),
+            }],
+            rows: vec![row],
+            row_count: 1,
+            message: None,
+        };
+        let json = serde_json::to_value(&result).expect("serializes");
+        let expected = serde_json::json!({
+            "columns": [{"name": "id", "type": "BIGINT"}],
+            "rows": [{"id": 1, "_seq": "4194304001"}],
+            "row_count": 1
+        });
+        assert_eq!(json, expected);
+        let back: StatementResult = serde_json::from_value(json).expect("parses back");
+        assert_eq!(back, result);
+    }
+}

@@ -1,0 +1,213 @@
+//! `Catalog`: namespaces and table definitions, durable in the system partition
+//! `system/catalog` and rebuilt from it at start.
+//!
+//! Each change is one log record: key `ns/<namespace>` (empty payload) or
+//! `table/<namespace>.<table>` (payload: the `TableDef` as JSON), with a tombstone for a drop.
+//! The newest record per key wins on replay, so `ALTER TABLE ... ADD COLUMN` simply writes the
+//! new definition. A table's *incarnation* is the `_seq` of the record that created it; it
+//! names the table's data partitions, so a table dropped and created again starts empty. Reads come from an in-memory map behind a `RwLock`; writes are serialised and
+//! acknowledged only once the record is durable.
+//!
+//! It does not own table rows (`tables/versions.rs`) or permissions (`users/`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, RwLock};
+
+use strand_log::{LogError, NewRecord, Partition, PartitionId, ReadFrom, Seq, Store};
+use strand_sql_view::{CatalogView, Name, TableDef, TableName};
+
+const CATALOG_PARTITION: &str = "system/catalog";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("catalog record {key:?} is unreadable: {reason}")]
+    BadRecord { key: String, reason: String },
+}
+
+/// A table as the catalog knows it.
+#[derive(Debug, Clone)]
+pub struct CatalogTable {
+    pub def: Arc<TableDef>,
+    /// `_seq` of the record that created the table (not changed by ADD COLUMN).
+    pub incarnation: Seq,
+}
+
+#[derive(Debug, Default)]
+struct CatalogState {
+    namespaces: BTreeSet<Name>,
+    tables: BTreeMap<TableName, CatalogTable>,
+}
+
+#[derive(Debug)]
+pub struct Catalog {
+    partition: Arc<Partition>,
+    state: RwLock<CatalogState>,
+    write_lock: Mutex<()>,
+}
+
+fn namespace_key(name: &Name) -> String {
+    format!("ns/{name}")
+}
+
+fn table_key(name: &TableName) -> String {
+    format!("table/{}.{}", name.namespace, name.table)
+}
+
+impl Catalog {
+    /// Open the catalog partition of `store` and replay it.
+    pub fn open(store: &Store) -> Result<Catalog, CatalogError> {
+        let id = PartitionId::new(CATALOG_PARTITION)?;
+        let partition = store.partition(&id)?;
+        let mut state = CatalogState::default();
+        let snapshot = partition.snapshot();
+        for record in snapshot.records(ReadFrom::Earliest) {
+            let record = record?;
+            let tombstone = record.flags.is_tombstone();
+            apply_record(
+                &mut state,
+                record.seq,
+                record.key,
+                record.payload,
+                tombstone,
+            )?;
+        }
+        tracing::info!(
+            namespaces = state.namespaces.len(),
+            tables = state.tables.len(),
+            "catalog loaded"
+        );
+        Ok(Catalog {
+            partition,
+            state: RwLock::new(state),
+            write_lock: Mutex::new(()),
+        })
+    }
+
+    pub fn namespaces(&self) -> Vec<Name> {
+        self.read().namespaces.iter().cloned().collect()
+    }
+
+    pub fn has_namespace(&self, name: &Name) -> bool {
+        self.read().namespaces.contains(name)
+    }
+
+    /// Tables, optionally of one namespace, in name order.
+    pub fn tables(&self, namespace: Option<&Name>) -> Vec<Arc<TableDef>> {
+        let state = self.read();
+        let in_namespace = |name: &TableName| namespace.is_none_or(|ns| &name.namespace == ns);
+        state
+            .tables
+            .iter()
+            .filter(|(name, _)| in_namespace(name))
+            .map(|(_, table)| table.def.clone())
+            .collect()
+    }
+
+    /// The table and its incarnation.
+    pub fn entry(&self, name: &TableName) -> Option<CatalogTable> {
+        self.read().tables.get(name).cloned()
+    }
+
+    /// Apply a change durably, after `check` approves it against the current state (checked
+    /// and written under one lock, so two CREATEs of one name cannot both pass). `check` may
+    /// decide there is nothing to do (`Ok(None)`, e.g. `IF NOT EXISTS` met).
+    pub fn change<E>(
+        &self,
+        check: impl FnOnce(&Catalog) -> Result<Option<CatalogChange>, E>,
+    ) -> Result<Result<(), E>, CatalogError> {
+        let _writer = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let change = match check(self) {
+            Ok(Some(change)) => change,
+            Ok(None) => return Ok(Ok(())),
+            Err(rejected) => return Ok(Err(rejected)),
+        };
+        let (key, payload, tombstone) = change.record()?;
+        let record = if tombstone {
+            NewRecord::tombstone(key.as_bytes())
+        } else {
+            NewRecord::new(key.as_bytes(), &payload)
+        };
+        let range = self.partition.append(&[record])?;
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        apply_record(&mut state, range.first, key.as_bytes(), &payload, tombstone)?;
+        Ok(Ok(()))
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, CatalogState> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl CatalogView for Catalog {
+    fn table(&self, name: &TableName) -> Option<Arc<TableDef>> {
+        self.read().tables.get(name).map(|t| t.def.clone())
+    }
+}
+
+/// One durable change to the catalog.
+#[derive(Debug, Clone)]
+pub enum CatalogChange {
+    CreateNamespace(Name),
+    DropNamespace(Name),
+    /// Create or replace (after ADD COLUMN) a table definition.
+    PutTable(TableDef),
+    DropTable(TableName),
+}
+
+impl CatalogChange {
+    fn record(&self) -> Result<(String, Vec<u8>, bool), CatalogError> {
+        Ok(match self {
+            CatalogChange::CreateNamespace(name) => (namespace_key(name), Vec::new(), false),
+            CatalogChange::DropNamespace(name) => (namespace_key(name), Vec::new(), true),
+            CatalogChange::PutTable(table) => {
+                let key = table_key(table.name());
+                let payload = serde_json::to_vec(table).map_err(|e| CatalogError::BadRecord {
+                    key: key.clone(),
+                    reason: e.to_string(),
+                })?;
+                (key, payload, false)
+            }
+            CatalogChange::DropTable(name) => (table_key(name), Vec::new(), true),
+        })
+    }
+}
+
+fn apply_record(
+    state: &mut CatalogState,
+    seq: Seq,
+    key: &[u8],
+    payload: &[u8],
+    tombstone: bool,
+) -> Result<(), CatalogError> {
+    let key = String::from_utf8_lossy(key).into_owned();
+    let bad = |reason: String| CatalogError::BadRecord {
+        key: key.clone(),
+        reason,
+    };
+    if let Some(namespace) = key.strip_prefix("ns/") {
+        let name = Name::new(namespace).map_err(|e| bad(e.to_string()))?;
+        if tombstone {
+            state.namespaces.remove(&name);
+        } else {
+            state.namespaces.insert(name);
+        }
+        return Ok(());
+    }
+    if let Some(qualified) = key.strip_prefix("table/") {
+        if tombstone {
+            state
+                .tables
+                .retain(|name, _| format!("{}.{}", name.namespace, name.table) != qualified);
+            return Ok(());
+        }
+        let table: TableDef = serde_json::from_slice(payload).map_err(|e| bad(e.to_string()))?;
+        let name = table.name().clone();
+        let incarnation = state.tables.get(&name).map_or(seq, |t| t.incarnation);
+        let def = Arc::new(table);
+        state.tables.insert(name, CatalogTable { def, incarnation });
+        return Ok(());
+    }
+    Err(bad("unknown record kind".into()))
+}

@@ -1,0 +1,98 @@
+//! Table data: which log partition holds which rows, and the open [`KeyedPartition`]s.
+//!
+//! A USER or STREAM table has one partition per (table, user): `t/<ns>.<table>.<incarnation>/
+//! u/<hex of the user name>`; a SHARED table has one: `t/<ns>.<table>.<incarnation>/shared`.
+//! The incarnation (see `catalog.rs`) keeps a re-created table apart from a dropped one. So a
+//! user's reads, writes and replays only ever open that user's partition.
+//!
+//! It does not know SQL or permissions; the engine decides whose partition a statement uses.
+
+pub mod catalog;
+pub mod versions;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+use strand_log::{PartitionId, Store};
+use strand_sql_view::TableKind;
+
+use crate::limits::KEYED_PARTITIONS_CACHED_MAX;
+use catalog::CatalogTable;
+use versions::{KeyedPartition, VersionError};
+
+/// Whose rows: a user's (USER and STREAM tables) or everyone's (SHARED).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowOwner<'a> {
+    User(&'a str),
+    Shared,
+}
+
+pub fn partition_id(
+    table: &CatalogTable,
+    owner: RowOwner<'_>,
+) -> Result<PartitionId, VersionError> {
+    let name = table.def.name();
+    let base = format!(
+        "t/{}.{}.{}",
+        name.namespace, name.table, table.incarnation.0
+    );
+    let id = match (table.def.kind(), owner) {
+        (TableKind::Shared, _) | (_, RowOwner::Shared) => format!("{base}/shared"),
+        (_, RowOwner::User(user)) => format!("{base}/u/{}", hex(user.as_bytes())),
+    };
+    Ok(PartitionId::new(id)?)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[derive(Debug, Default)]
+struct OpenPartitions {
+    cached: HashMap<PartitionId, Arc<KeyedPartition>>,
+    /// Every keyed partition still alive, so one log partition never gets two key indexes.
+    alive: HashMap<PartitionId, Weak<KeyedPartition>>,
+}
+
+/// The open keyed partitions of all tables, bounded.
+#[derive(Debug)]
+pub struct TableData {
+    store: Arc<Store>,
+    open: Mutex<OpenPartitions>,
+}
+
+impl TableData {
+    pub fn new(store: Arc<Store>) -> TableData {
+        TableData {
+            store,
+            open: Mutex::new(OpenPartitions::default()),
+        }
+    }
+
+    /// The keyed partition holding `owner`'s rows of `table`, opened (and indexed) on first use.
+    pub fn partition(
+        &self,
+        table: &CatalogTable,
+        owner: RowOwner<'_>,
+    ) -> Result<Arc<KeyedPartition>, VersionError> {
+        let id = partition_id(table, owner)?;
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(partition) = open.cached.get(&id) {
+            return Ok(partition.clone());
+        }
+        let partition = match open.alive.get(&id).and_then(Weak::upgrade) {
+            Some(partition) => partition,
+            None => Arc::new(KeyedPartition::open(self.store.partition(&id)?)?),
+        };
+        if open.cached.len() >= KEYED_PARTITIONS_CACHED_MAX {
+            let victim = open.cached.keys().next().cloned();
+            if let Some(victim) = victim {
+                open.cached.remove(&victim);
+            }
+            open.alive.retain(|_, weak| weak.strong_count() > 0);
+        }
+        open.alive.insert(id.clone(), Arc::downgrade(&partition));
+        open.cached.insert(id, partition.clone());
+        Ok(partition)
+    }
+}

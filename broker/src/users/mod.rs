@@ -1,0 +1,353 @@
+//! The user directory: users (argon2-hashed passwords, roles) and per-table grants, kept
+//! durably in the `system/users` partition of the store and in memory for lookups.
+//!
+//! The SQL engine calls [`UserDirectory`] for CREATE/ALTER/DROP USER and GRANT/REVOKE; the HTTP
+//! layer calls it to check credentials. It does not parse SQL, issue tokens or decide what a
+//! role may do beyond [`UserDirectory::has_privilege`].
+//!
+//! Every change is appended (and durable under the fsync policy) before it becomes visible in
+//! memory; on open the partition is replayed, so a restart sees exactly the acknowledged changes.
+
+mod model;
+mod password;
+mod record;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use strand_log::{NewRecord, Partition, PartitionId, ReadFrom, Store};
+
+pub use model::{Privilege, Role, TableName, User, UserError, UserName};
+pub use password::{check_password, generate_password, random_bytes, PasswordHashing};
+use record::{encode_grant, encode_user, DirectoryKey, DirectoryState, PrivilegeSet, StoredUser};
+
+use crate::limits::{GENERATED_PASSWORD_CHARS, GRANTS_PER_USER_MAX, USERS_MAX};
+
+/// Name of the partition holding users and grants.
+pub const USERS_PARTITION: &str = "system/users";
+/// The superuser created on first start.
+pub const ADMIN_USER: &str = "admin";
+
+/// What [`UserDirectory::bootstrap_admin`] did. `Debug` never shows a generated password.
+#[derive(PartialEq, Eq)]
+pub enum AdminBootstrap {
+    /// The directory already had users; nothing was created.
+    AlreadyInitialized,
+    /// `admin` was created with the password the caller gave.
+    CreatedWithGivenPassword,
+    /// `admin` was created with this generated password; show it once, never log it.
+    CreatedWithGeneratedPassword(String),
+}
+
+impl std::fmt::Debug for AdminBootstrap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AdminBootstrap::AlreadyInitialized => "AlreadyInitialized",
+            AdminBootstrap::CreatedWithGivenPassword => "CreatedWithGivenPassword",
+            AdminBootstrap::CreatedWithGeneratedPassword(_) => "CreatedWithGeneratedPassword(..)",
+        })
+    }
+}
+
+/// Users and grants; cheap to share (`Arc`), safe to call from many threads.
+#[derive(Debug)]
+pub struct UserDirectory {
+    partition: Arc<Partition>,
+    state: RwLock<DirectoryState>,
+    /// Held by a change from its checks until it is applied, so checks and appends of
+    /// concurrent changes never interleave. Lookups take only `state`.
+    change: Mutex<()>,
+    hashing: PasswordHashing,
+    /// A hash verified against when the user does not exist, so that a login for an unknown
+    /// name takes as long as one with a wrong password.
+    decoy_hash: OnceLock<String>,
+}
+
+impl UserDirectory {
+    /// Open the directory in `store`, replaying every record of its partition.
+    pub fn open(store: &Store, hashing: PasswordHashing) -> Result<UserDirectory, UserError> {
+        let id = PartitionId::new(USERS_PARTITION)?;
+        let partition = store.partition(&id)?;
+        let mut state = DirectoryState::default();
+        let snapshot = partition.snapshot();
+        for record in snapshot.records(ReadFrom::Earliest) {
+            let record = record?;
+            let tombstone = record.flags.is_tombstone();
+            state.apply(record.seq.0, record.key, record.payload, tombstone)?;
+        }
+        tracing::debug!(users = state.users.len(), "user directory replayed");
+        Ok(UserDirectory {
+            partition,
+            state: RwLock::new(state),
+            change: Mutex::new(()),
+            hashing,
+            decoy_hash: OnceLock::new(),
+        })
+    }
+
+    /// On a directory without users, create `admin` (role `system`) with `password`, or with
+    /// a generated one that the caller must show once.
+    pub fn bootstrap_admin(&self, password: Option<&str>) -> Result<AdminBootstrap, UserError> {
+        if !self.read().users.is_empty() {
+            return Ok(AdminBootstrap::AlreadyInitialized);
+        }
+        let admin = UserName::new(ADMIN_USER)?;
+        match password {
+            Some(password) => {
+                self.create_user(&admin, password, Role::System)?;
+                Ok(AdminBootstrap::CreatedWithGivenPassword)
+            }
+            None => {
+                let generated = generate_password(GENERATED_PASSWORD_CHARS)?;
+                self.create_user(&admin, &generated, Role::System)?;
+                Ok(AdminBootstrap::CreatedWithGeneratedPassword(generated))
+            }
+        }
+    }
+
+    /// `CREATE USER`: fails with `AlreadyExists` if the name is taken.
+    pub fn create_user(
+        &self,
+        name: &UserName,
+        password: &str,
+        role: Role,
+    ) -> Result<User, UserError> {
+        let password_hash = self.hashing.hash(password)?;
+        let _change = self.lock_change();
+        {
+            let state = self.read();
+            if state.users.contains_key(name) {
+                return Err(UserError::AlreadyExists(name.clone()));
+            }
+            if state.users.len() >= USERS_MAX {
+                let (what, max) = ("users", USERS_MAX);
+                return Err(UserError::TooMany { what, max });
+            }
+        }
+        let user = User {
+            name: name.clone(),
+            role,
+            created_unix_ms: now_unix_ms(),
+        };
+        let stored = StoredUser {
+            role,
+            password_hash,
+            created_unix_ms: user.created_unix_ms,
+        };
+        self.write_user(name, stored)?;
+        Ok(user)
+    }
+
+    /// `ALTER USER ... SET PASSWORD`.
+    pub fn set_password(&self, name: &UserName, password: &str) -> Result<(), UserError> {
+        let password_hash = self.hashing.hash(password)?;
+        let _change = self.lock_change();
+        let mut stored = self.stored(name)?;
+        stored.password_hash = password_hash;
+        self.write_user(name, stored)
+    }
+
+    /// `ALTER USER ... SET ROLE`.
+    pub fn set_role(&self, name: &UserName, role: Role) -> Result<(), UserError> {
+        let _change = self.lock_change();
+        let mut stored = self.stored(name)?;
+        stored.role = role;
+        self.write_user(name, stored)
+    }
+
+    /// `DROP USER [IF EXISTS]`: removes the user and every grant it holds. Returns whether a
+    /// user was dropped; a missing user is an error unless `if_exists`.
+    pub fn drop_user(&self, name: &UserName, if_exists: bool) -> Result<bool, UserError> {
+        let _change = self.lock_change();
+        if !self.read().users.contains_key(name) {
+            return match if_exists {
+                true => Ok(false),
+                false => Err(UserError::NotFound(name.clone())),
+            };
+        }
+        let tables: Vec<TableName> = self
+            .read()
+            .grants
+            .get(name)
+            .map(|tables| tables.keys().cloned().collect())
+            .unwrap_or_default();
+        // Grants go first in the batch: if a torn tail keeps only a prefix of it, the user
+        // may survive without its grants, never a grant without its user.
+        let mut keys: Vec<Vec<u8>> = tables
+            .iter()
+            .map(|table| DirectoryKey::Grant(name.clone(), table.clone()).encode())
+            .collect();
+        keys.push(DirectoryKey::User(name.clone()).encode());
+        let records: Vec<NewRecord<'_>> = keys.iter().map(|k| NewRecord::tombstone(k)).collect();
+        self.partition.append(&records)?;
+        let mut state = self.write();
+        state.users.remove(name);
+        state.grants.remove(name);
+        Ok(true)
+    }
+
+    /// The user named `name` if `password` is theirs. Takes about one argon2 verification
+    /// whether or not the user exists.
+    pub fn verify_password(&self, name: &str, password: &str) -> Option<User> {
+        let found = UserName::new(name).ok().and_then(|name| {
+            let state = self.read();
+            let stored = state.users.get(&name)?;
+            Some((state.user(&name)?, stored.password_hash.clone()))
+        });
+        match found {
+            Some((user, hash)) => self.hashing.verify(password, &hash).then_some(user),
+            None => {
+                let decoy = self.decoy_hash.get_or_init(|| {
+                    let password = generate_password(GENERATED_PASSWORD_CHARS);
+                    password
+                        .and_then(|p| self.hashing.hash(&p))
+                        .unwrap_or_default()
+                });
+                let _ = self.hashing.verify(password, decoy);
+                None
+            }
+        }
+    }
+
+    /// The user named `name`, if it exists.
+    pub fn user(&self, name: &str) -> Option<User> {
+        let name = UserName::new(name).ok()?;
+        self.read().user(&name)
+    }
+
+    /// Every user, ordered by name.
+    pub fn list_users(&self) -> Vec<User> {
+        let state = self.read();
+        state
+            .users
+            .keys()
+            .filter_map(|name| state.user(name))
+            .collect()
+    }
+
+    /// `GRANT privileges ON table TO user`; granting what is already held changes nothing.
+    pub fn grant(
+        &self,
+        name: &UserName,
+        table: &TableName,
+        privileges: &[Privilege],
+    ) -> Result<(), UserError> {
+        self.change_grant(name, table, |set| set.with(privileges))
+    }
+
+    /// `REVOKE privileges ON table FROM user`; revoking what is not held changes nothing.
+    pub fn revoke(
+        &self,
+        name: &UserName,
+        table: &TableName,
+        privileges: &[Privilege],
+    ) -> Result<(), UserError> {
+        self.change_grant(name, table, |set| set.without(privileges))
+    }
+
+    /// Whether `name` may use `privilege` on `table`: administrators (`dba`, `system`) always
+    /// may; others need a grant. Rights to one's own rows of USER tables are the engine's rule.
+    pub fn has_privilege(&self, name: &UserName, table: &TableName, privilege: Privilege) -> bool {
+        let state = self.read();
+        match state.users.get(name) {
+            Some(stored) if stored.role.is_admin() => true,
+            Some(_) => state
+                .grants
+                .get(name)
+                .and_then(|tables| tables.get(table))
+                .is_some_and(|set| set.contains(privilege)),
+            None => false,
+        }
+    }
+
+    /// The grants `name` holds, by table.
+    pub fn grants_of(&self, name: &UserName) -> BTreeMap<TableName, Vec<Privilege>> {
+        let state = self.read();
+        let Some(tables) = state.grants.get(name) else {
+            return BTreeMap::new();
+        };
+        tables
+            .iter()
+            .map(|(t, set)| (t.clone(), set.to_vec()))
+            .collect()
+    }
+
+    fn change_grant(
+        &self,
+        name: &UserName,
+        table: &TableName,
+        change: impl Fn(PrivilegeSet) -> PrivilegeSet,
+    ) -> Result<(), UserError> {
+        let _change = self.lock_change();
+        let (before, held) = {
+            let state = self.read();
+            if !state.users.contains_key(name) {
+                return Err(UserError::NotFound(name.clone()));
+            }
+            let tables = state.grants.get(name);
+            let before = tables
+                .and_then(|t| t.get(table))
+                .copied()
+                .unwrap_or_default();
+            (before, tables.map_or(0, BTreeMap::len))
+        };
+        let after = change(before);
+        if after == before {
+            return Ok(());
+        }
+        if before.is_empty() && held >= GRANTS_PER_USER_MAX {
+            let (what, max) = ("grants for one user", GRANTS_PER_USER_MAX);
+            return Err(UserError::TooMany { what, max });
+        }
+        let key = DirectoryKey::Grant(name.clone(), table.clone()).encode();
+        let payload = encode_grant(after);
+        let record = match after.is_empty() {
+            true => NewRecord::tombstone(&key),
+            false => NewRecord::new(&key, &payload),
+        };
+        self.partition.append(&[record])?;
+        self.write().set_grant(name, table.clone(), after);
+        Ok(())
+    }
+
+    fn stored(&self, name: &UserName) -> Result<StoredUser, UserError> {
+        let state = self.read();
+        state
+            .users
+            .get(name)
+            .cloned()
+            .ok_or_else(|| UserError::NotFound(name.clone()))
+    }
+
+    /// Append the whole record of `name`, then make it visible. Caller holds `change`.
+    fn write_user(&self, name: &UserName, stored: StoredUser) -> Result<(), UserError> {
+        let key = DirectoryKey::User(name.clone()).encode();
+        let payload = encode_user(&stored);
+        self.partition.append(&[NewRecord::new(&key, &payload)])?;
+        self.write().users.insert(name.clone(), stored);
+        Ok(())
+    }
+
+    fn lock_change(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.change.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, DirectoryState> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, DirectoryState> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn now_unix_ms() -> u64 {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests;
