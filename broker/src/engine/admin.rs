@@ -71,11 +71,41 @@ impl Engine {
                     false => format!("user {name} does not exist"),
                 }
             }
+            Statement::ShowUsers => return Ok(self.show_users()),
             Statement::Grant(grant) => self.change_grant(grant, true)?,
             Statement::Revoke(grant) => self.change_grant(grant, false)?,
             _ => return Err(ApiError::internal(&"not a user statement")),
         };
         Ok(StatementResult::message(message))
+    }
+
+    fn show_users(&self) -> StatementResult {
+        let rows: Vec<serde_json::Map<String, serde_json::Value>> = self
+            .users
+            .list_users()
+            .into_iter()
+            .map(|user| {
+                let mut row = serde_json::Map::new();
+                row.insert("user".into(), user.name.as_str().into());
+                row.insert("role".into(), user.role.as_str().into());
+                row.insert("created_unix_ms".into(), user.created_unix_ms.into());
+                row
+            })
+            .collect();
+        let column = |name: &str, data_type: &str| crate::sql::Column {
+            name: name.into(),
+            data_type: data_type.into(),
+        };
+        StatementResult {
+            columns: vec![
+                column("user", "TEXT"),
+                column("role", "TEXT"),
+                column("created_unix_ms", "BIGINT"),
+            ],
+            row_count: rows.len() as u64,
+            rows,
+            message: None,
+        }
     }
 
     fn change_grant(&self, grant: &Grant, give: bool) -> Result<String, ApiError> {

@@ -96,7 +96,8 @@ impl Engine {
             | Statement::AlterUser { .. }
             | Statement::DropUser { .. }
             | Statement::Grant(_)
-            | Statement::Revoke(_) => self.administer(caller, statement),
+            | Statement::Revoke(_)
+            | Statement::ShowUsers => self.administer(caller, statement),
             other => self.define(caller, other),
         }
     }

@@ -34,6 +34,8 @@ pub enum Statement {
     },
     /// `SHOW NAMESPACES`
     ShowNamespaces,
+    /// `SHOW USERS` (administrators only; the broker decides)
+    ShowUsers,
     /// `SHOW TABLES [IN ns]`
     ShowTables { namespace: Option<Name> },
     /// `SHOW TOPICS [IN ns]`

@@ -266,17 +266,20 @@ fn grant(cursor: &mut Cursor<'_>, direction: &str) -> Result<Grant> {
     })
 }
 
-/// `SHOW NAMESPACES`, `SHOW TABLES [IN|FROM ns]`, `SHOW TOPICS [IN|FROM ns]`.
+/// `SHOW NAMESPACES`, `SHOW USERS`, `SHOW TABLES [IN|FROM ns]`, `SHOW TOPICS [IN|FROM ns]`.
 fn show(cursor: &mut Cursor<'_>) -> Result<Statement> {
     if cursor.eat_keyword("NAMESPACES") {
         return Ok(Statement::ShowNamespaces);
+    }
+    if cursor.eat_keyword("USERS") {
+        return Ok(Statement::ShowUsers);
     }
     let tables = if cursor.eat_keyword("TABLES") {
         true
     } else if cursor.eat_keyword("TOPICS") {
         false
     } else {
-        return Err(cursor.error("NAMESPACES, TABLES or TOPICS"));
+        return Err(cursor.error("NAMESPACES, USERS, TABLES or TOPICS"));
     };
     let namespace = if cursor.eat_keyword("IN") || cursor.eat_keyword("FROM") {
         Some(cursor.name()?)

@@ -143,6 +143,7 @@ fn drop_and_alter_table() {
 #[test]
 fn show_and_describe() {
     assert_eq!(one("SHOW NAMESPACES"), Statement::ShowNamespaces);
+    assert_eq!(one("SHOW USERS"), Statement::ShowUsers);
     assert_eq!(
         one("SHOW TABLES"),
         Statement::ShowTables { namespace: None }
@@ -164,7 +165,7 @@ fn show_and_describe() {
     let Statement::DescribeTable { .. } = one("DESC app.t") else {
         panic!()
     };
-    assert_eq!(error("SHOW USERS").code, code::SYNTAX_ERROR);
+    assert_eq!(error("SHOW GRANTS").code, code::SYNTAX_ERROR);
 }
 
 #[test]
