@@ -10,7 +10,7 @@ use super::query::for_each_live_row;
 use super::{Caller, Engine, EngineResult};
 use crate::error::{ApiError, ErrorCode};
 use crate::sql::StatementResult;
-use crate::tables::versions::{KeyVersion, RowWrite};
+use crate::tables::versions::{KeyVersion, PartitionWriter, RowWrite};
 use crate::users::Privilege;
 
 /// A row version to write: its key (empty without a primary key) and stored bytes.
@@ -86,6 +86,7 @@ impl Engine {
             let text = "UPDATE needs a table with a PRIMARY KEY (rows without one cannot be named)";
             return Err(ApiError::new(ErrorCode::Unsupported, text));
         }
+        let writer = partition.writer();
         let mut encoded = Vec::new();
         for_each_live_row(&partition, &table.def, plan.filter(), |row, system| {
             if plan.matches(row, system).map_err(errors::from_sql)? {
@@ -99,7 +100,7 @@ impl Engine {
             }
             Ok(true)
         })?;
-        self.write_all(&partition, &encoded)?;
+        self.write_all(&writer, &encoded)?;
         Ok(affected(encoded.len(), "updated"))
     }
 
@@ -117,6 +118,7 @@ impl Engine {
             .partition(&table, owner)
             .map_err(errors::from_versions)?;
         let pk = table.def.primary_key();
+        let writer = partition.writer();
         let mut encoded = Vec::new();
         for_each_live_row(&partition, &table.def, plan.filter(), |row, system| {
             if plan.matches(row, system).map_err(errors::from_sql)? {
@@ -132,20 +134,16 @@ impl Engine {
             let text = "DELETE needs a table with a PRIMARY KEY (rows without one cannot be named)";
             return Err(ApiError::new(ErrorCode::Unsupported, text));
         }
-        self.write_all(&partition, &encoded)?;
+        self.write_all(&writer, &encoded)?;
         Ok(affected(encoded.len(), "deleted"))
     }
 
-    fn write_all(
-        &self,
-        partition: &crate::tables::versions::KeyedPartition,
-        encoded: &[Encoded],
-    ) -> Result<(), ApiError> {
-        let writes = as_writes(encoded);
-        let accept_all = |_: &dyn Fn(&[u8]) -> Option<KeyVersion>| Ok::<(), ApiError>(());
-        partition
-            .apply(&writes, accept_all)
-            .map_err(errors::from_versions)??;
+    /// Write an UPDATE's or DELETE's versions under the lock its scan was made under, so a
+    /// concurrent statement cannot slip a version in between (no lost update).
+    fn write_all(&self, writer: &PartitionWriter<'_>, encoded: &[Encoded]) -> Result<(), ApiError> {
+        writer
+            .append(&as_writes(encoded))
+            .map_err(errors::from_versions)?;
         self.metrics.add_rows_written(encoded.len() as u64);
         Ok(())
     }

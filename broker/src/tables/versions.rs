@@ -88,6 +88,15 @@ impl KeyedPartition {
         self.read_index().get(key).copied()
     }
 
+    /// Take the partition's write lock: until the writer is dropped, no other statement
+    /// writes here, so what the holder read (index or snapshot) stays the newest state.
+    pub fn writer(&self) -> PartitionWriter<'_> {
+        PartitionWriter {
+            rows: self,
+            _guard: self.write_lock.lock().unwrap_or_else(|p| p.into_inner()),
+        }
+    }
+
     /// Apply `writes` as one durable batch after `check` approves them against the current
     /// index (e.g. "no live row has this key" for an INSERT). Returns the `_seq` of each write.
     pub fn apply<E>(
@@ -95,24 +104,42 @@ impl KeyedPartition {
         writes: &[RowWrite<'_>],
         check: impl FnOnce(&dyn Fn(&[u8]) -> Option<KeyVersion>) -> Result<(), E>,
     ) -> Result<Result<Vec<Seq>, E>, VersionError> {
-        let _writer = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let writer = self.writer();
+        if let Err(rejected) = check(&|key: &[u8]| writer.rows.version(key)) {
+            return Ok(Err(rejected));
+        }
+        writer.append(writes).map(Ok)
+    }
+
+    /// A consistent view for reads as of its last `_seq` (or any earlier one).
+    pub fn snapshot(&self) -> ReadSnapshot {
+        self.partition.snapshot()
+    }
+
+    fn read_index(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Box<[u8]>, KeyVersion>> {
+        self.index.read().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The write lock of one [`KeyedPartition`], held for a read-modify-write.
+pub struct PartitionWriter<'a> {
+    rows: &'a KeyedPartition,
+    _guard: std::sync::MutexGuard<'a, ()>,
+}
+
+impl PartitionWriter<'_> {
+    /// Append `writes` as one durable batch and index them. Returns each write's `_seq`.
+    pub fn append(&self, writes: &[RowWrite<'_>]) -> Result<Vec<Seq>, VersionError> {
         let mut previous = Vec::with_capacity(writes.len());
-        {
-            let index = self.read_index();
-            let lookup = |key: &[u8]| index.get(key).copied();
-            if let Err(rejected) = check(&lookup) {
-                return Ok(Err(rejected));
+        let mut seen = std::collections::HashSet::with_capacity(writes.len());
+        for write in writes {
+            if !write.key().is_empty() && !seen.insert(write.key()) {
+                return Err(VersionError::KeyRepeated);
             }
-            let mut seen = std::collections::HashSet::with_capacity(writes.len());
-            for write in writes {
-                if !write.key().is_empty() && !seen.insert(write.key()) {
-                    return Err(VersionError::KeyRepeated);
-                }
-                previous.push(lookup(write.key()).map_or(Seq::ZERO, |v| v.seq));
-            }
+            previous.push(self.rows.version(write.key()).map_or(Seq::ZERO, |v| v.seq));
         }
         if writes.is_empty() {
-            return Ok(Ok(Vec::new()));
+            return Ok(Vec::new());
         }
         let records: Vec<NewRecord<'_>> = writes
             .iter()
@@ -129,8 +156,8 @@ impl KeyedPartition {
             })
             .collect();
         let mut seqs = Vec::with_capacity(writes.len());
-        self.partition.append_with_seqs(&records, &mut seqs)?;
-        let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
+        self.rows.partition.append_with_seqs(&records, &mut seqs)?;
+        let mut index = self.rows.index.write().unwrap_or_else(|p| p.into_inner());
         for (write, &seq) in writes.iter().zip(&seqs) {
             if write.key().is_empty() {
                 continue;
@@ -138,16 +165,7 @@ impl KeyedPartition {
             let deleted = matches!(write, RowWrite::Delete { .. });
             index.insert(Box::from(write.key()), KeyVersion { seq, deleted });
         }
-        Ok(Ok(seqs))
-    }
-
-    /// A consistent view for reads as of its last `_seq` (or any earlier one).
-    pub fn snapshot(&self) -> ReadSnapshot {
-        self.partition.snapshot()
-    }
-
-    fn read_index(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Box<[u8]>, KeyVersion>> {
-        self.index.read().unwrap_or_else(|p| p.into_inner())
+        Ok(seqs)
     }
 }
 
