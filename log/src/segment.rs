@@ -17,12 +17,14 @@ pub const FORMAT_VERSION: u16 = 1;
 const MAGIC: &[u8; 8] = b"STRNDLOG";
 const SEGMENT_EXTENSION: &str = "log";
 const INDEX_EXTENSION: &str = "idx";
-/// The active file grows in steps of this size. A new segment starts as a hole of this size
-/// (free for the many small partitions of a USER table); later steps are filled with written
-/// zeros, because an fdatasync of records written over allocated blocks needs no journal commit
-/// for block allocation (measured: fsync=always, 64 writers, 1 KiB: about +15 %). A small step
-/// keeps the one round that pays for the zeros short.
-const GROWTH_BYTES: u64 = 1024 * 1024;
+/// The active file is grown ahead of its data with written zeros, never holes: an fdatasync of
+/// records written over already allocated blocks needs no journal commit for block allocation
+/// (measured: fsync=always, 64 writers, 1 KiB: about +15 %). Steps double from
+/// `GROWTH_BYTES_MIN` (so the many small partitions of a USER table stay small) up to
+/// `GROWTH_BYTES_MAX` (so the one round that pays for a step stays short); only O(log n) rounds
+/// of a partition pay for allocation at all.
+const GROWTH_BYTES_MIN: u64 = 4096;
+const GROWTH_BYTES_MAX: u64 = 1024 * 1024;
 static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
 
 /// Extend `file` from `from` to `to` bytes with written zeros.
@@ -251,18 +253,19 @@ impl ActiveSegment {
         let file = storage.create_new(&path).map_err(io)?;
         file.write_all_at(&encode_header(first_seq, now_ms), 0)
             .map_err(io)?;
-        file.set_len(GROWTH_BYTES).map_err(io)?;
+        let capacity_bytes = GROWTH_BYTES_MIN;
+        fill_zeros(file.as_ref(), u64::from(SEGMENT_HEADER_BYTES), capacity_bytes).map_err(io)?;
         file.sync_all().map_err(io)?;
         storage
             .sync_directory(dir)
             .map_err(|e| LogError::io(dir, e))?;
-        let map = Arc::new(file.map(GROWTH_BYTES).map_err(io)?);
+        let map = Arc::new(file.map(capacity_bytes).map_err(io)?);
         let index = SegmentIndex::new(first_seq, SEGMENT_HEADER_BYTES);
         Ok(ActiveSegment {
             path,
             first_seq,
             file,
-            capacity_bytes: GROWTH_BYTES,
+            capacity_bytes,
             map,
             index: Arc::new(RwLock::new(index)),
             written_bytes: SEGMENT_HEADER_BYTES,
@@ -289,12 +292,11 @@ impl ActiveSegment {
         let mut capacity_bytes = file_bytes;
         // A closed partition trims its active file to its data (`trim`), so spare bytes mean a
         // crash: cut everything after the valid prefix (a torn frame, or stale bytes a torn
-        // multi-page write left further on) and regrow with zeros.
+        // multi-page write left further on); the next append regrows it with zeros.
         if file_bytes > u64::from(data_bytes) {
             file.set_len(u64::from(data_bytes)).map_err(io)?;
-            capacity_bytes = (u64::from(data_bytes) + 1).next_multiple_of(GROWTH_BYTES);
-            file.set_len(capacity_bytes).map_err(io)?;
             file.sync_all().map_err(io)?;
+            capacity_bytes = u64::from(data_bytes);
         }
         let map = Arc::new(file.map(capacity_bytes).map_err(io)?);
         let last_seq = index.summary.last_seq;
@@ -353,7 +355,8 @@ impl ActiveSegment {
     }
 
     fn grow(&mut self, needed_bytes: u64) -> std::io::Result<()> {
-        let capacity = needed_bytes.next_multiple_of(GROWTH_BYTES);
+        let step = self.capacity_bytes.clamp(GROWTH_BYTES_MIN, GROWTH_BYTES_MAX);
+        let capacity = needed_bytes.max(self.capacity_bytes + step).next_multiple_of(4096);
         fill_zeros(self.file.as_ref(), self.capacity_bytes, capacity)?;
         self.map = Arc::new(self.file.map(capacity)?);
         self.capacity_bytes = capacity;
