@@ -151,6 +151,19 @@ impl CommitQueue {
         records: &[NewRecord<'_>],
         seqs: Option<&mut Vec<Seq>>,
     ) -> Result<SeqRange> {
+        let (round, range) = self.submit(partition, records, seqs)?;
+        self.wait(partition, round)?;
+        Ok(range)
+    }
+
+    /// Issue `_seq`s and queue the batch (its place in the partition is fixed from here on);
+    /// returns the commit round that will make it durable.
+    pub fn submit(
+        &self,
+        partition: &Arc<Partition>,
+        records: &[NewRecord<'_>],
+        seqs: Option<&mut Vec<Seq>>,
+    ) -> Result<(u64, SeqRange)> {
         let batch_bytes = check_batch(records, partition.segment_bytes_max)?;
         if partition.is_poisoned() {
             return Err(partition.poisoned_error());
@@ -160,6 +173,12 @@ impl CommitQueue {
         self.extend_lease(&mut state, now, records.len())?;
         let round = state.open_round;
         let range = state.enqueue(partition, records, now, batch_bytes, seqs)?;
+        Ok((round, range))
+    }
+
+    /// Return once `round` is committed (leading it, or a later one, if no one else does).
+    pub fn wait(&self, partition: &Partition, round: u64) -> Result<()> {
+        let mut state = self.lock();
         let parity = (round % 2) as usize;
         while state.completed_round < round {
             if state.leader_active {
@@ -176,7 +195,7 @@ impl CommitQueue {
         if partition.poisoned_in_or_before(round) {
             return Err(partition.poisoned_error());
         }
-        Ok(range)
+        Ok(())
     }
 
     /// Run the open round: take all pending writes, do the I/O without the lock, publish.

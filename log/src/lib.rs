@@ -31,7 +31,7 @@ pub use compaction::{CompactionOutcome, CompactionPolicy};
 pub use config::{FsyncPolicy, PartitionConfig, StoreConfig};
 pub use error::{LogError, Result};
 pub use index::{SegmentIndex, SegmentSummary};
-pub use partition::Partition;
+pub use partition::{AppendTicket, Partition};
 pub use reader::{ReadFrom, ReadSnapshot, Records};
 pub use record::{NewRecord, RecordFlags, RecordView};
 pub use retention::{RetentionOutcome, RetentionPolicy};

@@ -122,6 +122,24 @@ impl Partition {
         CommitQueue::append(&self.queue.clone(), self, records, Some(seqs))
     }
 
+    /// The first half of [`Partition::append_with_seqs`]: issue the `_seq`s and fix the batch's
+    /// place in the partition, without waiting for durability. A caller that must order
+    /// batches under its own lock (a primary-key check) submits under it and waits after
+    /// releasing it, so concurrent callers still share one fsync. Dropping the ticket waits.
+    pub fn submit_with_seqs(
+        self: &Arc<Self>,
+        records: &[NewRecord<'_>],
+        seqs: &mut Vec<Seq>,
+    ) -> Result<AppendTicket> {
+        let (round, range) = self.queue.submit(self, records, Some(seqs))?;
+        Ok(AppendTicket {
+            partition: self.clone(),
+            round,
+            range,
+            waited: false,
+        })
+    }
+
     /// A consistent, lock-free view of what is committed now.
     pub fn snapshot(&self) -> ReadSnapshot {
         let view = self
@@ -224,6 +242,32 @@ impl Partition {
             records += 1;
         }
         Ok(records)
+    }
+}
+
+/// A submitted batch: [`AppendTicket::wait`] returns once it is durable under the policy.
+#[derive(Debug)]
+pub struct AppendTicket {
+    partition: Arc<Partition>,
+    round: u64,
+    range: SeqRange,
+    waited: bool,
+}
+
+impl AppendTicket {
+    pub fn wait(mut self) -> Result<SeqRange> {
+        self.waited = true;
+        self.partition.queue.wait(&self.partition, self.round)?;
+        Ok(self.range)
+    }
+}
+
+impl Drop for AppendTicket {
+    fn drop(&mut self) {
+        // An abandoned batch is still queued; someone must lead its round.
+        if !self.waited {
+            let _ = self.partition.queue.wait(&self.partition, self.round);
+        }
     }
 }
 

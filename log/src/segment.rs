@@ -254,7 +254,12 @@ impl ActiveSegment {
         file.write_all_at(&encode_header(first_seq, now_ms), 0)
             .map_err(io)?;
         let capacity_bytes = GROWTH_BYTES_MIN;
-        fill_zeros(file.as_ref(), u64::from(SEGMENT_HEADER_BYTES), capacity_bytes).map_err(io)?;
+        fill_zeros(
+            file.as_ref(),
+            u64::from(SEGMENT_HEADER_BYTES),
+            capacity_bytes,
+        )
+        .map_err(io)?;
         file.sync_all().map_err(io)?;
         storage
             .sync_directory(dir)
@@ -355,8 +360,12 @@ impl ActiveSegment {
     }
 
     fn grow(&mut self, needed_bytes: u64) -> std::io::Result<()> {
-        let step = self.capacity_bytes.clamp(GROWTH_BYTES_MIN, GROWTH_BYTES_MAX);
-        let capacity = needed_bytes.max(self.capacity_bytes + step).next_multiple_of(4096);
+        let step = self
+            .capacity_bytes
+            .clamp(GROWTH_BYTES_MIN, GROWTH_BYTES_MAX);
+        let capacity = needed_bytes
+            .max(self.capacity_bytes + step)
+            .next_multiple_of(4096);
         fill_zeros(self.file.as_ref(), self.capacity_bytes, capacity)?;
         self.map = Arc::new(self.file.map(capacity)?);
         self.capacity_bytes = capacity;

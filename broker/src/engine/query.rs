@@ -70,24 +70,27 @@ pub(super) fn for_each_live_row(
             },
         )
     };
+    let snapshot = partition.snapshot();
     if let Some(keys) = filter.key_values() {
+        let mut versions = Vec::with_capacity(keys.len());
         for key in keys {
-            let Some(key) = encode_key(key.as_ref()) else {
-                continue;
-            };
-            let Some(version) = partition.version(&key).filter(|v| !v.deleted) else {
-                continue;
-            };
-            let snapshot = partition.snapshot();
-            if let Some(record) = record_at(&snapshot, version.seq)? {
-                if !offer(record)? {
-                    return Ok(());
-                }
+            if let Some(key) = encode_key(key.as_ref()) {
+                versions.extend(partition.version(&key));
             }
         }
-        return Ok(());
+        // An index entry newer than the snapshot is a write still being committed: the
+        // snapshot's own newest versions are then read by the scan below instead.
+        if versions.iter().all(|v| v.seq <= snapshot.last_seq()) {
+            for version in versions.iter().filter(|v| !v.deleted) {
+                if let Some(record) = record_at(&snapshot, version.seq)? {
+                    if !offer(record)? {
+                        return Ok(());
+                    }
+                }
+            }
+            return Ok(());
+        }
     }
-    let snapshot = partition.snapshot();
     let newest = versions_as_of(&snapshot, Seq::MAX).map_err(|e| ApiError::internal(&e))?;
     for record in newest {
         if !offer(record)? {

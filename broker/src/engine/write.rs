@@ -100,7 +100,7 @@ impl Engine {
             }
             Ok(true)
         })?;
-        self.write_all(&writer, &encoded)?;
+        self.write_all(writer, &encoded)?;
         Ok(affected(encoded.len(), "updated"))
     }
 
@@ -134,15 +134,15 @@ impl Engine {
             let text = "DELETE needs a table with a PRIMARY KEY (rows without one cannot be named)";
             return Err(ApiError::new(ErrorCode::Unsupported, text));
         }
-        self.write_all(&writer, &encoded)?;
+        self.write_all(writer, &encoded)?;
         Ok(affected(encoded.len(), "deleted"))
     }
 
     /// Write an UPDATE's or DELETE's versions under the lock its scan was made under, so a
     /// concurrent statement cannot slip a version in between (no lost update).
-    fn write_all(&self, writer: &PartitionWriter<'_>, encoded: &[Encoded]) -> Result<(), ApiError> {
+    fn write_all(&self, writer: PartitionWriter<'_>, encoded: &[Encoded]) -> Result<(), ApiError> {
         writer
-            .append(&as_writes(encoded))
+            .append_holding_lock(&as_writes(encoded))
             .map_err(errors::from_versions)?;
         self.metrics.add_rows_written(encoded.len() as u64);
         Ok(())

@@ -17,7 +17,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use strand_log::{LogError, NewRecord, Partition, ReadFrom, ReadSnapshot, RecordView, Seq};
+use strand_log::{
+    AppendTicket, LogError, NewRecord, Partition, ReadFrom, ReadSnapshot, RecordView, Seq,
+};
 
 /// Newest known version of a key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,8 +130,33 @@ pub struct PartitionWriter<'a> {
 }
 
 impl PartitionWriter<'_> {
-    /// Append `writes` as one durable batch and index them. Returns each write's `_seq`.
-    pub fn append(&self, writes: &[RowWrite<'_>]) -> Result<Vec<Seq>, VersionError> {
+    /// Append `writes` as one durable batch and index them; returns each write's `_seq`. The
+    /// batch is queued and indexed under the lock, which is released before waiting for
+    /// durability, so concurrent INSERTs into one partition share one fsync.
+    pub fn append(self, writes: &[RowWrite<'_>]) -> Result<Vec<Seq>, VersionError> {
+        let (ticket, seqs) = self.queue_batch(writes)?;
+        drop(self);
+        if let Some(ticket) = ticket {
+            ticket.wait()?;
+        }
+        Ok(seqs)
+    }
+
+    /// [`PartitionWriter::append`] that keeps the lock until the batch is durable: for a
+    /// read-modify-write (UPDATE, DELETE), whose next competitor must read this result.
+    pub fn append_holding_lock(self, writes: &[RowWrite<'_>]) -> Result<Vec<Seq>, VersionError> {
+        let (ticket, seqs) = self.queue_batch(writes)?;
+        if let Some(ticket) = ticket {
+            ticket.wait()?;
+        }
+        drop(self);
+        Ok(seqs)
+    }
+
+    fn queue_batch(
+        &self,
+        writes: &[RowWrite<'_>],
+    ) -> Result<(Option<AppendTicket>, Vec<Seq>), VersionError> {
         let mut previous = Vec::with_capacity(writes.len());
         let mut seen = std::collections::HashSet::with_capacity(writes.len());
         for write in writes {
@@ -139,7 +166,7 @@ impl PartitionWriter<'_> {
             previous.push(self.rows.version(write.key()).map_or(Seq::ZERO, |v| v.seq));
         }
         if writes.is_empty() {
-            return Ok(Vec::new());
+            return Ok((None, Vec::new()));
         }
         let records: Vec<NewRecord<'_>> = writes
             .iter()
@@ -156,7 +183,11 @@ impl PartitionWriter<'_> {
             })
             .collect();
         let mut seqs = Vec::with_capacity(writes.len());
-        self.rows.partition.append_with_seqs(&records, &mut seqs)?;
+        let ticket = self.rows.partition.submit_with_seqs(&records, &mut seqs)?;
+        // Indexed before it is durable: the next statement's primary-key check must see these
+        // keys. Readers compare index entries with their snapshot (`versions.rs` callers fall
+        // back to the snapshot when an entry is newer). If the commit fails, the partition is
+        // poisoned and refuses every later write.
         let mut index = self.rows.index.write().unwrap_or_else(|p| p.into_inner());
         for (write, &seq) in writes.iter().zip(&seqs) {
             if write.key().is_empty() {
@@ -165,7 +196,7 @@ impl PartitionWriter<'_> {
             let deleted = matches!(write, RowWrite::Delete { .. });
             index.insert(Box::from(write.key()), KeyVersion { seq, deleted });
         }
-        Ok(seqs)
+        Ok((Some(ticket), seqs))
     }
 }
 
