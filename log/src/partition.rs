@@ -222,10 +222,18 @@ impl Partition {
         if !self.unsynced.swap(false, Ordering::AcqRel) {
             return Ok(());
         }
-        let writer = self.lock_writer();
-        if let Some(active) = &writer.active {
-            if let Err(e) = active.sync_data() {
-                let error = LogError::io(&active.path, e);
+        // Only the handle is taken under the writer lock: appends go on during the fdatasync
+        // (a sealed segment was synced when it was sealed; later appends set `unsynced` again).
+        let handle = {
+            let writer = self.lock_writer();
+            writer
+                .active
+                .as_ref()
+                .map(|a| (a.path.clone(), a.file_handle()))
+        };
+        if let Some((path, file)) = handle {
+            if let Err(e) = file.sync_data() {
+                let error = LogError::io(&path, e);
                 self.poison(0, &error);
                 return Err(error);
             }

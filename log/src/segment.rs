@@ -238,7 +238,7 @@ impl SealedSegment {
 pub struct ActiveSegment {
     pub path: PathBuf,
     pub first_seq: Seq,
-    file: Box<dyn StorageFile>,
+    file: Arc<dyn StorageFile>,
     capacity_bytes: u64,
     map: Arc<MappedBytes>,
     index: Arc<RwLock<SegmentIndex>>,
@@ -250,7 +250,7 @@ impl ActiveSegment {
     pub fn create(storage: &dyn Storage, dir: &Path, first_seq: Seq, now_ms: u64) -> Result<Self> {
         let path = segment_path(dir, first_seq);
         let io = |e| LogError::io(&path, e);
-        let file = storage.create_new(&path).map_err(io)?;
+        let file: Arc<dyn StorageFile> = storage.create_new(&path).map_err(io)?.into();
         file.write_all_at(&encode_header(first_seq, now_ms), 0)
             .map_err(io)?;
         let capacity_bytes = GROWTH_BYTES_MIN;
@@ -281,7 +281,7 @@ impl ActiveSegment {
     /// Reopen the last segment after a restart: keep the valid prefix, cut a torn tail.
     pub fn recover(storage: &dyn Storage, path: PathBuf, first_seq: Seq) -> Result<(Self, u64)> {
         let io = |e| LogError::io(&path, e);
-        let file = storage.open_existing(&path).map_err(io)?;
+        let file: Arc<dyn StorageFile> = storage.open_existing(&path).map_err(io)?.into();
         let file_bytes = file.len().map_err(io)?;
         let bytes = file.map(file_bytes).map_err(io)?;
         check_header(bytes.as_slice(), &path, first_seq)?;
@@ -374,6 +374,11 @@ impl ActiveSegment {
 
     pub fn sync_data(&self) -> std::io::Result<()> {
         self.file.sync_data()
+    }
+
+    /// The open file, for an fdatasync that must not hold the writer (the interval flusher).
+    pub fn file_handle(&self) -> Arc<dyn StorageFile> {
+        self.file.clone()
     }
 
     /// On close: drop the spare capacity, so the next open knows the file ends cleanly.
