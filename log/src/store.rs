@@ -112,12 +112,14 @@ impl Store {
         }
         let root = root.as_ref().to_path_buf();
         let partitions = root.join(PARTITIONS_DIR);
+        let fresh = !partitions.exists();
         std::fs::create_dir_all(&partitions).map_err(|e| LogError::io(&partitions, e))?;
         let lease = SeqLease {
             path: root.join(LEASE_FILE),
         };
         let floor = match lease.load() {
             Some(floor) => floor,
+            None if fresh => Seq::ZERO,
             None => {
                 tracing::warn!(root = %root.display(), "no readable seq.lease; scanning partitions");
                 max_seq_on_disk(&partitions)?
