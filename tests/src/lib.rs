@@ -471,3 +471,26 @@ pub fn error_position(error: &Value) -> (u64, u64) {
         _ => panic!("error has no position {{line, column}}: {error}"),
     }
 }
+
+/// The administrator password the test servers start with.
+pub const ADMIN_PASSWORD: &str = "admin-pw";
+
+/// A server on a fresh data directory, and the `Authorization` value of its administrator.
+/// Fields drop in order: the server stops before its data directory is removed.
+pub struct AdminServer {
+    pub server: StrandServer,
+    pub admin: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl AdminServer {
+    pub fn start() -> AdminServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let server = StrandServer::start(
+            dir.path(),
+            &ServerOptions::with_admin_password(ADMIN_PASSWORD),
+        );
+        let admin = bearer(&server, "admin", ADMIN_PASSWORD);
+        AdminServer { server, admin, dir }
+    }
+}

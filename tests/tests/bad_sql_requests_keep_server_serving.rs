@@ -5,11 +5,8 @@
 //! (same values, same `_seq`), new writes work and nothing panicked.
 
 use serde_json::{json, Value};
-use strand_tests::{
-    assert_client_error, bearer, get, raw_request, rows, sql, sql_ok, ServerOptions, StrandServer,
-};
+use strand_tests::{assert_client_error, get, raw_request, rows, sql, sql_ok, AdminServer};
 
-const ADMIN_PASSWORD: &str = "admin-pw";
 const EVERYTHING: &str = "SELECT *, _seq FROM app.t ORDER BY id";
 
 fn repeat(item: &str, times: usize, separator: &str) -> String {
@@ -75,10 +72,11 @@ fn bad_statements() -> Vec<(String, &'static str)> {
 
 #[test]
 fn bad_sql_requests_keep_server_serving() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let options = ServerOptions::with_admin_password(ADMIN_PASSWORD);
-    let server = StrandServer::start(dir.path(), &options);
-    let admin = bearer(&server, "admin", ADMIN_PASSWORD);
+    let AdminServer {
+        server,
+        admin,
+        dir: _dir,
+    } = AdminServer::start();
     sql_ok(
         &server,
         &admin,

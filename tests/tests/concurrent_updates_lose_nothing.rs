@@ -8,18 +8,19 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use strand_tests::{bearer, rows, sql_ok, ServerOptions, StrandServer};
+use strand_tests::{rows, sql_ok, AdminServer};
 
-const ADMIN_PASSWORD: &str = "admin-pw";
 const CLIENTS: usize = 4;
 const UPDATES_PER_CLIENT: usize = 25;
 
 #[test]
 fn concurrent_updates_lose_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let options = ServerOptions::with_admin_password(ADMIN_PASSWORD);
-    let server = Arc::new(StrandServer::start(dir.path(), &options));
-    let admin = bearer(&server, "admin", ADMIN_PASSWORD);
+    let AdminServer {
+        server,
+        admin,
+        dir: _dir,
+    } = AdminServer::start();
+    let server = Arc::new(server);
     let setup = "CREATE NAMESPACE app; \
         CREATE TABLE app.counters (id BIGINT PRIMARY KEY, qty BIGINT) WITH (TYPE = 'SHARED'); \
         INSERT INTO app.counters (id, qty) VALUES (1, 0)";

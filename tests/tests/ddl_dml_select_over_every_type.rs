@@ -7,10 +7,8 @@
 //! one request give one result each.
 
 use serde_json::{json, Value};
-use strand_tests::{bearer, rows, sql_ok, ServerOptions, StrandServer};
+use strand_tests::{rows, sql_ok, AdminServer, StrandServer};
 use tempfile::TempDir;
-
-const ADMIN_PASSWORD: &str = "admin-pw";
 
 /// A server with namespace `app`, and an admin's `Authorization` value.
 struct Setup {
@@ -21,10 +19,7 @@ struct Setup {
 
 impl Setup {
     fn start() -> Setup {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let options = ServerOptions::with_admin_password(ADMIN_PASSWORD);
-        let server = StrandServer::start(dir.path(), &options);
-        let admin = bearer(&server, "admin", ADMIN_PASSWORD);
+        let AdminServer { server, admin, dir } = AdminServer::start();
         let setup = Setup {
             _dir: dir,
             server,

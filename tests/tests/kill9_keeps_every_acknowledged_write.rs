@@ -14,9 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
-use strand_tests::{bearer, rows, sql_ok, try_sql, ServerOptions, StrandServer};
+use strand_tests::{bearer, rows, sql_ok, try_sql, ServerOptions, StrandServer, ADMIN_PASSWORD};
 
-const ADMIN_PASSWORD: &str = "admin-pw";
 const CYCLES: u64 = 5;
 /// Writer threads per cycle; even ones write the USER table, odd ones the SHARED one.
 const WRITERS: u64 = 4;

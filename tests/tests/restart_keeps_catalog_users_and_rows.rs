@@ -4,9 +4,7 @@
 //! a write after the restart gets a `_seq` above every one before it.
 
 use serde_json::{json, Value};
-use strand_tests::{bearer, rows, sql_ok, ServerOptions, StrandServer};
-
-const ADMIN_PASSWORD: &str = "admin-pw";
+use strand_tests::{bearer, rows, sql_ok, ServerOptions, StrandServer, ADMIN_PASSWORD};
 
 /// Everything a client can see, as JSON, for comparing before and after the restart.
 fn visible_state(server: &StrandServer, admin: &str, alice: &str) -> Value {

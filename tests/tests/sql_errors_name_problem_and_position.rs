@@ -5,12 +5,9 @@
 
 use serde_json::{json, Value};
 use strand_tests::{
-    assert_client_error, bearer, error_position, rows, sql, sql_ok, Answer, ServerOptions,
-    StrandServer,
+    assert_client_error, error_position, rows, sql, sql_ok, AdminServer, Answer, StrandServer,
 };
 use tempfile::TempDir;
-
-const ADMIN_PASSWORD: &str = "admin-pw";
 
 /// A server with `app.t` (a USER table) and an admin's `Authorization` value.
 struct Setup {
@@ -21,10 +18,7 @@ struct Setup {
 
 impl Setup {
     fn start() -> Setup {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let options = ServerOptions::with_admin_password(ADMIN_PASSWORD);
-        let server = StrandServer::start(dir.path(), &options);
-        let admin = bearer(&server, "admin", ADMIN_PASSWORD);
+        let AdminServer { server, admin, dir } = AdminServer::start();
         sql_ok(
             &server,
             &admin,

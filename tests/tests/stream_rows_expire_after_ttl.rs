@@ -6,22 +6,19 @@ use std::time::Duration;
 
 use serde_json::json;
 use serde_json::Value;
-use strand_tests::{bearer, sql_ok, ServerOptions, StrandServer};
+use strand_tests::{bearer, sql_ok, AdminServer, StrandServer};
 
 fn rows(server: &StrandServer, auth: &str, text: &str) -> Value {
     Value::Array(strand_tests::rows(server, auth, text, &[]))
 }
 
-const ADMIN_PASSWORD: &str = "admin-pw";
-
 #[test]
 fn stream_rows_expire_after_ttl() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = StrandServer::start(
-        dir.path(),
-        &ServerOptions::with_admin_password(ADMIN_PASSWORD),
-    );
-    let admin = bearer(&server, "admin", ADMIN_PASSWORD);
+    let AdminServer {
+        server,
+        admin,
+        dir: _dir,
+    } = AdminServer::start();
     let setup = "CREATE NAMESPACE app; \
         CREATE TABLE app.typing (room TEXT, who TEXT) WITH (TYPE = 'STREAM', TTL_SECONDS = 1); \
         CREATE TABLE app.notes (id BIGINT PRIMARY KEY, body TEXT) WITH (TYPE = 'USER')";

@@ -5,11 +5,9 @@
 
 use serde_json::{json, Value};
 use strand_tests::{
-    assert_client_error, bearer, login, rows, sql, sql_ok, ServerOptions, StrandServer,
+    assert_client_error, bearer, login, rows, sql, sql_ok, AdminServer, StrandServer,
 };
 use tempfile::TempDir;
-
-const ADMIN_PASSWORD: &str = "admin-pw";
 
 /// A server with users alice and bob (role `user`), the USER table `app.notes` holding rows of
 /// both (ids 1 and 2 in each), the SHARED table `app.rooms`, and everyone's `Authorization`.
@@ -23,10 +21,7 @@ struct Setup {
 
 impl Setup {
     fn start() -> Setup {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let options = ServerOptions::with_admin_password(ADMIN_PASSWORD);
-        let server = StrandServer::start(dir.path(), &options);
-        let admin = bearer(&server, "admin", ADMIN_PASSWORD);
+        let AdminServer { server, admin, dir } = AdminServer::start();
         sql_ok(
             &server,
             &admin,

@@ -3,9 +3,7 @@
 //! following SQL's three-valued logic; UPDATE and DELETE use the same filters.
 
 use serde_json::{json, Value};
-use strand_tests::{bearer, rows, sql_ok, ServerOptions, StrandServer};
-
-const ADMIN_PASSWORD: &str = "admin-pw";
+use strand_tests::{rows, sql_ok, AdminServer};
 
 /// `(id, name, qty, price, tag)`; `tag` is NULL for 3 and 5.
 const ITEMS: &str = "INSERT INTO app.items (id, name, qty, price, tag) VALUES
@@ -24,10 +22,11 @@ fn ids(rows: &[Value]) -> Vec<i64> {
 
 #[test]
 fn where_operators_and_parameters() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let options = ServerOptions::with_admin_password(ADMIN_PASSWORD);
-    let server = StrandServer::start(dir.path(), &options);
-    let admin = bearer(&server, "admin", ADMIN_PASSWORD);
+    let AdminServer {
+        server,
+        admin,
+        dir: _dir,
+    } = AdminServer::start();
     sql_ok(
         &server,
         &admin,
