@@ -39,6 +39,8 @@ pub const FSYNC_INTERVAL_MS_DEFAULT: u64 = 100;
 pub const FSYNC_INTERVAL_MS_MAX: u64 = 60_000;
 /// After SIGTERM, how long in-flight requests may take before the server stops anyway.
 pub const SHUTDOWN_GRACE_MS: u64 = 10_000;
+/// After a failed accept (e.g. out of file descriptors), wait this long before the next.
+pub const ACCEPT_RETRY_MS: u64 = 10;
 /// Largest config file read.
 pub const CONFIG_FILE_BYTES_MAX: u64 = 1024 * 1024;
 

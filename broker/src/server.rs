@@ -5,7 +5,7 @@
 //! QUIC is not served yet (it arrives with a later issue): its UDP address is bound and held,
 //! so port 0 resolves to a real port and the address is reserved for it.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,8 +16,8 @@ use tokio::net::TcpListener;
 
 use crate::auth::{Authenticator, JwtSecret, SecretError};
 use crate::config::ServeConfig;
-use crate::http::{router, AppState};
-use crate::limits::SHUTDOWN_GRACE_MS;
+use crate::http::{router, AppState, HttpShards};
+use crate::limits::{ACCEPT_RETRY_MS, SHUTDOWN_GRACE_MS};
 use crate::metrics::Metrics;
 use crate::sql::SqlEngine;
 use crate::storage::{CountingStorage, SyncCounters};
@@ -153,25 +153,33 @@ impl Server {
     /// Serve until `shutdown` completes; then accept nothing new, give requests in flight up
     /// to `shutdown_grace_ms` to finish, and flush the store.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
-        let (stop, mut stopped) = tokio::sync::watch::channel(false);
-        let graceful = async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        };
-        let serve = axum::serve(self.http_listener, self.router)
-            .with_graceful_shutdown(graceful)
-            .into_future();
-        tokio::pin!(serve);
-        tokio::select! {
-            result = &mut serve => result.map_err(ServeError::Http)?,
-            () = shutdown => {
-                tracing::info!("stopping: no new connections, finishing requests in flight");
-                let _ = stop.send(true);
-                let grace = Duration::from_millis(SHUTDOWN_GRACE_MS);
-                match tokio::time::timeout(grace, &mut serve).await {
-                    Ok(result) => result.map_err(ServeError::Http)?,
-                    Err(_) => tracing::warn!("requests still in flight after the grace period"),
-                }
+        let http = self.ready.http;
+        let mut shards =
+            HttpShards::start(self.router, http).map_err(|source| ServeError::Bind {
+                what: "HTTP shards",
+                addr: http,
+                source,
+            })?;
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = self.http_listener.accept() => match accepted {
+                    Ok((stream, peer)) => shards.dispatch(stream, peer),
+                    Err(error) => {
+                        // Out of descriptors or a connection reset before accept: wait a
+                        // moment rather than spin, then go on.
+                        tracing::warn!(%error, "accepting an HTTP connection failed");
+                        tokio::time::sleep(Duration::from_millis(ACCEPT_RETRY_MS)).await;
+                    }
+                },
+                () = &mut shutdown => break,
             }
+        }
+        tracing::info!("stopping: no new connections, finishing requests in flight");
+        drop(self.http_listener);
+        let grace = Duration::from_millis(SHUTDOWN_GRACE_MS);
+        if !shards.finish(grace).await {
+            tracing::warn!("requests still in flight after the grace period");
         }
         drop(self.quic_socket);
         self.store.sync()?;
@@ -225,7 +233,7 @@ mod tests {
     use super::*;
     use crate::error::ApiError;
     use crate::session::Session;
-    use crate::sql::StatementResult;
+    use crate::sql::{PreparedSql, StatementResult};
 
     /// Says when a statement starts, then answers after a pause: a request in flight.
     struct SlowEngine {
@@ -233,12 +241,21 @@ mod tests {
     }
 
     impl SqlEngine for SlowEngine {
-        fn execute(
+        fn prepare(
             &self,
-            _: &Session,
+            session: &Session,
             _: &str,
             _: &[serde_json::Value],
-        ) -> Result<Vec<StatementResult>, ApiError> {
+        ) -> Result<PreparedSql, ApiError> {
+            Ok(PreparedSql {
+                session: session.clone(),
+                statements: Vec::new(),
+                params: Vec::new(),
+                brief: false,
+            })
+        }
+
+        fn run(&self, _: PreparedSql) -> Result<Vec<StatementResult>, ApiError> {
             let _ = self.started.try_send(());
             std::thread::sleep(Duration::from_millis(300));
             Ok(vec![StatementResult::message("slow but done")])

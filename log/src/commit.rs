@@ -131,6 +131,10 @@ impl CommitQueue {
         self.lock().generator.observe(seq);
     }
 
+    pub fn leader_active(&self) -> bool {
+        self.lock().leader_active
+    }
+
     pub fn last_issued(&self) -> Seq {
         self.lock().generator.last()
     }

@@ -214,6 +214,12 @@ impl Store {
         Ok(ids)
     }
 
+    /// Whether a commit round is writing (and, under `always`, syncing) right now. A hint for
+    /// callers choosing where to wait: an append made now would wait for that round first.
+    pub fn commit_in_progress(&self) -> bool {
+        self.queue.leader_active()
+    }
+
     /// The highest `_seq` issued by this process or found at open.
     pub fn last_issued_seq(&self) -> Seq {
         self.queue.last_issued()

@@ -21,11 +21,12 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 use strand_log::Store;
 use strand_sql_view::{parse_statements, Statement, TableKind, TableName, Value};
+use strand_sql_view::{DeletePlan, InsertPlan, SelectPlan, UpdatePlan};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::Metrics;
 use crate::session::Session;
-use crate::sql::{SqlEngine, StatementResult};
+use crate::sql::{PreparedSql, SqlEngine, StatementResult};
 use crate::tables::catalog::{Catalog, CatalogTable};
 use crate::tables::{RowOwner, TableData};
 use crate::users::{Privilege, Role, UserDirectory, UserName};
@@ -75,7 +76,12 @@ impl Engine {
         })
     }
 
-    fn run(&self, caller: &Caller, statement: &Statement, params: &[Value]) -> EngineResult {
+    fn run_statement(
+        &self,
+        caller: &Caller,
+        statement: &Statement,
+        params: &[Value],
+    ) -> EngineResult {
         match statement {
             Statement::Select(select) => self.select(caller, select, params),
             Statement::Insert(insert) => self.insert(caller, insert, params),
@@ -90,7 +96,7 @@ impl Engine {
                     user: target.name,
                     role: target.role,
                 };
-                self.run(&as_user, statement, params)
+                self.run_statement(&as_user, statement, params)
             }
             Statement::CreateUser { .. }
             | Statement::AlterUser { .. }
@@ -142,23 +148,87 @@ impl Engine {
 
 pub(crate) type EngineResult = Result<StatementResult, ApiError>;
 
+/// INSERTs with at most this many rows count as brief (see [`PreparedSql::brief`]).
+const BRIEF_INSERT_ROWS_MAX: usize = 16;
+
 impl SqlEngine for Engine {
-    fn execute(
+    fn prepare(
         &self,
         session: &Session,
         sql: &str,
         params: &[Json],
-    ) -> Result<Vec<StatementResult>, ApiError> {
+    ) -> Result<PreparedSql, ApiError> {
         let params: Vec<Value> = params.iter().map(Value::from_json).collect();
         let statements = parse_statements(sql).map_err(errors::from_sql)?;
         let caller = Caller {
             user: session.user().clone(),
             role: session.role(),
         };
-        let mut results = Vec::with_capacity(statements.len());
-        for statement in &statements {
-            results.push(self.run(&caller, statement, &params)?);
+        let brief = statements
+            .iter()
+            .all(|statement| self.is_brief(&caller, statement, &params));
+        Ok(PreparedSql {
+            session: session.clone(),
+            statements,
+            params,
+            brief,
+        })
+    }
+
+    fn run(&self, prepared: PreparedSql) -> Result<Vec<StatementResult>, ApiError> {
+        let caller = Caller {
+            user: prepared.session.user().clone(),
+            role: prepared.session.role(),
+        };
+        let mut results = Vec::with_capacity(prepared.statements.len());
+        for statement in &prepared.statements {
+            results.push(self.run_statement(&caller, statement, &prepared.params)?);
         }
         Ok(results)
+    }
+}
+
+impl Engine {
+    /// A guess, made without running anything, that `statement` finishes in microseconds: a
+    /// point read or small write of a partition whose key index is built, and for writes, no
+    /// commit round under way that the write would queue behind. Wrong guesses cost latency,
+    /// never correctness. Errors are left for `run` to report.
+    fn is_brief(&self, caller: &Caller, statement: &Statement, params: &[Value]) -> bool {
+        let catalog = &self.catalog;
+        let (table, pinned_by_key, writes) = match statement {
+            Statement::Select(select) => match SelectPlan::compile(select, catalog, params) {
+                Ok(plan) => (plan.table().clone(), plan.filter().key_values(), false),
+                Err(_) => return false,
+            },
+            Statement::Insert(insert) => match InsertPlan::compile(insert, catalog, params) {
+                Ok(plan) if plan.rows().len() <= BRIEF_INSERT_ROWS_MAX => {
+                    (plan.table().clone(), Some(Vec::new()), true)
+                }
+                _ => return false,
+            },
+            Statement::Update(update) => match UpdatePlan::compile(update, catalog, params) {
+                Ok(plan) => (plan.table().clone(), plan.filter().key_values(), true),
+                Err(_) => return false,
+            },
+            Statement::Delete(delete) => match DeletePlan::compile(delete, catalog, params) {
+                Ok(plan) => (plan.table().clone(), plan.filter().key_values(), true),
+                Err(_) => return false,
+            },
+            _ => return false,
+        };
+        if pinned_by_key.is_none_or(|keys| keys.len() > BRIEF_INSERT_ROWS_MAX) {
+            return false;
+        }
+        if writes && self.tables.commit_in_progress() {
+            return false;
+        }
+        let Ok(entry) = self.table(table.name()) else {
+            return false;
+        };
+        let owner = match entry.def.kind() {
+            TableKind::Shared => RowOwner::Shared,
+            _ => RowOwner::User(caller.user.as_str()),
+        };
+        self.tables.is_cached(&entry, owner)
     }
 }

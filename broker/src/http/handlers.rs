@@ -1,6 +1,7 @@
 //! The HTTP endpoints: login, SQL, health, metrics, and the JSON 404/405 answers. Each handler
 //! turns a request into a call on the authenticator or the engine and the result into JSON;
-//! argon2 and SQL work runs on the blocking pool, bounded by [`AppState::blocking`].
+//! argon2 and all but brief SQL work run on the blocking pool, bounded by
+//! [`AppState::blocking`].
 
 use std::time::Instant;
 
@@ -20,6 +21,9 @@ use crate::error::{ApiError, ErrorCode};
 use crate::limits::SQL_PARAMS_MAX;
 use crate::session::Session;
 
+/// SQL texts up to this size are parsed on the connection's thread (a few microseconds);
+/// longer ones, e.g. INSERTs of thousands of rows, are parsed on the blocking pool.
+const INLINE_PREPARE_SQL_BYTES_MAX: usize = 2048;
 /// Longest request path echoed back in a 404 or 405 message.
 const ECHOED_PATH_CHARS_MAX: usize = 200;
 
@@ -52,9 +56,18 @@ pub async fn sql(
         return Err(ApiError::new(ErrorCode::LimitExceeded, message));
     }
     let engine = state.engine.clone();
-    let results = state
-        .blocking(move || engine.execute(&session, &request.sql, &request.params))
-        .await?;
+    let results = if request.sql.len() <= INLINE_PREPARE_SQL_BYTES_MAX {
+        let prepared = engine.prepare(&session, &request.sql, &request.params)?;
+        if prepared.brief {
+            engine.run(prepared)?
+        } else {
+            state.blocking(move || engine.run(prepared)).await?
+        }
+    } else {
+        state
+            .blocking(move || engine.execute(&session, &request.sql, &request.params))
+            .await?
+    };
     let took_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
     Ok(Json(SqlSuccess {
         status: "success".to_string(),

@@ -4,6 +4,9 @@
 
 mod body;
 mod handlers;
+mod shards;
+
+pub use shards::HttpShards;
 
 use std::sync::Arc;
 use std::time::Instant;

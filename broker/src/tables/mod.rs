@@ -70,6 +70,20 @@ impl TableData {
     }
 
     /// The keyed partition holding `owner`'s rows of `table`, opened (and indexed) on first use.
+    /// Whether the partition is open with its key index built, so that using it costs no scan.
+    pub fn is_cached(&self, table: &CatalogTable, owner: RowOwner<'_>) -> bool {
+        let Ok(id) = partition_id(table, owner) else {
+            return false;
+        };
+        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.cached.contains_key(&id)
+    }
+
+    /// Whether a commit round is in progress in the store (see `Store::commit_in_progress`).
+    pub fn commit_in_progress(&self) -> bool {
+        self.store.commit_in_progress()
+    }
+
     pub fn partition(
         &self,
         table: &CatalogTable,
