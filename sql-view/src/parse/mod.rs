@@ -11,6 +11,7 @@ mod cursor;
 mod custom;
 mod ddl;
 mod expr;
+mod literal_insert;
 mod select;
 mod unsupported;
 
@@ -233,6 +234,14 @@ fn is_operator(token: &Token) -> bool {
 
 /// One statement from its significant tokens: ours if we recognize its head, else sqlparser's.
 fn parse_tokens(tokens: &[TokenWithSpan], end: Option<Position>) -> Result<Statement> {
+    if let Some(statement) = literal_insert::recognize(tokens) {
+        return Ok(statement);
+    }
+    parse_general(tokens, end)
+}
+
+/// [`parse_tokens`] without the literal INSERT fast path (which must agree with it).
+fn parse_general(tokens: &[TokenWithSpan], end: Option<Position>) -> Result<Statement> {
     let mut cursor = Cursor::new(tokens, end);
     if let Some(statement) = custom::recognize(&mut cursor, &parse_tokens) {
         return statement;

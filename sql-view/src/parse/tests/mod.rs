@@ -3,6 +3,7 @@
 use super::*;
 
 mod ddl;
+mod literal_insert;
 mod queries;
 use crate::ast::*;
 use crate::catalog::{TableKind, TableName};
