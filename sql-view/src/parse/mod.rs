@@ -12,6 +12,7 @@ mod custom;
 mod ddl;
 mod expr;
 mod literal_insert;
+mod literal_scan;
 mod select;
 mod unsupported;
 
@@ -28,6 +29,14 @@ use cursor::{position_of, Cursor};
 /// Parses one or more statements separated by `;`. Empty statements (`;;`) are skipped; text
 /// with no statement at all is a `syntax_error`.
 pub fn parse_statements(sql: &str) -> Result<Vec<Statement>> {
+    if let Some(statement) = literal_insert::recognize(sql) {
+        return Ok(vec![statement]);
+    }
+    parse_general(sql)
+}
+
+/// [`parse_statements`] without the literal INSERT fast path (which must agree with it).
+fn parse_general(sql: &str) -> Result<Vec<Statement>> {
     if sql.len() > limits::SQL_TEXT_BYTES_MAX {
         return Err(SqlError::limit(
             "SQL text bytes",
@@ -234,14 +243,6 @@ fn is_operator(token: &Token) -> bool {
 
 /// One statement from its significant tokens: ours if we recognize its head, else sqlparser's.
 fn parse_tokens(tokens: &[TokenWithSpan], end: Option<Position>) -> Result<Statement> {
-    if let Some(statement) = literal_insert::recognize(tokens) {
-        return Ok(statement);
-    }
-    parse_general(tokens, end)
-}
-
-/// [`parse_tokens`] without the literal INSERT fast path (which must agree with it).
-fn parse_general(tokens: &[TokenWithSpan], end: Option<Position>) -> Result<Statement> {
     let mut cursor = Cursor::new(tokens, end);
     if let Some(statement) = custom::recognize(&mut cursor, &parse_tokens) {
         return statement;
