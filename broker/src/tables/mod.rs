@@ -8,6 +8,7 @@
 //! It does not know SQL or permissions; the engine decides whose partition a statement uses.
 
 pub mod catalog;
+mod key;
 pub mod versions;
 
 use std::collections::HashMap;

@@ -17,6 +17,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
+use super::key::IndexKey;
 use strand_log::{
     AppendTicket, LogError, NewRecord, Partition, ReadFrom, ReadSnapshot, RecordView, Seq,
 };
@@ -54,7 +55,7 @@ pub enum VersionError {
 /// Keys are hashed on every write and point read: foldhash (seeded per process) is several
 /// times faster than the default SipHash for short keys.
 type KeyHasher = foldhash::fast::RandomState;
-type KeyIndex = HashMap<Box<[u8]>, KeyVersion, KeyHasher>;
+type KeyIndex = HashMap<IndexKey, KeyVersion, KeyHasher>;
 
 #[derive(Debug)]
 pub struct KeyedPartition {
@@ -77,7 +78,7 @@ impl KeyedPartition {
                 seq: record.seq,
                 deleted: record.flags.is_tombstone(),
             };
-            index.insert(Box::from(record.key), version);
+            index.insert(IndexKey::new(record.key), version);
         }
         Ok(KeyedPartition {
             partition,
@@ -203,7 +204,7 @@ impl PartitionWriter<'_> {
                 continue;
             }
             let deleted = matches!(write, RowWrite::Delete { .. });
-            index.insert(Box::from(write.key()), KeyVersion { seq, deleted });
+            index.insert(IndexKey::new(write.key()), KeyVersion { seq, deleted });
         }
         Ok((Some(ticket), seqs))
     }
