@@ -233,7 +233,7 @@ mod tests {
     use super::*;
     use crate::error::ApiError;
     use crate::session::Session;
-    use crate::sql::{PreparedSql, StatementResult};
+    use crate::sql::{PreparedSql, RunCost, StatementResult};
 
     /// Says when a statement starts, then answers after a pause: a request in flight.
     struct SlowEngine {
@@ -251,7 +251,7 @@ mod tests {
                 session: session.clone(),
                 statements: Vec::new(),
                 params: Vec::new(),
-                brief: false,
+                cost: RunCost::Long,
             })
         }
 

@@ -12,7 +12,8 @@ use crate::error::{ApiError, ErrorCode};
 use crate::session::Session;
 
 /// Runs SQL text for an authenticated session, in two steps: [`SqlEngine::prepare`] parses and
-/// checks the text and says whether running it is brief; [`SqlEngine::run`] executes it.
+/// checks the text and says what running it costs ([`RunCost`]); [`SqlEngine::run`] executes
+/// it.
 ///
 /// The HTTP layer prepares short texts on its own thread and runs brief requests there too
 /// (no thread hand-off: the difference between beating PostgreSQL's single-row latency and
@@ -50,9 +51,19 @@ pub struct PreparedSql {
     pub session: Session,
     pub statements: Vec<strand_sql_view::Statement>,
     pub params: Vec<strand_sql_view::Value>,
-    /// Running it takes microseconds and never waits behind a commit already in progress:
-    /// point reads, small writes to an open partition while no fsync is under way.
-    pub brief: bool,
+    pub cost: RunCost,
+}
+
+/// What running a prepared request is expected to cost; decides which thread runs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunCost {
+    /// Microseconds, no waiting: point reads of an open partition.
+    Brief,
+    /// Microseconds of work, then waiting for its own commit (an fsync under `always`), with
+    /// no commit round under way to queue behind: small writes to an open partition.
+    BriefWrite,
+    /// Anything else: scans, large writes, DDL, user administration (argon2).
+    Long,
 }
 
 /// A column of a result: its name and SQL type (`BIGINT`, `TEXT`, ...).

@@ -21,12 +21,12 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 use strand_log::Store;
 use strand_sql_view::{parse_statements, Statement, TableKind, TableName, Value};
-use strand_sql_view::{DeletePlan, InsertPlan, SelectPlan, UpdatePlan};
+use strand_sql_view::{DeletePlan, SelectPlan, UpdatePlan};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::Metrics;
 use crate::session::Session;
-use crate::sql::{PreparedSql, SqlEngine, StatementResult};
+use crate::sql::{PreparedSql, RunCost, SqlEngine, StatementResult};
 use crate::tables::catalog::{Catalog, CatalogTable};
 use crate::tables::{RowOwner, TableData};
 use crate::users::{Privilege, Role, UserDirectory, UserName};
@@ -148,7 +148,7 @@ impl Engine {
 
 pub(crate) type EngineResult = Result<StatementResult, ApiError>;
 
-/// INSERTs with at most this many rows count as brief (see [`PreparedSql::brief`]).
+/// INSERTs with at most this many rows count as brief (see [`RunCost`]).
 const BRIEF_INSERT_ROWS_MAX: usize = 16;
 
 impl SqlEngine for Engine {
@@ -164,14 +164,22 @@ impl SqlEngine for Engine {
             user: session.user().clone(),
             role: session.role(),
         };
-        let brief = statements
-            .iter()
-            .all(|statement| self.is_brief(&caller, statement, &params));
+        let mut cost = RunCost::Brief;
+        for statement in &statements {
+            match self.cost_of(&caller, statement, &params) {
+                RunCost::Long => {
+                    cost = RunCost::Long;
+                    break;
+                }
+                RunCost::BriefWrite => cost = RunCost::BriefWrite,
+                RunCost::Brief => {}
+            }
+        }
         Ok(PreparedSql {
             session: session.clone(),
             statements,
             params,
-            brief,
+            cost,
         })
     }
 
@@ -189,46 +197,59 @@ impl SqlEngine for Engine {
 }
 
 impl Engine {
-    /// A guess, made without running anything, that `statement` finishes in microseconds: a
-    /// point read or small write of a partition whose key index is built, and for writes, no
-    /// commit round under way that the write would queue behind. Wrong guesses cost latency,
-    /// never correctness. Errors are left for `run` to report.
-    fn is_brief(&self, caller: &Caller, statement: &Statement, params: &[Value]) -> bool {
+    /// A guess, made without running anything, of whether `statement` finishes in
+    /// microseconds: a point read or small write of a partition whose key index is built, and
+    /// for writes, no commit round under way that the write would queue behind. Wrong guesses
+    /// cost latency, never correctness. Errors are left for `run` to report.
+    fn cost_of(&self, caller: &Caller, statement: &Statement, params: &[Value]) -> RunCost {
         let catalog = &self.catalog;
         let (table, pinned_by_key, writes) = match statement {
             Statement::Select(select) => match SelectPlan::compile(select, catalog, params) {
-                Ok(plan) => (plan.table().clone(), plan.filter().key_values(), false),
-                Err(_) => return false,
+                Ok(plan) => (
+                    plan.table().name().clone(),
+                    plan.filter().key_values(),
+                    false,
+                ),
+                Err(_) => return RunCost::Long,
             },
-            Statement::Insert(insert) => match InsertPlan::compile(insert, catalog, params) {
-                Ok(plan) if plan.rows().len() <= BRIEF_INSERT_ROWS_MAX => {
-                    (plan.table().clone(), Some(Vec::new()), true)
-                }
-                _ => return false,
-            },
+            Statement::Insert(insert) if insert.rows.len() <= BRIEF_INSERT_ROWS_MAX => {
+                (insert.table.name.clone(), Some(Vec::new()), true)
+            }
             Statement::Update(update) => match UpdatePlan::compile(update, catalog, params) {
-                Ok(plan) => (plan.table().clone(), plan.filter().key_values(), true),
-                Err(_) => return false,
+                Ok(plan) => (
+                    plan.table().name().clone(),
+                    plan.filter().key_values(),
+                    true,
+                ),
+                Err(_) => return RunCost::Long,
             },
             Statement::Delete(delete) => match DeletePlan::compile(delete, catalog, params) {
-                Ok(plan) => (plan.table().clone(), plan.filter().key_values(), true),
-                Err(_) => return false,
+                Ok(plan) => (
+                    plan.table().name().clone(),
+                    plan.filter().key_values(),
+                    true,
+                ),
+                Err(_) => return RunCost::Long,
             },
-            _ => return false,
+            _ => return RunCost::Long,
         };
         if pinned_by_key.is_none_or(|keys| keys.len() > BRIEF_INSERT_ROWS_MAX) {
-            return false;
+            return RunCost::Long;
         }
         if writes && self.tables.commit_in_progress() {
-            return false;
+            return RunCost::Long;
         }
-        let Ok(entry) = self.table(table.name()) else {
-            return false;
+        let Ok(entry) = self.table(&table) else {
+            return RunCost::Long;
         };
         let owner = match entry.def.kind() {
             TableKind::Shared => RowOwner::Shared,
             _ => RowOwner::User(caller.user.as_str()),
         };
-        self.tables.is_cached(&entry, owner)
+        match (self.tables.is_cached(&entry, owner), writes) {
+            (false, _) => RunCost::Long,
+            (true, false) => RunCost::Brief,
+            (true, true) => RunCost::BriefWrite,
+        }
     }
 }

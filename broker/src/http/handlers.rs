@@ -20,6 +20,7 @@ use crate::auth::{parse_authorization, Credentials};
 use crate::error::{ApiError, ErrorCode};
 use crate::limits::SQL_PARAMS_MAX;
 use crate::session::Session;
+use crate::sql::RunCost;
 
 /// SQL texts up to this size are parsed on the connection's thread (a few microseconds);
 /// longer ones, e.g. INSERTs of thousands of rows, are parsed on the blocking pool.
@@ -55,10 +56,18 @@ pub async fn sql(
         let message = format!("more than {SQL_PARAMS_MAX} params");
         return Err(ApiError::new(ErrorCode::LimitExceeded, message));
     }
+    let in_flight = state.sql_in_flight.enter();
     let engine = state.engine.clone();
     let results = if request.sql.len() <= INLINE_PREPARE_SQL_BYTES_MAX {
         let prepared = engine.prepare(&session, &request.sql, &request.params)?;
-        if prepared.brief {
+        // A brief write waits for its commit on this thread: the fastest way when it is the
+        // only request, but with others in flight they would wait behind that fsync too.
+        let inline = match prepared.cost {
+            RunCost::Brief => true,
+            RunCost::BriefWrite => in_flight.is_alone(),
+            RunCost::Long => false,
+        };
+        if inline {
             engine.run(prepared)?
         } else {
             state.blocking(move || engine.run(prepared)).await?

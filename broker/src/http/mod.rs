@@ -8,6 +8,7 @@ mod shards;
 
 pub use shards::HttpShards;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -38,7 +39,41 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     pub engine: Arc<dyn SqlEngine>,
     pub metrics: Arc<Metrics>,
+    pub sql_in_flight: SqlInFlight,
     blocking_slots: Arc<Semaphore>,
+}
+
+/// How many SQL requests are being handled, across all shards.
+#[derive(Clone, Default)]
+pub struct SqlInFlight(Arc<AtomicUsize>);
+
+impl SqlInFlight {
+    /// Count this request until the guard drops.
+    pub fn enter(&self) -> InFlightGuard {
+        let before = self.0.fetch_add(1, Ordering::AcqRel);
+        InFlightGuard {
+            count: self.0.clone(),
+            alone: before == 0,
+        }
+    }
+}
+
+pub struct InFlightGuard {
+    count: Arc<AtomicUsize>,
+    alone: bool,
+}
+
+impl InFlightGuard {
+    /// No other SQL request was in flight when this one entered.
+    pub fn is_alone(&self) -> bool {
+        self.alone
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl AppState {
@@ -51,6 +86,7 @@ impl AppState {
             auth,
             engine,
             metrics,
+            sql_in_flight: SqlInFlight::default(),
             blocking_slots: Arc::new(Semaphore::new(BLOCKING_REQUESTS_IN_FLIGHT_MAX)),
         }
     }
