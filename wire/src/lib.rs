@@ -1,0 +1,14 @@
+//! `strand-wire`: the messages Strand's clients and server exchange, as data types with their
+//! encodings, and nothing else: no sockets, no SQL, no storage. The server (`strand-broker`),
+//! the load tool and the clients all depend on this crate, so both ends agree by construction.
+//!
+//! - [`ws`]: the WebSocket JSON gateway of SPEC section 5 (`GET /v1/ws`).
+//!
+//! The QUIC binary protocol (issue 6) lands here as a sans-IO codec.
+
+pub mod ws;
+
+pub use ws::{
+    codes, encode_change, AuthMethod, BatchControl, BatchStatus, ChangeType, ClientMessage,
+    ColumnSchema, DecodeError, Row, SeqText, ServerMessage, SubscribeOptions, Subscription,
+};

@@ -1,0 +1,336 @@
+//! The WebSocket JSON gateway's messages (SPEC section 5). Every message is one JSON object in
+//! one text frame, tagged by `"type"`. `_seq` values travel as decimal strings ([`SeqText`]).
+//!
+//! Clients decode [`ServerMessage`] and encode [`ClientMessage`]; the server does the reverse
+//! with [`ClientMessage::decode`], whose typed errors tell bad JSON, a missing or unknown type
+//! and bad fields apart. The server encodes `change` messages with [`encode_change`] from row
+//! JSON it encoded once per projection, not once per subscriber; the result is exactly what
+//! serializing [`ServerMessage::Change`] gives.
+
+use std::fmt;
+
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+/// A row of a result: column name to value.
+pub type Row = Map<String, Value>;
+
+/// Error codes of `{"type":"error"}` and their meaning. SQL errors keep the codes of the HTTP
+/// API (`syntax_error`, `unknown_column`, ...), so this list is not closed.
+pub mod codes {
+    /// The frame is not JSON, or not a JSON object.
+    pub const INVALID_JSON: &str = "invalid_json";
+    /// The object has no string `type`, or fields of the wrong shape.
+    pub const INVALID_MESSAGE: &str = "invalid_message";
+    /// `type` names no message this server knows.
+    pub const UNKNOWN_TYPE: &str = "unknown_type";
+    /// A message other than `authenticate` arrived first.
+    pub const NOT_AUTHENTICATED: &str = "not_authenticated";
+    /// `authenticate` on an authenticated connection.
+    pub const ALREADY_AUTHENTICATED: &str = "already_authenticated";
+    /// A subscription with this id is active on the connection.
+    pub const DUPLICATE_SUBSCRIPTION: &str = "duplicate_subscription";
+    /// No subscription with this id on the connection.
+    pub const UNKNOWN_SUBSCRIPTION: &str = "unknown_subscription";
+    /// `next_batch` when no further snapshot batch is pending.
+    pub const NO_PENDING_BATCH: &str = "no_pending_batch";
+    /// The history after `from_seq_id` is gone; `lowest_seq` says where it starts.
+    pub const RESUME_TOO_OLD: &str = "resume_too_old";
+    /// The client did not read fast enough; the connection is closed (1008).
+    pub const SLOW_CONSUMER: &str = "slow_consumer";
+    /// A limit (subscriptions per connection, message size, batch size) was exceeded.
+    pub const LIMIT_EXCEEDED: &str = "limit_exceeded";
+    /// The statement is valid SQL but cannot be a subscription (e.g. ORDER BY, LIMIT).
+    pub const UNSUPPORTED: &str = "unsupported";
+}
+
+/// A `_seq` (or any Snowflake id) in JSON: written as a string of decimal digits, read from
+/// such a string or from a JSON number.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SeqText(pub u64);
+
+impl Serialize for SeqText {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SeqText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<SeqText, D::Error> {
+        struct SeqVisitor;
+        impl Visitor<'_> for SeqVisitor {
+            type Value = SeqText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a _seq as a string of decimal digits or a non-negative integer")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<SeqText, E> {
+                Ok(SeqText(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<SeqText, E> {
+                u64::try_from(v)
+                    .map(SeqText)
+                    .map_err(|_| E::custom("a _seq is never negative"))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<SeqText, E> {
+                if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(E::custom(format!("'{v}' is not a _seq")));
+                }
+                v.parse()
+                    .map(SeqText)
+                    .map_err(|_| E::custom("_seq too large"))
+            }
+        }
+        deserializer.deserialize_any(SeqVisitor)
+    }
+}
+
+impl fmt::Display for SeqText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    Basic,
+    Jwt,
+}
+
+/// What a client sends.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    Authenticate {
+        method: AuthMethod,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        username: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+    },
+    Subscribe {
+        subscription: Subscription,
+    },
+    NextBatch {
+        subscription_id: String,
+    },
+    Unsubscribe {
+        subscription_id: String,
+    },
+    Ping,
+}
+
+/// The `subscription` of a `subscribe` message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Subscription {
+    pub id: String,
+    pub sql: String,
+    #[serde(default)]
+    pub options: SubscribeOptions,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SubscribeOptions {
+    /// Rows per `initial_data_batch`; the server's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<u32>,
+    /// Resume: send every change after this `_seq` instead of a snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_seq_id: Option<SeqText>,
+}
+
+/// Why a text frame is not a client message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("not a JSON object: {0}")]
+    InvalidJson(String),
+    #[error("the message has no string field \"type\"")]
+    MissingType,
+    #[error("unknown message type '{0}'")]
+    UnknownType(String),
+    #[error("bad {kind} message: {message}")]
+    BadFields { kind: String, message: String },
+}
+
+impl DecodeError {
+    /// The `code` of the error message the server answers with.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DecodeError::InvalidJson(_) => codes::INVALID_JSON,
+            DecodeError::MissingType | DecodeError::BadFields { .. } => codes::INVALID_MESSAGE,
+            DecodeError::UnknownType(_) => codes::UNKNOWN_TYPE,
+        }
+    }
+}
+
+/// The message types a client may send.
+const CLIENT_TYPES: [&str; 5] = [
+    "authenticate",
+    "subscribe",
+    "next_batch",
+    "unsubscribe",
+    "ping",
+];
+
+impl ClientMessage {
+    pub fn decode(text: &str) -> Result<ClientMessage, DecodeError> {
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
+        let Value::Object(object) = &value else {
+            return Err(DecodeError::InvalidJson("expected an object".into()));
+        };
+        let Some(Value::String(kind)) = object.get("type") else {
+            return Err(DecodeError::MissingType);
+        };
+        if !CLIENT_TYPES.contains(&kind.as_str()) {
+            return Err(DecodeError::UnknownType(kind.chars().take(64).collect()));
+        }
+        let kind = kind.clone();
+        serde_json::from_value(value).map_err(|e| DecodeError::BadFields {
+            kind,
+            message: e.to_string(),
+        })
+    }
+
+    pub fn encode(&self) -> String {
+        // A derived Serialize of strings, numbers and maps cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// A column of a subscription's result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnSchema {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub data_type: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchStatus {
+    Loading,
+    Ready,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchControl {
+    pub batch_num: u64,
+    pub status: BatchStatus,
+    pub has_more: bool,
+    pub snapshot_end_seq: SeqText,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeType {
+    Insert,
+    Update,
+    Delete,
+}
+
+impl ChangeType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeType::Insert => "insert",
+            ChangeType::Update => "update",
+            ChangeType::Delete => "delete",
+        }
+    }
+}
+
+/// What the server sends.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    AuthSuccess {
+        user: String,
+        role: String,
+    },
+    AuthError {
+        message: String,
+    },
+    SubscriptionAck {
+        subscription_id: String,
+        schema: Vec<ColumnSchema>,
+        /// The snapshot's boundary; for a resume, the `from_seq_id` it resumes after.
+        snapshot_end_seq: SeqText,
+    },
+    InitialDataBatch {
+        subscription_id: String,
+        rows: Vec<Row>,
+        batch_control: BatchControl,
+    },
+    Change {
+        subscription_id: String,
+        change_type: ChangeType,
+        rows: Vec<Row>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        old_rows: Option<Vec<Row>>,
+    },
+    Error {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subscription_id: Option<String>,
+        code: String,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lowest_seq: Option<SeqText>,
+    },
+    Pong,
+}
+
+impl ServerMessage {
+    pub fn encode(&self) -> String {
+        // A derived Serialize of strings, numbers and maps cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn decode(text: &str) -> Result<ServerMessage, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// An error about one subscription (or the connection, without an id).
+    pub fn error(
+        subscription_id: Option<&str>,
+        code: &str,
+        message: impl Into<String>,
+    ) -> ServerMessage {
+        ServerMessage::Error {
+            subscription_id: subscription_id.map(str::to_owned),
+            code: code.to_owned(),
+            message: message.into(),
+            lowest_seq: None,
+        }
+    }
+}
+
+/// A `change` message from row arrays already encoded as JSON (`rows_json` is `[...]`): the
+/// same text [`ServerMessage::Change`] serializes to, without re-encoding the rows.
+pub fn encode_change(
+    subscription_id: &str,
+    change_type: ChangeType,
+    rows_json: &str,
+    old_rows_json: Option<&str>,
+) -> String {
+    let id = Value::from(subscription_id).to_string();
+    let mut out =
+        String::with_capacity(64 + id.len() + rows_json.len() + old_rows_json.map_or(0, str::len));
+    out.push_str(r#"{"type":"change","subscription_id":"#);
+    out.push_str(&id);
+    out.push_str(r#","change_type":""#);
+    out.push_str(change_type.as_str());
+    out.push_str(r#"","rows":"#);
+    out.push_str(rows_json);
+    if let Some(old) = old_rows_json {
+        out.push_str(r#","old_rows":"#);
+        out.push_str(old);
+    }
+    out.push('}');
+    out
+}
+
+#[cfg(test)]
+mod tests;
