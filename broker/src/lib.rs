@@ -16,6 +16,7 @@ pub mod error;
 pub mod http;
 pub mod limits;
 pub mod metrics;
+pub mod realtime;
 pub mod server;
 pub mod session;
 pub mod sql;
@@ -23,6 +24,7 @@ pub mod storage;
 pub mod sys;
 pub mod tables;
 pub mod users;
+pub mod ws;
 
 pub use error::{ApiError, ErrorCode, Position};
 pub use session::{AuthMethod, Session};

@@ -56,3 +56,20 @@ pub const CLI_HISTORY_LINES_MAX: usize = 1000;
 pub const RESULT_ROWS_MAX: usize = 100_000;
 /// Table partitions (with their key indexes) kept open; each holds one log partition.
 pub const KEYED_PARTITIONS_CACHED_MAX: usize = 256;
+
+/// Largest WebSocket message a client may send (a `subscribe` with its SQL fits easily).
+pub const WS_MESSAGE_BYTES_MAX: usize = 1024 * 1024;
+/// Subscriptions one WebSocket connection may hold at once.
+pub const SUBSCRIPTIONS_PER_CONNECTION_MAX: usize = 256;
+/// Longest subscription id.
+pub const SUBSCRIPTION_ID_BYTES_MAX: usize = 256;
+/// Rows per snapshot batch when the client does not say.
+pub const SNAPSHOT_BATCH_ROWS_DEFAULT: usize = 1000;
+/// Most rows per snapshot batch a client may ask for.
+pub const SNAPSHOT_BATCH_ROWS_MAX: usize = 10_000;
+/// Bytes of messages queued for one connection before it counts as a slow consumer. A
+/// connection that stops reading costs at most this (plus one message) in memory.
+pub const OUTBOX_BYTES_MAX: usize = 2 * 1024 * 1024;
+/// Replay (resume, catch-up after a snapshot) reads the log in pieces of about this many
+/// bytes of messages, each queued before the next is read.
+pub const REPLAY_CHUNK_BYTES: usize = 256 * 1024;

@@ -29,14 +29,30 @@ struct Histogram {
 
 impl Histogram {
     fn observe(&mut self, seconds: f64) {
+        self.observe_many(seconds, 1);
+    }
+
+    /// `count` observations of the same value (one fan-out round's messages).
+    fn observe_many(&mut self, seconds: f64, count: u64) {
         let slot = LATENCY_BUCKETS_S
             .iter()
             .position(|&bound| seconds <= bound)
             .unwrap_or(LATENCY_BUCKETS_S.len());
-        self.buckets[slot] += 1;
-        self.sum_s += seconds;
-        self.count += 1;
+        self.buckets[slot] += count;
+        self.sum_s += seconds * count as f64;
+        self.count += count;
     }
+}
+
+/// The WebSocket gateway and realtime fan-out.
+#[derive(Debug, Default)]
+struct RealtimeStats {
+    connections: AtomicU64,
+    subscriptions: AtomicU64,
+    changes_delivered: AtomicU64,
+    slow_consumer_disconnects: AtomicU64,
+    /// From the commit's notification to the change queued for the client's socket.
+    write_to_send: Mutex<Histogram>,
 }
 
 #[derive(Debug, Default)]
@@ -52,6 +68,7 @@ pub struct Metrics {
     http: Mutex<HttpStats>,
     rows_written: AtomicU64,
     syncs: Arc<SyncCounters>,
+    realtime: RealtimeStats,
 }
 
 impl Metrics {
@@ -88,6 +105,44 @@ impl Metrics {
 
     pub fn rows_written(&self) -> u64 {
         self.rows_written.load(Ordering::Relaxed)
+    }
+
+    pub fn ws_connection_opened(&self) {
+        self.realtime.connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn ws_connection_closed(&self) {
+        self.realtime.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn subscription_added(&self) {
+        self.realtime.subscriptions.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn subscription_removed(&self) {
+        self.realtime.subscriptions.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn slow_consumer_disconnect(&self) {
+        let counter = &self.realtime.slow_consumer_disconnects;
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One fan-out round queued `count` changes, `latency` after the commit was announced.
+    pub fn changes_delivered(&self, count: u64, latency: Option<Duration>) {
+        if count == 0 {
+            return;
+        }
+        let counter = &self.realtime.changes_delivered;
+        counter.fetch_add(count, Ordering::Relaxed);
+        if let Some(latency) = latency {
+            let mut histogram = self
+                .realtime
+                .write_to_send
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            histogram.observe_many(latency.as_secs_f64(), count);
+        }
     }
 
     /// The Prometheus text format (version 0.0.4).
@@ -146,7 +201,49 @@ impl Metrics {
         for (kind, count) in self.syncs.by_kind() {
             let _ = writeln!(out, "{name}{{kind=\"{kind}\"}} {count}");
         }
+        self.render_realtime(&mut out);
         out
+    }
+
+    fn render_realtime(&self, out: &mut String) {
+        let realtime = &self.realtime;
+        for (name, kind, help, value) in [
+            (
+                "strand_ws_connections",
+                "gauge",
+                "Open WebSocket connections.",
+                &realtime.connections,
+            ),
+            (
+                "strand_subscriptions",
+                "gauge",
+                "Active subscriptions.",
+                &realtime.subscriptions,
+            ),
+            (
+                "strand_changes_delivered_total",
+                "counter",
+                "Change messages queued for subscribers.",
+                &realtime.changes_delivered,
+            ),
+            (
+                "strand_slow_consumer_disconnects_total",
+                "counter",
+                "Connections closed because the client did not read fast enough.",
+                &realtime.slow_consumer_disconnects,
+            ),
+        ] {
+            header(out, name, kind, help);
+            let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
+        }
+        let name = "strand_write_to_send_seconds";
+        let help = "From a commit's announcement to its change queued for the client.";
+        header(out, name, "histogram", help);
+        let histogram = realtime
+            .write_to_send
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        render_histogram(out, name, "/v1/ws", &histogram);
     }
 }
 

@@ -33,6 +33,16 @@ pub trait SqlEngine: Send + Sync {
 
     fn run(&self, prepared: PreparedSql) -> Result<Vec<StatementResult>, ApiError>;
 
+    /// Compile `sql` as a realtime subscription for `session`: one SELECT, checked against
+    /// the caller's permissions, with the partition it reads. Engines without realtime say
+    /// `unsupported`.
+    fn subscription(&self, _session: &Session, _sql: &str) -> Result<SubscriptionTarget, ApiError> {
+        Err(ApiError::new(
+            ErrorCode::Unsupported,
+            "this server has no realtime subscriptions",
+        ))
+    }
+
     /// Prepare and run, on the caller's thread.
     fn execute(
         &self,
@@ -43,6 +53,13 @@ pub trait SqlEngine: Send + Sync {
         let prepared = self.prepare(session, sql, params)?;
         self.run(prepared)
     }
+}
+
+/// What a subscription reads: its compiled plan, its partition, and the feeds it joins.
+pub struct SubscriptionTarget {
+    pub plan: std::sync::Arc<crate::realtime::SubscriptionPlan>,
+    pub partition: std::sync::Arc<crate::tables::versions::KeyedPartition>,
+    pub realtime: std::sync::Arc<crate::realtime::Realtime>,
 }
 
 /// A parsed request, ready to run.

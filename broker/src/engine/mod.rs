@@ -14,6 +14,7 @@ mod admin;
 mod ddl;
 mod errors;
 mod query;
+mod subscribe;
 mod write;
 
 use std::sync::Arc;
@@ -25,12 +26,14 @@ use strand_sql_view::{DeletePlan, SelectPlan, UpdatePlan};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::Metrics;
+use crate::realtime::Realtime;
 use crate::session::Session;
-use crate::sql::{PreparedSql, RunCost, SqlEngine, StatementResult};
+use crate::sql::{PreparedSql, RunCost, SqlEngine, StatementResult, SubscriptionTarget};
 use crate::tables::catalog::{Catalog, CatalogTable};
 use crate::tables::{RowOwner, TableData};
 use crate::users::{Privilege, Role, UserDirectory, UserName};
 pub use errors::EngineError;
+pub(crate) use query::json_of;
 
 /// Who a statement runs as: the session's user, or the target of `EXECUTE AS USER`.
 #[derive(Clone, Debug)]
@@ -59,6 +62,7 @@ pub struct Engine {
     tables: TableData,
     users: Arc<UserDirectory>,
     metrics: Arc<Metrics>,
+    realtime: Arc<Realtime>,
 }
 
 impl Engine {
@@ -72,6 +76,7 @@ impl Engine {
             catalog,
             tables: TableData::new(store),
             users,
+            realtime: Realtime::start(metrics.clone()),
             metrics,
         })
     }
@@ -181,6 +186,14 @@ impl SqlEngine for Engine {
             params,
             cost,
         })
+    }
+
+    fn subscription(&self, session: &Session, sql: &str) -> Result<SubscriptionTarget, ApiError> {
+        let caller = Caller {
+            user: session.user().clone(),
+            role: session.role(),
+        };
+        self.compile_subscription(&caller, sql)
     }
 
     fn run(&self, prepared: PreparedSql) -> Result<Vec<StatementResult>, ApiError> {

@@ -149,7 +149,7 @@ fn result_of(plan: &SelectPlan, rows: Vec<Vec<Value>>) -> StatementResult {
 }
 
 /// `_seq` does not fit a JavaScript number: it travels as a decimal string (SPEC section 4).
-pub(super) fn json_of(column: &str, value: &Value) -> Json {
+pub(crate) fn json_of(column: &str, value: &Value) -> Json {
     match value {
         Value::BigInt(seq) if column == SEQ_COLUMN => Json::from(seq.to_string()),
         other => other.to_json(),

@@ -64,6 +64,7 @@ impl Engine {
         partition
             .apply(&writes, no_live_duplicate)
             .map_err(errors::from_versions)??;
+        self.realtime.committed(&partition);
         self.metrics.add_rows_written(encoded.len() as u64);
         Ok(affected(encoded.len(), "inserted"))
     }
@@ -101,6 +102,7 @@ impl Engine {
             Ok(true)
         })?;
         self.write_all(writer, &encoded)?;
+        self.realtime.committed(&partition);
         Ok(affected(encoded.len(), "updated"))
     }
 
@@ -135,6 +137,7 @@ impl Engine {
             return Err(ApiError::new(ErrorCode::Unsupported, text));
         }
         self.write_all(writer, &encoded)?;
+        self.realtime.committed(&partition);
         Ok(affected(encoded.len(), "deleted"))
     }
 

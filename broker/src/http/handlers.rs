@@ -87,7 +87,10 @@ pub async fn sql(
 
 /// The session of the request's `Authorization` header. Tokens are checked inline (one
 /// HMAC); Basic credentials cost an argon2 verification and go to the blocking pool.
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Session, ApiError> {
+pub(crate) async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Session, ApiError> {
     let value = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
     let credentials = parse_authorization(value)?;
     match credentials {

@@ -3,7 +3,7 @@
 //! meaning of a login or a statement (`auth`, `sql`) nor the listener's lifecycle (`server`).
 
 mod body;
-mod handlers;
+pub(crate) mod handlers;
 mod shards;
 
 pub use shards::HttpShards;
@@ -30,6 +30,7 @@ pub const ROUTE_LOGIN: &str = "/v1/api/auth/login";
 pub const ROUTE_SQL: &str = "/v1/api/sql";
 pub const ROUTE_HEALTH: &str = "/health";
 pub const ROUTE_METRICS: &str = "/metrics";
+pub const ROUTE_WS: &str = "/v1/ws";
 /// The metrics label of requests that matched no route.
 const ROUTE_UNMATCHED: &str = "unmatched";
 
@@ -118,6 +119,7 @@ pub fn router(state: AppState) -> Router {
         .route(ROUTE_SQL, post(handlers::sql))
         .route(ROUTE_HEALTH, get(handlers::health))
         .route(ROUTE_METRICS, get(handlers::metrics))
+        .route(ROUTE_WS, get(crate::ws::upgrade))
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
@@ -169,6 +171,7 @@ fn route_label(matched: Option<&MatchedPath>) -> &'static str {
         Some(ROUTE_SQL) => ROUTE_SQL,
         Some(ROUTE_HEALTH) => ROUTE_HEALTH,
         Some(ROUTE_METRICS) => ROUTE_METRICS,
+        Some(ROUTE_WS) => ROUTE_WS,
         _ => ROUTE_UNMATCHED,
     }
 }

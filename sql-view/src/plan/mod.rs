@@ -98,6 +98,16 @@ impl Filter {
         let (index, data_type) = self.primary_key?;
         keys::pinned(self.node.as_ref()?, index, data_type)
     }
+
+    /// Like [`Filter::key_values`] for any INT, BIGINT or TEXT column: `Some(values)` when
+    /// only rows whose column `column` holds one of `values` can match. Realtime fan-out
+    /// indexes subscriptions by it, so a write evaluates only those that can match it.
+    pub fn pinned_values(&self, column: usize, data_type: DataType) -> Option<Vec<Value>> {
+        if !matches!(data_type, DataType::Int | DataType::BigInt | DataType::Text) {
+            return None;
+        }
+        keys::pinned(self.node.as_ref()?, column, data_type)
+    }
 }
 
 /// A compiled DML statement.

@@ -84,6 +84,14 @@ impl SelectPlan {
         &self.columns
     }
 
+    /// Whether `other` computes the same output columns from a row of the same table (so one
+    /// encoding of a row serves both).
+    pub fn same_projection(&self, other: &SelectPlan) -> bool {
+        self.table.name() == other.table.name()
+            && self.projection == other.projection
+            && self.columns == other.columns
+    }
+
     /// The WHERE condition.
     pub fn filter(&self) -> &Filter {
         &self.filter

@@ -1,0 +1,44 @@
+//! Compiling a subscription: one SELECT of one table, without ORDER BY, LIMIT or OFFSET,
+//! checked like a one-shot SELECT (a SHARED table needs a SELECT grant; USER and STREAM tables
+//! give the caller's own partition, whatever the WHERE says).
+
+use std::sync::Arc;
+
+use strand_sql_view::{parse_statement, SelectPlan, Statement};
+
+use super::{errors, Caller, Engine};
+use crate::error::{ApiError, ErrorCode};
+use crate::realtime::SubscriptionPlan;
+use crate::sql::SubscriptionTarget;
+use crate::users::Privilege;
+
+impl Engine {
+    pub(super) fn compile_subscription(
+        &self,
+        caller: &Caller,
+        sql: &str,
+    ) -> Result<SubscriptionTarget, ApiError> {
+        let statement = parse_statement(sql).map_err(errors::from_sql)?;
+        let Statement::Select(select) = statement else {
+            let text = "a subscription is one SELECT statement";
+            return Err(ApiError::new(ErrorCode::Unsupported, text));
+        };
+        let plan = SelectPlan::compile(&select, &self.catalog, &[]).map_err(errors::from_sql)?;
+        if plan.has_order_by() || plan.limit().is_some() || plan.offset() > 0 {
+            let text = "ORDER BY, LIMIT and OFFSET are for one-shot queries, not subscriptions";
+            return Err(ApiError::new(ErrorCode::Unsupported, text));
+        }
+        let table = self.table(plan.table().name())?;
+        let owner = self.owner_of(caller, &table, Privilege::Select)?;
+        let partition = self
+            .tables
+            .partition(&table, owner)
+            .map_err(errors::from_versions)?;
+        tracing::debug!(user = %caller.user, table = %table.def.name(), "subscription compiled");
+        Ok(SubscriptionTarget {
+            plan: Arc::new(SubscriptionPlan::new(plan)),
+            partition,
+            realtime: self.realtime.clone(),
+        })
+    }
+}

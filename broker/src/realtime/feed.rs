@@ -1,0 +1,329 @@
+//! [`PartitionFeed`]: the live subscriptions of one partition and the fan-out of its
+//! committed records to them. A record reaches only this partition's subscriptions (for a
+//! USER table: one user's); among them, subscriptions whose filter pins a column to a few
+//! values are found through an index on (column, value), so a write evaluates only those that
+//! can match it plus the unpinned ones. A change's rows are encoded once per distinct
+//! projection, then wrapped per subscriber.
+//!
+//! Invariant: every committed record with `_seq` greater than a subscription's cursor is
+//! offered to it exactly once, in `_seq` order; records at or below the cursor (already
+//! replayed from the log before it joined) are skipped.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use strand_log::{ReadFrom, Seq};
+use strand_sql_view::encode_key;
+use strand_wire::encode_change;
+
+use super::change::ChangeKind;
+use super::history::{change_type, VersionPair};
+use super::outbox::{Outbox, PushRefused};
+use super::plan::SubscriptionPlan;
+use crate::metrics::Metrics;
+use crate::tables::versions::KeyedPartition;
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// A subscription that receives its partition's changes as they commit.
+pub struct LiveSubscription {
+    /// Unique in the process: the feed's handle for it.
+    pub key: u64,
+    /// The client's id for it.
+    pub id: String,
+    pub plan: Arc<SubscriptionPlan>,
+    pub outbox: Outbox,
+    cursor: AtomicU64,
+    active: AtomicBool,
+}
+
+impl LiveSubscription {
+    pub fn new(key: u64, id: String, plan: Arc<SubscriptionPlan>, outbox: Outbox) -> Self {
+        LiveSubscription {
+            key,
+            id,
+            plan,
+            outbox,
+            cursor: AtomicU64::new(0),
+            active: AtomicBool::new(true),
+        }
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// Stop sending: the dispatcher skips it from now on, even before it leaves the feed.
+    pub fn deactivate(&self) {
+        self.active.store(false, Ordering::Release);
+    }
+}
+
+#[derive(Default)]
+struct FeedState {
+    /// Every record up to here has been offered to the subscriptions present at the time.
+    position: Seq,
+    subscriptions: FastMap<u64, Arc<LiveSubscription>>,
+    unpinned: Vec<u64>,
+    pinned: FastMap<(usize, Vec<u8>), Vec<u64>>,
+    /// Columns with at least one pinned subscription (and how many index entries use each).
+    pinned_columns: Vec<(usize, usize)>,
+    /// One plan per distinct projection, and how many subscriptions use it.
+    projections: Vec<(Arc<SubscriptionPlan>, usize)>,
+    projection_of: FastMap<u64, usize>,
+}
+
+pub struct PartitionFeed {
+    partition: Arc<KeyedPartition>,
+    state: Mutex<FeedState>,
+    dirty: AtomicBool,
+    retired: AtomicBool,
+    notified_at: Mutex<Option<Instant>>,
+}
+
+/// Whether a subscription joined, or must first read the log up to the feed's position.
+pub enum Join {
+    Joined,
+    Behind { position: Seq },
+    Retired,
+}
+
+impl PartitionFeed {
+    pub fn new(partition: Arc<KeyedPartition>) -> PartitionFeed {
+        let position = partition.snapshot().last_seq();
+        PartitionFeed {
+            partition,
+            state: Mutex::new(FeedState {
+                position,
+                ..FeedState::default()
+            }),
+            dirty: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
+            notified_at: Mutex::new(None),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, FeedState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
+    }
+
+    /// Mark the feed as having new records; true if it was not marked yet (queue it then).
+    pub fn mark_dirty(&self) -> bool {
+        let mut notified = self.notified_at.lock().unwrap_or_else(|p| p.into_inner());
+        notified.get_or_insert_with(Instant::now);
+        !self.dirty.swap(true, Ordering::AcqRel)
+    }
+
+    /// Add `subscription`, which has been sent everything up to `upto`, if the feed has not
+    /// offered anything newer yet.
+    pub fn join(&self, subscription: &Arc<LiveSubscription>, upto: Seq) -> Join {
+        let mut state = self.lock();
+        if self.is_retired() {
+            return Join::Retired;
+        }
+        if state.position > upto {
+            return Join::Behind {
+                position: state.position,
+            };
+        }
+        subscription.cursor.store(upto.0, Ordering::Release);
+        state.add(subscription.clone());
+        Join::Joined
+    }
+
+    /// Remove a subscription; returns true when the feed is now empty and retired.
+    pub fn leave(&self, key: u64) -> bool {
+        let mut state = self.lock();
+        state.remove(key);
+        if state.subscriptions.is_empty() {
+            self.retired.store(true, Ordering::Release);
+            return true;
+        }
+        false
+    }
+
+    /// Offer every record committed after the feed's position to its subscriptions.
+    pub fn dispatch(&self, metrics: &Metrics) {
+        self.dirty.store(false, Ordering::Release);
+        let notified = self
+            .notified_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let mut state = self.lock();
+        if self.is_retired() {
+            return;
+        }
+        let snapshot = self.partition.snapshot();
+        if snapshot.last_seq() <= state.position {
+            return;
+        }
+        let mut candidates: Vec<u64> = Vec::new();
+        let mut encoded: Vec<(usize, ChangeKind, String, Option<String>)> = Vec::new();
+        let mut slow: Vec<u64> = Vec::new();
+        let mut delivered = 0u64;
+        for record in snapshot.records(ReadFrom::After(state.position)) {
+            let record = match record {
+                Ok(record) => record,
+                Err(error) => {
+                    tracing::error!(%error, "realtime feed cannot read its partition");
+                    break;
+                }
+            };
+            state.position = record.seq;
+            let pair = match VersionPair::of(&snapshot, &record) {
+                Ok(pair) => pair,
+                Err(error) => {
+                    tracing::error!(%error, seq = record.seq.0, "realtime feed skips a record");
+                    continue;
+                }
+            };
+            state.candidates(&pair, &mut candidates);
+            encoded.clear();
+            for key in &candidates {
+                let Some(subscription) = state.subscriptions.get(key) else {
+                    continue;
+                };
+                if !subscription.active.load(Ordering::Acquire)
+                    || record.seq.0 <= subscription.cursor.load(Ordering::Acquire)
+                {
+                    continue;
+                }
+                subscription.cursor.store(record.seq.0, Ordering::Release);
+                let Some(kind) = pair.change_for(&subscription.plan) else {
+                    continue;
+                };
+                let projection = state.projection_of.get(key).copied().unwrap_or(usize::MAX);
+                let found = encoded
+                    .iter()
+                    .position(|(p, k, _, _)| *p == projection && *k == kind);
+                let slot = match found {
+                    Some(slot) => slot,
+                    None => {
+                        let (rows, old) = pair.rows_json(&subscription.plan, kind);
+                        encoded.push((projection, kind, rows, old));
+                        encoded.len() - 1
+                    }
+                };
+                let (_, _, rows, old) = &encoded[slot];
+                let text = encode_change(&subscription.id, change_type(kind), rows, old.as_deref());
+                match subscription.outbox.push(text) {
+                    Ok(()) => delivered += 1,
+                    Err(PushRefused::Slow | PushRefused::Closed) => slow.push(*key),
+                }
+            }
+        }
+        metrics.changes_delivered(delivered, notified.map(|at| at.elapsed()));
+        for key in slow {
+            // The connection closes; its subscriptions leave when it does.
+            if let Some(subscription) = state.subscriptions.get(&key) {
+                subscription.deactivate();
+            }
+        }
+    }
+}
+
+impl FeedState {
+    fn add(&mut self, subscription: Arc<LiveSubscription>) {
+        let key = subscription.key;
+        match subscription.plan.pinned() {
+            Some(pinned) => {
+                for value in &pinned.keys {
+                    self.pinned
+                        .entry((pinned.column, value.clone()))
+                        .or_default()
+                        .push(key);
+                }
+                match self
+                    .pinned_columns
+                    .iter_mut()
+                    .find(|(c, _)| *c == pinned.column)
+                {
+                    Some((_, users)) => *users += 1,
+                    None => self.pinned_columns.push((pinned.column, 1)),
+                }
+            }
+            None => self.unpinned.push(key),
+        }
+        let plan = &subscription.plan;
+        let projection = match self
+            .projections
+            .iter()
+            .position(|(p, _)| p.select().same_projection(plan.select()))
+        {
+            Some(index) => index,
+            None => {
+                self.projections.push((plan.clone(), 0));
+                self.projections.len() - 1
+            }
+        };
+        self.projections[projection].1 += 1;
+        self.projection_of.insert(key, projection);
+        self.subscriptions.insert(key, subscription);
+    }
+
+    fn remove(&mut self, key: u64) {
+        let Some(subscription) = self.subscriptions.remove(&key) else {
+            return;
+        };
+        subscription.deactivate();
+        match subscription.plan.pinned() {
+            Some(pinned) => {
+                for value in &pinned.keys {
+                    let entry = (pinned.column, value.clone());
+                    if let Some(keys) = self.pinned.get_mut(&entry) {
+                        keys.retain(|k| *k != key);
+                        if keys.is_empty() {
+                            self.pinned.remove(&entry);
+                        }
+                    }
+                }
+                if let Some(slot) = self
+                    .pinned_columns
+                    .iter()
+                    .position(|(c, _)| *c == pinned.column)
+                {
+                    self.pinned_columns[slot].1 -= 1;
+                    if self.pinned_columns[slot].1 == 0 {
+                        self.pinned_columns.swap_remove(slot);
+                    }
+                }
+            }
+            None => self.unpinned.retain(|k| *k != key),
+        }
+        if let Some(projection) = self.projection_of.remove(&key) {
+            // Entries are never reordered, so indexes stay valid; an unused plan stays until
+            // the feed retires (a handful per feed at most).
+            if let Some(entry) = self.projections.get_mut(projection) {
+                entry.1 = entry.1.saturating_sub(1);
+            }
+        }
+    }
+
+    /// The subscriptions that may care about this write: the unpinned ones, and the pinned
+    /// ones whose column holds a pinned value in the old or the new version.
+    fn candidates(&self, pair: &VersionPair<'_>, out: &mut Vec<u64>) {
+        out.clear();
+        out.extend_from_slice(&self.unpinned);
+        for &(column, _) in &self.pinned_columns {
+            for version in [pair.old.as_ref(), pair.new.as_ref()].into_iter().flatten() {
+                let Some(value) = encode_key(version.row.field(column)) else {
+                    continue;
+                };
+                if let Some(keys) = self.pinned.get(&(column, value)) {
+                    out.extend_from_slice(keys);
+                }
+            }
+        }
+        if !self.pinned_columns.is_empty() {
+            out.sort_unstable();
+            out.dedup();
+        }
+    }
+}

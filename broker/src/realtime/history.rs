@@ -1,0 +1,228 @@
+//! Reading a subscription's rows and changes from the log: the snapshot as of its boundary,
+//! in batches ([`SnapshotCursor`]), and the changes after a `_seq` ([`replay`]). Both read a
+//! [`ReadSnapshot`], so they hold no lock a writer waits for; a paused snapshot keeps only its
+//! view of the files and the list of matching `_seq`s.
+
+use serde_json::{Map, Value as Json};
+use strand_log::{LogError, ReadFrom, ReadSnapshot, RecordView, Seq};
+use strand_sql_view::RowView;
+use strand_wire::{encode_change, ChangeType};
+
+use super::change::{classify, ChangeKind};
+use super::plan::SubscriptionPlan;
+use crate::tables::versions::{versions_as_of, KeyedPartition};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// A version the changes depend on is no longer in the log (retention removed it).
+    #[error("the row version _seq {missing} is no longer retained")]
+    Gone { missing: Seq },
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("a stored row does not decode: {0}")]
+    Row(String),
+}
+
+/// A version of a row: its stored fields and `_seq`.
+pub struct Version<'s> {
+    pub row: RowView<'s>,
+    pub seq: Seq,
+}
+
+/// The version a record replaced (if live) and the one it wrote (if not a delete).
+pub struct VersionPair<'s> {
+    pub old: Option<Version<'s>>,
+    pub new: Option<Version<'s>>,
+    pub seq: Seq,
+}
+
+impl<'s> VersionPair<'s> {
+    /// Read `record`'s previous version from `snapshot`.
+    pub fn of(snapshot: &'s ReadSnapshot, record: &RecordView<'s>) -> Result<Self, HistoryError> {
+        let new = if record.flags.is_tombstone() {
+            None
+        } else {
+            Some(Version {
+                row: decode(record.payload)?,
+                seq: record.seq,
+            })
+        };
+        let old = match record.previous_version {
+            Seq::ZERO => None,
+            previous => match record_at(snapshot, previous)? {
+                Some(old) if old.flags.is_tombstone() => None,
+                Some(old) => Some(Version {
+                    row: decode(old.payload)?,
+                    seq: old.seq,
+                }),
+                None => return Err(HistoryError::Gone { missing: previous }),
+            },
+        };
+        Ok(VersionPair {
+            old,
+            new,
+            seq: record.seq,
+        })
+    }
+
+    /// What a subscription with `plan` receives for this write, if anything.
+    pub fn change_for(&self, plan: &SubscriptionPlan) -> Option<ChangeKind> {
+        classify(self.old.as_ref(), self.new.as_ref(), |v| {
+            plan.matches(&v.row, v.seq)
+        })
+    }
+
+    /// The `rows` and `old_rows` arrays of the change, as JSON text.
+    pub fn rows_json(&self, plan: &SubscriptionPlan, kind: ChangeKind) -> (String, Option<String>) {
+        let one = |object: Map<String, Json>| Json::Array(vec![Json::Object(object)]).to_string();
+        match (kind, &self.old, &self.new) {
+            (ChangeKind::Insert, _, Some(new)) => (one(plan.row_json(&new.row, new.seq)), None),
+            (ChangeKind::Update, Some(old), Some(new)) => (
+                one(plan.row_json(&new.row, new.seq)),
+                Some(one(plan.row_json(&old.row, old.seq))),
+            ),
+            // A delete shows the row as last seen, stamped with the deleting change's `_seq`.
+            (ChangeKind::Delete, Some(old), _) => (one(plan.row_json(&old.row, self.seq)), None),
+            _ => ("[]".to_owned(), None),
+        }
+    }
+}
+
+pub fn change_type(kind: ChangeKind) -> ChangeType {
+    match kind {
+        ChangeKind::Insert => ChangeType::Insert,
+        ChangeKind::Update => ChangeType::Update,
+        ChangeKind::Delete => ChangeType::Delete,
+    }
+}
+
+/// How far a [`replay`] got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Replayed {
+    /// Every record up to here has been read.
+    pub upto: Seq,
+    /// Everything in the snapshot was read (else the byte budget ran out first).
+    pub done: bool,
+}
+
+/// The changes after `after` in `snapshot` for subscription `id`, in `_seq` order, given to
+/// `emit` as `(seq, message)`, until about `budget_bytes` of messages were emitted.
+pub fn replay(
+    snapshot: &ReadSnapshot,
+    plan: &SubscriptionPlan,
+    id: &str,
+    after: Seq,
+    budget_bytes: usize,
+    mut emit: impl FnMut(Seq, String),
+) -> Result<Replayed, HistoryError> {
+    let mut emitted = 0usize;
+    for record in snapshot.records(ReadFrom::After(after)) {
+        let record = record?;
+        let pair = VersionPair::of(snapshot, &record)?;
+        if let Some(kind) = pair.change_for(plan) {
+            let (rows, old_rows) = pair.rows_json(plan, kind);
+            let text = encode_change(id, change_type(kind), &rows, old_rows.as_deref());
+            emitted += text.len();
+            emit(record.seq, text);
+            if emitted >= budget_bytes {
+                return Ok(Replayed {
+                    upto: record.seq,
+                    done: false,
+                });
+            }
+        }
+    }
+    Ok(Replayed {
+        upto: after.max(snapshot.last_seq()),
+        done: true,
+    })
+}
+
+/// One batch of a snapshot: its rows, its number (from 0), and whether more follow.
+pub struct SnapshotBatch {
+    pub rows: Vec<Map<String, Json>>,
+    pub number: u64,
+    pub has_more: bool,
+}
+
+/// A snapshot being delivered: the rows matching the plan as of `boundary`, batch by batch.
+pub struct SnapshotCursor {
+    snapshot: ReadSnapshot,
+    boundary: Seq,
+    /// `_seq`s of the matching newest versions, ascending; `next` is the first not yet sent.
+    matching: Vec<Seq>,
+    next: usize,
+    batches_sent: u64,
+}
+
+impl SnapshotCursor {
+    /// The partition as of its last committed `_seq`.
+    pub fn open(partition: &KeyedPartition, plan: &SubscriptionPlan) -> Result<Self, HistoryError> {
+        let snapshot = partition.snapshot();
+        let boundary = snapshot.last_seq();
+        let expired_before_ms = plan.expired_before_ms();
+        let mut matching = Vec::new();
+        for record in versions_as_of(&snapshot, boundary)? {
+            if record.flags.is_tombstone() || record.timestamp_unix_ms < expired_before_ms {
+                continue;
+            }
+            if plan.matches(&decode(record.payload)?, record.seq) {
+                matching.push(record.seq);
+            }
+        }
+        matching.sort_unstable();
+        Ok(SnapshotCursor {
+            snapshot,
+            boundary,
+            matching,
+            next: 0,
+            batches_sent: 0,
+        })
+    }
+
+    pub fn boundary(&self) -> Seq {
+        self.boundary
+    }
+
+    /// The next batch of at most `batch_size` rows.
+    pub fn next_batch(
+        &mut self,
+        plan: &SubscriptionPlan,
+        batch_size: usize,
+    ) -> Result<SnapshotBatch, HistoryError> {
+        let end = (self.next + batch_size.max(1)).min(self.matching.len());
+        let wanted = &self.matching[self.next..end];
+        let mut rows = Vec::with_capacity(wanted.len());
+        if let Some(&first) = wanted.first() {
+            let mut wanted = wanted.iter().peekable();
+            for record in self.snapshot.records(ReadFrom::Seq(first)) {
+                let record = record?;
+                let Some(&&seq) = wanted.peek() else { break };
+                if record.seq == seq {
+                    rows.push(plan.row_json(&decode(record.payload)?, record.seq));
+                    wanted.next();
+                }
+            }
+        }
+        self.next = end;
+        let number = self.batches_sent;
+        self.batches_sent += 1;
+        Ok(SnapshotBatch {
+            rows,
+            number,
+            has_more: self.next < self.matching.len(),
+        })
+    }
+}
+
+fn decode(payload: &[u8]) -> Result<RowView<'_>, HistoryError> {
+    RowView::new(payload).map_err(|e| HistoryError::Row(e.to_string()))
+}
+
+fn record_at<'s>(snapshot: &'s ReadSnapshot, seq: Seq) -> Result<Option<RecordView<'s>>, LogError> {
+    match snapshot.records(ReadFrom::Seq(seq)).next() {
+        Some(Ok(record)) if record.seq == seq => Ok(Some(record)),
+        Some(Err(error)) => Err(error),
+        _ => Ok(None),
+    }
+}

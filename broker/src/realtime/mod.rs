@@ -1,0 +1,165 @@
+//! Realtime subscriptions: what a subscription receives and when. It owns the subscription
+//! plans, reading snapshots and history from the log, the live feeds per partition and the
+//! fan-out dispatcher; not the WebSocket protocol (`ws/`) nor who may subscribe to what (the
+//! engine decides that when it compiles the plan).
+//!
+//! The path of a change: a statement commits (the engine calls [`Realtime::committed`]); the
+//! partition's feed, if it has subscribers, is queued for the dispatcher thread; the dispatcher
+//! reads the records after the feed's position from a fresh snapshot, works out each
+//! candidate subscription's change (`change.rs`) and pushes it into the connection's
+//! [`Outbox`]. A new subscription first reads the log (snapshot, then the changes after its
+//! boundary) and joins the feed at the point it has read to ([`Realtime::join`]).
+
+mod change;
+mod feed;
+mod history;
+mod outbox;
+mod plan;
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+use strand_log::Seq;
+
+pub use feed::{Join, LiveSubscription, PartitionFeed};
+pub use history::{replay, HistoryError, Replayed, SnapshotCursor};
+pub use outbox::{Outbox, OutboxReceiver, PushRefused};
+pub use plan::SubscriptionPlan;
+
+use crate::metrics::Metrics;
+use crate::tables::versions::KeyedPartition;
+
+/// The feeds of all partitions with live subscriptions, and the dispatcher that serves them.
+pub struct Realtime {
+    feeds: Mutex<HashMap<PathBuf, Arc<PartitionFeed>>>,
+    queue: Arc<DispatchQueue>,
+    next_key: AtomicU64,
+}
+
+struct DispatchQueue {
+    dirty: Mutex<VecDeque<Arc<PartitionFeed>>>,
+    wake: Condvar,
+    stop: AtomicBool,
+}
+
+impl Realtime {
+    /// Start the dispatcher thread. It stops when the `Realtime` is dropped.
+    pub fn start(metrics: Arc<Metrics>) -> Arc<Realtime> {
+        let queue = Arc::new(DispatchQueue {
+            dirty: Mutex::new(VecDeque::new()),
+            wake: Condvar::new(),
+            stop: AtomicBool::new(false),
+        });
+        let worker = queue.clone();
+        let spawned = std::thread::Builder::new()
+            .name("strand-fanout".into())
+            .spawn(move || worker.run(&metrics));
+        if let Err(error) = spawned {
+            tracing::error!(%error, "the realtime dispatcher thread did not start");
+        }
+        Arc::new(Realtime {
+            feeds: Mutex::new(HashMap::new()),
+            queue,
+            next_key: AtomicU64::new(1),
+        })
+    }
+
+    /// A statement committed records to `partition`: wake its feed, if it has one. Cheap
+    /// when nobody subscribes (one map lookup); never waits for the dispatcher.
+    pub fn committed(&self, partition: &KeyedPartition) {
+        let feed = {
+            let feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
+            feeds.get(partition.partition().dir()).cloned()
+        };
+        if let Some(feed) = feed {
+            self.queue.push(feed);
+        }
+    }
+
+    /// A process-unique handle for a new subscription.
+    pub fn next_key(&self) -> u64 {
+        self.next_key.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Add `subscription`, which has been sent every change up to `upto`, to its partition's
+    /// feed; or say up to where it must first read the log.
+    pub fn join(
+        &self,
+        partition: &Arc<KeyedPartition>,
+        subscription: &Arc<LiveSubscription>,
+        upto: Seq,
+    ) -> Result<Arc<PartitionFeed>, Seq> {
+        loop {
+            let feed = self.feed_of(partition);
+            match feed.join(subscription, upto) {
+                Join::Joined => {
+                    // A commit between the subscriber's last read and the join may have found
+                    // no feed to wake: look once more.
+                    self.queue.push(feed.clone());
+                    return Ok(feed);
+                }
+                Join::Behind { position } => return Err(position),
+                Join::Retired => continue,
+            }
+        }
+    }
+
+    /// Remove a subscription from its feed; an empty feed leaves the registry.
+    pub fn leave(&self, feed: &Arc<PartitionFeed>, key: u64) {
+        if feed.leave(key) {
+            let mut feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
+            feeds.retain(|_, f| !Arc::ptr_eq(f, feed));
+        }
+    }
+
+    fn feed_of(&self, partition: &Arc<KeyedPartition>) -> Arc<PartitionFeed> {
+        let mut feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
+        let dir = partition.partition().dir();
+        match feeds.get(dir) {
+            Some(feed) if !feed.is_retired() => feed.clone(),
+            _ => {
+                let feed = Arc::new(PartitionFeed::new(partition.clone()));
+                feeds.insert(dir.to_path_buf(), feed.clone());
+                feed
+            }
+        }
+    }
+}
+
+impl Drop for Realtime {
+    fn drop(&mut self) {
+        self.queue.stop.store(true, Ordering::Release);
+        self.queue.wake.notify_all();
+    }
+}
+
+impl DispatchQueue {
+    fn push(&self, feed: Arc<PartitionFeed>) {
+        if feed.mark_dirty() {
+            let mut dirty = self.dirty.lock().unwrap_or_else(|p| p.into_inner());
+            dirty.push_back(feed);
+            drop(dirty);
+            self.wake.notify_one();
+        }
+    }
+
+    fn run(&self, metrics: &Metrics) {
+        loop {
+            let feed = {
+                let mut dirty = self.dirty.lock().unwrap_or_else(|p| p.into_inner());
+                loop {
+                    if self.stop.load(Ordering::Acquire) {
+                        return;
+                    }
+                    if let Some(feed) = dirty.pop_front() {
+                        break feed;
+                    }
+                    dirty = self.wake.wait(dirty).unwrap_or_else(|p| p.into_inner());
+                }
+            };
+            feed.dispatch(metrics);
+        }
+    }
+}

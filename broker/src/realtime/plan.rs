@@ -1,0 +1,134 @@
+//! [`SubscriptionPlan`]: a subscription's SELECT compiled once, with what realtime needs
+//! around it: the schema it announces (`_seq` always included), the rows as JSON, and the
+//! column whose values pin the filter (for the fan-out index).
+
+use serde_json::{Map, Value as Json};
+use strand_log::Seq;
+use strand_sql_view::{encode_key, RowView, SelectPlan, SystemColumns, TableKind, SEQ_COLUMN};
+use strand_wire::ColumnSchema;
+
+use crate::engine::json_of;
+
+/// The values of one column outside of which the filter cannot match, encoded as keys.
+#[derive(Clone, Debug)]
+pub struct PinnedColumn {
+    pub column: usize,
+    pub keys: Vec<Vec<u8>>,
+}
+
+#[derive(Debug)]
+pub struct SubscriptionPlan {
+    select: SelectPlan,
+    schema: Vec<ColumnSchema>,
+    /// `_seq` is not among the selected columns and is appended to every row.
+    appends_seq: bool,
+    pinned: Option<PinnedColumn>,
+    /// STREAM tables: rows older than this many seconds are not part of a snapshot.
+    ttl_seconds: Option<u64>,
+}
+
+impl SubscriptionPlan {
+    /// Wrap a compiled SELECT. The caller has refused ORDER BY, LIMIT and OFFSET.
+    pub fn new(select: SelectPlan) -> SubscriptionPlan {
+        let mut schema: Vec<ColumnSchema> = select
+            .columns()
+            .iter()
+            .map(|c| ColumnSchema {
+                name: c.name.clone(),
+                data_type: c.data_type.to_string(),
+            })
+            .collect();
+        let appends_seq = !schema.iter().any(|c| c.name == SEQ_COLUMN);
+        if appends_seq {
+            schema.push(ColumnSchema {
+                name: SEQ_COLUMN.to_owned(),
+                data_type: "BIGINT".to_owned(),
+            });
+        }
+        let pinned = pinned_column(&select);
+        let ttl_seconds = match select.table().kind() {
+            TableKind::Stream { ttl_seconds } => Some(ttl_seconds),
+            _ => None,
+        };
+        SubscriptionPlan {
+            select,
+            schema,
+            appends_seq,
+            pinned,
+            ttl_seconds,
+        }
+    }
+
+    pub fn schema(&self) -> &[ColumnSchema] {
+        &self.schema
+    }
+
+    pub fn select(&self) -> &SelectPlan {
+        &self.select
+    }
+
+    pub fn pinned(&self) -> Option<&PinnedColumn> {
+        self.pinned.as_ref()
+    }
+
+    /// Whether the row version matches the filter. A filter that fails to evaluate on a row
+    /// (e.g. a division by zero) does not match it, as in a one-shot query's WHERE.
+    pub fn matches(&self, row: &RowView<'_>, seq: Seq) -> bool {
+        self.select.matches(row, system(seq)).unwrap_or(false)
+    }
+
+    /// The row as the subscription shows it, with `_seq` = `seq`.
+    pub fn row_json(&self, row: &RowView<'_>, seq: Seq) -> Map<String, Json> {
+        let values = self.select.project(row, system(seq)).unwrap_or_default();
+        let mut object = Map::with_capacity(self.schema.len());
+        for (column, value) in self.schema.iter().zip(values) {
+            object.insert(column.name.clone(), json_of(&column.name, &value));
+        }
+        if self.appends_seq {
+            object.insert(SEQ_COLUMN.to_owned(), Json::from(seq.0.to_string()));
+        }
+        object
+    }
+
+    /// Rows written before this Unix millisecond have expired (STREAM tables); 0 otherwise.
+    pub fn expired_before_ms(&self) -> u64 {
+        let Some(ttl) = self.ttl_seconds else {
+            return 0;
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        now.saturating_sub(ttl.saturating_mul(1000))
+    }
+}
+
+fn system(seq: Seq) -> SystemColumns {
+    SystemColumns {
+        seq: i64::try_from(seq.0).unwrap_or(i64::MAX),
+        deleted: false,
+    }
+}
+
+/// The column with the fewest pinned values (the primary key wins ties), if any.
+fn pinned_column(select: &SelectPlan) -> Option<PinnedColumn> {
+    let table = select.table();
+    let mut best: Option<PinnedColumn> = None;
+    let primary = table.primary_key();
+    let order = primary
+        .into_iter()
+        .chain((0..table.columns().len()).filter(|c| Some(*c) != primary));
+    for column in order {
+        let data_type = table.columns()[column].data_type;
+        let Some(values) = select.filter().pinned_values(column, data_type) else {
+            continue;
+        };
+        let keys: Vec<Vec<u8>> = values
+            .iter()
+            .filter_map(|v| encode_key(v.as_ref()))
+            .collect();
+        if best.as_ref().is_none_or(|b| keys.len() < b.keys.len()) {
+            best = Some(PinnedColumn { column, keys });
+        }
+    }
+    best
+}

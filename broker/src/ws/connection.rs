@@ -1,0 +1,482 @@
+//! One WebSocket connection, as a task on its HTTP shard: it reads client frames and runs
+//! what [`Protocol`] says, and writes the connection's [`Outbox`] to the socket. Snapshot
+//! batches and log replays run on the blocking pool; a subscription's catch-up (the changes
+//! between its snapshot or resume point and the live feed) is a task of its own, so one slow
+//! replay never stops the connection from answering.
+//!
+//! Messages of one subscription are queued in order by one producer at a time: the
+//! connection (ack, batches), then the catch-up task, then, once it joined, the feed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use strand_log::Seq;
+use strand_wire::{codes, BatchControl, BatchStatus, SeqText, ServerMessage};
+use tokio::sync::mpsc;
+
+use super::protocol::{Protocol, Step, SubscribeRequest};
+use crate::auth::Credentials;
+use crate::error::ApiError;
+use crate::http::AppState;
+use crate::limits::{OUTBOX_BYTES_MAX, REPLAY_CHUNK_BYTES};
+use crate::realtime::{
+    replay, HistoryError, LiveSubscription, Outbox, OutboxReceiver, PartitionFeed, SnapshotCursor,
+};
+use crate::session::Session;
+use crate::sql::SubscriptionTarget;
+
+/// WebSocket close code for a policy violation (failed authentication, slow consumer).
+const CLOSE_POLICY: u16 = 1008;
+/// How long the goodbye (error and close frame) to a slow consumer may take.
+const GOODBYE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Why the connection ends.
+enum End {
+    Client,
+    AuthFailed,
+    Slow,
+}
+
+type FeedSlot = Arc<Mutex<Option<Arc<PartitionFeed>>>>;
+
+struct ActiveSubscription {
+    live: Arc<LiveSubscription>,
+    target: Arc<SubscriptionTarget>,
+    /// The snapshot still being paged, with its batch size; `None` once it is delivered.
+    snapshot: Option<(SnapshotCursor, usize)>,
+    /// The feed it joined, once its catch-up is done.
+    feed: FeedSlot,
+}
+
+struct Connection {
+    state: AppState,
+    session: Option<Session>,
+    protocol: Protocol,
+    outbox: Outbox,
+    subscriptions: HashMap<String, ActiveSubscription>,
+    /// Catch-up tasks report a subscription they ended (by its key) here.
+    ended: mpsc::UnboundedSender<u64>,
+}
+
+pub(super) async fn serve(state: AppState, mut socket: WebSocket, session: Option<Session>) {
+    let metrics = state.metrics.clone();
+    metrics.ws_connection_opened();
+    let (outbox, mut outgoing) = Outbox::new(OUTBOX_BYTES_MAX);
+    let (ended, mut ended_rx) = mpsc::unbounded_channel();
+    let mut connection = Connection {
+        protocol: Protocol::new(session.is_some()),
+        state,
+        session,
+        outbox,
+        subscriptions: HashMap::new(),
+        ended,
+    };
+    if let Some(session) = connection.session.clone() {
+        connection.reply(auth_success(&session)).await;
+    }
+    let end = connection
+        .run(&mut socket, &mut outgoing, &mut ended_rx)
+        .await;
+    connection.end_all();
+    match end {
+        End::Client => {}
+        End::AuthFailed => {
+            while let Ok(text) = outgoing.try_recv() {
+                let _ = socket.send(Message::Text(text.into())).await;
+            }
+            let _ = socket
+                .send(close(CLOSE_POLICY, "authentication failed"))
+                .await;
+        }
+        End::Slow => {
+            metrics.slow_consumer_disconnect();
+            let error = ServerMessage::error(
+                None,
+                codes::SLOW_CONSUMER,
+                "the client did not read fast enough; resume from the last _seq received",
+            );
+            let goodbye = async {
+                let _ = socket.send(Message::Text(error.encode().into())).await;
+                let _ = socket.send(close(CLOSE_POLICY, codes::SLOW_CONSUMER)).await;
+            };
+            let _ = tokio::time::timeout(GOODBYE_TIMEOUT, goodbye).await;
+        }
+    }
+    metrics.ws_connection_closed();
+}
+
+impl Connection {
+    async fn run(
+        &mut self,
+        socket: &mut WebSocket,
+        outgoing: &mut OutboxReceiver,
+        ended: &mut mpsc::UnboundedReceiver<u64>,
+    ) -> End {
+        let slow = outgoing.slow_watch();
+        loop {
+            tokio::select! {
+                biased;
+                () = slow.turned_slow() => return End::Slow,
+                Some(key) = ended.recv() => self.forget(key),
+                text = outgoing.recv() => {
+                    let Some(text) = text else { return End::Client };
+                    tokio::select! {
+                        sent = socket.send(Message::Text(text.into())) => {
+                            if sent.is_err() {
+                                return End::Client;
+                            }
+                        }
+                        () = slow.turned_slow() => return End::Slow,
+                    }
+                }
+                frame = socket.recv() => {
+                    let step = match frame {
+                        Some(Ok(Message::Text(text))) => self.protocol.on_text(text.as_str()),
+                        Some(Ok(Message::Binary(_))) => self.protocol.on_binary(),
+                        Some(Ok(Message::Close(_)) | Err(_)) | None => return End::Client,
+                        Some(Ok(_)) => continue,
+                    };
+                    if let Some(end) = self.step(step).await {
+                        return end;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn step(&mut self, step: Step) -> Option<End> {
+        match step {
+            Step::Reply(message) => self.reply(message).await,
+            Step::Authenticate(credentials) => return self.authenticate(credentials).await,
+            Step::Subscribe(request) => self.subscribe(request).await,
+            Step::NextBatch { id } => self.next_batch(&id).await,
+            Step::Unsubscribe { id } => self.unsubscribe(&id),
+        }
+        None
+    }
+
+    async fn reply(&self, message: ServerMessage) {
+        // Fails only when the connection is closing; the loop sees that on its own.
+        let _ = self.outbox.push_when_room(message.encode()).await;
+    }
+
+    async fn authenticate(&mut self, credentials: Credentials) -> Option<End> {
+        let auth = self.state.auth.clone();
+        let outcome = match credentials {
+            Credentials::Bearer(_) => auth.authenticate(&credentials).map_err(ApiError::from),
+            Credentials::Basic { .. } => {
+                let work = move || Ok(auth.authenticate(&credentials)?);
+                self.state.blocking(work).await
+            }
+        };
+        match outcome {
+            Ok(session) => {
+                tracing::debug!(user = %session.user(), "websocket authenticated");
+                self.reply(auth_success(&session)).await;
+                self.session = Some(session);
+                self.protocol.authenticated();
+                None
+            }
+            Err(error) => {
+                let message = error.message;
+                self.reply(ServerMessage::AuthError { message }).await;
+                Some(End::AuthFailed)
+            }
+        }
+    }
+
+    async fn subscribe(&mut self, request: SubscribeRequest) {
+        let SubscribeRequest {
+            id,
+            sql,
+            batch_size,
+            from_seq,
+        } = request;
+        let Some(session) = self.session.clone() else {
+            return;
+        };
+        let engine = self.state.engine.clone();
+        let compiled = self
+            .state
+            .blocking(move || engine.subscription(&session, &sql))
+            .await;
+        let target = match compiled {
+            Ok(target) => Arc::new(target),
+            Err(error) => return self.refuse(&id, &error).await,
+        };
+        let live = Arc::new(LiveSubscription::new(
+            target.realtime.next_key(),
+            id.clone(),
+            target.plan.clone(),
+            self.outbox.clone(),
+        ));
+        let schema = target.plan.schema().to_vec();
+        let mut entry = ActiveSubscription {
+            live,
+            target: target.clone(),
+            snapshot: None,
+            feed: Arc::default(),
+        };
+        let boundary = match from_seq {
+            Some(from) => {
+                let lowest = target.partition.partition().lowest_resumable_seq();
+                if from < lowest {
+                    self.protocol.subscription_ended(&id);
+                    return self.reply(resume_too_old(&id, lowest)).await;
+                }
+                from
+            }
+            None => {
+                let (partition, plan) = (target.partition.clone(), target.plan.clone());
+                let opened =
+                    tokio::task::spawn_blocking(move || SnapshotCursor::open(&partition, &plan))
+                        .await;
+                match opened {
+                    Ok(Ok(cursor)) => {
+                        let boundary = cursor.boundary();
+                        entry.snapshot = Some((cursor, batch_size));
+                        boundary
+                    }
+                    Ok(Err(error)) => return self.refuse(&id, &ApiError::internal(&error)).await,
+                    Err(error) => return self.refuse(&id, &ApiError::internal(&error)).await,
+                }
+            }
+        };
+        self.state.metrics.subscription_added();
+        self.reply(ServerMessage::SubscriptionAck {
+            subscription_id: id.clone(),
+            schema,
+            snapshot_end_seq: SeqText(boundary.0),
+        })
+        .await;
+        let resuming = entry.snapshot.is_none();
+        self.subscriptions.insert(id.clone(), entry);
+        if resuming {
+            self.start_catch_up(&id, boundary);
+        } else {
+            self.next_batch(&id).await;
+        }
+    }
+
+    async fn refuse(&mut self, id: &str, error: &ApiError) {
+        self.protocol.subscription_ended(id);
+        let message = match &error.position {
+            Some(p) => format!("{} (line {}, column {})", error.message, p.line, p.column),
+            None => error.message.clone(),
+        };
+        let refusal = ServerMessage::error(Some(id), error.code.as_str(), message);
+        self.reply(refusal).await;
+    }
+
+    /// Send the next snapshot batch; after the last, start the catch-up.
+    async fn next_batch(&mut self, id: &str) {
+        let Some(entry) = self.subscriptions.get_mut(id) else {
+            return;
+        };
+        let Some((mut cursor, batch_size)) = entry.snapshot.take() else {
+            let text = format!("subscription '{id}' has no snapshot batch pending");
+            let error = ServerMessage::error(Some(id), codes::NO_PENDING_BATCH, text);
+            return self.reply(error).await;
+        };
+        let plan = entry.target.plan.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            let batch = cursor.next_batch(&plan, batch_size);
+            (cursor, batch)
+        })
+        .await;
+        let (cursor, rows, batch_num, has_more) = match read {
+            Ok((cursor, Ok(batch))) => (cursor, batch.rows, batch.number, batch.has_more),
+            Ok((_, Err(error))) => return self.fail(id, &ApiError::internal(&error)).await,
+            Err(error) => return self.fail(id, &ApiError::internal(&error)).await,
+        };
+        let boundary = cursor.boundary();
+        if has_more {
+            if let Some(entry) = self.subscriptions.get_mut(id) {
+                entry.snapshot = Some((cursor, batch_size));
+            }
+        }
+        let status = if has_more {
+            BatchStatus::Loading
+        } else {
+            BatchStatus::Ready
+        };
+        self.reply(ServerMessage::InitialDataBatch {
+            subscription_id: id.to_owned(),
+            rows,
+            batch_control: BatchControl {
+                batch_num,
+                status,
+                has_more,
+                snapshot_end_seq: SeqText(boundary.0),
+            },
+        })
+        .await;
+        if !has_more {
+            self.start_catch_up(id, boundary);
+        }
+    }
+
+    fn start_catch_up(&self, id: &str, after: Seq) {
+        let Some(entry) = self.subscriptions.get(id) else {
+            return;
+        };
+        let task = CatchUp {
+            live: entry.live.clone(),
+            target: entry.target.clone(),
+            feed: entry.feed.clone(),
+            ended: self.ended.clone(),
+        };
+        tokio::spawn(task.run(after));
+    }
+
+    /// End a subscription with an error message.
+    async fn fail(&mut self, id: &str, error: &ApiError) {
+        self.unsubscribe(id);
+        self.refuse(id, error).await;
+    }
+
+    fn unsubscribe(&mut self, id: &str) {
+        if let Some(entry) = self.subscriptions.remove(id) {
+            self.end(entry);
+        }
+        self.protocol.subscription_ended(id);
+    }
+
+    /// A catch-up task ended subscription `key` (it sent the error itself).
+    fn forget(&mut self, key: u64) {
+        let id = self
+            .subscriptions
+            .iter()
+            .find(|(_, entry)| entry.live.key == key)
+            .map(|(id, _)| id.clone());
+        if let Some(id) = id {
+            self.unsubscribe(&id);
+        }
+    }
+
+    fn end(&self, entry: ActiveSubscription) {
+        entry.live.deactivate();
+        let feed = entry.feed.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(feed) = feed {
+            entry.target.realtime.leave(&feed, entry.live.key);
+        }
+        self.state.metrics.subscription_removed();
+    }
+
+    fn end_all(&mut self) {
+        for (_, entry) in std::mem::take(&mut self.subscriptions) {
+            self.end(entry);
+        }
+    }
+}
+
+/// Reads a subscription's changes from the log, from its snapshot boundary or resume point
+/// up to the live feed, then joins the feed.
+struct CatchUp {
+    live: Arc<LiveSubscription>,
+    target: Arc<SubscriptionTarget>,
+    feed: FeedSlot,
+    ended: mpsc::UnboundedSender<u64>,
+}
+
+impl CatchUp {
+    async fn run(self, mut upto: Seq) {
+        loop {
+            loop {
+                if !self.live.is_active() {
+                    return;
+                }
+                let (partition, plan) = (self.target.partition.clone(), self.target.plan.clone());
+                let id = self.live.id.clone();
+                let read = tokio::task::spawn_blocking(move || {
+                    let snapshot = partition.snapshot();
+                    let mut messages = Vec::new();
+                    let budget = REPLAY_CHUNK_BYTES;
+                    replay(&snapshot, &plan, &id, upto, budget, |_, text| {
+                        messages.push(text)
+                    })
+                    .map(|replayed| (replayed, messages))
+                })
+                .await;
+                let (replayed, messages) = match read {
+                    Ok(Ok(read)) => read,
+                    Ok(Err(HistoryError::Gone { .. })) => {
+                        let lowest = self.target.partition.partition().lowest_resumable_seq();
+                        return self.give_up(resume_too_old(&self.live.id, lowest)).await;
+                    }
+                    Ok(Err(error)) => return self.give_up(internal(&self.live.id, &error)).await,
+                    Err(error) => return self.give_up(internal(&self.live.id, &error)).await,
+                };
+                for text in messages {
+                    if !self.live.is_active()
+                        || self.live.outbox.push_when_room(text).await.is_err()
+                    {
+                        return;
+                    }
+                }
+                upto = replayed.upto;
+                if replayed.done {
+                    break;
+                }
+            }
+            match self
+                .target
+                .realtime
+                .join(&self.target.partition, &self.live, upto)
+            {
+                Ok(feed) => {
+                    let mut slot = self.feed.lock().unwrap_or_else(|p| p.into_inner());
+                    if self.live.is_active() {
+                        *slot = Some(feed);
+                    } else {
+                        self.target.realtime.leave(&feed, self.live.key);
+                    }
+                    return;
+                }
+                // The feed offered newer records before we joined: read those first.
+                Err(_position) => continue,
+            }
+        }
+    }
+
+    async fn give_up(&self, message: ServerMessage) {
+        if self.live.is_active() {
+            let _ = self.live.outbox.push_when_room(message.encode()).await;
+        }
+        self.live.deactivate();
+        let _ = self.ended.send(self.live.key);
+    }
+}
+
+fn auth_success(session: &Session) -> ServerMessage {
+    ServerMessage::AuthSuccess {
+        user: session.user().to_string(),
+        role: session.role().to_string(),
+    }
+}
+
+fn resume_too_old(id: &str, lowest: Seq) -> ServerMessage {
+    ServerMessage::Error {
+        subscription_id: Some(id.to_owned()),
+        code: codes::RESUME_TOO_OLD.to_owned(),
+        message: format!(
+            "the history after this _seq is no longer retained; resume from {lowest} or later, \
+             or subscribe without from_seq_id for a fresh snapshot"
+        ),
+        lowest_seq: Some(SeqText(lowest.0)),
+    }
+}
+
+fn internal(id: &str, error: &dyn std::fmt::Display) -> ServerMessage {
+    let error = ApiError::internal(error);
+    ServerMessage::error(Some(id), error.code.as_str(), error.message)
+}
+
+fn close(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}

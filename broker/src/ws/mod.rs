@@ -1,0 +1,35 @@
+//! The WebSocket JSON gateway, `GET /v1/ws` (SPEC section 5, `docs/realtime.md`): the
+//! upgrade, the per-connection protocol (`protocol.rs`, without I/O) and the connection task
+//! that runs it (`connection.rs`). What a subscription receives is `realtime`'s business; who
+//! may subscribe to what is the engine's.
+
+mod connection;
+mod protocol;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::Response;
+
+use crate::error::ApiError;
+use crate::http::handlers::authenticate;
+use crate::http::AppState;
+use crate::limits::WS_MESSAGE_BYTES_MAX;
+
+/// Upgrade to a WebSocket. Credentials on the upgrade request (`Authorization: Bearer` or
+/// `Basic`) are checked first: bad ones get the HTTP API's 401, good ones start the connection
+/// authenticated.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let session = match headers.get(header::AUTHORIZATION) {
+        Some(_) => Some(authenticate(&state, &headers).await?),
+        None => None,
+    };
+    Ok(upgrade
+        .max_message_size(WS_MESSAGE_BYTES_MAX)
+        .max_frame_size(WS_MESSAGE_BYTES_MAX)
+        .on_upgrade(move |socket| connection::serve(state, socket, session)))
+}
