@@ -115,6 +115,8 @@ impl WsClient {
 
     /// The next server message, or how the connection ended instead. Pings are answered and
     /// skipped.
+    // Not an `Iterator`: a message or how the connection ended, with a timeout.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<ServerMessage, WsEnd> {
         self.next_within(WS_RECV_TIMEOUT)
     }

@@ -14,9 +14,6 @@ use crate::tables::versions::{versions_as_of, KeyedPartition};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
-    /// A version the changes depend on is no longer in the log (retention removed it).
-    #[error("the row version _seq {missing} is no longer retained")]
-    Gone { missing: Seq },
     #[error(transparent)]
     Log(#[from] LogError),
     #[error("a stored row does not decode: {0}")]
@@ -37,7 +34,9 @@ pub struct VersionPair<'s> {
 }
 
 impl<'s> VersionPair<'s> {
-    /// Read `record`'s previous version from `snapshot`.
+    /// Read `record`'s previous version from `snapshot`. A previous version that is no longer
+    /// in the log was removed by retention (a STREAM row past its TTL): it counts as gone, so
+    /// the write is an insert. Readers that resume check the lowest resumable `_seq` first.
     pub fn of(snapshot: &'s ReadSnapshot, record: &RecordView<'s>) -> Result<Self, HistoryError> {
         let new = if record.flags.is_tombstone() {
             None
@@ -55,7 +54,7 @@ impl<'s> VersionPair<'s> {
                     row: decode(old.payload)?,
                     seq: old.seq,
                 }),
-                None => return Err(HistoryError::Gone { missing: previous }),
+                None => None,
             },
         };
         Ok(VersionPair {

@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::http::AppState;
 use crate::limits::{OUTBOX_BYTES_MAX, REPLAY_CHUNK_BYTES};
 use crate::realtime::{
-    replay, HistoryError, LiveSubscription, Outbox, OutboxReceiver, PartitionFeed, SnapshotCursor,
+    replay, LiveSubscription, Outbox, OutboxReceiver, PartitionFeed, SnapshotCursor,
 };
 use crate::session::Session;
 use crate::sql::SubscriptionTarget;
@@ -388,6 +388,11 @@ impl CatchUp {
                 if !self.live.is_active() {
                     return;
                 }
+                // Retention may have removed history while a snapshot was paused.
+                let lowest = self.target.partition.partition().lowest_resumable_seq();
+                if upto < lowest {
+                    return self.give_up(resume_too_old(&self.live.id, lowest)).await;
+                }
                 let (partition, plan) = (self.target.partition.clone(), self.target.plan.clone());
                 let id = self.live.id.clone();
                 let read = tokio::task::spawn_blocking(move || {
@@ -402,10 +407,6 @@ impl CatchUp {
                 .await;
                 let (replayed, messages) = match read {
                     Ok(Ok(read)) => read,
-                    Ok(Err(HistoryError::Gone { .. })) => {
-                        let lowest = self.target.partition.partition().lowest_resumable_seq();
-                        return self.give_up(resume_too_old(&self.live.id, lowest)).await;
-                    }
                     Ok(Err(error)) => return self.give_up(internal(&self.live.id, &error)).await,
                     Err(error) => return self.give_up(internal(&self.live.id, &error)).await,
                 };
