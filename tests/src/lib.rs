@@ -179,6 +179,11 @@ impl StrandServer {
         format!("http://{}{path}", self.http)
     }
 
+    /// The server's process id (to read its memory from `/proc`, or to signal it).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     /// Everything the server wrote to stderr so far.
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(self.stderr.path()).unwrap_or_default()

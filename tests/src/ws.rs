@@ -192,3 +192,65 @@ impl WsClient {
         &mut self.socket
     }
 }
+
+/// A `subscribe` message.
+pub fn subscribe_message(
+    id: &str,
+    sql: &str,
+    batch_size: Option<u32>,
+    from_seq: Option<u64>,
+) -> ClientMessage {
+    ClientMessage::Subscribe {
+        subscription: strand_wire::Subscription {
+            id: id.to_owned(),
+            sql: sql.to_owned(),
+            options: strand_wire::SubscribeOptions {
+                batch_size,
+                from_seq_id: from_seq.map(strand_wire::SeqText),
+            },
+        },
+    }
+}
+
+/// A `next_batch` message.
+pub fn next_batch_message(id: &str) -> ClientMessage {
+    ClientMessage::NextBatch {
+        subscription_id: id.to_owned(),
+    }
+}
+
+/// The `_seq` of a row (sent as a decimal string).
+pub fn row_seq(row: &strand_wire::Row) -> u64 {
+    match row.get("_seq") {
+        Some(serde_json::Value::String(text)) => text
+            .parse()
+            .unwrap_or_else(|_| panic!("_seq {text:?} is not decimal digits")),
+        other => panic!("row without a string _seq: {other:?} in {row:?}"),
+    }
+}
+
+impl WsClient {
+    /// The `subscription_ack` for `id`; returns its `snapshot_end_seq`.
+    pub fn expect_ack(&mut self, id: &str) -> u64 {
+        match self.recv() {
+            ServerMessage::SubscriptionAck {
+                subscription_id,
+                snapshot_end_seq,
+                ..
+            } if subscription_id == id => snapshot_end_seq.0,
+            other => panic!("expected subscription_ack for {id}, got {other:?}"),
+        }
+    }
+
+    /// The next `initial_data_batch` for `id`.
+    pub fn expect_batch(&mut self, id: &str) -> (Vec<strand_wire::Row>, strand_wire::BatchControl) {
+        match self.recv() {
+            ServerMessage::InitialDataBatch {
+                subscription_id,
+                rows,
+                batch_control,
+            } if subscription_id == id => (rows, batch_control),
+            other => panic!("expected initial_data_batch for {id}, got {other:?}"),
+        }
+    }
+}
