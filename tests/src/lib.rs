@@ -491,6 +491,18 @@ pub struct AdminServer {
 }
 
 impl AdminServer {
+    /// A server with namespace `app` and whatever `ddl` creates in it.
+    pub fn with_app(ddl: &str) -> AdminServer {
+        let setup = AdminServer::start();
+        setup.exec(&format!("CREATE NAMESPACE app; {ddl}"));
+        setup
+    }
+
+    /// Run SQL as the administrator; it must succeed.
+    pub fn exec(&self, text: &str) {
+        sql_ok(&self.server, &self.admin, text, &[]);
+    }
+
     pub fn start() -> AdminServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let server = StrandServer::start(

@@ -5,7 +5,9 @@
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use strand_wire::{ClientMessage, ServerMessage};
+use std::collections::BTreeMap;
+
+use strand_wire::{ChangeType, ClientMessage, Row, ServerMessage};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
@@ -220,7 +222,7 @@ pub fn next_batch_message(id: &str) -> ClientMessage {
 }
 
 /// The `_seq` of a row (sent as a decimal string).
-pub fn row_seq(row: &strand_wire::Row) -> u64 {
+pub fn row_seq(row: &Row) -> u64 {
     match row.get("_seq") {
         Some(serde_json::Value::String(text)) => text
             .parse()
@@ -229,28 +231,162 @@ pub fn row_seq(row: &strand_wire::Row) -> u64 {
     }
 }
 
-impl WsClient {
-    /// The `subscription_ack` for `id`; returns its `snapshot_end_seq`.
-    pub fn expect_ack(&mut self, id: &str) -> u64 {
-        match self.recv() {
-            ServerMessage::SubscriptionAck {
-                subscription_id,
-                snapshot_end_seq,
-                ..
-            } if subscription_id == id => snapshot_end_seq.0,
-            other => panic!("expected subscription_ack for {id}, got {other:?}"),
-        }
+/// The `subscription_ack` for `id`; returns its `snapshot_end_seq`.
+pub fn expect_ack(client: &mut WsClient, id: &str) -> u64 {
+    match client.recv() {
+        ServerMessage::SubscriptionAck {
+            subscription_id,
+            snapshot_end_seq,
+            ..
+        } if subscription_id == id => snapshot_end_seq.0,
+        other => panic!("expected subscription_ack for {id}, got {other:?}"),
     }
+}
 
-    /// The next `initial_data_batch` for `id`.
-    pub fn expect_batch(&mut self, id: &str) -> (Vec<strand_wire::Row>, strand_wire::BatchControl) {
-        match self.recv() {
-            ServerMessage::InitialDataBatch {
-                subscription_id,
-                rows,
-                batch_control,
-            } if subscription_id == id => (rows, batch_control),
-            other => panic!("expected initial_data_batch for {id}, got {other:?}"),
+/// The next `initial_data_batch` for `id`.
+pub fn expect_batch(client: &mut WsClient, id: &str) -> (Vec<Row>, strand_wire::BatchControl) {
+    match client.recv() {
+        ServerMessage::InitialDataBatch {
+            subscription_id,
+            rows,
+            batch_control,
+        } if subscription_id == id => (rows, batch_control),
+        other => panic!("expected initial_data_batch for {id}, got {other:?}"),
+    }
+}
+
+/// An `error` with `code` about subscription `id`.
+pub fn expect_error(client: &mut WsClient, id: &str, code: &str) {
+    match client.recv() {
+        ServerMessage::Error {
+            subscription_id,
+            code: got,
+            ..
+        } if got == code => assert_eq!(subscription_id.as_deref(), Some(id)),
+        other => panic!("expected error {code} for {id}, got {other:?}"),
+    }
+}
+
+/// Subscribe and page through the snapshot (batches of 100): the boundary and rows by `id`.
+pub fn snapshot(client: &mut WsClient, id: &str, sql: &str) -> (u64, BTreeMap<i64, Row>) {
+    client.send(&subscribe_message(id, sql, Some(100), None));
+    let end = expect_ack(client, id);
+    let mut state = BTreeMap::new();
+    loop {
+        let (batch, control) = expect_batch(client, id);
+        state.extend(batch.into_iter().map(|row| (row_id(&row), row)));
+        if !control.has_more {
+            return (end, state);
+        }
+        client.send(&next_batch_message(id));
+    }
+}
+
+/// One row's change as a client applies it.
+#[derive(Debug)]
+pub struct Change {
+    pub kind: ChangeType,
+    pub row: Row,
+    pub old: Option<Row>,
+}
+
+/// The next message, which must be a one-row change for `id` (`old_rows` exactly on updates).
+pub fn next_change(client: &mut WsClient, id: &str) -> Change {
+    match client.recv() {
+        ServerMessage::Change {
+            subscription_id,
+            change_type,
+            mut rows,
+            old_rows,
+        } if subscription_id == id => {
+            assert_eq!(rows.len(), 1, "one change message per row");
+            let old = old_rows.map(|mut old| {
+                assert_eq!(old.len(), 1, "one old row per change");
+                old.remove(0)
+            });
+            assert_eq!(
+                old.is_some(),
+                change_type == ChangeType::Update,
+                "old_rows exactly on updates"
+            );
+            Change {
+                kind: change_type,
+                row: rows.remove(0),
+                old,
+            }
+        }
+        other => panic!("expected a change for {id}, got {other:?}"),
+    }
+}
+
+pub fn expect_change(client: &mut WsClient, id: &str, kind: ChangeType) -> Change {
+    let change = next_change(client, id);
+    assert_eq!(change.kind, kind, "row {:?}", change.row);
+    change
+}
+
+/// Apply a change to the client's copy (rows by `id`), checking it against what it holds:
+/// inserts are new, updates name the version held, deletes carry the last-seen row stamped
+/// with the deleting `_seq`.
+pub fn apply_change(state: &mut BTreeMap<i64, Row>, change: &Change) {
+    let key = row_id(&change.row);
+    match change.kind {
+        ChangeType::Insert => {
+            let had = state.insert(key, change.row.clone());
+            assert!(had.is_none(), "insert of a row the client has: {had:?}");
+        }
+        ChangeType::Update => {
+            let had = state.insert(key, change.row.clone());
+            assert!(
+                had.is_some(),
+                "update of a row the client lacks: {:?}",
+                change.row
+            );
+            assert_eq!(had, change.old, "old_rows is not the client's version");
+        }
+        ChangeType::Delete => {
+            let mut had = state
+                .remove(&key)
+                .unwrap_or_else(|| panic!("delete of a row the client lacks: {:?}", change.row));
+            assert!(
+                row_seq(&change.row) > row_seq(&had),
+                "a delete carries the deleting _seq"
+            );
+            had.insert("_seq".into(), change.row["_seq"].clone());
+            assert_eq!(had, change.row, "a delete carries the last-seen row");
         }
     }
+}
+
+/// The integer `id` column of a row.
+pub fn row_id(row: &Row) -> i64 {
+    row.get("id")
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or_else(|| panic!("row without an integer id: {row:?}"))
+}
+
+/// The administrator's connection, authenticated by the upgrade request's header.
+pub fn admin_ws(setup: &crate::AdminServer) -> WsClient {
+    let mut client = WsClient::connect(&setup.server, Some(&setup.admin));
+    match client.recv() {
+        ServerMessage::AuthSuccess { .. } => client,
+        other => panic!("expected auth_success, got {other:?}"),
+    }
+}
+
+/// A row of an HTTP result as a change row (a JSON object).
+pub fn json_row(value: &serde_json::Value) -> &Row {
+    value
+        .as_object()
+        .unwrap_or_else(|| panic!("row is not an object: {value}"))
+}
+
+/// `(id, title, status)` of a row of the tests' `app.tickets` table.
+pub fn ticket_fields(row: &Row) -> (i64, &str, &str) {
+    let text = |name: &str| {
+        row.get(name)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_else(|| panic!("no {name} in {row:?}"))
+    };
+    (row_id(row), text("title"), text("status"))
 }

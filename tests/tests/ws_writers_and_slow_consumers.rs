@@ -10,7 +10,10 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use strand_tests::ws::{next_batch_message, row_seq, subscribe_message, WsClient, WsEnd};
+use strand_tests::ws::{
+    expect_ack, expect_batch, next_batch_message, row_id as id_of, row_seq, subscribe_message,
+    WsClient, WsEnd,
+};
 use strand_tests::{sql_ok, AdminServer, ADMIN_PASSWORD};
 use strand_wire::{codes, ChangeType, ServerMessage};
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -41,8 +44,8 @@ fn writes_complete_while_a_large_snapshot_is_paused() {
         Some(1000),
         None,
     ));
-    let boundary = client.expect_ack("big");
-    let (first_rows, control) = client.expect_batch("big");
+    let boundary = expect_ack(&mut client, "big");
+    let (first_rows, control) = expect_batch(&mut client, "big");
     assert!(
         control.has_more,
         "a 100k-row snapshot takes more than one batch"
@@ -62,7 +65,7 @@ fn writes_complete_while_a_large_snapshot_is_paused() {
     let mut batches = 1;
     loop {
         client.send(&next_batch_message("big"));
-        let (rows, control) = client.expect_batch("big");
+        let (rows, control) = expect_batch(&mut client, "big");
         for row in &rows {
             assert!(
                 row_seq(row) <= boundary,
@@ -132,8 +135,8 @@ fn a_client_that_stops_reading_is_closed_as_slow_consumer_and_resumes_losslessly
             None,
             None,
         ));
-        boundary = slow.expect_ack(&id);
-        let (rows, control) = slow.expect_batch(&id);
+        boundary = expect_ack(&mut slow, &id);
+        let (rows, control) = expect_batch(&mut slow, &id);
         assert!(rows.is_empty() && !control.has_more);
     }
     let memory_before = anon_memory_kib(setup.server.pid());
@@ -195,7 +198,7 @@ fn a_client_that_stops_reading_is_closed_as_slow_consumer_and_resumes_losslessly
     let mut client = WsClient::authenticated(&setup.server, "admin", ADMIN_PASSWORD);
     let sql = "SELECT id, body FROM app.feed";
     client.send(&subscribe_message("s0", sql, None, Some(last_seq)));
-    assert_eq!(client.expect_ack("s0"), last_seq);
+    assert_eq!(expect_ack(&mut client, "s0"), last_seq);
     while (seen.len() as i64) < SLOW_ROWS {
         let ServerMessage::Change { rows, .. } = client.recv() else {
             panic!("expected the missed changes");
@@ -222,12 +225,6 @@ fn a_client_that_stops_reading_is_closed_as_slow_consumer_and_resumes_losslessly
 
 fn exec(setup: &AdminServer, text: &str) {
     sql_ok(&setup.server, &setup.admin, text, &[]);
-}
-
-fn id_of(row: &strand_wire::Row) -> i64 {
-    row.get("id")
-        .and_then(serde_json::Value::as_i64)
-        .unwrap_or_else(|| panic!("row without an integer id: {row:?}"))
 }
 
 /// `RssAnon` of a process: its resident memory that is not file mappings (the log's mapped
