@@ -77,6 +77,7 @@ fn live_changes_follow_the_filter() {
     );
     client.expect_silence(QUIET);
 }
+
 #[test]
 fn unsubscribe_stops_changes_and_frees_the_id() {
     let setup = AdminServer::with_app(TICKETS);
@@ -98,6 +99,7 @@ fn unsubscribe_stops_changes_and_frees_the_id() {
     assert_eq!(row_id(&change.row), 3);
     client.expect_silence(QUIET);
 }
+
 #[test]
 fn two_subscriptions_on_one_connection_get_their_own_changes() {
     let setup = AdminServer::with_app(TICKETS);
@@ -142,7 +144,20 @@ fn two_subscriptions_on_one_connection_get_their_own_changes() {
         "one write, one _seq"
     );
     client.expect_silence(QUIET);
+    // The gateway's metrics count this connection, its two subscriptions and four changes.
+    let metrics = strand_tests::get(&setup.server.url("/metrics")).text;
+    let value = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+    };
+    assert_eq!(value("strand_ws_connections"), 1);
+    assert_eq!(value("strand_subscriptions"), 2);
+    assert_eq!(value("strand_changes_delivered_total"), 4);
+    assert!(metrics.contains("strand_write_to_send_seconds_count{route=\"/v1/ws\"} 4"));
 }
+
 #[test]
 fn a_user_table_subscription_never_carries_another_users_rows() {
     let setup = AdminServer::with_app(

@@ -108,6 +108,7 @@ fn snapshot_arrives_in_batches_the_client_asks_for() {
     client.send(&next_batch_message("empty"));
     expect_error(&mut client, "empty", codes::NO_PENDING_BATCH);
 }
+
 #[test]
 fn changes_written_while_the_snapshot_is_paged_follow_its_last_batch() {
     let setup = AdminServer::with_app(&format!(
@@ -167,6 +168,7 @@ fn changes_written_while_the_snapshot_is_paged_follow_its_last_batch() {
         selected(&setup, "SELECT id, label, _seq FROM app.items")
     );
 }
+
 #[test]
 fn resume_from_a_seq_replays_exactly_the_missed_changes_then_goes_live() {
     let setup = AdminServer::with_app(TICKETS);
