@@ -1,6 +1,6 @@
 //! The `strand` command line: `serve` runs the server (logging to stderr, the ready line on
-//! stdout, SIGTERM/SIGINT for a clean stop); `sql` and `user` are HTTP clients of a running
-//! server (`cli/`). The server itself lives in the `strand_broker` library.
+//! stdout, SIGTERM/SIGINT for a clean stop); `sql`, `user` and `subscribe` are clients of a
+//! running server (`cli/`). The server itself lives in the `strand_broker` library.
 
 mod cli;
 
@@ -36,6 +36,8 @@ enum Command {
     Sql(cli::SqlArgs),
     /// Manage users on a server (sent as SQL statements)
     User(cli::UserArgs),
+    /// Subscribe to a SELECT: its rows, then its changes, as JSON lines on stdout
+    Subscribe(cli::SubscribeArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Sql(args) => cli::run_sql(args),
         Command::User(args) => cli::run_user(args),
+        Command::Subscribe(args) => cli::run_subscribe(args),
     };
     outcome.unwrap_or_else(|error| {
         eprintln!("strand: {error:#}");

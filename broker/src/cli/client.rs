@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{bail, Context};
 use serde_json::Value;
 
 use strand_broker::api::{LoginRequest, LoginResponse, SqlRequest, SqlSuccess};
@@ -28,10 +28,7 @@ pub struct Client {
 impl Client {
     /// Log in with the user and password of `args`.
     pub fn login(args: &ConnectArgs) -> anyhow::Result<Client> {
-        let password = args
-            .password
-            .clone()
-            .ok_or_else(|| anyhow!("no password: pass --password or set STRAND_PASSWORD"))?;
+        let password = args.password()?;
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_millis(CLI_REQUEST_TIMEOUT_MS)))

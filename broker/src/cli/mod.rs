@@ -1,10 +1,12 @@
 //! The client commands of the `strand` binary: `strand sql` (one-shot `-c`, a script on
-//! stdin, or a REPL) and `strand user` (thin wrappers that send user statements as SQL).
+//! stdin, or a REPL), `strand user` (thin wrappers that send user statements as SQL) and
+//! `strand subscribe` (a realtime subscription over WebSocket, printed as JSON lines).
 //! They talk HTTP to a running server; none of this runs inside the server.
 
 mod client;
 mod repl;
 mod statements;
+mod subscribe;
 mod table;
 mod user;
 
@@ -16,6 +18,7 @@ use anyhow::Context;
 use client::{Client, Reply};
 use strand_broker::limits::CLI_SCRIPT_BYTES_MAX;
 
+pub use subscribe::{run as run_subscribe, SubscribeArgs};
 pub use user::{run as run_user, UserArgs};
 
 /// How to reach and log in to a server (accepted before or after a subcommand).
@@ -35,6 +38,15 @@ pub struct ConnectArgs {
     /// Password of --user
     #[arg(long, global = true, env = "STRAND_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
+}
+
+impl ConnectArgs {
+    /// The password of `--user`, which every command needs.
+    pub fn password(&self) -> anyhow::Result<String> {
+        self.password
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("no password: pass --password or set STRAND_PASSWORD"))
+    }
 }
 
 /// `strand sql`.
