@@ -15,7 +15,9 @@ use strand_log::FsyncPolicy;
 
 use crate::limits::{
     CONFIG_FILE_BYTES_MAX, FSYNC_INTERVAL_MS_DEFAULT, FSYNC_INTERVAL_MS_MAX,
-    TOKEN_TTL_SECONDS_DEFAULT, TOKEN_TTL_SECONDS_MAX,
+    RETENTION_INTERVAL_MS_DEFAULT, RETENTION_INTERVAL_MS_MAX, RETENTION_INTERVAL_MS_MIN,
+    SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN, TOKEN_TTL_SECONDS_DEFAULT,
+    TOKEN_TTL_SECONDS_MAX,
 };
 
 const DATA_DIR_DEFAULT: &str = "./data";
@@ -64,6 +66,12 @@ pub struct ServeArgs {
     /// Background fdatasync period under `--fsync interval` [default: 100]
     #[arg(long, value_name = "MS")]
     pub fsync_interval_ms: Option<u64>,
+    /// Log segment size; retention removes whole sealed segments [default: 67108864]
+    #[arg(long, value_name = "BYTES")]
+    pub segment_bytes: Option<u64>,
+    /// How often expired STREAM-table segments are removed [default: 60000]
+    #[arg(long, value_name = "MS")]
+    pub retention_interval_ms: Option<u64>,
     /// Log filter, e.g. `info` or `strand_broker=debug` [default: RUST_LOG, else info]
     #[arg(long, value_name = "FILTER")]
     pub log_level: Option<String>,
@@ -81,6 +89,8 @@ pub struct ConfigLayer {
     pub quic_addr: Option<String>,
     pub fsync: Option<String>,
     pub fsync_interval_ms: Option<u64>,
+    pub segment_bytes: Option<u64>,
+    pub retention_interval_ms: Option<u64>,
     pub log_level: Option<String>,
     pub token_ttl_seconds: Option<u64>,
 }
@@ -92,6 +102,11 @@ pub struct ServeConfig {
     pub http_addr: SocketAddr,
     pub quic_addr: SocketAddr,
     pub fsync: FsyncPolicy,
+    /// Size at which the log seals a segment (`PartitionConfig::segment_bytes_max`); also the
+    /// granularity of retention, which removes whole sealed segments.
+    pub segment_bytes: u64,
+    /// Period of the retention sweep over STREAM tables (`tables/retention.rs`).
+    pub retention_interval: Duration,
     /// A `tracing` filter; `None` means "use RUST_LOG, else info".
     pub log_level: Option<String>,
     pub token_ttl: Duration,
@@ -106,6 +121,8 @@ impl ServeArgs {
             quic_addr: self.quic_addr.clone(),
             fsync: self.fsync.clone(),
             fsync_interval_ms: self.fsync_interval_ms,
+            segment_bytes: self.segment_bytes,
+            retention_interval_ms: self.retention_interval_ms,
             log_level: self.log_level.clone(),
             token_ttl_seconds: self.token_ttl_seconds,
         }
@@ -134,6 +151,8 @@ impl ConfigLayer {
             quic_addr: text("STRAND_QUIC_ADDR"),
             fsync: text("STRAND_FSYNC"),
             fsync_interval_ms: number("STRAND_FSYNC_INTERVAL_MS")?,
+            segment_bytes: number("STRAND_SEGMENT_BYTES")?,
+            retention_interval_ms: number("STRAND_RETENTION_INTERVAL_MS")?,
             log_level: text("STRAND_LOG_LEVEL"),
             token_ttl_seconds: number("STRAND_TOKEN_TTL_SECONDS")?,
         })
@@ -238,6 +257,26 @@ pub fn resolve(
         Some((ms, origin)) => bounded(ms, 1, FSYNC_INTERVAL_MS_MAX, origin, "fsync_interval_ms")?,
     };
     let fsync = fsync_policy(pick(&layers, |l| &l.fsync), interval_ms)?;
+    let segment_bytes = match pick(&layers, |l| &l.segment_bytes) {
+        None => SEGMENT_BYTES_DEFAULT,
+        Some((bytes, origin)) => bounded(
+            bytes,
+            SEGMENT_BYTES_MIN,
+            SEGMENT_BYTES_MAX,
+            origin,
+            "segment_bytes",
+        )?,
+    };
+    let retention_interval_ms = match pick(&layers, |l| &l.retention_interval_ms) {
+        None => RETENTION_INTERVAL_MS_DEFAULT,
+        Some((ms, origin)) => bounded(
+            ms,
+            RETENTION_INTERVAL_MS_MIN,
+            RETENTION_INTERVAL_MS_MAX,
+            origin,
+            "retention_interval_ms",
+        )?,
+    };
     let token_ttl_seconds = match pick(&layers, |l| &l.token_ttl_seconds) {
         None => TOKEN_TTL_SECONDS_DEFAULT,
         Some((s, origin)) => bounded(s, 1, TOKEN_TTL_SECONDS_MAX, origin, "token_ttl_seconds")?,
@@ -247,6 +286,8 @@ pub fn resolve(
         http_addr,
         quic_addr,
         fsync,
+        segment_bytes,
+        retention_interval: Duration::from_millis(retention_interval_ms),
         log_level: pick(&layers, |l| &l.log_level).map(|(v, _)| v),
         token_ttl: Duration::from_secs(token_ttl_seconds),
     })

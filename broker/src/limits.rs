@@ -37,6 +37,18 @@ pub const TOKEN_TTL_SECONDS_MAX: u64 = 30 * 24 * 60 * 60;
 pub const FSYNC_INTERVAL_MS_DEFAULT: u64 = 100;
 /// Longest fsync interval a config may ask for.
 pub const FSYNC_INTERVAL_MS_MAX: u64 = 60_000;
+/// Default size at which a log segment is sealed: the log's own default.
+pub const SEGMENT_BYTES_DEFAULT: u64 = strand_log::limits::SEGMENT_BYTES_DEFAULT;
+/// Smallest segment size a config may ask for (the log refuses smaller ones).
+pub const SEGMENT_BYTES_MIN: u64 = strand_log::limits::SEGMENT_BYTES_MIN;
+/// Largest segment size a config may ask for (positions in a segment are `u32`).
+pub const SEGMENT_BYTES_MAX: u64 = strand_log::limits::SEGMENT_BYTES_MAX;
+/// Default period of the retention sweep over STREAM tables.
+pub const RETENTION_INTERVAL_MS_DEFAULT: u64 = 60_000;
+/// Shortest retention period a config may ask for: each sweep lists every partition on disk.
+pub const RETENTION_INTERVAL_MS_MIN: u64 = 10;
+/// Longest retention period a config may ask for (one day).
+pub const RETENTION_INTERVAL_MS_MAX: u64 = 86_400_000;
 /// After SIGTERM, how long in-flight requests may take before the server stops anyway.
 pub const SHUTDOWN_GRACE_MS: u64 = 10_000;
 /// After a failed accept (e.g. out of file descriptors), wait this long before the next.

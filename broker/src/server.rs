@@ -1,6 +1,7 @@
 //! `strand serve` as a library: open the data directory (lock, log store, user directory,
-//! JWT secret), bind the listeners, serve HTTP until told to stop, then finish requests in
-//! flight and flush the store. The binary adds signals, logging and the ready line.
+//! JWT secret), bind the listeners, start the retention sweeper, serve HTTP until told to
+//! stop, then finish requests in flight, stop the sweeper and flush the store. The binary
+//! adds signals, logging and the ready line.
 //!
 //! QUIC is not served yet (it arrives with a later issue): its UDP address is bound and held,
 //! so port 0 resolves to a real port and the address is reserved for it.
@@ -22,6 +23,7 @@ use crate::metrics::Metrics;
 use crate::sql::SqlEngine;
 use crate::storage::{CountingStorage, SyncCounters};
 use crate::sys::{DataDirLock, LockError};
+use crate::tables::retention::RetentionSweeper;
 use crate::users::{AdminBootstrap, PasswordHashing, UserDirectory, UserError};
 
 /// Directory of the log store inside the data directory.
@@ -67,6 +69,8 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot start the retention thread: {0}")]
+    Retention(#[source] std::io::Error),
     #[error("HTTP server failed: {0}")]
     Http(#[source] std::io::Error),
 }
@@ -100,6 +104,7 @@ pub struct Server {
     quic_socket: UdpSocket,
     router: axum::Router,
     store: Arc<Store>,
+    retention: RetentionSweeper,
     _lock: DataDirLock,
 }
 
@@ -128,6 +133,13 @@ impl Server {
             metrics: metrics.clone(),
         };
         let engine = engine(&context).map_err(ServeError::Engine)?;
+        let tables = engine.clone();
+        let retention = RetentionSweeper::start(
+            store.clone(),
+            move || tables.catalog_tables(),
+            config.retention_interval,
+        )
+        .map_err(ServeError::Retention)?;
         let (http_listener, quic_socket) = bind(config).await?;
         let bound = |what, addr| move |source| ServeError::Bind { what, addr, source };
         let ready = ReadyInfo {
@@ -141,6 +153,7 @@ impl Server {
             quic_socket,
             router: router(AppState::new(auth, engine, metrics)),
             store,
+            retention,
             _lock: lock,
         };
         Ok((server, admin))
@@ -182,6 +195,8 @@ impl Server {
             tracing::warn!("requests still in flight after the grace period");
         }
         drop(self.quic_socket);
+        // Before the final flush, so no segment is being removed while the store syncs.
+        self.retention.stop();
         self.store.sync()?;
         tracing::info!("stopped; store flushed");
         Ok(())
@@ -204,6 +219,7 @@ fn open_store(
 ) -> Result<Store, LogError> {
     let mut store_config = StoreConfig::default();
     store_config.partition.fsync = config.fsync;
+    store_config.partition.segment_bytes_max = config.segment_bytes;
     store_config.partition.storage = Arc::new(CountingStorage::new(syncs));
     Store::open(data_dir.join(LOG_DIR), store_config)
 }
@@ -270,6 +286,8 @@ mod tests {
             http_addr: "127.0.0.1:0".parse().expect("addr"),
             quic_addr: "127.0.0.1:0".parse().expect("addr"),
             fsync: FsyncPolicy::Never,
+            segment_bytes: strand_log::limits::SEGMENT_BYTES_DEFAULT,
+            retention_interval: Duration::from_secs(60),
             log_level: None,
             token_ttl: Duration::from_secs(60),
         };

@@ -43,6 +43,12 @@ pub trait SqlEngine: Send + Sync {
         ))
     }
 
+    /// Every table of the catalog with its incarnation, for background upkeep such as the
+    /// retention sweep (`tables/retention.rs`). Engines without a catalog have no tables.
+    fn catalog_tables(&self) -> Vec<crate::tables::catalog::CatalogTable> {
+        Vec::new()
+    }
+
     /// Prepare and run, on the caller's thread.
     fn execute(
         &self,

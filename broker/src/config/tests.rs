@@ -24,6 +24,11 @@ fn embedded_defaults_apply_when_nothing_is_set() {
     assert_eq!(config.http_addr.to_string(), "127.0.0.1:8080");
     assert_eq!(config.quic_addr.to_string(), "127.0.0.1:7100");
     assert_eq!(config.fsync, FsyncPolicy::Always);
+    assert_eq!(config.segment_bytes, SEGMENT_BYTES_DEFAULT);
+    assert_eq!(
+        config.retention_interval,
+        Duration::from_millis(RETENTION_INTERVAL_MS_DEFAULT)
+    );
     assert_eq!(config.log_level, None);
     assert_eq!(
         config.token_ttl,
@@ -71,6 +76,59 @@ fn interval_policy_takes_its_period_from_any_layer() {
 }
 
 #[test]
+fn segment_size_and_retention_interval_come_from_every_layer() {
+    let flags = ConfigLayer {
+        segment_bytes: Some(SEGMENT_BYTES_MIN),
+        ..ConfigLayer::default()
+    };
+    let env = env(&[
+        ("STRAND_SEGMENT_BYTES", "8192"),
+        ("STRAND_RETENTION_INTERVAL_MS", "200"),
+    ]);
+    let file = file("segment_bytes = 65536\nretention_interval_ms = 5000");
+    let config = resolve(&flags, &env, &file).expect("valid");
+    assert_eq!(config.segment_bytes, SEGMENT_BYTES_MIN, "flag beats env");
+    assert_eq!(config.retention_interval, Duration::from_millis(200));
+
+    let none = ConfigLayer::default();
+    let config = resolve(&none, &none, &file).expect("valid");
+    assert_eq!(config.segment_bytes, 65536);
+    assert_eq!(config.retention_interval, Duration::from_millis(5000));
+}
+
+#[test]
+fn segment_size_and_retention_interval_are_bounded() {
+    let none = ConfigLayer::default();
+    let error = resolve(&none, &none, &file("segment_bytes = 4095")).expect_err("too small");
+    assert!(
+        error.to_string().contains("config file key segment_bytes"),
+        "{error}"
+    );
+    let flags = ConfigLayer {
+        segment_bytes: Some(SEGMENT_BYTES_MAX + 1),
+        ..ConfigLayer::default()
+    };
+    let error = resolve(&flags, &none, &none).expect_err("too large");
+    assert!(error.to_string().contains("--segment-bytes"), "{error}");
+
+    let env = env(&[("STRAND_RETENTION_INTERVAL_MS", "9")]);
+    let error = resolve(&none, &env, &none).expect_err("too often");
+    assert!(
+        error.to_string().contains("STRAND_RETENTION_INTERVAL_MS"),
+        "{error}"
+    );
+    let flags = ConfigLayer {
+        retention_interval_ms: Some(RETENTION_INTERVAL_MS_MAX + 1),
+        ..ConfigLayer::default()
+    };
+    let error = resolve(&flags, &none, &none).expect_err("too rare");
+    assert!(
+        error.to_string().contains("--retention-interval-ms"),
+        "{error}"
+    );
+}
+
+#[test]
 fn errors_name_the_source_of_the_bad_value() {
     let env = env(&[("STRAND_HTTP_ADDR", "localhost")]);
     let error = resolve(&ConfigLayer::default(), &env, &ConfigLayer::default())
@@ -105,6 +163,13 @@ fn env_numbers_must_be_numbers_and_empty_values_are_unset() {
     .expect_err("not a number");
     assert!(
         error.to_string().contains("STRAND_FSYNC_INTERVAL_MS"),
+        "{error}"
+    );
+    let error =
+        ConfigLayer::from_env(|name| (name == "STRAND_SEGMENT_BYTES").then(|| "64k".to_string()))
+            .expect_err("not a number");
+    assert!(
+        error.to_string().contains("STRAND_SEGMENT_BYTES"),
         "{error}"
     );
     assert_eq!(env(&[("STRAND_DATA_DIR", "  ")]), ConfigLayer::default());

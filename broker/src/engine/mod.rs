@@ -196,6 +196,10 @@ impl SqlEngine for Engine {
         self.compile_subscription(&caller, sql)
     }
 
+    fn catalog_tables(&self) -> Vec<CatalogTable> {
+        self.catalog.entries()
+    }
+
     fn run(&self, prepared: PreparedSql) -> Result<Vec<StatementResult>, ApiError> {
         let caller = Caller {
             user: prepared.session.user().clone(),

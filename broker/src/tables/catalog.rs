@@ -105,6 +105,11 @@ impl Catalog {
             .collect()
     }
 
+    /// Every table with its incarnation, in name order.
+    pub fn entries(&self) -> Vec<CatalogTable> {
+        self.read().tables.values().cloned().collect()
+    }
+
     /// The table and its incarnation.
     pub fn entry(&self, name: &TableName) -> Option<CatalogTable> {
         self.read().tables.get(name).cloned()

@@ -9,6 +9,7 @@
 
 pub mod catalog;
 mod key;
+pub mod retention;
 pub mod versions;
 
 use std::collections::HashMap;
@@ -32,16 +33,22 @@ pub fn partition_id(
     table: &CatalogTable,
     owner: RowOwner<'_>,
 ) -> Result<PartitionId, VersionError> {
-    let name = table.def.name();
-    let base = format!(
-        "t/{}.{}.{}",
-        name.namespace, name.table, table.incarnation.0
-    );
+    let base = partition_prefix(table);
     let id = match (table.def.kind(), owner) {
-        (TableKind::Shared, _) | (_, RowOwner::Shared) => format!("{base}/shared"),
-        (_, RowOwner::User(user)) => format!("{base}/u/{}", hex(user.as_bytes())),
+        (TableKind::Shared, _) | (_, RowOwner::Shared) => format!("{base}shared"),
+        (_, RowOwner::User(user)) => format!("{base}u/{}", hex(user.as_bytes())),
     };
     Ok(PartitionId::new(id)?)
+}
+
+/// What every partition id of `table` (this incarnation) starts with:
+/// `t/<ns>.<table>.<incarnation>/`. The trailing `/` keeps `app.t` apart from `app.t2`.
+pub fn partition_prefix(table: &CatalogTable) -> String {
+    let name = table.def.name();
+    format!(
+        "t/{}.{}.{}/",
+        name.namespace, name.table, table.incarnation.0
+    )
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -1,0 +1,236 @@
+//! The retention sweeper: a background thread that, every `retention_interval`, removes the
+//! expired history of STREAM tables from disk.
+//!
+//! For each STREAM table of the catalog it takes the table's partitions on disk (ids under
+//! [`partition_prefix`]) and applies the log's age retention with the table's TTL: whole sealed
+//! segments whose newest record is older than the TTL go, and the partition's lowest resumable
+//! `_seq` is raised durably first, so a resume from below it gets `resume_too_old` instead of
+//! silently missing changes.
+//!
+//! It owns the thread and its schedule only. Expired rows are already hidden from queries and
+//! snapshots by the TTL filter; this only reclaims their space. It leaves USER and SHARED
+//! tables, active segments, and the partitions of dropped tables (an older incarnation) alone.
+//! A sweep opens each STREAM partition through the store's bounded cache; the only locks a
+//! writer may wait on are the short ones `Partition::apply_retention` takes itself.
+
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use strand_log::{PartitionId, RetentionPolicy, Store};
+use strand_sql_view::TableKind;
+
+use super::catalog::CatalogTable;
+use super::partition_prefix;
+
+/// What one sweep did, summed over all partitions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// STREAM-table partitions looked at.
+    pub partitions: usize,
+    pub segments_removed: usize,
+    pub bytes_removed: u64,
+    /// Partitions (or the listing of partitions) that failed; each was logged.
+    pub failures: usize,
+}
+
+/// The running sweeper thread; stops (and is joined) on [`RetentionSweeper::stop`] or drop.
+pub struct RetentionSweeper {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RetentionSweeper {
+    /// Sweep `store` every `interval`, the first time one interval from now. `tables` lists
+    /// the catalog's tables at the time of each sweep.
+    pub fn start(
+        store: Arc<Store>,
+        tables: impl Fn() -> Vec<CatalogTable> + Send + 'static,
+        interval: Duration,
+    ) -> std::io::Result<RetentionSweeper> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("strand-retention".into())
+            .spawn(move || loop {
+                match stopped.recv_timeout(interval) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    // A stop message or a dropped sender: the server is stopping.
+                    Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+                }
+                let report = sweep(&store, &tables(), now_unix_ms());
+                tracing::debug!(?report, "retention sweep done");
+            })?;
+        Ok(RetentionSweeper {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// Stop the thread and wait for a sweep in progress to finish.
+    pub fn stop(mut self) {
+        self.shut_down();
+    }
+
+    fn shut_down(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("the retention thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for RetentionSweeper {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
+}
+
+/// Apply each STREAM table's TTL to its partitions as of `now_unix_ms`. Failures are logged
+/// and counted, never raised: one bad partition must not stop retention of the others.
+pub fn sweep(store: &Store, tables: &[CatalogTable], now_unix_ms: u64) -> SweepReport {
+    let mut report = SweepReport::default();
+    let streams: Vec<(&CatalogTable, u64)> = tables
+        .iter()
+        .filter_map(|table| match table.def.kind() {
+            TableKind::Stream { ttl_seconds } => Some((table, ttl_seconds)),
+            TableKind::User | TableKind::Shared => None,
+        })
+        .collect();
+    if streams.is_empty() {
+        // Skip the directory walk when no table has a TTL.
+        return report;
+    }
+    let ids = match store.partition_ids() {
+        Ok(ids) => ids,
+        Err(error) => {
+            tracing::warn!(%error, "retention: cannot list the partitions on disk");
+            report.failures += 1;
+            return report;
+        }
+    };
+    for (table, ttl_seconds) in streams {
+        let prefix = partition_prefix(table);
+        let policy = RetentionPolicy {
+            max_age_ms: Some(ttl_seconds.saturating_mul(1000)),
+            max_bytes: None,
+        };
+        for id in ids.iter().filter(|id| id.as_str().starts_with(&prefix)) {
+            report.partitions += 1;
+            sweep_partition(store, table, id, &policy, now_unix_ms, &mut report);
+        }
+    }
+    report
+}
+
+fn sweep_partition(
+    store: &Store,
+    table: &CatalogTable,
+    id: &PartitionId,
+    policy: &RetentionPolicy,
+    now_unix_ms: u64,
+    report: &mut SweepReport,
+) {
+    let outcome = store
+        .partition(id)
+        .and_then(|partition| partition.apply_retention(policy, now_unix_ms));
+    match outcome {
+        Ok(outcome) if outcome.segments_removed > 0 => {
+            report.segments_removed += outcome.segments_removed;
+            report.bytes_removed += outcome.bytes_removed;
+            tracing::info!(table = %table.def.name(), partition = id.as_str(),
+                segments = outcome.segments_removed, bytes = outcome.bytes_removed,
+                "retention removed expired STREAM rows");
+        }
+        Ok(_) => {}
+        Err(error) => {
+            report.failures += 1;
+            tracing::warn!(table = %table.def.name(), partition = id.as_str(), %error,
+                "retention failed for a partition; the next sweep tries again");
+        }
+    }
+}
+
+/// Wall-clock milliseconds, the clock record timestamps are taken from.
+fn now_unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tables::{partition_id, RowOwner};
+    use strand_log::{FsyncPolicy, NewRecord, Seq, StoreConfig};
+    use strand_sql_view::{ColumnDef, DataType, Name, TableDef, TableName};
+
+    fn table(name: &str, kind: TableKind, incarnation: u64) -> CatalogTable {
+        let name = TableName {
+            namespace: Name::new("app").unwrap(),
+            table: Name::new(name).unwrap(),
+        };
+        let column = ColumnDef {
+            name: Name::new("id").unwrap(),
+            data_type: DataType::BigInt,
+            not_null: true,
+        };
+        let def = TableDef::new(name, kind, vec![column], Some(0)).unwrap();
+        CatalogTable {
+            def: Arc::new(def),
+            incarnation: Seq(incarnation),
+        }
+    }
+
+    /// Fills `id` with records enough for several 4 KiB segments; returns the last `_seq`.
+    fn fill(store: &Store, id: &PartitionId) -> Seq {
+        let payload = [7u8; 1000];
+        let mut last = Seq::ZERO;
+        for key in 0..20u32 {
+            let key = key.to_be_bytes();
+            last = store
+                .append(id, &[NewRecord::new(&key, &payload)])
+                .unwrap()
+                .last;
+        }
+        last
+    }
+
+    #[test]
+    fn sweep_removes_old_segments_of_stream_tables_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = StoreConfig::default();
+        config.partition.segment_bytes_max = 4096;
+        config.partition.fsync = FsyncPolicy::Never;
+        let store = Store::open(dir.path(), config).unwrap();
+        let stream = table("typing", TableKind::Stream { ttl_seconds: 1 }, 5);
+        // The same name in another incarnation (a dropped table) is not this table's.
+        let other_incarnation = table("typing", TableKind::Stream { ttl_seconds: 1 }, 55);
+        let user = table("notes", TableKind::User, 6);
+        let ids: Vec<PartitionId> = [&stream, &other_incarnation, &user]
+            .iter()
+            .map(|t| partition_id(t, RowOwner::User("alice")).unwrap())
+            .collect();
+        let lasts: Vec<Seq> = ids.iter().map(|id| fill(&store, id)).collect();
+        let tables = [stream, user];
+
+        let report = sweep(&store, &tables, now_unix_ms());
+        assert_eq!(report.segments_removed, 0, "nothing is older than 1 s yet");
+        assert_eq!((report.partitions, report.failures), (1, 0));
+
+        let report = sweep(&store, &tables, now_unix_ms() + 60_000);
+        assert!(report.segments_removed >= 3, "{report:?}");
+        assert_eq!(report.failures, 0);
+        let lowest = store.partition(&ids[0]).unwrap().lowest_resumable_seq();
+        assert!(
+            lowest > Seq::ZERO && lowest < lasts[0],
+            "active segment stays"
+        );
+        for other in &ids[1..] {
+            let partition = store.partition(other).unwrap();
+            assert_eq!(partition.lowest_resumable_seq(), Seq::ZERO, "{other:?}");
+        }
+    }
+}

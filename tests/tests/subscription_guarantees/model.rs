@@ -1,0 +1,399 @@
+//! The reference side of `subscription_guarantees`: a seeded RNG, a small filter grammar the
+//! test writes as SQL and also evaluates in Rust, the table's full history as the observer saw
+//! it, and a subscriber's local copy of its result with the checks every change must pass.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use strand_wire::{ChangeType, Row};
+
+/// Keys 1..=KEYS: small, so updates, deletes and re-inserts of one key are frequent.
+pub const KEYS: i64 = 40;
+pub const GROUPS: [&str; 4] = ["a", "b", "c", "d"];
+/// `qty` is drawn from 0..=QTY_MAX (bulk updates may push it a little higher).
+pub const QTY_MAX: i64 = 100;
+
+/// xorshift64, seeded through splitmix64 so that neighbouring seeds give unrelated streams.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        Rng((z ^ (z >> 31)) | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// Uniform in 0..n.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// Uniform in lo..=hi.
+    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + self.below((hi - lo + 1) as u64) as i64
+    }
+
+    /// True with probability `p` percent.
+    pub fn percent(&mut self, p: u64) -> bool {
+        self.below(100) < p
+    }
+
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len() as u64) as usize]
+    }
+
+    pub fn key(&mut self) -> i64 {
+        self.range(1, KEYS)
+    }
+
+    pub fn group(&mut self) -> &'static str {
+        self.pick(&GROUPS)
+    }
+}
+
+/// A WHERE condition over `app.items (id, grp, qty)`; no NULLs are ever written, so SQL's
+/// three-valued logic never comes into play.
+#[derive(Clone, Debug)]
+pub enum Cond {
+    QtyGt(i64),
+    QtyLe(i64),
+    QtyBetween(i64, i64),
+    GrpEq(&'static str),
+    GrpNe(&'static str),
+    GrpIn(Vec<&'static str>),
+    IdBetween(i64, i64),
+    IdIn(Vec<i64>),
+    Not(Box<Cond>),
+    And(Box<Cond>, Box<Cond>),
+    Or(Box<Cond>, Box<Cond>),
+}
+
+impl Cond {
+    pub fn random(rng: &mut Rng, depth: u32) -> Cond {
+        if depth > 0 {
+            let sub = |rng: &mut Rng| Box::new(Cond::random(rng, depth - 1));
+            match rng.below(10) {
+                0 | 1 => return Cond::And(sub(rng), sub(rng)),
+                2 => return Cond::Or(sub(rng), sub(rng)),
+                3 => return Cond::Not(sub(rng)),
+                _ => {}
+            }
+        }
+        let ordered = |rng: &mut Rng, lo: i64, hi: i64| {
+            let (a, b) = (rng.range(lo, hi), rng.range(lo, hi));
+            (a.min(b), a.max(b))
+        };
+        match rng.below(8) {
+            0 => Cond::QtyGt(rng.range(0, QTY_MAX)),
+            1 => Cond::QtyLe(rng.range(0, QTY_MAX)),
+            2 => {
+                let (lo, hi) = ordered(rng, 0, QTY_MAX);
+                Cond::QtyBetween(lo, hi)
+            }
+            3 => Cond::GrpEq(rng.group()),
+            4 => Cond::GrpNe(rng.group()),
+            5 => Cond::GrpIn((0..2).map(|_| rng.group()).collect()),
+            6 => {
+                let (lo, hi) = ordered(rng, 1, KEYS);
+                Cond::IdBetween(lo, hi)
+            }
+            _ => Cond::IdIn((0..1 + rng.below(8)).map(|_| rng.key()).collect()),
+        }
+    }
+
+    pub fn sql(&self) -> String {
+        let quoted = |groups: &[&str]| {
+            let list: Vec<String> = groups.iter().map(|g| format!("'{g}'")).collect();
+            list.join(", ")
+        };
+        match self {
+            Cond::QtyGt(n) => format!("qty > {n}"),
+            Cond::QtyLe(n) => format!("qty <= {n}"),
+            Cond::QtyBetween(lo, hi) => format!("qty BETWEEN {lo} AND {hi}"),
+            Cond::GrpEq(g) => format!("grp = '{g}'"),
+            Cond::GrpNe(g) => format!("grp <> '{g}'"),
+            Cond::GrpIn(groups) => format!("grp IN ({})", quoted(groups)),
+            Cond::IdBetween(lo, hi) => format!("id BETWEEN {lo} AND {hi}"),
+            Cond::IdIn(ids) => {
+                let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+                format!("id IN ({})", list.join(", "))
+            }
+            Cond::Not(a) => format!("NOT ({})", a.sql()),
+            Cond::And(a, b) => format!("({}) AND ({})", a.sql(), b.sql()),
+            Cond::Or(a, b) => format!("({}) OR ({})", a.sql(), b.sql()),
+        }
+    }
+
+    /// The condition on a full row (`id`, `grp`, `qty`).
+    pub fn eval(&self, row: &Row) -> bool {
+        let qty = || int(row, "qty");
+        let grp = || row.get("grp").and_then(Value::as_str).unwrap_or_default();
+        match self {
+            Cond::QtyGt(n) => qty() > *n,
+            Cond::QtyLe(n) => qty() <= *n,
+            Cond::QtyBetween(lo, hi) => (*lo..=*hi).contains(&qty()),
+            Cond::GrpEq(g) => grp() == *g,
+            Cond::GrpNe(g) => grp() != *g,
+            Cond::GrpIn(groups) => groups.contains(&grp()),
+            Cond::IdBetween(lo, hi) => (*lo..=*hi).contains(&int(row, "id")),
+            Cond::IdIn(ids) => ids.contains(&int(row, "id")),
+            Cond::Not(a) => !a.eval(row),
+            Cond::And(a, b) => a.eval(row) && b.eval(row),
+            Cond::Or(a, b) => a.eval(row) || b.eval(row),
+        }
+    }
+}
+
+/// Projections a subscription may use; every one keeps `id`, the key the test tracks rows by.
+const PROJECTIONS: [&[&str]; 5] = [
+    &["*"],
+    &["id", "grp", "qty"],
+    &["id", "qty"],
+    &["grp", "id"],
+    &["id", "qty", "_seq"],
+];
+
+/// A subscription's query: a projection and an optional filter.
+#[derive(Clone, Debug)]
+pub struct Query {
+    columns: &'static [&'static str],
+    filter: Option<Cond>,
+}
+
+impl Query {
+    /// `SELECT * FROM app.items`: the observer's query.
+    pub fn everything() -> Query {
+        Query {
+            columns: PROJECTIONS[0],
+            filter: None,
+        }
+    }
+
+    pub fn random(rng: &mut Rng) -> Query {
+        Query {
+            columns: rng.pick(&PROJECTIONS),
+            filter: (!rng.percent(10)).then(|| Cond::random(rng, 2)),
+        }
+    }
+
+    /// The column names `subscription_ack` must list: the projection, then `_seq` if absent.
+    pub fn schema(&self) -> Vec<&'static str> {
+        let mut names = if self.columns == ["*"] {
+            vec!["id", "grp", "qty"]
+        } else {
+            self.columns.to_vec()
+        };
+        if !names.contains(&"_seq") {
+            names.push("_seq");
+        }
+        names
+    }
+
+    pub fn sql(&self) -> String {
+        let mut text = format!("SELECT {} FROM app.items", self.columns.join(", "));
+        if let Some(filter) = &self.filter {
+            text.push_str(" WHERE ");
+            text.push_str(&filter.sql());
+        }
+        text
+    }
+
+    /// The query's result over a table state of full rows, keyed by `id`.
+    pub fn result(&self, table: &BTreeMap<i64, Row>) -> BTreeMap<i64, Row> {
+        table
+            .iter()
+            .filter(|(_, row)| self.filter.as_ref().is_none_or(|f| f.eval(row)))
+            .map(|(key, row)| {
+                let mut row = row.clone();
+                if self.columns != ["*"] {
+                    row.retain(|name, _| name == "_seq" || self.columns.contains(&name.as_str()));
+                }
+                (*key, row)
+            })
+            .collect()
+    }
+}
+
+fn int(row: &Row, column: &str) -> i64 {
+    match row.get(column) {
+        Some(Value::Number(n)) => n.as_i64().unwrap_or(i64::MIN),
+        Some(Value::String(s)) => s.parse().unwrap_or(i64::MIN),
+        _ => i64::MIN,
+    }
+}
+
+/// A row's `_seq`, which must be a string of decimal digits.
+pub fn seq_of(row: &Row) -> Result<u64, String> {
+    match row.get("_seq") {
+        Some(Value::String(text))
+            if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            text.parse().map_err(|e| format!("_seq {text}: {e}"))
+        }
+        other => Err(format!(
+            "row without a decimal-string _seq ({other:?}): {row:?}"
+        )),
+    }
+}
+
+pub fn key_of(row: &Row) -> Result<i64, String> {
+    match int(row, "id") {
+        i64::MIN => Err(format!("row without a numeric id: {row:?}")),
+        key => Ok(key),
+    }
+}
+
+/// The full table history: every version of every key, in `_seq` order (a delete is `None`).
+#[derive(Default)]
+pub struct History {
+    versions: BTreeMap<i64, Vec<(u64, Option<Row>)>>,
+    pub last_seq: u64,
+    pub events: u64,
+}
+
+impl History {
+    pub fn record(&mut self, seq: u64, key: i64, row: Option<Row>) {
+        assert!(
+            seq > self.last_seq,
+            "history out of order: {seq} after {}",
+            self.last_seq
+        );
+        self.versions.entry(key).or_default().push((seq, row));
+        self.last_seq = seq;
+        self.events += 1;
+    }
+
+    /// The table (full rows) as of `seq`: the latest version of each key with `_seq <= seq`.
+    pub fn state_at(&self, seq: u64) -> BTreeMap<i64, Row> {
+        let mut table = BTreeMap::new();
+        for (key, versions) in &self.versions {
+            let n = versions.partition_point(|(s, _)| *s <= seq);
+            if let Some((_, Some(row))) = n.checked_sub(1).map(|i| &versions[i]) {
+                table.insert(*key, row.clone());
+            }
+        }
+        table
+    }
+}
+
+/// One applied change: its `_seq`, key and the key's new row (`None` after a delete).
+pub struct Applied {
+    pub seq: u64,
+    pub key: i64,
+    pub row: Option<Row>,
+}
+
+/// A subscriber's copy of its result and the last `_seq` it received.
+#[derive(Default)]
+pub struct View {
+    pub rows: BTreeMap<i64, Row>,
+    pub last: u64,
+}
+
+impl View {
+    /// A snapshot batch's rows: every `_seq` at or below the boundary, no key twice.
+    pub fn load(&mut self, rows: &[Row], boundary: u64) -> Result<(), String> {
+        for row in rows {
+            let (seq, key) = (seq_of(row)?, key_of(row)?);
+            if seq > boundary {
+                return Err(format!(
+                    "snapshot row after the boundary {boundary}: {row:?}"
+                ));
+            }
+            if let Some(earlier) = self.rows.insert(key, row.clone()) {
+                return Err(format!(
+                    "snapshot sent key {key} twice: {earlier:?}, {row:?}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A `change`: `_seq` strictly above everything received, an insert of an absent key, an
+    /// update whose `old_rows` is exactly the row held, a delete of the row held (with the
+    /// deleting `_seq`).
+    pub fn apply(
+        &mut self,
+        kind: ChangeType,
+        rows: &[Row],
+        old_rows: Option<&[Row]>,
+    ) -> Result<Applied, String> {
+        let [row] = rows else {
+            return Err(format!("a change with {} rows", rows.len()));
+        };
+        let (seq, key) = (seq_of(row)?, key_of(row)?);
+        if seq <= self.last {
+            return Err(format!(
+                "_seq {seq} does not increase (last received {}): gap/duplicate/reorder",
+                self.last
+            ));
+        }
+        let held = self.rows.get(&key);
+        let applied = match (kind, held) {
+            (ChangeType::Insert, None) => Some(row.clone()),
+            (ChangeType::Update, Some(held)) => {
+                match old_rows {
+                    Some([old]) if old == held => {}
+                    _ => return Err(format!("update old_rows {old_rows:?} != held row {held:?}")),
+                }
+                Some(row.clone())
+            }
+            (ChangeType::Delete, Some(held)) => {
+                let strip = |r: &Row| {
+                    let mut r = r.clone();
+                    r.remove("_seq");
+                    r
+                };
+                if strip(row) != strip(held) {
+                    return Err(format!("delete row {row:?} != held row {held:?}"));
+                }
+                None
+            }
+            (kind, held) => {
+                return Err(format!("{kind:?} of key {key} while holding {held:?}"));
+            }
+        };
+        match &applied {
+            Some(new) => self.rows.insert(key, new.clone()),
+            None => self.rows.remove(&key),
+        };
+        self.last = seq;
+        Ok(Applied {
+            seq,
+            key,
+            row: applied,
+        })
+    }
+}
+
+/// Missing, extra and different rows of `got` against `want`, or `None` when equal.
+pub fn diff(got: &BTreeMap<i64, Row>, want: &BTreeMap<i64, Row>) -> Option<String> {
+    let mut lines = Vec::new();
+    for (key, row) in want {
+        match got.get(key) {
+            None => lines.push(format!("  missing id {key}: {}", Value::from(row.clone()))),
+            Some(other) if other != row => lines.push(format!(
+                "  different id {key}: got {}, want {}",
+                Value::from(other.clone()),
+                Value::from(row.clone())
+            )),
+            Some(_) => {}
+        }
+    }
+    for (key, row) in got {
+        if !want.contains_key(key) {
+            lines.push(format!("  extra id {key}: {}", Value::from(row.clone())));
+        }
+    }
+    (!lines.is_empty()).then(|| lines.join("\n"))
+}
