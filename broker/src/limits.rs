@@ -71,6 +71,9 @@ pub const KEYED_PARTITIONS_CACHED_MAX: usize = 256;
 
 /// Largest WebSocket message a client may send (a `subscribe` with its SQL fits easily).
 pub const WS_MESSAGE_BYTES_MAX: usize = 1024 * 1024;
+/// Initial read buffer of a WebSocket connection (tungstenite's default is 128 KiB, allocated
+/// per connection up front; clients send small messages, and the buffer grows for large ones).
+pub const WS_READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Subscriptions one WebSocket connection may hold at once.
 pub const SUBSCRIPTIONS_PER_CONNECTION_MAX: usize = 256;
 /// Longest subscription id.

@@ -2,13 +2,10 @@
 //! checked like a one-shot SELECT (a SHARED table needs a SELECT grant; USER and STREAM tables
 //! give the caller's own partition, whatever the WHERE says).
 
-use std::sync::Arc;
-
 use strand_sql_view::{parse_statement, SelectPlan, Statement};
 
 use super::{errors, Caller, Engine};
 use crate::error::{ApiError, ErrorCode};
-use crate::realtime::SubscriptionPlan;
 use crate::sql::SubscriptionTarget;
 use crate::users::Privilege;
 
@@ -36,7 +33,7 @@ impl Engine {
             .map_err(errors::from_versions)?;
         tracing::debug!(user = %caller.user, table = %table.def.name(), "subscription compiled");
         Ok(SubscriptionTarget {
-            plan: Arc::new(SubscriptionPlan::new(plan)),
+            plan: self.realtime.plan(plan),
             partition,
             realtime: self.realtime.clone(),
         })

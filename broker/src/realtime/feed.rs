@@ -9,8 +9,9 @@
 //! offered to it exactly once, in `_seq` order; records at or below the cursor (already
 //! replayed from the log before it joined) are skipped.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -24,6 +25,7 @@ use super::outbox::{Outbox, PushRefused};
 use super::plan::SubscriptionPlan;
 use crate::metrics::Metrics;
 use crate::tables::versions::KeyedPartition;
+use crate::tables::IndexKey;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
@@ -32,22 +34,40 @@ pub struct LiveSubscription {
     /// Unique in the process: the feed's handle for it.
     pub key: u64,
     /// The client's id for it.
-    pub id: String,
+    pub id: Arc<str>,
     pub plan: Arc<SubscriptionPlan>,
+    /// The partition it reads (the caller's, for USER tables).
+    pub partition: Arc<KeyedPartition>,
     pub outbox: Outbox,
+    /// The feed it joined, once its catch-up is done.
+    feed: Mutex<Option<Arc<PartitionFeed>>>,
     cursor: AtomicU64,
     active: AtomicBool,
+    /// Where it sits in its feed's unpinned list (unpinned subscriptions only).
+    slot: AtomicUsize,
+    /// Its feed's index of its projection.
+    projection: AtomicUsize,
 }
 
 impl LiveSubscription {
-    pub fn new(key: u64, id: String, plan: Arc<SubscriptionPlan>, outbox: Outbox) -> Self {
+    pub fn new(
+        key: u64,
+        id: Arc<str>,
+        plan: Arc<SubscriptionPlan>,
+        partition: Arc<KeyedPartition>,
+        outbox: Outbox,
+    ) -> Self {
         LiveSubscription {
             key,
             id,
             plan,
+            partition,
             outbox,
+            feed: Mutex::new(None),
             cursor: AtomicU64::new(0),
             active: AtomicBool::new(true),
+            slot: AtomicUsize::new(usize::MAX),
+            projection: AtomicUsize::new(usize::MAX),
         }
     }
 
@@ -59,6 +79,24 @@ impl LiveSubscription {
     pub fn deactivate(&self) {
         self.active.store(false, Ordering::Release);
     }
+
+    /// Remember the feed it joined, unless it was deactivated meanwhile (then the caller
+    /// must leave the feed again): false in that case.
+    pub fn joined(&self, feed: Arc<PartitionFeed>) -> bool {
+        let mut slot = self.feed.lock().unwrap_or_else(|p| p.into_inner());
+        if !self.is_active() {
+            return false;
+        }
+        *slot = Some(feed);
+        true
+    }
+
+    /// Deactivate it and take the feed it joined, if any, to leave it.
+    pub fn end(&self) -> Option<Arc<PartitionFeed>> {
+        let mut slot = self.feed.lock().unwrap_or_else(|p| p.into_inner());
+        self.deactivate();
+        slot.take()
+    }
 }
 
 #[derive(Default)]
@@ -67,12 +105,46 @@ struct FeedState {
     position: Seq,
     subscriptions: FastMap<u64, Arc<LiveSubscription>>,
     unpinned: Vec<u64>,
-    pinned: FastMap<(usize, Vec<u8>), Vec<u64>>,
+    pinned: FastMap<(usize, IndexKey), Subscribers>,
     /// Columns with at least one pinned subscription (and how many index entries use each).
     pinned_columns: Vec<(usize, usize)>,
     /// One plan per distinct projection, and how many subscriptions use it.
     projections: Vec<(Arc<SubscriptionPlan>, usize)>,
-    projection_of: FastMap<u64, usize>,
+}
+
+/// The subscriptions pinned to one value: almost always one, kept without an allocation.
+enum Subscribers {
+    One(u64),
+    /// Boxed: keeps the common `One` entry at 16 bytes (a bare `Vec` would make it 32).
+    #[allow(clippy::box_collection)]
+    Many(Box<Vec<u64>>),
+}
+
+impl Subscribers {
+    fn add(&mut self, key: u64) {
+        match self {
+            Subscribers::One(first) => *self = Subscribers::Many(Box::new(vec![*first, key])),
+            Subscribers::Many(keys) => keys.push(key),
+        }
+    }
+
+    /// Remove `key`; true when none is left.
+    fn remove(&mut self, key: u64) -> bool {
+        match self {
+            Subscribers::One(only) => *only == key,
+            Subscribers::Many(keys) => {
+                keys.retain(|k| *k != key);
+                keys.is_empty()
+            }
+        }
+    }
+
+    fn as_slice(&self) -> &[u64] {
+        match self {
+            Subscribers::One(key) => std::slice::from_ref(key),
+            Subscribers::Many(keys) => keys,
+        }
+    }
 }
 
 pub struct PartitionFeed {
@@ -199,7 +271,7 @@ impl PartitionFeed {
                 let Some(kind) = pair.change_for(&subscription.plan) else {
                     continue;
                 };
-                let projection = state.projection_of.get(key).copied().unwrap_or(usize::MAX);
+                let projection = subscription.projection.load(Ordering::Relaxed);
                 let found = encoded
                     .iter()
                     .position(|(p, k, _, _)| *p == projection && *k == kind);
@@ -235,10 +307,12 @@ impl FeedState {
         match subscription.plan.pinned() {
             Some(pinned) => {
                 for value in &pinned.keys {
-                    self.pinned
-                        .entry((pinned.column, value.clone()))
-                        .or_default()
-                        .push(key);
+                    match self.pinned.entry((pinned.column, value.clone())) {
+                        Entry::Occupied(mut list) => list.get_mut().add(key),
+                        Entry::Vacant(slot) => {
+                            slot.insert(Subscribers::One(key));
+                        }
+                    }
                 }
                 match self
                     .pinned_columns
@@ -249,7 +323,12 @@ impl FeedState {
                     None => self.pinned_columns.push((pinned.column, 1)),
                 }
             }
-            None => self.unpinned.push(key),
+            None => {
+                subscription
+                    .slot
+                    .store(self.unpinned.len(), Ordering::Relaxed);
+                self.unpinned.push(key);
+            }
         }
         let plan = &subscription.plan;
         let projection = match self
@@ -264,7 +343,7 @@ impl FeedState {
             }
         };
         self.projections[projection].1 += 1;
-        self.projection_of.insert(key, projection);
+        subscription.projection.store(projection, Ordering::Relaxed);
         self.subscriptions.insert(key, subscription);
     }
 
@@ -277,11 +356,12 @@ impl FeedState {
             Some(pinned) => {
                 for value in &pinned.keys {
                     let entry = (pinned.column, value.clone());
-                    if let Some(keys) = self.pinned.get_mut(&entry) {
-                        keys.retain(|k| *k != key);
-                        if keys.is_empty() {
-                            self.pinned.remove(&entry);
-                        }
+                    if self
+                        .pinned
+                        .get_mut(&entry)
+                        .is_some_and(|list| list.remove(key))
+                    {
+                        self.pinned.remove(&entry);
                     }
                 }
                 if let Some(slot) = self
@@ -295,14 +375,24 @@ impl FeedState {
                     }
                 }
             }
-            None => self.unpinned.retain(|k| *k != key),
-        }
-        if let Some(projection) = self.projection_of.remove(&key) {
-            // Entries are never reordered, so indexes stay valid; an unused plan stays until
-            // the feed retires (a handful per feed at most).
-            if let Some(entry) = self.projections.get_mut(projection) {
-                entry.1 = entry.1.saturating_sub(1);
+            None => {
+                // O(1): the last unpinned subscription takes the removed one's place.
+                let slot = subscription.slot.load(Ordering::Relaxed);
+                if self.unpinned.get(slot) == Some(&key) {
+                    self.unpinned.swap_remove(slot);
+                    if let Some(moved) = self.unpinned.get(slot) {
+                        if let Some(moved) = self.subscriptions.get(moved) {
+                            moved.slot.store(slot, Ordering::Relaxed);
+                        }
+                    }
+                }
             }
+        }
+        let projection = subscription.projection.load(Ordering::Relaxed);
+        // Entries are never reordered, so indexes stay valid; an unused plan stays until the
+        // feed retires (a handful per feed at most).
+        if let Some(entry) = self.projections.get_mut(projection) {
+            entry.1 = entry.1.saturating_sub(1);
         }
     }
 
@@ -316,8 +406,8 @@ impl FeedState {
                 let Some(value) = encode_key(version.row.field(column)) else {
                     continue;
                 };
-                if let Some(keys) = self.pinned.get(&(column, value)) {
-                    out.extend_from_slice(keys);
+                if let Some(keys) = self.pinned.get(&(column, IndexKey::new(&value))) {
+                    out.extend_from_slice(keys.as_slice());
                 }
             }
         }
@@ -384,12 +474,10 @@ mod tests {
         let mut receivers = Vec::new();
         let mut subscribe = |key: u64, sql: &str| {
             let (outbox, receiver) = Outbox::new(1 << 20);
-            let live = Arc::new(LiveSubscription::new(
-                key,
-                format!("s{key}"),
-                plan(&table, sql),
-                outbox,
-            ));
+            let id: Arc<str> = Arc::from(format!("s{key}"));
+            let plan = plan(&table, sql);
+            let live = LiveSubscription::new(key, id, plan, partition.clone(), outbox);
+            let live = Arc::new(live);
             assert!(matches!(feed.join(&live, Seq::ZERO), Join::Joined));
             receivers.push((key, receiver));
         };

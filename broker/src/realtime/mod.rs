@@ -19,9 +19,10 @@ mod plan;
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 
 use strand_log::Seq;
+use strand_sql_view::SelectPlan;
 
 pub use feed::{Join, LiveSubscription, PartitionFeed};
 pub use history::{replay, HistoryError, Replayed, SnapshotCursor};
@@ -36,7 +37,13 @@ pub struct Realtime {
     feeds: Mutex<HashMap<PathBuf, Arc<PartitionFeed>>>,
     queue: Arc<DispatchQueue>,
     next_key: AtomicU64,
+    /// One live plan per distinct SELECT list: new plans take its copy of the list, so
+    /// subscriptions that differ only in their WHERE do not each hold one.
+    projections: Mutex<Vec<Weak<SubscriptionPlan>>>,
 }
+
+/// Distinct SELECT lists remembered for sharing; past this, new ones are not remembered.
+const SHARED_PROJECTIONS_MAX: usize = 1024;
 
 struct DispatchQueue {
     dirty: Mutex<VecDeque<Arc<PartitionFeed>>>,
@@ -63,7 +70,27 @@ impl Realtime {
             feeds: Mutex::new(HashMap::new()),
             queue,
             next_key: AtomicU64::new(1),
+            projections: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Wrap a compiled SELECT as a subscription plan, sharing its SELECT list with a live
+    /// plan that has the same one.
+    pub fn plan(&self, mut select: SelectPlan) -> Arc<SubscriptionPlan> {
+        let mut projections = self.projections.lock().unwrap_or_else(|p| p.into_inner());
+        let mut shared = false;
+        projections.retain(|weak| match weak.upgrade() {
+            Some(plan) => {
+                shared = shared || select.share_projection(plan.select());
+                true
+            }
+            None => false,
+        });
+        let plan = Arc::new(SubscriptionPlan::new(select));
+        if !shared && projections.len() < SHARED_PROJECTIONS_MAX {
+            projections.push(Arc::downgrade(&plan));
+        }
+        plan
     }
 
     /// A statement committed records to `partition`: wake its feed, if it has one. Cheap

@@ -8,18 +8,20 @@ use strand_sql_view::{encode_key, RowView, SelectPlan, SystemColumns, TableKind,
 use strand_wire::ColumnSchema;
 
 use crate::engine::json_of;
+use crate::tables::IndexKey;
 
 /// The values of one column outside of which the filter cannot match, encoded as keys.
 #[derive(Clone, Debug)]
 pub struct PinnedColumn {
     pub column: usize,
-    pub keys: Vec<Vec<u8>>,
+    pub keys: Vec<IndexKey>,
 }
 
+/// Kept small: an idle subscription is mostly this (see BENCHMARKS.md, memory per idle
+/// subscription); the schema is derived when the ack is sent, not stored.
 #[derive(Debug)]
 pub struct SubscriptionPlan {
     select: SelectPlan,
-    schema: Vec<ColumnSchema>,
     /// `_seq` is not among the selected columns and is appended to every row.
     appends_seq: bool,
     pinned: Option<PinnedColumn>,
@@ -30,21 +32,7 @@ pub struct SubscriptionPlan {
 impl SubscriptionPlan {
     /// Wrap a compiled SELECT. The caller has refused ORDER BY, LIMIT and OFFSET.
     pub fn new(select: SelectPlan) -> SubscriptionPlan {
-        let mut schema: Vec<ColumnSchema> = select
-            .columns()
-            .iter()
-            .map(|c| ColumnSchema {
-                name: c.name.clone(),
-                data_type: c.data_type.to_string(),
-            })
-            .collect();
-        let appends_seq = !schema.iter().any(|c| c.name == SEQ_COLUMN);
-        if appends_seq {
-            schema.push(ColumnSchema {
-                name: SEQ_COLUMN.to_owned(),
-                data_type: "BIGINT".to_owned(),
-            });
-        }
+        let appends_seq = !select.columns().iter().any(|c| c.name == SEQ_COLUMN);
         let pinned = pinned_column(&select);
         let ttl_seconds = match select.table().kind() {
             TableKind::Stream { ttl_seconds } => Some(ttl_seconds),
@@ -52,15 +40,31 @@ impl SubscriptionPlan {
         };
         SubscriptionPlan {
             select,
-            schema,
             appends_seq,
             pinned,
             ttl_seconds,
         }
     }
 
-    pub fn schema(&self) -> &[ColumnSchema] {
-        &self.schema
+    /// The columns the subscription's rows carry: the selected ones, then `_seq` if the
+    /// query did not select it.
+    pub fn schema(&self) -> Vec<ColumnSchema> {
+        let mut schema: Vec<ColumnSchema> = self
+            .select
+            .columns()
+            .iter()
+            .map(|c| ColumnSchema {
+                name: c.name.clone(),
+                data_type: c.data_type.to_string(),
+            })
+            .collect();
+        if self.appends_seq {
+            schema.push(ColumnSchema {
+                name: SEQ_COLUMN.to_owned(),
+                data_type: "BIGINT".to_owned(),
+            });
+        }
+        schema
     }
 
     pub fn select(&self) -> &SelectPlan {
@@ -80,8 +84,9 @@ impl SubscriptionPlan {
     /// The row as the subscription shows it, with `_seq` = `seq`.
     pub fn row_json(&self, row: &RowView<'_>, seq: Seq) -> Map<String, Json> {
         let values = self.select.project(row, system(seq)).unwrap_or_default();
-        let mut object = Map::with_capacity(self.schema.len());
-        for (column, value) in self.schema.iter().zip(values) {
+        let columns = self.select.columns();
+        let mut object = Map::with_capacity(columns.len() + 1);
+        for (column, value) in columns.iter().zip(values) {
             object.insert(column.name.clone(), json_of(&column.name, &value));
         }
         if self.appends_seq {
@@ -122,9 +127,10 @@ fn pinned_column(select: &SelectPlan) -> Option<PinnedColumn> {
         let Some(values) = select.filter().pinned_values(column, data_type) else {
             continue;
         };
-        let keys: Vec<Vec<u8>> = values
+        let keys: Vec<IndexKey> = values
             .iter()
             .filter_map(|v| encode_key(v.as_ref()))
+            .map(|key| IndexKey::new(&key))
             .collect();
         if best.as_ref().is_none_or(|b| keys.len() < b.keys.len()) {
             best = Some(PinnedColumn { column, keys });

@@ -9,7 +9,7 @@ use std::hash::{Hash, Hasher};
 const INLINE_KEY_BYTES_MAX: usize = 22;
 
 #[derive(Clone)]
-pub(crate) enum IndexKey {
+pub enum IndexKey {
     Inline {
         len: u8,
         bytes: [u8; INLINE_KEY_BYTES_MAX],
@@ -18,7 +18,7 @@ pub(crate) enum IndexKey {
 }
 
 impl IndexKey {
-    pub(crate) fn new(key: &[u8]) -> IndexKey {
+    pub fn new(key: &[u8]) -> IndexKey {
         match u8::try_from(key.len()) {
             Ok(len) if key.len() <= INLINE_KEY_BYTES_MAX => {
                 let mut bytes = [0u8; INLINE_KEY_BYTES_MAX];
@@ -29,7 +29,7 @@ impl IndexKey {
         }
     }
 
-    pub(crate) fn as_bytes(&self) -> &[u8] {
+    pub fn as_bytes(&self) -> &[u8] {
         match self {
             IndexKey::Inline { len, bytes } => &bytes[..usize::from(*len)],
             IndexKey::Heap(bytes) => bytes,

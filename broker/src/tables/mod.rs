@@ -9,6 +9,7 @@
 
 pub mod catalog;
 mod key;
+pub use key::IndexKey;
 pub mod retention;
 pub mod versions;
 

@@ -7,8 +7,7 @@
 //! Messages of one subscription are queued in order by one producer at a time: the
 //! connection (ack, batches), then the catch-up task, then, once it joined, the feed.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
@@ -21,11 +20,8 @@ use crate::auth::Credentials;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::limits::{OUTBOX_BYTES_MAX, REPLAY_CHUNK_BYTES};
-use crate::realtime::{
-    replay, LiveSubscription, Outbox, OutboxReceiver, PartitionFeed, SnapshotCursor,
-};
+use crate::realtime::{replay, LiveSubscription, Outbox, OutboxReceiver, Realtime, SnapshotCursor};
 use crate::session::Session;
-use crate::sql::SubscriptionTarget;
 
 /// WebSocket close code for a policy violation (failed authentication, slow consumer).
 const CLOSE_POLICY: u16 = 1008;
@@ -39,23 +35,20 @@ enum End {
     Slow,
 }
 
-type FeedSlot = Arc<Mutex<Option<Arc<PartitionFeed>>>>;
-
 struct ActiveSubscription {
     live: Arc<LiveSubscription>,
-    target: Arc<SubscriptionTarget>,
-    /// The snapshot still being paged, with its batch size; `None` once it is delivered.
-    snapshot: Option<(SnapshotCursor, usize)>,
-    /// The feed it joined, once its catch-up is done.
-    feed: FeedSlot,
+    /// The snapshot still being paged, with its batch size; `None` once it is delivered
+    /// (boxed: idle subscriptions should not carry its size).
+    snapshot: Option<Box<(SnapshotCursor, usize)>>,
 }
 
 struct Connection {
     state: AppState,
     session: Option<Session>,
-    protocol: Protocol,
+    protocol: Protocol<ActiveSubscription>,
     outbox: Outbox,
-    subscriptions: HashMap<String, ActiveSubscription>,
+    /// The engine's realtime hub, once the first subscription named it.
+    realtime: Option<Arc<Realtime>>,
     /// Catch-up tasks report a subscription they ended (by its key) here.
     ended: mpsc::UnboundedSender<u64>,
 }
@@ -70,7 +63,7 @@ pub(super) async fn serve(state: AppState, mut socket: WebSocket, session: Optio
         state,
         session,
         outbox,
-        subscriptions: HashMap::new(),
+        realtime: None,
         ended,
     };
     if let Some(session) = connection.session.clone() {
@@ -203,21 +196,21 @@ impl Connection {
             .blocking(move || engine.subscription(&session, &sql))
             .await;
         let target = match compiled {
-            Ok(target) => Arc::new(target),
+            Ok(target) => target,
             Err(error) => return self.refuse(&id, &error).await,
         };
         let live = Arc::new(LiveSubscription::new(
             target.realtime.next_key(),
             id.clone(),
             target.plan.clone(),
+            target.partition.clone(),
             self.outbox.clone(),
         ));
-        let schema = target.plan.schema().to_vec();
+        self.realtime.get_or_insert_with(|| target.realtime.clone());
+        let schema = target.plan.schema();
         let mut entry = ActiveSubscription {
             live,
-            target: target.clone(),
             snapshot: None,
-            feed: Arc::default(),
         };
         let boundary = match from_seq {
             Some(from) => {
@@ -236,7 +229,7 @@ impl Connection {
                 match opened {
                     Ok(Ok(cursor)) => {
                         let boundary = cursor.boundary();
-                        entry.snapshot = Some((cursor, batch_size));
+                        entry.snapshot = Some(Box::new((cursor, batch_size)));
                         boundary
                     }
                     Ok(Err(error)) => return self.refuse(&id, &ApiError::internal(&error)).await,
@@ -246,13 +239,13 @@ impl Connection {
         };
         self.state.metrics.subscription_added();
         self.reply(ServerMessage::SubscriptionAck {
-            subscription_id: id.clone(),
+            subscription_id: id.to_string(),
             schema,
             snapshot_end_seq: SeqText(boundary.0),
         })
         .await;
         let resuming = entry.snapshot.is_none();
-        self.subscriptions.insert(id.clone(), entry);
+        self.protocol.attach(&id, entry);
         if resuming {
             self.start_catch_up(&id, boundary);
         } else {
@@ -272,15 +265,15 @@ impl Connection {
 
     /// Send the next snapshot batch; after the last, start the catch-up.
     async fn next_batch(&mut self, id: &str) {
-        let Some(entry) = self.subscriptions.get_mut(id) else {
+        let Some(entry) = self.protocol.subscription_mut(id) else {
             return;
         };
-        let Some((mut cursor, batch_size)) = entry.snapshot.take() else {
+        let Some((mut cursor, batch_size)) = entry.snapshot.take().map(|b| *b) else {
             let text = format!("subscription '{id}' has no snapshot batch pending");
             let error = ServerMessage::error(Some(id), codes::NO_PENDING_BATCH, text);
             return self.reply(error).await;
         };
-        let plan = entry.target.plan.clone();
+        let plan = entry.live.plan.clone();
         let read = tokio::task::spawn_blocking(move || {
             let batch = cursor.next_batch(&plan, batch_size);
             (cursor, batch)
@@ -293,8 +286,8 @@ impl Connection {
         };
         let boundary = cursor.boundary();
         if has_more {
-            if let Some(entry) = self.subscriptions.get_mut(id) {
-                entry.snapshot = Some((cursor, batch_size));
+            if let Some(entry) = self.protocol.subscription_mut(id) {
+                entry.snapshot = Some(Box::new((cursor, batch_size)));
             }
         }
         let status = if has_more {
@@ -318,14 +311,16 @@ impl Connection {
         }
     }
 
-    fn start_catch_up(&self, id: &str, after: Seq) {
-        let Some(entry) = self.subscriptions.get(id) else {
+    fn start_catch_up(&mut self, id: &str, after: Seq) {
+        let Some(realtime) = self.realtime.clone() else {
+            return;
+        };
+        let Some(entry) = self.protocol.subscription_mut(id) else {
             return;
         };
         let task = CatchUp {
             live: entry.live.clone(),
-            target: entry.target.clone(),
-            feed: entry.feed.clone(),
+            realtime,
             ended: self.ended.clone(),
         };
         tokio::spawn(task.run(after));
@@ -338,35 +333,27 @@ impl Connection {
     }
 
     fn unsubscribe(&mut self, id: &str) {
-        if let Some(entry) = self.subscriptions.remove(id) {
+        if let Some(entry) = self.protocol.subscription_ended(id) {
             self.end(entry);
         }
-        self.protocol.subscription_ended(id);
     }
 
     /// A catch-up task ended subscription `key` (it sent the error itself).
     fn forget(&mut self, key: u64) {
-        let id = self
-            .subscriptions
-            .iter()
-            .find(|(_, entry)| entry.live.key == key)
-            .map(|(id, _)| id.clone());
-        if let Some(id) = id {
+        if let Some(id) = self.protocol.find(|entry| entry.live.key == key) {
             self.unsubscribe(&id);
         }
     }
 
     fn end(&self, entry: ActiveSubscription) {
-        entry.live.deactivate();
-        let feed = entry.feed.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(feed) = feed {
-            entry.target.realtime.leave(&feed, entry.live.key);
+        if let (Some(feed), Some(realtime)) = (entry.live.end(), &self.realtime) {
+            realtime.leave(&feed, entry.live.key);
         }
         self.state.metrics.subscription_removed();
     }
 
     fn end_all(&mut self) {
-        for (_, entry) in std::mem::take(&mut self.subscriptions) {
+        for entry in self.protocol.take_all() {
             self.end(entry);
         }
     }
@@ -376,8 +363,7 @@ impl Connection {
 /// up to the live feed, then joins the feed.
 struct CatchUp {
     live: Arc<LiveSubscription>,
-    target: Arc<SubscriptionTarget>,
-    feed: FeedSlot,
+    realtime: Arc<Realtime>,
     ended: mpsc::UnboundedSender<u64>,
 }
 
@@ -389,11 +375,11 @@ impl CatchUp {
                     return;
                 }
                 // Retention may have removed history while a snapshot was paused.
-                let lowest = self.target.partition.partition().lowest_resumable_seq();
+                let lowest = self.live.partition.partition().lowest_resumable_seq();
                 if upto < lowest {
                     return self.give_up(resume_too_old(&self.live.id, lowest)).await;
                 }
-                let (partition, plan) = (self.target.partition.clone(), self.target.plan.clone());
+                let (partition, plan) = (self.live.partition.clone(), self.live.plan.clone());
                 let id = self.live.id.clone();
                 let read = tokio::task::spawn_blocking(move || {
                     let snapshot = partition.snapshot();
@@ -422,17 +408,10 @@ impl CatchUp {
                     break;
                 }
             }
-            match self
-                .target
-                .realtime
-                .join(&self.target.partition, &self.live, upto)
-            {
+            match self.realtime.join(&self.live.partition, &self.live, upto) {
                 Ok(feed) => {
-                    let mut slot = self.feed.lock().unwrap_or_else(|p| p.into_inner());
-                    if self.live.is_active() {
-                        *slot = Some(feed);
-                    } else {
-                        self.target.realtime.leave(&feed, self.live.key);
+                    if !self.live.joined(feed.clone()) {
+                        self.realtime.leave(&feed, self.live.key);
                     }
                     return;
                 }

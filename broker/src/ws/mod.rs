@@ -14,7 +14,7 @@ use axum::response::Response;
 use crate::error::ApiError;
 use crate::http::handlers::authenticate;
 use crate::http::AppState;
-use crate::limits::WS_MESSAGE_BYTES_MAX;
+use crate::limits::{WS_MESSAGE_BYTES_MAX, WS_READ_BUFFER_BYTES};
 
 /// Upgrade to a WebSocket. Credentials on the upgrade request (`Authorization: Bearer` or
 /// `Basic`) are checked first: bad ones get the HTTP API's 401, good ones start the connection
@@ -29,6 +29,7 @@ pub async fn upgrade(
         None => None,
     };
     Ok(upgrade
+        .read_buffer_size(WS_READ_BUFFER_BYTES)
         .max_message_size(WS_MESSAGE_BYTES_MAX)
         .max_frame_size(WS_MESSAGE_BYTES_MAX)
         .on_upgrade(move |socket| connection::serve(state, socket, session)))

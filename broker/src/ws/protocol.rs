@@ -1,9 +1,13 @@
 //! The gateway's per-connection protocol state, without I/O: it decodes each text frame,
 //! enforces "authenticate first", the subscription-id rules and the limits, and says what the
 //! connection must do. The async shell (`connection.rs`) does it and reports back
-//! ([`Protocol::authenticated`], [`Protocol::subscription_ended`]).
+//! ([`Protocol::authenticated`], [`Protocol::attach`], [`Protocol::subscription_ended`]).
+//!
+//! It also keeps the connection's subscriptions (`S`, opaque here) by id: one table for both,
+//! because an idle subscription's memory is mostly such bookkeeping.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use strand_log::Seq;
 use strand_wire::{codes, ClientMessage, ServerMessage, Subscription};
@@ -33,26 +37,27 @@ pub enum Step {
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct SubscribeRequest {
-    pub id: String,
+    /// Shared with the protocol's set of active ids (one allocation per subscription).
+    pub id: Arc<str>,
     pub sql: String,
     pub batch_size: usize,
     /// Resume after this `_seq` instead of taking a snapshot.
     pub from_seq: Option<Seq>,
 }
 
-#[derive(Debug, Default)]
-pub struct Protocol {
+#[derive(Debug)]
+pub struct Protocol<S> {
     authenticated: bool,
-    /// Ids of subscriptions that are active (or starting) on this connection.
-    ids: HashSet<String>,
+    /// Subscriptions active on this connection by id; `None` while one is starting.
+    subscriptions: HashMap<Arc<str>, Option<S>>,
 }
 
-impl Protocol {
+impl<S> Protocol<S> {
     /// A connection that authenticated on the upgrade request is authenticated from the start.
-    pub fn new(authenticated: bool) -> Protocol {
+    pub fn new(authenticated: bool) -> Protocol<S> {
         Protocol {
             authenticated,
-            ids: HashSet::new(),
+            subscriptions: HashMap::new(),
         }
     }
 
@@ -60,9 +65,33 @@ impl Protocol {
         self.authenticated = true;
     }
 
+    /// The subscription `id` (started by a [`Step::Subscribe`]) is running as `subscription`.
+    pub fn attach(&mut self, id: &str, subscription: S) {
+        if let Some(slot) = self.subscriptions.get_mut(id) {
+            *slot = Some(subscription);
+        }
+    }
+
+    pub fn subscription_mut(&mut self, id: &str) -> Option<&mut S> {
+        self.subscriptions.get_mut(id)?.as_mut()
+    }
+
+    /// The id of the first running subscription `matches` accepts.
+    pub fn find(&self, mut matches: impl FnMut(&S) -> bool) -> Option<Arc<str>> {
+        self.subscriptions
+            .iter()
+            .find(|(_, s)| s.as_ref().is_some_and(&mut matches))
+            .map(|(id, _)| id.clone())
+    }
+
     /// A subscription is over (unsubscribed, failed, or its connection's end): its id is free.
-    pub fn subscription_ended(&mut self, id: &str) {
-        self.ids.remove(id);
+    pub fn subscription_ended(&mut self, id: &str) -> Option<S> {
+        self.subscriptions.remove(id).flatten()
+    }
+
+    /// Every running subscription, removed (the connection is ending).
+    pub fn take_all(&mut self) -> Vec<S> {
+        self.subscriptions.drain().filter_map(|(_, s)| s).collect()
     }
 
     /// A binary frame: the gateway speaks JSON text only.
@@ -126,11 +155,11 @@ impl Protocol {
             let text = format!("a subscription id has 1 to {SUBSCRIPTION_ID_BYTES_MAX} bytes");
             return refuse(codes::INVALID_MESSAGE, text);
         }
-        if self.ids.contains(&id) {
+        if self.subscriptions.contains_key(id.as_str()) {
             let text = format!("subscription '{id}' is already active on this connection");
             return refuse(codes::DUPLICATE_SUBSCRIPTION, text);
         }
-        if self.ids.len() >= SUBSCRIPTIONS_PER_CONNECTION_MAX {
+        if self.subscriptions.len() >= SUBSCRIPTIONS_PER_CONNECTION_MAX {
             let text =
                 format!("at most {SUBSCRIPTIONS_PER_CONNECTION_MAX} subscriptions per connection");
             return refuse(codes::LIMIT_EXCEEDED, text);
@@ -143,7 +172,8 @@ impl Protocol {
                 return refuse(codes::LIMIT_EXCEEDED, text);
             }
         };
-        self.ids.insert(id.clone());
+        let id: Arc<str> = Arc::from(id);
+        self.subscriptions.insert(id.clone(), None);
         Step::Subscribe(SubscribeRequest {
             id,
             sql,
@@ -154,7 +184,7 @@ impl Protocol {
 
     /// `Some(error)` if no subscription `id` is active.
     fn known(&self, id: &str) -> Option<Step> {
-        if self.ids.contains(id) {
+        if self.subscriptions.contains_key(id) {
             return None;
         }
         let text = format!("no subscription '{id}' on this connection");

@@ -27,8 +27,10 @@ struct SortKey {
 pub struct SelectPlan {
     table: Arc<TableDef>,
     filter: Filter,
-    projection: Vec<Node>,
-    columns: Vec<OutputColumn>,
+    /// Shared (`Arc`) so that many plans with one SELECT list, e.g. realtime subscriptions
+    /// that differ only in their WHERE, can hold one copy ([`SelectPlan::share_projection`]).
+    projection: Arc<[Node]>,
+    columns: Arc<[OutputColumn]>,
     order_by: Vec<SortKey>,
     limit: Option<u64>,
     offset: u64,
@@ -66,8 +68,8 @@ impl SelectPlan {
         Ok(SelectPlan {
             table,
             filter,
-            projection,
-            columns,
+            projection: projection.into(),
+            columns: columns.into(),
             order_by,
             limit,
             offset,
@@ -90,6 +92,16 @@ impl SelectPlan {
         self.table.name() == other.table.name()
             && self.projection == other.projection
             && self.columns == other.columns
+    }
+
+    /// Take `other`'s copy of the SELECT list if it is the same; returns whether it was.
+    pub fn share_projection(&mut self, other: &SelectPlan) -> bool {
+        if !self.same_projection(other) {
+            return false;
+        }
+        self.projection = other.projection.clone();
+        self.columns = other.columns.clone();
+        true
     }
 
     /// The WHERE condition.

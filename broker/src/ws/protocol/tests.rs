@@ -14,7 +14,7 @@ const SUBSCRIBE: &str =
 
 #[test]
 fn nothing_but_authenticate_before_authentication() {
-    let mut protocol = Protocol::new(false);
+    let mut protocol = Protocol::<()>::new(false);
     assert_eq!(
         code_of(&protocol.on_text(SUBSCRIBE)),
         Some(codes::NOT_AUTHENTICATED)
@@ -48,7 +48,7 @@ fn nothing_but_authenticate_before_authentication() {
 
 #[test]
 fn authenticate_without_its_fields_is_an_auth_error() {
-    let mut protocol = Protocol::new(false);
+    let mut protocol = Protocol::<()>::new(false);
     let basic = r#"{"type":"authenticate","method":"basic","username":"a"}"#;
     assert!(matches!(
         protocol.on_text(basic),
@@ -58,7 +58,7 @@ fn authenticate_without_its_fields_is_an_auth_error() {
 
 #[test]
 fn ids_are_unique_while_active_and_free_after() {
-    let mut protocol = Protocol::new(true);
+    let mut protocol = Protocol::<()>::new(true);
     let Step::Subscribe(request) = protocol.on_text(SUBSCRIBE) else {
         panic!("first subscribe starts");
     };
@@ -85,7 +85,7 @@ fn ids_are_unique_while_active_and_free_after() {
 
 #[test]
 fn limits_are_enforced() {
-    let mut protocol = Protocol::new(true);
+    let mut protocol = Protocol::<()>::new(true);
     for size in [0, SNAPSHOT_BATCH_ROWS_MAX + 1] {
         let text = format!(
             r#"{{"type":"subscribe","subscription":{{"id":"b","sql":"x","options":{{"batch_size":{size}}}}}}}"#
@@ -113,7 +113,7 @@ fn limits_are_enforced() {
 
 #[test]
 fn bad_frames_get_their_codes() {
-    let mut protocol = Protocol::new(true);
+    let mut protocol = Protocol::<()>::new(true);
     assert_eq!(
         code_of(&protocol.on_text("{nope")),
         Some(codes::INVALID_JSON)
