@@ -55,9 +55,9 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    // Before any thread starts: one arena per CPU (see `limit_malloc_arenas`).
+    // Before any thread starts: one arena per CPU, a fixed mmap threshold (see `tune_malloc`).
     let cpus = std::thread::available_parallelism().map_or(2, usize::from);
-    strand_broker::sys::limit_malloc_arenas(cpus);
+    strand_broker::sys::tune_malloc(cpus);
     let config = config::load(args, |name| std::env::var(name).ok())?;
     init_logging(&config)?;
     let admin_password = std::env::var("STRAND_ADMIN_PASSWORD")

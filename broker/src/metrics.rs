@@ -236,6 +236,16 @@ impl Metrics {
             header(out, name, kind, help);
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
         }
+        if let Some(bytes) = crate::sys::heap_in_use_bytes() {
+            let name = "strand_heap_in_use_bytes";
+            header(
+                out,
+                name,
+                "gauge",
+                "Bytes of live heap objects (glibc mallinfo2).",
+            );
+            let _ = writeln!(out, "{name} {bytes}");
+        }
         let name = "strand_write_to_send_seconds";
         let help = "From a commit's announcement to its change queued for the client.";
         header(out, name, "histogram", help);

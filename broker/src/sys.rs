@@ -1,7 +1,7 @@
 //! The broker's only `unsafe` code: an exclusive advisory lock (`flock`) on
 //! `<data-dir>/LOCK`, so two servers never open one data directory (two writers on one log
 //! would corrupt it; the lock is released when the process exits, even on a crash), and the
-//! malloc arena limit ([`limit_malloc_arenas`]).
+//! malloc tuning ([`tune_malloc`]).
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -56,24 +56,48 @@ impl DataDirLock {
     }
 }
 
-/// Limit glibc malloc to `arenas` arenas (its default is 8 per CPU). The server's long-lived
-/// small objects (idle subscriptions, key indexes) are created on many threads (shards, the
-/// blocking pool); spread over dozens of arenas, freed memory in one cannot serve another, and
-/// resident memory per idle subscription measured 1.7 KB instead of 0.9 KB (BENCHMARKS.md).
-/// A no-op on other C libraries.
-pub fn limit_malloc_arenas(arenas: usize) {
+/// Allocations from this size on are their own memory maps, returned to the system when freed.
+const MALLOC_MMAP_THRESHOLD_BYTES: usize = 1024 * 1024;
+
+/// Tune glibc malloc for a long-running server: at most `arenas` arenas (its default is 8 per
+/// CPU), and a fixed mmap threshold. The server's long-lived small objects (idle
+/// subscriptions, key indexes) are created on many threads (shards, the blocking pool); spread
+/// over dozens of arenas, freed memory in one cannot serve another (resident memory per idle
+/// subscription measured 1.7 KB instead of 0.9 KB, BENCHMARKS.md). Without a fixed threshold
+/// glibc raises it to the largest block freed so far, so each argon2 check's 19 MiB would stay
+/// in the heap after the login that needed it. A no-op on other C libraries.
+pub fn tune_malloc(arenas: usize) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         let arenas = libc::c_int::try_from(arenas.max(1)).unwrap_or(libc::c_int::MAX);
-        // SAFETY: mallopt only sets an allocator parameter; it is called before the server
-        // starts its threads, and a refused value leaves the default in place.
-        let accepted = unsafe { libc::mallopt(libc::M_ARENA_MAX, arenas) };
-        if accepted != 1 {
-            tracing::debug!(arenas, "malloc arena limit not accepted");
+        let threshold = libc::c_int::try_from(MALLOC_MMAP_THRESHOLD_BYTES).unwrap_or(0);
+        for (parameter, value, what) in [
+            (libc::M_ARENA_MAX, arenas, "arena limit"),
+            (libc::M_MMAP_THRESHOLD, threshold, "mmap threshold"),
+        ] {
+            // SAFETY: mallopt only sets an allocator parameter; it is called before the
+            // server starts its threads, and a refused value leaves the default in place.
+            let accepted = unsafe { libc::mallopt(parameter, value) };
+            if accepted != 1 {
+                tracing::debug!(value, "malloc {what} not accepted");
+            }
         }
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     let _ = arenas;
+}
+
+/// Bytes the allocator has handed out and not had back (live heap objects, without the
+/// allocator's free space or the file mappings of the log); `None` where unknown.
+pub fn heap_in_use_bytes() -> Option<u64> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 only reads the allocator's counters.
+        let info = unsafe { libc::mallinfo2() };
+        Some((info.uordblks as u64).saturating_add(info.hblkhd as u64))
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    None
 }
 
 #[cfg(test)]

@@ -29,9 +29,11 @@ fn measure(bench: &Bench, runtime: &Runtime, n: usize) -> anyhow::Result<Measure
     let connections = n.div_ceil(SUBSCRIPTIONS_PER_CONNECTION);
     std::thread::sleep(SETTLE);
     let before = bench.rss_anon_bytes()?;
+    let heap_before = bench.heap_in_use_bytes()?;
     let sockets = runtime.block_on(connect_many(bench.server.http, &bench.token, connections))?;
     std::thread::sleep(SETTLE);
     let connected = bench.rss_anon_bytes()?;
+    let heap_connected = bench.heap_in_use_bytes()?;
     let lists: Vec<Vec<(String, String)>> = (0..connections)
         .map(|c| {
             let first = c * SUBSCRIPTIONS_PER_CONNECTION;
@@ -49,6 +51,7 @@ fn measure(bench: &Bench, runtime: &Runtime, n: usize) -> anyhow::Result<Measure
     let subscribe_time = subscribing.elapsed();
     std::thread::sleep(SETTLE);
     let after = bench.rss_anon_bytes()?;
+    let heap_after = bench.heap_in_use_bytes()?;
     runtime.block_on(async {
         for ws in sockets {
             ws.close().await;
@@ -64,6 +67,21 @@ fn measure(bench: &Bench, runtime: &Runtime, n: usize) -> anyhow::Result<Measure
         ),
         figures: vec![
             Figure::new("per sub all-in", per(after.saturating_sub(before), n), "B"),
+            Figure::new(
+                "heap per sub all-in",
+                per(heap_after.saturating_sub(heap_before), n),
+                "B",
+            ),
+            Figure::new(
+                "heap per sub w/o conns",
+                per(heap_after.saturating_sub(heap_connected), n),
+                "B",
+            ),
+            Figure::new(
+                "heap per conn",
+                per(heap_connected.saturating_sub(heap_before), connections),
+                "B",
+            ),
             Figure::new(
                 "per sub w/o conns",
                 per(after.saturating_sub(connected), n),

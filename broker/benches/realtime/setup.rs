@@ -138,6 +138,20 @@ impl Bench {
         Ok(kib * 1024)
     }
 
+    /// The server's live heap (`strand_heap_in_use_bytes` of `GET /metrics`): what its
+    /// objects hold, without the allocator's free space.
+    pub fn heap_in_use_bytes(&self) -> anyhow::Result<u64> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(self.server.http).context("connect")?;
+        stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text).context("read /metrics")?;
+        text.lines()
+            .find_map(|line| line.strip_prefix("strand_heap_in_use_bytes "))
+            .and_then(|value| value.trim().parse().ok())
+            .context("no strand_heap_in_use_bytes in /metrics")
+    }
+
     /// CPU time the server has used so far, all threads.
     pub fn cpu_ns(&self) -> u64 {
         self.system.cpu_ns().unwrap_or(0)

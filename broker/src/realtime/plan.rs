@@ -25,8 +25,6 @@ pub struct SubscriptionPlan {
     /// `_seq` is not among the selected columns and is appended to every row.
     appends_seq: bool,
     pinned: Option<PinnedColumn>,
-    /// STREAM tables: rows older than this many seconds are not part of a snapshot.
-    ttl_seconds: Option<u64>,
 }
 
 impl SubscriptionPlan {
@@ -34,15 +32,10 @@ impl SubscriptionPlan {
     pub fn new(select: SelectPlan) -> SubscriptionPlan {
         let appends_seq = !select.columns().iter().any(|c| c.name == SEQ_COLUMN);
         let pinned = pinned_column(&select);
-        let ttl_seconds = match select.table().kind() {
-            TableKind::Stream { ttl_seconds } => Some(ttl_seconds),
-            _ => None,
-        };
         SubscriptionPlan {
             select,
             appends_seq,
             pinned,
-            ttl_seconds,
         }
     }
 
@@ -97,7 +90,7 @@ impl SubscriptionPlan {
 
     /// Rows written before this Unix millisecond have expired (STREAM tables); 0 otherwise.
     pub fn expired_before_ms(&self) -> u64 {
-        let Some(ttl) = self.ttl_seconds else {
+        let TableKind::Stream { ttl_seconds: ttl } = self.select.table().kind() else {
             return 0;
         };
         let now = std::time::SystemTime::now()

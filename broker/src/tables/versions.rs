@@ -91,6 +91,12 @@ impl KeyedPartition {
         &self.partition
     }
 
+    /// How many keys were ever written (deleted ones included): the partition's size, for
+    /// choosing where to read it.
+    pub fn key_count(&self) -> usize {
+        self.read_index().len()
+    }
+
     /// Newest version of `key`, if the key was ever written.
     pub fn version(&self, key: &[u8]) -> Option<KeyVersion> {
         self.read_index().get(key).copied()

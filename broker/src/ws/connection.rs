@@ -19,7 +19,7 @@ use super::protocol::{Protocol, Step, SubscribeRequest};
 use crate::auth::Credentials;
 use crate::error::ApiError;
 use crate::http::AppState;
-use crate::limits::{OUTBOX_BYTES_MAX, REPLAY_CHUNK_BYTES};
+use crate::limits::{OUTBOX_BYTES_MAX, REPLAY_CHUNK_BYTES, SNAPSHOT_INLINE_KEYS_MAX};
 use crate::realtime::{replay, LiveSubscription, Outbox, OutboxReceiver, Realtime, SnapshotCursor};
 use crate::session::Session;
 
@@ -190,11 +190,9 @@ impl Connection {
         let Some(session) = self.session.clone() else {
             return;
         };
-        let engine = self.state.engine.clone();
-        let compiled = self
-            .state
-            .blocking(move || engine.subscription(&session, &sql))
-            .await;
+        // Compiling is brief (a parse, a plan, a cached partition); on the connection's
+        // thread it costs no hand-off and no blocking-pool thread per concurrent subscribe.
+        let compiled = self.state.engine.subscription(&session, &sql);
         let target = match compiled {
             Ok(target) => target,
             Err(error) => return self.refuse(&id, &error).await,
@@ -223,9 +221,12 @@ impl Connection {
             }
             None => {
                 let (partition, plan) = (target.partition.clone(), target.plan.clone());
-                let opened =
+                let opened = if partition.key_count() <= SNAPSHOT_INLINE_KEYS_MAX {
+                    Ok(SnapshotCursor::open(&partition, &plan))
+                } else {
                     tokio::task::spawn_blocking(move || SnapshotCursor::open(&partition, &plan))
-                        .await;
+                        .await
+                };
                 match opened {
                     Ok(Ok(cursor)) => {
                         let boundary = cursor.boundary();
@@ -318,6 +319,14 @@ impl Connection {
         let Some(entry) = self.protocol.subscription_mut(id) else {
             return;
         };
+        // Usually nothing was written since the boundary: join the feed now, without a task
+        // (an idle subscription then leaves no task's memory behind).
+        if let Ok(feed) = realtime.join(&entry.live.partition, &entry.live, after) {
+            if !entry.live.joined(feed.clone()) {
+                realtime.leave(&feed, entry.live.key);
+            }
+            return;
+        }
         let task = CatchUp {
             live: entry.live.clone(),
             realtime,
