@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use strand_tests::ws::{WsClient, WsEnd};
+use strand_tests::ws::{admin_ws, WsClient, WsEnd};
 use strand_tests::{basic, login, sql_ok, AdminServer};
 use strand_wire::{codes, AuthMethod, ClientMessage, ServerMessage, Subscription};
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -275,4 +275,28 @@ fn ping_pong(client: &mut WsClient, context: &str) {
         ServerMessage::Pong => {}
         other => panic!("{context}: expected pong, got {other:?}"),
     }
+}
+
+#[test]
+fn a_message_over_the_size_limit_ends_only_its_own_connection() {
+    let setup = AdminServer::start();
+    let mut bystander = admin_ws(&setup);
+    let mut client = admin_ws(&setup);
+    let oversized = format!(
+        r#"{{"type":"ping","pad":"{}"}}"#,
+        "x".repeat(2 * 1024 * 1024)
+    );
+    // The server may close while the frame is still being written.
+    let _ = client
+        .socket_mut()
+        .send(tungstenite::Message::text(oversized));
+    match client.next() {
+        Err(WsEnd::Closed(_) | WsEnd::Failed(_)) => {}
+        other => panic!("expected the connection to end, got {other:?}"),
+    }
+    bystander.send(&ClientMessage::Ping);
+    assert!(matches!(bystander.recv(), ServerMessage::Pong));
+    let mut fresh = admin_ws(&setup);
+    fresh.send(&ClientMessage::Ping);
+    assert!(matches!(fresh.recv(), ServerMessage::Pong));
 }
