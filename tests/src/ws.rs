@@ -183,6 +183,25 @@ impl WsClient {
         }
     }
 
+    /// The next text frame as raw JSON (to see how values are written, e.g. `_seq` as a
+    /// string), failing on anything else.
+    pub fn recv_json(&mut self) -> serde_json::Value {
+        let _ = self
+            .socket
+            .get_mut()
+            .set_read_timeout(Some(WS_RECV_TIMEOUT));
+        loop {
+            match self.socket.read() {
+                Ok(Message::Text(text)) => {
+                    return serde_json::from_str(text.as_str())
+                        .unwrap_or_else(|e| panic!("{e}: {text}"))
+                }
+                Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
     /// Close politely.
     pub fn close(mut self) {
         let _ = self.socket.close(None);

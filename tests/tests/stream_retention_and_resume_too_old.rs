@@ -85,7 +85,7 @@ fn stream_retention_and_resume_too_old() {
     let lowest = loop {
         let mut client = connect(&server, &admin);
         client.send(&subscribe("resume", Some(early_seq)));
-        let answer = recv_json(&mut client);
+        let answer = client.recv_json();
         client.close();
         if answer["type"] == "error" {
             break assert_resume_too_old(&answer);
@@ -115,7 +115,7 @@ fn stream_retention_and_resume_too_old() {
     let mut from = lowest;
     loop {
         client.send(&subscribe("resume", Some(from)));
-        let answer = recv_json(&mut client);
+        let answer = client.recv_json();
         if answer["type"] == "subscription_ack" {
             assert_eq!(answer["snapshot_end_seq"], from.to_string(), "{answer}");
             break;
@@ -219,24 +219,6 @@ fn seq_of(row: &strand_wire::Row) -> u64 {
 fn seq_of_json(row: &Value) -> u64 {
     let text = row["_seq"].as_str().expect("_seq is a string");
     text.parse().expect("_seq is decimal digits")
-}
-
-/// The next text message as raw JSON (to check that `lowest_seq` is a string).
-fn recv_json(client: &mut WsClient) -> Value {
-    let socket = client.socket_mut();
-    let _ = socket
-        .get_mut()
-        .set_read_timeout(Some(Duration::from_secs(20)));
-    loop {
-        match socket.read() {
-            Ok(tungstenite::Message::Text(text)) => {
-                return serde_json::from_str(text.as_str())
-                    .unwrap_or_else(|e| panic!("{e}: {text}"))
-            }
-            Ok(tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_)) => continue,
-            other => panic!("expected a text frame, got {other:?}"),
-        }
-    }
 }
 
 /// Segment files (`*.log`, docs/log-format.md) of the `app.typing` partitions on disk.

@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde_json::Value;
 use strand_tests::ws::*;
 use strand_tests::{rows, AdminServer};
 use strand_wire::{codes, BatchStatus, ChangeType, Row, SeqText};
@@ -35,7 +34,7 @@ fn snapshot_arrives_in_batches_the_client_asks_for() {
     let max_written = written.iter().map(|row| row_seq(json_row(row))).max();
     let mut client = admin_ws(&setup);
     client.send(&subscribe_message("items", ITEMS, Some(10), None));
-    let ack = recv_raw(&mut client);
+    let ack = client.recv_json();
     assert_eq!(ack["type"], "subscription_ack", "{ack}");
     assert_eq!(ack["subscription_id"], "items", "{ack}");
     let end_text = ack["snapshot_end_seq"]
@@ -247,22 +246,4 @@ fn selected(setup: &AdminServer, text: &str) -> BTreeMap<i64, Row> {
         .iter()
         .map(|row| (row_id(json_row(row)), json_row(row).clone()))
         .collect()
-}
-
-/// The next text frame as raw JSON, to see how values are written.
-fn recv_raw(client: &mut WsClient) -> Value {
-    let socket = client.socket_mut();
-    let _ = socket
-        .get_mut()
-        .set_read_timeout(Some(Duration::from_secs(20)));
-    loop {
-        match socket.read() {
-            Ok(tungstenite::Message::Text(text)) => {
-                return serde_json::from_str(text.as_str())
-                    .unwrap_or_else(|e| panic!("{e}: {text}"))
-            }
-            Ok(tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_)) => continue,
-            other => panic!("expected a text frame, got {other:?}"),
-        }
-    }
 }
