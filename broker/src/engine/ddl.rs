@@ -1,19 +1,21 @@
 //! Namespaces and tables: CREATE/DROP NAMESPACE, CREATE/DROP TABLE, ALTER TABLE ADD COLUMN,
-//! SHOW and DESCRIBE. Topics arrive with the QUIC issue and are refused here for now.
+//! SHOW and DESCRIBE. Topic statements are planned in `topic_ddl.rs`.
 
 use serde_json::{Map, Value as Json};
-use strand_sql_view::{CatalogView, Statement, TableDef};
+use strand_sql_view::{CatalogView, Statement, TableDef, TopicName};
+
+use super::topic_ddl::{plan_topic_change, show_topics};
 
 use super::{errors, Caller, Engine, EngineResult};
 use crate::error::{ApiError, ErrorCode};
 use crate::sql::{Column, StatementResult};
 use crate::tables::catalog::{Catalog, CatalogChange};
 
-fn exists(what: String) -> ApiError {
+pub(super) fn exists(what: String) -> ApiError {
     ApiError::new(ErrorCode::AlreadyExists, format!("{what} already exists"))
 }
 
-fn missing(what: String) -> ApiError {
+pub(super) fn missing(what: String) -> ApiError {
     ApiError::new(ErrorCode::NotFound, format!("{what} does not exist"))
 }
 
@@ -27,13 +29,19 @@ impl Engine {
             | Statement::DropNamespace { .. }
             | Statement::CreateTable { .. }
             | Statement::DropTable { .. }
-            | Statement::AddColumn { .. } => {
-                caller.require_admin("changing namespaces and tables")?;
+            | Statement::AddColumn { .. }
+            | Statement::CreateTopic(_)
+            | Statement::DropTopic { .. }
+            | Statement::AddTopicSource { .. } => {
+                caller.require_admin("changing namespaces, tables and topics")?;
                 self.change_catalog(statement)
+            }
+            Statement::ShowTopics { namespace } => {
+                Ok(show_topics(&self.catalog, namespace.as_ref()))
             }
             _ => Err(ApiError::new(
                 ErrorCode::Unsupported,
-                "topics are not built yet (they arrive with the QUIC topics issue)",
+                "this statement is not supported",
             )),
         }
     }
@@ -96,8 +104,8 @@ fn plan_change(catalog: &Catalog, statement: &Statement) -> Result<Planned, ApiE
             if !catalog.has_namespace(name) {
                 return no_op_or(*if_exists, || missing(format!("namespace {name}")));
             }
-            if !catalog.tables(Some(name)).is_empty() {
-                let text = format!("namespace {name} still has tables; drop them first");
+            if !catalog.tables(Some(name)).is_empty() || !catalog.topics(Some(name)).is_empty() {
+                let text = format!("namespace {name} still has tables or topics; drop them first");
                 return Err(ApiError::new(ErrorCode::InvalidValue, text));
             }
             let change = CatalogChange::DropNamespace(name.clone());
@@ -113,6 +121,14 @@ fn plan_change(catalog: &Catalog, statement: &Statement) -> Result<Planned, ApiE
             }
             if catalog.table(name).is_some() {
                 return no_op_or(*if_not_exists, || exists(format!("table {name}")));
+            }
+            let topic = TopicName {
+                namespace: name.namespace.clone(),
+                topic: name.table.clone(),
+            };
+            if catalog.topic(&topic).is_some() {
+                let text = format!("{name} is a topic; a table needs another name");
+                return Err(ApiError::new(ErrorCode::AlreadyExists, text));
             }
             Ok((
                 Some(CatalogChange::PutTable(table.clone())),
@@ -143,27 +159,30 @@ fn plan_change(catalog: &Catalog, statement: &Statement) -> Result<Planned, ApiE
             let text = format!("column {} added to {}", column.name, table.name);
             Ok((Some(CatalogChange::PutTable(altered)), text))
         }
+        Statement::CreateTopic(_)
+        | Statement::DropTopic { .. }
+        | Statement::AddTopicSource { .. } => plan_topic_change(catalog, statement),
         _ => Err(ApiError::internal(&"not a DDL statement")),
     }
 }
 
-type Planned = (Option<CatalogChange>, String);
+pub(super) type Planned = (Option<CatalogChange>, String);
 
-fn no_op_or(no_op: bool, error: impl FnOnce() -> ApiError) -> Result<Planned, ApiError> {
+pub(super) fn no_op_or(no_op: bool, error: impl FnOnce() -> ApiError) -> Result<Planned, ApiError> {
     match no_op {
         true => Ok((None, "nothing to do".to_string())),
         false => Err(error()),
     }
 }
 
-fn column(name: &str, data_type: &str) -> Column {
+pub(super) fn column(name: &str, data_type: &str) -> Column {
     Column {
         name: name.into(),
         data_type: data_type.into(),
     }
 }
 
-fn rows_result(columns: Vec<Column>, rows: Vec<Map<String, Json>>) -> StatementResult {
+pub(super) fn rows_result(columns: Vec<Column>, rows: Vec<Map<String, Json>>) -> StatementResult {
     StatementResult {
         columns,
         row_count: rows.len() as u64,

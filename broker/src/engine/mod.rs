@@ -15,6 +15,7 @@ mod ddl;
 mod errors;
 mod query;
 mod subscribe;
+mod topic_ddl;
 mod write;
 
 use std::sync::Arc;

@@ -1,8 +1,9 @@
 //! `Catalog`: namespaces and table definitions, durable in the system partition
 //! `system/catalog` and rebuilt from it at start.
 //!
-//! Each change is one log record: key `ns/<namespace>` (empty payload) or
-//! `table/<namespace>.<table>` (payload: the `TableDef` as JSON), with a tombstone for a drop.
+//! Each change is one log record: key `ns/<namespace>` (empty payload),
+//! `table/<namespace>.<table>` (payload: the `TableDef` as JSON) or `topic/<namespace>.<topic>`
+//! (payload: the `TopicDef` as JSON), with a tombstone for a drop.
 //! The newest record per key wins on replay, so `ALTER TABLE ... ADD COLUMN` simply writes the
 //! new definition. A table's *incarnation* is the `_seq` of the record that created it; it
 //! names the table's data partitions, so a table dropped and created again starts empty. Reads come from an in-memory map behind a `RwLock`; writes are serialised and
@@ -14,7 +15,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, RwLock};
 
 use strand_log::{LogError, NewRecord, Partition, PartitionId, ReadFrom, Seq, Store};
-use strand_sql_view::{CatalogView, Name, TableDef, TableName};
+use strand_sql_view::{CatalogView, Name, TableDef, TableName, TopicName};
+
+use crate::topics::TopicDef;
 
 const CATALOG_PARTITION: &str = "system/catalog";
 
@@ -34,10 +37,19 @@ pub struct CatalogTable {
     pub incarnation: Seq,
 }
 
+/// A topic as the catalog knows it.
+#[derive(Debug, Clone)]
+pub struct CatalogTopic {
+    pub def: Arc<TopicDef>,
+    /// `_seq` of the record that created the topic; names its partitions.
+    pub incarnation: Seq,
+}
+
 #[derive(Debug, Default)]
 struct CatalogState {
     namespaces: BTreeSet<Name>,
     tables: BTreeMap<TableName, CatalogTable>,
+    topics: BTreeMap<TopicName, CatalogTopic>,
 }
 
 #[derive(Debug)]
@@ -53,6 +65,10 @@ fn namespace_key(name: &Name) -> String {
 
 fn table_key(name: &TableName) -> String {
     format!("table/{}.{}", name.namespace, name.table)
+}
+
+fn topic_key(name: &TopicName) -> String {
+    format!("topic/{}.{}", name.namespace, name.topic)
 }
 
 impl Catalog {
@@ -111,6 +127,21 @@ impl Catalog {
     }
 
     /// The table and its incarnation.
+    pub fn topic(&self, name: &TopicName) -> Option<CatalogTopic> {
+        self.read().topics.get(name).cloned()
+    }
+
+    /// Topics, of one namespace or all, in name order.
+    pub fn topics(&self, namespace: Option<&Name>) -> Vec<CatalogTopic> {
+        let state = self.read();
+        state
+            .topics
+            .values()
+            .filter(|t| namespace.is_none_or(|ns| &t.def.name.namespace == ns))
+            .cloned()
+            .collect()
+    }
+
     pub fn entry(&self, name: &TableName) -> Option<CatalogTable> {
         self.read().tables.get(name).cloned()
     }
@@ -159,6 +190,9 @@ pub enum CatalogChange {
     /// Create or replace (after ADD COLUMN) a table definition.
     PutTable(TableDef),
     DropTable(TableName),
+    /// Create or replace (after ADD SOURCE) a topic definition.
+    PutTopic(TopicDef),
+    DropTopic(TopicName),
 }
 
 impl CatalogChange {
@@ -175,6 +209,15 @@ impl CatalogChange {
                 (key, payload, false)
             }
             CatalogChange::DropTable(name) => (table_key(name), Vec::new(), true),
+            CatalogChange::PutTopic(topic) => {
+                let key = topic_key(&topic.name);
+                let payload = serde_json::to_vec(topic).map_err(|e| CatalogError::BadRecord {
+                    key: key.clone(),
+                    reason: e.to_string(),
+                })?;
+                (key, payload, false)
+            }
+            CatalogChange::DropTopic(name) => (topic_key(name), Vec::new(), true),
         })
     }
 }
@@ -212,6 +255,20 @@ fn apply_record(
         let incarnation = state.tables.get(&name).map_or(seq, |t| t.incarnation);
         let def = Arc::new(table);
         state.tables.insert(name, CatalogTable { def, incarnation });
+        return Ok(());
+    }
+    if let Some(qualified) = key.strip_prefix("topic/") {
+        if tombstone {
+            state
+                .topics
+                .retain(|name, _| format!("{}.{}", name.namespace, name.topic) != qualified);
+            return Ok(());
+        }
+        let topic: TopicDef = serde_json::from_slice(payload).map_err(|e| bad(e.to_string()))?;
+        let name = topic.name.clone();
+        let incarnation = state.topics.get(&name).map_or(seq, |t| t.incarnation);
+        let def = Arc::new(topic);
+        state.topics.insert(name, CatalogTopic { def, incarnation });
         return Ok(());
     }
     Err(bad("unknown record kind".into()))
