@@ -3,6 +3,11 @@
 //! (`def.rs`; stored by the catalog) and, with the QUIC issue, produce/fetch over the log and
 //! the group coordinator; not the wire protocol (`strand-wire`) nor SQL DDL parsing.
 
+mod data;
 mod def;
+mod envelope;
 
+pub use data::{
+    FetchFrom, PartitionChoice, ProduceAck, ProducerBatch, TopicData, TopicError, TopicMessage,
+};
 pub use def::{TopicDef, TopicSource, TOPIC_PARTITIONS_DEFAULT, TOPIC_PARTITIONS_MAX};
