@@ -6,8 +6,10 @@
 mod data;
 mod def;
 mod envelope;
+mod offsets;
 
 pub use data::{
     FetchFrom, PartitionChoice, ProduceAck, ProducerBatch, TopicData, TopicError, TopicMessage,
 };
 pub use def::{TopicDef, TopicSource, TOPIC_PARTITIONS_DEFAULT, TOPIC_PARTITIONS_MAX};
+pub use offsets::{GroupOffsets, OffsetsError};
