@@ -3,9 +3,9 @@
 //! the load tool and the clients all depend on this crate, so both ends agree by construction.
 //!
 //! - [`ws`]: the WebSocket JSON gateway of SPEC section 5 (`GET /v1/ws`).
-//!
-//! The QUIC binary protocol (issue 6) lands here as a sans-IO codec.
+//! - [`quic`]: the QUIC binary protocol of issue 6 (`PROTOCOL.md`), a sans-IO frame codec.
 
+pub mod quic;
 pub mod ws;
 
 pub use ws::{

@@ -17,11 +17,13 @@
 //! new one from its next heartbeat, and until then its commits are refused (at-least-once: the
 //! new owner resumes from the last accepted commit).
 
-use std::cmp::Reverse;
 use std::collections::BTreeMap;
 use std::fmt;
 
 use super::TOPIC_PARTITIONS_MAX;
+use assign::rebalance;
+
+mod assign;
 
 /// Session timeout of a group whose config does not name one.
 pub const SESSION_TIMEOUT_MS_DEFAULT: u64 = 10_000;
@@ -68,7 +70,11 @@ pub struct GroupConfig {
 impl GroupConfig {
     /// A group on a topic of `partitions` partitions, with the default session timeout.
     pub fn new(partitions: u32, member_id_first: u64) -> Self {
-        GroupConfig { partitions, session_timeout_ms: SESSION_TIMEOUT_MS_DEFAULT, member_id_first }
+        GroupConfig {
+            partitions,
+            session_timeout_ms: SESSION_TIMEOUT_MS_DEFAULT,
+            member_id_first,
+        }
     }
 }
 
@@ -87,9 +93,16 @@ pub enum GroupError {
     #[error("{0} is not in the group (it left or its session expired): join again")]
     UnknownMember(MemberId),
     #[error("generation {member} is not the group's current generation {current}")]
-    IllegalGeneration { member: Generation, current: Generation },
+    IllegalGeneration {
+        member: Generation,
+        current: Generation,
+    },
     #[error("partition {partition} is not assigned to {member} in generation {generation}")]
-    NotAssigned { member: MemberId, partition: u32, generation: Generation },
+    NotAssigned {
+        member: MemberId,
+        partition: u32,
+        generation: Generation,
+    },
     #[error("partition {partition} does not exist: the topic has {partitions} partitions")]
     UnknownPartition { partition: u32, partitions: u32 },
     #[error("the group is full ({max} members)")]
@@ -111,7 +124,10 @@ pub enum HeartbeatOutcome {
     Current,
     /// The group rebalanced since the member's generation: stop consuming the partitions it no
     /// longer has and go on with this generation and assignment.
-    Reassigned { generation: Generation, assignment: Vec<u32> },
+    Reassigned {
+        generation: Generation,
+        assignment: Vec<u32>,
+    },
 }
 
 /// A commit the coordinator accepted; the caller stores `seq` as the group's offset of
@@ -166,28 +182,46 @@ impl GroupCoordinator {
     }
 
     /// Joins a member. With the id of a current member (a retried join) this is that member's
-    /// heartbeat and nothing changes; otherwise a new member with a fresh id joins and the
-    /// group rebalances. Expires silent members first.
+    /// heartbeat; otherwise a new member with a fresh id joins. Silent members are expired in
+    /// the same step, so the group rebalances (and the generation goes up) at most once.
     pub fn join(
         &mut self,
         member_hint: Option<MemberId>,
         now_ms: u64,
     ) -> Result<JoinOutcome, GroupError> {
-        self.expire(now_ms);
-        if let Some(member_id) = member_hint {
-            if let Some(member) = self.members.get_mut(&member_id) {
-                member.heartbeat_ms = member.heartbeat_ms.max(now_ms);
-                let assignment = member.partitions.clone();
-                return Ok(JoinOutcome { member_id, generation: self.generation, assignment });
+        let expired = self.remove_expired(now_ms);
+        let known = member_hint.and_then(|member_id| {
+            let member = self.members.get_mut(&member_id)?;
+            member.heartbeat_ms = member.heartbeat_ms.max(now_ms);
+            Some(member_id)
+        });
+        let member_id = match known {
+            Some(member_id) => member_id,
+            None if self.members.len() < MEMBERS_PER_GROUP_MAX => {
+                let member_id = self.allocate_member_id();
+                let member = Member {
+                    heartbeat_ms: now_ms,
+                    partitions: Vec::new(),
+                };
+                self.members.insert(member_id, member);
+                member_id
             }
+            None => {
+                if !expired.is_empty() {
+                    self.membership_changed();
+                }
+                return Err(GroupError::GroupFull {
+                    max: MEMBERS_PER_GROUP_MAX,
+                });
+            }
+        };
+        if known.is_none() || !expired.is_empty() {
+            self.membership_changed();
         }
-        if self.members.len() >= MEMBERS_PER_GROUP_MAX {
-            return Err(GroupError::GroupFull { max: MEMBERS_PER_GROUP_MAX });
-        }
-        let member_id = self.allocate_member_id();
-        self.members.insert(member_id, Member { heartbeat_ms: now_ms, partitions: Vec::new() });
-        self.membership_changed();
-        let assignment = self.members.get(&member_id).map(|m| m.partitions.clone());
+        let assignment = self
+            .members
+            .get(&member_id)
+            .map(|member| member.partitions.clone());
         Ok(JoinOutcome {
             member_id,
             generation: self.generation,
@@ -206,16 +240,25 @@ impl GroupCoordinator {
     ) -> Result<HeartbeatOutcome, GroupError> {
         self.expire(now_ms);
         let current = self.generation;
-        let member = self.members.get_mut(&member_id).ok_or(GroupError::UnknownMember(member_id))?;
+        let member = self
+            .members
+            .get_mut(&member_id)
+            .ok_or(GroupError::UnknownMember(member_id))?;
         if generation > current {
-            return Err(GroupError::IllegalGeneration { member: generation, current });
+            return Err(GroupError::IllegalGeneration {
+                member: generation,
+                current,
+            });
         }
         member.heartbeat_ms = member.heartbeat_ms.max(now_ms);
         if generation == current {
             return Ok(HeartbeatOutcome::Current);
         }
         let assignment = member.partitions.clone();
-        Ok(HeartbeatOutcome::Reassigned { generation: current, assignment })
+        Ok(HeartbeatOutcome::Reassigned {
+            generation: current,
+            assignment,
+        })
     }
 
     /// Removes a member at its request and rebalances; returns the new generation.
@@ -230,15 +273,8 @@ impl GroupCoordinator {
     /// Removes every member whose last heartbeat is more than the session timeout before
     /// `now_ms` and, if any, rebalances once. Returns the removed members, in id order.
     pub fn expire(&mut self, now_ms: u64) -> Vec<MemberId> {
-        let timeout_ms = self.config.session_timeout_ms;
-        let expired: Vec<MemberId> = self
-            .members
-            .iter()
-            .filter(|(_, member)| now_ms.saturating_sub(member.heartbeat_ms) > timeout_ms)
-            .map(|(member_id, _)| *member_id)
-            .collect();
+        let expired = self.remove_expired(now_ms);
         if !expired.is_empty() {
-            self.members.retain(|member_id, _| !expired.contains(member_id));
             self.membership_changed();
         }
         expired
@@ -247,8 +283,16 @@ impl GroupCoordinator {
     /// The earliest `now_ms` at which [`Self::expire`] would remove a member, if any: when the
     /// caller's timer should fire next.
     pub fn expiry_deadline_ms(&self) -> Option<u64> {
-        let oldest = self.members.values().map(|member| member.heartbeat_ms).min()?;
-        Some(oldest.saturating_add(self.config.session_timeout_ms).saturating_add(1))
+        let oldest = self
+            .members
+            .values()
+            .map(|member| member.heartbeat_ms)
+            .min()?;
+        Some(
+            oldest
+                .saturating_add(self.config.session_timeout_ms)
+                .saturating_add(1),
+        )
     }
 
     /// Accepts an offset commit only from the member that owns `partition` in the current
@@ -265,24 +309,37 @@ impl GroupCoordinator {
             return Err(GroupError::UnknownMember(member_id));
         }
         if generation != self.generation {
-            return Err(GroupError::IllegalGeneration { member: generation, current: self.generation });
+            return Err(GroupError::IllegalGeneration {
+                member: generation,
+                current: self.generation,
+            });
         }
         let owner = self.owner(partition)?;
         if owner != Some(member_id) {
-            return Err(GroupError::NotAssigned { member: member_id, partition, generation });
+            return Err(GroupError::NotAssigned {
+                member: member_id,
+                partition,
+                generation,
+            });
         }
         Ok(OffsetCommit { partition, seq })
     }
 
     /// A member's partitions in the current generation, ascending.
     pub fn assignment(&self, member_id: MemberId) -> Result<&[u32], GroupError> {
-        let member = self.members.get(&member_id).ok_or(GroupError::UnknownMember(member_id))?;
+        let member = self
+            .members
+            .get(&member_id)
+            .ok_or(GroupError::UnknownMember(member_id))?;
         Ok(&member.partitions)
     }
 
     /// The owner of a partition in the current generation; `None` when the group is empty.
     pub fn owner(&self, partition: u32) -> Result<Option<MemberId>, GroupError> {
-        let unknown = GroupError::UnknownPartition { partition, partitions: self.config.partitions };
+        let unknown = GroupError::UnknownPartition {
+            partition,
+            partitions: self.config.partitions,
+        };
         self.owners.get(partition as usize).copied().ok_or(unknown)
     }
 
@@ -297,6 +354,20 @@ impl GroupCoordinator {
     /// The current members, in id order.
     pub fn members(&self) -> impl Iterator<Item = MemberId> + '_ {
         self.members.keys().copied()
+    }
+
+    /// Drops the members past their session timeout without rebalancing: the caller does, once.
+    fn remove_expired(&mut self, now_ms: u64) -> Vec<MemberId> {
+        let timeout_ms = self.config.session_timeout_ms;
+        let expired: Vec<MemberId> = self
+            .members
+            .iter()
+            .filter(|(_, member)| now_ms.saturating_sub(member.heartbeat_ms) > timeout_ms)
+            .map(|(member_id, _)| *member_id)
+            .collect();
+        self.members
+            .retain(|member_id, _| !expired.contains(member_id));
+        expired
     }
 
     fn allocate_member_id(&mut self) -> MemberId {
@@ -323,52 +394,6 @@ impl GroupCoordinator {
             }
         }
     }
-}
-
-/// The owners after a membership change, given the previous owners (indexed by partition) and
-/// the members now in the group (ascending). Balanced: counts differ by at most one; sticky:
-/// the members that held the most keep the larger quotas, each member keeps its lowest
-/// partitions up to its quota, and only the rest (and partitions of departed members) move,
-/// lowest first to the lowest member id short of its quota.
-fn rebalance(previous: &[Option<MemberId>], members: &[MemberId]) -> Vec<Option<MemberId>> {
-    if members.is_empty() {
-        return vec![None; previous.len()];
-    }
-    let mut held: Vec<Vec<u32>> = vec![Vec::new(); members.len()];
-    let mut unowned: Vec<u32> = Vec::new();
-    for (partition, owner) in (0u32..).zip(previous) {
-        match owner.and_then(|owner| members.binary_search(&owner).ok()) {
-            Some(slot) => held[slot].push(partition),
-            None => unowned.push(partition),
-        }
-    }
-    let base = previous.len() / members.len();
-    let extra = previous.len() % members.len();
-    let mut by_held: Vec<usize> = (0..members.len()).collect();
-    by_held.sort_by_key(|&slot| (Reverse(held[slot].len()), members[slot]));
-    let mut quota = vec![base; members.len()];
-    for &slot in by_held.iter().take(extra) {
-        quota[slot] += 1;
-    }
-    for (partitions, &quota) in held.iter_mut().zip(&quota) {
-        if partitions.len() > quota {
-            unowned.extend(partitions.drain(quota..));
-        }
-    }
-    unowned.sort_unstable();
-    let mut unowned = unowned.into_iter();
-    for (partitions, &quota) in held.iter_mut().zip(&quota) {
-        partitions.extend(unowned.by_ref().take(quota - partitions.len()));
-    }
-    assert!(unowned.next().is_none(), "quotas sum to the partition count");
-    let mut owners = vec![None; previous.len()];
-    for (partitions, &member_id) in held.iter().zip(members) {
-        for &partition in partitions {
-            owners[partition as usize] = Some(member_id);
-        }
-    }
-    assert!(owners.iter().all(Option::is_some), "every partition has an owner");
-    owners
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 mod data;
 mod def;
 mod envelope;
+pub mod group;
 mod offsets;
 
 pub use data::{

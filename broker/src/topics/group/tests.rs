@@ -7,7 +7,11 @@ use super::*;
 const TIMEOUT_MS: u64 = 1_000;
 
 fn group(partitions: u32) -> GroupCoordinator {
-    let config = GroupConfig { partitions, session_timeout_ms: TIMEOUT_MS, member_id_first: 7 };
+    let config = GroupConfig {
+        partitions,
+        session_timeout_ms: TIMEOUT_MS,
+        member_id_first: 7,
+    };
     match GroupCoordinator::new(config) {
         Ok(group) => group,
         Err(error) => panic!("valid config refused: {error}"),
@@ -39,9 +43,15 @@ fn second_member_takes_half_and_the_first_keeps_the_rest() {
     assert_eq!(second.assignment, vec![2, 3]);
     assert_eq!(group.assignment(first.member_id), Ok(&[0, 1][..]));
     let told = group.heartbeat(first.member_id, first.generation, 20);
-    let reassigned = HeartbeatOutcome::Reassigned { generation: Generation(2), assignment: vec![0, 1] };
+    let reassigned = HeartbeatOutcome::Reassigned {
+        generation: Generation(2),
+        assignment: vec![0, 1],
+    };
     assert_eq!(told, Ok(reassigned));
-    assert_eq!(group.heartbeat(first.member_id, Generation(2), 30), Ok(HeartbeatOutcome::Current));
+    assert_eq!(
+        group.heartbeat(first.member_id, Generation(2), 30),
+        Ok(HeartbeatOutcome::Current)
+    );
 }
 
 #[test]
@@ -50,7 +60,9 @@ fn a_retried_join_changes_nothing_and_an_unknown_hint_gets_a_fresh_id() {
     let first = join(&mut group, 0);
     let again = group.join(Some(first.member_id), 5);
     assert_eq!(again, Ok(first.clone()));
-    let stranger = group.join(Some(MemberId(1_000)), 6).map(|outcome| outcome.member_id);
+    let stranger = group
+        .join(Some(MemberId(1_000)), 6)
+        .map(|outcome| outcome.member_id);
     assert_eq!(stranger, Ok(MemberId(8)));
     assert_eq!(group.generation(), Generation(2));
 }
@@ -62,7 +74,10 @@ fn heartbeats_from_strangers_and_the_future_are_refused() {
     let unknown = group.heartbeat(MemberId(99), Generation(1), 1);
     assert_eq!(unknown, Err(GroupError::UnknownMember(MemberId(99))));
     let future = group.heartbeat(first.member_id, Generation(5), 1);
-    let refused = GroupError::IllegalGeneration { member: Generation(5), current: Generation(1) };
+    let refused = GroupError::IllegalGeneration {
+        member: Generation(5),
+        current: Generation(1),
+    };
     assert_eq!(future, Err(refused));
 }
 
@@ -84,7 +99,10 @@ fn a_silent_member_expires_just_after_its_session_timeout() {
     let mut group = group(2);
     let silent = join(&mut group, 0);
     let alive = join(&mut group, 0);
-    assert_eq!(group.heartbeat(alive.member_id, alive.generation, 900), Ok(HeartbeatOutcome::Current));
+    assert_eq!(
+        group.heartbeat(alive.member_id, alive.generation, 900),
+        Ok(HeartbeatOutcome::Current)
+    );
     assert_eq!(group.expiry_deadline_ms(), Some(TIMEOUT_MS + 1));
     assert_eq!(group.expire(TIMEOUT_MS), vec![]);
     assert_eq!(group.expire(TIMEOUT_MS + 1), vec![silent.member_id]);
@@ -104,22 +122,63 @@ fn a_heartbeat_after_the_timeout_finds_the_member_gone() {
 }
 
 #[test]
+fn a_join_that_expires_members_rebalances_once() {
+    let mut group = group(3);
+    let silent = join(&mut group, 0);
+    let alive = join(&mut group, 600);
+    let newcomer = join(&mut group, TIMEOUT_MS + 1);
+    assert_eq!(newcomer.generation, Generation(3));
+    assert_eq!(
+        group.assignment(silent.member_id),
+        Err(GroupError::UnknownMember(silent.member_id))
+    );
+    // The survivor held the larger share, so it keeps two; the newcomer takes the rest.
+    assert_eq!(group.assignment(alive.member_id), Ok(&[0, 2][..]));
+    assert_eq!(newcomer.assignment, vec![1]);
+}
+
+#[test]
 fn commits_are_fenced_by_owner_and_generation() {
     let mut group = group(2);
     let first = join(&mut group, 0);
-    assert_eq!(group.commit(first.member_id, first.generation, 1, 40), Ok(OffsetCommit { partition: 1, seq: 40 }));
+    assert_eq!(
+        group.commit(first.member_id, first.generation, 1, 40),
+        Ok(OffsetCommit {
+            partition: 1,
+            seq: 40
+        })
+    );
     let second = join(&mut group, 1);
     // The first member missed the rebalance: even its kept partition 0 is refused until it
     // hears of generation 2.
     let stale = group.commit(first.member_id, first.generation, 0, 41);
-    let refused = GroupError::IllegalGeneration { member: Generation(1), current: Generation(2) };
+    let refused = GroupError::IllegalGeneration {
+        member: Generation(1),
+        current: Generation(2),
+    };
     assert_eq!(stale, Err(refused));
     let moved = group.commit(first.member_id, second.generation, 1, 41);
-    let not_owner = GroupError::NotAssigned { member: first.member_id, partition: 1, generation: Generation(2) };
+    let not_owner = GroupError::NotAssigned {
+        member: first.member_id,
+        partition: 1,
+        generation: Generation(2),
+    };
     assert_eq!(moved, Err(not_owner));
-    assert_eq!(group.commit(second.member_id, second.generation, 1, 41), Ok(OffsetCommit { partition: 1, seq: 41 }));
+    assert_eq!(
+        group.commit(second.member_id, second.generation, 1, 41),
+        Ok(OffsetCommit {
+            partition: 1,
+            seq: 41
+        })
+    );
     let missing = group.commit(second.member_id, second.generation, 2, 1);
-    assert_eq!(missing, Err(GroupError::UnknownPartition { partition: 2, partitions: 2 }));
+    assert_eq!(
+        missing,
+        Err(GroupError::UnknownPartition {
+            partition: 2,
+            partitions: 2
+        })
+    );
     let stranger = group.commit(MemberId(1), second.generation, 0, 1);
     assert_eq!(stranger, Err(GroupError::UnknownMember(MemberId(1))));
 }
@@ -129,15 +188,24 @@ fn members_beyond_the_partition_count_get_nothing() {
     let mut group = group(2);
     let outcomes: Vec<JoinOutcome> = (0..3).map(|_| join(&mut group, 0)).collect();
     assert_eq!(outcomes[2].assignment, Vec::<u32>::new());
-    let owned: usize = outcomes.iter().map(|o| group.assignment(o.member_id).map_or(0, <[u32]>::len)).sum();
+    let owned: usize = outcomes
+        .iter()
+        .map(|o| group.assignment(o.member_id).map_or(0, <[u32]>::len))
+        .sum();
     assert_eq!(owned, 2);
 }
 
 #[test]
 fn member_ids_wrap_and_skip_ids_in_use() {
-    let config = GroupConfig { partitions: 1, session_timeout_ms: TIMEOUT_MS, member_id_first: u64::MAX };
+    let config = GroupConfig {
+        partitions: 1,
+        session_timeout_ms: TIMEOUT_MS,
+        member_id_first: u64::MAX,
+    };
     let mut group = GroupCoordinator::new(config).map_err(|e| e.to_string());
-    let Ok(group) = group.as_mut() else { panic!("valid config refused") };
+    let Ok(group) = group.as_mut() else {
+        panic!("valid config refused")
+    };
     let ids: Vec<MemberId> = (0..2).map(|_| join(group, 0).member_id).collect();
     assert_eq!(ids, vec![MemberId(u64::MAX), MemberId(0)]);
 }
@@ -149,14 +217,28 @@ fn the_group_is_bounded() {
         join(&mut group, 0);
     }
     let full = group.join(None, 0);
-    assert_eq!(full, Err(GroupError::GroupFull { max: MEMBERS_PER_GROUP_MAX }));
+    assert_eq!(
+        full,
+        Err(GroupError::GroupFull {
+            max: MEMBERS_PER_GROUP_MAX
+        })
+    );
 }
 
 #[test]
 fn bad_configs_are_refused() {
     let zero = GroupCoordinator::new(GroupConfig::new(0, 0)).err();
-    assert_eq!(zero, Some(GroupConfigError::Partitions { partitions: 0, max: TOPIC_PARTITIONS_MAX }));
-    let config = GroupConfig { session_timeout_ms: SESSION_TIMEOUT_MS_MIN - 1, ..GroupConfig::new(1, 0) };
+    assert_eq!(
+        zero,
+        Some(GroupConfigError::Partitions {
+            partitions: 0,
+            max: TOPIC_PARTITIONS_MAX
+        })
+    );
+    let config = GroupConfig {
+        session_timeout_ms: SESSION_TIMEOUT_MS_MIN - 1,
+        ..GroupConfig::new(1, 0)
+    };
     let short = GroupCoordinator::new(config).err();
     let refused = GroupConfigError::SessionTimeout {
         timeout_ms: SESSION_TIMEOUT_MS_MIN - 1,
@@ -170,13 +252,26 @@ fn bad_configs_are_refused() {
 /// (so departed members keep calling); `None` or an empty list means a made-up id.
 #[derive(Debug, Clone)]
 enum Op {
-    Join { hint: Option<usize> },
+    Join {
+        hint: Option<usize>,
+    },
     /// `drift` shifts the member's known generation: -1 stale, 0 as told, +1 from the future.
-    Heartbeat { member: usize, drift: i8 },
-    Leave { member: usize },
-    Advance { ms: u64 },
+    Heartbeat {
+        member: usize,
+        drift: i8,
+    },
+    Leave {
+        member: usize,
+    },
+    Advance {
+        ms: u64,
+    },
     Expire,
-    Commit { member: usize, partition: u32, stale: bool },
+    Commit {
+        member: usize,
+        partition: u32,
+        stale: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -184,7 +279,8 @@ fn op() -> impl Strategy<Value = Op> {
         3 => proptest::option::of(0..8usize).prop_map(|hint| Op::Join { hint }),
         4 => (0..8usize, -1i8..=1).prop_map(|(member, drift)| Op::Heartbeat { member, drift }),
         1 => (0..8usize).prop_map(|member| Op::Leave { member }),
-        3 => (0..TIMEOUT_MS * 3 / 4).prop_map(|ms| Op::Advance { ms }),
+        3 => prop_oneof![0..TIMEOUT_MS * 3 / 4, Just(TIMEOUT_MS / 2), Just(1)]
+            .prop_map(|ms| Op::Advance { ms }),
         2 => Just(Op::Expire),
         4 => (0..8usize, 0..13u32, any::<bool>())
             .prop_map(|(member, partition, stale)| Op::Commit { member, partition, stale }),
@@ -211,6 +307,14 @@ impl Model {
     }
 
     fn expire(&mut self) -> Vec<MemberId> {
+        let expired = self.remove_expired();
+        if !expired.is_empty() {
+            self.generation += 1;
+        }
+        expired
+    }
+
+    fn remove_expired(&mut self) -> Vec<MemberId> {
         let now_ms = self.now_ms;
         let expired: Vec<MemberId> = self
             .heartbeats_ms
@@ -218,10 +322,7 @@ impl Model {
             .filter(|(_, &at)| now_ms.saturating_sub(at) > TIMEOUT_MS)
             .map(|(id, _)| *id)
             .collect();
-        if !expired.is_empty() {
-            self.heartbeats_ms.retain(|id, _| !expired.contains(id));
-            self.generation += 1;
-        }
+        self.heartbeats_ms.retain(|id, _| !expired.contains(id));
         expired
     }
 }
@@ -233,37 +334,53 @@ fn step(group: &mut GroupCoordinator, model: &mut Model, op: &Op) -> Result<(), 
         Op::Join { hint } => {
             let hint = hint.map(|index| model.pick(index));
             let outcome = group.join(hint, now_ms);
-            model.expire();
+            let expired = model.remove_expired();
             let outcome = outcome.map_err(|e| TestCaseError::fail(e.to_string()))?;
             match hint.filter(|id| model.heartbeats_ms.contains_key(id)) {
                 Some(id) => prop_assert_eq!(outcome.member_id, id),
                 None => {
                     prop_assert!(!model.heartbeats_ms.contains_key(&outcome.member_id));
-                    model.generation += 1;
                     model.issued.push(outcome.member_id);
                 }
             }
+            // One rebalance for the expiries and the new member together.
+            if !expired.is_empty() || !model.heartbeats_ms.contains_key(&outcome.member_id) {
+                model.generation += 1;
+            }
             model.heartbeats_ms.insert(outcome.member_id, now_ms);
             prop_assert_eq!(outcome.generation, Generation(model.generation));
-            model.told.insert(outcome.member_id, (outcome.generation, outcome.assignment));
+            model
+                .told
+                .insert(outcome.member_id, (outcome.generation, outcome.assignment));
         }
         Op::Heartbeat { member, drift } => {
             let id = model.pick(member);
-            let known = model.told.get(&id).map_or(0, |(generation, _)| generation.0);
+            let known = model
+                .told
+                .get(&id)
+                .map_or(0, |(generation, _)| generation.0);
             let sent = Generation(known.saturating_add_signed(i64::from(drift)));
             let answer = group.heartbeat(id, sent, now_ms);
             model.expire();
             let current = Generation(model.generation);
-            if !model.heartbeats_ms.contains_key(&id) {
+            let Some(heartbeat_ms) = model.heartbeats_ms.get_mut(&id) else {
                 prop_assert_eq!(answer, Err(GroupError::UnknownMember(id)));
-            } else if sent > current {
-                let refused = GroupError::IllegalGeneration { member: sent, current };
+                return Ok(());
+            };
+            if sent > current {
+                let refused = GroupError::IllegalGeneration {
+                    member: sent,
+                    current,
+                };
                 prop_assert_eq!(answer, Err(refused));
             } else {
-                model.heartbeats_ms.insert(id, now_ms);
+                *heartbeat_ms = now_ms;
                 match answer {
                     Ok(HeartbeatOutcome::Current) => prop_assert_eq!(sent, current),
-                    Ok(HeartbeatOutcome::Reassigned { generation, assignment }) => {
+                    Ok(HeartbeatOutcome::Reassigned {
+                        generation,
+                        assignment,
+                    }) => {
                         prop_assert!(sent < current);
                         prop_assert_eq!(generation, current);
                         model.told.insert(id, (generation, assignment));
@@ -289,9 +406,16 @@ fn step(group: &mut GroupCoordinator, model: &mut Model, op: &Op) -> Result<(), 
             prop_assert_eq!(&expired, &model.expire());
             prop_assert_eq!(!expired.is_empty(), deadline.is_some_and(|at| at <= now_ms));
             // Every member left (checked equal to the model's) heartbeated within the timeout.
-            prop_assert!(model.heartbeats_ms.values().all(|&at| now_ms - at <= TIMEOUT_MS));
+            prop_assert!(model
+                .heartbeats_ms
+                .values()
+                .all(|&at| now_ms - at <= TIMEOUT_MS));
         }
-        Op::Commit { member, partition, stale } => {
+        Op::Commit {
+            member,
+            partition,
+            stale,
+        } => {
             let id = model.pick(member);
             let (told, assigned) = model.told.get(&id).cloned().unwrap_or_default();
             let sent = Generation(told.0.saturating_sub(u64::from(stale)));
@@ -321,7 +445,9 @@ fn check(group: &GroupCoordinator, model: &Model, before: Generation) -> Result<
     let partitions = group.config().partitions;
     let mut owned = BTreeMap::new();
     for partition in 0..partitions {
-        let owner = group.owner(partition).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let owner = group
+            .owner(partition)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(owner.is_some(), !members.is_empty());
         if let Some(owner) = owner {
             prop_assert!(members.contains(&owner));
@@ -330,7 +456,9 @@ fn check(group: &GroupCoordinator, model: &Model, before: Generation) -> Result<
     }
     let mut counts = Vec::new();
     for &member in &members {
-        let listed = group.assignment(member).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let listed = group
+            .assignment(member)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
         let expected = owned.get(&member).cloned().unwrap_or_default();
         prop_assert_eq!(listed, &expected[..]);
         counts.push(listed.len());
@@ -348,17 +476,40 @@ fn check(group: &GroupCoordinator, model: &Model, before: Generation) -> Result<
 }
 
 /// Sticky: across a step, a member still present kept all it had (if its count did not
-/// shrink) or kept only partitions it had (if it did).
-fn check_sticky(
-    before: &GroupCoordinator,
-    after: &GroupCoordinator,
-) -> Result<(), TestCaseError> {
+/// shrink) or kept only partitions it had (if it did), and no more partitions moved than
+/// balance needs: the most that can stay put is when the largest holders get the larger
+/// quotas.
+fn check_sticky(before: &GroupCoordinator, after: &GroupCoordinator) -> Result<(), TestCaseError> {
+    let mut held = Vec::new();
+    let mut kept = 0;
     for member in after.members() {
         let (Ok(old), Ok(new)) = (before.assignment(member), after.assignment(member)) else {
             continue;
         };
-        let (small, large) = if old.len() <= new.len() { (old, new) } else { (new, old) };
-        prop_assert!(small.iter().all(|p| large.contains(p)), "{:?} moved to {:?}", old, new);
+        let (small, large) = if old.len() <= new.len() {
+            (old, new)
+        } else {
+            (new, old)
+        };
+        prop_assert!(
+            small.iter().all(|p| large.contains(p)),
+            "{:?} moved to {:?}",
+            old,
+            new
+        );
+        held.push(old.len());
+        kept += small.len();
+    }
+    let (partitions, members) = (after.config().partitions as usize, after.members().count());
+    if members > 0 {
+        held.sort_unstable_by(|a, b| b.cmp(a));
+        let quota = |rank: usize| partitions / members + usize::from(rank < partitions % members);
+        let most: usize = held
+            .iter()
+            .enumerate()
+            .map(|(rank, &n)| n.min(quota(rank)))
+            .sum();
+        prop_assert_eq!(kept, most, "held {:?}", held);
     }
     Ok(())
 }

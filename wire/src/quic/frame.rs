@@ -1,0 +1,183 @@
+//! The frame: a fixed 16-byte header (version, flags, type, request id, payload length, all
+//! little-endian) and a payload. [`decode_frame`] is the incremental decoder over a byte
+//! buffer; [`FrameDecoder`] keeps the buffer for a stream. Neither reads a socket: the caller
+//! hands in bytes as they arrive and writes out the bytes [`Frame::encode`] gives.
+//!
+//! The header is checked field by field as soon as its bytes are present (version at byte 1,
+//! type at byte 4, length at byte 16), and the declared length is checked against
+//! [`FRAME_BYTES_MAX`] before any payload is buffered or allocated.
+
+use super::error::{EncodeError, FrameError};
+use super::limits::{FRAME_BYTES_MAX, HEADER_BYTES, PROTOCOL_VERSION};
+use super::message::Message;
+use super::types::RequestId;
+
+/// Header flag bits this version defines: none. Set bits are rejected so a later version can
+/// give them a meaning.
+pub const FLAGS_DEFINED: u8 = 0;
+
+/// One frame: which request it belongs to, and its message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// The request it starts, answers or pushes for.
+    pub request_id: RequestId,
+    /// The message; its variant gives the frame type.
+    pub message: Message,
+}
+
+/// What [`decode_frame`] found at the start of the buffer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DecodeStep {
+    /// No complete frame yet: at least this many more bytes are needed.
+    NeedBytes(usize),
+    /// A frame, taking the first `consumed` bytes of the buffer.
+    Frame {
+        /// The frame.
+        frame: Frame,
+        /// Bytes it took.
+        consumed: usize,
+    },
+}
+
+impl Frame {
+    /// Appends the frame's bytes to `out`. A message too large for one frame is an error and
+    /// leaves `out` as it was.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let start = out.len();
+        out.push(PROTOCOL_VERSION);
+        out.push(FLAGS_DEFINED);
+        out.extend_from_slice(&self.message.frame_type().to_le_bytes());
+        out.extend_from_slice(&self.request_id.0.to_le_bytes());
+        out.extend_from_slice(&[0u8; 4]);
+        self.message.encode_payload(out);
+        let length = out.len() - start - HEADER_BYTES;
+        if length > FRAME_BYTES_MAX {
+            out.truncate(start);
+            return Err(EncodeError {
+                length,
+                max: FRAME_BYTES_MAX,
+            });
+        }
+        // FRAME_BYTES_MAX < u32::MAX, so the cast is exact.
+        let length_bytes = (length as u32).to_le_bytes();
+        out[start + 12..start + HEADER_BYTES].copy_from_slice(&length_bytes);
+        Ok(())
+    }
+
+    /// The frame's bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, EncodeError> {
+        let mut out = Vec::new();
+        self.encode(&mut out)?;
+        Ok(out)
+    }
+}
+
+/// Decodes the frame at the start of `buffer`, or says how many more bytes it needs, or why
+/// the bytes are not a frame. Never allocates more than the payload that is present.
+pub fn decode_frame(buffer: &[u8]) -> Result<DecodeStep, FrameError> {
+    check_header_prefix(buffer)?;
+    if buffer.len() < HEADER_BYTES {
+        return Ok(DecodeStep::NeedBytes(HEADER_BYTES - buffer.len()));
+    }
+    let frame_type = u16::from_le_bytes([buffer[2], buffer[3]]);
+    let mut request_id = [0u8; 8];
+    request_id.copy_from_slice(&buffer[4..12]);
+    let mut length = [0u8; 4];
+    length.copy_from_slice(&buffer[12..HEADER_BYTES]);
+    let length = u32::from_le_bytes(length);
+    let payload_bytes = usize::try_from(length).unwrap_or(usize::MAX);
+    if payload_bytes > FRAME_BYTES_MAX {
+        return Err(FrameError::Oversize {
+            length: u64::from(length),
+            max: FRAME_BYTES_MAX,
+        });
+    }
+    let total = HEADER_BYTES + payload_bytes;
+    if buffer.len() < total {
+        return Ok(DecodeStep::NeedBytes(total - buffer.len()));
+    }
+    let message = Message::decode_payload(frame_type, &buffer[HEADER_BYTES..total])?;
+    Ok(DecodeStep::Frame {
+        frame: Frame {
+            request_id: RequestId(u64::from_le_bytes(request_id)),
+            message,
+        },
+        consumed: total,
+    })
+}
+
+/// Checks the header fields whose bytes are present, so garbage fails at its first byte.
+fn check_header_prefix(buffer: &[u8]) -> Result<(), FrameError> {
+    if let Some(&version) = buffer.first() {
+        if version != PROTOCOL_VERSION {
+            return Err(FrameError::BadVersion(version));
+        }
+    }
+    if let Some(&flags) = buffer.get(1) {
+        if flags & !FLAGS_DEFINED != 0 {
+            return Err(FrameError::ReservedFlags(flags));
+        }
+    }
+    if let (Some(&low), Some(&high)) = (buffer.get(2), buffer.get(3)) {
+        let frame_type = u16::from_le_bytes([low, high]);
+        if !Message::is_known_type(frame_type) {
+            return Err(FrameError::UnknownType(frame_type));
+        }
+    }
+    Ok(())
+}
+
+/// The decoder of one stream: bytes in ([`FrameDecoder::handle_bytes`]), frames out
+/// ([`FrameDecoder::poll_frame`]). After an error it is failed for good and repeats the
+/// error: the stream's bytes can no longer be trusted to be aligned on frames.
+#[derive(Debug, Default)]
+pub struct FrameDecoder {
+    buffer: Vec<u8>,
+    start: usize,
+    failed: Option<FrameError>,
+}
+
+impl FrameDecoder {
+    /// A decoder with nothing buffered.
+    pub fn new() -> FrameDecoder {
+        FrameDecoder::default()
+    }
+
+    /// Adds bytes received from the stream. Poll frames out between calls: the buffer holds
+    /// what has not been polled yet.
+    pub fn handle_bytes(&mut self, bytes: &[u8]) {
+        if self.failed.is_some() {
+            return;
+        }
+        if self.start > 0 {
+            self.buffer.drain(..self.start);
+            self.start = 0;
+        }
+        self.buffer.extend_from_slice(bytes);
+    }
+
+    /// The next complete frame, `None` when more bytes are needed, or the stream's error.
+    pub fn poll_frame(&mut self) -> Result<Option<Frame>, FrameError> {
+        if let Some(error) = &self.failed {
+            return Err(error.clone());
+        }
+        match decode_frame(&self.buffer[self.start..]) {
+            Ok(DecodeStep::NeedBytes(_)) => Ok(None),
+            Ok(DecodeStep::Frame { frame, consumed }) => {
+                self.start += consumed;
+                Ok(Some(frame))
+            }
+            Err(error) => {
+                self.failed = Some(error.clone());
+                self.buffer = Vec::new();
+                self.start = 0;
+                Err(error)
+            }
+        }
+    }
+
+    /// Bytes received but not yet returned as frames.
+    pub fn buffered_bytes(&self) -> usize {
+        self.buffer.len() - self.start
+    }
+}

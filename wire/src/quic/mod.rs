@@ -1,0 +1,74 @@
+//! The QUIC binary protocol (issue 6, `wire/PROTOCOL.md`) as a sans-IO codec: frame header,
+//! incremental decoder, typed messages with their payload layouts, limits and error codes.
+//!
+//! Owns: the bytes on a QUIC stream and their meaning as data. Does not own: sockets, TLS,
+//! quinn, clocks, authentication, the consumer-group state machine or any broker state; the
+//! server and clients feed bytes in and take frames out, so everything here is tested in
+//! memory. Nothing decoded from the peer can panic or allocate past what the peer sent.
+//!
+//! - `frame`: header, [`Frame`], [`decode_frame`], [`FrameDecoder`].
+//! - `message`: [`Message`], frame type numbers, directions.
+//! - `data`, `group`: payload structs and layouts. `types`: newtypes and shared values.
+//! - `limits`, `error`: named bounds and typed errors.
+
+mod buf;
+mod data;
+mod error;
+mod frame;
+mod group;
+pub mod limits;
+mod message;
+mod types;
+
+#[cfg(test)]
+mod strategies;
+#[cfg(test)]
+mod tests;
+
+pub use data::{
+    Auth, AuthOk, Credentials, ErrorReply, Fetch, ProduceAck, ProduceRecord, ProduceTable,
+    ProduceTopic, Record, Records, Sql, SqlResult,
+};
+pub use error::{EncodeError, FrameError, PayloadError};
+pub use frame::{decode_frame, DecodeStep, Frame, FrameDecoder, FLAGS_DEFINED};
+pub use group::{
+    CommittedOffset, GroupAssignment, GroupCommit, GroupJoin, GroupMember, GroupReply,
+};
+pub use limits::{ALPN, FRAME_BYTES_MAX, HEADER_BYTES, PROTOCOL_VERSION};
+pub use message::{frame_types, Direction, Message};
+pub use types::{
+    BatchSequence, Generation, GroupStatus, Idempotence, MemberId, PartitionIndex, Partitioning,
+    ProducerId, ReadFrom, RequestId, Seq,
+};
+
+/// Codes of the `error` frame. SQL failures keep the HTTP API's codes, so the list is open.
+pub mod codes {
+    /// The payload does not match its frame type, or reserved flags are set.
+    pub const MALFORMED_FRAME: &str = "malformed_frame";
+    /// The header declares a payload over `FRAME_BYTES_MAX`.
+    pub const OVERSIZE_FRAME: &str = "oversize_frame";
+    /// The frame type names no frame of this version.
+    pub const UNKNOWN_TYPE: &str = "unknown_type";
+    /// The header's version is not one the server speaks.
+    pub const UNSUPPORTED_VERSION: &str = "unsupported_version";
+    /// A frame of the wrong direction (a response or push sent by a client).
+    pub const UNEXPECTED_FRAME: &str = "unexpected_frame";
+    /// A request other than `auth` before authentication.
+    pub const NOT_AUTHENTICATED: &str = "not_authenticated";
+    /// Wrong user name, password or token.
+    pub const AUTH_FAILED: &str = "auth_failed";
+    /// The user has no grant for the topic or table.
+    pub const FORBIDDEN: &str = "forbidden";
+    /// No such topic.
+    pub const UNKNOWN_TOPIC: &str = "unknown_topic";
+    /// No such partition in the topic.
+    pub const UNKNOWN_PARTITION: &str = "unknown_partition";
+    /// No such table.
+    pub const UNKNOWN_TABLE: &str = "unknown_table";
+    /// A row of `produce_table` is not a JSON object of the table's columns.
+    pub const INVALID_ROW: &str = "invalid_row";
+    /// A server limit (batch size, open streams, connections per user) was exceeded.
+    pub const LIMIT_EXCEEDED: &str = "limit_exceeded";
+    /// The server could not make the write durable; nothing was acknowledged.
+    pub const STORAGE_ERROR: &str = "storage_error";
+}
