@@ -1,5 +1,6 @@
 //! `strand-broker`: the Strand server. It owns the catalog, authentication, tables over log
-//! partitions, the HTTP SQL endpoint, configuration and metrics, and the `strand` binary.
+//! partitions, the HTTP SQL endpoint, the QUIC listener ([`quic`]), configuration and metrics,
+//! and the `strand` binary.
 //!
 //! It does not own the on-disk log format (`strand-log`) or SQL parsing and plans
 //! (`strand-sql-view`).
@@ -16,6 +17,7 @@ pub mod error;
 pub mod http;
 pub mod limits;
 pub mod metrics;
+pub mod quic;
 pub mod realtime;
 pub mod server;
 pub mod session;

@@ -1,13 +1,10 @@
 //! `strand serve` as a library: open the data directory (lock, log store, user directory,
-//! JWT secret), bind the listeners, start the retention sweeper, serve HTTP until told to
-//! stop, then finish requests in flight, stop the sweeper and flush the store. The binary
-//! adds signals, logging and the ready line.
-//!
-//! QUIC is not served yet (it arrives with a later issue): its UDP address is bound and held,
-//! so port 0 resolves to a real port and the address is reserved for it.
+//! JWT secret, TLS certificate), bind the listeners, start the retention sweeper, serve HTTP
+//! and QUIC until told to stop, then finish requests in flight, close QUIC connections, stop
+//! the sweeper and flush the store. The binary adds signals, logging and the ready line.
 
 use std::future::Future;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +17,7 @@ use crate::config::ServeConfig;
 use crate::http::{router, AppState, HttpShards};
 use crate::limits::{ACCEPT_RETRY_MS, SHUTDOWN_GRACE_MS};
 use crate::metrics::Metrics;
+use crate::quic::{NotBuilt, QuicError, QuicListener, TlsIdentity};
 use crate::sql::SqlEngine;
 use crate::storage::{CountingStorage, SyncCounters};
 use crate::sys::{DataDirLock, LockError};
@@ -69,6 +67,8 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error("QUIC listener: {0}")]
+    Quic(#[from] QuicError),
     #[error("cannot start the retention thread: {0}")]
     Retention(#[source] std::io::Error),
     #[error("HTTP server failed: {0}")]
@@ -101,7 +101,7 @@ impl ReadyInfo {
 pub struct Server {
     ready: ReadyInfo,
     http_listener: TcpListener,
-    quic_socket: UdpSocket,
+    quic: QuicListener,
     router: axum::Router,
     store: Arc<Store>,
     retention: RetentionSweeper,
@@ -125,6 +125,7 @@ impl Server {
         let users = Arc::new(UserDirectory::open(&store, PasswordHashing::default())?);
         let admin = users.bootstrap_admin(admin_password)?;
         let secret = JwtSecret::load_or_create(&data_dir)?;
+        let tls = TlsIdentity::load_or_create(&data_dir).map_err(QuicError::from)?;
         let metrics = Arc::new(Metrics::new(syncs));
         let auth = Arc::new(Authenticator::new(users.clone(), &secret, config.token_ttl));
         let context = EngineContext {
@@ -140,17 +141,19 @@ impl Server {
             config.retention_interval,
         )
         .map_err(ServeError::Retention)?;
-        let (http_listener, quic_socket) = bind(config).await?;
+        let http_listener = bind(config).await?;
+        // Produce, fetch, group and SQL handlers plug in here as they are built.
+        let quic = QuicListener::bind(config.quic_addr, &tls, auth.clone(), Arc::new(NotBuilt))?;
         let bound = |what, addr| move |source| ServeError::Bind { what, addr, source };
         let ready = ReadyInfo {
             http: (http_listener.local_addr()).map_err(bound("HTTP", config.http_addr))?,
-            quic: (quic_socket.local_addr()).map_err(bound("QUIC", config.quic_addr))?,
+            quic: quic.local_addr(),
             data_dir,
         };
         let server = Server {
             ready,
             http_listener,
-            quic_socket,
+            quic,
             router: router(AppState::new(auth, engine, metrics)),
             store,
             retention,
@@ -173,6 +176,7 @@ impl Server {
                 addr: http,
                 source,
             })?;
+        let quic = self.quic.start();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -191,10 +195,10 @@ impl Server {
         tracing::info!("stopping: no new connections, finishing requests in flight");
         drop(self.http_listener);
         let grace = Duration::from_millis(SHUTDOWN_GRACE_MS);
-        if !shards.finish(grace).await {
+        let (http_done, ()) = tokio::join!(shards.finish(grace), quic.stop(grace));
+        if !http_done {
             tracing::warn!("requests still in flight after the grace period");
         }
-        drop(self.quic_socket);
         // Before the final flush, so no segment is being removed while the store syncs.
         self.retention.stop();
         self.store.sync()?;
@@ -224,20 +228,14 @@ fn open_store(
     Store::open(data_dir.join(LOG_DIR), store_config)
 }
 
-async fn bind(config: &ServeConfig) -> Result<(TcpListener, UdpSocket), ServeError> {
-    let http = TcpListener::bind(config.http_addr)
+async fn bind(config: &ServeConfig) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(config.http_addr)
         .await
         .map_err(|source| ServeError::Bind {
             what: "HTTP",
             addr: config.http_addr,
             source,
-        })?;
-    let quic = UdpSocket::bind(config.quic_addr).map_err(|source| ServeError::Bind {
-        what: "QUIC",
-        addr: config.quic_addr,
-        source,
-    })?;
-    Ok((http, quic))
+        })
 }
 
 #[cfg(test)]

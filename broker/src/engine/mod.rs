@@ -32,6 +32,7 @@ use crate::session::Session;
 use crate::sql::{PreparedSql, RunCost, SqlEngine, StatementResult, SubscriptionTarget};
 use crate::tables::catalog::{Catalog, CatalogTable};
 use crate::tables::{RowOwner, TableData};
+use crate::topics::{SourcePump, TopicData};
 use crate::users::{Privilege, Role, UserDirectory, UserName};
 pub use errors::EngineError;
 pub(crate) use query::json_of;
@@ -59,11 +60,14 @@ impl Caller {
 }
 
 pub struct Engine {
-    catalog: Catalog,
+    catalog: Arc<Catalog>,
     tables: TableData,
     users: Arc<UserDirectory>,
     metrics: Arc<Metrics>,
     realtime: Arc<Realtime>,
+    topics: Arc<TopicData>,
+    /// Publishes committed changes of source tables to their topics (`topics/source.rs`).
+    sources: SourcePump,
 }
 
 impl Engine {
@@ -72,14 +76,24 @@ impl Engine {
         users: Arc<UserDirectory>,
         metrics: Arc<Metrics>,
     ) -> Result<Engine, EngineError> {
-        let catalog = Catalog::open(&store)?;
+        let catalog = Arc::new(Catalog::open(&store)?);
+        let topics = Arc::new(TopicData::new(store.clone()));
+        let sources = SourcePump::start(store.clone(), catalog.clone(), topics.clone());
         Ok(Engine {
             catalog,
             tables: TableData::new(store),
             users,
             realtime: Realtime::start(metrics.clone()),
             metrics,
+            topics,
+            sources,
         })
+    }
+
+    /// The messages of all topics (one instance per store, so idempotent producers are
+    /// tracked in one place).
+    pub fn topics(&self) -> &Arc<TopicData> {
+        &self.topics
     }
 
     fn run_statement(
@@ -220,7 +234,7 @@ impl Engine {
     /// for writes, no commit round under way that the write would queue behind. Wrong guesses
     /// cost latency, never correctness. Errors are left for `run` to report.
     fn cost_of(&self, caller: &Caller, statement: &Statement, params: &[Value]) -> RunCost {
-        let catalog = &self.catalog;
+        let catalog: &Catalog = &self.catalog;
         let (table, pinned_by_key, writes) = match statement {
             Statement::Select(select) => match SelectPlan::compile(select, catalog, params) {
                 Ok(plan) => (

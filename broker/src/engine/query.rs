@@ -22,7 +22,7 @@ impl Engine {
         select: &Select,
         params: &[Value],
     ) -> EngineResult {
-        let plan = SelectPlan::compile(select, &self.catalog, params).map_err(errors::from_sql)?;
+        let plan = SelectPlan::compile(select, &*self.catalog, params).map_err(errors::from_sql)?;
         let table = self.table(plan.table().name())?;
         let owner = self.owner_of(caller, &table, Privilege::Select)?;
         let partition = self

@@ -20,7 +20,7 @@ impl Engine {
             let text = "a subscription is one SELECT statement";
             return Err(ApiError::new(ErrorCode::Unsupported, text));
         };
-        let plan = SelectPlan::compile(&select, &self.catalog, &[]).map_err(errors::from_sql)?;
+        let plan = SelectPlan::compile(&select, &*self.catalog, &[]).map_err(errors::from_sql)?;
         if plan.has_order_by() || plan.limit().is_some() || plan.offset() > 0 {
             let text = "ORDER BY, LIMIT and OFFSET are for one-shot queries, not subscriptions";
             return Err(ApiError::new(ErrorCode::Unsupported, text));

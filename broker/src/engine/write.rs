@@ -10,7 +10,9 @@ use super::query::for_each_live_row;
 use super::{Caller, Engine, EngineResult};
 use crate::error::{ApiError, ErrorCode};
 use crate::sql::StatementResult;
-use crate::tables::versions::{KeyVersion, PartitionWriter, RowWrite};
+use crate::tables::catalog::CatalogTable;
+use crate::tables::versions::{KeyVersion, KeyedPartition, PartitionWriter, RowWrite};
+use crate::tables::{partition_id, RowOwner};
 use crate::users::Privilege;
 
 /// A row version to write: its key (empty without a primary key) and stored bytes.
@@ -26,7 +28,7 @@ impl Engine {
         insert: &Insert,
         params: &[Value],
     ) -> EngineResult {
-        let plan = InsertPlan::compile(insert, &self.catalog, params).map_err(errors::from_sql)?;
+        let plan = InsertPlan::compile(insert, &*self.catalog, params).map_err(errors::from_sql)?;
         let table = self.table(plan.table().name())?;
         let owner = self.owner_of(caller, &table, Privilege::Insert)?;
         let mut encoded = Vec::with_capacity(plan.rows().len());
@@ -64,7 +66,7 @@ impl Engine {
         partition
             .apply(&writes, no_live_duplicate)
             .map_err(errors::from_versions)??;
-        self.realtime.committed(&partition);
+        self.committed(&table, owner, &partition);
         self.metrics.add_rows_written(encoded.len() as u64);
         Ok(affected(encoded.len(), "inserted"))
     }
@@ -75,7 +77,7 @@ impl Engine {
         update: &Update,
         params: &[Value],
     ) -> EngineResult {
-        let plan = UpdatePlan::compile(update, &self.catalog, params).map_err(errors::from_sql)?;
+        let plan = UpdatePlan::compile(update, &*self.catalog, params).map_err(errors::from_sql)?;
         let table = self.table(plan.table().name())?;
         let owner = self.owner_of(caller, &table, Privilege::Update)?;
         let partition = self
@@ -102,7 +104,7 @@ impl Engine {
             Ok(true)
         })?;
         self.write_all(writer, &encoded)?;
-        self.realtime.committed(&partition);
+        self.committed(&table, owner, &partition);
         Ok(affected(encoded.len(), "updated"))
     }
 
@@ -112,7 +114,7 @@ impl Engine {
         delete: &Delete,
         params: &[Value],
     ) -> EngineResult {
-        let plan = DeletePlan::compile(delete, &self.catalog, params).map_err(errors::from_sql)?;
+        let plan = DeletePlan::compile(delete, &*self.catalog, params).map_err(errors::from_sql)?;
         let table = self.table(plan.table().name())?;
         let owner = self.owner_of(caller, &table, Privilege::Delete)?;
         let partition = self
@@ -137,8 +139,23 @@ impl Engine {
             return Err(ApiError::new(ErrorCode::Unsupported, text));
         }
         self.write_all(writer, &encoded)?;
-        self.realtime.committed(&partition);
+        self.committed(&table, owner, &partition);
         Ok(affected(encoded.len(), "deleted"))
+    }
+
+    /// A statement's batch is durable in `partition`: wake its realtime feed and, when some
+    /// topic has the table as a source, the table-to-topic publisher.
+    fn committed(&self, table: &CatalogTable, owner: RowOwner<'_>, partition: &KeyedPartition) {
+        self.realtime.committed(partition);
+        if !self.catalog.is_topic_source(table.def.name()) {
+            return;
+        }
+        match partition_id(table, owner) {
+            Ok(id) => self.sources.notify(table.def.name(), id),
+            Err(error) => {
+                tracing::warn!(table = %table.def.name(), %error, "no partition id to publish from");
+            }
+        }
     }
 
     /// Write an UPDATE's or DELETE's versions under the lock its scan was made under, so a

@@ -24,7 +24,9 @@ use std::sync::{Arc, Condvar, Mutex, Weak};
 use strand_log::Seq;
 use strand_sql_view::SelectPlan;
 
+pub(crate) use change::{classify, ChangeKind};
 pub use feed::{Join, LiveSubscription, PartitionFeed};
+pub(crate) use history::VersionPair;
 pub use history::{replay, HistoryError, Replayed, SnapshotCursor};
 pub use outbox::{Outbox, OutboxReceiver, PushRefused};
 pub use plan::SubscriptionPlan;

@@ -142,6 +142,16 @@ impl Catalog {
             .collect()
     }
 
+    /// Whether some topic has `table` among its sources: a lock and a walk over the topics,
+    /// nothing cloned (the engine asks after every write).
+    pub fn is_topic_source(&self, table: &TableName) -> bool {
+        let state = self.read();
+        state
+            .topics
+            .values()
+            .any(|t| t.def.sources.iter().any(|s| &s.table == table))
+    }
+
     pub fn entry(&self, name: &TableName) -> Option<CatalogTable> {
         self.read().tables.get(name).cloned()
     }

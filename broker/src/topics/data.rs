@@ -120,11 +120,7 @@ impl TopicData {
         };
         let index = match choice {
             PartitionChoice::Explicit(index) => index,
-            PartitionChoice::ByKey if first_key.is_empty() => {
-                let next = self.round_robin.fetch_add(1, Ordering::Relaxed);
-                (next % u64::from(topic.def.partitions)) as u32
-            }
-            PartitionChoice::ByKey => (fnv1a(first_key) % u64::from(topic.def.partitions)) as u32,
+            PartitionChoice::ByKey => self.partition_for_key(topic, first_key),
         };
         let partition = self.partition(topic, index)?;
         let mut producers = partition
@@ -181,6 +177,38 @@ impl TopicData {
         drop(producers);
         partition.committed.send_replace(range.last);
         Ok(ack)
+    }
+
+    /// The partition a batch whose first key is `key` goes to under
+    /// [`PartitionChoice::ByKey`]: by FNV-1a of the key, round-robin for an empty key.
+    pub fn partition_for_key(&self, topic: &CatalogTopic, key: &[u8]) -> u32 {
+        let partitions = u64::from(topic.def.partitions.max(1));
+        if key.is_empty() {
+            let next = self.round_robin.fetch_add(1, Ordering::Relaxed);
+            return (next % partitions) as u32;
+        }
+        (fnv1a(key) % partitions) as u32
+    }
+
+    /// The highest batch sequence idempotent producer `producer_id` has written to any
+    /// partition of `topic` (opening each partition, which scans it once), if any.
+    pub fn producer_last_batch(
+        &self,
+        topic: &CatalogTopic,
+        producer_id: u64,
+    ) -> Result<Option<u64>, TopicError> {
+        let mut highest = None;
+        for index in 0..topic.def.partitions {
+            let partition = self.partition(topic, index)?;
+            let producers = partition
+                .producers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some(&(last, _)) = producers.get(&producer_id) {
+                highest = highest.max(Some(last));
+            }
+        }
+        Ok(highest)
     }
 
     /// Up to `max_records` messages (and about `max_bytes`) of one partition.
@@ -312,7 +340,7 @@ fn producers_of(log: &Partition) -> Result<HashMap<u64, (u64, ProduceAck)>, Topi
 }
 
 /// FNV-1a, 64 bits: a key's partition must not change across restarts or builds.
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(super) fn fnv1a(bytes: &[u8]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in bytes {
         hash ^= u64::from(*byte);

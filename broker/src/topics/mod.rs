@@ -1,16 +1,19 @@
 //! Topics: Kafka-style logs of messages, split into partitions, written by producers and read
 //! by consumers and consumer groups (SPEC section 6). This module owns topic definitions
-//! (`def.rs`; stored by the catalog) and, with the QUIC issue, produce/fetch over the log and
-//! the group coordinator; not the wire protocol (`strand-wire`) nor SQL DDL parsing.
+//! (`def.rs`; stored by the catalog), produce/fetch over the log (`data.rs`), group offsets
+//! and the group coordinator, and publishing table changes to topics (`source.rs`); not the
+//! wire protocol (`strand-wire`) nor SQL DDL parsing.
 
 mod data;
 mod def;
 mod envelope;
 pub mod group;
 mod offsets;
+mod source;
 
 pub use data::{
     FetchFrom, PartitionChoice, ProduceAck, ProducerBatch, TopicData, TopicError, TopicMessage,
 };
 pub use def::{TopicDef, TopicSource, TOPIC_PARTITIONS_DEFAULT, TOPIC_PARTITIONS_MAX};
 pub use offsets::{GroupOffsets, OffsetsError};
+pub use source::{SourceError, SourcePump};

@@ -9,9 +9,14 @@
 //! - `frame`: header, [`Frame`], [`decode_frame`], [`FrameDecoder`].
 //! - `message`: [`Message`], frame type numbers, directions.
 //! - `data`, `group`: payload structs and layouts. `types`: newtypes and shared values.
-//! - `limits`, `error`: named bounds and typed errors.
+//! - `limits`, `error`: named bounds and typed errors. [`close`]: QUIC application error codes.
+//! - `client` (cargo feature `client`): the async Rust client over quinn; the only part that
+//!   does I/O, kept behind the feature so codec and WebSocket users do not pull in quinn.
 
 mod buf;
+#[cfg(feature = "client")]
+pub mod client;
+pub mod close;
 mod data;
 mod error;
 mod frame;
@@ -71,4 +76,6 @@ pub mod codes {
     pub const LIMIT_EXCEEDED: &str = "limit_exceeded";
     /// The server could not make the write durable; nothing was acknowledged.
     pub const STORAGE_ERROR: &str = "storage_error";
+    /// A request this server does not serve (yet): a valid frame whose handler is not built.
+    pub const UNSUPPORTED: &str = "unsupported";
 }

@@ -1,0 +1,272 @@
+//! One QUIC connection, from handshake to close: check ALPN, authenticate (the first request
+//! must be `auth`; argon2 runs on a blocking thread), then serve each bidirectional stream as
+//! one request in its own task. Bad input fails its stream only; a connection that keeps
+//! sending it is closed with [`close::connection::PROTOCOL_VIOLATION`].
+//!
+//! Owns: the per-connection state (session, bad-frame budget, stream tasks). Does not own: the
+//! TLS setup, frame decoding (`stream.rs`) or what requests do ([`QuicService`]).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use quinn::VarInt;
+use strand_wire::quic::close;
+use strand_wire::quic::{codes, AuthOk, Credentials, Message, RequestId, ALPN};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use super::service::{dispatch, QuicService, Responder};
+use super::stream::{fail_stream, read_request, Inbound};
+use super::{
+    AUTH_TIMEOUT, BAD_FRAMES_PER_CONNECTION_MAX, CLOSE_FLUSH_TIMEOUT, REQUEST_READ_TIMEOUT,
+};
+use crate::auth::{self, Authenticator};
+use crate::session::Session;
+
+/// What every connection shares.
+pub(crate) struct Shared {
+    pub(crate) auth: Arc<Authenticator>,
+    pub(crate) service: Arc<dyn QuicService>,
+}
+
+/// Serves one incoming connection until it closes. Never panics on anything the peer sends.
+pub(crate) async fn serve(incoming: quinn::Incoming, shared: Arc<Shared>) {
+    let remote = incoming.remote_address();
+    let span = tracing::info_span!("quic", %remote, user = tracing::field::Empty);
+    async move {
+        let connection = match incoming.await {
+            Ok(connection) => connection,
+            Err(error) => {
+                tracing::info!(%error, "QUIC handshake failed");
+                return;
+            }
+        };
+        if negotiated_alpn(&connection).as_deref() != Some(ALPN) {
+            tracing::info!("closing a connection without ALPN strand/1");
+            let code = VarInt::from_u32(close::connection::WRONG_ALPN);
+            connection.close(code, b"ALPN strand/1 required");
+            return;
+        }
+        let Some(session) = authenticate(&connection, &shared, remote).await else {
+            return;
+        };
+        tracing::Span::current().record("user", session.user().to_string());
+        serve_requests(&connection, &shared, Arc::new(session)).await;
+    }
+    .instrument(span)
+    .await;
+}
+
+fn negotiated_alpn(connection: &quinn::Connection) -> Option<Vec<u8>> {
+    let data = connection.handshake_data()?;
+    let data = data
+        .downcast::<quinn::crypto::rustls::HandshakeData>()
+        .ok()?;
+    data.protocol
+}
+
+/// Closes the connection with `code`, after giving `reply`'s frames a moment to arrive.
+async fn close_after(connection: &quinn::Connection, reply: &Responder, code: u32, reason: &str) {
+    let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, reply.stopped()).await;
+    connection.close(VarInt::from_u32(code), reason.as_bytes());
+}
+
+/// The authentication phase: streams are served one at a time until an `auth` succeeds
+/// (returns the session), fails (closes the connection), or the budget of time or bad
+/// requests runs out (closes the connection).
+async fn authenticate(
+    connection: &quinn::Connection,
+    shared: &Shared,
+    remote: SocketAddr,
+) -> Option<Session> {
+    let deadline = tokio::time::Instant::now() + AUTH_TIMEOUT;
+    let mut bad = 0u32;
+    loop {
+        let accepted = tokio::time::timeout_at(deadline, connection.accept_bi()).await;
+        let (send, mut recv) = match accepted {
+            Ok(Ok(streams)) => streams,
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "connection ended before auth");
+                return None;
+            }
+            Err(_) => {
+                tracing::info!("no auth within the timeout; closing");
+                let code = VarInt::from_u32(close::connection::AUTH_TIMEOUT);
+                connection.close(code, b"no auth request within the timeout");
+                return None;
+            }
+        };
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let inbound = read_request(&mut recv, left).await;
+        let reply = match inbound {
+            Inbound::Request(frame) => {
+                let _ = recv.stop(VarInt::from_u32(close::stream::DONE));
+                let mut reply = Responder::new(send, frame.request_id);
+                match frame.message {
+                    Message::Auth(request) => {
+                        return finish_auth(connection, shared, reply, request.credentials).await
+                    }
+                    other => {
+                        bad += 1;
+                        tracing::info!(request = other.name(), "request before auth");
+                        let message = format!("send `auth` before `{}`", other.name());
+                        let _ = reply.error(codes::NOT_AUTHENTICATED, message).await;
+                        reply.finish();
+                        reply
+                    }
+                }
+            }
+            Inbound::Empty | Inbound::Gone(_) => continue,
+            inbound => {
+                bad += 1;
+                tracing::info!(?inbound, "bad frame before auth");
+                fail_stream(send, &mut recv, &inbound).await
+            }
+        };
+        if bad >= BAD_FRAMES_PER_CONNECTION_MAX {
+            tracing::warn!(%remote, bad, "too many bad requests before auth; closing");
+            let code = close::connection::PROTOCOL_VIOLATION;
+            close_after(connection, &reply, code, "too many bad requests").await;
+            return None;
+        }
+    }
+}
+
+/// Checks the credentials and answers `auth_ok`, or `auth_failed` and closes the connection.
+async fn finish_auth(
+    connection: &quinn::Connection,
+    shared: &Shared,
+    mut reply: Responder,
+    credentials: Credentials,
+) -> Option<Session> {
+    let credentials = match credentials {
+        Credentials::Password { username, password } => {
+            auth::Credentials::Basic { username, password }
+        }
+        Credentials::Jwt { token } => auth::Credentials::Bearer(token),
+    };
+    tracing::debug!(?credentials, "authenticating");
+    let authenticator = shared.auth.clone();
+    // Password checks cost one argon2 verification: keep them off the async workers.
+    let checked = tokio::task::spawn_blocking(move || authenticator.authenticate(&credentials));
+    let failure = match checked.await {
+        Ok(Ok(session)) => {
+            let ok = AuthOk {
+                username: session.user().to_string(),
+                role: session.role().to_string(),
+            };
+            match reply.send(Message::AuthOk(ok)).await {
+                Ok(()) => {
+                    reply.finish();
+                    tracing::info!(user = %session.user(), "QUIC connection authenticated");
+                    return Some(session);
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "could not answer auth_ok");
+                    return None;
+                }
+            }
+        }
+        Ok(Err(error)) => error.to_string(),
+        Err(error) => {
+            tracing::error!(%error, "the authentication task failed");
+            "authentication could not complete".to_string()
+        }
+    };
+    tracing::info!(reason = %failure, "QUIC authentication failed");
+    let _ = reply.error(codes::AUTH_FAILED, failure).await;
+    reply.finish();
+    close_after(
+        connection,
+        &reply,
+        close::connection::AUTH_FAILED,
+        "auth_failed",
+    )
+    .await;
+    None
+}
+
+/// Serves the streams of an authenticated connection, each in its own task, until the
+/// connection closes (then tasks still running are aborted).
+async fn serve_requests(
+    connection: &quinn::Connection,
+    shared: &Arc<Shared>,
+    session: Arc<Session>,
+) {
+    let bad = Arc::new(AtomicU32::new(0));
+    let mut tasks = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = connection.accept_bi() => match accepted {
+                Ok((send, recv)) => {
+                    let request = serve_stream(
+                        connection.clone(),
+                        shared.clone(),
+                        session.clone(),
+                        bad.clone(),
+                        send,
+                        recv,
+                    );
+                    tasks.spawn(request.in_current_span());
+                }
+                Err(error) => {
+                    tracing::info!(%error, "QUIC connection closed");
+                    break;
+                }
+            },
+            Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
+                if let Err(error) = joined {
+                    if error.is_panic() {
+                        tracing::error!(%error, "a QUIC request handler panicked");
+                    }
+                }
+            }
+        }
+    }
+    tasks.shutdown().await;
+}
+
+/// One request stream of an authenticated connection.
+async fn serve_stream(
+    connection: quinn::Connection,
+    shared: Arc<Shared>,
+    session: Arc<Session>,
+    bad: Arc<AtomicU32>,
+    send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+) {
+    let stream = recv.id();
+    let inbound = read_request(&mut recv, REQUEST_READ_TIMEOUT).await;
+    match inbound {
+        Inbound::Request(frame) => {
+            let _ = recv.stop(VarInt::from_u32(close::stream::DONE));
+            let request = frame.message.name();
+            let request_id = frame.request_id.0;
+            tracing::debug!(%stream, request, request_id, "QUIC request");
+            let mut reply = Responder::new(send, frame.request_id);
+            let served = dispatch(shared.service.as_ref(), &session, frame.message, &mut reply);
+            match served.await {
+                Ok(()) => reply.finish(),
+                Err(error) => {
+                    tracing::debug!(%error, request, request_id, "response not delivered")
+                }
+            }
+        }
+        Inbound::Empty => {
+            Responder::new(send, RequestId(0)).finish();
+        }
+        Inbound::Gone(error) => tracing::debug!(%stream, %error, "request stream lost"),
+        inbound => {
+            debug_assert!(inbound.is_bad());
+            let strikes = bad.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::info!(%stream, ?inbound, strikes, "bad frame");
+            let reply = fail_stream(send, &mut recv, &inbound).await;
+            if strikes == BAD_FRAMES_PER_CONNECTION_MAX {
+                tracing::warn!(strikes, "too many bad frames on one connection; closing it");
+                let code = close::connection::PROTOCOL_VIOLATION;
+                close_after(&connection, &reply, code, "too many bad frames").await;
+            }
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! The QUIC listener (SPEC section 4, issue 6, `wire/PROTOCOL.md`): quinn over rustls with
+//! ALPN `strand/1` on `--quic-addr`, a self-signed certificate under `<data-dir>/tls/`,
+//! connections authenticated by their first request, and one request per bidirectional stream
+//! handed to a [`QuicService`].
+//!
+//! - `tls`: the certificate files and the rustls configuration.
+//! - `connection`: handshake checks, the auth phase, per-stream tasks, the bad-frame budget.
+//! - `stream`: reading a request frame; answering and ending a stream of bad input.
+//! - `service`: [`QuicService`] (the seam for produce/fetch/group/SQL handlers) and
+//!   [`Responder`].
+//!
+//! Owns the endpoint and its connections. Does not own the frame codec (`strand_wire::quic`),
+//! credentials and sessions (`crate::auth`) or topics and groups (`crate::topics`).
+
+mod connection;
+pub mod service;
+mod stream;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use quinn::VarInt;
+use strand_wire::quic::close;
+use tokio::task::{JoinHandle, JoinSet};
+
+pub use service::{not_built, Handled, NotBuilt, QuicService, ReplyError, Responder};
+pub use tls::{TlsError, TlsIdentity};
+
+use crate::auth::Authenticator;
+use connection::Shared;
+
+/// How long a new connection may take to send a successful `auth`.
+pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request stream may take to deliver its request frame once opened.
+pub const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bad frames (garbage, oversize, unknown types, requests before auth, read timeouts) after
+/// which a connection is closed with [`close::connection::PROTOCOL_VIOLATION`].
+pub const BAD_FRAMES_PER_CONNECTION_MAX: u32 = 8;
+/// Concurrent request streams per connection (QUIC flow control refuses more).
+pub const STREAMS_PER_CONNECTION_MAX: u32 = 256;
+/// How long a final `error` frame may take to be acknowledged before its connection closes.
+pub const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+/// Idle time after which a connection without traffic is dropped.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why the listener could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum QuicError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("cannot bind QUIC address {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("QUIC transport configuration: {0}")]
+    Transport(String),
+}
+
+/// A bound QUIC endpoint, not yet serving (handshakes queue until [`QuicListener::start`]).
+pub struct QuicListener {
+    endpoint: quinn::Endpoint,
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+impl QuicListener {
+    /// Binds `addr` (port 0 picks one). Must run inside a tokio runtime.
+    pub fn bind(
+        addr: SocketAddr,
+        identity: &TlsIdentity,
+        auth: Arc<Authenticator>,
+        service: Arc<dyn QuicService>,
+    ) -> Result<QuicListener, QuicError> {
+        let crypto = identity.quic_server_config()?;
+        let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+        let mut transport = quinn::TransportConfig::default();
+        let idle = quinn::IdleTimeout::try_from(IDLE_TIMEOUT)
+            .map_err(|e| QuicError::Transport(e.to_string()))?;
+        transport
+            .max_concurrent_bidi_streams(VarInt::from_u32(STREAMS_PER_CONNECTION_MAX))
+            .max_concurrent_uni_streams(VarInt::from_u32(0))
+            .max_idle_timeout(Some(idle));
+        config.transport_config(Arc::new(transport));
+        let endpoint = quinn::Endpoint::server(config, addr)
+            .map_err(|source| QuicError::Bind { addr, source })?;
+        let local_addr = endpoint
+            .local_addr()
+            .map_err(|source| QuicError::Bind { addr, source })?;
+        Ok(QuicListener {
+            endpoint,
+            local_addr,
+            shared: Arc::new(Shared { auth, service }),
+        })
+    }
+
+    /// The bound address (the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Starts accepting connections on the current runtime.
+    pub fn start(self) -> RunningQuic {
+        let endpoint = self.endpoint.clone();
+        let task = tokio::spawn(accept_loop(self.endpoint, self.shared));
+        tracing::info!(addr = %self.local_addr, "QUIC listener started");
+        RunningQuic { endpoint, task }
+    }
+}
+
+async fn accept_loop(endpoint: quinn::Endpoint, shared: Arc<Shared>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            incoming = endpoint.accept() => match incoming {
+                Some(incoming) => {
+                    connections.spawn(connection::serve(incoming, shared.clone()));
+                }
+                // The endpoint was closed: stop.
+                None => break,
+            },
+            Some(joined) = connections.join_next(), if !connections.is_empty() => {
+                if let Err(error) = joined {
+                    if error.is_panic() {
+                        tracing::error!(%error, "a QUIC connection task panicked");
+                    }
+                }
+            }
+        }
+    }
+    // Closing the endpoint closed every connection; their tasks end on their own.
+    while connections.join_next().await.is_some() {}
+}
+
+/// A serving listener; [`RunningQuic::stop`] closes it.
+pub struct RunningQuic {
+    endpoint: quinn::Endpoint,
+    task: JoinHandle<()>,
+}
+
+impl RunningQuic {
+    /// Closes every connection (clients see [`close::connection::SHUTDOWN`]), stops accepting,
+    /// and waits up to `grace` for the close to reach the clients.
+    pub async fn stop(self, grace: Duration) {
+        let code = VarInt::from_u32(close::connection::SHUTDOWN);
+        self.endpoint.close(code, b"server shutting down");
+        if tokio::time::timeout(grace, self.task).await.is_err() {
+            tracing::warn!("QUIC connection tasks still running after the grace period");
+        }
+        let _ = tokio::time::timeout(grace, self.endpoint.wait_idle()).await;
+        tracing::info!("QUIC listener stopped");
+    }
+}

@@ -1,0 +1,152 @@
+//! Reading the one request frame of a bidirectional stream, and failing a stream whose bytes
+//! are not a request: an `error` frame with the codec's code, then the stream ended (our side
+//! finished, theirs stopped with [`close::stream::BAD_FRAME`]).
+//!
+//! Owns: the read loop over [`FrameDecoder`] with its timeout. Does not own: what the request
+//! means (the connection and [`super::service`]).
+
+use std::time::Duration;
+
+use quinn::VarInt;
+use strand_wire::quic::close;
+use strand_wire::quic::{codes, Direction, Frame, FrameDecoder, FrameError, RequestId};
+
+use super::service::Responder;
+
+/// Bytes read from a stream at a time.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// What arrived on a request stream.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    /// One request frame (further bytes on the stream are not read).
+    Request(Frame),
+    /// Bytes that are not a request: answer with [`Inbound::code`] and fail the stream.
+    Bad {
+        /// The request id from the header, when 12 bytes of it arrived (else 0).
+        request_id: RequestId,
+        code: &'static str,
+        message: String,
+    },
+    /// The client finished the stream without sending anything.
+    Empty,
+    /// The stream could not be read (reset by the client, connection lost).
+    Gone(quinn::ReadError),
+    /// No complete frame within the read timeout.
+    TimedOut,
+}
+
+impl Inbound {
+    /// Whether this counts against the connection's bad-frame budget.
+    pub(crate) fn is_bad(&self) -> bool {
+        matches!(self, Inbound::Bad { .. } | Inbound::TimedOut)
+    }
+}
+
+/// Reads until one frame is complete, the bytes turn out not to be a request, the stream ends
+/// or `timeout` passes. Never buffers more than the frame's declared (limited) length.
+pub(crate) async fn read_request(recv: &mut quinn::RecvStream, timeout: Duration) -> Inbound {
+    match tokio::time::timeout(timeout, read_frame(recv)).await {
+        Ok(inbound) => inbound,
+        Err(_) => Inbound::TimedOut,
+    }
+}
+
+async fn read_frame(recv: &mut quinn::RecvStream) -> Inbound {
+    let mut decoder = FrameDecoder::new();
+    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+    // The header's first 12 bytes, to echo the request id in an error about the rest.
+    let mut head = Vec::with_capacity(12);
+    let bad = |head: &[u8], error: FrameError| Inbound::Bad {
+        request_id: request_id_of(head),
+        code: error.code(),
+        message: error.to_string(),
+    };
+    loop {
+        let read = match recv.read(&mut chunk).await {
+            Ok(Some(read)) => read,
+            Ok(None) if decoder.buffered_bytes() == 0 => return Inbound::Empty,
+            Ok(None) => {
+                return Inbound::Bad {
+                    request_id: request_id_of(&head),
+                    code: codes::MALFORMED_FRAME,
+                    message: format!(
+                        "the stream ended inside a frame ({} bytes received)",
+                        decoder.buffered_bytes()
+                    ),
+                }
+            }
+            Err(error) => return Inbound::Gone(error),
+        };
+        let bytes = &chunk[..read];
+        let missing = 12usize.saturating_sub(head.len()).min(bytes.len());
+        head.extend_from_slice(&bytes[..missing]);
+        decoder.handle_bytes(bytes);
+        match decoder.poll_frame() {
+            Ok(None) => {}
+            Ok(Some(frame)) if frame.message.direction() == Direction::Request => {
+                return Inbound::Request(frame)
+            }
+            Ok(Some(frame)) => {
+                return Inbound::Bad {
+                    request_id: frame.request_id,
+                    code: codes::UNEXPECTED_FRAME,
+                    message: format!("`{}` is a server-to-client frame", frame.message.name()),
+                }
+            }
+            Err(error) => return bad(&head, error),
+        }
+    }
+}
+
+fn request_id_of(head: &[u8]) -> RequestId {
+    let mut id = [0u8; 8];
+    match head.get(4..12) {
+        Some(bytes) => {
+            id.copy_from_slice(bytes);
+            RequestId(u64::from_le_bytes(id))
+        }
+        None => RequestId(0),
+    }
+}
+
+/// Answers bad input (`error` frame when the stream still takes one), then ends the stream:
+/// our side finished, the client's stopped with [`close::stream::BAD_FRAME`] (or
+/// [`close::stream::TIMEOUT`]). The returned responder can wait for delivery.
+pub(crate) async fn fail_stream(
+    send: quinn::SendStream,
+    recv: &mut quinn::RecvStream,
+    inbound: &Inbound,
+) -> Responder {
+    let (request_id, code, message, stop) = match inbound {
+        Inbound::Bad {
+            request_id,
+            code,
+            message,
+        } => (
+            *request_id,
+            *code,
+            message.clone(),
+            close::stream::BAD_FRAME,
+        ),
+        Inbound::TimedOut => (
+            RequestId(0),
+            codes::MALFORMED_FRAME,
+            "no complete request frame within the read timeout".to_string(),
+            close::stream::TIMEOUT,
+        ),
+        // Nothing to answer: the client sent nothing or is gone.
+        Inbound::Request(_) | Inbound::Empty | Inbound::Gone(_) => {
+            let mut reply = Responder::new(send, RequestId(0));
+            reply.finish();
+            return reply;
+        }
+    };
+    let _ = recv.stop(VarInt::from_u32(stop));
+    let mut reply = Responder::new(send, request_id);
+    if let Err(error) = reply.error(code, message).await {
+        tracing::debug!(%error, "could not answer bad input");
+    }
+    reply.finish();
+    reply
+}

@@ -1,0 +1,375 @@
+//! [`SourcePump`]: table to topic. `ALTER TOPIC t ADD SOURCE app.tickets ON INSERT, UPDATE,
+//! DELETE` makes every committed change of the table's partitions a message of the topic.
+//!
+//! After each committed write to a table that some topic sources, the engine calls
+//! [`SourcePump::notify`] (a lock and a queue push; never waits). The `strand-source` thread
+//! then reads that table partition's records after the position it has published up to, from
+//! a fresh snapshot, classifies each with its previous version (`realtime`'s `VersionPair`:
+//! insert when no live previous version, update, delete for a tombstone) and, for every topic
+//! whose source lists that change kind, produces one message per change:
+//!
+//! - key: the row's primary key as text (empty without one);
+//! - value: `{"_seq":"<change>","change_type":"insert|update|delete","table":"ns.t",
+//!   "row":{<column>: <value>, ..., "_seq":"<version>"}}`; for a delete, `row` is the last
+//!   version of the row (with that version's `_seq`).
+//!
+//! A message goes to the topic partition its key hashes to (what `PartitionChoice::ByKey`
+//! picks; keyless rows go round-robin), so all changes of one key are in one partition in
+//! `_seq` order. Across keys, each topic partition keeps `_seq` order: changes are produced
+//! in `_seq` order, consecutive changes for one partition as one batch.
+//!
+//! **Exactly once, also across restarts**, without a position file: each (topic, table
+//! partition) pair is an idempotent producer of [`TopicData`] whose id is derived from the
+//! pair (FNV-1a of the topic's name and incarnation and the table partition id) and whose
+//! batch sequence is the `_seq` of the batch's last source record. Batches are produced one at
+//! a time, each durable before the next, in `_seq` order, so the highest batch sequence found
+//! in the topic's partitions (rebuilt from the log at open) is the published position: every
+//! change up to it is on the topic, none after it. A restarted pump continues after it; a
+//! batch produced again anyway is acknowledged as a duplicate and not written. The pump keeps
+//! the position in memory once recovered. Caveat: topic retention (not built yet) must not
+//! remove a source's last batch, or its position is lost.
+//!
+//! At start the thread catches up every existing partition of every source table, so changes
+//! committed while it was not running are published without waiting for the next write. The
+//! first publish of a pair starts at the partition's oldest retained record: a topic receives
+//! the table's retained history as changes, then new ones (for a source added while running,
+//! a partition's history goes out at its next write, or at the next start).
+
+mod message;
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+use strand_log::{LogError, PartitionId, ReadFrom, ReadSnapshot, Seq, Store};
+use strand_sql_view::{TableDef, TableName};
+
+use super::data::{fnv1a, PartitionChoice, ProducerBatch, TopicData, TopicError};
+use super::def::TopicSource;
+use crate::realtime::{classify, HistoryError, VersionPair};
+use crate::tables::catalog::{Catalog, CatalogTopic};
+use crate::tables::partition_prefix;
+use message::{message, wants};
+
+/// Most messages in one produced batch.
+const BATCH_MESSAGES_MAX: usize = 1024;
+/// About the most value bytes in one produced batch.
+const BATCH_BYTES_MAX: usize = 4 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Topic(#[from] TopicError),
+    #[error(transparent)]
+    History(#[from] HistoryError),
+}
+
+/// The table-to-topic publisher: a queue of table partitions with new commits and the thread
+/// that publishes them. Dropping it stops the thread (after its current batch).
+pub struct SourcePump {
+    queue: Arc<PumpQueue>,
+    worker: Option<JoinHandle<()>>,
+}
+
+impl SourcePump {
+    /// Start the `strand-source` thread; it first catches up every source table partition.
+    pub fn start(store: Arc<Store>, catalog: Arc<Catalog>, topics: Arc<TopicData>) -> SourcePump {
+        let queue = Arc::new(PumpQueue::default());
+        let worker = Worker {
+            store,
+            catalog,
+            topics,
+            positions: HashMap::new(),
+            queue: queue.clone(),
+        };
+        let spawned = std::thread::Builder::new()
+            .name("strand-source".into())
+            .spawn(move || worker.run());
+        let worker = match spawned {
+            Ok(handle) => Some(handle),
+            Err(error) => {
+                tracing::error!(%error, "the table-to-topic thread did not start");
+                None
+            }
+        };
+        SourcePump { queue, worker }
+    }
+
+    /// A write to `partition` of `table` committed: publish its new records soon. Cheap; a
+    /// partition already waiting is not queued twice.
+    pub fn notify(&self, table: &TableName, partition: PartitionId) {
+        self.queue.push(table, partition);
+    }
+}
+
+impl Drop for SourcePump {
+    fn drop(&mut self) {
+        self.queue.stop.store(true, Ordering::Release);
+        self.queue.wake.notify_all();
+        if let Some(worker) = self.worker.take() {
+            if worker.join().is_err() {
+                tracing::error!("the table-to-topic thread panicked");
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct PumpQueue {
+    pending: Mutex<Pending>,
+    wake: Condvar,
+    stop: AtomicBool,
+}
+
+#[derive(Default)]
+struct Pending {
+    order: VecDeque<(TableName, PartitionId)>,
+    queued: HashSet<PartitionId>,
+}
+
+impl PumpQueue {
+    fn push(&self, table: &TableName, partition: PartitionId) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if pending.queued.insert(partition.clone()) {
+            pending.order.push_back((table.clone(), partition));
+            drop(pending);
+            self.wake.notify_one();
+        }
+    }
+
+    /// The next partition to publish; `None` once stopped.
+    fn pop(&self) -> Option<(TableName, PartitionId)> {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if self.stopping() {
+                return None;
+            }
+            if let Some((table, partition)) = pending.order.pop_front() {
+                // Unmarked before reading: a commit from now on queues it again.
+                pending.queued.remove(&partition);
+                return Some((table, partition));
+            }
+            pending = self.wake.wait(pending).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+}
+
+/// The thread's state: where each (topic, table partition) producer has published up to.
+struct Worker {
+    store: Arc<Store>,
+    catalog: Arc<Catalog>,
+    topics: Arc<TopicData>,
+    positions: HashMap<u64, Seq>,
+    queue: Arc<PumpQueue>,
+}
+
+/// Consecutive messages for one topic partition, produced as one batch.
+#[derive(Default)]
+struct Batch {
+    partition: u32,
+    messages: Vec<(Vec<u8>, Vec<u8>)>,
+    bytes: usize,
+    /// `_seq` of the last source record in the batch: its batch sequence.
+    last: Seq,
+}
+
+impl Worker {
+    fn run(mut self) {
+        self.catch_up();
+        while let Some((table, partition)) = self.queue.pop() {
+            self.publish_partition(&table, &partition);
+        }
+    }
+
+    /// Publish what every existing partition of every source table has not published yet.
+    fn catch_up(&mut self) {
+        let tables: BTreeSet<TableName> = self
+            .catalog
+            .topics(None)
+            .iter()
+            .flat_map(|topic| topic.def.sources.iter().map(|s| s.table.clone()))
+            .collect();
+        if tables.is_empty() {
+            return;
+        }
+        let ids = match self.store.partition_ids() {
+            Ok(ids) => ids,
+            Err(error) => {
+                tracing::warn!(%error, "listing table partitions to publish to topics failed");
+                return;
+            }
+        };
+        for table in tables {
+            let Some(entry) = self.catalog.entry(&table) else {
+                continue;
+            };
+            let prefix = partition_prefix(&entry);
+            for id in ids.iter().filter(|id| id.as_str().starts_with(&prefix)) {
+                if self.queue.stopping() {
+                    return;
+                }
+                self.publish_partition(&table, id);
+            }
+        }
+    }
+
+    fn publish_partition(&mut self, table: &TableName, id: &PartitionId) {
+        let Some(entry) = self.catalog.entry(table) else {
+            return;
+        };
+        if !id.as_str().starts_with(&partition_prefix(&entry)) {
+            return; // a partition of a dropped incarnation of the table
+        }
+        let sources: Vec<(CatalogTopic, TopicSource)> = self
+            .catalog
+            .topics(None)
+            .into_iter()
+            .filter_map(|topic| {
+                let source = topic.def.sources.iter().find(|s| &s.table == table)?;
+                let source = source.clone();
+                Some((topic, source))
+            })
+            .collect();
+        if sources.is_empty() {
+            return;
+        }
+        let snapshot = match self.store.partition(id) {
+            Ok(log) => log.snapshot(),
+            Err(error) => {
+                tracing::warn!(%table, partition = id.as_str(), %error, "opening a source table partition failed");
+                return;
+            }
+        };
+        for (topic, source) in &sources {
+            if let Err(error) = self.publish_to(&entry.def, id, &snapshot, topic, source) {
+                tracing::warn!(
+                    %table,
+                    topic = %topic.def.name,
+                    partition = id.as_str(),
+                    %error,
+                    "publishing table changes to a topic failed; retried at the next write"
+                );
+            }
+        }
+    }
+
+    /// Produce the changes of `snapshot` after the pair's position that `source` asks for.
+    fn publish_to(
+        &mut self,
+        def: &TableDef,
+        id: &PartitionId,
+        snapshot: &ReadSnapshot,
+        topic: &CatalogTopic,
+        source: &TopicSource,
+    ) -> Result<(), SourceError> {
+        let producer_id = producer_id(topic, id);
+        let after = match self.positions.get(&producer_id) {
+            Some(&seq) => seq,
+            None => {
+                let last = self.topics.producer_last_batch(topic, producer_id)?;
+                last.map_or(Seq::ZERO, Seq)
+            }
+        };
+        let mut batch = Batch::default();
+        for record in snapshot.records(ReadFrom::After(after)) {
+            let record = record?;
+            let pair = VersionPair::of(snapshot, &record)?;
+            let Some(kind) = classify(pair.old.as_ref(), pair.new.as_ref(), |_| true) else {
+                continue;
+            };
+            if !wants(source, kind) {
+                continue;
+            }
+            let Some((key, value)) = message(def, &pair, kind) else {
+                continue;
+            };
+            let partition = self.topics.partition_for_key(topic, &key);
+            let full = batch.messages.len() >= BATCH_MESSAGES_MAX || batch.bytes >= BATCH_BYTES_MAX;
+            if !batch.messages.is_empty() && (batch.partition != partition || full) {
+                self.flush(def.name(), topic, producer_id, &mut batch)?;
+                if self.queue.stopping() {
+                    return Ok(());
+                }
+            }
+            batch.partition = partition;
+            batch.bytes += key.len() + value.len();
+            batch.messages.push((key, value));
+            batch.last = record.seq;
+        }
+        self.flush(def.name(), topic, producer_id, &mut batch)?;
+        // Changes the source does not ask for count as published too.
+        self.positions
+            .insert(producer_id, after.max(snapshot.last_seq()));
+        Ok(())
+    }
+
+    fn flush(
+        &mut self,
+        table: &TableName,
+        topic: &CatalogTopic,
+        producer_id: u64,
+        batch: &mut Batch,
+    ) -> Result<(), SourceError> {
+        if batch.messages.is_empty() {
+            return Ok(());
+        }
+        let messages: Vec<(&[u8], &[u8])> = batch
+            .messages
+            .iter()
+            .map(|(key, value)| (key.as_slice(), value.as_slice()))
+            .collect();
+        let identity = ProducerBatch {
+            producer_id,
+            batch_seq: batch.last.0,
+        };
+        let choice = PartitionChoice::Explicit(batch.partition);
+        let ack = match self
+            .topics
+            .produce(topic, choice, &messages, Some(identity))
+        {
+            Ok(ack) => ack,
+            Err(error) => {
+                // Unknown what reached the log: recover the position from it next time.
+                self.positions.remove(&producer_id);
+                return Err(error.into());
+            }
+        };
+        tracing::debug!(
+            %table,
+            topic = %topic.def.name,
+            _seq = batch.last.0,
+            partition = ack.partition,
+            count = ack.count,
+            duplicate = ack.duplicate,
+            "published table changes"
+        );
+        self.positions.insert(producer_id, batch.last);
+        batch.messages.clear();
+        batch.bytes = 0;
+        Ok(())
+    }
+}
+
+/// The idempotent producer id of the (topic, table partition) pair: stable across restarts,
+/// distinct per topic and table incarnation.
+fn producer_id(topic: &CatalogTopic, partition: &PartitionId) -> u64 {
+    let name = &topic.def.name;
+    let pair = format!(
+        "source/{}.{}.{}/{}",
+        name.namespace,
+        name.topic,
+        topic.incarnation.0,
+        partition.as_str()
+    );
+    fnv1a(pair.as_bytes())
+}
+
+#[cfg(test)]
+mod tests;
