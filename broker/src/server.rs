@@ -142,8 +142,9 @@ impl Server {
         )
         .map_err(ServeError::Retention)?;
         let http_listener = bind(config).await?;
-        // Produce, fetch, group and SQL handlers plug in here as they are built.
-        let quic = QuicListener::bind(config.quic_addr, &tls, auth.clone(), Arc::new(NotBuilt))?;
+        // The engine's handlers (produce, fetch); the rest answer `unsupported` until built.
+        let service = engine.quic_service().unwrap_or_else(|| Arc::new(NotBuilt));
+        let quic = QuicListener::bind(config.quic_addr, &tls, auth.clone(), service)?;
         let bound = |what, addr| move |source| ServeError::Bind { what, addr, source };
         let ready = ReadyInfo {
             http: (http_listener.local_addr()).map_err(bound("HTTP", config.http_addr))?,

@@ -43,6 +43,11 @@ pub trait SqlEngine: Send + Sync {
         ))
     }
 
+    /// What serves QUIC requests (produce, fetch, ...) for this engine; `None` serves none.
+    fn quic_service(&self) -> Option<std::sync::Arc<dyn crate::quic::QuicService>> {
+        None
+    }
+
     /// Every table of the catalog with its incarnation, for background upkeep such as the
     /// retention sweep (`tables/retention.rs`). Engines without a catalog have no tables.
     fn catalog_tables(&self) -> Vec<crate::tables::catalog::CatalogTable> {

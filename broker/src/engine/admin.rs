@@ -109,8 +109,18 @@ impl Engine {
     }
 
     fn change_grant(&self, grant: &Grant, give: bool) -> Result<String, ApiError> {
-        let table = self.table(&grant.object.name)?;
-        if table.def.kind() != TableKind::Shared {
+        let object = &grant.object.name;
+        let topic = strand_sql_view::TopicName {
+            namespace: object.namespace.clone(),
+            topic: object.table.clone(),
+        };
+        // A topic: INSERT lets a user produce to it, SELECT consume from it.
+        let is_topic = self.catalog.entry(object).is_none() && self.catalog.topic(&topic).is_some();
+        let table = match is_topic {
+            true => None,
+            false => Some(self.table(object)?),
+        };
+        if let Some(table) = table.as_ref().filter(|t| t.def.kind() != TableKind::Shared) {
             let text = format!(
                 "{} is a {} table: its rows belong to their users, grants apply to SHARED tables",
                 table.def.name(),
@@ -119,7 +129,7 @@ impl Engine {
             return Err(ApiError::new(ErrorCode::InvalidValue, text));
         }
         let user = user_name(&grant.user)?;
-        let name = TableName::new(table.def.name().to_string()).map_err(errors::from_users)?;
+        let name = TableName::new(object.to_string()).map_err(errors::from_users)?;
         let privileges: Vec<Privilege> = grant.privileges.iter().copied().map(privilege).collect();
         let outcome = match give {
             true => self.users.grant(&user, &name, &privileges),

@@ -211,6 +211,15 @@ impl SqlEngine for Engine {
         self.compile_subscription(&caller, sql)
     }
 
+    fn quic_service(&self) -> Option<Arc<dyn crate::quic::QuicService>> {
+        let service = crate::quic::TopicService::new(
+            self.catalog.clone(),
+            self.topics.clone(),
+            self.users.clone(),
+        );
+        Some(Arc::new(service))
+    }
+
     fn catalog_tables(&self) -> Vec<CatalogTable> {
         self.catalog.entries()
     }

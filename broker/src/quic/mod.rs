@@ -16,6 +16,7 @@ mod connection;
 pub mod service;
 mod stream;
 pub mod tls;
+mod topics;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 pub use service::{not_built, Handled, NotBuilt, QuicService, ReplyError, Responder};
 pub use tls::{TlsError, TlsIdentity};
+pub use topics::TopicService;
 
 use crate::auth::Authenticator;
 use connection::Shared;

@@ -78,4 +78,7 @@ pub mod codes {
     pub const STORAGE_ERROR: &str = "storage_error";
     /// A request this server does not serve (yet): a valid frame whose handler is not built.
     pub const UNSUPPORTED: &str = "unsupported";
+    /// An idempotent producer sent a batch sequence below its last one (its retry of the last
+    /// batch is answered with the original ack instead).
+    pub const OUT_OF_ORDER: &str = "out_of_order";
 }
