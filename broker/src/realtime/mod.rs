@@ -113,21 +113,21 @@ impl Realtime {
     }
 
     /// Add `subscription`, which has been sent every change up to `upto`, to its partition's
-    /// feed; or say up to where it must first read the log.
-    pub fn join(
-        &self,
-        partition: &Arc<KeyedPartition>,
-        subscription: &Arc<LiveSubscription>,
-        upto: Seq,
-    ) -> Result<Arc<PartitionFeed>, Seq> {
+    /// feed (remembered in the subscription, for [`LiveSubscription::end`]); or say up to
+    /// where it must first read the log. A subscription ended meanwhile leaves again at once.
+    pub fn join(&self, subscription: &Arc<LiveSubscription>, upto: Seq) -> Result<(), Seq> {
         loop {
-            let feed = self.feed_of(partition);
+            let feed = self.feed_of(&subscription.partition);
             match feed.join(subscription, upto) {
                 Join::Joined => {
+                    if !subscription.joined(feed.clone()) {
+                        self.leave(&feed, subscription.key);
+                        return Ok(());
+                    }
                     // A commit between the subscriber's last read and the join may have found
                     // no feed to wake: look once more.
-                    self.queue.push(feed.clone());
-                    return Ok(feed);
+                    self.queue.push(feed);
+                    return Ok(());
                 }
                 Join::Behind { position } => return Err(position),
                 Join::Retired => continue,

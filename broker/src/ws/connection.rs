@@ -321,10 +321,7 @@ impl Connection {
         };
         // Usually nothing was written since the boundary: join the feed now, without a task
         // (an idle subscription then leaves no task's memory behind).
-        if let Ok(feed) = realtime.join(&entry.live.partition, &entry.live, after) {
-            if !entry.live.joined(feed.clone()) {
-                realtime.leave(&feed, entry.live.key);
-            }
+        if realtime.join(&entry.live, after).is_ok() {
             return;
         }
         let task = CatchUp {
@@ -417,13 +414,8 @@ impl CatchUp {
                     break;
                 }
             }
-            match self.realtime.join(&self.live.partition, &self.live, upto) {
-                Ok(feed) => {
-                    if !self.live.joined(feed.clone()) {
-                        self.realtime.leave(&feed, self.live.key);
-                    }
-                    return;
-                }
+            match self.realtime.join(&self.live, upto) {
+                Ok(()) => return,
                 // The feed offered newer records before we joined: read those first.
                 Err(_position) => continue,
             }
