@@ -1,6 +1,6 @@
 //! The `strand` command line: `serve` runs the server (logging to stderr, the ready line on
-//! stdout, SIGTERM/SIGINT for a clean stop); `sql`, `user` and `subscribe` are clients of a
-//! running server (`cli/`). The server itself lives in the `strand_broker` library.
+//! stdout, SIGTERM/SIGINT for a clean stop); `sql`, `user`, `subscribe`, `produce` and
+//! `consume` are clients of a running server (`cli/`). The server itself lives in the `strand_broker` library.
 
 mod cli;
 
@@ -38,6 +38,10 @@ enum Command {
     User(cli::UserArgs),
     /// Subscribe to a SELECT: its rows, then its changes, as JSON lines on stdout
     Subscribe(cli::SubscribeArgs),
+    /// Produce each stdin line as one message to a topic (QUIC)
+    Produce(cli::ProduceArgs),
+    /// Print a topic's messages as JSON lines, optionally as a consumer-group member (QUIC)
+    Consume(cli::ConsumeArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +51,8 @@ fn main() -> ExitCode {
         Command::Sql(args) => cli::run_sql(args),
         Command::User(args) => cli::run_user(args),
         Command::Subscribe(args) => cli::run_subscribe(args),
+        Command::Produce(args) => cli::run_produce(args),
+        Command::Consume(args) => cli::run_consume(args),
     };
     outcome.unwrap_or_else(|error| {
         eprintln!("strand: {error:#}");

@@ -43,9 +43,27 @@ pub trait SqlEngine: Send + Sync {
         ))
     }
 
-    /// What serves QUIC requests (produce, fetch, ...) for this engine; `None` serves none.
-    fn quic_service(&self) -> Option<std::sync::Arc<dyn crate::quic::QuicService>> {
+    /// What serves QUIC requests (produce, fetch, groups, SQL) for this engine; `None` serves
+    /// none. Takes the engine's `Arc` so the service can run SQL through it.
+    fn quic_service(
+        self: std::sync::Arc<Self>,
+    ) -> Option<std::sync::Arc<dyn crate::quic::QuicService>> {
         None
+    }
+
+    /// Insert rows given as JSON objects keyed by column name (the QUIC `produce_table`) into
+    /// `table` (`ns.name`) as one durable batch, with the checks of an INSERT by `session`.
+    /// Returns each row's `_seq`, in order.
+    fn insert_json_rows(
+        &self,
+        _session: &Session,
+        _table: &str,
+        _rows: &[Map<String, Value>],
+    ) -> Result<Vec<strand_log::Seq>, ApiError> {
+        Err(ApiError::new(
+            ErrorCode::Unsupported,
+            "this server has no tables to produce to",
+        ))
     }
 
     /// Every table of the catalog with its incarnation, for background upkeep such as the

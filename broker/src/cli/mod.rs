@@ -1,13 +1,15 @@
 //! The client commands of the `strand` binary: `strand sql` (one-shot `-c`, a script on
 //! stdin, or a REPL), `strand user` (thin wrappers that send user statements as SQL) and
-//! `strand subscribe` (a realtime subscription over WebSocket, printed as JSON lines).
-//! They talk HTTP to a running server; none of this runs inside the server.
+//! `strand subscribe` (a realtime subscription over WebSocket, printed as JSON lines), and
+//! `strand produce` / `strand consume` (topics over QUIC). They talk to a running server;
+//! none of this runs inside the server.
 
 mod client;
 mod repl;
 mod statements;
 mod subscribe;
 mod table;
+mod topics;
 mod user;
 
 use std::io::{IsTerminal, Read};
@@ -19,6 +21,7 @@ use client::{Client, Reply};
 use strand_broker::limits::CLI_SCRIPT_BYTES_MAX;
 
 pub use subscribe::{run as run_subscribe, SubscribeArgs};
+pub use topics::{run_consume, run_produce, ConsumeArgs, ProduceArgs};
 pub use user::{run as run_user, UserArgs};
 
 /// How to reach and log in to a server (accepted before or after a subcommand).

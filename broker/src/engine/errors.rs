@@ -13,6 +13,8 @@ use crate::users::UserError;
 pub enum EngineError {
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    #[error("consumer group offsets: {0}")]
+    GroupOffsets(#[from] crate::topics::OffsetsError),
 }
 
 /// Code used when an INSERT meets a live row with the same primary key.

@@ -32,7 +32,7 @@ use crate::session::Session;
 use crate::sql::{PreparedSql, RunCost, SqlEngine, StatementResult, SubscriptionTarget};
 use crate::tables::catalog::{Catalog, CatalogTable};
 use crate::tables::{RowOwner, TableData};
-use crate::topics::{SourcePump, TopicData};
+use crate::topics::{GroupOffsets, SourcePump, TopicData};
 use crate::users::{Privilege, Role, UserDirectory, UserName};
 pub use errors::EngineError;
 pub(crate) use query::json_of;
@@ -68,6 +68,8 @@ pub struct Engine {
     topics: Arc<TopicData>,
     /// Publishes committed changes of source tables to their topics (`topics/source.rs`).
     sources: SourcePump,
+    /// Consumer groups' committed offsets, served over QUIC.
+    group_offsets: Arc<GroupOffsets>,
 }
 
 impl Engine {
@@ -79,6 +81,7 @@ impl Engine {
         let catalog = Arc::new(Catalog::open(&store)?);
         let topics = Arc::new(TopicData::new(store.clone()));
         let sources = SourcePump::start(store.clone(), catalog.clone(), topics.clone());
+        let group_offsets = Arc::new(GroupOffsets::open(&store)?);
         Ok(Engine {
             catalog,
             tables: TableData::new(store),
@@ -87,6 +90,7 @@ impl Engine {
             metrics,
             topics,
             sources,
+            group_offsets,
         })
     }
 
@@ -211,13 +215,28 @@ impl SqlEngine for Engine {
         self.compile_subscription(&caller, sql)
     }
 
-    fn quic_service(&self) -> Option<Arc<dyn crate::quic::QuicService>> {
-        let service = crate::quic::TopicService::new(
+    fn quic_service(self: Arc<Self>) -> Option<Arc<dyn crate::quic::QuicService>> {
+        let service = crate::quic::BrokerService::new(
             self.catalog.clone(),
             self.topics.clone(),
             self.users.clone(),
+            self.group_offsets.clone(),
+            self.clone(),
         );
         Some(Arc::new(service))
+    }
+
+    fn insert_json_rows(
+        &self,
+        session: &Session,
+        table: &str,
+        rows: &[serde_json::Map<String, Json>],
+    ) -> Result<Vec<strand_log::Seq>, ApiError> {
+        let caller = Caller {
+            user: session.user().clone(),
+            role: session.role(),
+        };
+        self.insert_json_rows(&caller, table, rows)
     }
 
     fn catalog_tables(&self) -> Vec<CatalogTable> {

@@ -2,8 +2,11 @@
 //! caller's partition (a delete is a tombstone). An INSERT fails whole, writing nothing, when a
 //! live row already has one of its primary keys.
 
-use strand_sql_view::ast::{Delete, Insert, Update};
+use serde_json::{Map, Value as Json};
+use strand_log::Seq;
+use strand_sql_view::ast::{Delete, Expr, ExprKind, Insert, TableRef, Update};
 use strand_sql_view::{encode_key, encode_row, DeletePlan, InsertPlan, UpdatePlan, Value};
+use strand_sql_view::{Name, TableName};
 
 use super::errors::{self, DUPLICATE_KEY};
 use super::query::for_each_live_row;
@@ -28,6 +31,77 @@ impl Engine {
         insert: &Insert,
         params: &[Value],
     ) -> EngineResult {
+        let seqs = self.insert_rows(caller, insert, params)?;
+        Ok(affected(seqs.len(), "inserted"))
+    }
+
+    /// Rows given as JSON objects (the QUIC `produce_table`), all naming the same columns,
+    /// inserted as one batch exactly as `INSERT INTO table (columns) VALUES ...` would be.
+    /// Returns the `_seq` of each row, in order.
+    pub(super) fn insert_json_rows(
+        &self,
+        caller: &Caller,
+        table: &str,
+        rows: &[Map<String, Json>],
+    ) -> Result<Vec<Seq>, ApiError> {
+        let invalid = |text: String| ApiError::new(ErrorCode::InvalidRequest, text);
+        let not_found =
+            || ApiError::new(ErrorCode::NotFound, format!("table {table} does not exist"));
+        let (namespace, name) = table.split_once('.').ok_or_else(not_found)?;
+        let (Ok(namespace), Ok(name)) = (Name::new(namespace), Name::new(name)) else {
+            return Err(not_found());
+        };
+        let first = rows
+            .first()
+            .ok_or_else(|| invalid("a produce_table batch needs at least one row".into()))?;
+        let columns: Vec<&String> = first.keys().collect();
+        let mut params = Vec::with_capacity(rows.len() * columns.len());
+        let mut values = Vec::with_capacity(rows.len());
+        for (index, row) in rows.iter().enumerate() {
+            if row.len() != columns.len() {
+                return Err(invalid(format!(
+                    "row {index} names {} columns, row 0 names {}: every row of a batch names \
+                     the same columns",
+                    row.len(),
+                    columns.len()
+                )));
+            }
+            let mut exprs = Vec::with_capacity(columns.len());
+            for column in &columns {
+                let value = row.get(*column).ok_or_else(|| {
+                    invalid(format!(
+                        "row {index} has no column {column}: every row of a batch names the \
+                         same columns"
+                    ))
+                })?;
+                params.push(Value::from_json(value));
+                exprs.push(Expr {
+                    kind: ExprKind::Parameter(params.len()),
+                    position: None,
+                });
+            }
+            values.push(exprs);
+        }
+        let insert = Insert {
+            table: TableRef {
+                name: TableName {
+                    namespace,
+                    table: name,
+                },
+                position: None,
+            },
+            columns: Some(columns.iter().map(|c| ((*c).clone(), None)).collect()),
+            rows: values,
+        };
+        self.insert_rows(caller, &insert, &params)
+    }
+
+    fn insert_rows(
+        &self,
+        caller: &Caller,
+        insert: &Insert,
+        params: &[Value],
+    ) -> Result<Vec<Seq>, ApiError> {
         let plan = InsertPlan::compile(insert, &*self.catalog, params).map_err(errors::from_sql)?;
         let table = self.table(plan.table().name())?;
         let owner = self.owner_of(caller, &table, Privilege::Insert)?;
@@ -63,12 +137,12 @@ impl Engine {
             }
             Ok(())
         };
-        partition
+        let seqs = partition
             .apply(&writes, no_live_duplicate)
             .map_err(errors::from_versions)??;
         self.committed(&table, owner, &partition);
         self.metrics.add_rows_written(encoded.len() as u64);
-        Ok(affected(encoded.len(), "inserted"))
+        Ok(seqs)
     }
 
     pub(super) fn update(

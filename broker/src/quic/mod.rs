@@ -8,13 +8,21 @@
 //! - `stream`: reading a request frame; answering and ending a stream of bad input.
 //! - `service`: [`QuicService`] (the seam for produce/fetch/group/SQL handlers) and
 //!   [`Responder`].
+//! - `broker_service`: [`BrokerService`], the broker's handlers, each request kind to its part:
+//!   `topics` (produce, fetch), `tail`, `groups` (consumer groups), `sql` (SQL, table produce);
+//!   `access` decides who may use a topic.
 //!
 //! Owns the endpoint and its connections. Does not own the frame codec (`strand_wire::quic`),
 //! credentials and sessions (`crate::auth`) or topics and groups (`crate::topics`).
 
+mod access;
+mod broker_service;
 mod connection;
+mod groups;
 pub mod service;
+mod sql;
 mod stream;
+mod tail;
 pub mod tls;
 mod topics;
 
@@ -26,7 +34,10 @@ use quinn::VarInt;
 use strand_wire::quic::close;
 use tokio::task::{JoinHandle, JoinSet};
 
+pub use broker_service::BrokerService;
+pub use groups::GROUPS_MAX;
 pub use service::{not_built, Handled, NotBuilt, QuicService, ReplyError, Responder};
+pub use sql::PRODUCE_TABLE_ROWS_MAX;
 pub use tls::{TlsError, TlsIdentity};
 pub use topics::TopicService;
 

@@ -2,19 +2,18 @@
 //! use a topic: administrators, and users granted INSERT (produce) or SELECT (fetch) on it
 //! (`GRANT ... ON ns.topic`). Durable appends run on the blocking pool; a fetch with nothing
 //! to return waits up to its `wait_ms` for the next message (long poll, no busy polling).
-//!
-//! Tails and consumer groups are not served yet (they answer `unsupported`).
+//! A produce by key hash sends each keyed record to its key's partition.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use strand_log::Seq;
-use strand_sql_view::{Name, TopicName};
 use strand_wire::quic::{
     codes, Fetch, Message, PartitionIndex, Partitioning, ProduceAck, ProduceTopic, ReadFrom,
     Record, Records,
 };
 
+use super::access::{Refusal, TopicAccess};
 use super::service::{Handled, QuicService, Responder};
 use crate::session::Session;
 use crate::tables::catalog::{Catalog, CatalogTopic};
@@ -25,13 +24,9 @@ use crate::users::{Privilege, UserDirectory};
 const FETCH_WAIT_MS_MAX: u32 = 60_000;
 
 pub struct TopicService {
-    catalog: Arc<Catalog>,
+    access: TopicAccess,
     topics: Arc<TopicData>,
-    users: Arc<UserDirectory>,
 }
-
-/// Why a request is refused: a protocol error code and a message.
-type Refusal = (&'static str, String);
 
 impl TopicService {
     pub fn new(
@@ -40,9 +35,8 @@ impl TopicService {
         users: Arc<UserDirectory>,
     ) -> TopicService {
         TopicService {
-            catalog,
+            access: TopicAccess::new(catalog, users),
             topics,
-            users,
         }
     }
 
@@ -53,28 +47,7 @@ impl TopicService {
         name: &str,
         privilege: Privilege,
     ) -> Result<CatalogTopic, Refusal> {
-        let unknown = || (codes::UNKNOWN_TOPIC, format!("topic {name} does not exist"));
-        let (namespace, topic) = name.split_once('.').ok_or_else(unknown)?;
-        let (Ok(namespace), Ok(topic)) = (Name::new(namespace), Name::new(topic)) else {
-            return Err(unknown());
-        };
-        // Grants name topics like tables (`GRANT ... ON ns.topic`).
-        let granted_object = crate::users::TableName::new(format!("{namespace}.{topic}"));
-        let found = self
-            .catalog
-            .topic(&TopicName { namespace, topic })
-            .ok_or_else(unknown)?;
-        let granted = granted_object
-            .is_ok_and(|object| self.users.has_privilege(session.user(), &object, privilege));
-        if session.role().is_admin() || granted {
-            return Ok(found);
-        }
-        let text = format!(
-            "{} has no {} privilege on topic {name}",
-            session.user(),
-            privilege.as_str()
-        );
-        Err((codes::FORBIDDEN, text))
+        self.access.topic(session, name, privilege)
     }
 }
 
@@ -105,22 +78,25 @@ impl QuicService for TopicService {
                     .iter()
                     .map(|r| (r.key.as_slice(), r.value.as_slice()))
                     .collect();
-                topics.produce(&topic, choice, &messages, producer)
+                produce_split(&topics, &topic, choice, &messages, producer)
             })
             .await;
             match written {
-                Ok(Ok(ack)) => {
-                    tracing::debug!(user = %session.user(), topic = %request.topic,
-                        partition = ack.partition, first = ack.first.0, count = ack.count,
-                        "produced");
-                    let ack = ProduceAck {
-                        partition: PartitionIndex(ack.partition),
-                        first: strand_wire::quic::Seq(ack.first.0),
-                        last: strand_wire::quic::Seq(ack.last.0),
-                        count: ack.count,
-                        duplicate: ack.duplicate,
-                    };
-                    reply.send(Message::ProduceAck(ack)).await
+                Ok(Ok(acks)) => {
+                    for ack in acks {
+                        tracing::debug!(user = %session.user(), topic = %request.topic,
+                            partition = ack.partition, first = ack.first.0, count = ack.count,
+                            "produced");
+                        let ack = ProduceAck {
+                            partition: PartitionIndex(ack.partition),
+                            first: strand_wire::quic::Seq(ack.first.0),
+                            last: strand_wire::quic::Seq(ack.last.0),
+                            count: ack.count,
+                            duplicate: ack.duplicate,
+                        };
+                        reply.send(Message::ProduceAck(ack)).await?;
+                    }
+                    Ok(())
                 }
                 Ok(Err(error)) => {
                     let (code, text) = refusal(&error);
@@ -201,7 +177,42 @@ impl QuicService for TopicService {
     }
 }
 
-fn refusal(error: &TopicError) -> Refusal {
+/// A message to write: its key and value.
+type KeyValue<'a> = (&'a [u8], &'a [u8]);
+
+/// Writes a produce: with key hashing, each keyed record goes to its key's partition (one
+/// batch per partition, each with the producer's batch identity: idempotence is kept per
+/// partition); a batch without keys goes to one partition, round-robin. Stops at the first
+/// failure; a retry of the same batch then writes only the partitions not yet written.
+fn produce_split(
+    topics: &TopicData,
+    topic: &CatalogTopic,
+    choice: PartitionChoice,
+    messages: &[KeyValue<'_>],
+    producer: Option<ProducerBatch>,
+) -> Result<Vec<crate::topics::ProduceAck>, TopicError> {
+    let keyed = messages.iter().any(|(key, _)| !key.is_empty());
+    if choice != PartitionChoice::ByKey || !keyed {
+        return Ok(vec![topics.produce(topic, choice, messages, producer)?]);
+    }
+    let mut by_partition: std::collections::BTreeMap<u32, Vec<KeyValue<'_>>> =
+        std::collections::BTreeMap::new();
+    for &(key, value) in messages {
+        let partition = topics.partition_for_key(topic, key);
+        by_partition
+            .entry(partition)
+            .or_default()
+            .push((key, value));
+    }
+    let mut acks = Vec::with_capacity(by_partition.len());
+    for (partition, batch) in by_partition {
+        let explicit = PartitionChoice::Explicit(partition);
+        acks.push(topics.produce(topic, explicit, &batch, producer)?);
+    }
+    Ok(acks)
+}
+
+pub(super) fn refusal(error: &TopicError) -> Refusal {
     let code = match error {
         TopicError::NoSuchPartition { .. } => codes::UNKNOWN_PARTITION,
         TopicError::OutOfOrder { .. } => codes::OUT_OF_ORDER,

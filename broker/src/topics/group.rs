@@ -261,6 +261,23 @@ impl GroupCoordinator {
         })
     }
 
+    /// A member asks for its assignment in the current generation (after a heartbeat said
+    /// the group rebalanced). Counts as a heartbeat; expires silent members first.
+    pub fn sync(&mut self, member_id: MemberId, now_ms: u64) -> Result<JoinOutcome, GroupError> {
+        self.expire(now_ms);
+        let generation = self.generation;
+        let member = self
+            .members
+            .get_mut(&member_id)
+            .ok_or(GroupError::UnknownMember(member_id))?;
+        member.heartbeat_ms = member.heartbeat_ms.max(now_ms);
+        Ok(JoinOutcome {
+            member_id,
+            generation,
+            assignment: member.partitions.clone(),
+        })
+    }
+
     /// Removes a member at its request and rebalances; returns the new generation.
     pub fn leave(&mut self, member_id: MemberId) -> Result<Generation, GroupError> {
         if self.members.remove(&member_id).is_none() {

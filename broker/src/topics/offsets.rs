@@ -54,14 +54,31 @@ impl GroupOffsets {
         partition: u32,
         seq: Seq,
     ) -> Result<(), OffsetsError> {
-        let key = offset_key(group, topic, partition);
-        let payload = seq.0.to_le_bytes();
+        self.commit_all(group, topic, &[(partition, seq)])
+    }
+
+    /// Durably record several partitions' offsets of one group as one append (one fsync).
+    pub fn commit_all(
+        &self,
+        group: &str,
+        topic: &CatalogTopic,
+        offsets: &[(u32, Seq)],
+    ) -> Result<(), OffsetsError> {
+        let keyed: Vec<(String, [u8; 8])> = offsets
+            .iter()
+            .map(|&(partition, seq)| (offset_key(group, topic, partition), seq.0.to_le_bytes()))
+            .collect();
+        let records: Vec<NewRecord<'_>> = keyed
+            .iter()
+            .map(|(key, payload)| NewRecord::new(key.as_bytes(), payload))
+            .collect();
         // The map lock orders commits of one key as their records are; it is held through
         // the append so a reader never sees a commit that is not durable.
         let mut committed = self.committed.lock().unwrap_or_else(|p| p.into_inner());
-        self.log
-            .append(&[NewRecord::new(key.as_bytes(), &payload)])?;
-        committed.insert(key, seq);
+        self.log.append(&records)?;
+        for ((key, _), &(_, seq)) in keyed.into_iter().zip(offsets) {
+            committed.insert(key, seq);
+        }
         Ok(())
     }
 

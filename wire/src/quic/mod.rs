@@ -10,12 +10,15 @@
 //! - `message`: [`Message`], frame type numbers, directions.
 //! - `data`, `group`: payload structs and layouts. `types`: newtypes and shared values.
 //! - `limits`, `error`: named bounds and typed errors. [`close`]: QUIC application error codes.
-//! - `client` (cargo feature `client`): the async Rust client over quinn; the only part that
-//!   does I/O, kept behind the feature so codec and WebSocket users do not pull in quinn.
+//! - `client` (cargo feature `client`): the async Rust client over quinn, and `consumer`, a
+//!   consumer-group member over it; the only parts that do I/O, kept behind the feature so
+//!   codec and WebSocket users do not pull in quinn.
 
 mod buf;
 #[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "client")]
+pub mod consumer;
 pub mod close;
 mod data;
 mod error;
@@ -81,4 +84,7 @@ pub mod codes {
     /// An idempotent producer sent a batch sequence below its last one (its retry of the last
     /// batch is answered with the original ack instead).
     pub const OUT_OF_ORDER: &str = "out_of_order";
+    /// A well-formed request the server cannot honour as asked (e.g. a group name already
+    /// consuming another topic, a session timeout out of range); the message says what.
+    pub const INVALID_REQUEST: &str = "invalid_request";
 }

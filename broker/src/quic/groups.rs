@@ -1,0 +1,408 @@
+//! [`GroupService`]: consumer groups over QUIC. Each group consumes one topic; its membership,
+//! generations and assignment are a sans-IO [`GroupCoordinator`] driven here with a monotonic
+//! clock, and its committed offsets live in [`GroupOffsets`] (durable before `ok`).
+//!
+//! A group is created by its first join and bound to that join's topic and session timeout
+//! until it has no members. Silent members are expired by the next request of any member of
+//! the group (join, heartbeat, sync, commit), so a killed member's partitions move once its
+//! session timeout has passed and a survivor next heartbeats: survivors heartbeat well inside
+//! the timeout, so that bounds the move.
+//!
+//! Owns: the registry of groups and the mapping between wire values (string member ids, u32
+//! generations, statuses) and the coordinator's. Does not own: the membership rules
+//! (`topics/group.rs`) or the offset records (`topics/offsets.rs`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use strand_log::Seq;
+use strand_wire::quic::{
+    codes, CommittedOffset, GroupAssignment, GroupCommit, GroupJoin, GroupMember, GroupReply,
+    GroupStatus, Message, PartitionIndex,
+};
+use tokio::sync::Mutex as AsyncMutex;
+
+use super::access::TopicAccess;
+use super::service::{ReplyError, Responder};
+use crate::session::Session;
+use crate::tables::catalog::CatalogTopic;
+use crate::topics::group::{
+    GroupConfig, GroupCoordinator, GroupError, JoinOutcome, MemberId, SESSION_TIMEOUT_MS_MAX,
+    SESSION_TIMEOUT_MS_MIN,
+};
+use crate::topics::{GroupOffsets, TopicDef};
+use crate::users::Privilege;
+
+/// Most groups one server holds; a join that would create another is refused.
+pub const GROUPS_MAX: usize = 10_000;
+
+/// One group: the topic it consumes and its coordinator. Behind an async mutex so a commit
+/// can hold it across its durable write (a rebalance cannot slip between the fencing check
+/// and the write) without blocking a runtime thread.
+struct GroupState {
+    topic: CatalogTopic,
+    coordinator: GroupCoordinator,
+}
+
+pub struct GroupService {
+    access: TopicAccess,
+    offsets: Arc<GroupOffsets>,
+    groups: Mutex<HashMap<String, Arc<AsyncMutex<GroupState>>>>,
+    /// The coordinator's clock starts here (monotonic; restarts with the server, as do groups).
+    epoch: Instant,
+}
+
+impl GroupService {
+    pub(crate) fn new(access: TopicAccess, offsets: Arc<GroupOffsets>) -> GroupService {
+        GroupService {
+            access,
+            offsets,
+            groups: Mutex::new(HashMap::new()),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn group(&self, name: &str) -> Option<Arc<AsyncMutex<GroupState>>> {
+        let groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+        groups.get(name).cloned()
+    }
+
+    pub(crate) async fn join(
+        &self,
+        session: &Session,
+        request: GroupJoin,
+        reply: &mut Responder,
+    ) -> Result<(), ReplyError> {
+        let topic = match self
+            .access
+            .topic(session, &request.topic, Privilege::Select)
+        {
+            Ok(topic) => topic,
+            Err((code, _)) => {
+                let status = if code == codes::FORBIDDEN {
+                    GroupStatus::NotAuthorized
+                } else {
+                    GroupStatus::UnknownTopic
+                };
+                return reply.send(join_refused(status)).await;
+            }
+        };
+        if let Err(text) = check_group_name(&request.group) {
+            return reply.error(codes::INVALID_REQUEST, text).await;
+        }
+        let timeout_ms = u64::from(request.session_timeout_ms);
+        if !(SESSION_TIMEOUT_MS_MIN..=SESSION_TIMEOUT_MS_MAX).contains(&timeout_ms) {
+            let text = format!(
+                "session_timeout_ms is {SESSION_TIMEOUT_MS_MIN} to {SESSION_TIMEOUT_MS_MAX}, \
+                 not {timeout_ms}"
+            );
+            return reply.error(codes::INVALID_REQUEST, text).await;
+        }
+        let state = match self.group_for_join(&request.group, &topic, timeout_ms) {
+            Ok(state) => state,
+            Err(text) => return reply.error(codes::INVALID_REQUEST, text).await,
+        };
+        let mut state = state.lock().await;
+        if !same_topic(&state.topic, &topic) {
+            // Bound to another topic meanwhile (the group emptied and was rebound).
+            let text = group_topic_text(&request.group, &state.topic.def);
+            return reply.error(codes::INVALID_REQUEST, text).await;
+        }
+        let hint = parse_member(&request.member.0);
+        let now_ms = self.now_ms();
+        match state.coordinator.join(hint, now_ms) {
+            Ok(outcome) => {
+                tracing::info!(user = %session.user(), group = %request.group,
+                    topic = %request.topic, member = %outcome.member_id,
+                    generation = %outcome.generation, partitions = ?outcome.assignment,
+                    "group member joined");
+                let assignment = self.assignment(&request.group, &state.topic, &outcome);
+                reply.send(Message::GroupJoinResponse(assignment)).await
+            }
+            Err(error) => reply.error(codes::LIMIT_EXCEEDED, error.to_string()).await,
+        }
+    }
+
+    /// The group `name`, created for `topic` if it does not exist or has no members.
+    fn group_for_join(
+        &self,
+        name: &str,
+        topic: &CatalogTopic,
+        session_timeout_ms: u64,
+    ) -> Result<Arc<AsyncMutex<GroupState>>, String> {
+        let mut groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(existing) = groups.get(name) {
+            // A member holding the lock means the group is live; only an idle, empty group
+            // may be rebound.
+            let rebindable = match existing.try_lock() {
+                Ok(state) => {
+                    if same_topic(&state.topic, topic) {
+                        return Ok(existing.clone());
+                    }
+                    state.coordinator.members().next().is_none()
+                }
+                Err(_) => false,
+            };
+            if !rebindable {
+                return Err(format!(
+                    "group {name} is busy or consumes another topic; use another group name"
+                ));
+            }
+        } else if groups.len() >= GROUPS_MAX {
+            return Err(format!("this server holds at most {GROUPS_MAX} groups"));
+        }
+        let config = GroupConfig {
+            partitions: topic.def.partitions,
+            session_timeout_ms,
+            member_id_first: random_u64(),
+        };
+        let coordinator = GroupCoordinator::new(config).map_err(|error| error.to_string())?;
+        let state = Arc::new(AsyncMutex::new(GroupState {
+            topic: topic.clone(),
+            coordinator,
+        }));
+        groups.insert(name.to_string(), state.clone());
+        Ok(state)
+    }
+
+    pub(crate) async fn heartbeat(
+        &self,
+        request: GroupMember,
+        reply: &mut Responder,
+    ) -> Result<(), ReplyError> {
+        let status = match (self.group(&request.group), parse_member(&request.member.0)) {
+            (Some(state), Some(member)) => {
+                let mut state = state.lock().await;
+                let generation = coordinator_generation(request.generation);
+                match state
+                    .coordinator
+                    .heartbeat(member, generation, self.now_ms())
+                {
+                    Ok(crate::topics::group::HeartbeatOutcome::Current) => GroupStatus::Ok,
+                    Ok(crate::topics::group::HeartbeatOutcome::Reassigned { .. }) => {
+                        GroupStatus::RebalanceInProgress
+                    }
+                    Err(error) => status_of(&error),
+                }
+            }
+            _ => GroupStatus::UnknownMember,
+        };
+        let message = Message::GroupHeartbeatResponse(GroupReply { status });
+        reply.send(message).await
+    }
+
+    pub(crate) async fn sync(
+        &self,
+        request: GroupMember,
+        reply: &mut Responder,
+    ) -> Result<(), ReplyError> {
+        let (Some(state), Some(member)) =
+            (self.group(&request.group), parse_member(&request.member.0))
+        else {
+            return reply.send(sync_refused(GroupStatus::UnknownMember)).await;
+        };
+        let mut state = state.lock().await;
+        let assignment = match state.coordinator.sync(member, self.now_ms()) {
+            Ok(outcome) => self.assignment(&request.group, &state.topic, &outcome),
+            Err(error) => return reply.send(sync_refused(status_of(&error))).await,
+        };
+        reply.send(Message::GroupSyncResponse(assignment)).await
+    }
+
+    pub(crate) async fn commit(
+        &self,
+        request: GroupCommit,
+        reply: &mut Responder,
+    ) -> Result<(), ReplyError> {
+        let group = request.member.group;
+        let (Some(state), Some(member)) =
+            (self.group(&group), parse_member(&request.member.member.0))
+        else {
+            return reply
+                .send(group_reply_commit(GroupStatus::UnknownMember))
+                .await;
+        };
+        let mut state = state.lock().await;
+        // Counts as a heartbeat, and expires silent members before the fencing check.
+        let generation = coordinator_generation(request.member.generation);
+        if let Err(error) = state
+            .coordinator
+            .heartbeat(member, generation, self.now_ms())
+        {
+            return reply.send(group_reply_commit(status_of(&error))).await;
+        }
+        let mut accepted = Vec::with_capacity(request.offsets.len());
+        for offset in &request.offsets {
+            match state
+                .coordinator
+                .commit(member, generation, offset.partition.0, offset.seq.0)
+            {
+                Ok(commit) => accepted.push((commit.partition, Seq(commit.seq))),
+                Err(error) => return reply.send(group_reply_commit(status_of(&error))).await,
+            }
+        }
+        if accepted.is_empty() {
+            return reply.send(group_reply_commit(GroupStatus::Ok)).await;
+        }
+        let offsets = self.offsets.clone();
+        let topic = state.topic.clone();
+        let name = group.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            offsets.commit_all(&name, &topic, &accepted)?;
+            Ok::<_, crate::topics::OffsetsError>(accepted)
+        })
+        .await;
+        drop(state);
+        match written {
+            Ok(Ok(accepted)) => {
+                tracing::debug!(group = %group, member = %member, offsets = ?accepted,
+                    "group offsets committed");
+                reply.send(group_reply_commit(GroupStatus::Ok)).await
+            }
+            Ok(Err(error)) => reply.error(codes::STORAGE_ERROR, error.to_string()).await,
+            Err(error) => reply.error(codes::STORAGE_ERROR, error.to_string()).await,
+        }
+    }
+
+    pub(crate) async fn leave(
+        &self,
+        request: GroupMember,
+        reply: &mut Responder,
+    ) -> Result<(), ReplyError> {
+        let status = match (self.group(&request.group), parse_member(&request.member.0)) {
+            (Some(state), Some(member)) => {
+                let mut state = state.lock().await;
+                match state.coordinator.leave(member) {
+                    Ok(generation) => {
+                        tracing::info!(group = %request.group, member = %member,
+                            generation = %generation, "group member left");
+                        GroupStatus::Ok
+                    }
+                    Err(error) => status_of(&error),
+                }
+            }
+            _ => GroupStatus::UnknownMember,
+        };
+        let message = Message::GroupLeaveResponse(GroupReply { status });
+        reply.send(message).await
+    }
+
+    /// The wire form of a member's assignment, with the group's committed offsets.
+    fn assignment(
+        &self,
+        group: &str,
+        topic: &CatalogTopic,
+        outcome: &JoinOutcome,
+    ) -> GroupAssignment {
+        let committed = outcome
+            .assignment
+            .iter()
+            .filter_map(|&partition| {
+                let seq = self.offsets.committed(group, topic, partition)?;
+                Some(CommittedOffset {
+                    partition: PartitionIndex(partition),
+                    seq: strand_wire::quic::Seq(seq.0),
+                })
+            })
+            .collect();
+        GroupAssignment {
+            status: GroupStatus::Ok,
+            member: strand_wire::quic::MemberId(outcome.member_id.0.to_string()),
+            generation: strand_wire::quic::Generation(wire_generation(outcome.generation.0)),
+            partitions: outcome
+                .assignment
+                .iter()
+                .map(|&p| PartitionIndex(p))
+                .collect(),
+            committed,
+        }
+    }
+}
+
+fn same_topic(a: &CatalogTopic, b: &CatalogTopic) -> bool {
+    a.def.name == b.def.name && a.incarnation == b.incarnation
+}
+
+fn group_topic_text(group: &str, def: &TopicDef) -> String {
+    format!(
+        "group {group} consumes topic {}; use another group name",
+        def.name
+    )
+}
+
+/// Group names become part of offset keys (`<group>/<topic>/<partition>`), so no `/`.
+fn check_group_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.contains('/') || name.chars().any(char::is_control) {
+        return Err(format!(
+            "group name {name:?} must be non-empty, without '/' or control characters"
+        ));
+    }
+    Ok(())
+}
+
+/// Member ids are the coordinator's u64 in decimal; anything else names no member.
+fn parse_member(text: &str) -> Option<MemberId> {
+    text.parse().ok().map(MemberId)
+}
+
+fn wire_generation(generation: u64) -> u32 {
+    u32::try_from(generation).unwrap_or(u32::MAX)
+}
+
+fn coordinator_generation(
+    generation: strand_wire::quic::Generation,
+) -> crate::topics::group::Generation {
+    crate::topics::group::Generation(u64::from(generation.0))
+}
+
+fn status_of(error: &GroupError) -> GroupStatus {
+    match error {
+        GroupError::UnknownMember(_) | GroupError::GroupFull { .. } => GroupStatus::UnknownMember,
+        // A partition the member does not own now: it missed a rebalance; sync.
+        GroupError::IllegalGeneration { .. }
+        | GroupError::NotAssigned { .. }
+        | GroupError::UnknownPartition { .. } => GroupStatus::IllegalGeneration,
+    }
+}
+
+fn join_refused(status: GroupStatus) -> Message {
+    Message::GroupJoinResponse(refused_assignment(status))
+}
+
+fn sync_refused(status: GroupStatus) -> Message {
+    Message::GroupSyncResponse(refused_assignment(status))
+}
+
+fn refused_assignment(status: GroupStatus) -> GroupAssignment {
+    GroupAssignment {
+        status,
+        member: strand_wire::quic::MemberId(String::new()),
+        generation: strand_wire::quic::Generation(0),
+        partitions: Vec::new(),
+        committed: Vec::new(),
+    }
+}
+
+fn group_reply_commit(status: GroupStatus) -> Message {
+    Message::GroupCommitResponse(GroupReply { status })
+}
+
+/// A random start for member ids, so ids from before a restart name no new member.
+fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    // Without randomness, fall back to the clock: ids then only need to differ across starts.
+    if getrandom::getrandom(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        return nanos;
+    }
+    // Keep ids well below u64::MAX so they never wrap in a session's lifetime.
+    u64::from_le_bytes(bytes) >> 16
+}

@@ -1,0 +1,154 @@
+//! `sql` and `produce_table` over QUIC, run by the SQL engine with the same checks as the HTTP
+//! API: `sql` answers the exact JSON body `POST /v1/api/sql` would (success or error), and
+//! `produce_table` inserts its rows as one durable batch and acks their `_seq` range.
+//!
+//! Idempotent produce is served for topics only: a `produce_table` that carries a producer id
+//! is refused (`unsupported`), since tables already refuse a second row with the same primary
+//! key, which is what a retried insert of keyed rows meets.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value as Json};
+use strand_wire::quic::{
+    codes, Message, PartitionIndex, ProduceAck, ProduceTable, Seq, Sql, SqlResult,
+};
+
+use super::service::{ReplyError, Responder};
+use crate::api::SqlSuccess;
+use crate::error::{ApiError, ErrorCode};
+use crate::limits::SQL_PARAMS_MAX;
+use crate::session::Session;
+use crate::sql::SqlEngine;
+
+/// Most rows one `produce_table` may carry.
+pub const PRODUCE_TABLE_ROWS_MAX: usize = 100_000;
+
+pub(crate) struct SqlOverQuic {
+    engine: Arc<dyn SqlEngine>,
+}
+
+impl SqlOverQuic {
+    pub(crate) fn new(engine: Arc<dyn SqlEngine>) -> SqlOverQuic {
+        SqlOverQuic { engine }
+    }
+
+    pub(crate) async fn sql(
+        &self,
+        session: &Session,
+        request: Sql,
+        reply: &mut Responder,
+    ) -> Result<(), ReplyError> {
+        let started = std::time::Instant::now();
+        let engine = self.engine.clone();
+        let session = session.clone();
+        let answered = tokio::task::spawn_blocking(move || {
+            let params = parse_params(&request.params_json)?;
+            if request.sql.trim().is_empty() {
+                return Err(ApiError::new(ErrorCode::InvalidRequest, "sql is empty"));
+            }
+            engine.execute(&session, &request.sql, &params)
+        })
+        .await;
+        let body = match answered {
+            Ok(Ok(results)) => {
+                let took_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
+                let success = SqlSuccess {
+                    status: "success".to_string(),
+                    results,
+                    took_ms,
+                };
+                serde_json::to_string(&success)
+            }
+            Ok(Err(error)) => serde_json::to_string(&error.body()),
+            Err(error) => serde_json::to_string(&ApiError::internal(&error).body()),
+        };
+        match body {
+            Ok(body_json) => {
+                reply
+                    .send(Message::SqlResult(SqlResult { body_json }))
+                    .await
+            }
+            Err(error) => reply.error(codes::STORAGE_ERROR, error.to_string()).await,
+        }
+    }
+
+    pub(crate) async fn produce_table(
+        &self,
+        session: &Session,
+        request: ProduceTable,
+        reply: &mut Responder,
+    ) -> Result<(), ReplyError> {
+        if request.idempotence.is_some() {
+            let text = "idempotent produce is served for topics; a table refuses a second row \
+                        with the same primary key, so send produce_table without a producer id";
+            return reply.error(codes::UNSUPPORTED, text).await;
+        }
+        if request.rows_json.is_empty() || request.rows_json.len() > PRODUCE_TABLE_ROWS_MAX {
+            let text = format!(
+                "a produce_table batch has 1 to {PRODUCE_TABLE_ROWS_MAX} rows, not {}",
+                request.rows_json.len()
+            );
+            return reply.error(codes::LIMIT_EXCEEDED, text).await;
+        }
+        let mut rows = Vec::with_capacity(request.rows_json.len());
+        for (index, text) in request.rows_json.iter().enumerate() {
+            match serde_json::from_str::<Map<String, Json>>(text) {
+                Ok(row) => rows.push(row),
+                Err(error) => {
+                    let text = format!("row {index} is not a JSON object: {error}");
+                    return reply.error(codes::INVALID_ROW, text).await;
+                }
+            }
+        }
+        let engine = self.engine.clone();
+        let owned = session.clone();
+        let table = request.table.clone();
+        let written =
+            tokio::task::spawn_blocking(move || engine.insert_json_rows(&owned, &table, &rows))
+                .await;
+        match written {
+            Ok(Ok(seqs)) => {
+                let (Some(first), Some(last)) = (seqs.first(), seqs.last()) else {
+                    return reply.error(codes::INVALID_ROW, "no row was written").await;
+                };
+                tracing::debug!(user = %session.user(), table = %request.table,
+                    first = first.0, last = last.0, rows = seqs.len(), "produced rows");
+                let ack = ProduceAck {
+                    partition: PartitionIndex(0),
+                    first: Seq(first.0),
+                    last: Seq(last.0),
+                    count: u32::try_from(seqs.len()).unwrap_or(u32::MAX),
+                    duplicate: false,
+                };
+                reply.send(Message::ProduceAck(ack)).await
+            }
+            Ok(Err(error)) => {
+                let code = match error.code {
+                    ErrorCode::NotFound => codes::UNKNOWN_TABLE,
+                    ErrorCode::Forbidden => codes::FORBIDDEN,
+                    ErrorCode::Internal => codes::STORAGE_ERROR,
+                    _ => codes::INVALID_ROW,
+                };
+                reply.error(code, error.message).await
+            }
+            Err(error) => reply.error(codes::STORAGE_ERROR, error.to_string()).await,
+        }
+    }
+}
+
+fn parse_params(text: &str) -> Result<Vec<Json>, ApiError> {
+    if text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let params: Vec<Json> = serde_json::from_str(text).map_err(|error| {
+        ApiError::new(
+            ErrorCode::InvalidJson,
+            format!("params_json must be a JSON array: {error}"),
+        )
+    })?;
+    if params.len() > SQL_PARAMS_MAX {
+        let message = format!("more than {SQL_PARAMS_MAX} params");
+        return Err(ApiError::new(ErrorCode::LimitExceeded, message));
+    }
+    Ok(params)
+}
