@@ -143,7 +143,10 @@ impl Server {
         .map_err(ServeError::Retention)?;
         let http_listener = bind(config).await?;
         // The engine's handlers (topics, groups, SQL); without them every request is `unsupported`.
-        let service = engine.clone().quic_service().unwrap_or_else(|| Arc::new(NotBuilt));
+        let service = engine
+            .clone()
+            .quic_service()
+            .unwrap_or_else(|| Arc::new(NotBuilt));
         let quic = QuicListener::bind(config.quic_addr, &tls, auth.clone(), service)?;
         let bound = |what, addr| move |source| ServeError::Bind { what, addr, source };
         let ready = ReadyInfo {

@@ -17,9 +17,9 @@
 mod buf;
 #[cfg(feature = "client")]
 pub mod client;
+pub mod close;
 #[cfg(feature = "client")]
 pub mod consumer;
-pub mod close;
 mod data;
 mod error;
 mod frame;
