@@ -125,6 +125,9 @@ impl SqlOverQuic {
             Ok(Err(error)) => {
                 let code = match error.code {
                     ErrorCode::NotFound => codes::UNKNOWN_TABLE,
+                    ErrorCode::Sql(code) if code == strand_sql_view::code::UNKNOWN_TABLE => {
+                        codes::UNKNOWN_TABLE
+                    }
                     ErrorCode::Forbidden => codes::FORBIDDEN,
                     ErrorCode::Internal => codes::STORAGE_ERROR,
                     _ => codes::INVALID_ROW,
