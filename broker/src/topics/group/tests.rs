@@ -55,6 +55,28 @@ fn second_member_takes_half_and_the_first_keeps_the_rest() {
 }
 
 #[test]
+fn sync_gives_the_current_assignment_and_keeps_the_member_alive() {
+    let mut group = group(4);
+    let first = join(&mut group, 0);
+    let second = join(&mut group, 10);
+    // A sync at 900 is a heartbeat: at 1_500 only the silent second member is expired.
+    let synced = group.sync(first.member_id, 900);
+    let expected = JoinOutcome {
+        member_id: first.member_id,
+        generation: Generation(2),
+        assignment: vec![0, 1],
+    };
+    assert_eq!(synced, Ok(expected));
+    assert_eq!(group.expire(1_500), vec![second.member_id]);
+    assert_eq!(
+        group.sync(second.member_id, 1_600),
+        Err(GroupError::UnknownMember(second.member_id))
+    );
+    let alone = group.sync(first.member_id, 1_600);
+    assert_eq!(alone.map(|o| o.assignment), Ok(vec![0, 1, 2, 3]));
+}
+
+#[test]
 fn a_retried_join_changes_nothing_and_an_unknown_hint_gets_a_fresh_id() {
     let mut group = group(3);
     let first = join(&mut group, 0);
