@@ -137,7 +137,7 @@ impl Server {
         let tables = engine.clone();
         let retention = RetentionSweeper::start(
             store.clone(),
-            move || tables.catalog_tables(),
+            move || tables.retention_targets(),
             config.retention_interval,
         )
         .map_err(ServeError::Retention)?;

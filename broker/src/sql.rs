@@ -66,9 +66,9 @@ pub trait SqlEngine: Send + Sync {
         ))
     }
 
-    /// Every table of the catalog with its incarnation, for background upkeep such as the
-    /// retention sweep (`tables/retention.rs`). Engines without a catalog have no tables.
-    fn catalog_tables(&self) -> Vec<crate::tables::catalog::CatalogTable> {
+    /// What the retention sweep (`tables/retention.rs`) expires now: STREAM tables and topics
+    /// with a retention. Engines without a catalog have none.
+    fn retention_targets(&self) -> Vec<crate::tables::retention::RetentionTarget> {
         Vec::new()
     }
 

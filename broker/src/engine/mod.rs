@@ -31,6 +31,7 @@ use crate::realtime::Realtime;
 use crate::session::Session;
 use crate::sql::{PreparedSql, RunCost, SqlEngine, StatementResult, SubscriptionTarget};
 use crate::tables::catalog::{Catalog, CatalogTable};
+use crate::tables::retention::RetentionTarget;
 use crate::tables::{RowOwner, TableData};
 use crate::topics::{GroupOffsets, SourcePump, TopicData};
 use crate::users::{Privilege, Role, UserDirectory, UserName};
@@ -239,8 +240,10 @@ impl SqlEngine for Engine {
         self.insert_json_rows(&caller, table, rows)
     }
 
-    fn catalog_tables(&self) -> Vec<CatalogTable> {
-        self.catalog.entries()
+    fn retention_targets(&self) -> Vec<RetentionTarget> {
+        let mut targets = RetentionTarget::of_tables(&self.catalog.entries());
+        targets.extend(RetentionTarget::of_topics(&self.catalog.topics(None)));
+        targets
     }
 
     fn run(&self, prepared: PreparedSql) -> Result<Vec<StatementResult>, ApiError> {

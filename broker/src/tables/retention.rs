@@ -1,15 +1,17 @@
 //! The retention sweeper: a background thread that, every `retention_interval`, removes the
-//! expired history of STREAM tables from disk.
+//! expired history of STREAM tables and of topics with `RETENTION_SECONDS` from disk.
 //!
-//! For each STREAM table of the catalog it takes the table's partitions on disk (ids under
-//! [`partition_prefix`]) and applies the log's age retention with the table's TTL: whole sealed
-//! segments whose newest record is older than the TTL go, and the partition's lowest resumable
-//! `_seq` is raised durably first, so a resume from below it gets `resume_too_old` instead of
-//! silently missing changes.
+//! For each [`RetentionTarget`] (a STREAM table with its TTL, a topic with its retention) it
+//! takes the target's partitions on disk (ids under its prefix) and applies the log's age
+//! retention: whole sealed segments whose newest record is older than the limit go, and the
+//! partition's lowest resumable `_seq` is raised durably first, so a resume from below it gets
+//! `resume_too_old` instead of silently missing changes. A topic reader asking for an offset
+//! below it reads from the oldest retained message.
 //!
 //! It owns the thread and its schedule only. Expired rows are already hidden from queries and
 //! snapshots by the TTL filter; this only reclaims their space. It leaves USER and SHARED
-//! tables, active segments, and the partitions of dropped tables (an older incarnation) alone.
+//! tables, active segments, and the partitions of dropped tables and topics (an older
+//! incarnation) alone.
 //! A sweep opens each STREAM partition through the store's bounded cache; the only locks a
 //! writer may wait on are the short ones `Partition::apply_retention` takes itself.
 
@@ -21,8 +23,49 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use strand_log::{PartitionId, RetentionPolicy, Store};
 use strand_sql_view::TableKind;
 
-use super::catalog::CatalogTable;
+use super::catalog::{CatalogTable, CatalogTopic};
 use super::partition_prefix;
+
+/// Partitions whose records expire: those whose id starts with `prefix`, after `max_age_ms`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetentionTarget {
+    /// What the partitions belong to, for logs (`table app.t`, `topic app.events`).
+    pub name: String,
+    pub prefix: String,
+    pub max_age_ms: u64,
+}
+
+impl RetentionTarget {
+    /// The STREAM tables among `tables`, with their TTL.
+    pub fn of_tables(tables: &[CatalogTable]) -> Vec<RetentionTarget> {
+        tables
+            .iter()
+            .filter_map(|table| match table.def.kind() {
+                TableKind::Stream { ttl_seconds } => Some(RetentionTarget {
+                    name: format!("table {}", table.def.name()),
+                    prefix: partition_prefix(table),
+                    max_age_ms: ttl_seconds.saturating_mul(1000),
+                }),
+                TableKind::User | TableKind::Shared => None,
+            })
+            .collect()
+    }
+
+    /// The topics among `topics` that have a retention.
+    pub fn of_topics(topics: &[CatalogTopic]) -> Vec<RetentionTarget> {
+        topics
+            .iter()
+            .filter_map(|topic| {
+                let seconds = topic.def.retention_seconds?;
+                Some(RetentionTarget {
+                    name: format!("topic {}", topic.def.name),
+                    prefix: crate::topics::partition_prefix(topic),
+                    max_age_ms: seconds.saturating_mul(1000),
+                })
+            })
+            .collect()
+    }
+}
 
 /// What one sweep did, summed over all partitions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -42,11 +85,11 @@ pub struct RetentionSweeper {
 }
 
 impl RetentionSweeper {
-    /// Sweep `store` every `interval`, the first time one interval from now. `tables` lists
-    /// the catalog's tables at the time of each sweep.
+    /// Sweep `store` every `interval`, the first time one interval from now. `targets` lists
+    /// what expires at the time of each sweep.
     pub fn start(
         store: Arc<Store>,
-        tables: impl Fn() -> Vec<CatalogTable> + Send + 'static,
+        targets: impl Fn() -> Vec<RetentionTarget> + Send + 'static,
         interval: Duration,
     ) -> std::io::Result<RetentionSweeper> {
         let (stop, stopped) = mpsc::channel::<()>();
@@ -58,7 +101,7 @@ impl RetentionSweeper {
                     // A stop message or a dropped sender: the server is stopping.
                     Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
                 }
-                let report = sweep(&store, &tables(), now_unix_ms());
+                let report = sweep(&store, &targets(), now_unix_ms());
                 tracing::debug!(?report, "retention sweep done");
             })?;
         Ok(RetentionSweeper {
@@ -88,19 +131,12 @@ impl Drop for RetentionSweeper {
     }
 }
 
-/// Apply each STREAM table's TTL to its partitions as of `now_unix_ms`. Failures are logged
+/// Apply each target's age limit to its partitions as of `now_unix_ms`. Failures are logged
 /// and counted, never raised: one bad partition must not stop retention of the others.
-pub fn sweep(store: &Store, tables: &[CatalogTable], now_unix_ms: u64) -> SweepReport {
+pub fn sweep(store: &Store, targets: &[RetentionTarget], now_unix_ms: u64) -> SweepReport {
     let mut report = SweepReport::default();
-    let streams: Vec<(&CatalogTable, u64)> = tables
-        .iter()
-        .filter_map(|table| match table.def.kind() {
-            TableKind::Stream { ttl_seconds } => Some((table, ttl_seconds)),
-            TableKind::User | TableKind::Shared => None,
-        })
-        .collect();
-    if streams.is_empty() {
-        // Skip the directory walk when no table has a TTL.
+    if targets.is_empty() {
+        // Skip the directory walk when nothing expires.
         return report;
     }
     let ids = match store.partition_ids() {
@@ -111,15 +147,17 @@ pub fn sweep(store: &Store, tables: &[CatalogTable], now_unix_ms: u64) -> SweepR
             return report;
         }
     };
-    for (table, ttl_seconds) in streams {
-        let prefix = partition_prefix(table);
+    for target in targets {
         let policy = RetentionPolicy {
-            max_age_ms: Some(ttl_seconds.saturating_mul(1000)),
+            max_age_ms: Some(target.max_age_ms),
             max_bytes: None,
         };
-        for id in ids.iter().filter(|id| id.as_str().starts_with(&prefix)) {
+        for id in ids
+            .iter()
+            .filter(|id| id.as_str().starts_with(&target.prefix))
+        {
             report.partitions += 1;
-            sweep_partition(store, table, id, &policy, now_unix_ms, &mut report);
+            sweep_partition(store, target, id, &policy, now_unix_ms, &mut report);
         }
     }
     report
@@ -127,7 +165,7 @@ pub fn sweep(store: &Store, tables: &[CatalogTable], now_unix_ms: u64) -> SweepR
 
 fn sweep_partition(
     store: &Store,
-    table: &CatalogTable,
+    target: &RetentionTarget,
     id: &PartitionId,
     policy: &RetentionPolicy,
     now_unix_ms: u64,
@@ -140,14 +178,14 @@ fn sweep_partition(
         Ok(outcome) if outcome.segments_removed > 0 => {
             report.segments_removed += outcome.segments_removed;
             report.bytes_removed += outcome.bytes_removed;
-            tracing::info!(table = %table.def.name(), partition = id.as_str(),
+            tracing::info!(target = %target.name, partition = id.as_str(),
                 segments = outcome.segments_removed, bytes = outcome.bytes_removed,
-                "retention removed expired STREAM rows");
+                "retention removed expired records");
         }
         Ok(_) => {}
         Err(error) => {
             report.failures += 1;
-            tracing::warn!(table = %table.def.name(), partition = id.as_str(), %error,
+            tracing::warn!(target = %target.name, partition = id.as_str(), %error,
                 "retention failed for a partition; the next sweep tries again");
         }
     }
@@ -214,13 +252,13 @@ mod tests {
             .map(|t| partition_id(t, RowOwner::User("alice")).unwrap())
             .collect();
         let lasts: Vec<Seq> = ids.iter().map(|id| fill(&store, id)).collect();
-        let tables = [stream, user];
+        let targets = RetentionTarget::of_tables(&[stream, user]);
 
-        let report = sweep(&store, &tables, now_unix_ms());
+        let report = sweep(&store, &targets, now_unix_ms());
         assert_eq!(report.segments_removed, 0, "nothing is older than 1 s yet");
         assert_eq!((report.partitions, report.failures), (1, 0));
 
-        let report = sweep(&store, &tables, now_unix_ms() + 60_000);
+        let report = sweep(&store, &targets, now_unix_ms() + 60_000);
         assert!(report.segments_removed >= 3, "{report:?}");
         assert_eq!(report.failures, 0);
         let lowest = store.partition(&ids[0]).unwrap().lowest_resumable_seq();

@@ -17,3 +17,15 @@ pub use data::{
 pub use def::{TopicDef, TopicSource, TOPIC_PARTITIONS_DEFAULT, TOPIC_PARTITIONS_MAX};
 pub use offsets::{GroupOffsets, OffsetsError};
 pub use source::{SourceError, SourcePump};
+
+use crate::tables::catalog::CatalogTopic;
+
+/// The start of the log partition ids of `topic`'s partitions (`tp/<ns>.<topic>.<incarnation>/`);
+/// partition `p` is this followed by `p`.
+pub fn partition_prefix(topic: &CatalogTopic) -> String {
+    let name = &topic.def.name;
+    format!(
+        "tp/{}.{}.{}/",
+        name.namespace, name.topic, topic.incarnation.0
+    )
+}

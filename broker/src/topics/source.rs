@@ -26,8 +26,10 @@
 //! in the topic's partitions (rebuilt from the log at open) is the published position: every
 //! change up to it is on the topic, none after it. A restarted pump continues after it; a
 //! batch produced again anyway is acknowledged as a duplicate and not written. The pump keeps
-//! the position in memory once recovered. Caveat: topic retention (not built yet) must not
-//! remove a source's last batch, or its position is lost.
+//! the position in memory once recovered. Caveat: if topic retention (`RETENTION_SECONDS`)
+//! removes every segment holding a pair's last batch (possible only when the pair published
+//! nothing for longer than the retention and the segment rolled), a restarted pump no longer
+//! finds its position and publishes the table's retained history again.
 //!
 //! At start the thread catches up every existing partition of every source table, so changes
 //! committed while it was not running are published without waiting for the next write. The
