@@ -100,38 +100,38 @@ impl QuicService for BrokerService {
 
     fn group_heartbeat<'a>(
         &'a self,
-        _session: &'a Session,
+        session: &'a Session,
         request: GroupMember,
         reply: &'a mut Responder,
     ) -> Handled<'a> {
-        Box::pin(self.groups.heartbeat(request, reply))
+        Box::pin(self.groups.heartbeat(session, request, reply))
     }
 
     fn group_sync<'a>(
         &'a self,
-        _session: &'a Session,
+        session: &'a Session,
         request: GroupMember,
         reply: &'a mut Responder,
     ) -> Handled<'a> {
-        Box::pin(self.groups.sync(request, reply))
+        Box::pin(self.groups.sync(session, request, reply))
     }
 
     fn group_commit<'a>(
         &'a self,
-        _session: &'a Session,
+        session: &'a Session,
         request: GroupCommit,
         reply: &'a mut Responder,
     ) -> Handled<'a> {
-        Box::pin(self.groups.commit(request, reply))
+        Box::pin(self.groups.commit(session, request, reply))
     }
 
     fn group_leave<'a>(
         &'a self,
-        _session: &'a Session,
+        session: &'a Session,
         request: GroupMember,
         reply: &'a mut Responder,
     ) -> Handled<'a> {
-        Box::pin(self.groups.leave(request, reply))
+        Box::pin(self.groups.leave(session, request, reply))
     }
 
     fn sql<'a>(

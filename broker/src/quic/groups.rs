@@ -8,6 +8,9 @@
 //! session timeout has passed and a survivor next heartbeats: survivors heartbeat well inside
 //! the timeout, so that bounds the move.
 //!
+//! Every request needs SELECT on the group's topic (checked again on each request, so a
+//! revoked grant ends a member's heartbeats and commits with `not_authorized`).
+//!
 //! Owns: the registry of groups and the mapping between wire values (string member ids, u32
 //! generations, statuses) and the coordinator's. Does not own: the membership rules
 //! (`topics/group.rs`) or the offset records (`topics/offsets.rs`).
@@ -172,12 +175,19 @@ impl GroupService {
 
     pub(crate) async fn heartbeat(
         &self,
+        session: &Session,
         request: GroupMember,
         reply: &mut Responder,
     ) -> Result<(), ReplyError> {
         let status = match (self.group(&request.group), parse_member(&request.member.0)) {
             (Some(state), Some(member)) => {
                 let mut state = state.lock().await;
+                if !self.may_consume(session, &state.topic) {
+                    let message = Message::GroupHeartbeatResponse(GroupReply {
+                        status: GroupStatus::NotAuthorized,
+                    });
+                    return reply.send(message).await;
+                }
                 let generation = coordinator_generation(request.generation);
                 match state
                     .coordinator
@@ -198,6 +208,7 @@ impl GroupService {
 
     pub(crate) async fn sync(
         &self,
+        session: &Session,
         request: GroupMember,
         reply: &mut Responder,
     ) -> Result<(), ReplyError> {
@@ -207,6 +218,9 @@ impl GroupService {
             return reply.send(sync_refused(GroupStatus::UnknownMember)).await;
         };
         let mut state = state.lock().await;
+        if !self.may_consume(session, &state.topic) {
+            return reply.send(sync_refused(GroupStatus::NotAuthorized)).await;
+        }
         let assignment = match state.coordinator.sync(member, self.now_ms()) {
             Ok(outcome) => self.assignment(&request.group, &state.topic, &outcome),
             Err(error) => return reply.send(sync_refused(status_of(&error))).await,
@@ -216,6 +230,7 @@ impl GroupService {
 
     pub(crate) async fn commit(
         &self,
+        session: &Session,
         request: GroupCommit,
         reply: &mut Responder,
     ) -> Result<(), ReplyError> {
@@ -228,6 +243,11 @@ impl GroupService {
                 .await;
         };
         let mut state = state.lock().await;
+        if !self.may_consume(session, &state.topic) {
+            return reply
+                .send(group_reply_commit(GroupStatus::NotAuthorized))
+                .await;
+        }
         // Counts as a heartbeat, and expires silent members before the fencing check.
         let generation = coordinator_generation(request.member.generation);
         if let Err(error) = state
@@ -271,12 +291,19 @@ impl GroupService {
 
     pub(crate) async fn leave(
         &self,
+        session: &Session,
         request: GroupMember,
         reply: &mut Responder,
     ) -> Result<(), ReplyError> {
         let status = match (self.group(&request.group), parse_member(&request.member.0)) {
             (Some(state), Some(member)) => {
                 let mut state = state.lock().await;
+                if !self.may_consume(session, &state.topic) {
+                    let message = Message::GroupLeaveResponse(GroupReply {
+                        status: GroupStatus::NotAuthorized,
+                    });
+                    return reply.send(message).await;
+                }
                 match state.coordinator.leave(member) {
                     Ok(generation) => {
                         tracing::info!(group = %request.group, member = %member,
@@ -290,6 +317,15 @@ impl GroupService {
         };
         let message = Message::GroupLeaveResponse(GroupReply { status });
         reply.send(message).await
+    }
+
+    /// Whether the session may still read the group's topic (a revoked grant ends its
+    /// membership requests too).
+    fn may_consume(&self, session: &Session, topic: &CatalogTopic) -> bool {
+        let name = topic.def.name.to_string();
+        self.access
+            .topic(session, &name, Privilege::Select)
+            .is_ok_and(|current| current.incarnation == topic.incarnation)
     }
 
     /// The wire form of a member's assignment, with the group's committed offsets.

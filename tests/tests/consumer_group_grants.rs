@@ -1,0 +1,90 @@
+//! Consumer groups need SELECT on their topic: a user without the grant is refused with
+//! `not_authorized` (join) and learns nothing about the group; with the grant it joins and
+//! commits; once the grant is revoked its heartbeats and commits are refused.
+
+use std::sync::Arc;
+
+use strand_tests::{bearer, sql_ok, ServerOptions, StrandServer};
+use strand_wire::quic::client::Client;
+use strand_wire::quic::consumer::{single_answer, ConsumerConfig, GroupConsumer};
+use strand_wire::quic::{GroupJoin, GroupMember, GroupStatus, MemberId, Message};
+
+async fn connect(server: &StrandServer, user: &str, password: &str) -> Arc<Client> {
+    let ca = server.data_dir.join("tls/cert.pem");
+    let client = Client::connect_password(server.quic, &ca, user, password)
+        .await
+        .expect("connect");
+    Arc::new(client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_need_select_on_the_topic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = StrandServer::start(
+        &dir.path().join("data"),
+        &ServerOptions::with_admin_password("pw"),
+    );
+    let admin = bearer(&server, "admin", "pw");
+    sql_ok(
+        &server,
+        &admin,
+        "CREATE NAMESPACE app;
+         CREATE TOPIC app.events WITH (PARTITIONS = 2);
+         CREATE USER 'erin' WITH PASSWORD 'erin-pw' ROLE user;
+         CREATE USER 'frank' WITH PASSWORD 'frank-pw' ROLE user;
+         GRANT SELECT ON app.events TO 'erin'",
+        &[],
+    );
+    let frank = connect(&server, "frank", "frank-pw").await;
+    let join = GroupJoin {
+        group: "g".into(),
+        topic: "app.events".into(),
+        member: MemberId(String::new()),
+        session_timeout_ms: 5_000,
+    };
+    let answer = single_answer(&frank, Message::GroupJoin(join.clone()))
+        .await
+        .expect("answer");
+    let Message::GroupJoinResponse(refused) = answer else {
+        panic!("group_join_response expected, got {answer:?}");
+    };
+    assert_eq!(refused.status, GroupStatus::NotAuthorized);
+    assert!(refused.partitions.is_empty() && refused.member.0.is_empty());
+
+    let erin = connect(&server, "erin", "erin-pw").await;
+    let mut config = ConsumerConfig::new("g", "app.events");
+    config.session_timeout_ms = 5_000;
+    let mut consumer = GroupConsumer::join(erin.clone(), config)
+        .await
+        .expect("erin joins");
+    assert_eq!(consumer.assignment().partitions.len(), 2);
+    assert!(consumer.commit().await.expect("nothing to commit is fine"));
+
+    // Frank cannot act for erin's member even knowing its id.
+    let as_erin = GroupMember {
+        group: "g".into(),
+        member: consumer.member().clone(),
+        generation: consumer.assignment().generation,
+    };
+    let answer = single_answer(&frank, Message::GroupLeave(as_erin.clone()))
+        .await
+        .expect("answer");
+    assert!(
+        matches!(&answer, Message::GroupLeaveResponse(r) if r.status == GroupStatus::NotAuthorized),
+        "{answer:?}"
+    );
+
+    sql_ok(
+        &server,
+        &admin,
+        "REVOKE SELECT ON app.events FROM 'erin'",
+        &[],
+    );
+    let answer = single_answer(&erin, Message::GroupHeartbeat(as_erin))
+        .await
+        .expect("answer");
+    assert!(
+        matches!(&answer, Message::GroupHeartbeatResponse(r) if r.status == GroupStatus::NotAuthorized),
+        "{answer:?}"
+    );
+}
