@@ -140,21 +140,19 @@ impl GroupService {
     ) -> Result<Arc<AsyncMutex<GroupState>>, String> {
         let mut groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(existing) = groups.get(name) {
-            // A member holding the lock means the group is live; only an idle, empty group
-            // may be rebound.
-            let rebindable = match existing.try_lock() {
-                Ok(state) => {
-                    if same_topic(&state.topic, topic) {
-                        return Ok(existing.clone());
-                    }
-                    state.coordinator.members().next().is_none()
-                }
-                Err(_) => false,
+            // A group in use (its lock held by a request in flight) is joined as it is: the
+            // join checks its topic once it holds the lock. Only an idle, empty group bound
+            // to another topic is rebound.
+            let Ok(mut state) = existing.try_lock() else {
+                return Ok(existing.clone());
             };
-            if !rebindable {
-                return Err(format!(
-                    "group {name} is busy or consumes another topic; use another group name"
-                ));
+            if same_topic(&state.topic, topic) {
+                return Ok(existing.clone());
+            }
+            // Members past their session timeout do not hold the group.
+            state.coordinator.expire(self.now_ms());
+            if state.coordinator.members().next().is_some() {
+                return Err(group_topic_text(name, &state.topic.def));
             }
         } else if groups.len() >= GROUPS_MAX {
             return Err(format!("this server holds at most {GROUPS_MAX} groups"));

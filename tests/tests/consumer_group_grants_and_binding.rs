@@ -1,13 +1,15 @@
 //! Consumer groups need SELECT on their topic: a user without the grant is refused with
 //! `not_authorized` (join) and learns nothing about the group; with the grant it joins and
-//! commits; once the grant is revoked its heartbeats and commits are refused.
+//! commits; once the grant is revoked its heartbeats and commits are refused. A group consumes
+//! one topic: a join naming another is refused while the group has members, and the group is
+//! rebound once they have left.
 
 use std::sync::Arc;
 
 use strand_tests::{bearer, sql_ok, ServerOptions, StrandServer};
-use strand_wire::quic::client::Client;
+use strand_wire::quic::client::{Client, ClientError};
 use strand_wire::quic::consumer::{single_answer, ConsumerConfig, GroupConsumer};
-use strand_wire::quic::{GroupJoin, GroupMember, GroupStatus, MemberId, Message};
+use strand_wire::quic::{codes, GroupJoin, GroupMember, GroupStatus, MemberId, Message};
 
 async fn connect(server: &StrandServer, user: &str, password: &str) -> Arc<Client> {
     let ca = server.data_dir.join("tls/cert.pem");
@@ -87,4 +89,51 @@ async fn groups_need_select_on_the_topic() {
         matches!(&answer, Message::GroupHeartbeatResponse(r) if r.status == GroupStatus::NotAuthorized),
         "{answer:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_consumes_one_topic_while_it_has_members() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = StrandServer::start(
+        &dir.path().join("data"),
+        &ServerOptions::with_admin_password("pw"),
+    );
+    let admin = bearer(&server, "admin", "pw");
+    sql_ok(
+        &server,
+        &admin,
+        "CREATE NAMESPACE app;
+         CREATE TOPIC app.a WITH (PARTITIONS = 2);
+         CREATE TOPIC app.b WITH (PARTITIONS = 3)",
+        &[],
+    );
+    let client = connect(&server, "admin", "pw").await;
+    let config = |topic: &str| {
+        let mut config = ConsumerConfig::new("shared-name", topic);
+        config.session_timeout_ms = 5_000;
+        config
+    };
+    let on_a = GroupConsumer::join(client.clone(), config("app.a"))
+        .await
+        .expect("join a");
+    let join_b = GroupJoin {
+        group: "shared-name".into(),
+        topic: "app.b".into(),
+        member: MemberId(String::new()),
+        session_timeout_ms: 5_000,
+    };
+    let answer = single_answer(&client, Message::GroupJoin(join_b))
+        .await
+        .expect_err("another topic is refused");
+    let text = answer.to_string();
+    assert!(
+        text.contains("invalid_request") || text.contains("app.a"),
+        "{text}"
+    );
+
+    on_a.leave().await.expect("leave");
+    let on_b = GroupConsumer::join(client.clone(), config("app.b"))
+        .await
+        .expect("rebound to b once empty");
+    assert_eq!(on_b.assignment().partitions.len(), 3);
 }
