@@ -24,8 +24,9 @@ use super::{
     RequestId, ALPN,
 };
 
-/// Bytes read from a stream at a time.
-const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Most bytes taken from a stream's receive buffer at a time (quinn hands over what it holds,
+/// up to this).
+const READ_CHUNK_BYTES: usize = 1 << 20;
 
 /// Why a client operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -283,7 +284,6 @@ pub struct Responses {
 impl Responses {
     /// The next response frame, or `None` once the server has ended the stream.
     pub async fn next(&mut self) -> Result<Option<Frame>, ClientError> {
-        let mut chunk = vec![0u8; READ_CHUNK_BYTES];
         loop {
             if let Some(frame) = self.decoder.poll_frame()? {
                 if let Some(expected) = self.request_id {
@@ -306,8 +306,9 @@ impl Responses {
                     ))),
                 };
             }
-            match self.recv.read(&mut chunk).await? {
-                Some(read) => self.decoder.handle_bytes(&chunk[..read]),
+            // quinn hands over its received buffers as they are: no copy, no zeroed scratch.
+            match self.recv.read_chunk(READ_CHUNK_BYTES, true).await? {
+                Some(chunk) => self.decoder.handle_bytes(&chunk.bytes),
                 None => self.ended = true,
             }
         }
