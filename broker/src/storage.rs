@@ -83,6 +83,9 @@ impl StorageFile for CountingFile {
     fn map(&self, len: u64) -> io::Result<MappedBytes> {
         self.inner.map(len)
     }
+    fn start_writeback(&self, offset: u64, len: u64) -> io::Result<()> {
+        self.inner.start_writeback(offset, len)
+    }
 }
 
 impl Storage for CountingStorage {

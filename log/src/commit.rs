@@ -239,7 +239,8 @@ impl CommitQueue {
         for write in writes.iter_mut() {
             let partition = &write.partition;
             let synced_here = sync && !shared_sync;
-            match partition.write_pending(&write.frames, &write.batches, synced_here, now) {
+            let (frames, batches) = (&write.frames, &write.batches);
+            match partition.write_pending(frames, batches, synced_here, !sync, now) {
                 Ok(()) => write.written = true,
                 Err(error) => partition.poison(round, &error),
             }
@@ -374,13 +375,15 @@ fn check_batch(records: &[NewRecord<'_>], segment_bytes_max: u64) -> Result<usiz
 }
 
 impl Partition {
-    /// Leader only: write this round's frames for the partition, rolling segments as needed.
-    /// Not visible to readers until the leader publishes.
+    /// Leader only: write this round's frames for the partition, rolling segments as needed;
+    /// `sync`: fdatasync them; `writeback`: start early writeback (policies that do not sync
+    /// each round). Not visible to readers until the leader publishes.
     fn write_pending(
         &self,
         frames: &[u8],
         batches: &[BatchMark],
         sync: bool,
+        writeback: bool,
         now: u64,
     ) -> Result<()> {
         let mut writer = self.lock_writer();
@@ -404,6 +407,11 @@ impl Partition {
             run_end = mark.end;
         }
         self.write_run(&mut writer, &frames[run_start..run_end])?;
+        if writeback {
+            if let Some(active) = writer.active.as_mut() {
+                active.start_writeback_if_due();
+            }
+        }
         if sync {
             if let Some(active) = &writer.active {
                 active

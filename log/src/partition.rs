@@ -140,6 +140,17 @@ impl Partition {
         })
     }
 
+    /// [`Partition::submit_with_seqs`] for a caller that needs only the batch's range.
+    pub fn submit(self: &Arc<Self>, records: &[NewRecord<'_>]) -> Result<AppendTicket> {
+        let (round, range) = self.queue.submit(self, records, None)?;
+        Ok(AppendTicket {
+            partition: self.clone(),
+            round,
+            range,
+            waited: false,
+        })
+    }
+
     /// A consistent, lock-free view of what is committed now.
     pub fn snapshot(&self) -> ReadSnapshot {
         let view = self
@@ -263,6 +274,12 @@ pub struct AppendTicket {
 }
 
 impl AppendTicket {
+    /// The `_seq` range the batch got; it is durable (and visible) once [`AppendTicket::wait`]
+    /// returns `Ok`.
+    pub fn range(&self) -> SeqRange {
+        self.range
+    }
+
     pub fn wait(mut self) -> Result<SeqRange> {
         self.waited = true;
         self.partition.queue.wait(&self.partition, self.round)?;

@@ -25,6 +25,8 @@ const INDEX_EXTENSION: &str = "idx";
 /// of a partition pay for allocation at all.
 const GROWTH_BYTES_MIN: u64 = 4096;
 const GROWTH_BYTES_MAX: u64 = 1024 * 1024;
+/// Appended bytes after which a segment not synced per commit starts their writeback.
+const WRITEBACK_BYTES: u32 = 2 * 1024 * 1024;
 static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
 
 /// Extend `file` from `from` to `to` bytes with written zeros.
@@ -243,6 +245,8 @@ pub struct ActiveSegment {
     map: Arc<MappedBytes>,
     index: Arc<RwLock<SegmentIndex>>,
     written_bytes: u32,
+    /// Bytes before this were handed to [`StorageFile::start_writeback`] (or synced).
+    writeback_from: u32,
     last_seq: Seq,
 }
 
@@ -274,6 +278,7 @@ impl ActiveSegment {
             map,
             index: Arc::new(RwLock::new(index)),
             written_bytes: SEGMENT_HEADER_BYTES,
+            writeback_from: SEGMENT_HEADER_BYTES,
             last_seq: Seq::ZERO,
         })
     }
@@ -313,6 +318,7 @@ impl ActiveSegment {
             map,
             index: Arc::new(RwLock::new(index)),
             written_bytes: data_bytes,
+            writeback_from: data_bytes,
             last_seq,
         };
         Ok((segment, cut_bytes))
@@ -357,6 +363,22 @@ impl ActiveSegment {
         }
         self.written_bytes = end as u32;
         Ok(())
+    }
+
+    /// Under `never` and `interval`: once [`WRITEBACK_BYTES`] were appended since the last
+    /// call, start the kernel writing them back (without waiting), so that the fdatasync that
+    /// seals the segment (or the interval flusher's) finds little left to write instead of up to
+    /// a whole segment, which stalled every appender of the store behind it. Best effort.
+    pub fn start_writeback_if_due(&mut self) {
+        let pending = self.written_bytes.saturating_sub(self.writeback_from);
+        if pending < WRITEBACK_BYTES {
+            return;
+        }
+        let from = u64::from(self.writeback_from);
+        if let Err(error) = self.file.start_writeback(from, u64::from(pending)) {
+            tracing::debug!(segment = %self.path.display(), %error, "start_writeback failed");
+        }
+        self.writeback_from = self.written_bytes;
     }
 
     fn grow(&mut self, needed_bytes: u64) -> std::io::Result<()> {
