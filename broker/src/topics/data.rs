@@ -9,10 +9,10 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use strand_log::{LogError, NewRecord, Partition, PartitionId, ReadFrom, Seq, Store};
+use strand_log::{LogError, NewRecord, Partition, PartitionId, ReadFrom, Seq, SeqRange, Store};
 use thiserror::Error;
 use tokio::sync::watch;
 
@@ -83,13 +83,38 @@ pub struct TopicMessage {
     pub value: Vec<u8>,
 }
 
+/// An idempotent producer's last batch in a partition.
+#[derive(Clone, Copy, Debug)]
+struct LastBatch {
+    batch_seq: u64,
+    ack: ProduceAck,
+    /// Queued in the log but not yet durable.
+    pending: bool,
+}
+
 /// One open topic partition: its log, its producers' last batches, and a watch of its last
 /// committed `_seq` for tailing readers.
 struct TopicPartition {
     log: Arc<Partition>,
-    /// Last batch per producer id, with its ack; guarded together with the append.
-    producers: Mutex<HashMap<u64, (u64, ProduceAck)>>,
+    /// Last batch per producer id; checked and updated together with queueing the append.
+    producers: Mutex<HashMap<u64, LastBatch>>,
+    /// Signalled when a pending batch became durable or failed.
+    settled: Condvar,
     committed: watch::Sender<Seq>,
+}
+
+impl TopicPartition {
+    /// Tell tailing readers that everything up to `last` is committed (concurrent produces
+    /// finish in any order; the watch only moves forward).
+    fn advance(&self, last: Seq) {
+        self.committed.send_if_modified(|committed| {
+            let newer = last > *committed;
+            if newer {
+                *committed = last;
+            }
+            newer
+        });
+    }
 }
 
 pub struct TopicData {
@@ -108,6 +133,14 @@ impl TopicData {
     }
 
     /// Write `messages` (key, value) as one durable batch; returns its `_seq` range.
+    ///
+    /// The batch is queued in the partition's log (its `_seq`s and its place fixed) and then
+    /// waited for, so concurrent produces to a partition share one commit round (one fsync
+    /// under `always`) instead of queueing behind each other's. An idempotent producer's
+    /// check and queueing happen under the partition's producers lock, so batches of one
+    /// producer keep their order and a retry cannot slip in between; the lock is not held
+    /// while waiting for durability. A retry that arrives while its original is still on its
+    /// way to the disk waits for it, and is answered only once the original is durable.
     pub fn produce(
         &self,
         topic: &CatalogTopic,
@@ -123,59 +156,112 @@ impl TopicData {
             PartitionChoice::ByKey => self.partition_for_key(topic, first_key),
         };
         let partition = self.partition(topic, index)?;
-        let mut producers = partition
-            .producers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if let Some(batch) = producer {
-            if let Some(&(last, ack)) = producers.get(&batch.producer_id) {
-                if batch.batch_seq == last {
-                    return Ok(ProduceAck {
-                        duplicate: true,
-                        ..ack
-                    });
-                }
-                if batch.batch_seq < last {
-                    return Err(TopicError::OutOfOrder {
-                        producer_id: batch.producer_id,
-                        batch_seq: batch.batch_seq,
-                        last,
-                    });
-                }
-            }
-        }
         let count = u32::try_from(messages.len()).unwrap_or(u32::MAX);
-        let mut payloads = Vec::with_capacity(messages.len());
+        let marker = producer.map(|batch| BatchMarker {
+            producer_id: batch.producer_id,
+            batch_seq: batch.batch_seq,
+            count,
+        });
+        // Every envelope in one buffer: one allocation per batch, not one per message.
+        let envelopes_bytes: usize = messages
+            .iter()
+            .map(|(_, value)| value.len() + envelope::ENVELOPE_BYTES_MAX)
+            .sum();
+        let mut envelopes = Vec::with_capacity(envelopes_bytes);
+        let mut ends = Vec::with_capacity(messages.len());
         for (n, (_, value)) in messages.iter().enumerate() {
-            let marker = producer.filter(|_| n == 0).map(|batch| BatchMarker {
-                producer_id: batch.producer_id,
-                batch_seq: batch.batch_seq,
-                count,
-            });
-            let mut payload = Vec::with_capacity(value.len() + 22);
-            envelope::encode(&mut payload, marker, value);
-            payloads.push(payload);
+            envelope::encode(&mut envelopes, marker.filter(|_| n == 0), value);
+            ends.push(envelopes.len());
         }
+        let mut start = 0;
         let records: Vec<NewRecord<'_>> = messages
             .iter()
-            .zip(&payloads)
-            .map(|((key, _), payload)| NewRecord::new(key, payload))
+            .zip(&ends)
+            .map(|((key, _), &end)| {
+                let record = NewRecord::new(key, &envelopes[start..end]);
+                start = end;
+                record
+            })
             .collect();
-        // The producers' lock is held through the append so a retry cannot slip in between
-        // the check and the write; appends of other producers to this partition wait.
-        let range = partition.log.append(&records)?;
-        let ack = ProduceAck {
+        let ack_of = |range: SeqRange| ProduceAck {
             partition: index,
             first: range.first,
             last: range.last,
             count,
             duplicate: false,
         };
-        if let Some(batch) = producer {
-            producers.insert(batch.producer_id, (batch.batch_seq, ack));
+        let Some(batch) = producer else {
+            let range = partition.log.submit(&records)?.wait()?;
+            partition.advance(range.last);
+            return Ok(ack_of(range));
+        };
+        let mut producers = partition
+            .producers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        loop {
+            match producers.get(&batch.producer_id) {
+                Some(last) if batch.batch_seq == last.batch_seq && last.pending => {
+                    // A retry of a batch not yet durable: answer once it is (or resend it).
+                    producers = partition
+                        .settled
+                        .wait(producers)
+                        .unwrap_or_else(|p| p.into_inner());
+                }
+                Some(last) if batch.batch_seq == last.batch_seq => {
+                    return Ok(ProduceAck {
+                        duplicate: true,
+                        ..last.ack
+                    });
+                }
+                Some(last) if batch.batch_seq < last.batch_seq => {
+                    return Err(TopicError::OutOfOrder {
+                        producer_id: batch.producer_id,
+                        batch_seq: batch.batch_seq,
+                        last: last.batch_seq,
+                    });
+                }
+                _ => break,
+            }
+        }
+        let ticket = partition.log.submit(&records)?;
+        let ack = ack_of(ticket.range());
+        let state = LastBatch {
+            batch_seq: batch.batch_seq,
+            ack,
+            pending: true,
+        };
+        let before = producers.insert(batch.producer_id, state);
+        drop(producers);
+        let written = ticket.wait();
+        let mut producers = partition
+            .producers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let ours = producers
+            .get(&batch.producer_id)
+            .is_some_and(|last| last.batch_seq == batch.batch_seq);
+        if ours {
+            match (&written, before) {
+                (Ok(_), _) => {
+                    if let Some(last) = producers.get_mut(&batch.producer_id) {
+                        last.pending = false;
+                    }
+                }
+                // Not written (the partition is poisoned): the producer's previous batch is its
+                // last again, unless that one was still pending too (it failed as well).
+                (Err(_), Some(before)) if !before.pending => {
+                    producers.insert(batch.producer_id, before);
+                }
+                (Err(_), _) => {
+                    producers.remove(&batch.producer_id);
+                }
+            }
         }
         drop(producers);
-        partition.committed.send_replace(range.last);
+        partition.settled.notify_all();
+        let range = written?;
+        partition.advance(range.last);
         Ok(ack)
     }
 
@@ -204,8 +290,8 @@ impl TopicData {
                 .producers
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            if let Some(&(last, _)) = producers.get(&producer_id) {
-                highest = highest.max(Some(last));
+            if let Some(last) = producers.get(&producer_id) {
+                highest = highest.max(Some(last.batch_seq));
             }
         }
         Ok(highest)
@@ -293,6 +379,7 @@ impl TopicData {
         let partition = Arc::new(TopicPartition {
             log,
             producers: Mutex::new(producers),
+            settled: Condvar::new(),
             committed,
         });
         open.insert(id, partition.clone());
@@ -302,7 +389,7 @@ impl TopicData {
 
 /// Every producer's last batch in a partition, from the markers in the log (a full scan at
 /// open; the state of idempotent producers survives restarts this way).
-fn producers_of(log: &Partition) -> Result<HashMap<u64, (u64, ProduceAck)>, TopicError> {
+fn producers_of(log: &Partition) -> Result<HashMap<u64, LastBatch>, TopicError> {
     let mut producers = HashMap::new();
     let snapshot = log.snapshot();
     let mut records = snapshot.records(ReadFrom::Earliest);
@@ -325,7 +412,12 @@ fn producers_of(log: &Partition) -> Result<HashMap<u64, (u64, ProduceAck)>, Topi
             count: marker.count,
             duplicate: false,
         };
-        producers.insert(marker.producer_id, (marker.batch_seq, ack));
+        let last = LastBatch {
+            batch_seq: marker.batch_seq,
+            ack,
+            pending: false,
+        };
+        producers.insert(marker.producer_id, last);
     }
     let index = log
         .dir()
@@ -333,8 +425,8 @@ fn producers_of(log: &Partition) -> Result<HashMap<u64, (u64, ProduceAck)>, Topi
         .and_then(|n| n.to_str())
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
-    for (_, ack) in producers.values_mut() {
-        ack.partition = index;
+    for last in producers.values_mut() {
+        last.ack.partition = index;
     }
     Ok(producers)
 }

@@ -14,6 +14,8 @@ use thiserror::Error;
 const ENVELOPE_VERSION: u8 = 1;
 const FLAG_PRODUCER: u8 = 1;
 const PRODUCER_FIELDS_BYTES: usize = 8 + 8 + 4;
+/// The most bytes an envelope adds to a value.
+pub const ENVELOPE_BYTES_MAX: usize = 2 + PRODUCER_FIELDS_BYTES;
 
 /// An idempotent producer's batch marker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
