@@ -21,7 +21,7 @@ use crate::workload::{CREATE_TABLE_COLUMNS, SELECT_BY_ID};
 const STRAND_BINARY: &str = env!("CARGO_BIN_EXE_strand");
 /// Names another `strand` binary to measure instead, e.g. a build of an experimental change.
 const STRAND_BINARY_ENV: &str = "STRAND_BENCH_BINARY";
-const ADMIN_PASSWORD: &str = "bench-admin-password";
+pub const ADMIN_PASSWORD: &str = "bench-admin-password";
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const ROUTE_SQL: &str = "/v1/api/sql";
 
@@ -29,6 +29,12 @@ const ROUTE_SQL: &str = "/v1/api/sql";
 pub struct StrandServer {
     child: Child,
     pub http: SocketAddr,
+    /// The QUIC address of the ready line (read by the `topics` bench).
+    #[allow(dead_code)]
+    pub quic: SocketAddr,
+    /// The data directory (the `topics` bench reads `<data-dir>/tls/cert.pem`).
+    #[allow(dead_code)]
+    pub data_dir: PathBuf,
     pub fsync: String,
     stderr_path: PathBuf,
 }
@@ -67,6 +73,8 @@ impl StrandServer {
         let mut server = StrandServer {
             child,
             http: SocketAddr::from(([127, 0, 0, 1], 0)),
+            quic: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.to_path_buf(),
             fsync: fsync.to_string(),
             stderr_path,
         };
@@ -79,6 +87,10 @@ impl StrandServer {
             .as_str()
             .and_then(|text| text.parse().ok())
             .with_context(|| format!("no http address in the ready line: {line}"))?;
+        server.quic = ready["quic"]
+            .as_str()
+            .and_then(|text| text.parse().ok())
+            .with_context(|| format!("no quic address in the ready line: {line}"))?;
         Ok(server)
     }
 

@@ -181,7 +181,7 @@ pub fn print_targets(targets: &[Target], notes: &[String]) {
     for t in targets {
         let op = if t.at_most { "<=" } else { ">=" };
         let number = |v: f64| match t.unit {
-            "ms" | "x" => format!("{v:.2} {}", t.unit),
+            "ms" | "x" | "M rec/s" => format!("{v:.2} {}", t.unit),
             _ => format!("{v:.0} {}", t.unit),
         };
         let result = if t.met() { "MET" } else { "NOT MET" };
@@ -204,12 +204,23 @@ pub fn write_json(
     results: &[Measurement],
     targets: &[Target],
 ) -> std::io::Result<()> {
+    write_json_of("realtime", path, run, results, targets)
+}
+
+/// [`write_json`] for the bench named `bench` (every line carries `"bench": bench`).
+pub fn write_json_of(
+    bench: &str,
+    path: &Path,
+    run: Value,
+    results: &[Measurement],
+    targets: &[Target],
+) -> std::io::Result<()> {
     let run_unix_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     let stamp = |mut line: Value| {
         if let Some(object) = line.as_object_mut() {
-            object.insert("bench".into(), json!("realtime"));
+            object.insert("bench".into(), json!(bench));
             object.insert("run_unix_ms".into(), json!(run_unix_ms));
         }
         line.to_string()
