@@ -98,8 +98,16 @@ impl QuicListener {
             .max_concurrent_uni_streams(VarInt::from_u32(0))
             .max_idle_timeout(Some(idle));
         config.transport_config(Arc::new(transport));
-        let endpoint = quinn::Endpoint::server(config, addr)
-            .map_err(|source| QuicError::Bind { addr, source })?;
+        let bind = |source| QuicError::Bind { addr, source };
+        let socket = strand_wire::quic::socket::bind_udp(addr).map_err(bind)?;
+        let runtime = Arc::new(quinn::TokioRuntime);
+        let endpoint = quinn::Endpoint::new(
+            quinn::EndpointConfig::default(),
+            Some(config),
+            socket,
+            runtime,
+        )
+        .map_err(bind)?;
         let local_addr = endpoint
             .local_addr()
             .map_err(|source| QuicError::Bind { addr, source })?;

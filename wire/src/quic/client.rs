@@ -170,7 +170,11 @@ impl Client {
             SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
             SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
         };
-        let mut endpoint = quinn::Endpoint::client(local).map_err(ClientError::Bind)?;
+        let socket = super::socket::bind_udp(local).map_err(ClientError::Bind)?;
+        let runtime = Arc::new(quinn::TokioRuntime);
+        let mut endpoint =
+            quinn::Endpoint::new(quinn::EndpointConfig::default(), None, socket, runtime)
+                .map_err(ClientError::Bind)?;
         endpoint.set_default_client_config(config);
         let connecting = endpoint
             .connect(addr, server_name)

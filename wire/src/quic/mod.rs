@@ -20,6 +20,8 @@ pub mod client;
 pub mod close;
 #[cfg(feature = "client")]
 pub mod consumer;
+#[cfg(feature = "client")]
+pub mod socket;
 mod data;
 mod error;
 mod frame;
