@@ -26,8 +26,6 @@
 //! - `STRAND_BENCH_DIR` (scratch, default `<target>/strand-bench`), `STRAND_BENCH_JSON`
 //!   (default `<scratch>/topics.jsonl`, `topics-quick.jsonl` when quick),
 //!   `STRAND_BENCH_BINARY` (another `strand` to measure).
-//! - `STRAND_BENCH_CLIENT_MTU=<bytes>`: an experiment, the QUIC client's UDP payload size
-//!   (default: quinn's, 1200 probing up to 1452).
 
 #[path = "topics/common.rs"]
 mod common;

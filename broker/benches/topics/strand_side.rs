@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use serde_json::json;
-use strand_wire::quic::client::{client_config, Client};
+use strand_wire::quic::client::Client;
 use strand_wire::quic::{
-    Credentials, Fetch, Frame, Message, PartitionIndex, Partitioning, ProduceRecord, ProduceTopic,
-    ReadFrom, Records, ALPN,
+    Fetch, Frame, Message, PartitionIndex, Partitioning, ProduceRecord, ProduceTopic, ReadFrom,
+    Records,
 };
 use tokio::runtime::Runtime;
 
@@ -95,37 +95,13 @@ impl Strand {
         ))
     }
 
-    /// A connection, authenticated. With `STRAND_BENCH_CLIENT_MTU=<bytes>` the client starts
-    /// at that UDP payload size and probes no higher (an experiment: quinn's default starts at
-    /// 1200 and probes up to 1452, which is what every recorded run uses).
+    /// A connection, authenticated (the client's defaults: `strand_wire::quic::client`).
     async fn connect(&self) -> anyhow::Result<Client> {
-        tokio::time::timeout(CONNECT_TIMEOUT, self.connect_now())
+        let connect = Client::connect_token(self.server.quic, &self.cert, &self.token);
+        tokio::time::timeout(CONNECT_TIMEOUT, connect)
             .await
             .context("QUIC connect: no connection within 10 s")?
-    }
-
-    async fn connect_now(&self) -> anyhow::Result<Client> {
-        let mtu = std::env::var("STRAND_BENCH_CLIENT_MTU")
-            .ok()
-            .and_then(|v| v.parse::<u16>().ok());
-        let Some(mtu) = mtu else {
-            return Client::connect_token(self.server.quic, &self.cert, &self.token)
-                .await
-                .context("QUIC connect");
-        };
-        let mut config = client_config(&self.cert, ALPN)?;
-        let mut transport = quinn::TransportConfig::default();
-        let mut discovery = quinn::MtuDiscoveryConfig::default();
-        discovery.upper_bound(mtu);
-        transport
-            .initial_mtu(mtu)
-            .mtu_discovery_config(Some(discovery));
-        config.transport_config(Arc::new(transport));
-        let addr = self.server.quic;
-        let mut client = Client::open_with(addr, &addr.ip().to_string(), config).await?;
-        let token = self.token.clone();
-        client.authenticate(Credentials::Jwt { token }).await?;
-        Ok(client)
+            .context("QUIC connect")
     }
 }
 

@@ -97,6 +97,7 @@ impl QuicListener {
             .max_concurrent_bidi_streams(VarInt::from_u32(STREAMS_PER_CONNECTION_MAX))
             .max_concurrent_uni_streams(VarInt::from_u32(0))
             .max_idle_timeout(Some(idle));
+        strand_wire::quic::socket::tune_transport(&mut transport);
         config.transport_config(Arc::new(transport));
         let bind = |source| QuicError::Bind { addr, source };
         let socket = strand_wire::quic::socket::bind_udp(addr).map_err(bind)?;

@@ -112,7 +112,11 @@ pub fn client_config(ca_cert_pem: &Path, alpn: &[u8]) -> Result<quinn::ClientCon
         .with_no_client_auth();
     tls.alpn_protocols = vec![alpn.to_vec()];
     let quic = QuicClientConfig::try_from(tls).map_err(|e| ClientError::QuicTls(e.to_string()))?;
-    Ok(quinn::ClientConfig::new(Arc::new(quic)))
+    let mut config = quinn::ClientConfig::new(Arc::new(quic));
+    let mut transport = quinn::TransportConfig::default();
+    super::socket::tune_transport(&mut transport);
+    config.transport_config(Arc::new(transport));
+    Ok(config)
 }
 
 impl Client {
@@ -173,7 +177,7 @@ impl Client {
         let socket = super::socket::bind_udp(local).map_err(ClientError::Bind)?;
         let runtime = Arc::new(quinn::TokioRuntime);
         let mut endpoint =
-            quinn::Endpoint::new(quinn::EndpointConfig::default(), None, socket, runtime)
+            quinn::Endpoint::new(super::socket::endpoint_config(), None, socket, runtime)
                 .map_err(ClientError::Bind)?;
         endpoint.set_default_client_config(config);
         let connecting = endpoint
