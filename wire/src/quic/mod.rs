@@ -20,14 +20,14 @@ pub mod client;
 pub mod close;
 #[cfg(feature = "client")]
 pub mod consumer;
-#[cfg(feature = "client")]
-pub mod socket;
 mod data;
 mod error;
 mod frame;
 mod group;
 pub mod limits;
 mod message;
+#[cfg(feature = "client")]
+pub mod socket;
 mod types;
 
 #[cfg(test)]
