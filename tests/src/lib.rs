@@ -123,6 +123,18 @@ pub struct StrandServer {
 }
 
 impl StrandServer {
+    /// A QUIC client authenticated as `user`, trusting the certificate this server wrote.
+    pub async fn quic_client(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> strand_wire::quic::client::Client {
+        let ca = self.data_dir.join("tls/cert.pem");
+        strand_wire::quic::client::Client::connect_password(self.quic, &ca, user, password)
+            .await
+            .unwrap_or_else(|e| panic!("QUIC connect as {user}: {e}"))
+    }
+
     /// Start on port 0 with `data_dir` and wait for the ready line.
     pub fn start(data_dir: &Path, options: &ServerOptions) -> StrandServer {
         let stderr = tempfile::NamedTempFile::new().expect("stderr file");

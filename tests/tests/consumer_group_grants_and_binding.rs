@@ -12,11 +12,7 @@ use strand_wire::quic::consumer::{single_answer, ConsumerConfig, GroupConsumer};
 use strand_wire::quic::{codes, GroupJoin, GroupMember, GroupStatus, MemberId, Message};
 
 async fn connect(server: &StrandServer, user: &str, password: &str) -> Arc<Client> {
-    let ca = server.data_dir.join("tls/cert.pem");
-    let client = Client::connect_password(server.quic, &ca, user, password)
-        .await
-        .expect("connect");
-    Arc::new(client)
+    Arc::new(server.quic_client(user, password).await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

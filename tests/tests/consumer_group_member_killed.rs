@@ -275,12 +275,7 @@ fn last_per_partition(produced: &[(u32, u64)]) -> BTreeMap<u32, u64> {
 async fn killed_member_partitions_move_and_nothing_committed_is_lost() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = start_server(dir.path());
-    let ca = server.data_dir.join("tls/cert.pem");
-    let client = Arc::new(
-        Client::connect_password(server.quic, &ca, "admin", "pw")
-            .await
-            .expect("connect"),
-    );
+    let client = Arc::new(server.quic_client("admin", "pw").await);
     let mut members: Vec<Member> = (0..3).map(|_| Member::start(&server, "workers")).collect();
     let stable = wait_stable(&members.iter().collect::<Vec<_>>());
 
@@ -397,12 +392,7 @@ async fn killed_member_partitions_move_and_nothing_committed_is_lost() {
 async fn without_crashes_every_message_is_printed_exactly_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = start_server(dir.path());
-    let ca = server.data_dir.join("tls/cert.pem");
-    let client = Arc::new(
-        Client::connect_password(server.quic, &ca, "admin", "pw")
-            .await
-            .expect("connect"),
-    );
+    let client = Arc::new(server.quic_client("admin", "pw").await);
     let mut members: Vec<Member> = (0..3).map(|_| Member::start(&server, "steady")).collect();
     wait_stable(&members.iter().collect::<Vec<_>>());
     let produced = produce(&client, 60, Duration::from_millis(5)).await;

@@ -13,11 +13,7 @@ use strand_wire::quic::{
 };
 
 async fn connect(server: &StrandServer) -> Arc<Client> {
-    let ca = server.data_dir.join("tls/cert.pem");
-    let client = Client::connect_password(server.quic, &ca, "admin", "pw")
-        .await
-        .expect("connect");
-    Arc::new(client)
+    Arc::new(server.quic_client("admin", "pw").await)
 }
 
 async fn produce(client: &Client, partition: u32, values: &[&str]) {

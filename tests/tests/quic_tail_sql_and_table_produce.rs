@@ -3,22 +3,15 @@
 //! inserts rows as one batch and acks their `_seq` range; a produce by key hash puts each
 //! key in its own partition, in order; bad table rows get a clear error.
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
 use strand_tests::{bearer, rows, sql_ok, ServerOptions, StrandServer};
-use strand_wire::quic::client::{Client, Responses};
+use strand_wire::quic::client::Responses;
 use strand_wire::quic::{
     codes, BatchSequence, Fetch, Frame, Idempotence, Message, PartitionIndex, Partitioning,
     ProduceRecord, ProduceTable, ProduceTopic, ProducerId, ReadFrom, Records, Sql,
 };
-
-async fn connect(server: &StrandServer, ca: &Path) -> Client {
-    Client::connect_password(server.quic, ca, "admin", "pw")
-        .await
-        .expect("connects")
-}
 
 fn produce(topic: &str, partitioning: Partitioning, records: &[(&str, &str)]) -> Message {
     Message::ProduceTopic(ProduceTopic {
@@ -73,7 +66,7 @@ async fn tail_pushes_existing_then_new_records_until_cancelled() {
         "CREATE NAMESPACE app; CREATE TOPIC app.events WITH (PARTITIONS = 2)",
         &[],
     );
-    let client = connect(&server, &server.data_dir.join("tls/cert.pem")).await;
+    let client = server.quic_client("admin", "pw").await;
     let explicit = Partitioning::Explicit(PartitionIndex(0));
     client
         .request(produce("app.events", explicit, &[("", "a"), ("", "b")]))
@@ -167,7 +160,7 @@ async fn key_hash_produce_keeps_each_key_in_one_partition_in_order() {
         "CREATE NAMESPACE app; CREATE TOPIC app.events WITH (PARTITIONS = 4)",
         &[],
     );
-    let client = connect(&server, &server.data_dir.join("tls/cert.pem")).await;
+    let client = server.quic_client("admin", "pw").await;
     let keys = ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"];
     let mut sent = Vec::new();
     for round in 0..3 {
@@ -245,7 +238,7 @@ async fn sql_and_produce_table_over_quic() {
          CREATE TABLE app.tickets (id BIGINT PRIMARY KEY, title TEXT NOT NULL) WITH (TYPE = 'SHARED')",
         &[],
     );
-    let client = connect(&server, &server.data_dir.join("tls/cert.pem")).await;
+    let client = server.quic_client("admin", "pw").await;
 
     // `sql`: the HTTP body, success and error alike.
     let sql = |text: &str, params: &str| {

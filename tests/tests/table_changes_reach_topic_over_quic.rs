@@ -101,10 +101,7 @@ async fn every_committed_change_appears_on_the_topic_in_seq_order() {
         ("delete", 4),
     ];
 
-    let ca = server.data_dir.join("tls/cert.pem");
-    let client = Client::connect_password(server.quic, &ca, "admin", "pw")
-        .await
-        .expect("connect");
+    let client = server.quic_client("admin", "pw").await;
     let by_partition = read_topic(&client, expected.len()).await;
     for (partition, values) in &by_partition {
         let seqs: Vec<u64> = values.iter().map(seq_of).collect();

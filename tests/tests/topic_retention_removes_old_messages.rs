@@ -70,10 +70,7 @@ async fn expired_topic_messages_are_removed() {
          CREATE TOPIC app.kept WITH (PARTITIONS = 1)",
         &[],
     );
-    let ca = server.data_dir.join("tls/cert.pem");
-    let client = Client::connect_password(server.quic, &ca, "admin", "pw")
-        .await
-        .expect("connect");
+    let client = server.quic_client("admin", "pw").await;
     let short = produce(&client, "app.short", 30).await;
     let kept = produce(&client, "app.kept", 30).await;
     assert_eq!(earliest(&client, "app.short").await.records.len(), 30);

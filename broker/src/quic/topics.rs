@@ -10,7 +10,6 @@ use std::time::Duration;
 use strand_log::Seq;
 use strand_wire::quic::{
     codes, Fetch, Message, PartitionIndex, Partitioning, ProduceAck, ProduceTopic, ReadFrom,
-    Record, Records,
 };
 
 use super::access::{Refusal, TopicAccess};
@@ -152,20 +151,7 @@ impl QuicService for TopicService {
             let high = self.topics.last_seq(&topic, index).unwrap_or(Seq::ZERO);
             match read {
                 Ok(found) => {
-                    let records = found
-                        .into_iter()
-                        .map(|m| Record {
-                            seq: strand_wire::quic::Seq(m.seq.0),
-                            timestamp_ms: m.timestamp_unix_ms,
-                            key: m.key,
-                            value: m.value,
-                        })
-                        .collect();
-                    let records = Records {
-                        partition: PartitionIndex(index),
-                        high_seq: strand_wire::quic::Seq(high.0),
-                        records,
-                    };
+                    let records = super::tail::records_of(index, high, found);
                     reply.send(Message::FetchResponse(records)).await
                 }
                 Err(error) => {

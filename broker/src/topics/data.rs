@@ -364,11 +364,7 @@ impl TopicData {
                 partitions: topic.def.partitions,
             });
         }
-        let name = &topic.def.name;
-        let id = PartitionId::new(format!(
-            "tp/{}.{}.{}/{index}",
-            name.namespace, name.topic, topic.incarnation.0
-        ))?;
+        let id = PartitionId::new(format!("{}{index}", super::partition_prefix(topic)))?;
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(partition) = open.get(&id) {
             return Ok(partition.clone());
