@@ -206,8 +206,8 @@ async fn produce(client: &Client, rounds: u32, pause: Duration) -> Vec<(u32, u64
                 partitioning: Partitioning::Explicit(PartitionIndex(partition)),
                 idempotence: None,
                 records: vec![ProduceRecord {
-                    key: Vec::new(),
-                    value: format!("p{partition}-r{round}").into_bytes(),
+                    key: Default::default(),
+                    value: format!("p{partition}-r{round}").into_bytes().into(),
                 }],
             };
             let frames = client

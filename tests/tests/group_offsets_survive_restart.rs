@@ -24,8 +24,8 @@ async fn produce(client: &Client, partition: u32, values: &[&str]) {
         records: values
             .iter()
             .map(|v| ProduceRecord {
-                key: Vec::new(),
-                value: v.as_bytes().to_vec(),
+                key: Default::default(),
+                value: v.as_bytes().to_vec().into(),
             })
             .collect(),
     };

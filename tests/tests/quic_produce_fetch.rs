@@ -28,8 +28,8 @@ fn produce(
         records: values
             .iter()
             .map(|v| ProduceRecord {
-                key: Vec::new(),
-                value: v.as_bytes().to_vec(),
+                key: Default::default(),
+                value: v.as_bytes().to_vec().into(),
             })
             .collect(),
     })

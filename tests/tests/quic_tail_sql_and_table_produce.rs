@@ -21,8 +21,8 @@ fn produce(topic: &str, partitioning: Partitioning, records: &[(&str, &str)]) ->
         records: records
             .iter()
             .map(|(key, value)| ProduceRecord {
-                key: key.as_bytes().to_vec(),
-                value: value.as_bytes().to_vec(),
+                key: key.as_bytes().to_vec().into(),
+                value: value.as_bytes().to_vec().into(),
             })
             .collect(),
     })

@@ -19,8 +19,8 @@ async fn produce(client: &Client, topic: &str, count: usize) -> Vec<u64> {
             partitioning: Partitioning::Explicit(PartitionIndex(0)),
             idempotence: None,
             records: vec![ProduceRecord {
-                key: Vec::new(),
-                value: vec![b'x'; 1000 + n],
+                key: Default::default(),
+                value: vec![b'x'; 1000 + n].into(),
             }],
         };
         let frames = client

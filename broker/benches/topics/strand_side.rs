@@ -140,8 +140,8 @@ fn batch_request(
         idempotence: None,
         records: (0..batch)
             .map(|n| ProduceRecord {
-                key: Vec::new(),
-                value: common::value(value_bytes, producer, n),
+                key: bytes::Bytes::new(),
+                value: common::value(value_bytes, producer, n).into(),
             })
             .collect(),
     }
@@ -365,8 +365,8 @@ pub fn latency(
                 partitioning: Partitioning::Explicit(PartitionIndex(0)),
                 idempotence: None,
                 records: vec![ProduceRecord {
-                    key: Vec::new(),
-                    value: common::stamped_value(LATENCY_VALUE_BYTES, sent),
+                    key: bytes::Bytes::new(),
+                    value: common::stamped_value(LATENCY_VALUE_BYTES, sent).into(),
                 }],
             };
             let producer = producer.clone();

@@ -144,8 +144,8 @@ async fn produce(args: &ProduceArgs) -> anyhow::Result<()> {
         };
         batch_bytes += key.len() + line.len();
         batch.push(ProduceRecord {
-            key,
-            value: line.into_bytes(),
+            key: key.into(),
+            value: line.into_bytes().into(),
         });
         if batch.len() >= PRODUCE_BATCH_RECORDS_MAX || batch_bytes >= PRODUCE_BATCH_BYTES_MAX {
             batch_seq += 1;

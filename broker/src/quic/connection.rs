@@ -16,6 +16,7 @@ use strand_wire::quic::{codes, AuthOk, Credentials, Message, RequestId, ALPN};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use super::receive_budget::{ReceiveBudget, ReceiveShare};
 use super::service::{dispatch, QuicService, Responder};
 use super::stream::{fail_stream, read_request, Inbound};
 use super::{
@@ -28,6 +29,7 @@ use crate::session::Session;
 pub(crate) struct Shared {
     pub(crate) auth: Arc<Authenticator>,
     pub(crate) service: Arc<dyn QuicService>,
+    pub(crate) receive: Arc<ReceiveBudget>,
 }
 
 /// Serves one incoming connection until it closes. Never panics on anything the peer sends.
@@ -52,7 +54,8 @@ pub(crate) async fn serve(incoming: quinn::Incoming, shared: Arc<Shared>) {
             return;
         };
         tracing::Span::current().record("user", session.user().to_string());
-        serve_requests(&connection, &shared, Arc::new(session)).await;
+        let share = shared.receive.join();
+        serve_requests(&connection, &shared, Arc::new(session), share).await;
     }
     .instrument(span)
     .await;
@@ -193,11 +196,19 @@ async fn serve_requests(
     connection: &quinn::Connection,
     shared: &Arc<Shared>,
     session: Arc<Session>,
+    mut share: ReceiveShare,
 ) {
     let bad = Arc::new(AtomicU32::new(0));
     let mut tasks = JoinSet::new();
+    let set_window = |window: u64| {
+        // Windows are at most CONNECTION_WINDOW_MAX, far below VarInt's limit.
+        let window = VarInt::from_u64(window).unwrap_or(VarInt::MAX);
+        connection.set_receive_window(window);
+    };
+    set_window(share.window());
     loop {
         tokio::select! {
+            window = share.changed() => set_window(window),
             accepted = connection.accept_bi() => match accepted {
                 Ok((send, recv)) => {
                     let request = serve_stream(

@@ -5,6 +5,8 @@
 //!
 //! - `tls`: the certificate files and the rustls configuration.
 //! - `connection`: handshake checks, the auth phase, per-stream tasks, the bad-frame budget.
+//! - `receive_budget`: the bytes all connections may have in flight, split into their QUIC
+//!   receive windows.
 //! - `stream`: reading a request frame; answering and ending a stream of bad input.
 //! - `service`: [`QuicService`] (the seam for produce/fetch/group/SQL handlers) and
 //!   [`Responder`].
@@ -19,6 +21,7 @@ mod access;
 mod broker_service;
 mod connection;
 mod groups;
+pub mod receive_budget;
 pub mod service;
 mod sql;
 mod stream;
@@ -96,14 +99,20 @@ impl QuicListener {
         transport
             .max_concurrent_bidi_streams(VarInt::from_u32(STREAMS_PER_CONNECTION_MAX))
             .max_concurrent_uni_streams(VarInt::from_u32(0))
-            .max_idle_timeout(Some(idle));
+            .max_idle_timeout(Some(idle))
+            // Until authenticated; then the connection's share of the receive budget.
+            .receive_window(VarInt::from_u32(
+                receive_budget::CONNECTION_WINDOW_MIN as u32,
+            ));
         strand_wire::quic::socket::tune_transport(&mut transport);
         config.transport_config(Arc::new(transport));
         let bind = |source| QuicError::Bind { addr, source };
         let socket = strand_wire::quic::socket::bind_udp(addr).map_err(bind)?;
         let runtime = Arc::new(quinn::TokioRuntime);
+        // The client's settings too: without them the server advertises quinn's default
+        // 1472-byte `max_udp_payload_size`, and every client's MTU discovery stops there.
         let endpoint = quinn::Endpoint::new(
-            quinn::EndpointConfig::default(),
+            strand_wire::quic::socket::endpoint_config(),
             Some(config),
             socket,
             runtime,
@@ -115,7 +124,11 @@ impl QuicListener {
         Ok(QuicListener {
             endpoint,
             local_addr,
-            shared: Arc::new(Shared { auth, service }),
+            shared: Arc::new(Shared {
+                auth,
+                service,
+                receive: receive_budget::ReceiveBudget::new(),
+            }),
         })
     }
 

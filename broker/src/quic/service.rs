@@ -66,8 +66,13 @@ impl Responder {
             request_id: self.request_id,
             message,
         };
-        let bytes = frame.to_bytes()?;
-        self.send.write_all(&bytes).await?;
+        self.send_encoded(frame.to_bytes()?).await
+    }
+
+    /// Writes one frame already encoded (e.g. by a [`strand_wire::quic::RecordsFrameWriter`]
+    /// with this responder's request id). The buffer goes to quinn as it is, not copied.
+    pub async fn send_encoded(&mut self, frame: Vec<u8>) -> Result<(), ReplyError> {
+        self.send.write_chunk(bytes::Bytes::from(frame)).await?;
         self.frames_sent += 1;
         Ok(())
     }

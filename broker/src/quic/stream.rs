@@ -54,7 +54,6 @@ pub(crate) async fn read_request(recv: &mut quinn::RecvStream, timeout: Duration
 
 async fn read_frame(recv: &mut quinn::RecvStream) -> Inbound {
     let mut decoder = FrameDecoder::new();
-    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
     // The header's first 12 bytes, to echo the request id in an error about the rest.
     let mut head = Vec::with_capacity(12);
     let bad = |head: &[u8], error: FrameError| Inbound::Bad {
@@ -63,8 +62,9 @@ async fn read_frame(recv: &mut quinn::RecvStream) -> Inbound {
         message: error.to_string(),
     };
     loop {
-        let read = match recv.read(&mut chunk).await {
-            Ok(Some(read)) => read,
+        // quinn hands over its received buffers as they are: no zeroed scratch, no extra copy.
+        let chunk = match recv.read_chunk(READ_CHUNK_BYTES, true).await {
+            Ok(Some(chunk)) => chunk.bytes,
             Ok(None) if decoder.buffered_bytes() == 0 => return Inbound::Empty,
             Ok(None) => {
                 return Inbound::Bad {
@@ -78,7 +78,7 @@ async fn read_frame(recv: &mut quinn::RecvStream) -> Inbound {
             }
             Err(error) => return Inbound::Gone(error),
         };
-        let bytes = &chunk[..read];
+        let bytes = &chunk[..];
         let missing = 12usize.saturating_sub(head.len()).min(bytes.len());
         head.extend_from_slice(&bytes[..missing]);
         decoder.handle_bytes(bytes);

@@ -6,13 +6,16 @@
 use std::time::Duration;
 
 use strand_log::Seq;
-use strand_wire::quic::{Fetch, Message, PartitionIndex, ReadFrom, Record, Records};
+use strand_wire::quic::{
+    Fetch, PartitionIndex, ReadFrom, RecordsFrameKind, RecordsFrameWriter, RequestId,
+};
 
 use super::access::{Refusal, TopicAccess};
 use super::service::{ReplyError, Responder};
 use super::topics::refusal;
 use crate::session::Session;
-use crate::topics::{FetchFrom, TopicData, TopicMessage};
+use crate::tables::catalog::CatalogTopic;
+use crate::topics::{FetchFrom, TopicData, TopicError};
 use crate::users::Privilege;
 
 /// How long one wait for new records lasts before the tail re-checks its stream; bounds how
@@ -46,13 +49,16 @@ pub(crate) async fn tail(
     let linger = Duration::from_millis(u64::from(request.wait_ms.min(TAIL_LINGER_MS_MAX)));
     tracing::debug!(user = %session.user(), topic = %request.topic, partition = index,
         after = after.map(|s| s.0), "tail started");
+    let (request_id, limits) = (reply.request_id(), (records_max, bytes_max));
+    let kind = RecordsFrameKind::TailPush;
+    let read = |from| read_records_frame(topics, &topic, index, from, limits, kind, request_id);
     loop {
         let from = after.map_or(FetchFrom::Earliest, FetchFrom::After);
-        let mut read = match topics.fetch(&topic, index, from, records_max, bytes_max) {
-            Ok(read) => read,
+        let mut push = match read(from) {
+            Ok(push) => push,
             Err(error) => return send_refusal(reply, refusal(&error)).await,
         };
-        if read.is_empty() {
+        if push.records == 0 {
             let waited = tokio::select! {
                 waited = topics.wait_after(&topic, index, after.unwrap_or(Seq::ZERO),
                     TAIL_WAKE_INTERVAL) => waited,
@@ -63,21 +69,19 @@ pub(crate) async fn tail(
             }
             continue;
         }
-        if read.len() < records_max && !linger.is_zero() {
+        if push.records < records_max && !linger.is_zero() {
             tokio::select! {
                 () = tokio::time::sleep(linger) => {}
                 () = reply.stopped() => return Ok(()),
             }
-            read = match topics.fetch(&topic, index, from, records_max, bytes_max) {
-                Ok(read) => read,
+            push = match read(from) {
+                Ok(push) => push,
                 Err(error) => return send_refusal(reply, refusal(&error)).await,
             };
         }
-        after = read.last().map(|m| m.seq).or(after);
-        let high = topics.last_seq(&topic, index).unwrap_or(Seq::ZERO);
-        let push = records_of(index, high, read);
+        after = push.last.or(after);
         // Waits on the client's flow-control window; fails once the client stops the stream.
-        reply.send(Message::TailPush(push)).await?;
+        reply.send_encoded(push.frame).await?;
     }
 }
 
@@ -85,20 +89,54 @@ async fn send_refusal(reply: &mut Responder, (code, text): Refusal) -> Result<()
     reply.error(code, text).await
 }
 
-/// The wire form of records read from partition `index`, whose last `_seq` is `high`.
-pub(crate) fn records_of(index: u32, high: Seq, messages: Vec<TopicMessage>) -> Records {
-    let records = messages
-        .into_iter()
-        .map(|m| Record {
-            seq: strand_wire::quic::Seq(m.seq.0),
-            timestamp_ms: m.timestamp_unix_ms,
-            key: m.key,
-            value: m.value,
-        })
-        .collect();
-    Records {
-        partition: PartitionIndex(index),
-        high_seq: strand_wire::quic::Seq(high.0),
-        records,
-    }
+/// Records read from a partition, already encoded as one response frame.
+pub(crate) struct FrameRead {
+    pub frame: Vec<u8>,
+    pub records: usize,
+    /// The `_seq` of the last record in the frame.
+    pub last: Option<Seq>,
 }
+
+/// Reads up to `records_max` records (about `bytes_max` bytes) of partition `index` after
+/// `from` straight from the log into one `kind` frame for `request_id`: no copy or allocation
+/// per record.
+pub(crate) fn read_records_frame(
+    topics: &TopicData,
+    topic: &CatalogTopic,
+    index: u32,
+    from: FetchFrom,
+    (records_max, bytes_max): (usize, usize),
+    kind: RecordsFrameKind,
+    request_id: RequestId,
+) -> Result<FrameRead, TopicError> {
+    let (writer, last) =
+        topics.read_with(topic, index, from, records_max, bytes_max, |messages| {
+            let bytes = messages
+                .iter()
+                .map(|m| RECORD_FIXED_BYTES + m.key.len() + m.value.len())
+                .sum();
+            let mut writer =
+                RecordsFrameWriter::new(kind, request_id, PartitionIndex(index), bytes);
+            let mut last = None;
+            for m in messages {
+                let seq = strand_wire::quic::Seq(m.seq.0);
+                if !writer.push(seq, m.timestamp_unix_ms, m.key, m.value) {
+                    break;
+                }
+                last = Some(m.seq);
+            }
+            (writer, last)
+        })?;
+    // After the read, so it is at least the last record's `_seq`.
+    let high = topics.last_seq(topic, index)?;
+    let records = writer.records();
+    let frame = writer.finish(strand_wire::quic::Seq(high.0));
+    Ok(FrameRead {
+        frame,
+        records,
+        last,
+    })
+}
+
+/// Bytes of one record in a records frame besides its key and value.
+const RECORD_FIXED_BYTES: usize = 24;

@@ -10,10 +10,12 @@ use std::time::Duration;
 use strand_log::Seq;
 use strand_wire::quic::{
     codes, Fetch, Message, PartitionIndex, Partitioning, ProduceAck, ProduceTopic, ReadFrom,
+    RecordsFrameKind,
 };
 
 use super::access::{Refusal, TopicAccess};
 use super::service::{Handled, QuicService, Responder};
+use super::tail::read_records_frame;
 use crate::session::Session;
 use crate::tables::catalog::{Catalog, CatalogTopic};
 use crate::topics::{FetchFrom, PartitionChoice, ProducerBatch, TopicData, TopicError};
@@ -75,7 +77,7 @@ impl QuicService for TopicService {
                 let messages: Vec<(&[u8], &[u8])> = request
                     .records
                     .iter()
-                    .map(|r| (r.key.as_slice(), r.value.as_slice()))
+                    .map(|r| (&r.key[..], &r.value[..]))
                     .collect();
                 produce_split(&topics, &topic, choice, &messages, producer)
             })
@@ -132,28 +134,26 @@ impl QuicService for TopicService {
             };
             let records_max = request.records_max.max(1) as usize;
             let bytes_max = request.bytes_max.max(1) as usize;
-            let mut read = self
-                .topics
-                .fetch(&topic, index, from, records_max, bytes_max);
+            let limits = (records_max, bytes_max);
+            let topics = &self.topics;
+            let request_id = reply.request_id();
+            let kind = RecordsFrameKind::FetchResponse;
+            let read =
+                |from| read_records_frame(topics, &topic, index, from, limits, kind, request_id);
+            let mut answer = read(from);
             let wait = request.wait_ms.min(FETCH_WAIT_MS_MAX);
-            if matches!(&read, Ok(found) if found.is_empty()) && wait > 0 {
+            if matches!(&answer, Ok(found) if found.records == 0) && wait > 0 {
                 let after = match from {
                     FetchFrom::After(seq) => seq,
                     _ => Seq::ZERO,
                 };
                 let timeout = Duration::from_millis(u64::from(wait));
-                if let Ok(true) = self.topics.wait_after(&topic, index, after, timeout).await {
-                    read = self
-                        .topics
-                        .fetch(&topic, index, from, records_max, bytes_max);
+                if let Ok(true) = topics.wait_after(&topic, index, after, timeout).await {
+                    answer = read(from);
                 }
             }
-            let high = self.topics.last_seq(&topic, index).unwrap_or(Seq::ZERO);
-            match read {
-                Ok(found) => {
-                    let records = super::tail::records_of(index, high, found);
-                    reply.send(Message::FetchResponse(records)).await
-                }
+            match answer {
+                Ok(found) => reply.send_encoded(found.frame).await,
                 Err(error) => {
                     let (code, text) = refusal(&error);
                     reply.error(code, text).await

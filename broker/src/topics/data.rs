@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
 
 use strand_log::{LogError, NewRecord, Partition, PartitionId, ReadFrom, Seq, SeqRange, Store};
 use thiserror::Error;
@@ -73,14 +72,6 @@ pub enum FetchFrom {
     /// Only messages produced from now on.
     Latest,
     After(Seq),
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TopicMessage {
-    pub seq: Seq,
-    pub timestamp_unix_ms: u64,
-    pub key: Vec<u8>,
-    pub value: Vec<u8>,
 }
 
 /// An idempotent producer's last batch in a partition.
@@ -297,61 +288,6 @@ impl TopicData {
         Ok(highest)
     }
 
-    /// Up to `max_records` messages (and about `max_bytes`) of one partition.
-    pub fn fetch(
-        &self,
-        topic: &CatalogTopic,
-        index: u32,
-        from: FetchFrom,
-        max_records: usize,
-        max_bytes: usize,
-    ) -> Result<Vec<TopicMessage>, TopicError> {
-        let partition = self.partition(topic, index)?;
-        let snapshot = partition.log.snapshot();
-        let from = match from {
-            FetchFrom::Earliest => ReadFrom::Earliest,
-            FetchFrom::Latest => ReadFrom::Latest,
-            FetchFrom::After(seq) => ReadFrom::After(seq),
-        };
-        let mut messages = Vec::new();
-        let mut bytes = 0usize;
-        for record in snapshot.records(from) {
-            if messages.len() >= max_records || (bytes >= max_bytes && !messages.is_empty()) {
-                break;
-            }
-            let record = record?;
-            let (_, value) = envelope::decode(record.payload)?;
-            bytes += record.key.len() + value.len();
-            messages.push(TopicMessage {
-                seq: record.seq,
-                timestamp_unix_ms: record.timestamp_unix_ms,
-                key: record.key.to_vec(),
-                value: value.to_vec(),
-            });
-        }
-        Ok(messages)
-    }
-
-    /// The partition's last committed `_seq`.
-    pub fn last_seq(&self, topic: &CatalogTopic, index: u32) -> Result<Seq, TopicError> {
-        Ok(self.partition(topic, index)?.log.last_seq())
-    }
-
-    /// Wait until the partition has a message after `after`, at most `timeout`; true if it has.
-    pub async fn wait_after(
-        &self,
-        topic: &CatalogTopic,
-        index: u32,
-        after: Seq,
-        timeout: Duration,
-    ) -> Result<bool, TopicError> {
-        let mut committed = self.partition(topic, index)?.committed.subscribe();
-        let arrived = tokio::time::timeout(timeout, committed.wait_for(|last| *last > after))
-            .await
-            .is_ok_and(|changed| changed.is_ok());
-        Ok(arrived)
-    }
-
     fn partition(
         &self,
         topic: &CatalogTopic,
@@ -437,5 +373,8 @@ pub(super) fn fnv1a(bytes: &[u8]) -> u64 {
     hash
 }
 
+mod read;
 #[cfg(test)]
 mod tests;
+
+pub use read::{StoredMessage, TopicMessage};

@@ -12,7 +12,8 @@ mod offsets;
 mod source;
 
 pub use data::{
-    FetchFrom, PartitionChoice, ProduceAck, ProducerBatch, TopicData, TopicError, TopicMessage,
+    FetchFrom, PartitionChoice, ProduceAck, ProducerBatch, StoredMessage, TopicData, TopicError,
+    TopicMessage,
 };
 pub use def::{TopicDef, TopicSource, TOPIC_PARTITIONS_DEFAULT, TOPIC_PARTITIONS_MAX};
 pub use offsets::{GroupOffsets, OffsetsError};

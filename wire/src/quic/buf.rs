@@ -1,6 +1,11 @@
 //! Leaf helpers that read and write the payload primitives: little-endian integers, and byte
 //! strings and UTF-8 text prefixed with a u32 length. The reader never trusts a length or a
 //! count: each is checked against the bytes that remain before anything is allocated.
+//!
+//! A reader over a shared buffer ([`Reader::shared`]) hands out message bodies as [`Bytes`]
+//! views of that buffer: a 1 KiB record costs a reference count, not an allocation and a copy.
+
+use bytes::Bytes;
 
 use super::error::PayloadError;
 use super::limits::NAME_BYTES_MAX;
@@ -8,11 +13,29 @@ use super::limits::NAME_BYTES_MAX;
 /// A cursor over one frame's payload.
 pub(crate) struct Reader<'a> {
     bytes: &'a [u8],
+    /// The buffer `bytes` started as, when shared: [`Reader::blob`] slices it instead of
+    /// copying.
+    shared: Option<&'a Bytes>,
+    /// Bytes taken so far: where `bytes` starts inside `shared`.
+    taken: usize,
 }
 
 impl<'a> Reader<'a> {
     pub(crate) fn new(bytes: &'a [u8]) -> Reader<'a> {
-        Reader { bytes }
+        Reader {
+            bytes,
+            shared: None,
+            taken: 0,
+        }
+    }
+
+    /// A reader whose blobs are views of `payload`.
+    pub(crate) fn shared(payload: &'a Bytes) -> Reader<'a> {
+        Reader {
+            bytes: payload,
+            shared: Some(payload),
+            taken: 0,
+        }
     }
 
     fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], PayloadError> {
@@ -21,6 +44,7 @@ impl<'a> Reader<'a> {
         }
         let (head, rest) = self.bytes.split_at(n);
         self.bytes = rest;
+        self.taken += n;
         Ok(head)
     }
 
@@ -52,7 +76,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A u32 length, then that many bytes.
-    pub(crate) fn blob(&mut self, field: &'static str) -> Result<Vec<u8>, PayloadError> {
+    fn blob_slice(&mut self, field: &'static str) -> Result<&'a [u8], PayloadError> {
         let length = self.u32(field)?;
         let n = usize::try_from(length).unwrap_or(usize::MAX);
         if n > self.bytes.len() {
@@ -61,12 +85,24 @@ impl<'a> Reader<'a> {
                 length: u64::from(length),
             });
         }
-        Ok(self.take(n, field)?.to_vec())
+        self.take(n, field)
+    }
+
+    /// A u32 length, then that many bytes: a view of the shared buffer, else a copy.
+    pub(crate) fn blob(&mut self, field: &'static str) -> Result<Bytes, PayloadError> {
+        let start = self.taken;
+        let slice = self.blob_slice(field)?;
+        Ok(match self.shared {
+            Some(shared) => shared.slice(start + 4..self.taken),
+            None => Bytes::copy_from_slice(slice),
+        })
     }
 
     /// A u32 length, then that many bytes of UTF-8.
     pub(crate) fn text(&mut self, field: &'static str) -> Result<String, PayloadError> {
-        String::from_utf8(self.blob(field)?).map_err(|_| PayloadError::NotUtf8 { field })
+        let slice = self.blob_slice(field)?;
+        let text = std::str::from_utf8(slice).map_err(|_| PayloadError::NotUtf8 { field })?;
+        Ok(text.to_string())
     }
 
     /// Text of at most [`NAME_BYTES_MAX`] bytes.

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use quinn::crypto::rustls::QuicClientConfig;
 use quinn::VarInt;
 use rustls::pki_types::pem::PemObject;
@@ -238,7 +239,7 @@ impl Client {
             message,
         }
         .to_bytes()?;
-        let mut responses = self.send_bytes(&bytes).await?;
+        let mut responses = self.send_bytes(Bytes::from(bytes)).await?;
         responses.request_id = Some(request_id);
         Ok(responses)
     }
@@ -246,7 +247,7 @@ impl Client {
     /// Sends raw bytes as a request stream (any bytes, e.g. to test a server's handling of bad
     /// input) and reads the response frames until the stream ends.
     pub async fn request_raw(&self, bytes: &[u8]) -> Result<Vec<Frame>, ClientError> {
-        let mut responses = self.send_bytes(bytes).await?;
+        let mut responses = self.send_bytes(Bytes::copy_from_slice(bytes)).await?;
         let mut frames = Vec::new();
         while let Some(frame) = responses.next().await? {
             frames.push(frame);
@@ -254,9 +255,10 @@ impl Client {
         Ok(frames)
     }
 
-    async fn send_bytes(&self, bytes: &[u8]) -> Result<Responses, ClientError> {
+    async fn send_bytes(&self, bytes: Bytes) -> Result<Responses, ClientError> {
         let (mut send, recv) = self.connection.open_bi().await?;
-        match send.write_all(bytes).await {
+        // Handed to quinn as it is: a produce batch is not copied again on its way out.
+        match send.write_chunk(bytes).await {
             // The server may stop reading once it has seen enough to answer (bad input);
             // its answer is still on the receive side.
             Ok(()) | Err(quinn::WriteError::Stopped(_)) => {}

@@ -1,6 +1,8 @@
 //! Payloads of the data-path messages: auth, produce, fetch/tail, SQL and the generic error.
 //! Each struct is one frame's payload; its `Payload` impl is the layout in `PROTOCOL.md`.
 
+use bytes::Bytes;
+
 use super::buf::{put_blob, put_bool, put_len, put_text, put_u32, put_u64, put_u8, Reader};
 use super::error::PayloadError;
 use super::message::Payload;
@@ -111,13 +113,14 @@ impl Payload for ErrorReply {
     }
 }
 
-/// One message of a topic produce.
+/// One message of a topic produce. Decoded from a shared frame buffer, key and value are views
+/// of it (no copy), and keep the whole frame alive while they live.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProduceRecord {
     /// The key (may be empty); with `ByKeyHash` it picks the partition.
-    pub key: Vec<u8>,
+    pub key: Bytes,
     /// The value.
-    pub value: Vec<u8>,
+    pub value: Bytes,
 }
 
 /// `produce_topic`: a batch of messages for one topic.
@@ -279,7 +282,8 @@ impl Payload for Fetch {
     }
 }
 
-/// One stored message of a topic.
+/// One stored message of a topic. Decoded from a shared frame buffer, key and value are views
+/// of it (no copy), and keep the whole frame alive while they live.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Record {
     /// Its `_seq`.
@@ -287,9 +291,9 @@ pub struct Record {
     /// When it was appended, milliseconds since the Unix epoch.
     pub timestamp_ms: u64,
     /// The key.
-    pub key: Vec<u8>,
+    pub key: Bytes,
     /// The value.
-    pub value: Vec<u8>,
+    pub value: Bytes,
 }
 
 /// `fetch_response` and `tail_push`: records of one partition, in `_seq` order.

@@ -7,6 +7,8 @@
 //! type at byte 4, length at byte 16), and the declared length is checked against
 //! [`FRAME_BYTES_MAX`] before any payload is buffered or allocated.
 
+use bytes::BytesMut;
+
 use super::error::{EncodeError, FrameError};
 use super::limits::{FRAME_BYTES_MAX, HEADER_BYTES, PROTOCOL_VERSION};
 use super::message::Message;
@@ -72,18 +74,26 @@ impl Frame {
     }
 }
 
-/// Decodes the frame at the start of `buffer`, or says how many more bytes it needs, or why
-/// the bytes are not a frame. Never allocates more than the payload that is present.
-pub fn decode_frame(buffer: &[u8]) -> Result<DecodeStep, FrameError> {
+/// The header fields past the prefix checks.
+struct Header {
+    frame_type: u16,
+    request_id: RequestId,
+    /// Header plus payload.
+    total: usize,
+}
+
+/// The header at the start of `buffer` when all of it is there, checked (version, flags, type,
+/// length within [`FRAME_BYTES_MAX`]); `None` while bytes of it are missing.
+fn parse_header(buffer: &[u8]) -> Result<Option<Header>, FrameError> {
     check_header_prefix(buffer)?;
-    if buffer.len() < HEADER_BYTES {
-        return Ok(DecodeStep::NeedBytes(HEADER_BYTES - buffer.len()));
-    }
-    let frame_type = u16::from_le_bytes([buffer[2], buffer[3]]);
+    let Some(header) = buffer.get(..HEADER_BYTES) else {
+        return Ok(None);
+    };
+    let frame_type = u16::from_le_bytes([header[2], header[3]]);
     let mut request_id = [0u8; 8];
-    request_id.copy_from_slice(&buffer[4..12]);
+    request_id.copy_from_slice(&header[4..12]);
     let mut length = [0u8; 4];
-    length.copy_from_slice(&buffer[12..HEADER_BYTES]);
+    length.copy_from_slice(&header[12..HEADER_BYTES]);
     let length = u32::from_le_bytes(length);
     let payload_bytes = usize::try_from(length).unwrap_or(usize::MAX);
     if payload_bytes > FRAME_BYTES_MAX {
@@ -92,17 +102,29 @@ pub fn decode_frame(buffer: &[u8]) -> Result<DecodeStep, FrameError> {
             max: FRAME_BYTES_MAX,
         });
     }
-    let total = HEADER_BYTES + payload_bytes;
-    if buffer.len() < total {
-        return Ok(DecodeStep::NeedBytes(total - buffer.len()));
+    Ok(Some(Header {
+        frame_type,
+        request_id: RequestId(u64::from_le_bytes(request_id)),
+        total: HEADER_BYTES + payload_bytes,
+    }))
+}
+
+/// Decodes the frame at the start of `buffer`, or says how many more bytes it needs, or why
+/// the bytes are not a frame. Never allocates more than the payload that is present.
+pub fn decode_frame(buffer: &[u8]) -> Result<DecodeStep, FrameError> {
+    let Some(header) = parse_header(buffer)? else {
+        return Ok(DecodeStep::NeedBytes(HEADER_BYTES - buffer.len()));
+    };
+    if buffer.len() < header.total {
+        return Ok(DecodeStep::NeedBytes(header.total - buffer.len()));
     }
-    let message = Message::decode_payload(frame_type, &buffer[HEADER_BYTES..total])?;
+    let message = Message::decode_payload(header.frame_type, &buffer[HEADER_BYTES..header.total])?;
     Ok(DecodeStep::Frame {
         frame: Frame {
-            request_id: RequestId(u64::from_le_bytes(request_id)),
+            request_id: header.request_id,
             message,
         },
-        consumed: total,
+        consumed: header.total,
     })
 }
 
@@ -130,10 +152,13 @@ fn check_header_prefix(buffer: &[u8]) -> Result<(), FrameError> {
 /// The decoder of one stream: bytes in ([`FrameDecoder::handle_bytes`]), frames out
 /// ([`FrameDecoder::poll_frame`]). After an error it is failed for good and repeats the
 /// error: the stream's bytes can no longer be trusted to be aligned on frames.
+///
+/// Each frame's bytes are gathered into one buffer of the frame's size (allocated once its
+/// header has arrived, so never more than the limit), and the decoded records' keys and
+/// values are views of that buffer: one copy per received byte, none per record.
 #[derive(Debug, Default)]
 pub struct FrameDecoder {
-    buffer: Vec<u8>,
-    start: usize,
+    buffer: BytesMut,
     failed: Option<FrameError>,
 }
 
@@ -149,10 +174,6 @@ impl FrameDecoder {
         if self.failed.is_some() {
             return;
         }
-        if self.start > 0 {
-            self.buffer.drain(..self.start);
-            self.start = 0;
-        }
         self.buffer.extend_from_slice(bytes);
     }
 
@@ -161,23 +182,39 @@ impl FrameDecoder {
         if let Some(error) = &self.failed {
             return Err(error.clone());
         }
-        match decode_frame(&self.buffer[self.start..]) {
-            Ok(DecodeStep::NeedBytes(_)) => Ok(None),
-            Ok(DecodeStep::Frame { frame, consumed }) => {
-                self.start += consumed;
-                Ok(Some(frame))
-            }
+        match self.next_frame() {
+            Ok(frame) => Ok(frame),
             Err(error) => {
                 self.failed = Some(error.clone());
-                self.buffer = Vec::new();
-                self.start = 0;
+                self.buffer = BytesMut::new();
                 Err(error)
             }
         }
     }
 
+    fn next_frame(&mut self) -> Result<Option<Frame>, FrameError> {
+        let Some(header) = parse_header(&self.buffer)? else {
+            return Ok(None);
+        };
+        if self.buffer.len() < header.total {
+            // The rest of this frame lands in one allocation instead of a doubling series.
+            self.buffer.reserve(header.total - self.buffer.len());
+            return Ok(None);
+        }
+        let payload = self
+            .buffer
+            .split_to(header.total)
+            .freeze()
+            .slice(HEADER_BYTES..);
+        let message = Message::decode_payload_shared(header.frame_type, &payload)?;
+        Ok(Some(Frame {
+            request_id: header.request_id,
+            message,
+        }))
+    }
+
     /// Bytes received but not yet returned as frames.
     pub fn buffered_bytes(&self) -> usize {
-        self.buffer.len() - self.start
+        self.buffer.len()
     }
 }

@@ -2,6 +2,8 @@
 //! type numbers, names and directions, and the dispatch from a type number to its payload
 //! decoder. The payload layouts live beside their structs (`data.rs`, `group.rs`).
 
+use bytes::Bytes;
+
 use super::buf::Reader;
 use super::data::{Auth, AuthOk, ErrorReply, Fetch, ProduceAck, ProduceTable, ProduceTopic};
 use super::data::{Records, Sql, SqlResult};
@@ -65,10 +67,9 @@ macro_rules! messages {
                 match self { $( Message::$variant(m) => m.encode(out), )* }
             }
 
-            /// Decodes the payload of a frame of type `frame_type`; every byte must be used.
-            pub fn decode_payload(frame_type: u16, payload: &[u8]) -> Result<Message, FrameError> {
+            fn decode_from(frame_type: u16, r: Reader<'_>) -> Result<Message, FrameError> {
                 match frame_type {
-                    $( $number => decode_exact::<$ty>(payload)
+                    $( $number => decode_exact::<$ty>(r)
                         .map(Message::$variant)
                         .map_err(|reason| FrameError::Malformed { frame: $name, reason }), )*
                     other => Err(FrameError::UnknownType(other)),
@@ -78,8 +79,21 @@ macro_rules! messages {
     };
 }
 
-fn decode_exact<T: Payload>(payload: &[u8]) -> Result<T, PayloadError> {
-    let mut r = Reader::new(payload);
+impl Message {
+    /// Decodes the payload of a frame of type `frame_type`; every byte must be used. Keys,
+    /// values and other byte strings are copied out of `payload`.
+    pub fn decode_payload(frame_type: u16, payload: &[u8]) -> Result<Message, FrameError> {
+        Message::decode_from(frame_type, Reader::new(payload))
+    }
+
+    /// [`Message::decode_payload`] where record keys and values become views of `payload`
+    /// instead of copies.
+    pub fn decode_payload_shared(frame_type: u16, payload: &Bytes) -> Result<Message, FrameError> {
+        Message::decode_from(frame_type, Reader::shared(payload))
+    }
+}
+
+fn decode_exact<T: Payload>(mut r: Reader<'_>) -> Result<T, PayloadError> {
     let value = T::decode(&mut r)?;
     r.finish()?;
     Ok(value)

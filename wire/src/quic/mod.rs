@@ -9,6 +9,7 @@
 //! - `frame`: header, [`Frame`], [`decode_frame`], [`FrameDecoder`].
 //! - `message`: [`Message`], frame type numbers, directions.
 //! - `data`, `group`: payload structs and layouts. `types`: newtypes and shared values.
+//! - `records_frame`: [`RecordsFrameWriter`], a records frame written straight from storage.
 //! - `limits`, `error`: named bounds and typed errors. [`close`]: QUIC application error codes.
 //! - `client` (cargo feature `client`): the async Rust client over quinn, and `consumer`, a
 //!   consumer-group member over it; the only parts that do I/O, kept behind the feature so
@@ -26,6 +27,7 @@ mod frame;
 mod group;
 pub mod limits;
 mod message;
+mod records_frame;
 #[cfg(feature = "client")]
 pub mod socket;
 mod types;
@@ -46,6 +48,7 @@ pub use group::{
 };
 pub use limits::{ALPN, FRAME_BYTES_MAX, HEADER_BYTES, PROTOCOL_VERSION};
 pub use message::{frame_types, Direction, Message};
+pub use records_frame::{RecordsFrameKind, RecordsFrameWriter};
 pub use types::{
     BatchSequence, Generation, GroupStatus, Idempotence, MemberId, PartitionIndex, Partitioning,
     ProducerId, ReadFrom, RequestId, Seq,

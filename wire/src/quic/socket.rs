@@ -1,21 +1,26 @@
 //! The UDP side of a QUIC endpoint, server or client: datagram size and socket buffers.
 //!
-//! Datagrams: quinn's defaults cap them at Ethernet's 1500-byte MTU. Both sides here accept
-//! datagrams up to the UDP maximum and let MTU discovery probe up to it (safe on any path:
-//! probes that do not get through are ignored), so links with a larger MTU (loopback, jumbo
-//! frames) carry many times fewer packets per byte: fewer syscalls, packet headers and ACKs.
+//! Datagrams: both sides accept datagrams up to the UDP maximum, and MTU discovery probes up
+//! to [`MTU_DISCOVERY_UPPER_BOUND`] (5120 bytes) instead of quinn's 1452, so a loopback or
+//! jumbo-frame path carries about four times fewer packets per byte (fewer syscalls, packet
+//! headers, ACKs and crypto calls); on an Ethernet or internet path discovery stops at the
+//! path's MTU as before. Larger bounds were measured worse, not better (BENCHMARKS.md, topics):
+//! from about 7 KB up, a burst of losses of large datagrams (a receive buffer overflowing while
+//! both ends share the CPU) makes quinn declare a black hole and fall back to 1200-byte
+//! datagrams, and with 64 KB datagrams throughput fell to a fraction.
 //!
-//! Buffers: receive and send buffers sized for bursts: with the kernel's default (about 208 KiB) a burst of a few large requests
-//! overflows the receive buffer, the kernel drops datagrams, and QUIC's loss recovery turns
-//! each drop into a stall of a round trip or more (measured: thousands of drops per second and
-//! request p99s of hundreds of milliseconds under load; see BENCHMARKS.md).
+//! Buffers: receive and send buffers sized for bursts: with the kernel's default (about 208
+//! KiB) a burst of a few large requests overflows the receive buffer, the kernel drops
+//! datagrams, and QUIC's loss recovery turns each drop into a stall of a round trip or more
+//! (measured: thousands of drops per second and request p99s of hundreds of milliseconds under
+//! load; see BENCHMARKS.md).
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-/// The largest UDP payload (IPv6's limit; quinn's bound for both settings below).
+/// The largest UDP payload (IPv6's limit, and quinn's highest `max_udp_payload_size`).
 pub const UDP_PAYLOAD_BYTES_MAX: u16 = 65_527;
 
 /// Endpoint settings for both sides: accept datagrams up to [`UDP_PAYLOAD_BYTES_MAX`].
@@ -26,11 +31,22 @@ pub fn endpoint_config() -> quinn::EndpointConfig {
     config
 }
 
+/// The largest datagram MTU discovery looks for (see the module comment for why not more).
+pub const MTU_DISCOVERY_UPPER_BOUND: u16 = 5120;
+
+/// How long after a suspected black hole (large datagrams lost) MTU discovery waits before it
+/// probes again. quinn's default is a minute; on a loopback or LAN path the "black hole" is
+/// almost always a burst that overflowed a receive buffer, and a minute of 1200-byte datagrams
+/// costs several times the CPU per byte. Probes that get lost cost nothing else.
+pub const MTU_BLACK_HOLE_COOLDOWN: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Transport settings both sides add to their own: MTU discovery up to
-/// [`UDP_PAYLOAD_BYTES_MAX`].
+/// [`MTU_DISCOVERY_UPPER_BOUND`], re-probing [`MTU_BLACK_HOLE_COOLDOWN`] after a black hole.
 pub fn tune_transport(transport: &mut quinn::TransportConfig) {
     let mut discovery = quinn::MtuDiscoveryConfig::default();
-    discovery.upper_bound(UDP_PAYLOAD_BYTES_MAX);
+    discovery
+        .upper_bound(MTU_DISCOVERY_UPPER_BOUND)
+        .black_hole_cooldown(MTU_BLACK_HOLE_COOLDOWN);
     transport.mtu_discovery_config(Some(discovery));
 }
 

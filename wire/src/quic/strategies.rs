@@ -10,8 +10,8 @@ fn text() -> impl Strategy<Value = String> {
     "\\PC{0,12}"
 }
 
-fn bytes() -> impl Strategy<Value = Vec<u8>> {
-    vec(any::<u8>(), 0..24)
+fn bytes() -> impl Strategy<Value = bytes::Bytes> {
+    vec(any::<u8>(), 0..24).prop_map(bytes::Bytes::from)
 }
 
 fn partition() -> impl Strategy<Value = PartitionIndex> {
@@ -129,6 +129,18 @@ fn fetch() -> impl Strategy<Value = Message> {
                 }
             },
         );
+    let records = (records(), any::<bool>()).prop_map(|(records, push)| {
+        if push {
+            Message::TailPush(records)
+        } else {
+            Message::FetchResponse(records)
+        }
+    });
+    prop_oneof![request, records]
+}
+
+/// The payload of a `fetch_response` or `tail_push`.
+pub(super) fn records() -> impl Strategy<Value = Records> {
     let record =
         (any::<u64>(), any::<u64>(), bytes(), bytes()).prop_map(|(s, t, key, value)| Record {
             seq: Seq(s),
@@ -136,21 +148,11 @@ fn fetch() -> impl Strategy<Value = Message> {
             key,
             value,
         });
-    let records = (partition(), any::<u64>(), vec(record, 0..4), any::<bool>()).prop_map(
-        |(partition, high, records, push)| {
-            let records = Records {
-                partition,
-                high_seq: Seq(high),
-                records,
-            };
-            if push {
-                Message::TailPush(records)
-            } else {
-                Message::FetchResponse(records)
-            }
-        },
-    );
-    prop_oneof![request, records]
+    (partition(), any::<u64>(), vec(record, 0..4)).prop_map(|(partition, high, records)| Records {
+        partition,
+        high_seq: Seq(high),
+        records,
+    })
 }
 
 fn group_member() -> impl Strategy<Value = GroupMember> {

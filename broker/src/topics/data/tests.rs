@@ -1,4 +1,5 @@
 use std::sync::Arc;
+use std::time::Duration;
 
 use strand_log::{FsyncPolicy, StoreConfig};
 use strand_sql_view::{Name, TopicName};
