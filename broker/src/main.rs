@@ -4,6 +4,13 @@
 
 mod cli;
 
+/// mimalloc instead of glibc's malloc: the server allocates and frees a frame-sized buffer
+/// per fetch and produce (megabytes) from many threads, which glibc served with fresh pages
+/// (page faults, zeroing) and contended arenas. Measured in the topics bench: 1 KiB consume
+/// about 25 % faster, produce about 15 % (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
