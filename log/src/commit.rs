@@ -20,6 +20,7 @@ use crate::segment::{ActiveSegment, SEGMENT_HEADER_BYTES};
 use crate::seq::{Clock, Seq, SeqGenerator, SeqRange, EPOCH_UNIX_MS};
 use crate::storage::Storage;
 use crate::store::SeqLease;
+use crate::writeback::WritebackQueue;
 
 /// End of one appended batch inside a pending buffer. Batches never span segments.
 #[derive(Clone, Copy, Debug)]
@@ -66,6 +67,8 @@ pub(crate) struct CommitQueue {
     unsynced: Mutex<Vec<Weak<Partition>>>,
     /// Dropping this stops the interval flusher.
     _flusher_stop: Option<mpsc::Sender<()>>,
+    /// Early writeback of appended ranges, off the commit path (`never` and `interval`).
+    writeback: Option<WritebackQueue>,
 }
 
 impl CommitQueue {
@@ -104,6 +107,7 @@ impl CommitQueue {
             lease,
             unsynced: Mutex::new(Vec::new()),
             _flusher_stop: Some(stop),
+            writeback: (config.fsync != FsyncPolicy::Always).then(WritebackQueue::start),
         });
         if let FsyncPolicy::Interval(every) = config.fsync {
             let weak = Arc::downgrade(&queue);
@@ -240,7 +244,8 @@ impl CommitQueue {
             let partition = &write.partition;
             let synced_here = sync && !shared_sync;
             let (frames, batches) = (&write.frames, &write.batches);
-            match partition.write_pending(frames, batches, synced_here, !sync, now) {
+            let writeback = self.writeback.as_ref();
+            match partition.write_pending(frames, batches, synced_here, writeback, now) {
                 Ok(()) => write.written = true,
                 Err(error) => partition.poison(round, &error),
             }
@@ -383,7 +388,7 @@ impl Partition {
         frames: &[u8],
         batches: &[BatchMark],
         sync: bool,
-        writeback: bool,
+        writeback: Option<&WritebackQueue>,
         now: u64,
     ) -> Result<()> {
         let mut writer = self.lock_writer();
@@ -407,10 +412,8 @@ impl Partition {
             run_end = mark.end;
         }
         self.write_run(&mut writer, &frames[run_start..run_end])?;
-        if writeback {
-            if let Some(active) = writer.active.as_mut() {
-                active.start_writeback_if_due();
-            }
+        if let (Some(queue), Some(active)) = (writeback, writer.active.as_mut()) {
+            active.start_writeback_if_due(queue);
         }
         if sync {
             if let Some(active) = &writer.active {

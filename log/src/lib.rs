@@ -26,6 +26,7 @@ pub mod seq;
 pub mod storage;
 mod store;
 mod sys;
+mod writeback;
 
 pub use compaction::{CompactionOutcome, CompactionPolicy};
 pub use config::{FsyncPolicy, PartitionConfig, StoreConfig};

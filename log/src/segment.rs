@@ -11,6 +11,7 @@ use crate::record::{self, Decoded, FrameError};
 use crate::seq::Seq;
 use crate::storage::{self, Storage, StorageFile};
 use crate::sys::MappedBytes;
+use crate::writeback::WritebackQueue;
 
 pub const SEGMENT_HEADER_BYTES: u32 = 64;
 pub const FORMAT_VERSION: u16 = 1;
@@ -366,18 +367,17 @@ impl ActiveSegment {
     }
 
     /// Under `never` and `interval`: once [`WRITEBACK_BYTES`] were appended since the last
-    /// call, start the kernel writing them back (without waiting), so that the fdatasync that
-    /// seals the segment (or the interval flusher's) finds little left to write instead of up to
-    /// a whole segment, which stalled every appender of the store behind it. Best effort.
-    pub fn start_writeback_if_due(&mut self) {
+    /// call, hand them to the writeback thread, which starts the kernel writing them back, so
+    /// that the fdatasync that seals the segment (or the interval flusher's) finds little left
+    /// to write instead of up to a whole segment, which stalled every appender of the store
+    /// behind it. Best effort.
+    pub(crate) fn start_writeback_if_due(&mut self, queue: &WritebackQueue) {
         let pending = self.written_bytes.saturating_sub(self.writeback_from);
         if pending < WRITEBACK_BYTES {
             return;
         }
         let from = u64::from(self.writeback_from);
-        if let Err(error) = self.file.start_writeback(from, u64::from(pending)) {
-            tracing::debug!(segment = %self.path.display(), %error, "start_writeback failed");
-        }
+        queue.submit(&self.file, from, u64::from(pending));
         self.writeback_from = self.written_bytes;
     }
 
