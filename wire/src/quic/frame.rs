@@ -149,13 +149,20 @@ fn check_header_prefix(buffer: &[u8]) -> Result<(), FrameError> {
     Ok(())
 }
 
+/// While a frame arrives, the decoder reserves room for up to this many times the bytes
+/// received so far (see [`FrameDecoder`]).
+const RESERVE_AHEAD_FACTOR: usize = 3;
+/// ... and at least this much (when the frame needs it).
+const RESERVE_AHEAD_MIN: usize = 64 * 1024;
+
 /// The decoder of one stream: bytes in ([`FrameDecoder::handle_bytes`]), frames out
 /// ([`FrameDecoder::poll_frame`]). After an error it is failed for good and repeats the
 /// error: the stream's bytes can no longer be trusted to be aligned on frames.
 ///
-/// Each frame's bytes are gathered into one buffer of the frame's size (allocated once its
-/// header has arrived, so never more than the limit), and the decoded records' keys and
-/// values are views of that buffer: one copy per received byte, none per record.
+/// Each frame's bytes are gathered into one buffer, grown towards the frame's declared size
+/// in steps of about [`RESERVE_AHEAD_FACTOR`] times what has arrived (so a peer cannot make
+/// it allocate much more than it sent), and the decoded records' keys and values are views of
+/// that buffer: about one copy per received byte, none per record.
 #[derive(Debug, Default)]
 pub struct FrameDecoder {
     buffer: BytesMut,
@@ -196,9 +203,15 @@ impl FrameDecoder {
         let Some(header) = parse_header(&self.buffer)? else {
             return Ok(None);
         };
-        if self.buffer.len() < header.total {
-            // The rest of this frame lands in one allocation instead of a doubling series.
-            self.buffer.reserve(header.total - self.buffer.len());
+        let received = self.buffer.len();
+        if received < header.total {
+            // Room for the rest of the frame in few steps rather than a doubling series, but
+            // never more than a few times what arrived: a header alone declaring 16 MiB must
+            // not cost 16 MiB.
+            let ahead = received
+                .saturating_mul(RESERVE_AHEAD_FACTOR)
+                .max(RESERVE_AHEAD_MIN);
+            self.buffer.reserve((header.total - received).min(ahead));
             return Ok(None);
         }
         let payload = self
@@ -216,5 +229,11 @@ impl FrameDecoder {
     /// Bytes received but not yet returned as frames.
     pub fn buffered_bytes(&self) -> usize {
         self.buffer.len()
+    }
+
+    /// Bytes allocated for the buffer (tests check the reservation bound).
+    #[cfg(test)]
+    pub(crate) fn buffer_capacity(&self) -> usize {
+        self.buffer.capacity()
     }
 }

@@ -243,3 +243,26 @@ fn directions_match_the_table() {
     assert_eq!(push.name(), "tail_push");
     assert_eq!(push.frame_type(), frame_types::TAIL_PUSH);
 }
+
+#[test]
+fn a_declared_length_alone_does_not_allocate_the_frame() {
+    let mut decoder = FrameDecoder::new();
+    let declared = FRAME_BYTES_MAX as u32;
+    decoder.handle_bytes(&header(PROTOCOL_VERSION, 0, frame_types::SQL, declared));
+    assert_eq!(decoder.poll_frame(), Ok(None));
+    assert!(
+        decoder.buffer_capacity() <= 128 * 1024,
+        "{} bytes reserved for a 16-byte header",
+        decoder.buffer_capacity()
+    );
+    // As bytes arrive the reservation grows with them, never far past what was sent.
+    let mut sent = HEADER_BYTES;
+    for _ in 0..40 {
+        let chunk = vec![0u8; 100 * 1024];
+        decoder.handle_bytes(&chunk);
+        sent += chunk.len();
+        assert_eq!(decoder.poll_frame(), Ok(None));
+        // The step above, then the buffer's own doubling: a small multiple of what was sent.
+        assert!(decoder.buffer_capacity() <= 8 * sent + 128 * 1024);
+    }
+}
