@@ -113,7 +113,7 @@ pub(crate) fn read_records_frame(
         topics.read_with(topic, index, from, records_max, bytes_max, |messages| {
             let bytes = messages
                 .iter()
-                .map(|m| RECORD_FIXED_BYTES + m.key.len() + m.value.len())
+                .map(|m| RecordsFrameWriter::record_bytes(m.key.len(), m.value.len()))
                 .sum();
             let mut writer =
                 RecordsFrameWriter::new(kind, request_id, PartitionIndex(index), bytes);
@@ -125,8 +125,15 @@ pub(crate) fn read_records_frame(
                 }
                 last = Some(m.seq);
             }
-            (writer, last)
-        })?;
+            // A first message too large for any frame would otherwise be an empty answer,
+            // forever (and a tail would spin on it).
+            match messages.first() {
+                Some(first) if last.is_none() => {
+                    Err(TopicError::TooLargeForFrame { seq: first.seq })
+                }
+                _ => Ok((writer, last)),
+            }
+        })??;
     // After the read, so it is at least the last record's `_seq`.
     let high = topics.last_seq(topic, index)?;
     let records = writer.records();
@@ -138,5 +145,52 @@ pub(crate) fn read_records_frame(
     })
 }
 
-/// Bytes of one record in a records frame besides its key and value.
-const RECORD_FIXED_BYTES: usize = 24;
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use strand_log::{FsyncPolicy, Store, StoreConfig};
+    use strand_sql_view::{Name, TopicName};
+    use strand_wire::quic::FRAME_BYTES_MAX;
+
+    use super::*;
+    use crate::topics::{PartitionChoice, TopicDef};
+
+    #[test]
+    fn a_message_too_large_for_any_frame_is_an_error_not_an_empty_answer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = StoreConfig::default();
+        config.partition.fsync = FsyncPolicy::Never;
+        let topics = TopicData::new(Arc::new(Store::open(dir.path(), config).expect("store")));
+        let topic = CatalogTopic {
+            def: Arc::new(TopicDef {
+                name: TopicName {
+                    namespace: Name::new("app").expect("name"),
+                    topic: Name::new("big").expect("name"),
+                },
+                partitions: 1,
+                retention_seconds: None,
+                sources: Vec::new(),
+            }),
+            incarnation: Seq(1),
+        };
+        let small = topics
+            .produce(&topic, PartitionChoice::Explicit(0), &[(b"", b"a")], None)
+            .expect("small");
+        // Storable (the log takes 16 MiB payloads) but over a frame with its record header.
+        let big = vec![7u8; FRAME_BYTES_MAX - 8];
+        let large = topics
+            .produce(&topic, PartitionChoice::Explicit(0), &[(b"", &big)], None)
+            .expect("large");
+        let limits = (100, usize::MAX);
+        let kind = RecordsFrameKind::FetchResponse;
+        let read = |from| read_records_frame(&topics, &topic, 0, from, limits, kind, RequestId(1));
+        let first = read(FetchFrom::Earliest).expect("the small one");
+        assert_eq!((first.records, first.last), (1, Some(small.first)));
+        match read(FetchFrom::After(small.first)) {
+            Err(TopicError::TooLargeForFrame { seq }) => assert_eq!(seq, large.first),
+            Err(other) => panic!("unexpected error {other}"),
+            Ok(read) => panic!("{} records instead of an error", read.records),
+        }
+    }
+}

@@ -202,7 +202,7 @@ pub(super) fn refusal(error: &TopicError) -> Refusal {
     let code = match error {
         TopicError::NoSuchPartition { .. } => codes::UNKNOWN_PARTITION,
         TopicError::OutOfOrder { .. } => codes::OUT_OF_ORDER,
-        TopicError::EmptyBatch => codes::LIMIT_EXCEEDED,
+        TopicError::EmptyBatch | TopicError::TooLargeForFrame { .. } => codes::LIMIT_EXCEEDED,
         TopicError::Log(_) | TopicError::Corrupt(_) => codes::STORAGE_ERROR,
     };
     (code, error.to_string())

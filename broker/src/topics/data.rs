@@ -38,6 +38,8 @@ pub enum TopicError {
     Log(#[from] LogError),
     #[error("a stored message is unreadable: {0}")]
     Corrupt(#[from] envelope::EnvelopeError),
+    #[error("the message at _seq {seq} does not fit one response frame")]
+    TooLargeForFrame { seq: Seq },
 }
 
 /// Where a batch goes.

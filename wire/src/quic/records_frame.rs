@@ -68,7 +68,7 @@ impl RecordsFrameWriter {
     /// Appends a record, unless it would take the frame past [`FRAME_BYTES_MAX`] (or past
     /// u32::MAX records): then nothing is written and the answer is false.
     pub fn push(&mut self, seq: Seq, timestamp_ms: u64, key: &[u8], value: &[u8]) -> bool {
-        let payload_after = self.payload_bytes() + RECORD_FIXED_BYTES + key.len() + value.len();
+        let payload_after = self.payload_bytes() + Self::record_bytes(key.len(), value.len());
         if payload_after > FRAME_BYTES_MAX || self.count == u32::MAX {
             return false;
         }
@@ -78,6 +78,11 @@ impl RecordsFrameWriter {
         put_blob(&mut self.out, value);
         self.count += 1;
         true
+    }
+
+    /// Bytes a record with a key and a value of these lengths takes in the frame.
+    pub fn record_bytes(key_bytes: usize, value_bytes: usize) -> usize {
+        RECORD_FIXED_BYTES + key_bytes + value_bytes
     }
 
     /// Records pushed so far.
