@@ -4,7 +4,8 @@
 //! Owns: the bytes on a QUIC stream and their meaning as data. Does not own: sockets, TLS,
 //! quinn, clocks, authentication, the consumer-group state machine or any broker state; the
 //! server and clients feed bytes in and take frames out, so everything here is tested in
-//! memory. Nothing decoded from the peer can panic or allocate past what the peer sent.
+//! memory. Nothing decoded from the peer can panic, or allocate more than a small multiple of
+//! what the peer sent.
 //!
 //! - `frame`: header, [`Frame`], [`decode_frame`], [`FrameDecoder`].
 //! - `message`: [`Message`], frame type numbers, directions.
