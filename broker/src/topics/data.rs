@@ -379,4 +379,6 @@ mod read;
 #[cfg(test)]
 mod tests;
 
-pub use read::{StoredMessage, TopicMessage};
+pub use read::StoredMessage;
+#[cfg(test)]
+pub use read::TopicMessage;

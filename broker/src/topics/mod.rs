@@ -13,7 +13,6 @@ mod source;
 
 pub use data::{
     FetchFrom, PartitionChoice, ProduceAck, ProducerBatch, StoredMessage, TopicData, TopicError,
-    TopicMessage,
 };
 pub use def::{TopicDef, TopicSource, TOPIC_PARTITIONS_DEFAULT, TOPIC_PARTITIONS_MAX};
 pub use offsets::{GroupOffsets, OffsetsError};

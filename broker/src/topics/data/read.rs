@@ -1,6 +1,7 @@
 //! Reading a topic partition: messages from a `_seq`, the earliest or the latest, borrowed
-//! from the log's memory maps for the length of a call ([`TopicData::read_with`]) or copied
-//! out ([`TopicData::fetch`]); the partition's last `_seq`; and waiting for the next message.
+//! from the log's memory maps for the length of a call ([`TopicData::read_with`]) or, in
+//! tests, copied out (`TopicData::fetch`); the partition's last `_seq`; and waiting for the
+//! next message.
 
 use std::time::Duration;
 
@@ -19,7 +20,9 @@ pub struct StoredMessage<'a> {
     pub value: &'a [u8],
 }
 
-/// A message copied out of the log.
+/// A message copied out of the log (tests read with it; the server encodes from
+/// [`StoredMessage`]s).
+#[cfg(test)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopicMessage {
     pub seq: Seq,
@@ -68,6 +71,7 @@ impl TopicData {
     }
 
     /// Up to `max_records` messages (and about `max_bytes`) of one partition, copied.
+    #[cfg(test)]
     pub fn fetch(
         &self,
         topic: &CatalogTopic,
