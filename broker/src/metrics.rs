@@ -5,10 +5,11 @@
 //! Plain counters and a renderer, no I/O. Label values come from fixed sets (route patterns,
 //! status codes, error codes), so the series are bounded.
 
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::ErrorCode;
@@ -87,7 +88,7 @@ impl Metrics {
         error: Option<ErrorCode>,
         elapsed: Duration,
     ) {
-        let mut http = self.http.lock().unwrap_or_else(|p| p.into_inner());
+        let mut http = self.http.lock();
         *http.requests.entry((route, status)).or_default() += 1;
         if let Some(code) = error {
             *http.errors.entry(code.as_str()).or_default() += 1;
@@ -136,11 +137,7 @@ impl Metrics {
         let counter = &self.realtime.changes_delivered;
         counter.fetch_add(count, Ordering::Relaxed);
         if let Some(latency) = latency {
-            let mut histogram = self
-                .realtime
-                .write_to_send
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut histogram = self.realtime.write_to_send.lock();
             histogram.observe_many(latency.as_secs_f64(), count);
         }
     }
@@ -148,7 +145,7 @@ impl Metrics {
     /// The Prometheus text format (version 0.0.4).
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let http = self.http.lock().unwrap_or_else(|p| p.into_inner());
+        let http = self.http.lock();
         let name = "strand_http_requests_total";
         header(
             &mut out,
@@ -249,10 +246,7 @@ impl Metrics {
         let name = "strand_write_to_send_seconds";
         let help = "From a commit's announcement to its change queued for the client.";
         header(out, name, "histogram", help);
-        let histogram = realtime
-            .write_to_send
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let histogram = realtime.write_to_send.lock();
         render_histogram(out, name, "/v1/ws", &histogram);
     }
 }

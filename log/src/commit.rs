@@ -7,9 +7,10 @@
 //! the new views, and wakes the others. While a leader does I/O the next round fills up, so under
 //! load one fsync serves many writers. Policies `interval` and `never` skip the fdatasync.
 
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Weak};
 
 use crate::config::{FsyncPolicy, PartitionConfig};
 use crate::error::{LogError, Result};
@@ -127,7 +128,7 @@ impl CommitQueue {
     }
 
     fn lock(&self) -> MutexGuard<'_, QueueState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock()
     }
 
     /// Raise the generator's floor (a partition opened later may hold a higher `_seq`).
@@ -145,8 +146,7 @@ impl CommitQueue {
 
     /// fdatasync every partition written since the last call (interval policy).
     pub fn sync_unsynced(&self) {
-        let partitions =
-            std::mem::take(&mut *self.unsynced.lock().unwrap_or_else(|p| p.into_inner()));
+        let partitions = std::mem::take(&mut *self.unsynced.lock());
         for partition in partitions.iter().filter_map(Weak::upgrade) {
             // A failure poisons the partition; its next append reports it.
             let _ = partition.sync();
@@ -191,9 +191,7 @@ impl CommitQueue {
         while state.completed_round < round {
             if state.leader_active {
                 state.waiting[parity] += 1;
-                state = self.round_done[parity]
-                    .wait(state)
-                    .unwrap_or_else(|p| p.into_inner());
+                self.round_done[parity].wait(&mut state);
                 state.waiting[parity] -= 1;
             } else {
                 state = self.lead(state);
@@ -271,7 +269,7 @@ impl CommitQueue {
             let was_unsynced = partition.unsynced.swap(true, Ordering::AcqRel);
             // Only the interval flusher drains this list; `never` syncs on close instead.
             if !was_unsynced && matches!(self.fsync, FsyncPolicy::Interval(_)) {
-                let mut unsynced = self.unsynced.lock().unwrap_or_else(|p| p.into_inner());
+                let mut unsynced = self.unsynced.lock();
                 unsynced.push(Arc::downgrade(partition));
             }
         }

@@ -46,7 +46,7 @@ impl Partition {
         policy: &CompactionPolicy,
         now_unix_ms: u64,
     ) -> Result<CompactionOutcome> {
-        let _maintenance = self.maintenance.lock().unwrap_or_else(|p| p.into_inner());
+        let _maintenance = self.maintenance.lock();
         let sealed = self.lock_writer().sealed.clone();
         let snapshot = self.snapshot();
         let mut newest: HashMap<&[u8], Seq> = HashMap::new();

@@ -4,10 +4,11 @@
 //! maintenance jobs take. Readers never take it: each commit publishes an immutable
 //! [`PartitionView`] (an `Arc` swap), and a reader clones that `Arc` and reads from maps.
 
+use parking_lot::{Mutex, MutexGuard, RwLock};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::Arc;
 
 use crate::commit::CommitQueue;
 use crate::config::PartitionConfig;
@@ -153,29 +154,19 @@ impl Partition {
 
     /// A consistent, lock-free view of what is committed now.
     pub fn snapshot(&self) -> ReadSnapshot {
-        let view = self
-            .published
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let view = self.published.read().clone();
         ReadSnapshot::new(view, self.dir.clone())
     }
 
     /// `_seq` of the newest committed record, or `Seq::ZERO` when the partition is empty.
     pub fn last_seq(&self) -> Seq {
-        self.published
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .last_seq
+        self.published.read().last_seq
     }
 
     /// A reader that has seen everything up to `S >= lowest_resumable_seq()` can resume by
     /// reading after `S` and miss nothing; below it, retention or compaction removed history.
     pub fn lowest_resumable_seq(&self) -> Seq {
-        self.meta
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .lowest_resumable_seq
+        self.meta.lock().lowest_resumable_seq
     }
 
     pub fn is_poisoned(&self) -> bool {
@@ -188,14 +179,14 @@ impl Partition {
 
     pub(crate) fn poison(&self, round: u64, error: &LogError) {
         tracing::error!(partition = %self.dir.display(), %error, "partition poisoned");
-        let mut cause = self.poison_cause.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cause = self.poison_cause.lock();
         cause.get_or_insert_with(|| error.to_string());
         self.poisoned_round.fetch_min(round, Ordering::AcqRel);
     }
 
     /// `Poisoned`, carrying the first failure so callers can tell a full disk from a bad one.
     pub(crate) fn poisoned_error(&self) -> LogError {
-        let cause = self.poison_cause.lock().unwrap_or_else(|p| p.into_inner());
+        let cause = self.poison_cause.lock();
         LogError::Poisoned {
             path: self.dir.clone(),
             cause: cause.clone().unwrap_or_default(),
@@ -219,13 +210,13 @@ impl Partition {
     }
 
     pub(crate) fn lock_writer(&self) -> MutexGuard<'_, WriterState> {
-        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+        self.writer.lock()
     }
 
     /// Make the writer's current state visible to new snapshots.
     pub(crate) fn publish(&self, writer: &WriterState) {
         let view = Arc::new(view_of(writer));
-        *self.published.write().unwrap_or_else(|p| p.into_inner()) = view;
+        *self.published.write() = view;
     }
 
     /// fdatasync the active segment if appends since the last sync were not synced.

@@ -6,8 +6,9 @@
 //! seen. Every frame's CRC is checked as it is read; a bad frame in a sealed segment ends the
 //! iteration with `LogError::CorruptSegment`, never with a silent skip.
 
+use parking_lot::RwLock;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use crate::error::{LogError, Result};
 use crate::index::SegmentIndex;
@@ -164,7 +165,7 @@ impl<'s> Records<'s> {
                 })
             }
             SegmentRef::Active(active) => {
-                let index = active.index.read().unwrap_or_else(|p| p.into_inner());
+                let index = active.index.read();
                 let start = index.scan_start(self.target, data_start) as usize;
                 let end = (active.committed_bytes as usize).min(active.map.len());
                 Ok(SegmentBytes {

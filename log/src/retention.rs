@@ -32,7 +32,7 @@ impl Partition {
         policy: &RetentionPolicy,
         now_unix_ms: u64,
     ) -> Result<RetentionOutcome> {
-        let _maintenance = self.maintenance.lock().unwrap_or_else(|p| p.into_inner());
+        let _maintenance = self.maintenance.lock();
         let (sealed, active_bytes) = {
             let writer = self.lock_writer();
             let active_bytes = writer
@@ -90,7 +90,7 @@ impl Partition {
 
     /// Durably record that history at or below `seq` is incomplete.
     pub(crate) fn raise_lowest_resumable(&self, seq: Seq) -> Result<()> {
-        let mut meta = self.meta.lock().unwrap_or_else(|p| p.into_inner());
+        let mut meta = self.meta.lock();
         if seq <= meta.lowest_resumable_seq {
             return Ok(());
         }

@@ -2,8 +2,9 @@
 //! A [`SealedSegment`] is immutable and mapped read-only on first use; the [`ActiveSegment`] is
 //! appended to by the partition's writer and mapped for readers up to its committed length.
 
+use parking_lot::RwLock;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
 
 use crate::error::{LogError, Result};
 use crate::index::SegmentIndex;
@@ -350,10 +351,7 @@ impl ActiveSegment {
         }
         self.file
             .write_all_at(frames, u64::from(self.written_bytes))?;
-        let mut index = self
-            .index
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut index = self.index.write();
         let mut at = 0;
         while at < frames.len() {
             let (frame_bytes, seq, timestamp) = record::encoded_frame_fields(frames, at);
@@ -420,7 +418,7 @@ impl ActiveSegment {
             .set_len(u64::from(self.written_bytes))
             .map_err(io)?;
         self.file.sync_all().map_err(io)?;
-        let index = self.index.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let index = self.index.read().clone();
         let index_path = self.path.with_extension(INDEX_EXTENSION);
         // The index is derived data: a lost or torn index file is rebuilt, so no fsync here.
         if let Err(error) = storage::write_atomically(&index_path, &index.encode(), false) {

@@ -6,10 +6,11 @@
 //! durably moves the lease forward, and on open it seeds the generator from the lease. A restart
 //! therefore never reissues an id without reading every partition.
 
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Weak};
 
 use crate::commit::CommitQueue;
 use crate::config::StoreConfig;
@@ -238,7 +239,7 @@ impl Store {
     }
 
     fn lock_cache(&self) -> MutexGuard<'_, PartitionCache> {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+        self.cache.lock()
     }
 }
 

@@ -76,8 +76,8 @@ fn start_writeback(range: &Range) {
 
 #[cfg(test)]
 mod tests {
+    use parking_lot::Mutex;
     use std::io;
-    use std::sync::Mutex;
     use std::time::{Duration, Instant};
 
     use super::*;
@@ -109,10 +109,7 @@ mod tests {
             Err(io::Error::other("not mappable"))
         }
         fn start_writeback(&self, offset: u64, len: u64) -> io::Result<()> {
-            self.ranges
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push((offset, len));
+            self.ranges.lock().push((offset, len));
             Ok(())
         }
     }
@@ -127,11 +124,7 @@ mod tests {
         }
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let seen = recording
-                .ranges
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
+            let seen = recording.ranges.lock().clone();
             if seen.len() == 10 {
                 let expected: Vec<(u64, u64)> = (0..10).map(|n| (n * 100, 100)).collect();
                 assert_eq!(seen, expected);

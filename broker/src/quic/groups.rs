@@ -15,8 +15,9 @@
 //! generations, statuses) and the coordinator's. Does not own: the membership rules
 //! (`topics/group.rs`) or the offset records (`topics/offsets.rs`).
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use strand_log::Seq;
@@ -71,7 +72,7 @@ impl GroupService {
     }
 
     fn group(&self, name: &str) -> Option<Arc<AsyncMutex<GroupState>>> {
-        let groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+        let groups = self.groups.lock();
         groups.get(name).cloned()
     }
 
@@ -138,7 +139,7 @@ impl GroupService {
         topic: &CatalogTopic,
         session_timeout_ms: u64,
     ) -> Result<Arc<AsyncMutex<GroupState>>, String> {
-        let mut groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+        let mut groups = self.groups.lock();
         if let Some(existing) = groups.get(name) {
             // A group in use (its lock held by a request in flight) is joined as it is: the
             // join checks its topic once it holds the lock. Only an idle, empty group bound

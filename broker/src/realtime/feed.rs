@@ -9,10 +9,11 @@
 //! offered to it exactly once, in `_seq` order; records at or below the cursor (already
 //! replayed from the log before it joined) are skipped.
 
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Instant;
 
 use strand_log::{ReadFrom, Seq};
@@ -83,7 +84,7 @@ impl LiveSubscription {
     /// Remember the feed it joined, unless it was deactivated meanwhile (then the caller
     /// must leave the feed again): false in that case.
     pub fn joined(&self, feed: Arc<PartitionFeed>) -> bool {
-        let mut slot = self.feed.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slot = self.feed.lock();
         if !self.is_active() {
             return false;
         }
@@ -93,7 +94,7 @@ impl LiveSubscription {
 
     /// Deactivate it and take the feed it joined, if any, to leave it.
     pub fn end(&self) -> Option<Arc<PartitionFeed>> {
-        let mut slot = self.feed.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slot = self.feed.lock();
         self.deactivate();
         slot.take()
     }
@@ -178,7 +179,7 @@ impl PartitionFeed {
     }
 
     fn lock(&self) -> MutexGuard<'_, FeedState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock()
     }
 
     pub fn is_retired(&self) -> bool {
@@ -187,7 +188,7 @@ impl PartitionFeed {
 
     /// Mark the feed as having new records; true if it was not marked yet (queue it then).
     pub fn mark_dirty(&self) -> bool {
-        let mut notified = self.notified_at.lock().unwrap_or_else(|p| p.into_inner());
+        let mut notified = self.notified_at.lock();
         notified.get_or_insert_with(Instant::now);
         !self.dirty.swap(true, Ordering::AcqRel)
     }
@@ -223,11 +224,7 @@ impl PartitionFeed {
     /// Offer every record committed after the feed's position to its subscriptions.
     pub fn dispatch(&self, metrics: &Metrics) {
         self.dirty.store(false, Ordering::Release);
-        let notified = self
-            .notified_at
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let notified = self.notified_at.lock().take();
         let mut state = self.lock();
         if self.is_retired() {
             return;

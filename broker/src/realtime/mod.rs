@@ -16,10 +16,11 @@ mod history;
 mod outbox;
 mod plan;
 
+use parking_lot::{Condvar, Mutex};
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::{Arc, Weak};
 
 use strand_log::Seq;
 use strand_sql_view::SelectPlan;
@@ -79,7 +80,7 @@ impl Realtime {
     /// Wrap a compiled SELECT as a subscription plan, sharing its SELECT list with a live
     /// plan that has the same one.
     pub fn plan(&self, mut select: SelectPlan) -> Arc<SubscriptionPlan> {
-        let mut projections = self.projections.lock().unwrap_or_else(|p| p.into_inner());
+        let mut projections = self.projections.lock();
         let mut shared = false;
         projections.retain(|weak| match weak.upgrade() {
             Some(plan) => {
@@ -99,7 +100,7 @@ impl Realtime {
     /// when nobody subscribes (one map lookup); never waits for the dispatcher.
     pub fn committed(&self, partition: &KeyedPartition) {
         let feed = {
-            let feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
+            let feeds = self.feeds.lock();
             feeds.get(partition.partition().dir()).cloned()
         };
         if let Some(feed) = feed {
@@ -138,13 +139,13 @@ impl Realtime {
     /// Remove a subscription from its feed; an empty feed leaves the registry.
     pub fn leave(&self, feed: &Arc<PartitionFeed>, key: u64) {
         if feed.leave(key) {
-            let mut feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
+            let mut feeds = self.feeds.lock();
             feeds.retain(|_, f| !Arc::ptr_eq(f, feed));
         }
     }
 
     fn feed_of(&self, partition: &Arc<KeyedPartition>) -> Arc<PartitionFeed> {
-        let mut feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
+        let mut feeds = self.feeds.lock();
         let dir = partition.partition().dir();
         match feeds.get(dir) {
             Some(feed) if !feed.is_retired() => feed.clone(),
@@ -167,7 +168,7 @@ impl Drop for Realtime {
 impl DispatchQueue {
     fn push(&self, feed: Arc<PartitionFeed>) {
         if feed.mark_dirty() {
-            let mut dirty = self.dirty.lock().unwrap_or_else(|p| p.into_inner());
+            let mut dirty = self.dirty.lock();
             dirty.push_back(feed);
             drop(dirty);
             self.wake.notify_one();
@@ -177,7 +178,7 @@ impl DispatchQueue {
     fn run(&self, metrics: &Metrics) {
         loop {
             let feed = {
-                let mut dirty = self.dirty.lock().unwrap_or_else(|p| p.into_inner());
+                let mut dirty = self.dirty.lock();
                 loop {
                     if self.stop.load(Ordering::Acquire) {
                         return;
@@ -185,7 +186,7 @@ impl DispatchQueue {
                     if let Some(feed) = dirty.pop_front() {
                         break feed;
                     }
-                    dirty = self.wake.wait(dirty).unwrap_or_else(|p| p.into_inner());
+                    self.wake.wait(&mut dirty);
                 }
             };
             feed.dispatch(metrics);

@@ -11,8 +11,9 @@
 //!
 //! It does not own table rows (`tables/versions.rs`) or permissions (`users/`).
 
+use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 
 use strand_log::{LogError, NewRecord, Partition, PartitionId, ReadFrom, Seq, Store};
 use strand_sql_view::{CatalogView, Name, TableDef, TableName, TopicName};
@@ -163,7 +164,7 @@ impl Catalog {
         &self,
         check: impl FnOnce(&Catalog) -> Result<Option<CatalogChange>, E>,
     ) -> Result<Result<(), E>, CatalogError> {
-        let _writer = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _writer = self.write_lock.lock();
         let change = match check(self) {
             Ok(Some(change)) => change,
             Ok(None) => return Ok(Ok(())),
@@ -176,13 +177,13 @@ impl Catalog {
             NewRecord::new(key.as_bytes(), &payload)
         };
         let range = self.partition.append(&[record])?;
-        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.write();
         apply_record(&mut state, range.first, key.as_bytes(), &payload, tombstone)?;
         Ok(Ok(()))
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, CatalogState> {
-        self.state.read().unwrap_or_else(|p| p.into_inner())
+    fn read(&self) -> parking_lot::RwLockReadGuard<'_, CatalogState> {
+        self.state.read()
     }
 }
 

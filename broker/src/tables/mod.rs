@@ -13,8 +13,9 @@ pub use key::IndexKey;
 pub mod retention;
 pub mod versions;
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 
 use strand_log::{PartitionId, Store};
 use strand_sql_view::TableKind;
@@ -84,7 +85,7 @@ impl TableData {
         let Ok(id) = partition_id(table, owner) else {
             return false;
         };
-        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let open = self.open.lock();
         open.cached.contains_key(&id)
     }
 
@@ -99,7 +100,7 @@ impl TableData {
         owner: RowOwner<'_>,
     ) -> Result<Arc<KeyedPartition>, VersionError> {
         let id = partition_id(table, owner)?;
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let mut open = self.open.lock();
         if let Some(partition) = open.cached.get(&id) {
             return Ok(partition.clone());
         }

@@ -14,8 +14,9 @@
 //!
 //! It does not know SQL, column types or users: keys and rows are bytes.
 
+use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 
 use super::key::IndexKey;
 use strand_log::{
@@ -107,7 +108,7 @@ impl KeyedPartition {
     pub fn writer(&self) -> PartitionWriter<'_> {
         PartitionWriter {
             rows: self,
-            _guard: self.write_lock.lock().unwrap_or_else(|p| p.into_inner()),
+            _guard: self.write_lock.lock(),
         }
     }
 
@@ -134,15 +135,15 @@ impl KeyedPartition {
         self.partition.snapshot()
     }
 
-    fn read_index(&self) -> std::sync::RwLockReadGuard<'_, KeyIndex> {
-        self.index.read().unwrap_or_else(|p| p.into_inner())
+    fn read_index(&self) -> parking_lot::RwLockReadGuard<'_, KeyIndex> {
+        self.index.read()
     }
 }
 
 /// The write lock of one [`KeyedPartition`], held for a read-modify-write.
 pub struct PartitionWriter<'a> {
     rows: &'a KeyedPartition,
-    _guard: std::sync::MutexGuard<'a, ()>,
+    _guard: parking_lot::MutexGuard<'a, ()>,
 }
 
 impl PartitionWriter<'_> {
@@ -204,7 +205,7 @@ impl PartitionWriter<'_> {
         // keys. Readers compare index entries with their snapshot (`versions.rs` callers fall
         // back to the snapshot when an entry is newer). If the commit fails, the partition is
         // poisoned and refuses every later write.
-        let mut index = self.rows.index.write().unwrap_or_else(|p| p.into_inner());
+        let mut index = self.rows.index.write();
         for (write, &seq) in writes.iter().zip(&seqs) {
             if write.key().is_empty() {
                 continue;

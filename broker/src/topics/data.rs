@@ -7,9 +7,10 @@
 //! hashes to (FNV-1a, stable across restarts and builds), else round-robin for keyless
 //! batches. Clients that want per-key partitioning split batches by partition.
 
+use parking_lot::{Condvar, Mutex};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 
 use strand_log::{LogError, NewRecord, Partition, PartitionId, ReadFrom, Seq, SeqRange, Store};
 use thiserror::Error;
@@ -188,18 +189,12 @@ impl TopicData {
             partition.advance(range.last);
             return Ok(ack_of(range));
         };
-        let mut producers = partition
-            .producers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut producers = partition.producers.lock();
         loop {
             match producers.get(&batch.producer_id) {
                 Some(last) if batch.batch_seq == last.batch_seq && last.pending => {
                     // A retry of a batch not yet durable: answer once it is (or resend it).
-                    producers = partition
-                        .settled
-                        .wait(producers)
-                        .unwrap_or_else(|p| p.into_inner());
+                    partition.settled.wait(&mut producers);
                 }
                 Some(last) if batch.batch_seq == last.batch_seq => {
                     return Ok(ProduceAck {
@@ -227,10 +222,7 @@ impl TopicData {
         let before = producers.insert(batch.producer_id, state);
         drop(producers);
         let written = ticket.wait();
-        let mut producers = partition
-            .producers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut producers = partition.producers.lock();
         let ours = producers
             .get(&batch.producer_id)
             .is_some_and(|last| last.batch_seq == batch.batch_seq);
@@ -279,10 +271,7 @@ impl TopicData {
         let mut highest = None;
         for index in 0..topic.def.partitions {
             let partition = self.partition(topic, index)?;
-            let producers = partition
-                .producers
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let producers = partition.producers.lock();
             if let Some(last) = producers.get(&producer_id) {
                 highest = highest.max(Some(last.batch_seq));
             }
@@ -303,7 +292,7 @@ impl TopicData {
             });
         }
         let id = PartitionId::new(format!("{}{index}", super::partition_prefix(topic)))?;
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let mut open = self.open.lock();
         if let Some(partition) = open.get(&id) {
             return Ok(partition.clone());
         }

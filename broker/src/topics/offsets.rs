@@ -6,8 +6,9 @@
 //! acknowledged only once its record is durable. Which member may commit is the group
 //! coordinator's decision (`group.rs`), not this module's.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use strand_log::{LogError, NewRecord, Partition, PartitionId, ReadFrom, Seq, Store};
 
@@ -74,7 +75,7 @@ impl GroupOffsets {
             .collect();
         // The map lock orders commits of one key as their records are; it is held through
         // the append so a reader never sees a commit that is not durable.
-        let mut committed = self.committed.lock().unwrap_or_else(|p| p.into_inner());
+        let mut committed = self.committed.lock();
         self.log.append(&records)?;
         for ((key, _), &(_, seq)) in keyed.into_iter().zip(offsets) {
             committed.insert(key, seq);
@@ -85,7 +86,7 @@ impl GroupOffsets {
     /// The last committed `_seq`, if the group ever committed this partition.
     pub fn committed(&self, group: &str, topic: &CatalogTopic, partition: u32) -> Option<Seq> {
         let key = offset_key(group, topic, partition);
-        let committed = self.committed.lock().unwrap_or_else(|p| p.into_inner());
+        let committed = self.committed.lock();
         committed.get(&key).copied()
     }
 }

@@ -39,9 +39,10 @@
 
 mod message;
 
+use parking_lot::{Condvar, Mutex};
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use strand_log::{LogError, PartitionId, ReadFrom, ReadSnapshot, Seq, Store};
@@ -134,7 +135,7 @@ struct Pending {
 
 impl PumpQueue {
     fn push(&self, table: &TableName, partition: PartitionId) {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pending = self.pending.lock();
         if pending.queued.insert(partition.clone()) {
             pending.order.push_back((table.clone(), partition));
             drop(pending);
@@ -144,7 +145,7 @@ impl PumpQueue {
 
     /// The next partition to publish; `None` once stopped.
     fn pop(&self) -> Option<(TableName, PartitionId)> {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pending = self.pending.lock();
         loop {
             if self.stopping() {
                 return None;
@@ -154,7 +155,7 @@ impl PumpQueue {
                 pending.queued.remove(&partition);
                 return Some((table, partition));
             }
-            pending = self.wake.wait(pending).unwrap_or_else(|p| p.into_inner());
+            self.wake.wait(&mut pending);
         }
     }
 

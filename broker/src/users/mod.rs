@@ -12,8 +12,9 @@ mod model;
 mod password;
 mod record;
 
+use parking_lot::{Mutex, RwLock};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use strand_log::{NewRecord, Partition, PartitionId, ReadFrom, Store};
@@ -329,16 +330,16 @@ impl UserDirectory {
         Ok(())
     }
 
-    fn lock_change(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.change.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock_change(&self) -> parking_lot::MutexGuard<'_, ()> {
+        self.change.lock()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, DirectoryState> {
-        self.state.read().unwrap_or_else(|p| p.into_inner())
+    fn read(&self) -> parking_lot::RwLockReadGuard<'_, DirectoryState> {
+        self.state.read()
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, DirectoryState> {
-        self.state.write().unwrap_or_else(|p| p.into_inner())
+    fn write(&self) -> parking_lot::RwLockWriteGuard<'_, DirectoryState> {
+        self.state.write()
     }
 }
 
