@@ -14,7 +14,10 @@ use serde::Deserialize;
 use strand_log::FsyncPolicy;
 
 use crate::limits::{
-    CONFIG_FILE_BYTES_MAX, FSYNC_INTERVAL_MS_DEFAULT, FSYNC_INTERVAL_MS_MAX,
+    COMPACTION_INTERVAL_MS_DEFAULT, COMPACTION_INTERVAL_MS_MAX, COMPACTION_INTERVAL_MS_MIN,
+    COMPACTION_MAX_AGE_MS_DEFAULT, COMPACTION_MIN_BYTES_DEFAULT, DURATION_MS_MAX,
+    TOMBSTONE_RETENTION_MS_DEFAULT, TTL_SWEEP_INTERVAL_MS_DEFAULT, TTL_SWEEP_INTERVAL_MS_MAX,
+    TTL_SWEEP_INTERVAL_MS_MIN, CONFIG_FILE_BYTES_MAX, FSYNC_INTERVAL_MS_DEFAULT, FSYNC_INTERVAL_MS_MAX,
     RETENTION_INTERVAL_MS_DEFAULT, RETENTION_INTERVAL_MS_MAX, RETENTION_INTERVAL_MS_MIN,
     SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN, TOKEN_TTL_SECONDS_DEFAULT,
     TOKEN_TTL_SECONDS_MAX,
@@ -54,7 +57,7 @@ pub struct ServeArgs {
     /// HTTP listen address; port 0 picks a free port [default: 127.0.0.1:8080]
     #[arg(long, value_name = "ADDR")]
     pub http_addr: Option<String>,
-    /// QUIC listen address (reserved: QUIC arrives with a later issue) [default: 127.0.0.1:7100]
+    /// QUIC listen address (topics, producers, consumers, the Rust client) [default: 127.0.0.1:7100]
     #[arg(long, value_name = "ADDR")]
     pub quic_addr: Option<String>,
     /// TOML config file with any of the settings of these flags (snake_case keys)
@@ -72,6 +75,25 @@ pub struct ServeArgs {
     /// How often expired STREAM-table segments are removed [default: 60000]
     #[arg(long, value_name = "MS")]
     pub retention_interval_ms: Option<u64>,
+    /// How often rows of STREAM tables past their TTL are deleted (subscribers see them
+    /// leave) [default: 1000]
+    #[arg(long, value_name = "MS")]
+    pub ttl_sweep_interval_ms: Option<u64>,
+    /// How often USER and SHARED partitions are checked for compaction [default: 300000]
+    #[arg(long, value_name = "MS")]
+    pub compaction_interval_ms: Option<u64>,
+    /// Compact a partition once this many bytes were sealed since its last compaction
+    /// [default: 16777216]
+    #[arg(long, value_name = "BYTES")]
+    pub compaction_min_bytes: Option<u64>,
+    /// Compact a partition whose oldest uncompacted sealed segment is this old, whatever its
+    /// size [default: 86400000]
+    #[arg(long, value_name = "MS")]
+    pub compaction_max_age_ms: Option<u64>,
+    /// How long compaction keeps a delete's tombstone, so resuming clients still learn of the
+    /// delete [default: 604800000 = 7 days]
+    #[arg(long, value_name = "MS")]
+    pub tombstone_retention_ms: Option<u64>,
     /// Log filter, e.g. `info` or `strand_broker=debug` [default: RUST_LOG, else info]
     #[arg(long, value_name = "FILTER")]
     pub log_level: Option<String>,
@@ -91,6 +113,11 @@ pub struct ConfigLayer {
     pub fsync_interval_ms: Option<u64>,
     pub segment_bytes: Option<u64>,
     pub retention_interval_ms: Option<u64>,
+    pub ttl_sweep_interval_ms: Option<u64>,
+    pub compaction_interval_ms: Option<u64>,
+    pub compaction_min_bytes: Option<u64>,
+    pub compaction_max_age_ms: Option<u64>,
+    pub tombstone_retention_ms: Option<u64>,
     pub log_level: Option<String>,
     pub token_ttl_seconds: Option<u64>,
 }
@@ -107,9 +134,37 @@ pub struct ServeConfig {
     pub segment_bytes: u64,
     /// Period of the retention sweep over STREAM tables (`tables/retention.rs`).
     pub retention_interval: Duration,
+    /// STREAM-table expiry and USER/SHARED compaction (`engine/maintenance.rs`).
+    pub maintenance: MaintenanceConfig,
     /// A `tracing` filter; `None` means "use RUST_LOG, else info".
     pub log_level: Option<String>,
     pub token_ttl: Duration,
+}
+
+/// The schedules of the background work that removes data: expiring STREAM rows (as real
+/// deletes, so subscribers see them leave) and compacting USER and SHARED partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaintenanceConfig {
+    pub ttl_sweep_interval: Duration,
+    pub compaction_interval: Duration,
+    /// A partition is due when this many bytes were sealed since its last compaction...
+    pub compaction_min_bytes: u64,
+    /// ...or when its oldest uncompacted sealed segment is this old.
+    pub compaction_max_age: Duration,
+    /// Tombstones younger than this survive compaction.
+    pub tombstone_retention: Duration,
+}
+
+impl Default for MaintenanceConfig {
+    fn default() -> Self {
+        MaintenanceConfig {
+            ttl_sweep_interval: Duration::from_millis(TTL_SWEEP_INTERVAL_MS_DEFAULT),
+            compaction_interval: Duration::from_millis(COMPACTION_INTERVAL_MS_DEFAULT),
+            compaction_min_bytes: COMPACTION_MIN_BYTES_DEFAULT,
+            compaction_max_age: Duration::from_millis(COMPACTION_MAX_AGE_MS_DEFAULT),
+            tombstone_retention: Duration::from_millis(TOMBSTONE_RETENTION_MS_DEFAULT),
+        }
+    }
 }
 
 impl ServeArgs {
@@ -123,6 +178,11 @@ impl ServeArgs {
             fsync_interval_ms: self.fsync_interval_ms,
             segment_bytes: self.segment_bytes,
             retention_interval_ms: self.retention_interval_ms,
+            ttl_sweep_interval_ms: self.ttl_sweep_interval_ms,
+            compaction_interval_ms: self.compaction_interval_ms,
+            compaction_min_bytes: self.compaction_min_bytes,
+            compaction_max_age_ms: self.compaction_max_age_ms,
+            tombstone_retention_ms: self.tombstone_retention_ms,
             log_level: self.log_level.clone(),
             token_ttl_seconds: self.token_ttl_seconds,
         }
@@ -153,6 +213,11 @@ impl ConfigLayer {
             fsync_interval_ms: number("STRAND_FSYNC_INTERVAL_MS")?,
             segment_bytes: number("STRAND_SEGMENT_BYTES")?,
             retention_interval_ms: number("STRAND_RETENTION_INTERVAL_MS")?,
+            ttl_sweep_interval_ms: number("STRAND_TTL_SWEEP_INTERVAL_MS")?,
+            compaction_interval_ms: number("STRAND_COMPACTION_INTERVAL_MS")?,
+            compaction_min_bytes: number("STRAND_COMPACTION_MIN_BYTES")?,
+            compaction_max_age_ms: number("STRAND_COMPACTION_MAX_AGE_MS")?,
+            tombstone_retention_ms: number("STRAND_TOMBSTONE_RETENTION_MS")?,
             log_level: text("STRAND_LOG_LEVEL"),
             token_ttl_seconds: number("STRAND_TOKEN_TTL_SECONDS")?,
         })
@@ -277,6 +342,7 @@ pub fn resolve(
             "retention_interval_ms",
         )?,
     };
+    let maintenance = maintenance(&layers)?;
     let token_ttl_seconds = match pick(&layers, |l| &l.token_ttl_seconds) {
         None => TOKEN_TTL_SECONDS_DEFAULT,
         Some((s, origin)) => bounded(s, 1, TOKEN_TTL_SECONDS_MAX, origin, "token_ttl_seconds")?,
@@ -288,8 +354,56 @@ pub fn resolve(
         fsync,
         segment_bytes,
         retention_interval: Duration::from_millis(retention_interval_ms),
+        maintenance,
         log_level: pick(&layers, |l| &l.log_level).map(|(v, _)| v),
         token_ttl: Duration::from_secs(token_ttl_seconds),
+    })
+}
+
+fn maintenance(layers: &[(Origin, &ConfigLayer)]) -> Result<MaintenanceConfig, ConfigError> {
+    let setting = |field: fn(&ConfigLayer) -> &Option<u64>, key, default, min, max| {
+        match pick(layers, field) {
+            None => Ok(default),
+            Some((value, origin)) => bounded(value, min, max, origin, key),
+        }
+    };
+    let millis = Duration::from_millis;
+    Ok(MaintenanceConfig {
+        ttl_sweep_interval: millis(setting(
+            |l| &l.ttl_sweep_interval_ms,
+            "ttl_sweep_interval_ms",
+            TTL_SWEEP_INTERVAL_MS_DEFAULT,
+            TTL_SWEEP_INTERVAL_MS_MIN,
+            TTL_SWEEP_INTERVAL_MS_MAX,
+        )?),
+        compaction_interval: millis(setting(
+            |l| &l.compaction_interval_ms,
+            "compaction_interval_ms",
+            COMPACTION_INTERVAL_MS_DEFAULT,
+            COMPACTION_INTERVAL_MS_MIN,
+            COMPACTION_INTERVAL_MS_MAX,
+        )?),
+        compaction_min_bytes: setting(
+            |l| &l.compaction_min_bytes,
+            "compaction_min_bytes",
+            COMPACTION_MIN_BYTES_DEFAULT,
+            0,
+            u64::MAX,
+        )?,
+        compaction_max_age: millis(setting(
+            |l| &l.compaction_max_age_ms,
+            "compaction_max_age_ms",
+            COMPACTION_MAX_AGE_MS_DEFAULT,
+            0,
+            DURATION_MS_MAX,
+        )?),
+        tombstone_retention: millis(setting(
+            |l| &l.tombstone_retention_ms,
+            "tombstone_retention_ms",
+            TOMBSTONE_RETENTION_MS_DEFAULT,
+            0,
+            DURATION_MS_MAX,
+        )?),
     })
 }
 

@@ -109,6 +109,18 @@ pub struct ApiError {
     pub message: String,
     /// For SQL errors: where in the request's `sql` text the problem is.
     pub position: Option<Position>,
+    /// For a request of several statements: which one failed (docs/http.md, "Several
+    /// statements in one request").
+    pub statement: Option<FailedStatement>,
+}
+
+/// Which statement of a request failed, and how many before it were applied (they stay
+/// applied: a request is not a transaction).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FailedStatement {
+    /// 1-based.
+    pub number: usize,
+    pub of: usize,
 }
 
 impl ApiError {
@@ -117,7 +129,24 @@ impl ApiError {
             code,
             message: message.into(),
             position: None,
+            statement: None,
         }
+    }
+
+    /// This error ended the request at statement `number` (1-based) of `of`: say so, and
+    /// that the statements before it were applied. A single statement stays as it is.
+    pub fn in_statement(mut self, number: usize, of: usize) -> ApiError {
+        if of <= 1 {
+            return self;
+        }
+        let applied = match number {
+            0 | 1 => "nothing was applied".to_owned(),
+            2 => "statement 1 was applied and stays".to_owned(),
+            n => format!("statements 1 to {} were applied and stay", n - 1),
+        };
+        self.message = format!("statement {number} of {of} failed ({applied}): {}", self.message);
+        self.statement = Some(FailedStatement { number, of });
+        self
     }
 
     pub fn at(mut self, line: u32, column: u32) -> ApiError {
@@ -143,6 +172,8 @@ impl ApiError {
                 code: self.code.as_str().to_string(),
                 message: self.message.clone(),
                 position: self.position,
+                statement: self.statement.map(|s| s.number),
+                committed_statements: self.statement.map(|s| s.number.saturating_sub(1)),
             },
         }
     }
@@ -161,6 +192,13 @@ pub struct ErrorDetail {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<Position>,
+    /// In a request of several statements: the 1-based number of the one that failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement: Option<usize>,
+    /// In a request of several statements: how many statements before the failing one were
+    /// applied (and stay applied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed_statements: Option<usize>,
 }
 
 impl IntoResponse for ApiError {

@@ -32,6 +32,10 @@ pub const JWT_SECRET_BYTES: usize = 32;
 pub const TOKEN_TTL_SECONDS_DEFAULT: u64 = 24 * 60 * 60;
 /// Longest token lifetime a config may ask for (30 days).
 pub const TOKEN_TTL_SECONDS_MAX: u64 = 30 * 24 * 60 * 60;
+/// Longest a verified Basic credential is trusted without another argon2 verification.
+pub const BASIC_AUTH_CACHE_TTL_MS: u64 = 60_000;
+/// Most verified Basic credentials remembered at once (the cache starts over past this).
+pub const BASIC_AUTH_CACHE_ENTRIES_MAX: usize = 10_000;
 
 /// Default interval of the background fdatasync under `fsync = "interval"`.
 pub const FSYNC_INTERVAL_MS_DEFAULT: u64 = 100;
@@ -49,6 +53,27 @@ pub const RETENTION_INTERVAL_MS_DEFAULT: u64 = 60_000;
 pub const RETENTION_INTERVAL_MS_MIN: u64 = 10;
 /// Longest retention period a config may ask for (one day).
 pub const RETENTION_INTERVAL_MS_MAX: u64 = 86_400_000;
+
+/// Default period of the STREAM expiry sweep: a row leaves its subscribers' results at most
+/// about this long after its TTL passed.
+pub const TTL_SWEEP_INTERVAL_MS_DEFAULT: u64 = 1_000;
+pub const TTL_SWEEP_INTERVAL_MS_MIN: u64 = 10;
+pub const TTL_SWEEP_INTERVAL_MS_MAX: u64 = 3_600_000;
+/// Default period of the compaction check over USER and SHARED partitions.
+pub const COMPACTION_INTERVAL_MS_DEFAULT: u64 = 300_000;
+pub const COMPACTION_INTERVAL_MS_MIN: u64 = 10;
+pub const COMPACTION_INTERVAL_MS_MAX: u64 = 86_400_000;
+/// Sealed bytes since a partition's last compaction that make it due.
+pub const COMPACTION_MIN_BYTES_DEFAULT: u64 = 16 * 1024 * 1024;
+/// Age of the oldest uncompacted sealed segment that makes a partition due (a day).
+pub const COMPACTION_MAX_AGE_MS_DEFAULT: u64 = 86_400_000;
+/// How long compaction keeps tombstones (a week): a client resuming within it learns of
+/// every delete; later ones get a keyed catch-up or `resume_too_old`.
+pub const TOMBSTONE_RETENTION_MS_DEFAULT: u64 = 7 * 86_400_000;
+/// Longest duration any millisecond setting may ask for (about 100 years).
+pub const DURATION_MS_MAX: u64 = 100 * 365 * 86_400_000;
+/// Most expired STREAM rows deleted in one batch (one append, one commit).
+pub const EXPIRY_BATCH_ROWS_MAX: usize = 1_024;
 /// After SIGTERM, how long in-flight requests may take before the server stops anyway.
 pub const SHUTDOWN_GRACE_MS: u64 = 10_000;
 /// After a failed accept (e.g. out of file descriptors), wait this long before the next.

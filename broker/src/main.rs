@@ -7,7 +7,8 @@ mod cli;
 /// mimalloc instead of glibc's malloc: the server allocates and frees a frame-sized buffer
 /// per fetch and produce (megabytes) from many threads, which glibc served with fresh pages
 /// (page faults, zeroing) and contended arenas. Measured in the topics bench: 1 KiB consume
-/// about 25 % faster, produce about 15 % (BENCHMARKS.md).
+/// about 25 % faster, produce about 15 % (BENCHMARKS.md). `serve` names it to
+/// `sys::set_heap_allocator` (the `allocator` label of `strand_heap_in_use_bytes`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -68,9 +69,8 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    // Before any thread starts: one arena per CPU, a fixed mmap threshold (see `tune_malloc`).
-    let cpus = std::thread::available_parallelism().map_or(2, usize::from);
-    strand_broker::sys::tune_malloc(cpus);
+    // `/metrics` labels its heap figure with the allocator installed above.
+    strand_broker::sys::set_heap_allocator(strand_broker::sys::HeapAllocator::Mimalloc);
     let config = config::load(args, |name| std::env::var(name).ok())?;
     init_logging(&config)?;
     let admin_password = std::env::var("STRAND_ADMIN_PASSWORD")
@@ -97,11 +97,7 @@ async fn serve_until_signal(
     // never met by the default action (death by signal, exit code 143).
     let stop = StopSignals::install()?;
     let engine: EngineFactory = Box::new(|context| {
-        let engine = Engine::open(
-            context.store.clone(),
-            context.users.clone(),
-            context.metrics.clone(),
-        )?;
+        let engine = Engine::open(context)?;
         Ok(Arc::new(engine))
     });
     let (server, admin) = Server::start(&config, admin_password.as_deref(), engine).await?;

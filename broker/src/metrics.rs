@@ -63,10 +63,21 @@ struct HttpStats {
     latency: BTreeMap<&'static str, Histogram>,
 }
 
+/// How a request's Basic credentials were checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BasicAuth {
+    /// An argon2 verification (the first time, or after a user change or expiry).
+    Verified,
+    /// Found in the cache of recently verified credentials.
+    Cached,
+}
+
 /// Every metric of one server.
 #[derive(Debug, Default)]
 pub struct Metrics {
     http: Mutex<HttpStats>,
+    /// Basic-credential checks: [verified by argon2, answered from the cache].
+    basic_auth: [AtomicU64; 2],
     rows_written: AtomicU64,
     syncs: Arc<SyncCounters>,
     realtime: RealtimeStats,
@@ -97,6 +108,14 @@ impl Metrics {
             .entry(route)
             .or_default()
             .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn basic_auth(&self, how: BasicAuth) {
+        let slot = match how {
+            BasicAuth::Verified => 0,
+            BasicAuth::Cached => 1,
+        };
+        self.basic_auth[slot].fetch_add(1, Ordering::Relaxed);
     }
 
     /// For the SQL engine: `rows` more rows were durably written.
@@ -180,6 +199,17 @@ impl Metrics {
             render_histogram(&mut out, name, route, histogram);
         }
         drop(http);
+        let name = "strand_basic_auth_total";
+        header(
+            &mut out,
+            name,
+            "counter",
+            "Basic-credential checks: by argon2 (verified) or from the cache (cached).",
+        );
+        for (outcome, counter) in ["verified", "cached"].iter().zip(&self.basic_auth) {
+            let count = counter.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}{{outcome=\"{outcome}\"}} {count}");
+        }
         let name = "strand_rows_written_total";
         header(
             &mut out,
@@ -233,15 +263,14 @@ impl Metrics {
             header(out, name, kind, help);
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
         }
-        if let Some(bytes) = crate::sys::heap_in_use_bytes() {
+        if let Some(heap) = crate::sys::heap_usage() {
             let name = "strand_heap_in_use_bytes";
-            header(
-                out,
-                name,
-                "gauge",
-                "Bytes of live heap objects (glibc mallinfo2).",
-            );
-            let _ = writeln!(out, "{name} {bytes}");
+            let help = "Anonymous memory of the server in RAM (RssAnon): the heap the allocator \
+                        holds, with its free space not yet returned, and thread stacks; not the \
+                        log's mapped files.";
+            header(out, name, "gauge", help);
+            let (allocator, bytes) = (heap.allocator.name(), heap.resident_bytes);
+            let _ = writeln!(out, "{name}{{allocator=\"{allocator}\"}} {bytes}");
         }
         let name = "strand_write_to_send_seconds";
         let help = "From a commit's announcement to its change queued for the client.";

@@ -32,6 +32,7 @@ pub struct EngineContext {
     pub store: Arc<Store>,
     pub users: Arc<UserDirectory>,
     pub metrics: Arc<Metrics>,
+    pub maintenance: crate::config::MaintenanceConfig,
 }
 
 /// Builds the server's SQL engine once its parts are open.
@@ -132,6 +133,7 @@ impl Server {
             store: store.clone(),
             users,
             metrics: metrics.clone(),
+            maintenance: config.maintenance,
         };
         let engine = engine(&context).map_err(ServeError::Engine)?;
         let tables = engine.clone();
@@ -290,6 +292,7 @@ mod tests {
             fsync: FsyncPolicy::Never,
             segment_bytes: strand_log::limits::SEGMENT_BYTES_DEFAULT,
             retention_interval: Duration::from_secs(60),
+            maintenance: crate::config::MaintenanceConfig::default(),
             log_level: None,
             token_ttl: Duration::from_secs(60),
         };

@@ -89,6 +89,9 @@ pub struct SubscriptionTarget {
     pub plan: std::sync::Arc<crate::realtime::SubscriptionPlan>,
     pub partition: std::sync::Arc<crate::tables::versions::KeyedPartition>,
     pub realtime: std::sync::Arc<crate::realtime::Realtime>,
+    /// What the table's partition ids start with (its name and incarnation), for
+    /// [`crate::realtime::Realtime::register`].
+    pub table_prefix: String,
 }
 
 /// A parsed request, ready to run.

@@ -1,12 +1,13 @@
 //! The broker's only `unsafe` code: an exclusive advisory lock (`flock`) on
 //! `<data-dir>/LOCK`, so two servers never open one data directory (two writers on one log
-//! would corrupt it; the lock is released when the process exits, even on a crash), and the
-//! malloc tuning ([`tune_malloc`]).
+//! would corrupt it; the lock is released when the process exits, even on a crash). Also what
+//! the server reports of its heap ([`heap_usage`]).
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::path::Path;
+use std::sync::OnceLock;
 
 /// File name of the lock inside the data directory.
 pub const LOCK_FILE: &str = "LOCK";
@@ -56,48 +57,62 @@ impl DataDirLock {
     }
 }
 
-/// Allocations from this size on are their own memory maps, returned to the system when freed.
-const MALLOC_MMAP_THRESHOLD_BYTES: usize = 1024 * 1024;
+/// The global allocator of the process, when a binary has said which it installed
+/// ([`set_heap_allocator`]); the library cannot see its `#[global_allocator]`.
+static HEAP_ALLOCATOR: OnceLock<HeapAllocator> = OnceLock::new();
 
-/// Tune glibc malloc for a long-running server: at most `arenas` arenas (its default is 8 per
-/// CPU), and a fixed mmap threshold. The server's long-lived small objects (idle
-/// subscriptions, key indexes) are created on many threads (shards, the blocking pool); spread
-/// over dozens of arenas, freed memory in one cannot serve another (resident memory per idle
-/// subscription measured 1.7 KB instead of 0.9 KB, BENCHMARKS.md). Without a fixed threshold
-/// glibc raises it to the largest block freed so far, so each argon2 check's 19 MiB would stay
-/// in the heap after the login that needed it. A no-op on other C libraries.
-pub fn tune_malloc(arenas: usize) {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        let arenas = libc::c_int::try_from(arenas.max(1)).unwrap_or(libc::c_int::MAX);
-        let threshold = libc::c_int::try_from(MALLOC_MMAP_THRESHOLD_BYTES).unwrap_or(0);
-        for (parameter, value, what) in [
-            (libc::M_ARENA_MAX, arenas, "arena limit"),
-            (libc::M_MMAP_THRESHOLD, threshold, "mmap threshold"),
-        ] {
-            // SAFETY: mallopt only sets an allocator parameter; it is called before the
-            // server starts its threads, and a refused value leaves the default in place.
-            let accepted = unsafe { libc::mallopt(parameter, value) };
-            if accepted != 1 {
-                tracing::debug!(value, "malloc {what} not accepted");
-            }
-        }
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    let _ = arenas;
+/// A global allocator the server can run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeapAllocator {
+    /// `mimalloc::MiMalloc` (the `strand` binary's, see `main.rs`).
+    Mimalloc,
 }
 
-/// Bytes the allocator has handed out and not had back (live heap objects, without the
-/// allocator's free space or the file mappings of the log); `None` where unknown.
-pub fn heap_in_use_bytes() -> Option<u64> {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        // SAFETY: mallinfo2 only reads the allocator's counters.
-        let info = unsafe { libc::mallinfo2() };
-        Some((info.uordblks as u64).saturating_add(info.hblkhd as u64))
+impl HeapAllocator {
+    /// The `allocator` label of `strand_heap_in_use_bytes`.
+    pub fn name(self) -> &'static str {
+        match self {
+            HeapAllocator::Mimalloc => "mimalloc",
+        }
     }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    None
+}
+
+/// Say which global allocator this process runs on; the first call wins. Without it,
+/// `/metrics` has no heap figure (the library's own tests run on the system allocator).
+pub fn set_heap_allocator(allocator: HeapAllocator) {
+    let _ = HEAP_ALLOCATOR.set(allocator);
+}
+
+/// The heap, as far as it can be known honestly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeapUsage {
+    pub allocator: HeapAllocator,
+    /// Anonymous memory of the process in RAM (`RssAnon`): the heap the allocator holds,
+    /// including free space it has not returned yet, plus thread stacks; not the log's mapped
+    /// files.
+    pub resident_bytes: u64,
+}
+
+/// The heap of the registered allocator ([`set_heap_allocator`]); `None` when unknown.
+///
+/// Read from the kernel, not from the allocator: mimalloc as `libmimalloc-sys` builds it
+/// (release, `MI_STAT=0`) counts no live bytes, and its `committed` figure (`mi_process_info`)
+/// only grows on Linux (it is not lowered when pages are purged), so neither follows the heap.
+/// glibc's `mallinfo2`, read here before, sees nothing of mimalloc's heap.
+pub fn heap_usage() -> Option<HeapUsage> {
+    let allocator = *HEAP_ALLOCATOR.get()?;
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    Some(HeapUsage {
+        allocator,
+        resident_bytes: rss_anon_bytes(&status)?,
+    })
+}
+
+/// `RssAnon` of a `/proc/<pid>/status` text, in bytes.
+fn rss_anon_bytes(status: &str) -> Option<u64> {
+    let line = status.lines().find_map(|l| l.strip_prefix("RssAnon:"))?;
+    let kib: u64 = line.split_whitespace().next()?.parse().ok()?;
+    Some(kib.saturating_mul(1024))
 }
 
 #[cfg(test)]
@@ -112,5 +127,32 @@ mod tests {
         assert!(matches!(second, Err(LockError::InUse(_))), "{second:?}");
         drop(first);
         DataDirLock::acquire(dir.path()).expect("free again");
+    }
+
+    // The bug: the heap figure read glibc's mallinfo2 while mimalloc served every allocation
+    // of the `strand` binary, so it counted almost nothing and the memory bench divided noise
+    // by 10,000 subscriptions. The figure now follows memory the process really uses,
+    // whichever allocator hands it out.
+    #[test]
+    fn heap_usage_follows_memory_in_use() {
+        set_heap_allocator(HeapAllocator::Mimalloc);
+        let usage = || heap_usage().expect("registered").resident_bytes;
+        let before = usage();
+        let bytes = 64 << 20;
+        let block = vec![0xa5_u8; bytes];
+        let during = usage();
+        drop(std::hint::black_box(block));
+        assert!(
+            during >= before + bytes as u64 / 2,
+            "{before} bytes before a {bytes}-byte block was written, {during} with it"
+        );
+        assert_eq!(heap_usage().map(|u| u.allocator.name()), Some("mimalloc"));
+    }
+
+    #[test]
+    fn rss_anon_is_read_in_bytes() {
+        let status = "Name:\tstrand\nRssAnon:\t   29468 kB\nRssFile:\t 9380 kB\n";
+        assert_eq!(rss_anon_bytes(status), Some(29468 * 1024));
+        assert_eq!(rss_anon_bytes("Name:\tstrand\n"), None);
     }
 }

@@ -236,7 +236,7 @@ pub fn subscribe_message(
 /// A `next_batch` message.
 pub fn next_batch_message(id: &str) -> ClientMessage {
     ClientMessage::NextBatch {
-        subscription_id: id.to_owned(),
+        subscription_id: Some(id.to_owned()),
     }
 }
 

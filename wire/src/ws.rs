@@ -43,6 +43,14 @@ pub mod codes {
     pub const LIMIT_EXCEEDED: &str = "limit_exceeded";
     /// The statement is valid SQL but cannot be a subscription (e.g. ORDER BY, LIMIT).
     pub const UNSUPPORTED: &str = "unsupported";
+    /// The server could not read a change this subscription needs (a damaged record, say);
+    /// the subscription has ended. Resume from the last `_seq` received, or subscribe again.
+    pub const SUBSCRIPTION_INTERRUPTED: &str = "subscription_interrupted";
+    /// The subscription's table was dropped; the subscription has ended.
+    pub const TABLE_DROPPED: &str = "table_dropped";
+    /// The table's columns changed under a `SELECT *` subscription, which has ended; subscribe
+    /// again to receive the new columns.
+    pub const SCHEMA_CHANGED: &str = "schema_changed";
 }
 
 /// A `_seq` (or any Snowflake id) in JSON: written as a string of decimal digits, read from
@@ -114,8 +122,10 @@ pub enum ClientMessage {
     Subscribe {
         subscription: Subscription,
     },
+    /// Without `subscription_id`: the one subscription with a snapshot batch pending.
     NextBatch {
-        subscription_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subscription_id: Option<String>,
     },
     Unsubscribe {
         subscription_id: String,
@@ -132,7 +142,9 @@ pub struct Subscription {
     pub options: SubscribeOptions,
 }
 
+/// Unknown options are refused, so a misspelt one (`batchsize`) is not silently ignored.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SubscribeOptions {
     /// Rows per `initial_data_batch`; the server's default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -152,7 +164,13 @@ pub enum DecodeError {
     #[error("unknown message type '{0}'")]
     UnknownType(String),
     #[error("bad {kind} message: {message}")]
-    BadFields { kind: String, message: String },
+    BadFields {
+        kind: String,
+        message: String,
+        /// The subscription the message names, when it names one (for the error's
+        /// `subscription_id`).
+        subscription_id: Option<String>,
+    },
 }
 
 impl DecodeError {
@@ -162,6 +180,16 @@ impl DecodeError {
             DecodeError::InvalidJson(_) => codes::INVALID_JSON,
             DecodeError::MissingType | DecodeError::BadFields { .. } => codes::INVALID_MESSAGE,
             DecodeError::UnknownType(_) => codes::UNKNOWN_TYPE,
+        }
+    }
+
+    /// The subscription the bad message named, for the error's `subscription_id`.
+    pub fn subscription_id(&self) -> Option<&str> {
+        match self {
+            DecodeError::BadFields {
+                subscription_id, ..
+            } => subscription_id.as_deref(),
+            _ => None,
         }
     }
 }
@@ -189,9 +217,11 @@ impl ClientMessage {
             return Err(DecodeError::UnknownType(kind.chars().take(64).collect()));
         }
         let kind = kind.clone();
+        let subscription_id = named_subscription(object);
         serde_json::from_value(value).map_err(|e| DecodeError::BadFields {
             kind,
             message: e.to_string(),
+            subscription_id,
         })
     }
 
@@ -241,6 +271,22 @@ impl ChangeType {
         }
     }
 }
+
+/// The subscription id a client message names (`subscription.id` or `subscription_id`), if it
+/// is a string of sensible length.
+fn named_subscription(object: &Map<String, Value>) -> Option<String> {
+    let id = match object.get("subscription") {
+        Some(Value::Object(subscription)) => subscription.get("id"),
+        _ => object.get("subscription_id"),
+    };
+    match id {
+        Some(Value::String(id)) if id.len() <= SUBSCRIPTION_ID_ECHO_BYTES_MAX => Some(id.clone()),
+        _ => None,
+    }
+}
+
+/// Longest subscription id echoed back in the error about a malformed message.
+const SUBSCRIPTION_ID_ECHO_BYTES_MAX: usize = 256;
 
 /// What the server sends.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -3,8 +3,11 @@
 //! secret's file; users and passwords belong to [`UserDirectory`].
 //!
 //! Basic credentials and logins cost one argon2 verification: call [`Authenticator::login`]
-//! and [`Authenticator::authenticate`] from a blocking thread.
+//! and [`Authenticator::authenticate`] from a blocking thread. Basic credentials verified
+//! recently are remembered ([`BasicCache`]): [`Authenticator::authenticate_cached`] answers
+//! them in microseconds, on any thread.
 
+mod basic_cache;
 mod credentials;
 mod secret;
 mod token;
@@ -12,6 +15,7 @@ mod token;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use basic_cache::BasicCache;
 pub use credentials::{parse_authorization, Credentials};
 pub use secret::{JwtSecret, SecretError, SECRET_FILE};
 pub use token::{rfc3339_utc, Claims, IssuedToken, TokenKeys};
@@ -56,13 +60,21 @@ impl From<AuthError> for ApiError {
 pub struct Authenticator {
     users: Arc<UserDirectory>,
     keys: TokenKeys,
+    /// `None` only if the system had no randomness for its key (then nothing is cached).
+    basic_cache: Option<BasicCache>,
 }
 
 impl Authenticator {
     pub fn new(users: Arc<UserDirectory>, secret: &JwtSecret, token_ttl: Duration) -> Self {
+        let basic_cache = BasicCache::new();
+        if basic_cache.is_none() {
+            tracing::warn!("no randomness for the Basic-credential cache; every Basic request \
+                costs an argon2 verification");
+        }
         Authenticator {
             users,
             keys: TokenKeys::new(secret, token_ttl),
+            basic_cache,
         }
     }
 
@@ -96,13 +108,31 @@ impl Authenticator {
                 Ok(Session::new(user.name, user.role, AuthMethod::Token))
             }
             Credentials::Basic { username, password } => {
+                let generation = self.users.credentials_generation();
                 let user = self
                     .users
                     .verify_password(username, password)
                     .ok_or(AuthError::BadCredentials)?;
+                if let Some(cache) = &self.basic_cache {
+                    let verified = (user.name.clone(), user.role);
+                    cache.insert(username, password, verified, generation);
+                }
                 Ok(Session::new(user.name, user.role, AuthMethod::Basic))
             }
         }
+    }
+
+    /// The session of Basic credentials verified recently (and of no user changed since),
+    /// without argon2; `None` means "call [`Authenticator::authenticate`]". Tokens and
+    /// wrong passwords are never answered here.
+    pub fn authenticate_cached(&self, credentials: &Credentials) -> Option<Session> {
+        let Credentials::Basic { username, password } = credentials else {
+            return None;
+        };
+        let cache = self.basic_cache.as_ref()?;
+        let generation = self.users.credentials_generation();
+        let user = cache.get(username, password, generation)?;
+        Some(Session::new(user.name, user.role, AuthMethod::Basic))
     }
 }
 

@@ -172,6 +172,7 @@ fn subscribe(args: &SubscribeArgs) -> anyhow::Result<()> {
                     emit(&mut out, &Line::Snapshot { row })?;
                 }
                 if batch_control.has_more {
+                    let subscription_id = Some(subscription_id);
                     send(&mut socket, &ClientMessage::NextBatch { subscription_id })?;
                 } else {
                     let snapshot_end_seq = batch_control.snapshot_end_seq;

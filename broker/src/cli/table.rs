@@ -153,6 +153,8 @@ mod tests {
                 line: 1,
                 column: 10,
             }),
+            statement: None,
+            committed_statements: None,
         };
         assert_eq!(
             render_error(&error),

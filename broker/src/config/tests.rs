@@ -129,6 +129,37 @@ fn segment_size_and_retention_interval_are_bounded() {
 }
 
 #[test]
+fn maintenance_schedules_come_from_every_layer_with_defaults_and_bounds() {
+    let none = ConfigLayer::default();
+    let config = resolve(&none, &none, &none).expect("defaults");
+    assert_eq!(config.maintenance, MaintenanceConfig::default());
+    assert_eq!(config.maintenance.ttl_sweep_interval, Duration::from_secs(1));
+
+    let flags = ConfigLayer {
+        compaction_min_bytes: Some(4096),
+        ..ConfigLayer::default()
+    };
+    let env = env(&[
+        ("STRAND_TTL_SWEEP_INTERVAL_MS", "50"),
+        ("STRAND_COMPACTION_MIN_BYTES", "1"),
+    ]);
+    let file = file("compaction_interval_ms = 2000
+tombstone_retention_ms = 0");
+    let config = resolve(&flags, &env, &file).expect("valid");
+    assert_eq!(config.maintenance.ttl_sweep_interval, Duration::from_millis(50));
+    assert_eq!(config.maintenance.compaction_min_bytes, 4096, "flag beats env");
+    assert_eq!(config.maintenance.compaction_interval, Duration::from_secs(2));
+    assert_eq!(config.maintenance.tombstone_retention, Duration::ZERO);
+
+    let env = self::env(&[("STRAND_TTL_SWEEP_INTERVAL_MS", "9")]);
+    let error = resolve(&none, &env, &none).expect_err("too often");
+    assert!(
+        error.to_string().contains("STRAND_TTL_SWEEP_INTERVAL_MS"),
+        "{error}"
+    );
+}
+
+#[test]
 fn errors_name_the_source_of_the_bad_value() {
     let env = env(&[("STRAND_HTTP_ADDR", "localhost")]);
     let error = resolve(&ConfigLayer::default(), &env, &ConfigLayer::default())

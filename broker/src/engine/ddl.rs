@@ -8,7 +8,9 @@ use super::topic_ddl::{plan_topic_change, show_topics};
 
 use super::{errors, Caller, Engine, EngineResult};
 use crate::error::{ApiError, ErrorCode};
+use crate::realtime::TableEvent;
 use crate::sql::{Column, StatementResult};
+use crate::tables::partition_prefix;
 use crate::tables::catalog::{Catalog, CatalogChange};
 
 pub(super) fn exists(what: String) -> ApiError {
@@ -24,17 +26,24 @@ impl Engine {
         match statement {
             Statement::ShowNamespaces => Ok(self.show_namespaces()),
             Statement::ShowTables { namespace } => Ok(self.show_tables(namespace.as_ref())),
-            Statement::DescribeTable { table } => Ok(describe(&self.table(&table.name)?.def)),
+            // A table, else a topic of that name (`topic_ddl.rs`).
+            Statement::DescribeTable { table } => match self.catalog.entry(&table.name) {
+                Some(entry) => Ok(describe(&entry.def)),
+                None => super::topic_ddl::describe_topic(&self.catalog, &table.name),
+            },
             Statement::CreateNamespace { .. }
             | Statement::DropNamespace { .. }
             | Statement::CreateTable { .. }
             | Statement::DropTable { .. }
             | Statement::AddColumn { .. }
             | Statement::CreateTopic(_)
-            | Statement::DropTopic { .. }
-            | Statement::AddTopicSource { .. } => {
+            | Statement::DropTopic { .. } => {
                 caller.require_admin("changing namespaces, tables and topics")?;
                 self.change_catalog(statement)
+            }
+            Statement::AddTopicSource { .. } | Statement::DropTopicSource { .. } => {
+                caller.require_admin("changing namespaces, tables and topics")?;
+                self.change_topic_source(statement)
             }
             Statement::ShowTopics { namespace } => {
                 Ok(show_topics(&self.catalog, namespace.as_ref()))
@@ -48,12 +57,19 @@ impl Engine {
 
     fn change_catalog(&self, statement: &Statement) -> EngineResult {
         let mut message = String::new();
+        let mut broken = None;
         let outcome = self.catalog.change(|catalog| {
             let (change, text) = plan_change(catalog, statement)?;
             message = text;
+            broken = change.as_ref().and_then(|change| subscriptions_broken(catalog, change));
             Ok::<_, ApiError>(change)
         });
         outcome.map_err(errors::from_catalog)??;
+        if let Some((table_prefix, event)) = broken {
+            // After the change is durable: a subscription compiled meanwhile registers after
+            // this and is ended by the registry (`realtime/tables.rs`).
+            self.realtime.table_changed(&table_prefix, event);
+        }
         Ok(StatementResult::message(message))
     }
 
@@ -163,6 +179,24 @@ fn plan_change(catalog: &Catalog, statement: &Statement) -> Result<Planned, ApiE
         | Statement::DropTopic { .. }
         | Statement::AddTopicSource { .. } => plan_topic_change(catalog, statement),
         _ => Err(ApiError::internal(&"not a DDL statement")),
+    }
+}
+
+/// The live subscriptions a catalog change breaks: those of a dropped table, and the
+/// `SELECT *` ones of a table that gained columns (named by the table's partition prefix).
+fn subscriptions_broken(catalog: &Catalog, change: &CatalogChange) -> Option<(String, TableEvent)> {
+    match change {
+        CatalogChange::DropTable(name) => {
+            let table = catalog.entry(name)?;
+            Some((partition_prefix(&table), TableEvent::Dropped))
+        }
+        CatalogChange::PutTable(def) => {
+            let table = catalog.entry(def.name())?;
+            let columns = def.columns().len();
+            (columns > table.def.columns().len())
+                .then(|| (partition_prefix(&table), TableEvent::ColumnsAdded { columns }))
+        }
+        _ => None,
     }
 }
 

@@ -15,6 +15,8 @@ pub enum EngineError {
     Catalog(#[from] CatalogError),
     #[error("consumer group offsets: {0}")]
     GroupOffsets(#[from] crate::topics::OffsetsError),
+    #[error("cannot start a background thread: {0}")]
+    Thread(std::io::Error),
 }
 
 /// Code used when an INSERT meets a live row with the same primary key.

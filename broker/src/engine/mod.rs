@@ -13,6 +13,8 @@
 mod admin;
 mod ddl;
 mod errors;
+mod expiry;
+mod hooks;
 mod query;
 mod subscribe;
 mod topic_ddl;
@@ -21,13 +23,13 @@ mod write;
 use std::sync::Arc;
 
 use serde_json::Value as Json;
-use strand_log::Store;
 use strand_sql_view::{parse_statements, Statement, TableKind, TableName, Value};
 use strand_sql_view::{DeletePlan, SelectPlan, UpdatePlan};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::Metrics;
 use crate::realtime::Realtime;
+use crate::server::EngineContext;
 use crate::session::Session;
 use crate::sql::{PreparedSql, RunCost, SqlEngine, StatementResult, SubscriptionTarget};
 use crate::tables::catalog::{Catalog, CatalogTable};
@@ -36,6 +38,8 @@ use crate::tables::{RowOwner, TableData};
 use crate::topics::{GroupOffsets, SourcePump, TopicData};
 use crate::users::{Privilege, Role, UserDirectory, UserName};
 pub use errors::EngineError;
+use expiry::{ExpiryContext, ExpiryQueue, ExpirySweeper};
+use hooks::CommitHooks;
 pub(crate) use query::json_of;
 
 /// Who a statement runs as: the session's user, or the target of `EXECUTE AS USER`.
@@ -61,36 +65,60 @@ impl Caller {
 }
 
 pub struct Engine {
+    /// First, so it stops before the parts it uses are dropped.
+    _expiry: ExpirySweeper,
     catalog: Arc<Catalog>,
-    tables: TableData,
+    tables: Arc<TableData>,
     users: Arc<UserDirectory>,
     metrics: Arc<Metrics>,
     realtime: Arc<Realtime>,
     topics: Arc<TopicData>,
     /// Publishes committed changes of source tables to their topics (`topics/source.rs`).
-    sources: SourcePump,
+    sources: Arc<SourcePump>,
+    /// What every durable table write triggers (feeds, sources, STREAM expiry).
+    hooks: Arc<CommitHooks>,
     /// Consumer groups' committed offsets, served over QUIC.
     group_offsets: Arc<GroupOffsets>,
 }
 
 impl Engine {
-    pub fn open(
-        store: Arc<Store>,
-        users: Arc<UserDirectory>,
-        metrics: Arc<Metrics>,
-    ) -> Result<Engine, EngineError> {
+    pub fn open(context: &EngineContext) -> Result<Engine, EngineError> {
+        let store = context.store.clone();
         let catalog = Arc::new(Catalog::open(&store)?);
         let topics = Arc::new(TopicData::new(store.clone()));
-        let sources = SourcePump::start(store.clone(), catalog.clone(), topics.clone());
+        let sources = Arc::new(SourcePump::start(
+            store.clone(),
+            catalog.clone(),
+            topics.clone(),
+        ));
         let group_offsets = Arc::new(GroupOffsets::open(&store)?);
+        let tables = Arc::new(TableData::new(store.clone()));
+        let realtime = Realtime::start(context.metrics.clone());
+        let hooks = Arc::new(CommitHooks {
+            catalog: catalog.clone(),
+            realtime: realtime.clone(),
+            sources: sources.clone(),
+            expiry: Arc::new(ExpiryQueue::default()),
+        });
+        let expiry = ExpiryContext {
+            store,
+            catalog: catalog.clone(),
+            tables: tables.clone(),
+            hooks: hooks.clone(),
+            queue: hooks.expiry.clone(),
+        };
+        let interval = context.maintenance.ttl_sweep_interval;
+        let expiry = ExpirySweeper::start(expiry, interval).map_err(EngineError::Thread)?;
         Ok(Engine {
+            _expiry: expiry,
             catalog,
-            tables: TableData::new(store),
-            users,
-            realtime: Realtime::start(metrics.clone()),
-            metrics,
+            tables,
+            users: context.users.clone(),
+            realtime,
+            metrics: context.metrics.clone(),
             topics,
             sources,
+            hooks,
             group_offsets,
         })
     }
@@ -251,9 +279,11 @@ impl SqlEngine for Engine {
             user: prepared.session.user().clone(),
             role: prepared.session.role(),
         };
-        let mut results = Vec::with_capacity(prepared.statements.len());
-        for statement in &prepared.statements {
-            results.push(self.run_statement(&caller, statement, &prepared.params)?);
+        let total = prepared.statements.len();
+        let mut results = Vec::with_capacity(total);
+        for (index, statement) in prepared.statements.iter().enumerate() {
+            let result = self.run_statement(&caller, statement, &prepared.params);
+            results.push(result.map_err(|error| error.in_statement(index + 1, total))?);
         }
         Ok(results)
     }

@@ -2,11 +2,13 @@
 //! checked like a one-shot SELECT (a SHARED table needs a SELECT grant; USER and STREAM tables
 //! give the caller's own partition, whatever the WHERE says).
 
+use strand_sql_view::ast::SelectItem;
 use strand_sql_view::{parse_statement, SelectPlan, Statement};
 
 use super::{errors, Caller, Engine};
 use crate::error::{ApiError, ErrorCode};
 use crate::sql::SubscriptionTarget;
+use crate::tables::partition_prefix;
 use crate::users::Privilege;
 
 impl Engine {
@@ -32,10 +34,15 @@ impl Engine {
             .partition(&table, owner)
             .map_err(errors::from_versions)?;
         tracing::debug!(user = %caller.user, table = %table.def.name(), "subscription compiled");
+        let wildcard = select
+            .projection
+            .iter()
+            .any(|item| matches!(item, SelectItem::Wildcard));
         Ok(SubscriptionTarget {
-            plan: self.realtime.plan(plan),
+            plan: self.realtime.plan(plan, wildcard),
             partition,
             realtime: self.realtime.clone(),
+            table_prefix: partition_prefix(&table),
         })
     }
 }

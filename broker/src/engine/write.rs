@@ -217,17 +217,14 @@ impl Engine {
         Ok(affected(encoded.len(), "deleted"))
     }
 
-    /// A statement's batch is durable in `partition`: wake its realtime feed and, when some
-    /// topic has the table as a source, the table-to-topic publisher.
+    /// A statement's batch is durable in `partition` (see [`super::hooks::CommitHooks`]).
     fn committed(&self, table: &CatalogTable, owner: RowOwner<'_>, partition: &KeyedPartition) {
-        self.realtime.committed(partition);
-        if !self.catalog.is_topic_source(table.def.name()) {
-            return;
-        }
         match partition_id(table, owner) {
-            Ok(id) => self.sources.notify(table.def.name(), id),
+            Ok(id) => self.hooks.rows_written(table, id, partition),
             Err(error) => {
-                tracing::warn!(table = %table.def.name(), %error, "no partition id to publish from");
+                // Not reachable for a partition that was just written; the feed still wakes.
+                tracing::warn!(table = %table.def.name(), %error, "no partition id for a write");
+                self.hooks.realtime.committed(partition);
             }
         }
     }

@@ -19,6 +19,7 @@ use crate::api::{LoginRequest, LoginResponse, SqlRequest, SqlSuccess};
 use crate::auth::{parse_authorization, Credentials};
 use crate::error::{ApiError, ErrorCode};
 use crate::limits::SQL_PARAMS_MAX;
+use crate::metrics::BasicAuth;
 use crate::session::Session;
 use crate::sql::RunCost;
 
@@ -86,7 +87,8 @@ pub async fn sql(
 }
 
 /// The session of the request's `Authorization` header. Tokens are checked inline (one
-/// HMAC); Basic credentials cost an argon2 verification and go to the blocking pool.
+/// HMAC), and so are Basic credentials verified recently; others cost an argon2 verification
+/// and go to the blocking pool.
 pub(crate) async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
@@ -96,6 +98,11 @@ pub(crate) async fn authenticate(
     match credentials {
         Credentials::Bearer(_) => Ok(state.auth.authenticate(&credentials)?),
         Credentials::Basic { .. } => {
+            if let Some(session) = state.auth.authenticate_cached(&credentials) {
+                state.metrics.basic_auth(BasicAuth::Cached);
+                return Ok(session);
+            }
+            state.metrics.basic_auth(BasicAuth::Verified);
             let auth = state.auth.clone();
             state
                 .blocking(move || Ok(auth.authenticate(&credentials)?))

@@ -12,93 +12,24 @@
 use parking_lot::{Mutex, MutexGuard};
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use strand_log::{ReadFrom, Seq};
 use strand_sql_view::encode_key;
-use strand_wire::encode_change;
+use strand_wire::{codes, encode_change, ServerMessage};
 
 use super::change::ChangeKind;
 use super::history::{change_type, VersionPair};
-use super::outbox::{Outbox, PushRefused};
+use super::outbox::PushRefused;
 use super::plan::SubscriptionPlan;
+use super::subscription::LiveSubscription;
 use crate::metrics::Metrics;
 use crate::tables::versions::KeyedPartition;
 use crate::tables::IndexKey;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-
-/// A subscription that receives its partition's changes as they commit.
-pub struct LiveSubscription {
-    /// Unique in the process: the feed's handle for it.
-    pub key: u64,
-    /// The client's id for it.
-    pub id: Arc<str>,
-    pub plan: Arc<SubscriptionPlan>,
-    /// The partition it reads (the caller's, for USER tables).
-    pub partition: Arc<KeyedPartition>,
-    pub outbox: Outbox,
-    /// The feed it joined, once its catch-up is done.
-    feed: Mutex<Option<Arc<PartitionFeed>>>,
-    cursor: AtomicU64,
-    active: AtomicBool,
-    /// Where it sits in its feed's unpinned list (unpinned subscriptions only).
-    slot: AtomicUsize,
-    /// Its feed's index of its projection.
-    projection: AtomicUsize,
-}
-
-impl LiveSubscription {
-    pub fn new(
-        key: u64,
-        id: Arc<str>,
-        plan: Arc<SubscriptionPlan>,
-        partition: Arc<KeyedPartition>,
-        outbox: Outbox,
-    ) -> Self {
-        LiveSubscription {
-            key,
-            id,
-            plan,
-            partition,
-            outbox,
-            feed: Mutex::new(None),
-            cursor: AtomicU64::new(0),
-            active: AtomicBool::new(true),
-            slot: AtomicUsize::new(usize::MAX),
-            projection: AtomicUsize::new(usize::MAX),
-        }
-    }
-
-    pub fn is_active(&self) -> bool {
-        self.active.load(Ordering::Acquire)
-    }
-
-    /// Stop sending: the dispatcher skips it from now on, even before it leaves the feed.
-    pub fn deactivate(&self) {
-        self.active.store(false, Ordering::Release);
-    }
-
-    /// Remember the feed it joined, unless it was deactivated meanwhile (then the caller
-    /// must leave the feed again): false in that case.
-    pub fn joined(&self, feed: Arc<PartitionFeed>) -> bool {
-        let mut slot = self.feed.lock();
-        if !self.is_active() {
-            return false;
-        }
-        *slot = Some(feed);
-        true
-    }
-
-    /// Deactivate it and take the feed it joined, if any, to leave it.
-    pub fn end(&self) -> Option<Arc<PartitionFeed>> {
-        let mut slot = self.feed.lock();
-        self.deactivate();
-        slot.take()
-    }
-}
 
 #[derive(Default)]
 struct FeedState {
@@ -238,33 +169,31 @@ impl PartitionFeed {
         let mut slow: Vec<u64> = Vec::new();
         let mut delivered = 0u64;
         for record in snapshot.records(ReadFrom::After(state.position)) {
-            let record = match record {
-                Ok(record) => record,
-                Err(error) => {
-                    tracing::error!(%error, "realtime feed cannot read its partition");
+            // Never skip a record: a subscriber would miss a change without knowing it.
+            let pair = match record {
+                Ok(record) => VersionPair::of(&snapshot, &record).map_err(|e| (record.seq, e.to_string())),
+                Err(error) => Err((state.position, error.to_string())),
+            };
+            let pair = match pair {
+                Ok(pair) => pair,
+                Err((seq, error)) => {
+                    self.interrupt(&mut state, seq, &error);
                     break;
                 }
             };
-            state.position = record.seq;
-            let pair = match VersionPair::of(&snapshot, &record) {
-                Ok(pair) => pair,
-                Err(error) => {
-                    tracing::error!(%error, seq = record.seq.0, "realtime feed skips a record");
-                    continue;
-                }
-            };
+            state.position = pair.seq;
             state.candidates(&pair, &mut candidates);
             encoded.clear();
             for key in &candidates {
                 let Some(subscription) = state.subscriptions.get(key) else {
                     continue;
                 };
-                if !subscription.active.load(Ordering::Acquire)
-                    || record.seq.0 <= subscription.cursor.load(Ordering::Acquire)
+                if !subscription.is_active()
+                    || pair.seq.0 <= subscription.cursor.load(Ordering::Acquire)
                 {
                     continue;
                 }
-                subscription.cursor.store(record.seq.0, Ordering::Release);
+                subscription.cursor.store(pair.seq.0, Ordering::Release);
                 let Some(kind) = pair.change_for(&subscription.plan) else {
                     continue;
                 };
@@ -282,9 +211,11 @@ impl PartitionFeed {
                 };
                 let (_, _, rows, old) = &encoded[slot];
                 let text = encode_change(&subscription.id, change_type(kind), rows, old.as_deref());
-                match subscription.outbox.push(text) {
+                match subscription.push_if_active(text) {
                     Ok(()) => delivered += 1,
-                    Err(PushRefused::Slow | PushRefused::Closed) => slow.push(*key),
+                    Err(PushRefused::Slow) => slow.push(*key),
+                    // Ended meanwhile (or its connection is gone): nothing more for it.
+                    Err(PushRefused::Closed) => {}
                 }
             }
         }
@@ -295,6 +226,30 @@ impl PartitionFeed {
                 subscription.deactivate();
             }
         }
+    }
+}
+
+impl PartitionFeed {
+    /// The record after `at` (or its previous version) cannot be read: end every subscription
+    /// of the feed with an error that tells the client to resume (or subscribe again), and
+    /// retire the feed, so that later subscribers read the log themselves and meet the same
+    /// error instead of a feed that silently skipped a record.
+    fn interrupt(&self, state: &mut FeedState, at: Seq, error: &str) {
+        tracing::error!(partition = %self.partition.partition().dir().display(), seq = at.0,
+            %error, subscriptions = state.subscriptions.len(),
+            "realtime feed cannot read a record; ending its subscriptions");
+        for subscription in state.subscriptions.values() {
+            let message = ServerMessage::error(
+                Some(&subscription.id),
+                codes::SUBSCRIPTION_INTERRUPTED,
+                format!(
+                    "the server could not read a change after _seq {at} of this subscription's \
+                     data ({error}); resume from the last _seq received, or subscribe again"
+                ),
+            );
+            subscription.end_with(&message);
+        }
+        self.retired.store(true, Ordering::Release);
     }
 }
 
@@ -426,6 +381,7 @@ mod tests {
     };
 
     use super::*;
+    use crate::realtime::Outbox;
     use crate::storage::SyncCounters;
     use crate::tables::versions::RowWrite;
 
@@ -451,7 +407,7 @@ mod tests {
             panic!("{sql} is a SELECT");
         };
         let plan = SelectPlan::compile(&select, table, &[]).expect("compiles");
-        Arc::new(SubscriptionPlan::new(plan))
+        Arc::new(SubscriptionPlan::new(plan, false))
     }
 
     /// 100 subscriptions pinned to one room each, one unpinned, one room-range filter
@@ -469,11 +425,13 @@ mod tests {
         let feed = PartitionFeed::new(partition.clone());
         let table = table();
         let mut receivers = Vec::new();
+        let (ended, _ended_rx) = tokio::sync::mpsc::unbounded_channel();
         let mut subscribe = |key: u64, sql: &str| {
             let (outbox, receiver) = Outbox::new(1 << 20);
             let id: Arc<str> = Arc::from(format!("s{key}"));
             let plan = plan(&table, sql);
-            let live = LiveSubscription::new(key, id, plan, partition.clone(), outbox);
+            let ended = ended.clone();
+            let live = LiveSubscription::new(key, id, plan, partition.clone(), outbox, ended);
             let live = Arc::new(live);
             assert!(matches!(feed.join(&live, Seq::ZERO), Join::Joined));
             receivers.push((key, receiver));

@@ -159,10 +159,12 @@ impl SnapshotCursor {
     pub fn open(partition: &KeyedPartition, plan: &SubscriptionPlan) -> Result<Self, HistoryError> {
         let snapshot = partition.snapshot();
         let boundary = snapshot.last_seq();
-        let expired_before_ms = plan.expired_before_ms();
         let mut matching = Vec::new();
+        // STREAM rows past their TTL are in the snapshot until their expiry tombstone (the
+        // query as of the boundary's `_seq`): the client then gets their `delete` like any
+        // subscriber, instead of a delete for a row it was never sent.
         for record in versions_as_of(&snapshot, boundary)? {
-            if record.flags.is_tombstone() || record.timestamp_unix_ms < expired_before_ms {
+            if record.flags.is_tombstone() {
                 continue;
             }
             if plan.matches(&decode(record.payload)?, record.seq) {

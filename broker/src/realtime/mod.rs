@@ -15,6 +15,8 @@ mod feed;
 mod history;
 mod outbox;
 mod plan;
+mod subscription;
+mod tables;
 
 use parking_lot::{Condvar, Mutex};
 use std::collections::{HashMap, VecDeque};
@@ -26,11 +28,14 @@ use strand_log::Seq;
 use strand_sql_view::SelectPlan;
 
 pub(crate) use change::{classify, ChangeKind};
-pub use feed::{Join, LiveSubscription, PartitionFeed};
+pub use feed::{Join, PartitionFeed};
 pub(crate) use history::VersionPair;
 pub use history::{replay, HistoryError, Replayed, SnapshotCursor};
 pub use outbox::{Outbox, OutboxReceiver, PushRefused};
 pub use plan::SubscriptionPlan;
+pub use subscription::LiveSubscription;
+pub use tables::TableEvent;
+use tables::TableSubscriptions;
 
 use crate::metrics::Metrics;
 use crate::tables::versions::KeyedPartition;
@@ -43,6 +48,8 @@ pub struct Realtime {
     /// One live plan per distinct SELECT list: new plans take its copy of the list, so
     /// subscriptions that differ only in their WHERE do not each hold one.
     projections: Mutex<Vec<Weak<SubscriptionPlan>>>,
+    /// Every subscription by its table, so DDL can end them (`tables.rs`).
+    tables: TableSubscriptions,
 }
 
 /// Distinct SELECT lists remembered for sharing; past this, new ones are not remembered.
@@ -74,12 +81,13 @@ impl Realtime {
             queue,
             next_key: AtomicU64::new(1),
             projections: Mutex::new(Vec::new()),
+            tables: TableSubscriptions::default(),
         })
     }
 
     /// Wrap a compiled SELECT as a subscription plan, sharing its SELECT list with a live
     /// plan that has the same one.
-    pub fn plan(&self, mut select: SelectPlan) -> Arc<SubscriptionPlan> {
+    pub fn plan(&self, mut select: SelectPlan, expands_wildcard: bool) -> Arc<SubscriptionPlan> {
         let mut projections = self.projections.lock();
         let mut shared = false;
         projections.retain(|weak| match weak.upgrade() {
@@ -89,7 +97,7 @@ impl Realtime {
             }
             None => false,
         });
-        let plan = Arc::new(SubscriptionPlan::new(select));
+        let plan = Arc::new(SubscriptionPlan::new(select, expands_wildcard));
         if !shared && projections.len() < SHARED_PROJECTIONS_MAX {
             projections.push(Arc::downgrade(&plan));
         }
@@ -106,6 +114,20 @@ impl Realtime {
         if let Some(feed) = feed {
             self.queue.push(feed);
         }
+    }
+
+    /// Register a new subscription of the table whose partitions start with `table_prefix`,
+    /// so [`Realtime::table_changed`] can end it. A subscription to a table that was dropped
+    /// (or whose columns changed under its `SELECT *`) after it was compiled ends here.
+    pub fn register(&self, table_prefix: &str, subscription: &Arc<LiveSubscription>) {
+        self.tables.register(table_prefix, subscription);
+    }
+
+    /// DDL changed the table whose partitions start with `table_prefix`: end the
+    /// subscriptions the change breaks (all of them for a drop, `SELECT *` ones for new
+    /// columns), each with an error saying why.
+    pub fn table_changed(&self, table_prefix: &str, event: TableEvent) {
+        self.tables.changed(table_prefix, event);
     }
 
     /// A process-unique handle for a new subscription.

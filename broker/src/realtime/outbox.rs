@@ -73,10 +73,16 @@ impl Outbox {
     /// Queue `text`, first waiting while the queue is over half full: for producers that
     /// can pause (snapshot batches, replay), so that they never make a connection slow.
     pub async fn push_when_room(&self, text: String) -> Result<(), PushRefused> {
+        self.wait_for_room().await?;
+        self.push(text)
+    }
+
+    /// Wait until the queue is at most half full (or the connection is gone).
+    pub async fn wait_for_room(&self) -> Result<(), PushRefused> {
         loop {
             let drained = self.shared.drained.notified();
             if self.shared.queued_bytes.load(Ordering::Acquire) <= self.shared.bytes_max / 2 {
-                return self.push(text);
+                return Ok(());
             }
             if self.sender.is_closed() {
                 return Err(PushRefused::Closed);

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value as Json};
 use strand_log::Seq;
-use strand_sql_view::{encode_key, RowView, SelectPlan, SystemColumns, TableKind, SEQ_COLUMN};
+use strand_sql_view::{encode_key, RowView, SelectPlan, SystemColumns, SEQ_COLUMN};
 use strand_wire::ColumnSchema;
 
 use crate::engine::json_of;
@@ -25,18 +25,27 @@ pub struct SubscriptionPlan {
     /// `_seq` is not among the selected columns and is appended to every row.
     appends_seq: bool,
     pinned: Option<PinnedColumn>,
+    /// The SELECT list has `*`: new columns of the table would change its rows.
+    expands_wildcard: bool,
 }
 
 impl SubscriptionPlan {
-    /// Wrap a compiled SELECT. The caller has refused ORDER BY, LIMIT and OFFSET.
-    pub fn new(select: SelectPlan) -> SubscriptionPlan {
+    /// Wrap a compiled SELECT (`expands_wildcard`: its SELECT list has `*`). The caller has
+    /// refused ORDER BY, LIMIT and OFFSET.
+    pub fn new(select: SelectPlan, expands_wildcard: bool) -> SubscriptionPlan {
         let appends_seq = !select.columns().iter().any(|c| c.name == SEQ_COLUMN);
         let pinned = pinned_column(&select);
         SubscriptionPlan {
             select,
             appends_seq,
             pinned,
+            expands_wildcard,
         }
+    }
+
+    /// Whether the SELECT list has `*` (so the subscription breaks when columns are added).
+    pub fn expands_wildcard(&self) -> bool {
+        self.expands_wildcard
     }
 
     /// The columns the subscription's rows carry: the selected ones, then `_seq` if the
@@ -86,17 +95,6 @@ impl SubscriptionPlan {
             object.insert(SEQ_COLUMN.to_owned(), Json::from(seq.0.to_string()));
         }
         object
-    }
-
-    /// Rows written before this Unix millisecond have expired (STREAM tables); 0 otherwise.
-    pub fn expired_before_ms(&self) -> u64 {
-        let TableKind::Stream { ttl_seconds: ttl } = self.select.table().kind() else {
-            return 0;
-        };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        now.saturating_sub(ttl.saturating_mul(1000))
     }
 }
 

@@ -8,6 +8,7 @@
 //! It does not know SQL or permissions; the engine decides whose partition a statement uses.
 
 pub mod catalog;
+pub mod expiry;
 mod key;
 pub use key::IndexKey;
 pub mod retention;
@@ -99,7 +100,12 @@ impl TableData {
         table: &CatalogTable,
         owner: RowOwner<'_>,
     ) -> Result<Arc<KeyedPartition>, VersionError> {
-        let id = partition_id(table, owner)?;
+        self.partition_by_id(&partition_id(table, owner)?)
+    }
+
+    /// The keyed partition with log partition `id` (background work that found it on disk).
+    pub fn partition_by_id(&self, id: &PartitionId) -> Result<Arc<KeyedPartition>, VersionError> {
+        let id = id.clone();
         let mut open = self.open.lock();
         if let Some(partition) = open.cached.get(&id) {
             return Ok(partition.clone());

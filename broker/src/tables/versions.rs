@@ -16,6 +16,7 @@
 
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::key::IndexKey;
@@ -35,12 +36,18 @@ pub struct KeyVersion {
 pub enum RowWrite<'a> {
     Put { key: &'a [u8], row: &'a [u8] },
     Delete { key: &'a [u8] },
+    /// Delete the row version `version` because its TTL passed (STREAM tables). Unlike
+    /// `Delete`, it names the version it removes, so it also works for rows without a
+    /// primary key (empty `key`), where the tombstone's `previous_version` is the only link.
+    Expire { key: &'a [u8], version: Seq },
 }
 
 impl RowWrite<'_> {
     fn key(&self) -> &[u8] {
         match self {
-            RowWrite::Put { key, .. } | RowWrite::Delete { key } => key,
+            RowWrite::Put { key, .. } | RowWrite::Delete { key } | RowWrite::Expire { key, .. } => {
+                key
+            }
         }
     }
 }
@@ -63,6 +70,9 @@ pub struct KeyedPartition {
     partition: Arc<Partition>,
     index: RwLock<KeyIndex>,
     write_lock: Mutex<()>,
+    /// STREAM tables: every record up to here was looked at by the expiry sweep
+    /// (`tables/expiry.rs`); 0 after opening.
+    expiry_cursor: AtomicU64,
 }
 
 impl KeyedPartition {
@@ -85,6 +95,7 @@ impl KeyedPartition {
             partition,
             index: RwLock::new(index),
             write_lock: Mutex::new(()),
+            expiry_cursor: AtomicU64::new(0),
         })
     }
 
@@ -128,6 +139,15 @@ impl KeyedPartition {
             }
         }
         writer.append(writes).map(Ok)
+    }
+
+    /// Where the STREAM expiry sweep stopped reading this partition.
+    pub fn expiry_cursor(&self) -> Seq {
+        Seq(self.expiry_cursor.load(Ordering::Acquire))
+    }
+
+    pub fn set_expiry_cursor(&self, seq: Seq) {
+        self.expiry_cursor.store(seq.0, Ordering::Release);
     }
 
     /// A consistent view for reads as of its last `_seq` (or any earlier one).
@@ -180,7 +200,11 @@ impl PartitionWriter<'_> {
             if !write.key().is_empty() && !seen.insert(write.key()) {
                 return Err(VersionError::KeyRepeated);
             }
-            previous.push(self.rows.version(write.key()).map_or(Seq::ZERO, |v| v.seq));
+            let previous_version = match write {
+                RowWrite::Expire { version, .. } => *version,
+                _ => self.rows.version(write.key()).map_or(Seq::ZERO, |v| v.seq),
+            };
+            previous.push(previous_version);
         }
         if writes.is_empty() {
             return Ok((None, Vec::new()));
@@ -193,7 +217,7 @@ impl PartitionWriter<'_> {
                     previous_version,
                     ..NewRecord::new(key, row)
                 },
-                RowWrite::Delete { key } => NewRecord {
+                RowWrite::Delete { key } | RowWrite::Expire { key, .. } => NewRecord {
                     previous_version,
                     ..NewRecord::tombstone(key)
                 },
@@ -210,7 +234,7 @@ impl PartitionWriter<'_> {
             if write.key().is_empty() {
                 continue;
             }
-            let deleted = matches!(write, RowWrite::Delete { .. });
+            let deleted = !matches!(write, RowWrite::Put { .. });
             index.insert(IndexKey::new(write.key()), KeyVersion { seq, deleted });
         }
         Ok((Some(ticket), seqs))
@@ -218,12 +242,15 @@ impl PartitionWriter<'_> {
 }
 
 /// The newest version of every key as of `boundary` (inclusive), tombstones included, in key
-/// order of first appearance. Reads only the snapshot: writers are never held.
+/// order of first appearance. A row without a key is its own version until a tombstone names
+/// it (`previous_version`, an expiry), which then takes its place. Reads only the snapshot:
+/// writers are never held.
 pub fn versions_as_of<'s>(
     snapshot: &'s ReadSnapshot,
     boundary: Seq,
 ) -> Result<Vec<RecordView<'s>>, LogError> {
     let mut slot_of: HashMap<&'s [u8], usize, KeyHasher> = HashMap::default();
+    let mut keyless_slot_of: HashMap<Seq, usize, KeyHasher> = HashMap::default();
     let mut newest: Vec<RecordView<'s>> = Vec::new();
     for record in snapshot.records(ReadFrom::Earliest) {
         let record = record?;
@@ -231,7 +258,14 @@ pub fn versions_as_of<'s>(
             break;
         }
         if record.key.is_empty() {
-            newest.push(record);
+            let named = record.flags.is_tombstone() && record.previous_version != Seq::ZERO;
+            match keyless_slot_of.get(&record.previous_version) {
+                Some(&slot) if named => newest[slot] = record,
+                _ => {
+                    keyless_slot_of.insert(record.seq, newest.len());
+                    newest.push(record);
+                }
+            }
             continue;
         }
         match slot_of.get(record.key) {

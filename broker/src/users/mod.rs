@@ -14,6 +14,7 @@ mod record;
 
 use parking_lot::{Mutex, RwLock};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -63,6 +64,9 @@ pub struct UserDirectory {
     /// A hash verified against when the user does not exist, so that a login for an unknown
     /// name takes as long as one with a wrong password.
     decoy_hash: OnceLock<String>,
+    /// Raised after every change of a user (create, password, role, drop), so caches of
+    /// verified credentials can tell when theirs may be stale (`auth/basic_cache.rs`).
+    credentials_generation: AtomicU64,
 }
 
 impl UserDirectory {
@@ -84,6 +88,7 @@ impl UserDirectory {
             change: Mutex::new(()),
             hashing,
             decoy_hash: OnceLock::new(),
+            credentials_generation: AtomicU64::new(0),
         })
     }
 
@@ -185,6 +190,8 @@ impl UserDirectory {
         let mut state = self.write();
         state.users.remove(name);
         state.grants.remove(name);
+        drop(state);
+        self.credentials_generation.fetch_add(1, Ordering::AcqRel);
         Ok(true)
     }
 
@@ -327,7 +334,14 @@ impl UserDirectory {
         let payload = encode_user(&stored);
         self.partition.append(&[NewRecord::new(&key, &payload)])?;
         self.write().users.insert(name.clone(), stored);
+        self.credentials_generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// Changes with every CREATE, ALTER and DROP USER. Read it before verifying credentials:
+    /// a verification is current while the generation has not moved since.
+    pub fn credentials_generation(&self) -> u64 {
+        self.credentials_generation.load(Ordering::Acquire)
     }
 
     fn lock_change(&self) -> parking_lot::MutexGuard<'_, ()> {

@@ -19,6 +19,7 @@ use super::protocol::{Protocol, Step, SubscribeRequest};
 use crate::auth::Credentials;
 use crate::error::ApiError;
 use crate::http::AppState;
+use crate::metrics::BasicAuth;
 use crate::limits::{OUTBOX_BYTES_MAX, REPLAY_CHUNK_BYTES, SNAPSHOT_INLINE_KEYS_MAX};
 use crate::realtime::{replay, LiveSubscription, Outbox, OutboxReceiver, Realtime, SnapshotCursor};
 use crate::session::Session;
@@ -49,7 +50,8 @@ struct Connection {
     outbox: Outbox,
     /// The engine's realtime hub, once the first subscription named it.
     realtime: Option<Arc<Realtime>>,
-    /// Catch-up tasks report a subscription they ended (by its key) here.
+    /// Subscriptions the server ended (a catch-up that failed, a feed that could not read, DDL
+    /// on their table) are reported here by key, after their error was queued.
     ended: mpsc::UnboundedSender<u64>,
 }
 
@@ -144,7 +146,8 @@ impl Connection {
             Step::Reply(message) => self.reply(message).await,
             Step::Authenticate(credentials) => return self.authenticate(credentials).await,
             Step::Subscribe(request) => self.subscribe(request).await,
-            Step::NextBatch { id } => self.next_batch(&id).await,
+            Step::NextBatch { id: Some(id) } => self.next_batch(&id).await,
+            Step::NextBatch { id: None } => self.next_batch_unnamed().await,
             Step::Unsubscribe { id } => self.unsubscribe(&id),
         }
         None
@@ -159,10 +162,17 @@ impl Connection {
         let auth = self.state.auth.clone();
         let outcome = match credentials {
             Credentials::Bearer(_) => auth.authenticate(&credentials).map_err(ApiError::from),
-            Credentials::Basic { .. } => {
-                let work = move || Ok(auth.authenticate(&credentials)?);
-                self.state.blocking(work).await
-            }
+            Credentials::Basic { .. } => match auth.authenticate_cached(&credentials) {
+                Some(session) => {
+                    self.state.metrics.basic_auth(BasicAuth::Cached);
+                    Ok(session)
+                }
+                None => {
+                    self.state.metrics.basic_auth(BasicAuth::Verified);
+                    let work = move || Ok(auth.authenticate(&credentials)?);
+                    self.state.blocking(work).await
+                }
+            },
         };
         match outcome {
             Ok(session) => {
@@ -203,7 +213,9 @@ impl Connection {
             target.plan.clone(),
             target.partition.clone(),
             self.outbox.clone(),
+            self.ended.clone(),
         ));
+        target.realtime.register(&target.table_prefix, &live);
         self.realtime.get_or_insert_with(|| target.realtime.clone());
         let schema = target.plan.schema();
         let mut entry = ActiveSubscription {
@@ -239,12 +251,14 @@ impl Connection {
             }
         };
         self.state.metrics.subscription_added();
-        self.reply(ServerMessage::SubscriptionAck {
+        let ack = ServerMessage::SubscriptionAck {
             subscription_id: id.to_string(),
             schema,
             snapshot_end_seq: SeqText(boundary.0),
-        })
-        .await;
+        };
+        // Refused only if DDL ended it meanwhile (its error is queued) or the connection is
+        // closing.
+        let _ = entry.live.push_when_room(ack.encode()).await;
         let resuming = entry.snapshot.is_none();
         self.protocol.attach(&id, entry);
         if resuming {
@@ -286,17 +300,19 @@ impl Connection {
             Err(error) => return self.fail(id, &ApiError::internal(&error)).await,
         };
         let boundary = cursor.boundary();
+        let Some(entry) = self.protocol.subscription_mut(id) else {
+            return;
+        };
         if has_more {
-            if let Some(entry) = self.protocol.subscription_mut(id) {
-                entry.snapshot = Some(Box::new((cursor, batch_size)));
-            }
+            entry.snapshot = Some(Box::new((cursor, batch_size)));
         }
+        let live = entry.live.clone();
         let status = if has_more {
             BatchStatus::Loading
         } else {
             BatchStatus::Ready
         };
-        self.reply(ServerMessage::InitialDataBatch {
+        let batch = ServerMessage::InitialDataBatch {
             subscription_id: id.to_owned(),
             rows,
             batch_control: BatchControl {
@@ -305,10 +321,36 @@ impl Connection {
                 has_more,
                 snapshot_end_seq: SeqText(boundary.0),
             },
-        })
-        .await;
+        };
+        if live.push_when_room(batch.encode()).await.is_err() {
+            return;
+        }
         if !has_more {
             self.start_catch_up(id, boundary);
+        }
+    }
+
+    /// `next_batch` without an id: the one subscription with a batch pending is meant.
+    async fn next_batch_unnamed(&mut self) {
+        let pending = self.protocol.filter_ids(|entry| entry.snapshot.is_some());
+        match pending.as_slice() {
+            [id] => self.next_batch(&id.clone()).await,
+            [] => {
+                let text = "no subscription on this connection has a snapshot batch pending";
+                let error = ServerMessage::error(None, codes::NO_PENDING_BATCH, text);
+                self.reply(error).await;
+            }
+            several => {
+                let mut ids: Vec<&str> = several.iter().map(|id| &**id).collect();
+                ids.sort_unstable();
+                let text = format!(
+                    "several subscriptions have a snapshot batch pending ({}); name one with \
+                     subscription_id",
+                    ids.join(", ")
+                );
+                let error = ServerMessage::error(None, codes::INVALID_MESSAGE, text);
+                self.reply(error).await;
+            }
         }
     }
 
@@ -327,7 +369,6 @@ impl Connection {
         let task = CatchUp {
             live: entry.live.clone(),
             realtime,
-            ended: self.ended.clone(),
         };
         tokio::spawn(task.run(after));
     }
@@ -344,7 +385,7 @@ impl Connection {
         }
     }
 
-    /// A catch-up task ended subscription `key` (it sent the error itself).
+    /// The server ended subscription `key` (its error is queued already): free its id.
     fn forget(&mut self, key: u64) {
         if let Some(id) = self.protocol.find(|entry| entry.live.key == key) {
             self.unsubscribe(&id);
@@ -370,7 +411,6 @@ impl Connection {
 struct CatchUp {
     live: Arc<LiveSubscription>,
     realtime: Arc<Realtime>,
-    ended: mpsc::UnboundedSender<u64>,
 }
 
 impl CatchUp {
@@ -383,7 +423,7 @@ impl CatchUp {
                 // Retention may have removed history while a snapshot was paused.
                 let lowest = self.live.partition.partition().lowest_resumable_seq();
                 if upto < lowest {
-                    return self.give_up(resume_too_old(&self.live.id, lowest)).await;
+                    return self.give_up(resume_too_old(&self.live.id, lowest));
                 }
                 let (partition, plan) = (self.live.partition.clone(), self.live.plan.clone());
                 let id = self.live.id.clone();
@@ -399,13 +439,11 @@ impl CatchUp {
                 .await;
                 let (replayed, messages) = match read {
                     Ok(Ok(read)) => read,
-                    Ok(Err(error)) => return self.give_up(internal(&self.live.id, &error)).await,
-                    Err(error) => return self.give_up(internal(&self.live.id, &error)).await,
+                    Ok(Err(error)) => return self.give_up(interrupted(&self.live.id, &error)),
+                    Err(error) => return self.give_up(interrupted(&self.live.id, &error)),
                 };
                 for text in messages {
-                    if !self.live.is_active()
-                        || self.live.outbox.push_when_room(text).await.is_err()
-                    {
+                    if self.live.push_when_room(text).await.is_err() {
                         return;
                     }
                 }
@@ -422,12 +460,9 @@ impl CatchUp {
         }
     }
 
-    async fn give_up(&self, message: ServerMessage) {
-        if self.live.is_active() {
-            let _ = self.live.outbox.push_when_room(message.encode()).await;
-        }
-        self.live.deactivate();
-        let _ = self.ended.send(self.live.key);
+    /// End the subscription with `message`; its connection forgets it.
+    fn give_up(&self, message: ServerMessage) {
+        self.live.end_with(&message);
     }
 }
 
@@ -450,9 +485,17 @@ fn resume_too_old(id: &str, lowest: Seq) -> ServerMessage {
     }
 }
 
-fn internal(id: &str, error: &dyn std::fmt::Display) -> ServerMessage {
-    let error = ApiError::internal(error);
-    ServerMessage::error(Some(id), error.code.as_str(), error.message)
+/// The catch-up could not read the log: the same error the live feed gives (never a gap).
+fn interrupted(id: &str, error: &dyn std::fmt::Display) -> ServerMessage {
+    tracing::error!(subscription = id, %error, "catch-up cannot read the log");
+    ServerMessage::error(
+        Some(id),
+        codes::SUBSCRIPTION_INTERRUPTED,
+        format!(
+            "the server could not read this subscription's changes ({error}); resume from the \
+             last _seq received, or subscribe again"
+        ),
+    )
 }
 
 fn close(code: u16, reason: &str) -> Message {

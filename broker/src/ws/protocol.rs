@@ -27,8 +27,9 @@ pub enum Step {
     Authenticate(Credentials),
     /// Start a subscription (its id is now taken).
     Subscribe(SubscribeRequest),
+    /// `None`: the client named no subscription; the one with a batch pending is meant.
     NextBatch {
-        id: String,
+        id: Option<String>,
     },
     Unsubscribe {
         id: String,
@@ -84,6 +85,15 @@ impl<S> Protocol<S> {
             .map(|(id, _)| id.clone())
     }
 
+    /// The ids of every running subscription `matches` accepts.
+    pub fn filter_ids(&self, mut matches: impl FnMut(&S) -> bool) -> Vec<Arc<str>> {
+        self.subscriptions
+            .iter()
+            .filter(|(_, s)| s.as_ref().is_some_and(&mut matches))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     /// A subscription is over (unsubscribed, failed, or its connection's end): its id is free.
     pub fn subscription_ended(&mut self, id: &str) -> Option<S> {
         self.subscriptions.remove(id).flatten()
@@ -107,7 +117,8 @@ impl<S> Protocol<S> {
         let message = match ClientMessage::decode(text) {
             Ok(message) => message,
             Err(error) => {
-                return Step::Reply(ServerMessage::error(None, error.code(), error.to_string()))
+                let id = error.subscription_id();
+                return Step::Reply(ServerMessage::error(id, error.code(), error.to_string()));
             }
         };
         match message {
@@ -134,11 +145,14 @@ impl<S> Protocol<S> {
             }
             ClientMessage::Ping => Step::Reply(ServerMessage::Pong),
             ClientMessage::Subscribe { subscription } => self.subscribe(subscription),
-            ClientMessage::NextBatch { subscription_id } => {
-                self.known(&subscription_id).unwrap_or(Step::NextBatch {
-                    id: subscription_id,
-                })
-            }
+            ClientMessage::NextBatch {
+                subscription_id: None,
+            } => Step::NextBatch { id: None },
+            ClientMessage::NextBatch {
+                subscription_id: Some(id),
+            } => self
+                .known(&id)
+                .unwrap_or(Step::NextBatch { id: Some(id) }),
             ClientMessage::Unsubscribe { subscription_id } => {
                 self.known(&subscription_id).unwrap_or(Step::Unsubscribe {
                     id: subscription_id,

@@ -128,7 +128,7 @@ proptest! {
                 id: id.clone(), sql: sql.clone(),
                 options: SubscribeOptions { batch_size: batch, from_seq_id: from.map(SeqText) },
             } },
-            ClientMessage::NextBatch { subscription_id: id.clone() },
+            ClientMessage::NextBatch { subscription_id: Some(id.clone()) },
             ClientMessage::Unsubscribe { subscription_id: id.clone() },
             ClientMessage::Authenticate { method: AuthMethod::Jwt, username: None,
                 password: None, token: Some(sql.clone()) },

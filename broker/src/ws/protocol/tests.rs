@@ -133,3 +133,42 @@ fn bad_frames_get_their_codes() {
     };
     assert_eq!(request.from_seq, Some(Seq(42)));
 }
+
+/// Issue 16, defect 10: a misspelt subscription option (`batchsize`) was ignored silently, so
+/// the client got the default batch size without knowing why. Unknown options are refused,
+/// with the subscription's id and the option's name, and no subscription is started.
+#[test]
+fn an_unknown_subscription_option_is_refused_with_the_id_and_the_name() {
+    let mut protocol = Protocol::<()>::new(true);
+    let misspelt = r#"{"type":"subscribe","subscription":{"id":"t","sql":"SELECT * FROM a.b",
+        "options":{"batchsize":10}}}"#;
+    let step = protocol.on_text(misspelt);
+    let Step::Reply(ServerMessage::Error {
+        subscription_id,
+        code,
+        message,
+        ..
+    }) = step
+    else {
+        panic!("refused, got {step:?}");
+    };
+    assert_eq!(code, codes::INVALID_MESSAGE);
+    assert_eq!(subscription_id.as_deref(), Some("t"));
+    assert!(message.contains("batchsize"), "{message}");
+    // The id was not taken: the corrected message subscribes.
+    let fixed = r#"{"type":"subscribe","subscription":{"id":"t","sql":"SELECT * FROM a.b",
+        "options":{"batch_size":10}}}"#;
+    assert!(matches!(protocol.on_text(fixed), Step::Subscribe(_)));
+}
+
+/// Issue 16, defect 10: `next_batch` without `subscription_id` was refused even when only one
+/// subscription was loading. The protocol passes it on without an id; the connection picks
+/// the one subscription with a batch pending.
+#[test]
+fn next_batch_without_an_id_is_passed_on() {
+    let mut protocol = Protocol::<()>::new(true);
+    let step = protocol.on_text(r#"{"type":"next_batch"}"#);
+    assert!(matches!(step, Step::NextBatch { id: None }), "{step:?}");
+    let step = protocol.on_text(r#"{"type":"next_batch","subscription_id":"nope"}"#);
+    assert_eq!(code_of(&step), Some(codes::UNKNOWN_SUBSCRIPTION));
+}
