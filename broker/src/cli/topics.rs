@@ -1,11 +1,13 @@
-//! `strand produce` and `strand consume`: topics over QUIC (SPEC section 6).
+//! `strand produce` and `strand consume`: topics over QUIC (docs/topics.md, "The CLI").
 //!
 //! `produce` sends each stdin line as one message, in batches (one QUIC request each, with an
 //! idempotent producer id so a batch is never written twice), and prints the acked `_seq`
 //! ranges at the end. `consume` prints one JSON line per message; with `--group` it is a
 //! group member and commits what it printed after each batch (at least once: a batch printed
-//! but not committed when the member dies is printed again by the next owner). Group events
-//! (assignment, commits) go to stderr, one line each, for people and tests.
+//! but not committed when the member dies is printed again by the next owner). With `--count`
+//! it never reads more than it has left to print, so it commits exactly the messages it
+//! printed (per partition, the `_seq` of the last one). Group events (assignment, commits) go
+//! to stderr, one line each, for people and tests.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -240,7 +242,10 @@ async fn consume(args: &ConsumeArgs) -> anyhow::Result<()> {
         config.start = start;
         let mut consumer = GroupConsumer::join(client.clone(), config).await?;
         while !done(printed, last_message) {
-            let found = consumer.poll(poll).await?;
+            // Never more than is still to print: the group commits what `poll` returned.
+            let found = consumer
+                .poll_at_most(poll, remaining(args.count, printed))
+                .await?;
             if let Some(assignment) = consumer.take_assignment_change() {
                 let partitions: Vec<u32> = assignment.partitions.iter().map(|p| p.0).collect();
                 eprintln!(
@@ -252,7 +257,7 @@ async fn consume(args: &ConsumeArgs) -> anyhow::Result<()> {
                 continue;
             }
             last_message = Instant::now();
-            printed += print_records(&mut out, &found, args.count.map(|c| c - printed))?;
+            printed += print_records(&mut out, &found)?;
             if consumer.commit().await? {
                 for records in &found {
                     if let Some(last) = records.records.last() {
@@ -274,10 +279,12 @@ async fn consume(args: &ConsumeArgs) -> anyhow::Result<()> {
         }
         let wait_ms = u32::try_from(poll.as_millis()).unwrap_or(u32::MAX);
         while !done(printed, last_message) {
-            let found = reader.poll(wait_ms).await?;
+            let found = reader
+                .poll_at_most(wait_ms, remaining(args.count, printed))
+                .await?;
             if !found.is_empty() {
                 last_message = Instant::now();
-                printed += print_records(&mut out, &found, args.count.map(|c| c - printed))?;
+                printed += print_records(&mut out, &found)?;
             }
         }
     }
@@ -288,18 +295,18 @@ async fn consume(args: &ConsumeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prints records as JSON lines, at most `limit`; returns how many.
-fn print_records(
-    out: &mut impl Write,
-    found: &[Records],
-    limit: Option<u64>,
-) -> anyhow::Result<u64> {
+/// How many records a poll may return: what `--count` leaves to print (all without it).
+fn remaining(count: Option<u64>, printed: u64) -> usize {
+    count.map_or(usize::MAX, |count| {
+        usize::try_from(count.saturating_sub(printed)).unwrap_or(usize::MAX)
+    })
+}
+
+/// Prints every record as a JSON line; returns how many.
+fn print_records(out: &mut impl Write, found: &[Records]) -> anyhow::Result<u64> {
     let mut printed = 0u64;
     for records in found {
         for record in &records.records {
-            if limit.is_some_and(|limit| printed >= limit) {
-                return Ok(printed);
-            }
             let mut line = Map::new();
             line.insert("partition".into(), Value::from(records.partition.0));
             line.insert("_seq".into(), Value::from(record.seq.0.to_string()));

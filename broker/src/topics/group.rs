@@ -1,7 +1,8 @@
-//! The consumer-group coordinator of one group on one topic (SPEC section 6), as a sans-IO
-//! state machine. It owns the group's membership (join, heartbeat, leave, session expiry), its
-//! generations, the assignment of the topic's partitions to members, and fencing: an offset
-//! commit is accepted only from the partition's owner in the current generation.
+//! The consumer-group coordinator of one group on one topic (docs/topics.md, "Consumer
+//! groups"), as a sans-IO state machine. It owns the group's membership (join, heartbeat,
+//! leave, session expiry), its generations, the assignment of the topic's partitions to
+//! members, and fencing: an offset commit is accepted only from the partition's owner in the
+//! current generation.
 //!
 //! It does not own the storage of committed offsets ([`GroupCoordinator::commit`] returns the
 //! [`OffsetCommit`] to apply; the caller persists it), the network (a connection task turns

@@ -1,5 +1,5 @@
 //! Topics: Kafka-style logs of messages, split into partitions, written by producers and read
-//! by consumers and consumer groups (SPEC section 6). This module owns topic definitions
+//! by consumers and consumer groups (docs/topics.md). This module owns topic definitions
 //! (`def.rs`; stored by the catalog), produce/fetch over the log (`data.rs`), group offsets
 //! and the group coordinator, and publishing table changes to topics (`source.rs`); not the
 //! wire protocol (`strand-wire`) nor SQL DDL parsing.

@@ -52,6 +52,12 @@ pub enum Statement {
         table: TableRef,
         operations: Vec<ChangeKind>,
     },
+    /// `ALTER TOPIC ns.t DROP SOURCE [IF EXISTS] ns.table`
+    DropTopicSource {
+        topic: TopicName,
+        table: TableRef,
+        if_exists: bool,
+    },
     /// `SELECT ...`
     Select(Select),
     /// `INSERT INTO ...`

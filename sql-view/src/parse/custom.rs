@@ -199,10 +199,23 @@ fn drop_topic(cursor: &mut Cursor<'_>) -> Result<Statement> {
     })
 }
 
-/// `ALTER TOPIC ns.t ADD SOURCE ns.table [ON INSERT, UPDATE, DELETE]` (default: all three).
+/// `ALTER TOPIC ns.t ADD SOURCE ns.table [ON INSERT, UPDATE, DELETE]` (default: all three) or
+/// `ALTER TOPIC ns.t DROP SOURCE [IF EXISTS] ns.table`.
 fn alter_topic(cursor: &mut Cursor<'_>) -> Result<Statement> {
     let topic = cursor.topic_name()?;
-    cursor.expect_keyword("ADD")?;
+    if cursor.eat_keyword("DROP") {
+        cursor.expect_keyword("SOURCE")?;
+        let if_exists = if_exists(cursor);
+        let (name, position) = cursor.table_name()?;
+        return Ok(Statement::DropTopicSource {
+            topic,
+            table: TableRef { name, position },
+            if_exists,
+        });
+    }
+    if !cursor.eat_keyword("ADD") {
+        return Err(cursor.error("ADD SOURCE or DROP SOURCE"));
+    }
     cursor.expect_keyword("SOURCE")?;
     let (name, position) = cursor.table_name()?;
     let mut operations = Vec::new();

@@ -95,40 +95,29 @@ impl PartitionReader {
     /// Records of the partitions: at once when some are there, else after up to `wait_ms` for
     /// the first to arrive. Positions move past what is returned.
     pub async fn poll(&mut self, wait_ms: u32) -> Result<Vec<Records>, ClientError> {
-        if self.positions.is_empty() {
+        self.poll_at_most(wait_ms, usize::MAX).await
+    }
+
+    /// As [`Self::poll`], but at most `records_max` records in all (lower partitions first).
+    /// Positions move past what is returned only: the records fetched beyond it are read
+    /// again by the next poll, so a caller that stops after N records has consumed exactly N.
+    pub async fn poll_at_most(
+        &mut self,
+        wait_ms: u32,
+        records_max: usize,
+    ) -> Result<Vec<Records>, ClientError> {
+        if self.positions.is_empty() || records_max == 0 {
             // Nothing to read (e.g. a group member without partitions): wait, do not spin.
             tokio::time::sleep(Duration::from_millis(u64::from(wait_ms))).await;
             return Ok(Vec::new());
         }
         let found = self.fetch_all(0).await?;
-        let found = self.advance(found);
+        let found = advance(&mut self.positions, found, records_max);
         if !found.is_empty() || wait_ms == 0 {
             return Ok(found);
         }
         let found = self.fetch_all(wait_ms).await?;
-        Ok(self.advance(found))
-    }
-
-    /// Moves the read positions past what was fetched and keeps the non-empty responses.
-    fn advance(&mut self, fetched: Vec<Records>) -> Vec<Records> {
-        let mut found = Vec::with_capacity(fetched.len());
-        for records in fetched {
-            let partition = records.partition.0;
-            match records.records.last() {
-                Some(last) => {
-                    self.positions.insert(partition, ReadFrom::After(last.seq));
-                    found.push(records);
-                }
-                // `Latest` means "after the end when first asked": pin it, or records that
-                // arrive between two polls would be skipped.
-                None => {
-                    if let Some(from @ ReadFrom::Latest) = self.positions.get_mut(&partition) {
-                        *from = ReadFrom::After(records.high_seq);
-                    }
-                }
-            }
-        }
-        found
+        Ok(advance(&mut self.positions, found, records_max))
     }
 
     /// Fetches every assigned partition concurrently; with `wait_ms`, returns as soon as one
@@ -222,10 +211,20 @@ impl GroupConsumer {
     /// follows rebalances as needed. What it returns counts as delivered: [`Self::commit`]
     /// commits it.
     pub async fn poll(&mut self, wait: Duration) -> Result<Vec<Records>, ClientError> {
+        self.poll_at_most(wait, usize::MAX).await
+    }
+
+    /// As [`Self::poll`], but at most `records_max` records: a caller that processes only N
+    /// more asks for N, so [`Self::commit`] never commits a record it did not process.
+    pub async fn poll_at_most(
+        &mut self,
+        wait: Duration,
+        records_max: usize,
+    ) -> Result<Vec<Records>, ClientError> {
         self.heartbeat_if_due().await?;
         let cap = Duration::from_millis(u64::from(self.heartbeat_interval_ms()));
         let wait_ms = u32::try_from(wait.min(cap).as_millis()).unwrap_or(u32::MAX);
-        let found = self.reader.poll(wait_ms).await?;
+        let found = self.reader.poll_at_most(wait_ms, records_max).await?;
         for records in &found {
             if let Some(last) = records.records.last() {
                 self.delivered.insert(records.partition.0, last.seq);
@@ -402,6 +401,41 @@ impl GroupConsumer {
     }
 }
 
+/// Keeps at most `records_max` of the fetched records (the non-empty responses, in partition
+/// order) and moves each partition's read position past what it keeps.
+fn advance(
+    positions: &mut BTreeMap<u32, ReadFrom>,
+    fetched: Vec<Records>,
+    records_max: usize,
+) -> Vec<Records> {
+    let mut budget = records_max;
+    let mut found = Vec::with_capacity(fetched.len());
+    for mut records in fetched {
+        let partition = records.partition.0;
+        let first = records.records.first().map(|record| record.seq);
+        records.records.truncate(budget);
+        budget -= records.records.len();
+        match records.records.last() {
+            Some(last) => {
+                positions.insert(partition, ReadFrom::After(last.seq));
+                found.push(records);
+            }
+            // `Latest` means "after the end when first asked": pin it, or records that arrive
+            // between two polls would be skipped. Records fetched but not kept are read again:
+            // pin to just before the first of them.
+            None => {
+                if let Some(from @ ReadFrom::Latest) = positions.get_mut(&partition) {
+                    *from = match first {
+                        Some(first) => ReadFrom::After(Seq(first.0.saturating_sub(1))),
+                        None => ReadFrom::After(records.high_seq),
+                    };
+                }
+            }
+        }
+    }
+    found
+}
+
 async fn fetch_one(client: &Client, fetch: Fetch) -> Result<Records, ClientError> {
     match single_answer(client, Message::Fetch(fetch)).await? {
         Message::FetchResponse(records) => Ok(records),
@@ -421,4 +455,72 @@ pub async fn single_answer(client: &Client, message: Message) -> Result<Message,
 
 fn unexpected(message: &Message) -> ClientError {
     ClientError::Unexpected(format!("unexpected {}", message.name()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quic::Record;
+
+    fn records(partition: u32, seqs: &[u64]) -> Records {
+        Records {
+            partition: PartitionIndex(partition),
+            high_seq: Seq(seqs.last().copied().unwrap_or(0)),
+            records: seqs
+                .iter()
+                .map(|&seq| Record {
+                    seq: Seq(seq),
+                    timestamp_ms: 0,
+                    key: Default::default(),
+                    value: Default::default(),
+                })
+                .collect(),
+        }
+    }
+
+    fn seqs(found: &[Records]) -> Vec<(u32, Vec<u64>)> {
+        found
+            .iter()
+            .map(|r| (r.partition.0, r.records.iter().map(|r| r.seq.0).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn at_most_n_records_are_returned_and_only_they_are_passed() {
+        let mut positions = BTreeMap::from([
+            (0, ReadFrom::Earliest),
+            (1, ReadFrom::After(Seq(3))),
+            (2, ReadFrom::Latest),
+        ]);
+        let fetched = vec![
+            records(0, &[10, 11, 12, 13]),
+            records(1, &[20, 21]),
+            records(2, &[30]),
+        ];
+        let found = advance(&mut positions, fetched, 3);
+        assert_eq!(seqs(&found), vec![(0, vec![10, 11, 12])]);
+        assert_eq!(
+            positions,
+            BTreeMap::from([
+                (0, ReadFrom::After(Seq(12))),
+                (1, ReadFrom::After(Seq(3))),
+                // Pinned just before the record it did not return.
+                (2, ReadFrom::After(Seq(29))),
+            ])
+        );
+        let fetched = vec![records(0, &[13]), records(1, &[20, 21]), records(2, &[])];
+        let found = advance(&mut positions, fetched, usize::MAX);
+        assert_eq!(seqs(&found), vec![(0, vec![13]), (1, vec![20, 21])]);
+        assert_eq!(positions[&1], ReadFrom::After(Seq(21)));
+        assert_eq!(positions[&2], ReadFrom::After(Seq(29)));
+    }
+
+    #[test]
+    fn an_empty_latest_partition_is_pinned_to_its_end() {
+        let mut positions = BTreeMap::from([(0, ReadFrom::Latest)]);
+        let mut empty = records(0, &[]);
+        empty.high_seq = Seq(7);
+        assert!(advance(&mut positions, vec![empty], 5).is_empty());
+        assert_eq!(positions[&0], ReadFrom::After(Seq(7)));
+    }
 }

@@ -1,8 +1,10 @@
-//! A table change as a topic message: its key (the primary key as text) and its JSON value
-//! (see the documentation of `source.rs`).
+//! A table change as a topic message: its key and its JSON envelope (the format is documented
+//! in `source.rs` and docs/topics.md, "Table sources").
 
-use serde_json::{Map, Value as Json};
-use strand_sql_view::{TableDef, ValueRef, SEQ_COLUMN};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value as Json;
+use strand_log::Seq;
+use strand_sql_view::{RowView, TableDef, ValueRef, SEQ_COLUMN};
 
 use crate::realtime::{ChangeKind, VersionPair};
 use crate::topics::TopicSource;
@@ -23,9 +25,43 @@ fn change_type(kind: ChangeKind) -> &'static str {
     }
 }
 
-/// The key and value of the message for one change (see the documentation of `source.rs`).
+/// The value of a message: its fields serialize in this order.
+#[derive(serde::Serialize)]
+struct Envelope<'a> {
+    #[serde(rename = "_seq")]
+    seq: String,
+    change_type: &'static str,
+    table: String,
+    owner: Option<&'a str>,
+    row: RowJson<'a>,
+}
+
+/// A row version as a JSON object: its columns in table order, then its `_seq` (as text).
+struct RowJson<'a> {
+    def: &'a TableDef,
+    row: &'a RowView<'a>,
+    seq: Seq,
+}
+
+impl Serialize for RowJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let columns = self.def.columns();
+        let mut map = serializer.serialize_map(Some(columns.len() + 1))?;
+        for (index, column) in columns.iter().enumerate() {
+            let value = self.row.field(index).to_json();
+            map.serialize_entry(column.name.as_str(), &value)?;
+        }
+        map.serialize_entry(SEQ_COLUMN, &self.seq.0.to_string())?;
+        map.end()
+    }
+}
+
+/// The key and value of the message for one change of a row owned by `owner` (`None` in a
+/// SHARED table). `None` when the change has no row version to show (never for a change
+/// `classify` returned).
 pub(super) fn message(
     def: &TableDef,
+    owner: Option<&str>,
     pair: &VersionPair<'_>,
     kind: ChangeKind,
 ) -> Option<(Vec<u8>, Vec<u8>)> {
@@ -33,32 +69,56 @@ pub(super) fn message(
         ChangeKind::Insert | ChangeKind::Update => pair.new.as_ref(),
         ChangeKind::Delete => pair.old.as_ref(),
     }?;
-    let key = def
-        .primary_key()
-        .map(|pk| key_text(version.row.field(pk)))
-        .unwrap_or_default();
-    let mut row = Map::with_capacity(def.columns().len() + 1);
-    for (index, column) in def.columns().iter().enumerate() {
-        let value = version.row.field(index).to_json();
-        row.insert(column.name.as_str().to_owned(), value);
-    }
-    row.insert(SEQ_COLUMN.to_owned(), Json::from(version.seq.0.to_string()));
-    let mut value = Map::with_capacity(4);
-    value.insert(SEQ_COLUMN.to_owned(), Json::from(pair.seq.0.to_string()));
-    value.insert("change_type".to_owned(), Json::from(change_type(kind)));
-    value.insert("table".to_owned(), Json::from(def.name().to_string()));
-    value.insert("row".to_owned(), Json::Object(row));
-    Some((
-        key.into_bytes(),
-        Json::Object(value).to_string().into_bytes(),
-    ))
+    let key = match def.primary_key() {
+        Some(pk) => key(owner, version.row.field(pk)),
+        None => String::new(),
+    };
+    let envelope = Envelope {
+        seq: pair.seq.0.to_string(),
+        change_type: change_type(kind),
+        table: def.name().to_string(),
+        owner,
+        row: RowJson {
+            def,
+            row: &version.row,
+            seq: version.seq,
+        },
+    };
+    // Serializing strings, numbers and JSON values into memory cannot fail.
+    let value = serde_json::to_vec(&envelope).ok()?;
+    Some((key.into_bytes(), value))
 }
 
-/// A primary key value as text: strings as they are, other values as their JSON text.
-fn key_text(value: ValueRef<'_>) -> String {
-    match value.to_json() {
-        Json::String(text) => text,
-        Json::Null => String::new(),
-        other => other.to_string(),
+/// The key of a row with primary key `pk`: for an owned row (USER and STREAM tables) the JSON
+/// array `["<owner>",<primary key as JSON>]`, so two users' rows with one primary key are two
+/// keys; in a SHARED table the primary key as text (strings as they are, other values as
+/// their JSON text).
+fn key(owner: Option<&str>, pk: ValueRef<'_>) -> String {
+    let pk = pk.to_json();
+    match owner {
+        Some(owner) => Json::Array(vec![Json::from(owner), pk]).to_string(),
+        None => match pk {
+            Json::String(text) => text,
+            Json::Null => String::new(),
+            other => other.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use strand_sql_view::Value;
+
+    use super::*;
+
+    #[test]
+    fn keys_of_owned_rows_name_the_owner() {
+        let id = Value::BigInt(1);
+        assert_eq!(key(Some("alice"), id.as_ref()), r#"["alice",1]"#);
+        assert_eq!(key(Some("bob"), id.as_ref()), r#"["bob",1]"#);
+        assert_eq!(key(None, id.as_ref()), "1");
+        let text = Value::Text("a\"b".into());
+        assert_eq!(key(Some("al\"ice"), text.as_ref()), r#"["al\"ice","a\"b"]"#);
+        assert_eq!(key(None, text.as_ref()), "a\"b");
     }
 }

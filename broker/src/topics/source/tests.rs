@@ -51,8 +51,19 @@ impl Node {
             .expect("accepted");
     }
 
-    /// `app.tickets` (SHARED, id BIGINT key, title TEXT) and topic `app.changes` fed by it.
+    /// `app.tickets` (SHARED, id BIGINT key, title TEXT) and topic `app.changes` fed by it
+    /// from the beginning (start `_seq` 0).
     fn define(&self, partitions: u32, on: [bool; 3]) -> (CatalogTable, CatalogTopic) {
+        self.define_from(partitions, on, Seq::ZERO)
+    }
+
+    /// [`Node::define`] with the source starting after `start`.
+    fn define_from(
+        &self,
+        partitions: u32,
+        on: [bool; 3],
+        start: Seq,
+    ) -> (CatalogTable, CatalogTopic) {
         let sql = "CREATE TABLE app.tickets (id BIGINT PRIMARY KEY, title TEXT) \
                    WITH (TYPE = 'SHARED')";
         let statements = parse_statements(sql).expect("parse");
@@ -77,6 +88,7 @@ impl Node {
                 on_insert: on[0],
                 on_update: on[1],
                 on_delete: on[2],
+                start_seq: start,
             }],
         }));
         let table = self.catalog.entry(&name).expect("table");
@@ -168,6 +180,11 @@ fn summary(messages: &[(String, Json)]) -> Vec<(String, String, u64, String, u64
         .iter()
         .map(|(key, value)| {
             assert_eq!(value["table"], "app.tickets");
+            assert_eq!(
+                value["owner"],
+                Json::Null,
+                "a SHARED table's rows have no owner"
+            );
             let row = &value["row"];
             assert_eq!(
                 row["id"].as_i64().map(|id| id.to_string()),
@@ -270,4 +287,71 @@ fn a_restart_neither_repeats_nor_skips() {
         .map(|n| (keys[n].to_owned(), kinds[n].to_owned(), seqs[n].0))
         .collect();
     assert_eq!(changes, wanted);
+}
+
+#[test]
+fn a_source_publishes_only_after_its_start_also_without_a_later_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = Node::open(dir.path());
+    // The table exists with a row before the source: that row is never published.
+    let (table, _) = node.define_from(1, [true, true, true], Seq::MAX);
+    let before = node.write(&table, &[(1, Some("before"))], None);
+    let pump = node.pump();
+    let start = pump.start_seq_now();
+    assert!(start >= before[0]);
+    let (table, topic) = node.define_from(1, [true, true, true], start);
+    // Committed after the start by a writer that did not see the source yet (no notify):
+    // published once the source is announced, without another write.
+    let after = node.write(&table, &[(1, Some("after")), (2, Some("new"))], None);
+    pump.notify_source_added(table.def.name());
+    let messages = node.wait_for(&topic, 2);
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(node.messages(&topic).len(), 2);
+    assert_eq!(
+        summary(&messages),
+        vec![
+            expected("1", "update", after[0], "after", after[0]),
+            expected("2", "insert", after[1], "new", after[1]),
+        ]
+    );
+}
+
+#[test]
+fn an_owned_partition_names_its_owner_and_a_foreign_one_none() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = Node::open(dir.path());
+    let (table, _) = node.define(1, [true, true, true]);
+    let prefix = crate::tables::partition_prefix(&table);
+    let id = |suffix: &str| strand_log::PartitionId::new(format!("{prefix}{suffix}")).expect("id");
+    assert_eq!(
+        super::partition_owner(&table, &id("shared")).ok(),
+        Some(None)
+    );
+    let alice = super::partition_owner(&table, &id("u/616c696365")).ok();
+    assert_eq!(alice, Some(Some("alice".to_owned())));
+    for bad in ["u/61x", "u/616", "u/ff", "other"] {
+        assert!(super::partition_owner(&table, &id(bad)).is_err(), "{bad}");
+    }
+    let other = strand_log::PartitionId::new("t/app.other.1/shared").expect("id");
+    assert!(super::partition_owner(&table, &other).is_err());
+}
+
+#[test]
+fn the_value_is_the_documented_envelope_byte_for_byte() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = Node::open(dir.path());
+    let (table, topic) = node.define(1, [true, true, true]);
+    let pump = node.pump();
+    let seqs = node.write(&table, &[(7, Some("a \"title\""))], Some(&pump));
+    assert_eq!(node.wait_for(&topic, 1).len(), 1);
+    let fetched = node
+        .topics
+        .fetch(&topic, 0, FetchFrom::Earliest, 10, usize::MAX)
+        .expect("fetch");
+    let seq = seqs[0].0;
+    let value = format!(
+        r#"{{"_seq":"{seq}","change_type":"insert","table":"app.tickets","owner":null,"row":{{"id":7,"title":"a \"title\"","_seq":"{seq}"}}}}"#
+    );
+    assert_eq!(String::from_utf8_lossy(&fetched[0].value), value);
+    assert_eq!(fetched[0].key, b"7");
 }

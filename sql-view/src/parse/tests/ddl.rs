@@ -275,6 +275,41 @@ fn topics() {
 }
 
 #[test]
+fn alter_topic_drop_source() {
+    let Statement::DropTopicSource {
+        topic,
+        table: source,
+        if_exists,
+    } = one("ALTER TOPIC app.events DROP SOURCE app.messages")
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (topic.to_string(), source.name, if_exists),
+        ("app.events".to_owned(), table("app", "messages"), false)
+    );
+    assert_eq!(source.position, at(1, 36));
+    let Statement::DropTopicSource {
+        if_exists: true, ..
+    } = one("alter topic app.events drop source if exists app.messages;")
+    else {
+        panic!()
+    };
+    let neither = error("ALTER TOPIC app.events REMOVE SOURCE app.messages");
+    assert_eq!(
+        (neither.code, neither.position),
+        (code::SYNTAX_ERROR, at(1, 24))
+    );
+    assert!(
+        neither.message.contains("ADD SOURCE or DROP SOURCE"),
+        "{}",
+        neither.message
+    );
+    let trailing = error("ALTER TOPIC app.events DROP SOURCE app.messages ON INSERT");
+    assert_eq!(trailing.code, code::SYNTAX_ERROR);
+}
+
+#[test]
 fn execute_as_parses_the_inner_statement() {
     let Statement::ExecuteAs { user, statement } =
         one("EXECUTE AS USER 'alice' (INSERT INTO app.t (id) VALUES (1))")
