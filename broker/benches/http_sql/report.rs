@@ -1,5 +1,5 @@
 //! The report: the machine, every measurement, Strand and PostgreSQL side by side, the
-//! targets with MET / NOT MET, and one JSON line per fact.
+//! targets with MET / NOT MET / INCONCLUSIVE, and one JSON line per fact.
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -102,14 +102,27 @@ pub struct Target {
     pub unit: &'static str,
     /// Met when `measured <= required` (latencies), else when `measured >= required`.
     pub at_most: bool,
+    /// Why the comparison cannot be trusted (its baseline was in a slow spell): a figure that
+    /// meets the requirement then reads INCONCLUSIVE, not MET.
+    pub inconclusive: Option<String>,
 }
 
 impl Target {
+    /// The figure alone against the requirement.
     pub fn met(&self) -> bool {
         if self.at_most {
             self.measured <= self.required
         } else {
             self.measured >= self.required
+        }
+    }
+
+    /// `MET`, `NOT MET` or `INCONCLUSIVE` (met, against an unreliable baseline).
+    pub fn verdict(&self) -> &'static str {
+        match (self.met(), &self.inconclusive) {
+            (true, None) => "MET",
+            (true, Some(_)) => "INCONCLUSIVE",
+            (false, _) => "NOT MET",
         }
     }
 }
@@ -217,10 +230,10 @@ pub fn print_side_by_side(results: &[Measurement]) {
 
 pub fn print_targets(targets: &[Target], notes: &[String]) {
     println!(
-        "{:<62}{:>14}{:>18}{:>9}",
+        "{:<62}{:>14}{:>18}{:>14}",
         "target", "measured", "required", "result"
     );
-    println!("{}", "-".repeat(103));
+    println!("{}", "-".repeat(108));
     for t in targets {
         let op = if t.at_most { "<=" } else { ">=" };
         let (measured, required) = match t.unit {
@@ -233,8 +246,11 @@ pub fn print_targets(targets: &[Target], notes: &[String]) {
                 format!("{op} {:.0} {}", t.required, t.unit),
             ),
         };
-        let result = if t.met() { "MET" } else { "NOT MET" };
-        println!("{:<62}{measured:>14}{required:>18}{result:>9}", t.label);
+        let result = t.verdict();
+        println!("{:<62}{measured:>14}{required:>18}{result:>14}", t.label);
+        if let Some(reason) = &t.inconclusive {
+            println!("  baseline unreliable: {reason}");
+        }
     }
     for note in notes {
         println!("{note}");
@@ -289,7 +305,9 @@ pub fn write_json(
             "measured": t.measured,
             "required": t.required,
             "unit": t.unit,
-            "met": t.met(),
+            "met": t.verdict() == "MET",
+            "verdict": t.verdict(),
+            "baseline_unreliable": t.inconclusive,
         })));
     }
     if let Some(parent) = path.parent() {

@@ -2,8 +2,13 @@
 //! (in alternating order), so that Strand and PostgreSQL see the same machine. The virtual disk
 //! here has slow spells, seconds to minutes long, in which an fdatasync takes 3-4 ms instead of
 //! 0.1-0.2 ms; measured one after the other, whichever system ran during a spell would lose.
+//!
+//! A case may also judge each round ([`Rounds::run_judged`]): a round whose comparison
+//! baseline was unreliable (PostgreSQL in a slow spell while the raw disk beside it was fast)
+//! is run again after a pause, up to [`ROUND_REPEATS_MAX`] times; if it never comes out
+//! reliable, it is kept and recorded, and the targets built on the case are INCONCLUSIVE.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
 use crate::report::disk_flushes;
@@ -33,6 +38,21 @@ impl<'a> Subject<'a> {
     }
 }
 
+/// How often one round may be run again because its baseline was unreliable.
+pub const ROUND_REPEATS_MAX: usize = 3;
+/// Pause before running a round again (slow spells last seconds to minutes).
+const ROUND_REPEAT_PAUSE: Duration = Duration::from_secs(2);
+
+/// A round whose judge found its comparison unreliable.
+#[derive(Clone, Debug)]
+pub struct SpoiltRound {
+    /// The case's key, e.g. `insert_row_c1_durable`.
+    pub case: String,
+    pub reason: String,
+    /// Whether its figures count (no repeat left) or it was run again.
+    pub kept: bool,
+}
+
 /// How the rounds run: how many, which disk's flushes to count, which cases to run.
 pub struct Rounds<'d> {
     pub rounds: usize,
@@ -40,6 +60,8 @@ pub struct Rounds<'d> {
     pub device: Option<&'d str>,
     /// Run only cases whose key contains this text (`STRAND_BENCH_ONLY`).
     pub only: String,
+    /// Every round a judge found unreliable, in order.
+    pub spoilt: RefCell<Vec<SpoiltRound>>,
 }
 
 impl Rounds<'_> {
@@ -49,25 +71,50 @@ impl Rounds<'_> {
     pub fn run(
         &self,
         subjects: &[&Subject<'_>],
+        case: (Workload, usize, bool),
+        round: impl FnMut(&Subject<'_>, usize) -> anyhow::Result<Outcome>,
+    ) -> anyhow::Result<Vec<Measurement>> {
+        self.run_judged(subjects, case, |_| None, round)
+    }
+
+    /// [`Rounds::run`], with `judge` looking at each round's outcomes (in `subjects` order):
+    /// a reason from it means the round's comparison cannot be trusted, and the round runs
+    /// again (up to [`ROUND_REPEATS_MAX`] times; then it is kept). Recorded in `spoilt`.
+    pub fn run_judged(
+        &self,
+        subjects: &[&Subject<'_>],
         (workload, clients, durable): (Workload, usize, bool),
+        judge: impl Fn(&[Outcome]) -> Option<String>,
         mut round: impl FnMut(&Subject<'_>, usize) -> anyhow::Result<Outcome>,
     ) -> anyhow::Result<Vec<Measurement>> {
-        if !case_key(workload, clients, durable).contains(self.only.as_str()) {
+        let case = case_key(workload, clients, durable);
+        if !case.contains(self.only.as_str()) {
             return Ok(Vec::new());
         }
         let mut totals: Vec<Option<Outcome>> = subjects.iter().map(|_| None).collect();
         for index in 0..self.rounds {
-            let mut order: Vec<usize> = (0..subjects.len()).collect();
-            if index % 2 == 1 {
-                order.reverse();
-            }
-            for i in order {
-                let system = subjects[i].system;
-                let (flushes, cpu_ns) = (disk_flushes(self.device), system.cpu_ns());
-                let mut outcome = round(subjects[i], index)?;
-                outcome.flushes = since(flushes, disk_flushes(self.device));
-                outcome.server_cpu = since(cpu_ns, system.cpu_ns()).map(Duration::from_nanos);
-                match &mut totals[i] {
+            let mut repeats = 0;
+            let outcomes = loop {
+                let outcomes = self.one_round(subjects, index, &mut round)?;
+                let Some(reason) = judge(&outcomes) else {
+                    break outcomes;
+                };
+                let kept = repeats == ROUND_REPEATS_MAX;
+                eprintln!("{case} round {index}: {reason}; kept: {kept}");
+                let spoilt = SpoiltRound {
+                    case: case.clone(),
+                    reason,
+                    kept,
+                };
+                self.spoilt.borrow_mut().push(spoilt);
+                if kept {
+                    break outcomes;
+                }
+                repeats += 1;
+                std::thread::sleep(ROUND_REPEAT_PAUSE);
+            };
+            for (total, outcome) in totals.iter_mut().zip(outcomes) {
+                match total {
                     Some(total) => total.absorb(outcome),
                     empty => *empty = Some(outcome),
                 }
@@ -79,6 +126,30 @@ impl Rounds<'_> {
             .filter_map(|(subject, total)| Some(total?.measurement(subject.system, workload)))
             .collect();
         Ok(measurements)
+    }
+
+    /// One round: the workload once on every subject (reversed on odd rounds); the outcomes
+    /// in `subjects` order.
+    fn one_round(
+        &self,
+        subjects: &[&Subject<'_>],
+        index: usize,
+        round: &mut impl FnMut(&Subject<'_>, usize) -> anyhow::Result<Outcome>,
+    ) -> anyhow::Result<Vec<Outcome>> {
+        let mut order: Vec<usize> = (0..subjects.len()).collect();
+        if index % 2 == 1 {
+            order.reverse();
+        }
+        let mut outcomes: Vec<Option<Outcome>> = subjects.iter().map(|_| None).collect();
+        for i in order {
+            let system = subjects[i].system;
+            let (flushes, cpu_ns) = (disk_flushes(self.device), system.cpu_ns());
+            let mut outcome = round(subjects[i], index)?;
+            outcome.flushes = since(flushes, disk_flushes(self.device));
+            outcome.server_cpu = since(cpu_ns, system.cpu_ns()).map(Duration::from_nanos);
+            outcomes[i] = Some(outcome);
+        }
+        Ok(outcomes.into_iter().flatten().collect())
     }
 }
 

@@ -42,6 +42,15 @@ pub struct StrandServer {
 impl StrandServer {
     /// Start with `--fsync <fsync>` on a new data directory `data_dir`.
     pub fn start(data_dir: &Path, fsync: &str) -> anyhow::Result<StrandServer> {
+        StrandServer::start_with_env(data_dir, fsync, &[])
+    }
+
+    /// [`StrandServer::start`] with these environment variables set for the server.
+    pub fn start_with_env(
+        data_dir: &Path,
+        fsync: &str,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<StrandServer> {
         std::fs::create_dir_all(data_dir)?;
         let stderr_path = data_dir.with_extension("stderr");
         let stderr = std::fs::File::create(&stderr_path)?;
@@ -61,11 +70,14 @@ impl StrandServer {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr);
-        // The developer's own settings must not change what is measured.
-        for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("STRAND_")) {
+        // The developer's own settings (Strand's, its allocator's) must not change what is
+        // measured.
+        let theirs = |name: &str| name.starts_with("STRAND_") || name.starts_with("MIMALLOC_");
+        for (name, _) in std::env::vars().filter(|(name, _)| theirs(name)) {
             command.env_remove(name);
         }
         command.env("STRAND_ADMIN_PASSWORD", ADMIN_PASSWORD);
+        command.envs(env.iter().copied());
         let mut child = command
             .spawn()
             .with_context(|| format!("spawn {}", binary.display()))?;

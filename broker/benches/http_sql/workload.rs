@@ -226,6 +226,11 @@ impl Outcome {
         self.latencies_ns.len() as u64
     }
 
+    /// The percentiles of the requests so far.
+    pub fn latency(&self) -> Option<Latency> {
+        Latency::of(self.latencies_ns.clone())
+    }
+
     /// Add a later run of the same workload (another round).
     pub fn absorb(&mut self, other: Outcome) {
         self.elapsed += other.elapsed;

@@ -2,15 +2,19 @@
 //! `SELECT id, room, v FROM bench.fanout`, 256 per connection, on a fresh server; then single-row
 //! INSERTs one at a time. For each, the time from sending it until every subscription has
 //! received its change (each connection reports when its last one arrived), and until the
-//! INSERT's HTTP answer. Afterwards all connections close at once, and the bench reports how
-//! long the server stays busy removing the subscriptions (and the CPU time that takes).
+//! INSERT's HTTP answer. Every change is counted per subscription and id: a subscription that
+//! gets a change twice fails the workload (DUPLICATE), one that never gets it too (LOST), and
+//! `deliveries` is the count received. Afterwards all connections close at once, and the bench
+//! reports how long the server stays busy removing the subscriptions (and the CPU time that
+//! takes).
 
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Context};
+use anyhow::{bail, ensure, Context};
 use tokio::runtime::Runtime;
+use tokio::sync::watch;
 
 use crate::memory::SUBSCRIPTIONS_PER_CONNECTION;
 use crate::report::{thousands, Figure, Measurement, Stats};
@@ -56,11 +60,8 @@ fn measure(
     let subscribe_time = subscribing.elapsed();
 
     let (done, reports) = mpsc::channel();
-    let tasks: Vec<_> = sockets
-        .into_iter()
-        .zip(counts)
-        .map(|(ws, count)| runtime.spawn(count_changes(ws, count, writes, done.clone())))
-        .collect();
+    let (stop, stopped) = watch::channel(false);
+    let tasks = spawn_counters(runtime, sockets, &counts, writes, &done, &stopped);
     let cpu = CpuMeter::start(bench);
     let (mut to_all, mut to_answer) = (Vec::new(), Vec::new());
     for id in 1..=writes as i64 {
@@ -72,9 +73,9 @@ fn measure(
         to_answer.push(sent.elapsed().as_nanos() as u64);
         let mut last = sent;
         for _ in 0..connections {
-            let (report_id, at) = reports
-                .recv_timeout(MESSAGE_TIMEOUT)
-                .with_context(|| format!("not every subscriber received write {id}"))?;
+            let (report_id, at) = reports.recv_timeout(MESSAGE_TIMEOUT).with_context(|| {
+                format!("LOST: not every subscription received write {id} within the timeout")
+            })?;
             ensure!(
                 report_id == id,
                 "connection reported id {report_id} during write {id}"
@@ -83,17 +84,25 @@ fn measure(
         }
         to_all.push((last - sent).as_nanos() as u64);
         eprintln!("fanout write {id}: all received after {:?}", last - sent);
+        // Also the time a late duplicate would have to arrive.
         std::thread::sleep(PAUSE);
     }
     let (client_cpu, server_cpu) = cpu.percent(bench);
-    let mut sockets = Vec::new();
+    let _ = stop.send(true);
+    let (mut sockets, mut deliveries) = (Vec::new(), 0);
     for task in tasks {
-        let ws = runtime
+        let (ws, received) = runtime
             .block_on(task)
             .context("a counting task panicked")?
             .context("a subscriber connection failed")?;
         sockets.push(ws);
+        deliveries += received;
     }
+    let expected = (n * writes) as u64;
+    ensure!(
+        deliveries == expected,
+        "LOST: {deliveries} deliveries counted, {expected} expected"
+    );
     let (teardown, teardown_cpu) = close_all(bench, runtime, sockets);
     let all = Stats::of(to_all).context("no write")?;
     let answer = Stats::of(to_answer).context("no write")?;
@@ -108,7 +117,7 @@ fn measure(
             Figure::ms("all received p50", all.p50),
             Figure::ms("max", all.max),
             Figure::ms("INSERT answered p50", answer.p50),
-            Figure::new("deliveries", (n * writes) as f64, ""),
+            Figure::count("deliveries", deliveries),
             Figure::new("client cpu", client_cpu, "%"),
             Figure::new("server cpu", server_cpu, "%"),
             Figure::new("subscribe all", subscribe_time.as_secs_f64(), "s"),
@@ -116,6 +125,31 @@ fn measure(
             Figure::new("its cpu", teardown_cpu.as_secs_f64(), "s"),
         ],
     })
+}
+
+type CountingTask = tokio::task::JoinHandle<anyhow::Result<(Ws, u64)>>;
+
+/// One [`count_changes`] task per connection; `counts[c]` subscriptions on connection `c`.
+fn spawn_counters(
+    runtime: &Runtime,
+    sockets: Vec<Ws>,
+    counts: &[usize],
+    writes: usize,
+    done: &mpsc::Sender<(i64, Instant)>,
+    stopped: &watch::Receiver<bool>,
+) -> Vec<CountingTask> {
+    let mut first = 0;
+    let mut tasks = Vec::new();
+    for (ws, &count) in sockets.into_iter().zip(counts) {
+        let counter = Counter {
+            first,
+            counts: vec![vec![0; writes]; count],
+        };
+        let task = count_changes(ws, counter, done.clone(), stopped.clone());
+        tasks.push(runtime.spawn(task));
+        first += count;
+    }
+    tasks
 }
 
 /// Close every connection (only after the last write: closes while changes are being sent
@@ -143,18 +177,32 @@ fn close_all(bench: &Bench, runtime: &Runtime, sockets: Vec<Ws>) -> (Duration, D
     (busy_until - started, cpu)
 }
 
-/// Count the changes of ids `1..=writes` on one connection of `subscriptions`; report
-/// `(id, instant)` when the last subscription got that id's change. The socket stays open.
+/// How many times each subscription of one connection (ids `f<first>`, `f<first + 1>`, ...)
+/// received each id.
+struct Counter {
+    first: usize,
+    /// `counts[k - first][id - 1]`.
+    counts: Vec<Vec<u8>>,
+}
+
+/// Count the changes of ids `1..=writes` on one connection, per subscription, until told to
+/// stop; report `(id, instant)` when its last subscription got that id. A second delivery of
+/// an id to a subscription is an error. The socket stays open; returns it and the count.
 async fn count_changes(
     mut ws: Ws,
-    subscriptions: usize,
-    writes: usize,
+    mut counter: Counter,
     done: mpsc::Sender<(i64, Instant)>,
-) -> anyhow::Result<Ws> {
-    let mut counts = vec![0usize; writes];
-    let mut finished = 0;
-    while finished < writes {
-        let text = ws.recv_text().await?;
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<(Ws, u64)> {
+    let writes = counter.counts.first().map_or(0, Vec::len);
+    let mut complete = vec![0usize; writes];
+    let mut received = 0u64;
+    loop {
+        let text = tokio::select! {
+            biased;
+            _ = stop.changed() => break,
+            text = ws.recv_text() => text?,
+        };
         let lite = Lite::parse(&text)?;
         ensure!(
             lite.kind == "change",
@@ -162,19 +210,27 @@ async fn count_changes(
             crate::ws::clip(&text)
         );
         let id = lite.change_id()?;
+        let subscription = lite.subscription_id.as_deref().unwrap_or_default();
+        let count = subscription
+            .strip_prefix('f')
+            .and_then(|k| k.parse::<usize>().ok())
+            .and_then(|k| k.checked_sub(counter.first))
+            .and_then(|k| counter.counts.get_mut(k))
+            .context("a change for a subscription of another connection")?;
         let slot = usize::try_from(id - 1)
             .ok()
-            .and_then(|i| counts.get_mut(i))
+            .and_then(|i| count.get_mut(i))
             .with_context(|| format!("a change for id {id}, never written"))?;
         *slot += 1;
-        ensure!(
-            *slot <= subscriptions,
-            "more changes for id {id} than subscriptions"
-        );
-        if *slot == subscriptions {
-            finished += 1;
+        received += 1;
+        if *slot > 1 {
+            bail!("DUPLICATE: subscription {subscription} received id {id} twice");
+        }
+        let finished = &mut complete[(id - 1) as usize];
+        *finished += 1;
+        if *finished == counter.counts.len() {
             let _ = done.send((id, Instant::now()));
         }
     }
-    Ok(ws)
+    Ok((ws, received))
 }

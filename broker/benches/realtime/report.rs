@@ -1,5 +1,6 @@
 //! What the realtime bench prints and writes: percentiles, one results table (each result a
-//! workload, a case and named figures), the targets with MET / NOT MET, and JSON lines.
+//! workload, a case and named figures), the targets with MET / NOT MET (or why a figure cannot
+//! count: LOST, DUPLICATE, BROKEN), and JSON lines.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -154,6 +155,7 @@ pub fn print_measurements(results: &[Measurement]) {
 }
 
 /// A goal of the issue, checked against this run's figures.
+#[derive(Default)]
 pub struct Target {
     pub label: String,
     pub measured: f64,
@@ -161,36 +163,71 @@ pub struct Target {
     pub unit: &'static str,
     /// Met when `measured <= required`.
     pub at_most: bool,
+    /// The figure cannot be trusted: lost or duplicate deliveries, an implausible value. The
+    /// target reads the failure's word instead of MET / NOT MET, and the run fails.
+    pub failed: Option<Failure>,
+    /// A condition of the target was not reached (e.g. the write rate it is stated at): NOT
+    /// MET, whatever the figure.
+    pub unmet_because: Option<String>,
+}
+
+/// Why a target's figure is not a measurement.
+pub struct Failure {
+    /// `LOST`, `DUPLICATE`, `BROKEN`.
+    pub verdict: &'static str,
+    pub reason: String,
 }
 
 impl Target {
+    /// The figure alone against the requirement.
     pub fn met(&self) -> bool {
         match self.at_most {
             true => self.measured <= self.required,
             false => self.measured >= self.required,
         }
     }
+
+    /// `MET`, `NOT MET`, or the failure's word.
+    pub fn verdict(&self) -> &'static str {
+        match (&self.failed, &self.unmet_because) {
+            (Some(failure), _) => failure.verdict,
+            (None, Some(_)) => "NOT MET",
+            (None, None) if self.met() => "MET",
+            (None, None) => "NOT MET",
+        }
+    }
+
+    /// Why the verdict is not the figure's own, if it is not.
+    pub fn reason(&self) -> Option<&str> {
+        match (&self.failed, &self.unmet_because) {
+            (Some(failure), _) => Some(&failure.reason),
+            (None, because) => because.as_deref(),
+        }
+    }
 }
 
 pub fn print_targets(targets: &[Target], notes: &[String]) {
     println!(
-        "{:<66}{:>14}{:>16}{:>9}",
+        "{:<66}{:>14}{:>16}{:>10}",
         "target", "measured", "required", "result"
     );
-    println!("{}", "-".repeat(105));
+    println!("{}", "-".repeat(106));
     for t in targets {
         let op = if t.at_most { "<=" } else { ">=" };
         let number = |v: f64| match t.unit {
             "ms" | "x" | "M rec/s" => format!("{v:.2} {}", t.unit),
             _ => format!("{v:.0} {}", t.unit),
         };
-        let result = if t.met() { "MET" } else { "NOT MET" };
         println!(
-            "{:<66}{:>14}{:>16}{result:>9}",
+            "{:<66}{:>14}{:>16}{:>10}",
             t.label,
             number(t.measured),
-            format!("{op} {}", number(t.required))
+            format!("{op} {}", number(t.required)),
+            t.verdict()
         );
+        if let Some(reason) = t.reason() {
+            println!("  {}: {reason}", t.verdict());
+        }
     }
     for note in notes {
         println!("{note}");
@@ -246,7 +283,9 @@ pub fn write_json_of(
             "measured": t.measured,
             "required": t.required,
             "unit": t.unit,
-            "met": t.met(),
+            "met": t.verdict() == "MET",
+            "verdict": t.verdict(),
+            "reason": t.reason(),
         })));
     }
     if let Some(parent) = path.parent() {

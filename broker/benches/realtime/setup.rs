@@ -40,7 +40,16 @@ pub struct Bench {
 impl Bench {
     /// Start a server in `<scratch>/<name>` with the `bench` namespace and user.
     pub fn start(scratch: &Path, name: &str) -> anyhow::Result<Bench> {
-        let server = StrandServer::start(&scratch.join(name), FSYNC)?;
+        Bench::start_with_env(scratch, name, &[])
+    }
+
+    /// [`Bench::start`] with these environment variables set for the server.
+    pub fn start_with_env(
+        scratch: &Path,
+        name: &str,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Bench> {
+        let server = StrandServer::start_with_env(&scratch.join(name), FSYNC, env)?;
         let system = server.system()?;
         let bench = Bench {
             token: String::new(),
@@ -123,33 +132,38 @@ impl Bench {
         Ok(started.elapsed())
     }
 
-    /// The server's `RssAnon` (anonymous resident memory), in bytes.
-    pub fn rss_anon_bytes(&self) -> anyhow::Result<u64> {
+    /// The server's `RssAnon` (anonymous resident memory) in bytes and its number of threads,
+    /// from one read of `/proc/<pid>/status`.
+    pub fn rss_anon_and_threads(&self) -> anyhow::Result<(u64, u64)> {
         let path = format!("/proc/{}/status", self.server.pid());
         let status = std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
-        let Some(line) = status.lines().find(|l| l.starts_with("RssAnon:")) else {
-            bail!("no RssAnon in {path}");
+        let field = |name: &str| -> anyhow::Result<u64> {
+            let Some(line) = status.lines().find_map(|l| l.strip_prefix(name)) else {
+                bail!("no {name} in {path}");
+            };
+            line.split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .with_context(|| format!("bad line {name} {line:?}"))
         };
-        let kib: u64 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|n| n.parse().ok())
-            .with_context(|| format!("bad line {line:?}"))?;
-        Ok(kib * 1024)
+        Ok((field("RssAnon:")? * 1024, field("Threads:")?))
     }
 
-    /// The server's live heap (`strand_heap_in_use_bytes` of `GET /metrics`): what its
-    /// objects hold, without the allocator's free space.
-    pub fn heap_in_use_bytes(&self) -> anyhow::Result<u64> {
+    /// The server's own heap figure (`strand_heap_in_use_bytes{allocator="..."}` of
+    /// `GET /metrics`): the allocator's name and the bytes.
+    pub fn heap_metric(&self) -> anyhow::Result<(String, u64)> {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect(self.server.http).context("connect")?;
         stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")?;
         let mut text = String::new();
         stream.read_to_string(&mut text).context("read /metrics")?;
-        text.lines()
-            .find_map(|line| line.strip_prefix("strand_heap_in_use_bytes "))
-            .and_then(|value| value.trim().parse().ok())
-            .context("no strand_heap_in_use_bytes in /metrics")
+        let line = text
+            .lines()
+            .find_map(|line| line.strip_prefix("strand_heap_in_use_bytes{allocator=\""))
+            .context("no strand_heap_in_use_bytes{allocator=...} in /metrics")?;
+        let (allocator, rest) = line.split_once("\"}").context("bad heap metric line")?;
+        let bytes = rest.trim().parse().context("bad heap metric value")?;
+        Ok((allocator.to_string(), bytes))
     }
 
     /// CPU time the server has used so far, all threads.

@@ -108,7 +108,7 @@ pub fn subscribe(id: &str, sql: &str, batch_size: Option<u32>, from: Option<u64>
 
 pub fn next_batch(id: &str) -> ClientMessage {
     ClientMessage::NextBatch {
-        subscription_id: id.to_string(),
+        subscription_id: Some(id.to_string()),
     }
 }
 

@@ -284,6 +284,7 @@ pub(crate) fn targets(plan: &Plan, rows: &[Row]) -> (Vec<Target>, Vec<String>) {
             required: 1.0,
             unit: "M rec/s",
             at_most: false,
+            ..Default::default()
         }),
         None => notes.push("produce 100 B fsync=never: not measured".into()),
     }
@@ -295,6 +296,7 @@ pub(crate) fn targets(plan: &Plan, rows: &[Row]) -> (Vec<Target>, Vec<String>) {
             required: 2.0,
             unit: "M rec/s",
             at_most: false,
+            ..Default::default()
         }),
         None => notes.push("consume 100 B: not measured".into()),
     }
@@ -312,6 +314,7 @@ pub(crate) fn targets(plan: &Plan, rows: &[Row]) -> (Vec<Target>, Vec<String>) {
                     required: 2.0,
                     unit: "x",
                     at_most: false,
+                    ..Default::default()
                 });
             }
         }
@@ -330,6 +333,7 @@ pub(crate) fn targets(plan: &Plan, rows: &[Row]) -> (Vec<Target>, Vec<String>) {
                     required: 2.0,
                     unit: "x",
                     at_most: false,
+                    ..Default::default()
                 });
             }
         }
