@@ -5,7 +5,9 @@
 //! Phases: (a) raw sequential writes with an fdatasync after every block, like
 //! `dd bs=1M oflag=dsync`, at 1 MiB, 64 KiB, 32 KiB and 4 KiB blocks; (b) appends with
 //! `fsync=always` from 1, 8 and 64 writer threads sharing one partition (group commit);
-//! (c) appends with `fsync=never` from one writer; (d) a full scan of millions of records.
+//! (c) appends with `fsync=never` from one writer; (d) a full scan of millions of records;
+//! (e) keyed appends alone and while another thread compacts the partition in a loop (what
+//! compaction costs the writers).
 //! (`log_throughput/timed_storage.rs` can also emulate zero-filled growth for what-if runs; the
 //! log itself has grown its active files with written zeros since that what-if showed +15 %.)
 //!
@@ -25,6 +27,8 @@
 
 #[path = "log_throughput/append.rs"]
 mod append;
+#[path = "log_throughput/compaction.rs"]
+mod compaction;
 #[path = "log_throughput/machine.rs"]
 mod machine;
 #[path = "log_throughput/raw_disk.rs"]
@@ -56,6 +60,10 @@ pub struct Plan {
     pub always_duration: Duration,
     pub never_duration: Duration,
     pub scan_records: u64,
+    /// Each compaction phase (alone, compacting) appends this long.
+    pub compaction_duration: Duration,
+    /// History written before a compaction phase, for the compactions to work through.
+    pub compaction_prefill_bytes: u64,
 }
 
 impl Plan {
@@ -68,6 +76,8 @@ impl Plan {
             always_duration: Duration::from_millis(2500),
             never_duration: Duration::from_secs(2),
             scan_records: 4_000_000,
+            compaction_duration: Duration::from_millis(2500),
+            compaction_prefill_bytes: 32 << 20,
         }
     }
 
@@ -80,6 +90,8 @@ impl Plan {
             always_duration: Duration::from_millis(300),
             never_duration: Duration::from_millis(300),
             scan_records: 200_000,
+            compaction_duration: Duration::from_millis(300),
+            compaction_prefill_bytes: 2 << 20,
         }
     }
 
@@ -133,9 +145,16 @@ fn main() {
     if selected("scan") {
         results.extend(scan::run(scratch.path(), plan.scan_records, device));
     }
+    for case in compaction::cases()
+        .iter()
+        .filter(|case| selected(&case.id()))
+    {
+        results.push(compaction::run(scratch.path(), case, &plan, device));
+    }
     let targets = targets(&results);
     report::print_table(&results);
     report::print_rounds(&results);
+    compaction::print_cost(&results);
     report::print_targets(&targets);
     let json_path = std::env::var_os("STRAND_BENCH_JSON")
         .map(PathBuf::from)

@@ -6,37 +6,33 @@
 //! each partition's frames with one positional write, fdatasyncs each touched file once, publishes
 //! the new views, and wakes the others. While a leader does I/O the next round fills up, so under
 //! load one fsync serves many writers. Policies `interval` and `never` skip the fdatasync.
+//!
+//! This module owns the queue (issuing `_seq`s, rounds, waiting); `commit/round.rs` owns what
+//! the leader does inside one round, and what happens when it panics there.
+
+mod round;
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
-use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Weak};
 
 use crate::config::{FsyncPolicy, PartitionConfig};
 use crate::error::{LogError, Result};
 use crate::limits::{BATCH_BYTES_MAX, BATCH_RECORDS_MAX, SEQ_LEASE_MS};
-use crate::partition::{Partition, WriterState};
+use crate::partition::Partition;
 use crate::record::{self, NewRecord};
-use crate::segment::{ActiveSegment, SEGMENT_HEADER_BYTES};
+use crate::segment::SEGMENT_HEADER_BYTES;
 use crate::seq::{Clock, Seq, SeqGenerator, SeqRange, EPOCH_UNIX_MS};
 use crate::storage::Storage;
 use crate::store::SeqLease;
 use crate::writeback::WritebackQueue;
+use round::{PanicPayload, PendingWrite, RoundGuard};
 
 /// End of one appended batch inside a pending buffer. Batches never span segments.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct BatchMark {
     end: usize,
     first_seq: Seq,
-}
-
-#[derive(Debug)]
-struct PendingWrite {
-    partition: Arc<Partition>,
-    frames: Vec<u8>,
-    batches: Vec<BatchMark>,
-    /// Set by the leader once the frames are written (and synced, if per file).
-    written: bool,
 }
 
 #[derive(Debug)]
@@ -188,16 +184,22 @@ impl CommitQueue {
     pub fn wait(&self, partition: &Partition, round: u64) -> Result<()> {
         let mut state = self.lock();
         let parity = (round % 2) as usize;
+        let mut panic = None;
         while state.completed_round < round {
             if state.leader_active {
                 state.waiting[parity] += 1;
                 self.round_done[parity].wait(&mut state);
                 state.waiting[parity] -= 1;
             } else {
-                state = self.lead(state);
+                let (next, led_panic) = self.lead(state);
+                state = next;
+                panic = panic.or(led_panic);
             }
         }
         drop(state);
+        if let Some(payload) = panic {
+            round::continue_panic(payload);
+        }
         if partition.poisoned_in_or_before(round) {
             return Err(partition.poisoned_error());
         }
@@ -205,18 +207,31 @@ impl CommitQueue {
     }
 
     /// Run the open round: take all pending writes, do the I/O without the lock, publish.
-    fn lead<'a>(&'a self, mut state: MutexGuard<'a, QueueState>) -> MutexGuard<'a, QueueState> {
+    /// Returns the locked state after the round completed, and the payload of a panic met
+    /// while writing one partition (that partition is poisoned; the caller raises it again).
+    fn lead<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, QueueState>,
+    ) -> (MutexGuard<'a, QueueState>, Option<PanicPayload>) {
         state.leader_active = true;
         let round = state.open_round;
         state.open_round += 1;
-        let mut writes = std::mem::take(&mut state.pending);
+        let writes = std::mem::take(&mut state.pending);
         drop(state);
-        self.write_round(round, &mut writes);
+        // If anything below unwinds, the guard completes the round (see `round.rs`).
+        let mut guard = RoundGuard::new(self, round, writes);
+        let panic = self.write_round(round, guard.writes_mut());
+        (guard.complete(), panic)
+    }
+
+    /// Mark `round` done: return its buffers, let the next leader in, wake its waiters.
+    fn complete_round(&self, round: u64, writes: Vec<PendingWrite>) -> MutexGuard<'_, QueueState> {
         let mut state = self.lock();
-        for mut write in writes.drain(..) {
-            write.frames.clear();
-            write.batches.clear();
-            state.spare_buffers.push((write.frames, write.batches));
+        for write in writes {
+            let (mut frames, mut batches) = (write.frames, write.batches);
+            frames.clear();
+            batches.clear();
+            state.spare_buffers.push((frames, batches));
         }
         state.completed_round = round;
         state.leader_active = false;
@@ -230,49 +245,6 @@ impl CommitQueue {
             self.round_done[next].notify_one();
         }
         state
-    }
-
-    /// Write every partition of the round, make it durable (one fdatasync per file, or one
-    /// syncfs for the whole round when it touched many partitions), then publish.
-    fn write_round(&self, round: u64, writes: &mut [PendingWrite]) {
-        let sync = self.fsync == FsyncPolicy::Always;
-        let shared_sync = sync && writes.len() >= self.shared_sync_partitions_min;
-        let now = self.clock.now_unix_ms();
-        for write in writes.iter_mut() {
-            let partition = &write.partition;
-            let synced_here = sync && !shared_sync;
-            let (frames, batches) = (&write.frames, &write.batches);
-            let writeback = self.writeback.as_ref();
-            match partition.write_pending(frames, batches, synced_here, writeback, now) {
-                Ok(()) => write.written = true,
-                Err(error) => partition.poison(round, &error),
-            }
-        }
-        if shared_sync {
-            if let Some(first) = writes.first() {
-                let dir = &first.partition.dir;
-                if let Err(e) = self.storage.sync_file_system(dir) {
-                    let error = LogError::io(dir, e);
-                    for write in writes.iter_mut().filter(|w| w.written) {
-                        write.partition.poison(round, &error);
-                        write.written = false;
-                    }
-                }
-            }
-        }
-        for write in writes.iter().filter(|w| w.written) {
-            let partition = &write.partition;
-            partition.publish(&partition.lock_writer());
-            if sync {
-                continue;
-            }
-            let was_unsynced = partition.unsynced.swap(true, Ordering::AcqRel);
-            // Only the interval flusher drains this list; `never` syncs on close instead.
-            if !was_unsynced && matches!(self.fsync, FsyncPolicy::Interval(_)) {
-                let mut unsynced = self.unsynced.lock();
-                unsynced.push(Arc::downgrade(partition));
-            }
-        }
     }
 
     /// Persist a new `_seq` lease before issuing ids beyond the current one, so a restart
@@ -311,12 +283,8 @@ impl QueueState {
             Some(slot) => slot,
             None => {
                 let (frames, batches) = self.spare_buffers.pop().unwrap_or_default();
-                self.pending.push(PendingWrite {
-                    partition: partition.clone(),
-                    frames,
-                    batches,
-                    written: false,
-                });
+                self.pending
+                    .push(PendingWrite::new(partition.clone(), frames, batches));
                 self.pending.len() - 1
             }
         };
@@ -375,77 +343,4 @@ fn check_batch(records: &[NewRecord<'_>], segment_bytes_max: u64) -> Result<usiz
         ));
     }
     Ok(bytes)
-}
-
-impl Partition {
-    /// Leader only: write this round's frames for the partition, rolling segments as needed;
-    /// `sync`: fdatasync them; `writeback`: start early writeback (policies that do not sync
-    /// each round). Not visible to readers until the leader publishes.
-    fn write_pending(
-        &self,
-        frames: &[u8],
-        batches: &[BatchMark],
-        sync: bool,
-        writeback: Option<&WritebackQueue>,
-        now: u64,
-    ) -> Result<()> {
-        let mut writer = self.lock_writer();
-        let mut run_start = 0;
-        let mut run_end = 0;
-        for mark in batches {
-            let batch_bytes = (mark.end - run_end) as u64;
-            let fits = match &writer.active {
-                None => false,
-                Some(active) => {
-                    let used = u64::from(active.written_bytes()) + (run_end - run_start) as u64;
-                    let empty = active.is_empty() && run_end == run_start;
-                    empty || used + batch_bytes <= self.segment_bytes_max
-                }
-            };
-            if !fits {
-                self.write_run(&mut writer, &frames[run_start..run_end])?;
-                self.roll(&mut writer, mark.first_seq, now)?;
-                run_start = run_end;
-            }
-            run_end = mark.end;
-        }
-        self.write_run(&mut writer, &frames[run_start..run_end])?;
-        if let (Some(queue), Some(active)) = (writeback, writer.active.as_mut()) {
-            active.start_writeback_if_due(queue);
-        }
-        if sync {
-            if let Some(active) = &writer.active {
-                active
-                    .sync_data()
-                    .map_err(|e| LogError::io(&active.path, e))?;
-            }
-        }
-        self.publish(&writer);
-        Ok(())
-    }
-
-    fn write_run(&self, writer: &mut WriterState, run: &[u8]) -> Result<()> {
-        if run.is_empty() {
-            return Ok(());
-        }
-        let Some(active) = writer.active.as_mut() else {
-            unreachable!("a run is only formed after a segment exists");
-        };
-        active
-            .append(run)
-            .map_err(|e| LogError::io(&active.path, e))
-    }
-
-    /// Seal the active segment (if any) and start a new one named by `first_seq`.
-    pub(crate) fn roll(&self, writer: &mut WriterState, first_seq: Seq, now: u64) -> Result<()> {
-        if let Some(active) = writer.active.take() {
-            tracing::debug!(partition = %self.dir.display(), first_seq = %active.first_seq,
-                "sealing segment");
-            let sealed = Arc::new(active.seal(self.storage.clone())?);
-            Arc::make_mut(&mut writer.sealed).push(sealed);
-        }
-        let active = ActiveSegment::create(self.storage.as_ref(), &self.dir, first_seq, now)?;
-        writer.active = Some(active);
-        Ok(())
-    }
 }

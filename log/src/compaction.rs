@@ -1,10 +1,19 @@
 //! Keyed compaction: rewrite sealed segments keeping only the newest version of each key
 //! (tombstones only while younger than the tombstone retention). Records keep their `_seq`.
 //! Records with an empty key are not keyed and are always kept. The removed history raises the
-//! partition's lowest resumable `_seq` before any file is replaced.
+//! partition's resume floors (`meta.rs`) before any file is replaced:
+//! - the lowest resumable `_seq` to the highest `_seq` of a removed tombstone or of any record,
+//!   kept or removed, whose previous version is removed (a reader resuming below such a record
+//!   would read it and miss its previous version, and could not tell an update from an
+//!   insert). That is not the highest removed `_seq`: a removed version's successor lies
+//!   above it, often in a later segment or the active one;
+//! - the lowest keyed-catch-up `_seq` to the highest `_seq` of a removed tombstone that was
+//!   its key's newest version (an expired delete): below it a reader cannot learn that delete.
 //!
 //! Runs beside appends: it reads a snapshot without the writer lock and takes the lock only to
 //! swap the rewritten segments in. Records appended meanwhile are never removed.
+//! [`Partition::compaction_backlog`] tells a scheduler, from memory alone, how much sealed
+//! history no compaction has checked yet.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -12,8 +21,9 @@ use std::sync::Arc;
 
 use crate::error::{LogError, Result};
 use crate::index::SegmentIndex;
+use crate::meta::ResumeFloors;
 use crate::partition::Partition;
-use crate::reader::ReadFrom;
+use crate::reader::{ReadFrom, ReadSnapshot};
 use crate::record::{self, RecordView};
 use crate::retention::remove_segment_files;
 use crate::segment::{self, SealedSegment, SEGMENT_HEADER_BYTES};
@@ -34,13 +44,26 @@ pub struct CompactionOutcome {
     pub records_removed: u64,
 }
 
+/// Sealed history that no compaction of this [`Partition`] object has checked yet; what a
+/// scheduler needs to decide whether the partition is due, known without reading a file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CompactionBacklog {
+    /// Sealed segments sealed (or found at open) since the last compaction.
+    pub sealed_segments: usize,
+    /// Their size on disk.
+    pub sealed_bytes: u64,
+    /// When the oldest of them began: the time of its first `_seq`, Unix milliseconds.
+    pub oldest_uncompacted_unix_ms: Option<u64>,
+}
+
 /// A rewritten segment waiting to be swapped in; `None` content means "now empty".
 struct Rewrite {
     original: Arc<SealedSegment>,
-    replacement: Option<(PathBuf, SegmentIndex)>,
+    replacement: Option<(PathBuf, SegmentIndex, u64)>,
 }
 
 impl Partition {
+    /// Compact the sealed segments as of `now_unix_ms`; see the module comment.
     pub fn compact(
         &self,
         policy: &CompactionPolicy,
@@ -48,14 +71,15 @@ impl Partition {
     ) -> Result<CompactionOutcome> {
         let _maintenance = self.maintenance.lock();
         let sealed = self.lock_writer().sealed.clone();
+        let Some(last_sealed) = sealed.last() else {
+            return Ok(CompactionOutcome::default());
+        };
+        // Records at or below this `_seq` are in the segments this compaction rewrites (a
+        // segment's records lie at or above its name, and the next segment's above that).
+        let summary = last_sealed.load()?.index.summary;
+        let sealed_last_seq = summary.last_seq.max(last_sealed.first_seq);
         let snapshot = self.snapshot();
-        let mut newest: HashMap<&[u8], Seq> = HashMap::new();
-        for record in snapshot.records(ReadFrom::Earliest) {
-            let record = record?;
-            if !record.key.is_empty() {
-                newest.insert(record.key, record.seq);
-            }
-        }
+        let newest = newest_versions(&snapshot)?;
         let keep = |r: &RecordView<'_>| {
             let newest_seq = newest.get(r.key).copied().unwrap_or(Seq::ZERO);
             let tombstone_expired = r.flags.is_tombstone()
@@ -65,22 +89,41 @@ impl Partition {
             r.key.is_empty() || (r.seq >= newest_seq && !tombstone_expired)
         };
         let mut outcome = CompactionOutcome::default();
-        let mut max_removed = Seq::ZERO;
         let mut rewrites = Vec::new();
         for segment in sealed.iter() {
-            let (rewrite, removed, max) = self.rewrite_segment(segment, &keep, now_unix_ms)?;
+            let (rewrite, removed) = self.rewrite_segment(segment, &keep, now_unix_ms)?;
             outcome.records_removed += removed;
-            max_removed = max_removed.max(max);
             rewrites.extend(rewrite);
         }
-        if rewrites.is_empty() {
-            return Ok(outcome);
+        if !rewrites.is_empty() {
+            let floors = removed_history_floors(&snapshot, &newest, sealed_last_seq, &keep)?;
+            self.raise_floors(floors)?;
+            self.swap_in(rewrites, &mut outcome)?;
+            tracing::info!(partition = %self.dir.display(), records = outcome.records_removed,
+                lowest_resumable_seq = %floors.lowest_resumable_seq,
+                lowest_keyed_catch_up_seq = %floors.lowest_keyed_catch_up_seq, "compaction done");
         }
-        self.raise_lowest_resumable(max_removed)?;
-        self.swap_in(rewrites, &mut outcome)?;
-        tracing::info!(partition = %self.dir.display(), records = outcome.records_removed,
-            lowest_resumable_seq = %max_removed, "compaction done");
+        for segment in sealed.iter() {
+            segment.mark_compacted();
+        }
         Ok(outcome)
+    }
+
+    /// The sealed segments no compaction of this object has checked (every one after an
+    /// open), from memory only: no file is read. O(sealed segments).
+    pub fn compaction_backlog(&self) -> CompactionBacklog {
+        let mut backlog = CompactionBacklog::default();
+        for segment in self.published_sealed().iter() {
+            if segment.is_compacted() {
+                continue;
+            }
+            backlog.sealed_segments += 1;
+            backlog.sealed_bytes += segment.file_bytes();
+            let began = segment.first_seq.unix_ms();
+            let oldest = backlog.oldest_uncompacted_unix_ms.get_or_insert(began);
+            *oldest = (*oldest).min(began);
+        }
+        backlog
     }
 
     /// Copy the kept frames of one segment into a temporary file, fsync'd.
@@ -89,12 +132,12 @@ impl Partition {
         segment: &Arc<SealedSegment>,
         keep: &dyn Fn(&RecordView<'_>) -> bool,
         now_unix_ms: u64,
-    ) -> Result<(Option<Rewrite>, u64, Seq)> {
+    ) -> Result<(Option<Rewrite>, u64)> {
         let loaded = segment.load()?;
         let data = &loaded.bytes.as_slice()[..loaded.index.summary.data_bytes as usize];
         let mut out = segment::encode_header(segment.first_seq, now_unix_ms).to_vec();
         let mut index = SegmentIndex::new(segment.first_seq, SEGMENT_HEADER_BYTES);
-        let (mut removed, mut max_removed) = (0, Seq::ZERO);
+        let mut removed = 0;
         let mut position = SEGMENT_HEADER_BYTES as usize;
         while position < data.len() {
             let corrupt = |reason| LogError::CorruptSegment {
@@ -113,25 +156,24 @@ impl Partition {
                 index.add(view.seq, view.timestamp_unix_ms, at, out.len() as u32);
             } else {
                 removed += 1;
-                max_removed = max_removed.max(view.seq);
             }
             position = next;
         }
         if removed == 0 {
-            return Ok((None, 0, Seq::ZERO));
+            return Ok((None, 0));
         }
         let replacement = if index.summary.records == 0 {
             None
         } else {
             let tmp = segment.path.with_extension("compact.tmp");
             storage::write_atomically(&tmp, &out, true).map_err(|e| LogError::io(&tmp, e))?;
-            Some((tmp, index))
+            Some((tmp, index, out.len() as u64))
         };
         let rewrite = Rewrite {
             original: segment.clone(),
             replacement,
         };
-        Ok((Some(rewrite), removed, max_removed))
+        Ok((Some(rewrite), removed))
     }
 
     /// Rename rewritten segments over the originals and publish the new view.
@@ -143,7 +185,7 @@ impl Partition {
             let slot = writer.sealed.iter().position(|s| Arc::ptr_eq(s, original));
             let Some(slot) = slot else { continue };
             match rewrite.replacement {
-                Some((tmp, index)) => {
+                Some((tmp, index, file_bytes)) => {
                     std::fs::rename(&tmp, &original.path).map_err(|e| LogError::io(&tmp, e))?;
                     let index_path = segment::index_path(&self.dir, original.first_seq);
                     let _ = storage::write_atomically(&index_path, &index.encode(), false);
@@ -151,7 +193,9 @@ impl Partition {
                         self.storage.clone(),
                         original.path.clone(),
                         original.first_seq,
+                        file_bytes,
                     );
+                    fresh.mark_compacted();
                     Arc::make_mut(&mut writer.sealed)[slot] = Arc::new(fresh);
                     outcome.segments_rewritten += 1;
                 }
@@ -168,4 +212,56 @@ impl Partition {
             .map_err(|e| LogError::io(&self.dir, e))?;
         remove_segment_files(self, &emptied)
     }
+}
+
+/// The newest `_seq` of every key in `snapshot`.
+fn newest_versions(snapshot: &ReadSnapshot) -> Result<HashMap<&[u8], Seq>> {
+    let mut newest: HashMap<&[u8], Seq> = HashMap::new();
+    for record in snapshot.records(ReadFrom::Earliest) {
+        let record = record?;
+        if !record.key.is_empty() {
+            newest.insert(record.key, record.seq);
+        }
+    }
+    Ok(newest)
+}
+
+/// The resume floors once `keep` has removed its records at or below `sealed_last_seq` (see
+/// the module comment). A previous version `p` named by a record of key `k` is removed when it
+/// lies in the rewritten range and below `k`'s newest version (previous versions name the same
+/// key; a link that does not only makes the floor higher than needed, never lower).
+fn removed_history_floors(
+    snapshot: &ReadSnapshot,
+    newest: &HashMap<&[u8], Seq>,
+    sealed_last_seq: Seq,
+    keep: &dyn Fn(&RecordView<'_>) -> bool,
+) -> Result<ResumeFloors> {
+    let mut floors = ResumeFloors::default();
+    for record in snapshot.records(ReadFrom::Earliest) {
+        let record = record?;
+        // Keyless records are never removed, nor are the keyless records they name.
+        if record.key.is_empty() {
+            continue;
+        }
+        let newest_seq = newest.get(record.key).copied().unwrap_or(Seq::ZERO);
+        let removed = record.seq <= sealed_last_seq && !keep(&record);
+        if removed && record.flags.is_tombstone() {
+            let resumable = ResumeFloors {
+                lowest_resumable_seq: record.seq,
+                lowest_keyed_catch_up_seq: Seq::ZERO,
+            };
+            floors = floors.raised_to(match record.seq == newest_seq {
+                true => ResumeFloors::both(record.seq),
+                false => resumable,
+            });
+        }
+        let previous = record.previous_version;
+        if previous != Seq::ZERO && previous <= sealed_last_seq && previous < newest_seq {
+            floors = floors.raised_to(ResumeFloors {
+                lowest_resumable_seq: record.seq,
+                lowest_keyed_catch_up_seq: Seq::ZERO,
+            });
+        }
+    }
+    Ok(floors)
 }

@@ -30,7 +30,11 @@ pub enum LogError {
         found: u16,
         supported: u16,
     },
-    #[error("partition {path} is poisoned by a failed write or fsync ({cause}); reopen it")]
+    /// A write or sync of the partition failed, or the commit round panicked while writing
+    /// it: what reached its files is unknown, so it refuses appends until reopened.
+    #[error(
+        "partition {path} is poisoned by a failed write, fsync or commit ({cause}); reopen it"
+    )]
     Poisoned { path: PathBuf, cause: String },
     #[error("record rejected: {0}")]
     InvalidRecord(&'static str),

@@ -8,7 +8,13 @@
 //!
 //! Entry points: [`Store::open`] then [`Store::partition`]; [`Partition::append`] (returns once
 //! durable under the [`FsyncPolicy`]); [`Partition::snapshot`] then [`ReadSnapshot::records`]
-//! for zero-copy reads. On-disk formats: `docs/log-format.md`.
+//! for zero-copy reads; [`Partition::resume_floors`] says how far back a reader can resume
+//! after retention or compaction, and [`Partition::compaction_backlog`] whether compaction is
+//! due. On-disk formats: `docs/log-format.md`.
+//!
+//! Locks do not poison (`parking_lot`). A panic in the commit round poisons the partitions it
+//! was writing (they refuse appends until reopened), completes the round and wakes its
+//! waiters, so other partitions keep committing (`commit/round.rs`).
 
 mod commit;
 mod compaction;
@@ -28,10 +34,11 @@ mod store;
 mod sys;
 mod writeback;
 
-pub use compaction::{CompactionOutcome, CompactionPolicy};
+pub use compaction::{CompactionBacklog, CompactionOutcome, CompactionPolicy};
 pub use config::{FsyncPolicy, PartitionConfig, StoreConfig};
 pub use error::{LogError, Result};
 pub use index::{SegmentIndex, SegmentSummary};
+pub use meta::ResumeFloors;
 pub use partition::{AppendTicket, Partition};
 pub use reader::{ReadFrom, ReadSnapshot, Records};
 pub use record::{NewRecord, RecordFlags, RecordView};

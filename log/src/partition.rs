@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::commit::CommitQueue;
 use crate::config::PartitionConfig;
 use crate::error::{LogError, Result};
-use crate::meta::PartitionMeta;
+use crate::meta::ResumeFloors;
 use crate::reader::{ActiveRef, PartitionView, ReadSnapshot};
 use crate::record::NewRecord;
 use crate::segment::{self, ActiveSegment, SealedSegment, SEGMENT_HEADER_BYTES};
@@ -42,7 +42,8 @@ pub struct Partition {
     /// Commit round whose I/O failed, or `HEALTHY`.
     poisoned_round: AtomicU64,
     poison_cause: Mutex<Option<String>>,
-    pub(crate) meta: Mutex<PartitionMeta>,
+    /// The resume floors, as stored in `partition.meta`.
+    pub(crate) meta: Mutex<ResumeFloors>,
     /// Serialises retention and compaction of this partition.
     pub(crate) maintenance: Mutex<()>,
     /// Written but not yet fdatasync'd (policies `interval` and `never`).
@@ -66,17 +67,14 @@ impl Partition {
     ) -> Result<Arc<Partition>> {
         std::fs::create_dir_all(dir).map_err(|e| LogError::io(dir, e))?;
         let storage = config.storage.clone();
-        let first_seqs = list_segments(dir)?;
-        let mut sealed = Vec::with_capacity(first_seqs.len());
+        let segments = list_segments(dir)?;
+        let mut sealed = Vec::with_capacity(segments.len());
         let mut active = None;
-        for (i, &first_seq) in first_seqs.iter().enumerate() {
+        for (i, &(first_seq, file_bytes)) in segments.iter().enumerate() {
             let path = segment::segment_path(dir, first_seq);
-            if i + 1 < first_seqs.len() {
-                sealed.push(Arc::new(SealedSegment::new(
-                    storage.clone(),
-                    path,
-                    first_seq,
-                )));
+            if i + 1 < segments.len() {
+                let segment = SealedSegment::new(storage.clone(), path, first_seq, file_bytes);
+                sealed.push(Arc::new(segment));
             } else {
                 active = recover_active(storage.as_ref(), path, first_seq)?;
             }
@@ -164,9 +162,22 @@ impl Partition {
     }
 
     /// A reader that has seen everything up to `S >= lowest_resumable_seq()` can resume by
-    /// reading after `S` and miss nothing; below it, retention or compaction removed history.
+    /// reading after `S`: no delete is missing and every previous version a record read names
+    /// is there (see [`ResumeFloors`]); below it, retention or compaction removed history.
     pub fn lowest_resumable_seq(&self) -> Seq {
         self.meta.lock().lowest_resumable_seq
+    }
+
+    /// A reader at `S >= lowest_keyed_catch_up_seq()` can still learn the newest version of
+    /// every key changed after `S` (deletes included) by reading after `S`; see
+    /// [`ResumeFloors`]. Never above [`Partition::lowest_resumable_seq`].
+    pub fn lowest_keyed_catch_up_seq(&self) -> Seq {
+        self.meta.lock().lowest_keyed_catch_up_seq
+    }
+
+    /// Both floors, read together (a resume decision compares a cursor with both).
+    pub fn resume_floors(&self) -> ResumeFloors {
+        *self.meta.lock()
     }
 
     pub fn is_poisoned(&self) -> bool {
@@ -177,10 +188,12 @@ impl Partition {
         self.poisoned_round.load(Ordering::Acquire) <= round
     }
 
-    pub(crate) fn poison(&self, round: u64, error: &LogError) {
-        tracing::error!(partition = %self.dir.display(), %error, "partition poisoned");
-        let mut cause = self.poison_cause.lock();
-        cause.get_or_insert_with(|| error.to_string());
+    /// Refuse appends from now on, and fail the waiters of `round` and later rounds: after a
+    /// failed write or sync, or a panic while writing, what reached the files is unknown.
+    pub(crate) fn poison(&self, round: u64, cause: &dyn std::fmt::Display) {
+        tracing::error!(partition = %self.dir.display(), %cause, "partition poisoned");
+        let mut first_cause = self.poison_cause.lock();
+        first_cause.get_or_insert_with(|| cause.to_string());
         self.poisoned_round.fetch_min(round, Ordering::AcqRel);
     }
 
@@ -207,6 +220,11 @@ impl Partition {
             named.max(last_sealed_seq(&writer.sealed))
         };
         active.unwrap_or_else(sealed)
+    }
+
+    /// The sealed segments readers see now, without waiting for the writer.
+    pub(crate) fn published_sealed(&self) -> Arc<Vec<Arc<SealedSegment>>> {
+        self.published.read().sealed.clone()
     }
 
     pub(crate) fn lock_writer(&self) -> MutexGuard<'_, WriterState> {
@@ -337,10 +355,11 @@ fn last_sealed_seq(sealed: &[Arc<SealedSegment>]) -> Seq {
     Seq::ZERO
 }
 
-/// Segment first `_seq`s in order; leftover temporary files of interrupted writes are removed.
-fn list_segments(dir: &Path) -> Result<Vec<Seq>> {
+/// Segment first `_seq`s and file sizes, in order; leftover temporary files of interrupted
+/// writes are removed.
+fn list_segments(dir: &Path) -> Result<Vec<(Seq, u64)>> {
     let entries = std::fs::read_dir(dir).map_err(|e| LogError::io(dir, e))?;
-    let mut first_seqs = Vec::new();
+    let mut segments = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| LogError::io(dir, e))?;
         let name = entry.file_name();
@@ -348,11 +367,14 @@ fn list_segments(dir: &Path) -> Result<Vec<Seq>> {
         if name.ends_with(".tmp") {
             let _ = std::fs::remove_file(entry.path());
         } else if let Some(seq) = segment::parse_segment_name(name) {
-            first_seqs.push(seq);
+            let metadata = entry
+                .metadata()
+                .map_err(|e| LogError::io(entry.path(), e))?;
+            segments.push((seq, metadata.len()));
         }
     }
-    first_seqs.sort_unstable();
-    Ok(first_seqs)
+    segments.sort_unstable();
+    Ok(segments)
 }
 
 /// Recover the newest segment. A segment whose header never reached the disk (a crash while it
@@ -400,18 +422,16 @@ fn only_zeros_follow(file: &mut std::fs::File) -> std::io::Result<bool> {
     }
 }
 
-fn load_meta(dir: &Path, sealed: &[Arc<SealedSegment>]) -> Result<PartitionMeta> {
-    match PartitionMeta::load(dir)? {
-        None => Ok(PartitionMeta::default()),
-        Some(Some(meta)) => Ok(meta),
+fn load_meta(dir: &Path, sealed: &[Arc<SealedSegment>]) -> Result<ResumeFloors> {
+    match ResumeFloors::load(dir)? {
+        None => Ok(ResumeFloors::default()),
+        Some(Some(floors)) => Ok(floors),
         Some(None) => {
             // Unreadable: assume every sealed segment may have lost history.
-            let lowest_resumable_seq = last_sealed_seq(sealed);
-            tracing::warn!(partition = %dir.display(), %lowest_resumable_seq,
+            let seq = last_sealed_seq(sealed);
+            tracing::warn!(partition = %dir.display(), floors = %seq,
                 "partition.meta unreadable; assuming sealed history is incomplete");
-            Ok(PartitionMeta {
-                lowest_resumable_seq,
-            })
+            Ok(ResumeFloors::both(seq))
         }
     }
 }

@@ -266,13 +266,54 @@ mod tests {
         assert_eq!(decode(&[], 0), Ok(Decoded::End));
     }
 
-    proptest! {
-        #[test]
-        fn round_trip(seq in 1u64..u64::MAX >> 1, ts: u64, prev: u64, tomb: bool,
-                      key in proptest::collection::vec(any::<u8>(), 0..64),
-                      payload in proptest::collection::vec(any::<u8>(), 0..2048)) {
-            let flags = if tomb { RecordFlags::TOMBSTONE } else { RecordFlags::NONE };
-            let record = NewRecord { key: &key, payload: &payload, flags, previous_version: Seq(prev) };
+    /// Run `test` on exactly `cases` inputs: unlike `proptest!`, the count does not follow
+    /// `PROPTEST_CASES` (see `tests/model/mod.rs`, `check_exactly`).
+    fn check_exactly<S: Strategy>(
+        cases: u32,
+        strategy: S,
+        test: impl Fn(S::Value) -> Result<(), TestCaseError>,
+    ) {
+        let config = ProptestConfig {
+            cases,
+            source_file: Some(file!()),
+            ..ProptestConfig::default()
+        };
+        let ran = std::cell::Cell::new(0u32);
+        let mut runner = proptest::test_runner::TestRunner::new(config);
+        let result = runner.run(&strategy, |value| {
+            ran.set(ran.get() + 1);
+            test(value)
+        });
+        if let Err(error) = result {
+            panic!("{error}\n{runner}");
+        }
+        assert!(ran.get() >= cases, "{} of {cases} cases ran", ran.get());
+    }
+
+    #[test]
+    fn round_trip() {
+        let key = proptest::collection::vec(any::<u8>(), 0..64);
+        let payload = proptest::collection::vec(any::<u8>(), 0..2048);
+        let strategy = (
+            1u64..u64::MAX >> 1,
+            any::<u64>(),
+            any::<u64>(),
+            any::<bool>(),
+            key,
+            payload,
+        );
+        check_exactly(256, strategy, |(seq, ts, prev, tomb, key, payload)| {
+            let flags = if tomb {
+                RecordFlags::TOMBSTONE
+            } else {
+                RecordFlags::NONE
+            };
+            let record = NewRecord {
+                key: &key,
+                payload: &payload,
+                flags,
+                previous_version: Seq(prev),
+            };
             let mut out = vec![];
             encode(&mut out, Seq(seq), ts, &record);
             let Ok(Decoded::Record(view, next)) = decode(&out, 0) else {
@@ -285,12 +326,16 @@ mod tests {
             prop_assert_eq!(view.flags, flags);
             prop_assert_eq!(view.key, &key[..]);
             prop_assert_eq!(view.payload, &payload[..]);
-        }
+            Ok(())
+        });
+    }
 
-        #[test]
-        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256),
-                                       at in 0usize..300) {
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        let strategy = (proptest::collection::vec(any::<u8>(), 0..256), 0usize..300);
+        check_exactly(256, strategy, |(bytes, at)| {
             let _ = decode(&bytes, at);
-        }
+            Ok(())
+        });
     }
 }

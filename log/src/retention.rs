@@ -1,11 +1,12 @@
 //! Retention: drop whole sealed segments that are older than the age limit or that push the
 //! partition over its size limit, oldest first. The active segment is never dropped. Before any
-//! file is removed, the lowest resumable `_seq` is raised durably (`meta.rs`).
+//! file is removed, both resume floors are raised durably (`meta.rs`): retention removes newest
+//! versions of keys too.
 
 use std::sync::Arc;
 
 use crate::error::{LogError, Result};
-use crate::meta::PartitionMeta;
+use crate::meta::ResumeFloors;
 use crate::partition::Partition;
 use crate::segment::{self, SealedSegment};
 use crate::seq::Seq;
@@ -64,7 +65,8 @@ impl Partition {
         if outcome.segments_removed == 0 {
             return Ok(outcome);
         }
-        self.raise_lowest_resumable(last_removed)?;
+        // Whole segments go, newest versions of keys included: both floors rise.
+        self.raise_floors(ResumeFloors::both(last_removed))?;
         let removed = &sealed[..outcome.segments_removed];
         {
             let mut writer = self.lock_writer();
@@ -88,15 +90,13 @@ impl Partition {
         Ok(first.map(|r| r.seq))
     }
 
-    /// Durably record that history at or below `seq` is incomplete.
-    pub(crate) fn raise_lowest_resumable(&self, seq: Seq) -> Result<()> {
+    /// Durably raise the resume floors to at least `floors` (before anything is removed).
+    pub(crate) fn raise_floors(&self, floors: ResumeFloors) -> Result<()> {
         let mut meta = self.meta.lock();
-        if seq <= meta.lowest_resumable_seq {
+        let raised = meta.raised_to(floors);
+        if raised == *meta {
             return Ok(());
         }
-        let raised = PartitionMeta {
-            lowest_resumable_seq: seq,
-        };
         raised.store(&self.dir)?;
         *meta = raised;
         Ok(())

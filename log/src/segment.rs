@@ -4,6 +4,7 @@
 
 use parking_lot::RwLock;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::error::{LogError, Result};
@@ -156,6 +157,11 @@ pub struct SealedSegment {
     pub first_seq: Seq,
     storage: Arc<dyn Storage>,
     loaded: OnceLock<LoadedSegment>,
+    /// Length of the file, known without reading it: from sealing, from the rewrite that made
+    /// it, or from the directory listing at open.
+    file_bytes: u64,
+    /// Checked by a compaction of this process (rewritten, or found with nothing to remove).
+    compacted: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -165,19 +171,45 @@ pub struct LoadedSegment {
 }
 
 impl SealedSegment {
-    pub fn new(storage: Arc<dyn Storage>, path: PathBuf, first_seq: Seq) -> SealedSegment {
+    /// A sealed segment of `file_bytes` bytes, mapped and indexed on first use.
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        path: PathBuf,
+        first_seq: Seq,
+        file_bytes: u64,
+    ) -> SealedSegment {
         SealedSegment {
             path,
             first_seq,
             storage,
             loaded: OnceLock::new(),
+            file_bytes,
+            compacted: AtomicBool::new(false),
         }
     }
 
     fn with_loaded(storage: Arc<dyn Storage>, path: PathBuf, loaded: LoadedSegment) -> Self {
-        let segment = SealedSegment::new(storage, path, loaded.index.summary.first_seq);
+        let (first_seq, data_bytes) = (
+            loaded.index.summary.first_seq,
+            loaded.index.summary.data_bytes,
+        );
+        let segment = SealedSegment::new(storage, path, first_seq, u64::from(data_bytes));
         let _ = segment.loaded.set(loaded);
         segment
+    }
+
+    /// Size of the segment file (no I/O).
+    pub fn file_bytes(&self) -> u64 {
+        self.file_bytes
+    }
+
+    /// Whether a compaction of this process has checked this segment.
+    pub fn is_compacted(&self) -> bool {
+        self.compacted.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn mark_compacted(&self) {
+        self.compacted.store(true, Ordering::Release);
     }
 
     /// Map the segment and load (or rebuild) its index.

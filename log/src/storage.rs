@@ -1,14 +1,15 @@
 //! The narrow I/O surface the log writes through: positional write, sync, truncate, map.
 //!
 //! Everything the log persists goes through [`Storage`] and [`StorageFile`], so tests can inject
-//! a failed fsync, a short write or a full disk ([`FaultyStorage`]) and check that the partition
-//! poisons itself instead of guessing what reached the disk.
+//! a failed fsync, a short write, a full disk or a panic ([`FaultyStorage`]) and check that the
+//! partition poisons itself instead of guessing what reached the disk.
 
+use parking_lot::Mutex;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -110,18 +111,26 @@ impl Storage for FileStorage {
 }
 
 /// Switches a test flips to make the next operations fail, and counters of what was done.
+/// The switches apply to every file, or only to files under [`Faults::only_under`] once set.
 #[derive(Debug, Default)]
 pub struct Faults {
     pub fail_sync: AtomicBool,
     pub fail_write: AtomicBool,
     /// Writes land only their first half, then report "no space left".
     pub short_write: AtomicBool,
+    /// Writes panic before writing anything: a bug in the commit path, injected from below.
+    pub panic_on_write: AtomicBool,
+    /// Syncs (fdatasync, fsync, syncfs) panic before syncing.
+    pub panic_on_sync: AtomicBool,
     /// Every sync first sleeps this long (to make concurrent appenders pile up in tests).
     pub sync_delay_ms: AtomicU64,
     /// Successful per-file syncs (fdatasync or fsync).
     pub file_syncs: AtomicU64,
     /// Successful file-system syncs (`syncfs`).
     pub file_system_syncs: AtomicU64,
+    /// When set, the switches above apply only to files in this directory (or below it), and a
+    /// `syncfs` only when it is asked for this directory; other files work normally.
+    target_dir: Mutex<Option<PathBuf>>,
 }
 
 /// [`FileStorage`] with injectable failures, for tests of poisoning and error paths.
@@ -133,16 +142,37 @@ pub struct FaultyStorage {
 #[derive(Debug)]
 struct FaultyFile {
     inner: PlainFile,
+    path: PathBuf,
     faults: Arc<Faults>,
 }
 
 impl Faults {
-    fn before_sync(&self, what: &str) -> io::Result<()> {
+    /// Limit the switches to files under `dir` (`None`: every file again).
+    pub fn only_under(&self, dir: Option<&Path>) {
+        *self.target_dir.lock() = dir.map(Path::to_path_buf);
+    }
+
+    fn applies_to(&self, path: &Path) -> bool {
+        match &*self.target_dir.lock() {
+            Some(dir) => path.starts_with(dir),
+            None => true,
+        }
+    }
+
+    /// Whether switch `on` is set and applies to `path`.
+    fn fires(&self, on: &AtomicBool, path: &Path) -> bool {
+        on.load(Ordering::SeqCst) && self.applies_to(path)
+    }
+
+    fn before_sync(&self, what: &str, path: &Path) -> io::Result<()> {
         let delay_ms = self.sync_delay_ms.load(Ordering::SeqCst);
         if delay_ms > 0 {
             std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         }
-        if self.fail_sync.load(Ordering::SeqCst) {
+        if self.fires(&self.panic_on_sync, path) {
+            panic!("injected panic in {what} of {}", path.display());
+        }
+        if self.fires(&self.fail_sync, path) {
             return Err(injected(what));
         }
         Ok(())
@@ -155,10 +185,14 @@ fn injected(what: &str) -> io::Error {
 
 impl StorageFile for FaultyFile {
     fn write_all_at(&self, bytes: &[u8], offset: u64) -> io::Result<()> {
-        if self.faults.fail_write.load(Ordering::SeqCst) {
+        let faults = &self.faults;
+        if faults.fires(&faults.panic_on_write, &self.path) {
+            panic!("injected panic in write to {}", self.path.display());
+        }
+        if faults.fires(&faults.fail_write, &self.path) {
             return Err(injected("write"));
         }
-        if self.faults.short_write.load(Ordering::SeqCst) {
+        if faults.fires(&faults.short_write, &self.path) {
             self.inner.write_all_at(&bytes[..bytes.len() / 2], offset)?;
             return Err(io::Error::new(
                 io::ErrorKind::StorageFull,
@@ -168,13 +202,13 @@ impl StorageFile for FaultyFile {
         self.inner.write_all_at(bytes, offset)
     }
     fn sync_data(&self) -> io::Result<()> {
-        self.faults.before_sync("fdatasync")?;
+        self.faults.before_sync("fdatasync", &self.path)?;
         self.inner.sync_data()?;
         self.faults.file_syncs.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
     fn sync_all(&self) -> io::Result<()> {
-        self.faults.before_sync("fsync")?;
+        self.faults.before_sync("fsync", &self.path)?;
         self.inner.sync_all()?;
         self.faults.file_syncs.fetch_add(1, Ordering::SeqCst);
         Ok(())
@@ -198,6 +232,7 @@ impl Storage for FaultyStorage {
         let inner = open_plain(path, true)?;
         Ok(Box::new(FaultyFile {
             inner,
+            path: path.to_path_buf(),
             faults: self.faults.clone(),
         }))
     }
@@ -205,11 +240,12 @@ impl Storage for FaultyStorage {
         let inner = open_plain(path, false)?;
         Ok(Box::new(FaultyFile {
             inner,
+            path: path.to_path_buf(),
             faults: self.faults.clone(),
         }))
     }
     fn sync_file_system(&self, dir: &Path) -> io::Result<()> {
-        self.faults.before_sync("syncfs")?;
+        self.faults.before_sync("syncfs", dir)?;
         FileStorage.sync_file_system(dir)?;
         self.faults.file_system_syncs.fetch_add(1, Ordering::SeqCst);
         Ok(())

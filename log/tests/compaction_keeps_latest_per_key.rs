@@ -2,43 +2,78 @@
 //! (newest across the whole partition, so a version superseded by a record in the active
 //! segment goes too); a tombstone stays while younger than `tombstone_retention_ms` and goes
 //! after; records with an empty key are never removed; records in the active segment are never
-//! touched; kept records keep their `_seq` and bytes. `lowest_resumable_seq()` becomes the
-//! highest removed `_seq`, and every record above it is still there. All of it survives a
-//! reopen; appends after compaction work; a snapshot taken before still reads everything it saw.
+//! touched; kept records keep their `_seq` and bytes. The resume floors rise exactly as
+//! `docs/log-format.md` says (the lowest resumable `_seq` to the highest removed tombstone or
+//! record whose previous version was removed; the keyed-catch-up floor to the highest removed
+//! newest tombstone), and what they promise holds: above the resumable floor no delete and no
+//! named previous version is missing, above the keyed floor every key's newest version is
+//! there (`model::assert_resume_floors_hold`). All of it
+//! survives a reopen; appends after compaction work; a snapshot taken before still reads
+//! everything it saw; a compacted partition has no compaction backlog.
 //!
-//! Model: a `Vec` of every committed record, filtered by the rule above.
+//! Model: a `Vec` of every committed record, filtered by the rule above. Most keyed records
+//! name the newest version of their key as their previous version, as the broker's do.
 
 mod model;
 
 use std::collections::HashMap;
 
 use model::{
-    append_checked, config, read, segment_first_seqs, seqs, split_by_segment, ModelRecord,
-    RecordSpec, TestClock, START_UNIX_MS,
+    append_checked, assert_resume_floors_hold, check_exactly, config, read, segment_first_seqs,
+    seqs, split_by_segment, ModelRecord, RecordSpec, TestClock, START_UNIX_MS,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
-use strand_log::{CompactionOutcome, CompactionPolicy, Partition, ReadFrom, Seq};
+use strand_log::{CompactionOutcome, CompactionPolicy, Partition, ReadFrom, ResumeFloors, Seq};
 
-/// What compaction must leave of `model`: `(kept, removed)`.
+/// What compaction must leave of `model`, what it removes, and the floors the removal implies.
 fn compacted(
     model: &[ModelRecord],
     active_first_seq: Seq,
     policy: &CompactionPolicy,
     now_unix_ms: u64,
-) -> (Vec<ModelRecord>, Vec<ModelRecord>) {
+) -> (Vec<ModelRecord>, Vec<ModelRecord>, ResumeFloors) {
     let mut newest: HashMap<&[u8], Seq> = HashMap::new();
     for record in model.iter().filter(|r| !r.key.is_empty()) {
         newest.insert(&record.key, record.seq);
     }
+    let expired = |r: &ModelRecord| {
+        r.tombstone
+            && now_unix_ms.saturating_sub(r.timestamp_unix_ms) >= policy.tombstone_retention_ms
+    };
     let keep = |r: &ModelRecord| {
-        let expired = r.tombstone
-            && now_unix_ms.saturating_sub(r.timestamp_unix_ms) >= policy.tombstone_retention_ms;
         r.seq >= active_first_seq
             || r.key.is_empty()
-            || (newest[r.key.as_slice()] == r.seq && !expired)
+            || (newest[r.key.as_slice()] == r.seq && !expired(r))
     };
-    model.iter().cloned().partition(keep)
+    let (kept, removed): (Vec<ModelRecord>, Vec<ModelRecord>) =
+        model.iter().cloned().partition(keep);
+    // The rule of docs/log-format.md, spelled out independently of the implementation.
+    let sealed_last = model
+        .iter()
+        .map(|r| r.seq)
+        .filter(|s| *s < active_first_seq)
+        .max();
+    let sealed_last = sealed_last.unwrap_or(Seq::ZERO);
+    let (mut resumable, mut keyed) = (Seq::ZERO, Seq::ZERO);
+    for record in model.iter().filter(|r| !r.key.is_empty()) {
+        let newest_seq = newest[record.key.as_slice()];
+        if !keep(record) && record.tombstone {
+            resumable = resumable.max(record.seq);
+            if record.seq == newest_seq {
+                keyed = keyed.max(record.seq);
+            }
+        }
+        let previous = record.previous_version;
+        if previous != Seq::ZERO && previous <= sealed_last && previous < newest_seq {
+            resumable = resumable.max(record.seq);
+        }
+    }
+    let floors = ResumeFloors {
+        lowest_resumable_seq: resumable.max(keyed),
+        lowest_keyed_catch_up_seq: keyed,
+    };
+    (kept, removed, floors)
 }
 
 /// Compact now and check the outcome, the files and the reads against the model; returns the
@@ -52,8 +87,8 @@ fn compact_and_check(
     let dir = partition.dir();
     let first_seqs = segment_first_seqs(dir);
     let active_first_seq = *first_seqs.last().unwrap();
-    let lowest_resumable_before = partition.lowest_resumable_seq();
-    let (kept, removed) = compacted(model, active_first_seq, policy, now_unix_ms);
+    let floors_before = partition.resume_floors();
+    let (kept, removed, floors) = compacted(model, active_first_seq, policy, now_unix_ms);
 
     let outcome = partition.compact(policy, now_unix_ms).unwrap();
 
@@ -77,28 +112,15 @@ fn compact_and_check(
     assert_eq!(outcome, expected);
     assert_eq!(segment_first_seqs(dir), expected_files);
 
-    let lowest_resumable = removed
-        .iter()
-        .map(|r| r.seq)
-        .max()
-        .unwrap_or(Seq::ZERO)
-        .max(lowest_resumable_before);
-    assert_eq!(partition.lowest_resumable_seq(), lowest_resumable);
-    check_reads(partition, &kept);
-    // Above the resume point the history is complete: exactly the records ever appended.
-    let above = |records: &[ModelRecord]| -> Vec<ModelRecord> {
-        records
-            .iter()
-            .filter(|r| r.seq > lowest_resumable)
-            .cloned()
-            .collect()
+    let floors = match removed.is_empty() {
+        true => floors_before,
+        false => floors_before.raised_to(floors),
     };
-    assert_eq!(above(&kept), above(model));
+    assert_eq!(partition.resume_floors(), floors);
+    assert_resume_floors_hold(partition, model);
+    assert_eq!(partition.compaction_backlog().sealed_segments, 0);
+    check_reads(partition, &kept);
     let snapshot = partition.snapshot();
-    assert_eq!(
-        read(&snapshot, ReadFrom::After(lowest_resumable)),
-        above(model)
-    );
     // A read from a removed `_seq` starts at the next record kept.
     for gone in &removed {
         let expected: Vec<Seq> = kept
@@ -126,23 +148,29 @@ fn check_reads(partition: &Partition, model: &[ModelRecord]) {
 }
 
 /// Records over a handful of keys; about one in six has no key, one in five is a tombstone.
-fn arb_keyed_record() -> impl Strategy<Value = RecordSpec> {
+/// The flag says whether the record names its key's newest version as its previous version
+/// (resolved at append time); otherwise it names a random `_seq`.
+fn arb_keyed_record() -> impl Strategy<Value = (RecordSpec, bool)> {
     let key = prop_oneof![1 => Just(Vec::new()), 5 => (0u8..6).prop_map(|k| vec![b'k', k])];
     let tombstone = proptest::bool::weighted(0.2);
     let payload = proptest::collection::vec(any::<u8>(), 0..300);
-    (key, tombstone, payload, any::<u64>()).prop_map(|(key, tombstone, payload, previous)| {
-        RecordSpec {
-            payload: if tombstone { Vec::new() } else { payload },
-            key,
-            tombstone,
-            previous_version: Seq(previous),
-        }
-    })
+    let linked = proptest::bool::weighted(0.8);
+    (key, tombstone, payload, any::<u64>(), linked).prop_map(
+        |(key, tombstone, payload, previous, linked)| {
+            let spec = RecordSpec {
+                payload: if tombstone { Vec::new() } else { payload },
+                key,
+                tombstone,
+                previous_version: Seq(previous),
+            };
+            (spec, linked)
+        },
+    )
 }
 
-fn arb_batches(
-    count: std::ops::Range<usize>,
-) -> impl Strategy<Value = Vec<(u64, Vec<RecordSpec>)>> {
+type Batch = (u64, Vec<(RecordSpec, bool)>);
+
+fn arb_batches(count: std::ops::Range<usize>) -> impl Strategy<Value = Vec<Batch>> {
     let batch = proptest::collection::vec(arb_keyed_record(), 1..5);
     proptest::collection::vec((0u64..500, batch), count)
 }
@@ -150,30 +178,46 @@ fn arb_batches(
 fn append_all(
     partition: &std::sync::Arc<Partition>,
     clock: &TestClock,
-    batches: &[(u64, Vec<RecordSpec>)],
+    batches: &[Batch],
     model: &mut Vec<ModelRecord>,
 ) {
     for (step_ms, batch) in batches {
         clock.shift(*step_ms as i64);
-        append_checked(partition, clock, batch, model);
+        let mut newest: HashMap<&[u8], Seq> = HashMap::new();
+        for record in model.iter().filter(|r| !r.key.is_empty()) {
+            newest.insert(&record.key, record.seq);
+        }
+        let records: Vec<RecordSpec> = batch
+            .iter()
+            .map(|(spec, linked)| match *linked && !spec.key.is_empty() {
+                true => RecordSpec {
+                    previous_version: newest.get(spec.key.as_slice()).copied().unwrap_or_default(),
+                    ..spec.clone()
+                },
+                false => spec.clone(),
+            })
+            .collect();
+        append_checked(partition, clock, &records, model);
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(32))]
-
-    #[test]
-    fn compaction_keeps_latest_per_key(
-        batches in arb_batches(20..80),
-        more in arb_batches(1..30),
-        snapshot_at in any::<Index>(),
-        retention_ms in 0u64..20_000,
-        (later_ms, much_later_ms) in (0u64..20_000, 0u64..40_000),
-    ) {
+#[test]
+fn compaction_keeps_latest_per_key() {
+    let strategy = (
+        arb_batches(20..80),
+        arb_batches(1..30),
+        any::<Index>(),
+        0u64..20_000,
+        (0u64..20_000, 0u64..40_000),
+    );
+    check_exactly(32, file!(), strategy, |args| {
+        let (batches, more, snapshot_at, retention_ms, (later_ms, much_later_ms)) = args;
         let dir = tempfile::tempdir().unwrap();
         let clock = TestClock::new(START_UNIX_MS);
         let config = config(&clock, 4096);
-        let policy = CompactionPolicy { tombstone_retention_ms: retention_ms };
+        let policy = CompactionPolicy {
+            tombstone_retention_ms: retention_ms,
+        };
         let partition = Partition::open(dir.path(), config.clone()).unwrap();
         let mut model = Vec::new();
         let split = snapshot_at.index(batches.len());
@@ -181,16 +225,18 @@ proptest! {
         let (old_snapshot, old_model) = (partition.snapshot(), model.clone());
         append_all(&partition, &clock, &batches[split..], &mut model);
         prop_assert!(segment_first_seqs(dir.path()).len() >= 2);
+        let sealed = segment_first_seqs(dir.path()).len() - 1;
+        prop_assert_eq!(partition.compaction_backlog().sealed_segments, sealed);
 
         let model = compact_and_check(&partition, &model, &policy, clock.now() + later_ms);
         // Compacting again at the same time finds nothing more.
         let again = partition.compact(&policy, clock.now() + later_ms).unwrap();
         prop_assert_eq!(again.records_removed, 0);
-        let lowest_resumable = partition.lowest_resumable_seq();
+        let floors = partition.resume_floors();
         drop(partition);
 
         let partition = Partition::open(dir.path(), config).unwrap();
-        prop_assert_eq!(partition.lowest_resumable_seq(), lowest_resumable);
+        prop_assert_eq!(partition.resume_floors(), floors);
         check_reads(&partition, &model);
         let mut model = model;
         append_all(&partition, &clock, &more, &mut model);
@@ -198,14 +244,17 @@ proptest! {
         // Later, more tombstones have expired and more versions are superseded.
         let now = clock.now() + much_later_ms;
         let model = compact_and_check(&partition, &model, &policy, now);
-        prop_assert!(partition.lowest_resumable_seq() >= lowest_resumable);
+        let raised = partition.resume_floors();
+        prop_assert!(raised.lowest_resumable_seq >= floors.lowest_resumable_seq);
+        prop_assert!(raised.lowest_keyed_catch_up_seq >= floors.lowest_keyed_catch_up_seq);
         prop_assert_eq!(&read(&old_snapshot, ReadFrom::Earliest), &old_model);
         drop(old_snapshot);
         drop(partition);
 
         let partition = Partition::open(dir.path(), model::config(&clock, 4096)).unwrap();
         check_reads(&partition, &model);
-    }
+        Ok(())
+    });
 }
 
 /// A reader holding a snapshot from before compaction reads the full history it saw, even

@@ -12,8 +12,11 @@
 //! panicked, by an out-of-range slice when the segment was sealed and its index had to be
 //! rebuilt, and by an overflowing subtraction in debug builds when it was the active segment.
 
+mod model;
+
 use std::path::Path;
 
+use model::check_exactly;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use strand_log::record::{self, check_record, Decoded, NewRecord, RecordFlags};
@@ -21,9 +24,11 @@ use strand_log::record::{FRAME_ALIGN_BYTES, FRAME_HEADER_BYTES};
 use strand_log::segment::{
     check_header, encode_header, index_path, scan, segment_path, ScanStop, SEGMENT_HEADER_BYTES,
 };
-use strand_log::{FsyncPolicy, Partition, PartitionConfig, ReadFrom, SegmentIndex, Seq};
+use strand_log::{FsyncPolicy, LogError, Partition, PartitionConfig, ReadFrom, SegmentIndex, Seq};
 
 const FIRST_SEQ: Seq = Seq(1);
+/// Highest millisecond a `_seq` can encode (41 bits).
+const TIME_MS_MAX: u64 = (1 << 41) - 1;
 /// First `_seq` of an empty segment written after the fuzzed one, which makes it sealed.
 const LATER_SEQ: Seq = Seq(1 << 40);
 
@@ -285,45 +290,171 @@ fn write_files(dir: &Path, segment: &[u8], index: &IndexSpec, sealed: bool) {
     }
 }
 
-/// `_seq`s read from `from` until the end or the first error; asserts they increase.
-fn read_all(partition: &Partition, from: ReadFrom) -> Vec<Seq> {
+/// `_seq`s read from `from` until the end or the first error, and that error.
+fn read_all(partition: &Partition, from: ReadFrom) -> (Vec<Seq>, Option<LogError>) {
     let snapshot = partition.snapshot();
     let mut seqs: Vec<Seq> = Vec::new();
     for record in snapshot.records(from) {
-        let Ok(record) = record else { break };
-        assert!(
-            seqs.last().is_none_or(|&last| record.seq > last),
-            "_seq order"
-        );
-        seqs.push(record.seq);
+        match record {
+            Ok(record) => seqs.push(record.seq),
+            Err(error) => return (seqs, Some(error)),
+        }
+    }
+    (seqs, None)
+}
+
+/// What a partition over the fuzzed files must do, worked out from the bytes alone.
+#[derive(Debug)]
+struct Oracle {
+    /// `Err(e)`: the open fails with an error of the kind of `e`.
+    open: Result<(), LogError>,
+    /// The records every read serves: the valid prefix of the fuzzed segment.
+    records: Vec<Seq>,
+    /// Reads that enter the fuzzed segment end in an error of this kind (sealed only).
+    read_error: Option<LogError>,
+    /// The highest `_seq` the files hold or name; appends are issued above it.
+    floor: Seq,
+}
+
+fn oracle(dir: &Path, segment: &[u8], sealed: bool) -> Oracle {
+    let path = segment_path(dir, FIRST_SEQ);
+    let header = check_header(segment, &path, FIRST_SEQ);
+    let (index, stop) = scan(segment, FIRST_SEQ);
+    let prefix = valid_prefix(segment, &index);
+    if sealed {
+        // Not read at open (the empty segment after it is the active one). A read that enters
+        // it loads it: a bad header, or anything but zeros after its valid prefix, is an error.
+        let trailing = &segment[(index.summary.data_bytes as usize).min(segment.len())..];
+        let clean = stop == ScanStop::CleanEnd && trailing.iter().all(|&b| b == 0);
+        let read_error = match header {
+            Err(error) => Some(error),
+            Ok(()) if !clean => Some(LogError::CorruptSegment {
+                path,
+                position: 0,
+                reason: "",
+            }),
+            Ok(()) => None,
+        };
+        let records = match read_error {
+            Some(_) => Vec::new(),
+            None => prefix,
+        };
+        return Oracle {
+            open: Ok(()),
+            records,
+            read_error,
+            floor: LATER_SEQ,
+        };
+    }
+    // The active segment: removed if its creation was torn (shorter than a header, or no
+    // nonzero byte at all), refused if its header is bad, else cut to its valid prefix.
+    let torn = segment.len() < SEGMENT_HEADER_BYTES as usize || segment.iter().all(|&b| b == 0);
+    let (open, records) = match header {
+        _ if torn => (Ok(()), Vec::new()),
+        Err(error) => (Err(error), Vec::new()),
+        Ok(()) => (Ok(()), prefix),
+    };
+    let floor = match torn {
+        true => Seq::ZERO,
+        false => FIRST_SEQ.max(index.summary.last_seq),
+    };
+    Oracle {
+        open,
+        records,
+        read_error: None,
+        floor,
+    }
+}
+
+/// `_seq`s of the frames `index` covers.
+fn valid_prefix(segment: &[u8], index: &SegmentIndex) -> Vec<Seq> {
+    let mut seqs = Vec::new();
+    let mut position = SEGMENT_HEADER_BYTES as usize;
+    for _ in 0..index.summary.records {
+        let Ok(Decoded::Record(view, next)) = record::decode(segment, position) else {
+            panic!("indexed frame at {position} does not decode");
+        };
+        seqs.push(view.seq);
+        position = next;
     }
     seqs
 }
 
-/// Open, read, verify and append over the files: each step ends in `Ok` or `Err`, and an
-/// acknowledged append reads back.
-fn check_partition(dir: &Path, read_from: Seq, append: Option<&(Vec<u8>, Vec<u8>)>) {
+fn same_kind(actual: &LogError, expected: &LogError) -> bool {
+    std::mem::discriminant(actual) == std::mem::discriminant(expected)
+}
+
+/// A read from `from` serves what the oracle says: the records at or after its start, and
+/// the fuzzed segment's error if the read enters it.
+fn check_read(partition: &Partition, oracle: &Oracle, sealed: bool, from: ReadFrom) {
+    let (named, start) = match from {
+        ReadFrom::Seq(s) => (s, s),
+        ReadFrom::After(s) => (s, s.successor()),
+        _ => (Seq::ZERO, Seq::ZERO),
+    };
+    // A read starts in the last segment named at or below its `_seq`: from `LATER_SEQ` on that
+    // is the empty active segment, whatever `_seq`s the fuzzed one holds.
+    let enters_fuzzed = !sealed || named < LATER_SEQ;
+    let expected: Vec<Seq> = match enters_fuzzed {
+        true => oracle
+            .records
+            .iter()
+            .copied()
+            .filter(|s| *s >= start)
+            .collect(),
+        false => Vec::new(),
+    };
+    let (served, error) = read_all(partition, from);
+    assert_eq!(served, expected, "records read from {from:?}");
+    match (&error, oracle.read_error.as_ref().filter(|_| enters_fuzzed)) {
+        (None, None) => {}
+        (Some(error), Some(expected)) if same_kind(error, expected) => {}
+        (error, expected) => panic!("read from {from:?} ended in {error:?}, expected {expected:?}"),
+    }
+}
+
+/// Open, read, verify and append over the files, each with the outcome the oracle derives
+/// from the bytes: a failed open fails the test unless the files call for exactly that kind
+/// of error, and every read is compared with the valid prefix.
+fn check_partition(
+    dir: &Path,
+    segment: &[u8],
+    sealed: bool,
+    read_from: Seq,
+    append: Option<&(Vec<u8>, Vec<u8>)>,
+) {
     let config = PartitionConfig {
         segment_bytes_max: 4096,
         fsync: FsyncPolicy::Never,
         ..PartitionConfig::default()
     };
-    let Ok(partition) = Partition::open(dir, config) else {
-        return;
+    let oracle = oracle(dir, segment, sealed);
+    let partition = match (Partition::open(dir, config), &oracle.open) {
+        (Ok(partition), Ok(())) => partition,
+        (Err(error), Err(expected)) if same_kind(&error, expected) => return,
+        (result, expected) => panic!("open gave {result:?}, expected {expected:?}"),
     };
-    let all = read_all(&partition, ReadFrom::Earliest);
-    read_all(&partition, ReadFrom::Seq(read_from));
-    read_all(&partition, ReadFrom::After(read_from));
-    let _ = partition.verify();
+    check_read(&partition, &oracle, sealed, ReadFrom::Earliest);
+    check_read(&partition, &oracle, sealed, ReadFrom::Seq(read_from));
+    check_read(&partition, &oracle, sealed, ReadFrom::After(read_from));
+    match (partition.verify(), &oracle.read_error) {
+        (Ok(records), None) => assert_eq!(records, oracle.records.len() as u64),
+        (Err(error), Some(expected)) if same_kind(&error, expected) => {}
+        (result, expected) => panic!("verify gave {result:?}, expected {expected:?}"),
+    }
     let Some((key, payload)) = append else { return };
-    let Ok(range) = partition.append(&[NewRecord::new(key, payload)]) else {
-        return;
+    let range = match partition.append(&[NewRecord::new(key, payload)]) {
+        Ok(range) => range,
+        // Only files naming `_seq`s at the end of time leave nothing to issue.
+        Err(LogError::SeqExhausted(_)) if oracle.floor.epoch_ms() >= TIME_MS_MAX => return,
+        Err(error) => panic!("append above {} failed: {error}", oracle.floor),
     };
-    // The `_seq` floor on open comes from the newest segment's name and records; only a sealed
-    // segment holding `_seq`s above the name of the segment after it (files no writer could
-    // leave) can put a record read before above the new one.
-    let consistent = all.last().is_none_or(|&last| last < LATER_SEQ);
-    assert!(!consistent || all.last().is_none_or(|&last| range.first > last));
+    assert!(
+        range.first > oracle.floor,
+        "{} issued at or below {}",
+        range.first,
+        oracle.floor
+    );
     let snapshot = partition.snapshot();
     let record = snapshot.records(ReadFrom::Seq(range.first)).next();
     let record = record
@@ -333,47 +464,70 @@ fn check_partition(dir: &Path, read_from: Seq, append: Option<&(Vec<u8>, Vec<u8>
     assert_eq!(read, (range.first, &key[..], &payload[..]));
 }
 
-proptest! {
-    #[test]
-    fn record_decode_never_panics_and_round_trips(
-        prefix in vec(any::<u8>(), 0..24),
-        frame in proptest::option::of((any::<u64>(), frame_spec())),
-        suffix in vec(any::<u8>(), 0..24),
-        damage in vec(damage(), 0..3),
-        position in any::<usize>(),
-    ) {
-        let mut data = prefix;
-        if let Some((seq, frame)) = &frame {
-            data.extend_from_slice(&frame.encode(Seq(*seq)));
-        }
-        data.extend_from_slice(&suffix);
-        apply(&mut data, &damage);
-        check_decode(&data, position % (data.len() + 2 * FRAME_ALIGN_BYTES));
-        for start in 0..data.len().min(64) {
-            check_decode(&data, start);
-        }
-    }
+#[test]
+fn record_decode_never_panics_and_round_trips() {
+    let frame = proptest::option::of((any::<u64>(), frame_spec()));
+    let (prefix, suffix) = (vec(any::<u8>(), 0..24), vec(any::<u8>(), 0..24));
+    let strategy = (prefix, frame, suffix, vec(damage(), 0..3), any::<usize>());
+    check_exactly(
+        256,
+        file!(),
+        strategy,
+        |(prefix, frame, suffix, damage, position)| {
+            let mut data = prefix;
+            if let Some((seq, frame)) = &frame {
+                data.extend_from_slice(&frame.encode(Seq(*seq)));
+            }
+            data.extend_from_slice(&suffix);
+            apply(&mut data, &damage);
+            check_decode(&data, position % (data.len() + 2 * FRAME_ALIGN_BYTES));
+            for start in 0..data.len().min(64) {
+                check_decode(&data, start);
+            }
+            Ok(())
+        },
+    );
+}
 
-    #[test]
-    fn segment_scan_indexes_exactly_the_valid_prefix(
-        first_seq in prop_oneof![Just(FIRST_SEQ), any::<u64>().prop_map(Seq)],
-        segment in segment_spec(),
-    ) {
-        check_scan(&segment.build(first_seq), first_seq);
-    }
+#[test]
+fn segment_scan_indexes_exactly_the_valid_prefix() {
+    let first_seq = prop_oneof![Just(FIRST_SEQ), any::<u64>().prop_map(Seq)];
+    check_exactly(
+        256,
+        file!(),
+        (first_seq, segment_spec()),
+        |(first_seq, segment)| {
+            check_scan(&segment.build(first_seq), first_seq);
+            Ok(())
+        },
+    );
+}
 
-    #[test]
-    fn partition_over_arbitrary_files_opens_or_errs(
-        segment in segment_spec(),
-        index in index_spec(),
-        sealed in any::<bool>(),
-        read_from in any::<u64>(),
-        append in proptest::option::of((vec(any::<u8>(), 0..8), vec(any::<u8>(), 0..64))),
-    ) {
-        let dir = tempfile::tempdir().unwrap();
-        write_files(dir.path(), &segment.build(FIRST_SEQ), &index, sealed);
-        check_partition(dir.path(), Seq(read_from), append.as_ref());
-    }
+#[test]
+fn partition_over_arbitrary_files_opens_or_errs_as_the_bytes_say() {
+    let append = proptest::option::of((vec(any::<u8>(), 0..8), vec(any::<u8>(), 0..64)));
+    // Mostly near the records' `_seq`s (they start at 1 and step by a few), so a read from a
+    // `_seq` starts among the records and its result says something.
+    let read_from = prop_oneof![3 => 0u64..48, 1 => any::<u64>()];
+    let strategy = (
+        segment_spec(),
+        index_spec(),
+        any::<bool>(),
+        read_from,
+        append,
+    );
+    check_exactly(
+        256,
+        file!(),
+        strategy,
+        |(segment, index, sealed, read_from, append)| {
+            let dir = tempfile::tempdir().unwrap();
+            let bytes = segment.build(FIRST_SEQ);
+            write_files(dir.path(), &bytes, &index, sealed);
+            check_partition(dir.path(), &bytes, sealed, Seq(read_from), append.as_ref());
+            Ok(())
+        },
+    );
 }
 
 /// A valid header and one frame of 45 bytes that the file ends right after: the 3 bytes of
@@ -394,7 +548,8 @@ fn unpadded_last_frame_of_active_segment_opens() {
     check_scan(&segment, FIRST_SEQ);
     let dir = tempfile::tempdir().unwrap();
     write_files(dir.path(), &segment, &IndexSpec::Absent, false);
-    check_partition(dir.path(), FIRST_SEQ, Some(&(b"k".to_vec(), b"v".to_vec())));
+    let append = (b"k".to_vec(), b"v".to_vec());
+    check_partition(dir.path(), &segment, false, FIRST_SEQ, Some(&append));
 }
 
 #[test]
@@ -402,5 +557,6 @@ fn unpadded_last_frame_of_sealed_segment_without_index_opens() {
     let segment = segment_with_unpadded_last_frame();
     let dir = tempfile::tempdir().unwrap();
     write_files(dir.path(), &segment, &IndexSpec::Absent, true);
-    check_partition(dir.path(), FIRST_SEQ, Some(&(b"k".to_vec(), b"v".to_vec())));
+    let append = (b"k".to_vec(), b"v".to_vec());
+    check_partition(dir.path(), &segment, true, FIRST_SEQ, Some(&append));
 }

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use strand_log::{
-    Clock, FsyncPolicy, LogError, NewRecord, Partition, PartitionConfig, ReadFrom, RecordFlags, Seq,
+    Clock, CompactionPolicy, FsyncPolicy, LogError, NewRecord, Partition, PartitionConfig,
+    ReadFrom, RecordFlags, ResumeFloors, Seq,
 };
 
 /// 2024-06-01T00:00:00Z: every record and header of the fixtures carries this time.
@@ -212,6 +213,30 @@ fn write_healthy(dir: &Path) {
     std::fs::write(&active, &bytes[..last + len.next_multiple_of(8)]).unwrap();
 }
 
+/// `partition.meta` as `docs/log-format.md` lays it out, written here independently of the
+/// crate's encoder: version 1 holds one floor, version 2 both.
+fn meta_bytes(version: u16, floors: ResumeFloors) -> Vec<u8> {
+    let mut bytes = b"STRNDMTA".to_vec();
+    bytes.extend_from_slice(&version.to_le_bytes());
+    bytes.extend_from_slice(&[0; 6]);
+    bytes.extend_from_slice(&floors.lowest_resumable_seq.0.to_le_bytes());
+    if version >= 2 {
+        bytes.extend_from_slice(&floors.lowest_keyed_catch_up_seq.0.to_le_bytes());
+    }
+    let crc = crc32fast::hash(&bytes);
+    bytes.extend_from_slice(&crc.to_le_bytes());
+    bytes
+}
+
+/// The floors of the meta fixtures: as if retention had removed the first segment (the
+/// resumable floor, record 50) and compaction an expired tombstone (record 43).
+fn fixture_floors() -> ResumeFloors {
+    ResumeFloors {
+        lowest_resumable_seq: record(50).seq,
+        lowest_keyed_catch_up_seq: record(43).seq,
+    }
+}
+
 /// Derive each damaged fixture from the healthy one (see `tests/fixtures/README.md`).
 fn write_damaged(healthy: &Path, root: &Path) {
     let names = segment_names();
@@ -241,6 +266,17 @@ fn write_damaged(healthy: &Path, root: &Path) {
     variant("v1_zeroed_header_in_active", &names[2], &|bytes| {
         bytes[..64].fill(0)
     });
+    let with_meta = |name: &str, meta: &[u8]| {
+        let dir = root.join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        copy_dir(healthy, &dir);
+        std::fs::write(dir.join("partition.meta"), meta).unwrap();
+    };
+    with_meta("v1_meta_v1", &meta_bytes(1, fixture_floors()));
+    with_meta("v1_meta_v2", &meta_bytes(2, fixture_floors()));
+    let mut garbled = meta_bytes(2, fixture_floors());
+    garbled[20] ^= 0x10;
+    with_meta("v1_meta_v2_garbled", &garbled);
     let dir = root.join("v2_unsupported_version");
     let _ = std::fs::remove_dir_all(&dir);
     copy_dir(healthy, &dir);
@@ -426,4 +462,60 @@ fn v2_unsupported_version_refuses_to_open() {
         matches!(error, LogError::UnsupportedVersion { path, found: 2, supported: 1 }
             if path == active)
     });
+}
+
+/// Open a fixture that must serve every record of `v1_healthy`; returns it.
+fn open_healthy_copy(name: &str) -> (tempfile::TempDir, std::sync::Arc<Partition>) {
+    let (root, dir) = open_copy(name);
+    let partition = Partition::open(&dir, config()).unwrap();
+    assert_eq!(
+        read_clean(&partition, ReadFrom::Earliest),
+        expected(0..RECORDS)
+    );
+    (root, partition)
+}
+
+#[test]
+fn v1_meta_v1_reads_with_the_keyed_floor_at_the_resumable_one() {
+    let (_root, partition) = open_healthy_copy("v1_meta_v1");
+    let floors = ResumeFloors::both(record(50).seq);
+    assert_eq!(partition.resume_floors(), floors);
+}
+
+#[test]
+fn v1_meta_v2_reads_both_floors() {
+    let (_root, partition) = open_healthy_copy("v1_meta_v2");
+    assert_eq!(partition.resume_floors(), fixture_floors());
+    assert_eq!(partition.lowest_resumable_seq(), record(50).seq);
+    assert_eq!(partition.lowest_keyed_catch_up_seq(), record(43).seq);
+}
+
+#[test]
+fn v1_meta_v2_garbled_assumes_the_sealed_history_incomplete() {
+    let (_root, partition) = open_healthy_copy("v1_meta_v2_garbled");
+    // Both floors at the last record of the last sealed segment.
+    let floors = ResumeFloors::both(record(99).seq);
+    assert_eq!(partition.resume_floors(), floors);
+}
+
+/// What this build writes is format version 2, byte for byte as documented: compacting the
+/// healthy fixture (every sealed record is superseded by one in the active segment, no
+/// tombstone is the newest of its key) raises only the resumable floor, to record 116, the
+/// last record whose previous version (record 99) was removed.
+#[test]
+fn compaction_writes_meta_v2_as_documented() {
+    let (_root, dir) = open_copy("v1_healthy");
+    let partition = Partition::open(&dir, config()).unwrap();
+    let policy = CompactionPolicy {
+        tombstone_retention_ms: 0,
+    };
+    let outcome = partition.compact(&policy, NOW_UNIX_MS + 1).unwrap();
+    assert_eq!(outcome.records_removed, 100);
+    let floors = ResumeFloors {
+        lowest_resumable_seq: record(116).seq,
+        lowest_keyed_catch_up_seq: Seq::ZERO,
+    };
+    assert_eq!(partition.resume_floors(), floors);
+    let written = std::fs::read(dir.join("partition.meta")).unwrap();
+    assert_eq!(written, meta_bytes(2, floors));
 }

@@ -4,12 +4,15 @@
 //!
 //! Model: a `Vec` of every committed record, plus a count of the segments the roll rule
 //! ("a batch goes to the active segment if it still fits, else to a new one") must create.
+//! Every case rolls: generated batches are topped up with filler until the roll rule has made
+//! at least three segments, and the files must match that count.
 
 mod model;
 
 use model::{
-    append_checked, arb_record, config, read, segment_data_bytes, segment_first_seqs, segment_path,
-    split_by_segment, ModelRecord, RecordSpec, TestClock, START_UNIX_MS,
+    append_checked, arb_record, check_exactly, config, read, segment_data_bytes,
+    segment_first_seqs, segment_path, split_by_segment, ModelRecord, RecordSpec, TestClock,
+    START_UNIX_MS,
 };
 use proptest::prelude::*;
 use strand_log::segment::SEGMENT_HEADER_BYTES;
@@ -104,44 +107,79 @@ fn arb_batches() -> impl Strategy<Value = Vec<(i64, Vec<RecordSpec>)>> {
     proptest::collection::vec((-20i64..50, batch), 1..24)
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(32))]
+/// Segments every case reaches before its checks.
+const SEGMENTS_MIN: usize = 3;
 
-    #[test]
-    fn appended_batches_read_back_identical_in_order(
-        segment_bytes_max in 4096u64..65536,
-        batches in arb_batches(),
-        more in proptest::collection::vec(arb_record(64, 512), 1..4),
-    ) {
-        let dir = tempfile::tempdir().unwrap();
-        let clock = TestClock::new(START_UNIX_MS);
-        let config = config(&clock, segment_bytes_max);
-        let mut model = Vec::new();
-        let mut rolls = RollModel::default();
-        {
-            let partition = Partition::open(dir.path(), config.clone()).unwrap();
-            for (step_ms, batch) in &batches {
-                clock.shift(*step_ms);
-                append_or_split(&partition, &clock, batch, &mut model, &mut rolls,
-                    segment_bytes_max);
+#[test]
+fn appended_batches_read_back_identical_in_order() {
+    let more = proptest::collection::vec(arb_record(64, 512), 1..4);
+    let strategy = (8192u64..32768, arb_batches(), more);
+    check_exactly(
+        32,
+        file!(),
+        strategy,
+        |(segment_bytes_max, batches, more)| {
+            let dir = tempfile::tempdir().unwrap();
+            let clock = TestClock::new(START_UNIX_MS);
+            let config = config(&clock, segment_bytes_max);
+            let mut model = Vec::new();
+            let mut rolls = RollModel::default();
+            {
+                let partition = Partition::open(dir.path(), config.clone()).unwrap();
+                for (step_ms, batch) in &batches {
+                    clock.shift(*step_ms);
+                    append_or_split(
+                        &partition,
+                        &clock,
+                        batch,
+                        &mut model,
+                        &mut rolls,
+                        segment_bytes_max,
+                    );
+                }
+                let filler = [RecordSpec {
+                    key: Vec::new(),
+                    payload: vec![0xf1; 1000],
+                    tombstone: false,
+                    previous_version: Seq::ZERO,
+                }];
+                while rolls.segments < SEGMENTS_MIN {
+                    append_or_split(
+                        &partition,
+                        &clock,
+                        &filler,
+                        &mut model,
+                        &mut rolls,
+                        segment_bytes_max,
+                    );
+                }
+                prop_assert_eq!(&read(&partition.snapshot(), ReadFrom::Earliest), &model);
+                let last = model.last().map_or(Seq::ZERO, |r| r.seq);
+                prop_assert_eq!(partition.last_seq(), last);
             }
-            prop_assert_eq!(&read(&partition.snapshot(), ReadFrom::Earliest), &model);
-            let last = model.last().map_or(Seq::ZERO, |r| r.seq);
-            prop_assert_eq!(partition.last_seq(), last);
-        }
-        prop_assert_eq!(segment_first_seqs(dir.path()).len(), rolls.segments);
-        check_sealed_files(dir.path(), &model, segment_bytes_max);
+            prop_assert_eq!(segment_first_seqs(dir.path()).len(), rolls.segments);
+            check_sealed_files(dir.path(), &model, segment_bytes_max);
 
-        let partition = Partition::open(dir.path(), config).unwrap();
-        prop_assert_eq!(&read(&partition.snapshot(), ReadFrom::Earliest), &model);
-        prop_assert_eq!(partition.verify().unwrap(), model.len() as u64);
-        clock.shift(1);
-        append_or_split(&partition, &clock, &more, &mut model, &mut rolls, segment_bytes_max);
-        prop_assert_eq!(&read(&partition.snapshot(), ReadFrom::Earliest), &model);
-        drop(partition);
-        prop_assert_eq!(segment_first_seqs(dir.path()).len(), rolls.segments);
-        check_sealed_files(dir.path(), &model, segment_bytes_max);
-    }
+            let partition = Partition::open(dir.path(), config).unwrap();
+            prop_assert_eq!(&read(&partition.snapshot(), ReadFrom::Earliest), &model);
+            prop_assert_eq!(partition.verify().unwrap(), model.len() as u64);
+            clock.shift(1);
+            append_or_split(
+                &partition,
+                &clock,
+                &more,
+                &mut model,
+                &mut rolls,
+                segment_bytes_max,
+            );
+            prop_assert_eq!(&read(&partition.snapshot(), ReadFrom::Earliest), &model);
+            drop(partition);
+            prop_assert_eq!(segment_first_seqs(dir.path()).len(), rolls.segments);
+            prop_assert!(rolls.segments >= SEGMENTS_MIN);
+            check_sealed_files(dir.path(), &model, segment_bytes_max);
+            Ok(())
+        },
+    );
 }
 
 /// A batch that fills the active segment to exactly `segment_bytes_max` stays in it; the next

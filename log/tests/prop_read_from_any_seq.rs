@@ -4,13 +4,14 @@
 //! `ReadFrom::After(s)` exactly those with `_seq > s`, across many segments, before and after a
 //! reopen, and from a snapshot taken before later appends (which sees only its own records).
 //!
-//! Model: a `Vec` of every committed record, filtered.
+//! Model: a `Vec` of every committed record, filtered. Every case spans at least three
+//! segments (generated batches are topped up with filler).
 
 mod model;
 
 use model::{
-    append_checked, arb_record, config, read, segment_first_seqs, seqs, ModelRecord, RecordSpec,
-    TestClock, START_UNIX_MS,
+    append_checked, arb_record, assert_segments_at_least, check_exactly, config, fill_segments,
+    read, seqs, ModelRecord, RecordSpec, TestClock, START_UNIX_MS,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -88,45 +89,48 @@ fn arb_batches() -> impl Strategy<Value = Vec<(i64, Vec<RecordSpec>)>> {
     proptest::collection::vec((step, batch), 2..40)
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(32))]
-
-    #[test]
-    fn read_from_any_seq_returns_exactly_the_suffix(
-        segment_bytes_max in 4096u64..16384,
-        batches in arb_batches(),
-        split in any::<Index>(),
-        probes in proptest::collection::vec(arb_probe(), 1..40),
-    ) {
-        let dir = tempfile::tempdir().unwrap();
-        let clock = TestClock::new(START_UNIX_MS);
-        let config = config(&clock, segment_bytes_max);
-        let mut model = Vec::new();
-        {
-            let partition = Partition::open(dir.path(), config.clone()).unwrap();
-            let split = split.index(batches.len());
-            let mut early = None;
-            for (i, (step_ms, batch)) in batches.iter().enumerate() {
-                if i == split {
-                    early = Some((partition.snapshot(), model.clone()));
+#[test]
+fn read_from_any_seq_returns_exactly_the_suffix() {
+    let probes = proptest::collection::vec(arb_probe(), 1..40);
+    let strategy = (4096u64..16384, arb_batches(), any::<Index>(), probes);
+    check_exactly(
+        32,
+        file!(),
+        strategy,
+        |(segment_bytes_max, batches, split, probes)| {
+            let dir = tempfile::tempdir().unwrap();
+            let clock = TestClock::new(START_UNIX_MS);
+            let config = config(&clock, segment_bytes_max);
+            let mut model = Vec::new();
+            {
+                let partition = Partition::open(dir.path(), config.clone()).unwrap();
+                let split = split.index(batches.len());
+                let mut early = None;
+                for (i, (step_ms, batch)) in batches.iter().enumerate() {
+                    if i == split {
+                        early = Some((partition.snapshot(), model.clone()));
+                    }
+                    clock.shift(*step_ms);
+                    append_checked(&partition, &clock, batch, &mut model);
                 }
-                clock.shift(*step_ms);
-                append_checked(&partition, &clock, batch, &mut model);
+                fill_segments(&partition, &clock, &mut model, segment_bytes_max, 3);
+                check_probes(&partition.snapshot(), &model, &probes);
+                let (early, early_model) = early.expect("split is inside the batches");
+                prop_assert_eq!(
+                    early.last_seq(),
+                    early_model.last().map_or(Seq::ZERO, |r| r.seq)
+                );
+                if early_model.is_empty() {
+                    prop_assert_eq!(read(&early, ReadFrom::Earliest), Vec::new());
+                } else {
+                    check_probes(&early, &early_model, &probes);
+                }
             }
+            // Reads did cross segments: the records span at least three.
+            assert_segments_at_least(dir.path(), &model, segment_bytes_max, 3);
+            let partition = Partition::open(dir.path(), config).unwrap();
             check_probes(&partition.snapshot(), &model, &probes);
-            let (early, early_model) = early.expect("split is inside the batches");
-            prop_assert_eq!(early.last_seq(), early_model.last().map_or(Seq::ZERO, |r| r.seq));
-            if early_model.is_empty() {
-                prop_assert_eq!(read(&early, ReadFrom::Earliest), Vec::new());
-            } else {
-                check_probes(&early, &early_model, &probes);
-            }
-        }
-        let segments = segment_first_seqs(dir.path()).len();
-        let partition = Partition::open(dir.path(), config).unwrap();
-        check_probes(&partition.snapshot(), &model, &probes);
-        // Small segments and at least two batches of records: reads did cross segments.
-        let bytes: u64 = model.iter().map(ModelRecord::frame_bytes).sum();
-        prop_assert!(segments as u64 >= bytes / segment_bytes_max);
-    }
+            Ok(())
+        },
+    );
 }

@@ -6,13 +6,17 @@
 //! same holds for a standalone `Partition` reopened with a clock that goes back.
 //!
 //! Model: the list of every `_seq` issued, in issue order, and a `Vec` of records per
-//! partition.
+//! partition. Segments are small and the first run writes at least three segments' worth, so
+//! every later restart recovers a partition with sealed segments behind its active one.
 
 mod model;
 
 use std::path::Path;
 
-use model::{append_checked, read, ModelRecord, RecordSpec, TestClock, START_UNIX_MS};
+use model::{
+    append_checked, assert_segments_at_least, check_exactly, fill_segments, read, ModelRecord,
+    RecordSpec, TestClock, START_UNIX_MS,
+};
 use proptest::prelude::*;
 use strand_log::segment::SEGMENT_HEADER_BYTES;
 use strand_log::seq::EPOCH_UNIX_MS;
@@ -20,6 +24,8 @@ use strand_log::{NodeId, Partition, PartitionId, ReadFrom, Seq, Store, StoreConf
 
 // "t" and "t/alice" nest: the lease-less scan must find partitions inside partitions.
 const PARTITIONS: [&str; 4] = ["t", "t/alice", "u", "v/w/x"];
+/// Segment size of the store test: one append of up to 2,000 records of 56 bytes fits.
+const STORE_SEGMENT_BYTES: u64 = 256 * 1024;
 
 /// What happens to `seq.lease` before a reopen.
 #[derive(Clone, Debug)]
@@ -45,7 +51,7 @@ fn arb_run() -> impl Strategy<Value = Run> {
         1 => Just(LeaseDamage::Delete),
         1 => proptest::collection::vec(any::<u8>(), 0..16).prop_map(LeaseDamage::Garble),
     ];
-    let append = (-30_000i64..30_000, 0..PARTITIONS.len(), 1usize..5_000);
+    let append = (-30_000i64..30_000, 0..PARTITIONS.len(), 1usize..2_000);
     (jump, lease, proptest::collection::vec(append, 0..8)).prop_map(
         |(clock_jump_ms, lease, appends)| Run {
             clock_jump_ms,
@@ -102,60 +108,77 @@ fn record_issued(issued: &mut Vec<Seq>, batch: &[ModelRecord]) {
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
-
-    #[test]
-    fn store_restarts_never_reissue_seq(
-        node in 0u16..1024,
-        open_partitions_max in 1usize..4,
-        runs in proptest::collection::vec(arb_run(), 2..7),
-    ) {
-        let root = tempfile::tempdir().unwrap();
-        let clock = TestClock::new(START_UNIX_MS);
-        let mut config = StoreConfig {
-            partition: model::config(&clock, 1 << 20),
-            open_partitions_max,
-            ..StoreConfig::default()
-        };
-        config.partition.node = NodeId::new(node).unwrap();
-        let ids: Vec<PartitionId> =
-            PARTITIONS.iter().map(|n| PartitionId::new(*n).unwrap()).collect();
-        let mut models: Vec<Vec<ModelRecord>> = vec![Vec::new(); ids.len()];
-        let mut issued: Vec<Seq> = Vec::new();
-        for (run_number, run) in runs.iter().enumerate() {
-            damage_lease(root.path(), &run.lease);
-            clock.shift(run.clock_jump_ms);
-            let store = Store::open(root.path(), config.clone()).unwrap();
-            let floor = issued.last().copied().unwrap_or(Seq::ZERO);
-            prop_assert!(store.last_issued_seq() >= floor, "store opened below {}", floor);
-            for (i, (step_ms, which, count)) in run.appends.iter().enumerate() {
-                clock.shift(*step_ms);
-                let partition = store.partition(&ids[*which]).unwrap();
-                let before = models[*which].len();
-                let records = batch(*count, (run_number * 100 + i) as u64);
-                let range = append_checked(&partition, &clock, &records, &mut models[*which]);
-                record_issued(&mut issued, &models[*which][before..]);
-                let lease_end_ms = read_lease_end_ms(root.path());
-                let last = range.last;
-                prop_assert!(last.epoch_ms() < lease_end_ms, "{} beyond the lease", last);
+#[test]
+fn store_restarts_never_reissue_seq() {
+    let runs = proptest::collection::vec(arb_run(), 2..7);
+    let strategy = (0u16..1024, 1usize..4, runs);
+    check_exactly(
+        24,
+        file!(),
+        strategy,
+        |(node, open_partitions_max, runs)| {
+            let root = tempfile::tempdir().unwrap();
+            let clock = TestClock::new(START_UNIX_MS);
+            let mut config = StoreConfig {
+                partition: model::config(&clock, STORE_SEGMENT_BYTES),
+                open_partitions_max,
+                ..StoreConfig::default()
+            };
+            config.partition.node = NodeId::new(node).unwrap();
+            let ids: Vec<PartitionId> = PARTITIONS
+                .iter()
+                .map(|n| PartitionId::new(*n).unwrap())
+                .collect();
+            let mut models: Vec<Vec<ModelRecord>> = vec![Vec::new(); ids.len()];
+            let mut issued: Vec<Seq> = Vec::new();
+            for (run_number, run) in runs.iter().enumerate() {
+                damage_lease(root.path(), &run.lease);
+                clock.shift(run.clock_jump_ms);
+                let store = Store::open(root.path(), config.clone()).unwrap();
+                let floor = issued.last().copied().unwrap_or(Seq::ZERO);
+                prop_assert!(
+                    store.last_issued_seq() >= floor,
+                    "store opened below {}",
+                    floor
+                );
+                if run_number == 0 {
+                    // Three segments' worth first: later restarts find sealed segments.
+                    let partition = store.partition(&ids[0]).unwrap();
+                    fill_segments(&partition, &clock, &mut models[0], STORE_SEGMENT_BYTES, 3);
+                    record_issued(&mut issued, &models[0]);
+                }
+                for (i, (step_ms, which, count)) in run.appends.iter().enumerate() {
+                    clock.shift(*step_ms);
+                    let partition = store.partition(&ids[*which]).unwrap();
+                    let before = models[*which].len();
+                    let records = batch(*count, (run_number * 100 + i) as u64);
+                    let range = append_checked(&partition, &clock, &records, &mut models[*which]);
+                    record_issued(&mut issued, &models[*which][before..]);
+                    let lease_end_ms = read_lease_end_ms(root.path());
+                    let last = range.last;
+                    prop_assert!(last.epoch_ms() < lease_end_ms, "{} beyond the lease", last);
+                }
+                for (id, model) in ids.iter().zip(&models) {
+                    let partition = store.partition(id).unwrap();
+                    prop_assert_eq!(&read(&partition.snapshot(), ReadFrom::Earliest), model);
+                    let at_least = if *id == ids[0] { 3 } else { 0 };
+                    let dir = partition.dir();
+                    assert_segments_at_least(dir, model, STORE_SEGMENT_BYTES, at_least);
+                }
             }
-            for (id, model) in ids.iter().zip(&models) {
-                let partition = store.partition(id).unwrap();
-                prop_assert_eq!(&read(&partition.snapshot(), ReadFrom::Earliest), model);
-            }
-        }
-        prop_assert!(!issued.is_empty() || runs.iter().all(|r| r.appends.is_empty()));
-    }
+            prop_assert!(!issued.is_empty());
+            Ok(())
+        },
+    );
+}
 
-    #[test]
-    fn partition_reopens_never_reissue_seq(
-        runs in proptest::collection::vec(
-            (prop_oneof![-3_600_000i64..0, -5i64..5], proptest::collection::vec(1usize..800, 1..5)),
-            2..7,
-        ),
-        segment_bytes_max in prop_oneof![Just(16 * 1024u64), Just(256 * 1024), Just(1 << 20)],
-    ) {
+#[test]
+fn partition_reopens_never_reissue_seq() {
+    let clock_jump = prop_oneof![-3_600_000i64..0, -5i64..5];
+    let run = (clock_jump, proptest::collection::vec(1usize..800, 1..5));
+    let segment_bytes = prop_oneof![Just(32 * 1024u64), Just(128 * 1024)];
+    let strategy = (proptest::collection::vec(run, 2..7), segment_bytes);
+    check_exactly(24, file!(), strategy, |(runs, segment_bytes_max)| {
         let dir = tempfile::tempdir().unwrap();
         let clock = TestClock::new(START_UNIX_MS);
         let config = model::config(&clock, segment_bytes_max);
@@ -165,6 +188,11 @@ proptest! {
             clock.shift(*jump_ms);
             let partition = Partition::open(dir.path(), config.clone()).unwrap();
             prop_assert_eq!(&read(&partition.snapshot(), ReadFrom::Earliest), &model);
+            if run_number == 0 {
+                // Three segments' worth first: every reopen finds sealed segments.
+                fill_segments(&partition, &clock, &mut model, segment_bytes_max, 3);
+                record_issued(&mut issued, &model);
+            }
             for (i, count) in counts.iter().enumerate() {
                 let records = batch(*count, (run_number * 100 + i) as u64);
                 // Split so that each batch fits one segment (every frame here is 56 bytes).
@@ -176,7 +204,9 @@ proptest! {
                 }
             }
         }
-    }
+        assert_segments_at_least(dir.path(), &model, segment_bytes_max, 3);
+        Ok(())
+    });
 }
 
 /// A burst that starts just below the lease end and needs more milliseconds than are left

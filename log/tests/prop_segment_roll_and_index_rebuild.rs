@@ -10,8 +10,9 @@ mod model;
 use std::path::Path;
 
 use model::{
-    append_checked, arb_record_in, config, index_path, read, segment_first_seqs, segment_path,
-    split_by_segment, ModelRecord, RecordSpec, TestClock, START_UNIX_MS,
+    append_checked, arb_record_in, assert_segments_at_least, check_exactly, config, index_path,
+    read, segment_first_seqs, segment_path, split_by_segment, ModelRecord, RecordSpec, TestClock,
+    START_UNIX_MS,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -116,80 +117,92 @@ fn arb_batches() -> impl Strategy<Value = Vec<Vec<RecordSpec>>> {
     proptest::collection::vec(batch, 30..60)
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(32))]
+fn arb_probes() -> impl Strategy<Value = Vec<(Index, i8)>> {
+    proptest::collection::vec((any::<Index>(), -2i8..=2), 1..24)
+}
 
-    #[test]
-    fn damaged_indexes_are_rebuilt_and_reads_stay_exact(
-        segment_bytes_max in 4096u64..6144,
-        batches in arb_batches(),
-        damages in proptest::collection::vec(arb_damage(), 1..64),
-        probes in proptest::collection::vec((any::<Index>(), -2i8..=2), 1..24),
-    ) {
-        let dir = tempfile::tempdir().unwrap();
-        let clock = TestClock::new(START_UNIX_MS);
-        let config = config(&clock, segment_bytes_max);
-        let mut model = Vec::new();
-        {
-            let partition = Partition::open(dir.path(), config.clone()).unwrap();
-            for batch in &batches {
-                clock.shift(1);
-                append_checked(&partition, &clock, batch, &mut model);
+#[test]
+fn damaged_indexes_are_rebuilt_and_reads_stay_exact() {
+    let damages = proptest::collection::vec(arb_damage(), 1..64);
+    let strategy = (4096u64..6144, arb_batches(), damages, arb_probes());
+    check_exactly(
+        32,
+        file!(),
+        strategy,
+        |(segment_bytes_max, batches, damages, probes)| {
+            let dir = tempfile::tempdir().unwrap();
+            let clock = TestClock::new(START_UNIX_MS);
+            let config = config(&clock, segment_bytes_max);
+            let mut model = Vec::new();
+            {
+                let partition = Partition::open(dir.path(), config.clone()).unwrap();
+                for batch in &batches {
+                    clock.shift(1);
+                    append_checked(&partition, &clock, batch, &mut model);
+                }
             }
-        }
-        let first_seqs = segment_first_seqs(dir.path());
-        let sealed = &first_seqs[..first_seqs.len() - 1];
-        prop_assert!(sealed.len() >= 2, "only {} sealed segments", sealed.len());
-        let originals: Vec<Vec<u8>> = sealed
-            .iter()
-            .map(|s| std::fs::read(index_path(dir.path(), *s)).unwrap())
-            .collect();
-        for (i, first_seq) in sealed.iter().enumerate() {
-            let damage = &damages[i % damages.len()];
-            let neighbour = &originals[(i + 1) % sealed.len()];
-            apply(damage, dir.path(), *first_seq, neighbour);
-        }
-
-        let partition = Partition::open(dir.path(), config.clone()).unwrap();
-        check_reads(&partition, &model, &probes);
-        let parts = split_by_segment(&model, &first_seqs);
-        for (first_seq, records) in sealed.iter().zip(&parts) {
-            check_index_file(dir.path(), *first_seq, records);
-        }
-        drop(partition);
-
-        // The rebuilt files are accepted as they are by the next open.
-        let partition = Partition::open(dir.path(), config).unwrap();
-        check_reads(&partition, &model, &probes);
-        prop_assert_eq!(partition.verify().unwrap(), model.len() as u64);
-    }
-
-    #[test]
-    fn deleting_every_index_loses_nothing(
-        batches in arb_batches(),
-        probes in proptest::collection::vec((any::<Index>(), -2i8..=2), 1..24),
-    ) {
-        let dir = tempfile::tempdir().unwrap();
-        let clock = TestClock::new(START_UNIX_MS);
-        let config = config(&clock, 4096);
-        let mut model = Vec::new();
-        {
-            let partition = Partition::open(dir.path(), config.clone()).unwrap();
-            for batch in &batches {
-                append_checked(&partition, &clock, batch, &mut model);
+            let first_seqs = segment_first_seqs(dir.path());
+            let sealed = &first_seqs[..first_seqs.len() - 1];
+            prop_assert!(sealed.len() >= 2, "only {} sealed segments", sealed.len());
+            let originals: Vec<Vec<u8>> = sealed
+                .iter()
+                .map(|s| std::fs::read(index_path(dir.path(), *s)).unwrap())
+                .collect();
+            for (i, first_seq) in sealed.iter().enumerate() {
+                let damage = &damages[i % damages.len()];
+                let neighbour = &originals[(i + 1) % sealed.len()];
+                apply(damage, dir.path(), *first_seq, neighbour);
             }
-        }
-        let first_seqs = segment_first_seqs(dir.path());
-        for first_seq in &first_seqs {
-            let _ = std::fs::remove_file(index_path(dir.path(), *first_seq));
-        }
-        let partition = Partition::open(dir.path(), config).unwrap();
-        // A read from the middle first: it must not depend on older segments being loaded.
-        check_reads(&partition, &model, &probes);
-        let parts = split_by_segment(&model, &first_seqs);
-        let sealed = first_seqs.len() - 1;
-        for (first_seq, records) in first_seqs.iter().zip(&parts).take(sealed) {
-            check_index_file(dir.path(), *first_seq, records);
-        }
-    }
+
+            let partition = Partition::open(dir.path(), config.clone()).unwrap();
+            check_reads(&partition, &model, &probes);
+            let parts = split_by_segment(&model, &first_seqs);
+            for (first_seq, records) in sealed.iter().zip(&parts) {
+                check_index_file(dir.path(), *first_seq, records);
+            }
+            drop(partition);
+
+            // The rebuilt files are accepted as they are by the next open.
+            let partition = Partition::open(dir.path(), config).unwrap();
+            check_reads(&partition, &model, &probes);
+            prop_assert_eq!(partition.verify().unwrap(), model.len() as u64);
+            Ok(())
+        },
+    );
+}
+
+#[test]
+fn deleting_every_index_loses_nothing() {
+    check_exactly(
+        32,
+        file!(),
+        (arb_batches(), arb_probes()),
+        |(batches, probes)| {
+            let dir = tempfile::tempdir().unwrap();
+            let clock = TestClock::new(START_UNIX_MS);
+            let config = config(&clock, 4096);
+            let mut model = Vec::new();
+            {
+                let partition = Partition::open(dir.path(), config.clone()).unwrap();
+                for batch in &batches {
+                    append_checked(&partition, &clock, batch, &mut model);
+                }
+            }
+            // At least 14 KiB of records in 4 KiB segments.
+            assert_segments_at_least(dir.path(), &model, 4096, 4);
+            let first_seqs = segment_first_seqs(dir.path());
+            for first_seq in &first_seqs {
+                let _ = std::fs::remove_file(index_path(dir.path(), *first_seq));
+            }
+            let partition = Partition::open(dir.path(), config).unwrap();
+            // A read from the middle first: it must not depend on older segments being loaded.
+            check_reads(&partition, &model, &probes);
+            let parts = split_by_segment(&model, &first_seqs);
+            let sealed = first_seqs.len() - 1;
+            for (first_seq, records) in first_seqs.iter().zip(&parts).take(sealed) {
+                check_index_file(dir.path(), *first_seq, records);
+            }
+            Ok(())
+        },
+    );
 }

@@ -2,17 +2,19 @@
 //! By size: while the partition is larger than `max_bytes`. By age: while a segment's newest
 //! record (its timestamp comes from the partition's clock) is older than `max_age_ms` at the
 //! `now_unix_ms` given. Afterwards `first_retained_seq()` is the first record left,
-//! `lowest_resumable_seq()` is the last `_seq` of the last removed segment (and survives a
-//! reopen), a read from below the retained range starts at the first retained record, and a
+//! `lowest_resumable_seq()` and `lowest_keyed_catch_up_seq()` are the last `_seq` of the last
+//! removed segment (and survive a reopen), a read from below the retained range starts at the first retained record, and a
 //! snapshot taken before still reads everything it saw.
 //!
-//! Model: a `Vec` of every committed record, split by segment file.
+//! Model: a `Vec` of every committed record, split by segment file. Every case spans at least
+//! four segments (generated batches are topped up with filler), so there is history to remove.
 
 mod model;
 
 use model::{
-    append_checked, arb_record_in, config, index_path, read, segment_data_bytes,
-    segment_first_seqs, split_by_segment, ModelRecord, RecordSpec, TestClock, START_UNIX_MS,
+    append_checked, arb_record_in, assert_resume_floors_hold, assert_segments_at_least,
+    check_exactly, config, fill_segments, index_path, read, segment_data_bytes, segment_first_seqs,
+    split_by_segment, ModelRecord, RecordSpec, TestClock, START_UNIX_MS,
 };
 use proptest::prelude::*;
 use strand_log::{Partition, ReadFrom, RetentionOutcome, RetentionPolicy, Seq};
@@ -65,6 +67,8 @@ fn check_retained(
         n => parts[n - 1].last().unwrap().seq,
     };
     assert_eq!(partition.lowest_resumable_seq(), lowest_resumable);
+    // Retention removes newest versions too: a keyed catch-up cannot start lower either.
+    assert_eq!(partition.lowest_keyed_catch_up_seq(), lowest_resumable);
     // Reads from below the retained range start at the first retained record.
     assert_eq!(read(&snapshot, ReadFrom::Seq(Seq(1))), retained);
     assert_eq!(read(&snapshot, ReadFrom::After(lowest_resumable)), retained);
@@ -90,53 +94,64 @@ fn arb_policy(span_ms: u64) -> impl Strategy<Value = RetentionPolicy> {
     })
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+#[test]
+fn retention_removes_oldest_sealed_segments_only() {
+    let first = arb_policy(60_000).prop_flat_map(|p| (Just(p), 0u64..3_000));
+    let strategy = (arb_batches(), first, arb_policy(60_000));
+    check_exactly(
+        48,
+        file!(),
+        strategy,
+        |(batches, (policy, later), second)| {
+            let dir = tempfile::tempdir().unwrap();
+            let clock = TestClock::new(START_UNIX_MS);
+            let config = config(&clock, 4096);
+            let partition = Partition::open(dir.path(), config.clone()).unwrap();
+            let mut model = Vec::new();
+            for (step_ms, batch) in &batches {
+                clock.shift(*step_ms);
+                append_checked(&partition, &clock, batch, &mut model);
+            }
+            fill_segments(&partition, &clock, &mut model, 4096, 3);
+            assert_segments_at_least(dir.path(), &model, 4096, 4);
+            let first_seqs = segment_first_seqs(dir.path());
+            let parts = split_by_segment(&model, &first_seqs);
+            let before = partition.snapshot();
+            let newest = model.iter().map(|r| r.timestamp_unix_ms).max().unwrap();
+            let now = newest + later;
 
-    #[test]
-    fn retention_removes_oldest_sealed_segments_only(
-        batches in arb_batches(),
-        (policy, later) in arb_policy(60_000).prop_flat_map(|p| (Just(p), 0u64..3_000)),
-        second in arb_policy(60_000),
-    ) {
-        let dir = tempfile::tempdir().unwrap();
-        let clock = TestClock::new(START_UNIX_MS);
-        let config = config(&clock, 4096);
-        let partition = Partition::open(dir.path(), config.clone()).unwrap();
-        let mut model = Vec::new();
-        for (step_ms, batch) in &batches {
-            clock.shift(*step_ms);
-            append_checked(&partition, &clock, batch, &mut model);
-        }
-        let first_seqs = segment_first_seqs(dir.path());
-        let parts = split_by_segment(&model, &first_seqs);
-        let before = partition.snapshot();
-        let newest = model.iter().map(|r| r.timestamp_unix_ms).max().unwrap();
-        let now = newest + later;
+            let removed = expected_removed(&parts, &policy, now);
+            let outcome = partition.apply_retention(&policy, now).unwrap();
+            let bytes_removed = parts[..removed].iter().map(|p| segment_data_bytes(p)).sum();
+            prop_assert_eq!(
+                outcome,
+                RetentionOutcome {
+                    segments_removed: removed,
+                    bytes_removed
+                }
+            );
+            check_retained(&partition, &first_seqs, &parts, removed, Seq::ZERO);
+            assert_resume_floors_hold(&partition, &model);
+            prop_assert_eq!(&read(&before, ReadFrom::Earliest), &model);
+            // Applying the same policy at the same time again finds nothing more to remove.
+            let again = partition.apply_retention(&policy, now).unwrap();
+            prop_assert_eq!(again, RetentionOutcome::default());
+            let lowest_resumable = partition.lowest_resumable_seq();
+            drop(before);
+            drop(partition);
 
-        let removed = expected_removed(&parts, &policy, now);
-        let outcome = partition.apply_retention(&policy, now).unwrap();
-        let bytes_removed = parts[..removed].iter().map(|p| segment_data_bytes(p)).sum();
-        prop_assert_eq!(outcome, RetentionOutcome { segments_removed: removed, bytes_removed });
-        check_retained(&partition, &first_seqs, &parts, removed, Seq::ZERO);
-        prop_assert_eq!(&read(&before, ReadFrom::Earliest), &model);
-        // Applying the same policy at the same time again finds nothing more to remove.
-        let again = partition.apply_retention(&policy, now).unwrap();
-        prop_assert_eq!(again, RetentionOutcome::default());
-        let lowest_resumable = partition.lowest_resumable_seq();
-        drop(before);
-        drop(partition);
-
-        let partition = Partition::open(dir.path(), config).unwrap();
-        check_retained(&partition, &first_seqs, &parts, removed, Seq::ZERO);
-        // A second policy later on removes further, and the resume point only moves up.
-        let now = now + 1;
-        let further = removed + expected_removed(&parts[removed..], &second, now);
-        let outcome = partition.apply_retention(&second, now).unwrap();
-        prop_assert_eq!(outcome.segments_removed, further - removed);
-        check_retained(&partition, &first_seqs, &parts, further, lowest_resumable);
-        prop_assert!(partition.lowest_resumable_seq() >= lowest_resumable);
-    }
+            let partition = Partition::open(dir.path(), config).unwrap();
+            check_retained(&partition, &first_seqs, &parts, removed, Seq::ZERO);
+            // A second policy later on removes further, and the resume point only moves up.
+            let now = now + 1;
+            let further = removed + expected_removed(&parts[removed..], &second, now);
+            let outcome = partition.apply_retention(&second, now).unwrap();
+            prop_assert_eq!(outcome.segments_removed, further - removed);
+            check_retained(&partition, &first_seqs, &parts, further, lowest_resumable);
+            prop_assert!(partition.lowest_resumable_seq() >= lowest_resumable);
+            Ok(())
+        },
+    );
 }
 
 /// Three phases one hour apart; an age limit of 90 minutes at the end of the third removes the

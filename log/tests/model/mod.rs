@@ -8,12 +8,14 @@
 // Each test binary includes this module and uses a different subset of it.
 #![allow(dead_code)]
 
+use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseResult, TestRunner};
 use strand_log::record::frame_bytes;
 use strand_log::segment::SEGMENT_HEADER_BYTES;
 use strand_log::seq::EPOCH_UNIX_MS;
@@ -21,6 +23,34 @@ use strand_log::{
     Clock, FsyncPolicy, NewRecord, Partition, PartitionConfig, ReadFrom, ReadSnapshot, RecordFlags,
     RecordView, Seq, SeqRange,
 };
+
+/// Run the property `test` on exactly `cases` inputs drawn from `strategy` (plus any failures
+/// persisted for `source_file`, pass `file!()`), shrinking a failure as `proptest!` does.
+/// Unlike `proptest!`, where `PROPTEST_CASES` replaces the configured count (so a CI setting
+/// could lower it to 1, or a local one raise it past the time budget), the count here does not
+/// depend on the environment, and the cases actually run are counted.
+pub fn check_exactly<S: Strategy>(
+    cases: u32,
+    source_file: &'static str,
+    strategy: S,
+    test: impl Fn(S::Value) -> TestCaseResult,
+) {
+    let config = Config {
+        cases,
+        source_file: Some(source_file),
+        ..Config::default()
+    };
+    let ran = std::cell::Cell::new(0u32);
+    let mut runner = TestRunner::new(config);
+    let result = runner.run(&strategy, |value| {
+        ran.set(ran.get() + 1);
+        test(value)
+    });
+    if let Err(error) = result {
+        panic!("{error}\n{runner}");
+    }
+    assert!(ran.get() >= cases, "{} of {cases} cases ran", ran.get());
+}
 
 /// A day after the Strand epoch: far enough that a clock can go back a long way.
 pub const START_UNIX_MS: u64 = EPOCH_UNIX_MS + 86_400_000;
@@ -207,6 +237,53 @@ pub fn append_checked(
     range
 }
 
+/// Append keyless filler records of about 1 KiB (checked, into `model`) until `model` holds
+/// at least `segments` times `segment_bytes_max` bytes of frames. A partition whose segments
+/// hold at most `segment_bytes_max` bytes then has more than `segments` segment files, so a
+/// property test crosses segments whatever data it generated.
+pub fn fill_segments(
+    partition: &Arc<Partition>,
+    clock: &TestClock,
+    model: &mut Vec<ModelRecord>,
+    segment_bytes_max: u64,
+    segments: u64,
+) {
+    let filler = RecordSpec {
+        key: Vec::new(),
+        payload: vec![0xf1; 1000],
+        tombstone: false,
+        previous_version: Seq::ZERO,
+    };
+    while model_bytes(model) < segments * segment_bytes_max {
+        append_checked(partition, clock, std::slice::from_ref(&filler), model);
+    }
+}
+
+/// Bytes of the frames of `records`.
+pub fn model_bytes(records: &[ModelRecord]) -> u64 {
+    records.iter().map(ModelRecord::frame_bytes).sum()
+}
+
+/// `dir` has at least `at_least` segment files, and at least as many as `records` need at
+/// `segment_bytes_max` bytes a segment: the data did cross segments.
+pub fn assert_segments_at_least(
+    dir: &Path,
+    records: &[ModelRecord],
+    segment_bytes_max: u64,
+    at_least: usize,
+) {
+    let files = segment_first_seqs(dir).len();
+    let room = segment_bytes_max - u64::from(SEGMENT_HEADER_BYTES);
+    let needed = model_bytes(records).div_ceil(room) as usize;
+    assert!(
+        files >= at_least.max(needed),
+        "{} holds {files} segments; expected at least {} ({} bytes of records)",
+        dir.display(),
+        at_least.max(needed),
+        model_bytes(records)
+    );
+}
+
 /// First `_seq`s of the segment files in `dir`, oldest first.
 pub fn segment_first_seqs(dir: &Path) -> Vec<Seq> {
     let mut first_seqs: Vec<Seq> = std::fs::read_dir(dir)
@@ -249,4 +326,74 @@ pub fn split_by_segment<'m>(
 /// Bytes a segment holding `records` has written: its header plus every padded frame.
 pub fn segment_data_bytes(records: &[ModelRecord]) -> u64 {
     u64::from(SEGMENT_HEADER_BYTES) + records.iter().map(ModelRecord::frame_bytes).sum::<u64>()
+}
+
+/// The promises of the resume floors, checked against `history` (every record the partition
+/// held before retention or compaction last removed some), at each floor; a cursor above a
+/// floor reads a subset of what the floor reads, so checking there covers it too.
+/// - Resuming after `lowest_resumable_seq`: every tombstone of `history` after it is read, and
+///   every previous version that a record read names and that `history` held is still there.
+///   (A superseded version whose successor does not name it may be gone: a reader applying
+///   the successor as an insert ends in the same state.)
+/// - A keyed catch-up after `lowest_keyed_catch_up_seq` reads, for every key changed after it,
+///   that key's newest version in `history` as its newest, and every keyless record after it.
+pub fn assert_resume_floors_hold(partition: &Partition, history: &[ModelRecord]) {
+    let floors = partition.resume_floors();
+    assert!(floors.lowest_keyed_catch_up_seq <= floors.lowest_resumable_seq);
+    let snapshot = partition.snapshot();
+    let stored: HashSet<Seq> = seqs(&read(&snapshot, ReadFrom::Earliest))
+        .into_iter()
+        .collect();
+    let held: HashSet<Seq> = history.iter().map(|r| r.seq).collect();
+
+    let resumable = floors.lowest_resumable_seq;
+    for record in read(&snapshot, ReadFrom::After(resumable)) {
+        assert!(
+            held.contains(&record.seq),
+            "{} was never appended",
+            record.seq
+        );
+        let previous = record.previous_version;
+        assert!(
+            !held.contains(&previous) || stored.contains(&previous),
+            "resuming after {resumable} reads {} whose previous version {previous} is gone",
+            record.seq
+        );
+    }
+    for tombstone in history.iter().filter(|r| r.tombstone && r.seq > resumable) {
+        assert!(
+            stored.contains(&tombstone.seq),
+            "resuming after {resumable} misses the tombstone {}",
+            tombstone.seq
+        );
+    }
+
+    let keyed = floors.lowest_keyed_catch_up_seq;
+    let newest_of = |records: &[ModelRecord]| -> BTreeMap<Vec<u8>, Seq> {
+        let keyed = records.iter().filter(|r| !r.key.is_empty());
+        keyed.map(|r| (r.key.clone(), r.seq)).collect()
+    };
+    let keyless = |records: &[ModelRecord]| -> Vec<Seq> {
+        records
+            .iter()
+            .filter(|r| r.key.is_empty())
+            .map(|r| r.seq)
+            .collect()
+    };
+    let history_after: Vec<ModelRecord> =
+        history.iter().filter(|r| r.seq > keyed).cloned().collect();
+    let read_after = read(&snapshot, ReadFrom::After(keyed));
+    let changed = newest_of(&history_after);
+    let newest = newest_of(history);
+    let expected: BTreeMap<Vec<u8>, Seq> = changed.keys().map(|k| (k.clone(), newest[k])).collect();
+    assert_eq!(
+        newest_of(&read_after),
+        expected,
+        "keyed catch-up after {keyed}"
+    );
+    assert_eq!(
+        keyless(&read_after),
+        keyless(&history_after),
+        "keyless records after {keyed}"
+    );
 }
