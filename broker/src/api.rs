@@ -1,4 +1,4 @@
-//! The JSON bodies of the HTTP API (SPEC section 4) other than errors (`error.rs`) and
+//! The JSON bodies of the HTTP API (docs/http.md) other than errors (`error.rs`) and
 //! statement results (`sql.rs`). Shared by the server and the `strand` CLI; no behaviour.
 
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,5 @@
 //! [`ApiError`]: the one error type every HTTP answer and every SQL engine failure is
-//! expressed in, and its JSON shape (SPEC section 4):
+//! expressed in, and its JSON shape (docs/http.md, "Errors"):
 //! `{"status":"error","error":{"code","message","position":{"line","column"}}}`.
 //!
 //! It owns the mapping from error kinds to HTTP statuses and from the directory's and the

@@ -1,5 +1,5 @@
 //! The boundary between the HTTP layer and SQL execution: the [`SqlEngine`] trait, the
-//! [`StatementResult`] it answers with (the `results[]` items of SPEC section 4), and
+//! [`StatementResult`] it answers with (the `results[]` items of docs/http.md, "Run SQL"), and
 //! [`PlaceholderEngine`], which refuses every statement until the real engine is plugged in.
 //!
 //! It owns no parsing and no catalog: engines live elsewhere (`strand-sql-view` plans,

@@ -1,4 +1,4 @@
-//! Values to and from JSON, as the HTTP and WebSocket interfaces carry them (SPEC section 4):
+//! Values to and from JSON, as the HTTP and WebSocket interfaces carry them (docs/http.md, "Values in JSON"):
 //! TIMESTAMP as RFC 3339 text, BYTES as base64, JSON embedded, DOUBLE NaN and infinities as
 //! the strings PostgreSQL uses. BIGINT is a JSON number here; the broker writes `_seq` (and
 //! other Snowflake values) as strings itself.

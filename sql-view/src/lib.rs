@@ -87,7 +87,7 @@ pub use plan::{
     resolve_table, DeletePlan, Filter, InsertPlan, OutputColumn, Plan, ResultCollector, RowFields,
     SelectPlan, SystemColumns, UpdatePlan,
 };
-pub use row::{encode_key, encode_row, RowView, ROW_FORMAT};
+pub use row::{decode_key, encode_key, encode_row, RowView, ROW_FORMAT};
 pub use timestamp::{parse_rfc3339, render_rfc3339};
 pub use users::{Password, Privilege, Role, UserName};
 pub use value::{compare, sort_order, DataType, Value, ValueRef};

@@ -1,4 +1,4 @@
-//! Users, roles and privileges (SPEC section 8): validated [`UserName`] and [`Password`],
+//! Users, roles and privileges (docs/sql.md, "Users"): validated [`UserName`] and [`Password`],
 //! [`Role`] and [`Privilege`]. It does not own authentication or password hashing (the broker
 //! hashes with argon2); [`Password`] only carries the text from the statement to the broker
 //! and never prints it.

@@ -1,4 +1,4 @@
-//! Value types (SPEC section 2): [`DataType`], the owned [`Value`] and the borrowed
+//! Value types (docs/sql.md, "Types"): [`DataType`], the owned [`Value`] and the borrowed
 //! [`ValueRef`] read in place from a stored row, plus the SQL comparison rules shared by
 //! filters and ORDER BY.
 //!

@@ -269,7 +269,7 @@ impl Answer {
         })
     }
 
-    /// Assert the SPEC error shape with this status and code; returns the message.
+    /// Assert the API's error shape (docs/http.md, "Errors") with this status and code; returns the message.
     pub fn assert_error(&self, status: u16, code: &str) -> String {
         assert_eq!(self.status, status, "body: {}", self.text);
         assert!(
@@ -468,7 +468,7 @@ pub fn try_sql(
     }
 }
 
-/// Assert an error answer with a 4xx status (SPEC section 4 leaves the exact one to the kind of
+/// Assert an error answer with a 4xx status (docs/http.md gives the exact one for each kind of
 /// error), the error shape and `code`; returns the `error` object.
 pub fn assert_client_error(answer: &Answer, code: &str) -> Value {
     assert!(

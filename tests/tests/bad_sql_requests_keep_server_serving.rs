@@ -1,4 +1,4 @@
-//! Bad SQL gets a JSON 4xx naming the problem and loses nothing (SPEC section 8): unknown and
+//! Bad SQL gets a JSON 4xx naming the problem and loses nothing (docs/http.md, "Errors"): unknown and
 //! unsupported statements, garbage text, expressions nested or chained past the limits,
 //! too many statements, rows, list items or parameters, bad parameter numbers and an SQL text
 //! over the body limit. Afterwards the server still answers, rows written before are intact

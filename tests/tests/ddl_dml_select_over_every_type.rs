@@ -1,4 +1,4 @@
-//! DDL, DML and SELECT over HTTP with every column type of SPEC section 2, in USER and
+//! DDL, DML and SELECT over HTTP with every column type of docs/sql.md ("Types"), in USER and
 //! SHARED tables: values written as literals and as `$n` parameters read back in their JSON
 //! form (BIGINT as a number, `_seq` as a string of digits, TIMESTAMP as RFC 3339 in UTC,
 //! BYTES as base64, JSON embedded); `SELECT *` leaves system columns out; UPDATE and DELETE

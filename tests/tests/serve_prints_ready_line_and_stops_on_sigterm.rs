@@ -1,5 +1,5 @@
-//! `strand serve` on port 0 prints one JSON ready line (keys in the SPEC's order, real
-//! ports, the data directory) and stops cleanly on SIGTERM or SIGINT: exit code 0, ports
+//! `strand serve` on port 0 prints one JSON ready line (keys in the order of
+//! docs/configuration.md, real ports, the data directory) and stops cleanly on SIGTERM or SIGINT: exit code 0, ports
 //! released, data directory lock released.
 
 use strand_tests::{get, ServerOptions, StrandServer};

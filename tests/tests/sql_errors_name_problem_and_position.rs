@@ -1,7 +1,7 @@
-//! Every SQL error names the problem and, where the text is at fault, its position (SPEC
-//! section 3): a syntax error is 400 `syntax_error` at the exact line and column; unknown
-//! tables and columns, wrong types, NOT NULL violations, duplicate primary keys and joins or
-//! aggregates each get their own code, and a refused write changes nothing.
+//! Every SQL error names the problem and, where the text is at fault, its position
+//! (docs/sql.md, "Error codes"): a syntax error is 400 `syntax_error` at the exact line and
+//! column; unknown tables and columns, wrong types, NOT NULL violations, duplicate primary
+//! keys and joins or aggregates each get their own code, and a refused write changes nothing.
 
 use serde_json::{json, Value};
 use strand_tests::{

@@ -1,4 +1,4 @@
-//! Retention of STREAM tables end to end (SPEC sections 2, 5, 7): with small segments and a
+//! Retention of STREAM tables end to end (docs/websocket.md, "STREAM tables" and "Resume"): with small segments and a
 //! fast retention sweep, a STREAM table's segments older than its TTL are removed from disk,
 //! the partition's lowest resumable `_seq` rises, and a realtime resume from below it gets
 //! `resume_too_old` with `lowest_seq` instead of a silent gap. A resume from `lowest_seq`

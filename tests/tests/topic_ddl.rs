@@ -1,4 +1,4 @@
-//! Topic DDL over HTTP SQL (SPEC sections 3 and 6): `CREATE TOPIC ... WITH (PARTITIONS,
+//! Topic DDL over HTTP SQL (docs/sql.md, "Topics"; docs/topics.md): `CREATE TOPIC ... WITH (PARTITIONS,
 //! RETENTION_SECONDS)`, `SHOW TOPICS`, `ALTER TOPIC ... ADD SOURCE`, `DROP TOPIC`; errors for
 //! duplicates, bad partition counts, name clashes with tables and non-administrators; topics
 //! survive a restart.

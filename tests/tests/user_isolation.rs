@@ -1,4 +1,4 @@
-//! A user only ever reads and writes their own rows of a USER table (SPEC section 2), whatever
+//! A user only ever reads and writes their own rows of a USER table (docs/sql.md, "Tables"), whatever
 //! the statement names: alice and bob write the same primary keys without conflict, and no
 //! SELECT, UPDATE or DELETE of alice's reaches bob's rows. Only an administrator may run
 //! `EXECUTE AS USER`. A `user` cannot administer, and reads a SHARED table only while granted.

@@ -1,4 +1,4 @@
-//! Every WHERE form of SPEC section 3 (`= <> < <= > >=`, AND, OR, NOT, IN (list), BETWEEN,
+//! Every WHERE form of docs/sql.md (`= <> < <= > >=`, AND, OR, NOT, IN (list), BETWEEN,
 //! LIKE, IS [NOT] NULL) and parameters `$1`, `$2` select exactly the expected rows, with NULL
 //! following SQL's three-valued logic; UPDATE and DELETE use the same filters.
 

@@ -169,7 +169,7 @@ fn more_than_256_subscriptions_on_one_connection_is_limit_exceeded() {
 fn next_batch_and_unsubscribe_for_an_unknown_id_are_unknown_subscription() {
     let (_setup, mut client) = start();
     client.send(&ClientMessage::NextBatch {
-        subscription_id: "ghost".to_string(),
+        subscription_id: Some("ghost".to_string()),
     });
     expect_error(&mut client, Some("ghost"), codes::UNKNOWN_SUBSCRIPTION);
     client.send(&ClientMessage::Unsubscribe {

@@ -2,7 +2,7 @@
 //! encodings, and nothing else: no sockets, no SQL, no storage. The server (`strand-broker`),
 //! the load tool and the clients all depend on this crate, so both ends agree by construction.
 //!
-//! - [`ws`]: the WebSocket JSON gateway of SPEC section 5 (`GET /v1/ws`).
+//! - [`ws`]: the WebSocket JSON gateway (`GET /v1/ws`, docs/websocket.md).
 //! - [`quic`]: the QUIC binary protocol of issue 6 (`PROTOCOL.md`), a sans-IO frame codec.
 
 pub mod quic;
@@ -10,5 +10,6 @@ pub mod ws;
 
 pub use ws::{
     codes, encode_change, AuthMethod, BatchControl, BatchStatus, ChangeType, ClientMessage,
-    ColumnSchema, DecodeError, Row, SeqText, ServerMessage, SubscribeOptions, Subscription,
+    ColumnSchema, DecodeError, ResumeMode, Row, SeqText, ServerMessage, SubscribeOptions,
+    Subscription,
 };

@@ -1,4 +1,4 @@
-//! The WebSocket JSON gateway's messages (SPEC section 5). Every message is one JSON object in
+//! The WebSocket JSON gateway's messages (docs/websocket.md). Every message is one JSON object in
 //! one text frame, tagged by `"type"`. `_seq` values travel as decimal strings ([`SeqText`]).
 //!
 //! Clients decode [`ServerMessage`] and encode [`ClientMessage`]; the server does the reverse
@@ -239,6 +239,15 @@ pub struct ColumnSchema {
     pub data_type: String,
 }
 
+/// How a resume is served when it is not exact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResumeMode {
+    /// The exact history is gone (compaction): until `snapshot_end_seq`, an `insert` replaces
+    /// any row with its primary key and a `delete` names a row by its primary key only.
+    Keyed,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BatchStatus {
@@ -302,8 +311,13 @@ pub enum ServerMessage {
     SubscriptionAck {
         subscription_id: String,
         schema: Vec<ColumnSchema>,
-        /// The snapshot's boundary; for a resume, the `from_seq_id` it resumes after.
+        /// The snapshot's boundary; for a resume, the `from_seq_id` it resumes after; for a
+        /// keyed resume, the `_seq` the keyed changes bring the client to.
         snapshot_end_seq: SeqText,
+        /// Present for a keyed resume (docs/websocket.md, "Keyed resume"): the changes up to
+        /// `snapshot_end_seq` are the newest state of each key changed since `from_seq_id`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<ResumeMode>,
     },
     InitialDataBatch {
         subscription_id: String,

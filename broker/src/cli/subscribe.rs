@@ -1,5 +1,5 @@
 //! `strand subscribe`: one realtime subscription over the WebSocket gateway (`GET /v1/ws`,
-//! SPEC section 5), printed on stdout as JSON lines, one object per line, flushed per line.
+//! docs/websocket.md), printed on stdout as JSON lines, one object per line, flushed per line.
 //!
 //! It connects (blocking `tungstenite`), authenticates with `basic`, subscribes, asks for
 //! every further snapshot batch with `next_batch`, and turns server messages into lines (the
@@ -21,7 +21,7 @@ use tungstenite::{HandshakeError, Message, WebSocket};
 
 use strand_broker::limits::CLI_REQUEST_TIMEOUT_MS;
 use strand_wire::{
-    AuthMethod, ChangeType, ClientMessage, ColumnSchema, Row, SeqText, ServerMessage,
+    AuthMethod, ChangeType, ClientMessage, ColumnSchema, ResumeMode, Row, SeqText, ServerMessage,
     SubscribeOptions, Subscription,
 };
 
@@ -71,6 +71,9 @@ enum Line<'a> {
         id: &'a str,
         schema: &'a [ColumnSchema],
         snapshot_end_seq: SeqText,
+        /// `keyed` for a keyed resume (docs/websocket.md, "Keyed resume").
+        #[serde(skip_serializing_if = "Option::is_none")]
+        resume: Option<ResumeMode>,
     },
     Snapshot {
         row: &'a Row,
@@ -151,11 +154,13 @@ fn subscribe(args: &SubscribeArgs) -> anyhow::Result<()> {
                 subscription_id,
                 schema,
                 snapshot_end_seq,
+                resume,
             } => {
                 let line = Line::Subscribed {
                     id: &subscription_id,
                     schema: &schema,
                     snapshot_end_seq,
+                    resume,
                 };
                 emit(&mut out, &line)?;
                 if args.from_seq.is_some() {

@@ -1,4 +1,4 @@
-//! `strand user create|list|passwd`: each builds one SQL statement (SPEC section 3 syntax)
+//! `strand user create|list|passwd`: each builds one SQL statement (the syntax of docs/sql.md, "Users")
 //! and sends it like `strand sql -c`. The server's SQL engine does the work.
 
 use std::process::ExitCode;

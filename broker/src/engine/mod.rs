@@ -11,6 +11,7 @@
 //! It does not own HTTP, authentication or storage formats.
 
 mod admin;
+mod compaction;
 mod ddl;
 mod errors;
 mod expiry;
@@ -38,6 +39,7 @@ use crate::tables::{RowOwner, TableData};
 use crate::topics::{GroupOffsets, SourcePump, TopicData};
 use crate::users::{Privilege, Role, UserDirectory, UserName};
 pub use errors::EngineError;
+use compaction::CompactionSchedule;
 use expiry::{ExpiryContext, ExpiryQueue, ExpirySweeper};
 use hooks::CommitHooks;
 pub(crate) use query::json_of;
@@ -65,8 +67,9 @@ impl Caller {
 }
 
 pub struct Engine {
-    /// First, so it stops before the parts it uses are dropped.
+    /// First, so they stop before the parts they use are dropped.
     _expiry: ExpirySweeper,
+    _compaction: CompactionSchedule,
     catalog: Arc<Catalog>,
     tables: Arc<TableData>,
     users: Arc<UserDirectory>,
@@ -100,6 +103,9 @@ impl Engine {
             sources: sources.clone(),
             expiry: Arc::new(ExpiryQueue::default()),
         });
+        let compaction =
+            CompactionSchedule::start(store.clone(), catalog.clone(), context.maintenance)
+                .map_err(EngineError::Thread)?;
         let expiry = ExpiryContext {
             store,
             catalog: catalog.clone(),
@@ -111,6 +117,7 @@ impl Engine {
         let expiry = ExpirySweeper::start(expiry, interval).map_err(EngineError::Thread)?;
         Ok(Engine {
             _expiry: expiry,
+            _compaction: compaction,
             catalog,
             tables,
             users: context.users.clone(),

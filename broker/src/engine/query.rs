@@ -148,7 +148,7 @@ fn result_of(plan: &SelectPlan, rows: Vec<Vec<Value>>) -> StatementResult {
     }
 }
 
-/// `_seq` does not fit a JavaScript number: it travels as a decimal string (SPEC section 4).
+/// `_seq` does not fit a JavaScript number: it travels as a decimal string (docs/http.md, "Values in JSON").
 pub(crate) fn json_of(column: &str, value: &Value) -> Json {
     match value {
         Value::BigInt(seq) if column == SEQ_COLUMN => Json::from(seq.to_string()),

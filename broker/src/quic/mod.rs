@@ -1,4 +1,4 @@
-//! The QUIC listener (SPEC section 4, issue 6, `wire/PROTOCOL.md`): quinn over rustls with
+//! The QUIC listener (docs/topics.md, `wire/PROTOCOL.md`): quinn over rustls with
 //! ALPN `strand/1` on `--quic-addr`, a self-signed certificate under `<data-dir>/tls/`,
 //! connections authenticated by their first request, and one request per bidirectional stream
 //! handed to a [`QuicService`].

@@ -216,7 +216,7 @@ impl SnapshotCursor {
     }
 }
 
-fn decode(payload: &[u8]) -> Result<RowView<'_>, HistoryError> {
+pub(super) fn decode(payload: &[u8]) -> Result<RowView<'_>, HistoryError> {
     RowView::new(payload).map_err(|e| HistoryError::Row(e.to_string()))
 }
 

@@ -13,6 +13,7 @@
 mod change;
 mod feed;
 mod history;
+mod keyed;
 mod outbox;
 mod plan;
 mod subscription;
@@ -31,6 +32,7 @@ pub(crate) use change::{classify, ChangeKind};
 pub use feed::{Join, PartitionFeed};
 pub(crate) use history::VersionPair;
 pub use history::{replay, HistoryError, Replayed, SnapshotCursor};
+pub use keyed::{KeyedCatchUp, KeyedOpen};
 pub use outbox::{Outbox, OutboxReceiver, PushRefused};
 pub use plan::SubscriptionPlan;
 pub use subscription::LiveSubscription;

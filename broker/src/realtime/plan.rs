@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value as Json};
 use strand_log::Seq;
-use strand_sql_view::{encode_key, RowView, SelectPlan, SystemColumns, SEQ_COLUMN};
+use strand_sql_view::{decode_key, encode_key, RowView, SelectPlan, SystemColumns, SEQ_COLUMN};
 use strand_wire::ColumnSchema;
 
 use crate::engine::json_of;
@@ -95,6 +95,30 @@ impl SubscriptionPlan {
             object.insert(SEQ_COLUMN.to_owned(), Json::from(seq.0.to_string()));
         }
         object
+    }
+}
+
+impl SubscriptionPlan {
+    /// Where the table's primary key is in the SELECT list, if it is there as a plain column:
+    /// then a row can be named by its key alone (a keyed catch-up's deletes).
+    pub fn key_output(&self) -> Option<usize> {
+        let table = self.select.table();
+        self.select.output_of_column(table.primary_key()?)
+    }
+
+    /// The row a keyed catch-up's `delete` carries for the row with log key `key`: its
+    /// primary key under its output name, and `_seq` = `seq`. `None` if the SELECT list has
+    /// no primary key or the key does not decode.
+    pub fn key_row_json(&self, key: &[u8], seq: Seq) -> Option<Map<String, Json>> {
+        let table = self.select.table();
+        let pk = table.primary_key()?;
+        let output = self.key_output()?;
+        let value = decode_key(key, table.columns()[pk].data_type)?;
+        let name = &self.select.columns()[output].name;
+        let mut object = Map::with_capacity(2);
+        object.insert(name.clone(), json_of(name, &value));
+        object.insert(SEQ_COLUMN.to_owned(), Json::from(seq.0.to_string()));
+        Some(object)
     }
 }
 

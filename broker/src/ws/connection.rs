@@ -12,16 +12,19 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use strand_log::Seq;
-use strand_wire::{codes, BatchControl, BatchStatus, SeqText, ServerMessage};
+use strand_wire::{codes, BatchControl, BatchStatus, ResumeMode, SeqText, ServerMessage};
 use tokio::sync::mpsc;
 
+use super::catch_up::{resume_too_old, CatchUp};
 use super::protocol::{Protocol, Step, SubscribeRequest};
 use crate::auth::Credentials;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::metrics::BasicAuth;
-use crate::limits::{OUTBOX_BYTES_MAX, REPLAY_CHUNK_BYTES, SNAPSHOT_INLINE_KEYS_MAX};
-use crate::realtime::{replay, LiveSubscription, Outbox, OutboxReceiver, Realtime, SnapshotCursor};
+use crate::limits::{OUTBOX_BYTES_MAX, SNAPSHOT_INLINE_KEYS_MAX};
+use crate::realtime::{
+    KeyedCatchUp, KeyedOpen, LiveSubscription, Outbox, OutboxReceiver, Realtime, SnapshotCursor,
+};
 use crate::session::Session;
 
 /// WebSocket close code for a policy violation (failed authentication, slow consumer).
@@ -222,14 +225,29 @@ impl Connection {
             live,
             snapshot: None,
         };
+        let mut keyed = None;
         let boundary = match from_seq {
+            Some(from) if from >= target.partition.partition().lowest_resumable_seq() => from,
             Some(from) => {
-                let lowest = target.partition.partition().lowest_resumable_seq();
-                if from < lowest {
-                    self.protocol.subscription_ended(&id);
-                    return self.reply(resume_too_old(&id, lowest)).await;
+                // The exact history is gone: the newest state of each changed key, if that
+                // is still there.
+                let (partition, plan) = (target.partition.clone(), target.plan.clone());
+                let opened =
+                    tokio::task::spawn_blocking(move || KeyedCatchUp::open(&partition, &plan, from))
+                        .await;
+                match opened {
+                    Ok(Ok(KeyedOpen::Ready(catch_up))) => {
+                        let boundary = catch_up.boundary();
+                        keyed = Some(catch_up);
+                        boundary
+                    }
+                    Ok(Ok(KeyedOpen::TooOld { lowest })) => {
+                        self.protocol.subscription_ended(&id);
+                        return self.reply(resume_too_old(&id, lowest)).await;
+                    }
+                    Ok(Err(error)) => return self.refuse(&id, &ApiError::internal(&error)).await,
+                    Err(error) => return self.refuse(&id, &ApiError::internal(&error)).await,
                 }
-                from
             }
             None => {
                 let (partition, plan) = (target.partition.clone(), target.plan.clone());
@@ -255,6 +273,7 @@ impl Connection {
             subscription_id: id.to_string(),
             schema,
             snapshot_end_seq: SeqText(boundary.0),
+            resume: keyed.as_ref().map(|_| ResumeMode::Keyed),
         };
         // Refused only if DDL ended it meanwhile (its error is queued) or the connection is
         // closing.
@@ -262,7 +281,7 @@ impl Connection {
         let resuming = entry.snapshot.is_none();
         self.protocol.attach(&id, entry);
         if resuming {
-            self.start_catch_up(&id, boundary);
+            self.start_catch_up(&id, boundary, keyed);
         } else {
             self.next_batch(&id).await;
         }
@@ -326,7 +345,7 @@ impl Connection {
             return;
         }
         if !has_more {
-            self.start_catch_up(id, boundary);
+            self.start_catch_up(id, boundary, None);
         }
     }
 
@@ -354,7 +373,9 @@ impl Connection {
         }
     }
 
-    fn start_catch_up(&mut self, id: &str, after: Seq) {
+    /// Bring subscription `id` from `after` to the live feed (first sending `keyed`, a keyed
+    /// resume's changes, if any).
+    fn start_catch_up(&mut self, id: &str, after: Seq, keyed: Option<KeyedCatchUp>) {
         let Some(realtime) = self.realtime.clone() else {
             return;
         };
@@ -363,12 +384,13 @@ impl Connection {
         };
         // Usually nothing was written since the boundary: join the feed now, without a task
         // (an idle subscription then leaves no task's memory behind).
-        if realtime.join(&entry.live, after).is_ok() {
+        if keyed.is_none() && realtime.join(&entry.live, after).is_ok() {
             return;
         }
         let task = CatchUp {
             live: entry.live.clone(),
             realtime,
+            keyed,
         };
         tokio::spawn(task.run(after));
     }
@@ -406,96 +428,11 @@ impl Connection {
     }
 }
 
-/// Reads a subscription's changes from the log, from its snapshot boundary or resume point
-/// up to the live feed, then joins the feed.
-struct CatchUp {
-    live: Arc<LiveSubscription>,
-    realtime: Arc<Realtime>,
-}
-
-impl CatchUp {
-    async fn run(self, mut upto: Seq) {
-        loop {
-            loop {
-                if !self.live.is_active() {
-                    return;
-                }
-                // Retention may have removed history while a snapshot was paused.
-                let lowest = self.live.partition.partition().lowest_resumable_seq();
-                if upto < lowest {
-                    return self.give_up(resume_too_old(&self.live.id, lowest));
-                }
-                let (partition, plan) = (self.live.partition.clone(), self.live.plan.clone());
-                let id = self.live.id.clone();
-                let read = tokio::task::spawn_blocking(move || {
-                    let snapshot = partition.snapshot();
-                    let mut messages = Vec::new();
-                    let budget = REPLAY_CHUNK_BYTES;
-                    replay(&snapshot, &plan, &id, upto, budget, |_, text| {
-                        messages.push(text)
-                    })
-                    .map(|replayed| (replayed, messages))
-                })
-                .await;
-                let (replayed, messages) = match read {
-                    Ok(Ok(read)) => read,
-                    Ok(Err(error)) => return self.give_up(interrupted(&self.live.id, &error)),
-                    Err(error) => return self.give_up(interrupted(&self.live.id, &error)),
-                };
-                for text in messages {
-                    if self.live.push_when_room(text).await.is_err() {
-                        return;
-                    }
-                }
-                upto = replayed.upto;
-                if replayed.done {
-                    break;
-                }
-            }
-            match self.realtime.join(&self.live, upto) {
-                Ok(()) => return,
-                // The feed offered newer records before we joined: read those first.
-                Err(_position) => continue,
-            }
-        }
-    }
-
-    /// End the subscription with `message`; its connection forgets it.
-    fn give_up(&self, message: ServerMessage) {
-        self.live.end_with(&message);
-    }
-}
-
 fn auth_success(session: &Session) -> ServerMessage {
     ServerMessage::AuthSuccess {
         user: session.user().to_string(),
         role: session.role().to_string(),
     }
-}
-
-fn resume_too_old(id: &str, lowest: Seq) -> ServerMessage {
-    ServerMessage::Error {
-        subscription_id: Some(id.to_owned()),
-        code: codes::RESUME_TOO_OLD.to_owned(),
-        message: format!(
-            "the history after this _seq is no longer retained; resume from {lowest} or later, \
-             or subscribe without from_seq_id for a fresh snapshot"
-        ),
-        lowest_seq: Some(SeqText(lowest.0)),
-    }
-}
-
-/// The catch-up could not read the log: the same error the live feed gives (never a gap).
-fn interrupted(id: &str, error: &dyn std::fmt::Display) -> ServerMessage {
-    tracing::error!(subscription = id, %error, "catch-up cannot read the log");
-    ServerMessage::error(
-        Some(id),
-        codes::SUBSCRIPTION_INTERRUPTED,
-        format!(
-            "the server could not read this subscription's changes ({error}); resume from the \
-             last _seq received, or subscribe again"
-        ),
-    )
 }
 
 fn close(code: u16, reason: &str) -> Message {

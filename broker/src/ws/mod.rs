@@ -1,8 +1,9 @@
-//! The WebSocket JSON gateway, `GET /v1/ws` (SPEC section 5, `docs/realtime.md`): the
-//! upgrade, the per-connection protocol (`protocol.rs`, without I/O) and the connection task
-//! that runs it (`connection.rs`). What a subscription receives is `realtime`'s business; who
-//! may subscribe to what is the engine's.
+//! The WebSocket JSON gateway, `GET /v1/ws` (docs/websocket.md): the upgrade, the
+//! per-connection protocol (`protocol.rs`, without I/O), the connection task that runs it
+//! (`connection.rs`) and each subscription's catch-up task (`catch_up.rs`). What a
+//! subscription receives is `realtime`'s business; who may subscribe to what is the engine's.
 
+mod catch_up;
 mod connection;
 mod protocol;
 

@@ -108,7 +108,7 @@ impl fmt::Display for TopicName {
     }
 }
 
-/// The three table types of SPEC section 2.
+/// The three table types (docs/sql.md, "Tables").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum TableKind {
     /// Every row belongs to one user; one partition per (table, user).

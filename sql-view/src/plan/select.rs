@@ -126,6 +126,14 @@ impl SelectPlan {
             .collect()
     }
 
+    /// The position in the SELECT list that is exactly the table's column `column`, if any
+    /// (e.g. where the primary key is in the output).
+    pub fn output_of_column(&self, column: usize) -> Option<usize> {
+        self.projection
+            .iter()
+            .position(|node| *node == Node::Column(column))
+    }
+
     /// Whether the query has ORDER BY.
     pub fn has_order_by(&self) -> bool {
         !self.order_by.is_empty()

@@ -1,5 +1,5 @@
-//! The stored row format (SPEC section 7: "row payloads use rkyv so that filters and
-//! projections can read fields in place") and primary-key bytes.
+//! The stored row format (rkyv, so that filters and projections read fields in place;
+//! docs/broker-data.md) and primary-key bytes.
 //!
 //! A row is the rkyv archive of `StoredRow { format: u8, fields: Box<[Value]> }`: a format
 //! version (today [`ROW_FORMAT`]) and one [`Value`] per column in table order. Values carry
@@ -160,6 +160,36 @@ pub fn encode_key(value: ValueRef<'_>) -> Option<Vec<u8>> {
         ValueRef::Timestamp(v) => ordered(5, v),
         ValueRef::Json(v) => tagged(6, v.as_bytes()),
         ValueRef::Bytes(v) => tagged(7, v),
+    })
+}
+
+/// The primary key value of a log key made by [`encode_key`], given the key column's type
+/// (INT and BIGINT share an encoding). `None` if the bytes are not such a key for `data_type`.
+pub fn decode_key(key: &[u8], data_type: crate::value::DataType) -> Option<Value> {
+    use crate::value::DataType;
+    let (&tag, rest) = key.split_first()?;
+    let ordered = || -> Option<i64> {
+        let bytes: [u8; 8] = rest.try_into().ok()?;
+        Some((u64::from_be_bytes(bytes) ^ (1 << 63)) as i64)
+    };
+    let text = || String::from_utf8(rest.to_vec()).ok();
+    Some(match (tag, data_type) {
+        (1, DataType::Boolean) => match rest {
+            [0] => Value::Boolean(false),
+            [1] => Value::Boolean(true),
+            _ => return None,
+        },
+        (2, DataType::Int) => Value::Int(i32::try_from(ordered()?).ok()?),
+        (2, DataType::BigInt) => Value::BigInt(ordered()?),
+        (3, DataType::Double) => {
+            let bytes: [u8; 8] = rest.try_into().ok()?;
+            Value::Double(f64::from_bits(u64::from_be_bytes(bytes)))
+        }
+        (4, DataType::Text) => Value::Text(text()?),
+        (5, DataType::Timestamp) => Value::Timestamp(ordered()?),
+        (6, DataType::Json) => Value::Json(text()?),
+        (7, DataType::Bytes) => Value::Bytes(rest.to_vec()),
+        _ => return None,
     })
 }
 

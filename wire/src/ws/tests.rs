@@ -25,16 +25,18 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
         (
             id,
             any::<u64>(),
-            prop::collection::vec(("[a-z]{1,5}", "[A-Z]{1,6}"), 0..3)
+            prop::collection::vec(("[a-z]{1,5}", "[A-Z]{1,6}"), 0..3),
+            any::<bool>()
         )
             .prop_map(
-                |(subscription_id, seq, schema)| ServerMessage::SubscriptionAck {
+                |(subscription_id, seq, schema, keyed)| ServerMessage::SubscriptionAck {
                     subscription_id,
                     schema: schema
                         .into_iter()
                         .map(|(name, data_type)| ColumnSchema { name, data_type })
                         .collect(),
                     snapshot_end_seq: SeqText(seq),
+                    resume: keyed.then_some(ResumeMode::Keyed),
                 }
             ),
         (
@@ -202,6 +204,7 @@ fn seq_is_written_as_a_string() {
         subscription_id: "t".into(),
         schema: vec![],
         snapshot_end_seq: SeqText(u64::MAX),
+        resume: None,
     };
     let value: Value = serde_json::from_str(&ack.encode()).unwrap_or_default();
     assert_eq!(value["snapshot_end_seq"], json!(u64::MAX.to_string()));
