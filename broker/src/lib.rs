@@ -17,6 +17,7 @@ pub mod error;
 pub mod http;
 pub mod limits;
 pub mod metrics;
+pub mod periodic;
 pub mod quic;
 pub mod realtime;
 pub mod server;

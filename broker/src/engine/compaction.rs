@@ -10,22 +10,20 @@
 //! offsets) are never compacted: their replay at start relies on every record (a table's
 //! incarnation is the `_seq` of the record that created it).
 
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use strand_log::{CompactionBacklog, CompactionPolicy, PartitionId, Store};
 use strand_sql_view::TableKind;
 
 use super::expiry::now_unix_ms;
 use crate::config::MaintenanceConfig;
+use crate::periodic::PeriodicThread;
 use crate::tables::catalog::Catalog;
 use crate::tables::partition_prefix;
 
 /// The running compaction thread; stops (and is joined) when dropped.
 pub(crate) struct CompactionSchedule {
-    stop: Option<mpsc::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    _thread: PeriodicThread,
 }
 
 /// What one pass did.
@@ -42,33 +40,13 @@ impl CompactionSchedule {
         catalog: Arc<Catalog>,
         config: MaintenanceConfig,
     ) -> std::io::Result<CompactionSchedule> {
-        let (stop, stopped) = mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("strand-compaction".into())
-            .spawn(move || loop {
-                match stopped.recv_timeout(config.compaction_interval) {
-                    Err(RecvTimeoutError::Timeout) => {
-                        let pass = compact_due(&store, &catalog, &config, now_unix_ms());
-                        tracing::debug!(?pass, "compaction pass done");
-                    }
-                    Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
-                }
-            })?;
-        Ok(CompactionSchedule {
-            stop: Some(stop),
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for CompactionSchedule {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                tracing::error!("the compaction thread panicked");
+        let thread = PeriodicThread::start("strand-compaction", config.compaction_interval, {
+            move || {
+                let pass = compact_due(&store, &catalog, &config, now_unix_ms());
+                tracing::debug!(?pass, "compaction pass done");
             }
-        }
+        })?;
+        Ok(CompactionSchedule { _thread: thread })
     }
 }
 

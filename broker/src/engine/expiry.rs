@@ -11,9 +11,7 @@
 //! one scans its retained records once more, finding expired rows already deleted).
 
 use std::collections::HashMap;
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
@@ -21,6 +19,7 @@ use strand_log::{PartitionId, Store};
 use strand_sql_view::{TableKind, TableName};
 
 use super::hooks::CommitHooks;
+use crate::periodic::PeriodicThread;
 use crate::tables::catalog::{Catalog, CatalogTable};
 use crate::tables::expiry::{expire, scan};
 use crate::tables::{partition_prefix, TableData};
@@ -75,37 +74,16 @@ pub(crate) struct ExpiryContext {
 
 /// The running sweep thread; stops (and is joined) when dropped.
 pub(crate) struct ExpirySweeper {
-    stop: Option<mpsc::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    _thread: PeriodicThread,
 }
 
 impl ExpirySweeper {
     pub fn start(context: ExpiryContext, interval: Duration) -> std::io::Result<ExpirySweeper> {
         queue_every_stream_partition(&context);
-        let (stop, stopped) = mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("strand-expiry".into())
-            .spawn(move || loop {
-                match stopped.recv_timeout(interval) {
-                    Err(RecvTimeoutError::Timeout) => sweep(&context, now_unix_ms()),
-                    Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
-                }
-            })?;
-        Ok(ExpirySweeper {
-            stop: Some(stop),
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for ExpirySweeper {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                tracing::error!("the expiry thread panicked");
-            }
-        }
+        let thread = PeriodicThread::start("strand-expiry", interval, move || {
+            sweep(&context, now_unix_ms());
+        })?;
+        Ok(ExpirySweeper { _thread: thread })
     }
 }
 

@@ -15,15 +15,14 @@
 //! A sweep opens each STREAM partition through the store's bounded cache; the only locks a
 //! writer may wait on are the short ones `Partition::apply_retention` takes itself.
 
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use strand_log::{PartitionId, RetentionPolicy, Store};
 use strand_sql_view::TableKind;
 
 use super::catalog::{CatalogTable, CatalogTopic};
+use crate::periodic::PeriodicThread;
 use super::partition_prefix;
 
 /// Partitions whose records expire: those whose id starts with `prefix`, after `max_age_ms`.
@@ -80,8 +79,7 @@ pub struct SweepReport {
 
 /// The running sweeper thread; stops (and is joined) on [`RetentionSweeper::stop`] or drop.
 pub struct RetentionSweeper {
-    stop: Option<mpsc::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    thread: PeriodicThread,
 }
 
 impl RetentionSweeper {
@@ -92,42 +90,16 @@ impl RetentionSweeper {
         targets: impl Fn() -> Vec<RetentionTarget> + Send + 'static,
         interval: Duration,
     ) -> std::io::Result<RetentionSweeper> {
-        let (stop, stopped) = mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("strand-retention".into())
-            .spawn(move || loop {
-                match stopped.recv_timeout(interval) {
-                    Err(RecvTimeoutError::Timeout) => {}
-                    // A stop message or a dropped sender: the server is stopping.
-                    Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
-                }
-                let report = sweep(&store, &targets(), now_unix_ms());
-                tracing::debug!(?report, "retention sweep done");
-            })?;
-        Ok(RetentionSweeper {
-            stop: Some(stop),
-            thread: Some(thread),
-        })
+        let thread = PeriodicThread::start("strand-retention", interval, move || {
+            let report = sweep(&store, &targets(), now_unix_ms());
+            tracing::debug!(?report, "retention sweep done");
+        })?;
+        Ok(RetentionSweeper { thread })
     }
 
     /// Stop the thread and wait for a sweep in progress to finish.
-    pub fn stop(mut self) {
-        self.shut_down();
-    }
-
-    fn shut_down(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                tracing::error!("the retention thread panicked");
-            }
-        }
-    }
-}
-
-impl Drop for RetentionSweeper {
-    fn drop(&mut self) {
-        self.shut_down();
+    pub fn stop(self) {
+        self.thread.stop();
     }
 }
 
