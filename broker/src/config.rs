@@ -15,12 +15,12 @@ use strand_log::FsyncPolicy;
 
 use crate::limits::{
     COMPACTION_INTERVAL_MS_DEFAULT, COMPACTION_INTERVAL_MS_MAX, COMPACTION_INTERVAL_MS_MIN,
-    COMPACTION_MAX_AGE_MS_DEFAULT, COMPACTION_MIN_BYTES_DEFAULT, DURATION_MS_MAX,
-    TOMBSTONE_RETENTION_MS_DEFAULT, TTL_SWEEP_INTERVAL_MS_DEFAULT, TTL_SWEEP_INTERVAL_MS_MAX,
-    TTL_SWEEP_INTERVAL_MS_MIN, CONFIG_FILE_BYTES_MAX, FSYNC_INTERVAL_MS_DEFAULT, FSYNC_INTERVAL_MS_MAX,
+    COMPACTION_MAX_AGE_MS_DEFAULT, COMPACTION_MIN_BYTES_DEFAULT, CONFIG_FILE_BYTES_MAX,
+    DURATION_MS_MAX, FSYNC_INTERVAL_MS_DEFAULT, FSYNC_INTERVAL_MS_MAX,
     RETENTION_INTERVAL_MS_DEFAULT, RETENTION_INTERVAL_MS_MAX, RETENTION_INTERVAL_MS_MIN,
     SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN, TOKEN_TTL_SECONDS_DEFAULT,
-    TOKEN_TTL_SECONDS_MAX,
+    TOKEN_TTL_SECONDS_MAX, TOMBSTONE_RETENTION_MS_DEFAULT, TTL_SWEEP_INTERVAL_MS_DEFAULT,
+    TTL_SWEEP_INTERVAL_MS_MAX, TTL_SWEEP_INTERVAL_MS_MIN,
 };
 
 const DATA_DIR_DEFAULT: &str = "./data";
@@ -361,12 +361,12 @@ pub fn resolve(
 }
 
 fn maintenance(layers: &[(Origin, &ConfigLayer)]) -> Result<MaintenanceConfig, ConfigError> {
-    let setting = |field: fn(&ConfigLayer) -> &Option<u64>, key, default, min, max| {
-        match pick(layers, field) {
+    let setting =
+        |field: fn(&ConfigLayer) -> &Option<u64>, key, default, min, max| match pick(layers, field)
+        {
             None => Ok(default),
             Some((value, origin)) => bounded(value, min, max, origin, key),
-        }
-    };
+        };
     let millis = Duration::from_millis;
     Ok(MaintenanceConfig {
         ttl_sweep_interval: millis(setting(

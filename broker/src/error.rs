@@ -144,7 +144,10 @@ impl ApiError {
             2 => "statement 1 was applied and stays".to_owned(),
             n => format!("statements 1 to {} were applied and stay", n - 1),
         };
-        self.message = format!("statement {number} of {of} failed ({applied}): {}", self.message);
+        self.message = format!(
+            "statement {number} of {of} failed ({applied}): {}",
+            self.message
+        );
         self.statement = Some(FailedStatement { number, of });
         self
     }

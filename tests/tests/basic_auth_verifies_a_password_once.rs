@@ -32,20 +32,34 @@ fn repeated_basic_requests_verify_the_password_once() {
         sql_ok(&setup.server, &carol, "SHOW NAMESPACES", &[]);
     }
     let after = counts(&setup);
-    assert_eq!(after.0 - before.0, 1, "one argon2 verification: {before:?} -> {after:?}");
+    assert_eq!(
+        after.0 - before.0,
+        1,
+        "one argon2 verification: {before:?} -> {after:?}"
+    );
     assert_eq!(after.1 - before.1, 4, "the other four from the cache");
 
     // A wrong password is refused every time, never cached.
     let wrong = basic("carol", "guess");
     for _ in 0..2 {
-        assert_eq!(sql(&setup.server, &wrong, "SHOW NAMESPACES", &[]).status, 401);
+        assert_eq!(
+            sql(&setup.server, &wrong, "SHOW NAMESPACES", &[]).status,
+            401
+        );
     }
     let after_wrong = counts(&setup);
-    assert_eq!(after_wrong.0 - after.0, 2, "each wrong password costs argon2");
+    assert_eq!(
+        after_wrong.0 - after.0,
+        2,
+        "each wrong password costs argon2"
+    );
 
     // ALTER USER: the old password stops working at once; the new one works.
     setup.exec("ALTER USER 'carol' SET PASSWORD 'second'");
-    assert_eq!(sql(&setup.server, &carol, "SHOW NAMESPACES", &[]).status, 401);
+    assert_eq!(
+        sql(&setup.server, &carol, "SHOW NAMESPACES", &[]).status,
+        401
+    );
     let second = basic("carol", "second");
     sql_ok(&setup.server, &second, "SHOW NAMESPACES", &[]);
 
@@ -56,7 +70,10 @@ fn repeated_basic_requests_verify_the_password_once() {
 
     // DROP USER: the cached credentials die with the user.
     setup.exec("DROP USER 'carol'");
-    assert_eq!(sql(&setup.server, &second, "SHOW NAMESPACES", &[]).status, 401);
+    assert_eq!(
+        sql(&setup.server, &second, "SHOW NAMESPACES", &[]).status,
+        401
+    );
     // The administrator's own Basic credentials keep working.
     let admin = basic("admin", ADMIN_PASSWORD);
     sql_ok(&setup.server, &admin, "SHOW NAMESPACES", &[]);

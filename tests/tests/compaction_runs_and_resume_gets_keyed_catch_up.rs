@@ -59,7 +59,10 @@ fn first_visit(server: &StrandServer, admin: &str) -> (BTreeMap<i64, Row>, u64) 
     let (rows, control) = expect_batch(&mut client, "docs");
     assert!(!control.has_more);
     client.close();
-    (rows.into_iter().map(|r| (row_id(&r), r)).collect(), boundary)
+    (
+        rows.into_iter().map(|r| (row_id(&r), r)).collect(),
+        boundary,
+    )
 }
 
 /// While the client is away: many versions of every row (enough to seal segments), one row
@@ -126,7 +129,10 @@ fn resume_until(
             return (client, ack);
         }
         client.close();
-        assert!(Instant::now() < deadline, "no compaction within {COMPACTION_DEADLINE:?}");
+        assert!(
+            Instant::now() < deadline,
+            "no compaction within {COMPACTION_DEADLINE:?}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -149,7 +155,10 @@ fn compaction_shrinks_the_log_and_a_resume_gets_the_newest_state_of_each_changed
     let deadline = Instant::now() + COMPACTION_DEADLINE;
     while partition_bytes(&server.data_dir) >= written as u64 {
         let stored = partition_bytes(&server.data_dir);
-        assert!(Instant::now() < deadline, "{stored} bytes stored after writing {written}");
+        assert!(
+            Instant::now() < deadline,
+            "{stored} bytes stored after writing {written}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 
@@ -160,7 +169,10 @@ fn compaction_shrinks_the_log_and_a_resume_gets_the_newest_state_of_each_changed
         let change = client.recv_json();
         assert_eq!(change["type"], json!("change"), "{change}");
         let row: Row = change["rows"][0].as_object().cloned().expect("a row");
-        let seq: u64 = row["_seq"].as_str().and_then(|s| s.parse().ok()).expect("_seq");
+        let seq: u64 = row["_seq"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("_seq");
         assert!(seq > last && seq <= end, "{seq} after {last}, up to {end}");
         last = seq;
         match change["change_type"].as_str() {
@@ -190,7 +202,12 @@ fn compaction_shrinks_the_log_and_a_resume_gets_the_newest_state_of_each_changed
     assert_eq!(got.keys().copied().collect::<Vec<_>>(), [1, 4, 5, 6]);
 
     // Then live, exactly: an update of a row the client holds.
-    sql_ok(&server, &admin, "UPDATE app.docs SET body = 'live' WHERE id = 4", &[]);
+    sql_ok(
+        &server,
+        &admin,
+        "UPDATE app.docs SET body = 'live' WHERE id = 4",
+        &[],
+    );
     let change = client.recv_json();
     assert_eq!(change["change_type"], json!("update"), "{change}");
     assert_eq!(change["old_rows"][0]["id"], json!(4), "{change}");

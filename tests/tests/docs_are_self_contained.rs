@@ -54,7 +54,10 @@ fn the_readme_links_every_user_document() {
         "docs/topics.md",
         "docs/configuration.md",
     ] {
-        assert!(readme.contains(&format!("({doc}")), "README does not link {doc}");
+        assert!(
+            readme.contains(&format!("({doc}")),
+            "README does not link {doc}"
+        );
     }
 }
 

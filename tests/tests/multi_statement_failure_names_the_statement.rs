@@ -39,11 +39,19 @@ fn the_error_names_the_failing_statement_and_what_was_applied() {
     assert_eq!(ids, [1, 2], "what came before stays; nothing after runs");
 
     // One statement alone: no statement fields, the message as it was.
-    let answer = sql(&setup.server, &setup.admin, "INSERT INTO app.nope (id) VALUES (3)", &[]);
+    let answer = sql(
+        &setup.server,
+        &setup.admin,
+        "INSERT INTO app.nope (id) VALUES (3)",
+        &[],
+    );
     let error = &answer.json()["error"];
     assert_eq!(error.get("statement"), None, "{error}");
     assert!(
-        !error["message"].as_str().unwrap_or_default().starts_with("statement"),
+        !error["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("statement"),
         "{error}"
     );
 }

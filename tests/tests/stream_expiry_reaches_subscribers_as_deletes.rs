@@ -49,7 +49,11 @@ struct Copy {
 impl Copy {
     fn apply(&mut self, kind: ChangeType, row: &Row, key: &str) {
         let seq = row_seq(row);
-        assert!(seq > self.last_seq, "_seq strictly increases: {seq} after {}", self.last_seq);
+        assert!(
+            seq > self.last_seq,
+            "_seq strictly increases: {seq} after {}",
+            self.last_seq
+        );
         self.last_seq = seq;
         match kind {
             ChangeType::Insert => assert!(self.rows.insert(key.to_owned(), row.clone()).is_none()),
@@ -73,7 +77,10 @@ fn next_change(client: &mut WsClient, id: &str) -> (ChangeType, Row) {
 }
 
 fn who(row: &Row) -> String {
-    row.get("who").and_then(Value::as_str).unwrap_or_default().to_owned()
+    row.get("who")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[test]
@@ -82,10 +89,20 @@ fn expired_rows_leave_live_results_and_resumes_as_deletes() {
     let (server, admin) = server(dir.path());
     let mut client = WsClient::connect(&server, Some(&admin));
     client.recv_json(); // auth_success
-    client.send(&subscribe_message("typing", "SELECT id, who FROM app.typing", None, None));
+    client.send(&subscribe_message(
+        "typing",
+        "SELECT id, who FROM app.typing",
+        None,
+        None,
+    ));
     let boundary = expect_ack(&mut client, "typing");
     assert!(expect_batch(&mut client, "typing").0.is_empty());
-    client.send(&subscribe_message("pings", "SELECT who FROM app.pings", None, None));
+    client.send(&subscribe_message(
+        "pings",
+        "SELECT who FROM app.pings",
+        None,
+        None,
+    ));
     expect_ack(&mut client, "pings");
     expect_batch(&mut client, "pings");
 
@@ -125,18 +142,31 @@ fn expired_rows_leave_live_results_and_resumes_as_deletes() {
             _ => pings.apply(change_type, row, &who(row)),
         }
     }
-    assert!(typing.rows.is_empty() && pings.rows.is_empty(), "every row left");
+    assert!(
+        typing.rows.is_empty() && pings.rows.is_empty(),
+        "every row left"
+    );
     client.expect_silence(Duration::from_millis(300));
 
     // The query agrees, and so does a new snapshot.
     assert!(rows(&server, &admin, "SELECT id FROM app.typing", &[]).is_empty());
-    client.send(&subscribe_message("again", "SELECT id, who FROM app.typing", None, None));
+    client.send(&subscribe_message(
+        "again",
+        "SELECT id, who FROM app.typing",
+        None,
+        None,
+    ));
     expect_ack(&mut client, "again");
     assert!(expect_batch(&mut client, "again").0.is_empty());
 
     // A resume from before the inserts replays each insert and its delete: nothing
     // resurrected.
-    client.send(&subscribe_message("resumed", "SELECT id, who FROM app.typing", None, Some(boundary)));
+    client.send(&subscribe_message(
+        "resumed",
+        "SELECT id, who FROM app.typing",
+        None,
+        Some(boundary),
+    ));
     expect_ack(&mut client, "resumed");
     let mut resumed = Copy {
         last_seq: boundary,
@@ -146,7 +176,14 @@ fn expired_rows_leave_live_results_and_resumes_as_deletes() {
         let (kind, row) = next_change(&mut client, "resumed");
         resumed.apply(kind, &row, &row["id"].to_string());
     }
-    assert!(resumed.rows.is_empty(), "the resume ends with no row: {:?}", resumed.rows);
-    assert_eq!(resumed.last_seq, typing.last_seq, "the same history as the live copy");
+    assert!(
+        resumed.rows.is_empty(),
+        "the resume ends with no row: {:?}",
+        resumed.rows
+    );
+    assert_eq!(
+        resumed.last_seq, typing.last_seq,
+        "the same history as the live copy"
+    );
     client.expect_silence(Duration::from_millis(300));
 }

@@ -32,14 +32,22 @@ fn expect_end(client: &mut WsClient, id: &str, code: &str) -> String {
     assert_eq!(message["subscription_id"], json!(id), "{message}");
     assert_eq!(message["code"], json!(code), "{message}");
     let text = message["message"].as_str().unwrap_or_default().to_owned();
-    assert!(text.contains("app.notes"), "the error names the table: {text}");
+    assert!(
+        text.contains("app.notes"),
+        "the error names the table: {text}"
+    );
     text
 }
 
 #[test]
 fn drop_table_ends_live_subscriptions_with_table_dropped() {
     let (setup, mut client) = setup();
-    client.send(&subscribe_message("live", "SELECT id, title FROM app.notes", None, None));
+    client.send(&subscribe_message(
+        "live",
+        "SELECT id, title FROM app.notes",
+        None,
+        None,
+    ));
     expect_ack(&mut client, "live");
     let (rows, control) = expect_batch(&mut client, "live");
     assert_eq!((rows.len(), control.has_more), (3, false));
@@ -49,7 +57,12 @@ fn drop_table_ends_live_subscriptions_with_table_dropped() {
     // Nothing follows for it, and its id is free: subscribing again is refused for the
     // missing table, not as a duplicate.
     client.expect_silence(Duration::from_millis(300));
-    client.send(&subscribe_message("live", "SELECT id FROM app.notes", None, None));
+    client.send(&subscribe_message(
+        "live",
+        "SELECT id FROM app.notes",
+        None,
+        None,
+    ));
     let refusal = client.recv_json();
     assert_eq!(refusal["code"], json!("unknown_table"), "{refusal}");
 }
@@ -58,7 +71,12 @@ fn drop_table_ends_live_subscriptions_with_table_dropped() {
 fn drop_table_ends_a_subscription_paused_in_its_snapshot_and_a_resuming_one() {
     let (setup, mut client) = setup();
     // One row per batch: after batch 0 the snapshot waits for the client's next_batch.
-    client.send(&subscribe_message("paged", "SELECT * FROM app.notes", Some(1), None));
+    client.send(&subscribe_message(
+        "paged",
+        "SELECT * FROM app.notes",
+        Some(1),
+        None,
+    ));
     expect_ack(&mut client, "paged");
     let (_, control) = expect_batch(&mut client, "paged");
     assert!(control.has_more);
@@ -88,7 +106,12 @@ fn expect_end_any(client: &mut WsClient) -> String {
 #[test]
 fn add_column_ends_select_star_subscriptions_and_keeps_named_ones() {
     let (setup, mut client) = setup();
-    client.send(&subscribe_message("star", "SELECT * FROM app.notes", None, None));
+    client.send(&subscribe_message(
+        "star",
+        "SELECT * FROM app.notes",
+        None,
+        None,
+    ));
     expect_ack(&mut client, "star");
     expect_batch(&mut client, "star");
     let named = "SELECT id, title FROM app.notes WHERE id > 1";
@@ -105,7 +128,12 @@ fn add_column_ends_select_star_subscriptions_and_keeps_named_ones() {
     assert_eq!(change["rows"][0]["title"], json!("d"), "{change}");
 
     // Subscribing again gives the new column.
-    client.send(&subscribe_message("star", "SELECT * FROM app.notes", None, None));
+    client.send(&subscribe_message(
+        "star",
+        "SELECT * FROM app.notes",
+        None,
+        None,
+    ));
     let ack = client.recv_json();
     let names: Vec<&str> = ack["schema"]
         .as_array()

@@ -28,7 +28,12 @@ fn a_misspelt_option_is_refused_and_starts_nothing() {
     let message = error["message"].as_str().unwrap_or_default();
     assert!(message.contains("batchsize"), "{message}");
     // Nothing started: the id is free and the spelt-right option works.
-    client.send(&subscribe_message("s", "SELECT id FROM app.notes", Some(1), None));
+    client.send(&subscribe_message(
+        "s",
+        "SELECT id FROM app.notes",
+        Some(1),
+        None,
+    ));
     expect_ack(&mut client, "s");
     let (rows, control) = expect_batch(&mut client, "s");
     assert_eq!((rows.len(), control.has_more), (1, true));
@@ -38,7 +43,12 @@ fn a_misspelt_option_is_refused_and_starts_nothing() {
 fn next_batch_without_an_id_pages_the_one_loading_subscription() {
     let setup = AdminServer::with_app(TABLE);
     let mut client = admin_ws(&setup);
-    client.send(&subscribe_message("a", "SELECT id FROM app.notes", Some(2), None));
+    client.send(&subscribe_message(
+        "a",
+        "SELECT id FROM app.notes",
+        Some(2),
+        None,
+    ));
     expect_ack(&mut client, "a");
     assert!(expect_batch(&mut client, "a").1.has_more);
     client.send_text(r#"{"type":"next_batch"}"#);
@@ -46,10 +56,20 @@ fn next_batch_without_an_id_pages_the_one_loading_subscription() {
     assert_eq!((rows.len(), control.has_more), (1, false));
 
     // Two loading at once: ambiguous, refused with both ids named.
-    client.send(&subscribe_message("b", "SELECT id FROM app.notes", Some(1), None));
+    client.send(&subscribe_message(
+        "b",
+        "SELECT id FROM app.notes",
+        Some(1),
+        None,
+    ));
     expect_ack(&mut client, "b");
     expect_batch(&mut client, "b");
-    client.send(&subscribe_message("c", "SELECT id FROM app.notes", Some(1), None));
+    client.send(&subscribe_message(
+        "c",
+        "SELECT id FROM app.notes",
+        Some(1),
+        None,
+    ));
     expect_ack(&mut client, "c");
     expect_batch(&mut client, "c");
     client.send_text(r#"{"type":"next_batch"}"#);

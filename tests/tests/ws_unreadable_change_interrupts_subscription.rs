@@ -38,12 +38,16 @@ fn a_change_that_cannot_be_read_ends_the_subscription_instead_of_vanishing() {
         "CREATE NAMESPACE app; CREATE TABLE app.docs (name TEXT PRIMARY KEY, body TEXT) \
          WITH (TYPE = 'SHARED')",
     );
-    exec(&format!("INSERT INTO app.docs (name, body) VALUES ('{MARKER}', 'first')"));
+    exec(&format!(
+        "INSERT INTO app.docs (name, body) VALUES ('{MARKER}', 'first')"
+    ));
     exec(&format!("DELETE FROM app.docs WHERE name = '{MARKER}'"));
     // About 5 KiB more: the segment holding the tombstone is sealed.
     let filler = "x".repeat(1000);
     for n in 0..6 {
-        exec(&format!("INSERT INTO app.docs (name, body) VALUES ('fill{n}', '{filler}')"));
+        exec(&format!(
+            "INSERT INTO app.docs (name, body) VALUES ('fill{n}', '{filler}')"
+        ));
     }
 
     let mut client = WsClient::connect(&server, Some(&admin));
@@ -55,11 +59,17 @@ fn a_change_that_cannot_be_read_ends_the_subscription_instead_of_vanishing() {
     assert_eq!(rows.len(), 6, "the filler rows");
 
     damage_last_occurrence(&dir.path().join("log"), MARKER.as_bytes());
-    exec(&format!("INSERT INTO app.docs (name, body) VALUES ('{MARKER}', 'again')"));
+    exec(&format!(
+        "INSERT INTO app.docs (name, body) VALUES ('{MARKER}', 'again')"
+    ));
     let error = client.recv_json();
     assert_eq!(error["type"], json!("error"), "{error}");
     assert_eq!(error["subscription_id"], json!("docs"), "{error}");
-    assert_eq!(error["code"], json!(codes::SUBSCRIPTION_INTERRUPTED), "{error}");
+    assert_eq!(
+        error["code"],
+        json!(codes::SUBSCRIPTION_INTERRUPTED),
+        "{error}"
+    );
     // Nothing more for it, also for later writes.
     exec("INSERT INTO app.docs (name, body) VALUES ('later', 'x')");
     client.expect_silence(Duration::from_millis(500));
@@ -68,7 +78,11 @@ fn a_change_that_cannot_be_read_ends_the_subscription_instead_of_vanishing() {
     client.send(&subscribe_message("docs", text, None, Some(boundary)));
     expect_ack(&mut client, "docs");
     let error = client.recv_json();
-    assert_eq!(error["code"], json!(codes::SUBSCRIPTION_INTERRUPTED), "{error}");
+    assert_eq!(
+        error["code"],
+        json!(codes::SUBSCRIPTION_INTERRUPTED),
+        "{error}"
+    );
     assert_eq!(error["subscription_id"], json!("docs"), "{error}");
     client.expect_silence(Duration::from_millis(300));
 }

@@ -120,8 +120,14 @@ mod tests {
         let hit = cache.get("alice", "pw", 1).expect("cached");
         assert_eq!(hit.name.as_str(), "alice");
         assert!(cache.get("alice", "other", 1).is_none(), "another password");
-        assert!(cache.get("alicep", "w", 1).is_none(), "the name/password split counts");
-        assert!(cache.get("alice", "pw", 2).is_none(), "a user change made it stale");
+        assert!(
+            cache.get("alicep", "w", 1).is_none(),
+            "the name/password split counts"
+        );
+        assert!(
+            cache.get("alice", "pw", 2).is_none(),
+            "a user change made it stale"
+        );
         assert!(cache.get("alice", "pw", 1).is_none(), "and removed it");
     }
 

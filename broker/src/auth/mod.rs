@@ -68,8 +68,10 @@ impl Authenticator {
     pub fn new(users: Arc<UserDirectory>, secret: &JwtSecret, token_ttl: Duration) -> Self {
         let basic_cache = BasicCache::new();
         if basic_cache.is_none() {
-            tracing::warn!("no randomness for the Basic-credential cache; every Basic request \
-                costs an argon2 verification");
+            tracing::warn!(
+                "no randomness for the Basic-credential cache; every Basic request \
+                costs an argon2 verification"
+            );
         }
         Authenticator {
             users,

@@ -133,7 +133,10 @@ fn maintenance_schedules_come_from_every_layer_with_defaults_and_bounds() {
     let none = ConfigLayer::default();
     let config = resolve(&none, &none, &none).expect("defaults");
     assert_eq!(config.maintenance, MaintenanceConfig::default());
-    assert_eq!(config.maintenance.ttl_sweep_interval, Duration::from_secs(1));
+    assert_eq!(
+        config.maintenance.ttl_sweep_interval,
+        Duration::from_secs(1)
+    );
 
     let flags = ConfigLayer {
         compaction_min_bytes: Some(4096),
@@ -143,12 +146,23 @@ fn maintenance_schedules_come_from_every_layer_with_defaults_and_bounds() {
         ("STRAND_TTL_SWEEP_INTERVAL_MS", "50"),
         ("STRAND_COMPACTION_MIN_BYTES", "1"),
     ]);
-    let file = file("compaction_interval_ms = 2000
-tombstone_retention_ms = 0");
+    let file = file(
+        "compaction_interval_ms = 2000
+tombstone_retention_ms = 0",
+    );
     let config = resolve(&flags, &env, &file).expect("valid");
-    assert_eq!(config.maintenance.ttl_sweep_interval, Duration::from_millis(50));
-    assert_eq!(config.maintenance.compaction_min_bytes, 4096, "flag beats env");
-    assert_eq!(config.maintenance.compaction_interval, Duration::from_secs(2));
+    assert_eq!(
+        config.maintenance.ttl_sweep_interval,
+        Duration::from_millis(50)
+    );
+    assert_eq!(
+        config.maintenance.compaction_min_bytes, 4096,
+        "flag beats env"
+    );
+    assert_eq!(
+        config.maintenance.compaction_interval,
+        Duration::from_secs(2)
+    );
     assert_eq!(config.maintenance.tombstone_retention, Duration::ZERO);
 
     let env = self::env(&[("STRAND_TTL_SWEEP_INTERVAL_MS", "9")]);

@@ -152,9 +152,18 @@ mod tests {
         };
         let now = 1_000_000;
         assert!(!is_due(&backlog(0, 5000, Some(0)), &config, now));
-        assert!(is_due(&backlog(1, 1000, Some(now)), &config, now), "big enough");
-        assert!(!is_due(&backlog(1, 999, Some(now)), &config, now), "small and young");
-        assert!(is_due(&backlog(1, 1, Some(now - 60_000)), &config, now), "old enough");
+        assert!(
+            is_due(&backlog(1, 1000, Some(now)), &config, now),
+            "big enough"
+        );
+        assert!(
+            !is_due(&backlog(1, 999, Some(now)), &config, now),
+            "small and young"
+        );
+        assert!(
+            is_due(&backlog(1, 1, Some(now - 60_000)), &config, now),
+            "old enough"
+        );
         assert!(!is_due(&backlog(1, 1, Some(now - 59_999)), &config, now));
     }
 }

@@ -10,8 +10,8 @@ use super::{errors, Caller, Engine, EngineResult};
 use crate::error::{ApiError, ErrorCode};
 use crate::realtime::TableEvent;
 use crate::sql::{Column, StatementResult};
-use crate::tables::partition_prefix;
 use crate::tables::catalog::{Catalog, CatalogChange};
+use crate::tables::partition_prefix;
 
 pub(super) fn exists(what: String) -> ApiError {
     ApiError::new(ErrorCode::AlreadyExists, format!("{what} already exists"))
@@ -61,7 +61,9 @@ impl Engine {
         let outcome = self.catalog.change(|catalog| {
             let (change, text) = plan_change(catalog, statement)?;
             message = text;
-            broken = change.as_ref().and_then(|change| subscriptions_broken(catalog, change));
+            broken = change
+                .as_ref()
+                .and_then(|change| subscriptions_broken(catalog, change));
             Ok::<_, ApiError>(change)
         });
         outcome.map_err(errors::from_catalog)??;
@@ -193,8 +195,12 @@ fn subscriptions_broken(catalog: &Catalog, change: &CatalogChange) -> Option<(St
         CatalogChange::PutTable(def) => {
             let table = catalog.entry(def.name())?;
             let columns = def.columns().len();
-            (columns > table.def.columns().len())
-                .then(|| (partition_prefix(&table), TableEvent::ColumnsAdded { columns }))
+            (columns > table.def.columns().len()).then(|| {
+                (
+                    partition_prefix(&table),
+                    TableEvent::ColumnsAdded { columns },
+                )
+            })
         }
         _ => None,
     }

@@ -127,8 +127,13 @@ fn sweep(context: &ExpiryContext, now_unix_ms: u64) {
         let TableKind::Stream { ttl_seconds } = table.def.kind() else {
             continue;
         };
-        match sweep_partition(context, &table, &id, ttl_seconds.saturating_mul(1000), now_unix_ms)
-        {
+        match sweep_partition(
+            context,
+            &table,
+            &id,
+            ttl_seconds.saturating_mul(1000),
+            now_unix_ms,
+        ) {
             Ok(Some(next)) => context.queue.written(id, &name, next),
             Ok(None) => {}
             Err(error) => {

@@ -171,7 +171,9 @@ impl PartitionFeed {
         for record in snapshot.records(ReadFrom::After(state.position)) {
             // Never skip a record: a subscriber would miss a change without knowing it.
             let pair = match record {
-                Ok(record) => VersionPair::of(&snapshot, &record).map_err(|e| (record.seq, e.to_string())),
+                Ok(record) => {
+                    VersionPair::of(&snapshot, &record).map_err(|e| (record.seq, e.to_string()))
+                }
                 Err(error) => Err((state.position, error.to_string())),
             };
             let pair = match pair {

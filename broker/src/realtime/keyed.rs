@@ -34,7 +34,9 @@ pub enum KeyedOpen {
     Ready(KeyedCatchUp),
     /// Not even the newest state of every changed key is left (or the SELECT list lacks the
     /// primary key): only a fresh snapshot helps. `lowest` is the lowest resumable `_seq`.
-    TooOld { lowest: Seq },
+    TooOld {
+        lowest: Seq,
+    },
 }
 
 impl KeyedCatchUp {

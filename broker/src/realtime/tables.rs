@@ -25,7 +25,9 @@ use super::subscription::LiveSubscription;
 pub enum TableEvent {
     Dropped,
     /// Columns were appended; the table now has this many.
-    ColumnsAdded { columns: usize },
+    ColumnsAdded {
+        columns: usize,
+    },
 }
 
 #[derive(Default)]

@@ -22,8 +22,8 @@ use strand_log::{PartitionId, RetentionPolicy, Store};
 use strand_sql_view::TableKind;
 
 use super::catalog::{CatalogTable, CatalogTopic};
-use crate::periodic::PeriodicThread;
 use super::partition_prefix;
+use crate::periodic::PeriodicThread;
 
 /// Partitions whose records expire: those whose id starts with `prefix`, after `max_age_ms`.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -34,12 +34,20 @@ pub struct KeyVersion {
 /// One change to apply: insert or replace a row, or delete a key.
 #[derive(Clone, Copy, Debug)]
 pub enum RowWrite<'a> {
-    Put { key: &'a [u8], row: &'a [u8] },
-    Delete { key: &'a [u8] },
+    Put {
+        key: &'a [u8],
+        row: &'a [u8],
+    },
+    Delete {
+        key: &'a [u8],
+    },
     /// Delete the row version `version` because its TTL passed (STREAM tables). Unlike
     /// `Delete`, it names the version it removes, so it also works for rows without a
     /// primary key (empty `key`), where the tombstone's `previous_version` is the only link.
-    Expire { key: &'a [u8], version: Seq },
+    Expire {
+        key: &'a [u8],
+        version: Seq,
+    },
 }
 
 impl RowWrite<'_> {

@@ -20,8 +20,8 @@ use super::protocol::{Protocol, Step, SubscribeRequest};
 use crate::auth::Credentials;
 use crate::error::ApiError;
 use crate::http::AppState;
-use crate::metrics::BasicAuth;
 use crate::limits::{OUTBOX_BYTES_MAX, SNAPSHOT_INLINE_KEYS_MAX};
+use crate::metrics::BasicAuth;
 use crate::realtime::{
     KeyedCatchUp, KeyedOpen, LiveSubscription, Outbox, OutboxReceiver, Realtime, SnapshotCursor,
 };
@@ -232,9 +232,10 @@ impl Connection {
                 // The exact history is gone: the newest state of each changed key, if that
                 // is still there.
                 let (partition, plan) = (target.partition.clone(), target.plan.clone());
-                let opened =
-                    tokio::task::spawn_blocking(move || KeyedCatchUp::open(&partition, &plan, from))
-                        .await;
+                let opened = tokio::task::spawn_blocking(move || {
+                    KeyedCatchUp::open(&partition, &plan, from)
+                })
+                .await;
                 match opened {
                     Ok(Ok(KeyedOpen::Ready(catch_up))) => {
                         let boundary = catch_up.boundary();

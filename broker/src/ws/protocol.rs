@@ -150,9 +150,7 @@ impl<S> Protocol<S> {
             } => Step::NextBatch { id: None },
             ClientMessage::NextBatch {
                 subscription_id: Some(id),
-            } => self
-                .known(&id)
-                .unwrap_or(Step::NextBatch { id: Some(id) }),
+            } => self.known(&id).unwrap_or(Step::NextBatch { id: Some(id) }),
             ClientMessage::Unsubscribe { subscription_id } => {
                 self.known(&subscription_id).unwrap_or(Step::Unsubscribe {
                     id: subscription_id,

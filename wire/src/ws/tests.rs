@@ -28,8 +28,8 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
             prop::collection::vec(("[a-z]{1,5}", "[A-Z]{1,6}"), 0..3),
             any::<bool>()
         )
-            .prop_map(
-                |(subscription_id, seq, schema, keyed)| ServerMessage::SubscriptionAck {
+            .prop_map(|(subscription_id, seq, schema, keyed)| {
+                ServerMessage::SubscriptionAck {
                     subscription_id,
                     schema: schema
                         .into_iter()
@@ -38,7 +38,7 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
                     snapshot_end_seq: SeqText(seq),
                     resume: keyed.then_some(ResumeMode::Keyed),
                 }
-            ),
+            }),
         (
             id,
             prop::collection::vec(row(), 0..3),
