@@ -1,9 +1,13 @@
 //! Topics over real QUIC: per-partition order, fetch from earliest / after a `_seq` / latest,
 //! a long-polling fetch woken by a produce, an idempotent retry written once (also after a
 //! restart), and grants: a user may produce to or fetch from a topic only when granted.
+//!
+//! The long poll's wake is bounded in time (issue 16: it used to wait up to 10 s for the
+//! answer, so a server that polled for new records every few seconds passed); see
+//! [`WAKE_BOUND`].
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use strand_tests::{bearer, sql_ok, ServerOptions, StrandServer};
 use strand_wire::quic::client::Client;
@@ -11,6 +15,18 @@ use strand_wire::quic::{
     codes, BatchSequence, Fetch, Frame, Idempotence, Message, PartitionIndex, Partitioning,
     ProduceAck, ProduceRecord, ProduceTopic, ProducerId, ReadFrom, Records, Seq,
 };
+
+/// How soon a waiting long-poll fetch must be answered after the produce is sent. A server
+/// woken by the commit answers within milliseconds (tens under load; the bound leaves a slow,
+/// busy 2-core CI machine a wide margin). A server that polls instead answers at its next poll:
+/// one polling every `P` >= 2 s misses this bound on each wake with probability >= 1/2 (the
+/// produce falls at a random point of its period; at a fixed point, e.g. a timer started with
+/// the fetch, it misses every time), so it survives the [`WAKE_PAUSES`] wakes with
+/// probability at most 2^-8.
+const WAKE_BOUND: Duration = Duration::from_secs(1);
+/// How long each fetch waits before its produce (ms): uneven, so the produces fall at
+/// different phases of any polling period.
+const WAKE_PAUSES: [u64; 8] = [237, 311, 209, 431, 249, 363, 271, 293];
 
 fn produce(
     topic: &str,
@@ -161,22 +177,35 @@ async fn produce_and_fetch_over_quic() {
         .expect("answer");
     assert_eq!(error_code(&missing), codes::UNKNOWN_TOPIC);
 
-    // Latest with a long poll: woken by the next produce, which it returns.
-    let waiting = {
-        let reader = connect(&server, &ca, "admin", "pw").await;
-        tokio::spawn(async move {
-            reader
-                .request(fetch("app.events", 1, ReadFrom::Latest, 10_000))
-                .await
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    admin
-        .request(produce("app.events", 1, &["d"], None))
-        .await
-        .expect("ack");
-    let woken = records(waiting.await.expect("joined").expect("fetch"));
-    assert_eq!(values(&woken), ["d"]);
+    // Latest with a long poll: woken by the next produce, which it returns, at once (woken by
+    // the commit, not found by a poll: WAKE_BOUND).
+    let reader = std::sync::Arc::new(connect(&server, &ca, "admin", "pw").await);
+    let mut wakes = Vec::new();
+    for (n, pause) in WAKE_PAUSES.iter().enumerate() {
+        let waiting = {
+            let reader = reader.clone();
+            tokio::spawn(async move {
+                reader
+                    .request(fetch("app.events", 1, ReadFrom::Latest, 10_000))
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(*pause)).await;
+        let value = format!("d{n}");
+        let sent = Instant::now();
+        admin
+            .request(produce("app.events", 1, &[&value], None))
+            .await
+            .expect("ack");
+        let woken = records(waiting.await.expect("joined").expect("fetch"));
+        wakes.push(sent.elapsed());
+        assert_eq!(values(&woken), [value]);
+    }
+    assert!(
+        wakes.iter().all(|wake| *wake < WAKE_BOUND),
+        "a long poll is woken by the commit, not by polling: answers came {wakes:?} after the \
+         produce (bound {WAKE_BOUND:?})"
+    );
 
     // An idempotent retry is written once.
     let batch = Some((42, 1));
@@ -210,7 +239,7 @@ async fn produce_and_fetch_over_quic() {
     assert_eq!(error_code(&refused), codes::FORBIDDEN);
 
     // After a restart: the retry is still answered with its original range, written once.
-    drop((admin, carol, dave));
+    drop((admin, carol, dave, reader));
     assert_eq!(server.terminate().code(), Some(0));
     let server = StrandServer::start(&dir.path().join("data"), &options);
     let admin = connect(&server, &ca, "admin", "pw").await;

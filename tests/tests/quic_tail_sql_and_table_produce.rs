@@ -2,8 +2,11 @@
 //! ends when the client cancels; `sql` answers the HTTP API's JSON body; `produce_table`
 //! inserts rows as one batch and acks their `_seq` range; a produce by key hash puts each
 //! key in its own partition, in order; bad table rows get a clear error.
+//!
+//! "Without polling" is bounded in time (issue 16: it used to wait up to 10 s for the push, so
+//! a server that polled for new records every few seconds passed); see [`WAKE_BOUND`].
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use strand_tests::{bearer, rows, sql_ok, ServerOptions, StrandServer};
@@ -27,6 +30,18 @@ fn produce(topic: &str, partitioning: Partitioning, records: &[(&str, &str)]) ->
             .collect(),
     })
 }
+
+/// How soon a waiting tail must be pushed a new record after the produce is sent. A server
+/// woken by the commit pushes within milliseconds (tens under load; the bound leaves a slow,
+/// busy 2-core CI machine a wide margin). A server that polls instead pushes at its next poll:
+/// one polling every `P` >= 2 s misses this bound on each wake with probability >= 1/2 (the
+/// produce falls at a random point of its period; at a fixed point, e.g. a timer started with
+/// the tail, it misses every time), so it survives the [`WAKE_PAUSES`] wakes with probability
+/// at most 2^-8.
+const WAKE_BOUND: Duration = Duration::from_secs(1);
+/// Pauses before each timed produce (ms): uneven, so the produces fall at different phases of
+/// any polling period.
+const WAKE_PAUSES: [u64; 8] = [37, 211, 89, 331, 149, 263, 71, 193];
 
 fn values(records: &Records) -> Vec<String> {
     records
@@ -85,17 +100,32 @@ async fn tail_pushes_existing_then_new_records_until_cancelled() {
     let first = next_push(&mut pushes).await;
     assert_eq!(values(&first), ["a", "b"]);
 
-    // Nothing more is pushed until a produce; then exactly the new record.
+    // Nothing more is pushed until a produce; then exactly the new record, at once (woken by
+    // the commit, not found by a poll: WAKE_BOUND).
     let idle = tokio::time::timeout(Duration::from_millis(300), pushes.next()).await;
     assert!(idle.is_err(), "no push without new records: {idle:?}");
-    client
-        .request(produce("app.events", explicit, &[("", "c")]))
-        .await
-        .expect("produce");
-    let second = next_push(&mut pushes).await;
-    assert_eq!(values(&second), ["c"]);
-    assert!(second.records[0].seq > first.records[1].seq);
-    assert_eq!(second.high_seq, second.records[0].seq);
+    let mut last_seq = first.records[1].seq;
+    let mut woken = Vec::new();
+    for (n, pause) in WAKE_PAUSES.iter().enumerate() {
+        tokio::time::sleep(Duration::from_millis(*pause)).await;
+        let value = format!("c{n}");
+        let sent = Instant::now();
+        client
+            .request(produce("app.events", explicit, &[("", &value)]))
+            .await
+            .expect("produce");
+        let pushed = next_push(&mut pushes).await;
+        woken.push(sent.elapsed());
+        assert_eq!(values(&pushed), [value]);
+        assert!(pushed.records[0].seq > last_seq);
+        assert_eq!(pushed.high_seq, pushed.records[0].seq);
+        last_seq = pushed.records[0].seq;
+    }
+    assert!(
+        woken.iter().all(|wake| *wake < WAKE_BOUND),
+        "a tail is woken by the commit, not by polling: pushes came {woken:?} after the \
+         produce (bound {WAKE_BOUND:?})"
+    );
     pushes.cancel();
 
     // A tail from `latest` sees only what comes after it; one of an unknown topic is refused.
@@ -143,7 +173,14 @@ async fn tail_pushes_existing_then_new_records_until_cancelled() {
     let Message::FetchResponse(all) = only(fetched) else {
         panic!("fetch_response expected");
     };
-    assert_eq!(values(&all), ["a", "b", "c", "d"]);
+    let produced = (0..WAKE_PAUSES.len()).map(|n| format!("c{n}"));
+    let expected: Vec<String> = ["a", "b"]
+        .map(String::from)
+        .into_iter()
+        .chain(produced)
+        .chain(["d".to_string()])
+        .collect();
+    assert_eq!(values(&all), expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

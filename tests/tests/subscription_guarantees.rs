@@ -1,15 +1,37 @@
-//! Randomized proof of the subscription guarantees of SPEC section 5: while writers run random
-//! INSERT/UPDATE/DELETE on a SHARED table over a small key space, simulated clients subscribe
-//! with random filters, projections and batch sizes, page through their snapshots, disconnect
-//! and resume from their last `_seq` (or take a fresh snapshot) at random moments. For every
-//! such history, at every check point, the result the client maintains from snapshot plus
-//! changes equals the query evaluated over the table's history at the last `_seq` it received,
-//! and the `_seq`s after its snapshot strictly increase (no gap, no duplicate, also across
-//! resume). Each change is also checked in itself: an insert of a row not held, an update whose
-//! `old_rows` is the row held, a delete of the row held.
+//! Randomized proof of the subscription guarantees of docs/websocket.md ("Changes",
+//! "Resume", "Errors"): while writers run random INSERT/UPDATE/DELETE on a SHARED table over
+//! a small key space, simulated clients subscribe with random filters, projections and batch
+//! sizes, page through their snapshots, disconnect and resume from their last `_seq` (or take
+//! a fresh snapshot) at random moments, DDL (ALTER TABLE ... ADD COLUMN, DROP TABLE and
+//! CREATE TABLE again) happens under them, and compaction runs all along (small segments,
+//! short tombstone retention), so resumes meet keyed catch-ups and `resume_too_old`.
 //!
-//! The history comes from an observer subscribed to `SELECT * FROM app.items` before any write;
-//! at the end the observer's table is compared with `SELECT ... _seq` over HTTP.
+//! Safety: at every check point the result a client maintains from snapshot plus changes
+//! equals the query over the table's history at the last `_seq` it received, and the `_seq`s
+//! after its snapshot strictly increase (no duplicate, also across resume); each change is
+//! checked in itself (an insert of a row not held, an update whose `old_rows` is the row
+//! held, a delete of the row held); `table_dropped` and `schema_changed` end exactly the
+//! subscriptions the DDL breaks; a keyed catch-up brings the copy to the query's result at its
+//! `snapshot_end_seq`.
+//!
+//! The holes this closes (issue 16, "The checks that must catch defects like these"): the test
+//! used to check safety only (a subscriber that stopped receiving still equalled the query at
+//! its own last `_seq`), so a server that stopped delivering after a resume, dropped the last
+//! changes of a burst, or never sent live changes to filtered subscriptions passed; and the
+//! reference history was the server's own change feed. Now:
+//! - liveness: every history ends by waiting for every change that affects it and was
+//!   committed (acknowledged to a writer) by then; and a uniform sample of the histories'
+//!   sessions (`PARKED_MAX`), the DDL canaries and the observer are kept (connected, or
+//!   disconnected to resume) until the writers stop, then take changes until each holds its
+//!   query's result at the last committed `_seq`, having received the last `_seq` that
+//!   affects it ("affects": a write to the subscription's table whose row matched the filter
+//!   before or matches it after; `History::last_relevant`), and then nothing more;
+//! - changes to filtered subscriptions and changes replayed by resumes are counted apart, and
+//!   each count must be non-zero, as must the DDL endings, keyed catch-ups and
+//!   `resume_too_old` answers;
+//! - each writer owns its keys, knows what every statement must do, and records the versions
+//!   it wrote with their acknowledged `_seq`s and its deletes; the observer's history (the
+//!   reference of every check) must be exactly those records (`writer::cross_check`).
 //!
 //! `STRAND_GUARANTEE_HISTORIES` sets the number of histories (default 200);
 //! `STRAND_GUARANTEE_SEED` replays a seed's random choices (thread timing still varies). Long run:
@@ -19,34 +41,82 @@
 mod model;
 #[path = "subscription_guarantees/session.rs"]
 mod session;
+#[path = "subscription_guarantees/stream.rs"]
+mod stream;
+#[path = "subscription_guarantees/table.rs"]
+mod table;
+#[path = "subscription_guarantees/writer.rs"]
+mod writer;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{
+    Condvar, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use model::{diff, key_of, History, Query, Rng, KEYS, QTY_MAX};
+use model::{diff, key_of, Query, Rng, TableName};
 use serde_json::Value;
-use session::Session;
-use strand_tests::{rows, sql_ok, try_sql, AdminServer, StrandServer};
+use session::{Pumped, Session};
+use strand_tests::{bearer, rows, sql_ok, ServerOptions, StrandServer, ADMIN_PASSWORD};
+use strand_wire::codes;
+use stream::{StreamWrite, StreamWriter};
+use table::Table;
+use writer::{Keys, Writer, WriterLog};
 
 const CLIENT_THREADS: usize = 8;
-const WRITERS: u64 = 3;
+const WRITERS: i64 = 3;
 const DEFAULT_HISTORIES: u64 = 200;
-/// Written after the writers stopped: once the observer has it, it has everything.
+/// The barrier row's key (written before DROP TABLE and after the writers stopped): once the
+/// observer has it, it has everything before.
 const SENTINEL: i64 = 1_000_000;
+/// History sessions kept until the writers stop: a uniform sample of the histories (every
+/// history has its own liveness check at its end; keeping all of them would make the end
+/// replay the whole run to each). Up to PARKED_CONNECTED_MAX of them stay connected
+/// (unread), the others wait disconnected and resume.
+const PARKED_MAX: usize = 48;
+const PARKED_CONNECTED_MAX: usize = 16;
+/// Compaction runs during the histories (docs/configuration.md): small segments are sealed
+/// and compacted within a fraction of a second, and tombstones are kept only a moment, so
+/// resumes from a little way back get a keyed catch-up and older ones `resume_too_old`.
+const COMPACTION: [&str; 8] = [
+    "--segment-bytes",
+    "16384",
+    "--compaction-interval-ms",
+    "100",
+    "--compaction-min-bytes",
+    "1",
+    "--tombstone-retention-ms",
+    "1000",
+];
+/// How long the sessions must stay quiet once they have every change they were owed.
+const FINAL_QUIET: Duration = Duration::from_millis(200);
 
 #[derive(Default)]
 pub struct Stats {
     pub histories: AtomicU64,
     pub changes: AtomicU64,
+    pub filtered_changes: AtomicU64,
+    pub replayed_changes: AtomicU64,
     pub checks: AtomicU64,
+    pub liveness_waits: AtomicU64,
     pub snapshots: AtomicU64,
     pub batches: AtomicU64,
     pub resumes: AtomicU64,
-    pub slow_consumers: AtomicU64,
+    pub keyed_resumes: AtomicU64,
+    pub keyed_changes: AtomicU64,
+    pub stream_changes: AtomicU64,
+    pub stream_deletes: AtomicU64,
+    pub resume_too_old: AtomicU64,
+    pub reconnects: AtomicU64,
     pub writes: AtomicU64,
+    pub ddl: AtomicU64,
+    pub table_dropped: AtomicU64,
+    pub schema_changed: AtomicU64,
+    pub schema_moved_on: AtomicU64,
+    pub named_across_alter: AtomicU64,
+    pub finished: AtomicU64,
 }
 
 /// What every thread of the test shares.
@@ -54,18 +124,103 @@ pub struct Shared {
     pub server: StrandServer,
     pub admin: String,
     pub seed: u64,
-    /// The observer's history of `app.items`; `progressed` is notified on every event.
-    pub observed: Mutex<History>,
+    /// Each table's generations with its observer's histories (`app.items`, `app.events`);
+    /// `progressed` is notified on every event.
+    tables: [Mutex<Table>; 2],
     pub progressed: Condvar,
+    /// Held for reading by a subscribe until its ack, for writing by DDL.
+    pub ddl: RwLock<()>,
+    /// Held for reading by each write, for writing by DROP TABLE.
+    pub writes: RwLock<()>,
+    /// Writes the barrier row.
+    pub barrier: Mutex<Writer>,
+    pub logs: Mutex<Vec<WriterLog>>,
+    stream_writes: Mutex<Vec<StreamWrite>>,
     pub observer_dead: AtomicBool,
     pub abort: AtomicBool,
     stop_writers: AtomicBool,
-    stop_observer: AtomicBool,
+    stop_stream_writer: AtomicBool,
+    stop_observers: AtomicBool,
     pub stats: Stats,
+}
+
+impl Shared {
+    pub fn table(&self, name: TableName) -> &Mutex<Table> {
+        match name {
+            TableName::Items => &self.tables[0],
+            TableName::Events => &self.tables[1],
+        }
+    }
 }
 
 pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+pub fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+pub fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Wait on `condvar` for at most 50 ms (the caller re-checks its condition and deadline).
+pub fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+    let waited = condvar.wait_timeout(guard, Duration::from_millis(50));
+    waited.unwrap_or_else(PoisonError::into_inner).0
+}
+
+/// Sessions kept for the liveness check after the writers stop: the DDL canaries, and a
+/// uniform sample of the histories' sessions (reservoir sampling).
+#[derive(Default)]
+pub struct Parked<'a> {
+    canaries: Mutex<Vec<Session<'a>>>,
+    sample: Mutex<Sample<'a>>,
+}
+
+#[derive(Default)]
+struct Sample<'a> {
+    /// (connected, session)
+    sessions: Vec<(bool, Session<'a>)>,
+    offered: u64,
+}
+
+impl<'a> Parked<'a> {
+    /// Keep a DDL canary, connected.
+    pub fn keep_connected(&self, session: Session<'a>) {
+        lock(&self.canaries).push(session);
+    }
+
+    /// Maybe keep a history's `session` (connected if `connected` and there is room); one
+    /// not kept, or replaced, is dropped.
+    pub fn park(&self, mut session: Session<'a>, connected: bool, rng: &mut Rng) {
+        let mut sample = lock(&self.sample);
+        sample.offered += 1;
+        let slot = match sample.sessions.len() < PARKED_MAX {
+            true => sample.sessions.len(),
+            false => rng.below(sample.offered) as usize,
+        };
+        if slot >= PARKED_MAX {
+            return;
+        }
+        let room = sample.sessions.iter().filter(|(c, _)| *c).count() < PARKED_CONNECTED_MAX;
+        let connected = connected && (room || sample.sessions.get(slot).is_some_and(|s| s.0));
+        if !connected {
+            session.disconnect();
+        }
+        match sample.sessions.get_mut(slot) {
+            Some(kept) => *kept = (connected, session),
+            None => sample.sessions.push((connected, session)),
+        }
+    }
+
+    fn take(&self) -> Vec<Session<'a>> {
+        let mut sessions = std::mem::take(&mut *lock(&self.canaries));
+        let sample = std::mem::take(&mut lock(&self.sample).sessions);
+        sessions.extend(sample.into_iter().map(|(_, session)| session));
+        sessions
+    }
 }
 
 /// Marks a panicking thread's failure so that the others stop instead of waiting for it.
@@ -106,43 +261,91 @@ fn subscription_guarantees() {
         now.as_nanos() as u64
     });
     println!("subscription_guarantees: seed {seed} (STRAND_GUARANTEE_SEED), {histories} histories");
-    let AdminServer {
-        server,
-        admin,
-        dir: _dir,
-    } = AdminServer::start();
-    let setup = "CREATE NAMESPACE app; \
-        CREATE TABLE app.items (id BIGINT PRIMARY KEY, grp TEXT, qty INT) WITH (TYPE = 'SHARED')";
-    sql_ok(&server, &admin, setup, &[]);
-    let shared = Shared {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shared = &start(dir.path(), seed);
+    let parked = &Parked::default();
+    let (items_last, events_last) = run_histories(shared, parked, histories);
+    let cross_checked = cross_check(shared);
+    compare_with_select(shared);
+    let finishing = Instant::now();
+    finish_all(parked, items_last, events_last);
+    println!(
+        "subscription_guarantees: histories took {:.1?}, the sessions' finish {:.1?}",
+        finishing - started,
+        finishing.elapsed()
+    );
+    report(shared, histories, cross_checked, started);
+}
+
+/// A server with compaction and a fast expiry sweep, and the tables.
+fn start(dir: &std::path::Path, seed: u64) -> Shared {
+    let sweep = stream::SWEEP_MS.to_string();
+    let mut args = COMPACTION.to_vec();
+    args.extend(["--ttl-sweep-interval-ms", &sweep]);
+    let options = ServerOptions {
+        admin_password: Some(ADMIN_PASSWORD.to_owned()),
+        args: args.into_iter().map(String::from).collect(),
+    };
+    let server = StrandServer::start(dir, &options);
+    let admin = bearer(&server, "admin", ADMIN_PASSWORD);
+    let setup = format!(
+        "CREATE NAMESPACE app; {}; {}",
+        table::CREATE_TABLE,
+        table::CREATE_EVENTS
+    );
+    sql_ok(&server, &admin, &setup, &[]);
+    let barrier = Writer::new("barrier".into(), Keys::One(SENTINEL), Rng::new(seed));
+    Shared {
         server,
         admin,
         seed,
-        observed: Mutex::new(History::default()),
+        tables: [Mutex::new(Table::new()), Mutex::new(Table::new())],
         progressed: Condvar::new(),
+        ddl: RwLock::new(()),
+        writes: RwLock::new(()),
+        barrier: Mutex::new(barrier),
+        logs: Mutex::new(Vec::new()),
+        stream_writes: Mutex::new(Vec::new()),
         observer_dead: AtomicBool::new(false),
         abort: AtomicBool::new(false),
         stop_writers: AtomicBool::new(false),
-        stop_observer: AtomicBool::new(false),
+        stop_stream_writer: AtomicBool::new(false),
+        stop_observers: AtomicBool::new(false),
         stats: Stats::default(),
-    };
-    let shared = &shared;
-
-    // The observer's (empty) snapshot is taken before the first write.
-    let mut observer = Session::new(shared, "observer".into(), Query::everything(), 1000);
-    observer.connect_fresh(&mut Rng::new(seed));
-    if !observer.view.rows.is_empty() {
-        observer.fail("the observer's snapshot of the new table is not empty");
     }
-    let next_history = AtomicU64::new(0);
+}
+
+/// The histories, with the writers, the observers and the DDL events; then the last
+/// committed `_seq` of each table once the writers stopped (of `app.events`: once every row
+/// in it has expired).
+fn run_histories<'a>(shared: &'a Shared, parked: &Parked<'a>, histories: u64) -> (u64, u64) {
+    // The observers' (empty) snapshots are taken before the first write.
+    let observers = [TableName::Items, TableName::Events].map(|table| {
+        let name = format!("observer of {}", table.sql());
+        let mut observer = Session::new(shared, name, Query::observer(table), 1000, shared.seed);
+        observer.connect_fresh();
+        if !observer.view.rows.is_empty() {
+            observer.fail("the observer's snapshot of the new table is not empty");
+        }
+        observer
+    });
+    let schedule = table::schedule(histories);
+    let (next_history, completed) = (&AtomicU64::new(0), &AtomicU64::new(0));
+    let mut lasts = (0, 0);
     let failure = std::thread::scope(|scope| {
-        let observer = scope.spawn(move || observe(observer));
-        let writers: Vec<_> = (0..WRITERS)
-            .map(|writer| scope.spawn(move || write(shared, writer)))
+        // A panic here (a failed final wait) stops the observers rather than hanging on them.
+        let _guard = Guard {
+            shared,
+            observer: false,
+        };
+        let observers = observers.map(|observer| scope.spawn(move || observe(observer)));
+        let mut writers: Vec<_> = (0..WRITERS)
+            .map(|writer| scope.spawn(move || write_randomly(shared, writer)))
             .collect();
+        writers.push(scope.spawn(move || write_stream(shared)));
         let clients: Vec<_> = (0..CLIENT_THREADS)
             .map(|_| {
-                let next_history = &next_history;
+                let schedule = &schedule;
                 scope.spawn(move || {
                     let _guard = Guard {
                         shared,
@@ -153,7 +356,15 @@ fn subscription_guarantees() {
                         if index >= histories || shared.abort.load(Relaxed) {
                             return;
                         }
-                        run_history(shared, index);
+                        run_history(shared, parked, index);
+                        let done = completed.fetch_add(1, Relaxed) + 1;
+                        for (_, event) in schedule.iter().filter(|(at, _)| *at == done) {
+                            table::run(shared, parked, *event, done);
+                        }
+                        // The last fifth of the histories see the STREAM rows expire.
+                        if done * 5 >= histories * 4 {
+                            shared.stop_stream_writer.store(true, Relaxed);
+                        }
                     }
                 })
             })
@@ -163,187 +374,297 @@ fn subscription_guarantees() {
             failure = failure.or(client.join().err());
         }
         shared.stop_writers.store(true, Relaxed);
+        shared.stop_stream_writer.store(true, Relaxed);
         for writer in writers {
             failure = failure.or(writer.join().err());
         }
         if failure.is_none() {
-            let sentinel =
-                format!("INSERT INTO app.items (id, grp, qty) VALUES ({SENTINEL}, 'z', 0)");
-            sql_ok(&shared.server, &shared.admin, &sentinel, &[]);
-            wait_for_sentinel(shared);
+            lasts = (table::barrier(shared), table::all_expired(shared));
         }
-        shared.stop_observer.store(true, Relaxed);
-        failure.or(observer.join().err())
+        shared.stop_observers.store(true, Relaxed);
+        for observer in observers {
+            failure = failure.or(observer.join().err());
+        }
+        failure
     });
     if let Some(panic) = failure {
         std::panic::resume_unwind(panic);
     }
+    lasts
+}
 
-    // The observer's table (its history replayed to the end) is the table HTTP reads.
-    let text = "SELECT id, grp, qty, _seq FROM app.items";
-    let mut table = BTreeMap::new();
-    for row in rows(&shared.server, &shared.admin, text, &[]) {
-        let Value::Object(row) = row else {
-            panic!("a row is not an object: {row}")
-        };
-        table.insert(key_of(&row).expect("id"), row);
+/// The writers' records against the observers' histories: the requests matched, and the
+/// STREAM rows that expired.
+fn cross_check(shared: &Shared) -> (u64, u64) {
+    let mut logs = std::mem::take(&mut *lock(&shared.logs));
+    let barrier = Writer::new("unused".into(), Keys::One(SENTINEL), Rng::new(0));
+    logs.push(std::mem::replace(&mut *lock(&shared.barrier), barrier).log);
+    let fail = |table: &str, e: String| -> ! {
+        panic!(
+            "seed {}: the observer's history of {table} is not what the writers wrote:\n{e}",
+            shared.seed
+        )
+    };
+    let table = lock(shared.table(TableName::Items));
+    let histories: Vec<_> = table.generations.iter().map(|g| &g.history).collect();
+    let logs: Vec<&WriterLog> = logs.iter().collect();
+    let matched = writer::cross_check(&histories, &logs).unwrap_or_else(|e| fail("app.items", e));
+    let events = lock(shared.table(TableName::Events));
+    let writes = lock(&shared.stream_writes);
+    let expired = stream::cross_check(&events.generation(0).history, &writes)
+        .unwrap_or_else(|e| fail("app.events", e));
+    (matched + writes.len() as u64, expired)
+}
+
+/// Each observer's table (its history replayed to the end) is the table HTTP reads (for
+/// `app.events`: empty, every row expired).
+fn compare_with_select(shared: &Shared) {
+    for name in [TableName::Items, TableName::Events] {
+        let text = format!("SELECT id, grp, qty, _seq FROM {}", name.sql());
+        let mut selected = BTreeMap::new();
+        for row in rows(&shared.server, &shared.admin, &text, &[]) {
+            let Value::Object(row) = row else {
+                panic!("a row is not an object: {row}")
+            };
+            selected.insert(key_of(&row).expect("id"), row);
+        }
+        let table = lock(shared.table(name));
+        let observed = table.generation(table.current()).history.state_at(u64::MAX);
+        if let Some(difference) = diff(&observed, &selected) {
+            panic!(
+                "seed {}: the observer's table differs from {text}:\n{difference}",
+                shared.seed
+            );
+        }
     }
-    let history = lock(&shared.observed);
-    if let Some(difference) = diff(&history.state_at(u64::MAX), &table) {
-        panic!("seed {seed}: the observer's table differs from {text}:\n{difference}");
+}
+
+/// Liveness after the writers stopped: every parked session takes what it is owed (in
+/// parallel), then, after a pause, each must have received nothing more and hold the query's
+/// result at the last committed `_seq`.
+fn finish_all(parked: &Parked<'_>, items_last: u64, events_last: u64) {
+    let queue = Mutex::new(parked.take());
+    let done = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..CLIENT_THREADS {
+            scope.spawn(|| loop {
+                let Some(mut session) = lock(&queue).pop() else {
+                    return;
+                };
+                session.finish(items_last, events_last);
+                lock(&done).push(session);
+            });
+        }
+    });
+    std::thread::sleep(FINAL_QUIET);
+    for mut session in done.into_inner().unwrap_or_else(PoisonError::into_inner) {
+        session.verify_quiet(items_last, events_last);
     }
+}
+
+fn report(shared: &Shared, histories: u64, cross_checked: (u64, u64), started: Instant) {
     let stats = &shared.stats;
     let count = |counter: &AtomicU64| counter.load(Relaxed);
+    let events: u64 = [TableName::Items, TableName::Events]
+        .map(|name| {
+            let table = lock(shared.table(name));
+            table
+                .generations
+                .iter()
+                .map(|g| g.history.events)
+                .sum::<u64>()
+        })
+        .iter()
+        .sum();
+    let (cross_checked, expired) = cross_checked;
     println!(
-        "subscription_guarantees: {} histories, {} subscriber changes checked, {} result checks, \
-         {} snapshots ({} batches), {} resumes, {} slow-consumer disconnects, \
-         {} observed events from {} writes, seed {seed}, {:.1?}",
+        "subscription_guarantees: {} histories, {} subscriber changes checked ({} to filtered \
+         subscriptions, {} replayed by resumes), {} result checks, {} liveness waits, \
+         {} snapshots ({} batches), {} resumes ({} keyed: {} changes; {} resume_too_old), \
+         {} reconnects, {} DDL events ({} table_dropped, \
+         {} schema_changed, {} resumes that found new columns, {} named subscriptions across \
+         ADD COLUMN), {} changes to STREAM subscriptions ({} deletes; {} rows expired), \
+         {} sessions finished after the writers stopped, {} observed events from \
+         {} writes ({} requests cross-checked), seed {}, {:.1?}",
         count(&stats.histories),
-        count(&stats.changes) - history.events,
+        count(&stats.changes) - events,
+        count(&stats.filtered_changes),
+        count(&stats.replayed_changes),
         count(&stats.checks),
+        count(&stats.liveness_waits),
         count(&stats.snapshots),
         count(&stats.batches),
         count(&stats.resumes),
-        count(&stats.slow_consumers),
-        history.events,
+        count(&stats.keyed_resumes),
+        count(&stats.keyed_changes),
+        count(&stats.resume_too_old),
+        count(&stats.reconnects),
+        count(&stats.ddl),
+        count(&stats.table_dropped),
+        count(&stats.schema_changed),
+        count(&stats.schema_moved_on),
+        count(&stats.named_across_alter),
+        count(&stats.stream_changes),
+        count(&stats.stream_deletes),
+        expired,
+        count(&stats.finished),
+        events,
         count(&stats.writes),
+        cross_checked,
+        shared.seed,
         started.elapsed()
     );
     assert_eq!(count(&stats.histories), histories);
     if histories >= 50 {
-        let exercised = count(&stats.changes) > history.events && count(&stats.resumes) > 0;
-        assert!(exercised, "no change or no resume was exercised");
+        // The histories must have exercised what the checks are about.
+        let exercised = [
+            ("changes to subscribers", count(&stats.changes) - events),
+            (
+                "changes to filtered subscriptions",
+                count(&stats.filtered_changes),
+            ),
+            (
+                "changes replayed by resumes",
+                count(&stats.replayed_changes),
+            ),
+            ("resumes", count(&stats.resumes)),
+            ("keyed catch-ups (compaction)", count(&stats.keyed_resumes)),
+            ("keyed catch-up changes", count(&stats.keyed_changes)),
+            (
+                "resume_too_old answers (compaction)",
+                count(&stats.resume_too_old),
+            ),
+            ("table_dropped endings", count(&stats.table_dropped)),
+            ("schema_changed endings", count(&stats.schema_changed)),
+            (
+                "named subscriptions across ADD COLUMN",
+                count(&stats.named_across_alter),
+            ),
+            ("cross-checked requests", cross_checked),
+            (
+                "changes to STREAM subscriptions",
+                count(&stats.stream_changes),
+            ),
+            (
+                "deletes to STREAM subscriptions",
+                count(&stats.stream_deletes),
+            ),
+            ("STREAM rows expired", expired),
+        ];
+        for (what, n) in exercised {
+            assert!(n > 0, "seed {}: no {what} were exercised", shared.seed);
+        }
     }
 }
 
 /// One simulated client: a random query and batch size; a fresh snapshot (paged, with pauses
 /// while the writers run), then live changes, with disconnects followed by a resume (or now
-/// and then a fresh snapshot); the result is checked after every step.
-fn run_history(shared: &Shared, index: u64) {
+/// and then a fresh snapshot); the result is checked after every step, and at the end every
+/// change committed so far that affects it must arrive. Then it is parked for the end.
+fn run_history<'a>(shared: &'a Shared, parked: &Parked<'a>, index: u64) {
     let mut rng = Rng::new(shared.seed ^ index.wrapping_mul(0x2545_F491_4F6C_DD1D));
     let query = Query::random(&mut rng);
     // Mostly small batches, so that snapshots page.
     let largest = if rng.percent(70) { 8 } else { 50 };
     let batch_size = 1 + rng.below(largest) as u32;
-    let mut session = Session::new(shared, format!("history {index}"), query, batch_size);
-    session.connect_fresh(&mut rng);
+    let name = format!("history {index}");
+    let mut session = Session::new(shared, name, query, batch_size, rng.next_u64());
+    session.connect_fresh();
     session.check();
     for _ in 0..1 + rng.below(6) {
         let live = Duration::from_millis(5 + rng.below(80));
-        if !session.pump(live, &mut |_| {}) {
-            session.connect_resume();
-        }
+        session.pump_reconnecting(live, u64::MAX);
         session.check();
         if rng.percent(50) {
-            session.disconnect(&mut rng);
+            session.disconnect();
+            if rng.percent(50) {
+                // Away for a while: the resume has changes to replay.
+                std::thread::sleep(Duration::from_millis(rng.below(40)));
+            }
             if rng.percent(85) {
                 session.connect_resume();
             } else {
-                session.connect_fresh(&mut rng);
+                session.connect_fresh();
             }
             session.check();
         }
     }
+    session.settle();
     shared.stats.histories.fetch_add(1, Relaxed);
+    parked.park(session, rng.percent(50), &mut rng);
 }
 
-/// The observer: every change of `SELECT * FROM app.items` goes into the shared history.
+/// An observer: every change of `SELECT id, grp, qty FROM <table>` goes into the history of
+/// its table generation; after DROP TABLE it subscribes to the new table (empty: the writers
+/// wait for it).
 fn observe(mut session: Session<'_>) {
     let shared = session.shared;
     let _guard = Guard {
         shared,
         observer: true,
     };
-    let mut record = |applied: model::Applied| {
-        lock(&shared.observed).record(applied.seq, applied.key, applied.row);
+    let table = shared.table(session.table_name());
+    let mut record = |generation: usize, applied: model::Applied| {
+        let mut table = lock(table);
+        let history = &mut table.generations[generation].history;
+        history.record(applied.seq, applied.key, applied.row);
         shared.progressed.notify_all();
     };
-    while !shared.stop_observer.load(Relaxed) {
-        if !session.pump(Duration::from_millis(100), &mut record) {
-            session.connect_resume();
+    while !shared.stop_observers.load(Relaxed) && !shared.abort.load(Relaxed) {
+        match session.pump(Duration::from_millis(100), u64::MAX, &mut record) {
+            Pumped::Done => continue,
+            Pumped::SlowConsumer => session.connect_resume(),
+            Pumped::Ended(code) if code == codes::TABLE_DROPPED => session.connect_fresh(),
+            Pumped::Ended(code) => session.fail(&format!("the observer was ended: {code}")),
+        }
+        let mut table = lock(table);
+        if session.generation > table.observer_generation {
+            if !session.view.rows.is_empty() {
+                drop(table);
+                session.fail("the observer's snapshot of the new table is not empty");
+            }
+            table.observer_generation = session.generation;
+            shared.progressed.notify_all();
         }
     }
 }
 
-fn wait_for_sentinel(shared: &Shared) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut history = lock(&shared.observed);
-    while !history.state_at(u64::MAX).contains_key(&SENTINEL) {
-        assert!(
-            Instant::now() < deadline && !shared.observer_dead.load(Relaxed),
-            "seed {}: the observer never saw the final insert of id {SENTINEL}",
-            shared.seed
-        );
-        let wait = shared
-            .progressed
-            .wait_timeout(history, Duration::from_millis(50));
-        history = wait.unwrap_or_else(PoisonError::into_inner).0;
-    }
-}
-
-/// A random write: single and multi-row INSERTs (duplicate keys allowed to fail), UPDATEs and
-/// DELETEs by key, and now and then bulk UPDATEs and DELETEs by filter.
-fn statement(rng: &mut Rng) -> (String, bool) {
-    let values = |rng: &mut Rng, key: i64| {
-        let (grp, qty) = (rng.group(), rng.range(0, QTY_MAX));
-        format!("({key}, '{grp}', {qty})")
-    };
-    let insert = "INSERT INTO app.items (id, grp, qty) VALUES";
-    let key = rng.key();
-    let text = match rng.below(100) {
-        0..=39 => format!("{insert} {}", values(rng, key)),
-        40..=44 => {
-            let rows: Vec<String> = (0..2 + rng.below(3) as i64)
-                .map(|i| values(rng, (key + i - 1) % KEYS + 1))
-                .collect();
-            format!("{insert} {}", rows.join(", "))
-        }
-        45..=59 => format!(
-            "UPDATE app.items SET grp = '{}', qty = {} WHERE id = {key}",
-            rng.group(),
-            rng.range(0, QTY_MAX)
-        ),
-        60..=69 => format!(
-            "UPDATE app.items SET qty = {} WHERE id = {key}",
-            rng.range(0, QTY_MAX)
-        ),
-        70..=86 => format!("DELETE FROM app.items WHERE id = {key}"),
-        87..=93 => format!(
-            "UPDATE app.items SET qty = qty + 1 WHERE grp = '{}' AND qty < {QTY_MAX}",
-            rng.group()
-        ),
-        94..=96 => format!(
-            "DELETE FROM app.items WHERE id BETWEEN {key} AND {}",
-            key + 2
-        ),
-        _ => format!("DELETE FROM app.items WHERE qty > {}", QTY_MAX - 5),
-    };
-    let may_conflict = text.starts_with("INSERT");
-    (text, may_conflict)
-}
-
-fn write(shared: &Shared, writer: u64) {
+fn write_randomly(shared: &Shared, index: i64) {
     let _guard = Guard {
         shared,
         observer: false,
     };
-    let mut rng = Rng::new(shared.seed.wrapping_add(1 + writer));
+    let keys = Keys::Residue {
+        modulus: WRITERS,
+        residue: index,
+    };
+    let rng = Rng::new(shared.seed.wrapping_add(1 + index as u64));
+    let mut writer = Writer::new(format!("writer {index}"), keys, rng);
+    let mut pause = Rng::new(shared.seed.wrapping_sub(1 + index as u64));
     while !shared.stop_writers.load(Relaxed) && !shared.abort.load(Relaxed) {
-        let (text, may_conflict) = statement(&mut rng);
-        let answer = try_sql(shared.server.http, &shared.admin, &text, &[])
-            .unwrap_or_else(|| panic!("writer {writer}: the HTTP exchange failed: {text}"));
-        if answer.status != 200 {
-            let code = answer.json()["error"]["code"].clone();
-            assert!(
-                may_conflict && code == "duplicate_key",
-                "writer {writer}: {text} -> {} {}",
-                answer.status,
-                answer.text
-            );
+        {
+            let _writes = read(&shared.writes);
+            writer.step(shared);
         }
-        shared.stats.writes.fetch_add(1, Relaxed);
-        if rng.percent(50) {
-            std::thread::sleep(Duration::from_millis(rng.below(3)));
+        if pause.percent(50) {
+            std::thread::sleep(Duration::from_millis(pause.below(3)));
         }
     }
+    lock(&shared.logs).push(writer.log);
+}
+
+/// The STREAM table's writer: a few dozen single-key writes a second, so that many rows live
+/// out their TTL.
+fn write_stream(shared: &Shared) {
+    let _guard = Guard {
+        shared,
+        observer: false,
+    };
+    let mut writer = StreamWriter::new(Rng::new(shared.seed.wrapping_mul(7)));
+    let mut pause = Rng::new(shared.seed.wrapping_mul(11));
+    while !shared.stop_stream_writer.load(Relaxed) && !shared.abort.load(Relaxed) {
+        writer.step(shared);
+        std::thread::sleep(Duration::from_millis(10 + pause.below(30)));
+    }
+    *lock(&shared.stream_writes) = writer.writes;
 }

@@ -119,7 +119,7 @@ fn messages_before_authentication_get_not_authenticated_and_the_connection_stays
             },
         },
         ClientMessage::NextBatch {
-            subscription_id: "early".to_string(),
+            subscription_id: Some("early".to_string()),
         },
         ClientMessage::Unsubscribe {
             subscription_id: "early".to_string(),
@@ -170,7 +170,12 @@ fn malformed_frames_get_their_own_codes_and_the_connection_keeps_serving() {
             r#"{"type":"subscribe","subscription":{"id":7,"sql":"SELECT id FROM app.rooms"}}"#,
             codes::INVALID_MESSAGE,
         ),
-        (r#"{"type":"next_batch"}"#, codes::INVALID_MESSAGE),
+        // (Without subscription_id, next_batch is well formed: it names the one subscription
+        // with a batch pending.)
+        (
+            r#"{"type":"next_batch","subscription_id":7}"#,
+            codes::INVALID_MESSAGE,
+        ),
         (r#"{"type":"frobnicate"}"#, codes::UNKNOWN_TYPE),
         (r#"{"type":"PING"}"#, codes::UNKNOWN_TYPE),
         (r#"{"type":"pong"}"#, codes::UNKNOWN_TYPE),

@@ -1,21 +1,27 @@
 //! Subscribers never hold writers, and a client that stops reading costs bounded memory
-//! (SPEC section 5, "Guarantees"):
+//! (docs/websocket.md, "Changes" and "Limits and slow consumers"):
 //! - while a 100,000-row snapshot is paused between batches, writes to the same table
 //!   complete; the snapshot then finishes as of its boundary and the writes follow it;
 //! - a client that stops reading while changes pour in is told `slow_consumer` and closed with
 //!   1008, the server's anonymous memory stays far below what the undelivered changes weigh,
 //!   and resuming from the last `_seq` it received loses nothing.
+//!
+//! The hole this closes (issue 16): both tests used to count the changes by type (50 updates
+//! and 50 inserts; so many distinct ids), so changes with wrong rows, a wrong `old_rows`, the
+//! wrong row updated or a delete for an insert of the same count passed. Now every change is
+//! applied to the client's copy of the snapshot as a client would (`apply_change` checks
+//! each against the row held), and the copy must equal a one-shot SELECT at the end.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use strand_tests::ws::{
-    expect_ack, expect_batch, next_batch_message, row_id as id_of, row_seq, subscribe_message,
-    WsClient, WsEnd,
+    apply_change, expect_ack, expect_batch, json_row, next_batch_message, next_change,
+    row_id as id_of, row_seq, subscribe_message, Change, WsClient, WsEnd,
 };
-use strand_tests::{sql_ok, AdminServer, ADMIN_PASSWORD};
-use strand_wire::{codes, ChangeType, ServerMessage};
+use strand_tests::{rows, sql_ok, AdminServer, ADMIN_PASSWORD};
+use strand_wire::{codes, Row, ServerMessage};
 use tungstenite::protocol::frame::coding::CloseCode;
 
 const SNAPSHOT_ROWS: i64 = 100_000;
@@ -61,55 +67,112 @@ fn writes_complete_while_a_large_snapshot_is_paused() {
         exec(&setup, &format!("INSERT INTO app.big VALUES ({new_id}, 1)"));
     }
     let writing = started.elapsed();
-    let mut ids: BTreeSet<i64> = first_rows.iter().map(id_of).collect();
-    let mut batches = 1;
+    let mut copy: BTreeMap<i64, Row> = BTreeMap::new();
+    let mut batches = 0;
+    let mut batch = first_rows;
     loop {
-        client.send(&next_batch_message("big"));
-        let (rows, control) = expect_batch(&mut client, "big");
-        for row in &rows {
+        for row in batch {
             assert!(
-                row_seq(row) <= boundary,
+                row_seq(&row) <= boundary,
                 "a snapshot row after the boundary: {row:?}"
             );
-            assert!(ids.insert(id_of(row)), "row {row:?} sent twice");
             assert_eq!(
                 row.get("n"),
                 Some(&json!(0)),
                 "the snapshot shows the old version"
             );
+            let id = id_of(&row);
+            assert!(copy.insert(id, row).is_none(), "row {id} sent twice");
         }
         batches += 1;
-        if !control.has_more {
+        if batches == SNAPSHOT_ROWS / 1000 {
             break;
         }
+        client.send(&next_batch_message("big"));
+        let (rows, control) = expect_batch(&mut client, "big");
+        assert_eq!(control.has_more, batches + 1 < SNAPSHOT_ROWS / 1000);
+        batch = rows;
     }
     assert_eq!(
-        ids.len() as i64,
+        copy.len() as i64,
         SNAPSHOT_ROWS,
         "the snapshot as of its boundary"
     );
-    assert_eq!(batches, SNAPSHOT_ROWS / 1000);
-    let mut last_seq = boundary;
-    let (mut updates, mut inserts) = (0, 0);
-    while updates + inserts < 100 {
-        let ServerMessage::Change {
-            change_type, rows, ..
-        } = client.recv()
-        else {
-            panic!("expected the writes made during the snapshot");
-        };
-        let seq = row_seq(&rows[0]);
-        assert!(seq > last_seq, "change _seq {seq} after {last_seq}");
-        last_seq = seq;
-        match change_type {
-            ChangeType::Update => updates += 1,
-            ChangeType::Insert => inserts += 1,
-            ChangeType::Delete => panic!("no delete was written"),
-        }
+    // The writes made while the snapshot was paused follow it: 50 updates, 50 inserts.
+    let last_seq = apply_changes(&mut client, "big", &mut copy, boundary, 100);
+    client.expect_silence(Duration::from_millis(300));
+    let changes = copy.values().filter(|row| row_seq(row) > boundary).count();
+    assert_eq!(
+        changes, 100,
+        "the 100 written rows carry new _seqs (last {last_seq})"
+    );
+    for range in ["id <= 50000", "id > 50000"] {
+        let text = format!("SELECT id, n, _seq FROM app.big WHERE {range}");
+        let held: BTreeMap<i64, Row> = copy
+            .iter()
+            .filter(|(id, _)| (**id <= 50_000) == range.contains("<="))
+            .map(|(id, row)| (*id, row.clone()))
+            .collect();
+        assert_eq_rows(&held, &selected(&setup, &text), &text);
     }
-    assert_eq!((updates, inserts), (50, 50));
     // Not a timing target: a liveness bound far above what 100 writes take.
     assert!(writing < Duration::from_secs(60), "writes took {writing:?}");
+}
+
+/// Apply the next `count` changes of `id` to `copy` (each checked against the row held), in
+/// strictly increasing `_seq` after `after`; the last `_seq`.
+fn apply_changes(
+    client: &mut WsClient,
+    id: &str,
+    copy: &mut BTreeMap<i64, Row>,
+    after: u64,
+    count: usize,
+) -> u64 {
+    let mut last = after;
+    for _ in 0..count {
+        let change = next_change(client, id);
+        last = apply_in_order(copy, &change, last);
+    }
+    last
+}
+
+/// Apply one change after `last`; its `_seq`.
+fn apply_in_order(copy: &mut BTreeMap<i64, Row>, change: &Change, last: u64) -> u64 {
+    let seq = row_seq(&change.row);
+    assert!(seq > last, "change _seq {seq} after {last}");
+    apply_change(copy, change);
+    seq
+}
+
+/// A one-shot SELECT's rows by id.
+fn selected(setup: &AdminServer, text: &str) -> BTreeMap<i64, Row> {
+    let found = rows(&setup.server, &setup.admin, text, &[]);
+    found
+        .iter()
+        .map(|row| (id_of(json_row(row)), json_row(row).clone()))
+        .collect()
+}
+
+/// The client's copy equals the SELECT's rows (reported by id, not as two huge maps).
+fn assert_eq_rows(held: &BTreeMap<i64, Row>, selected: &BTreeMap<i64, Row>, text: &str) {
+    let differing: Vec<i64> = held
+        .keys()
+        .chain(selected.keys())
+        .filter(|id| held.get(id) != selected.get(id))
+        .copied()
+        .take(10)
+        .collect();
+    for id in &differing {
+        eprintln!(
+            "id {id}: held {:?}, {text}: {:?}",
+            held.get(id),
+            selected.get(id)
+        );
+    }
+    assert!(
+        differing.is_empty(),
+        "the copy differs from {text} at ids {differing:?}"
+    );
 }
 
 /// Subscriptions on the slow connection: each change is queued once per subscription.
@@ -158,21 +221,30 @@ fn a_client_that_stops_reading_is_closed_as_slow_consumer_and_resumes_losslessly
         growth_mib < 32,
         "server anonymous memory grew {growth_mib} MiB for a client that does not read"
     );
-    // Now read: some changes, then slow_consumer and a 1008 close.
-    let mut seen: BTreeSet<i64> = BTreeSet::new();
+    // Now read: some changes, then slow_consumer and a 1008 close. Subscription s0's changes
+    // are applied to its (empty) snapshot.
+    let mut copy: BTreeMap<i64, Row> = BTreeMap::new();
     let mut last_seq = boundary;
     let mut told_slow = false;
     let close = loop {
         match slow.next() {
             Ok(ServerMessage::Change {
                 subscription_id,
-                rows,
-                ..
+                change_type,
+                mut rows,
+                old_rows,
             }) if subscription_id == "s0" => {
-                let seq = row_seq(&rows[0]);
-                assert!(seq > last_seq, "strictly increasing _seq");
-                last_seq = seq;
-                seen.insert(id_of(&rows[0]));
+                assert_eq!(
+                    (rows.len(), old_rows),
+                    (1, None),
+                    "one inserted row per change"
+                );
+                let change = Change {
+                    kind: change_type,
+                    row: rows.remove(0),
+                    old: None,
+                };
+                last_seq = apply_in_order(&mut copy, &change, last_seq);
             }
             Ok(ServerMessage::Change { .. }) => {}
             Ok(ServerMessage::Error { code, .. }) if code == codes::SLOW_CONSUMER => {
@@ -190,32 +262,21 @@ fn a_client_that_stops_reading_is_closed_as_slow_consumer_and_resumes_losslessly
         }
         other => panic!("expected a 1008 close, got {other:?}"),
     }
-    assert!(
-        (seen.len() as i64) < SLOW_ROWS,
-        "the slow client missed changes"
-    );
-    // Resume from the last `_seq` received: everything else arrives, nothing twice.
+    let missed = SLOW_ROWS as usize - copy.len();
+    assert!(missed > 0, "the slow client missed changes");
+    // Resume from the last `_seq` received: everything else arrives, nothing twice (an insert
+    // of a row held fails `apply_change`), and the copy is what a SELECT returns.
     let mut client = WsClient::authenticated(&setup.server, "admin", ADMIN_PASSWORD);
     let sql = "SELECT id, body FROM app.feed";
     client.send(&subscribe_message("s0", sql, None, Some(last_seq)));
     assert_eq!(expect_ack(&mut client, "s0"), last_seq);
-    while (seen.len() as i64) < SLOW_ROWS {
-        let ServerMessage::Change { rows, .. } = client.recv() else {
-            panic!("expected the missed changes");
-        };
-        let seq = row_seq(&rows[0]);
-        assert!(
-            seq > last_seq,
-            "resume repeats nothing: {seq} after {last_seq}"
-        );
-        last_seq = seq;
-        assert!(
-            seen.insert(id_of(&rows[0])),
-            "row {} twice",
-            id_of(&rows[0])
-        );
-    }
+    apply_changes(&mut client, "s0", &mut copy, last_seq, missed);
     client.expect_silence(Duration::from_millis(300));
+    let text = "SELECT id, body, _seq FROM app.feed";
+    assert_eq_rows(&copy, &selected(&setup, text), text);
+    assert!(copy
+        .values()
+        .all(|row| row.get("body") == Some(&json!(body))));
     let metrics = strand_tests::get(&setup.server.url("/metrics")).text;
     assert!(
         metrics.contains("strand_slow_consumer_disconnects_total 1"),

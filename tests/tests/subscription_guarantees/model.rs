@@ -3,6 +3,7 @@
 //! it, and a subscriber's local copy of its result with the checks every change must pass.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use serde_json::Value;
 use strand_wire::{ChangeType, Row};
@@ -61,7 +62,7 @@ impl Rng {
     }
 }
 
-/// A WHERE condition over `app.items (id, grp, qty)`; no NULLs are ever written, so SQL's
+/// A WHERE condition over `(id, grp, qty)`; no NULLs are ever written, so SQL's
 /// three-valued logic never comes into play.
 #[derive(Clone, Debug)]
 pub enum Cond {
@@ -163,44 +164,108 @@ const PROJECTIONS: [&[&str]; 5] = [
     &["id", "qty", "_seq"],
 ];
 
-/// A subscription's query: a projection and an optional filter.
+/// The histories' tables, both `(id BIGINT PRIMARY KEY, grp TEXT, qty INT)`: `app.items`
+/// (SHARED, under DDL and compaction) and `app.events` (STREAM, rows expire after a second).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableName {
+    Items,
+    Events,
+}
+
+impl TableName {
+    pub fn sql(self) -> &'static str {
+        match self {
+            TableName::Items => "app.items",
+            TableName::Events => "app.events",
+        }
+    }
+}
+
+/// A subscription's query: a table, a projection and an optional filter.
 #[derive(Clone, Debug)]
 pub struct Query {
+    table: TableName,
     columns: &'static [&'static str],
     filter: Option<Cond>,
 }
 
+/// The name of the `n`th column `ALTER TABLE ... ADD COLUMN` added (from 1); writers never
+/// set them, so they are NULL in every row.
+pub fn added_column(n: usize) -> String {
+    format!("c{n}")
+}
+
 impl Query {
-    /// `SELECT * FROM app.items`: the observer's query.
-    pub fn everything() -> Query {
+    /// `SELECT id, grp, qty FROM <table>`: an observer's query. It names its columns, so
+    /// `ADD COLUMN` does not end it.
+    pub fn observer(table: TableName) -> Query {
         Query {
-            columns: PROJECTIONS[0],
+            table,
+            columns: PROJECTIONS[1],
             filter: None,
         }
     }
 
-    pub fn random(rng: &mut Rng) -> Query {
+    /// A query of `app.items` with these columns and filter (the DDL canaries').
+    pub fn new(columns: &'static [&'static str], filter: Option<Cond>) -> Query {
         Query {
+            table: TableName::Items,
+            columns,
+            filter,
+        }
+    }
+
+    pub fn table(&self) -> TableName {
+        self.table
+    }
+
+    /// `SELECT *`: ended by `ADD COLUMN` (`schema_changed`), and its rows carry added columns.
+    pub fn is_star(&self) -> bool {
+        self.columns == ["*"]
+    }
+
+    pub fn is_filtered(&self) -> bool {
+        self.filter.is_some()
+    }
+
+    /// The filter holds for a full row (no filter: every row).
+    pub fn matches(&self, row: &Row) -> bool {
+        self.filter.as_ref().is_none_or(|f| f.eval(row))
+    }
+
+    /// A random query; one in four reads the STREAM table.
+    pub fn random(rng: &mut Rng) -> Query {
+        let table = match rng.percent(25) {
+            true => TableName::Events,
+            false => TableName::Items,
+        };
+        Query {
+            table,
             columns: rng.pick(&PROJECTIONS),
             filter: (!rng.percent(10)).then(|| Cond::random(rng, 2)),
         }
     }
 
-    /// The column names `subscription_ack` must list: the projection, then `_seq` if absent.
-    pub fn schema(&self) -> Vec<&'static str> {
-        let mut names = if self.columns == ["*"] {
-            vec!["id", "grp", "qty"]
+    /// The column names `subscription_ack` must list when the table has `added` added
+    /// columns: the projection (`*`: the table's columns), then `_seq` if absent.
+    pub fn schema(&self, added: usize) -> Vec<String> {
+        let mut names: Vec<String> = if self.is_star() {
+            let base = ["id", "grp", "qty"].map(String::from);
+            base.into_iter()
+                .chain((1..=added).map(added_column))
+                .collect()
         } else {
-            self.columns.to_vec()
+            self.columns.iter().map(|c| c.to_string()).collect()
         };
-        if !names.contains(&"_seq") {
-            names.push("_seq");
+        if !names.iter().any(|n| n == "_seq") {
+            names.push("_seq".into());
         }
         names
     }
 
     pub fn sql(&self) -> String {
-        let mut text = format!("SELECT {} FROM app.items", self.columns.join(", "));
+        let columns = self.columns.join(", ");
+        let mut text = format!("SELECT {columns} FROM {}", self.table.sql());
         if let Some(filter) = &self.filter {
             text.push_str(" WHERE ");
             text.push_str(&filter.sql());
@@ -208,14 +273,17 @@ impl Query {
         text
     }
 
-    /// The query's result over a table state of full rows, keyed by `id`.
-    pub fn result(&self, table: &BTreeMap<i64, Row>) -> BTreeMap<i64, Row> {
+    /// The query's result over a table state of full rows, keyed by `id`, for a
+    /// subscription made when the table had `added` added columns (NULL in every row).
+    pub fn result(&self, table: &BTreeMap<i64, Row>, added: usize) -> BTreeMap<i64, Row> {
         table
             .iter()
-            .filter(|(_, row)| self.filter.as_ref().is_none_or(|f| f.eval(row)))
+            .filter(|(_, row)| self.matches(row))
             .map(|(key, row)| {
                 let mut row = row.clone();
-                if self.columns != ["*"] {
+                if self.is_star() {
+                    row.extend((1..=added).map(|n| (added_column(n), Value::Null)));
+                } else {
                     row.retain(|name, _| name == "_seq" || self.columns.contains(&name.as_str()));
                 }
                 (*key, row)
@@ -257,6 +325,9 @@ pub fn key_of(row: &Row) -> Result<i64, String> {
 #[derive(Default)]
 pub struct History {
     versions: BTreeMap<i64, Vec<(u64, Option<Row>)>>,
+    /// When the observer received each `_seq` (to check that STREAM rows expire no earlier
+    /// than their TTL).
+    pub observed_at: BTreeMap<u64, Instant>,
     pub last_seq: u64,
     pub events: u64,
 }
@@ -269,8 +340,44 @@ impl History {
             self.last_seq
         );
         self.versions.entry(key).or_default().push((seq, row));
+        self.observed_at.insert(seq, Instant::now());
         self.last_seq = seq;
         self.events += 1;
+    }
+
+    /// The last `_seq` at or below `upto` of a write that sends `query`'s subscribers a
+    /// change: a write whose key matched the filter before it or matches after it (see
+    /// docs/websocket.md, "Changes"). A subscriber that missed nothing up to `upto` has
+    /// received exactly this `_seq` last (or its snapshot boundary, if that is higher).
+    pub fn last_relevant(&self, query: &Query, upto: u64) -> u64 {
+        let matches = |row: &Option<Row>| row.as_ref().is_some_and(|row| query.matches(row));
+        let mut last = 0;
+        for versions in self.versions.values() {
+            let mut before = &None;
+            for (seq, row) in versions {
+                if *seq > upto {
+                    break;
+                }
+                if matches(before) || matches(row) {
+                    last = last.max(*seq);
+                }
+                before = row;
+            }
+        }
+        last
+    }
+
+    /// Every event in `_seq` order: (`_seq`, key, the key's row after it, `None` = deleted).
+    pub fn events(&self) -> Vec<(u64, i64, Option<&Row>)> {
+        let mut events: Vec<_> = self
+            .versions
+            .iter()
+            .flat_map(|(key, versions)| {
+                versions.iter().map(|(seq, row)| (*seq, *key, row.as_ref()))
+            })
+            .collect();
+        events.sort_by_key(|(seq, _, _)| *seq);
+        events
     }
 
     /// The table (full rows) as of `seq`: the latest version of each key with `_seq <= seq`.
@@ -298,6 +405,17 @@ pub struct Applied {
 pub struct View {
     pub rows: BTreeMap<i64, Row>,
     pub last: u64,
+    /// During a keyed catch-up (docs/websocket.md, "Keyed catch-up"): its
+    /// `snapshot_end_seq`, and the `from_seq_id` it started from (a resume meanwhile starts
+    /// from there again: the keyed changes bring any copy between the two to the result at
+    /// the end).
+    pub keyed: Option<Keyed>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Keyed {
+    pub from: u64,
+    pub until: u64,
 }
 
 impl View {
@@ -338,6 +456,9 @@ impl View {
                 self.last
             ));
         }
+        if let Some(keyed) = self.keyed {
+            return self.apply_keyed(keyed, kind, row, old_rows.is_some());
+        }
         let held = self.rows.get(&key);
         let applied = match (kind, held) {
             (ChangeType::Insert, None) => Some(row.clone()),
@@ -368,6 +489,46 @@ impl View {
             None => self.rows.remove(&key),
         };
         self.last = seq;
+        Ok(Applied {
+            seq,
+            key,
+            row: applied,
+        })
+    }
+
+    /// A change of a keyed catch-up: an `insert` replaces any row with its key, a `delete`
+    /// (only the key and `_seq`) drops the row with its key if there is one; no `update`, and
+    /// nothing above its `snapshot_end_seq`, which the last keyed change carries (it is the
+    /// newest record the catch-up read). The caller checks the copy at that `_seq`.
+    fn apply_keyed(
+        &mut self,
+        keyed: Keyed,
+        kind: ChangeType,
+        row: &Row,
+        has_old_rows: bool,
+    ) -> Result<Applied, String> {
+        let (seq, key) = (seq_of(row)?, key_of(row)?);
+        if seq > keyed.until {
+            return Err(format!(
+                "a keyed catch-up to {} sent _seq {seq} before reaching it",
+                keyed.until
+            ));
+        }
+        let applied = match (kind, has_old_rows) {
+            (ChangeType::Insert, false) => {
+                self.rows.insert(key, row.clone());
+                Some(row.clone())
+            }
+            (ChangeType::Delete, false) if row.keys().all(|k| k == "id" || k == "_seq") => {
+                self.rows.remove(&key);
+                None
+            }
+            _ => return Err(format!("{kind:?} is not a keyed catch-up change: {row:?}")),
+        };
+        self.last = seq;
+        if seq == keyed.until {
+            self.keyed = None;
+        }
         Ok(Applied {
             seq,
             key,

@@ -1,24 +1,41 @@
 //! One simulated subscriber of `subscription_guarantees`: it connects, subscribes (fresh
 //! snapshot or resume), applies changes to its [`View`] and checks the view against the
-//! observer's history. Anything the server does that SPEC section 5 or docs/realtime.md rules
-//! out fails the test with the seed, the query, the last `_seq` and the recent messages.
+//! observer's history. Anything the server does that docs/websocket.md rules out fails the
+//! test with the seed, the query, the last `_seq` and the recent messages.
+//!
+//! Safety (every check): the view equals the query at the last `_seq` received. Liveness
+//! ([`Session::settle`] at the end of each history, [`Session::finish`] after the writers
+//! stopped): the view reaches the last `_seq` that affects it within a deadline, so a server
+//! that stops sending (after a resume, to filtered subscriptions, the last changes of a burst)
+//! fails instead of passing as a quiet subscriber.
+//!
+//! Compaction runs during the histories, so a resume may be answered with a keyed catch-up
+//! (applied as docs/websocket.md says; the copy is checked at its `snapshot_end_seq`) or with
+//! `resume_too_old` (then a new snapshot), and DDL may end a subscription (`table_dropped`,
+//! `schema_changed`: then a new snapshot).
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::MutexGuard;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use strand_tests::ws::{WsClient, WsEnd, WS_RECV_TIMEOUT};
 use strand_wire::{
-    codes, BatchStatus, ClientMessage, SeqText, ServerMessage, SubscribeOptions, Subscription,
+    codes, BatchStatus, ClientMessage, ResumeMode, SeqText, ServerMessage, SubscribeOptions,
+    Subscription,
 };
 
-use crate::model::{diff, Applied, History, Query, Rng, View};
-use crate::{lock, Shared};
+use crate::model::{diff, Applied, Keyed, Query, Rng, TableName, View};
+use crate::table::{hold_ddl, Table};
+use crate::{lock, wait, Shared};
 
-const SUBSCRIPTION: &str = "s";
-/// How long a check waits for the observer to catch up with the subscriber.
+#[path = "session_liveness.rs"]
+mod liveness;
+
+/// How long a check waits for the observer to catch up with the subscriber, and a liveness
+/// check for the changes it is owed (far above what they take, even on a slow machine).
 const OBSERVER_WAIT: Duration = Duration::from_secs(30);
+const LIVENESS_WAIT: Duration = Duration::from_secs(30);
 /// Messages kept for a failure report.
 const LOG_LEN: usize = 60;
 
@@ -26,30 +43,77 @@ enum Got {
     Message(ServerMessage),
     Quiet,
     SlowConsumer,
+    /// The server ended the subscription with an error the model allows (`table_dropped`,
+    /// `schema_changed`, `resume_too_old`): its code.
+    Ended(String),
+}
+
+/// What [`Session::open`] got.
+enum Opened {
+    /// The connection and the ack's `snapshot_end_seq`.
+    Acked(WsClient, u64),
+    /// A resume answered with a keyed catch-up up to this `snapshot_end_seq`.
+    Keyed(WsClient, u64),
+    /// A resume refused with `resume_too_old`.
+    TooOld,
+    /// Dropped as slow consumer before the ack.
+    Lost,
+    /// Not sent: a resume of a table generation that was dropped.
+    Gone,
+}
+
+/// How a [`Session::pump`] stopped.
+pub enum Pumped {
+    /// The time ran out, nothing came for it, or the view reached the `_seq` asked for.
+    Done,
+    SlowConsumer,
+    /// Ended by the server (see `Got::Ended`): the error's code.
+    Ended(String),
 }
 
 pub struct Session<'a> {
     pub shared: &'a Shared,
     name: String,
+    /// The subscription's id: the session's name (unique, so the server's log names it).
+    id: String,
     query: Query,
     sql: String,
     batch_size: u32,
     pub view: View,
     client: Option<WsClient>,
     log: VecDeque<String>,
+    rng: Rng,
+    /// The table generation and its added-column count when the subscription was made.
+    pub generation: usize,
+    added: usize,
+    /// After a resume: changes up to this `_seq` (committed before the resume) are replay.
+    replay_upto: u64,
+    observer: bool,
 }
 
 impl<'a> Session<'a> {
-    pub fn new(shared: &'a Shared, name: String, query: Query, batch_size: u32) -> Session<'a> {
+    pub fn new(
+        shared: &'a Shared,
+        name: String,
+        query: Query,
+        batch_size: u32,
+        seed: u64,
+    ) -> Session<'a> {
         Session {
             shared,
-            name,
             sql: query.sql(),
             query,
             batch_size,
             view: View::default(),
             client: None,
             log: VecDeque::new(),
+            rng: Rng::new(seed),
+            generation: 0,
+            added: 0,
+            replay_upto: 0,
+            observer: name.starts_with("observer"),
+            id: name.replace(' ', "-"),
+            name,
         }
     }
 
@@ -57,14 +121,34 @@ impl<'a> Session<'a> {
         let log: Vec<&str> = self.log.iter().map(String::as_str).collect();
         panic!(
             "{}: {what}\n  seed {} (STRAND_GUARANTEE_SEED replays it)\n  query: {}\n  \
-             batch_size {}\n  last _seq received: {}\n  recent events, oldest first:\n    {}",
+             batch_size {}\n  table generation {}, added columns {}\n  last _seq received: {}\n  \
+             recent events, oldest first:\n    {}",
             self.name,
             self.shared.seed,
             self.sql,
             self.batch_size,
+            self.generation,
+            self.added,
             self.view.last,
             log.join("\n    ")
         )
+    }
+
+    pub fn table_name(&self) -> TableName {
+        self.query.table()
+    }
+
+    /// Of the tables' last committed `_seq`s, the one of its query's table.
+    fn last_of(&self, items_last: u64, events_last: u64) -> u64 {
+        match self.query.table() {
+            TableName::Items => items_last,
+            TableName::Events => events_last,
+        }
+    }
+
+    /// The table (generations and histories) its query reads.
+    fn table(&self) -> &'a Mutex<Table> {
+        self.shared.table(self.query.table())
     }
 
     fn note(&mut self, text: String) {
@@ -74,7 +158,24 @@ impl<'a> Session<'a> {
         self.log.push_back(text);
     }
 
-    /// The next message within `timeout`; a server `error` or an unexpected end fails.
+    /// Whether the server may end this subscription with `code` now: `table_dropped` once
+    /// its table generation was dropped, `schema_changed` for `SELECT *` once a column was
+    /// added after it subscribed, `resume_too_old` with a `lowest_seq` (compaction runs
+    /// during the histories: it refuses a resume from below what the log still holds, and
+    /// ends a catch-up whose history it removed). Nothing else ends a subscription.
+    fn may_end(&self, code: &str, lowest_seq: Option<&SeqText>) -> bool {
+        let table = lock(self.table());
+        let generation = table.generation(self.generation);
+        match code {
+            codes::TABLE_DROPPED => generation.dropped,
+            codes::SCHEMA_CHANGED => self.query.is_star() && generation.added > self.added,
+            codes::RESUME_TOO_OLD => lowest_seq.is_some(),
+            _ => false,
+        }
+    }
+
+    /// The next message within `timeout`; an error the model does not allow, or an unexpected
+    /// end, fails.
     fn next(&mut self, client: &mut WsClient, timeout: Duration) -> Got {
         match client.next_within(timeout) {
             Ok(message) => {
@@ -84,6 +185,23 @@ impl<'a> Session<'a> {
                 match &message {
                     ServerMessage::Error { code, .. } if code == codes::SLOW_CONSUMER => {
                         Got::SlowConsumer
+                    }
+                    ServerMessage::Error {
+                        code,
+                        subscription_id,
+                        lowest_seq,
+                        ..
+                    } if subscription_id.as_deref() == Some(self.id.as_str())
+                        && self.may_end(code, lowest_seq.as_ref()) =>
+                    {
+                        let stats = &self.shared.stats;
+                        match code.as_str() {
+                            codes::TABLE_DROPPED => &stats.table_dropped,
+                            codes::SCHEMA_CHANGED => &stats.schema_changed,
+                            _ => &stats.resume_too_old,
+                        }
+                        .fetch_add(1, Relaxed);
+                        Got::Ended(code.clone())
                     }
                     ServerMessage::Error { .. } => self.fail("the server sent an error"),
                     _ => Got::Message(message),
@@ -98,18 +216,34 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// The next message of a protocol step (ack, batch): `None` if dropped as slow consumer.
+    /// The next message of a protocol step (ack, batch): `None` if dropped as slow consumer or
+    /// ended by DDL.
     fn expect(&mut self, client: &mut WsClient, what: &str) -> Option<ServerMessage> {
         match self.next(client, WS_RECV_TIMEOUT) {
             Got::Message(message) => Some(message),
             Got::Quiet => self.fail(&format!("no {what} within {WS_RECV_TIMEOUT:?}")),
-            Got::SlowConsumer => None,
+            Got::SlowConsumer | Got::Ended(_) => None,
         }
     }
 
-    /// A new authenticated connection with the subscription sent.
-    fn subscribe(&mut self, from: Option<u64>) -> WsClient {
+    /// A new authenticated connection with the subscription sent and acknowledged (with the
+    /// query's schema). DDL waits meanwhile, so the subscription's generation and column
+    /// count are the ones read here. A resume (`from`) of a generation that is gone is not
+    /// sent: a client that was away when its table was dropped must take a new snapshot.
+    fn open(&mut self, from: Option<u64>) -> Opened {
         self.note(format!("connect and subscribe, from_seq_id {from:?}"));
+        let _ddl = hold_ddl(self.shared);
+        {
+            let table = lock(self.table());
+            if from.is_some() && table.current() != self.generation {
+                return Opened::Gone;
+            }
+            self.generation = table.current();
+            let generation = table.generation(self.generation);
+            self.added = generation.added;
+            // Committed before the resume is sent: what arrives up to it is replay.
+            self.replay_upto = if from.is_some() { generation.acked } else { 0 };
+        }
         let mut client = WsClient::try_connect(&self.shared.server, Some(&self.shared.admin))
             .unwrap_or_else(|e| self.fail(&format!("WebSocket upgrade failed: {e}")));
         match self.expect(&mut client, "auth_success") {
@@ -118,7 +252,7 @@ impl<'a> Session<'a> {
         }
         client.send(&ClientMessage::Subscribe {
             subscription: Subscription {
-                id: SUBSCRIPTION.into(),
+                id: self.id.clone(),
                 sql: self.sql.clone(),
                 options: SubscribeOptions {
                     batch_size: Some(self.batch_size),
@@ -126,36 +260,44 @@ impl<'a> Session<'a> {
                 },
             },
         });
-        client
-    }
-
-    /// `subscription_ack` with the query's schema; its `snapshot_end_seq`.
-    fn ack(&mut self, client: &mut WsClient) -> Option<u64> {
-        let message = self.expect(client, "subscription_ack")?;
+        let message = match self.next(&mut client, WS_RECV_TIMEOUT) {
+            Got::Message(message) => message,
+            Got::SlowConsumer => return Opened::Lost,
+            Got::Ended(code) if code == codes::RESUME_TOO_OLD && from.is_some() => {
+                return Opened::TooOld
+            }
+            Got::Ended(_) | Got::Quiet => self.fail("expected subscription_ack"),
+        };
         let ServerMessage::SubscriptionAck {
             subscription_id,
             schema,
             snapshot_end_seq,
+            resume,
         } = message
         else {
             self.fail("expected subscription_ack")
         };
         let names: Vec<&str> = schema.iter().map(|c| c.name.as_str()).collect();
-        if subscription_id != SUBSCRIPTION || names != self.query.schema() {
-            self.fail(&format!("ack schema should be {:?}", self.query.schema()));
+        let want = self.query.schema(self.added);
+        if subscription_id != self.id || names != want {
+            self.fail(&format!("ack schema should be {want:?}"));
         }
-        Some(snapshot_end_seq.0)
+        match (resume, from) {
+            (None, _) => Opened::Acked(client, snapshot_end_seq.0),
+            (Some(ResumeMode::Keyed), Some(_)) => Opened::Keyed(client, snapshot_end_seq.0),
+            (Some(mode), None) => self.fail(&format!("a snapshot's ack with resume {mode:?}")),
+        }
     }
 
     /// Subscribe without `from_seq_id` and load the snapshot, pausing now and then between
-    /// batches while the writers run. False if dropped as slow consumer.
-    fn snapshot(&mut self, rng: &mut Rng) -> bool {
+    /// batches while the writers run. False if dropped as slow consumer or ended by DDL.
+    fn snapshot(&mut self) -> bool {
         self.client = None;
         self.view = View::default();
-        let mut client = self.subscribe(None);
-        let Some(boundary) = self.ack(&mut client) else {
+        let Opened::Acked(mut client, boundary) = self.open(None) else {
             return false;
         };
+        self.view.keyed = None;
         for batch_num in 0.. {
             let Some(message) = self.expect(&mut client, "initial_data_batch") else {
                 return false;
@@ -169,7 +311,7 @@ impl<'a> Session<'a> {
                 self.fail(&format!("expected initial_data_batch {batch_num}"))
             };
             let ready = control.status == BatchStatus::Ready;
-            if subscription_id != SUBSCRIPTION
+            if subscription_id != self.id
                 || control.batch_num != batch_num
                 || control.snapshot_end_seq.0 != boundary
                 || control.has_more == ready
@@ -186,16 +328,16 @@ impl<'a> Session<'a> {
             if ready {
                 break;
             }
-            if rng.percent(30) {
-                std::thread::sleep(Duration::from_millis(rng.below(30)));
+            if self.rng.percent(30) {
+                std::thread::sleep(Duration::from_millis(self.rng.below(30)));
             }
-            if rng.percent(4) {
+            if self.rng.percent(4) {
                 self.note("abandon the snapshot: disconnect, subscribe again".into());
                 drop(client);
-                return self.snapshot(rng);
+                return self.snapshot();
             }
             client.send(&ClientMessage::NextBatch {
-                subscription_id: SUBSCRIPTION.into(),
+                subscription_id: Some(self.id.clone()),
             });
         }
         self.view.last = boundary;
@@ -203,42 +345,86 @@ impl<'a> Session<'a> {
         true
     }
 
-    /// Subscribe with `from_seq_id` = the last `_seq` received. False if dropped.
+    /// Subscribe with `from_seq_id` = the last `_seq` received (during a keyed catch-up: the
+    /// `from_seq_id` it started from). False if dropped. When the resume cannot continue the
+    /// view, a new snapshot: its table generation was dropped (a client that was away then
+    /// must take one), `resume_too_old` (compaction removed what it needs), or (`SELECT *`)
+    /// the ack shows columns added since (the held rows lack them).
     fn resume(&mut self) -> bool {
         self.client = None;
-        let from = self.view.last;
-        let mut client = self.subscribe(Some(from));
-        match self.ack(&mut client) {
-            None => return false,
-            Some(end) if end != from => self.fail(&format!(
+        let keyed_from = self.view.keyed.map(|keyed| keyed.from);
+        let from = keyed_from.unwrap_or(self.view.last);
+        let added_before = self.added;
+        let (client, end, keyed) = match self.open(Some(from)) {
+            Opened::Acked(client, end) => (client, end, false),
+            Opened::Keyed(client, end) => (client, end, true),
+            Opened::Lost => return false,
+            Opened::TooOld => {
+                self.not_for_observer("resume_too_old");
+                self.note("resume_too_old: a new snapshot".into());
+                return self.snapshot();
+            }
+            Opened::Gone => {
+                self.note("the table was dropped while away: a new snapshot".into());
+                return self.snapshot();
+            }
+        };
+        if keyed {
+            self.not_for_observer("a keyed catch-up");
+            if end < from {
+                self.fail(&format!(
+                    "a keyed catch-up to {end}, below from_seq_id {from}"
+                ));
+            }
+            self.shared.stats.keyed_resumes.fetch_add(1, Relaxed);
+            self.view.last = from;
+            self.view.keyed = (end > from).then_some(Keyed { from, until: end });
+        } else if end != from {
+            self.fail(&format!(
                 "resume ack's snapshot_end_seq {end} is not from_seq_id"
-            )),
-            Some(_) => {}
+            ));
+        } else if keyed_from.is_some() {
+            // The exact history from where the keyed catch-up started was gone; floors only
+            // rise, so it cannot be back.
+            self.fail("an exact resume from below an earlier keyed catch-up's from_seq_id");
+        }
+        if self.added != added_before && self.query.is_star() {
+            self.note("the ack shows added columns: a new snapshot".into());
+            self.shared.stats.schema_moved_on.fetch_add(1, Relaxed);
+            drop(client);
+            return self.snapshot();
         }
         self.client = Some(client);
         true
     }
 
-    pub fn connect_fresh(&mut self, rng: &mut Rng) {
-        while !self.snapshot(rng) {
-            self.shared.stats.slow_consumers.fetch_add(1, Relaxed);
+    /// The observer's history needs every version: a resume that is not exact fails.
+    fn not_for_observer(&self, what: &str) {
+        if self.observer {
+            self.fail(&format!("the observer's resume got {what}"));
+        }
+    }
+
+    pub fn connect_fresh(&mut self) {
+        while !self.snapshot() {
+            self.shared.stats.reconnects.fetch_add(1, Relaxed);
         }
         self.shared.stats.snapshots.fetch_add(1, Relaxed);
     }
 
     pub fn connect_resume(&mut self) {
         while !self.resume() {
-            self.shared.stats.slow_consumers.fetch_add(1, Relaxed);
+            self.shared.stats.reconnects.fetch_add(1, Relaxed);
         }
         self.shared.stats.resumes.fetch_add(1, Relaxed);
     }
 
     /// Drop the connection: abruptly, politely, or after unsubscribing.
-    pub fn disconnect(&mut self, rng: &mut Rng) {
+    pub fn disconnect(&mut self) {
         let Some(mut client) = self.client.take() else {
             return;
         };
-        match rng.below(3) {
+        match self.rng.below(3) {
             0 => {
                 self.note("disconnect: drop".into());
                 drop(client);
@@ -250,75 +436,138 @@ impl<'a> Session<'a> {
             _ => {
                 self.note("disconnect: unsubscribe, close".into());
                 client.send(&ClientMessage::Unsubscribe {
-                    subscription_id: SUBSCRIPTION.into(),
+                    subscription_id: self.id.clone(),
                 });
                 client.close();
             }
         }
     }
 
-    /// Apply live changes for `duration` (or until none comes). False if the server dropped
-    /// the connection as a slow consumer (the view stays valid up to its last `_seq`).
-    pub fn pump(&mut self, duration: Duration, on_change: &mut dyn FnMut(Applied)) -> bool {
+    /// Count a change the view took: in total, for filtered queries, and as a resume's replay
+    /// (committed before the resume) or after it.
+    fn count(&self, seq: u64, keyed: bool) {
+        let stats = &self.shared.stats;
+        stats.changes.fetch_add(1, Relaxed);
+        if self.observer {
+            return;
+        }
+        if self.query.is_filtered() {
+            stats.filtered_changes.fetch_add(1, Relaxed);
+        }
+        if keyed {
+            stats.keyed_changes.fetch_add(1, Relaxed);
+        } else if seq <= self.replay_upto {
+            stats.replayed_changes.fetch_add(1, Relaxed);
+        }
+        if self.query.table() == TableName::Events {
+            stats.stream_changes.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Apply changes for `duration`, until nothing comes, or until the view reaches `upto`.
+    pub fn pump(
+        &mut self,
+        duration: Duration,
+        upto: u64,
+        on_change: &mut dyn FnMut(usize, Applied),
+    ) -> Pumped {
         let Some(mut client) = self.client.take() else {
             self.fail("pump without a connection")
         };
         let deadline = Instant::now() + duration;
-        loop {
+        while self.view.last < upto {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
             match self.next(&mut client, left) {
                 Got::Quiet => break,
-                Got::SlowConsumer => return false,
+                Got::SlowConsumer => return Pumped::SlowConsumer,
+                Got::Ended(code) => return Pumped::Ended(code),
                 Got::Message(ServerMessage::Change {
                     subscription_id,
                     change_type,
                     rows,
                     old_rows,
-                }) if subscription_id == SUBSCRIPTION => {
+                }) if subscription_id == self.id => {
+                    let keyed = self.view.keyed.is_some();
                     let applied = self
                         .view
                         .apply(change_type, &rows, old_rows.as_deref())
                         .unwrap_or_else(|e| self.fail(&e));
-                    self.shared.stats.changes.fetch_add(1, Relaxed);
-                    on_change(applied);
+                    self.count(applied.seq, keyed);
+                    if applied.row.is_none() && self.query.table() == TableName::Events {
+                        self.shared.stats.stream_deletes.fetch_add(1, Relaxed);
+                    }
+                    if keyed && self.view.keyed.is_none() {
+                        // The keyed catch-up is complete: the copy is the result at its end.
+                        self.check();
+                    }
+                    on_change(self.generation, applied);
                 }
                 Got::Message(_) => self.fail("expected a change"),
             }
         }
         self.client = Some(client);
-        true
+        Pumped::Done
     }
 
-    /// The observer's history once it has reached `seq`.
-    fn observed_up_to(&self, seq: u64) -> MutexGuard<'a, History> {
+    /// [`Session::pump`] that reconnects as a client would: a resume after a slow-consumer
+    /// disconnect or `resume_too_old` (docs/websocket.md: the client resumes again), a new
+    /// snapshot after DDL ended the subscription. False if it reconnected.
+    pub fn pump_reconnecting(&mut self, duration: Duration, upto: u64) -> bool {
+        match self.pump(duration, upto, &mut |_, _| {}) {
+            Pumped::Done => true,
+            Pumped::SlowConsumer => {
+                self.connect_resume();
+                false
+            }
+            Pumped::Ended(code) if code == codes::RESUME_TOO_OLD => {
+                self.connect_resume();
+                false
+            }
+            Pumped::Ended(_) => {
+                self.connect_fresh();
+                false
+            }
+        }
+    }
+
+    /// The table once the observer's history of `generation` has reached `seq` (or the
+    /// observer has moved on to a later generation: that history is complete).
+    fn observed_up_to(&self, generation: usize, seq: u64) -> MutexGuard<'a, Table> {
         let shared = self.shared;
         let deadline = Instant::now() + OBSERVER_WAIT;
-        let mut history = lock(&shared.observed);
-        while history.last_seq < seq {
+        let mut table = lock(self.table());
+        loop {
+            let last = table.generation(generation).history.last_seq;
+            if last >= seq || table.observer_generation > generation {
+                return table;
+            }
             if shared.observer_dead.load(Relaxed) {
-                drop(history);
+                drop(table);
                 self.fail("the observer failed (see its panic)");
             }
             if Instant::now() > deadline {
-                let last = history.last_seq;
-                drop(history);
+                drop(table);
                 self.fail(&format!("the observer is stuck at _seq {last}"));
             }
-            let wait = shared
-                .progressed
-                .wait_timeout(history, Duration::from_millis(50));
-            history = wait.unwrap_or_else(|e| e.into_inner()).0;
+            table = wait(&shared.progressed, table);
         }
-        history
     }
 
-    /// The view equals the query over the table as of the last `_seq` received.
+    /// The view equals the query over the table as of the last `_seq` received (not during
+    /// a keyed catch-up: the copy is the result only at its end, checked then).
     pub fn check(&mut self) {
+        if self.view.keyed.is_some() {
+            return;
+        }
         let at = self.view.last;
-        let want = self.query.result(&self.observed_up_to(at).state_at(at));
+        let want = {
+            let table = self.observed_up_to(self.generation, at);
+            let state = table.generation(self.generation).history.state_at(at);
+            self.query.result(&state, self.added)
+        };
         if let Some(difference) = diff(&self.view.rows, &want) {
             self.fail(&format!(
                 "the result held differs from the query at _seq {at} \
