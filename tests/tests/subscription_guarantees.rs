@@ -114,7 +114,7 @@ pub struct Stats {
     pub ddl: AtomicU64,
     pub table_dropped: AtomicU64,
     pub schema_changed: AtomicU64,
-    pub schema_moved_on: AtomicU64,
+    pub refused_across_ddl: AtomicU64,
     pub named_across_alter: AtomicU64,
     pub finished: AtomicU64,
 }
@@ -482,7 +482,7 @@ fn report(shared: &Shared, histories: u64, cross_checked: (u64, u64), started: I
          subscriptions, {} replayed by resumes), {} result checks, {} liveness waits, \
          {} snapshots ({} batches), {} resumes ({} keyed: {} changes; {} resume_too_old), \
          {} reconnects, {} DDL events ({} table_dropped, \
-         {} schema_changed, {} resumes that found new columns, {} named subscriptions across \
+         {} schema_changed, {} resumes refused across DDL, {} named subscriptions across \
          ADD COLUMN), {} changes to STREAM subscriptions ({} deletes; {} rows expired), \
          {} sessions finished after the writers stopped, {} observed events from \
          {} writes ({} requests cross-checked), seed {}, {:.1?}",
@@ -502,7 +502,7 @@ fn report(shared: &Shared, histories: u64, cross_checked: (u64, u64), started: I
         count(&stats.ddl),
         count(&stats.table_dropped),
         count(&stats.schema_changed),
-        count(&stats.schema_moved_on),
+        count(&stats.refused_across_ddl),
         count(&stats.named_across_alter),
         count(&stats.stream_changes),
         count(&stats.stream_deletes),

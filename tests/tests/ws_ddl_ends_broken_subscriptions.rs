@@ -144,3 +144,46 @@ fn add_column_ends_select_star_subscriptions_and_keeps_named_ones() {
     assert_eq!(batch["rows"].as_array().map(Vec::len), Some(4), "{batch}");
     assert_eq!(batch["rows"][3]["body"], json!("new"), "{batch}");
 }
+
+/// A client away during the DDL resumes afterwards. Found by the randomized test: a resume
+/// from a `_seq` of the dropped table was served from the new table of the same name (its
+/// rows replayed as inserts over the client's stale copy), and a `SELECT *` resume across
+/// ADD COLUMN was served with the new schema while the client's rows lacked the column. Now
+/// the first is refused with `table_dropped`, the second with `schema_changed`, each with
+/// `lowest_seq`; a resume that names its columns goes on across ADD COLUMN.
+#[test]
+fn a_resume_across_ddl_is_refused_when_changes_cannot_bring_the_copy_up_to_date() {
+    let (setup, mut client) = setup();
+    client.send(&subscribe_message("star", "SELECT * FROM app.notes", None, None));
+    let boundary = expect_ack(&mut client, "star");
+    expect_batch(&mut client, "star");
+    client.close();
+
+    setup.exec("ALTER TABLE app.notes ADD COLUMN body TEXT");
+    let mut client = admin_ws(&setup);
+    client.send(&subscribe_message("star", "SELECT * FROM app.notes", None, Some(boundary)));
+    let refusal = client.recv_json();
+    assert_eq!(refusal["code"], json!(codes::SCHEMA_CHANGED), "{refusal}");
+    assert!(refusal["lowest_seq"].is_string(), "{refusal}");
+    let named = "SELECT id, title FROM app.notes";
+    client.send(&subscribe_message("named", named, None, Some(boundary)));
+    let ack = client.recv_json();
+    assert_eq!(ack["type"], json!("subscription_ack"), "{ack}");
+
+    setup.exec(
+        "DROP TABLE app.notes; CREATE TABLE app.notes (id BIGINT PRIMARY KEY, title TEXT) \
+         WITH (TYPE = 'SHARED'); INSERT INTO app.notes (id, title) VALUES (9, 'new')",
+    );
+    // `named` was live: the drop ended it.
+    let ended = client.recv_json();
+    assert_eq!(ended["code"], json!(codes::TABLE_DROPPED), "{ended}");
+    client.send(&subscribe_message("again", named, None, Some(boundary)));
+    let refusal = client.recv_json();
+    assert_eq!(refusal["code"], json!(codes::TABLE_DROPPED), "{refusal}");
+    assert_eq!(refusal["subscription_id"], json!("again"), "{refusal}");
+    // A fresh snapshot shows the new table.
+    client.send(&subscribe_message("again", named, None, None));
+    expect_ack(&mut client, "again");
+    let (rows, _) = expect_batch(&mut client, "again");
+    assert_eq!(rows.len(), 1);
+}

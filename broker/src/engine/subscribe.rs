@@ -43,6 +43,8 @@ impl Engine {
             partition,
             realtime: self.realtime.clone(),
             table_prefix: partition_prefix(&table),
+            created: table.incarnation,
+            columns_changed: wildcard.then_some(table.columns_changed),
         })
     }
 }

@@ -36,6 +36,9 @@ pub struct CatalogTable {
     pub def: Arc<TableDef>,
     /// `_seq` of the record that created the table (not changed by ADD COLUMN).
     pub incarnation: Seq,
+    /// `_seq` of the record that last changed the table's columns (its creation, or the
+    /// latest ADD COLUMN): a `SELECT *` client that has seen nothing after it lacks a column.
+    pub columns_changed: Seq,
 }
 
 /// A topic as the catalog knows it.
@@ -263,9 +266,20 @@ fn apply_record(
         }
         let table: TableDef = serde_json::from_slice(payload).map_err(|e| bad(e.to_string()))?;
         let name = table.name().clone();
-        let incarnation = state.tables.get(&name).map_or(seq, |t| t.incarnation);
+        let (incarnation, columns_changed) = match state.tables.get(&name) {
+            Some(old) if old.def.columns().len() == table.columns().len() => {
+                (old.incarnation, old.columns_changed)
+            }
+            Some(old) => (old.incarnation, seq),
+            None => (seq, seq),
+        };
         let def = Arc::new(table);
-        state.tables.insert(name, CatalogTable { def, incarnation });
+        let entry = CatalogTable {
+            def,
+            incarnation,
+            columns_changed,
+        };
+        state.tables.insert(name, entry);
         return Ok(());
     }
     if let Some(qualified) = key.strip_prefix("topic/") {

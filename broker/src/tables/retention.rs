@@ -191,6 +191,7 @@ mod tests {
         CatalogTable {
             def: Arc::new(def),
             incarnation: Seq(incarnation),
+            columns_changed: Seq(incarnation),
         }
     }
 

@@ -25,6 +25,7 @@ use crate::metrics::BasicAuth;
 use crate::realtime::{
     KeyedCatchUp, KeyedOpen, LiveSubscription, Outbox, OutboxReceiver, Realtime, SnapshotCursor,
 };
+use crate::sql::SubscriptionTarget;
 use crate::session::Session;
 
 /// WebSocket close code for a policy violation (failed authentication, slow consumer).
@@ -226,6 +227,10 @@ impl Connection {
             snapshot: None,
         };
         let mut keyed = None;
+        if let Some(refusal) = from_seq.and_then(|from| resume_across_ddl(&id, from, &target)) {
+            self.protocol.subscription_ended(&id);
+            return self.reply(refusal).await;
+        }
         let boundary = match from_seq {
             Some(from) if from >= target.partition.partition().lowest_resumable_seq() => from,
             Some(from) => {
@@ -427,6 +432,33 @@ impl Connection {
             self.end(entry);
         }
     }
+}
+
+/// The refusal of a resume from `from` when DDL since makes changes unable to bring the
+/// client's copy up to date: the table was dropped and created again after `from`
+/// (`table_dropped`: the `_seq` is a dropped namesake's), or columns were added after it to a
+/// `SELECT *` subscription (`schema_changed`: the copy lacks them). `lowest_seq` says from
+/// where a resume would be served; the client takes a fresh snapshot.
+fn resume_across_ddl(id: &str, from: Seq, target: &SubscriptionTarget) -> Option<ServerMessage> {
+    if from == Seq::ZERO {
+        return None;
+    }
+    let table = target.plan.select().table().name();
+    let (code, floor, what) = if from < target.created {
+        (codes::TABLE_DROPPED, target.created, "was dropped and created again")
+    } else {
+        let changed = target.columns_changed.filter(|changed| from < *changed)?;
+        (codes::SCHEMA_CHANGED, changed, "has new columns")
+    };
+    Some(ServerMessage::Error {
+        subscription_id: Some(id.to_owned()),
+        code: code.to_owned(),
+        message: format!(
+            "table {table} {what} since this _seq; subscribe without from_seq_id for a fresh \
+             snapshot"
+        ),
+        lowest_seq: Some(SeqText(floor.0)),
+    })
 }
 
 fn auth_success(session: &Session) -> ServerMessage {

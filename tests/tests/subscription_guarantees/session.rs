@@ -58,7 +58,8 @@ enum Opened {
     TooOld,
     /// Dropped as slow consumer before the ack.
     Lost,
-    /// Not sent: a resume of a table generation that was dropped.
+    /// A resume that DDL made impossible: refused (or, from 0 of a dropped generation, not
+    /// sent); the client takes a new snapshot.
     Gone,
 }
 
@@ -228,16 +229,26 @@ impl<'a> Session<'a> {
 
     /// A new authenticated connection with the subscription sent and acknowledged (with the
     /// query's schema). DDL waits meanwhile, so the subscription's generation and column
-    /// count are the ones read here. A resume (`from`) of a generation that is gone is not
-    /// sent: a client that was away when its table was dropped must take a new snapshot.
+    /// count are the ones read here. A resume (`from`) that DDL made impossible must be
+    /// refused: from a `_seq` of a generation that was dropped, `table_dropped`; for `SELECT *`
+    /// from before columns were added, `schema_changed`; the client then takes a new snapshot
+    /// (`Gone`). A resume from 0 (an empty snapshot) of a dropped generation is not sent.
     fn open(&mut self, from: Option<u64>) -> Opened {
         self.note(format!("connect and subscribe, from_seq_id {from:?}"));
         let _ddl = hold_ddl(self.shared);
-        {
+        let refusal = {
             let table = lock(self.table());
-            if from.is_some() && table.current() != self.generation {
-                return Opened::Gone;
+            let gone = table.current() != self.generation;
+            let grew = self.query.is_star() && table.generation(table.current()).added > self.added;
+            match from {
+                Some(0) if gone => return Opened::Gone,
+                Some(_) if gone => Some(codes::TABLE_DROPPED),
+                Some(f) if f > 0 && grew => Some(codes::SCHEMA_CHANGED),
+                _ => None,
             }
+        };
+        if refusal.is_none() {
+            let table = lock(self.table());
             self.generation = table.current();
             let generation = table.generation(self.generation);
             self.added = generation.added;
@@ -261,6 +272,13 @@ impl<'a> Session<'a> {
             },
         });
         let message = match self.next(&mut client, WS_RECV_TIMEOUT) {
+            Got::Ended(code) if Some(code.as_str()) == refusal => {
+                self.shared.stats.refused_across_ddl.fetch_add(1, Relaxed);
+                return Opened::Gone;
+            }
+            Got::Message(_) if refusal.is_some() => self.fail(&format!(
+                "a resume across DDL must be refused with {refusal:?}"
+            )),
             Got::Message(message) => message,
             Got::SlowConsumer => return Opened::Lost,
             Got::Ended(code) if code == codes::RESUME_TOO_OLD && from.is_some() => {
@@ -390,7 +408,6 @@ impl<'a> Session<'a> {
         }
         if self.added != added_before && self.query.is_star() {
             self.note("the ack shows added columns: a new snapshot".into());
-            self.shared.stats.schema_moved_on.fetch_add(1, Relaxed);
             drop(client);
             return self.snapshot();
         }
