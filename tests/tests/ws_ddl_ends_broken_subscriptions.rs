@@ -154,14 +154,24 @@ fn add_column_ends_select_star_subscriptions_and_keeps_named_ones() {
 #[test]
 fn a_resume_across_ddl_is_refused_when_changes_cannot_bring_the_copy_up_to_date() {
     let (setup, mut client) = setup();
-    client.send(&subscribe_message("star", "SELECT * FROM app.notes", None, None));
+    client.send(&subscribe_message(
+        "star",
+        "SELECT * FROM app.notes",
+        None,
+        None,
+    ));
     let boundary = expect_ack(&mut client, "star");
     expect_batch(&mut client, "star");
     client.close();
 
     setup.exec("ALTER TABLE app.notes ADD COLUMN body TEXT");
     let mut client = admin_ws(&setup);
-    client.send(&subscribe_message("star", "SELECT * FROM app.notes", None, Some(boundary)));
+    client.send(&subscribe_message(
+        "star",
+        "SELECT * FROM app.notes",
+        None,
+        Some(boundary),
+    ));
     let refusal = client.recv_json();
     assert_eq!(refusal["code"], json!(codes::SCHEMA_CHANGED), "{refusal}");
     assert!(refusal["lowest_seq"].is_string(), "{refusal}");

@@ -25,8 +25,8 @@ use crate::metrics::BasicAuth;
 use crate::realtime::{
     KeyedCatchUp, KeyedOpen, LiveSubscription, Outbox, OutboxReceiver, Realtime, SnapshotCursor,
 };
-use crate::sql::SubscriptionTarget;
 use crate::session::Session;
+use crate::sql::SubscriptionTarget;
 
 /// WebSocket close code for a policy violation (failed authentication, slow consumer).
 const CLOSE_POLICY: u16 = 1008;
@@ -445,7 +445,11 @@ fn resume_across_ddl(id: &str, from: Seq, target: &SubscriptionTarget) -> Option
     }
     let table = target.plan.select().table().name();
     let (code, floor, what) = if from < target.created {
-        (codes::TABLE_DROPPED, target.created, "was dropped and created again")
+        (
+            codes::TABLE_DROPPED,
+            target.created,
+            "was dropped and created again",
+        )
     } else {
         let changed = target.columns_changed.filter(|changed| from < *changed)?;
         (codes::SCHEMA_CHANGED, changed, "has new columns")
