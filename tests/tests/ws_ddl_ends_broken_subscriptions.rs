@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::json;
 use strand_tests::ws::{admin_ws, expect_ack, expect_batch, subscribe_message, WsClient};
 use strand_tests::AdminServer;
-use strand_wire::codes;
+use strand_wire::{codes, ClientMessage};
 
 const TABLE: &str = "CREATE TABLE app.notes (id BIGINT PRIMARY KEY, title TEXT) \
     WITH (TYPE = 'SHARED')";
@@ -175,6 +175,26 @@ fn a_resume_across_ddl_is_refused_when_changes_cannot_bring_the_copy_up_to_date(
     let refusal = client.recv_json();
     assert_eq!(refusal["code"], json!(codes::SCHEMA_CHANGED), "{refusal}");
     assert!(refusal["lowest_seq"].is_string(), "{refusal}");
+    // A `SELECT *` snapshot taken after the ALTER resumes fine, even with no write since (its
+    // boundary is at least the ALTER's `_seq`; found by the randomized test).
+    client.send(&subscribe_message(
+        "fresh",
+        "SELECT * FROM app.notes",
+        None,
+        None,
+    ));
+    let fresh = expect_ack(&mut client, "fresh");
+    expect_batch(&mut client, "fresh");
+    client.send(&ClientMessage::Unsubscribe {
+        subscription_id: "fresh".into(),
+    });
+    client.send(&subscribe_message(
+        "fresh",
+        "SELECT * FROM app.notes",
+        None,
+        Some(fresh),
+    ));
+    assert_eq!(expect_ack(&mut client, "fresh"), fresh);
     let named = "SELECT id, title FROM app.notes";
     client.send(&subscribe_message("named", named, None, Some(boundary)));
     let ack = client.recv_json();
@@ -184,9 +204,11 @@ fn a_resume_across_ddl_is_refused_when_changes_cannot_bring_the_copy_up_to_date(
         "DROP TABLE app.notes; CREATE TABLE app.notes (id BIGINT PRIMARY KEY, title TEXT) \
          WITH (TYPE = 'SHARED'); INSERT INTO app.notes (id, title) VALUES (9, 'new')",
     );
-    // `named` was live: the drop ended it.
-    let ended = client.recv_json();
-    assert_eq!(ended["code"], json!(codes::TABLE_DROPPED), "{ended}");
+    // `fresh` and `named` were live: the drop ended both.
+    for _ in 0..2 {
+        let ended = client.recv_json();
+        assert_eq!(ended["code"], json!(codes::TABLE_DROPPED), "{ended}");
+    }
     client.send(&subscribe_message("again", named, None, Some(boundary)));
     let refusal = client.recv_json();
     assert_eq!(refusal["code"], json!(codes::TABLE_DROPPED), "{refusal}");

@@ -25,6 +25,7 @@ use super::history::{change_type, VersionPair};
 use super::outbox::PushRefused;
 use super::plan::SubscriptionPlan;
 use super::subscription::LiveSubscription;
+use super::tables::schema_changed;
 use crate::metrics::Metrics;
 use crate::tables::versions::KeyedPartition;
 use crate::tables::IndexKey;
@@ -196,6 +197,12 @@ impl PartitionFeed {
                     continue;
                 }
                 subscription.cursor.store(pair.seq.0, Ordering::Release);
+                if subscription.plan.outdated_by(&pair) {
+                    // Written after ADD COLUMN, before the DDL reached this subscription.
+                    let message = schema_changed(&subscription.id, &subscription.plan);
+                    subscription.end_with(&message);
+                    continue;
+                }
                 let Some(kind) = pair.change_for(&subscription.plan) else {
                     continue;
                 };

@@ -18,6 +18,10 @@ pub enum HistoryError {
     Log(#[from] LogError),
     #[error("a stored row does not decode: {0}")]
     Row(String),
+    /// A `SELECT *` subscription met a row written with more columns than it was compiled
+    /// for: it must end with `schema_changed` rather than send rows without the new column.
+    #[error("the table has new columns")]
+    SchemaChanged,
 }
 
 /// A version of a row: its stored fields and `_seq`.
@@ -118,6 +122,9 @@ pub fn replay(
     for record in snapshot.records(ReadFrom::After(after)) {
         let record = record?;
         let pair = VersionPair::of(snapshot, &record)?;
+        if plan.outdated_by(&pair) {
+            return Err(HistoryError::SchemaChanged);
+        }
         if let Some(kind) = pair.change_for(plan) {
             let (rows, old_rows) = pair.rows_json(plan, kind);
             let text = encode_change(id, change_type(kind), &rows, old_rows.as_deref());
@@ -183,6 +190,14 @@ impl SnapshotCursor {
 
     pub fn boundary(&self) -> Seq {
         self.boundary
+    }
+
+    /// Report at least `floor` as the boundary: for `SELECT *`, the `_seq` of the table's
+    /// latest column change, so that a later resume from this boundary is known to hold rows
+    /// with every column. No record of the partition lies between its last `_seq` and a
+    /// catalog change already durable, so the snapshot is the same as of `floor`.
+    pub fn raise_boundary(&mut self, floor: Seq) {
+        self.boundary = self.boundary.max(floor);
     }
 
     /// The next batch of at most `batch_size` rows.

@@ -108,6 +108,10 @@ impl KeyedCatchUp {
                 true => None,
                 false => Some(decode(record.payload)?),
             };
+            let columns = plan.select().table().columns().len();
+            if plan.expands_wildcard() && live.as_ref().is_some_and(|row| row.len() > columns) {
+                return Err(HistoryError::SchemaChanged);
+            }
             let text = match live {
                 Some(row) if plan.matches(&row, record.seq) => {
                     let rows = json_array(plan.row_json(&row, record.seq));

@@ -36,8 +36,8 @@ pub use keyed::{KeyedCatchUp, KeyedOpen};
 pub use outbox::{Outbox, OutboxReceiver, PushRefused};
 pub use plan::SubscriptionPlan;
 pub use subscription::LiveSubscription;
-pub use tables::TableEvent;
 use tables::TableSubscriptions;
+pub use tables::{schema_changed, TableEvent};
 
 use crate::metrics::Metrics;
 use crate::tables::versions::KeyedPartition;

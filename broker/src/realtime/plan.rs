@@ -7,6 +7,7 @@ use strand_log::Seq;
 use strand_sql_view::{decode_key, encode_key, RowView, SelectPlan, SystemColumns, SEQ_COLUMN};
 use strand_wire::ColumnSchema;
 
+use super::history::VersionPair;
 use crate::engine::json_of;
 use crate::tables::IndexKey;
 
@@ -41,6 +42,16 @@ impl SubscriptionPlan {
             pinned,
             expands_wildcard,
         }
+    }
+
+    /// Whether `pair` writes a row with more columns than this `SELECT *` plan knows: the
+    /// table gained columns, and the subscription must end (`schema_changed`).
+    pub fn outdated_by(&self, pair: &VersionPair<'_>) -> bool {
+        self.expands_wildcard
+            && pair
+                .new
+                .as_ref()
+                .is_some_and(|v| v.row.len() > self.select.table().columns().len())
     }
 
     /// Whether the SELECT list has `*` (so the subscription breaks when columns are added).

@@ -18,6 +18,7 @@ use std::sync::{Arc, Weak};
 use parking_lot::Mutex;
 use strand_wire::{codes, ServerMessage};
 
+use super::plan::SubscriptionPlan;
 use super::subscription::LiveSubscription;
 
 /// What DDL did to a table.
@@ -91,6 +92,19 @@ impl TableSubscriptions {
     }
 }
 
+/// The error ending a `SELECT *` subscription whose table gained columns.
+pub fn schema_changed(id: &str, plan: &SubscriptionPlan) -> ServerMessage {
+    let table = plan.select().table().name();
+    ServerMessage::error(
+        Some(id),
+        codes::SCHEMA_CHANGED,
+        format!(
+            "table {table} has new columns; this SELECT * subscription has ended, subscribe \
+             again to receive them"
+        ),
+    )
+}
+
 /// End `subscription` if `event` breaks it; true if it ended (or had ended before).
 fn end_if_broken(subscription: &LiveSubscription, event: TableEvent) -> bool {
     let plan = &subscription.plan;
@@ -104,14 +118,7 @@ fn end_if_broken(subscription: &LiveSubscription, event: TableEvent) -> bool {
         TableEvent::ColumnsAdded { columns }
             if plan.expands_wildcard() && columns > plan.select().table().columns().len() =>
         {
-            ServerMessage::error(
-                Some(&subscription.id),
-                codes::SCHEMA_CHANGED,
-                format!(
-                    "table {table} has new columns; this SELECT * subscription has ended, \
-                     subscribe again to receive them"
-                ),
-            )
+            schema_changed(&subscription.id, plan)
         }
         TableEvent::ColumnsAdded { .. } => return !subscription.is_active(),
     };

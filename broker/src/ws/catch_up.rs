@@ -15,7 +15,9 @@ use strand_log::Seq;
 use strand_wire::{codes, SeqText, ServerMessage};
 
 use crate::limits::REPLAY_CHUNK_BYTES;
-use crate::realtime::{replay, HistoryError, KeyedCatchUp, LiveSubscription, Realtime, Replayed};
+use crate::realtime::{
+    replay, schema_changed, HistoryError, KeyedCatchUp, LiveSubscription, Realtime, Replayed,
+};
 
 pub(super) struct CatchUp {
     pub live: Arc<LiveSubscription>,
@@ -63,6 +65,9 @@ impl CatchUp {
                     Ok(Ok(Piece::TooOld(lowest))) => {
                         return self.give_up(resume_too_old(&self.live.id, lowest))
                     }
+                    Ok(Err(HistoryError::SchemaChanged)) => {
+                        return self.give_up(schema_changed(&self.live.id, &self.live.plan))
+                    }
                     Ok(Err(error)) => return self.give_up(interrupted(&self.live.id, &error)),
                     Err(error) => return self.give_up(interrupted(&self.live.id, &error)),
                 };
@@ -99,6 +104,10 @@ impl CatchUp {
             .await;
             let (returned, messages) = match read {
                 Ok((returned, Ok(messages))) => (returned, messages),
+                Ok((_, Err(HistoryError::SchemaChanged))) => {
+                    self.give_up(schema_changed(&self.live.id, &self.live.plan));
+                    return false;
+                }
                 Ok((_, Err(error))) => {
                     self.give_up(interrupted(&self.live.id, &error));
                     return false;

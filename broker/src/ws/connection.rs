@@ -264,7 +264,8 @@ impl Connection {
                         .await
                 };
                 match opened {
-                    Ok(Ok(cursor)) => {
+                    Ok(Ok(mut cursor)) => {
+                        cursor.raise_boundary(target.columns_changed.unwrap_or(Seq::ZERO));
                         let boundary = cursor.boundary();
                         entry.snapshot = Some(Box::new((cursor, batch_size)));
                         boundary
