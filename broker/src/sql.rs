@@ -92,11 +92,12 @@ pub struct SubscriptionTarget {
     /// What the table's partition ids start with (its name and incarnation), for
     /// [`crate::realtime::Realtime::register`].
     pub table_prefix: String,
-    /// The `_seq` that created the table: a resume from below it (but above 0) names the
-    /// history of a dropped table of the same name.
+    /// The `_seq` that created the table, and the one that first created a table of its
+    /// name: a resume from between the two names the history of a dropped namesake.
     pub created: strand_log::Seq,
-    /// For `SELECT *`: the `_seq` of the table's latest column change; a resume from below it
-    /// holds rows without a column added since.
+    pub name_first_created: strand_log::Seq,
+    /// For `SELECT *`: the `_seq` of the table's latest column change; a resume from between
+    /// `created` and it holds rows without a column added since.
     pub columns_changed: Option<strand_log::Seq>,
 }
 

@@ -44,6 +44,7 @@ impl Engine {
             realtime: self.realtime.clone(),
             table_prefix: partition_prefix(&table),
             created: table.incarnation,
+            name_first_created: table.name_first_created,
             columns_changed: wildcard.then_some(table.columns_changed),
         })
     }

@@ -39,6 +39,10 @@ pub struct CatalogTable {
     /// `_seq` of the record that last changed the table's columns (its creation, or the
     /// latest ADD COLUMN): a `SELECT *` client that has seen nothing after it lacks a column.
     pub columns_changed: Seq,
+    /// `_seq` of the record that first created a table of this name (an earlier incarnation
+    /// if it was dropped and created again): between it and `incarnation`, a `_seq` belongs to
+    /// a dropped namesake.
+    pub name_first_created: Seq,
 }
 
 /// A topic as the catalog knows it.
@@ -53,6 +57,8 @@ pub struct CatalogTopic {
 struct CatalogState {
     namespaces: BTreeSet<Name>,
     tables: BTreeMap<TableName, CatalogTable>,
+    /// When a table of each name was first created, kept across drops.
+    names_first_created: BTreeMap<TableName, Seq>,
     topics: BTreeMap<TopicName, CatalogTopic>,
 }
 
@@ -273,11 +279,13 @@ fn apply_record(
             Some(old) => (old.incarnation, seq),
             None => (seq, seq),
         };
+        let name_first_created = *state.names_first_created.entry(name.clone()).or_insert(seq);
         let def = Arc::new(table);
         let entry = CatalogTable {
             def,
             incarnation,
             columns_changed,
+            name_first_created,
         };
         state.tables.insert(name, entry);
         return Ok(());

@@ -192,6 +192,7 @@ mod tests {
             def: Arc::new(def),
             incarnation: Seq(incarnation),
             columns_changed: Seq(incarnation),
+            name_first_created: Seq(incarnation),
         }
     }
 

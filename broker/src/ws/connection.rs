@@ -436,21 +436,19 @@ impl Connection {
 }
 
 /// The refusal of a resume from `from` when DDL since makes changes unable to bring the
-/// client's copy up to date: the table was dropped and created again after `from`
-/// (`table_dropped`: the `_seq` is a dropped namesake's), or columns were added after it to a
-/// `SELECT *` subscription (`schema_changed`: the copy lacks them). `lowest_seq` says from
-/// where a resume would be served; the client takes a fresh snapshot.
+/// client's copy up to date: `from` is from a table of the same name that was dropped (between
+/// the name's first creation and this table's: `table_dropped`), or from this table before
+/// columns were added to a `SELECT *` subscription (`schema_changed`: the copy lacks them).
+/// `lowest_seq` says from where a resume would be served; the client takes a fresh snapshot.
+/// A `from` older than any table of the name (e.g. `1`, "everything") replays the whole
+/// history, which needs no earlier copy.
 fn resume_across_ddl(id: &str, from: Seq, target: &SubscriptionTarget) -> Option<ServerMessage> {
-    if from == Seq::ZERO {
-        return None;
-    }
     let table = target.plan.select().table().name();
-    let (code, floor, what) = if from < target.created {
-        (
-            codes::TABLE_DROPPED,
-            target.created,
-            "was dropped and created again",
-        )
+    let (code, floor, what) = if from < target.name_first_created {
+        return None;
+    } else if from < target.created {
+        let what = "was dropped and created again";
+        (codes::TABLE_DROPPED, target.created, what)
     } else {
         let changed = target.columns_changed.filter(|changed| from < *changed)?;
         (codes::SCHEMA_CHANGED, changed, "has new columns")
