@@ -51,6 +51,15 @@ pub mod codes {
     /// The table's columns changed under a `SELECT *` subscription, which has ended; subscribe
     /// again to receive the new columns.
     pub const SCHEMA_CHANGED: &str = "schema_changed";
+    /// The subscriber's user lost the privilege the subscription needs (REVOKE, or a role
+    /// change); the subscription has ended.
+    pub const PERMISSION_REVOKED: &str = "permission_revoked";
+    /// The subscriber's user was dropped; every subscription has ended and the connection
+    /// closes.
+    pub const USER_DROPPED: &str = "user_dropped";
+    /// Too many failed authentications for this user name or from this address; retry after
+    /// the number of seconds the message names.
+    pub const TOO_MANY_ATTEMPTS: &str = "too_many_attempts";
 }
 
 /// A `_seq` (or any Snowflake id) in JSON: written as a string of decimal digits, read from

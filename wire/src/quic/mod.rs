@@ -93,4 +93,11 @@ pub mod codes {
     /// A well-formed request the server cannot honour as asked (e.g. a group name already
     /// consuming another topic, a session timeout out of range); the message says what.
     pub const INVALID_REQUEST: &str = "invalid_request";
+    /// A `tail`'s user lost SELECT on the topic (REVOKE, or a role change); the tail ended.
+    pub const PERMISSION_REVOKED: &str = "permission_revoked";
+    /// A `tail`'s user was dropped; the tail ended.
+    pub const USER_DROPPED: &str = "user_dropped";
+    /// Too many failed authentications for this user name or from this address; the message
+    /// says after how many seconds to retry.
+    pub const TOO_MANY_ATTEMPTS: &str = "too_many_attempts";
 }
