@@ -18,6 +18,19 @@ pub const EXPRESSION_DEPTH_MAX: usize = 64;
 pub const ROWS_PER_INSERT_MAX: usize = 10_000;
 /// Most values of one `IN (...)` list.
 pub const IN_LIST_LEN_MAX: usize = 10_000;
+/// Most comma-separated items at one parenthesis level of one statement (an IN list, the
+/// rows of an INSERT, a SELECT list with its ORDER BY), counted on the raw text before any
+/// parsing (`parse/prescan.rs`): no statement within the other limits has more.
+pub const LIST_ITEMS_MAX: usize = 10_000;
+/// Deepest nesting of parentheses and brackets, counted on the raw text: nothing deeper
+/// parses anyway (sqlparser's recursion limit is 50, [`EXPRESSION_DEPTH_MAX`] 64), and the
+/// pre-scan refuses it before a token is built.
+pub const NESTING_DEPTH_MAX: usize = 64;
+/// Most tokens of one request's text on the general path (sqlparser): it keeps about 120
+/// bytes per token and up to about 450 per expression node, so this bounds a request's
+/// parsing memory to about 40 MB (a 10,000-value IN list is 20,000 tokens; the literal
+/// INSERT fast path does not use sqlparser and is not bound by this).
+pub const SQL_TOKENS_MAX: usize = 65_536;
 /// Most columns of one table (and fields of one stored row).
 pub const COLUMNS_PER_TABLE_MAX: usize = 1024;
 /// Most items in one SELECT list after `*` is expanded.

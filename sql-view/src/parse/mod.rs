@@ -1,4 +1,6 @@
-//! SQL text to [`Statement`]s. The text is tokenized once with sqlparser's tokenizer (so every
+//! SQL text to [`Statement`]s. A pass over the raw text (`prescan.rs`) first refuses lists,
+//! nesting and token counts over their limits, before anything is built for them. The text is
+//! then tokenized once with sqlparser's tokenizer (so every
 //! token keeps its line and column), split at top-level `;`, and each statement is recognized
 //! by its head: our hand-written recognizers (`custom.rs`) for namespaces, users, grants,
 //! SHOW / DESCRIBE, topics and EXECUTE AS; sqlparser (PostgreSQL dialect) for the rest, then
@@ -13,6 +15,7 @@ mod ddl;
 mod expr;
 mod literal_insert;
 mod literal_scan;
+mod prescan;
 mod select;
 mod unsupported;
 
@@ -28,15 +31,29 @@ use cursor::{position_of, Cursor};
 
 /// Parses one or more statements separated by `;`. Empty statements (`;;`) are skipped; text
 /// with no statement at all is a `syntax_error`.
+///
+/// Lists, nesting and (for sqlparser) the number of tokens are checked on the raw text first
+/// (`prescan.rs`), so a refused text costs no more memory than its own size.
 pub fn parse_statements(sql: &str) -> Result<Vec<Statement>> {
+    check_text_bytes(sql)?;
+    let counts = prescan::prescan(sql)?;
     if let Some(statement) = literal_insert::recognize(sql) {
         return Ok(vec![statement]);
     }
-    parse_general(sql)
+    prescan::check_tokens(sql, counts, &prescan::Bounds::LIMITS)?;
+    parse_tokens_of(sql)
 }
 
 /// [`parse_statements`] without the literal INSERT fast path (which must agree with it).
+#[cfg(test)]
 fn parse_general(sql: &str) -> Result<Vec<Statement>> {
+    check_text_bytes(sql)?;
+    let counts = prescan::prescan(sql)?;
+    prescan::check_tokens(sql, counts, &prescan::Bounds::LIMITS)?;
+    parse_tokens_of(sql)
+}
+
+fn check_text_bytes(sql: &str) -> Result<()> {
     if sql.len() > limits::SQL_TEXT_BYTES_MAX {
         return Err(SqlError::limit(
             "SQL text bytes",
@@ -44,6 +61,12 @@ fn parse_general(sql: &str) -> Result<Vec<Statement>> {
             None,
         ));
     }
+    Ok(())
+}
+
+/// The general path, once the pre-scan passed: sqlparser's tokens, split into statements,
+/// each parsed by our recognizers or sqlparser.
+fn parse_tokens_of(sql: &str) -> Result<Vec<Statement>> {
     let tokens = tokenize(sql)?;
     let pieces = split(tokens);
     if pieces.is_empty() {

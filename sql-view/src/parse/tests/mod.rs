@@ -4,6 +4,7 @@ use super::*;
 
 mod ddl;
 mod literal_insert;
+mod prescan;
 mod queries;
 use crate::ast::*;
 use crate::catalog::{TableKind, TableName};
