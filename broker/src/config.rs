@@ -23,6 +23,14 @@ use crate::limits::{
     TTL_SWEEP_INTERVAL_MS_MAX, TTL_SWEEP_INTERVAL_MS_MIN,
 };
 
+use crate::limits::{
+    AUTH_TIMEOUT_MS_DEFAULT, CONNECTIONS_MAX_DEFAULT, CONNECTIONS_MAX_MAX,
+    CONNECTIONS_PER_USER_MAX_DEFAULT, CONNECTION_TIMEOUT_MS_MAX, CONNECTION_TIMEOUT_MS_MIN,
+    HTTP_BODY_TIMEOUT_MS_DEFAULT, HTTP_HEADER_TIMEOUT_MS_DEFAULT, QUIC_FRAME_BUFFER_BYTES_DEFAULT,
+    QUIC_FRAME_BUFFER_BYTES_MAX, UNAUTHENTICATED_CONNECTIONS_MAX_DEFAULT,
+};
+
+
 const DATA_DIR_DEFAULT: &str = "./data";
 const HTTP_ADDR_DEFAULT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
 const QUIC_ADDR_DEFAULT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7100);
@@ -102,6 +110,39 @@ pub struct ServeArgs {
     pub token_ttl_seconds: Option<u64>,
 }
 
+    /// Client connections open at once (HTTP with WebSocket, plus QUIC); more are refused
+    /// [default: 10000, at most half the open-files limit]
+    #[arg(long, value_name = "N")]
+    pub connections_max: Option<u64>,
+    /// Connections open at once that have not authenticated yet [default: 1000]
+    #[arg(long, value_name = "N")]
+    pub unauthenticated_connections_max: Option<u64>,
+    /// WebSocket plus QUIC connections one user may hold [default: 1000]
+    #[arg(long, value_name = "N")]
+    pub connections_per_user_max: Option<u64>,
+    /// Time a WebSocket or QUIC connection has to authenticate [default: 10000]
+    #[arg(long, value_name = "MS")]
+    pub auth_timeout_ms: Option<u64>,
+    /// Time an HTTP connection has to send a request head, also when idle between requests
+    /// [default: 30000]
+    #[arg(long, value_name = "MS")]
+    pub http_header_timeout_ms: Option<u64>,
+    /// Time a request has to deliver its body [default: 30000]
+    #[arg(long, value_name = "MS")]
+    pub http_body_timeout_ms: Option<u64>,
+    /// Bytes all QUIC request frames being received or served may hold together
+    /// [default: 268435456]
+    #[arg(long, value_name = "BYTES")]
+    pub quic_frame_buffer_bytes: Option<u64>,
+    /// Failed password checks one user name may have per window before further attempts are
+    /// refused with 429 `too_many_attempts` [default: 10]
+    #[arg(long, value_name = "N")]
+    /// Failed password checks one client address may have per window, across names
+    /// [default: 50]
+    #[arg(long, value_name = "N")]
+    /// The window of the failed-password counts, from a name's or address's first failure
+    /// [default: 60000]
+    #[arg(long, value_name = "MS")]
 /// One source of settings; `None` means "this source does not say".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -125,6 +166,13 @@ pub struct ConfigLayer {
 /// The validated settings the server runs with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServeConfig {
+    pub connections_max: Option<u64>,
+    pub unauthenticated_connections_max: Option<u64>,
+    pub connections_per_user_max: Option<u64>,
+    pub auth_timeout_ms: Option<u64>,
+    pub http_header_timeout_ms: Option<u64>,
+    pub http_body_timeout_ms: Option<u64>,
+    pub quic_frame_buffer_bytes: Option<u64>,
     pub data_dir: PathBuf,
     pub http_addr: SocketAddr,
     pub quic_addr: SocketAddr,
@@ -147,6 +195,40 @@ pub struct ServeConfig {
 pub struct MaintenanceConfig {
     pub ttl_sweep_interval: Duration,
     pub compaction_interval: Duration,
+    /// Connection caps and timeouts (`connections.rs`).
+    pub connections: ConnectionConfig,
+}
+
+/// What bounds client connections: how many, how long each phase may take before a
+/// connection authenticates or sends a request, and the bytes QUIC frames may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionConfig {
+    pub connections_max: usize,
+    pub unauthenticated_connections_max: usize,
+    pub connections_per_user_max: usize,
+    /// WebSocket and QUIC: from the connection's opening to a successful authentication.
+    pub auth_timeout: Duration,
+    /// HTTP: to receive a whole request head (from the opening or the previous answer).
+    pub http_header_timeout: Duration,
+    /// HTTP: to receive a whole request body once the head arrived.
+    pub http_body_timeout: Duration,
+    /// QUIC: bytes of request frames all connections together may hold.
+    pub quic_frame_buffer_bytes: u64,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        ConnectionConfig {
+            connections_max: count(CONNECTIONS_MAX_DEFAULT),
+            unauthenticated_connections_max: count(UNAUTHENTICATED_CONNECTIONS_MAX_DEFAULT),
+            connections_per_user_max: count(CONNECTIONS_PER_USER_MAX_DEFAULT),
+            auth_timeout: Duration::from_millis(AUTH_TIMEOUT_MS_DEFAULT),
+            http_header_timeout: Duration::from_millis(HTTP_HEADER_TIMEOUT_MS_DEFAULT),
+            http_body_timeout: Duration::from_millis(HTTP_BODY_TIMEOUT_MS_DEFAULT),
+            quic_frame_buffer_bytes: QUIC_FRAME_BUFFER_BYTES_DEFAULT,
+        }
+    }
     /// A partition is due when this many bytes were sealed since its last compaction...
     pub compaction_min_bytes: u64,
     /// ...or when its oldest uncompacted sealed segment is this old.
@@ -195,6 +277,13 @@ impl ConfigLayer {
     pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Result<ConfigLayer, ConfigError> {
         let text = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let number = |name: &str| -> Result<Option<u64>, ConfigError> {
+            connections_max: self.connections_max,
+            unauthenticated_connections_max: self.unauthenticated_connections_max,
+            connections_per_user_max: self.connections_per_user_max,
+            auth_timeout_ms: self.auth_timeout_ms,
+            http_header_timeout_ms: self.http_header_timeout_ms,
+            http_body_timeout_ms: self.http_body_timeout_ms,
+            quic_frame_buffer_bytes: self.quic_frame_buffer_bytes,
             text(name)
                 .map(|value| {
                     value.trim().parse().map_err(|_| ConfigError::InvalidValue {
@@ -233,6 +322,13 @@ impl ConfigLayer {
 
     /// Read and parse a config file.
     pub fn from_file(path: &Path) -> Result<ConfigLayer, ConfigError> {
+            connections_max: number("STRAND_CONNECTIONS_MAX")?,
+            unauthenticated_connections_max: number("STRAND_UNAUTHENTICATED_CONNECTIONS_MAX")?,
+            connections_per_user_max: number("STRAND_CONNECTIONS_PER_USER_MAX")?,
+            auth_timeout_ms: number("STRAND_AUTH_TIMEOUT_MS")?,
+            http_header_timeout_ms: number("STRAND_HTTP_HEADER_TIMEOUT_MS")?,
+            http_body_timeout_ms: number("STRAND_HTTP_BODY_TIMEOUT_MS")?,
+            quic_frame_buffer_bytes: number("STRAND_QUIC_FRAME_BUFFER_BYTES")?,
         let read_error = |source| ConfigError::ReadFile {
             path: path.to_path_buf(),
             source,
@@ -373,6 +469,65 @@ fn maintenance(layers: &[(Origin, &ConfigLayer)]) -> Result<MaintenanceConfig, C
             |l| &l.ttl_sweep_interval_ms,
             "ttl_sweep_interval_ms",
             TTL_SWEEP_INTERVAL_MS_DEFAULT,
+        connections: connections(&layers)?,
+    })
+}
+
+fn connections(layers: &[(Origin, &ConfigLayer)]) -> Result<ConnectionConfig, ConfigError> {
+    let setting =
+        |field: fn(&ConfigLayer) -> &Option<u64>, key, default, min, max| match pick(layers, field)
+        {
+            None => Ok(default),
+            Some((value, origin)) => bounded(value, min, max, origin, key),
+        };
+    let count = |field, key, default| {
+        setting(field, key, default, 1, CONNECTIONS_MAX_MAX)
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+    };
+    let (timeout_min, timeout_max) = (CONNECTION_TIMEOUT_MS_MIN, CONNECTION_TIMEOUT_MS_MAX);
+    let timeout = |field, key, default| {
+        setting(field, key, default, timeout_min, timeout_max).map(Duration::from_millis)
+    };
+    // One frame of the largest size must fit, or it could never be received.
+    let frame_min = (strand_wire::quic::FRAME_BYTES_MAX + strand_wire::quic::HEADER_BYTES) as u64;
+    Ok(ConnectionConfig {
+        connections_max: count(
+            |l| &l.connections_max,
+            "connections_max",
+            CONNECTIONS_MAX_DEFAULT,
+        )?,
+        unauthenticated_connections_max: count(
+            |l| &l.unauthenticated_connections_max,
+            "unauthenticated_connections_max",
+            UNAUTHENTICATED_CONNECTIONS_MAX_DEFAULT,
+        )?,
+        connections_per_user_max: count(
+            |l| &l.connections_per_user_max,
+            "connections_per_user_max",
+            CONNECTIONS_PER_USER_MAX_DEFAULT,
+        )?,
+        auth_timeout: timeout(
+            |l| &l.auth_timeout_ms,
+            "auth_timeout_ms",
+            AUTH_TIMEOUT_MS_DEFAULT,
+        )?,
+        http_header_timeout: timeout(
+            |l| &l.http_header_timeout_ms,
+            "http_header_timeout_ms",
+            HTTP_HEADER_TIMEOUT_MS_DEFAULT,
+        )?,
+        http_body_timeout: timeout(
+            |l| &l.http_body_timeout_ms,
+            "http_body_timeout_ms",
+            HTTP_BODY_TIMEOUT_MS_DEFAULT,
+        )?,
+        quic_frame_buffer_bytes: setting(
+            |l| &l.quic_frame_buffer_bytes,
+            "quic_frame_buffer_bytes",
+            QUIC_FRAME_BUFFER_BYTES_DEFAULT,
+            frame_min,
+            QUIC_FRAME_BUFFER_BYTES_MAX,
+        )?,
             TTL_SWEEP_INTERVAL_MS_MIN,
             TTL_SWEEP_INTERVAL_MS_MAX,
         )?),

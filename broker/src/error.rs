@@ -42,6 +42,11 @@ pub enum ErrorCode {
     LimitExceeded,
     /// Too much work in flight; retry later.
     Overloaded,
+    /// The request's body did not arrive within `--http-body-timeout-ms`.
+    RequestTimeout,
+    /// The server holds as many connections as it may (in all, unauthenticated, or of this
+    /// user); retry later.
+    TooManyConnections,
     /// A server fault; details are in the server log, not in the answer.
     Internal,
     /// A statement failure named by the SQL layer with its own code (`strand_sql_view::code`,
@@ -73,6 +78,8 @@ impl ErrorCode {
     }
 
     pub fn status(self) -> StatusCode {
+            ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::TooManyConnections => crate::connections::TOO_MANY_CONNECTIONS,
         match self {
             ErrorCode::InvalidJson
             | ErrorCode::InvalidRequest
@@ -88,7 +95,10 @@ impl ErrorCode {
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::AlreadyExists => StatusCode::CONFLICT,
-            ErrorCode::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Overloaded | ErrorCode::TooManyConnections => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

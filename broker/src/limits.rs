@@ -100,6 +100,35 @@ pub const WS_MESSAGE_BYTES_MAX: usize = 1024 * 1024;
 /// per connection up front; clients send small messages, and the buffer grows for large ones).
 pub const WS_READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Subscriptions one WebSocket connection may hold at once.
+/// Default cap on client connections open at once (HTTP with WebSocket, plus QUIC). Each
+/// holds a file descriptor and some memory; the start lowers the cap to half the open-files
+/// limit when that is smaller, keeping the other half for partitions and the server's files.
+pub const CONNECTIONS_MAX_DEFAULT: u64 = 10_000;
+/// Default cap on connections that have not authenticated yet: what idle or half-open
+/// sockets can take before new ones are refused (they time out meanwhile).
+pub const UNAUTHENTICATED_CONNECTIONS_MAX_DEFAULT: u64 = 1_000;
+/// Default cap on one user's WebSocket plus QUIC connections (SPEC section 8).
+pub const CONNECTIONS_PER_USER_MAX_DEFAULT: u64 = 1_000;
+/// Largest value any connection cap may be set to.
+pub const CONNECTIONS_MAX_MAX: u64 = 1_000_000;
+/// Default time a WebSocket or QUIC connection has, from its opening (QUIC: including the
+/// handshake), to authenticate.
+pub const AUTH_TIMEOUT_MS_DEFAULT: u64 = 10_000;
+/// Default time an HTTP connection has to send a complete request head, counted from its
+/// opening or from the end of the previous answer (so also its keep-alive idle time).
+pub const HTTP_HEADER_TIMEOUT_MS_DEFAULT: u64 = 30_000;
+/// Default time a request has to deliver its whole body once its head arrived.
+pub const HTTP_BODY_TIMEOUT_MS_DEFAULT: u64 = 30_000;
+/// Shortest and longest connection timeouts a config may ask for.
+pub const CONNECTION_TIMEOUT_MS_MIN: u64 = 100;
+pub const CONNECTION_TIMEOUT_MS_MAX: u64 = 3_600_000;
+/// Default bytes all QUIC request frames being received or served may hold together; a frame
+/// that does not fit is refused (`overloaded`) before its payload is read.
+pub const QUIC_FRAME_BUFFER_BYTES_DEFAULT: u64 = 256 << 20;
+/// Largest QUIC frame budget a config may ask for.
+pub const QUIC_FRAME_BUFFER_BYTES_MAX: u64 = 64 << 30;
+/// The open-files limit is shared out so: at most this fraction (1/N) for client connections.
+pub const CONNECTIONS_SHARE_OF_OPEN_FILES_DIVISOR: u64 = 2;
 pub const SUBSCRIPTIONS_PER_CONNECTION_MAX: usize = 256;
 /// Longest subscription id.
 pub const SUBSCRIPTION_ID_BYTES_MAX: usize = 256;

@@ -1,8 +1,9 @@
 //! The crash-and-fault loop: the real server is SIGKILLed again and again over one data
 //! directory while every kind of client works at once: HTTP writers INSERT rows, QUIC
 //! producers write to a topic, a WebSocket subscriber follows the table and a consumer group
-//! member reads the topic and commits. Each cycle starts the server, checks everything, runs
-//! the clients for a random short time and kills the server. After each restart:
+//! member reads the topic and commits. Each cycle starts the server (one start in five is
+//! killed again at once, right after its ready line), checks everything, runs the clients for a
+//! random short time and kills the server. After each restart:
 //! - every row whose INSERT was answered 200 is there once, with its exact contents, and no
 //!   row is there that was never sent (`http`);
 //! - every message whose produce was acknowledged is in the topic exactly once, at the
@@ -42,6 +43,8 @@ const DEFAULT_CYCLES: u64 = 20;
 /// land at every phase of the writes (mid-request, mid-fsync, mid-commit).
 const RUN_MS: (u64, u64) = (200, 1_200);
 
+/// One restart in this many is killed again right after its ready line, before any check.
+const KILL_AT_START_ONE_IN: u64 = 5;
 /// When the subscriber leaves a cycle early, it does so after at most this many changes.
 const LEAVE_AFTER_MAX: u64 = 300;
 
@@ -74,6 +77,8 @@ struct World {
     subscriber: Subscriber,
     /// Acknowledged writes (rows and messages) checked after a restart, summed over cycles.
     checks: u64,
+    /// Servers killed right after their ready line.
+    kills_at_start: u64,
 }
 
 #[test]
@@ -98,6 +103,16 @@ fn crash_loop_loses_no_acknowledged_write() {
     let mut world = World::default();
     for cycle in 0..=cycles {
         let context = format!("seed {seed}, cycle {cycle}");
+        if cycle > 0 && random.below(KILL_AT_START_ONE_IN) == 0 {
+            // Killed again as soon as it is up: whatever a start does (recovery, ...) must
+            // survive a crash too.
+            let server = StrandServer::start(dir.path(), &options);
+            assert_eq!(
+                server.stop_with(libc::SIGKILL).signal(),
+                Some(libc::SIGKILL)
+            );
+            world.kills_at_start += 1;
+        }
         let server = StrandServer::start(dir.path(), &options);
         let admin = bearer(&server, "admin", ADMIN_PASSWORD);
         if cycle == 0 {
@@ -172,10 +187,11 @@ fn crash_loop_loses_no_acknowledged_write() {
 
     let elapsed = started.elapsed();
     eprintln!(
-        "crash loop: {cycles} cycles in {:.1} s; acknowledged: {} rows ({} sent), {} messages \
+        "crash loop: {cycles} cycles ({} more kills right after a start) in {:.1} s; acknowledged: {} rows ({} sent), {} messages \
          ({} sent); {} acknowledged writes checked over all restarts, 0 lost; subscriber: {} \
          changes ({} replayed by {} resumes); group: {} messages delivered, {} commits, {} \
          resume points checked",
+        world.kills_at_start,
         elapsed.as_secs_f64(),
         world.rows.acknowledged.len(),
         world.rows.sent.len(),

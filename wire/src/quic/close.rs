@@ -31,4 +31,7 @@ pub mod connection {
     pub const AUTH_TIMEOUT: u32 = 4;
     /// The handshake did not negotiate ALPN `strand/1`.
     pub const WRONG_ALPN: u32 = 5;
+    /// A server limit on connections (connections per user) was reached; the `error` frame
+    /// before it says which.
+    pub const LIMIT_EXCEEDED: u32 = 6;
 }

@@ -96,6 +96,9 @@ pub mod codes {
     /// A `tail`'s user lost SELECT on the topic (REVOKE, or a role change); the tail ended.
     pub const PERMISSION_REVOKED: &str = "permission_revoked";
     /// A `tail`'s user was dropped; the tail ended.
+    /// The server has no room for the request frame now (its buffer for frames in progress is
+    /// full): nothing of the request was done; retry shortly.
+    pub const OVERLOADED: &str = "overloaded";
     pub const USER_DROPPED: &str = "user_dropped";
     /// Too many failed authentications for this user name or from this address; the message
     /// says after how many seconds to retry.
