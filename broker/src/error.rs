@@ -72,14 +72,14 @@ impl ErrorCode {
             ErrorCode::Unsupported => "unsupported",
             ErrorCode::LimitExceeded => "limit_exceeded",
             ErrorCode::Overloaded => "overloaded",
+            ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::TooManyConnections => crate::connections::TOO_MANY_CONNECTIONS,
             ErrorCode::Internal => "internal",
             ErrorCode::Sql(code) => code,
         }
     }
 
     pub fn status(self) -> StatusCode {
-            ErrorCode::RequestTimeout => "request_timeout",
-            ErrorCode::TooManyConnections => crate::connections::TOO_MANY_CONNECTIONS,
         match self {
             ErrorCode::InvalidJson
             | ErrorCode::InvalidRequest

@@ -295,6 +295,7 @@ mod tests {
             maintenance: crate::config::MaintenanceConfig::default(),
             log_level: None,
             token_ttl: Duration::from_secs(60),
+            connections: crate::config::ConnectionConfig::default(),
         };
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let (started, engine_started) = std::sync::mpsc::sync_channel(1);
