@@ -14,7 +14,9 @@ pub enum LogError {
         #[source]
         source: std::io::Error,
     },
-    #[error("corrupt record in sealed segment {path} at byte {position}: {reason}")]
+    /// Damaged bytes in a segment. Reads that need them end here; the intact records around
+    /// them are still served, and `Records::skip_damage` goes on after them.
+    #[error("corrupt record in segment {path} at byte {position}: {reason}")]
     CorruptSegment {
         path: PathBuf,
         position: u64,
@@ -49,6 +51,14 @@ pub enum LogError {
 }
 
 impl LogError {
+    /// Whether a file of the log is damaged (as opposed to an I/O failure or a refusal).
+    pub fn is_corruption(&self) -> bool {
+        matches!(
+            self,
+            LogError::CorruptSegment { .. } | LogError::BadSegmentHeader { .. }
+        )
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         LogError::Io {
             path: path.into(),

@@ -68,6 +68,12 @@ impl SegmentIndex {
         summary.records += 1;
     }
 
+    /// Make the next record added (at `position`) start an index entry: the first record after
+    /// damaged bytes, so a read that starts after the damage never has to cross it.
+    pub(crate) fn force_entry_at(&mut self, position: u32) {
+        self.next_entry_position = self.next_entry_position.min(position);
+    }
+
     /// Position to start scanning for the first record with `_seq >= seq`.
     pub fn scan_start(&self, seq: Seq, data_start: u32) -> u32 {
         let after = self.entries.partition_point(|e| e.seq <= seq);

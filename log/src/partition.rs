@@ -16,7 +16,7 @@ use crate::error::{LogError, Result};
 use crate::meta::ResumeFloors;
 use crate::reader::{ActiveRef, PartitionView, ReadSnapshot};
 use crate::record::NewRecord;
-use crate::segment::{self, ActiveSegment, SealedSegment, SEGMENT_HEADER_BYTES};
+use crate::segment::{self, ActiveSegment, Recovered, SealedSegment, SEGMENT_HEADER_BYTES};
 use crate::seq::{Seq, SeqRange};
 use crate::storage::Storage;
 
@@ -76,7 +76,11 @@ impl Partition {
                 let segment = SealedSegment::new(storage.clone(), path, first_seq, file_bytes);
                 sealed.push(Arc::new(segment));
             } else {
-                active = recover_active(storage.as_ref(), path, first_seq)?;
+                match recover_active(storage.clone(), path, first_seq)? {
+                    Newest::Active(segment) => active = Some(segment),
+                    Newest::Sealed(segment) => sealed.push(Arc::new(segment)),
+                    Newest::Removed => {}
+                }
             }
         }
         let meta = load_meta(dir, &sealed)?;
@@ -377,14 +381,21 @@ fn list_segments(dir: &Path) -> Result<Vec<(Seq, u64)>> {
     Ok(segments)
 }
 
+/// What became of the newest segment at open.
+enum Newest {
+    /// Appends go on in it.
+    Active(ActiveSegment),
+    /// Damaged in the middle: kept read-only; the next append starts a new segment.
+    Sealed(SealedSegment),
+    /// Its creation was torn; removed.
+    Removed,
+}
+
 /// Recover the newest segment. A segment whose header never reached the disk (a crash while it
 /// was being created, before any record could be acknowledged in it) is removed. A zeroed
 /// header in front of records is damage, not a torn creation: it is reported, not removed.
-fn recover_active(
-    storage: &dyn Storage,
-    path: PathBuf,
-    first_seq: Seq,
-) -> Result<Option<ActiveSegment>> {
+/// Damage with intact records after it is kept as a sealed segment, never cut.
+fn recover_active(storage: Arc<dyn Storage>, path: PathBuf, first_seq: Seq) -> Result<Newest> {
     let mut header = Vec::with_capacity(SEGMENT_HEADER_BYTES as usize);
     let io = |e| LogError::io(&path, e);
     let mut file = std::fs::File::open(&path).map_err(io)?;
@@ -396,13 +407,19 @@ fn recover_active(
     if short || (header.iter().all(|&b| b == 0) && only_zeros_follow(&mut file).map_err(io)?) {
         tracing::warn!(segment = %path.display(), "removing segment whose creation was torn");
         std::fs::remove_file(&path).map_err(|e| LogError::io(&path, e))?;
-        return Ok(None);
+        return Ok(Newest::Removed);
     }
-    let (active, cut_bytes) = ActiveSegment::recover(storage, path, first_seq)?;
-    if cut_bytes > 0 {
-        tracing::warn!(segment = %active.path.display(), cut_bytes, "recovered active segment");
+    match ActiveSegment::recover(storage.as_ref(), path.clone(), first_seq)? {
+        Recovered::Active { segment, cut_bytes } => {
+            if cut_bytes > 0 {
+                tracing::warn!(segment = %segment.path.display(), cut_bytes, "recovered active segment");
+            }
+            Ok(Newest::Active(segment))
+        }
+        Recovered::Damaged { data_bytes, .. } => Ok(Newest::Sealed(SealedSegment::new(
+            storage, path, first_seq, data_bytes,
+        ))),
     }
-    Ok(Some(active))
 }
 
 /// Whether the rest of `file`, from its current position, is all zero bytes.

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::error::{LogError, Result};
 use crate::index::SegmentIndex;
 use crate::record::{self, Decoded, RecordView};
+use crate::recovery;
 use crate::segment::{SealedSegment, SEGMENT_HEADER_BYTES};
 use crate::seq::Seq;
 use crate::sys::MappedBytes;
@@ -123,6 +124,8 @@ impl ReadSnapshot {
             position: 0,
             target,
             last_yielded: Seq::ZERO,
+            last_seen: Seq::ZERO,
+            damage: None,
             done: false,
         }
     }
@@ -139,7 +142,30 @@ pub struct Records<'s> {
     /// Records below this `_seq` are skipped.
     target: Seq,
     last_yielded: Seq,
+    /// `_seq` of the last intact record decoded in the current segment, yielded or skipped.
+    last_seen: Seq,
+    /// After an error at damaged bytes: where the next intact frame of that segment is (or
+    /// `None`: none in that segment), for [`Records::skip_damage`].
+    damage: Option<Damage>,
     done: bool,
+}
+
+/// Damaged bytes a read met, and what [`Records::skip_damage`] would skip.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Damage {
+    pub path: PathBuf,
+    /// Byte of the first invalid frame.
+    pub start: u64,
+    /// Byte of the next intact frame of the segment, or the end of its data.
+    pub end: u64,
+    /// `_seq` of the last intact record before the damage in its segment (none: one below
+    /// the segment's first `_seq`).
+    pub after_seq: Seq,
+    /// `_seq` of the first intact record after it in its segment, if any: records between
+    /// `after_seq` and this one (exclusive) are unreadable.
+    pub before_seq: Option<Seq>,
+    /// Where to go on in the segment, if anywhere.
+    resume_at: Option<usize>,
 }
 
 /// The bytes of one segment that a snapshot may read.
@@ -156,7 +182,7 @@ impl<'s> Records<'s> {
         match segment {
             SegmentRef::Sealed(sealed) => {
                 let loaded = sealed.load()?;
-                let end = (loaded.index.summary.data_bytes as usize).min(loaded.bytes.len());
+                let end = (loaded.read_end as usize).min(loaded.bytes.len());
                 let start = loaded.index.scan_start(self.target, data_start) as usize;
                 Ok(SegmentBytes {
                     data: &loaded.bytes.as_slice()[..end],
@@ -177,13 +203,16 @@ impl<'s> Records<'s> {
         }
     }
 
-    fn corrupt(&self, segment: SegmentRef<'_>, position: usize, reason: &'static str) -> LogError {
-        let path = match segment {
+    fn segment_path(&self, segment: SegmentRef<'_>) -> PathBuf {
+        match segment {
             SegmentRef::Sealed(s) => s.path.clone(),
             SegmentRef::Active(a) => crate::segment::segment_path(&self.snapshot.dir, a.first_seq),
-        };
+        }
+    }
+
+    fn corrupt(&self, segment: SegmentRef<'_>, position: usize, reason: &'static str) -> LogError {
         LogError::CorruptSegment {
-            path,
+            path: self.segment_path(segment),
             position: position as u64,
             reason,
         }
@@ -195,36 +224,87 @@ impl<'s> Records<'s> {
             let bytes = match self.current {
                 Some(bytes) => bytes,
                 None => {
-                    let bytes = self.enter(segment)?;
+                    let bytes = self.enter(segment).inspect_err(|_| {
+                        // A segment that cannot be loaded at all (its header): all of it.
+                        self.damage = Some(Damage {
+                            path: self.segment_path(segment),
+                            start: 0,
+                            end: 0,
+                            after_seq: Seq::ZERO,
+                            before_seq: None,
+                            resume_at: None,
+                        });
+                    })?;
                     self.position = bytes.start;
+                    self.last_seen = Seq(segment.first_seq().0.saturating_sub(1));
                     self.current = Some(bytes);
                     bytes
                 }
             };
             while self.position < bytes.data.len() {
                 let at = self.position;
-                match record::decode(bytes.data, at) {
-                    Ok(Decoded::Record(view, next)) => {
+                let reason = match record::decode(bytes.data, at) {
+                    Ok(Decoded::Record(view, next))
+                        if view.seq > self.last_yielded && view.seq > self.last_seen =>
+                    {
                         self.position = next;
-                        if view.seq <= self.last_yielded {
-                            return Err(self.corrupt(segment, at, "_seq not increasing"));
-                        }
+                        self.last_seen = view.seq;
                         if view.seq >= self.target {
                             self.last_yielded = view.seq;
                             return Ok(Some(view));
                         }
+                        continue;
                     }
+                    Ok(Decoded::Record(..)) => "_seq not increasing",
                     Ok(Decoded::End) if !bytes.sealed => break,
-                    Ok(Decoded::End) => {
-                        return Err(self.corrupt(segment, at, "zeroed frame inside data"))
+                    Ok(Decoded::End) => "zeroed frame inside data",
+                    Err(e) => e.reason(),
+                };
+                // Damage: skip it only when every record it can hold lies below the target
+                // (the next intact frame is at or below it); otherwise the read needs it.
+                let found = recovery::resync(bytes.data, at, self.last_seen);
+                match found {
+                    Some((next, seq)) if seq <= self.target => {
+                        self.position = next;
                     }
-                    Err(e) => return Err(self.corrupt(segment, at, e.reason())),
+                    _ => {
+                        let error = self.corrupt(segment, at, reason);
+                        self.damage = Some(Damage {
+                            path: self.segment_path(segment),
+                            start: at as u64,
+                            end: found.map_or(bytes.data.len(), |(next, _)| next) as u64,
+                            after_seq: self.last_seen,
+                            before_seq: found.map(|(_, seq)| seq),
+                            resume_at: found.map(|(next, _)| next),
+                        });
+                        return Err(error);
+                    }
                 }
             }
             self.segment += 1;
             self.current = None;
         }
         Ok(None)
+    }
+}
+
+impl Records<'_> {
+    /// After this iterator ended with `LogError::CorruptSegment` at damaged bytes: go on with
+    /// the next intact record after them (the rest of that segment, or the next segment), and
+    /// say what was skipped. `None` (and nothing changes) when the last item was not such an
+    /// error, e.g. a segment whose header is unreadable. For callers that must know what is
+    /// intact (a key index, a repair); a plain read must not skip silently.
+    pub fn skip_damage(&mut self) -> Option<Damage> {
+        let damage = self.damage.take()?;
+        match damage.resume_at {
+            Some(next) => self.position = next,
+            None => {
+                self.segment += 1;
+                self.current = None;
+            }
+        }
+        self.done = false;
+        Some(damage)
     }
 }
 

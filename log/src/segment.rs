@@ -10,6 +10,7 @@ use std::sync::{Arc, OnceLock};
 use crate::error::{LogError, Result};
 use crate::index::SegmentIndex;
 use crate::record::{self, Decoded, FrameError};
+use crate::recovery::{self, DamagedRange};
 use crate::seq::Seq;
 use crate::storage::{self, Storage, StorageFile};
 use crate::sys::MappedBytes;
@@ -168,6 +169,9 @@ pub struct SealedSegment {
 pub struct LoadedSegment {
     pub bytes: MappedBytes,
     pub index: SegmentIndex,
+    /// Where reads stop: the end of the last intact record, or the end of the file when
+    /// damaged bytes follow it (reads that need them must meet them, not stop short).
+    pub read_end: u32,
 }
 
 impl SealedSegment {
@@ -237,35 +241,60 @@ impl SealedSegment {
             data.get(index.summary.data_bytes as usize..)
                 .is_some_and(|rest| rest.iter().all(|&b| b == 0))
         });
-        let index = match decoded {
-            Some(index) => index,
-            None => self.rebuild_index(bytes.as_slice(), &index_path)?,
-        };
-        Ok(LoadedSegment { bytes, index })
-    }
-
-    /// Rebuild a missing or garbled index by scanning; a bad frame is corruption, not a tail.
-    fn rebuild_index(&self, data: &[u8], index_path: &Path) -> Result<SegmentIndex> {
-        let (index, stop) = scan(data, self.first_seq);
-        let trailing = &data[index.summary.data_bytes as usize..];
-        let position = match stop {
-            ScanStop::CleanEnd if trailing.iter().all(|&b| b == 0) => {
-                tracing::warn!(segment = %self.path.display(), "rebuilt segment index");
-                let _ = storage::write_atomically(index_path, &index.encode(), false);
-                return Ok(index);
+        let (index, read_end) = match decoded {
+            Some(index) => {
+                let end = index.summary.data_bytes;
+                (index, end)
             }
-            ScanStop::CleanEnd => index.summary.data_bytes,
-            ScanStop::Invalid { position, .. } => position,
+            None => self.rebuild_index(bytes.as_slice(), &index_path),
         };
-        Err(LogError::CorruptSegment {
-            path: self.path.clone(),
-            position: u64::from(position),
-            reason: match stop {
-                ScanStop::Invalid { error, .. } => error.reason(),
-                ScanStop::CleanEnd => "records after a zeroed frame",
-            },
+        Ok(LoadedSegment {
+            bytes,
+            index,
+            read_end,
         })
     }
+
+    /// Rebuild a missing or garbled index by scanning. Damaged frames are indexed around (the
+    /// index holds every intact record, and reads that meet the damage end with
+    /// `CorruptSegment`); such an index is not written, so every load scans and reports again.
+    /// Returns the index and where reads stop.
+    fn rebuild_index(&self, data: &[u8], index_path: &Path) -> (SegmentIndex, u32) {
+        let scan = recovery::scan_all(data, self.first_seq);
+        if scan.damaged.is_empty() && scan.tail.is_none() {
+            tracing::warn!(segment = %self.path.display(), "rebuilt segment index");
+            let _ = storage::write_atomically(index_path, &scan.index.encode(), false);
+            let end = scan.index.summary.data_bytes;
+            return (scan.index, end);
+        }
+        for range in scan.damaged.iter().chain(&scan.tail) {
+            tracing::error!(segment = %self.path.display(), start = range.start,
+                end = range.end, reason = range.error.reason(),
+                "damaged bytes in sealed segment; reads that need them fail, the intact records are served (`strand repair` moves them aside)");
+        }
+        let end = match scan.tail {
+            Some(tail) => tail.end,
+            None => scan.index.summary.data_bytes,
+        };
+        (scan.index, end)
+    }
+}
+
+/// What reopening the newest segment found.
+#[derive(Debug)]
+pub enum Recovered {
+    /// Intact (a torn tail of `cut_bytes` was cut): appends go on in it.
+    Active {
+        segment: ActiveSegment,
+        cut_bytes: u64,
+    },
+    /// Damaged in the middle: never appended to again. The partition keeps it as a sealed
+    /// segment of `data_bytes` bytes (reads that need the damaged ranges fail) and starts a
+    /// new segment for appends.
+    Damaged {
+        data_bytes: u64,
+        damaged: Vec<DamagedRange>,
+    },
 }
 
 /// The segment being appended to. Owned by the partition's writer; readers see it through
@@ -317,30 +346,44 @@ impl ActiveSegment {
         })
     }
 
-    /// Reopen the last segment after a restart: keep the valid prefix, cut a torn tail.
-    pub fn recover(storage: &dyn Storage, path: PathBuf, first_seq: Seq) -> Result<(Self, u64)> {
+    /// Reopen the last segment after a restart: keep every intact record, cut a torn tail.
+    /// Damage with intact records after it is never cut: the segment is then kept as it is
+    /// (less its torn tail, if any) and handed back as [`Recovered::Damaged`].
+    pub fn recover(storage: &dyn Storage, path: PathBuf, first_seq: Seq) -> Result<Recovered> {
         let io = |e| LogError::io(&path, e);
         let file: Arc<dyn StorageFile> = storage.open_existing(&path).map_err(io)?.into();
         let file_bytes = file.len().map_err(io)?;
         let bytes = file.map(file_bytes).map_err(io)?;
         check_header(bytes.as_slice(), &path, first_seq)?;
-        let (index, stop) = scan(bytes.as_slice(), first_seq);
+        let scan = recovery::scan_all(bytes.as_slice(), first_seq);
+        let index = scan.index;
         let data_bytes = index.summary.data_bytes;
         let mut cut_bytes = 0;
-        if let ScanStop::Invalid { position, error } = stop {
-            tracing::warn!(segment = %path.display(), position, reason = error.reason(),
-                "truncating torn tail of active segment");
-            cut_bytes = file_bytes.saturating_sub(u64::from(position));
+        if let Some(tail) = scan.tail {
+            tracing::warn!(segment = %path.display(), position = tail.start,
+                reason = tail.error.reason(), "truncating torn tail of active segment");
+            cut_bytes = file_bytes.saturating_sub(u64::from(tail.start));
         }
         drop(bytes);
         let mut capacity_bytes = file_bytes;
         // A closed partition trims its active file to its data (`trim`), so spare bytes mean a
-        // crash: cut everything after the valid prefix (a torn frame, or stale bytes a torn
-        // multi-page write left further on); the next append regrows it with zeros.
+        // crash: cut everything after the last intact record (a torn frame, or stale bytes a
+        // torn multi-page write left further on); the next append regrows it with zeros.
         if file_bytes > u64::from(data_bytes) {
             file.set_len(u64::from(data_bytes)).map_err(io)?;
             file.sync_all().map_err(io)?;
             capacity_bytes = u64::from(data_bytes);
+        }
+        if !scan.damaged.is_empty() {
+            for range in &scan.damaged {
+                tracing::error!(segment = %path.display(), start = range.start, end = range.end,
+                    reason = range.error.reason(),
+                    "damaged bytes with intact records after them in the newest segment: kept, not cut");
+            }
+            return Ok(Recovered::Damaged {
+                data_bytes: u64::from(data_bytes),
+                damaged: scan.damaged,
+            });
         }
         let map = Arc::new(file.map(capacity_bytes).map_err(io)?);
         let last_seq = index.summary.last_seq;
@@ -355,7 +398,7 @@ impl ActiveSegment {
             writeback_from: data_bytes,
             last_seq,
         };
-        Ok((segment, cut_bytes))
+        Ok(Recovered::Active { segment, cut_bytes })
     }
 
     pub fn written_bytes(&self) -> u32 {
@@ -415,10 +458,17 @@ impl ActiveSegment {
         let step = self
             .capacity_bytes
             .clamp(GROWTH_BYTES_MIN, GROWTH_BYTES_MAX);
-        let capacity = needed_bytes
-            .max(self.capacity_bytes + step)
-            .next_multiple_of(4096);
-        fill_zeros(self.file.as_ref(), self.capacity_bytes, capacity)?;
+        let needed = needed_bytes.next_multiple_of(4096);
+        let mut capacity = needed.max(self.capacity_bytes + step);
+        match fill_zeros(self.file.as_ref(), self.capacity_bytes, capacity) {
+            // No room to grow ahead (a nearly full disk, a quota, a file-size limit): grow
+            // only as far as this write needs, so the last free space is still used.
+            Err(e) if crate::error::is_storage_full(&e) && capacity > needed => {
+                fill_zeros(self.file.as_ref(), self.capacity_bytes, needed)?;
+                capacity = needed;
+            }
+            grown => grown?,
+        }
         self.map = Arc::new(self.file.map(capacity)?);
         self.capacity_bytes = capacity;
         Ok(())
@@ -460,7 +510,11 @@ impl ActiveSegment {
         Ok(SealedSegment::with_loaded(
             storage,
             self.path,
-            LoadedSegment { bytes, index },
+            LoadedSegment {
+                bytes,
+                read_end: index.summary.data_bytes,
+                index,
+            },
         ))
     }
 }

@@ -289,7 +289,7 @@ fn max_seq_on_disk(base: &Path) -> Result<Seq> {
         let Some(first_seq) = newest else { continue };
         let path = segment::segment_path(&dir, first_seq);
         let bytes = std::fs::read(&path).map_err(|e| LogError::io(&path, e))?;
-        let (index, _) = segment::scan(&bytes, first_seq);
+        let index = crate::recovery::scan_all(&bytes, first_seq).index;
         max = max.max(first_seq).max(index.summary.last_seq);
     }
     Ok(max)

@@ -21,6 +21,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use strand_log::record::{self, check_record, Decoded, NewRecord, RecordFlags};
 use strand_log::record::{FRAME_ALIGN_BYTES, FRAME_HEADER_BYTES};
+use strand_log::recovery::{scan_all, SegmentScan};
 use strand_log::segment::{
     check_header, encode_header, index_path, scan, segment_path, ScanStop, SEGMENT_HEADER_BYTES,
 };
@@ -308,76 +309,137 @@ fn read_all(partition: &Partition, from: ReadFrom) -> (Vec<Seq>, Option<LogError
 struct Oracle {
     /// `Err(e)`: the open fails with an error of the kind of `e`.
     open: Result<(), LogError>,
-    /// The records every read serves: the valid prefix of the fuzzed segment.
-    records: Vec<Seq>,
-    /// Reads that enter the fuzzed segment end in an error of this kind (sealed only).
-    read_error: Option<LogError>,
+    /// The fuzzed segment cannot be loaded at all (its header): every read that enters it
+    /// ends in an error of this kind, before any record.
+    unreadable: Option<LogError>,
+    /// The fuzzed segment as reads meet it: intact records and damaged ranges, in file order.
+    events: Vec<Event>,
     /// The highest `_seq` the files hold or name; appends are issued above it.
     floor: Seq,
+}
+
+/// What a read walking a segment meets.
+#[derive(Debug)]
+enum Event {
+    Record(Seq),
+    /// Bytes without an intact frame, then the next intact record's `_seq` (`None`: none in
+    /// the segment). A read skips them only if it needs nothing they can hold: when the next
+    /// intact record is at or below its start; otherwise it ends with `CorruptSegment`.
+    Damage(Option<Seq>),
+}
+
+impl Oracle {
+    /// The `_seq`s a read from `start` serves, and whether it ends in an error.
+    fn read(&self, start: Seq) -> (Vec<Seq>, bool) {
+        if self.unreadable.is_some() {
+            return (Vec::new(), true);
+        }
+        let mut served = Vec::new();
+        for event in &self.events {
+            match *event {
+                Event::Record(seq) if seq >= start => served.push(seq),
+                Event::Record(_) => {}
+                Event::Damage(Some(next)) if next <= start => {}
+                Event::Damage(_) => return (served, true),
+            }
+        }
+        (served, false)
+    }
+
+    fn error_kind(&self) -> LogError {
+        match &self.unreadable {
+            Some(LogError::BadSegmentHeader { path, reason }) => LogError::BadSegmentHeader {
+                path: path.clone(),
+                reason,
+            },
+            Some(LogError::UnsupportedVersion {
+                path,
+                found,
+                supported,
+            }) => LogError::UnsupportedVersion {
+                path: path.clone(),
+                found: *found,
+                supported: *supported,
+            },
+            _ => LogError::CorruptSegment {
+                path: Default::default(),
+                position: 0,
+                reason: "",
+            },
+        }
+    }
 }
 
 fn oracle(dir: &Path, segment: &[u8], sealed: bool) -> Oracle {
     let path = segment_path(dir, FIRST_SEQ);
     let header = check_header(segment, &path, FIRST_SEQ);
-    let (index, stop) = scan(segment, FIRST_SEQ);
-    let prefix = valid_prefix(segment, &index);
+    let scan = scan_all(segment, FIRST_SEQ);
     if sealed {
         // Not read at open (the empty segment after it is the active one). A read that enters
-        // it loads it: a bad header, or anything but zeros after its valid prefix, is an error.
-        let trailing = &segment[(index.summary.data_bytes as usize).min(segment.len())..];
-        let clean = stop == ScanStop::CleanEnd && trailing.iter().all(|&b| b == 0);
-        let read_error = match header {
-            Err(error) => Some(error),
-            Ok(()) if !clean => Some(LogError::CorruptSegment {
-                path,
-                position: 0,
-                reason: "",
-            }),
-            Ok(()) => None,
-        };
-        let records = match read_error {
-            Some(_) => Vec::new(),
-            None => prefix,
-        };
+        // it loads it: a bad header makes all of it unreadable; damaged frames, and anything
+        // but zeros after the last intact one, are met by the reads that need them.
         return Oracle {
             open: Ok(()),
-            records,
-            read_error,
+            unreadable: header.err(),
+            events: events(segment, &scan, true),
             floor: LATER_SEQ,
         };
     }
     // The active segment: removed if its creation was torn (shorter than a header, or no
-    // nonzero byte at all), refused if its header is bad, else cut to its valid prefix.
+    // nonzero byte at all), refused if its header is bad. Else its torn tail (an invalid
+    // frame with no intact one after it) is cut; damage with intact records after it is kept,
+    // never cut, and reads meet it as in a sealed segment.
     let torn = segment.len() < SEGMENT_HEADER_BYTES as usize || segment.iter().all(|&b| b == 0);
-    let (open, records) = match header {
+    let (open, events) = match header {
         _ if torn => (Ok(()), Vec::new()),
         Err(error) => (Err(error), Vec::new()),
-        Ok(()) => (Ok(()), prefix),
+        Ok(()) => (Ok(()), events(segment, &scan, false)),
     };
     let floor = match torn {
         true => Seq::ZERO,
-        false => FIRST_SEQ.max(index.summary.last_seq),
+        false => FIRST_SEQ.max(scan.index.summary.last_seq),
     };
     Oracle {
         open,
-        records,
-        read_error: None,
+        unreadable: None,
+        events,
         floor,
     }
 }
 
-/// `_seq`s of the frames `index` covers.
-fn valid_prefix(segment: &[u8], index: &SegmentIndex) -> Vec<Seq> {
-    let mut seqs = Vec::new();
+/// The records and damaged ranges of a segment in file order, walked from its first frame:
+/// each intact frame leads to the next; an invalid one to the end of its damaged range.
+fn events(segment: &[u8], scan: &SegmentScan, with_tail: bool) -> Vec<Event> {
+    let mut events = Vec::new();
     let mut position = SEGMENT_HEADER_BYTES as usize;
-    for _ in 0..index.summary.records {
-        let Ok(Decoded::Record(view, next)) = record::decode(segment, position) else {
-            panic!("indexed frame at {position} does not decode");
-        };
-        seqs.push(view.seq);
-        position = next;
+    loop {
+        if let Ok(Decoded::Record(view, next)) = record::decode(segment, position) {
+            if scan.damaged.iter().all(|d| d.start as usize != position)
+                && scan.tail.is_none_or(|t| t.start as usize != position)
+            {
+                events.push(Event::Record(view.seq));
+                position = next;
+                continue;
+            }
+        }
+        if let Some(range) = scan.damaged.iter().find(|d| d.start as usize == position) {
+            events.push(Event::Damage(range.before_seq));
+            position = range.end as usize;
+            continue;
+        }
+        if with_tail && scan.tail.is_some_and(|t| t.start as usize == position) {
+            events.push(Event::Damage(None));
+        }
+        let records = events
+            .iter()
+            .filter(|e| matches!(e, Event::Record(_)))
+            .count();
+        assert_eq!(
+            records as u32, scan.index.summary.records,
+            "walk and scan agree"
+        );
+        return events;
     }
-    seqs
 }
 
 fn same_kind(actual: &LogError, expected: &LogError) -> bool {
@@ -385,7 +447,7 @@ fn same_kind(actual: &LogError, expected: &LogError) -> bool {
 }
 
 /// A read from `from` serves what the oracle says: the records at or after its start, and
-/// the fuzzed segment's error if the read enters it.
+/// the fuzzed segment's error if the read enters it and needs damaged bytes.
 fn check_read(partition: &Partition, oracle: &Oracle, sealed: bool, from: ReadFrom) {
     let (named, start) = match from {
         ReadFrom::Seq(s) => (s, s),
@@ -395,21 +457,19 @@ fn check_read(partition: &Partition, oracle: &Oracle, sealed: bool, from: ReadFr
     // A read starts in the last segment named at or below its `_seq`: from `LATER_SEQ` on that
     // is the empty active segment, whatever `_seq`s the fuzzed one holds.
     let enters_fuzzed = !sealed || named < LATER_SEQ;
-    let expected: Vec<Seq> = match enters_fuzzed {
-        true => oracle
-            .records
-            .iter()
-            .copied()
-            .filter(|s| *s >= start)
-            .collect(),
-        false => Vec::new(),
+    let (expected, fails) = match enters_fuzzed {
+        true => oracle.read(start),
+        false => (Vec::new(), false),
     };
     let (served, error) = read_all(partition, from);
     assert_eq!(served, expected, "records read from {from:?}");
-    match (&error, oracle.read_error.as_ref().filter(|_| enters_fuzzed)) {
-        (None, None) => {}
-        (Some(error), Some(expected)) if same_kind(error, expected) => {}
-        (error, expected) => panic!("read from {from:?} ended in {error:?}, expected {expected:?}"),
+    match (&error, fails) {
+        (None, false) => {}
+        (Some(error), true) if same_kind(error, &oracle.error_kind()) => {}
+        (error, _) => panic!(
+            "read from {from:?} ended in {error:?}, expected {:?}",
+            fails.then(|| oracle.error_kind())
+        ),
     }
 }
 
@@ -437,9 +497,9 @@ fn check_partition(
     check_read(&partition, &oracle, sealed, ReadFrom::Earliest);
     check_read(&partition, &oracle, sealed, ReadFrom::Seq(read_from));
     check_read(&partition, &oracle, sealed, ReadFrom::After(read_from));
-    match (partition.verify(), &oracle.read_error) {
-        (Ok(records), None) => assert_eq!(records, oracle.records.len() as u64),
-        (Err(error), Some(expected)) if same_kind(&error, expected) => {}
+    match (partition.verify(), oracle.read(Seq::ZERO)) {
+        (Ok(records), (expected, false)) => assert_eq!(records, expected.len() as u64),
+        (Err(error), (_, true)) if same_kind(&error, &oracle.error_kind()) => {}
         (result, expected) => panic!("verify gave {result:?}, expected {expected:?}"),
     }
     let Some((key, payload)) = append else { return };

@@ -1,8 +1,10 @@
 //! A flipped byte inside a record of a sealed (not the newest) segment is corruption, never a
 //! torn tail: reading across it ends with `LogError::CorruptSegment` naming that segment and
-//! the record's byte position. Records before it are served; nothing after it is skipped to.
-//! The same holds when the segment's `.idx` is gone and the index rebuild is what meets the
-//! bad record; then the rebuild fails and no index is written for the corrupt segment.
+//! the record's byte position. Records before it are served; a read that needs the bad record
+//! is never silently stepped past it, but a read that starts after it (it needs nothing the
+//! damage can hold) is served the intact records there. The same holds when the segment's
+//! `.idx` is gone: the rebuild indexes around the bad record, and no index is written for the
+//! corrupt segment (every load reports it again).
 
 use std::path::{Path, PathBuf};
 
@@ -185,21 +187,23 @@ fn with_the_index_deleted_the_rebuild_reports_the_same_corruption() {
     std::fs::remove_file(&index).unwrap();
     let partition = Partition::open(dir.path(), config()).unwrap();
 
-    // The rebuild refuses the whole segment, so the records served are those of the segments
-    // before it; the error names the bad record.
-    let first_in_segment = first_record_of_segment(dir.path(), 1);
+    // The rebuild indexes around the bad record: the records before it are served, then the
+    // error names it.
     let (served, error) = read_all(&partition, ReadFrom::Earliest);
-    assert_eq!(served, expected(&seqs, 0..first_in_segment));
+    assert_eq!(served, expected(&seqs, 0..flip.record));
     assert_corrupt_at(error, &flip);
     assert!(
         !index.exists(),
         "an index was written for a corrupt segment"
     );
-
-    // Reading from inside the corrupt segment, after the bad record, cannot be served either:
-    // without an index the segment is not trusted at all.
-    let (served, error) = read_all(&partition, ReadFrom::Seq(seqs[flip.record + 1]));
+    let (served, error) = read_all(&partition, ReadFrom::Seq(seqs[flip.record]));
     assert_eq!(served, vec![]);
     assert_corrupt_at(error, &flip);
+
+    // Reading from inside the corrupt segment, after the bad record, needs nothing the damage
+    // can hold: every intact record from there on is served.
+    let (served, error) = read_all(&partition, ReadFrom::Seq(seqs[flip.record + 1]));
+    assert_eq!(served, expected(&seqs, flip.record + 1..RECORDS));
+    assert!(error.is_none(), "{error:?}");
     assert!(partition.verify().is_err());
 }
