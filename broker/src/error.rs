@@ -49,6 +49,9 @@ pub enum ErrorCode {
     TooManyConnections,
     /// A server fault; details are in the server log, not in the answer.
     Internal,
+    /// The server's storage is full (no space, a quota, the file-size limit): nothing of the
+    /// write was stored, and writes succeed again once space is freed (no restart needed).
+    StorageFull,
     /// A statement failure named by the SQL layer with its own code (`strand_sql_view::code`,
     /// e.g. `unknown_table`, `type_mismatch`), written as that code. A fixed set of static
     /// strings, so metric labels stay bounded.
@@ -75,6 +78,7 @@ impl ErrorCode {
             ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::TooManyConnections => crate::connections::TOO_MANY_CONNECTIONS,
             ErrorCode::Internal => "internal",
+            ErrorCode::StorageFull => "storage_full",
             ErrorCode::Sql(code) => code,
         }
     }
@@ -100,6 +104,8 @@ impl ErrorCode {
             }
             ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            // 507: the request was fine and may succeed later, once space is freed.
+            ErrorCode::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
         }
     }
 }
@@ -173,6 +179,32 @@ impl ApiError {
         ApiError::new(ErrorCode::Internal, "internal error; see the server log")
     }
 
+    /// A failure of the log below a request: `storage_full` when the storage ran out of
+    /// space (the log undid the write and stays writable), otherwise `internal`.
+    pub fn from_log(error: &strand_log::LogError) -> ApiError {
+        if !error.is_storage_full() {
+            return ApiError::internal(error);
+        }
+        tracing::warn!(%error, "write refused: storage full");
+        let cause = match error {
+            strand_log::LogError::StorageFull { cause, .. } => cause.clone(),
+            strand_log::LogError::Io { source, .. } => source.to_string(),
+            other => other.to_string(),
+        };
+        ApiError::storage_full(&cause)
+    }
+
+    /// `storage_full`, with the operating system's words for it (no paths).
+    pub fn storage_full(cause: &str) -> ApiError {
+        ApiError::new(
+            ErrorCode::StorageFull,
+            format!(
+                "the server's storage is full ({cause}); nothing of this write was stored. \
+                 Writes succeed again once space is freed, without a restart"
+            ),
+        )
+    }
+
     pub fn status(&self) -> StatusCode {
         self.code.status()
     }
@@ -240,10 +272,8 @@ impl From<UserError> for ApiError {
             UserError::AlreadyExists(_) => ErrorCode::AlreadyExists,
             UserError::NotFound(_) => ErrorCode::NotFound,
             UserError::TooMany { .. } => ErrorCode::LimitExceeded,
-            UserError::Hashing(_)
-            | UserError::Random(_)
-            | UserError::Storage(_)
-            | UserError::CorruptRecord { .. } => {
+            UserError::Storage(log) => return ApiError::from_log(log),
+            UserError::Hashing(_) | UserError::Random(_) | UserError::CorruptRecord { .. } => {
                 return ApiError::internal(&error);
             }
         };

@@ -10,7 +10,9 @@
 //! This module owns the queue (issuing `_seq`s, rounds, waiting); `commit/round.rs` owns what
 //! the leader does inside one round, and what happens when it panics there.
 
+mod failures;
 mod round;
+mod undo;
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -26,6 +28,7 @@ use crate::seq::{Clock, Seq, SeqGenerator, SeqRange, EPOCH_UNIX_MS};
 use crate::storage::Storage;
 use crate::store::SeqLease;
 use crate::writeback::WritebackQueue;
+use failures::RoundFailures;
 use round::{PanicPayload, PendingWrite, RoundGuard};
 
 /// End of one appended batch inside a pending buffer. Batches never span segments.
@@ -66,6 +69,8 @@ pub(crate) struct CommitQueue {
     _flusher_stop: Option<mpsc::Sender<()>>,
     /// Early writeback of appended ranges, off the commit path (`never` and `interval`).
     writeback: Option<WritebackQueue>,
+    /// Partitions' writes undone after a full disk, until their waiters learnt it.
+    failures: RoundFailures,
 }
 
 impl CommitQueue {
@@ -105,6 +110,7 @@ impl CommitQueue {
             unsynced: Mutex::new(Vec::new()),
             _flusher_stop: Some(stop),
             writeback: (config.fsync != FsyncPolicy::Always).then(WritebackQueue::start),
+            failures: RoundFailures::default(),
         });
         if let FsyncPolicy::Interval(every) = config.fsync {
             let weak = Arc::downgrade(&queue);
@@ -197,8 +203,16 @@ impl CommitQueue {
             }
         }
         drop(state);
+        // Taken before a panic is raised again: each waiter takes its round's entry once.
+        let full = self.failures.take(round, round::key_of(partition));
         if let Some(payload) = panic {
             round::continue_panic(payload);
+        }
+        if let Some(cause) = full {
+            return Err(LogError::StorageFull {
+                path: partition.dir.clone(),
+                cause,
+            });
         }
         if partition.poisoned_in_or_before(round) {
             return Err(partition.poisoned_error());

@@ -38,6 +38,14 @@ pub enum LogError {
         "partition {path} is poisoned by a failed write, fsync or commit ({cause}); reopen it"
     )]
     Poisoned { path: PathBuf, cause: String },
+    /// The disk, a quota or the file-size limit is full (ENOSPC, EDQUOT, EFBIG). Nothing of the
+    /// failed write was kept: the partition was cut back to its last committed record and
+    /// stays writable, so writes succeed again once space is freed.
+    #[error(
+        "no space left to write partition {path} ({cause}); nothing of this write was stored, \
+         and writes resume once space is freed"
+    )]
+    StorageFull { path: PathBuf, cause: String },
     #[error("record rejected: {0}")]
     InvalidRecord(&'static str),
     #[error("batch rejected: {0}")]
@@ -59,6 +67,16 @@ impl LogError {
         )
     }
 
+    /// Whether this error means "no space": [`LogError::StorageFull`], or an I/O error that
+    /// [`is_storage_full`] recognises (e.g. from writing the `_seq` lease).
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            LogError::StorageFull { .. } => true,
+            LogError::Io { source, .. } => is_storage_full(source),
+            _ => false,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         LogError::Io {
             path: path.into(),
@@ -68,3 +86,17 @@ impl LogError {
 }
 
 pub type Result<T, E = LogError> = std::result::Result<T, E>;
+
+/// Whether an I/O error means the storage is full rather than broken: no space on the file
+/// system (ENOSPC), a quota (EDQUOT), or the process's file-size limit (EFBIG, `RLIMIT_FSIZE`).
+/// Such a failure is undone and retried later; any other failed write or sync poisons.
+pub fn is_storage_full(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        error.raw_os_error(),
+        Some(libc::ENOSPC | libc::EDQUOT | libc::EFBIG)
+    ) || matches!(
+        error.kind(),
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge
+    )
+}

@@ -37,7 +37,7 @@ mod writeback;
 
 pub use compaction::{CompactionBacklog, CompactionOutcome, CompactionPolicy};
 pub use config::{FsyncPolicy, PartitionConfig, StoreConfig};
-pub use error::{LogError, Result};
+pub use error::{is_storage_full, LogError, Result};
 pub use index::{SegmentIndex, SegmentSummary};
 pub use meta::ResumeFloors;
 pub use partition::{AppendTicket, Partition};

@@ -118,6 +118,12 @@ pub struct Faults {
     pub fail_write: AtomicBool,
     /// Writes land only their first half, then report "no space left".
     pub short_write: AtomicBool,
+    /// Syncs (fdatasync, fsync, syncfs) report "no space left" (ENOSPC) without syncing, as
+    /// a file system that allocates at writeback may.
+    pub full_sync: AtomicBool,
+    /// Like `RLIMIT_FSIZE` (0: off): a write past this many bytes of a file lands the part
+    /// below the limit, then reports "file too large" (EFBIG).
+    pub file_bytes_max: AtomicU64,
     /// Writes panic before writing anything: a bug in the commit path, injected from below.
     pub panic_on_write: AtomicBool,
     /// Syncs (fdatasync, fsync, syncfs) panic before syncing.
@@ -175,6 +181,9 @@ impl Faults {
         if self.fires(&self.fail_sync, path) {
             return Err(injected(what));
         }
+        if self.fires(&self.full_sync, path) {
+            return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+        }
         Ok(())
     }
 }
@@ -198,6 +207,13 @@ impl StorageFile for FaultyFile {
                 io::ErrorKind::StorageFull,
                 "injected full disk",
             ));
+        }
+        let limit = faults.file_bytes_max.load(Ordering::SeqCst);
+        let end = offset + bytes.len() as u64;
+        if limit > 0 && end > limit && faults.applies_to(&self.path) {
+            let below = limit.saturating_sub(offset).min(bytes.len() as u64) as usize;
+            self.inner.write_all_at(&bytes[..below], offset)?;
+            return Err(io::Error::from_raw_os_error(libc::EFBIG));
         }
         self.inner.write_all_at(bytes, offset)
     }

@@ -137,6 +137,43 @@ impl StrandServer {
 
     /// Start on port 0 with `data_dir` and wait for the ready line.
     pub fn start(data_dir: &Path, options: &ServerOptions) -> StrandServer {
+        StrandServer::start_with(data_dir, options, |_| {})
+    }
+
+    /// [`StrandServer::start`] with the server's `RLIMIT_FSIZE` at `file_bytes_max`: a write
+    /// that would make any file larger fails with EFBIG (SIGXFSZ is ignored, so the server is
+    /// not killed), as a full disk fails a write with ENOSPC. Its stderr is limited too.
+    pub fn start_with_file_size_limit(
+        data_dir: &Path,
+        options: &ServerOptions,
+        file_bytes_max: u64,
+    ) -> StrandServer {
+        use std::os::unix::process::CommandExt;
+        StrandServer::start_with(data_dir, options, |command| {
+            let limit = libc::rlimit {
+                rlim_cur: file_bytes_max,
+                rlim_max: file_bytes_max,
+            };
+            // SAFETY: between fork and exec only async-signal-safe calls (signal, setrlimit)
+            // on plain values; an ignored signal stays ignored across exec.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::signal(libc::SIGXFSZ, libc::SIG_IGN) == libc::SIG_ERR
+                        || libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0
+                    {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        })
+    }
+
+    fn start_with(
+        data_dir: &Path,
+        options: &ServerOptions,
+        configure: impl FnOnce(&mut Command),
+    ) -> StrandServer {
         let stderr = tempfile::NamedTempFile::new().expect("stderr file");
         let mut command = Command::new(strand_binary());
         command
@@ -160,6 +197,7 @@ impl StrandServer {
         if let Some(password) = &options.admin_password {
             command.env("STRAND_ADMIN_PASSWORD", password);
         }
+        configure(&mut command);
         let mut child = command.spawn().expect("spawn strand serve");
         let stdout = child.stdout.take().expect("piped stdout");
         let ready_line = match first_line(stdout) {

@@ -1,5 +1,5 @@
-//! How engine failures reach the client: SQL errors keep their code and position, storage
-//! failures become `internal` (details only in the server log).
+//! How engine failures reach the client: SQL errors keep their code and position, a full disk
+//! becomes `storage_full`, other storage failures `internal` (details only in the server log).
 
 use strand_sql_view::SqlError;
 
@@ -40,12 +40,15 @@ pub(crate) fn from_versions(error: VersionError) -> ApiError {
             ErrorCode::Sql(DUPLICATE_KEY),
             "the same primary key appears twice in one statement",
         ),
-        VersionError::Log(error) => ApiError::internal(&error),
+        VersionError::Log(error) => ApiError::from_log(&error),
     }
 }
 
 pub(crate) fn from_catalog(error: CatalogError) -> ApiError {
-    ApiError::internal(&error)
+    match &error {
+        CatalogError::Log(log) => ApiError::from_log(log),
+        CatalogError::BadRecord { .. } => ApiError::internal(&error),
+    }
 }
 
 pub(crate) fn from_users(error: UserError) -> ApiError {
@@ -58,10 +61,10 @@ pub(crate) fn from_users(error: UserError) -> ApiError {
         | UserError::InvalidRole(_)
         | UserError::InvalidPrivilege(_)
         | UserError::InvalidPassword(_) => ErrorCode::InvalidValue,
-        UserError::Hashing(_)
-        | UserError::Random(_)
-        | UserError::Storage(_)
-        | UserError::CorruptRecord { .. } => return ApiError::internal(&error),
+        UserError::Storage(log) => return ApiError::from_log(log),
+        UserError::Hashing(_) | UserError::Random(_) | UserError::CorruptRecord { .. } => {
+            return ApiError::internal(&error)
+        }
     };
     ApiError::new(code, error.to_string())
 }

@@ -283,7 +283,15 @@ impl GroupService {
                     "group offsets committed");
                 reply.send(group_reply_commit(GroupStatus::Ok)).await
             }
-            Ok(Err(error)) => reply.error(codes::STORAGE_ERROR, error.to_string()).await,
+            Ok(Err(error)) => {
+                let code = match &error {
+                    crate::topics::OffsetsError::Log(log) if log.is_storage_full() => {
+                        codes::STORAGE_FULL
+                    }
+                    _ => codes::STORAGE_ERROR,
+                };
+                reply.error(code, error.to_string()).await
+            }
             Err(error) => reply.error(codes::STORAGE_ERROR, error.to_string()).await,
         }
     }

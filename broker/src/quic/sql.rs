@@ -130,6 +130,7 @@ impl SqlOverQuic {
                     }
                     ErrorCode::Forbidden => codes::FORBIDDEN,
                     ErrorCode::Internal => codes::STORAGE_ERROR,
+                    ErrorCode::StorageFull => codes::STORAGE_FULL,
                     _ => codes::INVALID_ROW,
                 };
                 reply.error(code, error.message).await

@@ -203,6 +203,7 @@ pub(super) fn refusal(error: &TopicError) -> Refusal {
         TopicError::NoSuchPartition { .. } => codes::UNKNOWN_PARTITION,
         TopicError::OutOfOrder { .. } => codes::OUT_OF_ORDER,
         TopicError::EmptyBatch | TopicError::TooLargeForFrame { .. } => codes::LIMIT_EXCEEDED,
+        TopicError::Log(log) if log.is_storage_full() => codes::STORAGE_FULL,
         TopicError::Log(_) | TopicError::Corrupt(_) => codes::STORAGE_ERROR,
     };
     (code, error.to_string())

@@ -169,6 +169,9 @@ impl KeyedPartition {
 }
 
 /// The write lock of one [`KeyedPartition`], held for a read-modify-write.
+/// A queued batch: its ticket, its `_seq`s, and the index entries it replaced.
+type QueuedBatch = (Option<AppendTicket>, Vec<Seq>, Vec<Option<KeyVersion>>);
+
 pub struct PartitionWriter<'a> {
     rows: &'a KeyedPartition,
     _guard: parking_lot::MutexGuard<'a, ()>,
@@ -179,10 +182,14 @@ impl PartitionWriter<'_> {
     /// batch is queued and indexed under the lock, which is released before waiting for
     /// durability, so concurrent INSERTs into one partition share one fsync.
     pub fn append(self, writes: &[RowWrite<'_>]) -> Result<Vec<Seq>, VersionError> {
-        let (ticket, seqs) = self.queue_batch(writes)?;
+        let (ticket, seqs, replaced) = self.queue_batch(writes)?;
+        let rows = self.rows;
         drop(self);
         if let Some(ticket) = ticket {
-            ticket.wait()?;
+            if let Err(error) = ticket.wait() {
+                rows.writer().unindex(writes, &seqs, replaced);
+                return Err(error.into());
+            }
         }
         Ok(seqs)
     }
@@ -190,18 +197,38 @@ impl PartitionWriter<'_> {
     /// [`PartitionWriter::append`] that keeps the lock until the batch is durable: for a
     /// read-modify-write (UPDATE, DELETE), whose next competitor must read this result.
     pub fn append_holding_lock(self, writes: &[RowWrite<'_>]) -> Result<Vec<Seq>, VersionError> {
-        let (ticket, seqs) = self.queue_batch(writes)?;
+        let (ticket, seqs, replaced) = self.queue_batch(writes)?;
         if let Some(ticket) = ticket {
-            ticket.wait()?;
+            if let Err(error) = ticket.wait() {
+                self.unindex(writes, &seqs, replaced);
+                return Err(error.into());
+            }
         }
         drop(self);
         Ok(seqs)
     }
 
-    fn queue_batch(
-        &self,
-        writes: &[RowWrite<'_>],
-    ) -> Result<(Option<AppendTicket>, Vec<Seq>), VersionError> {
+    /// After `writes` failed to commit (a full disk: the log undid the batch and the partition
+    /// stays writable), put back the index entries they replaced (`replaced`, in order), where
+    /// no later statement has written the key since.
+    fn unindex(&self, writes: &[RowWrite<'_>], seqs: &[Seq], replaced: Vec<Option<KeyVersion>>) {
+        let mut index = self.rows.index.write();
+        let keyed = writes.iter().filter(|w| !w.key().is_empty());
+        for ((write, &seq), before) in keyed.zip(seqs).zip(replaced) {
+            let key = IndexKey::new(write.key());
+            if index.get(&key).is_none_or(|now| now.seq != seq) {
+                continue;
+            }
+            match before {
+                Some(version) => index.insert(key, version),
+                None => index.remove(&key),
+            };
+        }
+    }
+
+    /// Queue the batch and index it; returns its ticket, `_seq`s, and the index entries it
+    /// replaced (one per keyed write, in order).
+    fn queue_batch(&self, writes: &[RowWrite<'_>]) -> Result<QueuedBatch, VersionError> {
         let mut previous = Vec::with_capacity(writes.len());
         let mut seen = std::collections::HashSet::with_capacity(writes.len());
         for write in writes {
@@ -215,7 +242,7 @@ impl PartitionWriter<'_> {
             previous.push(previous_version);
         }
         if writes.is_empty() {
-            return Ok((None, Vec::new()));
+            return Ok((None, Vec::new(), Vec::new()));
         }
         let records: Vec<NewRecord<'_>> = writes
             .iter()
@@ -235,17 +262,18 @@ impl PartitionWriter<'_> {
         let ticket = self.rows.partition.submit_with_seqs(&records, &mut seqs)?;
         // Indexed before it is durable: the next statement's primary-key check must see these
         // keys. Readers compare index entries with their snapshot (`versions.rs` callers fall
-        // back to the snapshot when an entry is newer). If the commit fails, the partition is
-        // poisoned and refuses every later write.
+        // back to the snapshot when an entry is newer). If the commit fails, the caller puts
+        // the replaced entries back (`unindex`).
         let mut index = self.rows.index.write();
+        let mut replaced = Vec::with_capacity(writes.len());
         for (write, &seq) in writes.iter().zip(&seqs) {
             if write.key().is_empty() {
                 continue;
             }
             let deleted = !matches!(write, RowWrite::Put { .. });
-            index.insert(IndexKey::new(write.key()), KeyVersion { seq, deleted });
+            replaced.push(index.insert(IndexKey::new(write.key()), KeyVersion { seq, deleted }));
         }
-        Ok((Some(ticket), seqs))
+        Ok((Some(ticket), seqs, replaced))
     }
 }
 

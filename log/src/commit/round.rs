@@ -14,6 +14,9 @@
 //! Either way the waiters of a poisoned partition get `LogError::Poisoned`, the partition
 //! refuses appends until it is reopened (as after a failed fsync), and every other partition
 //! keeps committing.
+//!
+//! A full disk is not a reason to poison: the partition's write of the round is undone
+//! (`commit/undo.rs`), its waiters get `LogError::StorageFull`, and it stays writable.
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -22,6 +25,7 @@ use std::sync::Arc;
 
 use parking_lot::MutexGuard;
 
+use super::undo::Checkpoint;
 use super::{BatchMark, CommitQueue, QueueState};
 use crate::config::FsyncPolicy;
 use crate::error::{LogError, Result};
@@ -51,6 +55,9 @@ pub(super) struct PendingWrite {
     pub frames: Vec<u8>,
     pub batches: Vec<BatchMark>,
     pub progress: Progress,
+    /// The partition before this round's write, once written: what a failed shared sync
+    /// after a full disk restores.
+    pub checkpoint: Option<Checkpoint>,
 }
 
 impl PendingWrite {
@@ -60,6 +67,7 @@ impl PendingWrite {
             frames,
             batches,
             progress: Progress::Queued,
+            checkpoint: None,
         }
     }
 }
@@ -119,6 +127,11 @@ impl Drop for RoundGuard<'_> {
         let writes = std::mem::take(&mut self.writes);
         drop(self.queue.complete_round(self.round, writes));
     }
+}
+
+/// How [`super::RoundFailures`] names a partition.
+pub(super) fn key_of(partition: &Partition) -> usize {
+    partition as *const Partition as usize
 }
 
 /// Raise a panic caught in a commit round again in the leader's thread, now that the round is
@@ -206,7 +219,16 @@ impl CommitQueue {
             partition.write_pending(frames, batches, sync, writeback, now)
         }));
         let (progress, panic) = match written {
-            Ok(Ok(())) => (Progress::Written, None),
+            Ok(Ok(checkpoint)) => {
+                write.checkpoint = Some(checkpoint);
+                (Progress::Written, None)
+            }
+            Ok(Err(LogError::StorageFull { cause, .. })) => {
+                let waiters = write.batches.len();
+                self.failures
+                    .record(round, key_of(partition), waiters, cause);
+                (Progress::Settled, None)
+            }
             Ok(Err(error)) => {
                 partition.poison(round, &error);
                 (Progress::Settled, None)
@@ -229,9 +251,24 @@ impl CommitQueue {
         if let Err(e) = self.storage.sync_file_system(dir) {
             let error = LogError::io(dir, e);
             for write in writes.iter_mut() {
-                if write.progress == Progress::Written {
-                    write.partition.poison(round, &error);
-                    write.progress = Progress::Settled;
+                if write.progress != Progress::Written {
+                    continue;
+                }
+                write.progress = Progress::Settled;
+                let partition = &write.partition;
+                let undone = match &write.checkpoint {
+                    Some(checkpoint) if error.is_storage_full() => partition
+                        .undo_round(&mut partition.lock_writer(), checkpoint, &error)
+                        .ok(),
+                    _ => None,
+                };
+                match undone {
+                    Some(LogError::StorageFull { cause, .. }) => {
+                        let waiters = write.batches.len();
+                        self.failures
+                            .record(round, key_of(partition), waiters, cause);
+                    }
+                    _ => partition.poison(round, &error),
                 }
             }
         }
@@ -242,7 +279,8 @@ impl Partition {
     /// Leader only: write this round's frames for the partition, rolling segments as needed;
     /// `sync`: fdatasync them; `writeback`: start early writeback (policies that do not sync
     /// each round). Not visible to readers until the leader publishes, after the round's
-    /// syncs.
+    /// syncs. Returns the state before the round. If the storage is full, the round's write
+    /// is undone and the error is `StorageFull`.
     fn write_pending(
         &self,
         frames: &[u8],
@@ -250,8 +288,27 @@ impl Partition {
         sync: bool,
         writeback: Option<&WritebackQueue>,
         now: u64,
-    ) -> Result<()> {
+    ) -> Result<Checkpoint> {
         let mut writer = self.lock_writer();
+        let checkpoint = Checkpoint::of(&writer);
+        match self.write_frames(&mut writer, frames, batches, sync, writeback, now) {
+            Ok(()) => Ok(checkpoint),
+            Err(error) if error.is_storage_full() => {
+                Err(self.undo_round(&mut writer, &checkpoint, &error)?)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    fn write_frames(
+        &self,
+        writer: &mut WriterState,
+        frames: &[u8],
+        batches: &[BatchMark],
+        sync: bool,
+        writeback: Option<&WritebackQueue>,
+        now: u64,
+    ) -> Result<()> {
         let mut run_start = 0;
         let mut run_end = 0;
         for mark in batches {
@@ -265,13 +322,13 @@ impl Partition {
                 }
             };
             if !fits {
-                self.write_run(&mut writer, &frames[run_start..run_end])?;
-                self.roll(&mut writer, mark.first_seq, now)?;
+                self.write_run(writer, &frames[run_start..run_end])?;
+                self.roll(writer, mark.first_seq, now)?;
                 run_start = run_end;
             }
             run_end = mark.end;
         }
-        self.write_run(&mut writer, &frames[run_start..run_end])?;
+        self.write_run(writer, &frames[run_start..run_end])?;
         if let (Some(queue), Some(active)) = (writeback, writer.active.as_mut()) {
             active.start_writeback_if_due(queue);
         }

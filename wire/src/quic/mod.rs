@@ -85,6 +85,9 @@ pub mod codes {
     pub const LIMIT_EXCEEDED: &str = "limit_exceeded";
     /// The server could not make the write durable; nothing was acknowledged.
     pub const STORAGE_ERROR: &str = "storage_error";
+    /// The server's storage is full: nothing of the write was stored, and writes succeed again
+    /// once space is freed (no reconnect or restart needed). Retry later.
+    pub const STORAGE_FULL: &str = "storage_full";
     /// A request this server does not serve (yet): a valid frame whose handler is not built.
     pub const UNSUPPORTED: &str = "unsupported";
     /// An idempotent producer sent a batch sequence below its last one (its retry of the last
