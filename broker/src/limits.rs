@@ -136,9 +136,6 @@ pub const SUBSCRIPTION_ID_BYTES_MAX: usize = 256;
 pub const SNAPSHOT_BATCH_ROWS_DEFAULT: usize = 1000;
 /// Most rows per snapshot batch a client may ask for.
 pub const SNAPSHOT_BATCH_ROWS_MAX: usize = 10_000;
-/// Snapshots of partitions with at most this many keys are read on the connection's thread
-/// (well under a millisecond); larger ones on the blocking pool.
-pub const SNAPSHOT_INLINE_KEYS_MAX: usize = 4096;
 /// Bytes of messages queued for one connection before it counts as a slow consumer. A
 /// connection that stops reading costs at most this (plus one message) in memory.
 pub const OUTBOX_BYTES_MAX: usize = 2 * 1024 * 1024;

@@ -52,6 +52,8 @@ struct RealtimeStats {
     subscriptions: AtomicU64,
     changes_delivered: AtomicU64,
     slow_consumer_disconnects: AtomicU64,
+    /// Log records read to build subscription snapshots.
+    snapshot_rows_scanned: AtomicU64,
     /// From the commit's notification to the change queued for the client's socket.
     write_to_send: Mutex<Histogram>,
 }
@@ -146,6 +148,12 @@ impl Metrics {
     pub fn slow_consumer_disconnect(&self) {
         let counter = &self.realtime.slow_consumer_disconnects;
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A subscription's snapshot batch read `records` log records.
+    pub fn snapshot_rows_scanned(&self, records: u64) {
+        let counter = &self.realtime.snapshot_rows_scanned;
+        counter.fetch_add(records, Ordering::Relaxed);
     }
 
     /// One fan-out round queued `count` changes, `latency` after the commit was announced.
@@ -258,6 +266,13 @@ impl Metrics {
                 "counter",
                 "Connections closed because the client did not read fast enough.",
                 &realtime.slow_consumer_disconnects,
+            ),
+            (
+                "strand_snapshot_rows_scanned_total",
+                "counter",
+                "Row versions read from the log to build subscription snapshots (one per \
+                 pinned key when the filter pins the primary key).",
+                &realtime.snapshot_rows_scanned,
             ),
         ] {
             header(out, name, kind, help);

@@ -1,7 +1,6 @@
-//! Reading a subscription's rows and changes from the log: the snapshot as of its boundary,
-//! in batches ([`SnapshotCursor`]), and the changes after a `_seq` ([`replay`]). Both read a
-//! [`ReadSnapshot`], so they hold no lock a writer waits for; a paused snapshot keeps only its
-//! view of the files and the list of matching `_seq`s.
+//! Reading a subscription's changes from the log: the changes after a `_seq` ([`replay`]),
+//! each with the version it replaced ([`VersionPair`]). It reads a [`ReadSnapshot`], so it
+//! holds no lock a writer waits for. The snapshot itself is `snapshot.rs`.
 
 use serde_json::{Map, Value as Json};
 use strand_log::{LogError, ReadFrom, ReadSnapshot, RecordView, Seq};
@@ -10,7 +9,7 @@ use strand_wire::{encode_change, ChangeType};
 
 use super::change::{classify, ChangeKind};
 use super::plan::SubscriptionPlan;
-use crate::tables::versions::{versions_as_of, KeyedPartition};
+use crate::tables::versions::AsOfError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
@@ -22,6 +21,9 @@ pub enum HistoryError {
     /// for: it must end with `schema_changed` rather than send rows without the new column.
     #[error("the table has new columns")]
     SchemaChanged,
+    /// A snapshot could not tell a key's version as of its boundary.
+    #[error(transparent)]
+    AsOf(#[from] AsOfError),
 }
 
 /// A version of a row: its stored fields and `_seq`.
@@ -144,98 +146,11 @@ pub fn replay(
     })
 }
 
-/// One batch of a snapshot: its rows, its number (from 0), and whether more follow.
-pub struct SnapshotBatch {
-    pub rows: Vec<Map<String, Json>>,
-    pub number: u64,
-    pub has_more: bool,
-}
-
-/// A snapshot being delivered: the rows matching the plan as of `boundary`, batch by batch.
-pub struct SnapshotCursor {
-    snapshot: ReadSnapshot,
-    boundary: Seq,
-    /// `_seq`s of the matching newest versions, ascending; `next` is the first not yet sent.
-    matching: Vec<Seq>,
-    next: usize,
-    batches_sent: u64,
-}
-
-impl SnapshotCursor {
-    /// The partition as of its last committed `_seq`.
-    pub fn open(partition: &KeyedPartition, plan: &SubscriptionPlan) -> Result<Self, HistoryError> {
-        let snapshot = partition.snapshot();
-        let boundary = snapshot.last_seq();
-        let mut matching = Vec::new();
-        // STREAM rows past their TTL are in the snapshot until their expiry tombstone (the
-        // query as of the boundary's `_seq`): the client then gets their `delete` like any
-        // subscriber, instead of a delete for a row it was never sent.
-        for record in versions_as_of(&snapshot, boundary)? {
-            if record.flags.is_tombstone() {
-                continue;
-            }
-            if plan.matches(&decode(record.payload)?, record.seq) {
-                matching.push(record.seq);
-            }
-        }
-        matching.sort_unstable();
-        Ok(SnapshotCursor {
-            snapshot,
-            boundary,
-            matching,
-            next: 0,
-            batches_sent: 0,
-        })
-    }
-
-    pub fn boundary(&self) -> Seq {
-        self.boundary
-    }
-
-    /// Report at least `floor` as the boundary: for `SELECT *`, the `_seq` of the table's
-    /// latest column change, so that a later resume from this boundary is known to hold rows
-    /// with every column. No record of the partition lies between its last `_seq` and a
-    /// catalog change already durable, so the snapshot is the same as of `floor`.
-    pub fn raise_boundary(&mut self, floor: Seq) {
-        self.boundary = self.boundary.max(floor);
-    }
-
-    /// The next batch of at most `batch_size` rows.
-    pub fn next_batch(
-        &mut self,
-        plan: &SubscriptionPlan,
-        batch_size: usize,
-    ) -> Result<SnapshotBatch, HistoryError> {
-        let end = (self.next + batch_size.max(1)).min(self.matching.len());
-        let wanted = &self.matching[self.next..end];
-        let mut rows = Vec::with_capacity(wanted.len());
-        if let Some(&first) = wanted.first() {
-            let mut wanted = wanted.iter().peekable();
-            for record in self.snapshot.records(ReadFrom::Seq(first)) {
-                let record = record?;
-                let Some(&&seq) = wanted.peek() else { break };
-                if record.seq == seq {
-                    rows.push(plan.row_json(&decode(record.payload)?, record.seq));
-                    wanted.next();
-                }
-            }
-        }
-        self.next = end;
-        let number = self.batches_sent;
-        self.batches_sent += 1;
-        Ok(SnapshotBatch {
-            rows,
-            number,
-            has_more: self.next < self.matching.len(),
-        })
-    }
-}
-
 pub(super) fn decode(payload: &[u8]) -> Result<RowView<'_>, HistoryError> {
     RowView::new(payload).map_err(|e| HistoryError::Row(e.to_string()))
 }
 
-fn record_at<'s>(snapshot: &'s ReadSnapshot, seq: Seq) -> Result<Option<RecordView<'s>>, LogError> {
+pub(super) fn record_at<'s>(snapshot: &'s ReadSnapshot, seq: Seq) -> Result<Option<RecordView<'s>>, LogError> {
     match snapshot.records(ReadFrom::Seq(seq)).next() {
         Some(Ok(record)) if record.seq == seq => Ok(Some(record)),
         Some(Err(error)) => Err(error),

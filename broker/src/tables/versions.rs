@@ -68,6 +68,27 @@ pub enum VersionError {
     KeyRepeated,
 }
 
+/// Why [`KeyedPartition::version_as_of`] could not tell a key's version as of a `_seq`.
+#[derive(Debug, thiserror::Error)]
+pub enum AsOfError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// A version after the boundary is no longer stored (compaction removed it): the
+    /// changes after the boundary are no longer complete either.
+    #[error("version {0} of a key is no longer stored")]
+    Removed(Seq),
+    /// The index names a version whose batch did not commit in time (or failed).
+    #[error("version {0} of a key was not committed")]
+    NotCommitted(Seq),
+}
+
+/// How long [`KeyedPartition::version_as_of`] waits for a version the index already names to
+/// be committed: a commit round takes milliseconds (one fsync); much longer means the disk
+/// is stuck, and the reader gives up with an error rather than hold its thread.
+const COMMIT_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(10);
+/// How often it looks again meanwhile: short against one fsync.
+const COMMIT_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// Keys are hashed on every write and point read: foldhash (seeded per process) is several
 /// times faster than the default SipHash for short keys.
 type KeyHasher = foldhash::fast::RandomState;
@@ -161,6 +182,100 @@ impl KeyedPartition {
     /// A consistent view for reads as of its last `_seq` (or any earlier one).
     pub fn snapshot(&self) -> ReadSnapshot {
         self.partition.snapshot()
+    }
+
+    /// A snapshot whose every version is in the key index: taken while no statement is
+    /// between issuing `_seq`s and indexing them (a commit round may publish a batch before
+    /// its writer indexed it). From then on, the index's version of a key is at or after its
+    /// newest version in the snapshot; one after the snapshot's last `_seq` is resolved by
+    /// [`KeyedPartition::version_as_of`]. Waits for a writer holding the partition (an
+    /// UPDATE waits for its fsync under the lock): call it where waiting is allowed.
+    pub fn indexed_snapshot(&self) -> ReadSnapshot {
+        let _writers = self.write_lock.lock();
+        self.partition.snapshot()
+    }
+
+    /// [`KeyedPartition::indexed_snapshot`] without waiting: `None` if a writer holds the
+    /// partition right now.
+    pub fn try_indexed_snapshot(&self) -> Option<ReadSnapshot> {
+        let _writers = self.write_lock.try_lock()?;
+        Some(self.partition.snapshot())
+    }
+
+    /// The `_seq` of the newest version of `key` as of `boundary` (a tombstone's too), where
+    /// `boundary` is the last `_seq` of an [`KeyedPartition::indexed_snapshot`]: the index's
+    /// version if it is not after `boundary`, else found by following the versions'
+    /// `previous_version` links back from it (as many steps as the key was written since).
+    /// `None`: the key had no version then. Sleeps while the index's version is written but
+    /// not yet committed, so call it where blocking is allowed. `read` counts the records it
+    /// reads.
+    pub fn version_as_of(
+        &self,
+        key: &[u8],
+        boundary: Seq,
+        read: &mut u64,
+    ) -> Result<Option<Seq>, AsOfError> {
+        loop {
+            // Every version at or below `boundary` was indexed when the snapshot was taken,
+            // and only a batch that failed to commit (so above it) is taken out again.
+            let Some(newest) = self.version(key) else {
+                return Ok(None);
+            };
+            if newest.seq <= boundary {
+                return Ok(Some(newest.seq));
+            }
+            match self.walk_back(key, newest.seq, boundary, read) {
+                Ok(Some(found)) => return Ok(found),
+                // The batch failed and left the index: look again.
+                Ok(None) => continue,
+                Err(error) if self.version(key) != Some(newest) => {
+                    tracing::debug!(%error, "the key changed while reading its versions");
+                    continue;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// From version `newest` of `key` back to the first version at or below `boundary`;
+    /// `Ok(None)` if the index no longer names `newest` (its batch failed to commit).
+    fn walk_back(
+        &self,
+        key: &[u8],
+        newest: Seq,
+        boundary: Seq,
+        read: &mut u64,
+    ) -> Result<Option<Option<Seq>>, AsOfError> {
+        let started = std::time::Instant::now();
+        let snapshot = loop {
+            let snapshot = self.partition.snapshot();
+            if snapshot.last_seq() >= newest {
+                break snapshot;
+            }
+            if self.version(key).map(|v| v.seq) != Some(newest) {
+                return Ok(None);
+            }
+            if self.partition.is_poisoned() || started.elapsed() >= COMMIT_WAIT_MAX {
+                return Err(AsOfError::NotCommitted(newest));
+            }
+            std::thread::sleep(COMMIT_POLL_INTERVAL);
+        };
+        let mut seq = newest;
+        loop {
+            *read += 1;
+            let previous = match snapshot.records(ReadFrom::Seq(seq)).next() {
+                Some(Ok(record)) if record.seq == seq => record.previous_version,
+                Some(Err(error)) => return Err(AsOfError::Log(error)),
+                _ => return Err(AsOfError::Removed(seq)),
+            };
+            if previous == Seq::ZERO {
+                return Ok(Some(None));
+            }
+            if previous <= boundary {
+                return Ok(Some(Some(previous)));
+            }
+            seq = previous;
+        }
     }
 
     fn read_index(&self) -> parking_lot::RwLockReadGuard<'_, KeyIndex> {
@@ -384,6 +499,37 @@ mod tests {
         let latest = versions_as_of(&snapshot, Seq::MAX).unwrap();
         assert!(latest[0].flags.is_tombstone());
         assert_eq!(latest[0].previous_version, seqs.0[0]);
+    }
+
+    #[test]
+    fn version_as_of_follows_the_links_back_from_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = open(dir.path());
+        let put = |row: &'static [u8]| [RowWrite::Put { key: b"k", row }];
+        let first = rows.apply(&put(b"a"), no_check).unwrap().unwrap()[0];
+        let second = rows.apply(&put(b"b"), no_check).unwrap().unwrap()[0];
+        let boundary = rows.indexed_snapshot().last_seq();
+        assert_eq!(boundary, second);
+        let third = rows.apply(&put(b"c"), no_check).unwrap().unwrap()[0];
+        let gone = rows
+            .apply(&[RowWrite::Delete { key: b"k" }], no_check)
+            .unwrap()
+            .unwrap()[0];
+        assert_eq!(rows.version(b"k").unwrap().seq, gone);
+        let mut read = 0;
+        let as_of = |seq, read: &mut u64| rows.version_as_of(b"k", seq, read).unwrap();
+        assert_eq!(as_of(boundary, &mut read), Some(second));
+        assert_eq!(read, 2, "the delete, then the third version");
+        assert_eq!(as_of(first, &mut read), Some(first));
+        assert_eq!(as_of(third, &mut read), Some(third));
+        assert_eq!(as_of(Seq::ZERO, &mut read), None);
+        let mut none = 0;
+        assert_eq!(as_of(gone, &mut none), Some(gone));
+        assert_eq!(
+            none, 0,
+            "the index's version at or below the boundary needs no read"
+        );
+        assert_eq!(rows.version_as_of(b"x", gone, &mut none).unwrap(), None);
     }
 
     #[test]

@@ -20,13 +20,15 @@ use super::protocol::{Protocol, Step, SubscribeRequest};
 use crate::auth::Credentials;
 use crate::error::ApiError;
 use crate::http::AppState;
-use crate::limits::{OUTBOX_BYTES_MAX, SNAPSHOT_INLINE_KEYS_MAX};
+use crate::limits::OUTBOX_BYTES_MAX;
 use crate::metrics::BasicAuth;
 use crate::realtime::{
-    KeyedCatchUp, KeyedOpen, LiveSubscription, Outbox, OutboxReceiver, Realtime, SnapshotCursor,
+    HistoryError, KeyedCatchUp, KeyedOpen, LiveSubscription, Outbox, OutboxReceiver, Realtime,
+    SnapshotCursor,
 };
 use crate::session::Session;
 use crate::sql::SubscriptionTarget;
+use crate::tables::versions::AsOfError;
 
 /// WebSocket close code for a policy violation (failed authentication, slow consumer).
 const CLOSE_POLICY: u16 = 1008;
@@ -256,21 +258,23 @@ impl Connection {
                 }
             }
             None => {
+                // Opening reads no rows (the batches do); it waits only while a writer holds
+                // the partition, and then not on the connection's thread.
                 let (partition, plan) = (target.partition.clone(), target.plan.clone());
-                let opened = if partition.key_count() <= SNAPSHOT_INLINE_KEYS_MAX {
-                    Ok(SnapshotCursor::open(&partition, &plan))
-                } else {
-                    tokio::task::spawn_blocking(move || SnapshotCursor::open(&partition, &plan))
-                        .await
+                let opened = match SnapshotCursor::open_now(&partition, &plan) {
+                    Some(cursor) => Ok(cursor),
+                    None => {
+                        tokio::task::spawn_blocking(move || SnapshotCursor::open(&partition, &plan))
+                            .await
+                    }
                 };
                 match opened {
-                    Ok(Ok(mut cursor)) => {
+                    Ok(mut cursor) => {
                         cursor.raise_boundary(target.columns_changed.unwrap_or(Seq::ZERO));
                         let boundary = cursor.boundary();
                         entry.snapshot = Some(Box::new((cursor, batch_size)));
                         boundary
                     }
-                    Ok(Err(error)) => return self.refuse(&id, &ApiError::internal(&error)).await,
                     Err(error) => return self.refuse(&id, &ApiError::internal(&error)).await,
                 }
             }
@@ -321,7 +325,17 @@ impl Connection {
         })
         .await;
         let (cursor, rows, batch_num, has_more) = match read {
-            Ok((cursor, Ok(batch))) => (cursor, batch.rows, batch.number, batch.has_more),
+            Ok((cursor, Ok(batch))) => {
+                self.state.metrics.snapshot_rows_scanned(batch.scanned);
+                (cursor, batch.rows, batch.number, batch.has_more)
+            }
+            Ok((cursor, Err(HistoryError::AsOf(AsOfError::Removed(_))))) => {
+                // History after the boundary was compacted away while the snapshot was
+                // paged: its catch-up could not be exact either.
+                self.unsubscribe(id);
+                let lowest = cursor.partition().partition().lowest_resumable_seq();
+                return self.reply(resume_too_old(id, lowest)).await;
+            }
             Ok((_, Err(error))) => return self.fail(id, &ApiError::internal(&error)).await,
             Err(error) => return self.fail(id, &ApiError::internal(&error)).await,
         };
