@@ -30,7 +30,6 @@ use crate::limits::{
     QUIC_FRAME_BUFFER_BYTES_MAX, UNAUTHENTICATED_CONNECTIONS_MAX_DEFAULT,
 };
 
-
 const DATA_DIR_DEFAULT: &str = "./data";
 const HTTP_ADDR_DEFAULT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
 const QUIC_ADDR_DEFAULT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7100);
@@ -108,8 +107,6 @@ pub struct ServeArgs {
     /// Lifetime of tokens issued by /v1/api/auth/login [default: 86400]
     #[arg(long, value_name = "SECONDS")]
     pub token_ttl_seconds: Option<u64>,
-}
-
     /// Client connections open at once (HTTP with WebSocket, plus QUIC); more are refused
     /// [default: 10000, at most half the open-files limit]
     #[arg(long, value_name = "N")]
@@ -134,15 +131,8 @@ pub struct ServeArgs {
     /// [default: 268435456]
     #[arg(long, value_name = "BYTES")]
     pub quic_frame_buffer_bytes: Option<u64>,
-    /// Failed password checks one user name may have per window before further attempts are
-    /// refused with 429 `too_many_attempts` [default: 10]
-    #[arg(long, value_name = "N")]
-    /// Failed password checks one client address may have per window, across names
-    /// [default: 50]
-    #[arg(long, value_name = "N")]
-    /// The window of the failed-password counts, from a name's or address's first failure
-    /// [default: 60000]
-    #[arg(long, value_name = "MS")]
+}
+
 /// One source of settings; `None` means "this source does not say".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -161,11 +151,6 @@ pub struct ConfigLayer {
     pub tombstone_retention_ms: Option<u64>,
     pub log_level: Option<String>,
     pub token_ttl_seconds: Option<u64>,
-}
-
-/// The validated settings the server runs with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServeConfig {
     pub connections_max: Option<u64>,
     pub unauthenticated_connections_max: Option<u64>,
     pub connections_per_user_max: Option<u64>,
@@ -173,6 +158,11 @@ pub struct ServeConfig {
     pub http_header_timeout_ms: Option<u64>,
     pub http_body_timeout_ms: Option<u64>,
     pub quic_frame_buffer_bytes: Option<u64>,
+}
+
+/// The validated settings the server runs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeConfig {
     pub data_dir: PathBuf,
     pub http_addr: SocketAddr,
     pub quic_addr: SocketAddr,
@@ -187,14 +177,6 @@ pub struct ServeConfig {
     /// A `tracing` filter; `None` means "use RUST_LOG, else info".
     pub log_level: Option<String>,
     pub token_ttl: Duration,
-}
-
-/// The schedules of the background work that removes data: expiring STREAM rows (as real
-/// deletes, so subscribers see them leave) and compacting USER and SHARED partitions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MaintenanceConfig {
-    pub ttl_sweep_interval: Duration,
-    pub compaction_interval: Duration,
     /// Connection caps and timeouts (`connections.rs`).
     pub connections: ConnectionConfig,
 }
@@ -229,6 +211,14 @@ impl Default for ConnectionConfig {
             quic_frame_buffer_bytes: QUIC_FRAME_BUFFER_BYTES_DEFAULT,
         }
     }
+}
+
+/// The schedules of the background work that removes data: expiring STREAM rows (as real
+/// deletes, so subscribers see them leave) and compacting USER and SHARED partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaintenanceConfig {
+    pub ttl_sweep_interval: Duration,
+    pub compaction_interval: Duration,
     /// A partition is due when this many bytes were sealed since its last compaction...
     pub compaction_min_bytes: u64,
     /// ...or when its oldest uncompacted sealed segment is this old.
@@ -267,6 +257,13 @@ impl ServeArgs {
             tombstone_retention_ms: self.tombstone_retention_ms,
             log_level: self.log_level.clone(),
             token_ttl_seconds: self.token_ttl_seconds,
+            connections_max: self.connections_max,
+            unauthenticated_connections_max: self.unauthenticated_connections_max,
+            connections_per_user_max: self.connections_per_user_max,
+            auth_timeout_ms: self.auth_timeout_ms,
+            http_header_timeout_ms: self.http_header_timeout_ms,
+            http_body_timeout_ms: self.http_body_timeout_ms,
+            quic_frame_buffer_bytes: self.quic_frame_buffer_bytes,
         }
     }
 }
@@ -277,13 +274,6 @@ impl ConfigLayer {
     pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Result<ConfigLayer, ConfigError> {
         let text = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let number = |name: &str| -> Result<Option<u64>, ConfigError> {
-            connections_max: self.connections_max,
-            unauthenticated_connections_max: self.unauthenticated_connections_max,
-            connections_per_user_max: self.connections_per_user_max,
-            auth_timeout_ms: self.auth_timeout_ms,
-            http_header_timeout_ms: self.http_header_timeout_ms,
-            http_body_timeout_ms: self.http_body_timeout_ms,
-            quic_frame_buffer_bytes: self.quic_frame_buffer_bytes,
             text(name)
                 .map(|value| {
                     value.trim().parse().map_err(|_| ConfigError::InvalidValue {
@@ -309,6 +299,13 @@ impl ConfigLayer {
             tombstone_retention_ms: number("STRAND_TOMBSTONE_RETENTION_MS")?,
             log_level: text("STRAND_LOG_LEVEL"),
             token_ttl_seconds: number("STRAND_TOKEN_TTL_SECONDS")?,
+            connections_max: number("STRAND_CONNECTIONS_MAX")?,
+            unauthenticated_connections_max: number("STRAND_UNAUTHENTICATED_CONNECTIONS_MAX")?,
+            connections_per_user_max: number("STRAND_CONNECTIONS_PER_USER_MAX")?,
+            auth_timeout_ms: number("STRAND_AUTH_TIMEOUT_MS")?,
+            http_header_timeout_ms: number("STRAND_HTTP_HEADER_TIMEOUT_MS")?,
+            http_body_timeout_ms: number("STRAND_HTTP_BODY_TIMEOUT_MS")?,
+            quic_frame_buffer_bytes: number("STRAND_QUIC_FRAME_BUFFER_BYTES")?,
         })
     }
 
@@ -322,13 +319,6 @@ impl ConfigLayer {
 
     /// Read and parse a config file.
     pub fn from_file(path: &Path) -> Result<ConfigLayer, ConfigError> {
-            connections_max: number("STRAND_CONNECTIONS_MAX")?,
-            unauthenticated_connections_max: number("STRAND_UNAUTHENTICATED_CONNECTIONS_MAX")?,
-            connections_per_user_max: number("STRAND_CONNECTIONS_PER_USER_MAX")?,
-            auth_timeout_ms: number("STRAND_AUTH_TIMEOUT_MS")?,
-            http_header_timeout_ms: number("STRAND_HTTP_HEADER_TIMEOUT_MS")?,
-            http_body_timeout_ms: number("STRAND_HTTP_BODY_TIMEOUT_MS")?,
-            quic_frame_buffer_bytes: number("STRAND_QUIC_FRAME_BUFFER_BYTES")?,
         let read_error = |source| ConfigError::ReadFile {
             path: path.to_path_buf(),
             source,
@@ -453,22 +443,6 @@ pub fn resolve(
         maintenance,
         log_level: pick(&layers, |l| &l.log_level).map(|(v, _)| v),
         token_ttl: Duration::from_secs(token_ttl_seconds),
-    })
-}
-
-fn maintenance(layers: &[(Origin, &ConfigLayer)]) -> Result<MaintenanceConfig, ConfigError> {
-    let setting =
-        |field: fn(&ConfigLayer) -> &Option<u64>, key, default, min, max| match pick(layers, field)
-        {
-            None => Ok(default),
-            Some((value, origin)) => bounded(value, min, max, origin, key),
-        };
-    let millis = Duration::from_millis;
-    Ok(MaintenanceConfig {
-        ttl_sweep_interval: millis(setting(
-            |l| &l.ttl_sweep_interval_ms,
-            "ttl_sweep_interval_ms",
-            TTL_SWEEP_INTERVAL_MS_DEFAULT,
         connections: connections(&layers)?,
     })
 }
@@ -528,6 +502,22 @@ fn connections(layers: &[(Origin, &ConfigLayer)]) -> Result<ConnectionConfig, Co
             frame_min,
             QUIC_FRAME_BUFFER_BYTES_MAX,
         )?,
+    })
+}
+
+fn maintenance(layers: &[(Origin, &ConfigLayer)]) -> Result<MaintenanceConfig, ConfigError> {
+    let setting =
+        |field: fn(&ConfigLayer) -> &Option<u64>, key, default, min, max| match pick(layers, field)
+        {
+            None => Ok(default),
+            Some((value, origin)) => bounded(value, min, max, origin, key),
+        };
+    let millis = Duration::from_millis;
+    Ok(MaintenanceConfig {
+        ttl_sweep_interval: millis(setting(
+            |l| &l.ttl_sweep_interval_ms,
+            "ttl_sweep_interval_ms",
+            TTL_SWEEP_INTERVAL_MS_DEFAULT,
             TTL_SWEEP_INTERVAL_MS_MIN,
             TTL_SWEEP_INTERVAL_MS_MAX,
         )?),

@@ -74,32 +74,6 @@ pub const TOMBSTONE_RETENTION_MS_DEFAULT: u64 = 7 * 86_400_000;
 pub const DURATION_MS_MAX: u64 = 100 * 365 * 86_400_000;
 /// Most expired STREAM rows deleted in one batch (one append, one commit).
 pub const EXPIRY_BATCH_ROWS_MAX: usize = 1_024;
-/// After SIGTERM, how long in-flight requests may take before the server stops anyway.
-pub const SHUTDOWN_GRACE_MS: u64 = 10_000;
-/// After a failed accept (e.g. out of file descriptors), wait this long before the next.
-pub const ACCEPT_RETRY_MS: u64 = 10;
-/// Largest config file read.
-pub const CONFIG_FILE_BYTES_MAX: u64 = 1024 * 1024;
-
-/// Largest response body the CLI reads from the server.
-pub const CLI_RESPONSE_BYTES_MAX: u64 = 64 * 1024 * 1024;
-/// Largest script the CLI reads from a non-terminal stdin.
-pub const CLI_SCRIPT_BYTES_MAX: u64 = 64 * 1024 * 1024;
-/// How long the CLI waits for one HTTP answer.
-pub const CLI_REQUEST_TIMEOUT_MS: u64 = 60_000;
-/// Lines kept in the REPL history file.
-pub const CLI_HISTORY_LINES_MAX: usize = 1000;
-/// Rows a one-shot SELECT may return; a larger result needs a LIMIT.
-pub const RESULT_ROWS_MAX: usize = 100_000;
-/// Table partitions (with their key indexes) kept open; each holds one log partition.
-pub const KEYED_PARTITIONS_CACHED_MAX: usize = 256;
-
-/// Largest WebSocket message a client may send (a `subscribe` with its SQL fits easily).
-pub const WS_MESSAGE_BYTES_MAX: usize = 1024 * 1024;
-/// Initial read buffer of a WebSocket connection (tungstenite's default is 128 KiB, allocated
-/// per connection up front; clients send small messages, and the buffer grows for large ones).
-pub const WS_READ_BUFFER_BYTES: usize = 4 * 1024;
-/// Subscriptions one WebSocket connection may hold at once.
 /// Default cap on client connections open at once (HTTP with WebSocket, plus QUIC). Each
 /// holds a file descriptor and some memory; the start lowers the cap to half the open-files
 /// limit when that is smaller, keeping the other half for partitions and the server's files.
@@ -129,6 +103,32 @@ pub const QUIC_FRAME_BUFFER_BYTES_DEFAULT: u64 = 256 << 20;
 pub const QUIC_FRAME_BUFFER_BYTES_MAX: u64 = 64 << 30;
 /// The open-files limit is shared out so: at most this fraction (1/N) for client connections.
 pub const CONNECTIONS_SHARE_OF_OPEN_FILES_DIVISOR: u64 = 2;
+/// After SIGTERM, how long in-flight requests may take before the server stops anyway.
+pub const SHUTDOWN_GRACE_MS: u64 = 10_000;
+/// After a failed accept (e.g. out of file descriptors), wait this long before the next.
+pub const ACCEPT_RETRY_MS: u64 = 10;
+/// Largest config file read.
+pub const CONFIG_FILE_BYTES_MAX: u64 = 1024 * 1024;
+
+/// Largest response body the CLI reads from the server.
+pub const CLI_RESPONSE_BYTES_MAX: u64 = 64 * 1024 * 1024;
+/// Largest script the CLI reads from a non-terminal stdin.
+pub const CLI_SCRIPT_BYTES_MAX: u64 = 64 * 1024 * 1024;
+/// How long the CLI waits for one HTTP answer.
+pub const CLI_REQUEST_TIMEOUT_MS: u64 = 60_000;
+/// Lines kept in the REPL history file.
+pub const CLI_HISTORY_LINES_MAX: usize = 1000;
+/// Rows a one-shot SELECT may return; a larger result needs a LIMIT.
+pub const RESULT_ROWS_MAX: usize = 100_000;
+/// Table partitions (with their key indexes) kept open; each holds one log partition.
+pub const KEYED_PARTITIONS_CACHED_MAX: usize = 256;
+
+/// Largest WebSocket message a client may send (a `subscribe` with its SQL fits easily).
+pub const WS_MESSAGE_BYTES_MAX: usize = 1024 * 1024;
+/// Initial read buffer of a WebSocket connection (tungstenite's default is 128 KiB, allocated
+/// per connection up front; clients send small messages, and the buffer grows for large ones).
+pub const WS_READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Subscriptions one WebSocket connection may hold at once.
 pub const SUBSCRIPTIONS_PER_CONNECTION_MAX: usize = 256;
 /// Longest subscription id.
 pub const SUBSCRIPTION_ID_BYTES_MAX: usize = 256;

@@ -96,12 +96,12 @@ pub mod codes {
     /// A well-formed request the server cannot honour as asked (e.g. a group name already
     /// consuming another topic, a session timeout out of range); the message says what.
     pub const INVALID_REQUEST: &str = "invalid_request";
-    /// A `tail`'s user lost SELECT on the topic (REVOKE, or a role change); the tail ended.
-    pub const PERMISSION_REVOKED: &str = "permission_revoked";
-    /// A `tail`'s user was dropped; the tail ended.
     /// The server has no room for the request frame now (its buffer for frames in progress is
     /// full): nothing of the request was done; retry shortly.
     pub const OVERLOADED: &str = "overloaded";
+    /// A `tail`'s user lost SELECT on the topic (REVOKE, or a role change); the tail ended.
+    pub const PERMISSION_REVOKED: &str = "permission_revoked";
+    /// A `tail`'s user was dropped; the tail ended.
     pub const USER_DROPPED: &str = "user_dropped";
     /// Too many failed authentications for this user name or from this address; the message
     /// says after how many seconds to retry.
