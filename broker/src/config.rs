@@ -107,6 +107,14 @@ pub struct ServeArgs {
     /// Lifetime of tokens issued by /v1/api/auth/login [default: 86400]
     #[arg(long, value_name = "SECONDS")]
     pub token_ttl_seconds: Option<u64>,
+    /// Consumer groups one user may hold at once; groups without members are removed after
+    /// their session timeout [default: 100]
+    #[arg(long, value_name = "N")]
+    pub groups_per_user_max: Option<u64>,
+    /// How long a consumer group's committed offsets are kept after its last member left
+    /// and its last commit [default: 604800000 = 7 days]
+    #[arg(long, value_name = "MS")]
+    pub group_offsets_retention_ms: Option<u64>,
     /// Client connections open at once (HTTP with WebSocket, plus QUIC); more are refused
     /// [default: 10000, at most half the open-files limit]
     #[arg(long, value_name = "N")]
@@ -151,6 +159,8 @@ pub struct ConfigLayer {
     pub tombstone_retention_ms: Option<u64>,
     pub log_level: Option<String>,
     pub token_ttl_seconds: Option<u64>,
+    pub groups_per_user_max: Option<u64>,
+    pub group_offsets_retention_ms: Option<u64>,
     pub connections_max: Option<u64>,
     pub unauthenticated_connections_max: Option<u64>,
     pub connections_per_user_max: Option<u64>,
@@ -225,6 +235,8 @@ pub struct MaintenanceConfig {
     pub compaction_max_age: Duration,
     /// Tombstones younger than this survive compaction.
     pub tombstone_retention: Duration,
+    /// Consumer groups per user and the retention of their offsets (`quic/groups.rs`).
+    pub groups: crate::quic::GroupLimits,
 }
 
 impl Default for MaintenanceConfig {
@@ -235,6 +247,7 @@ impl Default for MaintenanceConfig {
             compaction_min_bytes: COMPACTION_MIN_BYTES_DEFAULT,
             compaction_max_age: Duration::from_millis(COMPACTION_MAX_AGE_MS_DEFAULT),
             tombstone_retention: Duration::from_millis(TOMBSTONE_RETENTION_MS_DEFAULT),
+            groups: crate::quic::GroupLimits::default(),
         }
     }
 }
@@ -257,6 +270,8 @@ impl ServeArgs {
             tombstone_retention_ms: self.tombstone_retention_ms,
             log_level: self.log_level.clone(),
             token_ttl_seconds: self.token_ttl_seconds,
+            groups_per_user_max: self.groups_per_user_max,
+            group_offsets_retention_ms: self.group_offsets_retention_ms,
             connections_max: self.connections_max,
             unauthenticated_connections_max: self.unauthenticated_connections_max,
             connections_per_user_max: self.connections_per_user_max,
@@ -299,6 +314,8 @@ impl ConfigLayer {
             tombstone_retention_ms: number("STRAND_TOMBSTONE_RETENTION_MS")?,
             log_level: text("STRAND_LOG_LEVEL"),
             token_ttl_seconds: number("STRAND_TOKEN_TTL_SECONDS")?,
+            groups_per_user_max: number("STRAND_GROUPS_PER_USER_MAX")?,
+            group_offsets_retention_ms: number("STRAND_GROUP_OFFSETS_RETENTION_MS")?,
             connections_max: number("STRAND_CONNECTIONS_MAX")?,
             unauthenticated_connections_max: number("STRAND_UNAUTHENTICATED_CONNECTIONS_MAX")?,
             connections_per_user_max: number("STRAND_CONNECTIONS_PER_USER_MAX")?,
@@ -549,6 +566,23 @@ fn maintenance(layers: &[(Origin, &ConfigLayer)]) -> Result<MaintenanceConfig, C
             0,
             DURATION_MS_MAX,
         )?),
+        groups: crate::quic::GroupLimits {
+            groups_per_user_max: usize::try_from(setting(
+                |l| &l.groups_per_user_max,
+                "groups_per_user_max",
+                crate::limits::GROUPS_PER_USER_MAX_DEFAULT as u64,
+                1,
+                crate::limits::GROUPS_PER_USER_MAX_MAX,
+            )?)
+            .unwrap_or(usize::MAX),
+            offsets_retention: millis(setting(
+                |l| &l.group_offsets_retention_ms,
+                "group_offsets_retention_ms",
+                crate::limits::GROUP_OFFSETS_RETENTION_MS_DEFAULT,
+                0,
+                DURATION_MS_MAX,
+            )?),
+        },
     })
 }
 

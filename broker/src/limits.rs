@@ -103,6 +103,14 @@ pub const QUIC_FRAME_BUFFER_BYTES_DEFAULT: u64 = 256 << 20;
 pub const QUIC_FRAME_BUFFER_BYTES_MAX: u64 = 64 << 30;
 /// The open-files limit is shared out so: at most this fraction (1/N) for client connections.
 pub const CONNECTIONS_SHARE_OF_OPEN_FILES_DIVISOR: u64 = 2;
+/// Consumer groups one user may hold at once by default (`--groups-per-user-max`): the
+/// server holds at most `quic::GROUPS_MAX`, so one user's junk groups cannot fill it.
+pub const GROUPS_PER_USER_MAX_DEFAULT: usize = 100;
+/// Most a config may set `groups_per_user_max` to: the server's own bound.
+pub const GROUPS_PER_USER_MAX_MAX: u64 = 10_000;
+/// How long a consumer group's committed offsets outlive its last member and last commit by
+/// default (`--group-offsets-retention-ms`): a week, like Kafka's `offsets.retention.minutes`.
+pub const GROUP_OFFSETS_RETENTION_MS_DEFAULT: u64 = 7 * 86_400_000;
 /// After SIGTERM, how long in-flight requests may take before the server stops anyway.
 pub const SHUTDOWN_GRACE_MS: u64 = 10_000;
 /// After a failed accept (e.g. out of file descriptors), wait this long before the next.

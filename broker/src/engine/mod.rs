@@ -82,6 +82,8 @@ pub struct Engine {
     hooks: Arc<CommitHooks>,
     /// Consumer groups' committed offsets, served over QUIC.
     group_offsets: Arc<GroupOffsets>,
+    /// Bounds on consumer groups and their offsets' retention (`quic/groups.rs`).
+    group_limits: crate::quic::GroupLimits,
 }
 
 impl Engine {
@@ -127,6 +129,7 @@ impl Engine {
             sources,
             hooks,
             group_offsets,
+            group_limits: context.maintenance.groups,
         })
     }
 
@@ -258,6 +261,7 @@ impl SqlEngine for Engine {
             self.users.clone(),
             self.group_offsets.clone(),
             self.clone(),
+            self.group_limits,
         );
         Some(Arc::new(service))
     }

@@ -34,12 +34,13 @@ impl BrokerService {
         users: Arc<UserDirectory>,
         offsets: Arc<GroupOffsets>,
         engine: Arc<dyn SqlEngine>,
+        group_limits: super::groups::GroupLimits,
     ) -> BrokerService {
         let access = TopicAccess::new(catalog.clone(), users.clone());
         BrokerService {
             topics: TopicService::new(catalog, topics.clone(), users),
             topic_data: topics,
-            groups: GroupService::new(access.clone(), offsets),
+            groups: GroupService::new(access.clone(), offsets, group_limits),
             access,
             sql: SqlOverQuic::new(engine),
         }

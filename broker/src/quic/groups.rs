@@ -11,6 +11,13 @@
 //! Every request needs SELECT on the group's topic (checked again on each request, so a
 //! revoked grant ends a member's heartbeats and commits with `not_authorized`).
 //!
+//! Groups are collected (docs/topics.md, "Consumer groups"): a sweep every
+//! [`GROUP_SWEEP_INTERVAL_MS`] expires silent members and removes every group left without
+//! members, so a group nobody uses is gone about one session timeout after its last member;
+//! its committed offsets stay in [`GroupOffsets`] for the offsets retention and a later join
+//! of the same name gets them back. One user may hold at most `groups_per_user_max` groups and
+//! the server [`GROUPS_MAX`], so one user's junk groups cannot lock everyone out.
+//!
 //! Owns: the registry of groups and the mapping between wire values (string member ids, u32
 //! generations, statuses) and the coordinator's. Does not own: the membership rules
 //! (`topics/group.rs`) or the offset records (`topics/offsets.rs`).
@@ -18,7 +25,7 @@
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use strand_log::Seq;
 use strand_wire::quic::{
@@ -29,6 +36,7 @@ use tokio::sync::Mutex as AsyncMutex;
 
 use super::access::TopicAccess;
 use super::service::{ReplyError, Responder};
+use crate::periodic::PeriodicThread;
 use crate::session::Session;
 use crate::tables::catalog::CatalogTopic;
 use crate::topics::group::{
@@ -38,42 +46,167 @@ use crate::topics::group::{
 use crate::topics::{GroupOffsets, TopicDef};
 use crate::users::Privilege;
 
-/// Most groups one server holds; a join that would create another is refused.
+/// Most groups one server holds; a join that would create another is refused. Each costs a
+/// coordinator (members, owners per partition) and a sweep visit.
 pub const GROUPS_MAX: usize = 10_000;
+/// Period of the sweep that removes groups without members and expires idle offsets: an
+/// empty group is gone at most this long after its last member's session timeout.
+pub const GROUP_SWEEP_INTERVAL_MS: u64 = 1_000;
 
-/// One group: the topic it consumes and its coordinator. Behind an async mutex so a commit
-/// can hold it across its durable write (a rebalance cannot slip between the fencing check
-/// and the write) without blocking a runtime thread.
+/// The bounds on consumer groups a server is configured with (`--groups-per-user-max`,
+/// `--group-offsets-retention-ms`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupLimits {
+    /// Groups (with members) one user may have created and still hold.
+    pub groups_per_user_max: usize,
+    /// How long a group's committed offsets outlive its last member and its last commit.
+    pub offsets_retention: Duration,
+}
+
+impl Default for GroupLimits {
+    fn default() -> Self {
+        GroupLimits {
+            groups_per_user_max: crate::limits::GROUPS_PER_USER_MAX_DEFAULT,
+            offsets_retention: Duration::from_millis(
+                crate::limits::GROUP_OFFSETS_RETENTION_MS_DEFAULT,
+            ),
+        }
+    }
+}
+
+/// One group: the topic it consumes, its coordinator and the user whose join created it
+/// (whose per-user count it is in). Behind an async mutex so a commit can hold it across its
+/// durable write (a rebalance cannot slip between the fencing check and the write) without
+/// blocking a runtime thread.
 struct GroupState {
     topic: CatalogTopic,
     coordinator: GroupCoordinator,
+    creator: String,
+}
+
+/// The groups by name, and how many each user created.
+#[derive(Default)]
+struct Registry {
+    groups: HashMap<String, Arc<AsyncMutex<GroupState>>>,
+    per_user: HashMap<String, usize>,
+}
+
+impl Registry {
+    fn count(&mut self, user: &str, added: bool) {
+        if added {
+            *self.per_user.entry(user.to_string()).or_insert(0) += 1;
+        } else if let Some(count) = self.per_user.get_mut(user) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.per_user.remove(user);
+            }
+        }
+    }
+}
+
+/// What the service and its sweep thread share.
+struct Groups {
+    offsets: Arc<GroupOffsets>,
+    registry: Mutex<Registry>,
+    limits: GroupLimits,
+    /// The coordinator's clock starts here (monotonic; restarts with the server, as do groups).
+    epoch: Instant,
+}
+
+impl Groups {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Expires silent members, removes every group without members that no request holds,
+    /// then removes the offsets of groups idle past the retention (see the module comment).
+    fn sweep(&self) {
+        let now_ms = self.now_ms();
+        let mut registry = self.registry.lock();
+        let mut removed = Vec::new();
+        registry.groups.retain(|name, state| {
+            // Only the registry holds it (checked under the registry lock, so no request can
+            // take it meanwhile): nothing is about to join it.
+            if Arc::strong_count(state) != 1 {
+                return true;
+            }
+            let Ok(mut state) = state.try_lock() else {
+                return true;
+            };
+            state.coordinator.expire(now_ms);
+            if state.coordinator.members().next().is_some() {
+                return true;
+            }
+            removed.push((name.clone(), state.creator.clone()));
+            false
+        });
+        for (name, creator) in &removed {
+            registry.count(creator, false);
+            tracing::debug!(group = %name, creator = %creator, "empty group removed");
+        }
+        // Under the registry lock: a group cannot come back to life while its offsets go.
+        let retention_ms =
+            u64::try_from(self.limits.offsets_retention.as_millis()).unwrap_or(u64::MAX);
+        let now_unix_ms = GroupOffsets::now_unix_ms();
+        let live = |group: &str| registry.groups.contains_key(group);
+        match self.offsets.expire_idle(now_unix_ms, retention_ms, live) {
+            Ok(expired) => {
+                for group in expired {
+                    tracing::info!(group = %group, "idle group's offsets removed after the retention");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot remove idle groups' offsets"),
+        }
+    }
 }
 
 pub struct GroupService {
     access: TopicAccess,
     offsets: Arc<GroupOffsets>,
-    groups: Mutex<HashMap<String, Arc<AsyncMutex<GroupState>>>>,
-    /// The coordinator's clock starts here (monotonic; restarts with the server, as do groups).
-    epoch: Instant,
+    shared: Arc<Groups>,
+    /// Runs [`Groups::sweep`]; stops when the service is dropped.
+    _sweeper: Option<PeriodicThread>,
 }
 
 impl GroupService {
-    pub(crate) fn new(access: TopicAccess, offsets: Arc<GroupOffsets>) -> GroupService {
+    pub(crate) fn new(
+        access: TopicAccess,
+        offsets: Arc<GroupOffsets>,
+        limits: GroupLimits,
+    ) -> GroupService {
+        let shared = Arc::new(Groups {
+            offsets: offsets.clone(),
+            registry: Mutex::new(Registry::default()),
+            limits,
+            epoch: Instant::now(),
+        });
+        let interval = Duration::from_millis(GROUP_SWEEP_INTERVAL_MS);
+        let sweeper = PeriodicThread::start("strand-groups", interval, {
+            let shared = shared.clone();
+            move || shared.sweep()
+        });
+        let sweeper = match sweeper {
+            Ok(thread) => Some(thread),
+            Err(error) => {
+                tracing::error!(%error, "cannot start the group sweep: empty groups stay");
+                None
+            }
+        };
         GroupService {
             access,
             offsets,
-            groups: Mutex::new(HashMap::new()),
-            epoch: Instant::now(),
+            shared,
+            _sweeper: sweeper,
         }
     }
 
     fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+        self.shared.now_ms()
     }
 
     fn group(&self, name: &str) -> Option<Arc<AsyncMutex<GroupState>>> {
-        let groups = self.groups.lock();
-        groups.get(name).cloned()
+        let registry = self.shared.registry.lock();
+        registry.groups.get(name).cloned()
     }
 
     pub(crate) async fn join(
@@ -107,9 +240,10 @@ impl GroupService {
             );
             return reply.error(codes::INVALID_REQUEST, text).await;
         }
-        let state = match self.group_for_join(&request.group, &topic, timeout_ms) {
+        let user = session.user().to_string();
+        let state = match self.group_for_join(&request.group, &topic, timeout_ms, &user) {
             Ok(state) => state,
-            Err(text) => return reply.error(codes::INVALID_REQUEST, text).await,
+            Err((code, text)) => return reply.error(code, text).await,
         };
         let mut state = state.lock().await;
         if !same_topic(&state.topic, &topic) {
@@ -132,15 +266,18 @@ impl GroupService {
         }
     }
 
-    /// The group `name`, created for `topic` if it does not exist or has no members.
+    /// The group `name`, created for `topic` by `user` if it does not exist or has no
+    /// members; creating one counts against the server's and the user's group limits.
     fn group_for_join(
         &self,
         name: &str,
         topic: &CatalogTopic,
         session_timeout_ms: u64,
-    ) -> Result<Arc<AsyncMutex<GroupState>>, String> {
-        let mut groups = self.groups.lock();
-        if let Some(existing) = groups.get(name) {
+        user: &str,
+    ) -> Result<Arc<AsyncMutex<GroupState>>, (&'static str, String)> {
+        let mut registry = self.shared.registry.lock();
+        let mut rebound_from = None;
+        if let Some(existing) = registry.groups.get(name) {
             // A group in use (its lock held by a request in flight) is joined as it is: the
             // join checks its topic once it holds the lock. Only an idle, empty group bound
             // to another topic is rebound.
@@ -153,22 +290,41 @@ impl GroupService {
             // Members past their session timeout do not hold the group.
             state.coordinator.expire(self.now_ms());
             if state.coordinator.members().next().is_some() {
-                return Err(group_topic_text(name, &state.topic.def));
+                let text = group_topic_text(name, &state.topic.def);
+                return Err((codes::INVALID_REQUEST, text));
             }
-        } else if groups.len() >= GROUPS_MAX {
-            return Err(format!("this server holds at most {GROUPS_MAX} groups"));
+            rebound_from = Some(state.creator.clone());
+        } else if registry.groups.len() >= GROUPS_MAX {
+            let text = format!("this server holds at most {GROUPS_MAX} groups");
+            return Err((codes::LIMIT_EXCEEDED, text));
+        }
+        let max = self.shared.limits.groups_per_user_max;
+        let held = registry.per_user.get(user).copied().unwrap_or(0);
+        let same_creator = rebound_from.as_deref() == Some(user);
+        if !same_creator && held >= max {
+            let text = format!(
+                "{user} holds {held} consumer groups, the most one user may (groups without \
+                 members are removed after their session timeout)"
+            );
+            return Err((codes::LIMIT_EXCEEDED, text));
         }
         let config = GroupConfig {
             partitions: topic.def.partitions,
             session_timeout_ms,
             member_id_first: random_u64(),
         };
-        let coordinator = GroupCoordinator::new(config).map_err(|error| error.to_string())?;
+        let coordinator = GroupCoordinator::new(config)
+            .map_err(|error| (codes::INVALID_REQUEST, error.to_string()))?;
         let state = Arc::new(AsyncMutex::new(GroupState {
             topic: topic.clone(),
             coordinator,
+            creator: user.to_string(),
         }));
-        groups.insert(name.to_string(), state.clone());
+        if let Some(previous) = rebound_from {
+            registry.count(&previous, false);
+        }
+        registry.count(user, true);
+        registry.groups.insert(name.to_string(), state.clone());
         Ok(state)
     }
 

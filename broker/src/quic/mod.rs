@@ -38,7 +38,7 @@ use strand_wire::quic::close;
 use tokio::task::{JoinHandle, JoinSet};
 
 pub use broker_service::BrokerService;
-pub use groups::GROUPS_MAX;
+pub use groups::{GroupLimits, GROUPS_MAX};
 pub use service::{not_built, Handled, NotBuilt, QuicService, ReplyError, Responder};
 pub use sql::PRODUCE_TABLE_ROWS_MAX;
 pub use tls::{TlsError, TlsIdentity};

@@ -2,13 +2,20 @@
 //! durable in the system partition `system/group-offsets` and rebuilt from it at start.
 //!
 //! One record per commit: key `<group>/<ns>.<topic>.<incarnation>/<partition>`, payload the
-//! `_seq` (u64, little-endian); the newest record per key wins on replay. A commit is
-//! acknowledged only once its record is durable. Which member may commit is the group
-//! coordinator's decision (`group.rs`), not this module's.
+//! `_seq` (u64, little-endian); the newest record per key wins on replay, and a tombstone
+//! removes the key. A commit is acknowledged only once its record is durable. Which member may
+//! commit is the group coordinator's decision (`group.rs`), not this module's.
+//!
+//! Retention (docs/topics.md, "Consumer groups"): a group's offsets are kept while it has
+//! members and for `group_offsets_retention` after it was last seen with members or last
+//! committed, then removed by tombstones ([`GroupOffsets::expire_idle`]), like Kafka's
+//! `offsets.retention.minutes`. After a restart the clock starts at the start (or at the last
+//! commit, if later), so offsets are never removed before their retention.
 
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use strand_log::{LogError, NewRecord, Partition, PartitionId, ReadFrom, Seq, Store};
 
@@ -26,25 +33,112 @@ pub enum OffsetsError {
 
 pub struct GroupOffsets {
     log: Arc<Partition>,
-    committed: Mutex<HashMap<String, Seq>>,
+    committed: Mutex<Committed>,
+}
+
+/// The newest offset of every key, and when each group was last active (Unix ms).
+#[derive(Default)]
+struct Committed {
+    offsets: HashMap<String, Seq>,
+    active_ms: HashMap<String, u64>,
+}
+
+impl Committed {
+    fn insert(&mut self, key: String, seq: Seq, at_ms: u64) {
+        let active = self
+            .active_ms
+            .entry(group_of(&key).to_string())
+            .or_insert(0);
+        *active = (*active).max(at_ms);
+        self.offsets.insert(key, seq);
+    }
 }
 
 impl GroupOffsets {
     pub fn open(store: &Store) -> Result<GroupOffsets, OffsetsError> {
         let log = store.partition(&PartitionId::new(OFFSETS_PARTITION)?)?;
-        let mut committed = HashMap::new();
+        let mut committed = Committed::default();
         let snapshot = log.snapshot();
         for record in snapshot.records(ReadFrom::Earliest) {
             let record = record?;
             let key = String::from_utf8_lossy(record.key).into_owned();
+            if record.flags.is_tombstone() {
+                committed.offsets.remove(&key);
+                continue;
+            }
             let seq = <[u8; 8]>::try_from(record.payload)
                 .map_err(|_| OffsetsError::BadRecord { key: key.clone() })?;
-            committed.insert(key, Seq(u64::from_le_bytes(seq)));
+            committed.insert(key, Seq(u64::from_le_bytes(seq)), record.timestamp_unix_ms);
         }
+        // Retention restarts now for every group (see the module comment).
+        let started = unix_ms();
+        let groups: HashSet<&str> = committed.offsets.keys().map(|k| group_of(k)).collect();
+        let active_ms = groups
+            .into_iter()
+            .map(|group| {
+                let last = committed.active_ms.get(group).copied().unwrap_or(0);
+                (group.to_string(), last.max(started))
+            })
+            .collect();
+        committed.active_ms = active_ms;
         Ok(GroupOffsets {
             log,
             committed: Mutex::new(committed),
         })
+    }
+
+    /// Removes the offsets of every group that `is_live` says has no members and that was
+    /// last active more than `retention_ms` before `now_ms` (Unix ms); live groups count as
+    /// active now. The removal is durable (tombstones) before it is visible. Returns the
+    /// removed groups.
+    pub fn expire_idle(
+        &self,
+        now_ms: u64,
+        retention_ms: u64,
+        is_live: impl Fn(&str) -> bool,
+    ) -> Result<Vec<String>, OffsetsError> {
+        let mut committed = self.committed.lock();
+        let mut expired = HashSet::new();
+        for (group, active) in committed.active_ms.iter_mut() {
+            if is_live(group) {
+                *active = (*active).max(now_ms);
+            } else if now_ms.saturating_sub(*active) > retention_ms {
+                expired.insert(group.clone());
+            }
+        }
+        if expired.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<&String> = committed
+            .offsets
+            .keys()
+            .filter(|key| expired.contains(group_of(key)))
+            .collect();
+        let records: Vec<NewRecord<'_>> = keys
+            .iter()
+            .map(|key| NewRecord::tombstone(key.as_bytes()))
+            .collect();
+        if !records.is_empty() {
+            self.log.append(&records)?;
+        }
+        let committed = &mut *committed;
+        committed
+            .offsets
+            .retain(|key, _| !expired.contains(group_of(key)));
+        committed
+            .active_ms
+            .retain(|group, _| !expired.contains(group));
+        Ok(expired.into_iter().collect())
+    }
+
+    /// The clock [`Self::expire_idle`] and commits count retention by (Unix ms).
+    pub fn now_unix_ms() -> u64 {
+        unix_ms()
+    }
+
+    /// Groups that have offsets stored.
+    pub fn groups(&self) -> usize {
+        self.committed.lock().active_ms.len()
     }
 
     /// Durably record that `group` has processed `partition` of `topic` up to `seq`.
@@ -77,8 +171,9 @@ impl GroupOffsets {
         // the append so a reader never sees a commit that is not durable.
         let mut committed = self.committed.lock();
         self.log.append(&records)?;
+        let now_ms = unix_ms();
         for ((key, _), &(_, seq)) in keyed.into_iter().zip(offsets) {
-            committed.insert(key, seq);
+            committed.insert(key, seq, now_ms);
         }
         Ok(())
     }
@@ -87,8 +182,22 @@ impl GroupOffsets {
     pub fn committed(&self, group: &str, topic: &CatalogTopic, partition: u32) -> Option<Seq> {
         let key = offset_key(group, topic, partition);
         let committed = self.committed.lock();
-        committed.get(&key).copied()
+        committed.offsets.get(&key).copied()
     }
+}
+
+/// The group of an offset key (group names have no `/`).
+fn group_of(key: &str) -> &str {
+    key.split_once('/').map_or(key, |(group, _)| group)
+}
+
+/// The wall clock in Unix milliseconds (retention outlives restarts, so not a monotonic one).
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        })
 }
 
 fn offset_key(group: &str, topic: &CatalogTopic, partition: u32) -> String {
@@ -141,5 +250,55 @@ mod tests {
         assert_eq!(offsets.committed("g", &topic, 1), None);
         assert_eq!(offsets.committed("g", &topic, 2), Some(Seq(7)));
         assert_eq!(offsets.committed("other", &topic, 0), Some(Seq(1)));
+    }
+
+    #[test]
+    fn idle_groups_lose_their_offsets_after_the_retention_and_live_ones_keep_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let topic = CatalogTopic {
+            def: Arc::new(TopicDef {
+                name: TopicName {
+                    namespace: Name::new("app").expect("name"),
+                    topic: Name::new("events").expect("name"),
+                },
+                partitions: 2,
+                retention_seconds: None,
+                sources: Vec::new(),
+            }),
+            incarnation: Seq(5),
+        };
+        let open = || {
+            let mut config = StoreConfig::default();
+            config.partition.fsync = FsyncPolicy::Never;
+            let store = Store::open(dir.path(), config).expect("store");
+            GroupOffsets::open(&store).expect("offsets")
+        };
+        let now = unix_ms();
+        {
+            let offsets = open();
+            offsets.commit("idle", &topic, 0, Seq(10)).expect("commit");
+            offsets.commit("idle", &topic, 1, Seq(11)).expect("commit");
+            offsets.commit("live", &topic, 0, Seq(20)).expect("commit");
+            offsets.commit("quiet", &topic, 0, Seq(30)).expect("commit");
+            // Within the retention nothing goes.
+            let none = offsets.expire_idle(now + 500, 60_000, |_| false);
+            assert!(none.expect("expire").is_empty());
+            let hour = 3_600_000;
+            let live = |group: &str| group == "live";
+            let expired = offsets.expire_idle(now + 2 * hour, hour, live);
+            let mut expired = expired.expect("expire");
+            expired.sort();
+            assert_eq!(expired, ["idle", "quiet"]);
+            assert_eq!(offsets.committed("idle", &topic, 0), None);
+            assert_eq!(offsets.committed("live", &topic, 0), Some(Seq(20)));
+            assert_eq!(offsets.groups(), 1);
+        }
+        // The removal is durable; the survivor's retention restarts with the server.
+        let offsets = open();
+        assert_eq!(offsets.committed("idle", &topic, 1), None);
+        assert_eq!(offsets.committed("quiet", &topic, 0), None);
+        assert_eq!(offsets.committed("live", &topic, 0), Some(Seq(20)));
+        let kept = offsets.expire_idle(unix_ms() + 1000, 60_000, |_| false);
+        assert!(kept.expect("expire").is_empty());
     }
 }
