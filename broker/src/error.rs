@@ -182,6 +182,9 @@ impl ApiError {
     /// A failure of the log below a request: `storage_full` when the storage ran out of
     /// space (the log undid the write and stays writable), otherwise `internal`.
     pub fn from_log(error: &strand_log::LogError) -> ApiError {
+        if let Some(refused) = ApiError::log_limit(error) {
+            return refused;
+        }
         if !error.is_storage_full() {
             return ApiError::internal(error);
         }
@@ -192,6 +195,23 @@ impl ApiError {
             other => other.to_string(),
         };
         ApiError::storage_full(&cause)
+    }
+
+    /// `limit_exceeded` for a write the log's limits refuse (nothing was written).
+    fn log_limit(error: &strand_log::LogError) -> Option<ApiError> {
+        let message = match error {
+            strand_log::LogError::BatchTooLarge { bytes, max_bytes } => format!(
+                "the statement writes {bytes} bytes in one batch, more than the {max_bytes} \
+                 bytes one batch may hold: a batch never spans log segments (--segment-bytes, \
+                 less a 64-byte header). Write fewer or smaller rows per statement, or raise \
+                 --segment-bytes"
+            ),
+            strand_log::LogError::InvalidRecord(reason) => {
+                format!("a row or key is too large to store: {reason}")
+            }
+            _ => return None,
+        };
+        Some(ApiError::new(ErrorCode::LimitExceeded, message))
     }
 
     /// `storage_full`, with the operating system's words for it (no paths).

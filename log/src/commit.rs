@@ -351,10 +351,12 @@ fn check_batch(records: &[NewRecord<'_>], segment_bytes_max: u64) -> Result<usiz
         bytes += record::frame_bytes(record.key.len(), record.payload.len());
     }
     let room = segment_bytes_max.saturating_sub(u64::from(SEGMENT_HEADER_BYTES));
-    if bytes > BATCH_BYTES_MAX || bytes as u64 > room {
-        return Err(LogError::InvalidBatch(
-            "batch larger than batch_bytes_max or a segment",
-        ));
+    let max_bytes = room.min(BATCH_BYTES_MAX as u64);
+    if bytes as u64 > max_bytes {
+        return Err(LogError::BatchTooLarge {
+            bytes: bytes as u64,
+            max_bytes,
+        });
     }
     Ok(bytes)
 }

@@ -50,6 +50,13 @@ pub enum LogError {
     InvalidRecord(&'static str),
     #[error("batch rejected: {0}")]
     InvalidBatch(&'static str),
+    /// A batch larger than one append may write: a batch never spans segments, so it must
+    /// fit in one segment after its header (and within `BATCH_BYTES_MAX`).
+    #[error(
+        "a batch of {bytes} encoded bytes is larger than {max_bytes} bytes, the most one append \
+         may write (a batch never spans segments: one segment less its header)"
+    )]
+    BatchTooLarge { bytes: u64, max_bytes: u64 },
     #[error("invalid configuration: {0}")]
     InvalidConfig(&'static str),
     #[error("invalid partition name {0:?}: use letters, digits, '_', '-', '.' and '/' only")]

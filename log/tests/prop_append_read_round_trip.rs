@@ -64,7 +64,7 @@ fn append_or_split(
     let records: Vec<NewRecord<'_>> = batch.iter().map(RecordSpec::new_record).collect();
     let rejected = partition.append(&records);
     assert!(
-        matches!(rejected, Err(LogError::InvalidBatch(_))),
+        matches!(rejected, Err(LogError::BatchTooLarge { .. })),
         "a {bytes}-byte batch in {segment_bytes_max}-byte segments gave {rejected:?}"
     );
     assert_eq!(

@@ -204,6 +204,7 @@ pub(super) fn refusal(error: &TopicError) -> Refusal {
         TopicError::OutOfOrder { .. } => codes::OUT_OF_ORDER,
         TopicError::EmptyBatch | TopicError::TooLargeForFrame { .. } => codes::LIMIT_EXCEEDED,
         TopicError::Log(log) if log.is_storage_full() => codes::STORAGE_FULL,
+        TopicError::Log(strand_log::LogError::BatchTooLarge { .. }) => codes::LIMIT_EXCEEDED,
         TopicError::Log(_) | TopicError::Corrupt(_) => codes::STORAGE_ERROR,
     };
     (code, error.to_string())
