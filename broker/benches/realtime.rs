@@ -6,7 +6,8 @@
 //! 2. server memory per idle subscription at 10k and 100k (`memory.rs`);
 //! 3. time for one write to reach 100k subscribers (`fanout.rs`);
 //! 4. subscribe-to-ready of a 1,000-row table, 5. snapshot rows/s of 1M rows (`snapshot.rs`);
-//! 6. resume of 100 missed changes with 10k and 1M rows in the table (`resume.rs`).
+//! 6. resume of 100 missed changes with 10k and 1M rows in the table (`resume.rs`);
+//! 7. time to ready of 256 point subscriptions (`WHERE id = k`) on 200k rows (`points.rs`).
 //!
 //! It prints the machine, a results table, the targets with MET / NOT MET, and writes
 //! JSON lines. A workload that fails (an error, a timeout) is reported as FAILED with the
@@ -19,7 +20,7 @@
 //! - `STRAND_BENCH_QUICK=1`: a smoke run with smaller N (also what runs without `--bench`).
 //! - `STRAND_BENCH_ONLY=<text>`: only the cases whose key contains the text: `latency_1000`,
 //!   `latency_10000`, `memory_10000`, `memory_100000`, `fanout`, `subscribe_ready`,
-//!   `snapshot`, `resume` (quick runs use smaller numbers in the keys).
+//!   `snapshot`, `resume`, `point_subscribe` (quick runs use smaller numbers in the keys).
 //! - `STRAND_BENCH_DIR` (scratch, default `<target>/strand-bench`), `STRAND_BENCH_JSON`
 //!   (default `<scratch>/realtime.jsonl`, `realtime-quick.jsonl` when quick),
 //!   `STRAND_BENCH_BINARY` (another `strand` to measure).
@@ -38,6 +39,8 @@ mod latency;
 mod memory;
 #[path = "realtime/plan.rs"]
 mod plan;
+#[path = "realtime/points.rs"]
+mod points;
 #[path = "realtime/report.rs"]
 mod report;
 #[path = "realtime/resume.rs"]
@@ -117,6 +120,10 @@ fn main() -> anyhow::Result<()> {
     }
     if plan.wants_any(&["subscribe_ready", "snapshot", "resume"]) {
         attempt("data", run_data(&plan, scratch.path(), &runtime));
+    }
+    if plan.wants(&format!("point_subscribe_{}", plan.point_rows)) {
+        let outcome = points::run(scratch.path(), &runtime, plan.point_rows);
+        attempt("point_subscribe", outcome.map(|m| vec![m]));
     }
     drop(runtime);
     println!();

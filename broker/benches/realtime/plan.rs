@@ -29,6 +29,8 @@ pub struct Plan {
     pub snapshot_runs: usize,
     pub resume_small_rows: usize,
     pub resume_reps: usize,
+    /// Rows of the table of the point-subscriptions workload.
+    pub point_rows: usize,
 }
 
 impl Plan {
@@ -52,6 +54,7 @@ impl Plan {
             snapshot_runs: 3,
             resume_small_rows: 10_000,
             resume_reps: 15,
+            point_rows: 200_000,
         }
     }
 
@@ -76,6 +79,7 @@ impl Plan {
             snapshot_runs: 1,
             resume_small_rows: 1_000,
             resume_reps: 4,
+            point_rows: 50_000,
         }
     }
 
