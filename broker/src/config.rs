@@ -30,6 +30,11 @@ use crate::limits::{
     QUIC_FRAME_BUFFER_BYTES_MAX, UNAUTHENTICATED_CONNECTIONS_MAX_DEFAULT,
 };
 
+use crate::auth::AttemptLimits;
+use crate::limits::{
+    AUTH_FAILURES_MAX, AUTH_FAILURE_WINDOW_MS_DEFAULT, AUTH_FAILURE_WINDOW_MS_MAX,
+};
+
 const DATA_DIR_DEFAULT: &str = "./data";
 const HTTP_ADDR_DEFAULT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
 const QUIC_ADDR_DEFAULT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7100);
@@ -139,6 +144,18 @@ pub struct ServeArgs {
     /// [default: 268435456]
     #[arg(long, value_name = "BYTES")]
     pub quic_frame_buffer_bytes: Option<u64>,
+    /// Failed password checks one user name may have per window before further attempts are
+    /// refused with 429 `too_many_attempts` [default: 10]
+    #[arg(long, value_name = "N")]
+    pub auth_failures_per_user_max: Option<u64>,
+    /// Failed password checks one client address may have per window, across names
+    /// [default: 50]
+    #[arg(long, value_name = "N")]
+    pub auth_failures_per_address_max: Option<u64>,
+    /// The window of the failed-password counts, from a name's or address's first failure
+    /// [default: 60000]
+    #[arg(long, value_name = "MS")]
+    pub auth_failure_window_ms: Option<u64>,
 }
 
 /// One source of settings; `None` means "this source does not say".
@@ -168,6 +185,9 @@ pub struct ConfigLayer {
     pub http_header_timeout_ms: Option<u64>,
     pub http_body_timeout_ms: Option<u64>,
     pub quic_frame_buffer_bytes: Option<u64>,
+    pub auth_failures_per_user_max: Option<u64>,
+    pub auth_failures_per_address_max: Option<u64>,
+    pub auth_failure_window_ms: Option<u64>,
 }
 
 /// The validated settings the server runs with.
@@ -189,6 +209,8 @@ pub struct ServeConfig {
     pub token_ttl: Duration,
     /// Connection caps and timeouts (`connections.rs`).
     pub connections: ConnectionConfig,
+    /// The brute-force limit on password checks (`auth/attempts.rs`).
+    pub auth_attempts: AttemptLimits,
 }
 
 /// What bounds client connections: how many, how long each phase may take before a
@@ -279,6 +301,9 @@ impl ServeArgs {
             http_header_timeout_ms: self.http_header_timeout_ms,
             http_body_timeout_ms: self.http_body_timeout_ms,
             quic_frame_buffer_bytes: self.quic_frame_buffer_bytes,
+            auth_failures_per_user_max: self.auth_failures_per_user_max,
+            auth_failures_per_address_max: self.auth_failures_per_address_max,
+            auth_failure_window_ms: self.auth_failure_window_ms,
         }
     }
 }
@@ -323,6 +348,9 @@ impl ConfigLayer {
             http_header_timeout_ms: number("STRAND_HTTP_HEADER_TIMEOUT_MS")?,
             http_body_timeout_ms: number("STRAND_HTTP_BODY_TIMEOUT_MS")?,
             quic_frame_buffer_bytes: number("STRAND_QUIC_FRAME_BUFFER_BYTES")?,
+            auth_failures_per_user_max: number("STRAND_AUTH_FAILURES_PER_USER_MAX")?,
+            auth_failures_per_address_max: number("STRAND_AUTH_FAILURES_PER_ADDRESS_MAX")?,
+            auth_failure_window_ms: number("STRAND_AUTH_FAILURE_WINDOW_MS")?,
         })
     }
 
@@ -461,6 +489,40 @@ pub fn resolve(
         log_level: pick(&layers, |l| &l.log_level).map(|(v, _)| v),
         token_ttl: Duration::from_secs(token_ttl_seconds),
         connections: connections(&layers)?,
+        auth_attempts: auth_attempts(&layers)?,
+    })
+}
+
+fn auth_attempts(layers: &[(Origin, &ConfigLayer)]) -> Result<AttemptLimits, ConfigError> {
+    let defaults = AttemptLimits::default();
+    let failures =
+        |field: fn(&ConfigLayer) -> &Option<u64>, key, default: u32| match pick(layers, field) {
+            None => Ok(default),
+            Some((n, origin)) => bounded(n, 1, u64::from(AUTH_FAILURES_MAX), origin, key)
+                .map(|n| u32::try_from(n).unwrap_or(AUTH_FAILURES_MAX)),
+        };
+    let window_ms = match pick(layers, |l| &l.auth_failure_window_ms) {
+        None => AUTH_FAILURE_WINDOW_MS_DEFAULT,
+        Some((ms, origin)) => bounded(
+            ms,
+            1,
+            AUTH_FAILURE_WINDOW_MS_MAX,
+            origin,
+            "auth_failure_window_ms",
+        )?,
+    };
+    Ok(AttemptLimits {
+        per_user: failures(
+            |l| &l.auth_failures_per_user_max,
+            "auth_failures_per_user_max",
+            defaults.per_user,
+        )?,
+        per_address: failures(
+            |l| &l.auth_failures_per_address_max,
+            "auth_failures_per_address_max",
+            defaults.per_address,
+        )?,
+        window: Duration::from_millis(window_ms),
     })
 }
 

@@ -42,6 +42,9 @@ pub enum ErrorCode {
     LimitExceeded,
     /// Too much work in flight; retry later.
     Overloaded,
+    /// Too many failed authentications for a user name or from an address; retry after the
+    /// `Retry-After` seconds.
+    TooManyAttempts,
     /// The request's body did not arrive within `--http-body-timeout-ms`.
     RequestTimeout,
     /// The server holds as many connections as it may (in all, unauthenticated, or of this
@@ -75,6 +78,7 @@ impl ErrorCode {
             ErrorCode::Unsupported => "unsupported",
             ErrorCode::LimitExceeded => "limit_exceeded",
             ErrorCode::Overloaded => "overloaded",
+            ErrorCode::TooManyAttempts => "too_many_attempts",
             ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::TooManyConnections => crate::connections::TOO_MANY_CONNECTIONS,
             ErrorCode::Internal => "internal",
@@ -103,6 +107,7 @@ impl ErrorCode {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             // 507: the request was fine and may succeed later, once space is freed.
             ErrorCode::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
@@ -128,6 +133,8 @@ pub struct ApiError {
     /// For a request of several statements: which one failed (docs/http.md, "Several
     /// statements in one request").
     pub statement: Option<FailedStatement>,
+    /// Seconds after which a retry may succeed (sent as `Retry-After`).
+    pub retry_after_s: Option<u64>,
 }
 
 /// Which statement of a request failed, and how many before it were applied (they stay
@@ -146,7 +153,14 @@ impl ApiError {
             message: message.into(),
             position: None,
             statement: None,
+            retry_after_s: None,
         }
+    }
+
+    /// Say when a retry may succeed (`Retry-After`).
+    pub fn with_retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after_s = Some(seconds);
+        self
     }
 
     /// This error ended the request at statement `number` (1-based) of `of`: say so, and
@@ -275,6 +289,11 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, challenge);
         }
+        if let Some(seconds) = self.retry_after_s {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         // The metrics middleware counts errors by code.
         response.extensions_mut().insert(self.code);
         response
@@ -291,7 +310,7 @@ impl From<UserError> for ApiError {
             | UserError::InvalidPassword(_) => ErrorCode::InvalidValue,
             UserError::AlreadyExists(_) => ErrorCode::AlreadyExists,
             UserError::NotFound(_) => ErrorCode::NotFound,
-            UserError::TooMany { .. } => ErrorCode::LimitExceeded,
+            UserError::TooMany { .. } | UserError::NameTooLong { .. } => ErrorCode::LimitExceeded,
             UserError::Storage(log) => return ApiError::from_log(log),
             UserError::Hashing(_) | UserError::Random(_) | UserError::CorruptRecord { .. } => {
                 return ApiError::internal(&error);

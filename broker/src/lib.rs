@@ -34,4 +34,7 @@ pub mod ws;
 pub use error::{ApiError, ErrorCode, Position};
 pub use session::{AuthMethod, Session};
 pub use sql::{Column, PlaceholderEngine, SqlEngine, StatementResult};
-pub use users::{Privilege, Role, TableName, User, UserDirectory, UserError, UserName};
+pub use users::{
+    Privilege, Role, RowsLayout, TableName, User, UserDirectory, UserError, UserIncarnation,
+    UserName,
+};

@@ -13,6 +13,11 @@ pub const BLOCKING_REQUESTS_IN_FLIGHT_MAX: usize = 256;
 
 /// Longest user name, in bytes (as in `strand-sql-view`).
 pub const USER_NAME_BYTES_MAX: usize = 128;
+/// Longest name of a user created now, in bytes. A user's partition directory is
+/// `u/<hex of the name>.<incarnation>`: 2 bytes per name byte, a dot and up to 20 digits must
+/// stay within the 255 bytes file systems allow in a name (2 * 100 + 21 = 221).
+pub const NEW_USER_NAME_BYTES_MAX: usize = 100;
+const _: () = assert!(2 * NEW_USER_NAME_BYTES_MAX + 1 + 20 <= 255);
 /// Longest password, in bytes (argon2 takes any length; this bounds the work per attempt).
 pub const PASSWORD_BYTES_MAX: usize = 1024;
 /// Shortest password `create_user` and `set_password` accept.
@@ -32,10 +37,31 @@ pub const JWT_SECRET_BYTES: usize = 32;
 pub const TOKEN_TTL_SECONDS_DEFAULT: u64 = 24 * 60 * 60;
 /// Longest token lifetime a config may ask for (30 days).
 pub const TOKEN_TTL_SECONDS_MAX: u64 = 30 * 24 * 60 * 60;
+/// How far in the future a token's `iat` may be (clock skew between the issuing moment and
+/// now, e.g. after a small NTP step back). A token issued while the clock was further ahead
+/// is refused once the clock is right.
+pub const TOKEN_IAT_FUTURE_SKEW_S_MAX: u64 = 300;
 /// Longest a verified Basic credential is trusted without another argon2 verification.
 pub const BASIC_AUTH_CACHE_TTL_MS: u64 = 60_000;
 /// Most verified Basic credentials remembered at once (the cache starts over past this).
 pub const BASIC_AUTH_CACHE_ENTRIES_MAX: usize = 10_000;
+
+/// Failed password checks one user name may have within the window before further attempts
+/// for it are refused (`too_many_attempts`) without an argon2 verification: slows online
+/// guessing of one account to this many guesses per window.
+pub const AUTH_FAILURES_PER_USER_MAX_DEFAULT: u32 = 10;
+/// Failed password checks one source address may have within the window (across names):
+/// higher than per user, since many people may share an address (NAT).
+pub const AUTH_FAILURES_PER_ADDRESS_MAX_DEFAULT: u32 = 50;
+/// Most failures a config may allow per name or address in one window.
+pub const AUTH_FAILURES_MAX: u32 = 1_000_000;
+/// The window of both failure counts: it starts at a name's (or address's) first failure.
+pub const AUTH_FAILURE_WINDOW_MS_DEFAULT: u64 = 60_000;
+/// Longest failure window a config may ask for (a day).
+pub const AUTH_FAILURE_WINDOW_MS_MAX: u64 = 86_400_000;
+/// Most user names (and, separately, addresses) whose failures are remembered at once:
+/// bounds the limiter's memory (about 100 bytes each).
+pub const AUTH_FAILURE_KEYS_MAX: usize = 100_000;
 
 /// Default interval of the background fdatasync under `fsync = "interval"`.
 pub const FSYNC_INTERVAL_MS_DEFAULT: u64 = 100;

@@ -128,7 +128,9 @@ impl Server {
         let secret = JwtSecret::load_or_create(&data_dir)?;
         let tls = TlsIdentity::load_or_create(&data_dir).map_err(QuicError::from)?;
         let metrics = Arc::new(Metrics::new(syncs));
-        let auth = Arc::new(Authenticator::new(users.clone(), &secret, config.token_ttl));
+        let auth = Authenticator::new(users.clone(), &secret, config.token_ttl)
+            .with_attempt_limits(config.auth_attempts);
+        let auth = Arc::new(auth);
         let context = EngineContext {
             store: store.clone(),
             users,
@@ -296,6 +298,7 @@ mod tests {
             log_level: None,
             token_ttl: Duration::from_secs(60),
             connections: crate::config::ConnectionConfig::default(),
+            auth_attempts: crate::auth::AttemptLimits::default(),
         };
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let (started, engine_started) = std::sync::mpsc::sync_channel(1);

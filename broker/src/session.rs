@@ -4,7 +4,7 @@
 //! It owns no credentials and checks nothing: the authenticator builds sessions only for
 //! users that exist in the directory at the time of the request.
 
-use crate::users::{Role, UserName};
+use crate::users::{Role, UserIncarnation, UserName};
 
 /// How the client proved who it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,12 +20,36 @@ pub enum AuthMethod {
 pub struct Session {
     user: UserName,
     role: Role,
+    /// Which user of the name authenticated: a user dropped and created again is another.
+    incarnation: UserIncarnation,
     method: AuthMethod,
 }
 
 impl Session {
-    pub fn new(user: UserName, role: Role, method: AuthMethod) -> Session {
-        Session { user, role, method }
+    pub fn new(
+        user: UserName,
+        role: Role,
+        incarnation: UserIncarnation,
+        method: AuthMethod,
+    ) -> Session {
+        Session {
+            user,
+            role,
+            incarnation,
+            method,
+        }
+    }
+
+    pub fn incarnation(&self) -> UserIncarnation {
+        self.incarnation
+    }
+
+    /// The same session with the user's current role (a stream re-checks after ALTER USER).
+    pub fn with_role(&self, role: Role) -> Session {
+        Session {
+            role,
+            ..self.clone()
+        }
     }
 
     pub fn user(&self) -> &UserName {

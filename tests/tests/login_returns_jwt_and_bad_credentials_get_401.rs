@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 use strand_broker::auth::{JwtSecret, TokenKeys};
-use strand_broker::{Role, User, UserName};
+use strand_broker::{Role, RowsLayout, User, UserIncarnation, UserName};
 use strand_tests::{basic, login, post_json, ServerOptions, StrandServer};
 
 #[test]
@@ -47,6 +47,8 @@ fn login_returns_jwt_and_bad_credentials_get_401() {
         name: UserName::new("admin").expect("name"),
         role: Role::System,
         created_unix_ms: 0,
+        incarnation: UserIncarnation(0),
+        rows: RowsLayout::ByIncarnation,
     };
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -20,7 +20,7 @@ use hmac::{KeyInit, Mac};
 use parking_lot::Mutex;
 
 use crate::limits::{BASIC_AUTH_CACHE_ENTRIES_MAX, BASIC_AUTH_CACHE_TTL_MS};
-use crate::users::{Role, UserName};
+use crate::users::{Role, UserIncarnation, UserName};
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
@@ -33,6 +33,7 @@ struct CredentialDigest([u8; 32]);
 pub struct CachedUser {
     pub name: UserName,
     pub role: Role,
+    pub incarnation: UserIncarnation,
     generation: u64,
     verified_at: Instant,
 }
@@ -75,7 +76,13 @@ impl BasicCache {
     }
 
     /// Remember a successful argon2 verification, made under `generation`.
-    pub fn insert(&self, username: &str, password: &str, user: (UserName, Role), generation: u64) {
+    pub fn insert(
+        &self,
+        username: &str,
+        password: &str,
+        user: (UserName, Role, UserIncarnation),
+        generation: u64,
+    ) {
         let Some(digest) = self.digest(username, password) else {
             return;
         };
@@ -83,10 +90,11 @@ impl BasicCache {
         if entries.len() >= BASIC_AUTH_CACHE_ENTRIES_MAX {
             entries.clear();
         }
-        let (name, role) = user;
+        let (name, role, incarnation) = user;
         let entry = CachedUser {
             name,
             role,
+            incarnation,
             generation,
             verified_at: Instant::now(),
         };
@@ -108,8 +116,9 @@ impl BasicCache {
 mod tests {
     use super::*;
 
-    fn alice() -> (UserName, Role) {
-        (UserName::new("alice").expect("name"), Role::User)
+    fn alice() -> (UserName, Role, UserIncarnation) {
+        let name = UserName::new("alice").expect("name");
+        (name, Role::User, UserIncarnation(1))
     }
 
     #[test]

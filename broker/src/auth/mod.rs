@@ -7,14 +7,17 @@
 //! recently are remembered ([`BasicCache`]): [`Authenticator::authenticate_cached`] answers
 //! them in microseconds, on any thread.
 
+mod attempts;
 mod basic_cache;
 mod credentials;
 mod secret;
 mod token;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use attempts::{retry_after_s, FailedAttempts};
+pub use attempts::{AttemptLimits, Source};
 use basic_cache::BasicCache;
 pub use credentials::{parse_authorization, Credentials};
 pub use secret::{JwtSecret, SecretError, SECRET_FILE};
@@ -42,6 +45,11 @@ pub enum AuthError {
     ExpiredToken,
     #[error("the token's user no longer exists")]
     UnknownUser,
+    #[error(
+        "too many failed authentications for this user name or from this address; retry in \
+        {retry_after_s} s"
+    )]
+    TooManyAttempts { retry_after_s: u64 },
     #[error("token signing failed: {0}")]
     Signing(String),
 }
@@ -50,6 +58,10 @@ impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> ApiError {
         match error {
             AuthError::Signing(_) => ApiError::internal(&error),
+            AuthError::TooManyAttempts { retry_after_s } => {
+                ApiError::new(ErrorCode::TooManyAttempts, error.to_string())
+                    .with_retry_after(retry_after_s)
+            }
             _ => ApiError::new(ErrorCode::Unauthorized, error.to_string()),
         }
     }
@@ -62,6 +74,8 @@ pub struct Authenticator {
     keys: TokenKeys,
     /// `None` only if the system had no randomness for its key (then nothing is cached).
     basic_cache: Option<BasicCache>,
+    /// The brute-force limit on password checks (`attempts.rs`).
+    attempts: FailedAttempts,
 }
 
 impl Authenticator {
@@ -77,15 +91,34 @@ impl Authenticator {
             users,
             keys: TokenKeys::new(secret, token_ttl),
             basic_cache,
+            attempts: FailedAttempts::new(AttemptLimits::default()),
         }
+    }
+
+    /// The same authenticator with these brute-force limits (the config's).
+    pub fn with_attempt_limits(mut self, limits: AttemptLimits) -> Self {
+        self.attempts = FailedAttempts::new(limits);
+        self
+    }
+
+    /// The user directory, for streams that re-check their user's standing.
+    pub fn directory(&self) -> &UserDirectory {
+        &self.users
     }
 
     /// `POST /v1/api/auth/login`: a token for a correct user name and password.
     pub fn login(&self, username: &str, password: &str) -> Result<LoginResponse, AuthError> {
-        let user = self
-            .users
-            .verify_password(username, password)
-            .ok_or(AuthError::BadCredentials)?;
+        self.login_from(username, password, None)
+    }
+
+    /// [`Authenticator::login`] of a client at `source` (for the brute-force limit).
+    pub fn login_from(
+        &self,
+        username: &str,
+        password: &str,
+        source: Source,
+    ) -> Result<LoginResponse, AuthError> {
+        let user = self.verify_password(username, password, source)?;
         let issued = self.keys.issue(&user, now_unix_s())?;
         Ok(LoginResponse {
             token: issued.token,
@@ -98,28 +131,46 @@ impl Authenticator {
     /// The session of a request with these credentials. A token's user must still exist;
     /// its current role (not the one in the token) is the session's.
     pub fn authenticate(&self, credentials: &Credentials) -> Result<Session, AuthError> {
+        self.authenticate_at(credentials, None, now_unix_s())
+    }
+
+    /// [`Authenticator::authenticate`] of a client at `source` (for the brute-force limit).
+    pub fn authenticate_from(
+        &self,
+        credentials: &Credentials,
+        source: Source,
+    ) -> Result<Session, AuthError> {
+        self.authenticate_at(credentials, source, now_unix_s())
+    }
+
+    /// [`Authenticator::authenticate`] with tokens checked against the clock reading `now`.
+    fn authenticate_at(
+        &self,
+        credentials: &Credentials,
+        source: Source,
+        now_unix_s: u64,
+    ) -> Result<Session, AuthError> {
         match credentials {
             Credentials::Bearer(token) => {
-                let claims = self.keys.verify(token, now_unix_s())?;
+                let claims = self.keys.verify(token, now_unix_s)?;
                 let user = self.users.user(&claims.sub).ok_or(AuthError::UnknownUser)?;
-                // A token from before the user was (re-)created belongs to a dropped namesake.
-                let issued_ms = claims.iat.saturating_add(1).saturating_mul(1000);
-                if issued_ms <= user.created_unix_ms {
+                // A token of another incarnation belongs to a dropped namesake (compared by
+                // `_seq`, not by time: the wall clock may have jumped since either).
+                if claims.inc != Some(user.incarnation.0) {
                     return Err(AuthError::UnknownUser);
                 }
-                Ok(Session::new(user.name, user.role, AuthMethod::Token))
+                let method = AuthMethod::Token;
+                Ok(Session::new(user.name, user.role, user.incarnation, method))
             }
             Credentials::Basic { username, password } => {
                 let generation = self.users.credentials_generation();
-                let user = self
-                    .users
-                    .verify_password(username, password)
-                    .ok_or(AuthError::BadCredentials)?;
+                let user = self.verify_password(username, password, source)?;
                 if let Some(cache) = &self.basic_cache {
-                    let verified = (user.name.clone(), user.role);
+                    let verified = (user.name.clone(), user.role, user.incarnation);
                     cache.insert(username, password, verified, generation);
                 }
-                Ok(Session::new(user.name, user.role, AuthMethod::Basic))
+                let method = AuthMethod::Basic;
+                Ok(Session::new(user.name, user.role, user.incarnation, method))
             }
         }
     }
@@ -134,7 +185,36 @@ impl Authenticator {
         let cache = self.basic_cache.as_ref()?;
         let generation = self.users.credentials_generation();
         let user = cache.get(username, password, generation)?;
-        Some(Session::new(user.name, user.role, AuthMethod::Basic))
+        let method = AuthMethod::Basic;
+        Some(Session::new(user.name, user.role, user.incarnation, method))
+    }
+}
+
+impl Authenticator {
+    /// One password check under the brute-force limit: refused without argon2 when the name
+    /// or the address used up its failures. The attempt is counted before the check (so
+    /// attempts in flight count too) and refunded when the password is right.
+    fn verify_password(
+        &self,
+        username: &str,
+        password: &str,
+        source: Source,
+    ) -> Result<crate::users::User, AuthError> {
+        self.attempts
+            .admit(username, source, Instant::now())
+            .map_err(|wait| AuthError::TooManyAttempts {
+                retry_after_s: retry_after_s(wait),
+            })?;
+        match self.users.verify_password(username, password) {
+            Some(user) => {
+                self.attempts.succeeded(username, source);
+                Ok(user)
+            }
+            None => {
+                tracing::debug!(user = username, ?source, "failed password check");
+                Err(AuthError::BadCredentials)
+            }
+        }
     }
 }
 

@@ -86,9 +86,21 @@ fn a_token_of_a_dropped_user_does_not_pass_for_a_new_namesake() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (_store, users, auth) = authenticator(dir.path());
     let bob = UserName::new("bob").expect("name");
-    let created = users.create_user(&bob, "pw", Role::User).expect("create");
-    let before_ms = created.created_unix_ms.saturating_sub(5_000);
-    let old = auth.keys.issue(&created, before_ms / 1000).expect("sign");
-    let result = auth.authenticate(&Credentials::Bearer(old.token));
+    let first = users.create_user(&bob, "pw", Role::User).expect("create");
+    let now_s = first.created_unix_ms / 1000;
+    let old = auth.keys.issue(&first, now_s + 60).expect("sign").token;
+    users.drop_user(&bob, false).expect("drop");
+    let second = users.create_user(&bob, "pw", Role::User).expect("create");
+    assert_ne!(first.incarnation, second.incarnation);
+    // Issued later by the clock than the new bob's creation, and still the old bob's.
+    let result = auth.authenticate(&Credentials::Bearer(old));
     assert!(matches!(result, Err(AuthError::UnknownUser)), "{result:?}");
+    // A token of the new bob issued while the clock read a day before his creation (a clock
+    // set back and corrected) is his: validity does not depend on the wall clock.
+    let day_before = now_s.saturating_sub(86_400);
+    let behind = auth.keys.issue(&second, day_before).expect("sign").token;
+    let session = auth
+        .authenticate_at(&Credentials::Bearer(behind), None, day_before + 1)
+        .expect("the new bob's token");
+    assert_eq!(session.incarnation(), second.incarnation);
 }

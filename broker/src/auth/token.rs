@@ -1,8 +1,14 @@
 //! HS256 JSON Web Tokens: issuing one for a user and checking one a client presents. The
 //! current time is a parameter, so expiry is tested without waiting or touching the clock.
 //!
-//! It owns the claims format (`sub`, `role`, `iss`, `iat`, `exp`); not the secret's storage
-//! (`secret.rs`) nor whether the user still exists (`mod.rs` looks that up).
+//! It owns the claims format (`sub`, `role`, `iss`, `iat`, `exp`, `inc`); not the secret's
+//! storage (`secret.rs`) nor whether the user still exists (`mod.rs` looks that up).
+//!
+//! Nothing here compares a token with when its user was created: the wall clock may jump.
+//! A token names its user's incarnation (`inc`), which `mod.rs` compares with the user's. The
+//! clock bounds only the token's own life: `iat` may be at most `TOKEN_IAT_FUTURE_SKEW_S_MAX`
+//! ahead of now and `exp` at most the longest lifetime after `iat`, so a token issued while
+//! the clock was far ahead does not outlive the correction.
 
 use std::time::Duration;
 
@@ -12,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::secret::JwtSecret;
 use super::AuthError;
+use crate::limits::{TOKEN_IAT_FUTURE_SKEW_S_MAX, TOKEN_TTL_SECONDS_MAX};
 use crate::users::User;
 
 const ISSUER: &str = "strand";
@@ -28,6 +35,10 @@ pub struct Claims {
     pub iat: u64,
     /// Expires at, Unix seconds.
     pub exp: u64,
+    /// The user's incarnation (`UserIncarnation`); absent in tokens of older builds, which
+    /// are refused (log in again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inc: Option<u64>,
 }
 
 /// A token and when it expires.
@@ -69,6 +80,7 @@ impl TokenKeys {
             iss: ISSUER.to_string(),
             iat: now_unix_s,
             exp,
+            inc: Some(user.incarnation.0),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| AuthError::Signing(e.to_string()))?;
@@ -87,10 +99,19 @@ impl TokenKeys {
         validation.set_issuer(&[ISSUER]);
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
             .map_err(|e| AuthError::InvalidToken(describe(e.kind())))?;
-        if now_unix_s >= data.claims.exp {
+        let claims = data.claims;
+        if now_unix_s >= claims.exp {
             return Err(AuthError::ExpiredToken);
         }
-        Ok(data.claims)
+        if claims.iat > now_unix_s.saturating_add(TOKEN_IAT_FUTURE_SKEW_S_MAX) {
+            return Err(AuthError::InvalidToken(
+                "issued in the future (was the server's clock ahead?); log in again",
+            ));
+        }
+        if claims.exp.saturating_sub(claims.iat) > TOKEN_TTL_SECONDS_MAX {
+            return Err(AuthError::InvalidToken("lives longer than any token may"));
+        }
+        Ok(claims)
     }
 }
 
@@ -136,7 +157,7 @@ pub fn rfc3339_utc(unix_s: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::users::{Role, UserName};
+    use crate::users::{Role, RowsLayout, UserIncarnation, UserName};
 
     fn keys(secret: &[u8], ttl_s: u64) -> TokenKeys {
         TokenKeys::new(
@@ -150,7 +171,40 @@ mod tests {
             name: UserName::new("alice").expect("name"),
             role: Role::Dba,
             created_unix_ms: 0,
+            incarnation: UserIncarnation(42),
+            rows: RowsLayout::ByIncarnation,
         }
+    }
+
+    #[test]
+    fn tokens_name_the_incarnation_and_cannot_come_from_the_future() {
+        let keys = keys(&[7; 32], 60);
+        let now = 1_000_000;
+        let issued = keys.issue(&alice(), now).expect("issue");
+        let claims = keys.verify(&issued.token, now).expect("valid");
+        assert_eq!(claims.inc, Some(42));
+        // Issued while the clock was a year ahead, checked once it is right again.
+        let year = 365 * 86_400;
+        let ahead = keys.issue(&alice(), now + year).expect("issue");
+        let refused = keys.verify(&ahead.token, now);
+        assert!(
+            matches!(refused, Err(AuthError::InvalidToken(_))),
+            "{refused:?}"
+        );
+        // A little skew is fine.
+        let skewed = keys.issue(&alice(), now + 10).expect("issue");
+        assert!(keys.verify(&skewed.token, now).is_ok());
+        // A token claiming a lifetime longer than any (a forged exp would need the secret,
+        // but a config change must not extend old tokens either).
+        let long = TokenKeys::new(
+            &JwtSecret::from_bytes(vec![7; 32]),
+            Duration::from_secs(TOKEN_TTL_SECONDS_MAX + 10),
+        );
+        let token = long.issue(&alice(), now).expect("issue").token;
+        assert!(matches!(
+            keys.verify(&token, now),
+            Err(AuthError::InvalidToken(_))
+        ));
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub(crate) fn from_users(error: UserError) -> ApiError {
     let code = match &error {
         UserError::AlreadyExists(_) => ErrorCode::AlreadyExists,
         UserError::NotFound(_) => ErrorCode::NotFound,
-        UserError::TooMany { .. } => ErrorCode::LimitExceeded,
+        UserError::TooMany { .. } | UserError::NameTooLong { .. } => ErrorCode::LimitExceeded,
         UserError::InvalidName { .. }
         | UserError::InvalidTableName { .. }
         | UserError::InvalidRole(_)

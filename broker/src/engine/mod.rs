@@ -37,7 +37,7 @@ use crate::tables::catalog::{Catalog, CatalogTable};
 use crate::tables::retention::RetentionTarget;
 use crate::tables::{RowOwner, TableData};
 use crate::topics::{GroupOffsets, SourcePump, TopicData};
-use crate::users::{Privilege, Role, UserDirectory, UserName};
+use crate::users::{Privilege, Role, RowsLayout, UserDirectory, UserIncarnation, UserName};
 use compaction::CompactionSchedule;
 pub use errors::EngineError;
 use expiry::{ExpiryContext, ExpiryQueue, ExpirySweeper};
@@ -49,6 +49,8 @@ pub(crate) use query::json_of;
 pub(crate) struct Caller {
     pub user: UserName,
     pub role: Role,
+    /// Which user of the name: a session of a dropped user never reaches a namesake's rows.
+    pub incarnation: UserIncarnation,
 }
 
 impl Caller {
@@ -158,6 +160,7 @@ impl Engine {
                 let as_user = Caller {
                     user: target.name,
                     role: target.role,
+                    incarnation: target.incarnation,
                 };
                 self.run_statement(&as_user, statement, params)
             }
@@ -178,6 +181,23 @@ impl Engine {
         })
     }
 
+    /// Where the caller's own rows of USER and STREAM tables live, if the caller's user still
+    /// exists as the incarnation that authenticated (`None` once it was dropped).
+    fn rows_of<'c>(&self, caller: &'c Caller) -> Option<RowOwner<'c>> {
+        let user = self.users.user(caller.user.as_str())?;
+        if user.incarnation != caller.incarnation {
+            return None;
+        }
+        let incarnation = match user.rows {
+            RowsLayout::ByIncarnation => Some(user.incarnation),
+            RowsLayout::ByName => None,
+        };
+        Some(RowOwner::User {
+            name: caller.user.as_str(),
+            incarnation,
+        })
+    }
+
     /// The rows a caller may touch in `table`, after checking a SHARED table's grant.
     fn owner_of<'c>(
         &self,
@@ -185,8 +205,16 @@ impl Engine {
         table: &CatalogTable,
         privilege: Privilege,
     ) -> Result<RowOwner<'c>, ApiError> {
+        let rows = self.rows_of(caller).ok_or_else(|| {
+            let text = format!(
+                "user {} was dropped (or dropped and created again) since this session was \
+                 authenticated; authenticate again",
+                caller.user
+            );
+            ApiError::new(ErrorCode::Unauthorized, text)
+        })?;
         match table.def.kind() {
-            TableKind::User | TableKind::Stream { .. } => Ok(RowOwner::User(caller.user.as_str())),
+            TableKind::User | TableKind::Stream { .. } => Ok(rows),
             TableKind::Shared => {
                 let name = crate::users::TableName::new(table.def.name().to_string())
                     .map_err(|e| ApiError::new(ErrorCode::InvalidValue, e.to_string()))?;
@@ -226,6 +254,7 @@ impl SqlEngine for Engine {
         let caller = Caller {
             user: session.user().clone(),
             role: session.role(),
+            incarnation: session.incarnation(),
         };
         let mut cost = RunCost::Brief;
         for statement in &statements {
@@ -250,6 +279,7 @@ impl SqlEngine for Engine {
         let caller = Caller {
             user: session.user().clone(),
             role: session.role(),
+            incarnation: session.incarnation(),
         };
         self.compile_subscription(&caller, sql)
     }
@@ -275,6 +305,7 @@ impl SqlEngine for Engine {
         let caller = Caller {
             user: session.user().clone(),
             role: session.role(),
+            incarnation: session.incarnation(),
         };
         self.insert_json_rows(&caller, table, rows)
     }
@@ -289,6 +320,7 @@ impl SqlEngine for Engine {
         let caller = Caller {
             user: prepared.session.user().clone(),
             role: prepared.session.role(),
+            incarnation: prepared.session.incarnation(),
         };
         let total = prepared.statements.len();
         let mut results = Vec::with_capacity(total);
@@ -348,7 +380,10 @@ impl Engine {
         };
         let owner = match entry.def.kind() {
             TableKind::Shared => RowOwner::Shared,
-            _ => RowOwner::User(caller.user.as_str()),
+            _ => match self.rows_of(caller) {
+                Some(rows) => rows,
+                None => return RunCost::Long,
+            },
         };
         match (self.tables.is_cached(&entry, owner), writes) {
             (false, _) => RunCost::Long,

@@ -9,7 +9,7 @@ use strand_wire::quic::codes;
 
 use crate::session::Session;
 use crate::tables::catalog::{Catalog, CatalogTopic};
-use crate::users::{Privilege, UserDirectory};
+use crate::users::{Privilege, Standing, UserDirectory};
 
 /// Why a request is refused: a protocol error code and a message.
 pub(crate) type Refusal = (&'static str, String);
@@ -53,5 +53,40 @@ impl TopicAccess {
             privilege.as_str()
         );
         Err((codes::FORBIDDEN, text))
+    }
+
+    /// Whether the session's user may still read topic `name` as the directory says now
+    /// (its current role, not the session's): an open `tail` checks this after every user or
+    /// grant change and before every push.
+    pub(crate) fn still_readable(&self, session: &Session, name: &str) -> Result<(), Refusal> {
+        let object = crate::users::TableName::new(name).ok();
+        let standing = match &object {
+            Some(object) => self.users.standing(
+                session.user(),
+                session.incarnation(),
+                Some(object),
+                Privilege::Select,
+            ),
+            None => Standing::Revoked,
+        };
+        match standing {
+            Standing::Allowed => Ok(()),
+            Standing::Revoked => Err((
+                codes::PERMISSION_REVOKED,
+                format!(
+                    "{} no longer holds SELECT on topic {name}; the tail has ended",
+                    session.user()
+                ),
+            )),
+            Standing::Dropped => Err((
+                codes::USER_DROPPED,
+                format!("user {} was dropped; the tail has ended", session.user()),
+            )),
+        }
+    }
+
+    /// Changes after every user or grant change (see [`UserDirectory::access_changes`]).
+    pub(crate) fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.users.access_changes()
     }
 }

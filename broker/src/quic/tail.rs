@@ -2,6 +2,10 @@
 //! client stops reading the stream. Between pushes the handler sleeps on the partition's
 //! commit watch (no busy polling); QUIC flow control holds it back when the client reads
 //! slowly, so a slow tail costs the server one parked task and the stream's window.
+//!
+//! A tail ends with `permission_revoked` or `user_dropped` as soon as its user loses SELECT
+//! on the topic or is dropped: it wakes on every user or grant change and re-checks, and it
+//! checks again before every push.
 
 use std::time::Duration;
 
@@ -31,6 +35,8 @@ pub(crate) async fn tail(
     request: Fetch,
     reply: &mut Responder,
 ) -> Result<(), ReplyError> {
+    // Subscribed before the check, so a change committed after it is seen.
+    let mut changes = access.changes();
     let topic = match access.topic(session, &request.topic, Privilege::Select) {
         Ok(topic) => topic,
         Err((code, text)) => return reply.error(code, text).await,
@@ -63,6 +69,10 @@ pub(crate) async fn tail(
                 waited = topics.wait_after(&topic, index, after.unwrap_or(Seq::ZERO),
                     TAIL_WAKE_INTERVAL) => waited,
                 () = reply.stopped() => return Ok(()),
+                Ok(()) = changes.changed() => match access.still_readable(session, &request.topic) {
+                    Ok(()) => continue,
+                    Err(refused) => return send_refusal(reply, refused).await,
+                },
             };
             if let Err(error) = waited {
                 return send_refusal(reply, refusal(&error)).await;
@@ -78,6 +88,9 @@ pub(crate) async fn tail(
                 Ok(push) => push,
                 Err(error) => return send_refusal(reply, refusal(&error)).await,
             };
+        }
+        if let Err(refused) = access.still_readable(session, &request.topic) {
+            return send_refusal(reply, refused).await;
         }
         after = push.last.or(after);
         // Waits on the client's flow-control window; fails once the client stops the stream.

@@ -1,9 +1,11 @@
 //! Table data: which log partition holds which rows, and the open [`KeyedPartition`]s.
 //!
 //! A USER or STREAM table has one partition per (table, user): `t/<ns>.<table>.<incarnation>/
-//! u/<hex of the user name>`; a SHARED table has one: `t/<ns>.<table>.<incarnation>/shared`.
-//! The incarnation (see `catalog.rs`) keeps a re-created table apart from a dropped one. So a
-//! user's reads, writes and replays only ever open that user's partition.
+//! u/<hex of the user name>.<user incarnation>` (`u/<hex of the user name>` for users created
+//! by builds before user incarnations); a SHARED table has one:
+//! `t/<ns>.<table>.<incarnation>/shared`. The table's incarnation (see `catalog.rs`) keeps a
+//! re-created table apart from a dropped one, the user's a re-created user apart from a
+//! dropped one. So a user's reads, writes and replays only ever open that user's partition.
 //!
 //! It does not know SQL or permissions; the engine decides whose partition a statement uses.
 
@@ -22,13 +24,18 @@ use strand_log::{PartitionId, Store};
 use strand_sql_view::TableKind;
 
 use crate::limits::KEYED_PARTITIONS_CACHED_MAX;
+use crate::users::UserIncarnation;
 use catalog::CatalogTable;
 use versions::{KeyedPartition, VersionError};
 
 /// Whose rows: a user's (USER and STREAM tables) or everyone's (SHARED).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RowOwner<'a> {
-    User(&'a str),
+    /// A user's rows; `incarnation` is `None` for a user whose rows are stored by name alone.
+    User {
+        name: &'a str,
+        incarnation: Option<UserIncarnation>,
+    },
     Shared,
 }
 
@@ -39,7 +46,10 @@ pub fn partition_id(
     let base = partition_prefix(table);
     let id = match (table.def.kind(), owner) {
         (TableKind::Shared, _) | (_, RowOwner::Shared) => format!("{base}shared"),
-        (_, RowOwner::User(user)) => format!("{base}u/{}", hex(user.as_bytes())),
+        (_, RowOwner::User { name, incarnation }) => match incarnation {
+            Some(incarnation) => format!("{base}u/{}.{}", hex(name.as_bytes()), incarnation.0),
+            None => format!("{base}u/{}", hex(name.as_bytes())),
+        },
     };
     Ok(PartitionId::new(id)?)
 }

@@ -223,7 +223,16 @@ mod tests {
         let user = table("notes", TableKind::User, 6);
         let ids: Vec<PartitionId> = [&stream, &other_incarnation, &user]
             .iter()
-            .map(|t| partition_id(t, RowOwner::User("alice")).unwrap())
+            .map(|t| {
+                partition_id(
+                    t,
+                    RowOwner::User {
+                        name: "alice",
+                        incarnation: None,
+                    },
+                )
+                .unwrap()
+            })
             .collect();
         let lasts: Vec<Seq> = ids.iter().map(|id| fill(&store, id)).collect();
         let targets = RetentionTarget::of_tables(&[stream, user]);

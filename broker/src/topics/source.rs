@@ -460,8 +460,9 @@ fn producer_id(topic: &CatalogTopic, partition: &PartitionId) -> u64 {
     fnv1a(pair.as_bytes())
 }
 
-/// Whose rows a partition of `table` holds: the user of a `u/<hex of the user name>`
-/// partition, `None` for the `shared` one (the layout `tables::partition_id` writes).
+/// Whose rows a partition of `table` holds: the user of a `u/<hex of the user name>` or
+/// `u/<hex of the user name>.<user incarnation>` partition, `None` for the `shared` one (the
+/// layout `tables::partition_id` writes).
 fn partition_owner(table: &CatalogTable, id: &PartitionId) -> Result<Option<String>, SourceError> {
     let unknown = || SourceError::UnknownPartition(id.as_str().to_owned());
     let prefix = partition_prefix(table);
@@ -469,7 +470,10 @@ fn partition_owner(table: &CatalogTable, id: &PartitionId) -> Result<Option<Stri
     if suffix == "shared" {
         return Ok(None);
     }
-    let hex = suffix.strip_prefix("u/").ok_or_else(unknown)?;
+    let owner = suffix.strip_prefix("u/").ok_or_else(unknown)?;
+    let hex = owner
+        .split_once('.')
+        .map_or(owner, |(hex, _incarnation)| hex);
     let bytes = unhex(hex).ok_or_else(unknown)?;
     String::from_utf8(bytes).map(Some).map_err(|_| unknown())
 }

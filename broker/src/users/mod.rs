@@ -18,9 +18,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use strand_log::{NewRecord, Partition, PartitionId, ReadFrom, Store};
+use strand_log::{NewRecord, Partition, PartitionId, ReadFrom, Seq, Store};
+use tokio::sync::watch;
 
-pub use model::{Privilege, Role, TableName, User, UserError, UserName};
+pub use model::{
+    Privilege, Role, RowsLayout, Standing, TableName, User, UserError, UserIncarnation, UserName,
+};
 pub use password::{check_password, generate_password, random_bytes, PasswordHashing};
 use record::{encode_grant, encode_user, DirectoryKey, DirectoryState, PrivilegeSet, StoredUser};
 
@@ -67,6 +70,9 @@ pub struct UserDirectory {
     /// Raised after every change of a user (create, password, role, drop), so caches of
     /// verified credentials can tell when theirs may be stale (`auth/basic_cache.rs`).
     credentials_generation: AtomicU64,
+    /// Raised after every change of a user or a grant, so open streams (WebSocket
+    /// subscriptions, QUIC tails) re-check at once whether their user may still read.
+    access_changes: watch::Sender<u64>,
 }
 
 impl UserDirectory {
@@ -89,6 +95,7 @@ impl UserDirectory {
             hashing,
             decoy_hash: OnceLock::new(),
             credentials_generation: AtomicU64::new(0),
+            access_changes: watch::Sender::new(0),
         })
     }
 
@@ -119,6 +126,7 @@ impl UserDirectory {
         password: &str,
         role: Role,
     ) -> Result<User, UserError> {
+        name.check_new()?;
         let password_hash = self.hashing.hash(password)?;
         let _change = self.lock_change();
         {
@@ -131,18 +139,19 @@ impl UserDirectory {
                 return Err(UserError::TooMany { what, max });
             }
         }
-        let user = User {
-            name: name.clone(),
-            role,
-            created_unix_ms: now_unix_ms(),
-        };
         let stored = StoredUser {
             role,
             password_hash,
-            created_unix_ms: user.created_unix_ms,
+            created_unix_ms: now_unix_ms(),
+            // Replaced by the `_seq` the record gets, as a replay will find it.
+            incarnation: UserIncarnation(0),
+            rows: RowsLayout::ByIncarnation,
         };
-        self.write_user(name, stored)?;
-        Ok(user)
+        let created = self.write_user(name, stored, true)?;
+        self.read()
+            .user(name)
+            .filter(|user| user.incarnation == UserIncarnation(created.0))
+            .ok_or_else(|| UserError::NotFound(name.clone()))
     }
 
     /// `ALTER USER ... SET PASSWORD`.
@@ -151,7 +160,7 @@ impl UserDirectory {
         let _change = self.lock_change();
         let mut stored = self.stored(name)?;
         stored.password_hash = password_hash;
-        self.write_user(name, stored)
+        self.write_user(name, stored, false).map(drop)
     }
 
     /// `ALTER USER ... SET ROLE`.
@@ -159,7 +168,7 @@ impl UserDirectory {
         let _change = self.lock_change();
         let mut stored = self.stored(name)?;
         stored.role = role;
-        self.write_user(name, stored)
+        self.write_user(name, stored, false).map(drop)
     }
 
     /// `DROP USER [IF EXISTS]`: removes the user and every grant it holds. Returns whether a
@@ -192,6 +201,7 @@ impl UserDirectory {
         state.grants.remove(name);
         drop(state);
         self.credentials_generation.fetch_add(1, Ordering::AcqRel);
+        self.access_changed();
         Ok(true)
     }
 
@@ -269,6 +279,48 @@ impl UserDirectory {
         }
     }
 
+    /// Whether the user `name` of `incarnation` (as authenticated when a stream opened) may
+    /// still read: it must exist as that incarnation, and for `object` (a SHARED table or a
+    /// topic; `None` for the user's own rows) be an administrator or hold `privilege` on it.
+    pub fn standing(
+        &self,
+        name: &UserName,
+        incarnation: UserIncarnation,
+        object: Option<&TableName>,
+        privilege: Privilege,
+    ) -> Standing {
+        let state = self.read();
+        let Some(stored) = state.users.get(name) else {
+            return Standing::Dropped;
+        };
+        if stored.incarnation != incarnation {
+            return Standing::Dropped;
+        }
+        let Some(object) = object else {
+            return Standing::Allowed;
+        };
+        let granted = state
+            .grants
+            .get(name)
+            .and_then(|tables| tables.get(object))
+            .is_some_and(|set| set.contains(privilege));
+        match stored.role.is_admin() || granted {
+            true => Standing::Allowed,
+            false => Standing::Revoked,
+        }
+    }
+
+    /// Changes after every CREATE/ALTER/DROP USER, GRANT and REVOKE: a stream that saw a
+    /// change re-checks its [`UserDirectory::standing`].
+    pub fn access_changes(&self) -> watch::Receiver<u64> {
+        self.access_changes.subscribe()
+    }
+
+    fn access_changed(&self) {
+        self.access_changes
+            .send_modify(|generation| *generation += 1);
+    }
+
     /// The grants `name` holds, by table.
     pub fn grants_of(&self, name: &UserName) -> BTreeMap<TableName, Vec<Privilege>> {
         let state = self.read();
@@ -316,6 +368,7 @@ impl UserDirectory {
         };
         self.partition.append(&[record])?;
         self.write().set_grant(name, table.clone(), after);
+        self.access_changed();
         Ok(())
     }
 
@@ -328,14 +381,24 @@ impl UserDirectory {
             .ok_or_else(|| UserError::NotFound(name.clone()))
     }
 
-    /// Append the whole record of `name`, then make it visible. Caller holds `change`.
-    fn write_user(&self, name: &UserName, stored: StoredUser) -> Result<(), UserError> {
+    /// Append the whole record of `name`, then make it visible; returns the record's `_seq`
+    /// (a new user's incarnation when `creates`). Caller holds `change`.
+    fn write_user(
+        &self,
+        name: &UserName,
+        mut stored: StoredUser,
+        creates: bool,
+    ) -> Result<Seq, UserError> {
         let key = DirectoryKey::User(name.clone()).encode();
         let payload = encode_user(&stored);
-        self.partition.append(&[NewRecord::new(&key, &payload)])?;
+        let written = self.partition.append(&[NewRecord::new(&key, &payload)])?;
+        if creates {
+            stored.incarnation = UserIncarnation(written.first.0);
+        }
         self.write().users.insert(name.clone(), stored);
         self.credentials_generation.fetch_add(1, Ordering::AcqRel);
-        Ok(())
+        self.access_changed();
+        Ok(written.first)
     }
 
     /// Changes with every CREATE, ALTER and DROP USER. Read it before verifying credentials:

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use strand_log::LogError;
 
-use crate::limits::{TABLE_NAME_BYTES_MAX, USER_NAME_BYTES_MAX};
+use crate::limits::{NEW_USER_NAME_BYTES_MAX, TABLE_NAME_BYTES_MAX, USER_NAME_BYTES_MAX};
 
 /// Everything the directory can refuse or fail with.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +22,15 @@ pub enum UserError {
     InvalidPrivilege(String),
     #[error("invalid password: {0}")]
     InvalidPassword(&'static str),
+    #[error(
+        "user name {name:?} is {bytes} bytes; a new user's name may have at most {max} bytes \
+        (its rows are stored under a path made from it)"
+    )]
+    NameTooLong {
+        name: String,
+        bytes: usize,
+        max: usize,
+    },
     #[error("user {0} already exists")]
     AlreadyExists(UserName),
     #[error("user {0} does not exist")]
@@ -65,6 +74,20 @@ impl UserName {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Refuse a name too long for a new user: every name `CREATE USER` accepts maps to a
+    /// partition directory within the file system's 255-byte name limit. Names already
+    /// stored (up to `USER_NAME_BYTES_MAX`, by older builds) stay usable.
+    pub fn check_new(&self) -> Result<(), UserError> {
+        match self.0.len() {
+            bytes if bytes > NEW_USER_NAME_BYTES_MAX => Err(UserError::NameTooLong {
+                name: self.0.clone(),
+                bytes,
+                max: NEW_USER_NAME_BYTES_MAX,
+            }),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -208,13 +231,42 @@ impl fmt::Display for TableName {
     }
 }
 
+/// Which user of a name this is: the `_seq` of the record that created it (as a table's
+/// incarnation is). A user dropped and created again under the same name is another user,
+/// with another incarnation: its own rows of USER tables, and no token of the old one works
+/// for it. `_seq`s strictly increase, whatever the wall clock does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserIncarnation(pub u64);
+
+/// Where a user's rows of USER and STREAM tables live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowsLayout {
+    /// `u/<hex of the name>`: users created by a build before incarnations.
+    ByName,
+    /// `u/<hex of the name>.<incarnation>`: a re-created user starts with no rows.
+    ByIncarnation,
+}
+
 /// A user as callers see it: never the password hash.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
     pub name: UserName,
     pub role: Role,
-    /// When the user was created, milliseconds since the Unix epoch.
+    /// When the user was created, milliseconds since the Unix epoch (informational only:
+    /// nothing is decided by it, the wall clock may jump).
     pub created_unix_ms: u64,
+    pub incarnation: UserIncarnation,
+    pub rows: RowsLayout,
+}
+
+/// What a user may still do with a stream it opened, as the directory says now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    Allowed,
+    /// The user exists but no longer holds the privilege (REVOKE, or a role change).
+    Revoked,
+    /// The user was dropped (or dropped and created again: another incarnation).
+    Dropped,
 }
 
 #[cfg(test)]
@@ -229,6 +281,13 @@ mod tests {
         for bad in ["", "a\nb", "\u{7f}", &"x".repeat(129)] {
             assert!(UserName::new(bad).is_err(), "{bad:?} accepted");
         }
+        let longest = UserName::new("é".repeat(NEW_USER_NAME_BYTES_MAX / 2)).expect("name");
+        assert!(longest.check_new().is_ok());
+        let long = UserName::new("x".repeat(NEW_USER_NAME_BYTES_MAX + 1)).expect("name");
+        assert!(matches!(
+            long.check_new(),
+            Err(UserError::NameTooLong { .. })
+        ));
         assert!(TableName::new("app.rooms").is_ok());
         assert!(TableName::new("_a.b_1").is_ok());
         for bad in ["rooms", "app.", ".rooms", "a.b.c", "1a.b", "a.b-c", "a/b.c"] {

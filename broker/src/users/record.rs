@@ -3,7 +3,9 @@
 //!
 //! Keys (user names may hold any non-control character, `/` included; table names never
 //! hold `/`): `u/<user>` holds a user's full current record (JSON `{"v":1,"role","password_hash",
-//! "created_unix_ms"}`); `g/<user>/<namespace.table>` holds the user's full privilege set on
+//! "created_unix_ms","rows_by_incarnation"}`; the last is absent in records of older builds,
+//! whose users keep their rows under the name alone). The `_seq` of the first `u/<user>` record
+//! after none or a tombstone is the user's incarnation; `g/<user>/<namespace.table>` holds the user's full privilege set on
 //! that table (JSON `{"v":1,"privileges":["select",...]}`). A tombstone deletes the key. Every
 //! change writes the whole value, so replay is "the last record per key wins".
 
@@ -11,7 +13,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{Privilege, Role, TableName, User, UserError, UserName};
+use super::model::{
+    Privilege, Role, RowsLayout, TableName, User, UserError, UserIncarnation, UserName,
+};
 
 const FORMAT_VERSION: u32 = 1;
 const USER_PREFIX: &str = "u/";
@@ -52,6 +56,9 @@ pub struct StoredUser {
     pub role: Role,
     pub password_hash: String,
     pub created_unix_ms: u64,
+    /// Not stored in the payload: the `_seq` of the creation record, known from the log.
+    pub incarnation: UserIncarnation,
+    pub rows: RowsLayout,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -60,6 +67,8 @@ struct UserPayload {
     role: String,
     password_hash: String,
     created_unix_ms: u64,
+    #[serde(default)]
+    rows_by_incarnation: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -81,6 +90,8 @@ impl DirectoryState {
             name: name.clone(),
             role: stored.role,
             created_unix_ms: stored.created_unix_ms,
+            incarnation: stored.incarnation,
+            rows: stored.rows,
         })
     }
 
@@ -99,7 +110,13 @@ impl DirectoryState {
                 self.users.remove(&name);
             }
             DirectoryKey::User(name) => {
-                let user = decode_user(payload).map_err(corrupt)?;
+                let mut user = decode_user(payload).map_err(corrupt)?;
+                // A rewrite (password, role) keeps the user's incarnation; a record after none
+                // or a tombstone creates a user, and its `_seq` is the new incarnation.
+                user.incarnation = self
+                    .users
+                    .get(&name)
+                    .map_or(UserIncarnation(seq), |old| old.incarnation);
                 self.users.insert(name, user);
             }
             DirectoryKey::Grant(name, table) => {
@@ -172,6 +189,7 @@ pub fn encode_user(user: &StoredUser) -> Vec<u8> {
         role: user.role.as_str().to_string(),
         password_hash: user.password_hash.clone(),
         created_unix_ms: user.created_unix_ms,
+        rows_by_incarnation: user.rows == RowsLayout::ByIncarnation,
     };
     serde_json::to_vec(&payload).expect("strings and numbers always serialize")
 }
@@ -195,6 +213,12 @@ fn decode_user(payload: &[u8]) -> Result<StoredUser, String> {
         role: decoded.role.parse().map_err(|e: UserError| e.to_string())?,
         password_hash: decoded.password_hash,
         created_unix_ms: decoded.created_unix_ms,
+        // Set by `DirectoryState::apply`, which knows the record's `_seq`.
+        incarnation: UserIncarnation(0),
+        rows: match decoded.rows_by_incarnation {
+            true => RowsLayout::ByIncarnation,
+            false => RowsLayout::ByName,
+        },
     })
 }
 
@@ -235,12 +259,25 @@ mod tests {
             role: Role::Dba,
             password_hash: "$argon2id$x".into(),
             created_unix_ms: 7,
+            incarnation: UserIncarnation(1),
+            rows: RowsLayout::ByIncarnation,
         };
         let key = DirectoryKey::User(name("alice")).encode();
         state
             .apply(1, &key, &encode_user(&stored), false)
             .expect("apply");
         assert_eq!(state.users.get(&name("alice")), Some(&stored));
+        // A rewrite keeps the incarnation; a record of an older build keeps rows by name.
+        let old_build = br#"{"v":1,"role":"dba","password_hash":"h","created_unix_ms":7}"#;
+        state.apply(5, &key, old_build, false).expect("apply");
+        let alice = &state.users[&name("alice")];
+        assert_eq!(
+            (alice.incarnation, alice.rows),
+            (UserIncarnation(1), RowsLayout::ByName)
+        );
+        state
+            .apply(6, &key, &encode_user(&stored), false)
+            .expect("apply");
 
         let table = TableName::new("app.rooms").expect("valid table");
         let grant_key = DirectoryKey::Grant(name("alice"), table.clone()).encode();
@@ -257,6 +294,11 @@ mod tests {
         state.apply(3, &grant_key, b"", true).expect("apply");
         state.apply(4, &key, b"", true).expect("apply");
         assert!(state.users.is_empty() && state.grants.is_empty());
+        // Created again: another incarnation.
+        state
+            .apply(8, &key, &encode_user(&stored), false)
+            .expect("apply");
+        assert_eq!(state.users[&name("alice")].incarnation, UserIncarnation(8));
     }
 
     #[test]

@@ -329,6 +329,9 @@ fn an_owned_partition_names_its_owner_and_a_foreign_one_none() {
     );
     let alice = super::partition_owner(&table, &id("u/616c696365")).ok();
     assert_eq!(alice, Some(Some("alice".to_owned())));
+    // A user with an incarnation: `<hex of the name>.<incarnation>`.
+    let incarnated = super::partition_owner(&table, &id("u/616c696365.387293037790756864")).ok();
+    assert_eq!(incarnated, Some(Some("alice".to_owned())));
     for bad in ["u/61x", "u/616", "u/ff", "other"] {
         assert!(super::partition_owner(&table, &id(bad)).is_err(), "{bad}");
     }
