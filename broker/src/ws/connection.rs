@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use strand_log::Seq;
+use strand_sql_view::TableKind;
 use strand_wire::{codes, BatchControl, BatchStatus, ResumeMode, SeqText, ServerMessage};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::catch_up::{resume_too_old, CatchUp};
 use super::protocol::{Protocol, Step, SubscribeRequest};
@@ -29,6 +30,7 @@ use crate::realtime::{
 use crate::session::Session;
 use crate::sql::SubscriptionTarget;
 use crate::tables::versions::AsOfError;
+use crate::users::{Privilege, Standing, TableName};
 
 /// WebSocket close code for a policy violation (failed authentication, slow consumer).
 const CLOSE_POLICY: u16 = 1008;
@@ -40,6 +42,8 @@ enum End {
     Client,
     AuthFailed,
     Slow,
+    /// The session's user was dropped: its subscriptions ended with `user_dropped`.
+    UserDropped,
 }
 
 struct ActiveSubscription {
@@ -66,6 +70,7 @@ pub(super) async fn serve(state: AppState, mut socket: WebSocket, session: Optio
     metrics.ws_connection_opened();
     let (outbox, mut outgoing) = Outbox::new(OUTBOX_BYTES_MAX);
     let (ended, mut ended_rx) = mpsc::unbounded_channel();
+    let mut access = state.auth.directory().access_changes();
     let mut connection = Connection {
         protocol: Protocol::new(session.is_some()),
         state,
@@ -78,18 +83,23 @@ pub(super) async fn serve(state: AppState, mut socket: WebSocket, session: Optio
         connection.reply(auth_success(&session)).await;
     }
     let end = connection
-        .run(&mut socket, &mut outgoing, &mut ended_rx)
+        .run(&mut socket, &mut outgoing, &mut ended_rx, &mut access)
         .await;
     connection.end_all();
     match end {
         End::Client => {}
-        End::AuthFailed => {
-            while let Ok(text) = outgoing.try_recv() {
-                let _ = socket.send(Message::Text(text.into())).await;
-            }
-            let _ = socket
-                .send(close(CLOSE_POLICY, "authentication failed"))
-                .await;
+        End::AuthFailed | End::UserDropped => {
+            let reason = match end {
+                End::UserDropped => codes::USER_DROPPED,
+                _ => "authentication failed",
+            };
+            let goodbye = async {
+                while let Ok(text) = outgoing.try_recv() {
+                    let _ = socket.send(Message::Text(text.into())).await;
+                }
+                let _ = socket.send(close(CLOSE_POLICY, reason)).await;
+            };
+            let _ = tokio::time::timeout(GOODBYE_TIMEOUT, goodbye).await;
         }
         End::Slow => {
             metrics.slow_consumer_disconnect();
@@ -114,6 +124,7 @@ impl Connection {
         socket: &mut WebSocket,
         outgoing: &mut OutboxReceiver,
         ended: &mut mpsc::UnboundedReceiver<u64>,
+        access: &mut watch::Receiver<u64>,
     ) -> End {
         let slow = outgoing.slow_watch();
         loop {
@@ -121,6 +132,11 @@ impl Connection {
                 biased;
                 () = slow.turned_slow() => return End::Slow,
                 Some(key) = ended.recv() => self.forget(key),
+                Ok(()) = access.changed() => {
+                    if let Some(end) = self.recheck_access() {
+                        return end;
+                    }
+                }
                 text = outgoing.recv() => {
                     let Some(text) = text else { return End::Client };
                     tokio::select! {
@@ -156,6 +172,63 @@ impl Connection {
             Step::NextBatch { id: None } => self.next_batch_unnamed().await,
             Step::Unsubscribe { id } => self.unsubscribe(&id),
         }
+        None
+    }
+
+    /// A user or grant changed: end the subscriptions the session's user may no longer read
+    /// (`permission_revoked`), or all of them if the user was dropped (`user_dropped`, and
+    /// the connection closes). Runs at once after the change commits. A later subscribe uses
+    /// the user's current role.
+    fn recheck_access(&mut self) -> Option<End> {
+        let session = self.session.clone()?;
+        let directory = self.state.auth.directory();
+        let user = directory
+            .user(session.user().as_str())
+            .filter(|user| user.incarnation == session.incarnation());
+        let Some(user) = user else {
+            for entry in self.protocol.take_all() {
+                let text = format!(
+                    "user {} was dropped; the subscription has ended",
+                    session.user()
+                );
+                let id = entry.live.id.clone();
+                entry
+                    .live
+                    .end_with(&ServerMessage::error(Some(&id), codes::USER_DROPPED, text));
+                self.end(entry);
+            }
+            self.session = None;
+            return Some(End::UserDropped);
+        };
+        let session = session.with_role(user.role);
+        let revoked = self.protocol.filter_ids(|entry| {
+            let table = entry.live.plan.select().table();
+            let object = match table.kind() {
+                TableKind::Shared => TableName::new(table.name().to_string()).ok(),
+                _ => None,
+            };
+            let standing = directory.standing(
+                session.user(),
+                session.incarnation(),
+                object.as_ref(),
+                Privilege::Select,
+            );
+            standing != Standing::Allowed
+        });
+        for id in revoked {
+            let Some(entry) = self.protocol.subscription_ended(&id) else {
+                continue;
+            };
+            let table = entry.live.plan.select().table().name().to_string();
+            let text = format!(
+                "{} no longer holds SELECT on {table}; the subscription has ended",
+                session.user()
+            );
+            let message = ServerMessage::error(Some(&id), codes::PERMISSION_REVOKED, text);
+            entry.live.end_with(&message);
+            self.end(entry);
+        }
+        self.session = Some(session);
         None
     }
 
