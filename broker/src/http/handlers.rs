@@ -10,13 +10,14 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use serde_json::json;
 
 use super::body::parse_json;
 use super::AppState;
 use crate::api::{LoginRequest, LoginResponse, SqlRequest, SqlSuccess};
-use crate::auth::{parse_authorization, Credentials};
+use crate::auth::{parse_authorization, Credentials, Source};
 use crate::error::{ApiError, ErrorCode};
 use crate::limits::SQL_PARAMS_MAX;
 use crate::metrics::BasicAuth;
@@ -29,26 +30,39 @@ const INLINE_PREPARE_SQL_BYTES_MAX: usize = 2048;
 /// Longest request path echoed back in a 404 or 405 message.
 const ECHOED_PATH_CHARS_MAX: usize = 200;
 
+/// The client's address, when the request came through the HTTP shards.
+pub(crate) type Peer = Option<Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>;
+
+/// The source address the brute-force limit counts failures of.
+pub(crate) fn source(peer: &Peer) -> Source {
+    peer.as_ref().map(|Extension(info)| info.0.ip())
+}
+
 pub async fn login(
     State(state): State<AppState>,
+    peer: Peer,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let request: LoginRequest = parse_json(&headers, body)?;
     let auth = state.auth.clone();
     let response = state
-        .blocking(move || Ok(auth.login(&request.username, &request.password)?))
+        .blocking(move || {
+            let source = source(&peer);
+            Ok(auth.login_from(&request.username, &request.password, source)?)
+        })
         .await?;
     Ok(Json(response))
 }
 
 pub async fn sql(
     State(state): State<AppState>,
+    peer: Peer,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<SqlSuccess>, ApiError> {
     let started = Instant::now();
-    let session = authenticate(&state, &headers).await?;
+    let session = authenticate(&state, &headers, source(&peer)).await?;
     let request: SqlRequest = parse_json(&headers, body)?;
     if request.sql.trim().is_empty() {
         return Err(ApiError::new(ErrorCode::InvalidRequest, "sql is empty"));
@@ -92,6 +106,7 @@ pub async fn sql(
 pub(crate) async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
+    source: Source,
 ) -> Result<Session, ApiError> {
     let value = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
     let credentials = parse_authorization(value)?;
@@ -105,7 +120,7 @@ pub(crate) async fn authenticate(
             state.metrics.basic_auth(BasicAuth::Verified);
             let auth = state.auth.clone();
             state
-                .blocking(move || Ok(auth.authenticate(&credentials)?))
+                .blocking(move || Ok(auth.authenticate_from(&credentials, source)?))
                 .await
         }
     }

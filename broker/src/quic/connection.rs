@@ -152,7 +152,10 @@ async fn finish_auth(
     tracing::debug!(?credentials, "authenticating");
     let authenticator = shared.auth.clone();
     // Password checks cost one argon2 verification: keep them off the async workers.
-    let checked = tokio::task::spawn_blocking(move || authenticator.authenticate(&credentials));
+    // The brute-force limit counts failures per name and per address (`auth/attempts.rs`).
+    let source = Some(connection.remote_address().ip());
+    let checked =
+        tokio::task::spawn_blocking(move || authenticator.authenticate_from(&credentials, source));
     let failure = match checked.await {
         Ok(Ok(session)) => {
             let ok = AuthOk {
@@ -171,14 +174,19 @@ async fn finish_auth(
                 }
             }
         }
-        Ok(Err(error)) => error.to_string(),
+        Ok(Err(error @ auth::AuthError::TooManyAttempts { .. })) => {
+            (codes::TOO_MANY_ATTEMPTS, error.to_string())
+        }
+        Ok(Err(error)) => (codes::AUTH_FAILED, error.to_string()),
         Err(error) => {
             tracing::error!(%error, "the authentication task failed");
-            "authentication could not complete".to_string()
+            let text = "authentication could not complete".to_string();
+            (codes::AUTH_FAILED, text)
         }
     };
+    let (code, failure) = failure;
     tracing::info!(reason = %failure, "QUIC authentication failed");
-    let _ = reply.error(codes::AUTH_FAILED, failure).await;
+    let _ = reply.error(code, failure).await;
     reply.finish();
     close_after(
         connection,

@@ -18,8 +18,8 @@ use tokio::sync::{mpsc, watch};
 
 use super::catch_up::{resume_too_old, CatchUp};
 use super::protocol::{Protocol, Step, SubscribeRequest};
-use crate::auth::Credentials;
-use crate::error::ApiError;
+use crate::auth::{Credentials, Source};
+use crate::error::{ApiError, ErrorCode};
 use crate::http::AppState;
 use crate::limits::OUTBOX_BYTES_MAX;
 use crate::metrics::BasicAuth;
@@ -63,9 +63,16 @@ struct Connection {
     /// Subscriptions the server ended (a catch-up that failed, a feed that could not read, DDL
     /// on their table) are reported here by key, after their error was queued.
     ended: mpsc::UnboundedSender<u64>,
+    /// The client's address, for the brute-force limit on password checks.
+    source: Source,
 }
 
-pub(super) async fn serve(state: AppState, mut socket: WebSocket, session: Option<Session>) {
+pub(super) async fn serve(
+    state: AppState,
+    mut socket: WebSocket,
+    session: Option<Session>,
+    source: Source,
+) {
     let metrics = state.metrics.clone();
     metrics.ws_connection_opened();
     let (outbox, mut outgoing) = Outbox::new(OUTBOX_BYTES_MAX);
@@ -78,6 +85,7 @@ pub(super) async fn serve(state: AppState, mut socket: WebSocket, session: Optio
         outbox,
         realtime: None,
         ended,
+        source,
     };
     if let Some(session) = connection.session.clone() {
         connection.reply(auth_success(&session)).await;
@@ -248,7 +256,8 @@ impl Connection {
                 }
                 None => {
                     self.state.metrics.basic_auth(BasicAuth::Verified);
-                    let work = move || Ok(auth.authenticate(&credentials)?);
+                    let source = self.source;
+                    let work = move || Ok(auth.authenticate_from(&credentials, source)?);
                     self.state.blocking(work).await
                 }
             },
@@ -260,6 +269,13 @@ impl Connection {
                 self.session = Some(session);
                 self.protocol.authenticated();
                 None
+            }
+            Err(error) if error.code == ErrorCode::TooManyAttempts => {
+                // An error with the code (and the wait in its message), then the close.
+                let code = codes::TOO_MANY_ATTEMPTS;
+                let refusal = ServerMessage::error(None, code, error.message);
+                self.reply(refusal).await;
+                Some(End::AuthFailed)
             }
             Err(error) => {
                 let message = error.message;

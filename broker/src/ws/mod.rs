@@ -13,7 +13,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::Response;
 
 use crate::error::ApiError;
-use crate::http::handlers::authenticate;
+use crate::http::handlers::{authenticate, source, Peer};
 use crate::http::AppState;
 use crate::limits::{WS_MESSAGE_BYTES_MAX, WS_READ_BUFFER_BYTES};
 
@@ -22,16 +22,17 @@ use crate::limits::{WS_MESSAGE_BYTES_MAX, WS_READ_BUFFER_BYTES};
 /// authenticated.
 pub async fn upgrade(
     State(state): State<AppState>,
+    peer: Peer,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let session = match headers.get(header::AUTHORIZATION) {
-        Some(_) => Some(authenticate(&state, &headers).await?),
+        Some(_) => Some(authenticate(&state, &headers, source(&peer)).await?),
         None => None,
     };
     Ok(upgrade
         .read_buffer_size(WS_READ_BUFFER_BYTES)
         .max_message_size(WS_MESSAGE_BYTES_MAX)
         .max_frame_size(WS_MESSAGE_BYTES_MAX)
-        .on_upgrade(move |socket| connection::serve(state, socket, session)))
+        .on_upgrade(move |socket| connection::serve(state, socket, session, source(&peer))))
 }
