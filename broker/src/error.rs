@@ -55,6 +55,10 @@ pub enum ErrorCode {
     /// The server's storage is full (no space, a quota, the file-size limit): nothing of the
     /// write was stored, and writes succeed again once space is freed (no restart needed).
     StorageFull,
+    /// Stored data the request needs is damaged (a flipped byte on disk): refused, never
+    /// served wrong or skipped. The intact rows are still served and writes go on; an operator
+    /// repairs the data directory (`strand repair`, docs/operations.md).
+    DataCorrupt,
     /// A statement failure named by the SQL layer with its own code (`strand_sql_view::code`,
     /// e.g. `unknown_table`, `type_mismatch`), written as that code. A fixed set of static
     /// strings, so metric labels stay bounded.
@@ -83,6 +87,7 @@ impl ErrorCode {
             ErrorCode::TooManyConnections => crate::connections::TOO_MANY_CONNECTIONS,
             ErrorCode::Internal => "internal",
             ErrorCode::StorageFull => "storage_full",
+            ErrorCode::DataCorrupt => "data_corrupt",
             ErrorCode::Sql(code) => code,
         }
     }
@@ -109,6 +114,8 @@ impl ErrorCode {
             ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            // A server-side fault that a retry does not cure: 500, with its own code.
+            ErrorCode::DataCorrupt => StatusCode::INTERNAL_SERVER_ERROR,
             // 507: the request was fine and may succeed later, once space is freed.
             ErrorCode::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
         }
@@ -199,6 +206,9 @@ impl ApiError {
         if let Some(refused) = ApiError::log_limit(error) {
             return refused;
         }
+        if error.is_corruption() {
+            return ApiError::data_corrupt(error);
+        }
         if !error.is_storage_full() {
             return ApiError::internal(error);
         }
@@ -209,6 +219,29 @@ impl ApiError {
             other => other.to_string(),
         };
         ApiError::storage_full(&cause)
+    }
+
+    /// `data_corrupt`: what is damaged (the segment file of the table's partition and the
+    /// byte), and that the rest is served.
+    pub fn data_corrupt(error: &strand_log::LogError) -> ApiError {
+        tracing::error!(%error, "request refused: it needs damaged data");
+        let at = match error {
+            strand_log::LogError::CorruptSegment { path, position, .. } => {
+                format!("{} at byte {position}", inside_data_dir(path))
+            }
+            strand_log::LogError::BadSegmentHeader { path, .. } => {
+                format!("{} (its header)", inside_data_dir(path))
+            }
+            other => other.to_string(),
+        };
+        ApiError::new(
+            ErrorCode::DataCorrupt,
+            format!(
+                "stored data this request needs is damaged: partition segment {at}. It is \
+                 refused, not served wrong; the intact rows of the table are still served \
+                 and writes go on. An operator can run `strand repair` (docs/operations.md)"
+            ),
+        )
     }
 
     /// `limit_exceeded` for a write the log's limits refuse (nothing was written).
@@ -278,6 +311,19 @@ pub struct ErrorDetail {
     /// applied (and stay applied).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub committed_statements: Option<usize>,
+}
+
+/// A path of the log as seen from inside the store's `partitions` directory (e.g.
+/// `t/app.items.3/shared/00000000000000000042.log`): names the table's partition without
+/// telling clients where the data directory is.
+fn inside_data_dir(path: &std::path::Path) -> String {
+    let text = path.to_string_lossy();
+    match text.rfind("/partitions/") {
+        Some(at) => text[at + "/partitions/".len()..].to_string(),
+        None => path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+    }
 }
 
 impl IntoResponse for ApiError {

@@ -36,6 +36,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size of the largest variant (`serve`'s flags) costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server
@@ -50,6 +52,9 @@ enum Command {
     Produce(cli::ProduceArgs),
     /// Print a topic's messages as JSON lines, optionally as a consumer-group member (QUIC)
     Consume(cli::ConsumeArgs),
+    /// Check a stopped server's data directory; keep every intact record of damaged segments
+    /// and move the damaged bytes aside (`--dry-run` only reports)
+    Repair(cli::RepairArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +66,7 @@ fn main() -> ExitCode {
         Command::Subscribe(args) => cli::run_subscribe(args),
         Command::Produce(args) => cli::run_produce(args),
         Command::Consume(args) => cli::run_consume(args),
+        Command::Repair(args) => cli::run_repair(args),
     };
     outcome.unwrap_or_else(|error| {
         eprintln!("strand: {error:#}");
@@ -83,10 +89,30 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let data_dir = config.data_dir.clone();
     let outcome = runtime.block_on(serve_until_signal(config, admin_password));
     runtime.shutdown_timeout(Duration::from_millis(SHUTDOWN_GRACE_MS));
-    outcome?;
+    outcome.map_err(|error| with_repair_hint(error, &data_dir))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A start refused because stored records are damaged (the catalog, users or group offsets
+/// cannot be read whole) says how to repair: the error names the file and byte.
+fn with_repair_hint(error: anyhow::Error, data_dir: &std::path::Path) -> anyhow::Error {
+    let damaged = error.chain().any(|cause| {
+        let text = cause.to_string();
+        text.contains("corrupt record in segment") || text.contains("has an unreadable header")
+    });
+    if !damaged {
+        return error;
+    }
+    error.context(format!(
+        "refusing to start: the data directory holds damaged records (the file and byte follow). \
+         Nothing was cut. Stop here, back up the data directory, then run `strand repair \
+         --data-dir {}` (it keeps every intact record and moves the damaged bytes aside as \
+         *.log.damaged); see docs/operations.md",
+        data_dir.display()
+    ))
 }
 
 async fn serve_until_signal(

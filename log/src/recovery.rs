@@ -149,5 +149,7 @@ fn plausible_header(bytes: &[u8]) -> bool {
         && record::RecordFlags::from_bits(flags).is_some()
 }
 
+pub mod repair;
+
 #[cfg(test)]
 mod tests;

@@ -5,6 +5,7 @@
 //! none of this runs inside the server.
 
 mod client;
+mod repair;
 mod repl;
 mod statements;
 mod subscribe;
@@ -20,6 +21,7 @@ use anyhow::Context;
 use client::{Client, Reply};
 use strand_broker::limits::CLI_SCRIPT_BYTES_MAX;
 
+pub use repair::{run as run_repair, RepairArgs};
 pub use subscribe::{run as run_subscribe, SubscribeArgs};
 pub use topics::{run_consume, run_produce, ConsumeArgs, ProduceArgs};
 pub use user::{run as run_user, UserArgs};

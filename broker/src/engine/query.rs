@@ -75,7 +75,13 @@ pub(super) fn for_each_live_row(
         let mut versions = Vec::with_capacity(keys.len());
         for key in keys {
             if let Some(key) = encode_key(key.as_ref()) {
-                versions.extend(partition.version(&key));
+                let version = partition.version(&key);
+                // A damaged partition: a key whose newest version may be in the damage is
+                // refused, never answered with an older version or "no row".
+                partition
+                    .check_intact(version)
+                    .map_err(ApiError::data_corrupt)?;
+                versions.extend(version);
             }
         }
         // An index entry newer than the snapshot is a write still being committed: the
@@ -91,7 +97,7 @@ pub(super) fn for_each_live_row(
             return Ok(());
         }
     }
-    let newest = versions_as_of(&snapshot, Seq::MAX).map_err(|e| ApiError::internal(&e))?;
+    let newest = versions_as_of(&snapshot, Seq::MAX).map_err(|e| ApiError::from_log(&e))?;
     for record in newest {
         if !offer(record)? {
             break;
@@ -103,7 +109,7 @@ pub(super) fn for_each_live_row(
 fn record_at(snapshot: &ReadSnapshot, seq: Seq) -> Result<Option<RecordView<'_>>, ApiError> {
     match snapshot.records(ReadFrom::Seq(seq)).next() {
         Some(Ok(record)) if record.seq == seq => Ok(Some(record)),
-        Some(Err(error)) => Err(ApiError::internal(&error)),
+        Some(Err(error)) => Err(ApiError::from_log(&error)),
         _ => Ok(None),
     }
 }

@@ -102,15 +102,58 @@ pub struct KeyedPartition {
     /// STREAM tables: every record up to here was looked at by the expiry sweep
     /// (`tables/expiry.rs`); 0 after opening.
     expiry_cursor: AtomicU64,
+    /// Damaged bytes found while indexing, if any (see [`KeyedPartition::check_intact`]).
+    damage: Option<PartitionDamage>,
+}
+
+/// What [`KeyedPartition::open`] could not index: damaged records on disk.
+#[derive(Debug)]
+pub struct PartitionDamage {
+    /// The first damaged range, for the error a refused read gets.
+    pub first: strand_log::Damage,
+    /// The error that range gave.
+    pub error: LogError,
+    /// Every version at or after this `_seq` was read after the last damaged range: a key
+    /// whose newest intact version is older may have a newer one in the damage.
+    pub certain_from: Seq,
 }
 
 impl KeyedPartition {
-    /// Wrap a partition, building the key index from its records.
+    /// Wrap a partition, building the key index from its records. Damaged records are
+    /// skipped and remembered: reads that may need them are refused
+    /// ([`KeyedPartition::check_intact`]), everything else is served, and writes go on.
     pub fn open(partition: Arc<Partition>) -> Result<KeyedPartition, VersionError> {
         let mut index = KeyIndex::default();
         let snapshot = partition.snapshot();
-        for record in snapshot.records(ReadFrom::Earliest) {
-            let record = record?;
+        let mut records = snapshot.records(ReadFrom::Earliest);
+        let mut damage: Option<PartitionDamage> = None;
+        let mut after_damage = false;
+        loop {
+            let record = match records.next() {
+                None => break,
+                Some(Ok(record)) => record,
+                Some(Err(error)) if error.is_corruption() => {
+                    let Some(skipped) = records.skip_damage() else {
+                        return Err(error.into());
+                    };
+                    tracing::error!(partition = %partition.dir().display(), %error,
+                        "damaged records skipped while indexing; reads that may need them are refused");
+                    after_damage = true;
+                    damage.get_or_insert(PartitionDamage {
+                        first: skipped,
+                        error,
+                        certain_from: Seq::MAX,
+                    });
+                    continue;
+                }
+                Some(Err(error)) => return Err(error.into()),
+            };
+            if after_damage {
+                after_damage = false;
+                if let Some(damage) = damage.as_mut() {
+                    damage.certain_from = record.seq;
+                }
+            }
             if record.key.is_empty() {
                 continue;
             }
@@ -120,12 +163,38 @@ impl KeyedPartition {
             };
             index.insert(IndexKey::new(record.key), version);
         }
+        if after_damage {
+            // Nothing intact after the last damage: only versions written from now on.
+            if let Some(damage) = damage.as_mut() {
+                damage.certain_from = snapshot.last_seq().successor();
+            }
+        }
+        drop(records);
+        drop(snapshot);
         Ok(KeyedPartition {
             partition,
             index: RwLock::new(index),
             write_lock: Mutex::new(()),
             expiry_cursor: AtomicU64::new(0),
+            damage,
         })
+    }
+
+    /// Damaged records this partition holds, if any.
+    pub fn damage(&self) -> Option<&PartitionDamage> {
+        self.damage.as_ref()
+    }
+
+    /// `Err` (the damage's error) when `version`, the index's newest version of a key (`None`:
+    /// never written, as far as the index knows), may be stale: the damaged records could hold
+    /// a newer version. Versions written after the damage are certain.
+    pub fn check_intact(&self, version: Option<KeyVersion>) -> Result<(), &LogError> {
+        match &self.damage {
+            Some(damage) if version.is_none_or(|v| v.seq < damage.certain_from) => {
+                Err(&damage.error)
+            }
+            _ => Ok(()),
+        }
     }
 
     pub fn partition(&self) -> &Arc<Partition> {
