@@ -11,6 +11,7 @@
 //! the leader does inside one round, and what happens when it panics there.
 
 mod failures;
+mod files;
 mod round;
 mod undo;
 
@@ -28,7 +29,8 @@ use crate::seq::{Clock, Seq, SeqGenerator, SeqRange, EPOCH_UNIX_MS};
 use crate::storage::Storage;
 use crate::store::SeqLease;
 use crate::writeback::WritebackQueue;
-use failures::RoundFailures;
+use failures::{Failure, RoundFailures};
+use files::OpenFiles;
 use round::{PanicPayload, PendingWrite, RoundGuard};
 
 /// End of one appended batch inside a pending buffer. Batches never span segments.
@@ -71,11 +73,13 @@ pub(crate) struct CommitQueue {
     writeback: Option<WritebackQueue>,
     /// Partitions' writes undone after a full disk, until their waiters learnt it.
     failures: RoundFailures,
+    /// The bound on partitions holding an open segment file.
+    files: OpenFiles,
 }
 
 impl CommitQueue {
     pub fn standalone(config: &PartitionConfig) -> Arc<CommitQueue> {
-        CommitQueue::new(config, None, Seq::ZERO, usize::MAX)
+        CommitQueue::new(config, None, Seq::ZERO, usize::MAX, usize::MAX)
     }
 
     pub fn new(
@@ -83,6 +87,7 @@ impl CommitQueue {
         lease: Option<SeqLease>,
         floor: Seq,
         shared_sync_partitions_min: usize,
+        open_files_max: usize,
     ) -> Arc<Self> {
         let (stop, stopped) = mpsc::channel();
         let lease_until_ms = if lease.is_some() {
@@ -111,6 +116,7 @@ impl CommitQueue {
             _flusher_stop: Some(stop),
             writeback: (config.fsync != FsyncPolicy::Always).then(WritebackQueue::start),
             failures: RoundFailures::default(),
+            files: OpenFiles::new(open_files_max),
         });
         if let FsyncPolicy::Interval(every) = config.fsync {
             let weak = Arc::downgrade(&queue);
@@ -140,6 +146,18 @@ impl CommitQueue {
 
     pub fn leader_active(&self) -> bool {
         self.lock().leader_active
+    }
+
+    /// `partition` was opened (its active segment file with it): count it against the bound
+    /// on open files, closing the least recently written others' if it is passed.
+    pub fn opened(&self, partition: &Arc<Partition>) {
+        let over = self.files.touch(partition);
+        self.files.close(over);
+    }
+
+    /// Partitions holding an open segment file now.
+    pub fn open_files(&self) -> usize {
+        self.files.open()
     }
 
     pub fn last_issued(&self) -> Seq {
@@ -208,11 +226,21 @@ impl CommitQueue {
         if let Some(payload) = panic {
             round::continue_panic(payload);
         }
-        if let Some(cause) = full {
-            return Err(LogError::StorageFull {
-                path: partition.dir.clone(),
-                cause,
-            });
+        let path = || partition.dir.clone();
+        match full {
+            Some(Failure::Full(cause)) => {
+                return Err(LogError::StorageFull {
+                    path: path(),
+                    cause,
+                })
+            }
+            Some(Failure::Reopen(cause)) => {
+                return Err(LogError::ReopenFailed {
+                    path: path(),
+                    cause,
+                })
+            }
+            None => {}
         }
         if partition.poisoned_in_or_before(round) {
             return Err(partition.poisoned_error());

@@ -61,7 +61,9 @@ impl PartitionConfig {
 #[derive(Clone, Debug)]
 pub struct StoreConfig {
     pub partition: PartitionConfig,
-    /// Partitions kept open (one descriptor and a few maps each) before idle ones are closed.
+    /// Partitions kept open (one descriptor and a few maps each) before idle ones are closed;
+    /// also the bound on partitions holding their segment file open, however many partitions
+    /// callers hold: the least recently written close theirs (`commit/files.rs`).
     pub open_partitions_max: usize,
     /// Under `fsync=always`, a commit round that touched at least this many partitions makes
     /// them durable with one `syncfs` of the data file system instead of one fdatasync each.

@@ -46,6 +46,10 @@ pub enum LogError {
          and writes resume once space is freed"
     )]
     StorageFull { path: PathBuf, cause: String },
+    /// The partition's active segment file was closed to spare a descriptor and could not be
+    /// opened again for this write (e.g. EMFILE); nothing was written, a retry may succeed.
+    #[error("partition {path} could not reopen its segment file ({cause}); nothing was written")]
+    ReopenFailed { path: PathBuf, cause: String },
     #[error("record rejected: {0}")]
     InvalidRecord(&'static str),
     #[error("batch rejected: {0}")]

@@ -253,7 +253,7 @@ impl Partition {
             writer
                 .active
                 .as_ref()
-                .map(|a| (a.path.clone(), a.file_handle()))
+                .and_then(|a| Some((a.path.clone(), a.file_handle()?)))
         };
         if let Some((path, file)) = handle {
             if let Err(e) = file.sync_data() {

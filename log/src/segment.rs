@@ -303,7 +303,10 @@ pub enum Recovered {
 pub struct ActiveSegment {
     pub path: PathBuf,
     pub first_seq: Seq,
-    file: Arc<dyn StorageFile>,
+    /// `None` while closed to spare a descriptor: an idle partition of a store with more
+    /// partitions than `open_partitions_max` (`commit/files.rs`). Readers need only the map;
+    /// the writer reopens the file ([`ActiveSegment::reopen_file`]) before writing.
+    open: Option<Arc<dyn StorageFile>>,
     capacity_bytes: u64,
     map: Arc<MappedBytes>,
     index: Arc<RwLock<SegmentIndex>>,
@@ -336,7 +339,7 @@ impl ActiveSegment {
         Ok(ActiveSegment {
             path,
             first_seq,
-            file,
+            open: Some(file),
             capacity_bytes,
             map,
             index: Arc::new(RwLock::new(index)),
@@ -390,7 +393,7 @@ impl ActiveSegment {
         let segment = ActiveSegment {
             path,
             first_seq,
-            file,
+            open: Some(file),
             capacity_bytes,
             map,
             index: Arc::new(RwLock::new(index)),
@@ -424,7 +427,7 @@ impl ActiveSegment {
         if end > self.capacity_bytes {
             self.grow(end)?;
         }
-        self.file
+        self.file()?
             .write_all_at(frames, u64::from(self.written_bytes))?;
         let mut index = self.index.write();
         let mut at = 0;
@@ -449,8 +452,9 @@ impl ActiveSegment {
         if pending < WRITEBACK_BYTES {
             return;
         }
+        let Some(file) = &self.open else { return };
         let from = u64::from(self.writeback_from);
-        queue.submit(&self.file, from, u64::from(pending));
+        queue.submit(file, from, u64::from(pending));
         self.writeback_from = self.written_bytes;
     }
 
@@ -460,33 +464,60 @@ impl ActiveSegment {
             .clamp(GROWTH_BYTES_MIN, GROWTH_BYTES_MAX);
         let needed = needed_bytes.next_multiple_of(4096);
         let mut capacity = needed.max(self.capacity_bytes + step);
-        match fill_zeros(self.file.as_ref(), self.capacity_bytes, capacity) {
+        let file = self.file()?.clone();
+        match fill_zeros(file.as_ref(), self.capacity_bytes, capacity) {
             // No room to grow ahead (a nearly full disk, a quota, a file-size limit): grow
             // only as far as this write needs, so the last free space is still used.
             Err(e) if crate::error::is_storage_full(&e) && capacity > needed => {
-                fill_zeros(self.file.as_ref(), self.capacity_bytes, needed)?;
+                fill_zeros(file.as_ref(), self.capacity_bytes, needed)?;
                 capacity = needed;
             }
             grown => grown?,
         }
-        self.map = Arc::new(self.file.map(capacity)?);
+        self.map = Arc::new(file.map(capacity)?);
         self.capacity_bytes = capacity;
         Ok(())
     }
 
     pub fn sync_data(&self) -> std::io::Result<()> {
-        self.file.sync_data()
+        self.file()?.sync_data()
     }
 
-    /// The open file, for an fdatasync that must not hold the writer (the interval flusher).
-    pub fn file_handle(&self) -> Arc<dyn StorageFile> {
-        self.file.clone()
+    /// The open file, for an fdatasync that must not hold the writer (the interval flusher);
+    /// `None` while closed (it was synced before it was closed).
+    pub fn file_handle(&self) -> Option<Arc<dyn StorageFile>> {
+        self.open.clone()
     }
 
-    /// On close: drop the spare capacity, so the next open knows the file ends cleanly.
+    fn file(&self) -> std::io::Result<&Arc<dyn StorageFile>> {
+        self.open
+            .as_ref()
+            .ok_or_else(|| std::io::Error::other("the active segment's file is closed"))
+    }
+
+    /// Close the file to spare its descriptor; readers keep the map. Returns the handle, so
+    /// the caller can sync it first if it has unsynced appends.
+    pub(crate) fn close_file(&mut self) -> Option<Arc<dyn StorageFile>> {
+        self.open.take()
+    }
+
+    /// Open the file again if it was closed; returns whether it was.
+    pub(crate) fn reopen_file(&mut self, storage: &dyn Storage) -> std::io::Result<bool> {
+        if self.open.is_some() {
+            return Ok(false);
+        }
+        self.open = Some(storage.open_existing(&self.path)?.into());
+        Ok(true)
+    }
+
+    /// On close: drop the spare capacity, so the next open knows the file ends cleanly. (A
+    /// closed file keeps its spare zeros; the next open cuts them as after a crash.)
     pub fn trim(&mut self) -> std::io::Result<()> {
+        let Some(file) = &self.open else {
+            return Ok(());
+        };
         if self.capacity_bytes > u64::from(self.written_bytes) {
-            self.file.set_len(u64::from(self.written_bytes))?;
+            file.set_len(u64::from(self.written_bytes))?;
             self.capacity_bytes = u64::from(self.written_bytes);
         }
         Ok(())
@@ -495,18 +526,17 @@ impl ActiveSegment {
     /// Make the segment immutable: sync, cut to its data, write its index.
     pub fn seal(self, storage: Arc<dyn Storage>) -> Result<SealedSegment> {
         let io = |e| LogError::io(&self.path, e);
-        self.file.sync_data().map_err(io)?;
-        self.file
-            .set_len(u64::from(self.written_bytes))
-            .map_err(io)?;
-        self.file.sync_all().map_err(io)?;
+        let file = self.file().map_err(io)?;
+        file.sync_data().map_err(io)?;
+        file.set_len(u64::from(self.written_bytes)).map_err(io)?;
+        file.sync_all().map_err(io)?;
         let index = self.index.read().clone();
         let index_path = self.path.with_extension(INDEX_EXTENSION);
         // The index is derived data: a lost or torn index file is rebuilt, so no fsync here.
         if let Err(error) = storage::write_atomically(&index_path, &index.encode(), false) {
             tracing::warn!(segment = %self.path.display(), %error, "index not written");
         }
-        let bytes = self.file.map(u64::from(self.written_bytes)).map_err(io)?;
+        let bytes = file.map(u64::from(self.written_bytes)).map_err(io)?;
         Ok(SealedSegment::with_loaded(
             storage,
             self.path,

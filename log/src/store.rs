@@ -127,7 +127,8 @@ impl Store {
             }
         };
         let shared_sync = config.shared_sync_partitions_min;
-        let queue = CommitQueue::new(&config.partition, Some(lease), floor, shared_sync);
+        let files = config.open_partitions_max;
+        let queue = CommitQueue::new(&config.partition, Some(lease), floor, shared_sync, files);
         Ok(Store {
             root,
             config,
@@ -168,6 +169,7 @@ impl Store {
         let partition =
             Partition::open_with_queue(&dir, &self.config.partition, self.queue.clone())?;
         self.queue.observe(partition.floor_seq());
+        self.queue.opened(&partition);
         Ok(partition)
     }
 
@@ -195,6 +197,12 @@ impl Store {
     /// Partitions currently held open by the cache.
     pub fn open_partitions(&self) -> usize {
         self.lock_cache().open.len()
+    }
+
+    /// Partitions holding an open segment file (one descriptor each): at most about
+    /// `open_partitions_max`, however many partitions callers hold (`commit/files.rs`).
+    pub fn open_segment_files(&self) -> usize {
+        self.queue.open_files()
     }
 
     /// Names of every partition on disk (walks the directory tree).

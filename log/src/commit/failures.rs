@@ -12,13 +12,22 @@
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// Why a partition's write of a round was not done (the partition stays writable).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// The storage was full: `LogError::StorageFull`.
+    Full(String),
+    /// The closed segment file could not be reopened: `LogError::ReopenFailed`.
+    Reopen(String),
+}
+
 #[derive(Debug)]
 struct RoundFailure {
     round: u64,
     partition: usize,
     /// Waiters of the round that have not taken the failure yet.
     waiters: usize,
-    cause: String,
+    cause: Failure,
 }
 
 #[derive(Debug, Default)]
@@ -31,7 +40,7 @@ pub(crate) struct RoundFailures {
 impl RoundFailures {
     /// The write of `partition` (its address) in `round`, with `waiters` batches, failed for
     /// `cause`.
-    pub(crate) fn record(&self, round: u64, partition: usize, waiters: usize, cause: String) {
+    pub(crate) fn record(&self, round: u64, partition: usize, waiters: usize, cause: Failure) {
         if waiters == 0 {
             return;
         }
@@ -46,7 +55,7 @@ impl RoundFailures {
     }
 
     /// For one waiter of `partition` in `round`: the cause, if that write failed.
-    pub(crate) fn take(&self, round: u64, partition: usize) -> Option<String> {
+    pub(crate) fn take(&self, round: u64, partition: usize) -> Option<Failure> {
         if self.entries.load(Ordering::Acquire) == 0 {
             return None;
         }
@@ -73,18 +82,22 @@ mod tests {
     #[test]
     fn each_waiter_takes_its_rounds_failure_once() {
         let failures = RoundFailures::default();
+        let (full, again) = (
+            Failure::Full("full".into()),
+            Failure::Reopen("again".into()),
+        );
         assert_eq!(failures.take(1, 7), None);
-        failures.record(3, 7, 2, "full".into());
-        failures.record(5, 7, 1, "full again".into());
+        failures.record(3, 7, 2, full.clone());
+        failures.record(5, 7, 1, again.clone());
         assert_eq!(failures.take(4, 7), None, "round 4 committed");
         assert_eq!(
             failures.take(3, 8),
             None,
             "another partition of round 3 committed"
         );
-        assert_eq!(failures.take(3, 7).as_deref(), Some("full"));
-        assert_eq!(failures.take(5, 7).as_deref(), Some("full again"));
-        assert_eq!(failures.take(3, 7).as_deref(), Some("full"));
+        assert_eq!(failures.take(3, 7), Some(full.clone()));
+        assert_eq!(failures.take(5, 7), Some(again));
+        assert_eq!(failures.take(3, 7), Some(full));
         assert_eq!(failures.take(3, 7), None, "both waiters of round 3 took it");
         assert_eq!(failures.entries.load(Ordering::Acquire), 0);
     }

@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 use parking_lot::MutexGuard;
 
+use super::failures::Failure;
 use super::undo::Checkpoint;
 use super::{BatchMark, CommitQueue, QueueState};
 use crate::config::FsyncPolicy;
@@ -193,6 +194,13 @@ impl CommitQueue {
                 unsynced.push(Arc::downgrade(partition));
             }
         }
+        // Count the written partitions' open files, closing the least recently written
+        // others' over the bound: after publishing, so `unsynced` says what a close must sync.
+        let mut over = Vec::new();
+        for write in writes.iter().filter(|w| w.checkpoint.is_some()) {
+            over.extend(self.files.touch(&write.partition));
+        }
+        self.files.close(over);
         panic
     }
 
@@ -225,6 +233,14 @@ impl CommitQueue {
             }
             Ok(Err(LogError::StorageFull { cause, .. })) => {
                 let waiters = write.batches.len();
+                let cause = Failure::Full(cause);
+                self.failures
+                    .record(round, key_of(partition), waiters, cause);
+                (Progress::Settled, None)
+            }
+            Ok(Err(LogError::ReopenFailed { cause, .. })) => {
+                let waiters = write.batches.len();
+                let cause = Failure::Reopen(cause);
                 self.failures
                     .record(round, key_of(partition), waiters, cause);
                 (Progress::Settled, None)
@@ -265,6 +281,7 @@ impl CommitQueue {
                 match undone {
                     Some(LogError::StorageFull { cause, .. }) => {
                         let waiters = write.batches.len();
+                        let cause = Failure::Full(cause);
                         self.failures
                             .record(round, key_of(partition), waiters, cause);
                     }
@@ -290,6 +307,15 @@ impl Partition {
         now: u64,
     ) -> Result<Checkpoint> {
         let mut writer = self.lock_writer();
+        if let Some(active) = writer.active.as_mut() {
+            // Closed to spare a descriptor (`commit/files.rs`): open it again first.
+            if let Err(e) = active.reopen_file(self.storage.as_ref()) {
+                return Err(LogError::ReopenFailed {
+                    path: self.dir.clone(),
+                    cause: e.to_string(),
+                });
+            }
+        }
         let checkpoint = Checkpoint::of(&writer);
         match self.write_frames(&mut writer, frames, batches, sync, writeback, now) {
             Ok(()) => Ok(checkpoint),
