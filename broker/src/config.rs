@@ -14,6 +14,10 @@ use serde::Deserialize;
 use strand_log::FsyncPolicy;
 
 use crate::limits::{
+    OPEN_PARTITIONS_MAX_DEFAULT, OPEN_PARTITIONS_MAX_MAX, OPEN_PARTITIONS_MAX_MIN,
+};
+
+use crate::limits::{
     COMPACTION_INTERVAL_MS_DEFAULT, COMPACTION_INTERVAL_MS_MAX, COMPACTION_INTERVAL_MS_MIN,
     COMPACTION_MAX_AGE_MS_DEFAULT, COMPACTION_MIN_BYTES_DEFAULT, CONFIG_FILE_BYTES_MAX,
     DURATION_MS_MAX, FSYNC_INTERVAL_MS_DEFAULT, FSYNC_INTERVAL_MS_MAX,
@@ -84,6 +88,10 @@ pub struct ServeArgs {
     /// Log segment size; retention removes whole sealed segments [default: 67108864]
     #[arg(long, value_name = "BYTES")]
     pub segment_bytes: Option<u64>,
+    /// Partitions that may hold an open segment file (one descriptor each); the least
+    /// recently written close theirs beyond it [default: 256]
+    #[arg(long, value_name = "N")]
+    pub open_partitions_max: Option<u64>,
     /// How often expired STREAM-table segments are removed [default: 60000]
     #[arg(long, value_name = "MS")]
     pub retention_interval_ms: Option<u64>,
@@ -168,6 +176,7 @@ pub struct ConfigLayer {
     pub fsync: Option<String>,
     pub fsync_interval_ms: Option<u64>,
     pub segment_bytes: Option<u64>,
+    pub open_partitions_max: Option<u64>,
     pub retention_interval_ms: Option<u64>,
     pub ttl_sweep_interval_ms: Option<u64>,
     pub compaction_interval_ms: Option<u64>,
@@ -200,6 +209,8 @@ pub struct ServeConfig {
     /// Size at which the log seals a segment (`PartitionConfig::segment_bytes_max`); also the
     /// granularity of retention, which removes whole sealed segments.
     pub segment_bytes: u64,
+    /// Partitions that may hold an open segment file (`StoreConfig::open_partitions_max`).
+    pub open_partitions_max: usize,
     /// Period of the retention sweep over STREAM tables (`tables/retention.rs`).
     pub retention_interval: Duration,
     /// STREAM-table expiry and USER/SHARED compaction (`engine/maintenance.rs`).
@@ -284,6 +295,7 @@ impl ServeArgs {
             fsync: self.fsync.clone(),
             fsync_interval_ms: self.fsync_interval_ms,
             segment_bytes: self.segment_bytes,
+            open_partitions_max: self.open_partitions_max,
             retention_interval_ms: self.retention_interval_ms,
             ttl_sweep_interval_ms: self.ttl_sweep_interval_ms,
             compaction_interval_ms: self.compaction_interval_ms,
@@ -331,6 +343,7 @@ impl ConfigLayer {
             fsync: text("STRAND_FSYNC"),
             fsync_interval_ms: number("STRAND_FSYNC_INTERVAL_MS")?,
             segment_bytes: number("STRAND_SEGMENT_BYTES")?,
+            open_partitions_max: number("STRAND_OPEN_PARTITIONS_MAX")?,
             retention_interval_ms: number("STRAND_RETENTION_INTERVAL_MS")?,
             ttl_sweep_interval_ms: number("STRAND_TTL_SWEEP_INTERVAL_MS")?,
             compaction_interval_ms: number("STRAND_COMPACTION_INTERVAL_MS")?,
@@ -463,6 +476,16 @@ pub fn resolve(
             "segment_bytes",
         )?,
     };
+    let open_partitions_max = match pick(&layers, |l| &l.open_partitions_max) {
+        None => OPEN_PARTITIONS_MAX_DEFAULT,
+        Some((n, origin)) => bounded(
+            n,
+            OPEN_PARTITIONS_MAX_MIN,
+            OPEN_PARTITIONS_MAX_MAX,
+            origin,
+            "open_partitions_max",
+        )?,
+    };
     let retention_interval_ms = match pick(&layers, |l| &l.retention_interval_ms) {
         None => RETENTION_INTERVAL_MS_DEFAULT,
         Some((ms, origin)) => bounded(
@@ -484,6 +507,7 @@ pub fn resolve(
         quic_addr,
         fsync,
         segment_bytes,
+        open_partitions_max: usize::try_from(open_partitions_max).unwrap_or(usize::MAX),
         retention_interval: Duration::from_millis(retention_interval_ms),
         maintenance,
         log_level: pick(&layers, |l| &l.log_level).map(|(v, _)| v),

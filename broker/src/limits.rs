@@ -73,6 +73,14 @@ pub const SEGMENT_BYTES_DEFAULT: u64 = strand_log::limits::SEGMENT_BYTES_DEFAULT
 pub const SEGMENT_BYTES_MIN: u64 = strand_log::limits::SEGMENT_BYTES_MIN;
 /// Largest segment size a config may ask for (positions in a segment are `u32`).
 pub const SEGMENT_BYTES_MAX: u64 = strand_log::limits::SEGMENT_BYTES_MAX;
+/// Default number of partitions holding an open segment file (one descriptor each); idle
+/// ones close theirs and reopen it to write: the log's own default.
+pub const OPEN_PARTITIONS_MAX_DEFAULT: u64 = strand_log::limits::OPEN_PARTITIONS_DEFAULT as u64;
+/// Fewest a config may ask for: below this a busy server reopens files on most writes.
+pub const OPEN_PARTITIONS_MAX_MIN: u64 = 16;
+/// Most a config may ask for: each costs a descriptor, and the soft descriptor limit is
+/// rarely above this.
+pub const OPEN_PARTITIONS_MAX_MAX: u64 = 1_000_000;
 /// Default period of the retention sweep over STREAM tables.
 pub const RETENTION_INTERVAL_MS_DEFAULT: u64 = 60_000;
 /// Shortest retention period a config may ask for: each sweep lists every partition on disk.

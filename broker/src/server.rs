@@ -232,6 +232,7 @@ fn open_store(
     let mut store_config = StoreConfig::default();
     store_config.partition.fsync = config.fsync;
     store_config.partition.segment_bytes_max = config.segment_bytes;
+    store_config.open_partitions_max = config.open_partitions_max;
     store_config.partition.storage = Arc::new(CountingStorage::new(syncs));
     Store::open(data_dir.join(LOG_DIR), store_config)
 }
@@ -293,6 +294,7 @@ mod tests {
             quic_addr: "127.0.0.1:0".parse().expect("addr"),
             fsync: FsyncPolicy::Never,
             segment_bytes: strand_log::limits::SEGMENT_BYTES_DEFAULT,
+            open_partitions_max: strand_log::limits::OPEN_PARTITIONS_DEFAULT,
             retention_interval: Duration::from_secs(60),
             maintenance: crate::config::MaintenanceConfig::default(),
             log_level: None,
