@@ -1,7 +1,12 @@
-//! `strand serve` as a library: open the data directory (lock, log store, user directory,
-//! JWT secret, TLS certificate), bind the listeners, start the retention sweeper, serve HTTP
-//! and QUIC until told to stop, then finish requests in flight, close QUIC connections, stop
-//! the sweeper and flush the store. The binary adds signals, logging and the ready line.
+//! `strand serve` as a library: raise the open-files limit, open the data directory (lock, log
+//! store, user directory, JWT secret, TLS certificate), bind the listeners, start the
+//! retention sweeper, serve HTTP and QUIC until told to stop, then finish requests in flight,
+//! close QUIC connections, stop the sweeper and flush the store. The binary adds signals,
+//! logging and the ready line.
+//!
+//! The HTTP accept loop counts every connection ([`ConnectionLimits`]) and answers one over a
+//! cap with a 503 `too_many_connections` at once (`http::refuse`); a failed accept (out of
+//! descriptors) backs off and carries on, it never ends the loop.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -13,9 +18,10 @@ use strand_log::{LogError, Store, StoreConfig};
 use tokio::net::TcpListener;
 
 use crate::auth::{Authenticator, JwtSecret, SecretError};
-use crate::config::ServeConfig;
-use crate::http::{router, AppState, HttpShards};
-use crate::limits::{ACCEPT_RETRY_MS, SHUTDOWN_GRACE_MS};
+use crate::config::{ConnectionConfig, ServeConfig};
+use crate::connections::ConnectionLimits;
+use crate::http::{refuse, router, AppState, HttpShards};
+use crate::limits::{ACCEPT_RETRY_MS, CONNECTIONS_SHARE_OF_OPEN_FILES_DIVISOR, SHUTDOWN_GRACE_MS};
 use crate::metrics::Metrics;
 use crate::quic::{NotBuilt, QuicError, QuicListener, TlsIdentity};
 use crate::sql::SqlEngine;
@@ -104,6 +110,7 @@ pub struct Server {
     http_listener: TcpListener,
     quic: QuicListener,
     router: axum::Router,
+    connections: Arc<ConnectionLimits>,
     store: Arc<Store>,
     retention: RetentionSweeper,
     _lock: DataDirLock,
@@ -119,6 +126,7 @@ impl Server {
     ) -> Result<(Server, AdminBootstrap), ServeError> {
         // Startup I/O (directory, replay, one argon2 hash) blocks this task briefly; nothing
         // else runs on the runtime yet.
+        let connections = ConnectionLimits::new(connection_caps(config.connections));
         let data_dir = prepare_data_dir(&config.data_dir)?;
         let lock = DataDirLock::acquire(&data_dir)?;
         let syncs = Arc::new(SyncCounters::default());
@@ -151,7 +159,13 @@ impl Server {
             .clone()
             .quic_service()
             .unwrap_or_else(|| Arc::new(NotBuilt));
-        let quic = QuicListener::bind(config.quic_addr, &tls, auth.clone(), service)?;
+        let quic = QuicListener::bind(
+            config.quic_addr,
+            &tls,
+            auth.clone(),
+            service,
+            connections.clone(),
+        )?;
         let bound = |what, addr| move |source| ServeError::Bind { what, addr, source };
         let ready = ReadyInfo {
             http: (http_listener.local_addr()).map_err(bound("HTTP", config.http_addr))?,
@@ -162,7 +176,8 @@ impl Server {
             ready,
             http_listener,
             quic,
-            router: router(AppState::new(auth, engine, metrics)),
+            router: router(AppState::new(auth, engine, metrics).with_connections(&connections)),
+            connections,
             store,
             retention,
             _lock: lock,
@@ -178,23 +193,34 @@ impl Server {
     /// to `shutdown_grace_ms` to finish, and flush the store.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
         let http = self.ready.http;
+        let header_timeout = self.connections.config().http_header_timeout;
         let mut shards =
-            HttpShards::start(self.router, http).map_err(|source| ServeError::Bind {
-                what: "HTTP shards",
-                addr: http,
-                source,
+            HttpShards::start(self.router, http, header_timeout).map_err(|source| {
+                ServeError::Bind {
+                    what: "HTTP shards",
+                    addr: http,
+                    source,
+                }
             })?;
         let quic = self.quic.start();
+        let refusals = refuse::Refusals::new();
+        let mut backoff = AcceptBackoff::default();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 accepted = self.http_listener.accept() => match accepted {
-                    Ok((stream, peer)) => shards.dispatch(stream, peer),
+                    Ok((stream, peer)) => {
+                        backoff.succeeded();
+                        match self.connections.try_open() {
+                            Ok(slot) => shards.dispatch(stream, peer, slot),
+                            Err(refusal) => refusals.refuse(stream, peer, &refusal),
+                        }
+                    }
                     Err(error) => {
                         // Out of descriptors or a connection reset before accept: wait a
                         // moment rather than spin, then go on.
-                        tracing::warn!(%error, "accepting an HTTP connection failed");
-                        tokio::time::sleep(Duration::from_millis(ACCEPT_RETRY_MS)).await;
+                        let pause = backoff.failed(&error);
+                        tokio::time::sleep(pause).await;
                     }
                 },
                 () = &mut shutdown => break,
@@ -213,6 +239,75 @@ impl Server {
         tracing::info!("stopped; store flushed");
         Ok(())
     }
+}
+
+/// Longest pause after failed accepts in a row.
+const ACCEPT_RETRY_MS_MAX: u64 = 1_000;
+
+/// The accept loop's pause after failed accepts: [`ACCEPT_RETRY_MS`], doubling while they keep
+/// failing (EMFILE does not clear by itself: the pending connection stays queued) up to
+/// [`ACCEPT_RETRY_MS_MAX`]; one warning per run of failures, not one per attempt.
+#[derive(Default)]
+struct AcceptBackoff {
+    failures: u32,
+}
+
+impl AcceptBackoff {
+    fn succeeded(&mut self) {
+        if self.failures > 0 {
+            tracing::info!(failures = self.failures, "accepting HTTP connections again");
+        }
+        self.failures = 0;
+    }
+
+    fn failed(&mut self, error: &std::io::Error) -> Duration {
+        if self.failures == 0 {
+            tracing::warn!(%error, "accepting an HTTP connection failed; backing off");
+        } else {
+            tracing::debug!(%error, failures = self.failures, "accept failed again");
+        }
+        let pause = ACCEPT_RETRY_MS
+            .saturating_mul(1 << self.failures.min(16))
+            .min(ACCEPT_RETRY_MS_MAX);
+        self.failures = self.failures.saturating_add(1);
+        Duration::from_millis(pause)
+    }
+}
+
+/// Raises the soft open-files limit to the hard one, and holds the connection cap to a share
+/// of it (the rest is for partitions, segments and the server's own files).
+fn connection_caps(mut config: ConnectionConfig) -> ConnectionConfig {
+    let open_files = match crate::sys::raise_open_files_limit() {
+        Ok(limit) => {
+            tracing::info!(
+                before = limit.before,
+                now = limit.now,
+                hard = limit.hard,
+                "open-files limit (RLIMIT_NOFILE)"
+            );
+            limit.now
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot read or raise the open-files limit");
+            return config;
+        }
+    };
+    let share = usize::try_from(open_files / CONNECTIONS_SHARE_OF_OPEN_FILES_DIVISOR)
+        .unwrap_or(usize::MAX)
+        .max(1);
+    if config.connections_max > share {
+        tracing::warn!(
+            configured = config.connections_max,
+            open_files,
+            allowed = share,
+            "connections_max lowered to half the open-files limit"
+        );
+        config.connections_max = share;
+    }
+    config.unauthenticated_connections_max = config
+        .unauthenticated_connections_max
+        .min(config.connections_max);
+    config
 }
 
 fn prepare_data_dir(path: &Path) -> Result<PathBuf, ServeError> {

@@ -1,7 +1,8 @@
 //! The broker's only `unsafe` code: an exclusive advisory lock (`flock`) on
 //! `<data-dir>/LOCK`, so two servers never open one data directory (two writers on one log
 //! would corrupt it; the lock is released when the process exits, even on a crash). Also what
-//! the server reports of its heap ([`heap_usage`]).
+//! the server reports of its heap ([`heap_usage`]) and raising its open-files limit
+//! ([`raise_open_files_limit`]).
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -55,6 +56,57 @@ impl DataDirLock {
         }
         Ok(DataDirLock { _file: file })
     }
+}
+
+/// The process's open-files limit (`RLIMIT_NOFILE`) after [`raise_open_files_limit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenFilesLimit {
+    /// The soft limit the process started with.
+    pub before: u64,
+    /// The soft limit now.
+    pub now: u64,
+    /// The hard limit (the most the soft one may be raised to without privileges).
+    pub hard: u64,
+}
+
+/// Used for the hard limit when it is "unlimited" (Linux still caps descriptors at
+/// `fs.nr_open`, whose default this is).
+const OPEN_FILES_UNLIMITED_TARGET: u64 = 1 << 20;
+
+/// Raises the soft open-files limit to the hard one. The soft default (often 1024) is far
+/// below what a server holding thousands of connections and open partitions needs: past it,
+/// accepts fail and so do file opens of requests already admitted.
+pub fn raise_open_files_limit() -> io::Result<OpenFilesLimit> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `getrlimit` writes only into `limit`, which lives for the call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let before = limit.rlim_cur;
+    let hard = limit.rlim_max;
+    let target = if hard == libc::RLIM_INFINITY {
+        OPEN_FILES_UNLIMITED_TARGET.max(before)
+    } else {
+        hard
+    };
+    if target > before {
+        let raised = libc::rlimit {
+            rlim_cur: target,
+            rlim_max: hard,
+        };
+        // SAFETY: `setrlimit` only reads `raised`, which lives for the call.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(OpenFilesLimit {
+        before,
+        now: target.max(before),
+        hard,
+    })
 }
 
 /// The global allocator of the process, when a binary has said which it installed
@@ -147,6 +199,16 @@ mod tests {
             "{before} bytes before a {bytes}-byte block was written, {during} with it"
         );
         assert_eq!(heap_usage().map(|u| u.allocator.name()), Some("mimalloc"));
+    }
+
+    #[test]
+    fn the_open_files_limit_is_raised_to_the_hard_one() {
+        let limit = raise_open_files_limit().expect("rlimit");
+        assert!(limit.now >= limit.before, "{limit:?}");
+        if limit.hard != libc::RLIM_INFINITY {
+            assert_eq!(limit.now, limit.hard, "{limit:?}");
+        }
+        assert_eq!(raise_open_files_limit().expect("again").now, limit.now);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::sync::mpsc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod adversary;
 pub mod ws;
 
 use base64::engine::general_purpose::STANDARD;

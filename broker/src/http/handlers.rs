@@ -3,6 +3,7 @@
 //! argon2 and all but brief SQL work run on the blocking pool, bounded by
 //! [`AppState::blocking`].
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
@@ -15,9 +16,10 @@ use axum::Json;
 use serde_json::json;
 
 use super::body::parse_json;
-use super::AppState;
+use super::{connection_authenticated, AppState};
 use crate::api::{LoginRequest, LoginResponse, SqlRequest, SqlSuccess};
 use crate::auth::{parse_authorization, Credentials, Source};
+use crate::connections::ConnectionSlot;
 use crate::error::{ApiError, ErrorCode};
 use crate::limits::SQL_PARAMS_MAX;
 use crate::metrics::BasicAuth;
@@ -30,6 +32,9 @@ const INLINE_PREPARE_SQL_BYTES_MAX: usize = 2048;
 /// Longest request path echoed back in a 404 or 405 message.
 const ECHOED_PATH_CHARS_MAX: usize = 200;
 
+/// The connection a request came on, when it came through the HTTP shards.
+type Connection = Option<Extension<Arc<ConnectionSlot>>>;
+
 /// The client's address, when the request came through the HTTP shards.
 pub(crate) type Peer = Option<Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>;
 
@@ -40,6 +45,7 @@ pub(crate) fn source(peer: &Peer) -> Source {
 
 pub async fn login(
     State(state): State<AppState>,
+    connection: Connection,
     peer: Peer,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -52,17 +58,20 @@ pub async fn login(
             Ok(auth.login_from(&request.username, &request.password, source)?)
         })
         .await?;
+    connection_authenticated(connection.as_deref());
     Ok(Json(response))
 }
 
 pub async fn sql(
     State(state): State<AppState>,
+    connection: Connection,
     peer: Peer,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<SqlSuccess>, ApiError> {
     let started = Instant::now();
     let session = authenticate(&state, &headers, source(&peer)).await?;
+    connection_authenticated(connection.as_deref());
     let request: SqlRequest = parse_json(&headers, body)?;
     if request.sql.trim().is_empty() {
         return Err(ApiError::new(ErrorCode::InvalidRequest, "sql is empty"));

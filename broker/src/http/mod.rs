@@ -1,17 +1,20 @@
-//! The HTTP API on axum: routes, shared state, the body limit and the metrics middleware.
-//! Owns the mapping of URLs to handlers and the bound on blocking work in flight; not the
-//! meaning of a login or a statement (`auth`, `sql`) nor the listener's lifecycle (`server`).
+//! The HTTP API on axum: routes, shared state, the body limit and timeout, and the metrics
+//! middleware. Owns the mapping of URLs to handlers and the bound on blocking work in flight;
+//! not the meaning of a login or a statement (`auth`, `sql`) nor the listener's lifecycle
+//! (`server`).
 
 mod body;
 pub(crate) mod handlers;
+pub mod refuse;
 mod shards;
 
 pub use shards::HttpShards;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::{self, Next};
@@ -21,6 +24,8 @@ use axum::Router;
 use tokio::sync::Semaphore;
 
 use crate::auth::Authenticator;
+use crate::config::ConnectionConfig;
+use crate::connections::{ConnectionLimits, ConnectionSlot};
 use crate::error::{ApiError, ErrorCode};
 use crate::limits::{BLOCKING_REQUESTS_IN_FLIGHT_MAX, REQUEST_BODY_BYTES_MAX};
 use crate::metrics::Metrics;
@@ -42,6 +47,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub sql_in_flight: SqlInFlight,
     blocking_slots: Arc<Semaphore>,
+    /// The connection caps and timeouts (defaults until [`AppState::with_connections`]).
+    pub connections: Arc<ConnectionLimits>,
 }
 
 /// How many SQL requests are being handled, across all shards.
@@ -89,7 +96,14 @@ impl AppState {
             metrics,
             sql_in_flight: SqlInFlight::default(),
             blocking_slots: Arc::new(Semaphore::new(BLOCKING_REQUESTS_IN_FLIGHT_MAX)),
+            connections: ConnectionLimits::new(ConnectionConfig::default()),
         }
+    }
+
+    /// The same state, counting connections (and timing their phases) with `connections`.
+    pub fn with_connections(mut self, connections: &Arc<ConnectionLimits>) -> Self {
+        self.connections = connections.clone();
+        self
     }
 
     /// Run `work` on the blocking pool if a slot is free; `overloaded` (503) if not, rather
@@ -114,6 +128,7 @@ impl AppState {
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     let metrics = state.metrics.clone();
+    let body_timeout = state.connections.config().http_body_timeout;
     Router::new()
         .route(ROUTE_LOGIN, post(handlers::login))
         .route(ROUTE_SQL, post(handlers::sql))
@@ -123,6 +138,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
+        .layer(middleware::from_fn_with_state(
+            body_timeout,
+            read_body_within,
+        ))
         .layer(middleware::from_fn(refuse_declared_oversize))
         .layer(middleware::from_fn_with_state(metrics, record_request))
         .with_state(state)
@@ -161,6 +180,62 @@ async fn refuse_declared_oversize(request: Request, next: Next) -> Response {
             ApiError::new(ErrorCode::PayloadTooLarge, message).into_response()
         }
         _ => next.run(request).await,
+    }
+}
+
+/// Read the whole body (at most `REQUEST_BODY_BYTES_MAX`) within the body timeout before the
+/// handler runs: a client that trickles its body, or declares more than it sends, gets 408
+/// `request_timeout` and no longer holds its connection. Requests without a body pass as they
+/// are (WebSocket upgrades among them).
+async fn read_body_within(
+    State(timeout): State<Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let has_body = request.headers().contains_key(header::TRANSFER_ENCODING)
+        || request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|length| length.as_bytes() != b"0");
+    if !has_body {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let limited = http_body_util::Limited::new(body, REQUEST_BODY_BYTES_MAX);
+    let read = tokio::time::timeout(timeout, http_body_util::BodyExt::collect(limited)).await;
+    let bytes = match read {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
+            let message = format!("request body is larger than {REQUEST_BODY_BYTES_MAX} bytes");
+            return ApiError::new(ErrorCode::PayloadTooLarge, message).into_response();
+        }
+        Ok(Err(error)) => {
+            let message = format!("the request body could not be read: {error}");
+            return ApiError::new(ErrorCode::InvalidRequest, message).into_response();
+        }
+        Err(_) => {
+            let message = format!(
+                "the request body did not arrive within {} ms",
+                timeout.as_millis()
+            );
+            let mut answer = ApiError::new(ErrorCode::RequestTimeout, message).into_response();
+            // The rest of the body may still come: the connection cannot be reused.
+            answer.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            return answer;
+        }
+    };
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+/// Marks the request's connection as authenticated (it no longer counts against
+/// `unauthenticated_connections_max`), when it came through the HTTP shards.
+pub(crate) fn connection_authenticated(slot: Option<&Arc<ConnectionSlot>>) {
+    if let Some(slot) = slot {
+        slot.authenticated();
     }
 }
 

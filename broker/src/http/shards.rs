@@ -7,13 +7,29 @@
 //! whole request costs PostgreSQL). A shard answers a brief request on the thread that read
 //! it. Work that may take long still goes to the (per-shard) blocking pool.
 //!
-//! It owns the threads and the hand-over; not the routes (`http`) nor the listener (`server`).
+//! Each connection is served by hyper's HTTP/1 server directly (not `axum::serve`, which has
+//! no timeouts): a request head must arrive within the header timeout, counted from the
+//! connection's opening or the end of the previous answer, so an idle keep-alive connection
+//! is closed after it too. The connection's [`ConnectionSlot`] rides in every request's
+//! extensions (handlers mark it authenticated; a WebSocket keeps it for its life), and so does
+//! the client's address (`ConnectInfo<SocketAddr>`).
+//!
+//! It owns the threads, the hand-over and the per-connection HTTP settings; not the routes
+//! (`http`) nor the listener (`server`).
 
+use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::Request;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::{mpsc, oneshot, watch};
+use tower::ServiceExt;
+
+use crate::connections::ConnectionSlot;
 
 /// Shards when the machine does not say how many CPUs it has.
 const SHARDS_FALLBACK: usize = 2;
@@ -22,7 +38,11 @@ const SHARDS_FALLBACK: usize = 2;
 const SHARDS_MAX: usize = 64;
 
 /// A connection accepted by the acceptor, on its way to a shard.
-type Handover = (std::net::TcpStream, SocketAddr);
+struct Handover {
+    stream: std::net::TcpStream,
+    peer: SocketAddr,
+    slot: ConnectionSlot,
+}
 
 /// Threads serving HTTP connections, one single-threaded runtime each.
 pub struct HttpShards {
@@ -33,8 +53,12 @@ pub struct HttpShards {
 }
 
 impl HttpShards {
-    /// One shard per CPU, each serving `router`. Connections are addressed as `local_addr`.
-    pub fn start(router: axum::Router, local_addr: SocketAddr) -> io::Result<HttpShards> {
+    /// One shard per CPU, each serving `router`, with `header_timeout` for each request head.
+    pub fn start(
+        router: axum::Router,
+        local_addr: SocketAddr,
+        header_timeout: Duration,
+    ) -> io::Result<HttpShards> {
         let count = std::thread::available_parallelism()
             .map_or(SHARDS_FALLBACK, usize::from)
             .clamp(1, SHARDS_MAX);
@@ -48,12 +72,12 @@ impl HttpShards {
         for index in 0..count {
             let (inbox, arrivals) = mpsc::unbounded_channel();
             let (done, finished) = oneshot::channel();
-            let listener = ShardListener {
+            let shard = Shard {
                 arrivals,
-                local_addr,
+                router: router.clone(),
+                header_timeout,
+                stopped: stopped.clone(),
             };
-            let router = router.clone();
-            let mut stopped = stopped.clone();
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .thread_name(format!("strand-http-{index}"))
@@ -61,15 +85,7 @@ impl HttpShards {
             std::thread::Builder::new()
                 .name(format!("strand-http-{index}"))
                 .spawn(move || {
-                    let graceful = async move {
-                        let _ = stopped.wait_for(|stop| *stop).await;
-                    };
-                    let serve = axum::serve(listener, router).with_graceful_shutdown(graceful);
-                    if let Err(error) =
-                        runtime.block_on(std::future::IntoFuture::into_future(serve))
-                    {
-                        tracing::error!(shard = index, %error, "HTTP shard failed");
-                    }
+                    runtime.block_on(shard.run(local_addr));
                     let _ = done.send(());
                 })?;
             shards.inboxes.push(inbox);
@@ -78,8 +94,13 @@ impl HttpShards {
         Ok(shards)
     }
 
-    /// Give a newly accepted connection to the next shard.
-    pub fn dispatch(&mut self, stream: tokio::net::TcpStream, peer: SocketAddr) {
+    /// Give a newly accepted connection (counted by `slot`) to the next shard.
+    pub fn dispatch(
+        &mut self,
+        stream: tokio::net::TcpStream,
+        peer: SocketAddr,
+        slot: ConnectionSlot,
+    ) {
         // Requests are small and answered whole: sending at once beats Nagle's batching.
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%peer, %error, "TCP_NODELAY not set");
@@ -94,7 +115,7 @@ impl HttpShards {
         let shard = self.next % self.inboxes.len().max(1);
         self.next = self.next.wrapping_add(1);
         if let Some(inbox) = self.inboxes.get(shard) {
-            if inbox.send((stream, peer)).is_err() {
+            if inbox.send(Handover { stream, peer, slot }).is_err() {
                 tracing::warn!(shard, %peer, "HTTP shard is gone; connection dropped");
             }
         }
@@ -114,30 +135,102 @@ impl HttpShards {
     }
 }
 
-/// A shard's end of the hand-over, in the shape `axum::serve` accepts connections from.
-struct ShardListener {
+/// One shard's thread: the connections handed to it, served until the server stops.
+struct Shard {
     arrivals: mpsc::UnboundedReceiver<Handover>,
-    local_addr: SocketAddr,
+    router: axum::Router,
+    header_timeout: Duration,
+    stopped: watch::Receiver<bool>,
 }
 
-impl axum::serve::Listener for ShardListener {
-    type Io = tokio::net::TcpStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+impl Shard {
+    /// Serve arrivals until the stop; then let every connection finish its request in flight
+    /// (hyper's graceful shutdown) and return once all have closed. Upgraded connections
+    /// (WebSockets) are on their own by then and do not hold the stop.
+    async fn run(mut self, local_addr: SocketAddr) {
+        // Every connection task holds a receiver; `closed()` says when the last one ended.
+        let (all_closed, close_watch) = watch::channel(());
+        let mut stop = self.stopped.clone();
         loop {
-            let Some((stream, peer)) = self.arrivals.recv().await else {
-                // The acceptor stopped; the graceful shutdown ends this shard.
-                return std::future::pending().await;
-            };
-            match tokio::net::TcpStream::from_std(stream) {
-                Ok(stream) => return (stream, peer),
-                Err(error) => tracing::warn!(%peer, %error, "connection not registered"),
+            tokio::select! {
+                arrival = self.arrivals.recv() => match arrival {
+                    Some(handover) => {
+                        let Handover { stream, peer, slot } = handover;
+                        let stream = match tokio::net::TcpStream::from_std(stream) {
+                            Ok(stream) => stream,
+                            Err(error) => {
+                                tracing::warn!(%peer, %error, "connection not registered");
+                                continue;
+                            }
+                        };
+                        let connection = ShardConnection {
+                            router: self.router.clone(),
+                            slot: Arc::new(slot),
+                            header_timeout: self.header_timeout,
+                            stopped: self.stopped.clone(),
+                            _open: close_watch.clone(),
+                        };
+                        tokio::spawn(connection.serve(stream, peer));
+                    }
+                    None => break,
+                },
+                _ = stop.wait_for(|stop| *stop) => break,
             }
         }
+        drop(close_watch);
+        all_closed.closed().await;
+        tracing::debug!(%local_addr, "HTTP shard stopped");
     }
+}
 
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local_addr)
+/// One HTTP connection on a shard.
+struct ShardConnection {
+    router: axum::Router,
+    slot: Arc<ConnectionSlot>,
+    header_timeout: Duration,
+    stopped: watch::Receiver<bool>,
+    /// Held while the connection is served (see [`Shard::run`]).
+    _open: watch::Receiver<()>,
+}
+
+impl ShardConnection {
+    async fn serve(mut self, stream: tokio::net::TcpStream, peer: SocketAddr) {
+        let router = self.router.clone();
+        let slot = self.slot.clone();
+        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(slot.clone());
+            // What `axum::serve(...into_make_service_with_connect_info)` would insert; the
+            // brute-force limit on password checks counts by it (`auth/attempts.rs`).
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            let answer = router.clone().oneshot(request.map(axum::body::Body::new));
+            async move { Ok::<_, Infallible>(answer.await.unwrap_or_else(|e| match e {})) }
+        });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_timeout)
+            .keep_alive(true);
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        tokio::pin!(connection);
+        let mut stopping = false;
+        loop {
+            tokio::select! {
+                served = connection.as_mut() => {
+                    if let Err(error) = served {
+                        // Timeouts, resets and malformed requests end here; none is ours.
+                        tracing::debug!(%peer, %error, "HTTP connection ended with an error");
+                    }
+                    break;
+                }
+                _ = self.stopped.wait_for(|stop| *stop), if !stopping => {
+                    stopping = true;
+                    connection.as_mut().graceful_shutdown();
+                }
+            }
+        }
     }
 }

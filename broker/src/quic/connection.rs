@@ -3,6 +3,10 @@
 //! one request in its own task. Bad input fails its stream only; a connection that keeps
 //! sending it is closed with [`close::connection::PROTOCOL_VIOLATION`].
 //!
+//! The handshake and the auth phase together have `--auth-timeout-ms`; the connection counts
+//! as unauthenticated until then ([`ConnectionSlot`]) and afterwards against its user's
+//! connection cap ([`UserClaim`]). Its frames may hold only what [`ConnectionFrames`] admits.
+//!
 //! Owns: the per-connection state (session, bad-frame budget, stream tasks). Does not own: the
 //! TLS setup, frame decoding (`stream.rs`) or what requests do ([`QuicService`]).
 
@@ -16,13 +20,13 @@ use strand_wire::quic::{codes, AuthOk, Credentials, Message, RequestId, ALPN};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use super::frame_budget::{ConnectionFrames, FrameBudget};
 use super::receive_budget::{ReceiveBudget, ReceiveShare};
 use super::service::{dispatch, QuicService, Responder};
 use super::stream::{fail_stream, read_request, Inbound};
-use super::{
-    AUTH_TIMEOUT, BAD_FRAMES_PER_CONNECTION_MAX, CLOSE_FLUSH_TIMEOUT, REQUEST_READ_TIMEOUT,
-};
+use super::{BAD_FRAMES_PER_CONNECTION_MAX, CLOSE_FLUSH_TIMEOUT, REQUEST_READ_TIMEOUT};
 use crate::auth::{self, Authenticator};
+use crate::connections::{ConnectionLimits, ConnectionSlot, UserClaim};
 use crate::session::Session;
 
 /// What every connection shares.
@@ -30,17 +34,26 @@ pub(crate) struct Shared {
     pub(crate) auth: Arc<Authenticator>,
     pub(crate) service: Arc<dyn QuicService>,
     pub(crate) receive: Arc<ReceiveBudget>,
+    pub(crate) connections: Arc<ConnectionLimits>,
+    pub(crate) frames: Arc<FrameBudget>,
 }
 
 /// Serves one incoming connection until it closes. Never panics on anything the peer sends.
-pub(crate) async fn serve(incoming: quinn::Incoming, shared: Arc<Shared>) {
+pub(crate) async fn serve(incoming: quinn::Incoming, shared: Arc<Shared>, slot: ConnectionSlot) {
     let remote = incoming.remote_address();
     let span = tracing::info_span!("quic", %remote, user = tracing::field::Empty);
     async move {
-        let connection = match incoming.await {
-            Ok(connection) => connection,
-            Err(error) => {
+        let auth_timeout = shared.connections.config().auth_timeout;
+        let deadline = tokio::time::Instant::now() + auth_timeout;
+        let connection = match tokio::time::timeout_at(deadline, incoming).await {
+            Ok(Ok(connection)) => connection,
+            Ok(Err(error)) => {
                 tracing::info!(%error, "QUIC handshake failed");
+                return;
+            }
+            Err(_) => {
+                // Dropping the handshake abandons the connection.
+                tracing::info!("no QUIC handshake within the auth timeout");
                 return;
             }
         };
@@ -50,12 +63,15 @@ pub(crate) async fn serve(incoming: quinn::Incoming, shared: Arc<Shared>) {
             connection.close(code, b"ALPN strand/1 required");
             return;
         }
-        let Some(session) = authenticate(&connection, &shared, remote).await else {
+        let Some((session, _claim)) = authenticate(&connection, &shared, remote, deadline).await
+        else {
             return;
         };
+        slot.authenticated();
         tracing::Span::current().record("user", session.user().to_string());
         let share = shared.receive.join();
         serve_requests(&connection, &shared, Arc::new(session), share).await;
+        drop(slot);
     }
     .instrument(span)
     .await;
@@ -76,14 +92,16 @@ async fn close_after(connection: &quinn::Connection, reply: &Responder, code: u3
 }
 
 /// The authentication phase: streams are served one at a time until an `auth` succeeds
-/// (returns the session), fails (closes the connection), or the budget of time or bad
-/// requests runs out (closes the connection).
+/// (returns the session and its count against the user's cap), fails (closes the
+/// connection), or the budget of time (until `deadline`) or bad requests runs out (closes the
+/// connection).
 async fn authenticate(
     connection: &quinn::Connection,
     shared: &Shared,
     remote: SocketAddr,
-) -> Option<Session> {
-    let deadline = tokio::time::Instant::now() + AUTH_TIMEOUT;
+    deadline: tokio::time::Instant,
+) -> Option<(Session, UserClaim)> {
+    let frames = ConnectionFrames::unauthenticated();
     let mut bad = 0u32;
     loop {
         let accepted = tokio::time::timeout_at(deadline, connection.accept_bi()).await;
@@ -101,9 +119,9 @@ async fn authenticate(
             }
         };
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let inbound = read_request(&mut recv, left).await;
+        let inbound = read_request(&mut recv, left, &frames).await;
         let reply = match inbound {
-            Inbound::Request(frame) => {
+            Inbound::Request(frame, _room) => {
                 let _ = recv.stop(VarInt::from_u32(close::stream::DONE));
                 let mut reply = Responder::new(send, frame.request_id);
                 match frame.message {
@@ -142,7 +160,7 @@ async fn finish_auth(
     shared: &Shared,
     mut reply: Responder,
     credentials: Credentials,
-) -> Option<Session> {
+) -> Option<(Session, UserClaim)> {
     let credentials = match credentials {
         Credentials::Password { username, password } => {
             auth::Credentials::Basic { username, password }
@@ -158,6 +176,19 @@ async fn finish_auth(
         tokio::task::spawn_blocking(move || authenticator.authenticate_from(&credentials, source));
     let failure = match checked.await {
         Ok(Ok(session)) => {
+            let claim = match shared.connections.claim_user(session.user()) {
+                Ok(claim) => claim,
+                Err(refusal) => {
+                    tracing::info!(user = %session.user(), %refusal, "QUIC connection refused");
+                    let _ = reply
+                        .error(codes::LIMIT_EXCEEDED, refusal.to_string())
+                        .await;
+                    reply.finish();
+                    let code = close::connection::LIMIT_EXCEEDED;
+                    close_after(connection, &reply, code, "too_many_connections").await;
+                    return None;
+                }
+            };
             let ok = AuthOk {
                 username: session.user().to_string(),
                 role: session.role().to_string(),
@@ -166,7 +197,7 @@ async fn finish_auth(
                 Ok(()) => {
                     reply.finish();
                     tracing::info!(user = %session.user(), "QUIC connection authenticated");
-                    return Some(session);
+                    return Some((session, claim));
                 }
                 Err(error) => {
                     tracing::debug!(%error, "could not answer auth_ok");
@@ -207,6 +238,7 @@ async fn serve_requests(
     mut share: ReceiveShare,
 ) {
     let bad = Arc::new(AtomicU32::new(0));
+    let frames = Arc::new(ConnectionFrames::authenticated(&shared.frames));
     let mut tasks = JoinSet::new();
     let set_window = |window: u64| {
         // Windows are at most CONNECTION_WINDOW_MAX, far below VarInt's limit.
@@ -224,6 +256,7 @@ async fn serve_requests(
                         shared.clone(),
                         session.clone(),
                         bad.clone(),
+                        frames.clone(),
                         send,
                         recv,
                     );
@@ -252,13 +285,15 @@ async fn serve_stream(
     shared: Arc<Shared>,
     session: Arc<Session>,
     bad: Arc<AtomicU32>,
+    frames: Arc<ConnectionFrames>,
     send: quinn::SendStream,
     mut recv: quinn::RecvStream,
 ) {
     let stream = recv.id();
-    let inbound = read_request(&mut recv, REQUEST_READ_TIMEOUT).await;
+    let inbound = read_request(&mut recv, REQUEST_READ_TIMEOUT, &frames).await;
     match inbound {
-        Inbound::Request(frame) => {
+        // The frame's room is held until its request is served (its records are views of it).
+        Inbound::Request(frame, _room) => {
             let _ = recv.stop(VarInt::from_u32(close::stream::DONE));
             let request = frame.message.name();
             let request_id = frame.request_id.0;
@@ -276,6 +311,11 @@ async fn serve_stream(
             Responder::new(send, RequestId(0)).finish();
         }
         Inbound::Gone(error) => tracing::debug!(%stream, %error, "request stream lost"),
+        // Not the client's fault: answered `overloaded`, not counted as a bad frame.
+        inbound @ Inbound::Busy { .. } => {
+            tracing::debug!(%stream, ?inbound, "no room for a frame");
+            fail_stream(send, &mut recv, &inbound).await;
+        }
         inbound => {
             debug_assert!(inbound.is_bad());
             let strikes = bad.fetch_add(1, Ordering::Relaxed) + 1;

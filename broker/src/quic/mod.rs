@@ -7,6 +7,7 @@
 //! - `connection`: handshake checks, the auth phase, per-stream tasks, the bad-frame budget.
 //! - `receive_budget`: the bytes all connections may have in flight, split into their QUIC
 //!   receive windows.
+//! - `frame_budget`: the bytes request frames may hold in memory while received and served.
 //! - `stream`: reading a request frame; answering and ending a stream of bad input.
 //! - `service`: [`QuicService`] (the seam for produce/fetch/group/SQL handlers) and
 //!   [`Responder`].
@@ -20,6 +21,7 @@
 mod access;
 mod broker_service;
 mod connection;
+pub mod frame_budget;
 mod groups;
 pub mod receive_budget;
 pub mod service;
@@ -45,10 +47,9 @@ pub use tls::{TlsError, TlsIdentity};
 pub use topics::TopicService;
 
 use crate::auth::Authenticator;
+use crate::connections::ConnectionLimits;
 use connection::Shared;
 
-/// How long a new connection may take to send a successful `auth`.
-pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a request stream may take to deliver its request frame once opened.
 pub const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bad frames (garbage, oversize, unknown types, requests before auth, read timeouts) after
@@ -84,12 +85,14 @@ pub struct QuicListener {
 }
 
 impl QuicListener {
-    /// Binds `addr` (port 0 picks one). Must run inside a tokio runtime.
+    /// Binds `addr` (port 0 picks one). Must run inside a tokio runtime. Connections count
+    /// against `connections` and have its auth timeout and frame budget.
     pub fn bind(
         addr: SocketAddr,
         identity: &TlsIdentity,
         auth: Arc<Authenticator>,
         service: Arc<dyn QuicService>,
+        connections: Arc<ConnectionLimits>,
     ) -> Result<QuicListener, QuicError> {
         let crypto = identity.quic_server_config()?;
         let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
@@ -128,6 +131,10 @@ impl QuicListener {
                 auth,
                 service,
                 receive: receive_budget::ReceiveBudget::new(),
+                frames: frame_budget::FrameBudget::new(
+                    connections.config().quic_frame_buffer_bytes,
+                ),
+                connections,
             }),
         })
     }
@@ -151,9 +158,17 @@ async fn accept_loop(endpoint: quinn::Endpoint, shared: Arc<Shared>) {
     loop {
         tokio::select! {
             incoming = endpoint.accept() => match incoming {
-                Some(incoming) => {
-                    connections.spawn(connection::serve(incoming, shared.clone()));
-                }
+                Some(incoming) => match shared.connections.try_open() {
+                    Ok(slot) => {
+                        connections.spawn(connection::serve(incoming, shared.clone(), slot));
+                    }
+                    Err(refusal) => {
+                        // Before the handshake: quinn answers CONNECTION_REFUSED statelessly.
+                        tracing::debug!(remote = %incoming.remote_address(), %refusal,
+                            "QUIC connection refused");
+                        incoming.refuse();
+                    }
+                },
                 // The endpoint was closed: stop.
                 None => break,
             },

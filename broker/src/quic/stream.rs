@@ -2,15 +2,19 @@
 //! are not a request: an `error` frame with the codec's code, then the stream ended (our side
 //! finished, theirs stopped with [`close::stream::BAD_FRAME`]).
 //!
-//! Owns: the read loop over [`FrameDecoder`] with its timeout. Does not own: what the request
-//! means (the connection and [`super::service`]).
+//! Owns: the read loop over [`FrameDecoder`] with its timeout, and asking the connection's
+//! [`ConnectionFrames`] for room as soon as a frame's header says its size. Does not own:
+//! what the request means (the connection and [`super::service`]).
 
 use std::time::Duration;
 
 use quinn::VarInt;
 use strand_wire::quic::close;
-use strand_wire::quic::{codes, Direction, Frame, FrameDecoder, FrameError, RequestId};
+use strand_wire::quic::{
+    codes, Direction, Frame, FrameDecoder, FrameError, RequestId, HEADER_BYTES,
+};
 
+use super::frame_budget::{ConnectionFrames, FrameRefusal, FrameReservation};
 use super::service::Responder;
 
 /// Bytes read from a stream at a time.
@@ -19,8 +23,9 @@ const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// What arrived on a request stream.
 #[derive(Debug)]
 pub(crate) enum Inbound {
-    /// One request frame (further bytes on the stream are not read).
-    Request(Frame),
+    /// One request frame (further bytes on the stream are not read), with the room it holds
+    /// until its request is served.
+    Request(Frame, FrameReservation),
     /// Bytes that are not a request: answer with [`Inbound::code`] and fail the stream.
     Bad {
         /// The request id from the header, when 12 bytes of it arrived (else 0).
@@ -34,6 +39,11 @@ pub(crate) enum Inbound {
     Gone(quinn::ReadError),
     /// No complete frame within the read timeout.
     TimedOut,
+    /// No room for the frame now (`overloaded`): refused before its payload was read.
+    Busy {
+        request_id: RequestId,
+        message: String,
+    },
 }
 
 impl Inbound {
@@ -41,21 +51,42 @@ impl Inbound {
     pub(crate) fn is_bad(&self) -> bool {
         matches!(self, Inbound::Bad { .. } | Inbound::TimedOut)
     }
+
+    fn refused(request_id: RequestId, refusal: FrameRefusal) -> Inbound {
+        if refusal.bad {
+            Inbound::Bad {
+                request_id,
+                code: refusal.code,
+                message: refusal.message,
+            }
+        } else {
+            Inbound::Busy {
+                request_id,
+                message: refusal.message,
+            }
+        }
+    }
 }
 
 /// Reads until one frame is complete, the bytes turn out not to be a request, the stream ends
-/// or `timeout` passes. Never buffers more than the frame's declared (limited) length.
-pub(crate) async fn read_request(recv: &mut quinn::RecvStream, timeout: Duration) -> Inbound {
-    match tokio::time::timeout(timeout, read_frame(recv)).await {
+/// or `timeout` passes. Never buffers more than the frame's declared (limited) length, and
+/// reads no payload of a frame `frames` has no room for.
+pub(crate) async fn read_request(
+    recv: &mut quinn::RecvStream,
+    timeout: Duration,
+    frames: &ConnectionFrames,
+) -> Inbound {
+    match tokio::time::timeout(timeout, read_frame(recv, frames)).await {
         Ok(inbound) => inbound,
         Err(_) => Inbound::TimedOut,
     }
 }
 
-async fn read_frame(recv: &mut quinn::RecvStream) -> Inbound {
+async fn read_frame(recv: &mut quinn::RecvStream, frames: &ConnectionFrames) -> Inbound {
     let mut decoder = FrameDecoder::new();
-    // The header's first 12 bytes, to echo the request id in an error about the rest.
-    let mut head = Vec::with_capacity(12);
+    // The header, to echo the request id in an error about the rest and to ask for room.
+    let mut head = Vec::with_capacity(HEADER_BYTES);
+    let mut reservation = None;
     let bad = |head: &[u8], error: FrameError| Inbound::Bad {
         request_id: request_id_of(head),
         code: error.code(),
@@ -79,13 +110,36 @@ async fn read_frame(recv: &mut quinn::RecvStream) -> Inbound {
             Err(error) => return Inbound::Gone(error),
         };
         let bytes = &chunk[..];
-        let missing = 12usize.saturating_sub(head.len()).min(bytes.len());
+        let missing = HEADER_BYTES.saturating_sub(head.len()).min(bytes.len());
         head.extend_from_slice(&bytes[..missing]);
         decoder.handle_bytes(bytes);
-        match decoder.poll_frame() {
+        let polled = decoder.poll_frame();
+        // Room is asked for once the header is whole and valid (a bad header is reported as
+        // such, not as a lack of room); this chunk (at most READ_CHUNK_BYTES) is all of the
+        // payload read before.
+        if reservation.is_none() && polled.is_ok() {
+            if let Some(total) = declared_total(&head) {
+                match frames.admit(total) {
+                    Ok(room) => {
+                        decoder.reserve_total(total);
+                        reservation = Some(room);
+                    }
+                    Err(refusal) => return Inbound::refused(request_id_of(&head), refusal),
+                }
+            }
+        }
+        match polled {
             Ok(None) => {}
             Ok(Some(frame)) if frame.message.direction() == Direction::Request => {
-                return Inbound::Request(frame)
+                return match reservation {
+                    Some(room) => Inbound::Request(frame, room),
+                    // A frame is never shorter than its header, which asked for room.
+                    None => Inbound::Bad {
+                        request_id: frame.request_id,
+                        code: codes::MALFORMED_FRAME,
+                        message: "a frame shorter than its header".to_string(),
+                    },
+                };
             }
             Ok(Some(frame)) => {
                 return Inbound::Bad {
@@ -97,6 +151,13 @@ async fn read_frame(recv: &mut quinn::RecvStream) -> Inbound {
             Err(error) => return bad(&head, error),
         }
     }
+}
+
+/// Header plus payload, as the header at the start of `head` declares, once all of it is there.
+fn declared_total(head: &[u8]) -> Option<usize> {
+    let length: [u8; 4] = head.get(12..HEADER_BYTES)?.try_into().ok()?;
+    let payload = usize::try_from(u32::from_le_bytes(length)).ok()?;
+    Some(HEADER_BYTES.saturating_add(payload))
 }
 
 fn request_id_of(head: &[u8]) -> RequestId {
@@ -135,8 +196,18 @@ pub(crate) async fn fail_stream(
             "no complete request frame within the read timeout".to_string(),
             close::stream::TIMEOUT,
         ),
+        // Answered: the rest of the stream is not read (quinn drops it).
+        Inbound::Busy {
+            request_id,
+            message,
+        } => (
+            *request_id,
+            codes::OVERLOADED,
+            message.clone(),
+            close::stream::DONE,
+        ),
         // Nothing to answer: the client sent nothing or is gone.
-        Inbound::Request(_) | Inbound::Empty | Inbound::Gone(_) => {
+        Inbound::Request(..) | Inbound::Empty | Inbound::Gone(_) => {
             let mut reply = Responder::new(send, RequestId(0));
             reply.finish();
             return reply;

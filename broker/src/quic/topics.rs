@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use strand_log::Seq;
+use strand_log::{LogError, Seq};
 use strand_wire::quic::{
     codes, Fetch, Message, PartitionIndex, Partitioning, ProduceAck, ProduceTopic, ReadFrom,
     RecordsFrameKind,
@@ -64,6 +64,9 @@ impl QuicService for TopicService {
                 Ok(topic) => topic,
                 Err((code, text)) => return reply.error(code, text).await,
             };
+            if let Some((code, text)) = oversized_key(&request) {
+                return reply.error(code, text).await;
+            }
             let choice = match request.partitioning {
                 Partitioning::ByKeyHash => PartitionChoice::ByKey,
                 Partitioning::Explicit(index) => PartitionChoice::Explicit(index.0),
@@ -198,11 +201,31 @@ fn produce_split(
     Ok(acks)
 }
 
+/// A message whose key the log cannot store (keys are at most `KEY_BYTES_MAX` bytes) refuses
+/// the whole batch with `limit_exceeded`, before anything is written.
+fn oversized_key(request: &ProduceTopic) -> Option<Refusal> {
+    let max = strand_log::limits::KEY_BYTES_MAX;
+    let (index, record) = request
+        .records
+        .iter()
+        .enumerate()
+        .find(|(_, record)| record.key.len() > max)?;
+    let text = format!(
+        "message {index} has a key of {} bytes; keys are at most {max} bytes",
+        record.key.len()
+    );
+    Some((codes::LIMIT_EXCEEDED, text))
+}
+
 pub(super) fn refusal(error: &TopicError) -> Refusal {
     let code = match error {
         TopicError::NoSuchPartition { .. } => codes::UNKNOWN_PARTITION,
         TopicError::OutOfOrder { .. } => codes::OUT_OF_ORDER,
         TopicError::EmptyBatch | TopicError::TooLargeForFrame { .. } => codes::LIMIT_EXCEEDED,
+        // A record or batch the log's limits refuse: nothing was written.
+        TopicError::Log(LogError::InvalidRecord(_) | LogError::InvalidBatch(_)) => {
+            codes::LIMIT_EXCEEDED
+        }
         TopicError::Log(log) if log.is_storage_full() => codes::STORAGE_FULL,
         TopicError::Log(strand_log::LogError::BatchTooLarge { .. }) => codes::LIMIT_EXCEEDED,
         TopicError::Log(_) | TopicError::Corrupt(_) => codes::STORAGE_ERROR,

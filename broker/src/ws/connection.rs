@@ -16,6 +16,7 @@ use strand_sql_view::TableKind;
 use strand_wire::{codes, BatchControl, BatchStatus, ResumeMode, SeqText, ServerMessage};
 use tokio::sync::{mpsc, watch};
 
+use super::admission::WsAdmission;
 use super::catch_up::{resume_too_old, CatchUp};
 use super::protocol::{Protocol, Step, SubscribeRequest};
 use crate::auth::{Credentials, Source};
@@ -41,6 +42,8 @@ const GOODBYE_TIMEOUT: Duration = Duration::from_secs(1);
 enum End {
     Client,
     AuthFailed,
+    /// No `authenticate` within `--auth-timeout-ms` of the upgrade.
+    AuthTimeout,
     Slow,
     /// The session's user was dropped: its subscriptions ended with `user_dropped`.
     UserDropped,
@@ -63,6 +66,8 @@ struct Connection {
     /// Subscriptions the server ended (a catch-up that failed, a feed that could not read, DDL
     /// on their table) are reported here by key, after their error was queued.
     ended: mpsc::UnboundedSender<u64>,
+    /// Its count among the server's connections (and its user's).
+    admission: WsAdmission,
     /// The client's address, for the brute-force limit on password checks.
     source: Source,
 }
@@ -71,6 +76,7 @@ pub(super) async fn serve(
     state: AppState,
     mut socket: WebSocket,
     session: Option<Session>,
+    admission: WsAdmission,
     source: Source,
 ) {
     let metrics = state.metrics.clone();
@@ -85,6 +91,7 @@ pub(super) async fn serve(
         outbox,
         realtime: None,
         ended,
+        admission,
         source,
     };
     if let Some(session) = connection.session.clone() {
@@ -96,9 +103,10 @@ pub(super) async fn serve(
     connection.end_all();
     match end {
         End::Client => {}
-        End::AuthFailed | End::UserDropped => {
+        End::AuthFailed | End::AuthTimeout | End::UserDropped => {
             let reason = match end {
                 End::UserDropped => codes::USER_DROPPED,
+                End::AuthTimeout => "authentication timeout",
                 _ => "authentication failed",
             };
             let goodbye = async {
@@ -135,10 +143,17 @@ impl Connection {
         access: &mut watch::Receiver<u64>,
     ) -> End {
         let slow = outgoing.slow_watch();
+        let auth_deadline =
+            tokio::time::Instant::now() + self.state.connections.config().auth_timeout;
         loop {
             tokio::select! {
                 biased;
                 () = slow.turned_slow() => return End::Slow,
+                () = tokio::time::sleep_until(auth_deadline), if self.session.is_none() => {
+                    let message = "no authenticate message within the auth timeout".to_string();
+                    self.reply(ServerMessage::AuthError { message }).await;
+                    return End::AuthTimeout;
+                }
                 Some(key) = ended.recv() => self.forget(key),
                 Ok(()) = access.changed() => {
                     if let Some(end) = self.recheck_access() {
@@ -264,6 +279,12 @@ impl Connection {
         };
         match outcome {
             Ok(session) => {
+                if let Err(refusal) = self.admission.admit(&session) {
+                    let code = crate::connections::TOO_MANY_CONNECTIONS;
+                    let refused = ServerMessage::error(None, code, refusal.to_string());
+                    self.reply(refused).await;
+                    return Some(End::AuthFailed);
+                }
                 tracing::debug!(user = %session.user(), "websocket authenticated");
                 self.reply(auth_success(&session)).await;
                 self.session = Some(session);

@@ -226,6 +226,17 @@ impl FrameDecoder {
         }))
     }
 
+    /// Makes room for `total_bytes` in all (what is buffered included) at once, for a frame
+    /// whose size the caller has admitted: one allocation instead of the growth steps, so the
+    /// memory held is what arrived (untouched capacity costs no resident pages) and no
+    /// half-filled buffers are copied and dropped on the way.
+    pub fn reserve_total(&mut self, total_bytes: usize) {
+        if self.failed.is_none() {
+            self.buffer
+                .reserve(total_bytes.saturating_sub(self.buffer.len()));
+        }
+    }
+
     /// Bytes received but not yet returned as frames.
     pub fn buffered_bytes(&self) -> usize {
         self.buffer.len()
