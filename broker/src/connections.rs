@@ -199,7 +199,11 @@ mod tests {
         let slots: Vec<_> = (0..2).map(|_| limits.try_open().expect("slot")).collect();
         slots.iter().for_each(ConnectionSlot::authenticated);
         assert_eq!(limits.try_open().err(), Some(ConnectionRefusal::Total(2)));
-        assert_eq!(limits.unauthenticated(), 0, "a refusal leaves no count behind");
+        assert_eq!(
+            limits.unauthenticated(),
+            0,
+            "a refusal leaves no count behind"
+        );
         drop(slots);
         assert_eq!(limits.open(), 0);
     }
@@ -209,7 +213,9 @@ mod tests {
         let limits = limits(10, 10, 2);
         let alice = UserName::new("alice").expect("name");
         let bob = UserName::new("bob").expect("name");
-        let claims: Vec<_> = (0..2).map(|_| limits.claim_user(&alice).expect("claim")).collect();
+        let claims: Vec<_> = (0..2)
+            .map(|_| limits.claim_user(&alice).expect("claim"))
+            .collect();
         assert_eq!(
             limits.claim_user(&alice).err(),
             Some(ConnectionRefusal::PerUser(2))
@@ -217,6 +223,10 @@ mod tests {
         let _bob = limits.claim_user(&bob).expect("bob has his own count");
         drop(claims);
         assert!(limits.claim_user(&alice).is_ok(), "counts are given back");
-        assert_eq!(limits.per_user.lock().get(&alice), None, "no entry is left behind");
+        assert_eq!(
+            limits.per_user.lock().get(&alice),
+            None,
+            "no entry is left behind"
+        );
     }
 }
