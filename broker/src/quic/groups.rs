@@ -149,7 +149,10 @@ impl Groups {
             u64::try_from(self.limits.offsets_retention.as_millis()).unwrap_or(u64::MAX);
         let now_unix_ms = GroupOffsets::now_unix_ms();
         let live = |group: &str| registry.groups.contains_key(group);
-        match self.offsets.expire_idle(now_unix_ms, retention_ms, live) {
+        match self
+            .offsets
+            .expire_idle(now_unix_ms, retention_ms, GroupOffsets::KEPT_MAX, live)
+        {
             Ok(expired) => {
                 for group in expired {
                     tracing::info!(group = %group, "idle group's offsets removed after the retention");

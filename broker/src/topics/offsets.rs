@@ -55,6 +55,12 @@ impl Committed {
 }
 
 impl GroupOffsets {
+    /// Most committed offsets (group and partition pairs) kept in memory. Past it, the offsets of
+    /// the groups without members that were idle longest are removed before their retention: a
+    /// user who creates, commits and abandons groups in a loop cannot grow this map for a whole
+    /// retention (about 100 bytes each: ~26 MB). Groups with members are never removed.
+    pub const KEPT_MAX: usize = 262_144;
+
     pub fn open(store: &Store) -> Result<GroupOffsets, OffsetsError> {
         let log = store.partition(&PartitionId::new(OFFSETS_PARTITION)?)?;
         let mut committed = Committed::default();
@@ -89,21 +95,47 @@ impl GroupOffsets {
 
     /// Removes the offsets of every group that `is_live` says has no members and that was
     /// last active more than `retention_ms` before `now_ms` (Unix ms); live groups count as
-    /// active now. The removal is durable (tombstones) before it is visible. Returns the
-    /// removed groups.
+    /// active now. Then, while more than `kept_max` offsets remain, those of the longest idle
+    /// groups without members. The removal is durable (tombstones) before it is visible.
+    /// Returns the removed groups.
     pub fn expire_idle(
         &self,
         now_ms: u64,
         retention_ms: u64,
+        kept_max: usize,
         is_live: impl Fn(&str) -> bool,
     ) -> Result<Vec<String>, OffsetsError> {
         let mut committed = self.committed.lock();
         let mut expired = HashSet::new();
+        let mut idle = Vec::new();
         for (group, active) in committed.active_ms.iter_mut() {
             if is_live(group) {
                 *active = (*active).max(now_ms);
             } else if now_ms.saturating_sub(*active) > retention_ms {
                 expired.insert(group.clone());
+            } else {
+                idle.push((*active, group.clone()));
+            }
+        }
+        if committed.offsets.len() > kept_max {
+            let mut keys_of: HashMap<&str, usize> = HashMap::new();
+            for key in committed.offsets.keys() {
+                *keys_of.entry(group_of(key)).or_insert(0) += 1;
+            }
+            let expiring: usize = expired
+                .iter()
+                .map(|g| keys_of.get(g.as_str()).copied().unwrap_or(0))
+                .sum();
+            let mut kept = committed.offsets.len() - expiring;
+            idle.sort();
+            for (_, group) in idle {
+                if kept <= kept_max {
+                    break;
+                }
+                kept = kept.saturating_sub(keys_of.get(group.as_str()).copied().unwrap_or(0));
+                tracing::warn!(group = %group, kept_max,
+                    "idle group's offsets removed before their retention: too many offsets kept");
+                expired.insert(group);
             }
         }
         if expired.is_empty() {
@@ -281,11 +313,11 @@ mod tests {
             offsets.commit("live", &topic, 0, Seq(20)).expect("commit");
             offsets.commit("quiet", &topic, 0, Seq(30)).expect("commit");
             // Within the retention nothing goes.
-            let none = offsets.expire_idle(now + 500, 60_000, |_| false);
+            let none = offsets.expire_idle(now + 500, 60_000, GroupOffsets::KEPT_MAX, |_| false);
             assert!(none.expect("expire").is_empty());
             let hour = 3_600_000;
             let live = |group: &str| group == "live";
-            let expired = offsets.expire_idle(now + 2 * hour, hour, live);
+            let expired = offsets.expire_idle(now + 2 * hour, hour, GroupOffsets::KEPT_MAX, live);
             let mut expired = expired.expect("expire");
             expired.sort();
             assert_eq!(expired, ["idle", "quiet"]);
@@ -298,7 +330,43 @@ mod tests {
         assert_eq!(offsets.committed("idle", &topic, 1), None);
         assert_eq!(offsets.committed("quiet", &topic, 0), None);
         assert_eq!(offsets.committed("live", &topic, 0), Some(Seq(20)));
-        let kept = offsets.expire_idle(unix_ms() + 1000, 60_000, |_| false);
+        let kept = offsets.expire_idle(unix_ms() + 1000, 60_000, GroupOffsets::KEPT_MAX, |_| false);
         assert!(kept.expect("expire").is_empty());
+    }
+
+    #[test]
+    fn past_the_bound_the_longest_idle_groups_go_first_and_live_ones_stay() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = StoreConfig::default();
+        config.partition.fsync = FsyncPolicy::Never;
+        let store = Store::open(dir.path(), config).expect("store");
+        let offsets = GroupOffsets::open(&store).expect("offsets");
+        let topic = CatalogTopic {
+            def: Arc::new(TopicDef {
+                name: TopicName {
+                    namespace: Name::new("app").expect("name"),
+                    topic: Name::new("events").expect("name"),
+                },
+                partitions: 2,
+                retention_seconds: None,
+                sources: Vec::new(),
+            }),
+            incarnation: Seq(5),
+        };
+        for group in ["oldest", "live", "newer", "newest"] {
+            offsets
+                .commit_all(group, &topic, &[(0, Seq(1)), (1, Seq(2))])
+                .expect("commit");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // 8 offsets, at most 4 kept: the live group stays, the two idle longest go.
+        let now = unix_ms();
+        let removed = offsets.expire_idle(now, 3_600_000, 4, |g| g == "live");
+        let mut removed = removed.expect("expire");
+        removed.sort();
+        assert_eq!(removed, ["newer", "oldest"]);
+        assert_eq!(offsets.committed("live", &topic, 1), Some(Seq(2)));
+        assert_eq!(offsets.committed("newest", &topic, 0), Some(Seq(1)));
+        assert_eq!(offsets.committed("oldest", &topic, 0), None);
     }
 }
