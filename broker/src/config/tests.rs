@@ -244,3 +244,48 @@ fn load_reads_the_file_named_by_strand_config() {
     let error = load(&missing, |_| None).expect_err("missing file");
     assert!(matches!(error, ConfigError::ReadFile { .. }), "{error}");
 }
+
+#[test]
+fn connection_caps_and_timeouts_come_from_every_layer_with_defaults_and_bounds() {
+    let none = ConfigLayer::default();
+    let defaults = resolve(&none, &none, &none).expect("defaults");
+    assert_eq!(defaults.connections, ConnectionConfig::default());
+    assert_eq!(defaults.connections.unauthenticated_connections_max, 1_000);
+
+    let file = file("connections_max = 50\nhttp_body_timeout_ms = 2000");
+    let env = env(&[
+        ("STRAND_UNAUTHENTICATED_CONNECTIONS_MAX", "20"),
+        ("STRAND_AUTH_TIMEOUT_MS", "1500"),
+    ]);
+    let flags = ConfigLayer {
+        connections_per_user_max: Some(3),
+        quic_frame_buffer_bytes: Some(64 << 20),
+        ..ConfigLayer::default()
+    };
+    let connections = resolve(&flags, &env, &file).expect("valid").connections;
+    assert_eq!(connections.connections_max, 50);
+    assert_eq!(connections.unauthenticated_connections_max, 20);
+    assert_eq!(connections.connections_per_user_max, 3);
+    assert_eq!(connections.auth_timeout, Duration::from_millis(1500));
+    assert_eq!(connections.http_body_timeout, Duration::from_millis(2000));
+    assert_eq!(connections.quic_frame_buffer_bytes, 64 << 20);
+
+    for bad in [
+        ConfigLayer {
+            connections_max: Some(0),
+            ..ConfigLayer::default()
+        },
+        ConfigLayer {
+            http_header_timeout_ms: Some(10),
+            ..ConfigLayer::default()
+        },
+        // Smaller than one frame of the largest size: that frame could never be received.
+        ConfigLayer {
+            quic_frame_buffer_bytes: Some(1 << 20),
+            ..ConfigLayer::default()
+        },
+    ] {
+        let error = resolve(&bad, &none, &none).expect_err("out of range");
+        assert!(error.to_string().contains("out of range"), "{error}");
+    }
+}
