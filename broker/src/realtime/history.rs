@@ -9,6 +9,7 @@ use strand_wire::{encode_change, ChangeType};
 
 use super::change::{classify, ChangeKind};
 use super::plan::SubscriptionPlan;
+use crate::error::ApiError;
 use crate::tables::versions::AsOfError;
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,10 @@ pub enum HistoryError {
     /// A snapshot could not tell a key's version as of its boundary.
     #[error(transparent)]
     AsOf(#[from] AsOfError),
+    /// A point snapshot's key may have its newest version in damaged records
+    /// (`data_corrupt`): refused, never answered with an older version.
+    #[error(transparent)]
+    Damaged(ApiError),
 }
 
 /// A version of a row: its stored fields and `_seq`.
@@ -150,7 +155,10 @@ pub(super) fn decode(payload: &[u8]) -> Result<RowView<'_>, HistoryError> {
     RowView::new(payload).map_err(|e| HistoryError::Row(e.to_string()))
 }
 
-pub(super) fn record_at<'s>(snapshot: &'s ReadSnapshot, seq: Seq) -> Result<Option<RecordView<'s>>, LogError> {
+pub(super) fn record_at<'s>(
+    snapshot: &'s ReadSnapshot,
+    seq: Seq,
+) -> Result<Option<RecordView<'s>>, LogError> {
     match snapshot.records(ReadFrom::Seq(seq)).next() {
         Some(Ok(record)) if record.seq == seq => Ok(Some(record)),
         Some(Err(error)) => Err(error),

@@ -26,6 +26,7 @@ use strand_sql_view::encode_key;
 
 use super::history::{decode, record_at, HistoryError};
 use super::plan::SubscriptionPlan;
+use crate::error::ApiError;
 use crate::tables::versions::KeyedPartition;
 
 /// One batch of a snapshot: its rows, its number (from 0), and whether more follow.
@@ -198,6 +199,12 @@ impl SnapshotCursor {
     ) -> Result<Vec<Seq>, HistoryError> {
         let mut matching = Vec::with_capacity(keys.len());
         for key in keys {
+            // A damaged partition: as for a one-shot SELECT by key, a key whose newest version
+            // may be in the damage is refused, never answered with an older version.
+            let indexed = self.partition.version(key);
+            if let Err(error) = self.partition.check_intact(indexed) {
+                return Err(HistoryError::Damaged(ApiError::data_corrupt(error)));
+            }
             let Some(seq) = self.partition.version_as_of(key, self.as_of, scanned)? else {
                 continue;
             };

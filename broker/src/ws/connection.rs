@@ -446,6 +446,11 @@ impl Connection {
                 let lowest = cursor.partition().partition().lowest_resumable_seq();
                 return self.reply(resume_too_old(id, lowest)).await;
             }
+            Ok((_, Err(HistoryError::Damaged(error)))) => return self.fail(id, &error).await,
+            // `data_corrupt` when the records it needs are damaged.
+            Ok((_, Err(HistoryError::Log(error)))) => {
+                return self.fail(id, &ApiError::from_log(&error)).await
+            }
             Ok((_, Err(error))) => return self.fail(id, &ApiError::internal(&error)).await,
             Err(error) => return self.fail(id, &ApiError::internal(&error)).await,
         };
