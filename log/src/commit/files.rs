@@ -55,10 +55,15 @@ impl OpenFiles {
         if self.max == usize::MAX {
             return Vec::new();
         }
+        let key = key_of(partition);
         let mut lru = self.state.lock();
+        let newest = lru.by_use.last_key_value();
+        if newest.is_some_and(|(_, weak)| std::ptr::eq(weak.as_ptr(), Arc::as_ptr(partition))) {
+            // Already the most recently used (one partition written round after round).
+            return Vec::new();
+        }
         lru.tick += 1;
         let tick = lru.tick;
-        let key = key_of(partition);
         if let Some(previous) = lru.ticks.insert(key, tick) {
             lru.by_use.remove(&previous);
         }
