@@ -205,15 +205,43 @@ async fn drop_user_ends_every_stream_of_the_user_and_closes_its_websocket() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_role_change_that_loses_the_right_ends_the_subscription() {
+async fn a_role_change_that_loses_the_right_ends_streams_and_later_requests() {
     let setup = setup();
     let server = &setup.server;
     setup.exec("CREATE USER 'dora' WITH PASSWORD 'dora-pw' ROLE dba");
     let mut ws = WsClient::authenticated(server, "dora", "dora-pw");
-    // An administrator reads every SHARED table without a grant.
+    let quic = server.quic_client("dora", "dora-pw").await;
+    // An administrator reads every SHARED table and topic without a grant.
     subscribed(&mut ws, "rooms", "SELECT id, name FROM app.rooms");
+    let mut pushes = tail(&quic).await;
     setup.exec("ALTER USER 'dora' SET ROLE user");
     expect_end(&mut ws, "rooms", strand_wire::codes::PERMISSION_REVOKED);
+    expect_tail_end(&mut pushes, strand_wire::quic::codes::PERMISSION_REVOKED).await;
+    // Later requests on the connections authenticated as a dba use the current role too.
+    let fetch = Fetch {
+        topic: "app.events".into(),
+        partition: PartitionIndex(0),
+        from: ReadFrom::Earliest,
+        records_max: 10,
+        bytes_max: 1 << 20,
+        wait_ms: 0,
+    };
+    let answer = quic.request(Message::Fetch(fetch)).await.expect("fetch");
+    match answer.as_slice() {
+        [Frame {
+            message: Message::Error(error),
+            ..
+        }] => assert_eq!(error.code, "forbidden", "{error:?}"),
+        other => panic!("expected forbidden, got {other:?}"),
+    }
+    ws.send(&subscribe_message(
+        "again",
+        "SELECT id FROM app.rooms",
+        None,
+        None,
+    ));
+    let refusal = ws.recv_json();
+    assert_eq!(refusal["code"], json!("forbidden"), "{refusal}");
     // A password change ends nothing: the session was authenticated rightly.
     subscribed(&mut ws, "notes", "SELECT id, body FROM app.notes");
     setup.exec("ALTER USER 'dora' SET PASSWORD 'new-pw'");

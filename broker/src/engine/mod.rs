@@ -181,6 +181,30 @@ impl Engine {
         })
     }
 
+    /// Who runs a request of `session`, as the directory says now: its user must still exist
+    /// as the incarnation that authenticated, and its current role counts (a long-lived
+    /// session, e.g. a QUIC connection, may have been authenticated before an ALTER USER or
+    /// DROP USER).
+    fn caller(&self, session: &Session) -> Result<Caller, ApiError> {
+        let user = self
+            .users
+            .user(session.user().as_str())
+            .filter(|user| user.incarnation == session.incarnation())
+            .ok_or_else(|| {
+                let text = format!(
+                    "user {} was dropped (or dropped and created again) since this session was \
+                     authenticated; authenticate again",
+                    session.user()
+                );
+                ApiError::new(ErrorCode::Unauthorized, text)
+            })?;
+        Ok(Caller {
+            user: user.name,
+            role: user.role,
+            incarnation: user.incarnation,
+        })
+    }
+
     /// Where the caller's own rows of USER and STREAM tables live, if the caller's user still
     /// exists as the incarnation that authenticated (`None` once it was dropped).
     fn rows_of<'c>(&self, caller: &'c Caller) -> Option<RowOwner<'c>> {
@@ -251,11 +275,7 @@ impl SqlEngine for Engine {
     ) -> Result<PreparedSql, ApiError> {
         let params: Vec<Value> = params.iter().map(Value::from_json).collect();
         let statements = parse_statements(sql).map_err(errors::from_sql)?;
-        let caller = Caller {
-            user: session.user().clone(),
-            role: session.role(),
-            incarnation: session.incarnation(),
-        };
+        let caller = self.caller(session)?;
         let mut cost = RunCost::Brief;
         for statement in &statements {
             match self.cost_of(&caller, statement, &params) {
@@ -276,11 +296,7 @@ impl SqlEngine for Engine {
     }
 
     fn subscription(&self, session: &Session, sql: &str) -> Result<SubscriptionTarget, ApiError> {
-        let caller = Caller {
-            user: session.user().clone(),
-            role: session.role(),
-            incarnation: session.incarnation(),
-        };
+        let caller = self.caller(session)?;
         self.compile_subscription(&caller, sql)
     }
 
@@ -302,11 +318,7 @@ impl SqlEngine for Engine {
         table: &str,
         rows: &[serde_json::Map<String, Json>],
     ) -> Result<Vec<strand_log::Seq>, ApiError> {
-        let caller = Caller {
-            user: session.user().clone(),
-            role: session.role(),
-            incarnation: session.incarnation(),
-        };
+        let caller = self.caller(session)?;
         self.insert_json_rows(&caller, table, rows)
     }
 
@@ -317,11 +329,7 @@ impl SqlEngine for Engine {
     }
 
     fn run(&self, prepared: PreparedSql) -> Result<Vec<StatementResult>, ApiError> {
-        let caller = Caller {
-            user: prepared.session.user().clone(),
-            role: prepared.session.role(),
-            incarnation: prepared.session.incarnation(),
-        };
+        let caller = self.caller(&prepared.session)?;
         let total = prepared.statements.len();
         let mut results = Vec::with_capacity(total);
         for (index, statement) in prepared.statements.iter().enumerate() {

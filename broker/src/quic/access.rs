@@ -1,6 +1,10 @@
 //! [`TopicAccess`]: who may use a topic over QUIC. Administrators may use every topic; other
 //! users need a grant naming it like a table (`GRANT INSERT, SELECT ON ns.topic`): INSERT to
 //! produce, SELECT to fetch, tail or consume in a group.
+//!
+//! Checked against the directory as it is now, not the connection's session: a QUIC
+//! connection lives long, and its user may have been given another role or dropped since it
+//! authenticated (then `user_dropped`).
 
 use std::sync::Arc;
 
@@ -37,22 +41,32 @@ impl TopicAccess {
         let (Ok(namespace), Ok(topic)) = (Name::new(namespace), Name::new(topic)) else {
             return Err(unknown());
         };
-        let granted_object = crate::users::TableName::new(format!("{namespace}.{topic}"));
+        let object = crate::users::TableName::new(format!("{namespace}.{topic}"));
         let found = self
             .catalog
             .topic(&TopicName { namespace, topic })
             .ok_or_else(unknown)?;
-        let granted = granted_object
-            .is_ok_and(|object| self.users.has_privilege(session.user(), &object, privilege));
-        if session.role().is_admin() || granted {
-            return Ok(found);
+        let standing = match &object {
+            Ok(object) => self.users.standing(
+                session.user(),
+                session.incarnation(),
+                Some(object),
+                privilege,
+            ),
+            Err(_) => Standing::Revoked,
+        };
+        match standing {
+            Standing::Allowed => Ok(found),
+            Standing::Dropped => Err(dropped(session)),
+            Standing::Revoked => {
+                let text = format!(
+                    "{} has no {} privilege on topic {name}",
+                    session.user(),
+                    privilege.as_str()
+                );
+                Err((codes::FORBIDDEN, text))
+            }
         }
-        let text = format!(
-            "{} has no {} privilege on topic {name}",
-            session.user(),
-            privilege.as_str()
-        );
-        Err((codes::FORBIDDEN, text))
     }
 
     /// Whether the session's user may still read topic `name` as the directory says now
@@ -78,10 +92,7 @@ impl TopicAccess {
                     session.user()
                 ),
             )),
-            Standing::Dropped => Err((
-                codes::USER_DROPPED,
-                format!("user {} was dropped; the tail has ended", session.user()),
-            )),
+            Standing::Dropped => Err(dropped(session)),
         }
     }
 
@@ -89,4 +100,13 @@ impl TopicAccess {
     pub(crate) fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.users.access_changes()
     }
+}
+
+/// The refusal for a session whose user was dropped (or dropped and created again).
+fn dropped(session: &Session) -> Refusal {
+    let text = format!(
+        "user {} was dropped since this connection authenticated",
+        session.user()
+    );
+    (codes::USER_DROPPED, text)
 }
