@@ -19,7 +19,8 @@
 //! `quic`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::fmt::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -47,6 +48,8 @@ pub struct ConnectionLimits {
     total: AtomicUsize,
     unauthenticated: AtomicUsize,
     per_user: Mutex<HashMap<UserName, usize>>,
+    /// Refusals so far, by cap: total, unauthenticated, per user (for `/metrics`).
+    refused: [AtomicU64; 3],
 }
 
 impl ConnectionLimits {
@@ -56,7 +59,54 @@ impl ConnectionLimits {
             total: AtomicUsize::new(0),
             unauthenticated: AtomicUsize::new(0),
             per_user: Mutex::new(HashMap::new()),
+            refused: Default::default(),
         })
+    }
+
+    fn refused(&self, refusal: ConnectionRefusal) -> ConnectionRefusal {
+        let cap = match refusal {
+            ConnectionRefusal::Total(_) => 0,
+            ConnectionRefusal::Unauthenticated(_) => 1,
+            ConnectionRefusal::PerUser(_) => 2,
+        };
+        self.refused[cap].fetch_add(1, Ordering::Relaxed);
+        refusal
+    }
+
+    /// The counts as Prometheus text: `strand_connections` and
+    /// `strand_connections_unauthenticated` (gauges), `strand_connections_refused_total` by
+    /// `cap` (`total`, `unauthenticated`, `per_user`).
+    pub fn render_metrics(&self, out: &mut String) {
+        let gauges = [
+            (
+                "strand_connections",
+                "Open client connections (HTTP, WebSocket, QUIC).",
+                self.open(),
+            ),
+            (
+                "strand_connections_unauthenticated",
+                "Open client connections not yet authenticated.",
+                self.unauthenticated(),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
+        }
+        let name = "strand_connections_refused_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Connections refused at a cap, by cap.\n# TYPE {name} counter"
+        );
+        for (cap, count) in ["total", "unauthenticated", "per_user"]
+            .iter()
+            .zip(&self.refused)
+        {
+            let count = count.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}{{cap=\"{cap}\"}} {count}");
+        }
     }
 
     pub fn config(&self) -> &ConnectionConfig {
@@ -78,11 +128,12 @@ impl ConnectionLimits {
         let total_max = self.config.connections_max;
         let unauthenticated_max = self.config.unauthenticated_connections_max;
         if !take_one(&self.total, total_max) {
-            return Err(ConnectionRefusal::Total(total_max));
+            return Err(self.refused(ConnectionRefusal::Total(total_max)));
         }
         if !take_one(&self.unauthenticated, unauthenticated_max) {
             self.total.fetch_sub(1, Ordering::AcqRel);
-            return Err(ConnectionRefusal::Unauthenticated(unauthenticated_max));
+            let refusal = ConnectionRefusal::Unauthenticated(unauthenticated_max);
+            return Err(self.refused(refusal));
         }
         Ok(ConnectionSlot {
             limits: self.clone(),
@@ -96,7 +147,7 @@ impl ConnectionLimits {
         let mut per_user = self.per_user.lock();
         let count = per_user.entry(user.clone()).or_insert(0);
         if *count >= max {
-            return Err(ConnectionRefusal::PerUser(max));
+            return Err(self.refused(ConnectionRefusal::PerUser(max)));
         }
         *count += 1;
         Ok(UserClaim {
@@ -227,6 +278,28 @@ mod tests {
             limits.per_user.lock().get(&alice),
             None,
             "no entry is left behind"
+        );
+    }
+
+    #[test]
+    fn metrics_show_the_counts_and_the_refusals_by_cap() {
+        let limits = limits(10, 1, 5);
+        let _slot = limits.try_open().expect("slot");
+        assert!(limits.try_open().is_err());
+        let mut text = String::new();
+        limits.render_metrics(&mut text);
+        assert!(text.contains("\nstrand_connections 1\n"), "{text}");
+        assert!(
+            text.contains("\nstrand_connections_unauthenticated 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("strand_connections_refused_total{cap=\"unauthenticated\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE strand_connections_refused_total counter"),
+            "{text}"
         );
     }
 }

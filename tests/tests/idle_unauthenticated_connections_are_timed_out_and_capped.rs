@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use strand_tests::adversary::{idle_outcome, open_files_limits, open_idle_sockets, IdleOutcome};
 use strand_tests::ws::{WsClient, WsEnd};
-use strand_tests::{basic, sql_ok, ServerOptions, StrandServer};
+use strand_tests::{basic, get, sql_ok, ServerOptions, StrandServer};
 use strand_wire::quic::client::{Client, ClientError};
 use strand_wire::quic::{codes, Message, Sql};
 use strand_wire::{AuthMethod, ClientMessage, ServerMessage};
@@ -177,6 +177,18 @@ fn idle_unauthenticated_connections_are_timed_out_and_capped() {
         started.elapsed()
     );
     drop(idle);
+
+    // The refusals are counted by cap.
+    let metrics = get(&server.url("/metrics")).text;
+    let refused: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("strand_connections_refused_total{cap=\"unauthenticated\"} "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no refusal count in /metrics:\n{metrics}"));
+    assert!(
+        refused >= (IDLE_SOCKETS - UNAUTHENTICATED_MAX) as u64,
+        "{refused}"
+    );
 
     // Once they are gone, new clients are served again.
     sql_ok(&server, &basic("admin", "pw"), "SELECT id FROM app.t", &[]);

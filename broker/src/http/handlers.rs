@@ -141,11 +141,9 @@ pub async fn health() -> Json<serde_json::Value> {
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let content_type = "text/plain; version=0.0.4; charset=utf-8";
-    (
-        [(header::CONTENT_TYPE, content_type)],
-        state.metrics.render(),
-    )
-        .into_response()
+    let mut text = state.metrics.render();
+    state.connections.render_metrics(&mut text);
+    ([(header::CONTENT_TYPE, content_type)], text).into_response()
 }
 
 pub async fn not_found(method: Method, uri: Uri) -> ApiError {
