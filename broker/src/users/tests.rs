@@ -180,3 +180,57 @@ fn admin_is_bootstrapped_once() {
     assert_eq!(given, AdminBootstrap::CreatedWithGivenPassword);
     assert!(users.verify_password(ADMIN_USER, "given").is_some());
 }
+
+#[test]
+fn a_recreated_user_is_another_incarnation_and_standing_follows_changes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, users) = open(dir.path());
+    let carol = name("carol");
+    let rooms = table("app.rooms");
+    let first = users.create_user(&carol, "pw", Role::User).expect("create");
+    assert_eq!(first.rows, RowsLayout::ByIncarnation);
+    let mut changes = users.access_changes();
+    users
+        .grant(&carol, &rooms, &[Privilege::Select])
+        .expect("grant");
+    assert!(changes.has_changed().expect("open"), "a grant is announced");
+    changes.borrow_and_update();
+    let standing =
+        |user: &User, object| users.standing(&carol, user.incarnation, object, Privilege::Select);
+    assert_eq!(standing(&first, Some(&rooms)), Standing::Allowed);
+    users
+        .revoke(&carol, &rooms, &[Privilege::Select])
+        .expect("revoke");
+    assert!(
+        changes.has_changed().expect("open"),
+        "a revoke is announced"
+    );
+    assert_eq!(standing(&first, Some(&rooms)), Standing::Revoked);
+    assert_eq!(standing(&first, None), Standing::Allowed, "its own rows");
+
+    users.drop_user(&carol, false).expect("drop");
+    assert_eq!(standing(&first, None), Standing::Dropped);
+    let second = users.create_user(&carol, "pw", Role::Dba).expect("create");
+    assert!(second.incarnation > first.incarnation);
+    assert_eq!(
+        standing(&first, None),
+        Standing::Dropped,
+        "the old one stays gone"
+    );
+    assert_eq!(standing(&second, Some(&rooms)), Standing::Allowed, "a dba");
+    users.set_role(&carol, Role::User).expect("alter");
+    assert_eq!(standing(&second, Some(&rooms)), Standing::Revoked);
+
+    // A restart finds the same incarnation; names over the new-user limit are refused.
+    drop(users);
+    drop(store);
+    let (_store, users) = open(dir.path());
+    let again = users.user("carol").expect("carol");
+    assert_eq!(again.incarnation, second.incarnation);
+    let long = name(&"x".repeat(crate::limits::NEW_USER_NAME_BYTES_MAX + 1));
+    let refused = users.create_user(&long, "pw", Role::User);
+    assert!(
+        matches!(refused, Err(UserError::NameTooLong { .. })),
+        "{refused:?}"
+    );
+}
