@@ -10,26 +10,46 @@
 //! - an authenticated WebSocket or QUIC connection also counts against its user's
 //!   `connections_per_user_max` (plain HTTP connections carry no user between requests).
 //!
-//! A connection over a cap is refused at once and cheaply: the caller answers it (HTTP 503
-//! `too_many_connections`, a QUIC refusal) and closes it. Each count is held by a guard
+//! A connection over `connections_max` or `connections_per_user_max` is refused at once and
+//! cheaply: the caller answers it (HTTP 503 `too_many_connections`, a QUIC refusal) and closes
+//! it. At `unauthenticated_connections_max`, the newcomer is admitted and the OLDEST
+//! connection still unauthenticated is evicted instead ([`ConnectionSlot::evicted`] fires and
+//! its server closes it): a flood of idle sockets then only pushes out its own oldest members,
+//! while a legitimate client, which authenticates on its first request within milliseconds,
+//! leaves the eviction queue long before its turn. The unauthenticated count may pass its cap
+//! by the evictions still closing, at most [`EVICTIONS_IN_FLIGHT_MAX`]; past that a newcomer
+//! is refused. Once authenticated, a connection is never evicted. Each count is held by a guard
 //! ([`ConnectionSlot`], [`UserClaim`]) and given back when the guard drops, so no path can
 //! leak a count.
 //!
 //! Owns the counting only; not the sockets, timeouts or answers (`server`, `http`, `ws`,
 //! `quic`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Write;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
+use tokio::sync::Notify;
 
 use crate::config::ConnectionConfig;
 use crate::users::UserName;
 
 /// The error code of a refused connection (HTTP 503, WebSocket and QUIC errors).
 pub const TOO_MANY_CONNECTIONS: &str = "too_many_connections";
+
+/// At most this many evicted connections may still be closing when a newcomer arrives at the
+/// unauthenticated cap; past it the newcomer is refused instead. Closing an idle connection
+/// takes a task wake-up, so only a burst faster than the shards can close sockets reaches
+/// this; it bounds how far the unauthenticated count (and its descriptors) can pass the cap.
+pub const EVICTIONS_IN_FLIGHT_MAX: usize = 256;
+
+/// The eviction queue is pruned of authenticated and closed connections whenever it grows
+/// past this many entries or twice the unauthenticated cap, whichever is larger, so it stays
+/// proportional to the connections that can still be evicted.
+const EVICTION_QUEUE_PRUNE_MIN: usize = 64;
 
 /// Which cap refused a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -50,6 +70,14 @@ pub struct ConnectionLimits {
     per_user: Mutex<HashMap<UserName, usize>>,
     /// Refusals so far, by cap: total, unauthenticated, per user (for `/metrics`).
     refused: [AtomicU64; 3],
+    /// Unauthenticated connections in arrival order, the oldest first: who is evicted next.
+    /// Entries of connections that authenticated, closed or were evicted are skipped (and
+    /// pruned), not removed eagerly.
+    eviction_queue: Mutex<VecDeque<Weak<SlotState>>>,
+    /// Evicted connections not closed yet.
+    evictions_in_flight: AtomicUsize,
+    /// Evictions so far (for `/metrics`).
+    evicted: AtomicU64,
 }
 
 impl ConnectionLimits {
@@ -60,6 +88,9 @@ impl ConnectionLimits {
             unauthenticated: AtomicUsize::new(0),
             per_user: Mutex::new(HashMap::new()),
             refused: Default::default(),
+            eviction_queue: Mutex::new(VecDeque::new()),
+            evictions_in_flight: AtomicUsize::new(0),
+            evicted: AtomicU64::new(0),
         })
     }
 
@@ -75,7 +106,7 @@ impl ConnectionLimits {
 
     /// The counts as Prometheus text: `strand_connections` and
     /// `strand_connections_unauthenticated` (gauges), `strand_connections_refused_total` by
-    /// `cap` (`total`, `unauthenticated`, `per_user`).
+    /// `cap` (`total`, `unauthenticated`, `per_user`) and `strand_connections_evicted_total`.
     pub fn render_metrics(&self, out: &mut String) {
         let gauges = [
             (
@@ -107,6 +138,18 @@ impl ConnectionLimits {
             let count = count.load(Ordering::Relaxed);
             let _ = writeln!(out, "{name}{{cap=\"{cap}\"}} {count}");
         }
+        let name = "strand_connections_evicted_total";
+        let evicted = self.evicted.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP {name} Unauthenticated connections closed to admit a newer one.\n\
+             # TYPE {name} counter\n{name} {evicted}"
+        );
+    }
+
+    /// Evictions so far.
+    pub fn evicted(&self) -> u64 {
+        self.evicted.load(Ordering::Relaxed)
     }
 
     pub fn config(&self) -> &ConnectionConfig {
@@ -123,22 +166,62 @@ impl ConnectionLimits {
         self.unauthenticated.load(Ordering::Acquire)
     }
 
-    /// Count a new, unauthenticated connection, or say which cap it would pass.
+    /// Count a new, unauthenticated connection, or say which cap it would pass. At the
+    /// unauthenticated cap, the oldest unauthenticated connection is evicted to make room.
     pub fn try_open(self: &Arc<Self>) -> Result<ConnectionSlot, ConnectionRefusal> {
         let total_max = self.config.connections_max;
         let unauthenticated_max = self.config.unauthenticated_connections_max;
         if !take_one(&self.total, total_max) {
             return Err(self.refused(ConnectionRefusal::Total(total_max)));
         }
+        let state = Arc::new(SlotState::default());
+        let mut queue = self.eviction_queue.lock();
         if !take_one(&self.unauthenticated, unauthenticated_max) {
-            self.total.fetch_sub(1, Ordering::AcqRel);
-            let refusal = ConnectionRefusal::Unauthenticated(unauthenticated_max);
-            return Err(self.refused(refusal));
+            if !self.evict_oldest(&mut queue) {
+                drop(queue);
+                self.total.fetch_sub(1, Ordering::AcqRel);
+                let refusal = ConnectionRefusal::Unauthenticated(unauthenticated_max);
+                return Err(self.refused(refusal));
+            }
+            // Over the cap by the evictions still closing (bounded by the check above).
+            self.unauthenticated.fetch_add(1, Ordering::AcqRel);
         }
+        if queue.len() >= EVICTION_QUEUE_PRUNE_MIN.max(unauthenticated_max.saturating_mul(2)) {
+            queue.retain(|entry| entry.upgrade().is_some_and(|slot| slot.evictable()));
+        }
+        queue.push_back(Arc::downgrade(&state));
+        drop(queue);
         Ok(ConnectionSlot {
             limits: self.clone(),
-            authenticated: AtomicBool::new(false),
+            state,
         })
+    }
+
+    /// Signals the oldest connection in `queue` that is still unauthenticated to close, unless
+    /// [`EVICTIONS_IN_FLIGHT_MAX`] are closing already or there is none. Whether it did.
+    fn evict_oldest(&self, queue: &mut VecDeque<Weak<SlotState>>) -> bool {
+        if self.evictions_in_flight.load(Ordering::Acquire) >= EVICTIONS_IN_FLIGHT_MAX {
+            return false;
+        }
+        while let Some(entry) = queue.pop_front() {
+            let Some(slot) = entry.upgrade() else {
+                continue;
+            };
+            if !slot.evictable() {
+                continue;
+            }
+            // Counted before the flag is set, so the slot's drop (which checks the flag)
+            // always finds it counted. Should it authenticate at this very moment, it stays
+            // open: `evicted()` never completes for an authenticated connection.
+            self.evictions_in_flight.fetch_add(1, Ordering::AcqRel);
+            slot.evicted.store(true, Ordering::Release);
+            // One stored permit for a waiter yet to come, and a wake-up for any waiting now.
+            slot.close.notify_waiters();
+            slot.close.notify_one();
+            self.evicted.fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
+        false
     }
 
     /// Count one more connection of `user`, or refuse it at `connections_per_user_max`.
@@ -166,17 +249,55 @@ fn take_one(counter: &AtomicUsize, max: usize) -> bool {
         .is_ok()
 }
 
+/// What the eviction queue sees of a connection's slot.
+#[derive(Default)]
+struct SlotState {
+    authenticated: AtomicBool,
+    /// Set (once) when the connection is chosen for eviction.
+    evicted: AtomicBool,
+    /// Notified when `evicted` is set.
+    close: Notify,
+}
+
+impl SlotState {
+    fn evictable(&self) -> bool {
+        !self.authenticated.load(Ordering::Acquire) && !self.evicted.load(Ordering::Acquire)
+    }
+}
+
 /// One open connection's count; given back on drop.
 pub struct ConnectionSlot {
     limits: Arc<ConnectionLimits>,
-    authenticated: AtomicBool,
+    state: Arc<SlotState>,
 }
 
 impl ConnectionSlot {
-    /// The connection authenticated: it no longer counts as unauthenticated. Idempotent.
+    /// The connection authenticated: it no longer counts as unauthenticated and is never
+    /// evicted. Idempotent.
     pub fn authenticated(&self) {
-        if !self.authenticated.swap(true, Ordering::AcqRel) {
+        if !self.state.authenticated.swap(true, Ordering::AcqRel) {
             self.limits.unauthenticated.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Completes when this connection has been evicted to make room for a newer
+    /// unauthenticated one; whoever serves it must then close it. Never completes once the
+    /// connection has authenticated first. Owns what it needs, so it may outlive `self`'s
+    /// borrow (e.g. across a `select!` loop).
+    pub fn evicted(&self) -> impl Future<Output = ()> + Send + 'static {
+        let state = self.state.clone();
+        async move {
+            loop {
+                // Created before the check, so a notification between the two is not lost.
+                let notified = state.close.notified();
+                if state.authenticated.load(Ordering::Acquire) {
+                    std::future::pending::<()>().await;
+                }
+                if state.evicted.load(Ordering::Acquire) {
+                    return;
+                }
+                notified.await;
+            }
         }
     }
 
@@ -187,8 +308,13 @@ impl ConnectionSlot {
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
-        if !self.authenticated.load(Ordering::Acquire) {
+        if !self.state.authenticated.load(Ordering::Acquire) {
             self.limits.unauthenticated.fetch_sub(1, Ordering::AcqRel);
+        }
+        if self.state.evicted.load(Ordering::Acquire) {
+            self.limits
+                .evictions_in_flight
+                .fetch_sub(1, Ordering::AcqRel);
         }
         self.limits.total.fetch_sub(1, Ordering::AcqRel);
     }
@@ -214,7 +340,13 @@ impl Drop for UserClaim {
 
 #[cfg(test)]
 mod tests {
+    use futures_util::FutureExt;
+
     use super::*;
+
+    fn is_evicted(slot: &ConnectionSlot) -> bool {
+        slot.evicted().now_or_never().is_some()
+    }
 
     fn limits(total: usize, unauthenticated: usize, per_user: usize) -> Arc<ConnectionLimits> {
         ConnectionLimits::new(ConnectionConfig {
@@ -229,25 +361,106 @@ mod tests {
     fn unauthenticated_connections_are_capped_until_they_authenticate() {
         let limits = limits(10, 2, 5);
         let first = limits.try_open().expect("first");
-        let _second = limits.try_open().expect("second");
-        assert_eq!(
-            limits.try_open().err(),
-            Some(ConnectionRefusal::Unauthenticated(2))
-        );
+        let second = limits.try_open().expect("second");
         first.authenticated();
         first.authenticated();
         assert_eq!(limits.unauthenticated(), 1);
         let third = limits.try_open().expect("room again");
         assert_eq!((limits.open(), limits.unauthenticated()), (3, 2));
+        assert!(!is_evicted(&second), "room without evicting anyone");
+        assert_eq!(limits.evicted(), 0);
         drop(third);
+        drop(second);
         drop(first);
-        assert_eq!((limits.open(), limits.unauthenticated()), (1, 1));
+        assert_eq!((limits.open(), limits.unauthenticated()), (0, 0));
+    }
+
+    #[test]
+    fn at_the_unauthenticated_cap_the_oldest_is_evicted_first() {
+        let limits = limits(10, 2, 5);
+        let oldest = limits.try_open().expect("oldest");
+        let middle = limits.try_open().expect("middle");
+        let newcomer = limits.try_open().expect("admitted, not refused");
+        assert!(is_evicted(&oldest), "the oldest is told to close");
+        assert!(is_evicted(&oldest), "and stays told");
+        assert!(!is_evicted(&middle));
+        assert!(!is_evicted(&newcomer));
+        assert_eq!(limits.evicted(), 1);
+        assert_eq!(
+            limits.unauthenticated(),
+            3,
+            "over the cap until the evicted one closes"
+        );
+        drop(oldest);
+        assert_eq!(limits.evictions_in_flight.load(Ordering::Acquire), 0);
+        let next = limits.try_open().expect("admitted");
+        assert!(is_evicted(&middle), "then the next oldest");
+        assert!(!is_evicted(&newcomer));
+        drop((middle, newcomer, next));
+        assert_eq!((limits.open(), limits.unauthenticated()), (0, 0));
+        assert_eq!(limits.evictions_in_flight.load(Ordering::Acquire), 0);
+    }
+
+    #[test]
+    fn an_authenticated_connection_is_never_evicted() {
+        let limits = limits(10, 1, 5);
+        let user = limits.try_open().expect("user");
+        let attacker = limits.try_open().expect("attacker");
+        user.authenticated();
+        let newcomer = limits.try_open().expect("newcomer");
+        assert!(is_evicted(&attacker), "the unauthenticated one goes");
+        assert!(!is_evicted(&user), "the older, authenticated one stays");
+        drop(attacker);
+        let _again = limits.try_open().expect("again");
+        assert!(is_evicted(&newcomer));
+        assert!(!is_evicted(&user));
+    }
+
+    #[test]
+    fn evictions_still_closing_are_bounded() {
+        let limits = limits(100_000, 1, 5);
+        let mut slots = vec![limits.try_open().expect("first")];
+        for _ in 0..EVICTIONS_IN_FLIGHT_MAX {
+            slots.push(limits.try_open().expect("evicts the oldest"));
+        }
+        assert_eq!(
+            limits.try_open().err(),
+            Some(ConnectionRefusal::Unauthenticated(1)),
+            "no more while {EVICTIONS_IN_FLIGHT_MAX} evictions are closing"
+        );
+        drop(slots.remove(0));
+        assert!(limits.try_open().is_ok(), "room once one closed");
+    }
+
+    #[test]
+    fn an_evicted_waiter_is_woken() {
+        let limits = limits(10, 1, 5);
+        let first = limits.try_open().expect("first");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let evicted = tokio::spawn(first.evicted());
+            tokio::task::yield_now().await;
+            let _second = limits.try_open().expect("second");
+            tokio::time::timeout(std::time::Duration::from_secs(30), evicted)
+                .await
+                .expect("woken")
+                .expect("task");
+        });
     }
 
     #[test]
     fn the_total_is_capped_whatever_the_state() {
         let limits = limits(2, 2, 5);
         let slots: Vec<_> = (0..2).map(|_| limits.try_open().expect("slot")).collect();
+        assert_eq!(
+            limits.try_open().err(),
+            Some(ConnectionRefusal::Total(2)),
+            "the total cap refuses, it does not evict"
+        );
+        assert!(!slots.iter().any(is_evicted));
         slots.iter().for_each(ConnectionSlot::authenticated);
         assert_eq!(limits.try_open().err(), Some(ConnectionRefusal::Total(2)));
         assert_eq!(
@@ -283,18 +496,27 @@ mod tests {
 
     #[test]
     fn metrics_show_the_counts_and_the_refusals_by_cap() {
-        let limits = limits(10, 1, 5);
+        let limits = limits(2, 1, 5);
         let _slot = limits.try_open().expect("slot");
+        let _newer = limits.try_open().expect("evicts the first");
         assert!(limits.try_open().is_err());
         let mut text = String::new();
         limits.render_metrics(&mut text);
-        assert!(text.contains("\nstrand_connections 1\n"), "{text}");
+        assert!(text.contains("\nstrand_connections 2\n"), "{text}");
         assert!(
-            text.contains("\nstrand_connections_unauthenticated 1\n"),
+            text.contains("\nstrand_connections_unauthenticated 2\n"),
             "{text}"
         );
         assert!(
-            text.contains("strand_connections_refused_total{cap=\"unauthenticated\"} 1\n"),
+            text.contains("strand_connections_refused_total{cap=\"total\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nstrand_connections_evicted_total 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE strand_connections_evicted_total counter"),
             "{text}"
         );
         assert!(

@@ -12,7 +12,8 @@
 //! connection's opening or the end of the previous answer, so an idle keep-alive connection
 //! is closed after it too. The connection's [`ConnectionSlot`] rides in every request's
 //! extensions (handlers mark it authenticated; a WebSocket keeps it for its life), and so does
-//! the client's address (`ConnectInfo<SocketAddr>`).
+//! the client's address (`ConnectInfo<SocketAddr>`). A connection still unauthenticated is
+//! closed when its slot is evicted for a newer one (`connections.rs`).
 //!
 //! It owns the threads, the hand-over and the per-connection HTTP settings; not the routes
 //! (`http`) nor the listener (`server`).
@@ -216,6 +217,9 @@ impl ShardConnection {
             .serve_connection(TokioIo::new(stream), service)
             .with_upgrades();
         tokio::pin!(connection);
+        // Completes only while the connection is unauthenticated (see `ConnectionLimits`).
+        let evicted = self.slot.evicted();
+        tokio::pin!(evicted);
         let mut stopping = false;
         loop {
             tokio::select! {
@@ -229,6 +233,11 @@ impl ShardConnection {
                 _ = self.stopped.wait_for(|stop| *stop), if !stopping => {
                     stopping = true;
                     connection.as_mut().graceful_shutdown();
+                }
+                () = evicted.as_mut() => {
+                    // A newer connection took its place; dropping the future closes it.
+                    tracing::debug!(%peer, "unauthenticated HTTP connection evicted");
+                    break;
                 }
             }
         }

@@ -5,7 +5,7 @@
 //!
 //! The handshake and the auth phase together have `--auth-timeout-ms`; the connection counts
 //! as unauthenticated until then ([`ConnectionSlot`]) and afterwards against its user's
-//! connection cap ([`UserClaim`]). Its frames may hold only what [`ConnectionFrames`] admits.
+//! connection cap ([`UserClaim`]); until then it may also be evicted for a newer one. Its frames may hold only what [`ConnectionFrames`] admits.
 //!
 //! Owns: the per-connection state (session, bad-frame budget, stream tasks). Does not own: the
 //! TLS setup, frame decoding (`stream.rs`) or what requests do ([`QuicService`]).
@@ -43,28 +43,16 @@ pub(crate) async fn serve(incoming: quinn::Incoming, shared: Arc<Shared>, slot: 
     let remote = incoming.remote_address();
     let span = tracing::info_span!("quic", %remote, user = tracing::field::Empty);
     async move {
-        let auth_timeout = shared.connections.config().auth_timeout;
-        let deadline = tokio::time::Instant::now() + auth_timeout;
-        let connection = match tokio::time::timeout_at(deadline, incoming).await {
-            Ok(Ok(connection)) => connection,
-            Ok(Err(error)) => {
-                tracing::info!(%error, "QUIC handshake failed");
-                return;
-            }
-            Err(_) => {
-                // Dropping the handshake abandons the connection.
-                tracing::info!("no QUIC handshake within the auth timeout");
-                return;
+        // Until it authenticates, the connection may be evicted for a newer one
+        // (`connections.rs`); dropping the phase's future then abandons or closes it.
+        let opened = tokio::select! {
+            opened = handshake_and_authenticate(incoming, &shared, remote) => opened,
+            () = slot.evicted() => {
+                tracing::info!("unauthenticated QUIC connection evicted for a newer one");
+                None
             }
         };
-        if negotiated_alpn(&connection).as_deref() != Some(ALPN) {
-            tracing::info!("closing a connection without ALPN strand/1");
-            let code = VarInt::from_u32(close::connection::WRONG_ALPN);
-            connection.close(code, b"ALPN strand/1 required");
-            return;
-        }
-        let Some((session, _claim)) = authenticate(&connection, &shared, remote, deadline).await
-        else {
+        let Some((connection, session, _claim)) = opened else {
             return;
         };
         slot.authenticated();
@@ -75,6 +63,37 @@ pub(crate) async fn serve(incoming: quinn::Incoming, shared: Arc<Shared>, slot: 
     }
     .instrument(span)
     .await;
+}
+
+/// The handshake, ALPN check and auth phase, together within `--auth-timeout-ms`: the
+/// connection, its session and its count against the user's cap, or `None` once it is closed.
+async fn handshake_and_authenticate(
+    incoming: quinn::Incoming,
+    shared: &Shared,
+    remote: SocketAddr,
+) -> Option<(quinn::Connection, Session, UserClaim)> {
+    let auth_timeout = shared.connections.config().auth_timeout;
+    let deadline = tokio::time::Instant::now() + auth_timeout;
+    let connection = match tokio::time::timeout_at(deadline, incoming).await {
+        Ok(Ok(connection)) => connection,
+        Ok(Err(error)) => {
+            tracing::info!(%error, "QUIC handshake failed");
+            return None;
+        }
+        Err(_) => {
+            // Dropping the handshake abandons the connection.
+            tracing::info!("no QUIC handshake within the auth timeout");
+            return None;
+        }
+    };
+    if negotiated_alpn(&connection).as_deref() != Some(ALPN) {
+        tracing::info!("closing a connection without ALPN strand/1");
+        let code = VarInt::from_u32(close::connection::WRONG_ALPN);
+        connection.close(code, b"ALPN strand/1 required");
+        return None;
+    }
+    let (session, claim) = authenticate(&connection, shared, remote, deadline).await?;
+    Some((connection, session, claim))
 }
 
 fn negotiated_alpn(connection: &quinn::Connection) -> Option<Vec<u8>> {

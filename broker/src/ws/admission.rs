@@ -24,6 +24,18 @@ impl WsAdmission {
         }
     }
 
+    /// Completes when the connection, still unauthenticated, was evicted for a newer one
+    /// (never for a connection without a slot).
+    pub(super) fn evicted(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let evicted = self.slot.as_ref().map(|slot| slot.evicted());
+        async move {
+            match evicted {
+                Some(evicted) => evicted.await,
+                None => std::future::pending().await,
+            }
+        }
+    }
+
     /// `session` authenticated this connection: count it as its user's, or refuse it.
     pub(super) fn admit(&mut self, session: &Session) -> Result<(), ConnectionRefusal> {
         let claim = self.limits.claim_user(session.user())?;

@@ -47,6 +47,8 @@ enum End {
     Slow,
     /// The session's user was dropped: its subscriptions ended with `user_dropped`.
     UserDropped,
+    /// Still unauthenticated, it was evicted to admit a newer connection (`connections.rs`).
+    Evicted,
 }
 
 struct ActiveSubscription {
@@ -103,10 +105,11 @@ pub(super) async fn serve(
     connection.end_all();
     match end {
         End::Client => {}
-        End::AuthFailed | End::AuthTimeout | End::UserDropped => {
+        End::AuthFailed | End::AuthTimeout | End::UserDropped | End::Evicted => {
             let reason = match end {
                 End::UserDropped => codes::USER_DROPPED,
                 End::AuthTimeout => "authentication timeout",
+                End::Evicted => crate::connections::TOO_MANY_CONNECTIONS,
                 _ => "authentication failed",
             };
             let goodbye = async {
@@ -154,6 +157,7 @@ impl Connection {
                     self.reply(ServerMessage::AuthError { message }).await;
                     return End::AuthTimeout;
                 }
+                () = self.admission.evicted(), if self.session.is_none() => return End::Evicted,
                 Some(key) = ended.recv() => self.forget(key),
                 Ok(()) = access.changed() => {
                     if let Some(end) = self.recheck_access() {
