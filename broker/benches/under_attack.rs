@@ -270,6 +270,9 @@ fn print_latency(phase: &str, latency: &InsertLatency) {
         ms(latency.max),
         latency.errors
     );
+    for error in &latency.first_errors {
+        println!("    {error}");
+    }
 }
 
 fn print_attack(stats: &AttackStats, held_at_end: u64) {

@@ -16,7 +16,7 @@ use crate::workload::System;
 const MEMORY_SAMPLE_PERIOD: Duration = Duration::from_millis(100);
 
 /// Nearest-rank percentiles of the INSERT latencies of one phase.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct InsertLatency {
     pub count: usize,
     pub p50: Duration,
@@ -24,7 +24,12 @@ pub struct InsertLatency {
     pub max: Duration,
     /// INSERTs that got an error (they count in the latencies too: the client waited).
     pub errors: usize,
+    /// The first few errors, as the client saw them.
+    pub first_errors: Vec<String>,
 }
+
+/// How many errors of a phase are kept to print.
+const ERRORS_KEPT: usize = 3;
 
 /// `count` single-row INSERTs with ids from `first_id`, one at a time, paced at `interval`
 /// (a client that writes steadily, not a saturating one: the question is how long one write
@@ -38,6 +43,7 @@ pub fn insert_latency(
     let mut connection = system.connect().context("open the probe connection")?;
     let mut samples = Vec::with_capacity(count);
     let mut errors = 0;
+    let mut first_errors = Vec::new();
     let mut next = Instant::now();
     for i in 0..count {
         let wait = next.saturating_duration_since(Instant::now());
@@ -48,8 +54,11 @@ pub fn insert_latency(
         let started = Instant::now();
         let outcome = connection.insert_row(first_id + i as i64);
         samples.push(started.elapsed());
-        if outcome.is_err() {
+        if let Err(error) = outcome {
             errors += 1;
+            if first_errors.len() < ERRORS_KEPT {
+                first_errors.push(format!("INSERT {i}: {error:#}"));
+            }
             // A refused or broken connection: the next INSERT opens a new one, as a client would.
             connection = system.connect().context("reopen the probe connection")?;
         }
@@ -66,6 +75,7 @@ pub fn insert_latency(
         p99: at(0.99),
         max: at(1.0),
         errors,
+        first_errors,
     })
 }
 
