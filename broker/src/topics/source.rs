@@ -393,9 +393,12 @@ impl Worker {
             batch.last = record.seq;
         }
         self.flush(def.name(), topic, producer_id, &mut batch)?;
-        // Changes the source does not ask for count as published too.
+        // Changes the source does not ask for count as published too. The position is what
+        // this snapshot held, never the source's start: a start beyond the log (a source that
+        // publishes nothing yet) would otherwise stick to the pair after the source is
+        // redefined with an earlier start, and its changes would never go out.
         self.positions
-            .insert(producer_id, after.max(snapshot.last_seq()));
+            .insert(producer_id, published.max(snapshot.last_seq()));
         Ok(())
     }
 
