@@ -15,7 +15,9 @@
 //!
 //! Environment: `STRAND_BENCH_QUICK=1` (a smoke run: fewer INSERTs, shorter warm-up, same
 //! attack sizes), `STRAND_BENCH_BINARY` (another `strand` to measure, e.g. an older build),
-//! `STRAND_BENCH_DIR` (scratch, default `<target>/strand-bench`).
+//! `STRAND_BENCH_DIR` (scratch, default `<target>/strand-bench`), `STRAND_BENCH_ATTACKS` (a
+//! comma-separated subset of `idle,sql,quic,groups`, to see what one attacker costs; default
+//! all of them).
 
 #[allow(dead_code)]
 #[path = "http_sql/http.rs"]
@@ -133,11 +135,40 @@ fn main() -> anyhow::Result<()> {
             String::from_utf8_lossy(answer)
         );
     }
+    // Each flood of refused requests comes from its own users: the server slows a user down
+    // for their own refusals only.
+    let mut attacker_tokens = Vec::new();
+    for n in 0..=PRESSURE.oversized_sql_clients {
+        let name = format!("{ATTACKER}-{n}");
+        let body = json!({ "sql": format!("CREATE USER '{name}' PASSWORD '{ATTACKER_PASSWORD}' ROLE user") });
+        let (status, answer) = admin.post_json("/v1/api/sql", body.to_string().as_bytes())?;
+        ensure!(
+            status == 200,
+            "CREATE USER {name}: {status} {}",
+            String::from_utf8_lossy(answer)
+        );
+        for grant in [
+            format!("GRANT SELECT ON TOPIC {TOPIC} TO '{name}'"),
+            format!("GRANT SELECT ON bench.items TO '{name}'"),
+        ] {
+            let body = json!({ "sql": grant }).to_string();
+            let (status, answer) = admin.post_json("/v1/api/sql", body.as_bytes())?;
+            ensure!(
+                status == 200,
+                "{grant}: {status} {}",
+                String::from_utf8_lossy(answer)
+            );
+        }
+        attacker_tokens.push(login(&server, &name, ATTACKER_PASSWORD)?);
+    }
+    let group_token = attacker_tokens.pop().context("the group flood's user")?;
     let target = Target {
         http: server.http,
         quic: server.quic,
         cert: server.data_dir.join("tls").join("cert.pem"),
         token: login(&server, ATTACKER, ATTACKER_PASSWORD)?,
+        sql_tokens: attacker_tokens,
+        group_token,
         topic: TOPIC.to_string(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -149,7 +180,9 @@ fn main() -> anyhow::Result<()> {
     let (quiet_rss, _) = probe::memory_kib(server.pid()).context("read the server's memory")?;
 
     let sampler = MemorySampler::start(server.pid());
-    let attack = Attack::start(&runtime, &target, PRESSURE);
+    let pressure = PRESSURE.only(std::env::var("STRAND_BENCH_ATTACKS").ok().as_deref());
+    println!("attack: {pressure:?}");
+    let attack = Attack::start(&runtime, &target, pressure);
     std::thread::sleep(plan.warm_up);
     let fds_under_attack = probe::open_fds(server.pid());
     let first_loaded_id = 1 + plan.inserts as i64;

@@ -35,6 +35,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use crate::config::ConnectionConfig;
+use crate::throttle::RefusalThrottle;
 use crate::users::UserName;
 
 /// The error code of a refused connection (HTTP 503, WebSocket and QUIC errors).
@@ -78,6 +79,9 @@ pub struct ConnectionLimits {
     evictions_in_flight: AtomicUsize,
     /// Evictions so far (for `/metrics`).
     evicted: AtomicU64,
+    /// Slows users whose requests keep being refused; here because every front door
+    /// (HTTP, QUIC) holds these limits.
+    refusals: RefusalThrottle,
 }
 
 impl ConnectionLimits {
@@ -91,7 +95,13 @@ impl ConnectionLimits {
             eviction_queue: Mutex::new(VecDeque::new()),
             evictions_in_flight: AtomicUsize::new(0),
             evicted: AtomicU64::new(0),
+            refusals: RefusalThrottle::new(),
         })
+    }
+
+    /// The per-user throttle of requests refused for exceeding a limit.
+    pub fn refusals(&self) -> &RefusalThrottle {
+        &self.refusals
     }
 
     fn refused(&self, refusal: ConnectionRefusal) -> ConnectionRefusal {
@@ -106,7 +116,8 @@ impl ConnectionLimits {
 
     /// The counts as Prometheus text: `strand_connections` and
     /// `strand_connections_unauthenticated` (gauges), `strand_connections_refused_total` by
-    /// `cap` (`total`, `unauthenticated`, `per_user`) and `strand_connections_evicted_total`.
+    /// `cap` (`total`, `unauthenticated`, `per_user`), `strand_connections_evicted_total` and
+    /// `strand_requests_held_total` (the refusal throttle).
     pub fn render_metrics(&self, out: &mut String) {
         let gauges = [
             (
@@ -144,6 +155,13 @@ impl ConnectionLimits {
             out,
             "# HELP {name} Unauthenticated connections closed to admit a newer one.\n\
              # TYPE {name} counter\n{name} {evicted}"
+        );
+        let name = "strand_requests_held_total";
+        let held = self.refusals.held();
+        let _ = writeln!(
+            out,
+            "# HELP {name} Requests held for their turn because their user's requests keep \
+             being refused for exceeding limits.\n# TYPE {name} counter\n{name} {held}"
         );
     }
 

@@ -66,6 +66,11 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Whether this is a `limit_exceeded`, the server's or the SQL layer's.
+    pub fn is_limit_exceeded(self) -> bool {
+        self.as_str() == ErrorCode::LimitExceeded.as_str()
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::InvalidJson => "invalid_json",

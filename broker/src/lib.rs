@@ -27,6 +27,7 @@ pub mod sql;
 pub mod storage;
 pub mod sys;
 pub mod tables;
+pub mod throttle;
 pub mod topics;
 pub mod users;
 pub mod ws;

@@ -73,8 +73,14 @@ pub struct Target {
     pub http: SocketAddr,
     pub quic: SocketAddr,
     pub cert: PathBuf,
-    /// A JWT of the attacking user (role `user`, SELECT on the topic).
+    /// A JWT of the attacking user (role `user`, SELECT on the topic): the unfinished QUIC
+    /// frames.
     pub token: String,
+    /// One JWT per oversized-SQL client, each of its own user, so that no attacker is slowed
+    /// down by another's refusals.
+    pub sql_tokens: Vec<String>,
+    /// The junk-group flood's user, also on its own.
+    pub group_token: String,
     /// The topic the junk groups name.
     pub topic: String,
 }
@@ -89,6 +95,30 @@ pub struct Pressure {
     /// Of `unfinished_quic_frames`, how many come from authenticated connections.
     pub unfinished_quic_authenticated: usize,
     pub group_flood: bool,
+}
+
+impl Pressure {
+    /// Only the attackers `names` lists (`idle`, `sql`, `quic`, `groups`, comma-separated);
+    /// all of them when it is `None`.
+    pub fn only(self, names: Option<&str>) -> Pressure {
+        let Some(names) = names else { return self };
+        let on = |name: &str| names.split(',').any(|n| n.trim() == name);
+        Pressure {
+            idle_sockets: if on("idle") { self.idle_sockets } else { 0 },
+            oversized_sql_clients: if on("sql") {
+                self.oversized_sql_clients
+            } else {
+                0
+            },
+            unfinished_quic_frames: if on("quic") {
+                self.unfinished_quic_frames
+            } else {
+                0
+            },
+            group_flood: self.group_flood && on("groups"),
+            ..self
+        }
+    }
 }
 
 /// The running attack; [`Attack::stop`] ends it.
@@ -113,11 +143,12 @@ impl Attack {
             }));
         }
         let sql = oversized_sql(pressure.oversized_sql_bytes);
-        for _ in 0..pressure.oversized_sql_clients {
+        for client in 0..pressure.oversized_sql_clients {
             let (target, sql) = (target.clone(), sql.clone());
             let (stop, stats) = (Arc::clone(&stop), Arc::clone(&stats));
             threads.push(std::thread::spawn(move || {
-                send_oversized_sql(&target, &sql, &stop, &stats)
+                let token = &target.sql_tokens[client % target.sql_tokens.len()];
+                send_oversized_sql(&target, token, &sql, &stop, &stats)
             }));
         }
         for i in 0..pressure.unfinished_quic_frames {
@@ -238,8 +269,14 @@ fn oversized_sql(bytes: usize) -> Arc<Vec<u8>> {
     Arc::new(json!({ "sql": sql }).to_string().into_bytes())
 }
 
-fn send_oversized_sql(target: &Target, body: &[u8], stop: &AtomicBool, stats: &AttackStats) {
-    let authorization = format!("Bearer {}", target.token);
+fn send_oversized_sql(
+    target: &Target,
+    token: &str,
+    body: &[u8],
+    stop: &AtomicBool,
+    stats: &AttackStats,
+) {
+    let authorization = format!("Bearer {token}");
     let mut connection = None;
     while !stop.load(Ordering::Relaxed) {
         let http = match &mut connection {
@@ -341,7 +378,8 @@ fn unfinished_header() -> Vec<u8> {
 async fn flood_groups(target: &Target, worker: usize, stop: &AtomicBool, stats: &AttackStats) {
     let mut n = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        let Ok(client) = Client::connect_token(target.quic, &target.cert, &target.token).await
+        let Ok(client) =
+            Client::connect_token(target.quic, &target.cert, &target.group_token).await
         else {
             add(&stats.groups_failed, 1);
             tokio::time::sleep(Duration::from_millis(200)).await;

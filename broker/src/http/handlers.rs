@@ -72,7 +72,24 @@ pub async fn sql(
     let started = Instant::now();
     let session = authenticate(&state, &headers, source(&peer)).await?;
     connection_authenticated(connection.as_deref());
-    let request: SqlRequest = parse_json(&headers, body)?;
+    let answer = run_sql(&state, session.clone(), &headers, body, started).await;
+    if answer
+        .as_ref()
+        .is_err_and(|error| error.code.is_limit_exceeded())
+    {
+        state.connections.refusals().refused(session.user());
+    }
+    answer
+}
+
+async fn run_sql(
+    state: &AppState,
+    session: Session,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    started: Instant,
+) -> Result<Json<SqlSuccess>, ApiError> {
+    let request: SqlRequest = parse_json(headers, body)?;
     if request.sql.trim().is_empty() {
         return Err(ApiError::new(ErrorCode::InvalidRequest, "sql is empty"));
     }

@@ -3,6 +3,7 @@
 //! not the meaning of a login or a statement (`auth`, `sql`) nor the listener's lifecycle
 //! (`server`).
 
+mod admission;
 mod body;
 pub(crate) mod handlers;
 pub mod refuse;
@@ -129,6 +130,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let metrics = state.metrics.clone();
     let body_timeout = state.connections.config().http_body_timeout;
+    let throttled = state.clone();
     Router::new()
         .route(ROUTE_LOGIN, post(handlers::login))
         .route(ROUTE_SQL, post(handlers::sql))
@@ -141,6 +143,10 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             body_timeout,
             read_body_within,
+        ))
+        .layer(middleware::from_fn_with_state(
+            throttled,
+            admission::admit_refused_users,
         ))
         .layer(middleware::from_fn(refuse_declared_oversize))
         .layer(middleware::from_fn_with_state(metrics, record_request))

@@ -28,6 +28,7 @@ use super::{BAD_FRAMES_PER_CONNECTION_MAX, CLOSE_FLUSH_TIMEOUT, REQUEST_READ_TIM
 use crate::auth::{self, Authenticator};
 use crate::connections::{ConnectionLimits, ConnectionSlot, UserClaim};
 use crate::session::Session;
+use crate::throttle::Admission;
 
 /// What every connection shares.
 pub(crate) struct Shared {
@@ -309,6 +310,23 @@ async fn serve_stream(
     mut recv: quinn::RecvStream,
 ) {
     let stream = recv.id();
+    let throttle = shared.connections.refusals();
+    match throttle.admit(session.user()) {
+        Admission::Now => {}
+        Admission::After(wait) => {
+            tracing::debug!(%stream, wait_ms = wait.as_millis(), "request held: this user's requests keep being refused");
+            tokio::time::sleep(wait).await;
+        }
+        Admission::RefuseAfter(wait) => {
+            tokio::time::sleep(wait).await;
+            let mut reply = Responder::new(send, RequestId(0));
+            let text = "this user's requests keep being refused for exceeding limits; \
+                        they are served more slowly until that stops";
+            let _ = reply.error(codes::OVERLOADED, text).await;
+            reply.finish();
+            return;
+        }
+    }
     let inbound = read_request(&mut recv, REQUEST_READ_TIMEOUT, &frames).await;
     match inbound {
         // The frame's room is held until its request is served (its records are views of it).
@@ -319,7 +337,11 @@ async fn serve_stream(
             tracing::debug!(%stream, request, request_id, "QUIC request");
             let mut reply = Responder::new(send, frame.request_id);
             let served = dispatch(shared.service.as_ref(), &session, frame.message, &mut reply);
-            match served.await {
+            let served = served.await;
+            if reply.was_refused_for_limit() {
+                throttle.refused(session.user());
+            }
+            match served {
                 Ok(()) => reply.finish(),
                 Err(error) => {
                     tracing::debug!(%error, request, request_id, "response not delivered")

@@ -38,6 +38,8 @@ pub struct Responder {
     send: quinn::SendStream,
     request_id: RequestId,
     frames_sent: u64,
+    /// Whether an error frame said `limit_exceeded` (the refusal throttle counts it).
+    refused_for_limit: bool,
 }
 
 impl Responder {
@@ -46,6 +48,7 @@ impl Responder {
             send,
             request_id,
             frames_sent: 0,
+            refused_for_limit: false,
         }
     }
 
@@ -77,12 +80,25 @@ impl Responder {
         Ok(())
     }
 
+    /// Whether the request was refused for exceeding a limit: an error frame said
+    /// `limit_exceeded`, or the handler said so with [`Responder::refused_for_limit`].
+    pub(crate) fn was_refused_for_limit(&self) -> bool {
+        self.refused_for_limit
+    }
+
+    /// Marks the request as refused for exceeding a limit, for an answer that carries the
+    /// refusal inside a frame of its own (an `sql_result`'s JSON error).
+    pub(crate) fn refused_for_limit(&mut self) {
+        self.refused_for_limit = true;
+    }
+
     /// Writes an `error` frame.
     pub async fn error(
         &mut self,
         code: &str,
         message: impl Into<String>,
     ) -> Result<(), ReplyError> {
+        self.refused_for_limit |= code == codes::LIMIT_EXCEEDED;
         let reply = ErrorReply {
             code: code.to_string(),
             message: message.into(),

@@ -59,7 +59,12 @@ impl SqlOverQuic {
                 };
                 serde_json::to_string(&success)
             }
-            Ok(Err(error)) => serde_json::to_string(&error.body()),
+            Ok(Err(error)) => {
+                if error.code.is_limit_exceeded() {
+                    reply.refused_for_limit();
+                }
+                serde_json::to_string(&error.body())
+            }
             Err(error) => serde_json::to_string(&ApiError::internal(&error).body()),
         };
         match body {
