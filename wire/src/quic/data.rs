@@ -206,7 +206,9 @@ impl Payload for ProduceTable {
     }
 }
 
-/// `produce_ack`: the batch is durable and got `_seq`s `first..=last`. A batch spread over
+/// `produce_ack`: the batch is durable and got `_seq`s `first..=last`, rising in the batch's
+/// order but not necessarily consecutive (a millisecond's 4,096 ids per node can run out
+/// mid-batch; the rest take the next millisecond's). A batch spread over
 /// several partitions (key hash) gets one ack per partition, all with the produce's request id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProduceAck {
