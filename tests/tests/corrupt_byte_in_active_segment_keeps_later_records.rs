@@ -8,8 +8,9 @@
 
 mod corruption;
 
+use corruption::server_with_items;
 use corruption::FRAME_HEADER_BYTES;
-use corruption::{damaged_copies, flip_byte, frames, partition_dir, repair, segments};
+use corruption::{damaged_copies, flip_byte, frames, item, partition_dir, repair, segments};
 use serde_json::json;
 use strand_tests::{bearer, rows, sql, sql_ok, ServerOptions, StrandServer, ADMIN_PASSWORD};
 
@@ -25,29 +26,8 @@ fn label(id: i64) -> String {
 
 /// Rows 1..=ROWS, one INSERT each, into a SHARED table; then stopped with `signal`.
 fn write_and_stop(dir: &std::path::Path, signal: i32) {
-    let server = StrandServer::start(dir, &options());
-    let admin = bearer(&server, "admin", ADMIN_PASSWORD);
-    sql_ok(
-        &server,
-        &admin,
-        "CREATE NAMESPACE app; \
-         CREATE TABLE app.items (id BIGINT PRIMARY KEY, label TEXT) WITH (TYPE = 'SHARED')",
-        &[],
-    );
-    for id in 1..=ROWS {
-        let text = "INSERT INTO app.items (id, label) VALUES ($1, $2)";
-        sql_ok(&server, &admin, text, &[json!(id), json!(label(id))]);
-    }
+    let (server, _admin) = server_with_items(dir, &options(), ROWS, label);
     server.stop_with(signal);
-}
-
-fn row(server: &StrandServer, admin: &str, id: i64) -> Vec<serde_json::Value> {
-    rows(
-        server,
-        admin,
-        "SELECT id, label FROM app.items WHERE id = $1",
-        &[json!(id)],
-    )
 }
 
 fn check(signal: i32) {
@@ -70,7 +50,7 @@ fn check(signal: i32) {
         let server = StrandServer::start(dir.path(), &options());
         let admin = bearer(&server, "admin", ADMIN_PASSWORD);
         for id in [2, 3, 40, ROWS] {
-            let found = row(&server, &admin, id);
+            let found = item(&server, &admin, id);
             assert_eq!(
                 found,
                 vec![json!({"id": id, "label": label(id)})],
@@ -94,7 +74,7 @@ fn check(signal: i32) {
         let id = ROWS + 1 + round;
         let text = "INSERT INTO app.items (id, label) VALUES ($1, $2)";
         sql_ok(&server, &admin, text, &[json!(id), json!(label(id))]);
-        assert_eq!(row(&server, &admin, id).len(), 1);
+        assert_eq!(item(&server, &admin, id).len(), 1);
         server.stop_with(signal);
     }
 

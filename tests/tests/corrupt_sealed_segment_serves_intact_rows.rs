@@ -8,8 +8,9 @@
 
 mod corruption;
 
+use corruption::server_with_items;
 use corruption::FRAME_HEADER_BYTES;
-use corruption::{damaged_copies, flip_byte, frames, partition_dir, repair, segments};
+use corruption::{damaged_copies, flip_byte, frames, item, partition_dir, repair, segments};
 use serde_json::json;
 use strand_tests::{bearer, rows, sql, sql_ok, ServerOptions, StrandServer, ADMIN_PASSWORD};
 
@@ -25,31 +26,10 @@ fn label(id: i64) -> String {
     format!("row {id} {}", "y".repeat(100 + (id % 50) as usize))
 }
 
-fn row(server: &StrandServer, admin: &str, id: i64) -> Vec<serde_json::Value> {
-    rows(
-        server,
-        admin,
-        "SELECT id, label FROM app.items WHERE id = $1",
-        &[json!(id)],
-    )
-}
-
 #[test]
 fn rows_after_the_damage_and_writes_are_served() {
     let dir = tempfile::tempdir().unwrap();
-    let server = StrandServer::start(dir.path(), &options());
-    let admin = bearer(&server, "admin", ADMIN_PASSWORD);
-    sql_ok(
-        &server,
-        &admin,
-        "CREATE NAMESPACE app; \
-         CREATE TABLE app.items (id BIGINT PRIMARY KEY, label TEXT) WITH (TYPE = 'SHARED')",
-        &[],
-    );
-    for id in 1..=ROWS {
-        let text = "INSERT INTO app.items (id, label) VALUES ($1, $2)";
-        sql_ok(&server, &admin, text, &[json!(id), json!(label(id))]);
-    }
+    let (server, _admin) = server_with_items(dir.path(), &options(), ROWS, label);
     server.terminate();
 
     let table = partition_dir(dir.path(), "t/app.items.");
@@ -66,7 +46,7 @@ fn rows_after_the_damage_and_writes_are_served() {
     // Rows in the newest segments, written after the damage, are served.
     for id in [ROWS - 1, ROWS] {
         assert_eq!(
-            row(&server, &admin, id),
+            item(&server, &admin, id),
             vec![json!({"id": id, "label": label(id)})]
         );
     }
@@ -74,7 +54,7 @@ fn rows_after_the_damage_and_writes_are_served() {
     for id in ROWS + 1..=ROWS + 3 {
         let text = "INSERT INTO app.items (id, label) VALUES ($1, $2)";
         sql_ok(&server, &admin, text, &[json!(id), json!(label(id))]);
-        assert_eq!(row(&server, &admin, id).len(), 1);
+        assert_eq!(item(&server, &admin, id).len(), 1);
     }
     sql_ok(
         &server,
@@ -83,7 +63,7 @@ fn rows_after_the_damage_and_writes_are_served() {
         &[json!(ROWS)],
     );
     assert_eq!(
-        row(&server, &admin, ROWS),
+        item(&server, &admin, ROWS),
         vec![json!({"id": ROWS, "label": "changed"})]
     );
     // A scan needs the damaged record: refused, by name, with a specific code.
@@ -116,5 +96,5 @@ fn rows_after_the_damage_and_writes_are_served() {
         ROWS + 3 - 1,
         "every row but the damaged one"
     );
-    assert_eq!(row(&server, &admin, 1).len(), 1);
+    assert_eq!(item(&server, &admin, 1).len(), 1);
 }

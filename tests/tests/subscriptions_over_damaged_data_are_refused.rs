@@ -6,10 +6,11 @@
 
 mod corruption;
 
-use corruption::{flip_byte, frames, partition_dir, segments, FRAME_HEADER_BYTES};
-use serde_json::json;
+use corruption::{
+    flip_byte, frames, partition_dir, segments, server_with_items, FRAME_HEADER_BYTES,
+};
 use strand_tests::ws::*;
-use strand_tests::{bearer, sql_ok, ServerOptions, StrandServer, ADMIN_PASSWORD};
+use strand_tests::{bearer, ServerOptions, StrandServer, ADMIN_PASSWORD};
 use strand_wire::ServerMessage;
 
 const ROWS: i64 = 200;
@@ -23,20 +24,9 @@ fn options() -> ServerOptions {
 #[test]
 fn subscriptions_over_damaged_data_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let server = StrandServer::start(dir.path(), &options());
-    let admin = bearer(&server, "admin", ADMIN_PASSWORD);
-    sql_ok(
-        &server,
-        &admin,
-        "CREATE NAMESPACE app; \
-         CREATE TABLE app.items (id BIGINT PRIMARY KEY, label TEXT) WITH (TYPE = 'SHARED')",
-        &[],
-    );
-    for id in 1..=ROWS {
-        let text = "INSERT INTO app.items (id, label) VALUES ($1, $2)";
-        let label = format!("row {id} {}", "y".repeat(100));
-        sql_ok(&server, &admin, text, &[json!(id), json!(label)]);
-    }
+    let (server, _admin) = server_with_items(dir.path(), &options(), ROWS, |id| {
+        format!("row {id} {}", "y".repeat(100))
+    });
     server.terminate();
 
     let table = partition_dir(dir.path(), "t/app.items.");

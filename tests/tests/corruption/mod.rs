@@ -177,3 +177,38 @@ pub fn damaged_copies(dir: &Path) -> Vec<PathBuf> {
         .filter(|p| p.to_string_lossy().contains(".log.damaged"))
         .collect()
 }
+
+/// A server started over `dir`, the `Authorization` of its administrator, and SHARED table
+/// `app.items (id, label)` holding rows `1..=rows`, one INSERT each, labelled `label(id)`.
+pub fn server_with_items(
+    dir: &Path,
+    options: &strand_tests::ServerOptions,
+    rows: i64,
+    label: impl Fn(i64) -> String,
+) -> (strand_tests::StrandServer, String) {
+    let server = strand_tests::StrandServer::start(dir, options);
+    let admin = strand_tests::bearer(&server, "admin", strand_tests::ADMIN_PASSWORD);
+    strand_tests::sql_ok(
+        &server,
+        &admin,
+        "CREATE NAMESPACE app; \
+         CREATE TABLE app.items (id BIGINT PRIMARY KEY, label TEXT) WITH (TYPE = 'SHARED')",
+        &[],
+    );
+    for id in 1..=rows {
+        let text = "INSERT INTO app.items (id, label) VALUES ($1, $2)";
+        let params = [serde_json::json!(id), serde_json::json!(label(id))];
+        strand_tests::sql_ok(&server, &admin, text, &params);
+    }
+    (server, admin)
+}
+
+/// The rows of `app.items` with key `id` (none or one).
+pub fn item(server: &strand_tests::StrandServer, admin: &str, id: i64) -> Vec<serde_json::Value> {
+    strand_tests::rows(
+        server,
+        admin,
+        "SELECT id, label FROM app.items WHERE id = $1",
+        &[serde_json::json!(id)],
+    )
+}
