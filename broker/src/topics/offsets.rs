@@ -248,27 +248,35 @@ mod tests {
     use super::*;
     use crate::topics::TopicDef;
 
-    #[test]
-    fn commits_survive_a_restart_and_the_newest_wins() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let topic = CatalogTopic {
+    /// Topic `app.events` with `partitions` partitions.
+    fn events_topic(partitions: u32) -> CatalogTopic {
+        CatalogTopic {
             def: Arc::new(TopicDef {
                 name: TopicName {
                     namespace: Name::new("app").expect("name"),
                     topic: Name::new("events").expect("name"),
                 },
-                partitions: 3,
+                partitions,
                 retention_seconds: None,
                 sources: Vec::new(),
             }),
             incarnation: Seq(5),
-        };
-        let open = || {
-            let mut config = StoreConfig::default();
-            config.partition.fsync = FsyncPolicy::Never;
-            let store = Store::open(dir.path(), config).expect("store");
-            GroupOffsets::open(&store).expect("offsets")
-        };
+        }
+    }
+
+    /// The offsets of a store in `dir`, opened afresh (as after a restart).
+    fn open_offsets(dir: &std::path::Path) -> GroupOffsets {
+        let mut config = StoreConfig::default();
+        config.partition.fsync = FsyncPolicy::Never;
+        let store = Store::open(dir, config).expect("store");
+        GroupOffsets::open(&store).expect("offsets")
+    }
+
+    #[test]
+    fn commits_survive_a_restart_and_the_newest_wins() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let topic = events_topic(3);
+        let open = || open_offsets(dir.path());
         {
             let offsets = open();
             assert_eq!(offsets.committed("g", &topic, 0), None);
@@ -287,24 +295,8 @@ mod tests {
     #[test]
     fn idle_groups_lose_their_offsets_after_the_retention_and_live_ones_keep_them() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let topic = CatalogTopic {
-            def: Arc::new(TopicDef {
-                name: TopicName {
-                    namespace: Name::new("app").expect("name"),
-                    topic: Name::new("events").expect("name"),
-                },
-                partitions: 2,
-                retention_seconds: None,
-                sources: Vec::new(),
-            }),
-            incarnation: Seq(5),
-        };
-        let open = || {
-            let mut config = StoreConfig::default();
-            config.partition.fsync = FsyncPolicy::Never;
-            let store = Store::open(dir.path(), config).expect("store");
-            GroupOffsets::open(&store).expect("offsets")
-        };
+        let topic = events_topic(2);
+        let open = || open_offsets(dir.path());
         let now = unix_ms();
         {
             let offsets = open();
