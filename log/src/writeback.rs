@@ -11,6 +11,7 @@
 
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use crate::storage::StorageFile;
 
@@ -23,11 +24,25 @@ struct Range {
     len: u64,
 }
 
-/// The queue of ranges to start writing back; its thread ends when the queue is dropped.
+/// The queue of ranges to start writing back; its thread ends when the queue is dropped, and
+/// the drop waits for it.
 #[derive(Debug)]
 pub(crate) struct WritebackQueue {
     /// `None` when the thread could not be started: writeback then runs on the caller.
     sender: Option<SyncSender<Range>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for WritebackQueue {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread's loop after at most the range in hand. Joining
+        // it means no thread of a closed partition outlives it (a detached one was still
+        // exiting when LeakSanitizer looked, and reported its allocations as leaked).
+        self.sender = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl WritebackQueue {
@@ -41,12 +56,16 @@ impl WritebackQueue {
                 }
             });
         match spawned {
-            Ok(_) => WritebackQueue {
+            Ok(thread) => WritebackQueue {
                 sender: Some(sender),
+                thread: Some(thread),
             },
             Err(error) => {
                 tracing::warn!(%error, "no writeback thread; the commit leader starts writeback");
-                WritebackQueue { sender: None }
+                WritebackQueue {
+                    sender: None,
+                    thread: None,
+                }
             }
         }
     }
