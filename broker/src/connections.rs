@@ -35,11 +35,12 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use crate::config::ConnectionConfig;
+use crate::error::ErrorCode;
 use crate::throttle::RefusalThrottle;
 use crate::users::UserName;
 
 /// The error code of a refused connection (HTTP 503, WebSocket and QUIC errors).
-pub const TOO_MANY_CONNECTIONS: &str = "too_many_connections";
+pub const TOO_MANY_CONNECTIONS: &str = ErrorCode::TooManyConnections.as_str();
 
 /// At most this many evicted connections may still be closing when a newcomer arrives at the
 /// unauthenticated cap; past it the newcomer is refused instead. Closing an idle connection

@@ -71,7 +71,7 @@ impl ErrorCode {
         self.as_str() == ErrorCode::LimitExceeded.as_str()
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             ErrorCode::InvalidJson => "invalid_json",
             ErrorCode::InvalidRequest => "invalid_request",
@@ -89,7 +89,7 @@ impl ErrorCode {
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::TooManyAttempts => "too_many_attempts",
             ErrorCode::RequestTimeout => "request_timeout",
-            ErrorCode::TooManyConnections => crate::connections::TOO_MANY_CONNECTIONS,
+            ErrorCode::TooManyConnections => "too_many_connections",
             ErrorCode::Internal => "internal",
             ErrorCode::StorageFull => "storage_full",
             ErrorCode::DataCorrupt => "data_corrupt",

@@ -7,10 +7,11 @@
 //!
 //! Entry points: [`config::load`] then [`server::Server::start`] and [`server::Server::run`]
 //! (what `strand serve` does); [`users::UserDirectory`] for user and grant changes;
-//! [`sql::SqlEngine`], the seam where SQL execution plugs in.
+//! [`server::Broker`], the composition root that builds every part once.
 
 pub mod api;
 pub mod auth;
+pub mod catalog;
 pub mod config;
 pub mod connections;
 pub mod engine;
@@ -21,6 +22,7 @@ pub mod metrics;
 pub mod periodic;
 pub mod quic;
 pub mod realtime;
+pub mod retention;
 pub mod server;
 pub mod session;
 pub mod sql;
@@ -34,7 +36,7 @@ pub mod ws;
 
 pub use error::{ApiError, ErrorCode, Position};
 pub use session::{AuthMethod, Session};
-pub use sql::{Column, PlaceholderEngine, SqlEngine, StatementResult};
+pub use sql::{Column, SqlEngine, StatementResult};
 pub use users::{
     Privilege, Role, RowsLayout, TableName, User, UserDirectory, UserError, UserIncarnation,
     UserName,

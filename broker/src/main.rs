@@ -14,7 +14,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -23,9 +22,8 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tracing_subscriber::EnvFilter;
 
 use strand_broker::config::{self, ServeArgs, ServeConfig};
-use strand_broker::engine::Engine;
 use strand_broker::limits::SHUTDOWN_GRACE_MS;
-use strand_broker::server::{EngineFactory, ReadyInfo, Server};
+use strand_broker::server::{ReadyInfo, Server};
 use strand_broker::users::{check_password, AdminBootstrap};
 
 /// Strand: a realtime SQL broker.
@@ -122,11 +120,7 @@ async fn serve_until_signal(
     // Handlers are installed before the ready line, so a SIGTERM sent right after it is
     // never met by the default action (death by signal, exit code 143).
     let stop = StopSignals::install()?;
-    let engine: EngineFactory = Box::new(|context| {
-        let engine = Engine::open(context)?;
-        Ok(Arc::new(engine))
-    });
-    let (server, admin) = Server::start(&config, admin_password.as_deref(), engine).await?;
+    let (server, admin) = Server::start(&config, admin_password.as_deref()).await?;
     announce_admin(admin, admin_password.is_some())?;
     print_ready_line(server.ready())?;
     tracing::info!(http = %server.ready().http, quic = %server.ready().quic, "serving");

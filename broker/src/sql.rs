@@ -1,14 +1,14 @@
-//! The boundary between the HTTP layer and SQL execution: the [`SqlEngine`] trait, the
-//! [`StatementResult`] it answers with (the `results[]` items of docs/http.md, "Run SQL"), and
-//! [`PlaceholderEngine`], which refuses every statement until the real engine is plugged in.
+//! The boundary between the request layers (HTTP, QUIC `sql`) and SQL execution: the
+//! [`SqlEngine`] trait (prepare, then run) and the [`StatementResult`] it answers with (the
+//! `results[]` items of docs/http.md, "Run SQL").
 //!
-//! It owns no parsing and no catalog: engines live elsewhere (`strand-sql-view` plans,
-//! executed by the broker) and call [`crate::users::UserDirectory`] for user statements.
+//! It owns no parsing and no catalog: the engine (`crate::engine`) parses with
+//! `strand-sql-view` and runs plans against the broker's parts.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error::{ApiError, ErrorCode};
+use crate::error::ApiError;
 use crate::session::Session;
 
 /// Runs SQL text for an authenticated session, in two steps: [`SqlEngine::prepare`] parses and
@@ -33,45 +33,6 @@ pub trait SqlEngine: Send + Sync {
 
     fn run(&self, prepared: PreparedSql) -> Result<Vec<StatementResult>, ApiError>;
 
-    /// Compile `sql` as a realtime subscription for `session`: one SELECT, checked against
-    /// the caller's permissions, with the partition it reads. Engines without realtime say
-    /// `unsupported`.
-    fn subscription(&self, _session: &Session, _sql: &str) -> Result<SubscriptionTarget, ApiError> {
-        Err(ApiError::new(
-            ErrorCode::Unsupported,
-            "this server has no realtime subscriptions",
-        ))
-    }
-
-    /// What serves QUIC requests (produce, fetch, groups, SQL) for this engine; `None` serves
-    /// none. Takes the engine's `Arc` so the service can run SQL through it.
-    fn quic_service(
-        self: std::sync::Arc<Self>,
-    ) -> Option<std::sync::Arc<dyn crate::quic::QuicService>> {
-        None
-    }
-
-    /// Insert rows given as JSON objects keyed by column name (the QUIC `produce_table`) into
-    /// `table` (`ns.name`) as one durable batch, with the checks of an INSERT by `session`.
-    /// Returns each row's `_seq`, in order.
-    fn insert_json_rows(
-        &self,
-        _session: &Session,
-        _table: &str,
-        _rows: &[Map<String, Value>],
-    ) -> Result<Vec<strand_log::Seq>, ApiError> {
-        Err(ApiError::new(
-            ErrorCode::Unsupported,
-            "this server has no tables to produce to",
-        ))
-    }
-
-    /// What the retention sweep (`tables/retention.rs`) expires now: STREAM tables and topics
-    /// with a retention. Engines without a catalog have none.
-    fn retention_targets(&self) -> Vec<crate::tables::retention::RetentionTarget> {
-        Vec::new()
-    }
-
     /// Prepare and run, on the caller's thread.
     fn execute(
         &self,
@@ -82,23 +43,6 @@ pub trait SqlEngine: Send + Sync {
         let prepared = self.prepare(session, sql, params)?;
         self.run(prepared)
     }
-}
-
-/// What a subscription reads: its compiled plan, its partition, and the feeds it joins.
-pub struct SubscriptionTarget {
-    pub plan: std::sync::Arc<crate::realtime::SubscriptionPlan>,
-    pub partition: std::sync::Arc<crate::tables::versions::KeyedPartition>,
-    pub realtime: std::sync::Arc<crate::realtime::Realtime>,
-    /// What the table's partition ids start with (its name and incarnation), for
-    /// [`crate::realtime::Realtime::register`].
-    pub table_prefix: String,
-    /// The `_seq` that created the table, and the one that first created a table of its
-    /// name: a resume from between the two names the history of a dropped namesake.
-    pub created: strand_log::Seq,
-    pub name_first_created: strand_log::Seq,
-    /// For `SELECT *`: the `_seq` of the table's latest column change; a resume from between
-    /// `created` and it holds rows without a column added since.
-    pub columns_changed: Option<strand_log::Seq>,
 }
 
 /// A parsed request, ready to run.
@@ -153,26 +97,6 @@ impl StatementResult {
             message: Some(text.into()),
             ..StatementResult::default()
         }
-    }
-}
-
-/// The engine until SQL execution is built: every request gets `unsupported`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct PlaceholderEngine;
-
-impl SqlEngine for PlaceholderEngine {
-    fn prepare(&self, _: &Session, _: &str, _: &[Value]) -> Result<PreparedSql, ApiError> {
-        Err(ApiError::new(
-            ErrorCode::Unsupported,
-            "SQL execution is not built yet",
-        ))
-    }
-
-    fn run(&self, _: PreparedSql) -> Result<Vec<StatementResult>, ApiError> {
-        Err(ApiError::new(
-            ErrorCode::Unsupported,
-            "SQL execution is not built yet",
-        ))
     }
 }
 

@@ -26,29 +26,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::limits::{
-    AUTH_FAILURES_PER_ADDRESS_MAX_DEFAULT, AUTH_FAILURES_PER_USER_MAX_DEFAULT,
-    AUTH_FAILURE_KEYS_MAX, AUTH_FAILURE_WINDOW_MS_DEFAULT,
-};
-
-/// The limits: at most `per_user` failures per user name and `per_address` per source
-/// address within `window`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AttemptLimits {
-    pub per_user: u32,
-    pub per_address: u32,
-    pub window: Duration,
-}
-
-impl Default for AttemptLimits {
-    fn default() -> AttemptLimits {
-        AttemptLimits {
-            per_user: AUTH_FAILURES_PER_USER_MAX_DEFAULT,
-            per_address: AUTH_FAILURES_PER_ADDRESS_MAX_DEFAULT,
-            window: Duration::from_millis(AUTH_FAILURE_WINDOW_MS_DEFAULT),
-        }
-    }
-}
+use crate::config::AttemptLimits;
+use crate::limits::AUTH_FAILURE_KEYS_MAX;
 
 /// Where an attempt came from. `None` where the transport does not say (then only the name
 /// is limited).

@@ -16,14 +16,15 @@ mod token;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub use attempts::Source;
 use attempts::{retry_after_s, FailedAttempts};
-pub use attempts::{AttemptLimits, Source};
 use basic_cache::BasicCache;
 pub use credentials::{parse_authorization, Credentials};
 pub use secret::{JwtSecret, SecretError, SECRET_FILE};
 pub use token::{rfc3339_utc, Claims, IssuedToken, TokenKeys};
 
 use crate::api::LoginResponse;
+use crate::config::AttemptLimits;
 use crate::error::{ApiError, ErrorCode};
 use crate::session::{AuthMethod, Session};
 use crate::users::UserDirectory;

@@ -16,9 +16,9 @@ use strand_log::{CompactionBacklog, CompactionPolicy, PartitionId, Store};
 use strand_sql_view::TableKind;
 
 use super::expiry::now_unix_ms;
+use crate::catalog::Catalog;
 use crate::config::MaintenanceConfig;
 use crate::periodic::PeriodicThread;
-use crate::tables::catalog::Catalog;
 use crate::tables::partition_prefix;
 
 /// The running compaction thread; stops (and is joined) when dropped.

@@ -7,10 +7,10 @@ use strand_sql_view::{CatalogView, Statement, TableDef, TopicName};
 use super::topic_ddl::{plan_topic_change, show_topics};
 
 use super::{errors, Caller, Engine, EngineResult};
+use crate::catalog::{Catalog, CatalogChange};
 use crate::error::{ApiError, ErrorCode};
 use crate::realtime::TableEvent;
 use crate::sql::{Column, StatementResult};
-use crate::tables::catalog::{Catalog, CatalogChange};
 use crate::tables::partition_prefix;
 
 pub(super) fn exists(what: String) -> ApiError {

@@ -3,8 +3,8 @@
 
 use strand_sql_view::SqlError;
 
+use crate::catalog::CatalogError;
 use crate::error::{ApiError, ErrorCode};
-use crate::tables::catalog::CatalogError;
 use crate::tables::versions::VersionError;
 use crate::users::UserError;
 

@@ -19,8 +19,8 @@ use strand_log::{PartitionId, Store};
 use strand_sql_view::{TableKind, TableName};
 
 use super::hooks::CommitHooks;
+use crate::catalog::{Catalog, CatalogTable};
 use crate::periodic::PeriodicThread;
-use crate::tables::catalog::{Catalog, CatalogTable};
 use crate::tables::expiry::{expire, scan};
 use crate::tables::{partition_prefix, TableData};
 

@@ -9,8 +9,8 @@ use strand_log::PartitionId;
 use strand_sql_view::TableKind;
 
 use super::expiry::{now_unix_ms, ExpiryQueue};
+use crate::catalog::{Catalog, CatalogTable};
 use crate::realtime::Realtime;
-use crate::tables::catalog::{Catalog, CatalogTable};
 use crate::tables::versions::KeyedPartition;
 use crate::topics::SourcePump;
 

@@ -27,22 +27,22 @@ use serde_json::Value as Json;
 use strand_sql_view::{parse_statements, Statement, TableKind, TableName, Value};
 use strand_sql_view::{DeletePlan, SelectPlan, UpdatePlan};
 
+use strand_log::Store;
+
+use crate::catalog::{Catalog, CatalogTable};
+use crate::config::MaintenanceConfig;
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::Metrics;
-use crate::realtime::Realtime;
-use crate::server::EngineContext;
+use crate::realtime::{Realtime, SubscriptionTarget};
 use crate::session::Session;
-use crate::sql::{PreparedSql, RunCost, SqlEngine, StatementResult, SubscriptionTarget};
-use crate::tables::catalog::{Catalog, CatalogTable};
-use crate::tables::retention::RetentionTarget;
+use crate::sql::{PreparedSql, RunCost, SqlEngine, StatementResult};
 use crate::tables::{RowOwner, TableData};
-use crate::topics::{GroupOffsets, SourcePump, TopicData};
+use crate::topics::{SourcePump, TopicData};
 use crate::users::{Privilege, Role, RowsLayout, UserDirectory, UserIncarnation, UserName};
 use compaction::CompactionSchedule;
 pub use errors::EngineError;
 use expiry::{ExpiryContext, ExpiryQueue, ExpirySweeper};
 use hooks::CommitHooks;
-pub(crate) use query::json_of;
 
 /// Who a statement runs as: the session's user, or the target of `EXECUTE AS USER`.
 #[derive(Clone, Debug)]
@@ -68,6 +68,8 @@ impl Caller {
     }
 }
 
+/// The SQL engine: runs statements for callers against the broker's parts. Built by the
+/// composition root (`server::Broker`), which hands it to the listeners that run SQL.
 pub struct Engine {
     /// First, so they stop before the parts they use are dropped.
     _expiry: ExpirySweeper,
@@ -77,39 +79,51 @@ pub struct Engine {
     users: Arc<UserDirectory>,
     metrics: Arc<Metrics>,
     realtime: Arc<Realtime>,
-    topics: Arc<TopicData>,
     /// Publishes committed changes of source tables to their topics (`topics/source.rs`).
     sources: Arc<SourcePump>,
     /// What every durable table write triggers (feeds, sources, STREAM expiry).
     hooks: Arc<CommitHooks>,
-    /// Consumer groups' committed offsets, served over QUIC.
-    group_offsets: Arc<GroupOffsets>,
-    /// Bounds on consumer groups and their offsets' retention (`quic/groups.rs`).
-    group_limits: crate::quic::GroupLimits,
+}
+
+/// What the engine runs against: the broker's parts, opened once over one store.
+pub struct EngineParts {
+    pub store: Arc<Store>,
+    pub catalog: Arc<Catalog>,
+    pub tables: Arc<TableData>,
+    pub topics: Arc<TopicData>,
+    pub users: Arc<UserDirectory>,
+    pub realtime: Arc<Realtime>,
+    pub metrics: Arc<Metrics>,
+    pub maintenance: MaintenanceConfig,
 }
 
 impl Engine {
-    pub fn open(context: &EngineContext) -> Result<Engine, EngineError> {
-        let store = context.store.clone();
-        let catalog = Arc::new(Catalog::open(&store)?);
-        let topics = Arc::new(TopicData::new(store.clone()));
+    /// Starts the engine's own machinery over `parts`: the source pump, the commit hooks, the
+    /// STREAM expiry sweeper and the compaction schedule.
+    pub fn start(parts: EngineParts) -> Result<Engine, EngineError> {
+        let EngineParts {
+            store,
+            catalog,
+            tables,
+            topics,
+            users,
+            realtime,
+            metrics,
+            maintenance,
+        } = parts;
         let sources = Arc::new(SourcePump::start(
             store.clone(),
             catalog.clone(),
             topics.clone(),
         ));
-        let group_offsets = Arc::new(GroupOffsets::open(&store)?);
-        let tables = Arc::new(TableData::new(store.clone()));
-        let realtime = Realtime::start(context.metrics.clone());
         let hooks = Arc::new(CommitHooks {
             catalog: catalog.clone(),
             realtime: realtime.clone(),
             sources: sources.clone(),
             expiry: Arc::new(ExpiryQueue::default()),
         });
-        let compaction =
-            CompactionSchedule::start(store.clone(), catalog.clone(), context.maintenance)
-                .map_err(EngineError::Thread)?;
+        let compaction = CompactionSchedule::start(store.clone(), catalog.clone(), maintenance)
+            .map_err(EngineError::Thread)?;
         let expiry = ExpiryContext {
             store,
             catalog: catalog.clone(),
@@ -117,28 +131,43 @@ impl Engine {
             hooks: hooks.clone(),
             queue: hooks.expiry.clone(),
         };
-        let interval = context.maintenance.ttl_sweep_interval;
+        let interval = maintenance.ttl_sweep_interval;
         let expiry = ExpirySweeper::start(expiry, interval).map_err(EngineError::Thread)?;
         Ok(Engine {
             _expiry: expiry,
             _compaction: compaction,
             catalog,
             tables,
-            users: context.users.clone(),
+            users,
             realtime,
-            metrics: context.metrics.clone(),
-            topics,
+            metrics,
             sources,
             hooks,
-            group_offsets,
-            group_limits: context.maintenance.groups,
         })
     }
 
-    /// The messages of all topics (one instance per store, so idempotent producers are
-    /// tracked in one place).
-    pub fn topics(&self) -> &Arc<TopicData> {
-        &self.topics
+    /// Compiles `sql` as a realtime subscription for `session`: one SELECT, checked against
+    /// the caller's permissions, with the partition it reads.
+    pub fn subscription(
+        &self,
+        session: &Session,
+        sql: &str,
+    ) -> Result<SubscriptionTarget, ApiError> {
+        let caller = self.caller(session)?;
+        self.compile_subscription(&caller, sql)
+    }
+
+    /// Inserts rows given as JSON objects keyed by column name (the QUIC `produce_table`) into
+    /// `table` (`ns.name`) as one durable batch, with the checks of an INSERT by `session`.
+    /// Returns each row's `_seq`, in order.
+    pub fn insert_json_rows(
+        &self,
+        session: &Session,
+        table: &str,
+        rows: &[serde_json::Map<String, Json>],
+    ) -> Result<Vec<strand_log::Seq>, ApiError> {
+        let caller = self.caller(session)?;
+        self.insert_json_rows_as(&caller, table, rows)
     }
 
     fn run_statement(
@@ -293,39 +322,6 @@ impl SqlEngine for Engine {
             params,
             cost,
         })
-    }
-
-    fn subscription(&self, session: &Session, sql: &str) -> Result<SubscriptionTarget, ApiError> {
-        let caller = self.caller(session)?;
-        self.compile_subscription(&caller, sql)
-    }
-
-    fn quic_service(self: Arc<Self>) -> Option<Arc<dyn crate::quic::QuicService>> {
-        let service = crate::quic::BrokerService::new(
-            self.catalog.clone(),
-            self.topics.clone(),
-            self.users.clone(),
-            self.group_offsets.clone(),
-            self.clone(),
-            self.group_limits,
-        );
-        Some(Arc::new(service))
-    }
-
-    fn insert_json_rows(
-        &self,
-        session: &Session,
-        table: &str,
-        rows: &[serde_json::Map<String, Json>],
-    ) -> Result<Vec<strand_log::Seq>, ApiError> {
-        let caller = self.caller(session)?;
-        self.insert_json_rows(&caller, table, rows)
-    }
-
-    fn retention_targets(&self) -> Vec<RetentionTarget> {
-        let mut targets = RetentionTarget::of_tables(&self.catalog.entries());
-        targets.extend(RetentionTarget::of_topics(&self.catalog.topics(None)));
-        targets
     }
 
     fn run(&self, prepared: PreparedSql) -> Result<Vec<StatementResult>, ApiError> {

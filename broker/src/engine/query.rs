@@ -5,12 +5,13 @@
 use serde_json::{Map, Value as Json};
 use strand_log::{ReadFrom, ReadSnapshot, RecordView, Seq};
 use strand_sql_view::ast::Select;
-use strand_sql_view::{encode_key, RowView, TableDef, TableKind, Value, SEQ_COLUMN};
+use strand_sql_view::{encode_key, RowView, TableDef, TableKind, Value};
 use strand_sql_view::{Filter, SelectPlan, SystemColumns};
 
 use super::{errors, Caller, Engine, EngineResult};
 use crate::error::{ApiError, ErrorCode};
 use crate::limits::RESULT_ROWS_MAX;
+use crate::realtime::json_of;
 use crate::sql::{Column, StatementResult};
 use crate::tables::versions::{versions_as_of, KeyedPartition};
 use crate::users::Privilege;
@@ -151,13 +152,5 @@ fn result_of(plan: &SelectPlan, rows: Vec<Vec<Value>>) -> StatementResult {
         row_count: rows.len() as u64,
         rows,
         message: None,
-    }
-}
-
-/// `_seq` does not fit a JavaScript number: it travels as a decimal string (docs/http.md, "Values in JSON").
-pub(crate) fn json_of(column: &str, value: &Value) -> Json {
-    match value {
-        Value::BigInt(seq) if column == SEQ_COLUMN => Json::from(seq.to_string()),
-        other => other.to_json(),
     }
 }

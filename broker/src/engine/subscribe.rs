@@ -7,7 +7,7 @@ use strand_sql_view::{parse_statement, SelectPlan, Statement};
 
 use super::{errors, Caller, Engine};
 use crate::error::{ApiError, ErrorCode};
-use crate::sql::SubscriptionTarget;
+use crate::realtime::SubscriptionTarget;
 use crate::tables::partition_prefix;
 use crate::users::Privilege;
 

@@ -11,9 +11,9 @@ use strand_sql_view::{Name, TableName};
 use super::errors::{self, DUPLICATE_KEY};
 use super::query::for_each_live_row;
 use super::{Caller, Engine, EngineResult};
+use crate::catalog::CatalogTable;
 use crate::error::{ApiError, ErrorCode};
 use crate::sql::StatementResult;
-use crate::tables::catalog::CatalogTable;
 use crate::tables::versions::{KeyVersion, KeyedPartition, PartitionWriter, RowWrite};
 use crate::tables::{partition_id, RowOwner};
 use crate::users::Privilege;
@@ -38,7 +38,7 @@ impl Engine {
     /// Rows given as JSON objects (the QUIC `produce_table`), all naming the same columns,
     /// inserted as one batch exactly as `INSERT INTO table (columns) VALUES ...` would be.
     /// Returns the `_seq` of each row, in order.
-    pub(super) fn insert_json_rows(
+    pub(super) fn insert_json_rows_as(
         &self,
         caller: &Caller,
         table: &str,

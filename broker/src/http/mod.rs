@@ -126,8 +126,9 @@ impl AppState {
     }
 }
 
-/// The whole API.
-pub fn router(state: AppState) -> Router {
+/// The whole API: its own routes and `gateway`'s (the WebSocket upgrade), under the same
+/// middleware.
+pub fn router(state: AppState, gateway: Router<AppState>) -> Router {
     let metrics = state.metrics.clone();
     let body_timeout = state.connections.config().http_body_timeout;
     let throttled = state.clone();
@@ -136,7 +137,7 @@ pub fn router(state: AppState) -> Router {
         .route(ROUTE_SQL, post(handlers::sql))
         .route(ROUTE_HEALTH, get(handlers::health))
         .route(ROUTE_METRICS, get(handlers::metrics))
-        .route(ROUTE_WS, get(crate::ws::upgrade))
+        .merge(gateway)
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))

@@ -9,9 +9,31 @@ use strand_log::{FsyncPolicy, Store, StoreConfig};
 
 use super::*;
 use crate::auth::JwtSecret;
-use crate::sql::PlaceholderEngine;
+use crate::session::Session;
+use crate::sql::{PreparedSql, StatementResult};
 use crate::storage::SyncCounters;
 use crate::users::{PasswordHashing, Role, UserDirectory, UserName};
+
+/// An engine that refuses every statement: what reaches it, and its answer, are what the
+/// router must pass through.
+struct RefusingEngine;
+
+const REFUSAL: &str = "this test engine runs nothing";
+
+impl SqlEngine for RefusingEngine {
+    fn prepare(
+        &self,
+        _: &Session,
+        _: &str,
+        _: &[serde_json::Value],
+    ) -> Result<PreparedSql, ApiError> {
+        Err(ApiError::new(ErrorCode::Unsupported, REFUSAL))
+    }
+
+    fn run(&self, _: PreparedSql) -> Result<Vec<StatementResult>, ApiError> {
+        Err(ApiError::new(ErrorCode::Unsupported, REFUSAL))
+    }
+}
 
 struct Harness {
     base: String,
@@ -34,13 +56,13 @@ fn harness() -> Harness {
     let secret = JwtSecret::from_bytes(vec![1; 32]);
     let auth = Arc::new(Authenticator::new(users, &secret, Duration::from_secs(60)));
     let metrics = Arc::new(Metrics::new(Arc::new(SyncCounters::default())));
-    let state = AppState::new(auth, Arc::new(PlaceholderEngine), metrics.clone());
+    let state = AppState::new(auth, Arc::new(RefusingEngine), metrics.clone());
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("bind");
     let addr: SocketAddr = listener.local_addr().expect("addr");
-    runtime.spawn(async move { axum::serve(listener, router(state)).await });
+    runtime.spawn(async move { axum::serve(listener, router(state, Router::new())).await });
     Harness {
         base: format!("http://{addr}"),
         metrics,
@@ -119,7 +141,7 @@ fn sql_with_basic_credentials_reaches_the_engine() {
         (status, body["error"]["code"].as_str()),
         (400, Some("unsupported"))
     );
-    assert_eq!(body["error"]["message"], "SQL execution is not built yet");
+    assert_eq!(body["error"]["message"], REFUSAL);
 }
 
 #[test]

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use strand_sql_view::{Name, TopicName};
 use strand_wire::quic::codes;
 
+use crate::catalog::{Catalog, CatalogTopic};
 use crate::session::Session;
-use crate::tables::catalog::{Catalog, CatalogTopic};
 use crate::users::{Privilege, Standing, UserDirectory};
 
 /// Why a request is refused: a protocol error code and a message.

@@ -8,7 +8,7 @@
 //! connection cap ([`UserClaim`]); until then it may also be evicted for a newer one. Its frames may hold only what [`ConnectionFrames`] admits.
 //!
 //! Owns: the per-connection state (session, bad-frame budget, stream tasks). Does not own: the
-//! TLS setup, frame decoding (`stream.rs`) or what requests do ([`QuicService`]).
+//! TLS setup, frame decoding (`stream.rs`) or what requests do ([`QuicHandlers`]).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -21,8 +21,9 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::frame_budget::{ConnectionFrames, FrameBudget};
+use super::handlers::QuicHandlers;
 use super::receive_budget::{ReceiveBudget, ReceiveShare};
-use super::service::{dispatch, QuicService, Responder};
+use super::responder::Responder;
 use super::stream::{fail_stream, read_request, Inbound};
 use super::{BAD_FRAMES_PER_CONNECTION_MAX, CLOSE_FLUSH_TIMEOUT, REQUEST_READ_TIMEOUT};
 use crate::auth::{self, Authenticator};
@@ -33,7 +34,7 @@ use crate::throttle::Admission;
 /// What every connection shares.
 pub(crate) struct Shared {
     pub(crate) auth: Arc<Authenticator>,
-    pub(crate) service: Arc<dyn QuicService>,
+    pub(crate) handlers: Arc<QuicHandlers>,
     pub(crate) receive: Arc<ReceiveBudget>,
     pub(crate) connections: Arc<ConnectionLimits>,
     pub(crate) frames: Arc<FrameBudget>,
@@ -336,7 +337,7 @@ async fn serve_stream(
             let request_id = frame.request_id.0;
             tracing::debug!(%stream, request, request_id, "QUIC request");
             let mut reply = Responder::new(send, frame.request_id);
-            let served = dispatch(shared.service.as_ref(), &session, frame.message, &mut reply);
+            let served = shared.handlers.serve(&session, frame.message, &mut reply);
             let served = served.await;
             if reply.was_refused_for_limit() {
                 throttle.refused(session.user());

@@ -35,15 +35,17 @@ use strand_wire::quic::{
 use tokio::sync::Mutex as AsyncMutex;
 
 use super::access::TopicAccess;
-use super::service::{ReplyError, Responder};
+use super::responder::{ReplyError, Responder};
+use crate::catalog::CatalogTopic;
+use crate::catalog::TopicDef;
+use crate::config::GroupLimits;
 use crate::periodic::PeriodicThread;
 use crate::session::Session;
-use crate::tables::catalog::CatalogTopic;
 use crate::topics::group::{
     GroupConfig, GroupCoordinator, GroupError, JoinOutcome, MemberId, SESSION_TIMEOUT_MS_MAX,
     SESSION_TIMEOUT_MS_MIN,
 };
-use crate::topics::{GroupOffsets, TopicDef};
+use crate::topics::GroupOffsets;
 use crate::users::Privilege;
 
 /// Most groups one server holds; a join that would create another is refused. Each costs a
@@ -52,27 +54,6 @@ pub const GROUPS_MAX: usize = 10_000;
 /// Period of the sweep that removes groups without members and expires idle offsets: an
 /// empty group is gone at most this long after its last member's session timeout.
 pub const GROUP_SWEEP_INTERVAL_MS: u64 = 1_000;
-
-/// The bounds on consumer groups a server is configured with (`--groups-per-user-max`,
-/// `--group-offsets-retention-ms`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GroupLimits {
-    /// Groups (with members) one user may have created and still hold.
-    pub groups_per_user_max: usize,
-    /// How long a group's committed offsets outlive its last member and its last commit.
-    pub offsets_retention: Duration,
-}
-
-impl Default for GroupLimits {
-    fn default() -> Self {
-        GroupLimits {
-            groups_per_user_max: crate::limits::GROUPS_PER_USER_MAX_DEFAULT,
-            offsets_retention: Duration::from_millis(
-                crate::limits::GROUP_OFFSETS_RETENTION_MS_DEFAULT,
-            ),
-        }
-    }
-}
 
 /// One group: the topic it consumes, its coordinator and the user whose join created it
 /// (whose per-user count it is in). Behind an async mutex so a commit can hold it across its

@@ -1,7 +1,7 @@
 //! The QUIC listener (docs/topics.md, `wire/PROTOCOL.md`): quinn over rustls with
 //! ALPN `strand/1` on `--quic-addr`, a self-signed certificate under `<data-dir>/tls/`,
 //! connections authenticated by their first request, and one request per bidirectional stream
-//! handed to a [`QuicService`].
+//! handed to [`QuicHandlers`].
 //!
 //! - `tls`: the certificate files and the rustls configuration.
 //! - `connection`: handshake checks, the auth phase, per-stream tasks, the bad-frame budget.
@@ -9,22 +9,21 @@
 //!   receive windows.
 //! - `frame_budget`: the bytes request frames may hold in memory while received and served.
 //! - `stream`: reading a request frame; answering and ending a stream of bad input.
-//! - `service`: [`QuicService`] (the seam for produce/fetch/group/SQL handlers) and
-//!   [`Responder`].
-//! - `broker_service`: [`BrokerService`], the broker's handlers, each request kind to its part:
+//! - `handlers`: [`QuicHandlers`], one `match` from a request to its handler:
 //!   `topics` (produce, fetch), `tail`, `groups` (consumer groups), `sql` (SQL, table produce);
 //!   `access` decides who may use a topic.
+//! - `responder`: [`Responder`], the writer of a request's response frames.
 //!
 //! Owns the endpoint and its connections. Does not own the frame codec (`strand_wire::quic`),
 //! credentials and sessions (`crate::auth`) or topics and groups (`crate::topics`).
 
 mod access;
-mod broker_service;
 mod connection;
 pub mod frame_budget;
 mod groups;
+mod handlers;
 pub mod receive_budget;
-pub mod service;
+mod responder;
 mod sql;
 mod stream;
 mod tail;
@@ -39,12 +38,11 @@ use quinn::VarInt;
 use strand_wire::quic::close;
 use tokio::task::{JoinHandle, JoinSet};
 
-pub use broker_service::BrokerService;
-pub use groups::{GroupLimits, GROUPS_MAX};
-pub use service::{not_built, Handled, NotBuilt, QuicService, ReplyError, Responder};
+pub use groups::GROUPS_MAX;
+pub use handlers::{QuicHandlers, QuicParts};
+pub use responder::{ReplyError, Responder};
 pub use sql::PRODUCE_TABLE_ROWS_MAX;
 pub use tls::{TlsError, TlsIdentity};
-pub use topics::TopicService;
 
 use crate::auth::Authenticator;
 use crate::connections::ConnectionLimits;
@@ -91,7 +89,7 @@ impl QuicListener {
         addr: SocketAddr,
         identity: &TlsIdentity,
         auth: Arc<Authenticator>,
-        service: Arc<dyn QuicService>,
+        handlers: Arc<QuicHandlers>,
         connections: Arc<ConnectionLimits>,
     ) -> Result<QuicListener, QuicError> {
         let crypto = identity.quic_server_config()?;
@@ -129,7 +127,7 @@ impl QuicListener {
             local_addr,
             shared: Arc::new(Shared {
                 auth,
-                service,
+                handlers,
                 receive: receive_budget::ReceiveBudget::new(),
                 frames: frame_budget::FrameBudget::new(
                     connections.config().quic_frame_buffer_bytes,

@@ -13,8 +13,9 @@ use strand_wire::quic::{
     codes, Message, PartitionIndex, ProduceAck, ProduceTable, Seq, Sql, SqlResult,
 };
 
-use super::service::{ReplyError, Responder};
+use super::responder::{ReplyError, Responder};
 use crate::api::SqlSuccess;
+use crate::engine::Engine;
 use crate::error::{ApiError, ErrorCode};
 use crate::limits::SQL_PARAMS_MAX;
 use crate::session::Session;
@@ -24,11 +25,11 @@ use crate::sql::SqlEngine;
 pub const PRODUCE_TABLE_ROWS_MAX: usize = 100_000;
 
 pub(crate) struct SqlOverQuic {
-    engine: Arc<dyn SqlEngine>,
+    engine: Arc<Engine>,
 }
 
 impl SqlOverQuic {
-    pub(crate) fn new(engine: Arc<dyn SqlEngine>) -> SqlOverQuic {
+    pub(crate) fn new(engine: Arc<Engine>) -> SqlOverQuic {
         SqlOverQuic { engine }
     }
 

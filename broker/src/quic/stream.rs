@@ -4,7 +4,7 @@
 //!
 //! Owns: the read loop over [`FrameDecoder`] with its timeout, and asking the connection's
 //! [`ConnectionFrames`] for room as soon as a frame's header says its size. Does not own:
-//! what the request means (the connection and [`super::service`]).
+//! what the request means (the connection and `handlers.rs`).
 
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use strand_wire::quic::{
 };
 
 use super::frame_budget::{ConnectionFrames, FrameRefusal, FrameReservation};
-use super::service::Responder;
+use super::responder::Responder;
 
 /// Bytes read from a stream at a time.
 const READ_CHUNK_BYTES: usize = 64 * 1024;

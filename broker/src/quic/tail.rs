@@ -15,10 +15,10 @@ use strand_wire::quic::{
 };
 
 use super::access::{Refusal, TopicAccess};
-use super::service::{ReplyError, Responder};
+use super::responder::{ReplyError, Responder};
 use super::topics::refusal;
+use crate::catalog::CatalogTopic;
 use crate::session::Session;
-use crate::tables::catalog::CatalogTopic;
 use crate::topics::{FetchFrom, TopicData, TopicError};
 use crate::users::Privilege;
 
@@ -167,7 +167,8 @@ mod tests {
     use strand_wire::quic::FRAME_BYTES_MAX;
 
     use super::*;
-    use crate::topics::{PartitionChoice, TopicDef};
+    use crate::catalog::TopicDef;
+    use crate::topics::PartitionChoice;
 
     #[test]
     fn a_message_too_large_for_any_frame_is_an_error_not_an_empty_answer() {

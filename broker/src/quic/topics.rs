@@ -14,10 +14,10 @@ use strand_wire::quic::{
 };
 
 use super::access::{Refusal, TopicAccess};
-use super::service::{Handled, QuicService, Responder};
+use super::responder::{ReplyError, Responder};
 use super::tail::read_records_frame;
+use crate::catalog::{Catalog, CatalogTopic};
 use crate::session::Session;
-use crate::tables::catalog::{Catalog, CatalogTopic};
 use crate::topics::{FetchFrom, PartitionChoice, ProducerBatch, TopicData, TopicError};
 use crate::users::{Privilege, UserDirectory};
 
@@ -52,117 +52,112 @@ impl TopicService {
     }
 }
 
-impl QuicService for TopicService {
-    fn produce_topic<'a>(
-        &'a self,
-        session: &'a Session,
+impl TopicService {
+    pub(crate) async fn produce_topic(
+        &self,
+        session: &Session,
         request: ProduceTopic,
-        reply: &'a mut Responder,
-    ) -> Handled<'a> {
-        Box::pin(async move {
-            let topic = match self.topic(session, &request.topic, Privilege::Insert) {
-                Ok(topic) => topic,
-                Err((code, text)) => return reply.error(code, text).await,
-            };
-            if let Some((code, text)) = oversized_key(&request) {
-                return reply.error(code, text).await;
-            }
-            let choice = match request.partitioning {
-                Partitioning::ByKeyHash => PartitionChoice::ByKey,
-                Partitioning::Explicit(index) => PartitionChoice::Explicit(index.0),
-            };
-            let producer = request.idempotence.map(|i| ProducerBatch {
-                producer_id: i.producer.0,
-                batch_seq: i.batch.0,
-            });
-            let topics = self.topics.clone();
-            let written = tokio::task::spawn_blocking(move || {
-                let messages: Vec<(&[u8], &[u8])> = request
-                    .records
-                    .iter()
-                    .map(|r| (&r.key[..], &r.value[..]))
-                    .collect();
-                produce_split(&topics, &topic, choice, &messages, producer)
-            })
-            .await;
-            match written {
-                Ok(Ok(acks)) => {
-                    for ack in acks {
-                        tracing::debug!(user = %session.user(), topic = %request.topic,
+        reply: &mut Responder,
+    ) -> Result<(), ReplyError> {
+        let topic = match self.topic(session, &request.topic, Privilege::Insert) {
+            Ok(topic) => topic,
+            Err((code, text)) => return reply.error(code, text).await,
+        };
+        if let Some((code, text)) = oversized_key(&request) {
+            return reply.error(code, text).await;
+        }
+        let choice = match request.partitioning {
+            Partitioning::ByKeyHash => PartitionChoice::ByKey,
+            Partitioning::Explicit(index) => PartitionChoice::Explicit(index.0),
+        };
+        let producer = request.idempotence.map(|i| ProducerBatch {
+            producer_id: i.producer.0,
+            batch_seq: i.batch.0,
+        });
+        let topics = self.topics.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let messages: Vec<(&[u8], &[u8])> = request
+                .records
+                .iter()
+                .map(|r| (&r.key[..], &r.value[..]))
+                .collect();
+            produce_split(&topics, &topic, choice, &messages, producer)
+        })
+        .await;
+        match written {
+            Ok(Ok(acks)) => {
+                for ack in acks {
+                    tracing::debug!(user = %session.user(), topic = %request.topic,
                             partition = ack.partition, first = ack.first.0, count = ack.count,
                             "produced");
-                        let ack = ProduceAck {
-                            partition: PartitionIndex(ack.partition),
-                            first: strand_wire::quic::Seq(ack.first.0),
-                            last: strand_wire::quic::Seq(ack.last.0),
-                            count: ack.count,
-                            duplicate: ack.duplicate,
-                        };
-                        reply.send(Message::ProduceAck(ack)).await?;
-                    }
-                    Ok(())
+                    let ack = ProduceAck {
+                        partition: PartitionIndex(ack.partition),
+                        first: strand_wire::quic::Seq(ack.first.0),
+                        last: strand_wire::quic::Seq(ack.last.0),
+                        count: ack.count,
+                        duplicate: ack.duplicate,
+                    };
+                    reply.send(Message::ProduceAck(ack)).await?;
                 }
-                Ok(Err(error)) => {
-                    let (code, text) = refusal(&error);
-                    reply.error(code, text).await
-                }
-                Err(error) => reply.error(codes::STORAGE_ERROR, error.to_string()).await,
+                Ok(())
             }
-        })
+            Ok(Err(error)) => {
+                let (code, text) = refusal(&error);
+                reply.error(code, text).await
+            }
+            Err(error) => reply.error(codes::STORAGE_ERROR, error.to_string()).await,
+        }
     }
 
-    fn fetch<'a>(
-        &'a self,
-        session: &'a Session,
+    pub(crate) async fn fetch(
+        &self,
+        session: &Session,
         request: Fetch,
-        reply: &'a mut Responder,
-    ) -> Handled<'a> {
-        Box::pin(async move {
-            let topic = match self.topic(session, &request.topic, Privilege::Select) {
-                Ok(topic) => topic,
-                Err((code, text)) => return reply.error(code, text).await,
-            };
-            let index = request.partition.0;
-            let from = match request.from {
-                ReadFrom::Earliest => FetchFrom::Earliest,
-                ReadFrom::After(seq) => FetchFrom::After(Seq(seq.0)),
-                // "Latest" means what arrives after the request: pin it to the current end.
-                ReadFrom::Latest => match self.topics.last_seq(&topic, index) {
-                    Ok(last) => FetchFrom::After(last),
-                    Err(error) => {
-                        let (code, text) = refusal(&error);
-                        return reply.error(code, text).await;
-                    }
-                },
-            };
-            let records_max = request.records_max.max(1) as usize;
-            let bytes_max = request.bytes_max.max(1) as usize;
-            let limits = (records_max, bytes_max);
-            let topics = &self.topics;
-            let request_id = reply.request_id();
-            let kind = RecordsFrameKind::FetchResponse;
-            let read =
-                |from| read_records_frame(topics, &topic, index, from, limits, kind, request_id);
-            let mut answer = read(from);
-            let wait = request.wait_ms.min(FETCH_WAIT_MS_MAX);
-            if matches!(&answer, Ok(found) if found.records == 0) && wait > 0 {
-                let after = match from {
-                    FetchFrom::After(seq) => seq,
-                    _ => Seq::ZERO,
-                };
-                let timeout = Duration::from_millis(u64::from(wait));
-                if let Ok(true) = topics.wait_after(&topic, index, after, timeout).await {
-                    answer = read(from);
-                }
-            }
-            match answer {
-                Ok(found) => reply.send_encoded(found.frame).await,
+        reply: &mut Responder,
+    ) -> Result<(), ReplyError> {
+        let topic = match self.topic(session, &request.topic, Privilege::Select) {
+            Ok(topic) => topic,
+            Err((code, text)) => return reply.error(code, text).await,
+        };
+        let index = request.partition.0;
+        let from = match request.from {
+            ReadFrom::Earliest => FetchFrom::Earliest,
+            ReadFrom::After(seq) => FetchFrom::After(Seq(seq.0)),
+            // "Latest" means what arrives after the request: pin it to the current end.
+            ReadFrom::Latest => match self.topics.last_seq(&topic, index) {
+                Ok(last) => FetchFrom::After(last),
                 Err(error) => {
                     let (code, text) = refusal(&error);
-                    reply.error(code, text).await
+                    return reply.error(code, text).await;
                 }
+            },
+        };
+        let records_max = request.records_max.max(1) as usize;
+        let bytes_max = request.bytes_max.max(1) as usize;
+        let limits = (records_max, bytes_max);
+        let topics = &self.topics;
+        let request_id = reply.request_id();
+        let kind = RecordsFrameKind::FetchResponse;
+        let read = |from| read_records_frame(topics, &topic, index, from, limits, kind, request_id);
+        let mut answer = read(from);
+        let wait = request.wait_ms.min(FETCH_WAIT_MS_MAX);
+        if matches!(&answer, Ok(found) if found.records == 0) && wait > 0 {
+            let after = match from {
+                FetchFrom::After(seq) => seq,
+                _ => Seq::ZERO,
+            };
+            let timeout = Duration::from_millis(u64::from(wait));
+            if let Ok(true) = topics.wait_after(&topic, index, after, timeout).await {
+                answer = read(from);
             }
-        })
+        }
+        match answer {
+            Ok(found) => reply.send_encoded(found.frame).await,
+            Err(error) => {
+                let (code, text) = refusal(&error);
+                reply.error(code, text).await
+            }
+        }
     }
 }
 

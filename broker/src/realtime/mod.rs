@@ -35,6 +35,7 @@ pub(crate) use history::VersionPair;
 pub use history::{replay, HistoryError, Replayed};
 pub use keyed::{KeyedCatchUp, KeyedOpen};
 pub use outbox::{Outbox, OutboxReceiver, PushRefused};
+pub(crate) use plan::json_of;
 pub use plan::SubscriptionPlan;
 pub use snapshot::{SnapshotBatch, SnapshotCursor};
 pub use subscription::LiveSubscription;
@@ -43,6 +44,24 @@ pub use tables::{schema_changed, TableEvent};
 
 use crate::metrics::Metrics;
 use crate::tables::versions::KeyedPartition;
+
+/// What a subscription reads, as the engine compiled it for one caller: its plan, its
+/// partition, and the feeds it joins.
+pub struct SubscriptionTarget {
+    pub plan: Arc<SubscriptionPlan>,
+    pub partition: Arc<KeyedPartition>,
+    pub realtime: Arc<Realtime>,
+    /// What the table's partition ids start with (its name and incarnation), for
+    /// [`Realtime::register`].
+    pub table_prefix: String,
+    /// The `_seq` that created the table, and the one that first created a table of its
+    /// name: a resume from between the two names the history of a dropped namesake.
+    pub created: Seq,
+    pub name_first_created: Seq,
+    /// For `SELECT *`: the `_seq` of the table's latest column change; a resume from between
+    /// `created` and it holds rows without a column added since.
+    pub columns_changed: Option<Seq>,
+}
 
 /// The feeds of all partitions with live subscriptions, and the dispatcher that serves them.
 pub struct Realtime {

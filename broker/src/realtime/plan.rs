@@ -8,7 +8,6 @@ use strand_sql_view::{decode_key, encode_key, RowView, SelectPlan, SystemColumns
 use strand_wire::ColumnSchema;
 
 use super::history::VersionPair;
-use crate::engine::json_of;
 use crate::tables::IndexKey;
 
 /// The values of one column outside of which the filter cannot match, encoded as keys.
@@ -163,4 +162,13 @@ fn pinned_column(select: &SelectPlan) -> Option<PinnedColumn> {
         }
     }
     best
+}
+
+/// `_seq` does not fit a JavaScript number: it travels as a decimal string (docs/http.md,
+/// "Values in JSON").
+pub(crate) fn json_of(column: &str, value: &strand_sql_view::Value) -> Json {
+    match value {
+        strand_sql_view::Value::BigInt(seq) if column == SEQ_COLUMN => Json::from(seq.to_string()),
+        other => other.to_json(),
+    }
 }

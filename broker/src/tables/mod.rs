@@ -9,11 +9,9 @@
 //!
 //! It does not know SQL or permissions; the engine decides whose partition a statement uses.
 
-pub mod catalog;
 pub mod expiry;
 mod key;
 pub use key::IndexKey;
-pub mod retention;
 pub mod versions;
 
 use parking_lot::Mutex;
@@ -23,9 +21,9 @@ use std::sync::{Arc, Weak};
 use strand_log::{PartitionId, Store};
 use strand_sql_view::TableKind;
 
+use crate::catalog::CatalogTable;
 use crate::limits::KEYED_PARTITIONS_CACHED_MAX;
 use crate::users::UserIncarnation;
-use catalog::CatalogTable;
 use versions::{KeyedPartition, VersionError};
 
 /// Whose rows: a user's (USER and STREAM tables) or everyone's (SHARED).

@@ -17,7 +17,7 @@ use thiserror::Error;
 use tokio::sync::watch;
 
 use super::envelope::{self, BatchMarker};
-use crate::tables::catalog::CatalogTopic;
+use crate::catalog::CatalogTopic;
 
 #[derive(Debug, Error)]
 pub enum TopicError {

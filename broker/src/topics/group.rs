@@ -21,7 +21,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::TOPIC_PARTITIONS_MAX;
+use crate::catalog::TOPIC_PARTITIONS_MAX;
 use assign::rebalance;
 
 mod assign;

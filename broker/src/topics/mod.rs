@@ -5,7 +5,6 @@
 //! wire protocol (`strand-wire`) nor SQL DDL parsing.
 
 mod data;
-mod def;
 mod envelope;
 pub mod group;
 mod offsets;
@@ -14,11 +13,10 @@ mod source;
 pub use data::{
     FetchFrom, PartitionChoice, ProduceAck, ProducerBatch, StoredMessage, TopicData, TopicError,
 };
-pub use def::{TopicDef, TopicSource, TOPIC_PARTITIONS_DEFAULT, TOPIC_PARTITIONS_MAX};
 pub use offsets::{GroupOffsets, OffsetsError};
 pub use source::{SourceError, SourcePump};
 
-use crate::tables::catalog::CatalogTopic;
+use crate::catalog::CatalogTopic;
 
 /// The start of the log partition ids of `topic`'s partitions (`tp/<ns>.<topic>.<incarnation>/`);
 /// partition `p` is this followed by `p`.

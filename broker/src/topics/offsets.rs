@@ -19,7 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use strand_log::{LogError, NewRecord, Partition, PartitionId, ReadFrom, Seq, Store};
 
-use crate::tables::catalog::CatalogTopic;
+use crate::catalog::CatalogTopic;
 
 const OFFSETS_PARTITION: &str = "system/group-offsets";
 
@@ -246,7 +246,7 @@ mod tests {
     use strand_sql_view::{Name, TopicName};
 
     use super::*;
-    use crate::topics::TopicDef;
+    use crate::catalog::TopicDef;
 
     /// Topic `app.events` with `partitions` partitions.
     fn events_topic(partitions: u32) -> CatalogTopic {

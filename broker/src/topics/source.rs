@@ -70,9 +70,9 @@ use strand_log::{LogError, PartitionId, ReadFrom, ReadSnapshot, Seq, Store};
 use strand_sql_view::{TableDef, TableName};
 
 use super::data::{fnv1a, PartitionChoice, ProducerBatch, TopicData, TopicError};
-use super::def::TopicSource;
+use crate::catalog::TopicSource;
+use crate::catalog::{Catalog, CatalogTable, CatalogTopic};
 use crate::realtime::{classify, HistoryError, VersionPair};
-use crate::tables::catalog::{Catalog, CatalogTable, CatalogTopic};
 use crate::tables::partition_prefix;
 use message::{message, wants};
 

@@ -19,17 +19,17 @@ use tokio::sync::{mpsc, watch};
 use super::admission::WsAdmission;
 use super::catch_up::{resume_too_old, CatchUp};
 use super::protocol::{Protocol, Step, SubscribeRequest};
+use super::WsGateway;
 use crate::auth::{Credentials, Source};
 use crate::error::{ApiError, ErrorCode};
-use crate::http::AppState;
 use crate::limits::OUTBOX_BYTES_MAX;
 use crate::metrics::BasicAuth;
+use crate::realtime::SubscriptionTarget;
 use crate::realtime::{
     HistoryError, KeyedCatchUp, KeyedOpen, LiveSubscription, Outbox, OutboxReceiver, Realtime,
     SnapshotCursor,
 };
 use crate::session::Session;
-use crate::sql::SubscriptionTarget;
 use crate::tables::versions::AsOfError;
 use crate::users::{Privilege, Standing, TableName};
 
@@ -59,7 +59,7 @@ struct ActiveSubscription {
 }
 
 struct Connection {
-    state: AppState,
+    state: WsGateway,
     session: Option<Session>,
     protocol: Protocol<ActiveSubscription>,
     outbox: Outbox,
@@ -75,17 +75,17 @@ struct Connection {
 }
 
 pub(super) async fn serve(
-    state: AppState,
+    state: WsGateway,
     mut socket: WebSocket,
     session: Option<Session>,
     admission: WsAdmission,
     source: Source,
 ) {
-    let metrics = state.metrics.clone();
+    let metrics = state.http.metrics.clone();
     metrics.ws_connection_opened();
     let (outbox, mut outgoing) = Outbox::new(OUTBOX_BYTES_MAX);
     let (ended, mut ended_rx) = mpsc::unbounded_channel();
-    let mut access = state.auth.directory().access_changes();
+    let mut access = state.http.auth.directory().access_changes();
     let mut connection = Connection {
         protocol: Protocol::new(session.is_some()),
         state,
@@ -147,7 +147,7 @@ impl Connection {
     ) -> End {
         let slow = outgoing.slow_watch();
         let auth_deadline =
-            tokio::time::Instant::now() + self.state.connections.config().auth_timeout;
+            tokio::time::Instant::now() + self.state.http.connections.config().auth_timeout;
         loop {
             tokio::select! {
                 biased;
@@ -208,7 +208,7 @@ impl Connection {
     /// the user's current role.
     fn recheck_access(&mut self) -> Option<End> {
         let session = self.session.clone()?;
-        let directory = self.state.auth.directory();
+        let directory = self.state.http.auth.directory();
         let user = directory
             .user(session.user().as_str())
             .filter(|user| user.incarnation == session.incarnation());
@@ -265,19 +265,19 @@ impl Connection {
     }
 
     async fn authenticate(&mut self, credentials: Credentials) -> Option<End> {
-        let auth = self.state.auth.clone();
+        let auth = self.state.http.auth.clone();
         let outcome = match credentials {
             Credentials::Bearer(_) => auth.authenticate(&credentials).map_err(ApiError::from),
             Credentials::Basic { .. } => match auth.authenticate_cached(&credentials) {
                 Some(session) => {
-                    self.state.metrics.basic_auth(BasicAuth::Cached);
+                    self.state.http.metrics.basic_auth(BasicAuth::Cached);
                     Ok(session)
                 }
                 None => {
-                    self.state.metrics.basic_auth(BasicAuth::Verified);
+                    self.state.http.metrics.basic_auth(BasicAuth::Verified);
                     let source = self.source;
                     let work = move || Ok(auth.authenticate_from(&credentials, source)?);
-                    self.state.blocking(work).await
+                    self.state.http.blocking(work).await
                 }
             },
         };
@@ -393,7 +393,7 @@ impl Connection {
                 }
             }
         };
-        self.state.metrics.subscription_added();
+        self.state.http.metrics.subscription_added();
         let ack = ServerMessage::SubscriptionAck {
             subscription_id: id.to_string(),
             schema,
@@ -440,7 +440,7 @@ impl Connection {
         .await;
         let (cursor, rows, batch_num, has_more) = match read {
             Ok((cursor, Ok(batch))) => {
-                self.state.metrics.snapshot_rows_scanned(batch.scanned);
+                self.state.http.metrics.snapshot_rows_scanned(batch.scanned);
                 (cursor, batch.rows, batch.number, batch.has_more)
             }
             Ok((cursor, Err(HistoryError::AsOf(AsOfError::Removed(_))))) => {
@@ -558,7 +558,7 @@ impl Connection {
         if let (Some(feed), Some(realtime)) = (entry.live.end(), &self.realtime) {
             realtime.leave(&feed, entry.live.key);
         }
-        self.state.metrics.subscription_removed();
+        self.state.http.metrics.subscription_removed();
     }
 
     fn end_all(&mut self) {

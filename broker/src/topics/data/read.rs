@@ -8,7 +8,7 @@ use std::time::Duration;
 use strand_log::{ReadFrom, Seq};
 
 use super::{envelope, FetchFrom, TopicData, TopicError};
-use crate::tables::catalog::CatalogTopic;
+use crate::catalog::CatalogTopic;
 
 /// A message as stored, borrowed from the log: the read path encodes it into a response
 /// without copying it first.

@@ -5,7 +5,7 @@ use strand_log::{FsyncPolicy, StoreConfig};
 use strand_sql_view::{Name, TopicName};
 
 use super::*;
-use crate::topics::TopicDef;
+use crate::catalog::TopicDef;
 
 fn topic(partitions: u32) -> CatalogTopic {
     CatalogTopic {

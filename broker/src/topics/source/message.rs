@@ -6,8 +6,8 @@ use serde_json::Value as Json;
 use strand_log::Seq;
 use strand_sql_view::{RowView, TableDef, ValueRef, SEQ_COLUMN};
 
+use crate::catalog::TopicSource;
 use crate::realtime::{ChangeKind, VersionPair};
-use crate::topics::TopicSource;
 
 pub(super) fn wants(source: &TopicSource, kind: ChangeKind) -> bool {
     match kind {

@@ -11,10 +11,11 @@ use strand_sql_view::{
 };
 
 use super::SourcePump;
-use crate::tables::catalog::{Catalog, CatalogChange, CatalogTable, CatalogTopic};
+use crate::catalog::{Catalog, CatalogChange, CatalogTable, CatalogTopic};
+use crate::catalog::{TopicDef, TopicSource};
 use crate::tables::versions::RowWrite;
 use crate::tables::{partition_id, RowOwner, TableData};
-use crate::topics::{FetchFrom, TopicData, TopicDef, TopicSource};
+use crate::topics::{FetchFrom, TopicData};
 
 struct Node {
     store: Arc<Store>,

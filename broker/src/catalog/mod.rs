@@ -9,7 +9,7 @@
 //! names the table's data partitions, so a table dropped and created again starts empty. Reads come from an in-memory map behind a `RwLock`; writes are serialised and
 //! acknowledged only once the record is durable.
 //!
-//! It does not own table rows (`tables/versions.rs`) or permissions (`users/`).
+//! It does not own table rows (`tables/`), topic messages (`topics/`) or permissions (`users/`).
 
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,7 +18,9 @@ use std::sync::Arc;
 use strand_log::{LogError, NewRecord, Partition, PartitionId, ReadFrom, Seq, Store};
 use strand_sql_view::{CatalogView, Name, TableDef, TableName, TopicName};
 
-use crate::topics::TopicDef;
+mod topic;
+
+pub use topic::{TopicDef, TopicSource, TOPIC_PARTITIONS_DEFAULT, TOPIC_PARTITIONS_MAX};
 
 const CATALOG_PARTITION: &str = "system/catalog";
 

@@ -21,9 +21,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use strand_log::{PartitionId, RetentionPolicy, Store};
 use strand_sql_view::TableKind;
 
-use super::catalog::{CatalogTable, CatalogTopic};
-use super::partition_prefix;
+use crate::catalog::{Catalog, CatalogTable, CatalogTopic};
 use crate::periodic::PeriodicThread;
+use crate::tables::partition_prefix;
 
 /// Partitions whose records expire: those whose id starts with `prefix`, after `max_age_ms`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,6 +35,13 @@ pub struct RetentionTarget {
 }
 
 impl RetentionTarget {
+    /// What expires now: the catalog's STREAM tables and its topics with a retention.
+    pub fn of_catalog(catalog: &Catalog) -> Vec<RetentionTarget> {
+        let mut targets = RetentionTarget::of_tables(&catalog.entries());
+        targets.extend(RetentionTarget::of_topics(&catalog.topics(None)));
+        targets
+    }
+
     /// The STREAM tables among `tables`, with their TTL.
     pub fn of_tables(tables: &[CatalogTable]) -> Vec<RetentionTarget> {
         tables

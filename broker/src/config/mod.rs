@@ -34,10 +34,15 @@ use crate::limits::{
     QUIC_FRAME_BUFFER_BYTES_MAX, UNAUTHENTICATED_CONNECTIONS_MAX_DEFAULT,
 };
 
-use crate::auth::AttemptLimits;
 use crate::limits::{
     AUTH_FAILURES_MAX, AUTH_FAILURE_WINDOW_MS_DEFAULT, AUTH_FAILURE_WINDOW_MS_MAX,
 };
+
+mod args;
+mod values;
+
+pub use args::ServeArgs;
+pub use values::{AttemptLimits, ConnectionConfig, GroupLimits, MaintenanceConfig, ServeConfig};
 
 const DATA_DIR_DEFAULT: &str = "./data";
 const HTTP_ADDR_DEFAULT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
@@ -62,108 +67,6 @@ pub enum ConfigError {
         value: String,
         reason: &'static str,
     },
-}
-
-/// The flags of `strand serve`. Each one can also be set as `STRAND_<NAME>` or in the file.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct ServeArgs {
-    /// Directory of the log, users and secrets [default: ./data]
-    #[arg(long, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// HTTP listen address; port 0 picks a free port [default: 127.0.0.1:8080]
-    #[arg(long, value_name = "ADDR")]
-    pub http_addr: Option<String>,
-    /// QUIC listen address (topics, producers, consumers, the Rust client) [default: 127.0.0.1:7100]
-    #[arg(long, value_name = "ADDR")]
-    pub quic_addr: Option<String>,
-    /// TOML config file with any of the settings of these flags (snake_case keys)
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// When a write counts as done: always | interval | never [default: always]
-    #[arg(long, value_name = "POLICY")]
-    pub fsync: Option<String>,
-    /// Background fdatasync period under `--fsync interval` [default: 100]
-    #[arg(long, value_name = "MS")]
-    pub fsync_interval_ms: Option<u64>,
-    /// Log segment size; retention removes whole sealed segments [default: 67108864]
-    #[arg(long, value_name = "BYTES")]
-    pub segment_bytes: Option<u64>,
-    /// Partitions that may hold an open segment file (one descriptor each); the least
-    /// recently written close theirs beyond it [default: 256]
-    #[arg(long, value_name = "N")]
-    pub open_partitions_max: Option<u64>,
-    /// How often expired STREAM-table segments are removed [default: 60000]
-    #[arg(long, value_name = "MS")]
-    pub retention_interval_ms: Option<u64>,
-    /// How often rows of STREAM tables past their TTL are deleted (subscribers see them
-    /// leave) [default: 1000]
-    #[arg(long, value_name = "MS")]
-    pub ttl_sweep_interval_ms: Option<u64>,
-    /// How often USER and SHARED partitions are checked for compaction [default: 300000]
-    #[arg(long, value_name = "MS")]
-    pub compaction_interval_ms: Option<u64>,
-    /// Compact a partition once this many bytes were sealed since its last compaction
-    /// [default: 16777216]
-    #[arg(long, value_name = "BYTES")]
-    pub compaction_min_bytes: Option<u64>,
-    /// Compact a partition whose oldest uncompacted sealed segment is this old, whatever its
-    /// size [default: 86400000]
-    #[arg(long, value_name = "MS")]
-    pub compaction_max_age_ms: Option<u64>,
-    /// How long compaction keeps a delete's tombstone, so resuming clients still learn of the
-    /// delete [default: 604800000 = 7 days]
-    #[arg(long, value_name = "MS")]
-    pub tombstone_retention_ms: Option<u64>,
-    /// Log filter, e.g. `info` or `strand_broker=debug` [default: RUST_LOG, else info]
-    #[arg(long, value_name = "FILTER")]
-    pub log_level: Option<String>,
-    /// Lifetime of tokens issued by /v1/api/auth/login [default: 86400]
-    #[arg(long, value_name = "SECONDS")]
-    pub token_ttl_seconds: Option<u64>,
-    /// Consumer groups one user may hold at once; groups without members are removed after
-    /// their session timeout [default: 100]
-    #[arg(long, value_name = "N")]
-    pub groups_per_user_max: Option<u64>,
-    /// How long a consumer group's committed offsets are kept after its last member left
-    /// and its last commit [default: 604800000 = 7 days]
-    #[arg(long, value_name = "MS")]
-    pub group_offsets_retention_ms: Option<u64>,
-    /// Client connections open at once (HTTP with WebSocket, plus QUIC); more are refused
-    /// [default: 10000, at most half the open-files limit]
-    #[arg(long, value_name = "N")]
-    pub connections_max: Option<u64>,
-    /// Connections open at once that have not authenticated yet [default: 1000]
-    #[arg(long, value_name = "N")]
-    pub unauthenticated_connections_max: Option<u64>,
-    /// WebSocket plus QUIC connections one user may hold [default: 1000]
-    #[arg(long, value_name = "N")]
-    pub connections_per_user_max: Option<u64>,
-    /// Time a WebSocket or QUIC connection has to authenticate [default: 10000]
-    #[arg(long, value_name = "MS")]
-    pub auth_timeout_ms: Option<u64>,
-    /// Time an HTTP connection has to send a request head, also when idle between requests
-    /// [default: 30000]
-    #[arg(long, value_name = "MS")]
-    pub http_header_timeout_ms: Option<u64>,
-    /// Time a request has to deliver its body [default: 30000]
-    #[arg(long, value_name = "MS")]
-    pub http_body_timeout_ms: Option<u64>,
-    /// Bytes all QUIC request frames being received or served may hold together
-    /// [default: 268435456]
-    #[arg(long, value_name = "BYTES")]
-    pub quic_frame_buffer_bytes: Option<u64>,
-    /// Failed password checks one user name may have per window before further attempts are
-    /// refused with 429 `too_many_attempts` [default: 10]
-    #[arg(long, value_name = "N")]
-    pub auth_failures_per_user_max: Option<u64>,
-    /// Failed password checks one client address may have per window, across names
-    /// [default: 50]
-    #[arg(long, value_name = "N")]
-    pub auth_failures_per_address_max: Option<u64>,
-    /// The window of the failed-password counts, from a name's or address's first failure
-    /// [default: 60000]
-    #[arg(long, value_name = "MS")]
-    pub auth_failure_window_ms: Option<u64>,
 }
 
 /// One source of settings; `None` means "this source does not say".
@@ -197,127 +100,6 @@ pub struct ConfigLayer {
     pub auth_failures_per_user_max: Option<u64>,
     pub auth_failures_per_address_max: Option<u64>,
     pub auth_failure_window_ms: Option<u64>,
-}
-
-/// The validated settings the server runs with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServeConfig {
-    pub data_dir: PathBuf,
-    pub http_addr: SocketAddr,
-    pub quic_addr: SocketAddr,
-    pub fsync: FsyncPolicy,
-    /// Size at which the log seals a segment (`PartitionConfig::segment_bytes_max`); also the
-    /// granularity of retention, which removes whole sealed segments.
-    pub segment_bytes: u64,
-    /// Partitions that may hold an open segment file (`StoreConfig::open_partitions_max`).
-    pub open_partitions_max: usize,
-    /// Period of the retention sweep over STREAM tables (`tables/retention.rs`).
-    pub retention_interval: Duration,
-    /// STREAM-table expiry and USER/SHARED compaction (`engine/maintenance.rs`).
-    pub maintenance: MaintenanceConfig,
-    /// A `tracing` filter; `None` means "use RUST_LOG, else info".
-    pub log_level: Option<String>,
-    pub token_ttl: Duration,
-    /// Connection caps and timeouts (`connections.rs`).
-    pub connections: ConnectionConfig,
-    /// The brute-force limit on password checks (`auth/attempts.rs`).
-    pub auth_attempts: AttemptLimits,
-}
-
-/// What bounds client connections: how many, how long each phase may take before a
-/// connection authenticates or sends a request, and the bytes QUIC frames may hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnectionConfig {
-    pub connections_max: usize,
-    pub unauthenticated_connections_max: usize,
-    pub connections_per_user_max: usize,
-    /// WebSocket and QUIC: from the connection's opening to a successful authentication.
-    pub auth_timeout: Duration,
-    /// HTTP: to receive a whole request head (from the opening or the previous answer).
-    pub http_header_timeout: Duration,
-    /// HTTP: to receive a whole request body once the head arrived.
-    pub http_body_timeout: Duration,
-    /// QUIC: bytes of request frames all connections together may hold.
-    pub quic_frame_buffer_bytes: u64,
-}
-
-impl Default for ConnectionConfig {
-    fn default() -> Self {
-        let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
-        ConnectionConfig {
-            connections_max: count(CONNECTIONS_MAX_DEFAULT),
-            unauthenticated_connections_max: count(UNAUTHENTICATED_CONNECTIONS_MAX_DEFAULT),
-            connections_per_user_max: count(CONNECTIONS_PER_USER_MAX_DEFAULT),
-            auth_timeout: Duration::from_millis(AUTH_TIMEOUT_MS_DEFAULT),
-            http_header_timeout: Duration::from_millis(HTTP_HEADER_TIMEOUT_MS_DEFAULT),
-            http_body_timeout: Duration::from_millis(HTTP_BODY_TIMEOUT_MS_DEFAULT),
-            quic_frame_buffer_bytes: QUIC_FRAME_BUFFER_BYTES_DEFAULT,
-        }
-    }
-}
-
-/// The schedules of the background work that removes data: expiring STREAM rows (as real
-/// deletes, so subscribers see them leave) and compacting USER and SHARED partitions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MaintenanceConfig {
-    pub ttl_sweep_interval: Duration,
-    pub compaction_interval: Duration,
-    /// A partition is due when this many bytes were sealed since its last compaction...
-    pub compaction_min_bytes: u64,
-    /// ...or when its oldest uncompacted sealed segment is this old.
-    pub compaction_max_age: Duration,
-    /// Tombstones younger than this survive compaction.
-    pub tombstone_retention: Duration,
-    /// Consumer groups per user and the retention of their offsets (`quic/groups.rs`).
-    pub groups: crate::quic::GroupLimits,
-}
-
-impl Default for MaintenanceConfig {
-    fn default() -> Self {
-        MaintenanceConfig {
-            ttl_sweep_interval: Duration::from_millis(TTL_SWEEP_INTERVAL_MS_DEFAULT),
-            compaction_interval: Duration::from_millis(COMPACTION_INTERVAL_MS_DEFAULT),
-            compaction_min_bytes: COMPACTION_MIN_BYTES_DEFAULT,
-            compaction_max_age: Duration::from_millis(COMPACTION_MAX_AGE_MS_DEFAULT),
-            tombstone_retention: Duration::from_millis(TOMBSTONE_RETENTION_MS_DEFAULT),
-            groups: crate::quic::GroupLimits::default(),
-        }
-    }
-}
-
-impl ServeArgs {
-    /// The flags as a layer (everything but `--config`, which names the file layer).
-    pub fn layer(&self) -> ConfigLayer {
-        ConfigLayer {
-            data_dir: self.data_dir.clone(),
-            http_addr: self.http_addr.clone(),
-            quic_addr: self.quic_addr.clone(),
-            fsync: self.fsync.clone(),
-            fsync_interval_ms: self.fsync_interval_ms,
-            segment_bytes: self.segment_bytes,
-            open_partitions_max: self.open_partitions_max,
-            retention_interval_ms: self.retention_interval_ms,
-            ttl_sweep_interval_ms: self.ttl_sweep_interval_ms,
-            compaction_interval_ms: self.compaction_interval_ms,
-            compaction_min_bytes: self.compaction_min_bytes,
-            compaction_max_age_ms: self.compaction_max_age_ms,
-            tombstone_retention_ms: self.tombstone_retention_ms,
-            log_level: self.log_level.clone(),
-            token_ttl_seconds: self.token_ttl_seconds,
-            groups_per_user_max: self.groups_per_user_max,
-            group_offsets_retention_ms: self.group_offsets_retention_ms,
-            connections_max: self.connections_max,
-            unauthenticated_connections_max: self.unauthenticated_connections_max,
-            connections_per_user_max: self.connections_per_user_max,
-            auth_timeout_ms: self.auth_timeout_ms,
-            http_header_timeout_ms: self.http_header_timeout_ms,
-            http_body_timeout_ms: self.http_body_timeout_ms,
-            quic_frame_buffer_bytes: self.quic_frame_buffer_bytes,
-            auth_failures_per_user_max: self.auth_failures_per_user_max,
-            auth_failures_per_address_max: self.auth_failures_per_address_max,
-            auth_failure_window_ms: self.auth_failure_window_ms,
-        }
-    }
 }
 
 impl ConfigLayer {
@@ -652,7 +434,7 @@ fn maintenance(layers: &[(Origin, &ConfigLayer)]) -> Result<MaintenanceConfig, C
             0,
             DURATION_MS_MAX,
         )?),
-        groups: crate::quic::GroupLimits {
+        groups: GroupLimits {
             groups_per_user_max: usize::try_from(setting(
                 |l| &l.groups_per_user_max,
                 "groups_per_user_max",

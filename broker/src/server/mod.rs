@@ -20,33 +20,24 @@ use tokio::net::TcpListener;
 use crate::auth::{Authenticator, JwtSecret, SecretError};
 use crate::config::{ConnectionConfig, ServeConfig};
 use crate::connections::ConnectionLimits;
+use crate::engine::EngineError;
 use crate::http::{refuse, router, AppState, HttpShards};
 use crate::limits::{ACCEPT_RETRY_MS, CONNECTIONS_SHARE_OF_OPEN_FILES_DIVISOR, SHUTDOWN_GRACE_MS};
 use crate::metrics::Metrics;
-use crate::quic::{NotBuilt, QuicError, QuicListener, TlsIdentity};
+use crate::quic::{QuicError, QuicListener, TlsIdentity};
+use crate::retention::{RetentionSweeper, RetentionTarget};
 use crate::sql::SqlEngine;
 use crate::storage::{CountingStorage, SyncCounters};
 use crate::sys::{DataDirLock, LockError};
-use crate::tables::retention::RetentionSweeper;
 use crate::users::{AdminBootstrap, PasswordHashing, UserDirectory, UserError};
+use crate::ws::WsGateway;
+
+mod broker;
+
+pub use broker::Broker;
 
 /// Directory of the log store inside the data directory.
 pub const LOG_DIR: &str = "log";
-
-/// What an SQL engine is built from.
-pub struct EngineContext {
-    pub store: Arc<Store>,
-    pub users: Arc<UserDirectory>,
-    pub metrics: Arc<Metrics>,
-    pub maintenance: crate::config::MaintenanceConfig,
-}
-
-/// Builds the server's SQL engine once its parts are open.
-pub type EngineFactory =
-    Box<dyn FnOnce(&EngineContext) -> Result<Arc<dyn SqlEngine>, EngineStartError> + Send>;
-
-/// Why the engine could not open (e.g. an unreadable catalog).
-pub type EngineStartError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +55,7 @@ pub enum ServeError {
     #[error("user directory: {0}")]
     Users(#[from] UserError),
     #[error("SQL engine: {0}")]
-    Engine(EngineStartError),
+    Engine(#[from] EngineError),
     #[error("JWT secret: {0}")]
     Secret(#[from] SecretError),
     #[error("cannot bind {what} address {addr}: {source}")]
@@ -122,7 +113,16 @@ impl Server {
     pub async fn start(
         config: &ServeConfig,
         admin_password: Option<&str>,
-        engine: EngineFactory,
+    ) -> Result<(Server, AdminBootstrap), ServeError> {
+        Server::start_serving_sql_with(config, admin_password, |broker| broker.engine.clone()).await
+    }
+
+    /// [`Server::start`] with HTTP's SQL run by what `http_sql` picks from the broker (the
+    /// engine; a test may put a slow one in its place).
+    async fn start_serving_sql_with(
+        config: &ServeConfig,
+        admin_password: Option<&str>,
+        http_sql: impl FnOnce(&Broker) -> Arc<dyn SqlEngine>,
     ) -> Result<(Server, AdminBootstrap), ServeError> {
         // Startup I/O (directory, replay, one argon2 hash) blocks this task briefly; nothing
         // else runs on the runtime yet.
@@ -139,31 +139,20 @@ impl Server {
         let auth = Authenticator::new(users.clone(), &secret, config.token_ttl)
             .with_attempt_limits(config.auth_attempts);
         let auth = Arc::new(auth);
-        let context = EngineContext {
-            store: store.clone(),
-            users,
-            metrics: metrics.clone(),
-            maintenance: config.maintenance,
-        };
-        let engine = engine(&context).map_err(ServeError::Engine)?;
-        let tables = engine.clone();
+        let broker = Broker::open(store.clone(), users, metrics, config.maintenance)?;
+        let catalog = broker.catalog.clone();
         let retention = RetentionSweeper::start(
             store.clone(),
-            move || tables.retention_targets(),
+            move || RetentionTarget::of_catalog(&catalog),
             config.retention_interval,
         )
         .map_err(ServeError::Retention)?;
         let http_listener = bind(config).await?;
-        // The engine's handlers (topics, groups, SQL); without them every request is `unsupported`.
-        let service = engine
-            .clone()
-            .quic_service()
-            .unwrap_or_else(|| Arc::new(NotBuilt));
         let quic = QuicListener::bind(
             config.quic_addr,
             &tls,
             auth.clone(),
-            service,
+            Arc::new(broker.quic_handlers(config.maintenance.groups)),
             connections.clone(),
         )?;
         let bound = |what, addr| move |source| ServeError::Bind { what, addr, source };
@@ -172,11 +161,14 @@ impl Server {
             quic: quic.local_addr(),
             data_dir,
         };
+        let http = AppState::new(auth, http_sql(&broker), broker.metrics.clone())
+            .with_connections(&connections);
+        let gateway = WsGateway::new(http.clone(), broker.engine.clone());
         let server = Server {
             ready,
             http_listener,
             quic,
-            router: router(AppState::new(auth, engine, metrics).with_connections(&connections)),
+            router: router(http, crate::ws::routes(gateway)),
             connections,
             store,
             retention,
@@ -343,115 +335,4 @@ async fn bind(config: &ServeConfig) -> Result<TcpListener, ServeError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::io::{Read, Write};
-
-    use strand_log::FsyncPolicy;
-
-    use super::*;
-    use crate::error::ApiError;
-    use crate::session::Session;
-    use crate::sql::{PreparedSql, RunCost, StatementResult};
-
-    /// Says when a statement starts, then answers after a pause: a request in flight.
-    struct SlowEngine {
-        started: std::sync::mpsc::SyncSender<()>,
-    }
-
-    impl SqlEngine for SlowEngine {
-        fn prepare(
-            &self,
-            session: &Session,
-            _: &str,
-            _: &[serde_json::Value],
-        ) -> Result<PreparedSql, ApiError> {
-            Ok(PreparedSql {
-                session: session.clone(),
-                statements: Vec::new(),
-                params: Vec::new(),
-                cost: RunCost::Long,
-            })
-        }
-
-        fn run(&self, _: PreparedSql) -> Result<Vec<StatementResult>, ApiError> {
-            let _ = self.started.try_send(());
-            std::thread::sleep(Duration::from_millis(300));
-            Ok(vec![StatementResult::message("slow but done")])
-        }
-    }
-
-    #[test]
-    fn stop_finishes_requests_in_flight_then_refuses_connections() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = ServeConfig {
-            data_dir: dir.path().join("data"),
-            http_addr: "127.0.0.1:0".parse().expect("addr"),
-            quic_addr: "127.0.0.1:0".parse().expect("addr"),
-            fsync: FsyncPolicy::Never,
-            segment_bytes: strand_log::limits::SEGMENT_BYTES_DEFAULT,
-            open_partitions_max: strand_log::limits::OPEN_PARTITIONS_DEFAULT,
-            retention_interval: Duration::from_secs(60),
-            maintenance: crate::config::MaintenanceConfig::default(),
-            log_level: None,
-            token_ttl: Duration::from_secs(60),
-            connections: crate::config::ConnectionConfig::default(),
-            auth_attempts: crate::auth::AttemptLimits::default(),
-        };
-        let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        let (started, engine_started) = std::sync::mpsc::sync_channel(1);
-        let engine: EngineFactory = Box::new(|_| Ok(Arc::new(SlowEngine { started })));
-        let (server, _) = runtime
-            .block_on(Server::start(&config, Some("pw"), engine))
-            .expect("start");
-        let http = server.ready().http;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let serving = runtime.spawn(server.run(async move {
-            let _ = stopped.await;
-        }));
-
-        let client = std::thread::spawn(move || {
-            let mut stream = std::net::TcpStream::connect(http).expect("connect");
-            let body = r#"{"sql":"SELECT 1"}"#;
-            let request = format!(
-                "POST /v1/api/sql HTTP/1.1\r\nHost: t\r\nAuthorization: Basic YWRtaW46cHc=\r\n\
-                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            stream.write_all(request.as_bytes()).expect("write");
-            let mut answer = String::new();
-            stream.read_to_string(&mut answer).expect("read");
-            answer
-        });
-        engine_started
-            .recv_timeout(Duration::from_secs(10))
-            .expect("the request reached the engine");
-        let _ = stop.send(());
-        let answer = client.join().expect("client");
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-        assert!(answer.contains("slow but done"), "{answer}");
-        runtime
-            .block_on(serving)
-            .expect("joined")
-            .expect("clean stop");
-        assert!(
-            std::net::TcpStream::connect(http).is_err(),
-            "no longer accepting"
-        );
-    }
-
-    #[test]
-    fn ready_line_has_the_spec_keys_in_order() {
-        let ready = ReadyInfo {
-            http: "127.0.0.1:8080".parse().expect("addr"),
-            quic: "127.0.0.1:7100".parse().expect("addr"),
-            data_dir: PathBuf::from("/var/lib/\"strand\""),
-        };
-        let expected = concat!(
-            r#"{"event":"ready","http":"127.0.0.1:8080","quic":"127.0.0.1:7100","#,
-            r#""data_dir":"/var/lib/\"strand\""}"#
-        );
-        assert_eq!(ready.json_line(), expected);
-        let parsed: serde_json::Value = serde_json::from_str(&ready.json_line()).expect("JSON");
-        assert_eq!(parsed["data_dir"], "/var/lib/\"strand\"");
-    }
-}
+mod tests;

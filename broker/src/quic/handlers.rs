@@ -1,0 +1,100 @@
+//! [`QuicHandlers`]: the broker's handler of each QUIC request kind, reached from a decoded
+//! request by one `match` ([`QuicHandlers::serve`]): topics (`produce_topic`, `fetch`:
+//! `topics.rs`; `tail`: `tail.rs`), consumer groups (`groups.rs`) and SQL with table produce
+//! (`sql.rs`). Each call owns its request's stream: it writes zero or more frames with the
+//! [`Responder`] and returns; the connection then ends the stream.
+
+use std::sync::Arc;
+
+use strand_wire::quic::{codes, Message};
+
+use super::access::TopicAccess;
+use super::groups::GroupService;
+use super::responder::{ReplyError, Responder};
+use super::sql::SqlOverQuic;
+use super::topics::TopicService;
+use crate::catalog::Catalog;
+use crate::config::GroupLimits;
+use crate::engine::Engine;
+use crate::session::Session;
+use crate::topics::{GroupOffsets, TopicData};
+use crate::users::UserDirectory;
+
+/// The concrete services behind the QUIC listener, built by the composition root.
+pub struct QuicHandlers {
+    topics: TopicService,
+    topic_data: Arc<TopicData>,
+    access: TopicAccess,
+    groups: GroupService,
+    sql: SqlOverQuic,
+}
+
+/// What the QUIC handlers are built from: the broker's parts they serve.
+pub struct QuicParts {
+    pub catalog: Arc<Catalog>,
+    pub topics: Arc<TopicData>,
+    pub users: Arc<UserDirectory>,
+    pub offsets: Arc<GroupOffsets>,
+    pub engine: Arc<Engine>,
+    pub group_limits: GroupLimits,
+}
+
+impl QuicHandlers {
+    pub fn new(parts: QuicParts) -> QuicHandlers {
+        let QuicParts {
+            catalog,
+            topics,
+            users,
+            offsets,
+            engine,
+            group_limits,
+        } = parts;
+        let access = TopicAccess::new(catalog.clone(), users.clone());
+        QuicHandlers {
+            topics: TopicService::new(catalog, topics.clone(), users),
+            topic_data: topics,
+            groups: GroupService::new(access.clone(), offsets, group_limits),
+            access,
+            sql: SqlOverQuic::new(engine),
+        }
+    }
+
+    /// Serves one request of an authenticated connection. Frames a client may not send
+    /// (responses, pushes, a second `auth`) are answered `unexpected_frame`. `Err` only when
+    /// writing the answer failed.
+    pub(crate) async fn serve(
+        &self,
+        session: &Session,
+        message: Message,
+        reply: &mut Responder,
+    ) -> Result<(), ReplyError> {
+        match message {
+            Message::ProduceTopic(request) => {
+                self.topics.produce_topic(session, request, reply).await
+            }
+            Message::Fetch(request) => self.topics.fetch(session, request, reply).await,
+            Message::Tail(request) => {
+                let topics = &self.topic_data;
+                super::tail::tail(&self.access, topics, session, request, reply).await
+            }
+            Message::GroupJoin(request) => self.groups.join(session, request, reply).await,
+            Message::GroupHeartbeat(request) => {
+                self.groups.heartbeat(session, request, reply).await
+            }
+            Message::GroupSync(request) => self.groups.sync(session, request, reply).await,
+            Message::GroupCommit(request) => self.groups.commit(session, request, reply).await,
+            Message::GroupLeave(request) => self.groups.leave(session, request, reply).await,
+            Message::Sql(request) => self.sql.sql(session, request, reply).await,
+            Message::ProduceTable(request) => self.sql.produce_table(session, request, reply).await,
+            Message::Auth(_) => {
+                let message = "the connection is already authenticated; open a new connection \
+                               to change user";
+                reply.error(codes::UNEXPECTED_FRAME, message).await
+            }
+            other => {
+                let message = format!("`{}` is a server-to-client frame", other.name());
+                reply.error(codes::UNEXPECTED_FRAME, message).await
+            }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! [`Broker`]: the composition root's parts. One of each, opened once over one store, then
+//! handed to the listeners as the concrete services they use: HTTP and WebSocket get the SQL
+//! engine, QUIC gets topics, groups and the engine ([`Broker::quic_handlers`]).
+
+use std::sync::Arc;
+
+use strand_log::Store;
+
+use crate::catalog::Catalog;
+use crate::config::{GroupLimits, MaintenanceConfig};
+use crate::engine::{Engine, EngineError, EngineParts};
+use crate::metrics::Metrics;
+use crate::quic::{QuicHandlers, QuicParts};
+use crate::realtime::Realtime;
+use crate::tables::TableData;
+use crate::topics::{GroupOffsets, TopicData};
+use crate::users::UserDirectory;
+
+/// Everything the server serves from, each part built once here.
+pub struct Broker {
+    pub catalog: Arc<Catalog>,
+    pub users: Arc<UserDirectory>,
+    pub tables: Arc<TableData>,
+    /// The messages of all topics: one instance per store, so idempotent producers are
+    /// tracked in one place.
+    pub topics: Arc<TopicData>,
+    pub realtime: Arc<Realtime>,
+    /// Consumer groups' committed offsets, served over QUIC.
+    pub offsets: Arc<GroupOffsets>,
+    pub metrics: Arc<Metrics>,
+    pub engine: Arc<Engine>,
+}
+
+impl Broker {
+    /// Opens the catalog and the group offsets from `store` (replaying their partitions) and
+    /// starts the realtime dispatcher and the engine over them.
+    pub fn open(
+        store: Arc<Store>,
+        users: Arc<UserDirectory>,
+        metrics: Arc<Metrics>,
+        maintenance: MaintenanceConfig,
+    ) -> Result<Broker, EngineError> {
+        let catalog = Arc::new(Catalog::open(&store)?);
+        let topics = Arc::new(TopicData::new(store.clone()));
+        let offsets = Arc::new(GroupOffsets::open(&store)?);
+        let tables = Arc::new(TableData::new(store.clone()));
+        let realtime = Realtime::start(metrics.clone());
+        let engine = Engine::start(EngineParts {
+            store,
+            catalog: catalog.clone(),
+            tables: tables.clone(),
+            topics: topics.clone(),
+            users: users.clone(),
+            realtime: realtime.clone(),
+            metrics: metrics.clone(),
+            maintenance,
+        })?;
+        Ok(Broker {
+            catalog,
+            users,
+            tables,
+            topics,
+            realtime,
+            offsets,
+            metrics,
+            engine: Arc::new(engine),
+        })
+    }
+
+    /// The QUIC listener's handlers over this broker's parts.
+    pub fn quic_handlers(&self, group_limits: GroupLimits) -> QuicHandlers {
+        QuicHandlers::new(QuicParts {
+            catalog: self.catalog.clone(),
+            topics: self.topics.clone(),
+            users: self.users.clone(),
+            offsets: self.offsets.clone(),
+            engine: self.engine.clone(),
+            group_limits,
+        })
+    }
+}
