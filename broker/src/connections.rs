@@ -30,6 +30,7 @@ use std::fmt::Write;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
+use strand_sql_view::UserName;
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -37,7 +38,6 @@ use tokio::sync::Notify;
 use crate::config::ConnectionConfig;
 use crate::error::ErrorCode;
 use crate::throttle::RefusalThrottle;
-use crate::users::UserName;
 
 /// The error code of a refused connection (HTTP 503, WebSocket and QUIC errors).
 pub const TOO_MANY_CONNECTIONS: &str = ErrorCode::TooManyConnections.as_str();

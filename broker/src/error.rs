@@ -400,7 +400,7 @@ mod tests {
 
     #[test]
     fn directory_errors_map_to_client_errors() {
-        let taken = UserError::AlreadyExists(crate::users::UserName::new("a").expect("name"));
+        let taken = UserError::AlreadyExists(strand_sql_view::UserName::new("a").expect("name"));
         assert_eq!(ApiError::from(taken).status(), StatusCode::CONFLICT);
         let bad = UserError::InvalidPassword("it is empty");
         assert_eq!(ApiError::from(bad).code, ErrorCode::InvalidValue);

@@ -37,7 +37,4 @@ pub mod ws;
 pub use error::{ApiError, ErrorCode, Position};
 pub use session::{AuthMethod, Session};
 pub use sql::{Column, SqlEngine, StatementResult};
-pub use users::{
-    Privilege, Role, RowsLayout, TableName, User, UserDirectory, UserError, UserIncarnation,
-    UserName,
-};
+pub use users::{RowsLayout, User, UserDirectory, UserError, UserIncarnation};

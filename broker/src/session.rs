@@ -4,7 +4,8 @@
 //! It owns no credentials and checks nothing: the authenticator builds sessions only for
 //! users that exist in the directory at the time of the request.
 
-use crate::users::{Role, UserIncarnation, UserName};
+use crate::users::UserIncarnation;
+use strand_sql_view::{Role, UserName};
 
 /// How the client proved who it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -18,10 +18,9 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use strand_sql_view::UserName;
 
 use parking_lot::Mutex;
-
-use crate::users::UserName;
 
 /// Refusals a user may have at once before being slowed down.
 pub const REFUSALS_BURST: u32 = 20;

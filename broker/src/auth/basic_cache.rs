@@ -15,12 +15,13 @@
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+use strand_sql_view::{Role, UserName};
 
 use hmac::{KeyInit, Mac};
 use parking_lot::Mutex;
 
 use crate::limits::{BASIC_AUTH_CACHE_ENTRIES_MAX, BASIC_AUTH_CACHE_TTL_MS};
-use crate::users::{Role, UserIncarnation, UserName};
+use crate::users::UserIncarnation;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 

@@ -2,11 +2,12 @@
 //! dropped or changed after the token was issued.
 
 use std::time::Duration;
+use strand_sql_view::{Role, UserName};
 
 use strand_log::{FsyncPolicy, Store, StoreConfig};
 
 use super::*;
-use crate::users::{PasswordHashing, Role, UserName};
+use crate::users::PasswordHashing;
 
 fn authenticator(root: &std::path::Path) -> (Store, Arc<UserDirectory>, Authenticator) {
     let mut config = StoreConfig::default();

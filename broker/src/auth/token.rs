@@ -157,7 +157,8 @@ pub fn rfc3339_utc(unix_s: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::users::{Role, RowsLayout, UserIncarnation, UserName};
+    use crate::users::{RowsLayout, UserIncarnation};
+    use strand_sql_view::{Role, UserName};
 
     fn keys(secret: &[u8], ttl_s: u64) -> TokenKeys {
         TokenKeys::new(

@@ -72,7 +72,7 @@ fn statement(action: &UserAction) -> anyhow::Result<(String, Option<String>)> {
             new_password,
         } => {
             let (password, generated) = chosen(new_password)?;
-            let role = role.parse::<strand_broker::Role>()?;
+            let role = strand_broker::users::parse_role(role)?;
             let sql = format!(
                 "CREATE USER {} WITH PASSWORD {} ROLE {role};",
                 quote(name),

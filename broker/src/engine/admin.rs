@@ -2,34 +2,12 @@
 //! work is done by the [`UserDirectory`](crate::users::UserDirectory).
 
 use strand_sql_view::ast::{Grant, UserChange};
-use strand_sql_view::{self as sql, Statement, TableKind};
+use strand_sql_view::Privilege;
+use strand_sql_view::{Statement, TableKind};
 
 use super::{errors, Caller, Engine, EngineResult};
 use crate::error::{ApiError, ErrorCode};
 use crate::sql::StatementResult;
-use crate::users::{Privilege, Role, TableName, UserName};
-
-fn user_name(name: &sql::UserName) -> Result<UserName, ApiError> {
-    UserName::new(name.as_str()).map_err(errors::from_users)
-}
-
-fn role(role: sql::Role) -> Role {
-    match role {
-        sql::Role::User => Role::User,
-        sql::Role::Service => Role::Service,
-        sql::Role::Dba => Role::Dba,
-        sql::Role::System => Role::System,
-    }
-}
-
-fn privilege(privilege: sql::Privilege) -> Privilege {
-    match privilege {
-        sql::Privilege::Select => Privilege::Select,
-        sql::Privilege::Insert => Privilege::Insert,
-        sql::Privilege::Update => Privilege::Update,
-        sql::Privilege::Delete => Privilege::Delete,
-    }
-}
 
 impl Engine {
     pub(super) fn administer(&self, caller: &Caller, statement: &Statement) -> EngineResult {
@@ -42,27 +20,27 @@ impl Engine {
                 role: r,
                 if_not_exists,
             } => {
-                let name = user_name(user)?;
+                let name = user.clone();
                 if *if_not_exists && users.user(name.as_str()).is_some() {
                     format!("user {name} already exists")
                 } else {
                     users
-                        .create_user(&name, password.expose(), role(*r))
+                        .create_user(&name, password.expose(), *r)
                         .map_err(errors::from_users)?;
-                    format!("user {name} created with role {}", role(*r))
+                    format!("user {name} created with role {}", *r)
                 }
             }
             Statement::AlterUser { user, change } => {
-                let name = user_name(user)?;
+                let name = user.clone();
                 match change {
                     UserChange::Password(password) => users.set_password(&name, password.expose()),
-                    UserChange::Role(r) => users.set_role(&name, role(*r)),
+                    UserChange::Role(r) => users.set_role(&name, *r),
                 }
                 .map_err(errors::from_users)?;
                 format!("user {name} altered")
             }
             Statement::DropUser { user, if_exists } => {
-                let name = user_name(user)?;
+                let name = user.clone();
                 match users
                     .drop_user(&name, *if_exists)
                     .map_err(errors::from_users)?
@@ -87,7 +65,7 @@ impl Engine {
             .map(|user| {
                 let mut row = serde_json::Map::new();
                 row.insert("user".into(), user.name.as_str().into());
-                row.insert("role".into(), user.role.as_str().into());
+                row.insert("role".into(), user.role.name().into());
                 row.insert("created_unix_ms".into(), user.created_unix_ms.into());
                 row
             })
@@ -128,12 +106,12 @@ impl Engine {
             );
             return Err(ApiError::new(ErrorCode::InvalidValue, text));
         }
-        let user = user_name(&grant.user)?;
-        let name = TableName::new(object.to_string()).map_err(errors::from_users)?;
-        let privileges: Vec<Privilege> = grant.privileges.iter().copied().map(privilege).collect();
+        let user = grant.user.clone();
+        let name = object.clone();
+        let privileges: &[Privilege] = &grant.privileges;
         let outcome = match give {
-            true => self.users.grant(&user, &name, &privileges),
-            false => self.users.revoke(&user, &name, &privileges),
+            true => self.users.grant(&user, &name, privileges),
+            false => self.users.revoke(&user, &name, privileges),
         };
         outcome.map_err(errors::from_users)?;
         Ok(format!(

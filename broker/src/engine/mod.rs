@@ -22,6 +22,7 @@ mod topic_ddl;
 mod write;
 
 use std::sync::Arc;
+use strand_sql_view::{Privilege, Role, UserName};
 
 use serde_json::Value as Json;
 use strand_sql_view::{parse_statements, Statement, TableKind, TableName, Value};
@@ -38,7 +39,7 @@ use crate::session::Session;
 use crate::sql::{PreparedSql, RunCost, SqlEngine, StatementResult};
 use crate::tables::{RowOwner, TableData};
 use crate::topics::{SourcePump, TopicData};
-use crate::users::{Privilege, Role, RowsLayout, UserDirectory, UserIncarnation, UserName};
+use crate::users::{is_admin, privilege_word, RowsLayout, UserDirectory, UserIncarnation};
 use compaction::CompactionSchedule;
 pub use errors::EngineError;
 use expiry::{ExpiryContext, ExpiryQueue, ExpirySweeper};
@@ -55,7 +56,7 @@ pub(crate) struct Caller {
 
 impl Caller {
     fn require_admin(&self, what: &str) -> Result<(), ApiError> {
-        if self.role.is_admin() {
+        if is_admin(self.role) {
             return Ok(());
         }
         Err(ApiError::new(
@@ -269,10 +270,10 @@ impl Engine {
         match table.def.kind() {
             TableKind::User | TableKind::Stream { .. } => Ok(rows),
             TableKind::Shared => {
-                let name = crate::users::TableName::new(table.def.name().to_string())
-                    .map_err(|e| ApiError::new(ErrorCode::InvalidValue, e.to_string()))?;
-                if caller.role.is_admin()
-                    || self.users.has_privilege(&caller.user, &name, privilege)
+                if is_admin(caller.role)
+                    || self
+                        .users
+                        .has_privilege(&caller.user, table.def.name(), privilege)
                 {
                     return Ok(RowOwner::Shared);
                 }
@@ -281,7 +282,7 @@ impl Engine {
                     format!(
                         "{} has no {} privilege on {}",
                         caller.user,
-                        privilege.as_str(),
+                        privilege_word(privilege),
                         table.def.name()
                     ),
                 ))

@@ -5,6 +5,7 @@
 use serde_json::{Map, Value as Json};
 use strand_log::{ReadFrom, ReadSnapshot, RecordView, Seq};
 use strand_sql_view::ast::Select;
+use strand_sql_view::Privilege;
 use strand_sql_view::{encode_key, RowView, TableDef, TableKind, Value};
 use strand_sql_view::{Filter, SelectPlan, SystemColumns};
 
@@ -14,7 +15,6 @@ use crate::limits::RESULT_ROWS_MAX;
 use crate::realtime::json_of;
 use crate::sql::{Column, StatementResult};
 use crate::tables::versions::{versions_as_of, KeyedPartition};
-use crate::users::Privilege;
 
 impl Engine {
     pub(super) fn select(

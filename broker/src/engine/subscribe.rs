@@ -3,13 +3,13 @@
 //! give the caller's own partition, whatever the WHERE says).
 
 use strand_sql_view::ast::SelectItem;
+use strand_sql_view::Privilege;
 use strand_sql_view::{parse_statement, SelectPlan, Statement};
 
 use super::{errors, Caller, Engine};
 use crate::error::{ApiError, ErrorCode};
 use crate::realtime::SubscriptionTarget;
 use crate::tables::partition_prefix;
-use crate::users::Privilege;
 
 impl Engine {
     pub(super) fn compile_subscription(

@@ -5,6 +5,7 @@
 use serde_json::{Map, Value as Json};
 use strand_log::Seq;
 use strand_sql_view::ast::{Delete, Expr, ExprKind, Insert, TableRef, Update};
+use strand_sql_view::Privilege;
 use strand_sql_view::{encode_key, encode_row, DeletePlan, InsertPlan, UpdatePlan, Value};
 use strand_sql_view::{Name, TableName};
 
@@ -16,7 +17,6 @@ use crate::error::{ApiError, ErrorCode};
 use crate::sql::StatementResult;
 use crate::tables::versions::{KeyVersion, KeyedPartition, PartitionWriter, RowWrite};
 use crate::tables::{partition_id, RowOwner};
-use crate::users::Privilege;
 
 /// A row version to write: its key (empty without a primary key) and stored bytes.
 struct Encoded {

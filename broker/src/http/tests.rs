@@ -4,6 +4,7 @@
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
+use strand_sql_view::{Role, UserName};
 
 use strand_log::{FsyncPolicy, Store, StoreConfig};
 
@@ -12,7 +13,7 @@ use crate::auth::JwtSecret;
 use crate::session::Session;
 use crate::sql::{PreparedSql, StatementResult};
 use crate::storage::SyncCounters;
-use crate::users::{PasswordHashing, Role, UserDirectory, UserName};
+use crate::users::{PasswordHashing, UserDirectory};
 
 /// An engine that refuses every statement: what reaches it, and its answer, are what the
 /// router must pass through.

@@ -8,12 +8,12 @@
 
 use std::sync::Arc;
 
-use strand_sql_view::{Name, TopicName};
+use strand_sql_view::{Name, Privilege, TableName, TopicName};
 use strand_wire::quic::codes;
 
 use crate::catalog::{Catalog, CatalogTopic};
 use crate::session::Session;
-use crate::users::{Privilege, Standing, UserDirectory};
+use crate::users::{privilege_word, table_name, Standing, UserDirectory};
 
 /// Why a request is refused: a protocol error code and a message.
 pub(crate) type Refusal = (&'static str, String);
@@ -41,20 +41,21 @@ impl TopicAccess {
         let (Ok(namespace), Ok(topic)) = (Name::new(namespace), Name::new(topic)) else {
             return Err(unknown());
         };
-        let object = crate::users::TableName::new(format!("{namespace}.{topic}"));
+        // Grants name a topic as they name a table: `namespace.name`.
+        let object = TableName {
+            namespace: namespace.clone(),
+            table: topic.clone(),
+        };
         let found = self
             .catalog
             .topic(&TopicName { namespace, topic })
             .ok_or_else(unknown)?;
-        let standing = match &object {
-            Ok(object) => self.users.standing(
-                session.user(),
-                session.incarnation(),
-                Some(object),
-                privilege,
-            ),
-            Err(_) => Standing::Revoked,
-        };
+        let standing = self.users.standing(
+            session.user(),
+            session.incarnation(),
+            Some(&object),
+            privilege,
+        );
         match standing {
             Standing::Allowed => Ok(found),
             Standing::Dropped => Err(dropped(session)),
@@ -62,7 +63,7 @@ impl TopicAccess {
                 let text = format!(
                     "{} has no {} privilege on topic {name}",
                     session.user(),
-                    privilege.as_str()
+                    privilege_word(privilege)
                 );
                 Err((codes::FORBIDDEN, text))
             }
@@ -73,7 +74,7 @@ impl TopicAccess {
     /// (its current role, not the session's): an open `tail` checks this after every user or
     /// grant change and before every push.
     pub(crate) fn still_readable(&self, session: &Session, name: &str) -> Result<(), Refusal> {
-        let object = crate::users::TableName::new(name).ok();
+        let object = table_name(name).ok();
         let standing = match &object {
             Some(object) => self.users.standing(
                 session.user(),

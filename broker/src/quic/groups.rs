@@ -26,6 +26,7 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use strand_sql_view::Privilege;
 
 use strand_log::Seq;
 use strand_wire::quic::{
@@ -46,7 +47,6 @@ use crate::topics::group::{
     SESSION_TIMEOUT_MS_MIN,
 };
 use crate::topics::GroupOffsets;
-use crate::users::Privilege;
 
 /// Most groups one server holds; a join that would create another is refused. Each costs a
 /// coordinator (members, owners per partition) and a sweep visit.

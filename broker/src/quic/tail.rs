@@ -8,6 +8,7 @@
 //! checks again before every push.
 
 use std::time::Duration;
+use strand_sql_view::Privilege;
 
 use strand_log::Seq;
 use strand_wire::quic::{
@@ -20,7 +21,6 @@ use super::topics::refusal;
 use crate::catalog::CatalogTopic;
 use crate::session::Session;
 use crate::topics::{FetchFrom, TopicData, TopicError};
-use crate::users::Privilege;
 
 /// How long one wait for new records lasts before the tail re-checks its stream; bounds how
 /// long a tail of a dropped topic lingers.

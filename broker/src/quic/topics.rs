@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use strand_sql_view::Privilege;
 
 use strand_log::{LogError, Seq};
 use strand_wire::quic::{
@@ -19,7 +20,7 @@ use super::tail::read_records_frame;
 use crate::catalog::{Catalog, CatalogTopic};
 use crate::session::Session;
 use crate::topics::{FetchFrom, PartitionChoice, ProducerBatch, TopicData, TopicError};
-use crate::users::{Privilege, UserDirectory};
+use crate::users::UserDirectory;
 
 /// The longest long poll a fetch may ask for.
 const FETCH_WAIT_MS_MAX: u32 = 60_000;

@@ -19,10 +19,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use strand_log::{NewRecord, Partition, PartitionId, ReadFrom, Seq, Store};
+use strand_sql_view::{Privilege, Role, TableName, UserName};
 use tokio::sync::watch;
 
 pub use model::{
-    Privilege, Role, RowsLayout, Standing, TableName, User, UserError, UserIncarnation, UserName,
+    check_new_user_name, is_admin, parse_privilege, parse_role, privilege_word, table_name,
+    user_name, RowsLayout, Standing, User, UserError, UserIncarnation,
 };
 pub use password::{check_password, generate_password, random_bytes, PasswordHashing};
 use record::{encode_grant, encode_user, DirectoryKey, DirectoryState, PrivilegeSet, StoredUser};
@@ -105,7 +107,7 @@ impl UserDirectory {
         if !self.read().users.is_empty() {
             return Ok(AdminBootstrap::AlreadyInitialized);
         }
-        let admin = UserName::new(ADMIN_USER)?;
+        let admin = user_name(ADMIN_USER)?;
         match password {
             Some(password) => {
                 self.create_user(&admin, password, Role::System)?;
@@ -126,7 +128,7 @@ impl UserDirectory {
         password: &str,
         role: Role,
     ) -> Result<User, UserError> {
-        name.check_new()?;
+        check_new_user_name(name)?;
         let password_hash = self.hashing.hash(password)?;
         let _change = self.lock_change();
         {
@@ -269,7 +271,7 @@ impl UserDirectory {
     pub fn has_privilege(&self, name: &UserName, table: &TableName, privilege: Privilege) -> bool {
         let state = self.read();
         match state.users.get(name) {
-            Some(stored) if stored.role.is_admin() => true,
+            Some(stored) if is_admin(stored.role) => true,
             Some(_) => state
                 .grants
                 .get(name)
@@ -304,7 +306,7 @@ impl UserDirectory {
             .get(name)
             .and_then(|tables| tables.get(object))
             .is_some_and(|set| set.contains(privilege));
-        match stored.role.is_admin() || granted {
+        match is_admin(stored.role) || granted {
             true => Standing::Allowed,
             false => Standing::Revoked,
         }

@@ -1,21 +1,21 @@
-//! The nouns of the user directory: [`UserName`], [`Role`], [`Privilege`], [`TableName`],
-//! [`User`] and the typed [`UserError`]. Each name is parsed once, so a value of these types is
-//! always valid; this module does no I/O and keeps no state.
-
-use std::fmt;
-use std::str::FromStr;
+//! The nouns of the user directory: [`User`], [`UserIncarnation`], [`RowsLayout`] and the
+//! typed [`UserError`]. The identity types (user names, roles, privileges, table names) are
+//! `strand-sql-view`'s, parsed once; what only the broker needs of them (who is an
+//! administrator, how a privilege is stored, the shorter limit on new user names) is the
+//! functions here. No I/O, no state.
 
 use strand_log::LogError;
+use strand_sql_view::{Name, Privilege, Role, TableName, UserName};
 
-use crate::limits::{NEW_USER_NAME_BYTES_MAX, TABLE_NAME_BYTES_MAX, USER_NAME_BYTES_MAX};
+use crate::limits::NEW_USER_NAME_BYTES_MAX;
 
 /// Everything the directory can refuse or fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {
     #[error("invalid user name {name:?}: {reason}")]
-    InvalidName { name: String, reason: &'static str },
+    InvalidName { name: String, reason: String },
     #[error("invalid table name {name:?}: {reason}")]
-    InvalidTableName { name: String, reason: &'static str },
+    InvalidTableName { name: String, reason: String },
     #[error("unknown role {0:?}: expected user, service, dba or system")]
     InvalidRole(String),
     #[error("unknown privilege {0:?}: expected SELECT, INSERT, UPDATE or DELETE")]
@@ -47,188 +47,78 @@ pub enum UserError {
     CorruptRecord { seq: u64, reason: String },
 }
 
-/// A user name: 1 to `USER_NAME_BYTES_MAX` bytes without control characters (the rule of
-/// `strand-sql-view`'s user names, so every name a statement accepts can be stored).
-/// Case-sensitive, as SQL string literals are. A name with `:` cannot use Basic credentials
-/// (the separator); it logs in for a token instead.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct UserName(String);
+/// Parses a user name that did not come through a statement (credentials, stored records):
+/// the rule of `strand-sql-view`'s [`UserName`] (1 to 128 bytes, no control characters),
+/// refused as a [`UserError`]. Case-sensitive, as SQL string literals are. A name with `:`
+/// cannot use Basic credentials (the separator); it logs in for a token instead.
+pub fn user_name(text: &str) -> Result<UserName, UserError> {
+    UserName::new(text).map_err(|error| UserError::InvalidName {
+        name: text.to_string(),
+        reason: error.message,
+    })
+}
 
-impl UserName {
-    pub fn new(name: impl Into<String>) -> Result<UserName, UserError> {
-        let name = name.into();
-        let reason = if name.is_empty() {
-            Some("it is empty")
-        } else if name.len() > USER_NAME_BYTES_MAX {
-            Some("it is longer than 128 bytes")
-        } else if name.chars().any(char::is_control) {
-            Some("it contains control characters")
-        } else {
-            None
-        };
-        match reason {
-            Some(reason) => Err(UserError::InvalidName { name, reason }),
-            None => Ok(UserName(name)),
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// Refuse a name too long for a new user: every name `CREATE USER` accepts maps to a
-    /// partition directory within the file system's 255-byte name limit. Names already
-    /// stored (up to `USER_NAME_BYTES_MAX`, by older builds) stay usable.
-    pub fn check_new(&self) -> Result<(), UserError> {
-        match self.0.len() {
-            bytes if bytes > NEW_USER_NAME_BYTES_MAX => Err(UserError::NameTooLong {
-                name: self.0.clone(),
-                bytes,
-                max: NEW_USER_NAME_BYTES_MAX,
-            }),
-            _ => Ok(()),
-        }
+/// Refuses a name too long for a new user: every name `CREATE USER` accepts maps to a
+/// partition directory within the file system's 255-byte name limit. Names already stored
+/// (up to the SQL layer's `USER_NAME_BYTES_MAX`, by older builds) stay usable.
+pub fn check_new_user_name(name: &UserName) -> Result<(), UserError> {
+    match name.as_str().len() {
+        bytes if bytes > NEW_USER_NAME_BYTES_MAX => Err(UserError::NameTooLong {
+            name: name.to_string(),
+            bytes,
+            max: NEW_USER_NAME_BYTES_MAX,
+        }),
+        _ => Ok(()),
     }
 }
 
-impl fmt::Display for UserName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+/// Administrators (`dba`, `system`) pass every privilege check.
+pub fn is_admin(role: Role) -> bool {
+    matches!(role, Role::Dba | Role::System)
+}
+
+/// The role named `text`, in any case (the directory's records, `--role` flags).
+pub fn parse_role(text: &str) -> Result<Role, UserError> {
+    Role::from_name(text).ok_or_else(|| UserError::InvalidRole(text.to_string()))
+}
+
+/// A privilege as the directory's records store it and refusals name it: `select`,
+/// `insert`, `update`, `delete`.
+pub fn privilege_word(privilege: Privilege) -> &'static str {
+    match privilege {
+        Privilege::Select => "select",
+        Privilege::Insert => "insert",
+        Privilege::Update => "update",
+        Privilege::Delete => "delete",
     }
 }
 
-/// What a user is, in increasing power. `dba` and `system` are administrators.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Role {
-    /// Reads and writes its own rows of USER tables, and what it is granted.
-    User,
-    /// A backend service: like `user`, meant for service accounts (consumers, producers).
-    Service,
-    /// Administers namespaces, tables, topics, users and grants.
-    Dba,
-    /// The built-in superuser (`admin`).
-    System,
+/// The privilege named `text`, in any case.
+pub fn parse_privilege(text: &str) -> Result<Privilege, UserError> {
+    Privilege::ALL
+        .into_iter()
+        .find(|p| p.name().eq_ignore_ascii_case(text))
+        .ok_or_else(|| UserError::InvalidPrivilege(text.to_string()))
 }
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::User => "user",
-            Role::Service => "service",
-            Role::Dba => "dba",
-            Role::System => "system",
-        }
-    }
-
-    /// Administrators pass every privilege check.
-    pub fn is_admin(self) -> bool {
-        matches!(self, Role::Dba | Role::System)
-    }
+/// The privilege's bit in a stored [`super::record::PrivilegeSet`].
+pub(crate) fn privilege_bit(privilege: Privilege) -> u8 {
+    1 << (privilege as u8)
 }
 
-impl FromStr for Role {
-    type Err = UserError;
-
-    fn from_str(text: &str) -> Result<Role, UserError> {
-        match text.to_ascii_lowercase().as_str() {
-            "user" => Ok(Role::User),
-            "service" => Ok(Role::Service),
-            "dba" => Ok(Role::Dba),
-            "system" => Ok(Role::System),
-            _ => Err(UserError::InvalidRole(text.to_string())),
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What a grant allows on a table or topic.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Privilege {
-    Select,
-    Insert,
-    Update,
-    Delete,
-}
-
-impl Privilege {
-    pub const ALL: [Privilege; 4] = [
-        Privilege::Select,
-        Privilege::Insert,
-        Privilege::Update,
-        Privilege::Delete,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Privilege::Select => "select",
-            Privilege::Insert => "insert",
-            Privilege::Update => "update",
-            Privilege::Delete => "delete",
-        }
-    }
-
-    pub(crate) fn bit(self) -> u8 {
-        1 << (self as u8)
-    }
-}
-
-impl FromStr for Privilege {
-    type Err = UserError;
-
-    fn from_str(text: &str) -> Result<Privilege, UserError> {
-        Privilege::ALL
-            .into_iter()
-            .find(|p| p.as_str().eq_ignore_ascii_case(text))
-            .ok_or_else(|| UserError::InvalidPrivilege(text.to_string()))
-    }
-}
-
-impl fmt::Display for Privilege {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.as_str().to_ascii_uppercase())
-    }
-}
-
-/// A table or topic name, `namespace.table`: two identifiers (ASCII letter or `_`, then
-/// letters, digits, `_`). The SQL layer passes names already case-normalized.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TableName(String);
-
-impl TableName {
-    pub fn new(name: impl Into<String>) -> Result<TableName, UserError> {
-        let name = name.into();
-        let identifier = |part: &str| {
-            let mut bytes = part.bytes();
-            bytes
-                .next()
-                .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-                && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        };
-        let reason = match name.split_once('.') {
-            _ if name.len() > TABLE_NAME_BYTES_MAX => Some("it is longer than 255 bytes"),
-            Some((namespace, table)) if identifier(namespace) && identifier(table) => None,
-            _ => Some("expected namespace.table, each an identifier"),
-        };
-        match reason {
-            Some(reason) => Err(UserError::InvalidTableName { name, reason }),
-            None => Ok(TableName(name)),
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for TableName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+/// Parses the name of a granted table or topic as the directory's records store it,
+/// `namespace.name`: two identifiers of the SQL layer's [`Name`] rule.
+pub fn table_name(text: &str) -> Result<TableName, UserError> {
+    let invalid = |reason: String| UserError::InvalidTableName {
+        name: text.to_string(),
+        reason,
+    };
+    let (namespace, table) = text
+        .split_once('.')
+        .ok_or_else(|| invalid("expected namespace.table, each an identifier".to_string()))?;
+    let namespace = Name::new(namespace).map_err(|e| invalid(e.message))?;
+    let table = Name::new(table).map_err(|e| invalid(e.message))?;
+    Ok(TableName { namespace, table })
 }
 
 /// Which user of a name this is: the `_seq` of the record that created it (as a table's
@@ -276,32 +166,38 @@ mod tests {
     #[test]
     fn names_are_parsed_once() {
         for good in ["alice.b-c_d@x", "o'brien", "a/b", "al ice", "é"] {
-            assert!(UserName::new(good).is_ok(), "{good:?} refused");
+            assert!(user_name(good).is_ok(), "{good:?} refused");
         }
         for bad in ["", "a\nb", "\u{7f}", &"x".repeat(129)] {
-            assert!(UserName::new(bad).is_err(), "{bad:?} accepted");
+            assert!(user_name(bad).is_err(), "{bad:?} accepted");
         }
-        let longest = UserName::new("é".repeat(NEW_USER_NAME_BYTES_MAX / 2)).expect("name");
-        assert!(longest.check_new().is_ok());
-        let long = UserName::new("x".repeat(NEW_USER_NAME_BYTES_MAX + 1)).expect("name");
+        let longest = user_name(&"é".repeat(NEW_USER_NAME_BYTES_MAX / 2)).expect("name");
+        assert!(check_new_user_name(&longest).is_ok());
+        let long = user_name(&"x".repeat(NEW_USER_NAME_BYTES_MAX + 1)).expect("name");
         assert!(matches!(
-            long.check_new(),
+            check_new_user_name(&long),
             Err(UserError::NameTooLong { .. })
         ));
-        assert!(TableName::new("app.rooms").is_ok());
-        assert!(TableName::new("_a.b_1").is_ok());
+        assert!(table_name("app.rooms").is_ok());
+        assert!(table_name("_a.b_1").is_ok());
         for bad in ["rooms", "app.", ".rooms", "a.b.c", "1a.b", "a.b-c", "a/b.c"] {
-            assert!(TableName::new(bad).is_err(), "{bad:?} accepted");
+            assert!(table_name(bad).is_err(), "{bad:?} accepted");
         }
     }
 
     #[test]
     fn roles_and_privileges_parse_case_insensitively() {
-        assert_eq!("DBA".parse::<Role>().ok(), Some(Role::Dba));
-        assert!("root".parse::<Role>().is_err());
-        assert_eq!("Select".parse::<Privilege>().ok(), Some(Privilege::Select));
-        assert!("drop".parse::<Privilege>().is_err());
-        assert!(Role::System.is_admin() && Role::Dba.is_admin());
-        assert!(!Role::User.is_admin() && !Role::Service.is_admin());
+        assert_eq!(parse_role("DBA").ok(), Some(Role::Dba));
+        assert!(parse_role("root").is_err());
+        assert_eq!(parse_privilege("Select").ok(), Some(Privilege::Select));
+        assert!(parse_privilege("drop").is_err());
+        assert!(is_admin(Role::System) && is_admin(Role::Dba));
+        assert!(!is_admin(Role::User) && !is_admin(Role::Service));
+        for privilege in Privilege::ALL {
+            assert_eq!(
+                parse_privilege(privilege_word(privilege)).ok(),
+                Some(privilege)
+            );
+        }
     }
 }

@@ -10,11 +10,13 @@
 //! change writes the whole value, so replay is "the last record per key wins".
 
 use std::collections::BTreeMap;
+use strand_sql_view::{Privilege, Role, TableName, UserName};
 
 use serde::{Deserialize, Serialize};
 
 use super::model::{
-    Privilege, Role, RowsLayout, TableName, User, UserError, UserIncarnation, UserName,
+    parse_privilege, parse_role, privilege_bit, privilege_word, table_name, user_name, RowsLayout,
+    User, UserError, UserIncarnation,
 };
 
 const FORMAT_VERSION: u32 = 1;
@@ -27,15 +29,23 @@ pub struct PrivilegeSet(u8);
 
 impl PrivilegeSet {
     pub fn contains(self, privilege: Privilege) -> bool {
-        self.0 & privilege.bit() != 0
+        self.0 & privilege_bit(privilege) != 0
     }
 
     pub fn with(self, privileges: &[Privilege]) -> PrivilegeSet {
-        PrivilegeSet(privileges.iter().fold(self.0, |bits, p| bits | p.bit()))
+        PrivilegeSet(
+            privileges
+                .iter()
+                .fold(self.0, |bits, p| bits | privilege_bit(*p)),
+        )
     }
 
     pub fn without(self, privileges: &[Privilege]) -> PrivilegeSet {
-        PrivilegeSet(privileges.iter().fold(self.0, |bits, p| bits & !p.bit()))
+        PrivilegeSet(
+            privileges
+                .iter()
+                .fold(self.0, |bits, p| bits & !privilege_bit(*p)),
+        )
     }
 
     pub fn is_empty(self) -> bool {
@@ -167,26 +177,23 @@ impl DirectoryKey {
 
     fn parse(key: &str) -> Result<DirectoryKey, UserError> {
         if let Some(name) = key.strip_prefix(USER_PREFIX) {
-            return Ok(DirectoryKey::User(UserName::new(name)?));
+            return Ok(DirectoryKey::User(user_name(name)?));
         }
         let unknown = || UserError::InvalidName {
             name: key.to_string(),
-            reason: "unknown directory key (written by a newer strand?)",
+            reason: "unknown directory key (written by a newer strand?)".to_string(),
         };
         let rest = key.strip_prefix(GRANT_PREFIX).ok_or_else(unknown)?;
         // A table name never holds '/'; a user name may.
         let (name, table) = rest.rsplit_once('/').ok_or_else(unknown)?;
-        Ok(DirectoryKey::Grant(
-            UserName::new(name)?,
-            TableName::new(table)?,
-        ))
+        Ok(DirectoryKey::Grant(user_name(name)?, table_name(table)?))
     }
 }
 
 pub fn encode_user(user: &StoredUser) -> Vec<u8> {
     let payload = UserPayload {
         v: FORMAT_VERSION,
-        role: user.role.as_str().to_string(),
+        role: user.role.name().to_string(),
         password_hash: user.password_hash.clone(),
         created_unix_ms: user.created_unix_ms,
         rows_by_incarnation: user.rows == RowsLayout::ByIncarnation,
@@ -200,7 +207,7 @@ pub fn encode_grant(set: PrivilegeSet) -> Vec<u8> {
         privileges: set
             .to_vec()
             .iter()
-            .map(|p| p.as_str().to_string())
+            .map(|p| privilege_word(*p).to_string())
             .collect(),
     };
     serde_json::to_vec(&payload).expect("strings and numbers always serialize")
@@ -210,7 +217,7 @@ fn decode_user(payload: &[u8]) -> Result<StoredUser, String> {
     let decoded: UserPayload = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
     check_version(decoded.v)?;
     Ok(StoredUser {
-        role: decoded.role.parse().map_err(|e: UserError| e.to_string())?,
+        role: parse_role(&decoded.role).map_err(|e| e.to_string())?,
         password_hash: decoded.password_hash,
         created_unix_ms: decoded.created_unix_ms,
         // Set by `DirectoryState::apply`, which knows the record's `_seq`.
@@ -228,7 +235,7 @@ fn decode_grant(payload: &[u8]) -> Result<PrivilegeSet, String> {
     let privileges = decoded
         .privileges
         .iter()
-        .map(|p| p.parse())
+        .map(|p| parse_privilege(p))
         .collect::<Result<Vec<Privilege>, UserError>>()
         .map_err(|e| e.to_string())?;
     Ok(PrivilegeSet::default().with(&privileges))
@@ -279,7 +286,7 @@ mod tests {
             .apply(6, &key, &encode_user(&stored), false)
             .expect("apply");
 
-        let table = TableName::new("app.rooms").expect("valid table");
+        let table = table_name("app.rooms").expect("valid table");
         let grant_key = DirectoryKey::Grant(name("alice"), table.clone()).encode();
         assert_eq!(grant_key, b"g/alice/app.rooms");
         let slashed = DirectoryKey::Grant(name("a/b"), table.clone());

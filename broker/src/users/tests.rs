@@ -20,7 +20,7 @@ fn name(text: &str) -> UserName {
 }
 
 fn table(text: &str) -> TableName {
-    TableName::new(text).expect("valid table")
+    crate::users::table_name(text).expect("valid table")
 }
 
 #[test]

@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use strand_sql_view::Privilege;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use strand_log::Seq;
@@ -31,7 +32,7 @@ use crate::realtime::{
 };
 use crate::session::Session;
 use crate::tables::versions::AsOfError;
-use crate::users::{Privilege, Standing, TableName};
+use crate::users::Standing;
 
 /// WebSocket close code for a policy violation (failed authentication, slow consumer).
 const CLOSE_POLICY: u16 = 1008;
@@ -231,13 +232,13 @@ impl Connection {
         let revoked = self.protocol.filter_ids(|entry| {
             let table = entry.live.plan.select().table();
             let object = match table.kind() {
-                TableKind::Shared => TableName::new(table.name().to_string()).ok(),
+                TableKind::Shared => Some(table.name()),
                 _ => None,
             };
             let standing = directory.standing(
                 session.user(),
                 session.incarnation(),
-                object.as_ref(),
+                object,
                 Privilege::Select,
             );
             standing != Standing::Allowed
