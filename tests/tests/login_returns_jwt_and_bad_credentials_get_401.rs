@@ -6,7 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 use strand_broker::auth::{JwtSecret, TokenKeys};
-use strand_broker::{Role, RowsLayout, User, UserIncarnation, UserName};
+use strand_broker::{RowsLayout, User, UserIncarnation};
+use strand_sql_view::{Role, UserName};
 use strand_tests::{basic, login, post_json, ServerOptions, StrandServer};
 
 #[test]

@@ -19,7 +19,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
 use strand_broker::auth::{JwtSecret, TokenKeys};
-use strand_broker::{Role, RowsLayout, User, UserIncarnation, UserName};
+use strand_broker::{RowsLayout, User, UserIncarnation};
+use strand_sql_view::{Role, UserName};
 use strand_tests::ws::{expect_ack, expect_batch, subscribe_message, WsClient};
 use strand_tests::{basic, bearer, rows, sql, sql_ok, AdminServer, StrandServer};
 
