@@ -36,6 +36,9 @@
 //! - `STRAND_BENCH_JSON`: file for the JSON lines. Default `<scratch>/http_sql.jsonl`
 //!   (`http_sql-quick.jsonl` for quick runs).
 
+// Bench harness: a failed setup or measurement stops the run loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "http_sql/http.rs"]
 mod http;
 #[path = "http_sql/pg.rs"]

@@ -25,6 +25,9 @@
 //!   (default `<scratch>/realtime.jsonl`, `realtime-quick.jsonl` when quick),
 //!   `STRAND_BENCH_BINARY` (another `strand` to measure).
 
+// Bench harness: a failed setup or measurement stops the run loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "realtime/fanout.rs"]
 mod fanout;
 #[allow(dead_code)]

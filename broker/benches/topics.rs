@@ -27,6 +27,9 @@
 //!   (default `<scratch>/topics.jsonl`, `topics-quick.jsonl` when quick),
 //!   `STRAND_BENCH_BINARY` (another `strand` to measure).
 
+// Bench harness: a failed setup or measurement stops the run loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "topics/common.rs"]
 mod common;
 #[allow(dead_code)]

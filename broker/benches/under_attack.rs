@@ -19,6 +19,9 @@
 //! comma-separated subset of `idle,sql,quic,groups`, to see what one attacker costs; default
 //! all of them).
 
+// Bench harness: a failed setup or measurement stops the run loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[allow(dead_code)]
 #[path = "http_sql/http.rs"]
 mod http;
@@ -36,6 +39,8 @@ mod workload;
 mod attackers;
 #[path = "under_attack/probe.rs"]
 mod probe;
+#[path = "under_attack/sys.rs"]
+mod sys;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -99,7 +104,7 @@ fn scratch_root() -> PathBuf {
 
 fn main() -> anyhow::Result<()> {
     let plan = Plan::from_env();
-    raise_own_fd_limit();
+    sys::raise_own_fd_limit();
     let root = scratch_root();
     std::fs::create_dir_all(&root)?;
     let scratch = tempfile::Builder::new()
@@ -263,23 +268,6 @@ fn login(server: &StrandServer, user: &str, password: &str) -> anyhow::Result<St
     let answer: serde_json::Value = serde_json::from_slice(answer)?;
     ensure!(status == 200, "login of {user} failed ({status}): {answer}");
     Ok(answer["token"].as_str().context("no token")?.to_string())
-}
-
-/// 5,000 sockets of the attacker plus the probe's and the QUIC ones need more than the usual
-/// soft limit of 1,024 descriptors.
-fn raise_own_fd_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed in.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
 }
 
 fn ms(duration: Duration) -> f64 {

@@ -368,6 +368,5 @@ mod read;
 #[cfg(test)]
 mod tests;
 
-pub use read::StoredMessage;
 #[cfg(test)]
 pub use read::TopicMessage;

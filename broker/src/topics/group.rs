@@ -27,6 +27,7 @@ use assign::rebalance;
 mod assign;
 
 /// Session timeout of a group whose config does not name one.
+#[cfg(test)] // the server always names a session timeout
 pub const SESSION_TIMEOUT_MS_DEFAULT: u64 = 10_000;
 /// Shortest session timeout: members must be able to heartbeat several times within it.
 pub const SESSION_TIMEOUT_MS_MIN: u64 = 100;
@@ -70,6 +71,7 @@ pub struct GroupConfig {
 
 impl GroupConfig {
     /// A group on a topic of `partitions` partitions, with the default session timeout.
+    #[cfg(test)] // the server drives the coordinator through join, heartbeat and commit only
     pub fn new(partitions: u32, member_id_first: u64) -> Self {
         GroupConfig {
             partitions,
@@ -300,6 +302,7 @@ impl GroupCoordinator {
 
     /// The earliest `now_ms` at which [`Self::expire`] would remove a member, if any: when the
     /// caller's timer should fire next.
+    #[cfg(test)] // the server drives the coordinator through join, heartbeat and commit only
     pub fn expiry_deadline_ms(&self) -> Option<u64> {
         let oldest = self
             .members
@@ -344,6 +347,7 @@ impl GroupCoordinator {
     }
 
     /// A member's partitions in the current generation, ascending.
+    #[cfg(test)] // the server drives the coordinator through join, heartbeat and commit only
     pub fn assignment(&self, member_id: MemberId) -> Result<&[u32], GroupError> {
         let member = self
             .members
@@ -361,10 +365,12 @@ impl GroupCoordinator {
         self.owners.get(partition as usize).copied().ok_or(unknown)
     }
 
+    #[cfg(test)] // the server drives the coordinator through join, heartbeat and commit only
     pub fn generation(&self) -> Generation {
         self.generation
     }
 
+    #[cfg(test)] // the server drives the coordinator through join, heartbeat and commit only
     pub fn config(&self) -> &GroupConfig {
         &self.config
     }

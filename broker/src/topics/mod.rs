@@ -10,11 +10,9 @@ pub mod group;
 mod offsets;
 mod source;
 
-pub use data::{
-    FetchFrom, PartitionChoice, ProduceAck, ProducerBatch, StoredMessage, TopicData, TopicError,
-};
+pub use data::{FetchFrom, PartitionChoice, ProduceAck, ProducerBatch, TopicData, TopicError};
 pub use offsets::{GroupOffsets, OffsetsError};
-pub use source::{SourceError, SourcePump};
+pub use source::SourcePump;
 
 use crate::catalog::CatalogTopic;
 
