@@ -13,6 +13,8 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use crate::limits::SUBSCRIPTION_ID_BYTES_MAX;
+
 /// A row of a result: column name to value.
 pub type Row = Map<String, Value>;
 
@@ -298,13 +300,10 @@ fn named_subscription(object: &Map<String, Value>) -> Option<String> {
         _ => object.get("subscription_id"),
     };
     match id {
-        Some(Value::String(id)) if id.len() <= SUBSCRIPTION_ID_ECHO_BYTES_MAX => Some(id.clone()),
+        Some(Value::String(id)) if id.len() <= SUBSCRIPTION_ID_BYTES_MAX => Some(id.clone()),
         _ => None,
     }
 }
-
-/// Longest subscription id echoed back in the error about a malformed message.
-const SUBSCRIPTION_ID_ECHO_BYTES_MAX: usize = 256;
 
 /// What the server sends.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -17,11 +17,10 @@ use super::{
     CommittedOffset, Fetch, Generation, GroupAssignment, GroupCommit, GroupJoin, GroupMember,
     GroupStatus, MemberId, Message, PartitionIndex, ReadFrom, Records, Seq,
 };
-
-/// Heartbeats per session timeout: a member misses two in a row before it is expired.
-const HEARTBEATS_PER_SESSION: u32 = 3;
-/// Rebalances followed within one call before giving up (a group churning without end).
-const REBALANCE_ATTEMPTS_MAX: u32 = 16;
+use crate::limits::{
+    CONSUMER_FETCH_BYTES_DEFAULT, CONSUMER_FETCH_RECORDS_DEFAULT, CONSUMER_HEARTBEATS_PER_SESSION,
+    CONSUMER_REBALANCE_ATTEMPTS_MAX, CONSUMER_SESSION_TIMEOUT_MS_DEFAULT,
+};
 
 /// How a [`GroupConsumer`] reads.
 #[derive(Clone, Debug)]
@@ -43,10 +42,10 @@ impl ConsumerConfig {
         ConsumerConfig {
             group: group.to_string(),
             topic: topic.to_string(),
-            session_timeout_ms: 10_000,
+            session_timeout_ms: CONSUMER_SESSION_TIMEOUT_MS_DEFAULT,
             start: ReadFrom::Earliest,
-            records_max: 1_000,
-            bytes_max: 1 << 20,
+            records_max: CONSUMER_FETCH_RECORDS_DEFAULT,
+            bytes_max: CONSUMER_FETCH_BYTES_DEFAULT,
         }
     }
 }
@@ -299,7 +298,7 @@ impl GroupConsumer {
 
     /// Follows a refusal: sync for a new assignment, or join again as a new member.
     async fn recover(&mut self, mut status: GroupStatus) -> Result<(), ClientError> {
-        for _ in 0..REBALANCE_ATTEMPTS_MAX {
+        for _ in 0..CONSUMER_REBALANCE_ATTEMPTS_MAX {
             match status {
                 GroupStatus::Ok => return Ok(()),
                 GroupStatus::RebalanceInProgress | GroupStatus::IllegalGeneration => {
@@ -380,7 +379,7 @@ impl GroupConsumer {
     }
 
     fn heartbeat_interval_ms(&self) -> u32 {
-        (self.config.session_timeout_ms / HEARTBEATS_PER_SESSION).max(1)
+        (self.config.session_timeout_ms / CONSUMER_HEARTBEATS_PER_SESSION).max(1)
     }
 
     fn schedule_heartbeat(&mut self) {

@@ -8,15 +8,11 @@
 //! [`Records`]: super::Records
 
 use super::buf::{put_blob, put_u32, put_u64};
-use super::limits::{FRAME_BYTES_MAX, HEADER_BYTES, PROTOCOL_VERSION};
+use super::data::{RECORDS_HEAD_BYTES, RECORD_FIXED_BYTES};
 use super::message::frame_types;
 use super::types::{PartitionIndex, RequestId, Seq};
-use super::FLAGS_DEFINED;
-
-/// Payload bytes before the first record: partition u32, high_seq u64, count u32.
-const RECORDS_HEAD_BYTES: usize = 16;
-/// Bytes of one record besides its key and value: seq, timestamp, two length prefixes.
-const RECORD_FIXED_BYTES: usize = 24;
+use super::{FLAGS_DEFINED, HEADER_BYTES, PROTOCOL_VERSION};
+use crate::limits::FRAME_BYTES_MAX;
 
 /// Which frame the records go in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
