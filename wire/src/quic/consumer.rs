@@ -25,7 +25,9 @@ use crate::limits::{
 /// How a [`GroupConsumer`] reads.
 #[derive(Clone, Debug)]
 pub struct ConsumerConfig {
+    /// The consumer group: its members share the topic's partitions and its committed offsets.
     pub group: String,
+    /// The topic the group consumes (one per group).
     pub topic: String,
     /// The group's session timeout (set by its first member).
     pub session_timeout_ms: u32,
@@ -38,6 +40,8 @@ pub struct ConsumerConfig {
 }
 
 impl ConsumerConfig {
+    /// A member of `group` reading `topic` from its earliest record, with the defaults of
+    /// [`crate::limits`] for the session timeout and the fetch sizes.
     pub fn new(group: &str, topic: &str) -> ConsumerConfig {
         ConsumerConfig {
             group: group.to_string(),
@@ -53,8 +57,11 @@ impl ConsumerConfig {
 /// A change of this member's assignment, for callers that log or react to it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Assignment {
+    /// The member's id in the group (new after a rejoin).
     pub member: MemberId,
+    /// The group generation the assignment belongs to.
     pub generation: Generation,
+    /// The partitions this member reads now.
     pub partitions: Vec<PartitionIndex>,
 }
 
@@ -71,6 +78,9 @@ pub struct PartitionReader {
 }
 
 impl PartitionReader {
+    /// A reader of `topic` over `client` with no partitions yet ([`Self::read_from`] adds
+    /// them); each fetch asks for at most `records_max` records and about `bytes_max` key and
+    /// value bytes per partition.
     pub fn new(client: Arc<Client>, topic: &str, records_max: u32, bytes_max: u32) -> Self {
         PartitionReader {
             client,
@@ -150,6 +160,9 @@ impl PartitionReader {
     }
 }
 
+/// A member of a consumer group: [`GroupConsumer::poll`] returns records of the partitions
+/// the group assigned it, heartbeating and following rebalances on the way; the caller
+/// commits what it has processed. See the module comment for the delivery guarantee.
 pub struct GroupConsumer {
     client: Arc<Client>,
     config: ConsumerConfig,
