@@ -48,6 +48,10 @@ pub const PROJECTION_ITEMS_MAX: usize = 1024;
 /// Most ORDER BY keys: each is compared per pair of rows while sorting, and real queries use
 /// a handful.
 pub const ORDER_BY_KEYS_MAX: usize = 32;
+/// With ORDER BY and LIMIT, a one-shot query keeps up to twice its window (LIMIT plus
+/// OFFSET) of rows, and at least this many, before it sorts and cuts back to the window: the
+/// memory stays proportional to the window, and a small window does not sort every few rows.
+pub const ORDER_BY_TRIM_ROWS_MIN: usize = 64;
 /// Highest parameter number `$n`: PostgreSQL's own bound (its wire protocol counts them in a
 /// u16), so a statement written for PostgreSQL numbers its parameters the same way.
 pub const PARAMETERS_MAX: usize = 65_535;

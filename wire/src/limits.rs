@@ -15,6 +15,12 @@ use std::time::Duration;
 /// receiver nothing.
 pub const FRAME_BYTES_MAX: usize = 16 * 1024 * 1024;
 
+/// Most key plus value bytes of one topic record that a `fetch_response` or `tail_push` can
+/// carry (a frame of that record alone). A record beyond it can be stored but never read back
+/// over QUIC; a server may refuse to store one.
+pub const RECORD_KEY_VALUE_BYTES_MAX: usize =
+    FRAME_BYTES_MAX - super::quic::RECORDS_HEAD_BYTES - super::quic::RECORD_FIXED_BYTES;
+
 /// Largest name (topic, table, group, member id, user, role, error code) in bytes: far above
 /// any name the server accepts (SQL names are at most 63 bytes, user names 128), so the codec
 /// never refuses a valid name, while a hostile one cannot make the decoder build a large string.
@@ -38,6 +44,10 @@ pub const DECODER_RESERVE_AHEAD_BYTES_MIN: usize = 64 * 1024;
 /// gateway's error about a malformed message echoes the id only up to this length, so the
 /// echo of any valid id works and a hostile one costs nothing.
 pub const SUBSCRIPTION_ID_BYTES_MAX: usize = 256;
+
+/// Longest part of an unknown message `"type"` echoed in the error about it, in characters:
+/// enough to recognise a misspelt type, while a megabyte-long one is not sent back.
+pub const UNKNOWN_TYPE_ECHO_CHARS_MAX: usize = 64;
 
 // The QUIC client (feature `client`).
 

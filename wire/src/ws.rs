@@ -13,7 +13,7 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::limits::SUBSCRIPTION_ID_BYTES_MAX;
+use crate::limits::{SUBSCRIPTION_ID_BYTES_MAX, UNKNOWN_TYPE_ECHO_CHARS_MAX};
 
 /// A row of a result: column name to value.
 pub type Row = Map<String, Value>;
@@ -193,7 +193,8 @@ pub enum DecodeError {
     /// The object has no `"type"` string, so its fields cannot be interpreted.
     #[error("the message has no string field \"type\"")]
     MissingType,
-    /// The `"type"` names no client message (its first 64 characters are kept).
+    /// The `"type"` names no client message (its first [`UNKNOWN_TYPE_ECHO_CHARS_MAX`]
+    /// characters are kept).
     #[error("unknown message type '{0}'")]
     UnknownType(String),
     /// The type is known but its fields are missing or of the wrong kind.
@@ -252,7 +253,9 @@ impl ClientMessage {
             return Err(DecodeError::MissingType);
         };
         if !CLIENT_TYPES.contains(&kind.as_str()) {
-            return Err(DecodeError::UnknownType(kind.chars().take(64).collect()));
+            return Err(DecodeError::UnknownType(
+                kind.chars().take(UNKNOWN_TYPE_ECHO_CHARS_MAX).collect(),
+            ));
         }
         let kind = kind.clone();
         let subscription_id = named_subscription(object);

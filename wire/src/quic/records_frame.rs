@@ -133,6 +133,31 @@ mod tests {
     }
 
     #[test]
+    fn one_record_of_the_largest_key_and_value_fits_a_frame_and_one_byte_more_does_not() {
+        let new = || {
+            RecordsFrameWriter::new(
+                RecordsFrameKind::TailPush,
+                RequestId(1),
+                PartitionIndex(0),
+                0,
+            )
+        };
+        let key = vec![1u8; 100];
+        let value = vec![2u8; crate::limits::RECORD_KEY_VALUE_BYTES_MAX - key.len()];
+        let mut writer = new();
+        assert!(writer.push(Seq(1), 0, &key, &value));
+        assert_eq!(writer.payload_bytes(), FRAME_BYTES_MAX);
+        let bytes = writer.finish(Seq(1));
+        assert!(matches!(
+            crate::quic::decode_frame(&bytes),
+            Ok(crate::quic::DecodeStep::Frame { consumed, .. }) if consumed == bytes.len()
+        ));
+        let mut writer = new();
+        assert!(!writer.push(Seq(1), 0, &key, &[value.as_slice(), &[0]].concat()));
+        assert_eq!(writer.records(), 0);
+    }
+
+    #[test]
     fn a_record_past_the_frame_limit_is_refused_and_not_written() {
         let mut writer = RecordsFrameWriter::new(
             RecordsFrameKind::FetchResponse,
