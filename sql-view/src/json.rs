@@ -1,12 +1,30 @@
 //! Values to and from JSON, as the HTTP and WebSocket interfaces carry them (docs/http.md, "Values in JSON"):
 //! TIMESTAMP as RFC 3339 text, BYTES as base64, JSON embedded, DOUBLE NaN and infinities as
-//! the strings PostgreSQL uses. BIGINT is a JSON number here; the broker writes `_seq` (and
-//! other Snowflake values) as strings itself.
+//! the strings PostgreSQL uses. BIGINT is a JSON number, except in the `_seq` column:
+//! [`seq_json`] and [`column_json`] are the one place that rule is written.
 
 use base64::Engine as _;
 
+use crate::catalog::SEQ_COLUMN;
 use crate::timestamp::render_rfc3339;
 use crate::value::{Value, ValueRef};
+
+/// A `_seq` as JSON: a decimal string. `_seq`s are Snowflake ids, around 2^60, and a
+/// JavaScript number holds integers exactly only up to 2^53, so a browser reading it as a
+/// number would get a neighbouring `_seq` and resume from the wrong place (docs/http.md,
+/// "Values in JSON"). Every interface that writes a `_seq` writes it through this.
+pub fn seq_json(seq: u64) -> serde_json::Value {
+    serde_json::Value::String(seq.to_string())
+}
+
+/// A result column's value as JSON: the `_seq` column (a BIGINT in plans) as a decimal string
+/// like [`seq_json`], every other column as [`Value::to_json`].
+pub fn column_json(column: &str, value: &Value) -> serde_json::Value {
+    match value {
+        Value::BigInt(seq) if column == SEQ_COLUMN => serde_json::Value::String(seq.to_string()),
+        other => other.to_json(),
+    }
+}
 
 impl ValueRef<'_> {
     /// The JSON form of the value.
@@ -76,6 +94,26 @@ mod tests {
         );
         assert_eq!(Value::BigInt(-3).to_json(), json!(-3));
         assert_eq!(Value::Null.to_json(), json!(null));
+    }
+
+    #[test]
+    fn seq_travels_as_a_decimal_string() {
+        let seq = (1u64 << 60) + 1;
+        assert_eq!(seq_json(seq), json!("1152921504606846977"));
+        assert_eq!(seq_json(0), json!("0"));
+        assert_eq!(seq_json(u64::MAX), json!("18446744073709551615"));
+        // Beyond 2^53 a JSON number read as f64 would lose the last bit; the string keeps it.
+        assert_eq!(seq_json(seq).as_str().map(str::parse::<u64>), Some(Ok(seq)));
+    }
+
+    #[test]
+    fn only_the_seq_column_is_a_string() {
+        let seq = Value::BigInt(1 << 60);
+        assert_eq!(column_json(SEQ_COLUMN, &seq), json!("1152921504606846976"));
+        assert_eq!(column_json("id", &seq), json!(1u64 << 60));
+        // Other types under `_seq` (there are none in plans) keep their own form.
+        assert_eq!(column_json(SEQ_COLUMN, &Value::Null), json!(null));
+        assert_eq!(column_json("title", &Value::Text("x".into())), json!("x"));
     }
 
     #[test]

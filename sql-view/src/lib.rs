@@ -22,8 +22,9 @@
 //!   [`SystemColumns`] (`_seq`, `_deleted`); [`SelectPlan::collector`] runs a one-shot query
 //!   (ORDER BY, OFFSET, LIMIT); [`UpdatePlan::apply`] builds the new version of a row;
 //!   [`Filter::key_values`] tells when a WHERE pins the primary key (point lookups).
-//! - Results: [`SelectPlan::columns`] is the schema; [`Value::to_json`] renders a value the way
-//!   the HTTP and WebSocket interfaces carry it.
+//! - Results: [`SelectPlan::columns`] is the schema; [`column_json`] renders a column's value
+//!   the way the HTTP and WebSocket interfaces carry it ([`Value::to_json`], but `_seq` as a
+//!   decimal string: [`seq_json`]).
 //! - Errors: [`SqlError`] with a stable [`code`], a message and a 1-based [`Position`].
 //!
 //! ```
@@ -82,12 +83,13 @@ pub use catalog::{
 };
 pub use coerce::coerce_value;
 pub use error::{code, Position, Result, RowError, SqlError};
+pub use json::{column_json, seq_json};
 pub use parse::{parse_statement, parse_statements};
 pub use plan::{
     resolve_table, DeletePlan, Filter, InsertPlan, OutputColumn, Plan, ResultCollector, RowFields,
     SelectPlan, SystemColumns, UpdatePlan,
 };
 pub use row::{decode_key, encode_key, encode_row, RowView, ROW_FORMAT};
-pub use timestamp::{parse_rfc3339, render_rfc3339};
+pub use timestamp::{parse_rfc3339, render_rfc3339, render_rfc3339_seconds};
 pub use users::{Password, Privilege, Role, UserName};
 pub use value::{compare, sort_order, DataType, Value, ValueRef};

@@ -40,6 +40,24 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
 pub fn render_rfc3339(micros: i64) -> String {
     let seconds = micros.div_euclid(MICROS_PER_SECOND);
     let fraction = micros.rem_euclid(MICROS_PER_SECOND);
+    let fraction_text = match fraction {
+        0 => String::new(),
+        f if f % 1000 == 0 => format!(".{:03}", f / 1000),
+        f => format!(".{f:06}"),
+    };
+    format!("{}{fraction_text}Z", render_seconds(seconds))
+}
+
+/// Renders whole Unix seconds as RFC 3339 in UTC, `2026-11-26T04:22:09Z`: the form of
+/// [`render_rfc3339`] for a value without a fraction, for callers that count in seconds
+/// (a token's expiry) and may go past the microsecond range. Years outside 0000..9999 get a
+/// signed, longer year, as there; nothing panics for any `i64`.
+pub fn render_rfc3339_seconds(unix_s: i64) -> String {
+    format!("{}Z", render_seconds(unix_s))
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of a second since the epoch, without the zone.
+fn render_seconds(seconds: i64) -> String {
     let days = seconds.div_euclid(SECONDS_PER_DAY);
     let second_of_day = seconds.rem_euclid(SECONDS_PER_DAY);
     let (year, month, day) = civil_from_days(days);
@@ -48,18 +66,12 @@ pub fn render_rfc3339(micros: i64) -> String {
     } else {
         format!("{year:+05}")
     };
-    let time = format!(
-        "{:02}:{:02}:{:02}",
+    format!(
+        "{year_text}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
         second_of_day / 3600,
         second_of_day / 60 % 60,
         second_of_day % 60
-    );
-    let fraction_text = match fraction {
-        0 => String::new(),
-        f if f % 1000 == 0 => format!(".{:03}", f / 1000),
-        f => format!(".{f:06}"),
-    };
-    format!("{year_text}-{month:02}-{day:02}T{time}{fraction_text}Z")
+    )
 }
 
 fn digits(bytes: &[u8], start: usize, count: usize) -> Option<i64> {
@@ -134,7 +146,7 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 }
 
 /// The date of a day number (inverse of [`days_from_civil`]); fine for every day an `i64` of
-/// microseconds can reach.
+/// seconds can reach.
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let shifted = days + 719_468;
     let era = shifted.div_euclid(146_097);
@@ -197,6 +209,19 @@ mod tests {
     fn extreme_values_render_without_panic() {
         assert!(render_rfc3339(i64::MIN).starts_with('-'));
         assert!(render_rfc3339(i64::MAX).starts_with('+'));
+        assert!(render_rfc3339_seconds(i64::MIN).starts_with('-'));
+        assert!(render_rfc3339_seconds(i64::MAX).starts_with('+'));
+    }
+
+    #[test]
+    fn whole_seconds_render_like_microseconds() {
+        assert_eq!(render_rfc3339_seconds(0), "1970-01-01T00:00:00Z");
+        assert_eq!(render_rfc3339_seconds(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(render_rfc3339_seconds(-1), "1969-12-31T23:59:59Z");
+        assert_eq!(
+            render_rfc3339_seconds(253_402_300_800),
+            "+10000-01-01T00:00:00Z"
+        );
     }
 
     proptest! {
@@ -205,6 +230,37 @@ mod tests {
             micros in -62_167_219_200_000_000i64..253_402_300_800_000_000,
         ) {
             prop_assert_eq!(parse_rfc3339(&render_rfc3339(micros)), Some(micros));
+        }
+
+        /// Days to a civil date and back, over about 2.7 million years either side of the
+        /// epoch (leap centuries included): every day maps to a valid date, and that date
+        /// back to the same day.
+        #[test]
+        fn days_and_civil_dates_round_trip(days in -1_000_000_000i64..1_000_000_000) {
+            let (year, month, day) = civil_from_days(days);
+            prop_assert!((1..=12).contains(&month), "month {}", month);
+            prop_assert!(day >= 1 && day <= days_in_month(year, month), "day {}", day);
+            prop_assert_eq!(days_from_civil(year, month, day), days);
+            // The next day is the next date.
+            let (next_year, next_month, next_day) = civil_from_days(days + 1);
+            let expected = if day < days_in_month(year, month) {
+                (year, month, day + 1)
+            } else if month < 12 {
+                (year, month + 1, 1)
+            } else {
+                (year + 1, 1, 1)
+            };
+            prop_assert_eq!((next_year, next_month, next_day), expected);
+        }
+
+        #[test]
+        fn whole_seconds_render_as_their_microseconds(
+            seconds in -62_167_219_200i64..253_402_300_800,
+        ) {
+            prop_assert_eq!(
+                render_rfc3339_seconds(seconds),
+                render_rfc3339(seconds * MICROS_PER_SECOND)
+            );
         }
     }
 }

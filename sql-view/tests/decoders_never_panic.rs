@@ -3,6 +3,8 @@
 //! text and over soups of SQL tokens, compiling whatever parses against a table, and
 //! `RowView` over arbitrary and damaged row bytes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use proptest::prelude::*;
 use strand_sql_view::{
     encode_row, parse_statements, ColumnDef, DataType, Name, Plan, RowView, SystemColumns,

@@ -6,6 +6,8 @@
 //! numeric comparison, checked arithmetic, LIKE by recursion). When the filter pins the
 //! primary key, every matching row's key must be among the pinned values.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod model;
 
 use proptest::prelude::*;

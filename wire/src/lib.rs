@@ -4,7 +4,9 @@
 //!
 //! - [`ws`]: the WebSocket JSON gateway (`GET /v1/ws`, docs/websocket.md).
 //! - [`quic`]: the QUIC binary protocol of issue 6 (`PROTOCOL.md`), a sans-IO frame codec.
+//! - [`limits`]: every bound of both, with compile-time checks of how they relate.
 
+pub mod limits;
 pub mod quic;
 pub mod ws;
 

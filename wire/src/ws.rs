@@ -13,6 +13,8 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use crate::limits::{SUBSCRIPTION_ID_BYTES_MAX, UNKNOWN_TYPE_ECHO_CHARS_MAX};
+
 /// A row of a result: column name to value.
 pub type Row = Map<String, Value>;
 
@@ -108,10 +110,13 @@ impl fmt::Display for SeqText {
     }
 }
 
+/// How an `authenticate` message proves who the client is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
+    /// A user name and password.
     Basic,
+    /// A token from `POST /v1/api/auth/login`.
     Jwt,
 }
 
@@ -119,34 +124,50 @@ pub enum AuthMethod {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
+    /// The first message of a connection (unless the upgrade request carried credentials).
+    /// The fields the method needs must be present; the others are ignored.
     Authenticate {
+        /// Which credentials follow.
         method: AuthMethod,
+        /// The user, for [`AuthMethod::Basic`].
         #[serde(default, skip_serializing_if = "Option::is_none")]
         username: Option<String>,
+        /// The password, for [`AuthMethod::Basic`].
         #[serde(default, skip_serializing_if = "Option::is_none")]
         password: Option<String>,
+        /// The token, for [`AuthMethod::Jwt`].
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<String>,
     },
+    /// Starts a subscription: a snapshot (or a resume) and then its changes.
     Subscribe {
+        /// What to subscribe to, and the client's name for it.
         subscription: Subscription,
     },
-    /// Without `subscription_id`: the one subscription with a snapshot batch pending.
+    /// Asks for the next snapshot batch, so the client takes a snapshot at its own pace.
     NextBatch {
+        /// The subscription; without it, the one subscription with a batch pending.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         subscription_id: Option<String>,
     },
+    /// Ends a subscription; its id is free again.
     Unsubscribe {
+        /// The subscription to end.
         subscription_id: String,
     },
+    /// Asks for a `pong`, for clients that cannot send WebSocket ping frames.
     Ping,
 }
 
 /// The `subscription` of a `subscribe` message.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Subscription {
+    /// The client's name for the subscription, 1 to [`SUBSCRIPTION_ID_BYTES_MAX`] bytes,
+    /// unique among the connection's active subscriptions; every message about it carries it.
     pub id: String,
+    /// One `SELECT` of one table, with an optional `WHERE`.
     pub sql: String,
+    /// Batch size and resume point.
     #[serde(default)]
     pub options: SubscribeOptions,
 }
@@ -166,15 +187,22 @@ pub struct SubscribeOptions {
 /// Why a text frame is not a client message.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
+    /// The text is not JSON, or not a JSON object; holds the parser's message.
     #[error("not a JSON object: {0}")]
     InvalidJson(String),
+    /// The object has no `"type"` string, so its fields cannot be interpreted.
     #[error("the message has no string field \"type\"")]
     MissingType,
+    /// The `"type"` names no client message (its first [`UNKNOWN_TYPE_ECHO_CHARS_MAX`]
+    /// characters are kept).
     #[error("unknown message type '{0}'")]
     UnknownType(String),
+    /// The type is known but its fields are missing or of the wrong kind.
     #[error("bad {kind} message: {message}")]
     BadFields {
+        /// The message's `"type"`.
         kind: String,
+        /// What is wrong with its fields (serde's message).
         message: String,
         /// The subscription the message names, when it names one (for the error's
         /// `subscription_id`).
@@ -213,6 +241,8 @@ const CLIENT_TYPES: [&str; 5] = [
 ];
 
 impl ClientMessage {
+    /// Decodes one text frame, telling bad JSON, a missing or unknown `"type"` and bad fields
+    /// apart so the server answers each with its own code ([`DecodeError::code`]).
     pub fn decode(text: &str) -> Result<ClientMessage, DecodeError> {
         let value: Value =
             serde_json::from_str(text).map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
@@ -223,7 +253,9 @@ impl ClientMessage {
             return Err(DecodeError::MissingType);
         };
         if !CLIENT_TYPES.contains(&kind.as_str()) {
-            return Err(DecodeError::UnknownType(kind.chars().take(64).collect()));
+            return Err(DecodeError::UnknownType(
+                kind.chars().take(UNKNOWN_TYPE_ECHO_CHARS_MAX).collect(),
+            ));
         }
         let kind = kind.clone();
         let subscription_id = named_subscription(object);
@@ -234,6 +266,7 @@ impl ClientMessage {
         })
     }
 
+    /// The message as the JSON text of one frame.
     pub fn encode(&self) -> String {
         // A derived Serialize of strings, numbers and maps cannot fail.
         serde_json::to_string(self).unwrap_or_default()
@@ -243,7 +276,9 @@ impl ClientMessage {
 /// A column of a subscription's result.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ColumnSchema {
+    /// The column's name in the rows (the SELECT item's alias or text).
     pub name: String,
+    /// Its SQL type as text (`BIGINT`, `TEXT`, ...), so a client can parse the JSON values.
     #[serde(rename = "type")]
     pub data_type: String,
 }
@@ -257,30 +292,44 @@ pub enum ResumeMode {
     Keyed,
 }
 
+/// Where a snapshot stands after a batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BatchStatus {
+    /// More batches follow, each on `next_batch`.
     Loading,
+    /// This was the last batch; changes after the snapshot follow.
     Ready,
 }
 
+/// The paging state of an `initial_data_batch`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchControl {
+    /// The batch's number, from 0.
     pub batch_num: u64,
+    /// Whether the snapshot is complete with this batch.
     pub status: BatchStatus,
+    /// More batches follow (`status` is `Loading`).
     pub has_more: bool,
+    /// The snapshot's boundary, as in the ack: the rows are the result as of this `_seq`.
     pub snapshot_end_seq: SeqText,
 }
 
+/// What a `change` did to the subscription's result (docs/websocket.md, "Changes"), which
+/// is not always what the write did: an UPDATE moving a row out of the filter is a `Delete`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeType {
+    /// A row entered the result: add it.
     Insert,
+    /// A row of the result changed: replace the one `old_rows` names.
     Update,
+    /// A row left the result: remove it.
     Delete,
 }
 
 impl ChangeType {
+    /// Its name on the wire (`insert`, `update`, `delete`).
     pub fn as_str(self) -> &'static str {
         match self {
             ChangeType::Insert => "insert",
@@ -298,27 +347,32 @@ fn named_subscription(object: &Map<String, Value>) -> Option<String> {
         _ => object.get("subscription_id"),
     };
     match id {
-        Some(Value::String(id)) if id.len() <= SUBSCRIPTION_ID_ECHO_BYTES_MAX => Some(id.clone()),
+        Some(Value::String(id)) if id.len() <= SUBSCRIPTION_ID_BYTES_MAX => Some(id.clone()),
         _ => None,
     }
 }
-
-/// Longest subscription id echoed back in the error about a malformed message.
-const SUBSCRIPTION_ID_ECHO_BYTES_MAX: usize = 256;
 
 /// What the server sends.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
+    /// The connection is authenticated.
     AuthSuccess {
+        /// As whom.
         user: String,
+        /// The user's role (`user`, `service`, `dba`, `system`).
         role: String,
     },
+    /// Authentication failed or was incomplete; the message says which.
     AuthError {
+        /// For people.
         message: String,
     },
+    /// A subscription exists; its snapshot batches (or, for a resume, its changes) follow.
     SubscriptionAck {
+        /// The client's id of the subscription.
         subscription_id: String,
+        /// The result's columns in SELECT-list order; `_seq` last when it was not selected.
         schema: Vec<ColumnSchema>,
         /// The snapshot's boundary; for a resume, the `from_seq_id` it resumes after; for a
         /// keyed resume, the `_seq` the keyed changes bring the client to.
@@ -328,35 +382,53 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume: Option<ResumeMode>,
     },
+    /// One page of a subscription's snapshot.
     InitialDataBatch {
+        /// The client's id of the subscription.
         subscription_id: String,
+        /// Up to `batch_size` rows of the result, in no particular order.
         rows: Vec<Row>,
+        /// Which page this is and whether more follow.
         batch_control: BatchControl,
     },
+    /// One change of a subscription's result, in `_seq` order.
     Change {
+        /// The client's id of the subscription.
         subscription_id: String,
+        /// What happened to the result.
         change_type: ChangeType,
+        /// The row after the change (for a delete, the row as last seen, with the deleting
+        /// change's `_seq`).
         rows: Vec<Row>,
+        /// For an update, the row it replaces.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         old_rows: Option<Vec<Row>>,
     },
+    /// A request failed, or a subscription ended.
     Error {
+        /// The subscription concerned; absent for an error about the connection.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         subscription_id: Option<String>,
+        /// One of [`codes`] or an SQL error code.
         code: String,
+        /// For people.
         message: String,
+        /// For `resume_too_old` and refused resumes: the lowest `_seq` a resume may use.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         lowest_seq: Option<SeqText>,
     },
+    /// The answer to `ping`.
     Pong,
 }
 
 impl ServerMessage {
+    /// The message as the JSON text of one frame.
     pub fn encode(&self) -> String {
         // A derived Serialize of strings, numbers and maps cannot fail.
         serde_json::to_string(self).unwrap_or_default()
     }
 
+    /// A message the server sent, for clients.
     pub fn decode(text: &str) -> Result<ServerMessage, serde_json::Error> {
         serde_json::from_str(text)
     }

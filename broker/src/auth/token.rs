@@ -127,31 +127,11 @@ fn describe(kind: &ErrorKind) -> &'static str {
     }
 }
 
-/// `unix_s` as RFC 3339 UTC text, e.g. `2026-11-26T04:22:09Z`.
+/// `unix_s` as RFC 3339 UTC text, e.g. `2026-11-26T04:22:09Z`: sql-view's rendering of
+/// TIMESTAMP values, so the API writes every instant one way (years past 9999, which RFC 3339
+/// cannot write, in ISO 8601's signed form). Seconds past `i64::MAX` render as `i64::MAX`.
 pub fn rfc3339_utc(unix_s: u64) -> String {
-    let days = unix_s / 86_400;
-    let seconds_of_day = unix_s % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm, proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        seconds_of_day / 3600,
-        seconds_of_day / 60 % 60,
-        seconds_of_day % 60
-    )
+    strand_sql_view::render_rfc3339_seconds(i64::try_from(unix_s).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

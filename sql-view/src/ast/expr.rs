@@ -18,7 +18,9 @@ pub struct Expr {
 pub enum ExprKind {
     /// A column: `name`, `t.name` or `ns.t.name` (the parts before the name in `qualifier`).
     Column {
+        /// The parts before the name: `[t]` or `[ns, t]`; empty when unqualified.
         qualifier: Vec<String>,
+        /// The column's name.
         name: String,
     },
     /// A literal.
@@ -26,11 +28,19 @@ pub enum ExprKind {
     /// `$n`, 1-based.
     Parameter(usize),
     /// `NOT e`, `-e`, `+e`.
-    Unary { op: UnaryOp, expr: Box<Expr> },
+    Unary {
+        /// Which operator.
+        op: UnaryOp,
+        /// Its operand.
+        expr: Box<Expr>,
+    },
     /// Arithmetic, comparison or `||`.
     Binary {
+        /// Which operator.
         op: BinaryOp,
+        /// The left operand.
         left: Box<Expr>,
+        /// The right operand.
         right: Box<Expr>,
     },
     /// `a AND b AND ...` (flattened).
@@ -39,28 +49,45 @@ pub enum ExprKind {
     Or(Vec<Expr>),
     /// `e [NOT] IN (list)`.
     InList {
+        /// The value looked for.
         expr: Box<Expr>,
+        /// The values it is compared with, in order.
         list: Vec<Expr>,
+        /// `NOT IN`.
         negated: bool,
     },
     /// `e [NOT] BETWEEN low AND high`.
     Between {
+        /// The value tested.
         expr: Box<Expr>,
+        /// The inclusive lower bound.
         low: Box<Expr>,
+        /// The inclusive upper bound.
         high: Box<Expr>,
+        /// `NOT BETWEEN`.
         negated: bool,
     },
     /// `e [NOT] LIKE pattern`.
     Like {
+        /// The text tested.
         expr: Box<Expr>,
+        /// The pattern: `%` matches any run, `_` one character, `\` makes the next literal.
         pattern: Box<Expr>,
+        /// `NOT LIKE`.
         negated: bool,
     },
     /// `e IS [NOT] NULL`.
-    IsNull { expr: Box<Expr>, negated: bool },
+    IsNull {
+        /// The value tested.
+        expr: Box<Expr>,
+        /// `IS NOT NULL`.
+        negated: bool,
+    },
     /// `CAST(e AS type)` or `e::type`.
     Cast {
+        /// The value converted.
         expr: Box<Expr>,
+        /// The type it is converted to.
         data_type: DataType,
     },
 }

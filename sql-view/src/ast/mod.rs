@@ -16,20 +16,40 @@ pub use expr::{BinaryOp, Expr, ExprKind, Literal, UnaryOp};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Statement {
     /// `CREATE NAMESPACE [IF NOT EXISTS] ns`
-    CreateNamespace { name: Name, if_not_exists: bool },
+    CreateNamespace {
+        /// The namespace to create.
+        name: Name,
+        /// `IF NOT EXISTS`: an existing namespace is not an error.
+        if_not_exists: bool,
+    },
     /// `DROP NAMESPACE [IF EXISTS] ns`
-    DropNamespace { name: Name, if_exists: bool },
+    DropNamespace {
+        /// The namespace to drop.
+        name: Name,
+        /// `IF EXISTS`: a missing namespace is not an error.
+        if_exists: bool,
+    },
     /// `CREATE TABLE [IF NOT EXISTS] ns.t (...) WITH (TYPE = ..., TTL_SECONDS = n)`
     CreateTable {
+        /// The table as defined, validated (names, types, primary key, kind).
         table: TableDef,
+        /// `IF NOT EXISTS`: an existing table is not an error.
         if_not_exists: bool,
     },
     /// `DROP TABLE [IF EXISTS] ns.t`
-    DropTable { table: TableRef, if_exists: bool },
+    DropTable {
+        /// The table to drop.
+        table: TableRef,
+        /// `IF EXISTS`: a missing table is not an error.
+        if_exists: bool,
+    },
     /// `ALTER TABLE ns.t ADD [COLUMN] [IF NOT EXISTS] name TYPE` (never NOT NULL)
     AddColumn {
+        /// The table to alter.
         table: TableRef,
+        /// The new column, appended after the existing ones.
         column: ColumnDef,
+        /// `IF NOT EXISTS`: an existing column of that name is not an error.
         if_not_exists: bool,
     },
     /// `SHOW NAMESPACES`
@@ -37,25 +57,45 @@ pub enum Statement {
     /// `SHOW USERS` (administrators only; the broker decides)
     ShowUsers,
     /// `SHOW TABLES [IN ns]`
-    ShowTables { namespace: Option<Name> },
+    ShowTables {
+        /// `IN ns`: only that namespace's tables.
+        namespace: Option<Name>,
+    },
     /// `SHOW TOPICS [IN ns]`
-    ShowTopics { namespace: Option<Name> },
+    ShowTopics {
+        /// `IN ns`: only that namespace's topics.
+        namespace: Option<Name>,
+    },
     /// `DESCRIBE [TABLE] ns.t`
-    DescribeTable { table: TableRef },
+    DescribeTable {
+        /// The table to describe.
+        table: TableRef,
+    },
     /// `CREATE TOPIC [IF NOT EXISTS] ns.t [WITH (PARTITIONS = n, RETENTION_SECONDS = n)]`
     CreateTopic(CreateTopic),
     /// `DROP TOPIC [IF EXISTS] ns.t`
-    DropTopic { topic: TopicName, if_exists: bool },
+    DropTopic {
+        /// The topic to drop.
+        topic: TopicName,
+        /// `IF EXISTS`: a missing topic is not an error.
+        if_exists: bool,
+    },
     /// `ALTER TOPIC ns.t ADD SOURCE ns.table [ON INSERT, UPDATE, DELETE]`
     AddTopicSource {
+        /// The topic that receives the changes.
         topic: TopicName,
+        /// The table whose changes it receives.
         table: TableRef,
+        /// The kinds of change forwarded (`ON ...`; all three when not given).
         operations: Vec<ChangeKind>,
     },
     /// `ALTER TOPIC ns.t DROP SOURCE [IF EXISTS] ns.table`
     DropTopicSource {
+        /// The topic that stops receiving the changes.
         topic: TopicName,
+        /// The table whose changes stop.
         table: TableRef,
+        /// `IF EXISTS`: a table that is not a source of the topic is not an error.
         if_exists: bool,
     },
     /// `SELECT ...`
@@ -69,22 +109,38 @@ pub enum Statement {
     /// `CREATE USER [IF NOT EXISTS] 'alice' WITH PASSWORD '...' [ROLE r]` (role defaults to
     /// `user`)
     CreateUser {
+        /// The new user's name.
         user: UserName,
+        /// The password, validated; the broker stores only its hash.
         password: Password,
+        /// `ROLE r`, or `user` when not given.
         role: Role,
+        /// `IF NOT EXISTS`: an existing user is not an error.
         if_not_exists: bool,
     },
     /// `ALTER USER 'alice' SET PASSWORD '...'` or `SET ROLE r`
-    AlterUser { user: UserName, change: UserChange },
+    AlterUser {
+        /// The user to change.
+        user: UserName,
+        /// Their new password or role.
+        change: UserChange,
+    },
     /// `DROP USER [IF EXISTS] 'alice'`
-    DropUser { user: UserName, if_exists: bool },
+    DropUser {
+        /// The user to drop.
+        user: UserName,
+        /// `IF EXISTS`: a missing user is not an error.
+        if_exists: bool,
+    },
     /// `GRANT SELECT, INSERT, UPDATE, DELETE | ALL ON [TABLE|TOPIC] ns.t TO 'alice'`
     Grant(Grant),
     /// `REVOKE ... ON ns.t FROM 'alice'`
     Revoke(Grant),
     /// `EXECUTE AS USER 'alice' (<statement>)`
     ExecuteAs {
+        /// The user whose rows and privileges the statement runs with.
         user: UserName,
+        /// The statement to run (not itself an `EXECUTE AS`).
         statement: Box<Statement>,
     },
 }

@@ -213,7 +213,9 @@ impl ResultCollector<'_> {
         let key = self.plan.sort_key(row, system)?;
         self.rows.push((key, self.plan.project(row, system)?));
         if let Some(window) = self.window() {
-            if self.plan.has_order_by() && self.rows.len() >= window.saturating_mul(2).max(64) {
+            if self.plan.has_order_by()
+                && self.rows.len() >= window.saturating_mul(2).max(limits::ORDER_BY_TRIM_ROWS_MIN)
+            {
                 self.sort();
                 self.rows.truncate(window);
             }

@@ -12,7 +12,9 @@
 //! This module does not own where payloads live (that is `strand-log`) or what the columns
 //! mean (that is the [`crate::TableDef`]).
 
-mod aligned;
+// The crate's only `unsafe` lives in `sys`, behind a safe API.
+#[allow(unsafe_code)]
+mod sys;
 
 use rkyv::rancor;
 use rkyv::with::InlineAsBox;
@@ -66,7 +68,7 @@ enum Inner<'a> {
     /// The caller's bytes were aligned for the archive: read them where they are.
     Borrowed(&'a Archived),
     /// They were not: a validated, aligned copy.
-    Copied(aligned::ValidatedCopy),
+    Copied(sys::ValidatedCopy),
 }
 
 impl<'a> RowView<'a> {
@@ -74,12 +76,12 @@ impl<'a> RowView<'a> {
     /// payloads 8-byte aligned, but callers may pass any slice) are first copied into an
     /// aligned buffer.
     pub fn new(bytes: &'a [u8]) -> Result<RowView<'a>, RowError> {
-        let inner = if aligned::is_aligned(bytes) {
+        let inner = if sys::is_aligned(bytes) {
             let archived = rkyv::access::<Archived, rancor::Error>(bytes)
                 .map_err(|error| RowError::Invalid(error.to_string()))?;
             Inner::Borrowed(archived)
         } else {
-            Inner::Copied(aligned::ValidatedCopy::new(bytes)?)
+            Inner::Copied(sys::ValidatedCopy::new(bytes)?)
         };
         let view = RowView { inner };
         match view.archived().format {

@@ -8,7 +8,7 @@
 use bytes::Bytes;
 
 use super::error::PayloadError;
-use super::limits::NAME_BYTES_MAX;
+use crate::limits::NAME_BYTES_MAX;
 
 /// A cursor over one frame's payload.
 pub(crate) struct Reader<'a> {

@@ -24,10 +24,7 @@ use super::{
     Auth, AuthOk, Credentials, EncodeError, ErrorReply, Frame, FrameDecoder, FrameError, Message,
     RequestId, ALPN,
 };
-
-/// Most bytes taken from a stream's receive buffer at a time (quinn hands over what it holds,
-/// up to this).
-const READ_CHUNK_BYTES: usize = 1 << 20;
+use crate::limits::CLIENT_READ_CHUNK_BYTES;
 
 /// Why a client operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -317,7 +314,7 @@ impl Responses {
                 };
             }
             // quinn hands over its received buffers as they are: no copy, no zeroed scratch.
-            match self.recv.read_chunk(READ_CHUNK_BYTES, true).await? {
+            match self.recv.read_chunk(CLIENT_READ_CHUNK_BYTES, true).await? {
                 Some(chunk) => self.decoder.handle_bytes(&chunk.bytes),
                 None => self.ended = true,
             }

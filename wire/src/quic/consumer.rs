@@ -17,16 +17,17 @@ use super::{
     CommittedOffset, Fetch, Generation, GroupAssignment, GroupCommit, GroupJoin, GroupMember,
     GroupStatus, MemberId, Message, PartitionIndex, ReadFrom, Records, Seq,
 };
-
-/// Heartbeats per session timeout: a member misses two in a row before it is expired.
-const HEARTBEATS_PER_SESSION: u32 = 3;
-/// Rebalances followed within one call before giving up (a group churning without end).
-const REBALANCE_ATTEMPTS_MAX: u32 = 16;
+use crate::limits::{
+    CONSUMER_FETCH_BYTES_DEFAULT, CONSUMER_FETCH_RECORDS_DEFAULT, CONSUMER_HEARTBEATS_PER_SESSION,
+    CONSUMER_REBALANCE_ATTEMPTS_MAX, CONSUMER_SESSION_TIMEOUT_MS_DEFAULT,
+};
 
 /// How a [`GroupConsumer`] reads.
 #[derive(Clone, Debug)]
 pub struct ConsumerConfig {
+    /// The consumer group: its members share the topic's partitions and its committed offsets.
     pub group: String,
+    /// The topic the group consumes (one per group).
     pub topic: String,
     /// The group's session timeout (set by its first member).
     pub session_timeout_ms: u32,
@@ -39,14 +40,16 @@ pub struct ConsumerConfig {
 }
 
 impl ConsumerConfig {
+    /// A member of `group` reading `topic` from its earliest record, with the defaults of
+    /// [`crate::limits`] for the session timeout and the fetch sizes.
     pub fn new(group: &str, topic: &str) -> ConsumerConfig {
         ConsumerConfig {
             group: group.to_string(),
             topic: topic.to_string(),
-            session_timeout_ms: 10_000,
+            session_timeout_ms: CONSUMER_SESSION_TIMEOUT_MS_DEFAULT,
             start: ReadFrom::Earliest,
-            records_max: 1_000,
-            bytes_max: 1 << 20,
+            records_max: CONSUMER_FETCH_RECORDS_DEFAULT,
+            bytes_max: CONSUMER_FETCH_BYTES_DEFAULT,
         }
     }
 }
@@ -54,8 +57,11 @@ impl ConsumerConfig {
 /// A change of this member's assignment, for callers that log or react to it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Assignment {
+    /// The member's id in the group (new after a rejoin).
     pub member: MemberId,
+    /// The group generation the assignment belongs to.
     pub generation: Generation,
+    /// The partitions this member reads now.
     pub partitions: Vec<PartitionIndex>,
 }
 
@@ -72,6 +78,9 @@ pub struct PartitionReader {
 }
 
 impl PartitionReader {
+    /// A reader of `topic` over `client` with no partitions yet ([`Self::read_from`] adds
+    /// them); each fetch asks for at most `records_max` records and about `bytes_max` key and
+    /// value bytes per partition.
     pub fn new(client: Arc<Client>, topic: &str, records_max: u32, bytes_max: u32) -> Self {
         PartitionReader {
             client,
@@ -151,6 +160,9 @@ impl PartitionReader {
     }
 }
 
+/// A member of a consumer group: [`GroupConsumer::poll`] returns records of the partitions
+/// the group assigned it, heartbeating and following rebalances on the way; the caller
+/// commits what it has processed. See the module comment for the delivery guarantee.
 pub struct GroupConsumer {
     client: Arc<Client>,
     config: ConsumerConfig,
@@ -299,7 +311,7 @@ impl GroupConsumer {
 
     /// Follows a refusal: sync for a new assignment, or join again as a new member.
     async fn recover(&mut self, mut status: GroupStatus) -> Result<(), ClientError> {
-        for _ in 0..REBALANCE_ATTEMPTS_MAX {
+        for _ in 0..CONSUMER_REBALANCE_ATTEMPTS_MAX {
             match status {
                 GroupStatus::Ok => return Ok(()),
                 GroupStatus::RebalanceInProgress | GroupStatus::IllegalGeneration => {
@@ -380,7 +392,7 @@ impl GroupConsumer {
     }
 
     fn heartbeat_interval_ms(&self) -> u32 {
-        (self.config.session_timeout_ms / HEARTBEATS_PER_SESSION).max(1)
+        (self.config.session_timeout_ms / CONSUMER_HEARTBEATS_PER_SESSION).max(1)
     }
 
     fn schedule_heartbeat(&mut self) {

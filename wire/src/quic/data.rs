@@ -8,6 +8,17 @@ use super::error::PayloadError;
 use super::message::Payload;
 use super::types::{Idempotence, PartitionIndex, Partitioning, ReadFrom, Seq};
 
+/// Bytes of a produced record besides its key and value: two length prefixes.
+const PRODUCE_RECORD_FIXED_BYTES: usize = 8;
+/// Bytes of a `produce_table` row besides its JSON text: a length prefix.
+const PRODUCE_ROW_FIXED_BYTES: usize = 4;
+/// Payload bytes of a records frame before the first record: partition u32, high_seq u64,
+/// count u32.
+pub(crate) const RECORDS_HEAD_BYTES: usize = 16;
+/// Bytes of one record of a records frame besides its key and value: seq, timestamp, two
+/// length prefixes.
+pub(crate) const RECORD_FIXED_BYTES: usize = 24;
+
 /// Credentials of an `auth` request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Credentials {
@@ -152,7 +163,7 @@ impl Payload for ProduceTopic {
         let topic = r.name("topic")?;
         let partitioning = Partitioning::decode(r)?;
         let idempotence = Idempotence::decode_option(r)?;
-        let count = r.count("records", 8, usize::MAX)?;
+        let count = r.count("records", PRODUCE_RECORD_FIXED_BYTES, usize::MAX)?;
         let mut records = Vec::with_capacity(count);
         for _ in 0..count {
             let key = r.blob("key")?;
@@ -193,7 +204,7 @@ impl Payload for ProduceTable {
     fn decode(r: &mut Reader<'_>) -> Result<ProduceTable, PayloadError> {
         let table = r.name("table")?;
         let idempotence = Idempotence::decode_option(r)?;
-        let count = r.count("rows", 4, usize::MAX)?;
+        let count = r.count("rows", PRODUCE_ROW_FIXED_BYTES, usize::MAX)?;
         let mut rows_json = Vec::with_capacity(count);
         for _ in 0..count {
             rows_json.push(r.text("row")?);
@@ -325,7 +336,7 @@ impl Payload for Records {
     fn decode(r: &mut Reader<'_>) -> Result<Records, PayloadError> {
         let partition = PartitionIndex(r.u32("partition")?);
         let high_seq = Seq(r.u64("high_seq")?);
-        let count = r.count("records", 24, usize::MAX)?;
+        let count = r.count("records", RECORD_FIXED_BYTES, usize::MAX)?;
         let mut records = Vec::with_capacity(count);
         for _ in 0..count {
             records.push(Record {

@@ -10,9 +10,17 @@
 use bytes::BytesMut;
 
 use super::error::{EncodeError, FrameError};
-use super::limits::{FRAME_BYTES_MAX, HEADER_BYTES, PROTOCOL_VERSION};
 use super::message::Message;
 use super::types::RequestId;
+use crate::limits::{
+    DECODER_RESERVE_AHEAD_BYTES_MIN, DECODER_RESERVE_AHEAD_FACTOR, FRAME_BYTES_MAX,
+};
+
+/// The protocol version this crate speaks; the first byte of every frame header.
+pub const PROTOCOL_VERSION: u8 = 1;
+
+/// Bytes of the fixed frame header: version u8, flags u8, type u16, request id u64, length u32.
+pub const HEADER_BYTES: usize = 16;
 
 /// Header flag bits this version defines: none. Set bits are rejected so a later version can
 /// give them a meaning.
@@ -149,18 +157,12 @@ fn check_header_prefix(buffer: &[u8]) -> Result<(), FrameError> {
     Ok(())
 }
 
-/// While a frame arrives, the decoder reserves room for up to this many times the bytes
-/// received so far (see [`FrameDecoder`]).
-const RESERVE_AHEAD_FACTOR: usize = 3;
-/// ... and at least this much (when the frame needs it).
-const RESERVE_AHEAD_MIN: usize = 64 * 1024;
-
 /// The decoder of one stream: bytes in ([`FrameDecoder::handle_bytes`]), frames out
 /// ([`FrameDecoder::poll_frame`]). After an error it is failed for good and repeats the
 /// error: the stream's bytes can no longer be trusted to be aligned on frames.
 ///
 /// Each frame's bytes are gathered into one buffer, grown towards the frame's declared size
-/// in steps of about [`RESERVE_AHEAD_FACTOR`] times what has arrived (so a peer cannot make
+/// in steps of about [`DECODER_RESERVE_AHEAD_FACTOR`] times what has arrived (so a peer cannot make
 /// it allocate much more than it sent), and the decoded records' keys and values are views of
 /// that buffer: about one copy per received byte, none per record.
 #[derive(Debug, Default)]
@@ -209,8 +211,8 @@ impl FrameDecoder {
             // never more than a few times what arrived: a header alone declaring 16 MiB must
             // not cost 16 MiB.
             let ahead = received
-                .saturating_mul(RESERVE_AHEAD_FACTOR)
-                .max(RESERVE_AHEAD_MIN);
+                .saturating_mul(DECODER_RESERVE_AHEAD_FACTOR)
+                .max(DECODER_RESERVE_AHEAD_BYTES_MIN);
             self.buffer.reserve((header.total - received).min(ahead));
             return Ok(None);
         }

@@ -3,9 +3,25 @@
 
 use super::buf::{put_len, put_text, put_u32, put_u64, put_u8, Reader};
 use super::error::PayloadError;
-use super::limits::PARTITIONS_PER_MESSAGE_MAX;
 use super::message::Payload;
 use super::types::{Generation, GroupStatus, MemberId, PartitionIndex, Seq};
+use crate::limits::{FRAME_BYTES_MAX, NAME_BYTES_MAX, PARTITIONS_PER_MESSAGE_MAX};
+
+/// Bytes of one partition in a list: its index, u32.
+const PARTITION_BYTES: usize = 4;
+/// Bytes of one committed offset: partition u32, seq u64.
+const OFFSET_BYTES: usize = 12;
+
+// The largest group frame, an assignment (status, member id, generation, then as many
+// partitions and offsets as a message may hold), fits a frame: every list the decoder accepts
+// can be answered.
+const _: () = assert!(
+    1 + (4 + NAME_BYTES_MAX)
+        + 4
+        + 2 * 4
+        + PARTITIONS_PER_MESSAGE_MAX * (PARTITION_BYTES + OFFSET_BYTES)
+        <= FRAME_BYTES_MAX
+);
 
 fn put_partitions(out: &mut Vec<u8>, partitions: &[PartitionIndex]) {
     put_len(out, partitions.len());
@@ -15,7 +31,7 @@ fn put_partitions(out: &mut Vec<u8>, partitions: &[PartitionIndex]) {
 }
 
 fn read_partitions(r: &mut Reader<'_>) -> Result<Vec<PartitionIndex>, PayloadError> {
-    let count = r.count("partitions", 4, PARTITIONS_PER_MESSAGE_MAX)?;
+    let count = r.count("partitions", PARTITION_BYTES, PARTITIONS_PER_MESSAGE_MAX)?;
     let mut partitions = Vec::with_capacity(count);
     for _ in 0..count {
         partitions.push(PartitionIndex(r.u32("partition")?));
@@ -32,7 +48,7 @@ fn put_offsets(out: &mut Vec<u8>, offsets: &[CommittedOffset]) {
 }
 
 fn read_offsets(r: &mut Reader<'_>) -> Result<Vec<CommittedOffset>, PayloadError> {
-    let count = r.count("offsets", 12, PARTITIONS_PER_MESSAGE_MAX)?;
+    let count = r.count("offsets", OFFSET_BYTES, PARTITIONS_PER_MESSAGE_MAX)?;
     let mut offsets = Vec::with_capacity(count);
     for _ in 0..count {
         offsets.push(CommittedOffset {

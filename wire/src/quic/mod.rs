@@ -11,7 +11,8 @@
 //! - `message`: [`Message`], frame type numbers, directions.
 //! - `data`, `group`: payload structs and layouts. `types`: newtypes and shared values.
 //! - `records_frame`: [`RecordsFrameWriter`], a records frame written straight from storage.
-//! - `limits`, `error`: named bounds and typed errors. [`close`]: QUIC application error codes.
+//! - `error`: typed errors. [`close`]: QUIC application error codes. The bounds are in
+//!   [`crate::limits`].
 //! - `client` (cargo feature `client`): the async Rust client over quinn, and `consumer`, a
 //!   consumer-group member over it; the only parts that do I/O, kept behind the feature so
 //!   codec and WebSocket users do not pull in quinn.
@@ -26,7 +27,6 @@ mod data;
 mod error;
 mod frame;
 mod group;
-pub mod limits;
 mod message;
 mod records_frame;
 #[cfg(feature = "client")]
@@ -42,18 +42,25 @@ pub use data::{
     Auth, AuthOk, Credentials, ErrorReply, Fetch, ProduceAck, ProduceRecord, ProduceTable,
     ProduceTopic, Record, Records, Sql, SqlResult,
 };
+pub(crate) use data::{RECORDS_HEAD_BYTES, RECORD_FIXED_BYTES};
 pub use error::{EncodeError, FrameError, PayloadError};
-pub use frame::{decode_frame, DecodeStep, Frame, FrameDecoder, FLAGS_DEFINED};
+pub use frame::{
+    decode_frame, DecodeStep, Frame, FrameDecoder, FLAGS_DEFINED, HEADER_BYTES, PROTOCOL_VERSION,
+};
 pub use group::{
     CommittedOffset, GroupAssignment, GroupCommit, GroupJoin, GroupMember, GroupReply,
 };
-pub use limits::{ALPN, FRAME_BYTES_MAX, HEADER_BYTES, PROTOCOL_VERSION};
+// The frame limit is the one bound most users of the codec need; it is defined in `limits`.
+pub use crate::limits::FRAME_BYTES_MAX;
 pub use message::{frame_types, Direction, Message};
 pub use records_frame::{RecordsFrameKind, RecordsFrameWriter};
 pub use types::{
     BatchSequence, Generation, GroupStatus, Idempotence, MemberId, PartitionIndex, Partitioning,
     ProducerId, ReadFrom, RequestId, Seq,
 };
+
+/// The ALPN id a client offers and the server requires during the TLS handshake.
+pub const ALPN: &[u8] = b"strand/1";
 
 /// Codes of the `error` frame. SQL failures keep the HTTP API's codes, so the list is open.
 pub mod codes {

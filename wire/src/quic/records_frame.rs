@@ -8,15 +8,11 @@
 //! [`Records`]: super::Records
 
 use super::buf::{put_blob, put_u32, put_u64};
-use super::limits::{FRAME_BYTES_MAX, HEADER_BYTES, PROTOCOL_VERSION};
+use super::data::{RECORDS_HEAD_BYTES, RECORD_FIXED_BYTES};
 use super::message::frame_types;
 use super::types::{PartitionIndex, RequestId, Seq};
-use super::FLAGS_DEFINED;
-
-/// Payload bytes before the first record: partition u32, high_seq u64, count u32.
-const RECORDS_HEAD_BYTES: usize = 16;
-/// Bytes of one record besides its key and value: seq, timestamp, two length prefixes.
-const RECORD_FIXED_BYTES: usize = 24;
+use super::{FLAGS_DEFINED, HEADER_BYTES, PROTOCOL_VERSION};
+use crate::limits::FRAME_BYTES_MAX;
 
 /// Which frame the records go in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,6 +130,31 @@ mod tests {
             let expected = Frame { request_id: RequestId(id), message }.to_bytes();
             prop_assert_eq!(Ok(written), expected);
         }
+    }
+
+    #[test]
+    fn one_record_of_the_largest_key_and_value_fits_a_frame_and_one_byte_more_does_not() {
+        let new = || {
+            RecordsFrameWriter::new(
+                RecordsFrameKind::TailPush,
+                RequestId(1),
+                PartitionIndex(0),
+                0,
+            )
+        };
+        let key = vec![1u8; 100];
+        let value = vec![2u8; crate::limits::RECORD_KEY_VALUE_BYTES_MAX - key.len()];
+        let mut writer = new();
+        assert!(writer.push(Seq(1), 0, &key, &value));
+        assert_eq!(writer.payload_bytes(), FRAME_BYTES_MAX);
+        let bytes = writer.finish(Seq(1));
+        assert!(matches!(
+            crate::quic::decode_frame(&bytes),
+            Ok(crate::quic::DecodeStep::Frame { consumed, .. }) if consumed == bytes.len()
+        ));
+        let mut writer = new();
+        assert!(!writer.push(Seq(1), 0, &key, &[value.as_slice(), &[0]].concat()));
+        assert_eq!(writer.records(), 0);
     }
 
     #[test]

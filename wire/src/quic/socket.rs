@@ -20,8 +20,9 @@ use std::net::{SocketAddr, UdpSocket};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-/// The largest UDP payload (IPv6's limit, and quinn's highest `max_udp_payload_size`).
-pub const UDP_PAYLOAD_BYTES_MAX: u16 = 65_527;
+use crate::limits::{
+    MTU_BLACK_HOLE_COOLDOWN, MTU_DISCOVERY_UPPER_BOUND, UDP_BUFFER_BYTES, UDP_PAYLOAD_BYTES_MAX,
+};
 
 /// Endpoint settings for both sides: accept datagrams up to [`UDP_PAYLOAD_BYTES_MAX`].
 pub fn endpoint_config() -> quinn::EndpointConfig {
@@ -30,15 +31,6 @@ pub fn endpoint_config() -> quinn::EndpointConfig {
     let _ = config.max_udp_payload_size(UDP_PAYLOAD_BYTES_MAX);
     config
 }
-
-/// The largest datagram MTU discovery looks for (see the module comment for why not more).
-pub const MTU_DISCOVERY_UPPER_BOUND: u16 = 5120;
-
-/// How long after a suspected black hole (large datagrams lost) MTU discovery waits before it
-/// probes again. quinn's default is a minute; on a loopback or LAN path the "black hole" is
-/// almost always a burst that overflowed a receive buffer, and a minute of 1200-byte datagrams
-/// costs several times the CPU per byte. Probes that get lost cost nothing else.
-pub const MTU_BLACK_HOLE_COOLDOWN: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Transport settings both sides add to their own: MTU discovery up to
 /// [`MTU_DISCOVERY_UPPER_BOUND`], re-probing [`MTU_BLACK_HOLE_COOLDOWN`] after a black hole.
@@ -49,10 +41,6 @@ pub fn tune_transport(transport: &mut quinn::TransportConfig) {
         .black_hole_cooldown(MTU_BLACK_HOLE_COOLDOWN);
     transport.mtu_discovery_config(Some(discovery));
 }
-
-/// The receive and send buffer asked for. The kernel grants at most `net.core.rmem_max` /
-/// `wmem_max`; a smaller grant is not an error (the endpoint works, with more drops).
-pub const UDP_BUFFER_BYTES: usize = 4 << 20;
 
 /// A UDP socket bound to `addr` with [`UDP_BUFFER_BYTES`] buffers (as far as the kernel
 /// allows), ready for `quinn::Endpoint::new`.

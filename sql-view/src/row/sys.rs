@@ -1,7 +1,8 @@
-//! The crate's only `unsafe`: a validated copy of row bytes that were not aligned for the
-//! archive. A struct cannot hold both an owned buffer and a reference into it, so the copy
-//! keeps the buffer and re-derives the archive root on each access with rkyv's unchecked
-//! accessor, which is sound because the same, never-mutated bytes were validated once.
+//! The crate's only `unsafe` (only modules named `sys` may hold any): a validated copy of row
+//! bytes that were not aligned for the archive, behind a safe API. A struct cannot hold both
+//! an owned buffer and a reference into it, so the copy keeps the buffer and re-derives the
+//! archive root on each access with rkyv's unchecked accessor, which is sound because the
+//! same, never-mutated bytes were validated once.
 
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
