@@ -6,13 +6,12 @@ use serde_json::{Map, Value as Json};
 use strand_log::{ReadFrom, ReadSnapshot, RecordView, Seq};
 use strand_sql_view::ast::Select;
 use strand_sql_view::Privilege;
+use strand_sql_view::{column_json, Filter, SelectPlan, SystemColumns};
 use strand_sql_view::{encode_key, RowView, TableDef, TableKind, Value};
-use strand_sql_view::{Filter, SelectPlan, SystemColumns};
 
 use super::{errors, Caller, Engine, EngineResult};
 use crate::error::{ApiError, ErrorCode};
 use crate::limits::RESULT_ROWS_MAX;
-use crate::realtime::json_of;
 use crate::sql::{Column, StatementResult};
 use crate::tables::versions::{versions_as_of, KeyedPartition};
 
@@ -143,7 +142,7 @@ fn result_of(plan: &SelectPlan, rows: Vec<Vec<Value>>) -> StatementResult {
             columns
                 .iter()
                 .zip(values)
-                .map(|(column, value)| (column.name.clone(), json_of(&column.name, &value)))
+                .map(|(column, value)| (column.name.clone(), column_json(&column.name, &value)))
                 .collect()
         })
         .collect();

@@ -6,7 +6,7 @@
 use serde_json::{Map, Value as Json};
 use strand_log::Seq;
 use strand_sql_view::ast::{ChangeKind, CreateTopic, TableRef};
-use strand_sql_view::{Name, Statement, TableName, TopicName};
+use strand_sql_view::{seq_json, Name, Statement, TableName, TopicName};
 
 use super::ddl::{column, exists, missing, no_op_or, rows_result, Planned};
 use super::{errors, Engine, EngineResult};
@@ -237,8 +237,7 @@ fn topic_description(topic: &CatalogTopic) -> StatementResult {
     for source in &def.sources {
         let mut row = row("source", source.table.to_string());
         row.insert("changes".into(), Json::from(source.change_kinds()));
-        let start = source.start_seq.0.to_string();
-        row.insert("start_seq".into(), Json::from(start));
+        row.insert("start_seq".into(), seq_json(source.start_seq.0));
         rows.push(row);
     }
     let columns = vec![

@@ -35,7 +35,6 @@ pub(crate) use history::VersionPair;
 pub use history::{replay, HistoryError, Replayed};
 pub use keyed::{KeyedCatchUp, KeyedOpen};
 pub use outbox::{Outbox, OutboxReceiver};
-pub(crate) use plan::json_of;
 pub use plan::SubscriptionPlan;
 pub use snapshot::SnapshotCursor;
 pub use subscription::LiveSubscription;

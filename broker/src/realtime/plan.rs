@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value as Json};
 use strand_log::Seq;
+use strand_sql_view::{column_json, seq_json};
 use strand_sql_view::{decode_key, encode_key, RowView, SelectPlan, SystemColumns, SEQ_COLUMN};
 use strand_wire::ColumnSchema;
 
@@ -99,10 +100,10 @@ impl SubscriptionPlan {
         let columns = self.select.columns();
         let mut object = Map::with_capacity(columns.len() + 1);
         for (column, value) in columns.iter().zip(values) {
-            object.insert(column.name.clone(), json_of(&column.name, &value));
+            object.insert(column.name.clone(), column_json(&column.name, &value));
         }
         if self.appends_seq {
-            object.insert(SEQ_COLUMN.to_owned(), Json::from(seq.0.to_string()));
+            object.insert(SEQ_COLUMN.to_owned(), seq_json(seq.0));
         }
         object
     }
@@ -126,8 +127,8 @@ impl SubscriptionPlan {
         let value = decode_key(key, table.columns()[pk].data_type)?;
         let name = &self.select.columns()[output].name;
         let mut object = Map::with_capacity(2);
-        object.insert(name.clone(), json_of(name, &value));
-        object.insert(SEQ_COLUMN.to_owned(), Json::from(seq.0.to_string()));
+        object.insert(name.clone(), column_json(name, &value));
+        object.insert(SEQ_COLUMN.to_owned(), seq_json(seq.0));
         Some(object)
     }
 }
@@ -162,13 +163,4 @@ fn pinned_column(select: &SelectPlan) -> Option<PinnedColumn> {
         }
     }
     best
-}
-
-/// `_seq` does not fit a JavaScript number: it travels as a decimal string (docs/http.md,
-/// "Values in JSON").
-pub(crate) fn json_of(column: &str, value: &strand_sql_view::Value) -> Json {
-    match value {
-        strand_sql_view::Value::BigInt(seq) if column == SEQ_COLUMN => Json::from(seq.to_string()),
-        other => other.to_json(),
-    }
 }

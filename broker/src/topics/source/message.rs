@@ -4,7 +4,7 @@
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value as Json;
 use strand_log::Seq;
-use strand_sql_view::{RowView, TableDef, ValueRef, SEQ_COLUMN};
+use strand_sql_view::{seq_json, RowView, TableDef, ValueRef, SEQ_COLUMN};
 
 use crate::catalog::TopicSource;
 use crate::realtime::{ChangeKind, VersionPair};
@@ -51,7 +51,7 @@ impl Serialize for RowJson<'_> {
             let value = self.row.field(index).to_json();
             map.serialize_entry(column.name.as_str(), &value)?;
         }
-        map.serialize_entry(SEQ_COLUMN, &self.seq.0.to_string())?;
+        map.serialize_entry(SEQ_COLUMN, &seq_json(self.seq.0))?;
         map.end()
     }
 }
