@@ -7,7 +7,8 @@ use std::str::FromStr;
 
 use strand_log::LogError;
 
-use crate::limits::{NEW_USER_NAME_BYTES_MAX, TABLE_NAME_BYTES_MAX, USER_NAME_BYTES_MAX};
+use crate::limits::{NEW_USER_NAME_BYTES_MAX, TABLE_NAME_BYTES_MAX};
+use strand_sql_view::limits::USER_NAME_BYTES_MAX;
 
 /// Everything the directory can refuse or fail with.
 #[derive(Debug, thiserror::Error)]
