@@ -37,21 +37,11 @@ use tokio::sync::Notify;
 
 use crate::config::ConnectionConfig;
 use crate::error::ErrorCode;
+use crate::limits::{EVICTIONS_IN_FLIGHT_MAX, EVICTION_QUEUE_PRUNE_MIN};
 use crate::throttle::RefusalThrottle;
 
 /// The error code of a refused connection (HTTP 503, WebSocket and QUIC errors).
 pub const TOO_MANY_CONNECTIONS: &str = ErrorCode::TooManyConnections.as_str();
-
-/// At most this many evicted connections may still be closing when a newcomer arrives at the
-/// unauthenticated cap; past it the newcomer is refused instead. Closing an idle connection
-/// takes a task wake-up, so only a burst faster than the shards can close sockets reaches
-/// this; it bounds how far the unauthenticated count (and its descriptors) can pass the cap.
-pub const EVICTIONS_IN_FLIGHT_MAX: usize = 256;
-
-/// The eviction queue is pruned of authenticated and closed connections whenever it grows
-/// past this many entries or twice the unauthenticated cap, whichever is larger, so it stays
-/// proportional to the connections that can still be evicted.
-const EVICTION_QUEUE_PRUNE_MIN: usize = 64;
 
 /// Which cap refused a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -167,6 +157,7 @@ impl ConnectionLimits {
     }
 
     /// Evictions so far.
+    #[cfg(test)]
     pub fn evicted(&self) -> u64 {
         self.evicted.load(Ordering::Relaxed)
     }
@@ -318,10 +309,6 @@ impl ConnectionSlot {
                 notified.await;
             }
         }
-    }
-
-    pub fn limits(&self) -> &Arc<ConnectionLimits> {
-        &self.limits
     }
 }
 

@@ -20,7 +20,7 @@ pub(crate) mod http;
 pub mod limits;
 pub(crate) mod metrics;
 pub(crate) mod periodic;
-pub mod quic;
+pub(crate) mod quic;
 pub(crate) mod realtime;
 pub(crate) mod retention;
 pub mod server;

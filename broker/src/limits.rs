@@ -1,5 +1,14 @@
 //! Named bounds of the broker. Every buffer, body, name, count and wait the server keeps is
-//! bounded by a constant here (or by a config field whose default is here), unit last.
+//! bounded by a constant here (or by a config field whose default is here), unit last. A
+//! bound that belongs to another crate (a name's bytes in `strand_sql_view`, a record's in
+//! `strand_log`, a frame's in `strand_wire`) is used from there, not restated; the `const`
+//! assertions at the end state how these bounds must relate, each saying what would break.
+
+use strand_log::limits as log_limits;
+use strand_log::record::{FRAME_ALIGN_BYTES, FRAME_HEADER_BYTES};
+use strand_sql_view::limits as sql_limits;
+use strand_wire::limits::{FRAME_BYTES_MAX, PARTITIONS_PER_MESSAGE_MAX};
+use strand_wire::quic::HEADER_BYTES;
 
 /// Largest HTTP request body; a larger one gets 413 with the JSON error shape.
 pub const REQUEST_BODY_BYTES_MAX: usize = 1024 * 1024;
@@ -11,15 +20,13 @@ pub const SQL_PARAMS_MAX: usize = 1024;
 /// `overloaded` instead of queueing without bound on the blocking thread pool.
 pub const BLOCKING_REQUESTS_IN_FLIGHT_MAX: usize = 256;
 
-/// Longest user name, in bytes (as in `strand-sql-view`).
-pub const USER_NAME_BYTES_MAX: usize = 128;
-/// Longest name of a user created now, in bytes. A user's partition directory is
+/// Longest name of a user created now, in bytes (the longest user name, any user's, is
+/// `strand_sql_view::limits::USER_NAME_BYTES_MAX`; the longest password is
+/// `strand_sql_view::limits::PASSWORD_BYTES_MAX`: argon2 takes any length, that bounds the
+/// work per attempt). A user's partition directory is
 /// `u/<hex of the name>.<incarnation>`: 2 bytes per name byte, a dot and up to 20 digits must
 /// stay within the 255 bytes file systems allow in a name (2 * 100 + 21 = 221).
 pub const NEW_USER_NAME_BYTES_MAX: usize = 100;
-const _: () = assert!(2 * NEW_USER_NAME_BYTES_MAX + 1 + 20 <= 255);
-/// Longest password, in bytes (argon2 takes any length; this bounds the work per attempt).
-pub const PASSWORD_BYTES_MAX: usize = 1024;
 /// Shortest password `create_user` and `set_password` accept.
 pub const PASSWORD_BYTES_MIN: usize = 1;
 /// Longest table name (`namespace.table`), in bytes.
@@ -33,6 +40,8 @@ pub const GRANTS_PER_USER_MAX: usize = 10_000;
 pub const GENERATED_PASSWORD_CHARS: usize = 24;
 /// Bytes of the JWT signing secret (HS256 wants at least the hash size, 32).
 pub const JWT_SECRET_BYTES: usize = 32;
+/// Bytes of random salt per password hash (argon2's recommended 16).
+pub const PASSWORD_SALT_BYTES: usize = 16;
 /// Default lifetime of a token issued by `/v1/api/auth/login`.
 pub const TOKEN_TTL_SECONDS_DEFAULT: u64 = 24 * 60 * 60;
 /// Longest token lifetime a config may ask for (30 days).
@@ -68,14 +77,14 @@ pub const FSYNC_INTERVAL_MS_DEFAULT: u64 = 100;
 /// Longest fsync interval a config may ask for.
 pub const FSYNC_INTERVAL_MS_MAX: u64 = 60_000;
 /// Default size at which a log segment is sealed: the log's own default.
-pub const SEGMENT_BYTES_DEFAULT: u64 = strand_log::limits::SEGMENT_BYTES_DEFAULT;
+pub const SEGMENT_BYTES_DEFAULT: u64 = log_limits::SEGMENT_BYTES_DEFAULT;
 /// Smallest segment size a config may ask for (the log refuses smaller ones).
-pub const SEGMENT_BYTES_MIN: u64 = strand_log::limits::SEGMENT_BYTES_MIN;
+pub const SEGMENT_BYTES_MIN: u64 = log_limits::SEGMENT_BYTES_MIN;
 /// Largest segment size a config may ask for (positions in a segment are `u32`).
-pub const SEGMENT_BYTES_MAX: u64 = strand_log::limits::SEGMENT_BYTES_MAX;
+pub const SEGMENT_BYTES_MAX: u64 = log_limits::SEGMENT_BYTES_MAX;
 /// Default number of partitions holding an open segment file (one descriptor each); idle
 /// ones close theirs and reopen it to write: the log's own default.
-pub const OPEN_PARTITIONS_MAX_DEFAULT: u64 = strand_log::limits::OPEN_PARTITIONS_DEFAULT as u64;
+pub const OPEN_PARTITIONS_MAX_DEFAULT: u64 = log_limits::OPEN_PARTITIONS_DEFAULT as u64;
 /// Fewest a config may ask for: below this a busy server reopens files on most writes.
 pub const OPEN_PARTITIONS_MAX_MIN: u64 = 16;
 /// Most a config may ask for: each costs a descriptor, and the soft descriptor limit is
@@ -133,15 +142,18 @@ pub const CONNECTION_TIMEOUT_MS_MAX: u64 = 3_600_000;
 /// Default bytes all QUIC request frames being received or served may hold together; a frame
 /// that does not fit is refused (`overloaded`) before its payload is read.
 pub const QUIC_FRAME_BUFFER_BYTES_DEFAULT: u64 = 256 << 20;
+/// Smallest QUIC frame budget a config may ask for: one frame of the largest size, header
+/// included, so a frame the protocol allows can always be received.
+pub const QUIC_FRAME_BUFFER_BYTES_MIN: u64 = (FRAME_BYTES_MAX + HEADER_BYTES) as u64;
 /// Largest QUIC frame budget a config may ask for.
 pub const QUIC_FRAME_BUFFER_BYTES_MAX: u64 = 64 << 30;
 /// The open-files limit is shared out so: at most this fraction (1/N) for client connections.
 pub const CONNECTIONS_SHARE_OF_OPEN_FILES_DIVISOR: u64 = 2;
 /// Consumer groups one user may hold at once by default (`--groups-per-user-max`): the
-/// server holds at most `quic::GROUPS_MAX`, so one user's junk groups cannot fill it.
+/// server holds at most [`GROUPS_MAX`], so one user's junk groups cannot fill it.
 pub const GROUPS_PER_USER_MAX_DEFAULT: usize = 100;
 /// Most a config may set `groups_per_user_max` to: the server's own bound.
-pub const GROUPS_PER_USER_MAX_MAX: u64 = 10_000;
+pub const GROUPS_PER_USER_MAX_MAX: u64 = GROUPS_MAX as u64;
 /// How long a consumer group's committed offsets outlive its last member and last commit by
 /// default (`--group-offsets-retention-ms`): a week, like Kafka's `offsets.retention.minutes`.
 pub const GROUP_OFFSETS_RETENTION_MS_DEFAULT: u64 = 7 * 86_400_000;
@@ -149,6 +161,8 @@ pub const GROUP_OFFSETS_RETENTION_MS_DEFAULT: u64 = 7 * 86_400_000;
 pub const SHUTDOWN_GRACE_MS: u64 = 10_000;
 /// After a failed accept (e.g. out of file descriptors), wait this long before the next.
 pub const ACCEPT_RETRY_MS: u64 = 10;
+/// Longest pause after failed accepts in a row (the pause doubles from [`ACCEPT_RETRY_MS`]).
+pub const ACCEPT_RETRY_MS_MAX: u64 = 1_000;
 /// Largest config file read.
 pub const CONFIG_FILE_BYTES_MAX: u64 = 1024 * 1024;
 
@@ -172,8 +186,6 @@ pub const WS_MESSAGE_BYTES_MAX: usize = 1024 * 1024;
 pub const WS_READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Subscriptions one WebSocket connection may hold at once.
 pub const SUBSCRIPTIONS_PER_CONNECTION_MAX: usize = 256;
-/// Longest subscription id.
-pub const SUBSCRIPTION_ID_BYTES_MAX: usize = 256;
 /// Rows per snapshot batch when the client does not say.
 pub const SNAPSHOT_BATCH_ROWS_DEFAULT: usize = 1000;
 /// Most rows per snapshot batch a client may ask for.
@@ -184,3 +196,320 @@ pub const OUTBOX_BYTES_MAX: usize = 2 * 1024 * 1024;
 /// Replay (resume, catch-up after a snapshot) reads the log in pieces of about this many
 /// bytes of messages, each queued before the next is read.
 pub const REPLAY_CHUNK_BYTES: usize = 256 * 1024;
+
+/// Partitions of a topic created without `PARTITIONS = n` (the most a topic may have is
+/// `strand_sql_view::limits::TOPIC_PARTITIONS_MAX`: each is a log partition with its own files).
+pub const TOPIC_PARTITIONS_DEFAULT: u32 = 1;
+/// Most messages in one batch a table's change source produces into its topic.
+pub const TOPIC_SOURCE_BATCH_MESSAGES_MAX: usize = 1024;
+/// About the most value bytes in one batch a table's change source produces (the message
+/// that reaches it still joins the batch).
+pub const TOPIC_SOURCE_BATCH_BYTES_MAX: usize = 4 << 20;
+
+/// Session timeout of a group whose config does not name one.
+pub const SESSION_TIMEOUT_MS_DEFAULT: u64 = 10_000;
+/// Shortest session timeout: members must be able to heartbeat several times within it.
+pub const SESSION_TIMEOUT_MS_MIN: u64 = 100;
+/// Longest session timeout: a dead member's partitions wait this long for a new owner.
+pub const SESSION_TIMEOUT_MS_MAX: u64 = 300_000;
+/// Most members one group holds; every rebalance walks all of them.
+pub const MEMBERS_PER_GROUP_MAX: usize = 1024;
+/// Most groups one server holds; a join that would create another is refused. Each costs a
+/// coordinator (members, owners per partition) and a sweep visit.
+pub const GROUPS_MAX: usize = 10_000;
+/// Period of the sweep that removes groups without members and expires idle offsets: an
+/// empty group is gone at most this long after its last member's session timeout.
+pub const GROUP_SWEEP_INTERVAL_MS: u64 = 1_000;
+/// Most committed offsets (group and partition pairs) kept in memory. Past it, the offsets of
+/// the groups without members that were idle longest are removed before their retention: a
+/// user who creates, commits and abandons groups in a loop cannot grow this map for a whole
+/// retention (about 100 bytes each: ~26 MB). Groups with members are never removed.
+pub const GROUP_OFFSETS_KEPT_MAX: usize = 262_144;
+
+/// How long a request stream may take to deliver its request frame once opened.
+pub const QUIC_REQUEST_READ_TIMEOUT_MS: u64 = 30_000;
+/// Bad frames (garbage, oversize, unknown types, requests before auth, read timeouts) after
+/// which a connection is closed with `close::connection::PROTOCOL_VIOLATION`.
+pub const BAD_FRAMES_PER_CONNECTION_MAX: u32 = 8;
+/// Concurrent request streams per QUIC connection (QUIC flow control refuses more).
+pub const QUIC_STREAMS_PER_CONNECTION_MAX: u32 = 256;
+/// How long a final `error` frame may take to be acknowledged before its connection closes.
+pub const QUIC_CLOSE_FLUSH_TIMEOUT_MS: u64 = 2_000;
+/// Idle time after which a QUIC connection without traffic is dropped.
+pub const QUIC_IDLE_TIMEOUT_MS: u64 = 60_000;
+/// Bytes read from a QUIC request stream at a time.
+pub const QUIC_READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Bytes all QUIC connections may have in flight together: about what the UDP receive buffer
+/// (`strand_wire::quic::socket::UDP_BUFFER_BYTES`, granted twice over by Linux) absorbs.
+pub const RECEIVE_BUDGET_BYTES: u64 = 4 << 20;
+/// The smallest receive window a QUIC connection gets, however many there are (also the
+/// window of a connection that has not authenticated yet).
+pub const CONNECTION_WINDOW_BYTES_MIN: u64 = 64 << 10;
+/// The largest receive window a QUIC connection gets, however few there are.
+pub const CONNECTION_WINDOW_BYTES_MAX: u64 = 2 << 20;
+/// Largest frame (header included) a connection may send before it authenticated: an `auth`
+/// frame holds a user name (128 bytes) and a password (1 KiB) or a token (a few hundred bytes).
+pub const UNAUTHENTICATED_FRAME_BYTES_MAX: usize = 16 * 1024;
+/// Bytes of frames one authenticated connection may hold at once: four frames of the largest
+/// size, so a producer keeps several batches in flight while a few connections cannot take
+/// the whole budget.
+pub const CONNECTION_FRAME_BYTES_MAX: usize = 4 * (FRAME_BYTES_MAX + HEADER_BYTES);
+/// Most rows one `produce_table` may carry.
+pub const PRODUCE_TABLE_ROWS_MAX: usize = 100_000;
+/// The longest long poll a fetch may ask for.
+pub const FETCH_WAIT_MS_MAX: u32 = 60_000;
+/// How long one wait for new records lasts before a tail re-checks its stream; bounds how
+/// long a tail of a dropped topic lingers.
+pub const TAIL_WAKE_INTERVAL_MS: u64 = 5_000;
+/// The longest linger a tail may ask for (`wait_ms`: gather records before a push not full).
+pub const TAIL_LINGER_MS_MAX: u32 = 1_000;
+
+/// How long a goodbye (error and close frame) to a slow WebSocket consumer may take.
+pub const WS_GOODBYE_TIMEOUT_MS: u64 = 1_000;
+/// Distinct SELECT lists remembered for sharing; past this, new ones are not remembered.
+pub const SHARED_PROJECTIONS_MAX: usize = 1024;
+
+/// SQL texts up to this size are parsed on the connection's thread (a few microseconds);
+/// longer ones, e.g. INSERTs of thousands of rows, are parsed on the blocking pool.
+pub const INLINE_PREPARE_SQL_BYTES_MAX: usize = 2048;
+/// INSERTs with at most this many rows count as brief (see `sql_limits::RunCost`).
+pub const BRIEF_INSERT_ROWS_MAX: usize = 16;
+/// Longest request path echoed back in a 404 or 405 message.
+pub const ECHOED_PATH_CHARS_MAX: usize = 200;
+/// HTTP shards when the machine does not say how many CPUs it has.
+pub const HTTP_SHARDS_FALLBACK: usize = 2;
+/// At most this many HTTP shards, however many CPUs: the per-shard blocking pools and buffers
+/// stop paying off well before this.
+pub const HTTP_SHARDS_MAX: usize = 64;
+/// Refused connections lingering at once (each holds a descriptor for up to
+/// [`REFUSAL_LINGER_MS`]).
+pub const LINGERING_REFUSALS_MAX: usize = 64;
+/// How long a refused connection may take to take the answer and close.
+pub const REFUSAL_LINGER_MS: u64 = 1_000;
+/// Input read (and dropped) from a lingering refused connection at most.
+pub const REFUSAL_LINGER_READ_BYTES_MAX: usize = 64 * 1024;
+
+/// At most this many evicted connections may still be closing when a newcomer arrives at the
+/// unauthenticated cap; past it the newcomer is refused instead. Closing an idle connection
+/// takes a task wake-up, so only a burst faster than the shards can close sockets reaches
+/// this; it bounds how far the unauthenticated count (and its descriptors) can pass the cap.
+pub const EVICTIONS_IN_FLIGHT_MAX: usize = 256;
+/// The eviction queue is pruned of authenticated and closed connections whenever it grows
+/// past this many entries or twice the unauthenticated cap, whichever is larger, so it stays
+/// proportional to the connections that can still be evicted.
+pub const EVICTION_QUEUE_PRUNE_MIN: usize = 64;
+/// Used for the hard open-files limit when it is "unlimited" (Linux still caps descriptors at
+/// `fs.nr_open`, whose default this is).
+pub const OPEN_FILES_UNLIMITED_TARGET: u64 = 1 << 20;
+/// Refusals a user may have at once before being slowed down.
+pub const REFUSALS_BURST: u32 = 20;
+/// Refusals per second a user may keep up without being slowed down.
+pub const REFUSALS_PER_SECOND: u32 = 10;
+/// The longest a penalized user's request waits for its turn; one whose turn is later is
+/// answered `overloaded` after this wait, unserved.
+pub const REFUSAL_WAIT_MS_MAX: u64 = 30_000;
+/// Users whose refusal state is kept; past it, users no longer penalized are forgotten.
+pub const THROTTLE_TRACKED_USERS_MAX: usize = 10_000;
+
+/// How long `KeyedPartition::version_as_of` waits for a version the index already names to
+/// be committed: a commit round takes milliseconds (one fsync); much longer means the disk
+/// is stuck, and the reader gives up with an error rather than hold its thread.
+pub const COMMIT_WAIT_MS_MAX: u64 = 10_000;
+/// How often it looks again meanwhile: short against one fsync.
+pub const COMMIT_POLL_INTERVAL_MS: u64 = 1;
+
+/// Messages per produce request of `strand topics produce`.
+pub const CLI_PRODUCE_BATCH_RECORDS_MAX: usize = 1_000;
+/// Key+value bytes per produce request of the CLI (about; a single larger line goes alone).
+pub const CLI_PRODUCE_BATCH_BYTES_MAX: usize = 1 << 20;
+/// How long one consume poll of the CLI waits for a first message.
+pub const CLI_CONSUME_POLL_MS: u64 = 500;
+
+// How the bounds relate. Each assertion states something the code relies on; the comment
+// says what would break if it stopped holding.
+
+/// `default <= max` and `min <= default <= max` for the settings a config may change: the
+/// default is taken without the range check a configured value gets.
+const fn within(min: u64, default: u64, max: u64) -> bool {
+    min <= default && default <= max
+}
+const _: () = assert!(within(1, FSYNC_INTERVAL_MS_DEFAULT, FSYNC_INTERVAL_MS_MAX));
+const _: () = assert!(within(
+    SEGMENT_BYTES_MIN,
+    SEGMENT_BYTES_DEFAULT,
+    SEGMENT_BYTES_MAX
+));
+const _: () = assert!(within(
+    OPEN_PARTITIONS_MAX_MIN,
+    OPEN_PARTITIONS_MAX_DEFAULT,
+    OPEN_PARTITIONS_MAX_MAX
+));
+const _: () = assert!(within(
+    RETENTION_INTERVAL_MS_MIN,
+    RETENTION_INTERVAL_MS_DEFAULT,
+    RETENTION_INTERVAL_MS_MAX
+));
+const _: () = assert!(within(
+    TTL_SWEEP_INTERVAL_MS_MIN,
+    TTL_SWEEP_INTERVAL_MS_DEFAULT,
+    TTL_SWEEP_INTERVAL_MS_MAX
+));
+const _: () = assert!(within(
+    COMPACTION_INTERVAL_MS_MIN,
+    COMPACTION_INTERVAL_MS_DEFAULT,
+    COMPACTION_INTERVAL_MS_MAX
+));
+const _: () = assert!(COMPACTION_MAX_AGE_MS_DEFAULT <= DURATION_MS_MAX);
+const _: () = assert!(TOMBSTONE_RETENTION_MS_DEFAULT <= DURATION_MS_MAX);
+const _: () = assert!(GROUP_OFFSETS_RETENTION_MS_DEFAULT <= DURATION_MS_MAX);
+const _: () = assert!(within(1, TOKEN_TTL_SECONDS_DEFAULT, TOKEN_TTL_SECONDS_MAX));
+const _: () = assert!(within(
+    1,
+    AUTH_FAILURES_PER_USER_MAX_DEFAULT as u64,
+    AUTH_FAILURES_MAX as u64
+));
+const _: () = assert!(within(
+    1,
+    AUTH_FAILURES_PER_ADDRESS_MAX_DEFAULT as u64,
+    AUTH_FAILURES_MAX as u64
+));
+const _: () = assert!(within(
+    1,
+    AUTH_FAILURE_WINDOW_MS_DEFAULT,
+    AUTH_FAILURE_WINDOW_MS_MAX
+));
+const _: () = assert!(within(1, CONNECTIONS_MAX_DEFAULT, CONNECTIONS_MAX_MAX));
+const _: () = assert!(within(
+    1,
+    UNAUTHENTICATED_CONNECTIONS_MAX_DEFAULT,
+    CONNECTIONS_MAX_MAX
+));
+const _: () = assert!(within(
+    1,
+    CONNECTIONS_PER_USER_MAX_DEFAULT,
+    CONNECTIONS_MAX_MAX
+));
+const _: () = assert!(within(
+    CONNECTION_TIMEOUT_MS_MIN,
+    AUTH_TIMEOUT_MS_DEFAULT,
+    CONNECTION_TIMEOUT_MS_MAX
+));
+const _: () = assert!(within(
+    CONNECTION_TIMEOUT_MS_MIN,
+    HTTP_HEADER_TIMEOUT_MS_DEFAULT,
+    CONNECTION_TIMEOUT_MS_MAX
+));
+const _: () = assert!(within(
+    CONNECTION_TIMEOUT_MS_MIN,
+    HTTP_BODY_TIMEOUT_MS_DEFAULT,
+    CONNECTION_TIMEOUT_MS_MAX
+));
+const _: () = assert!(within(
+    QUIC_FRAME_BUFFER_BYTES_MIN,
+    QUIC_FRAME_BUFFER_BYTES_DEFAULT,
+    QUIC_FRAME_BUFFER_BYTES_MAX
+));
+const _: () = assert!(within(
+    1,
+    GROUPS_PER_USER_MAX_DEFAULT as u64,
+    GROUPS_PER_USER_MAX_MAX
+));
+const _: () = assert!(within(
+    SESSION_TIMEOUT_MS_MIN,
+    SESSION_TIMEOUT_MS_DEFAULT,
+    SESSION_TIMEOUT_MS_MAX
+));
+const _: () = assert!(within(
+    1,
+    SNAPSHOT_BATCH_ROWS_DEFAULT as u64,
+    SNAPSHOT_BATCH_ROWS_MAX as u64
+));
+const _: () = assert!(within(
+    1,
+    TOPIC_PARTITIONS_DEFAULT as u64,
+    sql_limits::TOPIC_PARTITIONS_MAX as u64
+));
+const _: () = assert!(PASSWORD_BYTES_MIN <= sql_limits::PASSWORD_BYTES_MAX);
+
+// Names. A user created now must have a name every user check accepts.
+const _: () = assert!(NEW_USER_NAME_BYTES_MAX <= sql_limits::USER_NAME_BYTES_MAX);
+// A user's partition directory is `u/<hex of the name>.<incarnation>`: 2 bytes per name
+// byte, a dot and up to 20 digits; longer, creating the user fails on the file system.
+const _: () = assert!(2 * NEW_USER_NAME_BYTES_MAX + 1 + 20 <= 255);
+// Every name maps to a path the file system takes (at most 255 bytes per component, else
+// creating the table fails): `<ns>.<table>.<incarnation>` with names of at most
+// `NAME_BYTES_MAX` bytes and an incarnation of at most 20 digits (topics'
+// `<ns>.<topic>.<incarnation>` alike); a user's component is bounded by
+// `NEW_USER_NAME_BYTES_MAX` above.
+const _: () = assert!(2 * sql_limits::NAME_BYTES_MAX + 2 + 20 <= 255);
+// Grants name tables as `namespace.table`: every table SQL can create must be grantable.
+const _: () = assert!(2 * sql_limits::NAME_BYTES_MAX + ".".len() <= TABLE_NAME_BYTES_MAX);
+// A request's `$n` numbers are checked against the SQL layer's own highest number: a request
+// within the broker's count must not meet a parameter the parser refuses.
+const _: () = assert!(SQL_PARAMS_MAX <= sql_limits::PARAMETERS_MAX);
+
+// QUIC frames.
+// An `auth` frame of the longest user name and password (a kind byte and two u32 length
+// prefixes) must pass the unauthenticated frame limit, or such a user could never log in.
+const _: () = assert!(
+    HEADER_BYTES + 1 + 4 + sql_limits::USER_NAME_BYTES_MAX + 4 + sql_limits::PASSWORD_BYTES_MAX
+        <= UNAUTHENTICATED_FRAME_BYTES_MAX
+);
+// One frame of the largest size must fit a connection's share and the smallest global
+// budget, or frames the protocol allows would be refused `overloaded` forever.
+const _: () = assert!(UNAUTHENTICATED_FRAME_BYTES_MAX <= CONNECTION_FRAME_BYTES_MAX);
+const _: () = assert!(FRAME_BYTES_MAX + HEADER_BYTES <= CONNECTION_FRAME_BYTES_MAX);
+// A fetch's long poll sends nothing while it waits: longer than the idle timeout, a fetch on
+// an otherwise quiet connection would lose the connection instead of getting its empty answer.
+const _: () = assert!(FETCH_WAIT_MS_MAX as u64 <= QUIC_IDLE_TIMEOUT_MS);
+// `window_for` clamps between the two (`clamp` panics if min > max), and the smallest is
+// given to quinn as a `u32`.
+const _: () = assert!(CONNECTION_WINDOW_BYTES_MIN <= CONNECTION_WINDOW_BYTES_MAX);
+const _: () = assert!(CONNECTION_WINDOW_BYTES_MIN <= u32::MAX as u64);
+// A consumer group's assignment names every partition of a topic in one message.
+const _: () = assert!(sql_limits::TOPIC_PARTITIONS_MAX as usize <= PARTITIONS_PER_MESSAGE_MAX);
+// A `produce_table` of the most rows, each the smallest object `{}` with its u32 length
+// prefix, fits one frame: the row cap, not the frame size, is what bounds a batch.
+const _: () = assert!(PRODUCE_TABLE_ROWS_MAX * (4 + 2) <= FRAME_BYTES_MAX);
+// Its rows are inserted as one log batch, which holds at most `BATCH_RECORDS_MAX` records.
+const _: () = assert!(PRODUCE_TABLE_ROWS_MAX <= log_limits::BATCH_RECORDS_MAX);
+// The CLI closes a produce batch at this many bytes (a longer line goes alone); at or past a
+// frame's size, every full batch would be refused as oversize. Each batch becomes one log
+// batch per partition.
+const _: () = assert!(CLI_PRODUCE_BATCH_BYTES_MAX < FRAME_BYTES_MAX);
+const _: () = assert!(CLI_PRODUCE_BATCH_RECORDS_MAX <= log_limits::BATCH_RECORDS_MAX);
+
+// Log batches. Expired rows are deleted in one append.
+const _: () = assert!(EXPIRY_BATCH_ROWS_MAX <= log_limits::BATCH_RECORDS_MAX);
+// A change source's batch is one append: its messages, the bytes below the bound plus the one
+// message that reaches it (a key and a payload of the log's largest), and per record the
+// log's frame header and alignment and a topic envelope (at most 22 bytes,
+// `topics::envelope`; 32 here). Larger, its appends fail.
+const _: () = assert!(TOPIC_SOURCE_BATCH_MESSAGES_MAX <= log_limits::BATCH_RECORDS_MAX);
+const _: () = assert!(
+    TOPIC_SOURCE_BATCH_BYTES_MAX
+        + log_limits::KEY_BYTES_MAX
+        + log_limits::PAYLOAD_BYTES_MAX
+        + (FRAME_HEADER_BYTES + FRAME_ALIGN_BYTES + 32) * TOPIC_SOURCE_BATCH_MESSAGES_MAX
+        <= log_limits::BATCH_BYTES_MAX
+);
+
+// Waits and counts the code divides or clamps by.
+// The accept pause doubles from `ACCEPT_RETRY_MS` and is capped by `min(ACCEPT_RETRY_MS_MAX)`.
+const _: () = assert!(0 < ACCEPT_RETRY_MS && ACCEPT_RETRY_MS <= ACCEPT_RETRY_MS_MAX);
+// `clamp(1, HTTP_SHARDS_MAX)` panics if the maximum is below 1.
+const _: () = assert!(1 <= HTTP_SHARDS_FALLBACK && HTTP_SHARDS_FALLBACK <= HTTP_SHARDS_MAX);
+// The open-files limit is divided by it at start.
+const _: () = assert!(CONNECTIONS_SHARE_OF_OPEN_FILES_DIVISOR >= 1);
+// The refusal spacing is one second divided by it.
+const _: () = assert!(REFUSALS_PER_SECOND >= 1);
+// A version's commit is polled for: a poll interval as long as the wait would never poll.
+const _: () = assert!(0 < COMMIT_POLL_INTERVAL_MS && COMMIT_POLL_INTERVAL_MS < COMMIT_WAIT_MS_MAX);
+
+// A consumer that keeps the wire client's default session timeout must be accepted by the
+// group coordinator (`group_join` refuses timeouts outside MIN..=MAX).
+const _: () = assert!(
+    strand_wire::limits::CONSUMER_SESSION_TIMEOUT_MS_DEFAULT as u64 >= SESSION_TIMEOUT_MS_MIN
+        && strand_wire::limits::CONSUMER_SESSION_TIMEOUT_MS_DEFAULT as u64
+            <= SESSION_TIMEOUT_MS_MAX
+);

@@ -13,6 +13,8 @@ use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::OnceLock;
 
+use crate::limits::OPEN_FILES_UNLIMITED_TARGET;
+
 /// File name of the lock inside the data directory.
 pub const LOCK_FILE: &str = "LOCK";
 
@@ -71,10 +73,6 @@ pub struct OpenFilesLimit {
     /// The hard limit (the most the soft one may be raised to without privileges).
     pub hard: u64,
 }
-
-/// Used for the hard limit when it is "unlimited" (Linux still caps descriptors at
-/// `fs.nr_open`, whose default this is).
-const OPEN_FILES_UNLIMITED_TARGET: u64 = 1 << 20;
 
 /// Raises the soft open-files limit to the hard one. The soft default (often 1024) is far
 /// below what a server holding thousands of connections and open partitions needs: past it,

@@ -22,18 +22,15 @@ use strand_sql_view::UserName;
 
 use parking_lot::Mutex;
 
-/// Refusals a user may have at once before being slowed down.
-pub const REFUSALS_BURST: u32 = 20;
-/// Refusals per second a user may keep up without being slowed down.
-pub const REFUSALS_PER_SECOND: u32 = 10;
+use crate::limits::{
+    REFUSALS_BURST, REFUSALS_PER_SECOND, REFUSAL_WAIT_MS_MAX, THROTTLE_TRACKED_USERS_MAX,
+};
+
 /// The spacing of a penalized user's requests.
 pub const REFUSAL_INTERVAL: Duration =
     Duration::from_nanos(1_000_000_000 / REFUSALS_PER_SECOND as u64);
-/// The longest a penalized user's request waits for its turn; one whose turn is later is
-/// answered `overloaded` after this wait, unserved.
-pub const REFUSAL_WAIT_MAX: Duration = Duration::from_secs(30);
-/// Users whose refusal state is kept; past it, users no longer penalized are forgotten.
-const TRACKED_USERS_MAX: usize = 10_000;
+/// The longest a penalized user's request waits for its turn ([`REFUSAL_WAIT_MS_MAX`]).
+pub const REFUSAL_WAIT_MAX: Duration = Duration::from_millis(REFUSAL_WAIT_MS_MAX);
 
 /// What a request of a user may do now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,9 +121,9 @@ impl RefusalThrottle {
 
     fn refused_at(&self, user: &UserName, now: Instant) {
         let mut users = self.users.lock();
-        if users.len() >= TRACKED_USERS_MAX && !users.contains_key(user) {
+        if users.len() >= THROTTLE_TRACKED_USERS_MAX && !users.contains_key(user) {
             users.retain(|_, paid_off| *paid_off > now);
-            if users.len() >= TRACKED_USERS_MAX {
+            if users.len() >= THROTTLE_TRACKED_USERS_MAX {
                 return;
             }
         }
@@ -218,7 +215,7 @@ mod tests {
     fn past_the_tracked_users_only_the_penalized_are_kept() {
         let throttle = RefusalThrottle::new();
         let now = Instant::now();
-        for n in 0..TRACKED_USERS_MAX {
+        for n in 0..THROTTLE_TRACKED_USERS_MAX {
             throttle.refused_at(&user(&format!("u{n}")), now);
         }
         let later = now + REFUSAL_INTERVAL * 2;

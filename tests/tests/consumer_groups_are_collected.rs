@@ -7,6 +7,8 @@
 
 use std::time::{Duration, Instant};
 
+// The server's bound on groups: a flood goes at most one past it.
+use strand_broker::limits::GROUPS_MAX;
 use strand_tests::{bearer, sql_ok, ServerOptions, StrandServer};
 use strand_wire::quic::client::{Client, ClientError};
 use strand_wire::quic::consumer::single_answer;
@@ -15,8 +17,6 @@ use strand_wire::quic::{
     MemberId, Message, PartitionIndex, Seq,
 };
 
-/// The server's bound on groups (`quic::GROUPS_MAX`): a flood goes at most one past it.
-const GROUPS_MAX: usize = 10_000;
 /// Session timeout of the junk groups' members: long enough that none expires while the
 /// flood of six joins runs, short enough to wait for.
 const JUNK_SESSION_TIMEOUT_MS: u32 = 3_000;

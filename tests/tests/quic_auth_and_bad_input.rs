@@ -186,7 +186,7 @@ async fn quic_auth_and_bad_input() {
 
     // Repeated abuse closes that connection only.
     let abuser = admin(&server, &ca).await;
-    for _ in 0..strand_broker::quic::BAD_FRAMES_PER_CONNECTION_MAX {
+    for _ in 0..strand_broker::limits::BAD_FRAMES_PER_CONNECTION_MAX {
         // Answered, or the connection already closed after the last one.
         let _ = abuser.request_raw(b"\xff\xff garbage").await;
     }

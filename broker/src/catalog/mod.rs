@@ -20,7 +20,7 @@ use strand_sql_view::{CatalogView, Name, TableDef, TableName, TopicName};
 
 mod topic;
 
-pub use topic::{TopicDef, TopicSource, TOPIC_PARTITIONS_DEFAULT, TOPIC_PARTITIONS_MAX};
+pub use topic::{TopicDef, TopicSource};
 
 const CATALOG_PARTITION: &str = "system/catalog";
 

@@ -5,11 +5,6 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use strand_log::Seq;
 use strand_sql_view::{TableName, TopicName};
 
-/// Partitions of a topic created without `PARTITIONS = n`.
-pub const TOPIC_PARTITIONS_DEFAULT: u32 = 1;
-/// Most partitions a topic may have (each is a log partition with its own files).
-pub const TOPIC_PARTITIONS_MAX: u32 = 1024;
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicDef {
     pub name: TopicName,

@@ -20,19 +20,15 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
+use strand_broker::limits::{
+    CLI_CONSUME_POLL_MS, CLI_PRODUCE_BATCH_BYTES_MAX, CLI_PRODUCE_BATCH_RECORDS_MAX,
+};
 use strand_wire::quic::client::Client;
 use strand_wire::quic::consumer::{single_answer, ConsumerConfig, GroupConsumer, PartitionReader};
 use strand_wire::quic::{
     BatchSequence, Idempotence, Message, Partitioning, ProduceRecord, ProduceTopic, ProducerId,
     ReadFrom, Records, Seq, Sql,
 };
-
-/// Messages per produce request.
-const PRODUCE_BATCH_RECORDS_MAX: usize = 1_000;
-/// Key+value bytes per produce request (about; a single larger line goes alone).
-const PRODUCE_BATCH_BYTES_MAX: usize = 1 << 20;
-/// How long one consume poll waits for a first message.
-const CONSUME_POLL_MS: u64 = 500;
 
 /// How to reach a server over QUIC.
 #[derive(Debug, Clone, clap::Args)]
@@ -149,7 +145,9 @@ async fn produce(args: &ProduceArgs) -> anyhow::Result<()> {
             key: key.into(),
             value: line.into_bytes().into(),
         });
-        if batch.len() >= PRODUCE_BATCH_RECORDS_MAX || batch_bytes >= PRODUCE_BATCH_BYTES_MAX {
+        if batch.len() >= CLI_PRODUCE_BATCH_RECORDS_MAX
+            || batch_bytes >= CLI_PRODUCE_BATCH_BYTES_MAX
+        {
             batch_seq += 1;
             send_batch(&client, args, producer, batch_seq, &mut batch, &mut acked).await?;
             batch_bytes = 0;
@@ -229,7 +227,7 @@ async fn consume(args: &ConsumeArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     let mut printed = 0u64;
     let mut last_message = Instant::now();
-    let poll = Duration::from_millis(CONSUME_POLL_MS);
+    let poll = Duration::from_millis(CLI_CONSUME_POLL_MS);
     let done = |printed: u64, last: Instant| {
         args.count.is_some_and(|count| printed >= count)
             || args

@@ -31,7 +31,8 @@ use crate::limits::{
     AUTH_TIMEOUT_MS_DEFAULT, CONNECTIONS_MAX_DEFAULT, CONNECTIONS_MAX_MAX,
     CONNECTIONS_PER_USER_MAX_DEFAULT, CONNECTION_TIMEOUT_MS_MAX, CONNECTION_TIMEOUT_MS_MIN,
     HTTP_BODY_TIMEOUT_MS_DEFAULT, HTTP_HEADER_TIMEOUT_MS_DEFAULT, QUIC_FRAME_BUFFER_BYTES_DEFAULT,
-    QUIC_FRAME_BUFFER_BYTES_MAX, UNAUTHENTICATED_CONNECTIONS_MAX_DEFAULT,
+    QUIC_FRAME_BUFFER_BYTES_MAX, QUIC_FRAME_BUFFER_BYTES_MIN,
+    UNAUTHENTICATED_CONNECTIONS_MAX_DEFAULT,
 };
 
 use crate::limits::{
@@ -347,8 +348,6 @@ fn connections(layers: &[(Origin, &ConfigLayer)]) -> Result<ConnectionConfig, Co
     let timeout = |field, key, default| {
         setting(field, key, default, timeout_min, timeout_max).map(Duration::from_millis)
     };
-    // One frame of the largest size must fit, or it could never be received.
-    let frame_min = (strand_wire::quic::FRAME_BYTES_MAX + strand_wire::quic::HEADER_BYTES) as u64;
     Ok(ConnectionConfig {
         connections_max: count(
             |l| &l.connections_max,
@@ -384,7 +383,7 @@ fn connections(layers: &[(Origin, &ConfigLayer)]) -> Result<ConnectionConfig, Co
             |l| &l.quic_frame_buffer_bytes,
             "quic_frame_buffer_bytes",
             QUIC_FRAME_BUFFER_BYTES_DEFAULT,
-            frame_min,
+            QUIC_FRAME_BUFFER_BYTES_MIN,
             QUIC_FRAME_BUFFER_BYTES_MAX,
         )?,
     })

@@ -33,6 +33,7 @@ use strand_log::Store;
 use crate::catalog::{Catalog, CatalogTable};
 use crate::config::MaintenanceConfig;
 use crate::error::{ApiError, ErrorCode};
+use crate::limits::BRIEF_INSERT_ROWS_MAX;
 use crate::metrics::Metrics;
 use crate::realtime::{Realtime, SubscriptionTarget};
 use crate::session::Session;
@@ -292,9 +293,6 @@ impl Engine {
 }
 
 pub(crate) type EngineResult = Result<StatementResult, ApiError>;
-
-/// INSERTs with at most this many rows count as brief (see [`RunCost`]).
-const BRIEF_INSERT_ROWS_MAX: usize = 16;
 
 impl SqlEngine for Engine {
     fn prepare(

@@ -11,9 +11,11 @@ use strand_sql_view::{seq_json, Name, Statement, TableName, TopicName};
 use super::ddl::{column, exists, missing, no_op_or, rows_result, Planned};
 use super::{errors, Engine, EngineResult};
 use crate::catalog::{Catalog, CatalogChange, CatalogTopic};
-use crate::catalog::{TopicDef, TopicSource, TOPIC_PARTITIONS_DEFAULT, TOPIC_PARTITIONS_MAX};
+use crate::catalog::{TopicDef, TopicSource};
 use crate::error::{ApiError, ErrorCode};
+use crate::limits::TOPIC_PARTITIONS_DEFAULT;
 use crate::sql::StatementResult;
+use strand_sql_view::limits::TOPIC_PARTITIONS_MAX;
 
 /// The catalog change of `CREATE TOPIC` or `DROP TOPIC` (see `ddl::plan_change`).
 pub(super) fn plan_topic_change(

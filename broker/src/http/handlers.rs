@@ -21,16 +21,10 @@ use crate::api::{LoginRequest, LoginResponse, SqlRequest, SqlSuccess};
 use crate::auth::{parse_authorization, Credentials, Source};
 use crate::connections::ConnectionSlot;
 use crate::error::{ApiError, ErrorCode};
-use crate::limits::SQL_PARAMS_MAX;
+use crate::limits::{ECHOED_PATH_CHARS_MAX, INLINE_PREPARE_SQL_BYTES_MAX, SQL_PARAMS_MAX};
 use crate::metrics::BasicAuth;
 use crate::session::Session;
 use crate::sql::RunCost;
-
-/// SQL texts up to this size are parsed on the connection's thread (a few microseconds);
-/// longer ones, e.g. INSERTs of thousands of rows, are parsed on the blocking pool.
-const INLINE_PREPARE_SQL_BYTES_MAX: usize = 2048;
-/// Longest request path echoed back in a 404 or 405 message.
-const ECHOED_PATH_CHARS_MAX: usize = 200;
 
 /// The connection a request came on, when it came through the HTTP shards.
 type Connection = Option<Extension<Arc<ConnectionSlot>>>;

@@ -17,13 +17,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
 use crate::connections::{ConnectionRefusal, TOO_MANY_CONNECTIONS};
-
-/// Refused connections lingering at once (each holds a descriptor for up to [`LINGER`]).
-pub const LINGERING_REFUSALS_MAX: usize = 64;
-/// How long a refused connection may take to take the answer and close.
-const LINGER: Duration = Duration::from_secs(1);
-/// Input read (and dropped) from a lingering refused connection at most.
-const LINGER_READ_BYTES_MAX: usize = 64 * 1024;
+use crate::limits::{LINGERING_REFUSALS_MAX, REFUSAL_LINGER_MS, REFUSAL_LINGER_READ_BYTES_MAX};
 
 /// The refusals in progress.
 pub struct Refusals {
@@ -51,7 +45,8 @@ impl Refusals {
             Ok(permit) => {
                 tokio::spawn(async move {
                     let _permit = permit;
-                    let _ = tokio::time::timeout(LINGER, answer_and_drain(stream, &answer)).await;
+                    let linger = Duration::from_millis(REFUSAL_LINGER_MS);
+                    let _ = tokio::time::timeout(linger, answer_and_drain(stream, &answer)).await;
                 });
             }
             Err(_) => {
@@ -68,7 +63,7 @@ async fn answer_and_drain(mut stream: TcpStream, answer: &[u8]) {
     let _ = stream.shutdown().await;
     let mut scratch = [0u8; 4096];
     let mut read = 0;
-    while read < LINGER_READ_BYTES_MAX {
+    while read < REFUSAL_LINGER_READ_BYTES_MAX {
         match stream.read(&mut scratch).await {
             Ok(0) | Err(_) => return,
             Ok(n) => read += n,

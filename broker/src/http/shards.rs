@@ -31,12 +31,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tower::ServiceExt;
 
 use crate::connections::ConnectionSlot;
-
-/// Shards when the machine does not say how many CPUs it has.
-const SHARDS_FALLBACK: usize = 2;
-/// At most this many shards, however many CPUs: the per-shard blocking pools and buffers
-/// stop paying off well before this.
-const SHARDS_MAX: usize = 64;
+use crate::limits::{HTTP_SHARDS_FALLBACK, HTTP_SHARDS_MAX};
 
 /// A connection accepted by the acceptor, on its way to a shard.
 struct Handover {
@@ -61,8 +56,8 @@ impl HttpShards {
         header_timeout: Duration,
     ) -> io::Result<HttpShards> {
         let count = std::thread::available_parallelism()
-            .map_or(SHARDS_FALLBACK, usize::from)
-            .clamp(1, SHARDS_MAX);
+            .map_or(HTTP_SHARDS_FALLBACK, usize::from)
+            .clamp(1, HTTP_SHARDS_MAX);
         let (stop, stopped) = watch::channel(false);
         let mut shards = HttpShards {
             inboxes: Vec::with_capacity(count),

@@ -13,6 +13,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use quinn::VarInt;
 use strand_wire::quic::close;
@@ -25,9 +26,11 @@ use super::handlers::QuicHandlers;
 use super::receive_budget::{ReceiveBudget, ReceiveShare};
 use super::responder::Responder;
 use super::stream::{fail_stream, read_request, Inbound};
-use super::{BAD_FRAMES_PER_CONNECTION_MAX, CLOSE_FLUSH_TIMEOUT, REQUEST_READ_TIMEOUT};
 use crate::auth::{self, Authenticator};
 use crate::connections::{ConnectionLimits, ConnectionSlot, UserClaim};
+use crate::limits::{
+    BAD_FRAMES_PER_CONNECTION_MAX, QUIC_CLOSE_FLUSH_TIMEOUT_MS, QUIC_REQUEST_READ_TIMEOUT_MS,
+};
 use crate::session::Session;
 use crate::throttle::Admission;
 
@@ -108,7 +111,8 @@ fn negotiated_alpn(connection: &quinn::Connection) -> Option<Vec<u8>> {
 
 /// Closes the connection with `code`, after giving `reply`'s frames a moment to arrive.
 async fn close_after(connection: &quinn::Connection, reply: &Responder, code: u32, reason: &str) {
-    let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, reply.stopped()).await;
+    let flush = Duration::from_millis(QUIC_CLOSE_FLUSH_TIMEOUT_MS);
+    let _ = tokio::time::timeout(flush, reply.stopped()).await;
     connection.close(VarInt::from_u32(code), reason.as_bytes());
 }
 
@@ -262,7 +266,7 @@ async fn serve_requests(
     let frames = Arc::new(ConnectionFrames::authenticated(&shared.frames));
     let mut tasks = JoinSet::new();
     let set_window = |window: u64| {
-        // Windows are at most CONNECTION_WINDOW_MAX, far below VarInt's limit.
+        // Windows are at most CONNECTION_WINDOW_BYTES_MAX, far below VarInt's limit.
         let window = VarInt::from_u64(window).unwrap_or(VarInt::MAX);
         connection.set_receive_window(window);
     };
@@ -328,7 +332,8 @@ async fn serve_stream(
             return;
         }
     }
-    let inbound = read_request(&mut recv, REQUEST_READ_TIMEOUT, &frames).await;
+    let read_timeout = Duration::from_millis(QUIC_REQUEST_READ_TIMEOUT_MS);
+    let inbound = read_request(&mut recv, read_timeout, &frames).await;
     match inbound {
         // The frame's room is held until its request is served (its records are views of it).
         Inbound::Request(frame, _room) => {

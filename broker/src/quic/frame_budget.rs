@@ -25,13 +25,7 @@ use std::sync::Arc;
 use strand_wire::quic::{codes, FRAME_BYTES_MAX, HEADER_BYTES};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Largest frame (header included) a connection may send before it authenticated: an `auth`
-/// frame holds a user name (128 bytes) and a password (1 KiB) or a token (a few hundred bytes).
-pub const UNAUTHENTICATED_FRAME_BYTES_MAX: usize = 16 * 1024;
-/// Bytes of frames one authenticated connection may hold at once: four frames of the largest
-/// size, so a producer keeps several batches in flight while a few connections cannot take
-/// the whole budget.
-pub const CONNECTION_FRAME_BYTES_MAX: usize = 4 * (FRAME_BYTES_MAX + HEADER_BYTES);
+use crate::limits::{CONNECTION_FRAME_BYTES_MAX, UNAUTHENTICATED_FRAME_BYTES_MAX};
 
 /// The bytes all connections' frames may hold together.
 pub struct FrameBudget {
@@ -51,7 +45,8 @@ impl FrameBudget {
         })
     }
 
-    /// Bytes reserved by frames now (tests, metrics).
+    /// Bytes reserved by frames now.
+    #[cfg(test)]
     pub fn reserved(&self) -> usize {
         self.bytes_max - self.bytes.available_permits()
     }

@@ -40,20 +40,14 @@ use super::responder::{ReplyError, Responder};
 use crate::catalog::CatalogTopic;
 use crate::catalog::TopicDef;
 use crate::config::GroupLimits;
-use crate::periodic::PeriodicThread;
-use crate::session::Session;
-use crate::topics::group::{
-    GroupConfig, GroupCoordinator, GroupError, JoinOutcome, MemberId, SESSION_TIMEOUT_MS_MAX,
+use crate::limits::{
+    GROUPS_MAX, GROUP_OFFSETS_KEPT_MAX, GROUP_SWEEP_INTERVAL_MS, SESSION_TIMEOUT_MS_MAX,
     SESSION_TIMEOUT_MS_MIN,
 };
+use crate::periodic::PeriodicThread;
+use crate::session::Session;
+use crate::topics::group::{GroupConfig, GroupCoordinator, GroupError, JoinOutcome, MemberId};
 use crate::topics::GroupOffsets;
-
-/// Most groups one server holds; a join that would create another is refused. Each costs a
-/// coordinator (members, owners per partition) and a sweep visit.
-pub const GROUPS_MAX: usize = 10_000;
-/// Period of the sweep that removes groups without members and expires idle offsets: an
-/// empty group is gone at most this long after its last member's session timeout.
-pub const GROUP_SWEEP_INTERVAL_MS: u64 = 1_000;
 
 /// One group: the topic it consumes, its coordinator and the user whose join created it
 /// (whose per-user count it is in). Behind an async mutex so a commit can hold it across its
@@ -132,7 +126,7 @@ impl Groups {
         let live = |group: &str| registry.groups.contains_key(group);
         match self
             .offsets
-            .expire_idle(now_unix_ms, retention_ms, GroupOffsets::KEPT_MAX, live)
+            .expire_idle(now_unix_ms, retention_ms, GROUP_OFFSETS_KEPT_MAX, live)
         {
             Ok(expired) => {
                 for group in expired {

@@ -38,27 +38,15 @@ use quinn::VarInt;
 use strand_wire::quic::close;
 use tokio::task::{JoinHandle, JoinSet};
 
-pub use groups::GROUPS_MAX;
 pub use handlers::{QuicHandlers, QuicParts};
-pub use responder::{ReplyError, Responder};
-pub use sql::PRODUCE_TABLE_ROWS_MAX;
 pub use tls::{TlsError, TlsIdentity};
 
 use crate::auth::Authenticator;
 use crate::connections::ConnectionLimits;
+use crate::limits::{
+    CONNECTION_WINDOW_BYTES_MIN, QUIC_IDLE_TIMEOUT_MS, QUIC_STREAMS_PER_CONNECTION_MAX,
+};
 use connection::Shared;
-
-/// How long a request stream may take to deliver its request frame once opened.
-pub const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// Bad frames (garbage, oversize, unknown types, requests before auth, read timeouts) after
-/// which a connection is closed with [`close::connection::PROTOCOL_VIOLATION`].
-pub const BAD_FRAMES_PER_CONNECTION_MAX: u32 = 8;
-/// Concurrent request streams per connection (QUIC flow control refuses more).
-pub const STREAMS_PER_CONNECTION_MAX: u32 = 256;
-/// How long a final `error` frame may take to be acknowledged before its connection closes.
-pub const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
-/// Idle time after which a connection without traffic is dropped.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Why the listener could not start.
 #[derive(Debug, thiserror::Error)]
@@ -95,16 +83,14 @@ impl QuicListener {
         let crypto = identity.quic_server_config()?;
         let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
         let mut transport = quinn::TransportConfig::default();
-        let idle = quinn::IdleTimeout::try_from(IDLE_TIMEOUT)
+        let idle = quinn::IdleTimeout::try_from(Duration::from_millis(QUIC_IDLE_TIMEOUT_MS))
             .map_err(|e| QuicError::Transport(e.to_string()))?;
         transport
-            .max_concurrent_bidi_streams(VarInt::from_u32(STREAMS_PER_CONNECTION_MAX))
+            .max_concurrent_bidi_streams(VarInt::from_u32(QUIC_STREAMS_PER_CONNECTION_MAX))
             .max_concurrent_uni_streams(VarInt::from_u32(0))
             .max_idle_timeout(Some(idle))
             // Until authenticated; then the connection's share of the receive budget.
-            .receive_window(VarInt::from_u32(
-                receive_budget::CONNECTION_WINDOW_MIN as u32,
-            ));
+            .receive_window(VarInt::from_u32(CONNECTION_WINDOW_BYTES_MIN as u32));
         strand_wire::quic::socket::tune_transport(&mut transport);
         config.transport_config(Arc::new(transport));
         let bind = |source| QuicError::Bind { addr, source };

@@ -7,7 +7,7 @@
 //! black-hole fallback to 1200-byte packets. Measured with 64 producers of 1 MB batches:
 //! about 2,000 drops per 3 s and half the throughput (BENCHMARKS.md, topics). A fixed small
 //! window avoids the drops but starves a lone producer; so the budget is split evenly among
-//! the connections that exist, within [`CONNECTION_WINDOW_MIN`]..=[`CONNECTION_WINDOW_MAX`],
+//! the connections that exist, within [`CONNECTION_WINDOW_BYTES_MIN`]..=[`CONNECTION_WINDOW_BYTES_MAX`],
 //! and every connection's window follows the count as connections come and go.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,19 +15,14 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-/// Bytes all connections may have in flight together: about what the UDP receive buffer
-/// (`strand_wire::quic::socket::UDP_BUFFER_BYTES`, granted twice over by Linux) absorbs.
-pub const RECEIVE_BUDGET_BYTES: u64 = 4 << 20;
-/// The smallest window a connection gets, however many there are (also the window of a
-/// connection that has not authenticated yet).
-pub const CONNECTION_WINDOW_MIN: u64 = 64 << 10;
-/// The largest window a connection gets, however few there are.
-pub const CONNECTION_WINDOW_MAX: u64 = 2 << 20;
+use crate::limits::{
+    CONNECTION_WINDOW_BYTES_MAX, CONNECTION_WINDOW_BYTES_MIN, RECEIVE_BUDGET_BYTES,
+};
 
 /// The receive window of each of `connections` connections.
 pub fn window_for(connections: usize) -> u64 {
     let share = RECEIVE_BUDGET_BYTES / connections.max(1) as u64;
-    share.clamp(CONNECTION_WINDOW_MIN, CONNECTION_WINDOW_MAX)
+    share.clamp(CONNECTION_WINDOW_BYTES_MIN, CONNECTION_WINDOW_BYTES_MAX)
 }
 
 /// The live connection count and the window that follows from it.
@@ -98,12 +93,12 @@ mod tests {
 
     #[test]
     fn the_budget_is_split_within_the_bounds() {
-        assert_eq!(window_for(0), CONNECTION_WINDOW_MAX);
-        assert_eq!(window_for(1), CONNECTION_WINDOW_MAX);
+        assert_eq!(window_for(0), CONNECTION_WINDOW_BYTES_MAX);
+        assert_eq!(window_for(1), CONNECTION_WINDOW_BYTES_MAX);
         assert_eq!(window_for(4), RECEIVE_BUDGET_BYTES / 4);
         assert_eq!(window_for(16), RECEIVE_BUDGET_BYTES / 16);
-        assert_eq!(window_for(64), CONNECTION_WINDOW_MIN);
-        assert_eq!(window_for(10_000), CONNECTION_WINDOW_MIN);
+        assert_eq!(window_for(64), CONNECTION_WINDOW_BYTES_MIN);
+        assert_eq!(window_for(10_000), CONNECTION_WINDOW_BYTES_MIN);
         for n in 1..200 {
             assert!(
                 window_for(n + 1) <= window_for(n),

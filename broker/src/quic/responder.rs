@@ -2,7 +2,6 @@
 //! request's id, and remembers whether the answer refused the request for a limit (the refusal
 //! throttle counts those).
 
-use quinn::VarInt;
 use strand_wire::quic::{codes, EncodeError, ErrorReply, Frame, Message, RequestId};
 
 /// Why a response frame could not be written.
@@ -19,7 +18,6 @@ pub enum ReplyError {
 pub struct Responder {
     send: quinn::SendStream,
     request_id: RequestId,
-    frames_sent: u64,
     /// Whether an error frame said `limit_exceeded` (the refusal throttle counts it).
     refused_for_limit: bool,
 }
@@ -29,7 +27,6 @@ impl Responder {
         Responder {
             send,
             request_id,
-            frames_sent: 0,
             refused_for_limit: false,
         }
     }
@@ -37,11 +34,6 @@ impl Responder {
     /// The id of the request being answered.
     pub fn request_id(&self) -> RequestId {
         self.request_id
-    }
-
-    /// Frames written so far.
-    pub fn frames_sent(&self) -> u64 {
-        self.frames_sent
     }
 
     /// Writes one frame. Waits while the client's flow-control window is full: that is the
@@ -58,7 +50,6 @@ impl Responder {
     /// with this responder's request id). The buffer goes to quinn as it is, not copied.
     pub async fn send_encoded(&mut self, frame: Vec<u8>) -> Result<(), ReplyError> {
         self.send.write_chunk(bytes::Bytes::from(frame)).await?;
-        self.frames_sent += 1;
         Ok(())
     }
 
@@ -99,11 +90,5 @@ impl Responder {
     pub(crate) fn finish(&mut self) {
         // Fails only when the client already reset or stopped the stream.
         let _ = self.send.finish();
-    }
-
-    /// Resets the stream with an application code (frames not yet delivered are dropped): for a
-    /// handler that must abandon its stream midway.
-    pub fn reset(&mut self, code: u32) {
-        let _ = self.send.reset(VarInt::from_u32(code));
     }
 }

@@ -17,12 +17,9 @@ use super::responder::{ReplyError, Responder};
 use crate::api::SqlSuccess;
 use crate::engine::Engine;
 use crate::error::{ApiError, ErrorCode};
-use crate::limits::SQL_PARAMS_MAX;
+use crate::limits::{PRODUCE_TABLE_ROWS_MAX, SQL_PARAMS_MAX};
 use crate::session::Session;
 use crate::sql::SqlEngine;
-
-/// Most rows one `produce_table` may carry.
-pub const PRODUCE_TABLE_ROWS_MAX: usize = 100_000;
 
 pub(crate) struct SqlOverQuic {
     engine: Arc<Engine>,

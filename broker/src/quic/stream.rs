@@ -16,9 +16,7 @@ use strand_wire::quic::{
 
 use super::frame_budget::{ConnectionFrames, FrameRefusal, FrameReservation};
 use super::responder::Responder;
-
-/// Bytes read from a stream at a time.
-const READ_CHUNK_BYTES: usize = 64 * 1024;
+use crate::limits::QUIC_READ_CHUNK_BYTES;
 
 /// What arrived on a request stream.
 #[derive(Debug)]
@@ -94,7 +92,7 @@ async fn read_frame(recv: &mut quinn::RecvStream, frames: &ConnectionFrames) -> 
     };
     loop {
         // quinn hands over its received buffers as they are: no zeroed scratch, no extra copy.
-        let chunk = match recv.read_chunk(READ_CHUNK_BYTES, true).await {
+        let chunk = match recv.read_chunk(QUIC_READ_CHUNK_BYTES, true).await {
             Ok(Some(chunk)) => chunk.bytes,
             Ok(None) if decoder.buffered_bytes() == 0 => return Inbound::Empty,
             Ok(None) => {
@@ -115,7 +113,7 @@ async fn read_frame(recv: &mut quinn::RecvStream, frames: &ConnectionFrames) -> 
         decoder.handle_bytes(bytes);
         let polled = decoder.poll_frame();
         // Room is asked for once the header is whole and valid (a bad header is reported as
-        // such, not as a lack of room); this chunk (at most READ_CHUNK_BYTES) is all of the
+        // such, not as a lack of room); this chunk (at most QUIC_READ_CHUNK_BYTES) is all of the
         // payload read before.
         if reservation.is_none() && polled.is_ok() {
             if let Some(total) = declared_total(&head) {

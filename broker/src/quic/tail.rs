@@ -19,14 +19,9 @@ use super::access::{Refusal, TopicAccess};
 use super::responder::{ReplyError, Responder};
 use super::topics::refusal;
 use crate::catalog::CatalogTopic;
+use crate::limits::{TAIL_LINGER_MS_MAX, TAIL_WAKE_INTERVAL_MS};
 use crate::session::Session;
 use crate::topics::{FetchFrom, TopicData, TopicError};
-
-/// How long one wait for new records lasts before the tail re-checks its stream; bounds how
-/// long a tail of a dropped topic lingers.
-const TAIL_WAKE_INTERVAL: Duration = Duration::from_secs(5);
-/// The longest linger a tail may ask for (`wait_ms`: gather records before a push not full).
-const TAIL_LINGER_MS_MAX: u32 = 1_000;
 
 pub(crate) async fn tail(
     access: &TopicAccess,
@@ -53,6 +48,7 @@ pub(crate) async fn tail(
     let records_max = request.records_max.max(1) as usize;
     let bytes_max = request.bytes_max.max(1) as usize;
     let linger = Duration::from_millis(u64::from(request.wait_ms.min(TAIL_LINGER_MS_MAX)));
+    let wake = Duration::from_millis(TAIL_WAKE_INTERVAL_MS);
     tracing::debug!(user = %session.user(), topic = %request.topic, partition = index,
         after = after.map(|s| s.0), "tail started");
     let (request_id, limits) = (reply.request_id(), (records_max, bytes_max));
@@ -67,7 +63,7 @@ pub(crate) async fn tail(
         if push.records == 0 {
             let waited = tokio::select! {
                 waited = topics.wait_after(&topic, index, after.unwrap_or(Seq::ZERO),
-                    TAIL_WAKE_INTERVAL) => waited,
+                    wake) => waited,
                 () = reply.stopped() => return Ok(()),
                 Ok(()) = changes.changed() => match access.still_readable(session, &request.topic) {
                     Ok(()) => continue,

@@ -18,12 +18,10 @@ use super::access::{Refusal, TopicAccess};
 use super::responder::{ReplyError, Responder};
 use super::tail::read_records_frame;
 use crate::catalog::{Catalog, CatalogTopic};
+use crate::limits::FETCH_WAIT_MS_MAX;
 use crate::session::Session;
 use crate::topics::{FetchFrom, PartitionChoice, ProducerBatch, TopicData, TopicError};
 use crate::users::UserDirectory;
-
-/// The longest long poll a fetch may ask for.
-const FETCH_WAIT_MS_MAX: u32 = 60_000;
 
 pub struct TopicService {
     access: TopicAccess,

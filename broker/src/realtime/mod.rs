@@ -41,6 +41,7 @@ pub use subscription::LiveSubscription;
 use tables::TableSubscriptions;
 pub use tables::{schema_changed, TableEvent};
 
+use crate::limits::SHARED_PROJECTIONS_MAX;
 use crate::metrics::Metrics;
 use crate::tables::versions::KeyedPartition;
 
@@ -73,9 +74,6 @@ pub struct Realtime {
     /// Every subscription by its table, so DDL can end them (`tables.rs`).
     tables: TableSubscriptions,
 }
-
-/// Distinct SELECT lists remembered for sharing; past this, new ones are not remembered.
-const SHARED_PROJECTIONS_MAX: usize = 1024;
 
 struct DispatchQueue {
     dirty: Mutex<VecDeque<Arc<PartitionFeed>>>,

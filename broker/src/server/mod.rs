@@ -22,7 +22,10 @@ use crate::config::{ConnectionConfig, ServeConfig};
 use crate::connections::ConnectionLimits;
 use crate::engine::EngineError;
 use crate::http::{refuse, router, AppState, HttpShards};
-use crate::limits::{ACCEPT_RETRY_MS, CONNECTIONS_SHARE_OF_OPEN_FILES_DIVISOR, SHUTDOWN_GRACE_MS};
+use crate::limits::{
+    ACCEPT_RETRY_MS, ACCEPT_RETRY_MS_MAX, CONNECTIONS_SHARE_OF_OPEN_FILES_DIVISOR,
+    SHUTDOWN_GRACE_MS,
+};
 use crate::metrics::Metrics;
 use crate::quic::{QuicError, QuicListener, TlsIdentity};
 use crate::retention::{RetentionSweeper, RetentionTarget};
@@ -232,9 +235,6 @@ impl Server {
         Ok(())
     }
 }
-
-/// Longest pause after failed accepts in a row.
-const ACCEPT_RETRY_MS_MAX: u64 = 1_000;
 
 /// The accept loop's pause after failed accepts: [`ACCEPT_RETRY_MS`], doubling while they keep
 /// failing (EMFILE does not clear by itself: the pending connection stays queued) up to

@@ -52,11 +52,7 @@ pub fn partition_id(
     Ok(PartitionId::new(id)?)
 }
 
-/// Every name maps to a path the file system takes (at most 255 bytes per component):
-/// `<ns>.<table>.<incarnation>` with names of at most `NAME_BYTES_MAX` bytes and an
-/// incarnation of at most 20 digits (topics' `<ns>.<topic>.<incarnation>` alike); a user's
-/// component is bounded by `NEW_USER_NAME_BYTES_MAX` (see `limits.rs`).
-const _: () = assert!(2 * strand_sql_view::limits::NAME_BYTES_MAX + 2 + 20 <= 255);
+// Every name maps to a path the file system takes: asserted in `limits.rs`.
 
 /// What every partition id of `table` (this incarnation) starts with:
 /// `t/<ns>.<table>.<incarnation>/`. The trailing `/` keeps `app.t` apart from `app.t2`.

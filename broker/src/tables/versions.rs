@@ -18,8 +18,10 @@ use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::key::IndexKey;
+use crate::limits::{COMMIT_POLL_INTERVAL_MS, COMMIT_WAIT_MS_MAX};
 use strand_log::{
     AppendTicket, LogError, NewRecord, Partition, ReadFrom, ReadSnapshot, RecordView, Seq,
 };
@@ -81,13 +83,6 @@ pub enum AsOfError {
     #[error("version {0} of a key was not committed")]
     NotCommitted(Seq),
 }
-
-/// How long [`KeyedPartition::version_as_of`] waits for a version the index already names to
-/// be committed: a commit round takes milliseconds (one fsync); much longer means the disk
-/// is stuck, and the reader gives up with an error rather than hold its thread.
-const COMMIT_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(10);
-/// How often it looks again meanwhile: short against one fsync.
-const COMMIT_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// Keys are hashed on every write and point read: foldhash (seeded per process) is several
 /// times faster than the default SipHash for short keys.
@@ -324,10 +319,12 @@ impl KeyedPartition {
             if self.version(key).map(|v| v.seq) != Some(newest) {
                 return Ok(None);
             }
-            if self.partition.is_poisoned() || started.elapsed() >= COMMIT_WAIT_MAX {
+            if self.partition.is_poisoned()
+                || started.elapsed() >= Duration::from_millis(COMMIT_WAIT_MS_MAX)
+            {
                 return Err(AsOfError::NotCommitted(newest));
             }
-            std::thread::sleep(COMMIT_POLL_INTERVAL);
+            std::thread::sleep(Duration::from_millis(COMMIT_POLL_INTERVAL_MS));
         };
         let mut seq = newest;
         loop {

@@ -21,20 +21,13 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::catalog::TOPIC_PARTITIONS_MAX;
+#[cfg(test)]
+use crate::limits::SESSION_TIMEOUT_MS_DEFAULT;
+use crate::limits::{MEMBERS_PER_GROUP_MAX, SESSION_TIMEOUT_MS_MAX, SESSION_TIMEOUT_MS_MIN};
 use assign::rebalance;
+use strand_sql_view::limits::TOPIC_PARTITIONS_MAX;
 
 mod assign;
-
-/// Session timeout of a group whose config does not name one.
-#[cfg(test)] // the server always names a session timeout
-pub const SESSION_TIMEOUT_MS_DEFAULT: u64 = 10_000;
-/// Shortest session timeout: members must be able to heartbeat several times within it.
-pub const SESSION_TIMEOUT_MS_MIN: u64 = 100;
-/// Longest session timeout: a dead member's partitions wait this long for a new owner.
-pub const SESSION_TIMEOUT_MS_MAX: u64 = 300_000;
-/// Most members one group holds; every rebalance walks all of them.
-pub const MEMBERS_PER_GROUP_MAX: usize = 1024;
 
 /// A member of a group, chosen by the coordinator when it joins. Opaque to clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

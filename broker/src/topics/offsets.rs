@@ -55,12 +55,6 @@ impl Committed {
 }
 
 impl GroupOffsets {
-    /// Most committed offsets (group and partition pairs) kept in memory. Past it, the offsets of
-    /// the groups without members that were idle longest are removed before their retention: a
-    /// user who creates, commits and abandons groups in a loop cannot grow this map for a whole
-    /// retention (about 100 bytes each: ~26 MB). Groups with members are never removed.
-    pub const KEPT_MAX: usize = 262_144;
-
     pub fn open(store: &Store) -> Result<GroupOffsets, OffsetsError> {
         let log = store.partition(&PartitionId::new(OFFSETS_PARTITION)?)?;
         let mut committed = Committed::default();
@@ -305,11 +299,21 @@ mod tests {
             offsets.commit("live", &topic, 0, Seq(20)).expect("commit");
             offsets.commit("quiet", &topic, 0, Seq(30)).expect("commit");
             // Within the retention nothing goes.
-            let none = offsets.expire_idle(now + 500, 60_000, GroupOffsets::KEPT_MAX, |_| false);
+            let none = offsets.expire_idle(
+                now + 500,
+                60_000,
+                crate::limits::GROUP_OFFSETS_KEPT_MAX,
+                |_| false,
+            );
             assert!(none.expect("expire").is_empty());
             let hour = 3_600_000;
             let live = |group: &str| group == "live";
-            let expired = offsets.expire_idle(now + 2 * hour, hour, GroupOffsets::KEPT_MAX, live);
+            let expired = offsets.expire_idle(
+                now + 2 * hour,
+                hour,
+                crate::limits::GROUP_OFFSETS_KEPT_MAX,
+                live,
+            );
             let mut expired = expired.expect("expire");
             expired.sort();
             assert_eq!(expired, ["idle", "quiet"]);
@@ -322,7 +326,12 @@ mod tests {
         assert_eq!(offsets.committed("idle", &topic, 1), None);
         assert_eq!(offsets.committed("quiet", &topic, 0), None);
         assert_eq!(offsets.committed("live", &topic, 0), Some(Seq(20)));
-        let kept = offsets.expire_idle(unix_ms() + 1000, 60_000, GroupOffsets::KEPT_MAX, |_| false);
+        let kept = offsets.expire_idle(
+            unix_ms() + 1000,
+            60_000,
+            crate::limits::GROUP_OFFSETS_KEPT_MAX,
+            |_| false,
+        );
         assert!(kept.expect("expire").is_empty());
     }
 

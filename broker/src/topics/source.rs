@@ -72,14 +72,10 @@ use strand_sql_view::{TableDef, TableName};
 use super::data::{fnv1a, PartitionChoice, ProducerBatch, TopicData, TopicError};
 use crate::catalog::TopicSource;
 use crate::catalog::{Catalog, CatalogTable, CatalogTopic};
+use crate::limits::{TOPIC_SOURCE_BATCH_BYTES_MAX, TOPIC_SOURCE_BATCH_MESSAGES_MAX};
 use crate::realtime::{classify, HistoryError, VersionPair};
 use crate::tables::partition_prefix;
 use message::{message, wants};
-
-/// Most messages in one produced batch.
-const BATCH_MESSAGES_MAX: usize = 1024;
-/// About the most value bytes in one produced batch.
-const BATCH_BYTES_MAX: usize = 4 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -380,7 +376,8 @@ impl Worker {
                 continue;
             };
             let partition = self.topics.partition_for_key(topic, &key);
-            let full = batch.messages.len() >= BATCH_MESSAGES_MAX || batch.bytes >= BATCH_BYTES_MAX;
+            let full = batch.messages.len() >= TOPIC_SOURCE_BATCH_MESSAGES_MAX
+                || batch.bytes >= TOPIC_SOURCE_BATCH_BYTES_MAX;
             if !batch.messages.is_empty() && (batch.partition != partition || full) {
                 self.flush(def.name(), topic, producer_id, &mut batch)?;
                 if self.queue.stopping() {

@@ -7,7 +7,8 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 
 use super::model::UserError;
-use crate::limits::{PASSWORD_BYTES_MAX, PASSWORD_BYTES_MIN};
+use crate::limits::{PASSWORD_BYTES_MIN, PASSWORD_SALT_BYTES};
+use strand_sql_view::limits::PASSWORD_BYTES_MAX;
 
 /// How new passwords are hashed. The default is argon2's recommended cost (19 MiB, 2 passes);
 /// unit tests use a tiny cost so that hundreds of hashes stay fast.
@@ -29,7 +30,7 @@ impl PasswordHashing {
     /// The PHC string of `password` with a fresh random salt.
     pub fn hash(&self, password: &str) -> Result<String, UserError> {
         check_password(password)?;
-        let salt = SaltString::encode_b64(&random_bytes(SALT_BYTES)?)
+        let salt = SaltString::encode_b64(&random_bytes(PASSWORD_SALT_BYTES)?)
             .map_err(|e| UserError::Hashing(e.to_string()))?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone());
         argon2
@@ -51,9 +52,6 @@ impl PasswordHashing {
         }
     }
 }
-
-/// Bytes of random salt per hash (argon2's recommended 16).
-const SALT_BYTES: usize = 16;
 
 /// Refuse passwords outside the length bounds before spending a hash on them.
 pub fn check_password(password: &str) -> Result<(), UserError> {

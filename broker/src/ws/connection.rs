@@ -23,7 +23,7 @@ use super::protocol::{Protocol, Step, SubscribeRequest};
 use super::WsGateway;
 use crate::auth::{Credentials, Source};
 use crate::error::{ApiError, ErrorCode};
-use crate::limits::OUTBOX_BYTES_MAX;
+use crate::limits::{OUTBOX_BYTES_MAX, WS_GOODBYE_TIMEOUT_MS};
 use crate::metrics::BasicAuth;
 use crate::realtime::SubscriptionTarget;
 use crate::realtime::{
@@ -36,8 +36,6 @@ use crate::users::Standing;
 
 /// WebSocket close code for a policy violation (failed authentication, slow consumer).
 const CLOSE_POLICY: u16 = 1008;
-/// How long the goodbye (error and close frame) to a slow consumer may take.
-const GOODBYE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Why the connection ends.
 enum End {
@@ -119,7 +117,8 @@ pub(super) async fn serve(
                 }
                 let _ = socket.send(close(CLOSE_POLICY, reason)).await;
             };
-            let _ = tokio::time::timeout(GOODBYE_TIMEOUT, goodbye).await;
+            let goodbye_timeout = Duration::from_millis(WS_GOODBYE_TIMEOUT_MS);
+            let _ = tokio::time::timeout(goodbye_timeout, goodbye).await;
         }
         End::Slow => {
             metrics.slow_consumer_disconnect();
@@ -132,7 +131,8 @@ pub(super) async fn serve(
                 let _ = socket.send(Message::Text(error.encode().into())).await;
                 let _ = socket.send(close(CLOSE_POLICY, codes::SLOW_CONSUMER)).await;
             };
-            let _ = tokio::time::timeout(GOODBYE_TIMEOUT, goodbye).await;
+            let goodbye_timeout = Duration::from_millis(WS_GOODBYE_TIMEOUT_MS);
+            let _ = tokio::time::timeout(goodbye_timeout, goodbye).await;
         }
     }
     metrics.ws_connection_closed();

@@ -13,9 +13,10 @@ use strand_log::Seq;
 use strand_wire::{codes, ClientMessage, ServerMessage, Subscription};
 
 use crate::auth::Credentials;
+use strand_wire::limits::SUBSCRIPTION_ID_BYTES_MAX;
+
 use crate::limits::{
     SNAPSHOT_BATCH_ROWS_DEFAULT, SNAPSHOT_BATCH_ROWS_MAX, SUBSCRIPTIONS_PER_CONNECTION_MAX,
-    SUBSCRIPTION_ID_BYTES_MAX,
 };
 
 /// What the connection must do about one client frame.
