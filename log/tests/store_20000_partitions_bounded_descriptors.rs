@@ -12,6 +12,8 @@
 //! descriptors, so the files (and directory entries) go through a storage that skips them;
 //! what remains is creating, listing and removing 20,000 directories and files.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
