@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use strand_log::storage::{FileStorage, Storage, StorageFile};
+use strand_log::storage::{AtomicWrite, Durability, FileStorage, Storage, StorageFile};
 use strand_log::MappedBytes;
 
 /// Successful syncs, by kind.
@@ -103,6 +103,26 @@ impl Storage for CountingStorage {
     }
     fn sync_directory(&self, dir: &Path) -> io::Result<()> {
         counted(&self.counters.directory, FileStorage.sync_directory(dir))
+    }
+    /// A durable atomic write syncs its file and then its directory: one of each is counted.
+    fn write_atomically(&self, path: &Path, bytes: &[u8], how: AtomicWrite) -> io::Result<()> {
+        let written = FileStorage.write_atomically(path, bytes, how);
+        if written.is_ok() && how.durability == Durability::Synced {
+            self.counters.file.fetch_add(1, Ordering::Relaxed);
+            if path.parent().is_some() {
+                self.counters.directory.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        written
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        FileStorage.rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        FileStorage.remove_file(path)
+    }
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        FileStorage.create_dir_all(dir)
     }
 }
 

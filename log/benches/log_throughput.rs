@@ -25,6 +25,8 @@
 //! live in `benches/log_throughput/` (a bench root resolves modules beside itself, hence
 //! the `#[path]`s).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "log_throughput/append.rs"]
 mod append;
 #[path = "log_throughput/compaction.rs"]

@@ -28,8 +28,9 @@ use crate::record::{self, RecordView};
 use crate::retention::remove_segment_files;
 use crate::segment::{self, SealedSegment, SEGMENT_HEADER_BYTES};
 use crate::seq::Seq;
-use crate::storage;
+use crate::storage::AtomicWrite;
 
+/// What a compaction keeps besides each key's newest version.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CompactionPolicy {
     /// How long a tombstone is kept after it was written, so readers resuming within that time
@@ -37,10 +38,14 @@ pub struct CompactionPolicy {
     pub tombstone_retention_ms: u64,
 }
 
+/// What one compaction did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CompactionOutcome {
+    /// Sealed segments replaced by a rewrite holding fewer records.
     pub segments_rewritten: usize,
+    /// Sealed segments removed because none of their records was kept.
     pub segments_removed: usize,
+    /// Records removed, in either kind of segment.
     pub records_removed: u64,
 }
 
@@ -166,7 +171,9 @@ impl Partition {
             None
         } else {
             let tmp = segment.path.with_extension("compact.tmp");
-            storage::write_atomically(&tmp, &out, true).map_err(|e| LogError::io(&tmp, e))?;
+            self.storage
+                .write_atomically(&tmp, &out, AtomicWrite::durable())
+                .map_err(|e| LogError::io(&tmp, e))?;
             Some((tmp, index, out.len() as u64))
         };
         let rewrite = Rewrite {
@@ -176,19 +183,35 @@ impl Partition {
         Ok((Some(rewrite), removed))
     }
 
-    /// Rename rewritten segments over the originals and publish the new view.
+    /// Rename rewritten segments over the originals and publish the new view. A rename that
+    /// fails keeps its original segment (and every later one) in place, readable as before:
+    /// the floors were raised for the removal already, which only makes them conservative.
+    /// What was swapped in before it is published and the error returned.
     fn swap_in(&self, rewrites: Vec<Rewrite>, outcome: &mut CompactionOutcome) -> Result<()> {
         let mut emptied = Vec::new();
+        let mut failure = None;
         let mut writer = self.lock_writer();
         for rewrite in rewrites {
             let original = &rewrite.original;
             let slot = writer.sealed.iter().position(|s| Arc::ptr_eq(s, original));
-            let Some(slot) = slot else { continue };
+            let Some(slot) = slot.filter(|_| failure.is_none()) else {
+                if let Some((tmp, ..)) = &rewrite.replacement {
+                    // Best effort: a leftover `.tmp` is removed when the partition is opened.
+                    let _ = self.storage.remove_file(tmp);
+                }
+                continue;
+            };
             match rewrite.replacement {
                 Some((tmp, index, file_bytes)) => {
-                    std::fs::rename(&tmp, &original.path).map_err(|e| LogError::io(&tmp, e))?;
+                    if let Err(e) = self.storage.rename(&tmp, &original.path) {
+                        failure = Some(LogError::io(&tmp, e));
+                        let _ = self.storage.remove_file(&tmp);
+                        continue;
+                    }
                     let index_path = segment::index_path(&self.dir, original.first_seq);
-                    let _ = storage::write_atomically(&index_path, &index.encode(), false);
+                    let encoded = index.encode();
+                    let how = AtomicWrite::unsynced();
+                    let _ = self.storage.write_atomically(&index_path, &encoded, how);
                     let fresh = SealedSegment::new(
                         self.storage.clone(),
                         original.path.clone(),
@@ -210,7 +233,8 @@ impl Partition {
         self.storage
             .sync_directory(&self.dir)
             .map_err(|e| LogError::io(&self.dir, e))?;
-        remove_segment_files(self, &emptied)
+        remove_segment_files(self, &emptied)?;
+        failure.map_or(Ok(()), Err)
     }
 }
 

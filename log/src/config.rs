@@ -26,10 +26,16 @@ pub enum FsyncPolicy {
 /// Settings of one partition (and of every partition of a store).
 #[derive(Clone, Debug)]
 pub struct PartitionConfig {
+    /// Size at which the active segment is sealed and a new one started
+    /// (`SEGMENT_BYTES_MIN..=SEGMENT_BYTES_MAX`).
     pub segment_bytes_max: u64,
+    /// When an append counts as done.
     pub fsync: FsyncPolicy,
+    /// This node's id, part of every `_seq` it issues.
     pub node: NodeId,
+    /// Where files are written; tests swap in faults (`storage::FaultyStorage`).
     pub storage: Arc<dyn Storage>,
+    /// The wall clock `_seq`s and record timestamps come from.
     pub clock: Arc<dyn Clock>,
 }
 
@@ -46,6 +52,7 @@ impl Default for PartitionConfig {
 }
 
 impl PartitionConfig {
+    /// `InvalidConfig` for a segment size out of range or a zero fsync interval.
     pub fn validate(&self) -> Result<()> {
         if !(SEGMENT_BYTES_MIN..=SEGMENT_BYTES_MAX).contains(&self.segment_bytes_max) {
             return Err(LogError::InvalidConfig("segment_bytes_max out of range"));
@@ -60,6 +67,7 @@ impl PartitionConfig {
 /// Settings of a store: the partition settings plus the bound on open partitions.
 #[derive(Clone, Debug)]
 pub struct StoreConfig {
+    /// Settings of every partition of the store.
     pub partition: PartitionConfig,
     /// Partitions kept open (one descriptor and a few maps each) before idle ones are closed;
     /// also the bound on partitions holding their segment file open, however many partitions

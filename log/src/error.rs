@@ -8,9 +8,12 @@ use crate::seq::Seq;
 /// Everything the log can report to a caller.
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
+    /// A file operation failed outside the cases below.
     #[error("i/o error on {path}: {source}")]
     Io {
+        /// The file or directory operated on.
         path: PathBuf,
+        /// What the operating system said.
         #[source]
         source: std::io::Error,
     },
@@ -18,18 +21,31 @@ pub enum LogError {
     /// them are still served, and `Records::skip_damage` goes on after them.
     #[error("corrupt record in segment {path} at byte {position}: {reason}")]
     CorruptSegment {
+        /// The segment file.
         path: PathBuf,
+        /// Byte of the segment where the damaged frame starts.
         position: u64,
+        /// Which check the frame failed.
         reason: &'static str,
     },
+    /// A segment's header is damaged or does not match its file name.
     #[error("segment {path} has an unreadable header: {reason}")]
-    BadSegmentHeader { path: PathBuf, reason: &'static str },
+    BadSegmentHeader {
+        /// The segment file.
+        path: PathBuf,
+        /// Which check the header failed.
+        reason: &'static str,
+    },
+    /// A segment written by a newer format version than this build reads.
     #[error(
         "segment format version {found} in {path} is not supported (this build reads {supported})"
     )]
     UnsupportedVersion {
+        /// The segment file.
         path: PathBuf,
+        /// The version in its header.
         found: u16,
+        /// The version this build reads.
         supported: u16,
     },
     /// A write or sync of the partition failed, or the commit round panicked while writing
@@ -37,7 +53,12 @@ pub enum LogError {
     #[error(
         "partition {path} is poisoned by a failed write, fsync or commit ({cause}); reopen it"
     )]
-    Poisoned { path: PathBuf, cause: String },
+    Poisoned {
+        /// The partition's directory.
+        path: PathBuf,
+        /// The first failure that poisoned it.
+        cause: String,
+    },
     /// The disk, a quota or the file-size limit is full (ENOSPC, EDQUOT, EFBIG). Nothing of the
     /// failed write was kept: the partition was cut back to its last committed record and
     /// stays writable, so writes succeed again once space is freed.
@@ -45,13 +66,25 @@ pub enum LogError {
         "no space left to write partition {path} ({cause}); nothing of this write was stored, \
          and writes resume once space is freed"
     )]
-    StorageFull { path: PathBuf, cause: String },
+    StorageFull {
+        /// The partition's directory.
+        path: PathBuf,
+        /// The operating system's words for the failure.
+        cause: String,
+    },
     /// The partition's active segment file was closed to spare a descriptor and could not be
     /// opened again for this write (e.g. EMFILE); nothing was written, a retry may succeed.
     #[error("partition {path} could not reopen its segment file ({cause}); nothing was written")]
-    ReopenFailed { path: PathBuf, cause: String },
+    ReopenFailed {
+        /// The partition's directory.
+        path: PathBuf,
+        /// Why the file could not be opened.
+        cause: String,
+    },
+    /// A record over a limit of `limits.rs` (its key or payload).
     #[error("record rejected: {0}")]
     InvalidRecord(&'static str),
+    /// A batch that is empty or has too many records.
     #[error("batch rejected: {0}")]
     InvalidBatch(&'static str),
     /// A batch larger than one append may write: a batch never spans segments, so it must
@@ -60,11 +93,19 @@ pub enum LogError {
         "a batch of {bytes} encoded bytes is larger than {max_bytes} bytes, the most one append \
          may write (a batch never spans segments: one segment less its header)"
     )]
-    BatchTooLarge { bytes: u64, max_bytes: u64 },
+    BatchTooLarge {
+        /// The batch's encoded size.
+        bytes: u64,
+        /// The most one append may write with this configuration.
+        max_bytes: u64,
+    },
+    /// A configuration value out of range.
     #[error("invalid configuration: {0}")]
     InvalidConfig(&'static str),
+    /// A partition name that is not a safe relative path of `[A-Za-z0-9_.-]` parts.
     #[error("invalid partition name {0:?}: use letters, digits, '_', '-', '.' and '/' only")]
     InvalidPartitionName(String),
+    /// Every `_seq` up to the 41-bit millisecond limit was issued.
     #[error("the _seq space is exhausted (last issued {0})")]
     SeqExhausted(Seq),
 }
@@ -96,6 +137,7 @@ impl LogError {
     }
 }
 
+/// The log's result, with [`LogError`] by default.
 pub type Result<T, E = LogError> = std::result::Result<T, E>;
 
 /// Whether an I/O error means the storage is full rather than broken: no space on the file

@@ -15,29 +15,38 @@ const ENTRY_BYTES: usize = 16;
 /// One sparse entry: the record with this `_seq` starts at this byte of the segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IndexEntry {
+    /// `_seq` of the record.
     pub seq: Seq,
+    /// Byte of the segment where its frame starts.
     pub position: u32,
 }
 
 /// Facts about a segment's records, kept with its index.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SegmentSummary {
+    /// The segment's name: no record of it lies below.
     pub first_seq: Seq,
+    /// `_seq` of its newest record (`Seq::ZERO` when it holds none).
     pub last_seq: Seq,
+    /// Newest record timestamp, Unix milliseconds (what retention by age compares).
     pub max_timestamp_unix_ms: u64,
     /// End of the last record (file bytes past it are zero or absent).
     pub data_bytes: u32,
+    /// Records in the segment.
     pub records: u32,
 }
 
+/// One segment's sparse index (an entry every `INDEX_INTERVAL_BYTES`) and summary.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SegmentIndex {
     entries: Vec<IndexEntry>,
     next_entry_position: u32,
+    /// What the index knows about the segment's records as a whole.
     pub summary: SegmentSummary,
 }
 
 impl SegmentIndex {
+    /// An empty index of the segment named `first_seq` whose records start at `data_start`.
     pub fn new(first_seq: Seq, data_start: u32) -> SegmentIndex {
         SegmentIndex {
             entries: Vec::new(),
@@ -83,10 +92,12 @@ impl SegmentIndex {
         }
     }
 
+    /// The sparse entries, in `_seq` order.
     pub fn entries(&self) -> &[IndexEntry] {
         &self.entries
     }
 
+    /// The index file's bytes (`docs/log-format.md`).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(HEADER_BYTES + self.entries.len() * ENTRY_BYTES);
         out.extend_from_slice(MAGIC);

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{LogError, Result};
 use crate::record::read_u64;
 use crate::seq::Seq;
-use crate::storage;
+use crate::storage::{AtomicWrite, Storage};
 
 const MAGIC: &[u8; 8] = b"STRNDMTA";
 const VERSION: u16 = 2;
@@ -111,9 +111,12 @@ impl ResumeFloors {
         }
     }
 
-    pub(crate) fn store(&self, dir: &Path) -> Result<()> {
+    /// Write the floors atomically and durably: a crash leaves the old file or this one.
+    pub(crate) fn store(&self, storage: &dyn Storage, dir: &Path) -> Result<()> {
         let path = meta_path(dir);
-        storage::write_atomically(&path, &self.encode(), true).map_err(|e| LogError::io(path, e))
+        storage
+            .write_atomically(&path, &self.encode(), AtomicWrite::durable())
+            .map_err(|e| LogError::io(path, e))
     }
 }
 

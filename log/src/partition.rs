@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::commit::CommitQueue;
 use crate::config::PartitionConfig;
 use crate::error::{LogError, Result};
+use crate::limits::ZEROS_CHUNK_BYTES;
 use crate::meta::ResumeFloors;
 use crate::reader::{ActiveRef, PartitionView, ReadSnapshot};
 use crate::record::NewRecord;
@@ -46,6 +47,9 @@ pub struct Partition {
     pub(crate) meta: Mutex<ResumeFloors>,
     /// Serialises retention and compaction of this partition.
     pub(crate) maintenance: Mutex<()>,
+    /// Segments taken out of the view whose files a failed removal left on disk; the next
+    /// retention or compaction removes them first (`retention.rs`).
+    pub(crate) unremoved: Mutex<Vec<Arc<SealedSegment>>>,
     /// Written but not yet fdatasync'd (policies `interval` and `never`).
     pub(crate) unsynced: AtomicBool,
 }
@@ -65,9 +69,11 @@ impl Partition {
         config: &PartitionConfig,
         queue: Arc<CommitQueue>,
     ) -> Result<Arc<Partition>> {
-        std::fs::create_dir_all(dir).map_err(|e| LogError::io(dir, e))?;
         let storage = config.storage.clone();
-        let segments = list_segments(dir)?;
+        storage
+            .create_dir_all(dir)
+            .map_err(|e| LogError::io(dir, e))?;
+        let segments = list_segments(storage.as_ref(), dir)?;
         let mut sealed = Vec::with_capacity(segments.len());
         let mut active = None;
         for (i, &(first_seq, file_bytes)) in segments.iter().enumerate() {
@@ -100,10 +106,12 @@ impl Partition {
             poison_cause: Mutex::new(None),
             meta: Mutex::new(meta),
             maintenance: Mutex::new(()),
+            unremoved: Mutex::new(Vec::new()),
             unsynced: AtomicBool::new(false),
         }))
     }
 
+    /// The partition's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -184,6 +192,8 @@ impl Partition {
         *self.meta.lock()
     }
 
+    /// Whether a failed write or sync (or a panic while writing) made the partition refuse
+    /// appends until it is reopened.
     pub fn is_poisoned(&self) -> bool {
         self.poisoned_round.load(Ordering::Acquire) != HEALTHY
     }
@@ -293,6 +303,7 @@ impl AppendTicket {
         self.range
     }
 
+    /// Wait until the batch is durable under the fsync policy (or its round failed).
     pub fn wait(mut self) -> Result<SeqRange> {
         self.waited = true;
         self.partition.queue.wait(&self.partition, self.round)?;
@@ -361,7 +372,7 @@ fn last_sealed_seq(sealed: &[Arc<SealedSegment>]) -> Seq {
 
 /// Segment first `_seq`s and file sizes, in order; leftover temporary files of interrupted
 /// writes are removed.
-fn list_segments(dir: &Path) -> Result<Vec<(Seq, u64)>> {
+fn list_segments(storage: &dyn Storage, dir: &Path) -> Result<Vec<(Seq, u64)>> {
     let entries = std::fs::read_dir(dir).map_err(|e| LogError::io(dir, e))?;
     let mut segments = Vec::new();
     for entry in entries {
@@ -369,7 +380,7 @@ fn list_segments(dir: &Path) -> Result<Vec<(Seq, u64)>> {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         if name.ends_with(".tmp") {
-            let _ = std::fs::remove_file(entry.path());
+            let _ = storage.remove_file(&entry.path());
         } else if let Some(seq) = segment::parse_segment_name(name) {
             let metadata = entry
                 .metadata()
@@ -406,7 +417,9 @@ fn recover_active(storage: Arc<dyn Storage>, path: PathBuf, first_seq: Seq) -> R
     let short = header.len() < SEGMENT_HEADER_BYTES as usize;
     if short || (header.iter().all(|&b| b == 0) && only_zeros_follow(&mut file).map_err(io)?) {
         tracing::warn!(segment = %path.display(), "removing segment whose creation was torn");
-        std::fs::remove_file(&path).map_err(|e| LogError::io(&path, e))?;
+        storage
+            .remove_file(&path)
+            .map_err(|e| LogError::io(&path, e))?;
         return Ok(Newest::Removed);
     }
     match ActiveSegment::recover(storage.as_ref(), path.clone(), first_seq)? {
@@ -424,7 +437,7 @@ fn recover_active(storage: Arc<dyn Storage>, path: PathBuf, first_seq: Seq) -> R
 
 /// Whether the rest of `file`, from its current position, is all zero bytes.
 fn only_zeros_follow(file: &mut std::fs::File) -> std::io::Result<bool> {
-    let mut buffer = vec![0u8; 64 * 1024];
+    let mut buffer = vec![0u8; ZEROS_CHUNK_BYTES];
     loop {
         let read = match file.read(&mut buffer) {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,

@@ -109,6 +109,7 @@ impl ReadSnapshot {
         self.view.last_seq
     }
 
+    /// The snapshot's records from `from` on, in `_seq` order, borrowed from the maps.
     pub fn records(&self, from: ReadFrom) -> Records<'_> {
         let view = &self.view;
         let (segment, target) = match from {
@@ -153,6 +154,7 @@ pub struct Records<'s> {
 /// Damaged bytes a read met, and what [`Records::skip_damage`] would skip.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Damage {
+    /// The damaged segment file.
     pub path: PathBuf,
     /// Byte of the first invalid frame.
     pub start: u64,

@@ -17,19 +17,23 @@ pub const FRAME_ALIGN_BYTES: usize = 8;
 pub struct RecordFlags(u16);
 
 impl RecordFlags {
+    /// No flag: an insert or update of its key.
     pub const NONE: RecordFlags = RecordFlags(0);
     /// The record deletes its key; compaction keeps it only for the tombstone retention time.
     pub const TOMBSTONE: RecordFlags = RecordFlags(1);
     const KNOWN: u16 = 1;
 
+    /// The bits as stored in the frame.
     pub fn bits(self) -> u16 {
         self.0
     }
 
+    /// `None` if `bits` has a flag this version does not know.
     pub fn from_bits(bits: u16) -> Option<RecordFlags> {
         (bits & !Self::KNOWN == 0).then_some(RecordFlags(bits))
     }
 
+    /// Whether the record deletes its key.
     pub fn is_tombstone(self) -> bool {
         self.0 & Self::TOMBSTONE.0 != 0
     }
@@ -38,8 +42,11 @@ impl RecordFlags {
 /// A record handed to `append`: borrowed, so appending copies each byte once, into the frame.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NewRecord<'a> {
+    /// What compaction groups versions by; empty: not keyed, never compacted away.
     pub key: &'a [u8],
+    /// The record's bytes; the log never looks inside.
     pub payload: &'a [u8],
+    /// Flag bits (a tombstone or not).
     pub flags: RecordFlags,
     /// `_seq` of the previous version of the same key in this partition, or `Seq::ZERO`.
     /// The log stores it and never interprets it; tables use it to walk a key's history.
@@ -47,6 +54,7 @@ pub struct NewRecord<'a> {
 }
 
 impl<'a> NewRecord<'a> {
+    /// A plain record (no flags, no previous version).
     pub fn new(key: &'a [u8], payload: &'a [u8]) -> NewRecord<'a> {
         NewRecord {
             key,
@@ -55,6 +63,7 @@ impl<'a> NewRecord<'a> {
         }
     }
 
+    /// A tombstone deleting `key`, with an empty payload.
     pub fn tombstone(key: &'a [u8]) -> NewRecord<'a> {
         NewRecord {
             key,
@@ -67,11 +76,17 @@ impl<'a> NewRecord<'a> {
 /// A committed record, borrowed from a memory map: no copy is made to read it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecordView<'a> {
+    /// The `_seq` the log issued it.
     pub seq: Seq,
+    /// When it was appended, Unix milliseconds from the partition's clock.
     pub timestamp_unix_ms: u64,
+    /// As appended: the previous version of its key, or `Seq::ZERO`.
     pub previous_version: Seq,
+    /// As appended.
     pub flags: RecordFlags,
+    /// As appended.
     pub key: &'a [u8],
+    /// As appended.
     pub payload: &'a [u8],
 }
 
@@ -92,6 +107,7 @@ pub enum FrameError {
 }
 
 impl FrameError {
+    /// Words for an error message.
     pub fn reason(self) -> &'static str {
         match self {
             FrameError::Truncated => "frame runs past the end of the data",
@@ -113,11 +129,11 @@ pub enum Decoded<'a> {
 }
 
 /// Bytes a record occupies in a segment, padding included.
-pub fn frame_bytes(key_len: usize, payload_len: usize) -> usize {
+pub const fn frame_bytes(key_len: usize, payload_len: usize) -> usize {
     align_up(FRAME_HEADER_BYTES + key_len + payload_len)
 }
 
-fn align_up(n: usize) -> usize {
+const fn align_up(n: usize) -> usize {
     (n + FRAME_ALIGN_BYTES - 1) & !(FRAME_ALIGN_BYTES - 1)
 }
 

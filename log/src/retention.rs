@@ -1,8 +1,12 @@
 //! Retention: drop whole sealed segments that are older than the age limit or that push the
 //! partition over its size limit, oldest first. The active segment is never dropped. Before any
 //! file is removed, both resume floors are raised durably (`meta.rs`): retention removes newest
-//! versions of keys too.
+//! versions of keys too. The order is: raise the floors and sync them, take the segments out
+//! of the readers' view, then unlink their files. A removal that fails leaves the floors raised
+//! (readers are told "too old", never shown a gap); the files not yet removed are kept in a
+//! list that the next retention or compaction of the partition removes first.
 
+use std::io::ErrorKind;
 use std::sync::Arc;
 
 use crate::error::{LogError, Result};
@@ -20,9 +24,12 @@ pub struct RetentionPolicy {
     pub max_bytes: Option<u64>,
 }
 
+/// What one retention sweep removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RetentionOutcome {
+    /// Sealed segments taken out of the partition.
     pub segments_removed: usize,
+    /// Their bytes of records.
     pub bytes_removed: u64,
 }
 
@@ -34,6 +41,7 @@ impl Partition {
         now_unix_ms: u64,
     ) -> Result<RetentionOutcome> {
         let _maintenance = self.maintenance.lock();
+        remove_segment_files(self, &[])?;
         let (sealed, active_bytes) = {
             let writer = self.lock_writer();
             let active_bytes = writer
@@ -97,25 +105,39 @@ impl Partition {
         if raised == *meta {
             return Ok(());
         }
-        raised.store(&self.dir)?;
+        raised.store(self.storage.as_ref(), &self.dir)?;
         *meta = raised;
         Ok(())
     }
 }
 
-/// Unlink segments (and their indexes) no longer in the partition's view. Readers that still
-/// hold a snapshot keep reading the unlinked files through their maps.
+/// Unlink segments (and their indexes) no longer in the partition's view, after any that an
+/// earlier call failed to remove; with nothing to remove, does nothing. Readers that still
+/// hold a snapshot keep reading the unlinked files through their maps. On a failure the
+/// segments not yet removed stay listed in `Partition::unremoved` for the next call.
 pub(crate) fn remove_segment_files(
     partition: &Partition,
     removed: &[Arc<SealedSegment>],
 ) -> Result<()> {
-    for segment in removed {
-        let index = segment::index_path(&partition.dir, segment.first_seq);
-        std::fs::remove_file(&segment.path).map_err(|e| LogError::io(&segment.path, e))?;
-        let _ = std::fs::remove_file(index);
+    let mut unremoved = partition.unremoved.lock();
+    unremoved.extend(removed.iter().cloned());
+    if unremoved.is_empty() {
+        return Ok(());
     }
-    partition
-        .storage
+    let storage = partition.storage.as_ref();
+    while let Some(segment) = unremoved.first() {
+        match storage.remove_file(&segment.path) {
+            // Already gone: removed before a failure later in an earlier call.
+            Err(e) if e.kind() != ErrorKind::NotFound => {
+                return Err(LogError::io(&segment.path, e))
+            }
+            _ => {}
+        }
+        // The index is derived data: one left behind names no segment and is never read.
+        let _ = storage.remove_file(&segment::index_path(&partition.dir, segment.first_seq));
+        unremoved.remove(0);
+    }
+    storage
         .sync_directory(&partition.dir)
         .map_err(|e| LogError::io(&partition.dir, e))
 }

@@ -9,29 +9,28 @@ use std::sync::{Arc, OnceLock};
 
 use crate::error::{LogError, Result};
 use crate::index::SegmentIndex;
+use crate::limits::{
+    GROWTH_ALIGN_BYTES, GROWTH_BYTES_MAX, GROWTH_BYTES_MIN, WRITEBACK_BYTES, ZEROS_CHUNK_BYTES,
+};
 use crate::record::{self, Decoded, FrameError};
 use crate::recovery::{self, DamagedRange};
 use crate::seq::Seq;
-use crate::storage::{self, Storage, StorageFile};
+use crate::storage::{AtomicWrite, Storage, StorageFile};
 use crate::sys::MappedBytes;
 use crate::writeback::WritebackQueue;
 
+/// Bytes of a segment's header, before its first frame.
 pub const SEGMENT_HEADER_BYTES: u32 = 64;
+/// The segment format version this build writes and reads.
 pub const FORMAT_VERSION: u16 = 1;
 const MAGIC: &[u8; 8] = b"STRNDLOG";
 const SEGMENT_EXTENSION: &str = "log";
 const INDEX_EXTENSION: &str = "idx";
-/// The active file is grown ahead of its data with written zeros, never holes: an fdatasync of
-/// records written over already allocated blocks needs no journal commit for block allocation
-/// (measured: fsync=always, 64 writers, 1 KiB: about +15 %). Steps double from
-/// `GROWTH_BYTES_MIN` (so the many small partitions of a USER table stay small) up to
-/// `GROWTH_BYTES_MAX` (so the one round that pays for a step stays short); only O(log n) rounds
-/// of a partition pay for allocation at all.
-const GROWTH_BYTES_MIN: u64 = 4096;
-const GROWTH_BYTES_MAX: u64 = 1024 * 1024;
-/// Appended bytes after which a segment not synced per commit starts their writeback.
-const WRITEBACK_BYTES: u32 = 2 * 1024 * 1024;
-static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+// The active file is grown ahead of its data with written zeros, never holes: an fdatasync of
+// records written over already allocated blocks needs no journal commit for block allocation
+// (measured: fsync=always, 64 writers, 1 KiB: about +15 %). Steps double from
+// `GROWTH_BYTES_MIN` up to `GROWTH_BYTES_MAX` (`limits.rs`).
+static ZEROS: [u8; ZEROS_CHUNK_BYTES] = [0; ZEROS_CHUNK_BYTES];
 
 /// Extend `file` from `from` to `to` bytes with written zeros.
 fn fill_zeros(file: &dyn StorageFile, from: u64, to: u64) -> std::io::Result<()> {
@@ -44,10 +43,12 @@ fn fill_zeros(file: &dyn StorageFile, from: u64, to: u64) -> std::io::Result<()>
     Ok(())
 }
 
+/// `<dir>/<first_seq, 20 digits>.log`.
 pub fn segment_path(dir: &Path, first_seq: Seq) -> PathBuf {
     dir.join(format!("{:020}.{SEGMENT_EXTENSION}", first_seq.0))
 }
 
+/// `<dir>/<first_seq, 20 digits>.idx`.
 pub fn index_path(dir: &Path, first_seq: Seq) -> PathBuf {
     dir.join(format!("{:020}.{INDEX_EXTENSION}", first_seq.0))
 }
@@ -60,6 +61,7 @@ pub fn parse_segment_name(name: &str) -> Option<Seq> {
         .flatten()
 }
 
+/// The header of a segment named `first_seq`, created at `created_unix_ms`.
 pub fn encode_header(first_seq: Seq, created_unix_ms: u64) -> [u8; SEGMENT_HEADER_BYTES as usize] {
     let mut header = [0u8; SEGMENT_HEADER_BYTES as usize];
     header[..8].copy_from_slice(MAGIC);
@@ -72,6 +74,7 @@ pub fn encode_header(first_seq: Seq, created_unix_ms: u64) -> [u8; SEGMENT_HEADE
     header
 }
 
+/// Check the header at the start of `bytes` (magic, version, CRC, its `_seq` against the name).
 pub fn check_header(bytes: &[u8], path: &Path, first_seq: Seq) -> Result<()> {
     let bad = |reason| LogError::BadSegmentHeader {
         path: path.to_path_buf(),
@@ -106,7 +109,12 @@ pub enum ScanStop {
     /// A zero length word (or the end of the bytes) after the last frame.
     CleanEnd,
     /// An invalid frame at this byte.
-    Invalid { position: u32, error: FrameError },
+    Invalid {
+        /// Byte of the segment where the frame starts.
+        position: u32,
+        /// Why it is invalid.
+        error: FrameError,
+    },
 }
 
 /// Walk and check every frame of `data`, building the index of the valid prefix.
@@ -154,7 +162,9 @@ pub fn scan(data: &[u8], first_seq: Seq) -> (SegmentIndex, ScanStop) {
 /// the whole file. Mapped and indexed lazily, on the first read that needs it.
 #[derive(Debug)]
 pub struct SealedSegment {
+    /// The segment file.
     pub path: PathBuf,
+    /// Its name: no record of it lies below.
     pub first_seq: Seq,
     storage: Arc<dyn Storage>,
     loaded: OnceLock<LoadedSegment>,
@@ -165,9 +175,12 @@ pub struct SealedSegment {
     compacted: AtomicBool,
 }
 
+/// A sealed segment's map and index, loaded once.
 #[derive(Debug)]
 pub struct LoadedSegment {
+    /// The whole file, mapped.
     pub bytes: MappedBytes,
+    /// Its index, read from the `.idx` file or rebuilt.
     pub index: SegmentIndex,
     /// Where reads stop: the end of the last intact record, or the end of the file when
     /// damaged bytes follow it (reads that need them must meet them, not stop short).
@@ -263,7 +276,10 @@ impl SealedSegment {
         let scan = recovery::scan_all(data, self.first_seq);
         if scan.damaged.is_empty() && scan.tail.is_none() {
             tracing::warn!(segment = %self.path.display(), "rebuilt segment index");
-            let _ = storage::write_atomically(index_path, &scan.index.encode(), false);
+            let index = scan.index.encode();
+            let _ = self
+                .storage
+                .write_atomically(index_path, &index, AtomicWrite::unsynced());
             let end = scan.index.summary.data_bytes;
             return (scan.index, end);
         }
@@ -285,14 +301,18 @@ impl SealedSegment {
 pub enum Recovered {
     /// Intact (a torn tail of `cut_bytes` was cut): appends go on in it.
     Active {
+        /// The reopened segment.
         segment: ActiveSegment,
+        /// Bytes of torn tail cut off its end.
         cut_bytes: u64,
     },
     /// Damaged in the middle: never appended to again. The partition keeps it as a sealed
     /// segment of `data_bytes` bytes (reads that need the damaged ranges fail) and starts a
     /// new segment for appends.
     Damaged {
+        /// Bytes of the file up to the end of its last intact record.
         data_bytes: u64,
+        /// The damaged ranges with intact records after them.
         damaged: Vec<DamagedRange>,
     },
 }
@@ -301,7 +321,9 @@ pub enum Recovered {
 /// [`ActiveSegment::reader_parts`] up to the committed length the partition publishes.
 #[derive(Debug)]
 pub struct ActiveSegment {
+    /// The segment file.
     pub path: PathBuf,
+    /// Its name: no record of it lies below.
     pub first_seq: Seq,
     /// `None` while closed to spare a descriptor: an idle partition of a store with more
     /// partitions than `open_partitions_max` (`commit/files.rs`). Readers need only the map;
@@ -317,6 +339,8 @@ pub struct ActiveSegment {
 }
 
 impl ActiveSegment {
+    /// Create the segment `first_seq` in `dir`: header, first growth step of zeros, fsync of
+    /// the file and of the directory.
     pub fn create(storage: &dyn Storage, dir: &Path, first_seq: Seq, now_ms: u64) -> Result<Self> {
         let path = segment_path(dir, first_seq);
         let io = |e| LogError::io(&path, e);
@@ -404,14 +428,17 @@ impl ActiveSegment {
         Ok(Recovered::Active { segment, cut_bytes })
     }
 
+    /// Bytes written: the header and every frame appended.
     pub fn written_bytes(&self) -> u32 {
         self.written_bytes
     }
 
+    /// `_seq` of the newest record (`Seq::ZERO` when none).
     pub fn last_seq(&self) -> Seq {
         self.last_seq
     }
 
+    /// Whether no record was appended yet.
     pub fn is_empty(&self) -> bool {
         self.written_bytes == SEGMENT_HEADER_BYTES
     }
@@ -462,7 +489,7 @@ impl ActiveSegment {
         let step = self
             .capacity_bytes
             .clamp(GROWTH_BYTES_MIN, GROWTH_BYTES_MAX);
-        let needed = needed_bytes.next_multiple_of(4096);
+        let needed = needed_bytes.next_multiple_of(GROWTH_ALIGN_BYTES);
         let mut capacity = needed.max(self.capacity_bytes + step);
         let file = self.file()?.clone();
         match fill_zeros(file.as_ref(), self.capacity_bytes, capacity) {
@@ -479,6 +506,7 @@ impl ActiveSegment {
         Ok(())
     }
 
+    /// fdatasync the file (an error if it is closed).
     pub fn sync_data(&self) -> std::io::Result<()> {
         self.file()?.sync_data()
     }
@@ -533,7 +561,9 @@ impl ActiveSegment {
         let index = self.index.read().clone();
         let index_path = self.path.with_extension(INDEX_EXTENSION);
         // The index is derived data: a lost or torn index file is rebuilt, so no fsync here.
-        if let Err(error) = storage::write_atomically(&index_path, &index.encode(), false) {
+        let encoded = index.encode();
+        if let Err(error) = storage.write_atomically(&index_path, &encoded, AtomicWrite::unsynced())
+        {
             tracing::warn!(segment = %self.path.display(), %error, "index not written");
         }
         let bytes = file.map(u64::from(self.written_bytes)).map_err(io)?;

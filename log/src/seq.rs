@@ -25,7 +25,9 @@ const TIME_MS_MAX: u64 = (1 << 41) - 1;
 pub struct Seq(pub u64);
 
 impl Seq {
+    /// Below every issued `_seq`: "none" (no record, no previous version).
     pub const ZERO: Seq = Seq(0);
+    /// The largest `_seq` (63 bits, so it fits a signed 64-bit integer everywhere).
     pub const MAX: Seq = Seq(i64::MAX as u64);
 
     /// Milliseconds since the Strand epoch encoded in this id.
@@ -38,6 +40,7 @@ impl Seq {
         self.epoch_ms() + EPOCH_UNIX_MS
     }
 
+    /// The node that issued it.
     pub fn node(self) -> NodeId {
         NodeId(((self.0 >> SEQUENCE_BITS) & ((1 << NODE_BITS) - 1)) as u16)
     }
@@ -58,8 +61,11 @@ impl fmt::Display for Seq {
 /// necessarily consecutive integers (a batch may cross a millisecond boundary).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SeqRange {
+    /// `_seq` of the batch's first record.
     pub first: Seq,
+    /// `_seq` of its last record.
     pub last: Seq,
+    /// Records in the batch (the `_seq`s between first and last are not consecutive).
     pub count: u32,
 }
 
@@ -68,8 +74,10 @@ pub struct SeqRange {
 pub struct NodeId(u16);
 
 impl NodeId {
+    /// The largest node id (10 bits).
     pub const MAX: u16 = (1 << NODE_BITS) - 1;
 
+    /// `InvalidConfig` above [`NodeId::MAX`].
     pub fn new(id: u16) -> Result<NodeId> {
         if id > Self::MAX {
             return Err(LogError::InvalidConfig("node id must be in 0..=1023"));
@@ -77,6 +85,7 @@ impl NodeId {
         Ok(NodeId(id))
     }
 
+    /// The id as a number.
     pub fn get(self) -> u16 {
         self.0
     }
@@ -110,6 +119,7 @@ pub struct SeqGenerator {
 }
 
 impl SeqGenerator {
+    /// A generator for `node` that issues only `_seq`s above `floor`.
     pub fn new(node: NodeId, floor: Seq) -> SeqGenerator {
         SeqGenerator { node, last: floor }
     }

@@ -15,11 +15,12 @@ use std::sync::{Arc, Weak};
 use crate::commit::CommitQueue;
 use crate::config::StoreConfig;
 use crate::error::{LogError, Result};
+use crate::limits::PARTITION_NAME_BYTES_MAX;
 use crate::partition::Partition;
 use crate::record::read_u64;
 use crate::segment;
 use crate::seq::Seq;
-use crate::storage;
+use crate::storage::{AtomicWrite, Storage};
 
 const LEASE_FILE: &str = "seq.lease";
 const PARTITIONS_DIR: &str = "partitions";
@@ -30,6 +31,8 @@ const PARTITIONS_DIR: &str = "partitions";
 pub struct PartitionId(String);
 
 impl PartitionId {
+    /// `InvalidPartitionName` unless `name` is `/`-separated parts of `[A-Za-z0-9_.-]` (not
+    /// `.` or `..`), at most `PARTITION_NAME_BYTES_MAX` bytes.
     pub fn new(name: impl Into<String>) -> Result<PartitionId> {
         let name = name.into();
         let part_ok = |part: &str| {
@@ -40,12 +43,13 @@ impl PartitionId {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
         };
-        if name.len() > 1024 || !name.split('/').all(part_ok) {
+        if name.len() > PARTITION_NAME_BYTES_MAX || !name.split('/').all(part_ok) {
             return Err(LogError::InvalidPartitionName(name));
         }
         Ok(PartitionId(name))
     }
 
+    /// The name, a relative path.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -61,6 +65,7 @@ impl fmt::Display for PartitionId {
 #[derive(Debug)]
 pub(crate) struct SeqLease {
     path: PathBuf,
+    storage: Arc<dyn Storage>,
 }
 
 impl SeqLease {
@@ -72,7 +77,9 @@ impl SeqLease {
     pub fn store(&self, until_ms: u64) -> Result<()> {
         let mut bytes = until_ms.to_le_bytes().to_vec();
         bytes.extend_from_slice(&crc32fast::hash(&until_ms.to_le_bytes()).to_le_bytes());
-        storage::write_atomically(&self.path, &bytes, true).map_err(|e| LogError::io(&self.path, e))
+        self.storage
+            .write_atomically(&self.path, &bytes, AtomicWrite::durable())
+            .map_err(|e| LogError::io(&self.path, e))
     }
 
     fn load(&self) -> Option<Seq> {
@@ -104,6 +111,8 @@ pub struct Store {
 }
 
 impl Store {
+    /// Open (creating if needed) the store under `root`, seeding the `_seq` generator from
+    /// the lease (or, when it is unreadable, from the newest segment of every partition).
     pub fn open(root: impl AsRef<Path>, config: StoreConfig) -> Result<Store> {
         config.partition.validate()?;
         if config.open_partitions_max == 0 {
@@ -114,9 +123,13 @@ impl Store {
         let root = root.as_ref().to_path_buf();
         let partitions = root.join(PARTITIONS_DIR);
         let fresh = !partitions.exists();
-        std::fs::create_dir_all(&partitions).map_err(|e| LogError::io(&partitions, e))?;
+        let storage = config.partition.storage.clone();
+        storage
+            .create_dir_all(&partitions)
+            .map_err(|e| LogError::io(&partitions, e))?;
         let lease = SeqLease {
             path: root.join(LEASE_FILE),
+            storage,
         };
         let floor = match lease.load() {
             Some(floor) => floor,
@@ -137,6 +150,7 @@ impl Store {
         })
     }
 
+    /// The store's root directory.
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -13,10 +13,8 @@ use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use crate::limits::WRITEBACK_QUEUE_MAX;
 use crate::storage::StorageFile;
-
-/// Ranges waiting for the thread; more are dropped (see the module comment).
-const WRITEBACK_QUEUE_MAX: usize = 256;
 
 struct Range {
     file: Arc<dyn StorageFile>,

@@ -14,6 +14,8 @@
 //! partition's directory. Every wait runs with a deadline, so the old code fails the test
 //! ("hung") instead of hanging it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;

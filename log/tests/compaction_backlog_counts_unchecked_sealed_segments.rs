@@ -5,6 +5,8 @@
 //! fill it again; after a reopen every sealed segment counts once; the active segment never
 //! counts; retention takes removed segments out of it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod model;
 
 use std::path::Path;

@@ -9,6 +9,8 @@
 //! tombstones, and whatever retention removes), says how far back a reader can still learn the
 //! newest state of every key. Both are stored in `partition.meta` (format version 2).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod model;
 
 use model::{

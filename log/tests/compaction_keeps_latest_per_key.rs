@@ -14,6 +14,8 @@
 //! Model: a `Vec` of every committed record, filtered by the rule above. Most keyed records
 //! name the newest version of their key as their previous version, as the broker's do.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod model;
 
 use std::collections::HashMap;

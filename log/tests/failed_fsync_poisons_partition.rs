@@ -4,6 +4,8 @@
 //! not damage: `full_disk_is_undone_and_writes_resume.rs`.) Reopening with healthy storage recovers: the committed records are all there,
 //! anything after them is intact, and appends work again with higher `_seq`s.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

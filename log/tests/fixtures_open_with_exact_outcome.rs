@@ -8,6 +8,8 @@
 //! `STRAND_LOG_BLESS_FIXTURES=1 cargo test -p strand-log --test fixtures_open_with_exact_outcome`
 //! (see the README before running it again).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -4,6 +4,8 @@
 //! `Records::skip_damage` goes on past it; appends go to a new segment; the file keeps every
 //! byte (less nothing) across any number of reopens.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
 use strand_log::{FsyncPolicy, LogError, NewRecord, Partition, PartitionConfig, ReadFrom, Seq};

@@ -6,6 +6,8 @@
 //! `.idx` is gone: the rebuild indexes around the bad record, and no index is written for the
 //! corrupt segment (every load reports it again).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
 use strand_log::{FsyncPolicy, LogError, NewRecord, Partition, PartitionConfig, ReadFrom, Seq};

@@ -1,6 +1,8 @@
 //! `interval` appends return before fdatasync and a background flusher syncs them soon after;
 //! `never` appends are not synced until the partition closes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

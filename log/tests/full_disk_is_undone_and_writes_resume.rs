@@ -4,6 +4,8 @@
 //! again appends succeed without reopening. After a reopen exactly the acknowledged records
 //! are there: no torn frame, no record whose append failed.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

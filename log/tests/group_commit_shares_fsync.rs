@@ -5,6 +5,8 @@
 //! The counts are bounded on both sides (issue 16, checks): at most a few syncs (shared), and
 //! at least one (an upper bound alone also passes a build that skips the fdatasync).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Barrier};
 

@@ -8,6 +8,8 @@
 //! Descriptors are counted in `/proc/self/fd` relative to the count before the store opened,
 //! with a small slack for the store's own files and the listing that counts them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use strand_log::{

@@ -9,6 +9,8 @@
 //! every member must still be there, byte for byte. Records not acknowledged may be present or
 //! not, but what is present must be intact and in strictly increasing `_seq` order.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;

@@ -3,6 +3,8 @@
 //! segment, reads are still exact (from the start and from any `_seq`) and the index is rebuilt
 //! byte for byte as it was written at sealing.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
 use strand_log::{FsyncPolicy, NewRecord, Partition, PartitionConfig, ReadFrom, SegmentIndex, Seq};

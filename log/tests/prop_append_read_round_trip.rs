@@ -7,6 +7,8 @@
 //! Every case rolls: generated batches are topped up with filler until the roll rule has made
 //! at least three segments, and the files must match that count.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod model;
 
 use model::{

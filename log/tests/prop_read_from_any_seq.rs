@@ -7,6 +7,8 @@
 //! Model: a `Vec` of every committed record, filtered. Every case spans at least three
 //! segments (generated batches are topped up with filler).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod model;
 
 use model::{

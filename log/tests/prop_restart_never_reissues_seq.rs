@@ -9,6 +9,8 @@
 //! partition. Segments are small and the first run writes at least three segments' worth, so
 //! every later restart recovers a partition with sealed segments behind its active one.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod model;
 
 use std::path::Path;

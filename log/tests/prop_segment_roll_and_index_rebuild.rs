@@ -5,6 +5,8 @@
 //!
 //! Model: a `Vec` of every committed record, split by segment file.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod model;
 
 use std::path::Path;

@@ -8,6 +8,8 @@
 //! partition and store cases write at least three segments' worth, so segments roll (and are
 //! named) while the clock goes back.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod model;
 
 use model::{

@@ -1,6 +1,8 @@
 //! The basic contract end to end: appended records come back in order, across a segment roll
 //! and a reopen.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use strand_log::{FsyncPolicy, NewRecord, Partition, PartitionConfig, ReadFrom};
 
 #[test]

@@ -12,12 +12,14 @@
 //! descriptors, so the files (and directory entries) go through a storage that skips them;
 //! what remains is creating, listing and removing 20,000 directories and files.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use strand_log::storage::{FileStorage, Storage, StorageFile};
+use strand_log::storage::{AtomicWrite, Durability, FileStorage, Storage, StorageFile};
 use strand_log::MappedBytes;
 
 use strand_log::{
@@ -85,6 +87,22 @@ impl Storage for UnsyncedStorage {
     }
     fn sync_directory(&self, _dir: &Path) -> io::Result<()> {
         Ok(())
+    }
+    fn write_atomically(&self, path: &Path, bytes: &[u8], how: AtomicWrite) -> io::Result<()> {
+        let how = AtomicWrite {
+            durability: Durability::Unsynced,
+            ..how
+        };
+        FileStorage.write_atomically(path, bytes, how)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        FileStorage.rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        FileStorage.remove_file(path)
+    }
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        FileStorage.create_dir_all(dir)
     }
 }
 

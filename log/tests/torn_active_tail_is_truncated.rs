@@ -3,6 +3,8 @@
 //! land where the torn bytes were with higher `_seq`s. The same for garbage written after the
 //! last record (directly, or after a zero length word that ends the scan early).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
 use strand_log::{FsyncPolicy, NewRecord, Partition, PartitionConfig, ReadFrom, Seq};

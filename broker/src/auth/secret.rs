@@ -1,13 +1,16 @@
 //! The JWT signing secret: `JWT_SECRET_BYTES` random bytes in `<data-dir>/jwt.secret`, mode
-//! 0600, created once and atomically (written to a temporary file, synced, then hard-linked
-//! into place, which fails rather than overwrite a secret another process just created).
+//! 0600, created once and atomically by the log's storage (written to a temporary file,
+//! synced, then hard-linked into place, which fails rather than overwrite a secret another
+//! process just created).
 //!
 //! It owns the file; what is signed with it is `token.rs`'s business.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+
+use strand_log::storage::{AtomicWrite, FileStorage, Storage};
 
 use crate::limits::JWT_SECRET_BYTES;
 use crate::users::random_bytes;
@@ -60,7 +63,7 @@ impl JwtSecret {
         match fs::read(&path) {
             Ok(bytes) => check(&path, bytes),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                create(data_dir, &path).map_err(io_error)?;
+                create(&path).map_err(io_error)?;
                 let bytes = fs::read(&path).map_err(io_error)?;
                 check(&path, bytes)
             }
@@ -87,27 +90,14 @@ fn check(path: &Path, bytes: Vec<u8>) -> Result<JwtSecret, SecretError> {
 
 /// Write a fresh secret to a temporary file, sync it, and link it into place. If another
 /// process linked one first, keep theirs.
-fn create(data_dir: &Path, path: &Path) -> io::Result<()> {
-    let temporary = data_dir.join(format!("{SECRET_FILE}.tmp.{}", std::process::id()));
-    {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&temporary)?;
-        let secret = random_bytes(JWT_SECRET_BYTES).map_err(io::Error::other)?;
-        file.write_all(&secret)?;
-        file.sync_all()?;
-    }
-    let linked = fs::hard_link(&temporary, path);
-    fs::remove_file(&temporary)?;
-    match linked {
+fn create(path: &Path) -> io::Result<()> {
+    let secret = random_bytes(JWT_SECRET_BYTES).map_err(io::Error::other)?;
+    let how = AtomicWrite::durable().with_mode(0o600).keeping_existing();
+    match FileStorage.write_atomically(path, &secret, how) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(e),
     }
-    fs::File::open(data_dir)?.sync_all()?;
     tracing::info!(path = %path.display(), "created JWT signing secret");
     Ok(())
 }

@@ -5,15 +5,16 @@
 //!
 //! Owns those two files. Does not own sockets or anything after the handshake.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use quinn::crypto::rustls::QuicServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use strand_log::storage::{AtomicWrite, FileStorage, Storage};
 use strand_wire::quic::ALPN;
 
 /// Directory of the certificate and key inside the data directory.
@@ -118,7 +119,8 @@ fn load(dir: &Path, cert_path: PathBuf, key_path: &Path) -> Result<TlsIdentity, 
 }
 
 /// Generate a key pair and certificate and write them, the key first: a present `cert.pem`
-/// means both files are complete. Each file is written to a temporary name, synced and renamed.
+/// means both files are complete. Each file is written atomically by the log's storage (a
+/// temporary name, synced, renamed, the directory synced).
 fn create(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(), TlsError> {
     let io_error = |path: &Path| {
         let path = path.to_path_buf();
@@ -127,36 +129,17 @@ fn create(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(), TlsError>
     fs::create_dir_all(dir).map_err(io_error(dir))?;
     let names: Vec<String> = CERT_NAMES.iter().map(|name| name.to_string()).collect();
     let generated = rcgen::generate_simple_self_signed(names)?;
-    write_atomically(
-        key_path,
-        generated.key_pair.serialize_pem().as_bytes(),
-        0o600,
-    )
-    .map_err(io_error(key_path))?;
-    write_atomically(cert_path, generated.cert.pem().as_bytes(), 0o644)
+    let key = generated.key_pair.serialize_pem();
+    let private = AtomicWrite::durable().with_mode(0o600);
+    FileStorage
+        .write_atomically(key_path, key.as_bytes(), private)
+        .map_err(io_error(key_path))?;
+    let public = AtomicWrite::durable().with_mode(0o644);
+    FileStorage
+        .write_atomically(cert_path, generated.cert.pem().as_bytes(), public)
         .map_err(io_error(cert_path))?;
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_error(dir))?;
     tracing::info!(path = %cert_path.display(), names = ?CERT_NAMES, "created self-signed TLS certificate");
     Ok(())
-}
-
-fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(format!(".tmp.{}", std::process::id()));
-    let temporary = PathBuf::from(temporary);
-    {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-    }
-    fs::rename(&temporary, path)
 }
 
 #[cfg(test)]

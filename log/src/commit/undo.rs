@@ -88,7 +88,7 @@ impl Partition {
             durable_unless_full(file.sync_all()).map_err(io)?;
             drop(file);
             // Sealed during the round: its index describes the longer file.
-            remove_if_present(&segment::index_path(&self.dir, first_seq))?;
+            self.remove_if_present(&segment::index_path(&self.dir, first_seq))?;
             match ActiveSegment::recover(self.storage.as_ref(), path, first_seq)? {
                 Recovered::Active { segment, .. } => writer.active = Some(segment),
                 Recovered::Damaged { .. } => {
@@ -118,8 +118,8 @@ impl Partition {
             if first_seq <= newest {
                 continue;
             }
-            remove_if_present(&entry.path())?;
-            remove_if_present(&segment::index_path(dir, first_seq))?;
+            self.remove_if_present(&entry.path())?;
+            self.remove_if_present(&segment::index_path(dir, first_seq))?;
             removed = true;
         }
         if removed {
@@ -127,6 +127,13 @@ impl Partition {
                 .map_err(|e| LogError::io(dir, e))?;
         }
         Ok(())
+    }
+
+    fn remove_if_present(&self, path: &std::path::Path) -> Result<()> {
+        match self.storage.remove_file(path) {
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(LogError::io(path, e)),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -141,13 +148,6 @@ fn durable_unless_full(synced: std::io::Result<()>) -> std::io::Result<()> {
             Ok(())
         }
         other => other,
-    }
-}
-
-fn remove_if_present(path: &std::path::Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != ErrorKind::NotFound => Err(LogError::io(path, e)),
-        _ => Ok(()),
     }
 }
 

@@ -19,11 +19,12 @@ use crate::meta::ResumeFloors;
 use crate::record::{self, Decoded};
 use crate::segment::{self, SEGMENT_HEADER_BYTES};
 use crate::seq::Seq;
-use crate::storage::{self, Storage};
+use crate::storage::{AtomicWrite, FileStorage, Storage};
 
 /// What repairing one segment found (and did, unless it was a dry run).
 #[derive(Debug)]
 pub struct SegmentRepair {
+    /// The segment file.
     pub segment: PathBuf,
     /// Damaged ranges, the garbage after the last record of a sealed segment included.
     pub damaged: Vec<DamagedRange>,
@@ -40,6 +41,7 @@ pub struct SegmentRepair {
 /// What repairing a partition directory found.
 #[derive(Debug, Default)]
 pub struct PartitionRepair {
+    /// Every damaged segment, in file order.
     pub segments: Vec<SegmentRepair>,
     /// The resume floors were raised to this `_seq` (`None`: nothing repaired).
     pub floors_raised_to: Option<Seq>,
@@ -47,6 +49,15 @@ pub struct PartitionRepair {
 
 /// Check every segment of the partition in `dir`; with `apply`, repair the damaged ones.
 pub fn repair_partition(dir: &Path, apply: bool) -> Result<PartitionRepair> {
+    repair_partition_with(&FileStorage, dir, apply)
+}
+
+/// [`repair_partition`] writing through `storage`.
+pub fn repair_partition_with(
+    storage: &dyn Storage,
+    dir: &Path,
+    apply: bool,
+) -> Result<PartitionRepair> {
     let mut names: Vec<Seq> = std::fs::read_dir(dir)
         .map_err(|e| LogError::io(dir, e))?
         .filter_map(|entry| {
@@ -95,7 +106,7 @@ pub fn repair_partition(dir: &Path, apply: bool) -> Result<PartitionRepair> {
             moved_aside: None,
         };
         if apply {
-            repair.moved_aside = Some(rewrite(&path, &bytes, &data, &kept)?);
+            repair.moved_aside = Some(rewrite(storage, &path, &bytes, &data, &kept)?);
         }
         report.segments.push(repair);
     }
@@ -103,7 +114,7 @@ pub fn repair_partition(dir: &Path, apply: bool) -> Result<PartitionRepair> {
         let floors = ResumeFloors::load(dir)?.flatten().unwrap_or_default();
         floors
             .raised_to(ResumeFloors::both(newest_seq))
-            .store(dir)?;
+            .store(storage, dir)?;
         report.floors_raised_to = Some(newest_seq);
     }
     Ok(report)
@@ -132,21 +143,31 @@ fn intact_frames(data: &[u8], scan: &SegmentScan) -> Vec<(usize, usize)> {
 }
 
 /// Copy `original` aside, then replace the segment with its header and intact frames.
-fn rewrite(path: &Path, original: &[u8], data: &[u8], kept: &[(usize, usize)]) -> Result<PathBuf> {
+fn rewrite(
+    storage: &dyn Storage,
+    path: &Path,
+    original: &[u8],
+    data: &[u8],
+    kept: &[(usize, usize)],
+) -> Result<PathBuf> {
     let aside = free_name(path);
-    storage::write_atomically(&aside, original, true).map_err(|e| LogError::io(&aside, e))?;
+    storage
+        .write_atomically(&aside, original, AtomicWrite::durable())
+        .map_err(|e| LogError::io(&aside, e))?;
     let mut out = data[..SEGMENT_HEADER_BYTES as usize].to_vec();
     for &(start, end) in kept {
         out.extend_from_slice(&data[start..end]);
     }
-    storage::write_atomically(path, &out, true).map_err(|e| LogError::io(path, e))?;
+    storage
+        .write_atomically(path, &out, AtomicWrite::durable())
+        .map_err(|e| LogError::io(path, e))?;
     let index = path.with_extension("idx");
-    match std::fs::remove_file(&index) {
+    match storage.remove_file(&index) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(LogError::io(&index, e)),
         _ => {}
     }
     if let Some(dir) = path.parent() {
-        storage::FileStorage
+        storage
             .sync_directory(dir)
             .map_err(|e| LogError::io(dir, e))?;
     }
