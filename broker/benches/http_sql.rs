@@ -85,6 +85,7 @@ const IDS_PER_SYSTEM: i64 = 1_000_000_000_000;
 /// How many requests and how long.
 #[derive(Clone, Copy, Debug)]
 pub struct Plan {
+    /// A smoke run of a few seconds (`STRAND_BENCH_QUICK`, or no `--bench`); marked in results.
     pub quick: bool,
     /// Every workload runs this many rounds on each system.
     pub rounds: usize,

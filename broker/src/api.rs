@@ -9,7 +9,9 @@ use crate::sql::StatementResult;
 /// `POST /v1/api/auth/login` body.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginRequest {
+    /// The user name, exactly as created (case-sensitive).
     pub username: String,
+    /// Checked against the user's stored argon2 hash.
     pub password: String,
 }
 
@@ -20,13 +22,16 @@ pub struct LoginResponse {
     pub token: String,
     /// When the token stops working, RFC 3339 UTC.
     pub expires_at: String,
+    /// The user the token is for.
     pub user: String,
+    /// That user's role: `user`, `service`, `dba` or `system`.
     pub role: String,
 }
 
 /// `POST /v1/api/sql` body.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SqlRequest {
+    /// One or more statements separated by `;`.
     pub sql: String,
     /// Values for `$1`, `$2`, ...
     #[serde(default)]
@@ -38,6 +43,7 @@ pub struct SqlRequest {
 pub struct SqlSuccess {
     /// Always `"success"`.
     pub status: String,
+    /// One result per statement, in order.
     pub results: Vec<StatementResult>,
     /// Time spent serving the request, in milliseconds.
     pub took_ms: f64,

@@ -71,6 +71,7 @@ impl ErrorCode {
         self.as_str() == ErrorCode::LimitExceeded.as_str()
     }
 
+    /// The code as clients see it in `error.code`, snake case (`limit_exceeded`).
     pub const fn as_str(self) -> &'static str {
         match self {
             ErrorCode::InvalidJson => "invalid_json",
@@ -97,6 +98,7 @@ impl ErrorCode {
         }
     }
 
+    /// The HTTP status an error with this code is answered with.
     pub fn status(self) -> StatusCode {
         match self {
             ErrorCode::InvalidJson
@@ -130,7 +132,9 @@ impl ErrorCode {
 /// Where in the SQL text an error is, both 1-based.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Position {
+    /// Line in the SQL text.
     pub line: u32,
+    /// Column in that line.
     pub column: u32,
 }
 
@@ -138,7 +142,9 @@ pub struct Position {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{}: {message}", code.as_str())]
 pub struct ApiError {
+    /// What kind of error: clients branch on it.
     pub code: ErrorCode,
+    /// What went wrong, for a person: names the value or limit at fault.
     pub message: String,
     /// For SQL errors: where in the request's `sql` text the problem is.
     pub position: Option<Position>,
@@ -155,10 +161,12 @@ pub struct ApiError {
 pub struct FailedStatement {
     /// 1-based.
     pub number: usize,
+    /// How many statements the request had.
     pub of: usize,
 }
 
 impl ApiError {
+    /// An error with no position, statement or retry hint.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError {
             code,
@@ -194,6 +202,7 @@ impl ApiError {
         self
     }
 
+    /// Point at `line` and `column` (both 1-based) of the request's SQL text.
     pub fn at(mut self, line: u32, column: u32) -> ApiError {
         self.position = Some(Position { line, column });
         self
@@ -277,6 +286,7 @@ impl ApiError {
         )
     }
 
+    /// The HTTP status of the answer: its code's.
     pub fn status(&self) -> StatusCode {
         self.code.status()
     }
@@ -299,14 +309,20 @@ impl ApiError {
 /// `{"status":"error","error":{...}}` on the wire; the CLI parses it back.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
+    /// Always `"error"`.
     pub status: String,
+    /// The code, the message and where the error is.
     pub error: ErrorDetail,
 }
 
+/// The `error` object of an [`ErrorBody`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorDetail {
+    /// The [`ErrorCode`] as text (`ErrorCode::as_str`).
     pub code: String,
+    /// The [`ApiError`]'s message.
     pub message: String,
+    /// For SQL errors: where in the request's `sql` text the problem is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<Position>,
     /// In a request of several statements: the 1-based number of the one that failed.

@@ -27,6 +27,7 @@ pub struct Session {
 }
 
 impl Session {
+    /// A session for `user` as the directory has it now: its role and incarnation.
     pub fn new(
         user: UserName,
         role: Role,
@@ -41,6 +42,7 @@ impl Session {
         }
     }
 
+    /// Which user of the name this is; rows and tokens belong to one incarnation.
     pub fn incarnation(&self) -> UserIncarnation {
         self.incarnation
     }
@@ -53,6 +55,7 @@ impl Session {
         }
     }
 
+    /// Whose rows the request reads and writes.
     pub fn user(&self) -> &UserName {
         &self.user
     }
@@ -63,6 +66,7 @@ impl Session {
         self.role
     }
 
+    /// How the caller authenticated.
     pub fn method(&self) -> AuthMethod {
         self.method
     }

@@ -24,6 +24,7 @@ use crate::session::Session;
 /// stops the rest. There is no transaction: statements before the failing one stay applied.
 /// The error's `position` points into `sql` (1-based line and column).
 pub trait SqlEngine: Send + Sync {
+    /// Parse `sql` for `session` without running anything, and say what running it costs.
     fn prepare(
         &self,
         session: &Session,
@@ -31,6 +32,7 @@ pub trait SqlEngine: Send + Sync {
         params: &[Value],
     ) -> Result<PreparedSql, ApiError>;
 
+    /// Run the statements in order, stopping at the first failure.
     fn run(&self, prepared: PreparedSql) -> Result<Vec<StatementResult>, ApiError>;
 
     /// Prepare and run, on the caller's thread.
@@ -48,9 +50,13 @@ pub trait SqlEngine: Send + Sync {
 /// A parsed request, ready to run.
 #[derive(Debug)]
 pub struct PreparedSql {
+    /// Whom the statements run for.
     pub session: Session,
+    /// The statements of the text, in order.
     pub statements: Vec<strand_sql_view::Statement>,
+    /// The values of `$1`, `$2`, ... as SQL values.
     pub params: Vec<strand_sql_view::Value>,
+    /// The costliest of the statements: decides which thread runs them.
     pub cost: RunCost,
 }
 
@@ -69,7 +75,9 @@ pub enum RunCost {
 /// A column of a result: its name and SQL type (`BIGINT`, `TEXT`, ...).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Column {
+    /// The column's name, or its alias.
     pub name: String,
+    /// The SQL type, sent as `type`.
     #[serde(rename = "type")]
     pub data_type: String,
 }
@@ -78,8 +86,10 @@ pub struct Column {
 /// Rows are JSON objects keyed by column name; `_seq` values are decimal strings.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct StatementResult {
+    /// The result's columns in SELECT-list order; empty for a statement without rows.
     #[serde(default)]
     pub columns: Vec<Column>,
+    /// The rows returned, each keyed by column name.
     #[serde(default)]
     pub rows: Vec<Map<String, Value>>,
     /// Rows returned (queries) or affected (DML).

@@ -27,17 +27,22 @@ pub struct DataDirLock {
 /// Why the lock was not taken.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
+    /// Another process holds the lock: a server is running on this directory.
     #[error("data directory {0} is in use by another strand process")]
     InUse(String),
+    /// The `LOCK` file could not be opened or locked.
     #[error("cannot lock data directory {path}: {source}")]
     Io {
+        /// The `LOCK` file.
         path: String,
+        /// What the operating system answered.
         #[source]
         source: io::Error,
     },
 }
 
 impl DataDirLock {
+    /// Lock `<data_dir>/LOCK` (creating it), without waiting: refused at once when held.
     pub fn acquire(data_dir: &Path) -> Result<DataDirLock, LockError> {
         let path = data_dir.join(LOCK_FILE);
         let io_error = |source| LockError::Io {
@@ -139,6 +144,7 @@ pub fn set_heap_allocator(allocator: HeapAllocator) {
 /// The heap, as far as it can be known honestly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HeapUsage {
+    /// The allocator the figure is of.
     pub allocator: HeapAllocator,
     /// Anonymous memory of the process in RAM (`RssAnon`): the heap the allocator holds,
     /// including free space it has not returned yet, plus thread stacks; not the log's mapped

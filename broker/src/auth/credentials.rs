@@ -11,8 +11,15 @@ use crate::limits::AUTHORIZATION_HEADER_BYTES_MAX;
 /// What a client presented.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {
+    /// A token issued at login, still to be checked.
     Bearer(String),
-    Basic { username: String, password: String },
+    /// A user name and password, still to be checked.
+    Basic {
+        /// The name before the first `:`.
+        username: String,
+        /// Everything after it (a password may contain `:`).
+        password: String,
+    },
 }
 
 // Hand-written so that a password or token never reaches a log through `{:?}`.

@@ -29,28 +29,41 @@ use crate::error::{ApiError, ErrorCode};
 use crate::session::{AuthMethod, Session};
 use crate::users::UserDirectory;
 
-/// Why a client is not let in. Every variant but `Signing` is the client's problem (401).
+/// Why a client is not let in. `Signing` is the server's fault (500), `TooManyAttempts` a
+/// 429; every other variant is the client's problem (401).
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
+    /// No `Authorization` header.
     #[error(
         "missing Authorization header: send `Bearer <token>` or `Basic <base64 user:password>`"
     )]
     Missing,
+    /// The header is not `Bearer <token>` or `Basic <base64 user:password>`; the text says how.
     #[error("malformed Authorization header: {0}")]
     Malformed(&'static str),
+    /// No such user, or a wrong password: the two are not told apart, so names cannot be probed.
     #[error("invalid user name or password")]
     BadCredentials,
+    /// The token does not decode, is not signed with this server's secret, or has impossible
+    /// times; the text says which.
     #[error("invalid token: {0}")]
     InvalidToken(&'static str),
+    /// The token's `exp` has passed.
     #[error("token expired; log in again")]
     ExpiredToken,
+    /// The token's user was dropped, perhaps created again since (another incarnation).
     #[error("the token's user no longer exists")]
     UnknownUser,
+    /// The brute-force limit on password checks refuses this name or address for now.
     #[error(
         "too many failed authentications for this user name or from this address; retry in \
         {retry_after_s} s"
     )]
-    TooManyAttempts { retry_after_s: u64 },
+    TooManyAttempts {
+        /// Seconds until the window of the failures ends (sent as `Retry-After`).
+        retry_after_s: u64,
+    },
+    /// The token could not be signed.
     #[error("token signing failed: {0}")]
     Signing(String),
 }
@@ -80,6 +93,8 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
+    /// Checks against `users`, issues tokens signed with `secret` that live `token_ttl`, with
+    /// the default brute-force limits.
     pub fn new(users: Arc<UserDirectory>, secret: &JwtSecret, token_ttl: Duration) -> Self {
         let basic_cache = BasicCache::new();
         if basic_cache.is_none() {

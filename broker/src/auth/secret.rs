@@ -21,17 +21,27 @@ pub const SECRET_FILE: &str = "jwt.secret";
 /// Why the secret could not be loaded or created.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
+    /// The file could not be read, or created and put in place.
     #[error("i/o error on {path}: {source}")]
     Io {
+        /// The secret's file.
         path: PathBuf,
+        /// What the operating system answered.
         #[source]
         source: io::Error,
     },
+    /// The file exists with the wrong length: damaged or not ours. It is never replaced
+    /// silently, since a new secret signs every issued token out.
     #[error(
         "{path} holds {found} bytes, expected {JWT_SECRET_BYTES}; restore it or remove it \
              (removing it signs every issued token out)"
     )]
-    WrongLength { path: PathBuf, found: usize },
+    WrongLength {
+        /// The file.
+        path: PathBuf,
+        /// Its length in bytes.
+        found: usize,
+    },
 }
 
 /// The signing key. `Debug` never shows it.
@@ -45,10 +55,12 @@ impl std::fmt::Debug for JwtSecret {
 }
 
 impl JwtSecret {
+    /// A secret of these bytes, with no file behind it (tests).
     pub fn from_bytes(bytes: Vec<u8>) -> JwtSecret {
         JwtSecret(bytes)
     }
 
+    /// The key material, for signing and checking tokens.
     pub fn bytes(&self) -> &[u8] {
         &self.0
     }

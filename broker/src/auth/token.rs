@@ -30,6 +30,7 @@ pub struct Claims {
     pub sub: String,
     /// The role when the token was issued (informational: requests use the current role).
     pub role: String,
+    /// The issuer, always `strand`; a token of another issuer is refused.
     pub iss: String,
     /// Issued at, Unix seconds.
     pub iat: u64,
@@ -44,7 +45,9 @@ pub struct Claims {
 /// A token and when it expires.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IssuedToken {
+    /// The signed JWT, for `Authorization: Bearer`.
     pub token: String,
+    /// Its `exp`: when it stops working, Unix seconds.
     pub expires_unix_s: u64,
 }
 
@@ -64,6 +67,7 @@ impl std::fmt::Debug for TokenKeys {
 }
 
 impl TokenKeys {
+    /// Keys from `secret`; tokens issued with them live `ttl`.
     pub fn new(secret: &JwtSecret, ttl: Duration) -> TokenKeys {
         TokenKeys {
             encoding: EncodingKey::from_secret(secret.bytes()),
@@ -72,6 +76,7 @@ impl TokenKeys {
         }
     }
 
+    /// A token for `user`'s current incarnation, issued at `now_unix_s`.
     pub fn issue(&self, user: &User, now_unix_s: u64) -> Result<IssuedToken, AuthError> {
         let exp = now_unix_s.saturating_add(self.ttl.as_secs());
         let claims = Claims {

@@ -52,54 +52,108 @@ const QUIC_ADDR_DEFAULT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCAL
 /// Why the configuration could not be assembled.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file named by `--config` (or `STRAND_CONFIG`) could not be read.
     #[error("cannot read config file {path}: {source}")]
     ReadFile {
+        /// The file, as given.
         path: PathBuf,
+        /// What the operating system answered.
         #[source]
         source: std::io::Error,
     },
+    /// The file is over `CONFIG_FILE_BYTES_MAX`; it is refused before it is read.
     #[error("config file {path} is larger than {CONFIG_FILE_BYTES_MAX} bytes")]
-    FileTooLarge { path: PathBuf },
+    FileTooLarge {
+        /// The file, as given.
+        path: PathBuf,
+    },
+    /// The file is not TOML, or has a key that is not a setting, or a value of the wrong type.
     #[error("config file {path} is not valid: {message}")]
-    ParseFile { path: PathBuf, message: String },
+    ParseFile {
+        /// The file, as given.
+        path: PathBuf,
+        /// The TOML parser's explanation.
+        message: String,
+    },
+    /// A setting's value is malformed or out of its range.
     #[error("invalid value {value:?} for {source_name}: {reason}")]
     InvalidValue {
+        /// Where the value came from: `--flag-name`, `STRAND_NAME` or `config file key name`.
         source_name: String,
+        /// The value as given.
         value: String,
+        /// What is wrong with it ("out of range", "expected a whole number", ...).
         reason: &'static str,
     },
 }
 
 /// One source of settings; `None` means "this source does not say".
+///
+/// Each field is a TOML key of the config file; its flag is the key in kebab case after `--`
+/// (named on each field) and its variable `STRAND_` and the key in upper case.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigLayer {
+    /// `--data-dir`: the directory of everything the server stores (created if missing).
     pub data_dir: Option<PathBuf>,
+    /// `--http-addr`: `IP:PORT` of the HTTP listener (SQL API, login, WebSocket gateway).
     pub http_addr: Option<String>,
+    /// `--quic-addr`: `IP:PORT` (UDP) of the QUIC listener for producers and consumers.
     pub quic_addr: Option<String>,
+    /// `--fsync`: when a write is acknowledged: `always`, `interval` or `never` (any case).
     pub fsync: Option<String>,
+    /// `--fsync-interval-ms`: period of the background sync under `fsync = interval`, in ms.
     pub fsync_interval_ms: Option<u64>,
+    /// `--segment-bytes`: size at which a partition's segment is sealed, in bytes.
     pub segment_bytes: Option<u64>,
+    /// `--open-partitions-max`: partitions that may hold their segment file open at once.
     pub open_partitions_max: Option<u64>,
+    /// `--retention-interval-ms`: period of the retention sweep, in ms.
     pub retention_interval_ms: Option<u64>,
+    /// `--ttl-sweep-interval-ms`: period of the deletion of expired STREAM rows, in ms.
     pub ttl_sweep_interval_ms: Option<u64>,
+    /// `--compaction-interval-ms`: how often partitions due for compaction are looked for, in ms.
     pub compaction_interval_ms: Option<u64>,
+    /// `--compaction-min-bytes`: bytes sealed since the last compaction that make a partition due.
     pub compaction_min_bytes: Option<u64>,
+    /// `--compaction-max-age-ms`: age of the oldest uncompacted sealed segment that makes a
+    /// partition due, in ms.
     pub compaction_max_age_ms: Option<u64>,
+    /// `--tombstone-retention-ms`: how long compaction keeps delete tombstones, in ms.
     pub tombstone_retention_ms: Option<u64>,
+    /// `--log-level`: a `tracing` filter for what the server logs on stderr.
     pub log_level: Option<String>,
+    /// `--token-ttl-seconds`: lifetime of the tokens issued at login, in seconds.
     pub token_ttl_seconds: Option<u64>,
+    /// `--groups-per-user-max`: consumer groups one user may hold at once.
     pub groups_per_user_max: Option<u64>,
+    /// `--group-offsets-retention-ms`: how long a group's committed offsets outlive its last
+    /// member and last commit, in ms.
     pub group_offsets_retention_ms: Option<u64>,
+    /// `--connections-max`: client connections (HTTP and QUIC) open at once.
     pub connections_max: Option<u64>,
+    /// `--unauthenticated-connections-max`: of those, connections not yet authenticated.
     pub unauthenticated_connections_max: Option<u64>,
+    /// `--connections-per-user-max`: WebSocket and QUIC connections one user may hold.
     pub connections_per_user_max: Option<u64>,
+    /// `--auth-timeout-ms`: time a WebSocket or QUIC connection has to authenticate, in ms.
     pub auth_timeout_ms: Option<u64>,
+    /// `--http-header-timeout-ms`: time an HTTP connection has to send a request head (also
+    /// its keep-alive idle time), in ms.
     pub http_header_timeout_ms: Option<u64>,
+    /// `--http-body-timeout-ms`: time a request has to deliver its body once its head arrived,
+    /// in ms.
     pub http_body_timeout_ms: Option<u64>,
+    /// `--quic-frame-buffer-bytes`: bytes all QUIC request frames in flight may hold together.
     pub quic_frame_buffer_bytes: Option<u64>,
+    /// `--auth-failures-per-user-max`: failed password checks one user name may have in the
+    /// window.
     pub auth_failures_per_user_max: Option<u64>,
+    /// `--auth-failures-per-address-max`: failed password checks one client IP address may
+    /// have in the window, across names.
     pub auth_failures_per_address_max: Option<u64>,
+    /// `--auth-failure-window-ms`: the window of both failure counts, from the first failure,
+    /// in ms.
     pub auth_failure_window_ms: Option<u64>,
 }
 

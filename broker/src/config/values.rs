@@ -22,9 +22,13 @@ use crate::limits::{
 /// The validated settings the server runs with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServeConfig {
+    /// Where the log, the JWT signing key and the TLS certificate live; one server per directory.
     pub data_dir: PathBuf,
+    /// Where the HTTP listener (SQL API, login, WebSocket gateway) binds; port 0 picks one.
     pub http_addr: SocketAddr,
+    /// Where the QUIC listener (producers, consumers, groups) binds; port 0 picks one.
     pub quic_addr: SocketAddr,
+    /// When a write is acknowledged: after `fdatasync`, or once in the page cache (`--fsync`).
     pub fsync: FsyncPolicy,
     /// Size at which the log seals a segment (`PartitionConfig::segment_bytes_max`); also the
     /// granularity of retention, which removes whole sealed segments.
@@ -37,6 +41,7 @@ pub struct ServeConfig {
     pub maintenance: MaintenanceConfig,
     /// A `tracing` filter; `None` means "use RUST_LOG, else info".
     pub log_level: Option<String>,
+    /// Lifetime of the tokens issued by `POST /v1/api/auth/login`.
     pub token_ttl: Duration,
     /// Connection caps and timeouts (`connections.rs`).
     pub connections: ConnectionConfig,
@@ -48,8 +53,11 @@ pub struct ServeConfig {
 /// connection authenticates or sends a request, and the bytes QUIC frames may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionConfig {
+    /// Client connections (HTTP, WebSockets included, and QUIC) open at once.
     pub connections_max: usize,
+    /// Of those, connections not authenticated yet; at the cap the oldest is closed to make room.
     pub unauthenticated_connections_max: usize,
+    /// WebSocket and QUIC connections one user may hold (plain HTTP carries no user).
     pub connections_per_user_max: usize,
     /// WebSocket and QUIC: from the connection's opening to a successful authentication.
     pub auth_timeout: Duration,
@@ -80,7 +88,9 @@ impl Default for ConnectionConfig {
 /// deletes, so subscribers see them leave) and compacting USER and SHARED partitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MaintenanceConfig {
+    /// Period of the deletion of expired STREAM rows: how late a row may leave live results.
     pub ttl_sweep_interval: Duration,
+    /// How often USER and SHARED partitions due for compaction are looked for.
     pub compaction_interval: Duration,
     /// A partition is due when this many bytes were sealed since its last compaction...
     pub compaction_min_bytes: u64,
@@ -109,8 +119,11 @@ impl Default for MaintenanceConfig {
 /// `per_address` per source address within `window` (`auth/attempts.rs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AttemptLimits {
+    /// Failed checks one user name may have within `window`.
     pub per_user: u32,
+    /// Failed checks one client IP address may have within `window`, across names.
     pub per_address: u32,
+    /// Counted from a name's (or an address's) first failure.
     pub window: Duration,
 }
 

@@ -18,16 +18,22 @@ use crate::users::UserDirectory;
 
 /// Everything the server serves from, each part built once here.
 pub struct Broker {
+    /// Namespaces, tables and topics, as the catalog partition says.
     pub catalog: Arc<Catalog>,
+    /// Users, their roles and grants; credentials are checked against it.
     pub users: Arc<UserDirectory>,
+    /// The rows of all tables: the open keyed partitions.
     pub tables: Arc<TableData>,
     /// The messages of all topics: one instance per store, so idempotent producers are
     /// tracked in one place.
     pub topics: Arc<TopicData>,
+    /// Live subscriptions: the feeds the engine tells of each commit, and their dispatcher.
     pub realtime: Arc<Realtime>,
     /// Consumer groups' committed offsets, served over QUIC.
     pub offsets: Arc<GroupOffsets>,
+    /// The counters `GET /metrics` renders.
     pub metrics: Arc<Metrics>,
+    /// The SQL engine over the parts above; HTTP, WebSocket and QUIC run statements through it.
     pub engine: Arc<Engine>,
 }
 

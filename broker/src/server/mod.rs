@@ -45,33 +45,48 @@ pub const LOG_DIR: &str = "log";
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The data directory could not be created or resolved to an absolute path.
     #[error("cannot create data directory {path}: {source}")]
     DataDir {
+        /// The directory, as configured.
         path: PathBuf,
+        /// What the operating system answered.
         #[source]
         source: std::io::Error,
     },
+    /// Another server holds the data directory, or its `LOCK` file could not be taken.
     #[error(transparent)]
     Lock(#[from] LockError),
+    /// The log store could not be opened or flushed.
     #[error("log store: {0}")]
     Store(#[from] LogError),
+    /// The user directory could not be opened or its first administrator created.
     #[error("user directory: {0}")]
     Users(#[from] UserError),
+    /// The catalog, the group offsets or the engine could not be opened.
     #[error("SQL engine: {0}")]
     Engine(#[from] EngineError),
+    /// The JWT signing key could not be read or created.
     #[error("JWT secret: {0}")]
     Secret(#[from] SecretError),
+    /// The HTTP listener could not be bound or its connection threads started.
     #[error("cannot bind {what} address {addr}: {source}")]
     Bind {
+        /// What failed: `HTTP` (the listener), or `HTTP shards` (their threads did not start).
         what: &'static str,
+        /// The address, as configured.
         addr: SocketAddr,
+        /// What the operating system answered.
         #[source]
         source: std::io::Error,
     },
+    /// The QUIC listener could not start (TLS certificate, bind, transport settings).
     #[error("QUIC listener: {0}")]
     Quic(#[from] QuicError),
+    /// The retention sweeper's thread could not be spawned.
     #[error("cannot start the retention thread: {0}")]
     Retention(#[source] std::io::Error),
+    /// The HTTP server failed while serving.
     #[error("HTTP server failed: {0}")]
     Http(#[source] std::io::Error),
 }
@@ -79,8 +94,11 @@ pub enum ServeError {
 /// Where a started server listens; what the ready line reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReadyInfo {
+    /// The bound HTTP address (the port chosen when port 0 was asked for).
     pub http: SocketAddr,
+    /// The bound QUIC (UDP) address, likewise.
     pub quic: SocketAddr,
+    /// The data directory as an absolute path.
     pub data_dir: PathBuf,
 }
 
@@ -180,6 +198,7 @@ impl Server {
         Ok((server, admin))
     }
 
+    /// Where the server listens, for the ready line (known once the sockets are bound).
     pub fn ready(&self) -> &ReadyInfo {
         &self.ready
     }

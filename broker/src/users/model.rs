@@ -12,39 +12,75 @@ use crate::limits::NEW_USER_NAME_BYTES_MAX;
 /// Everything the directory can refuse or fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {
+    /// A user name breaks the SQL layer's rule (1 to 128 bytes, no control characters).
     #[error("invalid user name {name:?}: {reason}")]
-    InvalidName { name: String, reason: String },
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// Which part of the rule it breaks.
+        reason: String,
+    },
+    /// A granted table's name is not `namespace.table`, two identifiers.
     #[error("invalid table name {name:?}: {reason}")]
-    InvalidTableName { name: String, reason: String },
+    InvalidTableName {
+        /// The name as given.
+        name: String,
+        /// Which part of the rule it breaks.
+        reason: String,
+    },
+    /// A role name that is none of `user`, `service`, `dba`, `system`.
     #[error("unknown role {0:?}: expected user, service, dba or system")]
     InvalidRole(String),
+    /// A privilege name that is none of `SELECT`, `INSERT`, `UPDATE`, `DELETE`.
     #[error("unknown privilege {0:?}: expected SELECT, INSERT, UPDATE or DELETE")]
     InvalidPrivilege(String),
+    /// A new password is empty or too long; the text says which.
     #[error("invalid password: {0}")]
     InvalidPassword(&'static str),
+    /// A new user's name is longer than `NEW_USER_NAME_BYTES_MAX`.
     #[error(
         "user name {name:?} is {bytes} bytes; a new user's name may have at most {max} bytes \
         (its rows are stored under a path made from it)"
     )]
     NameTooLong {
+        /// The name as given.
         name: String,
+        /// Its length in bytes.
         bytes: usize,
+        /// The limit in bytes.
         max: usize,
     },
+    /// `CREATE USER` of a name that is taken.
     #[error("user {0} already exists")]
     AlreadyExists(UserName),
+    /// The named user is not in the directory.
     #[error("user {0} does not exist")]
     NotFound(UserName),
+    /// The directory is full: of users, or of one user's grants.
     #[error("too many {what}: the limit is {max}")]
-    TooMany { what: &'static str, max: usize },
+    TooMany {
+        /// What ran out, in words ("users", "grants for one user").
+        what: &'static str,
+        /// The limit that was reached.
+        max: usize,
+    },
+    /// argon2 could not hash or check a password.
     #[error("password hashing failed: {0}")]
     Hashing(String),
+    /// No salt or generated password could be drawn.
     #[error("the OS random source failed: {0}")]
     Random(String),
+    /// The directory's log could not be read or written.
     #[error("storage failed: {0}")]
     Storage(#[from] LogError),
+    /// A stored record does not decode: the directory will not guess what it said.
     #[error("record {seq} of the user directory is unreadable: {reason}")]
-    CorruptRecord { seq: u64, reason: String },
+    CorruptRecord {
+        /// The record's `_seq` in the directory's partition.
+        seq: u64,
+        /// What does not decode.
+        reason: String,
+    },
 }
 
 /// Parses a user name that did not come through a statement (credentials, stored records):
@@ -140,18 +176,23 @@ pub enum RowsLayout {
 /// A user as callers see it: never the password hash.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
+    /// The name the user logs in with.
     pub name: UserName,
+    /// What the user may do beyond its grants (administrators: everything).
     pub role: Role,
     /// When the user was created, milliseconds since the Unix epoch (informational only:
     /// nothing is decided by it, the wall clock may jump).
     pub created_unix_ms: u64,
+    /// Which user of this name it is; tokens and rows belong to one incarnation.
     pub incarnation: UserIncarnation,
+    /// Where its rows of USER and STREAM tables live.
     pub rows: RowsLayout,
 }
 
 /// What a user may still do with a stream it opened, as the directory says now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Standing {
+    /// The user exists and still holds the privilege: the stream goes on.
     Allowed,
     /// The user exists but no longer holds the privilege (REVOKE, or a role change).
     Revoked,
