@@ -100,11 +100,15 @@ pub const RETENTION_INTERVAL_MS_MAX: u64 = 86_400_000;
 /// Default period of the STREAM expiry sweep: a row leaves its subscribers' results at most
 /// about this long after its TTL passed.
 pub const TTL_SWEEP_INTERVAL_MS_DEFAULT: u64 = 1_000;
+/// Shortest expiry sweep period a config may ask for (each sweep walks the due queue).
 pub const TTL_SWEEP_INTERVAL_MS_MIN: u64 = 10;
+/// Longest expiry sweep period: expired rows linger at most an hour.
 pub const TTL_SWEEP_INTERVAL_MS_MAX: u64 = 3_600_000;
 /// Default period of the compaction check over USER and SHARED partitions.
 pub const COMPACTION_INTERVAL_MS_DEFAULT: u64 = 300_000;
+/// Shortest compaction check period a config may ask for.
 pub const COMPACTION_INTERVAL_MS_MIN: u64 = 10;
+/// Longest compaction check period: a day.
 pub const COMPACTION_INTERVAL_MS_MAX: u64 = 86_400_000;
 /// Sealed bytes since a partition's last compaction that make it due.
 pub const COMPACTION_MIN_BYTES_DEFAULT: u64 = 16 * 1024 * 1024;
@@ -136,8 +140,9 @@ pub const AUTH_TIMEOUT_MS_DEFAULT: u64 = 10_000;
 pub const HTTP_HEADER_TIMEOUT_MS_DEFAULT: u64 = 30_000;
 /// Default time a request has to deliver its whole body once its head arrived.
 pub const HTTP_BODY_TIMEOUT_MS_DEFAULT: u64 = 30_000;
-/// Shortest and longest connection timeouts a config may ask for.
+/// Shortest connection timeout a config may ask for.
 pub const CONNECTION_TIMEOUT_MS_MIN: u64 = 100;
+/// Longest connection timeout a config may ask for: an hour.
 pub const CONNECTION_TIMEOUT_MS_MAX: u64 = 3_600_000;
 /// Default bytes all QUIC request frames being received or served may hold together; a frame
 /// that does not fit is refused (`overloaded`) before its payload is read.

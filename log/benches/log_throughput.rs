@@ -54,13 +54,19 @@ use report::{Measurement, Target};
 /// How long and how big each phase is.
 #[derive(Clone, Copy, Debug)]
 pub struct Plan {
+    /// `STRAND_BENCH_QUICK`: a few-second smoke run.
     pub quick: bool,
     /// Raw writes run until both minimums are reached, or until the maximum time.
     pub raw_bytes_min: u64,
+    /// Raw writes run at least this long...
     pub raw_duration_min: Duration,
+    /// ...and at most this long.
     pub raw_duration_max: Duration,
+    /// Each `fsync=always` append case runs this long.
     pub always_duration: Duration,
+    /// Each `fsync=never` append case runs this long.
     pub never_duration: Duration,
+    /// Records the scan phase fills and reads.
     pub scan_records: u64,
     /// Each compaction phase (alone, compacting) appends this long.
     pub compaction_duration: Duration,

@@ -6,6 +6,9 @@
 //! unlinks files, which keeps mapped pages alive). Readers only look below the committed length
 //! they were handed, so the bytes they borrow do not change while borrowed.
 
+// The crate's one module allowed `unsafe` (the workspace denies it elsewhere).
+#![allow(unsafe_code)]
+
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;

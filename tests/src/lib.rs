@@ -16,6 +16,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub mod adversary;
+pub mod sys;
 pub mod ws;
 
 use base64::engine::general_purpose::STANDARD;
@@ -149,24 +150,8 @@ impl StrandServer {
         options: &ServerOptions,
         file_bytes_max: u64,
     ) -> StrandServer {
-        use std::os::unix::process::CommandExt;
         StrandServer::start_with(data_dir, options, |command| {
-            let limit = libc::rlimit {
-                rlim_cur: file_bytes_max,
-                rlim_max: file_bytes_max,
-            };
-            // SAFETY: between fork and exec only async-signal-safe calls (signal, setrlimit)
-            // on plain values; an ignored signal stays ignored across exec.
-            unsafe {
-                command.pre_exec(move || {
-                    if libc::signal(libc::SIGXFSZ, libc::SIG_IGN) == libc::SIG_ERR
-                        || libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0
-                    {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
+            sys::limit_child_file_size(command, file_bytes_max);
         })
     }
 
@@ -244,8 +229,8 @@ impl StrandServer {
     pub fn stop_with(mut self, signal: i32) -> ExitStatus {
         let mut child = self.child.take().expect("server still running");
         let pid = i32::try_from(child.id()).expect("pid fits i32");
-        // SAFETY: `kill` has no memory effects; `pid` is our own child, not yet reaped.
-        let rc = unsafe { libc::kill(pid, signal) };
+        // `pid` is our own child, not yet reaped.
+        let rc = sys::send_signal(pid, signal);
         assert_eq!(rc, 0, "kill({pid}, {signal}) failed");
         let deadline = Instant::now() + EXIT_TIMEOUT;
         loop {

@@ -39,18 +39,7 @@ const SLACK: Duration = Duration::from_secs(20);
 const LOW_SOFT_OPEN_FILES: u64 = 1024;
 
 fn lower_own_soft_open_files_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit read and write only `limit`, which outlives the calls.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
-        if limit.rlim_max > LOW_SOFT_OPEN_FILES {
-            limit.rlim_cur = LOW_SOFT_OPEN_FILES;
-            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
-        }
-    }
+    strand_tests::sys::lower_soft_open_files_limit(LOW_SOFT_OPEN_FILES);
 }
 
 /// One keep-alive HTTP/1.1 connection, used request after request.
