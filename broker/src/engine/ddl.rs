@@ -4,22 +4,15 @@
 use serde_json::{Map, Value as Json};
 use strand_sql_view::{CatalogView, Statement, TableDef, TopicName};
 
+use super::ddl_result::{column, exists, missing, no_op_or, rows_result, Planned};
 use super::topic_ddl::{plan_topic_change, show_topics};
 
 use super::{errors, Caller, Engine, EngineResult};
 use crate::catalog::{Catalog, CatalogChange};
 use crate::error::{ApiError, ErrorCode};
 use crate::realtime::TableEvent;
-use crate::sql::{Column, StatementResult};
+use crate::sql::StatementResult;
 use crate::tables::partition_prefix;
-
-pub(super) fn exists(what: String) -> ApiError {
-    ApiError::new(ErrorCode::AlreadyExists, format!("{what} already exists"))
-}
-
-pub(super) fn missing(what: String) -> ApiError {
-    ApiError::new(ErrorCode::NotFound, format!("{what} does not exist"))
-}
 
 impl Engine {
     pub(super) fn define(&self, caller: &Caller, statement: &Statement) -> EngineResult {
@@ -203,31 +196,6 @@ fn subscriptions_broken(catalog: &Catalog, change: &CatalogChange) -> Option<(St
             })
         }
         _ => None,
-    }
-}
-
-pub(super) type Planned = (Option<CatalogChange>, String);
-
-pub(super) fn no_op_or(no_op: bool, error: impl FnOnce() -> ApiError) -> Result<Planned, ApiError> {
-    match no_op {
-        true => Ok((None, "nothing to do".to_string())),
-        false => Err(error()),
-    }
-}
-
-pub(super) fn column(name: &str, data_type: &str) -> Column {
-    Column {
-        name: name.into(),
-        data_type: data_type.into(),
-    }
-}
-
-pub(super) fn rows_result(columns: Vec<Column>, rows: Vec<Map<String, Json>>) -> StatementResult {
-    StatementResult {
-        columns,
-        row_count: rows.len() as u64,
-        rows,
-        message: None,
     }
 }
 

@@ -13,6 +13,7 @@
 mod admin;
 mod compaction;
 mod ddl;
+mod ddl_result;
 mod errors;
 mod expiry;
 mod hooks;

@@ -8,7 +8,7 @@ use strand_log::Seq;
 use strand_sql_view::ast::{ChangeKind, CreateTopic, TableRef};
 use strand_sql_view::{seq_json, Name, Statement, TableName, TopicName};
 
-use super::ddl::{column, exists, missing, no_op_or, rows_result, Planned};
+use super::ddl_result::{column, exists, missing, no_op_or, rows_result, Planned};
 use super::{errors, Engine, EngineResult};
 use crate::catalog::{Catalog, CatalogChange, CatalogTopic};
 use crate::catalog::{TopicDef, TopicSource};

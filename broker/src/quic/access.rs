@@ -8,11 +8,14 @@
 
 use std::sync::Arc;
 
+use strand_log::LogError;
+
 use strand_sql_view::{Name, Privilege, TableName, TopicName};
 use strand_wire::quic::codes;
 
 use crate::catalog::{Catalog, CatalogTopic};
 use crate::session::Session;
+use crate::topics::TopicError;
 use crate::users::{privilege_word, table_name, Standing, UserDirectory};
 
 /// Why a request is refused: a protocol error code and a message.
@@ -110,4 +113,21 @@ fn dropped(session: &Session) -> Refusal {
         session.user()
     );
     (codes::USER_DROPPED, text)
+}
+
+/// The error frame for a topic operation that failed: its code and text.
+pub(super) fn refusal(error: &TopicError) -> Refusal {
+    let code = match error {
+        TopicError::NoSuchPartition { .. } => codes::UNKNOWN_PARTITION,
+        TopicError::OutOfOrder { .. } => codes::OUT_OF_ORDER,
+        TopicError::EmptyBatch | TopicError::TooLargeForFrame { .. } => codes::LIMIT_EXCEEDED,
+        // A record or batch the log's limits refuse: nothing was written.
+        TopicError::Log(LogError::InvalidRecord(_) | LogError::InvalidBatch(_)) => {
+            codes::LIMIT_EXCEEDED
+        }
+        TopicError::Log(log) if log.is_storage_full() => codes::STORAGE_FULL,
+        TopicError::Log(strand_log::LogError::BatchTooLarge { .. }) => codes::LIMIT_EXCEEDED,
+        TopicError::Log(_) | TopicError::Corrupt(_) => codes::STORAGE_ERROR,
+    };
+    (code, error.to_string())
 }

@@ -15,9 +15,8 @@ use strand_wire::quic::{
     Fetch, PartitionIndex, ReadFrom, RecordsFrameKind, RecordsFrameWriter, RequestId,
 };
 
-use super::access::{Refusal, TopicAccess};
+use super::access::{refusal, Refusal, TopicAccess};
 use super::responder::{ReplyError, Responder};
-use super::topics::refusal;
 use crate::catalog::CatalogTopic;
 use crate::limits::{TAIL_LINGER_MS_MAX, TAIL_WAKE_INTERVAL_MS};
 use crate::session::Session;

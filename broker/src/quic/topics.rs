@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use strand_sql_view::Privilege;
 
-use strand_log::{LogError, Seq};
+use strand_log::Seq;
 use strand_wire::quic::{
     codes, Fetch, Message, PartitionIndex, Partitioning, ProduceAck, ProduceTopic, ReadFrom,
     RecordsFrameKind,
 };
 
-use super::access::{Refusal, TopicAccess};
+use super::access::{refusal, Refusal, TopicAccess};
 use super::responder::{ReplyError, Responder};
 use super::tail::read_records_frame;
 use crate::catalog::{Catalog, CatalogTopic};
@@ -209,20 +209,4 @@ fn oversized_key(request: &ProduceTopic) -> Option<Refusal> {
         record.key.len()
     );
     Some((codes::LIMIT_EXCEEDED, text))
-}
-
-pub(super) fn refusal(error: &TopicError) -> Refusal {
-    let code = match error {
-        TopicError::NoSuchPartition { .. } => codes::UNKNOWN_PARTITION,
-        TopicError::OutOfOrder { .. } => codes::OUT_OF_ORDER,
-        TopicError::EmptyBatch | TopicError::TooLargeForFrame { .. } => codes::LIMIT_EXCEEDED,
-        // A record or batch the log's limits refuse: nothing was written.
-        TopicError::Log(LogError::InvalidRecord(_) | LogError::InvalidBatch(_)) => {
-            codes::LIMIT_EXCEEDED
-        }
-        TopicError::Log(log) if log.is_storage_full() => codes::STORAGE_FULL,
-        TopicError::Log(strand_log::LogError::BatchTooLarge { .. }) => codes::LIMIT_EXCEEDED,
-        TopicError::Log(_) | TopicError::Corrupt(_) => codes::STORAGE_ERROR,
-    };
-    (code, error.to_string())
 }
