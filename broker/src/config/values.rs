@@ -35,9 +35,9 @@ pub struct ServeConfig {
     pub segment_bytes: u64,
     /// Partitions that may hold an open segment file (`StoreConfig::open_partitions_max`).
     pub open_partitions_max: usize,
-    /// Period of the retention sweep over STREAM tables (`tables/retention.rs`).
+    /// Period of the retention sweep over STREAM tables (`retention.rs`).
     pub retention_interval: Duration,
-    /// STREAM-table expiry and USER/SHARED compaction (`engine/maintenance.rs`).
+    /// STREAM-table expiry and USER/SHARED compaction (`engine/expiry.rs`, `engine/compaction.rs`).
     pub maintenance: MaintenanceConfig,
     /// A `tracing` filter; `None` means "use RUST_LOG, else info".
     pub log_level: Option<String>,

@@ -8,7 +8,7 @@
 //! appended in time order, so a scan from where the last one stopped meets expired rows first
 //! and stops at the first that has not expired; its expiry time is when to look again.
 //!
-//! It owns the scan and the write; when to run them is `engine/maintenance.rs`'s business.
+//! It owns the scan and the write; when to run them is `engine/expiry.rs`'s business.
 
 use strand_log::{ReadFrom, Seq};
 
