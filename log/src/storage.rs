@@ -69,12 +69,19 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// see [`Existing`]) it over `path`, fsync the directory (when durable). On an error the
     /// file at `path` is untouched; the temporary may be left behind.
     fn write_atomically(&self, path: &Path, bytes: &[u8], how: AtomicWrite) -> io::Result<()>;
-    /// Rename `from` to `to`, replacing `to` (`rename(2)`).
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Rename `from` to `to`, replacing `to` (`rename(2)`). The default is the plain file
+    /// system's, which wrappers that only count or time syncs keep.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
     /// Remove the file `path` (`unlink(2)`). Readers that mapped it keep their pages.
-    fn remove_file(&self, path: &Path) -> io::Result<()>;
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(path)
+    }
     /// Create the directory `dir` and any missing parents.
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(dir)
+    }
 }
 
 /// Whether [`Storage::write_atomically`] waits for the disk.
@@ -196,15 +203,6 @@ impl Storage for FileStorage {
         let tmp = temporary_path(path);
         write_temporary(&tmp, bytes, how)?;
         land_temporary(&tmp, path, how)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        std::fs::rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        std::fs::remove_file(path)
-    }
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        std::fs::create_dir_all(dir)
     }
 }
 

@@ -95,15 +95,6 @@ impl Storage for UnsyncedStorage {
         };
         FileStorage.write_atomically(path, bytes, how)
     }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        FileStorage.rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        FileStorage.remove_file(path)
-    }
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        FileStorage.create_dir_all(dir)
-    }
 }
 
 /// Track the highest descriptor count seen and fail as soon as it passes the bound.

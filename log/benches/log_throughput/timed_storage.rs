@@ -175,13 +175,4 @@ impl Storage for TimedStorage {
     fn write_atomically(&self, path: &Path, bytes: &[u8], how: AtomicWrite) -> io::Result<()> {
         FileStorage.write_atomically(path, bytes, how)
     }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        FileStorage.rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        FileStorage.remove_file(path)
-    }
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        FileStorage.create_dir_all(dir)
-    }
 }
