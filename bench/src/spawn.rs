@@ -1,0 +1,195 @@
+//! A `strand serve` child process on 127.0.0.1:0 with its own data directory, started by
+//! `--spawn`: killed on drop, so a failed run leaves no server behind.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use crate::cli::Fsync;
+
+/// Names another `strand` binary to measure, e.g. a build of an experimental change.
+pub const STRAND_BINARY_ENV: &str = "STRAND_BENCH_BINARY";
+/// The admin password of spawned servers.
+pub const ADMIN_PASSWORD: &str = "bench-admin-password";
+/// How long a server may take to print its ready line (a restart of a large data directory
+/// included).
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A running `strand serve`.
+pub struct StrandProcess {
+    child: Child,
+    binary: PathBuf,
+    pub http: SocketAddr,
+    pub quic: SocketAddr,
+    pub data_dir: PathBuf,
+    pub fsync: Fsync,
+    /// From spawn to the ready line.
+    pub ready_after: Duration,
+    extra_args: Vec<String>,
+    stderr_path: PathBuf,
+}
+
+impl StrandProcess {
+    /// Starts `binary` with `--fsync <fsync>` on `data_dir` (created when missing).
+    pub fn start(
+        binary: &Path,
+        data_dir: &Path,
+        fsync: Fsync,
+        extra_args: &[String],
+    ) -> anyhow::Result<StrandProcess> {
+        std::fs::create_dir_all(data_dir)?;
+        let stderr_path = data_dir.with_extension("stderr");
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&stderr_path)?;
+        let mut command = Command::new(binary);
+        command
+            .args(["serve", "--http-addr", "127.0.0.1:0"])
+            .args(["--quic-addr", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--fsync", fsync.as_str(), "--log-level", "warn"])
+            .args(extra_args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr);
+        // The developer's own settings (Strand's, its allocator's) must not change what is
+        // measured.
+        let theirs = |name: &str| name.starts_with("STRAND_") || name.starts_with("MIMALLOC_");
+        for (name, _) in std::env::vars().filter(|(name, _)| theirs(name)) {
+            command.env_remove(name);
+        }
+        command.env("STRAND_ADMIN_PASSWORD", ADMIN_PASSWORD);
+        let started = Instant::now();
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("spawn {}", binary.display()))?;
+        let stdout = child.stdout.take().context("piped stdout")?;
+        let mut server = StrandProcess {
+            child,
+            binary: binary.to_path_buf(),
+            http: SocketAddr::from(([127, 0, 0, 1], 0)),
+            quic: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.to_path_buf(),
+            fsync,
+            ready_after: Duration::ZERO,
+            extra_args: extra_args.to_vec(),
+            stderr_path,
+        };
+        let Some(line) = ready_line(stdout) else {
+            bail!("strand printed no ready line:\n{}", server.stderr());
+        };
+        server.ready_after = started.elapsed();
+        let ready: serde_json::Value = serde_json::from_str(&line)
+            .with_context(|| format!("ready line is not JSON: {line}"))?;
+        let address = |name: &str| {
+            ready[name]
+                .as_str()
+                .and_then(|text| text.parse().ok())
+                .with_context(|| format!("no {name} address in the ready line: {line}"))
+        };
+        server.http = address("http")?;
+        server.quic = address("quic")?;
+        Ok(server)
+    }
+
+    /// Stops this server (SIGTERM, then SIGKILL after 30 s) and starts the same binary on the
+    /// same data directory again; the new process gets new ports.
+    pub fn restart(self) -> anyhow::Result<StrandProcess> {
+        let binary = self.binary.clone();
+        let data_dir = self.data_dir.clone();
+        let fsync = self.fsync;
+        let extra_args = self.extra_args.clone();
+        self.stop()?;
+        StrandProcess::start(&binary, &data_dir, fsync, &extra_args)
+    }
+
+    /// SIGTERM and wait (SIGKILL after 30 s).
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        let pid = libc::pid_t::try_from(self.child.id()).context("pid out of range")?;
+        terminate(pid);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if self.child.try_wait()?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What the server wrote to stderr so far (for failure reports).
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// The server's CA certificate for QUIC clients.
+    pub fn ca_cert(&self) -> PathBuf {
+        self.data_dir.join("tls").join("cert.pem")
+    }
+}
+
+impl Drop for StrandProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// SIGTERM to `pid`.
+fn terminate(pid: libc::pid_t) {
+    crate::sys::signal_terminate(pid);
+}
+
+/// The first stdout line within [`READY_TIMEOUT`]; the rest is drained in the background.
+fn ready_line(stdout: std::process::ChildStdout) -> Option<String> {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        if let Some(Ok(line)) = lines.next() {
+            let _ = sender.send(line);
+        }
+        for _ in lines {}
+    });
+    receiver.recv_timeout(READY_TIMEOUT).ok()
+}
+
+/// The `strand` binary --spawn starts: `explicit`, else [`STRAND_BINARY_ENV`], else `strand`
+/// next to this executable (`cargo build --release` puts both in `target/release`), else
+/// `strand` on PATH.
+pub fn strand_binary(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    if let Some(path) = std::env::var_os(STRAND_BINARY_ENV) {
+        return Ok(PathBuf::from(path));
+    }
+    let sibling = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("strand")));
+    if let Some(sibling) = sibling.filter(|p| p.is_file()) {
+        return Ok(sibling);
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("strand"))
+            .find(|p| p.is_file())
+    });
+    on_path.context(
+        "no `strand` binary to spawn: build it beside this tool \
+         (`cargo build --release --bin strand --bin strand-bench`), set STRAND_BENCH_BINARY \
+         or pass --strand-bin",
+    )
+}

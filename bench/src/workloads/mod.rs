@@ -1,0 +1,13 @@
+//! One module per subcommand: its options (`clap::Args`) and its `run`, which measures Strand
+//! (and each installed peer with `--peers`) and adds [`crate::report::Measurement`]s.
+
+pub mod consume;
+pub mod e2e;
+pub mod fanout;
+pub mod goals;
+pub mod produce;
+pub mod restart;
+pub mod resume;
+pub mod snapshot;
+pub mod sql_insert;
+pub mod subscribe;
