@@ -45,6 +45,8 @@ pub enum Command {
     SqlInsert(workloads::sql_insert::SqlInsertArgs),
     /// Restart a filled server: time to ready, first query, first topic read.
     Restart(workloads::restart::RestartArgs),
+    /// HTTP INSERT latency and server memory, quiet and while attackers hammer the server.
+    UnderAttack(workloads::under_attack::UnderAttackArgs),
     /// Every workload above with its defaults, in one report.
     All,
 }
@@ -62,6 +64,7 @@ impl Command {
             Command::Resume(_) => "resume",
             Command::SqlInsert(_) => "sql-insert",
             Command::Restart(_) => "restart",
+            Command::UnderAttack(_) => "under-attack",
             Command::All => "all",
         }
     }

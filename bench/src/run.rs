@@ -133,6 +133,9 @@ fn dispatch(bench: &mut Bench, command: &Command) {
         Command::Resume(args) => bench.attempt(name, |b| workloads::resume::run(b, args)),
         Command::SqlInsert(args) => bench.attempt(name, |b| workloads::sql_insert::run(b, args)),
         Command::Restart(args) => bench.attempt(name, |b| workloads::restart::run(b, args)),
+        Command::UnderAttack(args) => {
+            bench.attempt(name, |b| workloads::under_attack::run(b, args));
+        }
         Command::All => {
             let every = [
                 Command::Produce(defaults()),
@@ -144,6 +147,7 @@ fn dispatch(bench: &mut Bench, command: &Command) {
                 Command::Resume(defaults()),
                 Command::SqlInsert(defaults()),
                 Command::Restart(defaults()),
+                Command::UnderAttack(defaults()),
             ];
             for command in &every {
                 dispatch(bench, command);

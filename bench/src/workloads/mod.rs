@@ -11,3 +11,4 @@ pub mod resume;
 pub mod snapshot;
 pub mod sql_insert;
 pub mod subscribe;
+pub mod under_attack;
