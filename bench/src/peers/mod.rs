@@ -1,2 +1,3 @@
 //! The peers `--peers` runs beside Strand, each started on 127.0.0.1 in a temporary
 //! directory when its server is installed, and stopped at the end.
+pub mod postgres;
