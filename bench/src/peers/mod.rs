@@ -1,3 +1,4 @@
 //! The peers `--peers` runs beside Strand, each started on 127.0.0.1 in a temporary
 //! directory when its server is installed, and stopped at the end.
+pub mod nats;
 pub mod postgres;
