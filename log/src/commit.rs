@@ -12,6 +12,7 @@
 
 mod failures;
 mod files;
+mod lease;
 mod round;
 mod undo;
 
@@ -21,11 +22,11 @@ use std::sync::{Arc, Weak};
 
 use crate::config::{FsyncPolicy, PartitionConfig};
 use crate::error::{LogError, Result};
-use crate::limits::{BATCH_BYTES_MAX, BATCH_RECORDS_MAX, SEQ_LEASE_MS};
+use crate::limits::{BATCH_BYTES_MAX, BATCH_RECORDS_MAX};
 use crate::partition::Partition;
 use crate::record::{self, NewRecord};
 use crate::segment::SEGMENT_HEADER_BYTES;
-use crate::seq::{Clock, Seq, SeqGenerator, SeqRange, EPOCH_UNIX_MS};
+use crate::seq::{Clock, Seq, SeqGenerator, SeqRange};
 use crate::storage::Storage;
 use crate::store::SeqLease;
 use crate::writeback::WritebackQueue;
@@ -45,6 +46,8 @@ struct QueueState {
     generator: SeqGenerator,
     /// `_seq` milliseconds (since the Strand epoch) up to which the lease file covers us.
     lease_until_ms: u64,
+    /// The renew-ahead thread was asked to move the lease and has not finished.
+    lease_renewing: bool,
     open_round: u64,
     completed_round: u64,
     leader_active: bool,
@@ -66,6 +69,8 @@ pub(crate) struct CommitQueue {
     /// A round touching at least this many partitions uses one syncfs instead of fdatasyncs.
     shared_sync_partitions_min: usize,
     lease: Option<SeqLease>,
+    /// Asks the renew-ahead thread to move the lease before it runs out (`renew_lease`).
+    lease_renewer: Option<mpsc::Sender<()>>,
     unsynced: Mutex<Vec<Weak<Partition>>>,
     /// Dropping this stops the interval flusher.
     _flusher_stop: Option<mpsc::Sender<()>>,
@@ -90,6 +95,8 @@ impl CommitQueue {
         open_files_max: usize,
     ) -> Arc<Self> {
         let (stop, stopped) = mpsc::channel();
+        let (renewer, renew_requests) = mpsc::channel();
+        let has_lease = lease.is_some();
         let lease_until_ms = if lease.is_some() {
             floor.epoch_ms() + 1
         } else {
@@ -99,6 +106,7 @@ impl CommitQueue {
             state: Mutex::new(QueueState {
                 generator: SeqGenerator::new(config.node, floor),
                 lease_until_ms,
+                lease_renewing: false,
                 open_round: 1,
                 completed_round: 0,
                 leader_active: false,
@@ -112,12 +120,16 @@ impl CommitQueue {
             storage: config.storage.clone(),
             shared_sync_partitions_min: shared_sync_partitions_min.max(2),
             lease,
+            lease_renewer: has_lease.then_some(renewer),
             unsynced: Mutex::new(Vec::new()),
             _flusher_stop: Some(stop),
             writeback: (config.fsync != FsyncPolicy::Always).then(WritebackQueue::start),
             failures: RoundFailures::default(),
             files: OpenFiles::new(open_files_max),
         });
+        if has_lease {
+            lease::start_renewer(&queue, renew_requests);
+        }
         if let FsyncPolicy::Interval(every) = config.fsync {
             let weak = Arc::downgrade(&queue);
             std::thread::Builder::new()
@@ -287,23 +299,6 @@ impl CommitQueue {
             self.round_done[next].notify_one();
         }
         state
-    }
-
-    /// Persist a new `_seq` lease before issuing ids beyond the current one, so a restart
-    /// (which seeds the generator from the lease) never reissues an id.
-    fn extend_lease(&self, state: &mut QueueState, now_unix_ms: u64, records: usize) -> Result<()> {
-        let Some(lease) = &self.lease else {
-            return Ok(());
-        };
-        let now_ms = now_unix_ms.saturating_sub(EPOCH_UNIX_MS);
-        let needed_ms = now_ms.max(state.generator.last().epoch_ms()) + records as u64 / 4096 + 1;
-        if needed_ms < state.lease_until_ms {
-            return Ok(());
-        }
-        let until_ms = needed_ms + SEQ_LEASE_MS;
-        lease.store(until_ms)?;
-        state.lease_until_ms = until_ms;
-        Ok(())
     }
 }
 

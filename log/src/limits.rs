@@ -34,6 +34,10 @@ pub const OPEN_PARTITIONS_DEFAULT: usize = 256;
 /// one durable lease write per this much time, and at most this much `_seq` space skipped
 /// after a restart.
 pub const SEQ_LEASE_MS: u64 = 10_000;
+/// When less than this remains of the lease, a background thread moves it forward while ids
+/// are still issued under the old one, so no appender waits for the lease's durable write.
+/// Half the lease: the thread has five seconds to finish one small atomic write.
+pub const SEQ_LEASE_RENEW_AHEAD_MS: u64 = SEQ_LEASE_MS / 2;
 /// Default partitions touched by one commit round from which one `syncfs` replaces fdatasyncs.
 pub const SHARED_SYNC_PARTITIONS_DEFAULT: usize = 4;
 /// Longest partition name, in bytes: a relative path under the store's root, well below
@@ -74,6 +78,7 @@ const _: () = assert!(
 const _: () = assert!(INDEX_INTERVAL_BYTES as u64 <= SEGMENT_BYTES_MIN);
 const _: () = assert!((SEGMENT_HEADER_BYTES as u64) < SEGMENT_BYTES_MIN);
 // The default segment size is one a config may ask for.
+const _: () = assert!(SEQ_LEASE_RENEW_AHEAD_MS < SEQ_LEASE_MS);
 const _: () = assert!(SEGMENT_BYTES_MIN <= SEGMENT_BYTES_DEFAULT);
 const _: () = assert!(SEGMENT_BYTES_DEFAULT <= SEGMENT_BYTES_MAX);
 // A new segment (header plus first growth step) fits the smallest segment size, and growth

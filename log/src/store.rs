@@ -66,6 +66,27 @@ impl fmt::Display for PartitionId {
 pub(crate) struct SeqLease {
     path: PathBuf,
     storage: Arc<dyn Storage>,
+    /// Held while a write is in progress: the appenders' blocking renewal and the renew-ahead
+    /// thread may both write, and the file must never move back.
+    written: Mutex<LeaseWritten>,
+}
+
+#[derive(Debug, Default)]
+struct LeaseWritten {
+    /// The highest lease written.
+    until_ms: u64,
+    /// The store was dropped: the renew-ahead thread (which may outlive it for one write)
+    /// writes no more, so it cannot overwrite the lease of a store reopened on the same root.
+    ahead_closed: bool,
+}
+
+/// Who asks for a lease write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LeaseWriter {
+    /// An appender that needs the lease now.
+    Appender,
+    /// The renew-ahead thread.
+    Ahead,
 }
 
 impl SeqLease {
@@ -74,12 +95,26 @@ impl SeqLease {
         Seq((until_ms << 22).saturating_sub(1))
     }
 
-    pub fn store(&self, until_ms: u64) -> Result<()> {
+    /// Durably moves the lease to `until_ms` (or keeps it where it is, when a later one was
+    /// stored meanwhile, or when `writer` is the renew-ahead thread of a dropped store);
+    /// returns the lease now on disk.
+    pub fn store(&self, until_ms: u64, writer: LeaseWriter) -> Result<u64> {
+        let mut written = self.written.lock();
+        if written.until_ms >= until_ms || (writer == LeaseWriter::Ahead && written.ahead_closed) {
+            return Ok(written.until_ms);
+        }
         let mut bytes = until_ms.to_le_bytes().to_vec();
         bytes.extend_from_slice(&crc32fast::hash(&until_ms.to_le_bytes()).to_le_bytes());
         self.storage
             .write_atomically(&self.path, &bytes, AtomicWrite::durable())
-            .map_err(|e| LogError::io(&self.path, e))
+            .map_err(|e| LogError::io(&self.path, e))?;
+        written.until_ms = until_ms;
+        Ok(until_ms)
+    }
+
+    /// Waits for a renew-ahead write in progress and refuses later ones.
+    pub fn close_ahead(&self) {
+        self.written.lock().ahead_closed = true;
     }
 
     fn load(&self) -> Option<Seq> {
@@ -110,6 +145,14 @@ pub struct Store {
     cache: Mutex<PartitionCache>,
 }
 
+impl Drop for Store {
+    fn drop(&mut self) {
+        // A partition still held keeps the queue alive; its renew-ahead thread must not
+        // write the lease after this store is gone (`LeaseWritten::ahead_closed`).
+        self.queue.close_lease_ahead();
+    }
+}
+
 impl Store {
     /// Open (creating if needed) the store under `root`, seeding the `_seq` generator from
     /// the lease (or, when it is unreadable, from the newest segment of every partition).
@@ -130,6 +173,7 @@ impl Store {
         let lease = SeqLease {
             path: root.join(LEASE_FILE),
             storage,
+            written: Mutex::new(LeaseWritten::default()),
         };
         let floor = match lease.load() {
             Some(floor) => floor,
