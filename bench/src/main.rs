@@ -20,6 +20,7 @@ mod progress;
 mod report;
 mod run;
 mod spawn;
+mod sql;
 mod sys;
 mod target;
 mod workloads;

@@ -110,11 +110,6 @@ impl Postgres {
         self.port
     }
 
-    /// The data directory (its size is the cluster's footprint).
-    pub fn data_dir(&self) -> &Path {
-        &self.data
-    }
-
     /// `host=127.0.0.1 port=<port> user=bench dbname=postgres`, for `postgres::Client` and
     /// `tokio_postgres`.
     pub fn connection_string(&self) -> String {
@@ -144,13 +139,6 @@ impl Postgres {
             facts.push(format!("{setting}={value}"));
         }
         Ok(facts.join(" "))
-    }
-
-    /// The postmaster's pid (from `postmaster.pid`), for CPU figures; the backends are its
-    /// children.
-    pub fn pid(&self) -> Option<u32> {
-        let text = std::fs::read_to_string(self.data.join("postmaster.pid")).ok()?;
-        text.lines().next()?.trim().parse().ok()
     }
 
     /// What the server logged (for failure reports).
