@@ -177,7 +177,9 @@ fn write_outputs(report: &Report, cli: &Cli, json_to_stdout: bool) -> anyhow::Re
     }
     if let Some(path) = &cli.output.markdown {
         let link = cli.output.html.as_ref().map(|p: &PathBuf| p.display().to_string());
-        std::fs::write(path, report::markdown::render(report, link.as_deref()))
+        let existing = std::fs::read_to_string(path).ok();
+        let markdown = report::markdown::render(report, existing.as_deref(), link.as_deref());
+        std::fs::write(path, markdown)
             .with_context(|| format!("write {}", path.display()))?;
     }
     Ok(())

@@ -5,7 +5,8 @@
 //! The binary is found next to the test executable (`target/<profile>/strand`). Cargo does not
 //! build another package's binaries for this one's tests, so the harness runs
 //! `cargo build -p strand-broker --bin strand` (same profile) once per test process first (a
-//! no-op when it is up to date), which also keeps a stale binary from being tested.
+//! no-op when it is up to date), which also keeps a stale binary from being tested; the same
+//! for the `strand-bench` load tool.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
@@ -33,10 +34,16 @@ const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 /// The `strand` binary of this workspace, built once per test process.
 pub fn strand_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(build_strand)
+    BINARY.get_or_init(|| build_binary("strand-broker", "strand"))
 }
 
-fn build_strand() -> PathBuf {
+/// The `strand-bench` load tool of this workspace, built once per test process.
+pub fn bench_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| build_binary("strand-bench", "strand-bench"))
+}
+
+fn build_binary(package: &str, bin: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> -> target/<profile>
     let profile_dir = exe
@@ -48,7 +55,7 @@ fn build_strand() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let mut command = Command::new(cargo);
     command
-        .args(["build", "--quiet", "-p", "strand-broker", "--bin", "strand"])
+        .args(["build", "--quiet", "-p", package, "--bin", bin])
         .arg("--manifest-path")
         .arg(&manifest)
         .arg("--target-dir")
@@ -76,11 +83,11 @@ fn build_strand() -> PathBuf {
     let output = command.output().expect("run cargo build");
     assert!(
         output.status.success(),
-        "cargo build of strand failed ({}):\n{}",
+        "cargo build of {bin} failed ({}):\n{}",
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
-    let binary = profile_dir.join("strand");
+    let binary = profile_dir.join(bin);
     assert!(binary.exists(), "no binary at {}", binary.display());
     binary
 }

@@ -1,9 +1,189 @@
-//! The report as one self-contained HTML page with SVG charts.
+//! The report as one self-contained HTML page: the machine and command, the goals, and per
+//! workload a table, throughput over time, latency percentile curves and Strand's advantage
+//! over each peer, all as inline SVG.
 
-use super::Report;
+use std::fmt::Write;
+
+use super::svg::{self, Line, XAxis};
+use super::text::number;
+use super::{Measurement, Report};
+
+const STYLE: &str = "body{font-family:sans-serif;margin:24px;max-width:1100px;color:#222}\
+table{border-collapse:collapse;font-size:12px;margin:8px 0}\
+td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}\
+td:first-child,td:nth-child(2),td:nth-child(3),th{text-align:left}\
+.met{color:#1a7f1a;font-weight:bold}.notmet{color:#c01c1c;font-weight:bold}\
+.charts svg{margin:6px 12px 6px 0;border:1px solid #eee}code{background:#f4f4f4;padding:1px 4px}";
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
 
 /// The page.
 pub fn render(report: &Report) -> String {
-    let _ = report;
-    String::new()
+    let mut out = String::new();
+    let m = &report.machine;
+    let _ = write!(
+        out,
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>strand-bench report</title>\
+         <style>{STYLE}</style></head><body><h1>strand-bench report</h1>\
+         <p><code>{}</code> ({:.0} s)</p><p>{} CPUs ({}), {:.1} GiB RAM, Linux {}, {}</p>",
+        escape(&report.command),
+        report.elapsed_s,
+        m.cpus,
+        escape(&m.cpu_model),
+        m.ram_gib,
+        escape(&m.kernel),
+        escape(&m.file_system)
+    );
+    if let Some(disk) = &m.disk {
+        let _ = write!(
+            out,
+            "<p>Disk in this run: 200 B append+fdatasync at 1,000/s p50 {:.2} ms, p99 {:.2} ms; \
+             O_DSYNC sequential {:.0} MB/s.</p>",
+            disk.fdatasync.p50_ms, disk.fdatasync.p99_ms, disk.odsync_mb_per_s
+        );
+    }
+    goals(&mut out, report);
+    let mut workloads: Vec<&str> = report.results.iter().map(|r| r.workload).collect();
+    workloads.dedup();
+    for workload in workloads {
+        let results: Vec<&Measurement> = report
+            .results
+            .iter()
+            .filter(|r| r.workload == workload)
+            .collect();
+        let _ = write!(out, "<h2>{workload}</h2>");
+        table(&mut out, &results);
+        out.push_str("<div class=\"charts\">");
+        charts(&mut out, workload, &results, report);
+        out.push_str("</div>");
+    }
+    for failure in &report.failures {
+        let _ = write!(
+            out,
+            "<p class=\"notmet\">FAILED {}: {}</p>",
+            escape(&failure.workload),
+            escape(&failure.error)
+        );
+    }
+    for note in &report.notes {
+        let _ = write!(out, "<p>note: {}</p>", escape(note));
+    }
+    out.push_str("</body></html>\n");
+    out
+}
+
+fn goals(out: &mut String, report: &Report) {
+    if report.goals.is_empty() {
+        return;
+    }
+    out.push_str("<h2>Goals</h2><table><tr><th>verdict</th><th>goal</th><th>measured</th><th>required</th></tr>");
+    for goal in &report.goals {
+        let class = if goal.verdict == "MET" { "met" } else { "notmet" };
+        let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{} {}", number(v), goal.unit));
+        let _ = write!(
+            out,
+            "<tr><td class=\"{class}\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            goal.verdict,
+            escape(&goal.label),
+            show(goal.measured),
+            show(goal.required)
+        );
+    }
+    out.push_str("</table>");
+}
+
+fn table(out: &mut String, results: &[&Measurement]) {
+    out.push_str(
+        "<table><tr><th>system</th><th>case</th><th>durability</th><th>records/s</th>\
+         <th>MB/s</th><th>p50 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>max ms</th>\
+         <th>other</th></tr>",
+    );
+    for r in results {
+        let (rate, mb) = r.throughput.map_or(("-".into(), "-".into()), |t| {
+            (number(t.records_per_s), format!("{:.1}", t.mb_per_s))
+        });
+        let ms = |f: fn(&crate::latency::LatencySummary) -> f64| {
+            r.latency.as_ref().map_or("-".to_string(), |l| format!("{:.3}", f(l)))
+        };
+        let other: Vec<String> = r
+            .figures
+            .iter()
+            .map(|f| format!("{} {} {}", f.name, number(f.value), f.unit))
+            .collect();
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{rate}</td><td>{mb}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&r.system),
+            escape(&r.label),
+            escape(&r.durability),
+            ms(|l| l.p50_ms),
+            ms(|l| l.p99_ms),
+            ms(|l| l.p999_ms),
+            ms(|l| l.max_ms),
+            escape(&other.join(", "))
+        );
+    }
+    out.push_str("</table>");
+}
+
+fn name_of(r: &Measurement) -> String {
+    format!("{} {} {}", r.system, r.case, r.durability)
+}
+
+fn charts(out: &mut String, workload: &str, results: &[&Measurement], report: &Report) {
+    let series: Vec<Line> = results
+        .iter()
+        .filter(|r| !r.series.is_empty())
+        .map(|r| Line {
+            name: name_of(r),
+            points: r.series.iter().map(|p| (p.t_s, p.records_per_s)).collect(),
+        })
+        .collect();
+    if !series.is_empty() {
+        out.push_str(&svg::line_chart(
+            &format!("{workload}: throughput over time"),
+            "seconds",
+            "records/s",
+            XAxis::Linear,
+            false,
+            &series,
+        ));
+    }
+    let curves: Vec<Line> = results
+        .iter()
+        .filter_map(|r| {
+            let latency = r.latency.as_ref()?;
+            Some(Line {
+                name: name_of(r),
+                points: latency.curve.iter().map(|p| (p.percentile, p.ms)).collect(),
+            })
+        })
+        .collect();
+    if !curves.is_empty() {
+        out.push_str(&svg::line_chart(
+            &format!("{workload}: latency by percentile"),
+            "percentile",
+            "ms (log)",
+            XAxis::Percentile,
+            true,
+            &curves,
+        ));
+    }
+    let bars: Vec<(String, f64)> = report
+        .ratios
+        .iter()
+        .filter(|r| r.workload == workload)
+        .map(|r| (format!("{} vs {} {}", r.case, r.peer, r.figure), r.advantage))
+        .collect();
+    if !bars.is_empty() {
+        out.push_str(&svg::advantage_bars(
+            &format!("{workload}: Strand's advantage over each peer (>1: ahead)"),
+            &bars,
+        ));
+    }
 }

@@ -6,6 +6,7 @@
 
 pub mod html;
 pub mod markdown;
+mod svg;
 pub mod text;
 
 use serde::Serialize;
@@ -216,4 +217,46 @@ fn ratios_between(strand: &Measurement, peer: &Measurement) -> Vec<Ratio> {
         push("p99_ms", s.p99_ms, p.p99_ms, false);
     }
     out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A report with no results, for renderers' tests.
+    pub fn empty_report() -> Report {
+        Report {
+            tool: "strand-bench",
+            format: FORMAT_VERSION,
+            version: "0",
+            command: "strand-bench all".into(),
+            started_unix_s: 0,
+            elapsed_s: 1.0,
+            machine: Machine::probe(std::path::Path::new("/")),
+            results: Vec::new(),
+            ratios: Vec::new(),
+            goals: Vec::new(),
+            failures: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    fn throughput_case(system: &str, case: &str, per_s: f64) -> Measurement {
+        let mut m = Measurement::new("produce", system, case, case);
+        m.throughput = Some(Throughput::of(per_s as u64, 0, std::time::Duration::from_secs(1)));
+        m
+    }
+
+    #[test]
+    fn ratios_pair_strand_with_each_peer_of_the_same_case() {
+        let mut report = empty_report();
+        report.results = vec![
+            throughput_case("strand", "100B_p1", 300.0),
+            throughput_case("jetstream", "100B_p1", 100.0),
+            throughput_case("jetstream", "100B_p4", 100.0),
+        ];
+        report.compute_ratios();
+        assert_eq!(report.ratios.len(), 1, "{:?}", report.ratios);
+        assert!((report.ratios[0].advantage - 3.0).abs() < 1e-9);
+    }
 }
