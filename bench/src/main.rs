@@ -11,6 +11,7 @@
 // A load tool: a failed setup stops the run with its error; nothing here serves clients.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod attack;
 mod cli;
 mod http;
 mod latency;
