@@ -136,6 +136,18 @@ impl OpenLoop {
         due
     }
 
+    /// [`OpenLoop::next_due`] for a plain thread: sleeps with the OS timer, whose wake-up is
+    /// tens of microseconds late where tokio's timer wheel rounds up to the next millisecond
+    /// (which would add up to 1 ms to every latency measured from the due time).
+    pub fn next_due_blocking(&mut self) -> Instant {
+        let due = self.start + self.interval.mul_f64(self.next as f64);
+        self.next += 1;
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        due
+    }
+
     /// Requests issued so far.
     pub fn issued(&self) -> u64 {
         self.next

@@ -18,6 +18,7 @@ mod latency;
 mod machine;
 mod peers;
 mod progress;
+mod realtime;
 mod report;
 mod run;
 mod spawn;

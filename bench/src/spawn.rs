@@ -31,6 +31,8 @@ pub struct StrandProcess {
     /// From spawn to the ready line.
     pub ready_after: Duration,
     extra_args: Vec<String>,
+    /// Environment variables set for the server (kept by a restart).
+    env: Vec<(String, String)>,
     stderr_path: PathBuf,
 }
 
@@ -41,6 +43,19 @@ impl StrandProcess {
         data_dir: &Path,
         fsync: Fsync,
         extra_args: &[String],
+    ) -> anyhow::Result<StrandProcess> {
+        StrandProcess::start_with_env(binary, data_dir, fsync, extra_args, &[])
+    }
+
+    /// [`StrandProcess::start`] with these environment variables set for the server (set
+    /// after the developer's own `STRAND_*`/`MIMALLOC_*` are removed), e.g. the memory
+    /// workload's `MIMALLOC_PURGE_DELAY=0`; a restart keeps them.
+    pub fn start_with_env(
+        binary: &Path,
+        data_dir: &Path,
+        fsync: Fsync,
+        extra_args: &[String],
+        env: &[(String, String)],
     ) -> anyhow::Result<StrandProcess> {
         std::fs::create_dir_all(data_dir)?;
         let stderr_path = data_dir.with_extension("stderr");
@@ -66,6 +81,7 @@ impl StrandProcess {
             command.env_remove(name);
         }
         command.env("STRAND_ADMIN_PASSWORD", ADMIN_PASSWORD);
+        command.envs(env.iter().map(|(name, value)| (name, value)));
         let started = Instant::now();
         let mut child = command
             .spawn()
@@ -80,6 +96,7 @@ impl StrandProcess {
             fsync,
             ready_after: Duration::ZERO,
             extra_args: extra_args.to_vec(),
+            env: env.to_vec(),
             stderr_path,
         };
         let Some(line) = ready_line(stdout) else {
@@ -106,8 +123,9 @@ impl StrandProcess {
         let data_dir = self.data_dir.clone();
         let fsync = self.fsync;
         let extra_args = self.extra_args.clone();
+        let env = self.env.clone();
         self.stop()?;
-        StrandProcess::start(&binary, &data_dir, fsync, &extra_args)
+        StrandProcess::start_with_env(&binary, &data_dir, fsync, &extra_args, &env)
     }
 
     /// SIGTERM and wait (SIGKILL after 30 s).

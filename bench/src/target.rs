@@ -153,6 +153,17 @@ impl Targets {
     /// A server to measure: a new spawned one with `fsync` (and `extra_args` for `strand
     /// serve`), or the running one.
     pub fn open(&mut self, fsync: Option<Fsync>, extra_args: &[String]) -> anyhow::Result<Target> {
+        self.open_with_env(fsync, extra_args, &[])
+    }
+
+    /// [`Targets::open`] with environment variables for a spawned server (ignored for the
+    /// running one).
+    pub fn open_with_env(
+        &mut self,
+        fsync: Option<Fsync>,
+        extra_args: &[String],
+        env: &[(String, String)],
+    ) -> anyhow::Result<Target> {
         if !self.spawns() {
             return self.remote();
         }
@@ -162,7 +173,7 @@ impl Targets {
         let dir = self
             .scratch
             .join(format!("strand-{}-{}", self.spawned, fsync.as_str()));
-        let process = StrandProcess::start(&binary, &dir, fsync, extra_args)?;
+        let process = StrandProcess::start_with_env(&binary, &dir, fsync, extra_args, env)?;
         Ok(Target {
             label: format!("spawned, fsync={}", fsync.as_str()),
             fsync: Some(fsync),

@@ -2,3 +2,5 @@
 //! directory when its server is installed, and stopped at the end.
 pub mod nats;
 pub mod postgres;
+pub mod nats_core;
+pub mod pg_notify;
