@@ -7,9 +7,9 @@
 //! hashes to (FNV-1a, stable across restarts and builds), else round-robin for keyless
 //! batches. Clients that want per-key partitioning split batches by partition.
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use strand_log::{LogError, NewRecord, Partition, PartitionId, ReadFrom, Seq, SeqRange, Store};
@@ -91,13 +91,31 @@ struct LastBatch {
 struct TopicPartition {
     log: Arc<Partition>,
     /// Last batch per producer id; checked and updated together with queueing the append.
+    /// Filled from the log by the first idempotent produce after the partition opens
+    /// ([`TopicPartition::lock_producers`]), not at open: a scan of the whole partition, which
+    /// fetches and plain produces do not need (after a restart the first fetch of a large
+    /// topic waited seconds for it).
     producers: Mutex<HashMap<u64, LastBatch>>,
+    /// Whether `producers` holds the log's markers (set under the `producers` lock).
+    producers_loaded: AtomicBool,
     /// Signalled when a pending batch became durable or failed.
     settled: Condvar,
     committed: watch::Sender<Seq>,
 }
 
 impl TopicPartition {
+    /// The producers' last batches, read from the log's markers first if this is the first
+    /// idempotent use since the partition opened. No idempotent batch can have been queued
+    /// before (each goes through this lock), so the log holds every marker there is.
+    fn lock_producers(&self) -> Result<MutexGuard<'_, HashMap<u64, LastBatch>>, TopicError> {
+        let mut producers = self.producers.lock();
+        if !self.producers_loaded.load(Ordering::Acquire) {
+            *producers = producers_of(&self.log)?;
+            self.producers_loaded.store(true, Ordering::Release);
+        }
+        Ok(producers)
+    }
+
     /// Tell tailing readers that everything up to `last` is committed (concurrent produces
     /// finish in any order; the watch only moves forward).
     fn advance(&self, last: Seq) {
@@ -189,7 +207,7 @@ impl TopicData {
             partition.advance(range.last);
             return Ok(ack_of(range));
         };
-        let mut producers = partition.producers.lock();
+        let mut producers = partition.lock_producers()?;
         loop {
             match producers.get(&batch.producer_id) {
                 Some(last) if batch.batch_seq == last.batch_seq && last.pending => {
@@ -271,7 +289,7 @@ impl TopicData {
         let mut highest = None;
         for index in 0..topic.def.partitions {
             let partition = self.partition(topic, index)?;
-            let producers = partition.producers.lock();
+            let producers = partition.lock_producers()?;
             if let Some(last) = producers.get(&producer_id) {
                 highest = highest.max(Some(last.batch_seq));
             }
@@ -297,11 +315,11 @@ impl TopicData {
             return Ok(partition.clone());
         }
         let log = self.store.partition(&id)?;
-        let producers = producers_of(&log)?;
         let (committed, _) = watch::channel(log.last_seq());
         let partition = Arc::new(TopicPartition {
             log,
-            producers: Mutex::new(producers),
+            producers: Mutex::new(HashMap::new()),
+            producers_loaded: AtomicBool::new(false),
             settled: Condvar::new(),
             committed,
         });
@@ -310,8 +328,8 @@ impl TopicData {
     }
 }
 
-/// Every producer's last batch in a partition, from the markers in the log (a full scan at
-/// open; the state of idempotent producers survives restarts this way).
+/// Every producer's last batch in a partition, from the markers in the log (a full scan, at
+/// the first idempotent use; the state of idempotent producers survives restarts this way).
 fn producers_of(log: &Partition) -> Result<HashMap<u64, LastBatch>, TopicError> {
     let mut producers = HashMap::new();
     let snapshot = log.snapshot();
