@@ -173,7 +173,10 @@ impl Targets {
         let dir = self
             .scratch
             .join(format!("strand-{}-{}", self.spawned, fsync.as_str()));
-        let process = StrandProcess::start_with_env(&binary, &dir, fsync, extra_args, env)?;
+        let process = match env {
+            [] => StrandProcess::start(&binary, &dir, fsync, extra_args)?,
+            env => StrandProcess::start_with_env(&binary, &dir, fsync, extra_args, env)?,
+        };
         Ok(Target {
             label: format!("spawned, fsync={}", fsync.as_str()),
             fsync: Some(fsync),

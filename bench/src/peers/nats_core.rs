@@ -45,7 +45,9 @@ pub fn run(bench: &mut Bench, subscribers: &[usize], plan: &LatencyPlan) -> anyh
         )
         .durability("none (core pub/sub)")
         .param("server", version.clone());
-        m = plan.params(m, &schedule);
+        m = plan
+            .params(m, &schedule)
+            .param("connections", n.div_ceil(SUBSCRIPTIONS_PER_CONNECTION));
         let bar = bench
             .progress
             .timed(&format!("nats subs{n}"), plan.warm_up + plan.measure);

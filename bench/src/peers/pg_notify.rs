@@ -54,7 +54,7 @@ pub fn run(bench: &mut Bench, subscribers: usize, plan: &LatencyPlan) -> anyhow:
         ),
     )
     .durability("synchronous_commit=on");
-    m = plan.params(m, &schedule);
+    m = plan.params(m, &schedule).param("connections", subscribers);
     let window = plan.warm_up + plan.measure;
     let bar = bench
         .progress
@@ -78,9 +78,13 @@ fn measure(pg: &Postgres, schedule: Schedule, m: &mut Measurement) -> anyhow::Re
     let subscribers = schedule.subscribers;
     // Every listener (and this thread) waits here until all have run LISTEN.
     let listening = Arc::new(Barrier::new(subscribers + 1));
+    // Every connection first: a listener thread must not wait at the barrier for one that
+    // could not connect.
+    let clients = (0..subscribers)
+        .map(|_| pg.connect())
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut listeners = Vec::new();
-    for j in 0..subscribers {
-        let mut client = pg.connect()?;
+    for (j, mut client) in clients.into_iter().enumerate() {
         let (schedule, stop, listening) = (schedule.clone(), stop.clone(), listening.clone());
         listeners.push(std::thread::spawn(move || -> anyhow::Result<Receipts> {
             let listened = client.batch_execute(&format!("LISTEN room_{}", j % schedule.rooms));
