@@ -8,6 +8,10 @@
 //! notifications) that ran `LISTEN room_<j % rooms>`: the filter Strand's subscribers have as
 //! `WHERE room = ...`. PostgreSQL's default `max_connections` is 100, so the listener count is
 //! `--pg-subscribers` (80 by default), which Strand also runs for the ratio.
+//!
+//! The writers' sessions commit as durably as Strand's run does: `synchronous_commit=on`
+//! (a WAL flush per commit) beside `--fsync always`, `off` (WAL flushed in the background
+//! within 200 ms) beside `interval` or `never`, so the ratio compares like with like.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
@@ -38,7 +42,12 @@ const POLL: Duration = Duration::from_millis(50);
 
 /// Runs the case `subs<subscribers>` against a fresh cluster and pushes it; a note when
 /// PostgreSQL is not installed.
-pub fn run(bench: &mut Bench, subscribers: usize, plan: &LatencyPlan) -> anyhow::Result<()> {
+pub fn run(
+    bench: &mut Bench,
+    subscribers: usize,
+    plan: &LatencyPlan,
+    durable: bool,
+) -> anyhow::Result<()> {
     let Some(pg) = Postgres::start(bench.targets.scratch(), "pg-notify")? else {
         bench.note("postgres not installed: skipped the LISTEN/NOTIFY peer of subscribe");
         return Ok(());
@@ -53,13 +62,16 @@ pub fn run(bench: &mut Bench, subscribers: usize, plan: &LatencyPlan) -> anyhow:
             schedule.rooms, plan.rate_per_s
         ),
     )
-    .durability("synchronous_commit=on");
+    .durability(match durable {
+        true => "synchronous_commit=on",
+        false => "synchronous_commit=off",
+    });
     m = plan.params(m, &schedule).param("connections", subscribers);
     let window = plan.warm_up + plan.measure;
     let bar = bench
         .progress
         .timed(&format!("pg subs{subscribers}"), window);
-    let outcome = measure(&pg, schedule, &mut m);
+    let outcome = measure(&pg, schedule, durable, &mut m);
     drop(bar);
     let deliveries = outcome.with_context(|| format!("PostgreSQL log:\n{}", pg.log()))?;
     if let Ok(facts) = pg.describe() {
@@ -69,7 +81,12 @@ pub fn run(bench: &mut Bench, subscribers: usize, plan: &LatencyPlan) -> anyhow:
     deliveries.check(&format!("postgres subs{subscribers}"))
 }
 
-fn measure(pg: &Postgres, schedule: Schedule, m: &mut Measurement) -> anyhow::Result<Deliveries> {
+fn measure(
+    pg: &Postgres,
+    schedule: Schedule,
+    durable: bool,
+    m: &mut Measurement,
+) -> anyhow::Result<Deliveries> {
     pg.connect()?
         .batch_execute(SETUP)
         .context("create ticks and its trigger")?;
@@ -101,6 +118,9 @@ fn measure(pg: &Postgres, schedule: Schedule, m: &mut Measurement) -> anyhow::Re
         WRITERS,
         |_| {
             let mut client = pg.connect()?;
+            if !durable {
+                client.batch_execute("SET synchronous_commit = off")?;
+            }
             let statement = client.prepare(insert)?;
             Ok((client, statement))
         },

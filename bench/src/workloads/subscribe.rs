@@ -96,7 +96,10 @@ impl Plan {
 pub fn run(bench: &mut Bench, args: &SubscribeArgs) -> anyhow::Result<()> {
     let plan = Plan::new(args, bench.quick, bench.targets.peers());
     let mut failures = Vec::new();
-    for fsync in bench.targets.fsync_policies(&[Fsync::Interval]) {
+    let policies = bench.targets.fsync_policies(&[Fsync::Interval]);
+    // PostgreSQL commits as durably as the most durable Strand run.
+    let durable = policies.contains(&Some(Fsync::Always));
+    for fsync in policies {
         for &n in &plan.subscribers {
             if let Err(error) = latency_case(bench, fsync, n, &plan.latency) {
                 failures.push(format!("subs{n}: {error:#}"));
@@ -109,7 +112,8 @@ pub fn run(bench: &mut Bench, args: &SubscribeArgs) -> anyhow::Result<()> {
         }
     }
     if bench.targets.peers() {
-        if let Err(error) = crate::peers::pg_notify::run(bench, plan.pg_subscribers, &plan.latency)
+        if let Err(error) =
+            crate::peers::pg_notify::run(bench, plan.pg_subscribers, &plan.latency, durable)
         {
             failures.push(format!("postgres: {error:#}"));
         }
