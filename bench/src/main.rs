@@ -25,6 +25,7 @@ mod spawn;
 mod sql;
 mod sys;
 mod target;
+mod topics;
 mod workloads;
 
 use std::process::ExitCode;
