@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use tokio::sync::watch;
 
 use crate::peers::nats::{installed_version, NatsServer};
-use crate::realtime::latency::{LatencyPlan, SUBSCRIPTIONS_PER_CONNECTION, WRITERS};
+use crate::realtime::latency::{LatencyPlan, SUBSCRIPTIONS_PER_CONNECTION};
 use crate::realtime::proc::CpuMeter;
 use crate::realtime::tally::{Deliveries, Receipts, Schedule};
 use crate::report::Measurement;
@@ -114,7 +114,6 @@ fn measure(
     let cpu = CpuMeter::start(Some(server.pid()));
     let handle = runtime.handle();
     let written = schedule.write_paced(
-        WRITERS,
         |_| handle.block_on(server.connect()),
         |client, id, room| {
             handle.block_on(async {

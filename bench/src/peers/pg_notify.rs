@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context};
 
 use crate::peers::postgres::Postgres;
-use crate::realtime::latency::{LatencyPlan, WRITERS};
+use crate::realtime::latency::LatencyPlan;
 use crate::realtime::proc::CpuMeter;
 use crate::realtime::tally::{Deliveries, Receipts, Schedule};
 use crate::report::Measurement;
@@ -37,6 +37,9 @@ const SETUP: &str = "
     CREATE TRIGGER ticks_notify AFTER INSERT ON ticks
         FOR EACH ROW EXECUTE FUNCTION tick_notify();
 ";
+/// Connections the cluster takes (its default `max_connections` is 100): listeners, writers
+/// and the setup's connection.
+const PG_CONNECTIONS_MAX: usize = 98;
 /// How long a listener blocks for notifications before it looks at the stop flag.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -53,6 +56,12 @@ pub fn run(
         return Ok(());
     };
     let schedule = plan.schedule(subscribers);
+    anyhow::ensure!(
+        subscribers + schedule.writers < PG_CONNECTIONS_MAX,
+        "PostgreSQL takes {PG_CONNECTIONS_MAX} connections: {subscribers} listeners and {} \
+         writers are too many (lower --pg-subscribers)",
+        schedule.writers
+    );
     let mut m = Measurement::new(
         "subscribe",
         "postgres",
@@ -115,7 +124,6 @@ fn measure(
     let cpu = CpuMeter::start(None);
     let insert = "INSERT INTO ticks (id, room, v) VALUES ($1, $2, 0)";
     let written = schedule.write_paced(
-        WRITERS,
         |_| {
             let mut client = pg.connect()?;
             if !durable {

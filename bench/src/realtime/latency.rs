@@ -1,7 +1,7 @@
 //! Strand's write-to-receipt latency run: `subscribers` subscriptions of
 //! `SELECT id, room, v FROM <table> WHERE room = <j % rooms>` (rooms = subscribers / 10, so a
 //! write reaches ~10 of them), [`SUBSCRIPTIONS_PER_CONNECTION`] per WebSocket connection, while
-//! [`WRITERS`] threads send single-row INSERTs over keep-alive HTTP on the open-loop schedule
+//! `--writers` threads send single-row INSERTs over keep-alive HTTP on the open-loop schedule
 //! of [`Schedule`] (which also counts every delivery per subscription and id).
 
 use std::sync::Arc;
@@ -21,13 +21,13 @@ use crate::report::{Figure, Measurement};
 pub const SUBSCRIPTIONS_PER_CONNECTION: usize = 100;
 /// Subscribers per room: each write reaches this many.
 pub const SUBSCRIBERS_PER_ROOM: usize = 10;
-/// Writer threads (one connection each) sharing the open-loop schedule.
-pub const WRITERS: usize = 4;
 
 /// The rate and windows of a latency run.
 #[derive(Clone, Copy)]
 pub struct LatencyPlan {
     pub rate_per_s: f64,
+    /// Writer threads (one connection each) sharing the open-loop schedule.
+    pub writers: usize,
     /// Writes before the timed ones: delivered and counted, not timed.
     pub warm_up: Duration,
     pub measure: Duration,
@@ -37,13 +37,15 @@ impl LatencyPlan {
     /// The schedule of a run with `subscribers`, ~[`SUBSCRIBERS_PER_ROOM`] per room.
     pub fn schedule(&self, subscribers: usize) -> Schedule {
         let rooms = (subscribers / SUBSCRIBERS_PER_ROOM).max(1);
-        Schedule::new(
+        let mut schedule = Schedule::new(
             subscribers,
             rooms,
             self.rate_per_s,
             self.warm_up,
             self.measure,
-        )
+        );
+        schedule.writers = self.writers.max(1);
+        schedule
     }
 
     /// The plan's parameters on `m`.
@@ -53,7 +55,7 @@ impl LatencyPlan {
             .param("rate_per_s", self.rate_per_s)
             .param("warm_up_s", self.warm_up.as_secs_f64())
             .param("duration_s", self.measure.as_secs_f64())
-            .param("writers", WRITERS)
+            .param("writers", self.writers.max(1))
     }
 }
 
@@ -88,7 +90,6 @@ pub fn measure(
 
     let cpu = CpuMeter::start(server.target.server_pid());
     let written = schedule.write_paced(
-        WRITERS,
         |_| server.session(),
         |session, id, room| {
             let sql = format!("INSERT INTO {table} (id, room, v) VALUES ({id}, {room}, 0)");

@@ -2,10 +2,12 @@
 //! logged in once (the token authenticates every WebSocket upgrade and every HTTP write), a
 //! namespace of its own (named after this process and a counter, so two runs against the same
 //! server never collide), its tables `(id BIGINT PRIMARY KEY, room INT, v INT)` SHARED, bulk
-//! loads, and writers: SQL over keep-alive HTTP.
+//! loads, and writers: SQL over keep-alive HTTP. On a running server the namespace and its
+//! tables are dropped again at the end (a spawned server is thrown away with them).
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
@@ -33,6 +35,8 @@ pub struct Server {
     pub token: String,
     /// `bench_rt_<pid>_<n>`.
     pub namespace: String,
+    /// Tables created so far, dropped with the namespace on a running server.
+    tables: Mutex<Vec<String>>,
 }
 
 impl Server {
@@ -53,6 +57,7 @@ impl Server {
             target,
             token,
             namespace,
+            tables: Mutex::new(Vec::new()),
         })
     }
 
@@ -64,6 +69,9 @@ impl Server {
     /// Creates `table` (a name from [`Server::table`]) with the bench's columns.
     pub fn create_table(&self, table: &str) -> anyhow::Result<()> {
         self.target.sql(&self.token, &create_table_sql(table))?;
+        if let Ok(mut tables) = self.tables.lock() {
+            tables.push(table.to_string());
+        }
         Ok(())
     }
 
@@ -131,6 +139,23 @@ impl Server {
         } else {
             error.context(format!("server stderr:\n{}", tail(&stderr, 4000)))
         }
+    }
+}
+
+impl Drop for Server {
+    /// Drops this run's tables and namespace from a running server (best effort: a server
+    /// that failed keeps them, named after this process).
+    fn drop(&mut self) {
+        if self.target.process.is_some() {
+            return;
+        }
+        let tables = self.tables.lock().map(|t| t.clone()).unwrap_or_default();
+        for table in tables {
+            let _ = self.target.sql(&self.token, &format!("DROP TABLE {table}"));
+        }
+        let _ = self
+            .target
+            .sql(&self.token, &format!("DROP NAMESPACE {}", self.namespace));
     }
 }
 

@@ -40,6 +40,8 @@ pub struct Schedule {
     pub rooms: usize,
     pub subscribers: usize,
     pub rate_per_s: f64,
+    /// Writer threads (one connection each) sharing the schedule.
+    pub writers: usize,
 }
 
 impl Schedule {
@@ -61,6 +63,7 @@ impl Schedule {
             rooms: rooms.max(1),
             subscribers,
             rate_per_s,
+            writers: 1,
         }
     }
 
@@ -93,7 +96,7 @@ impl Schedule {
         std::thread::sleep(DUPLICATE_GRACE);
     }
 
-    /// Sends ids `1..=total` at the schedule's rate from `writers` threads: writer `w` sends
+    /// Sends ids `1..=total` at the schedule's rate from [`Schedule::writers`] threads: writer `w` sends
     /// ids `w + 1, w + 1 + writers, ...`, each at its open-loop due time (together they keep
     /// one schedule of `rate_per_s`). `connect(w)` makes a writer's connection (all connect
     /// before the first write is due), `write(conn, id, room)` sends one write and waits for
@@ -101,11 +104,10 @@ impl Schedule {
     /// behind schedule.
     pub fn write_paced<W: Send>(
         &self,
-        writers: usize,
         connect: impl Fn(usize) -> anyhow::Result<W>,
         write: impl Fn(&mut W, i64, i64) -> anyhow::Result<()> + Sync,
     ) -> anyhow::Result<(f64, Duration)> {
-        let writers = writers.max(1);
+        let writers = self.writers.max(1);
         let connections = (0..writers)
             .map(connect)
             .collect::<anyhow::Result<Vec<W>>>()?;

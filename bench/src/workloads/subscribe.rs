@@ -30,6 +30,10 @@ pub struct SubscribeArgs {
     /// Writes per second (open loop: each write is due at start + i / rate).
     #[arg(long, default_value_t = 1000.0)]
     pub rate: f64,
+    /// Writer threads sharing that schedule, one connection each (a server that makes each
+    /// write wait for its fsync needs more of them to keep up).
+    #[arg(long, default_value_t = 4)]
+    pub writers: usize,
     /// Seconds of timed writes per case (quick: 1).
     #[arg(long, default_value_t = 5.0)]
     pub duration: f64,
@@ -71,6 +75,7 @@ impl Plan {
             subscribers: args.subscribers.clone(),
             latency: LatencyPlan {
                 rate_per_s: args.rate,
+                writers: args.writers,
                 warm_up: Duration::from_secs_f64(args.warm_up),
                 measure: Duration::from_secs_f64(args.duration),
             },
