@@ -230,6 +230,14 @@ pub const GROUP_SWEEP_INTERVAL_MS: u64 = 1_000;
 /// user who creates, commits and abandons groups in a loop cannot grow this map for a whole
 /// retention (about 100 bytes each: ~26 MB). Groups with members are never removed.
 pub const GROUP_OFFSETS_KEPT_MAX: usize = 262_144;
+/// Most (group, topic) pairs whose lag one `/metrics` render shows (the first by group name,
+/// then topic; the offsets of the rest are counted in `strand_group_lag_offsets_left_out`):
+/// bounds the series and the render's work.
+pub const GROUP_LAG_SERIES_MAX: usize = 100;
+/// Most messages one `/metrics` render reads from the log to count groups' lag, shared
+/// equally among the partitions shown; a partition's lag past its share is extrapolated
+/// (`metrics/lag.rs`). At ~100 ns a message, a render spends at most ~15 ms on it.
+pub const GROUP_LAG_RECORDS_READ_MAX: usize = 131_072;
 
 /// How long a request stream may take to deliver its request frame once opened.
 pub const QUIC_REQUEST_READ_TIMEOUT_MS: u64 = 30_000;
@@ -510,6 +518,13 @@ const _: () = assert!(CONNECTIONS_SHARE_OF_OPEN_FILES_DIVISOR >= 1);
 const _: () = assert!(REFUSALS_PER_SECOND >= 1);
 // A version's commit is polled for: a poll interval as long as the wait would never poll.
 const _: () = assert!(0 < COMMIT_POLL_INTERVAL_MS && COMMIT_POLL_INTERVAL_MS < COMMIT_WAIT_MS_MAX);
+
+// `/metrics` shares its lag read budget among the partitions shown and reads at least one
+// message per partition: the pairs shown, each over a topic of the most partitions, must get
+// a share of at least one, or the budget would not bound the render.
+const _: () = assert!(
+    GROUP_LAG_SERIES_MAX * sql_limits::TOPIC_PARTITIONS_MAX as usize <= GROUP_LAG_RECORDS_READ_MAX
+);
 
 // A consumer that keeps the wire client's default session timeout must be accepted by the
 // group coordinator (`group_join` refuses timeouts outside MIN..=MAX).

@@ -48,6 +48,8 @@ pub(crate) async fn serve(incoming: quinn::Incoming, shared: Arc<Shared>, slot: 
     let remote = incoming.remote_address();
     let span = tracing::info_span!("quic", %remote, user = tracing::field::Empty);
     async move {
+        // Counted as open until this task ends, however it ends.
+        let _open = shared.handlers.metrics().quic_connection_opened();
         // Until it authenticates, the connection may be evicted for a newer one
         // (`connections.rs`); dropping the phase's future then abandons or closes it.
         let opened = tokio::select! {
@@ -131,7 +133,10 @@ async fn authenticate(
     loop {
         let accepted = tokio::time::timeout_at(deadline, connection.accept_bi()).await;
         let (send, mut recv) = match accepted {
-            Ok(Ok(streams)) => streams,
+            Ok(Ok(streams)) => {
+                shared.handlers.metrics().quic_stream_accepted();
+                streams
+            }
             Ok(Err(error)) => {
                 tracing::debug!(%error, "connection ended before auth");
                 return None;
@@ -276,6 +281,7 @@ async fn serve_requests(
             window = share.changed() => set_window(window),
             accepted = connection.accept_bi() => match accepted {
                 Ok((send, recv)) => {
+                    shared.handlers.metrics().quic_stream_accepted();
                     let request = serve_stream(
                         connection.clone(),
                         shared.clone(),

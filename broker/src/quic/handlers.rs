@@ -16,6 +16,7 @@ use super::topics::TopicService;
 use crate::catalog::Catalog;
 use crate::config::GroupLimits;
 use crate::engine::Engine;
+use crate::metrics::Metrics;
 use crate::session::Session;
 use crate::topics::{GroupOffsets, TopicData};
 use crate::users::UserDirectory;
@@ -27,6 +28,7 @@ pub struct QuicHandlers {
     access: TopicAccess,
     groups: GroupService,
     sql: SqlOverQuic,
+    metrics: Arc<Metrics>,
 }
 
 /// What the QUIC handlers are built from: the broker's parts they serve.
@@ -36,6 +38,8 @@ pub struct QuicParts {
     pub users: Arc<UserDirectory>,
     pub offsets: Arc<GroupOffsets>,
     pub engine: Arc<Engine>,
+    /// Counts connections, streams and each topic's traffic.
+    pub metrics: Arc<Metrics>,
     pub group_limits: GroupLimits,
 }
 
@@ -47,16 +51,23 @@ impl QuicHandlers {
             users,
             offsets,
             engine,
+            metrics,
             group_limits,
         } = parts;
         let access = TopicAccess::new(catalog.clone(), users.clone());
         QuicHandlers {
-            topics: TopicService::new(catalog, topics.clone(), users),
+            topics: TopicService::new(catalog, topics.clone(), users, metrics.clone()),
             topic_data: topics,
             groups: GroupService::new(access.clone(), offsets, group_limits),
             access,
             sql: SqlOverQuic::new(engine),
+            metrics,
         }
+    }
+
+    /// The server's metrics, for the listener's connection and stream counts.
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Serves one request of an authenticated connection. Frames a client may not send
@@ -74,8 +85,8 @@ impl QuicHandlers {
             }
             Message::Fetch(request) => self.topics.fetch(session, request, reply).await,
             Message::Tail(request) => {
-                let topics = &self.topic_data;
-                super::tail::tail(&self.access, topics, session, request, reply).await
+                let (topics, metrics) = (&self.topic_data, &*self.metrics);
+                super::tail::tail(&self.access, topics, metrics, session, request, reply).await
             }
             Message::GroupJoin(request) => self.groups.join(session, request, reply).await,
             Message::GroupHeartbeat(request) => {

@@ -19,12 +19,14 @@ use super::access::{refusal, Refusal, TopicAccess};
 use super::responder::{ReplyError, Responder};
 use crate::catalog::CatalogTopic;
 use crate::limits::{TAIL_LINGER_MS_MAX, TAIL_WAKE_INTERVAL_MS};
+use crate::metrics::Metrics;
 use crate::session::Session;
 use crate::topics::{FetchFrom, TopicData, TopicError};
 
 pub(crate) async fn tail(
     access: &TopicAccess,
     topics: &TopicData,
+    metrics: &Metrics,
     session: &Session,
     request: Fetch,
     reply: &mut Responder,
@@ -88,8 +90,11 @@ pub(crate) async fn tail(
             return send_refusal(reply, refused).await;
         }
         after = push.last.or(after);
+        let (records, bytes) = (push.records as u64, push.bytes as u64);
         // Waits on the client's flow-control window; fails once the client stops the stream.
         reply.send_encoded(push.frame).await?;
+        let counters = metrics.topic_counters(topic.incarnation);
+        counters.fetched(records, bytes);
     }
 }
 
@@ -101,6 +106,8 @@ async fn send_refusal(reply: &mut Responder, (code, text): Refusal) -> Result<()
 pub(crate) struct FrameRead {
     pub frame: Vec<u8>,
     pub records: usize,
+    /// Key and value bytes of those records.
+    pub bytes: usize,
     /// The `_seq` of the last record in the frame.
     pub last: Option<Seq>,
 }
@@ -117,7 +124,7 @@ pub(crate) fn read_records_frame(
     kind: RecordsFrameKind,
     request_id: RequestId,
 ) -> Result<FrameRead, TopicError> {
-    let (writer, last) =
+    let (writer, last, bytes) =
         topics.read_with(topic, index, from, records_max, bytes_max, |messages| {
             let bytes = messages
                 .iter()
@@ -125,13 +132,14 @@ pub(crate) fn read_records_frame(
                 .sum();
             let mut writer =
                 RecordsFrameWriter::new(kind, request_id, PartitionIndex(index), bytes);
-            let mut last = None;
+            let (mut last, mut bytes) = (None, 0);
             for m in messages {
                 let seq = strand_wire::quic::Seq(m.seq.0);
                 if !writer.push(seq, m.timestamp_unix_ms, m.key, m.value) {
                     break;
                 }
                 last = Some(m.seq);
+                bytes += m.key.len() + m.value.len();
             }
             // A first message too large for any frame would otherwise be an empty answer,
             // forever (and a tail would spin on it).
@@ -139,7 +147,7 @@ pub(crate) fn read_records_frame(
                 Some(first) if last.is_none() => {
                     Err(TopicError::TooLargeForFrame { seq: first.seq })
                 }
-                _ => Ok((writer, last)),
+                _ => Ok((writer, last, bytes)),
             }
         })??;
     // After the read, so it is at least the last record's `_seq`.
@@ -149,6 +157,7 @@ pub(crate) fn read_records_frame(
     Ok(FrameRead {
         frame,
         records,
+        bytes,
         last,
     })
 }

@@ -2,7 +2,8 @@
 //! use a topic: administrators, and users granted INSERT (produce) or SELECT (fetch) on it
 //! (`GRANT ... ON ns.topic`). Durable appends run on the blocking pool; a fetch with nothing
 //! to return waits up to its `wait_ms` for the next message (long poll, no busy polling).
-//! A produce by key hash sends each keyed record to its key's partition.
+//! A produce by key hash sends each keyed record to its key's partition. Each acknowledged
+//! batch and each answer sent is counted in its topic's `/metrics` counters.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +20,7 @@ use super::responder::{ReplyError, Responder};
 use super::tail::read_records_frame;
 use crate::catalog::{Catalog, CatalogTopic};
 use crate::limits::FETCH_WAIT_MS_MAX;
+use crate::metrics::Metrics;
 use crate::session::Session;
 use crate::topics::{FetchFrom, PartitionChoice, ProducerBatch, TopicData, TopicError};
 use crate::users::UserDirectory;
@@ -26,6 +28,7 @@ use crate::users::UserDirectory;
 pub struct TopicService {
     access: TopicAccess,
     topics: Arc<TopicData>,
+    metrics: Arc<Metrics>,
 }
 
 impl TopicService {
@@ -33,10 +36,12 @@ impl TopicService {
         catalog: Arc<Catalog>,
         topics: Arc<TopicData>,
         users: Arc<UserDirectory>,
+        metrics: Arc<Metrics>,
     ) -> TopicService {
         TopicService {
             access: TopicAccess::new(catalog, users),
             topics,
+            metrics,
         }
     }
 
@@ -74,6 +79,7 @@ impl TopicService {
             batch_seq: i.batch.0,
         });
         let topics = self.topics.clone();
+        let counters = self.metrics.topic_counters(topic.incarnation);
         let written = tokio::task::spawn_blocking(move || {
             let messages: Vec<(&[u8], &[u8])> = request
                 .records
@@ -85,7 +91,10 @@ impl TopicService {
         .await;
         match written {
             Ok(Ok(acks)) => {
-                for ack in acks {
+                for (ack, bytes) in acks {
+                    if !ack.duplicate {
+                        counters.produced(u64::from(ack.count), bytes as u64);
+                    }
                     tracing::debug!(user = %session.user(), topic = %request.topic,
                             partition = ack.partition, first = ack.first.0, count = ack.count,
                             "produced");
@@ -151,7 +160,15 @@ impl TopicService {
             }
         }
         match answer {
-            Ok(found) => reply.send_encoded(found.frame).await,
+            Ok(found) => {
+                let (records, bytes) = (found.records as u64, found.bytes as u64);
+                reply.send_encoded(found.frame).await?;
+                if records > 0 {
+                    let counters = self.metrics.topic_counters(topic.incarnation);
+                    counters.fetched(records, bytes);
+                }
+                Ok(())
+            }
             Err(error) => {
                 let (code, text) = refusal(&error);
                 reply.error(code, text).await
@@ -163,20 +180,30 @@ impl TopicService {
 /// A message to write: its key and value.
 type KeyValue<'a> = (&'a [u8], &'a [u8]);
 
+/// Key and value bytes of `messages` (what `/metrics` counts as a topic's bytes).
+fn message_bytes(messages: &[KeyValue<'_>]) -> usize {
+    messages
+        .iter()
+        .map(|(key, value)| key.len() + value.len())
+        .sum()
+}
+
 /// Writes a produce: with key hashing, each keyed record goes to its key's partition (one
 /// batch per partition, each with the producer's batch identity: idempotence is kept per
 /// partition); a batch without keys goes to one partition, round-robin. Stops at the first
 /// failure; a retry of the same batch then writes only the partitions not yet written.
+/// Each ack comes with its batch's key and value bytes.
 fn produce_split(
     topics: &TopicData,
     topic: &CatalogTopic,
     choice: PartitionChoice,
     messages: &[KeyValue<'_>],
     producer: Option<ProducerBatch>,
-) -> Result<Vec<crate::topics::ProduceAck>, TopicError> {
+) -> Result<Vec<(crate::topics::ProduceAck, usize)>, TopicError> {
     let keyed = messages.iter().any(|(key, _)| !key.is_empty());
     if choice != PartitionChoice::ByKey || !keyed {
-        return Ok(vec![topics.produce(topic, choice, messages, producer)?]);
+        let ack = topics.produce(topic, choice, messages, producer)?;
+        return Ok(vec![(ack, message_bytes(messages))]);
     }
     let mut by_partition: std::collections::BTreeMap<u32, Vec<KeyValue<'_>>> =
         std::collections::BTreeMap::new();
@@ -190,7 +217,8 @@ fn produce_split(
     let mut acks = Vec::with_capacity(by_partition.len());
     for (partition, batch) in by_partition {
         let explicit = PartitionChoice::Explicit(partition);
-        acks.push(topics.produce(topic, explicit, &batch, producer)?);
+        let ack = topics.produce(topic, explicit, &batch, producer)?;
+        acks.push((ack, message_bytes(&batch)));
     }
     Ok(acks)
 }

@@ -13,7 +13,7 @@ use crate::metrics::Metrics;
 use crate::quic::{QuicHandlers, QuicParts};
 use crate::realtime::Realtime;
 use crate::tables::TableData;
-use crate::topics::{GroupOffsets, TopicData};
+use crate::topics::{GroupOffsets, TopicData, TopicSeriesSource};
 use crate::users::UserDirectory;
 
 /// Everything the server serves from, each part built once here.
@@ -51,6 +51,8 @@ impl Broker {
         let offsets = Arc::new(GroupOffsets::open(&store)?);
         let tables = Arc::new(TableData::new(store.clone()));
         let realtime = Realtime::start(metrics.clone());
+        let series = TopicSeriesSource::new(catalog.clone(), topics.clone(), offsets.clone());
+        metrics.show_topics(Arc::new(series));
         let engine = Engine::start(EngineParts {
             store,
             catalog: catalog.clone(),
@@ -81,6 +83,7 @@ impl Broker {
             users: self.users.clone(),
             offsets: self.offsets.clone(),
             engine: self.engine.clone(),
+            metrics: self.metrics.clone(),
             group_limits,
         })
     }

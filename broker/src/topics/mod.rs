@@ -1,17 +1,20 @@
 //! Topics: Kafka-style logs of messages, split into partitions, written by producers and read
 //! by consumers and consumer groups (docs/topics.md). This module owns topic definitions
 //! (`def.rs`; stored by the catalog), produce/fetch over the log (`data.rs`), group offsets
-//! and the group coordinator, and publishing table changes to topics (`source.rs`); not the
-//! wire protocol (`strand-wire`) nor SQL DDL parsing.
+//! and the group coordinator, publishing table changes to topics (`source.rs`), and what
+//! `/metrics` reads of topics and groups (`series.rs`); not the wire protocol
+//! (`strand-wire`) nor SQL DDL parsing.
 
 mod data;
 mod envelope;
 pub mod group;
 mod offsets;
+mod series;
 mod source;
 
 pub use data::{FetchFrom, PartitionChoice, ProduceAck, ProducerBatch, TopicData, TopicError};
 pub use offsets::{GroupOffsets, OffsetsError};
+pub use series::TopicSeriesSource;
 pub use source::SourcePump;
 
 use crate::catalog::CatalogTopic;

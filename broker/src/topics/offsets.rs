@@ -204,6 +204,24 @@ impl GroupOffsets {
         Ok(())
     }
 
+    /// Calls `each(group, topic, partition, seq)` for every committed offset, where `topic` is
+    /// the topic's [`topic_key`], in no order. Runs under the offsets' lock, which commits
+    /// wait for: `each` must be brief.
+    pub fn each_committed(&self, mut each: impl FnMut(&str, &str, u32, Seq)) {
+        let committed = self.committed.lock();
+        for (key, &seq) in &committed.offsets {
+            let Some((group, rest)) = key.split_once('/') else {
+                continue;
+            };
+            let Some((topic, partition)) = rest.rsplit_once('/') else {
+                continue;
+            };
+            if let Ok(partition) = partition.parse() {
+                each(group, topic, partition, seq);
+            }
+        }
+    }
+
     /// The last committed `_seq`, if the group ever committed this partition.
     pub fn committed(&self, group: &str, topic: &CatalogTopic, partition: u32) -> Option<Seq> {
         let key = offset_key(group, topic, partition);
@@ -227,11 +245,14 @@ fn unix_ms() -> u64 {
 }
 
 fn offset_key(group: &str, topic: &CatalogTopic, partition: u32) -> String {
+    format!("{group}/{}/{partition}", topic_key(topic))
+}
+
+/// How offset keys name a topic: `<ns>.<topic>.<incarnation>` (the `topic` of
+/// [`GroupOffsets::each_committed`]).
+pub(super) fn topic_key(topic: &CatalogTopic) -> String {
     let name = &topic.def.name;
-    format!(
-        "{group}/{}.{}.{}/{partition}",
-        name.namespace, name.topic, topic.incarnation.0
-    )
+    format!("{}.{}.{}", name.namespace, name.topic, topic.incarnation.0)
 }
 
 #[cfg(test)]
@@ -264,6 +285,28 @@ mod tests {
         config.partition.fsync = FsyncPolicy::Never;
         let store = Store::open(dir, config).expect("store");
         GroupOffsets::open(&store).expect("offsets")
+    }
+
+    #[test]
+    fn each_committed_names_group_topic_and_partition() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let offsets = open_offsets(dir.path());
+        let topic = events_topic(3);
+        offsets.commit("g", &topic, 2, Seq(10)).expect("commit");
+        offsets.commit("h", &topic, 0, Seq(7)).expect("commit");
+        let mut seen = Vec::new();
+        offsets.each_committed(|group, topic, partition, seq| {
+            seen.push((group.to_string(), topic.to_string(), partition, seq));
+        });
+        seen.sort();
+        let events = "app.events.5".to_string();
+        assert_eq!(
+            seen,
+            [
+                ("g".to_string(), events.clone(), 2, Seq(10)),
+                ("h".to_string(), events, 0, Seq(7)),
+            ]
+        );
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! Reading a topic partition: messages from a `_seq`, the earliest or the latest, borrowed
 //! from the log's memory maps for the length of a call ([`TopicData::read_with`]) or, in
-//! tests, copied out (`TopicData::fetch`); the partition's last `_seq`; and waiting for the
-//! next message.
+//! tests, copied out (`TopicData::fetch`); the partition's last `_seq`; waiting for the next
+//! message; and a snapshot of an open partition for `/metrics` (group lag).
 
 use std::time::Duration;
 
-use strand_log::{ReadFrom, Seq};
+use strand_log::{PartitionId, ReadFrom, ReadSnapshot, Seq};
 
 use super::{envelope, FetchFrom, TopicData, TopicError};
 use crate::catalog::CatalogTopic;
@@ -91,6 +91,18 @@ impl TopicData {
                 })
                 .collect()
         })
+    }
+
+    /// A snapshot of partition `index` of `topic` if it is open; never opens one (a metrics
+    /// render must not pay for recovering a partition nobody uses).
+    pub fn open_snapshot(&self, topic: &CatalogTopic, index: u32) -> Option<ReadSnapshot> {
+        if index >= topic.def.partitions {
+            return None;
+        }
+        let prefix = crate::topics::partition_prefix(topic);
+        let id = PartitionId::new(format!("{prefix}{index}")).ok()?;
+        let open = self.open.lock();
+        open.get(&id).map(|partition| partition.log.snapshot())
     }
 
     /// The partition's last committed `_seq`.

@@ -1,11 +1,15 @@
 //! Server metrics and their Prometheus text exposition (`GET /metrics`): HTTP requests by
 //! route and status, errors by code, a request latency histogram per route, rows written (the
-//! SQL engine adds to it) and the log's fsyncs (counted by [`crate::storage::CountingStorage`]).
+//! SQL engine adds to it), the log's fsyncs and their durations (counted by
+//! [`crate::storage::CountingStorage`]), QUIC connections and request streams, and topics and
+//! consumer groups (`topics.rs`: traffic per topic, lag per group, `lag.rs`).
 //!
-//! Plain counters and a renderer, no I/O. Label values come from fixed sets (route patterns,
-//! status codes, error codes), so the series are bounded.
+//! Plain counters and a renderer, no I/O of its own (a group's lag is read from the log's
+//! memory maps, within a bound). Label values come from fixed sets (route patterns, status
+//! codes, error codes) or bounded ones (the catalog's topics, the first groups by name), so
+//! the series are bounded.
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,37 +17,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::ErrorCode;
-use crate::storage::SyncCounters;
+use crate::storage::{SyncCounters, SYNC_BUCKETS_S};
 
-/// Upper bounds of the latency buckets, in seconds.
-const LATENCY_BUCKETS_S: [f64; 12] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
-];
+mod histogram;
+mod lag;
+mod text;
+mod topics;
 
-#[derive(Debug, Default, Clone)]
-struct Histogram {
-    /// Count per bucket (not cumulative); one more slot for `+Inf`.
-    buckets: [u64; LATENCY_BUCKETS_S.len() + 1],
-    sum_s: f64,
-    count: u64,
-}
+use topics::TopicTraffic;
+pub use topics::{GroupOffsetsSample, GroupTopicOffsets, TopicCounters, TopicSample, TopicSeries};
 
-impl Histogram {
-    fn observe(&mut self, seconds: f64) {
-        self.observe_many(seconds, 1);
-    }
-
-    /// `count` observations of the same value (one fan-out round's messages).
-    fn observe_many(&mut self, seconds: f64, count: u64) {
-        let slot = LATENCY_BUCKETS_S
-            .iter()
-            .position(|&bound| seconds <= bound)
-            .unwrap_or(LATENCY_BUCKETS_S.len());
-        self.buckets[slot] += count;
-        self.sum_s += seconds * count as f64;
-        self.count += count;
-    }
-}
+use histogram::Histogram;
+use text::{header, HistogramLines};
 
 /// The WebSocket gateway and realtime fan-out.
 #[derive(Debug, Default)]
@@ -74,8 +59,17 @@ pub enum BasicAuth {
     Cached,
 }
 
-/// Every metric of one server.
+/// The QUIC listener.
 #[derive(Debug, Default)]
+struct QuicStats {
+    /// Open connections, from accepted to closed (handshake and auth included).
+    connections: AtomicU64,
+    /// Bidirectional streams accepted: one per request, `auth` included.
+    streams: AtomicU64,
+}
+
+/// Every metric of one server.
+#[derive(Default)]
 pub struct Metrics {
     http: Mutex<HttpStats>,
     /// Basic-credential checks: [verified by argon2, answered from the cache].
@@ -83,6 +77,26 @@ pub struct Metrics {
     rows_written: AtomicU64,
     syncs: Arc<SyncCounters>,
     realtime: RealtimeStats,
+    quic: QuicStats,
+    /// Each topic's traffic, counted by the QUIC produce and read handlers.
+    topic_traffic: TopicTraffic,
+    /// The broker's topics and groups, once it is open.
+    topics: RwLock<Option<Arc<dyn TopicSeries>>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+/// An open QUIC connection, counted in `strand_quic_connections` until dropped.
+pub struct QuicConnectionOpen<'a>(&'a Metrics);
+
+impl Drop for QuicConnectionOpen<'_> {
+    fn drop(&mut self) {
+        self.0.quic.connections.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Metrics {
@@ -91,6 +105,28 @@ impl Metrics {
             syncs,
             ..Metrics::default()
         }
+    }
+
+    /// Shows `source`'s topics and groups from now on (the broker calls it once it is open).
+    pub fn show_topics(&self, source: Arc<dyn TopicSeries>) {
+        *self.topics.write() = Some(source);
+    }
+
+    /// The traffic counters of the topic created at `incarnation` (its `CatalogTopic`'s):
+    /// look them up once per request.
+    pub fn topic_counters(&self, incarnation: strand_log::Seq) -> Arc<TopicCounters> {
+        self.topic_traffic.of(incarnation)
+    }
+
+    /// A QUIC connection was accepted; it counts as open until the guard is dropped.
+    pub fn quic_connection_opened(&self) -> QuicConnectionOpen<'_> {
+        self.quic.connections.fetch_add(1, Ordering::Relaxed);
+        QuicConnectionOpen(self)
+    }
+
+    /// A QUIC connection accepted a request stream.
+    pub fn quic_stream_accepted(&self) {
+        self.quic.streams.fetch_add(1, Ordering::Relaxed);
     }
 
     /// One finished HTTP request. `route` is the matched route pattern or `"unmatched"`.
@@ -204,7 +240,7 @@ impl Metrics {
             "HTTP request latency by route.",
         );
         for (route, histogram) in &http.latency {
-            render_histogram(&mut out, name, route, histogram);
+            histogram.lines(name, route).write(&mut out);
         }
         drop(http);
         let name = "strand_basic_auth_total";
@@ -236,8 +272,55 @@ impl Metrics {
         for (kind, count) in self.syncs.by_kind() {
             let _ = writeln!(out, "{name}{{kind=\"{kind}\"}} {count}");
         }
+        self.render_sync_durations(&mut out);
         self.render_realtime(&mut out);
+        self.render_quic(&mut out);
+        let topics = self.topics.read().clone();
+        if let Some(topics) = topics {
+            topics::render(&mut out, &self.topic_traffic, topics.as_ref());
+        }
         out
+    }
+
+    fn render_sync_durations(&self, out: &mut String) {
+        let name = "strand_log_sync_duration_seconds";
+        let help = "Duration of the log's fsync-family calls, by kind as strand_log_syncs_total; \
+                    atomic_write: a durable whole-file write (write, file fsync, rename, \
+                    directory fsync) timed as one.";
+        header(out, name, "histogram", help);
+        for (kind, histogram) in self.syncs.durations_by_kind() {
+            let lines = HistogramLines {
+                name,
+                label: ("kind", kind),
+                bounds: &SYNC_BUCKETS_S,
+                buckets: &histogram.buckets,
+                sum_s: histogram.sum_s,
+                count: histogram.count,
+            };
+            lines.write(out);
+        }
+    }
+
+    fn render_quic(&self, out: &mut String) {
+        let quic = &self.quic;
+        for (name, kind, help, value) in [
+            (
+                "strand_quic_connections",
+                "gauge",
+                "Open QUIC connections (accepted and not yet closed, handshake and auth \
+                 included).",
+                &quic.connections,
+            ),
+            (
+                "strand_quic_streams_total",
+                "counter",
+                "QUIC request streams accepted (one per request, auth included).",
+                &quic.streams,
+            ),
+        ] {
+            header(out, name, kind, help);
+            let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
+        }
     }
 
     fn render_realtime(&self, out: &mut String) {
@@ -291,61 +374,8 @@ impl Metrics {
         let help = "From a commit's announcement to its change queued for the client.";
         header(out, name, "histogram", help);
         let histogram = realtime.write_to_send.lock();
-        render_histogram(out, name, "/v1/ws", &histogram);
+        histogram.lines(name, "/v1/ws").write(out);
     }
 }
-
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
-fn render_histogram(out: &mut String, name: &str, route: &str, histogram: &Histogram) {
-    let mut cumulative = 0;
-    for (bound, count) in LATENCY_BUCKETS_S.iter().zip(&histogram.buckets) {
-        cumulative += count;
-        let _ = writeln!(
-            out,
-            "{name}_bucket{{route=\"{route}\",le=\"{bound}\"}} {cumulative}"
-        );
-    }
-    let count = histogram.count;
-    let _ = writeln!(
-        out,
-        "{name}_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}"
-    );
-    let _ = writeln!(out, "{name}_sum{{route=\"{route}\"}} {}", histogram.sum_s);
-    let _ = writeln!(out, "{name}_count{{route=\"{route}\"}} {count}");
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renders_counters_histograms_and_rows() {
-        let metrics = Metrics::new(Arc::new(SyncCounters::default()));
-        let fast = Duration::from_micros(200);
-        metrics.record_request("/health", 200, None, fast);
-        metrics.record_request("/health", 200, None, Duration::from_millis(30));
-        metrics.record_request("unmatched", 404, Some(ErrorCode::NotFound), fast);
-        metrics.add_rows_written(5);
-        let text = metrics.render();
-        for line in [
-            "strand_http_requests_total{route=\"/health\",status=\"200\"} 2",
-            "strand_http_requests_total{route=\"unmatched\",status=\"404\"} 1",
-            "strand_http_errors_total{code=\"not_found\"} 1",
-            "strand_http_request_duration_seconds_bucket{route=\"/health\",le=\"0.0005\"} 1",
-            "strand_http_request_duration_seconds_bucket{route=\"/health\",le=\"0.05\"} 2",
-            "strand_http_request_duration_seconds_bucket{route=\"/health\",le=\"+Inf\"} 2",
-            "strand_http_request_duration_seconds_count{route=\"/health\"} 2",
-            "strand_rows_written_total 5",
-            "strand_log_syncs_total{kind=\"file\"} 0",
-            "# TYPE strand_http_request_duration_seconds histogram",
-        ] {
-            assert!(
-                text.lines().any(|l| l == line),
-                "missing {line:?} in\n{text}"
-            );
-        }
-    }
-}
+mod tests;
