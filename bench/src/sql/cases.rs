@@ -31,6 +31,8 @@ pub struct Sizes {
     /// The ids every table holds before measuring.
     pub preloaded: Range<i64>,
     pub warm_up: usize,
+    /// `--rate`: requests per second per client of the single-row INSERTs.
+    pub rate: Option<f64>,
     pub pace: Option<Pace>,
 }
 

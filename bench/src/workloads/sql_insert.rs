@@ -102,6 +102,7 @@ impl SqlInsertArgs {
             batches_per_client_max: 1000,
             preloaded: PRELOAD_FIRST_ID..PRELOAD_FIRST_ID + scale(self.preload_rows, 1000) as i64,
             warm_up: scale(100, 10),
+            rate: self.rate,
             pace: Pace::per_second(self.rate),
         }
     }
@@ -211,8 +212,8 @@ fn measurement(result: &CaseResult<'_>, sizes: &Sizes) -> Measurement {
             outcome.rows
         }
         Workload::InsertRow => {
-            if let Some(pace) = sizes.pace {
-                m = m.param("rate_per_client", 1.0 / pace.interval.as_secs_f64());
+            if let (Some(rate), Some(_)) = (sizes.rate, sizes.pace) {
+                m = m.param("rate_per_client", rate);
             }
             outcome.rows
         }
