@@ -57,6 +57,16 @@ impl StrandSystem {
         Ok(())
     }
 
+    /// Drops `<schema>.items` and the namespace (a running server keeps what a run made).
+    pub fn drop_table(&self, schema: &str) -> anyhow::Result<()> {
+        let mut connection = self.open()?;
+        let sql = format!("DROP TABLE IF EXISTS {schema}.items; DROP NAMESPACE IF EXISTS {schema}");
+        connection
+            .run(&sql, &[])
+            .with_context(|| format!("drop {schema}.items"))?;
+        Ok(())
+    }
+
     fn open(&self) -> anyhow::Result<StrandConnection<'_>> {
         Ok(StrandConnection {
             http: HttpConnection::connect(self.http, Some(&self.authorization))?,

@@ -169,7 +169,18 @@ pub fn run(bench: &mut Bench, args: &SqlInsertArgs) -> anyhow::Result<()> {
         spoilt: RefCell::new(Vec::new()),
         progress: bench.progress,
     };
-    let results = measure(&sizes, &statements, &subjects, &rounds).map_err(|error| {
+    let results = measure(&sizes, &statements, &subjects, &rounds);
+    if !bench.targets.spawns() {
+        // A running server keeps what the run made.
+        for strand in &strands {
+            if let Err(error) = strand.drop_table(&schema) {
+                bench.note(format!(
+                    "sql-insert: clean-up on the server failed: {error:#}"
+                ));
+            }
+        }
+    }
+    let results = results.map_err(|error| {
         let stderr: Vec<String> = targets
             .iter()
             .filter_map(|t| Some(t.process.as_ref()?.stderr()))

@@ -131,7 +131,37 @@ fn attack_one(
     target: &Target,
 ) -> anyhow::Result<Vec<Measurement>> {
     let pressure = args.pressure();
-    let attack_target = prepare(target, &pressure)?;
+    let users = pressure.oversized_sql_clients + 2;
+    let prepared = prepare(target, users);
+    let measured = match &prepared {
+        Ok(prepared) => measure(bench, phases, target, prepared, pressure),
+        Err(_) => Ok(Vec::new()),
+    };
+    // A running server keeps what the run made: its attacking users (with a password written
+    // in this tool's source) must not outlive the run.
+    if target.process.is_none() {
+        let schema = match &prepared {
+            Ok(prepared) => prepared.schema.clone(),
+            Err(_) => schema_of_run(),
+        };
+        if let Err(error) = clean_up(target, &schema, users) {
+            bench.note(format!(
+                "under-attack: clean-up on the server failed: {error:#}"
+            ));
+        }
+    }
+    prepared?;
+    measured
+}
+
+/// The phases against a prepared `target`.
+fn measure(
+    bench: &mut Bench,
+    phases: &Phases,
+    target: &Target,
+    attack_target: &Prepared,
+    pressure: Pressure,
+) -> anyhow::Result<Vec<Measurement>> {
     let system = StrandSystem::new(target, &attack_target.schema)?;
     let pid = target.server_pid();
     // The server's resident memory now, in MiB (when the tool spawned it).
@@ -265,9 +295,8 @@ struct Prepared {
 /// The table the probe writes, a topic for the junk groups, and the attacking users: one per
 /// oversized-SQL client and one for the group flood (the server slows a user down for their
 /// own refusals only), and one for the unfinished QUIC frames.
-fn prepare(target: &Target, pressure: &Pressure) -> anyhow::Result<Prepared> {
-    let run = std::process::id();
-    let schema = format!("bench_attack_{run}");
+fn prepare(target: &Target, users: usize) -> anyhow::Result<Prepared> {
+    let schema = schema_of_run();
     let topic = format!("{schema}.events");
     let admin = target.login()?;
     let system = StrandSystem::new(target, &schema)?;
@@ -278,8 +307,8 @@ fn prepare(target: &Target, pressure: &Pressure) -> anyhow::Result<Prepared> {
     )?;
     let mut tokens = Vec::new();
     // The QUIC frames' user, one per SQL client, the group flood's.
-    for n in 0..pressure.oversized_sql_clients + 2 {
-        let name = format!("bench_attacker_{run}_{n}");
+    for n in 0..users {
+        let name = attacker(n);
         for sql in [
             format!("CREATE USER '{name}' PASSWORD '{ATTACKER_PASSWORD}' ROLE user"),
             format!("GRANT SELECT ON TOPIC {topic} TO '{name}'"),
@@ -307,6 +336,32 @@ fn prepare(target: &Target, pressure: &Pressure) -> anyhow::Result<Prepared> {
         table: format!("{schema}.items"),
     };
     Ok(Prepared { schema, attackers })
+}
+
+/// The namespace of this run's table and topic (unique: two runs do not collide).
+fn schema_of_run() -> String {
+    format!("bench_attack_{}", std::process::id())
+}
+
+/// The name of this run's attacking user `n`.
+fn attacker(n: usize) -> String {
+    format!("bench_attacker_{}_{n}", std::process::id())
+}
+
+/// Drops the attacking users, the topic, the table and the namespace (each if it exists).
+fn clean_up(target: &Target, schema: &str, users: usize) -> anyhow::Result<()> {
+    let admin = target.login()?;
+    for n in 0..users {
+        target.sql(&admin, &format!("DROP USER IF EXISTS '{}'", attacker(n)))?;
+    }
+    for sql in [
+        format!("DROP TOPIC IF EXISTS {schema}.events"),
+        format!("DROP TABLE IF EXISTS {schema}.items"),
+        format!("DROP NAMESPACE IF EXISTS {schema}"),
+    ] {
+        target.sql(&admin, &sql)?;
+    }
+    Ok(())
 }
 
 /// Logs `user` in with [`ATTACKER_PASSWORD`]; its token.
