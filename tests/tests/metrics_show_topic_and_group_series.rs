@@ -1,17 +1,18 @@
 //! `GET /metrics` shows topics and consumer groups: messages and key+value bytes produced and
-//! fetched per topic (exactly what was acknowledged and what was sent), a group's lag in
+//! fetched per topic (exactly what was acknowledged and what was sent in fetch answers and
+//! tail pushes), a group's lag in
 //! messages and in seconds after a commit partway through the topic, QUIC connections and
 //! request streams, and the log's sync durations (under `--fsync always` every produce syncs).
 //! A dropped topic's series go with it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use strand_tests::{bearer, get, sql_ok, ServerOptions, StrandServer};
 use strand_wire::quic::client::Client;
 use strand_wire::quic::consumer::single_answer;
 use strand_wire::quic::{
-    CommittedOffset, Fetch, GroupCommit, GroupJoin, GroupMember, GroupStatus, MemberId, Message,
-    PartitionIndex, Partitioning, ProduceRecord, ProduceTopic, ReadFrom, Record,
+    CommittedOffset, Fetch, Frame, GroupCommit, GroupJoin, GroupMember, GroupStatus, MemberId,
+    Message, PartitionIndex, Partitioning, ProduceRecord, ProduceTopic, ReadFrom, Record,
 };
 
 const TOPIC: &str = "app.orders";
@@ -53,6 +54,45 @@ async fn fetch_all(client: &Client) -> Vec<Record> {
     match single_answer(client, Message::Fetch(fetch)).await {
         Ok(Message::FetchResponse(records)) => records.records,
         other => panic!("fetch: {other:?}"),
+    }
+}
+
+/// Tails partition 0 from the start until `count` records were pushed, then cancels.
+async fn tail(client: &Client, count: usize) {
+    let request = Fetch {
+        topic: TOPIC.into(),
+        partition: PartitionIndex(0),
+        from: ReadFrom::Earliest,
+        records_max: 1000,
+        bytes_max: 1 << 20,
+        wait_ms: 0,
+    };
+    let mut pushes = client.send(Message::Tail(request)).await.expect("tail");
+    let mut pushed = 0;
+    while pushed < count {
+        let next = tokio::time::timeout(Duration::from_secs(10), pushes.next()).await;
+        match next.expect("a push within 10 s").expect("read") {
+            Some(Frame {
+                message: Message::TailPush(records),
+                ..
+            }) => pushed += records.records.len(),
+            other => panic!("expected tail_push, got {other:?}"),
+        }
+    }
+    assert_eq!(pushed, count);
+    pushes.cancel();
+}
+
+/// `/metrics` once `series` shows `expected` (a tail push is counted just after it is handed
+/// to QUIC, so it may reach the client first), or after 10 s.
+fn metrics_once(server: &StrandServer, series: &str, expected: f64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = get(&server.url("/metrics")).text;
+        if sample(&text, series) == Some(expected) || Instant::now() > deadline {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -138,9 +178,12 @@ async fn metrics_show_topic_and_group_series() {
     // Processed up to the fourth message: six behind.
     let member = join(&client).await;
     commit(&client, &member, seqs[3]).await;
+    // A tail from the start sends all ten again.
+    tail(&client, 10).await;
 
-    let text = get(&server.url("/metrics")).text;
     let topic = |name: &str| format!("{name}{{topic=\"{TOPIC}\"}}");
+    let fetched = topic("strand_topic_records_fetched_total");
+    let text = metrics_once(&server, &fetched, 20.0);
     assert_eq!(
         value(&text, &topic("strand_topic_records_produced_total")),
         10.0
@@ -149,14 +192,9 @@ async fn metrics_show_topic_and_group_series() {
         value(&text, &topic("strand_topic_bytes_produced_total")),
         bytes as f64
     );
-    assert_eq!(
-        value(&text, &topic("strand_topic_records_fetched_total")),
-        10.0
-    );
-    assert_eq!(
-        value(&text, &topic("strand_topic_bytes_fetched_total")),
-        bytes as f64
-    );
+    assert_eq!(value(&text, &fetched), 20.0);
+    let fetched_bytes = value(&text, &topic("strand_topic_bytes_fetched_total"));
+    assert_eq!(fetched_bytes, 2.0 * bytes as f64);
     let group = |name: &str| format!("{name}{{group=\"billing\",topic=\"{TOPIC}\"}}");
     assert_eq!(value(&text, &group("strand_group_lag_records")), 6.0);
     let lag_s = value(&text, &group("strand_group_lag_seconds"));
@@ -165,10 +203,10 @@ async fn metrics_show_topic_and_group_series() {
     assert!(lag_s >= 0.3, "{lag_s}");
     assert_eq!(value(&text, "strand_group_lag_offsets_left_out"), 0.0);
 
-    // This test's one QUIC connection, and its requests: auth, two produces, a fetch, a join
-    // and a commit.
+    // This test's one QUIC connection, and its requests: auth, two produces, a fetch, a join,
+    // a commit and a tail.
     assert_eq!(value(&text, "strand_quic_connections"), 1.0);
-    assert!(value(&text, "strand_quic_streams_total") >= 6.0, "{text}");
+    assert!(value(&text, "strand_quic_streams_total") >= 7.0, "{text}");
 
     // Every produce was synced: the sync histogram has observations.
     let timed = |kind: &str| {

@@ -134,3 +134,96 @@ impl TopicSeries for TopicSeriesSource {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use strand_log::{FsyncPolicy, Seq, Store, StoreConfig};
+    use strand_sql_view::{Name, TopicName};
+
+    use super::*;
+    use crate::catalog::{CatalogChange, TopicDef};
+    use crate::topics::PartitionChoice;
+
+    fn name(topic: &str) -> TopicName {
+        TopicName {
+            namespace: Name::new("app").expect("name"),
+            topic: Name::new(topic).expect("name"),
+        }
+    }
+
+    fn change(catalog: &Catalog, change: CatalogChange) {
+        catalog
+            .change(|_| Ok::<_, ()>(Some(change)))
+            .expect("catalog write")
+            .expect("accepted");
+    }
+
+    #[test]
+    fn offsets_of_the_first_pairs_of_live_topics_with_open_partitions() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = StoreConfig::default();
+        config.partition.fsync = FsyncPolicy::Never;
+        let store = Arc::new(Store::open(dir.path(), config).expect("store"));
+        let catalog = Arc::new(Catalog::open(&store).expect("catalog"));
+        let data = Arc::new(TopicData::new(store.clone()));
+        let offsets = Arc::new(GroupOffsets::open(&store).expect("offsets"));
+        change(
+            &catalog,
+            CatalogChange::CreateNamespace(Name::new("app").expect("ns")),
+        );
+        for topic in ["orders", "audit", "gone"] {
+            let def = TopicDef {
+                name: name(topic),
+                partitions: 2,
+                retention_seconds: None,
+                sources: Vec::new(),
+            };
+            change(&catalog, CatalogChange::PutTopic(def));
+        }
+        let topic = |name_of: &str| catalog.topic(&name(name_of)).expect("topic");
+        let (orders, audit, gone) = (topic("orders"), topic("audit"), topic("gone"));
+        // Partition 0 of each topic is open (written); partition 1 of `orders` is not.
+        for topic in [&orders, &audit, &gone] {
+            let one = [(&b""[..], &b"m"[..])];
+            let choice = PartitionChoice::Explicit(0);
+            data.produce(topic, choice, &one, None).expect("produce");
+        }
+        let commit = |group: &str, topic: &CatalogTopic, partition: u32| {
+            offsets
+                .commit(group, topic, partition, Seq(1))
+                .expect("commit");
+        };
+        commit("b", &orders, 0);
+        commit("b", &orders, 1);
+        commit("a", &orders, 0);
+        commit("a", &audit, 0);
+        commit("a", &gone, 0);
+        change(&catalog, CatalogChange::DropTopic(name("gone")));
+
+        let source = TopicSeriesSource::new(catalog.clone(), data, offsets);
+        let names: Vec<String> = source.topics().into_iter().map(|t| t.name).collect();
+        assert_eq!(names, ["app.audit", "app.orders"]);
+        let shown = |sample: &GroupOffsetsSample| -> Vec<(String, String, usize)> {
+            let pair =
+                |o: &GroupTopicOffsets| (o.group.clone(), o.topic.clone(), o.partitions.len());
+            sample.offsets.iter().map(pair).collect()
+        };
+        // Every pair of live topics; `orders`' unopened partition 1 left out of `b`'s.
+        let all = source.group_offsets(10);
+        let pair = |g: &str, t: &str, n| (g.to_string(), t.to_string(), n);
+        let expected = [
+            pair("a", "app.audit", 1),
+            pair("a", "app.orders", 1),
+            pair("b", "app.orders", 1),
+        ];
+        assert_eq!(shown(&all), expected);
+        assert_eq!(all.offsets_left_out, 0);
+        // The first two pairs by name; `b`'s two offsets are left out.
+        let first = source.group_offsets(2);
+        assert_eq!(shown(&first), expected[..2]);
+        assert_eq!(first.offsets_left_out, 2);
+        let none = source.group_offsets(0);
+        assert!(none.offsets.is_empty());
+        assert_eq!(none.offsets_left_out, 4);
+    }
+}
