@@ -56,7 +56,7 @@ async fn create_streams(js: &jetstream::Context, prefix: &str, count: u32) -> an
 
 /// Produce throughput of `case`: producer `i` publishes to stream `i % partitions`.
 pub fn produce(nats: &NatsServer, runtime: &Runtime, case: &ProduceCase) -> anyhow::Result<Run> {
-    let prefix = format!("P{}", case.producers);
+    let prefix = format!("P{}_{}", case.value_bytes, case.producers);
     runtime.block_on(async {
         create_streams(&connect(nats).await?, &prefix, case.partitions).await?;
         let gauge = Arc::new(Gauge::default());

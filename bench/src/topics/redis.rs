@@ -53,7 +53,12 @@ pub fn produce(server: &RedisServer, runtime: &Runtime, case: &ProduceCase) -> a
         let mut tasks: Vec<Task<LatencyHistogram>> = Vec::new();
         for i in 0..case.producers {
             let mut connection = server.connect().await?;
-            let stream = format!("P{}:{}", case.producers, i as u32 % case.partitions);
+            let stream = format!(
+                "P{}_{}:{}",
+                case.value_bytes,
+                case.producers,
+                i as u32 % case.partitions
+            );
             let values = topics::values(case.value_bytes, i, case.batch);
             let pipeline = xadd_pipeline(&stream, &values);
             let (gauge, batch) = (gauge.clone(), case.batch);

@@ -4,7 +4,11 @@
 //! request of 1000 records in flight each, producer `i` writing partition `i % 8`); the
 //! records acknowledged in a counted window after a warm-up, records/s per tenth of the
 //! window, each request's latency (closed loop: the next batch goes when the last is
-//! acknowledged) and the CPU use of server, client and the rest of the machine.
+//! acknowledged) and the CPU use of server, client and the rest of the machine. The warm-up
+//! lasts until every producer had a request acknowledged, and the window spans at least two
+//! such first rounds (up to 10 x `--duration`), so slow rounds are not counted as none. Beside
+//! `fsync=always`, the disk's own bandwidth is probed (a goal holds the two together). A
+//! quick run uses one server per configuration.
 //!
 //! With `--peers`: NATS JetStream (a stream per partition, windows of 1000 publishes whose
 //! acks are awaited) and Redis Streams (a stream per partition, pipelines of 1000 `XADD`s, once
@@ -16,7 +20,8 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::cli::Fsync;
-use crate::peers::{jetstream, nats, redis::RedisConfig};
+use crate::peers::redis::{self, RedisConfig, RedisServer};
+use crate::peers::{jetstream, nats};
 use crate::report::{Measurement, Throughput};
 use crate::run::Bench;
 use crate::topics::driver::Run;
@@ -85,10 +90,16 @@ pub fn run(bench: &mut Bench, args: &ProduceArgs) -> anyhow::Result<()> {
     }
     let mut errors = Vec::new();
     for fsync in bench.targets.fsync_policies(&[Fsync::Never, Fsync::Always]) {
+        let mut server = None;
         for case in &cases {
-            if let Err(error) = strand_case(bench, fsync, case) {
+            if let Err(error) = strand_case(bench, fsync, &mut server, case) {
                 errors.push(format!("strand {}: {error:#}", case_label(case)));
             }
+        }
+        drop(server);
+        if fsync == Some(Fsync::Always) {
+            // The goal holds fsync=always 1 KiB x 64 against the disk's O_DSYNC bandwidth.
+            bench.disk().context("disk probe")?;
         }
     }
     if bench.targets.peers() {
@@ -98,9 +109,15 @@ pub fn run(bench: &mut Bench, args: &ProduceArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn strand_case(bench: &mut Bench, fsync: Option<Fsync>, case: &ProduceCase) -> anyhow::Result<()> {
-    let strand = StrandTopics::open(bench.targets.open(fsync, &[])?)?;
-    let durability = strand.target.durability();
+fn strand_case(
+    bench: &mut Bench,
+    fsync: Option<Fsync>,
+    server: &mut Option<StrandTopics>,
+    case: &ProduceCase,
+) -> anyhow::Result<()> {
+    let strand = topics::server_for_case(server, bench.quick, || {
+        StrandTopics::open(bench.targets.open(fsync, &[])?)
+    })?;
     let run = {
         let _bar = bench
             .progress
@@ -109,6 +126,7 @@ fn strand_case(bench: &mut Bench, fsync: Option<Fsync>, case: &ProduceCase) -> a
             .produce(&bench.runtime, case)
             .with_context(|| format!("server stderr:\n{}", strand.stderr()))?
     };
+    let durability = strand.target.durability();
     bench.push(measurement("strand", &durability, case, &run));
     Ok(())
 }
@@ -116,21 +134,26 @@ fn strand_case(bench: &mut Bench, fsync: Option<Fsync>, case: &ProduceCase) -> a
 fn peers(bench: &mut Bench, cases: &[ProduceCase], errors: &mut Vec<String>) {
     match nats::installed_version() {
         Some(version) => {
+            let mut server = None;
             for case in cases {
-                let run = jetstream_case(bench, case, &version);
-                if let Err(error) = run {
+                if let Err(error) = jetstream_case(bench, &mut server, case, &version) {
                     errors.push(format!("jetstream {}: {error:#}", case_label(case)));
                 }
             }
         }
         None => bench.note("nats-server not installed: JetStream skipped in produce"),
     }
-    match crate::peers::redis::installed_version() {
+    match redis::installed_version() {
         Some(version) => {
             for config in RedisConfig::DURABLE_AND_NOT {
+                let mut server = None;
                 for case in cases {
-                    if let Err(error) = redis_case(bench, config, case, &version) {
-                        errors.push(format!("redis {}: {error:#}", case_label(case)));
+                    if let Err(error) = redis_case(bench, config, &mut server, case, &version) {
+                        let durability = config.durability();
+                        errors.push(format!(
+                            "redis ({durability}) {}: {error:#}",
+                            case_label(case)
+                        ));
                     }
                 }
             }
@@ -139,18 +162,23 @@ fn peers(bench: &mut Bench, cases: &[ProduceCase], errors: &mut Vec<String>) {
     }
 }
 
-fn jetstream_case(bench: &mut Bench, case: &ProduceCase, version: &str) -> anyhow::Result<()> {
-    let dir = bench.targets.scratch().join(format!(
-        "jetstream-produce-{}-p{}",
-        case.value_bytes, case.producers
-    ));
-    let server = nats::NatsServer::start(&dir)?;
+fn jetstream_case(
+    bench: &mut Bench,
+    server: &mut Option<nats::NatsServer>,
+    case: &ProduceCase,
+    version: &str,
+) -> anyhow::Result<()> {
+    let dir = bench
+        .targets
+        .scratch()
+        .join(format!("jetstream-produce-{}", case_label(case)));
+    let server = topics::server_for_case(server, bench.quick, || nats::NatsServer::start(&dir))?;
     let run = {
         let _bar = bench.progress.timed(
             &progress_label("jetstream", case),
             case.warm_up + case.measure,
         );
-        jetstream::produce(&server, &bench.runtime, case)
+        jetstream::produce(server, &bench.runtime, case)
             .with_context(|| format!("nats-server stderr:\n{}", server.stderr()))?
     };
     let measurement = measurement("jetstream", jetstream::DURABILITY, case, &run);
@@ -161,21 +189,21 @@ fn jetstream_case(bench: &mut Bench, case: &ProduceCase, version: &str) -> anyho
 fn redis_case(
     bench: &mut Bench,
     config: RedisConfig,
+    server: &mut Option<RedisServer>,
     case: &ProduceCase,
     version: &str,
 ) -> anyhow::Result<()> {
     let dir = bench.targets.scratch().join(format!(
-        "redis-produce-{}-{}-p{}",
+        "redis-produce-{}-{}",
         config.name(),
-        case.value_bytes,
-        case.producers
+        case_label(case)
     ));
-    let server = crate::peers::redis::RedisServer::start(&dir, config)?;
+    let server = topics::server_for_case(server, bench.quick, || RedisServer::start(&dir, config))?;
     let run = {
         let _bar = bench
             .progress
             .timed(&progress_label("redis", case), case.warm_up + case.measure);
-        topics::redis::produce(&server, &bench.runtime, case)
+        topics::redis::produce(server, &bench.runtime, case)
             .with_context(|| format!("redis-server log:\n{}", server.log()))?
     };
     let measurement = measurement("redis", config.durability(), case, &run);
