@@ -128,6 +128,22 @@ impl StrandProcess {
         StrandProcess::start_with_env(&binary, &data_dir, fsync, &extra_args, &env)
     }
 
+    /// [`StrandProcess::restart`] with `between(data_dir)` run after the server stopped and
+    /// before it starts again (e.g. to evict its files from the page cache for a cold start).
+    pub fn restart_with(
+        self,
+        between: impl FnOnce(&Path) -> anyhow::Result<()>,
+    ) -> anyhow::Result<StrandProcess> {
+        let binary = self.binary.clone();
+        let data_dir = self.data_dir.clone();
+        let fsync = self.fsync;
+        let extra_args = self.extra_args.clone();
+        let env = self.env.clone();
+        self.stop()?;
+        between(&data_dir)?;
+        StrandProcess::start_with_env(&binary, &data_dir, fsync, &extra_args, &env)
+    }
+
     /// SIGTERM and wait (SIGKILL after 30 s).
     pub fn stop(mut self) -> anyhow::Result<()> {
         let pid = libc::pid_t::try_from(self.child.id()).context("pid out of range")?;

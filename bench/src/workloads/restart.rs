@@ -8,8 +8,9 @@
 //! (`data_bytes`). The first reads also check that nothing was lost: the row is there with its
 //! values, and every partition's last `_seq` is the one acknowledged before the restart.
 //!
-//! The data files are still in the OS page cache when the server starts again (the tool does
-//! not drop the whole machine's cache), so the figures are those of a warm restart.
+//! By default the data files are still in the OS page cache when the server starts again (a
+//! warm restart, as after a deploy); `--cold` evicts them between the stop and the start
+//! (`restart/sys.rs`), as after a reboot.
 //!
 //! A running server (`--url`) cannot be restarted by the tool: the workload needs `--spawn`.
 
@@ -29,6 +30,7 @@ use crate::sql::workload::{row_name, Statements};
 use crate::target::{Target, ROUTE_SQL};
 
 mod fill;
+mod sys;
 
 use fill::{fetch_middle, fill_table, fill_topic, TopicFill};
 
@@ -60,6 +62,11 @@ pub struct RestartArgs {
     /// Records per produce request.
     #[arg(long, default_value_t = 256)]
     pub batch_records: usize,
+    /// A cold start: between the stop and the start, write back and evict the data
+    /// directory's files from the OS page cache, so the server reads them from the disk as
+    /// after a reboot (default: a warm restart, its files still cached).
+    #[arg(long)]
+    pub cold: bool,
 }
 
 pub fn run(bench: &mut Bench, args: &RestartArgs) -> anyhow::Result<()> {
@@ -138,7 +145,18 @@ fn restart_one(
     let topic_fill = topic_started.elapsed();
     let process = target.process.take().context("a spawned server")?;
     let stopping = Instant::now();
-    let process = process.restart().context("restart the filled server")?;
+    let mut evict = Duration::ZERO;
+    let process = match args.cold {
+        true => process.restart_with(|dir| {
+            let _bar = bench.progress.timed("evict cache", Duration::from_secs(10));
+            let started = Instant::now();
+            sys::evict_from_page_cache(dir)?;
+            evict = started.elapsed();
+            Ok(())
+        }),
+        false => process.restart(),
+    };
+    let process = process.context("restart the filled server")?;
     let restart_total = stopping.elapsed();
     let ready = process.ready_after;
     target.http = process.http;
@@ -179,6 +197,7 @@ fn restart_one(
             records_per_partition * u64::from(args.partitions) * args.value_bytes as u64,
         )
         .param("partitions", args.partitions)
+        .param("cold", args.cold)
         .param("value_bytes", args.value_bytes);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let figures = [
@@ -186,7 +205,11 @@ fn restart_one(
         ("first_query_ms", ms(first_query), "ms"),
         ("first_topic_read_ms", ms(first_read), "ms"),
         ("data_bytes", data_bytes as f64, "B"),
-        ("stop_ms", ms(restart_total.saturating_sub(ready)), "ms"),
+        (
+            "stop_ms",
+            ms(restart_total.saturating_sub(ready + evict)),
+            "ms",
+        ),
         ("login_ms", ms(login), "ms"),
         ("quic_connect_ms", ms(connect), "ms"),
         (
