@@ -83,12 +83,14 @@ impl Server {
     }
 
     /// Creates `table` and fills it with `rows` rows, ids `1..=rows`, `room = id % rooms`,
-    /// `v = 0`, in multi-row INSERTs of literals. Returns the load time.
+    /// `v = 0`, in multi-row INSERTs of literals, counting the rows on `bar`. Returns the
+    /// load time.
     pub fn create_and_load(
         &self,
         table: &str,
         rows: usize,
         rooms: i64,
+        bar: &indicatif::ProgressBar,
     ) -> anyhow::Result<Duration> {
         self.create_table(table)?;
         let started = Instant::now();
@@ -104,6 +106,7 @@ impl Server {
                             let sql = insert_sql(table, first as i64..=last as i64, rooms);
                             let written = session.execute(&sql)?;
                             ensure!(written as usize == last + 1 - first, "short insert");
+                            bar.inc(written);
                         }
                         Ok(())
                     })

@@ -68,7 +68,7 @@ fn measure(bench: &mut Bench, server: &Server, args: &ResumeArgs) -> anyhow::Res
     for rows in [args.small_rows, args.large_rows] {
         let table = server.table(&format!("resume_{rows}"));
         let loading = bench.progress.counted("load", rows as u64);
-        server.create_and_load(&table, rows, 1000)?;
+        server.create_and_load(&table, rows, 1000, &loading)?;
         loading.finish_and_clear();
         tables.push(Sized { table, rows });
     }

@@ -4,7 +4,8 @@
 //! - `rows<N>` (snapshot rows/s): one subscription of a bulk-loaded table of `--rows` rows with
 //!   batch_size 10,000, paged through with `next_batch` (sent as soon as a batch says
 //!   `has_more`, before the client reads its rows) until `ready`; every id must arrive once
-//!   (the id sum is checked). `--runs` runs on new connections; the median run's throughput.
+//!   (the id sum is checked). `--runs` runs on new connections; the median run's throughput,
+//!   with rows/s over each tenth of that run as its series.
 //! - `ready<N>` (subscribe-to-ready): on one connection, again and again, the time from
 //!   sending `subscribe` (batch_size 1000) of a `--ready-rows` table to its last batch, then
 //!   `unsubscribe`; a latency histogram over the repetitions (after a warm-up).
@@ -22,7 +23,7 @@ use crate::latency::LatencyHistogram;
 use crate::realtime::points;
 use crate::realtime::setup::Server;
 use crate::realtime::ws::{clip, next_batch, subscribe, unsubscribe, Lite, Ws};
-use crate::report::{Figure, Measurement, Throughput};
+use crate::report::{Figure, Measurement, SeriesPoint, Throughput};
 use crate::run::Bench;
 
 /// Options of `snapshot`.
@@ -52,6 +53,8 @@ const READY_WARM_UP: usize = 10;
 const LARGE_BATCH_ROWS: u32 = 10_000;
 /// Rows per batch of the subscribe-to-ready snapshot.
 const READY_BATCH_ROWS: u32 = 1000;
+/// Intervals of a snapshot run's series.
+const SERIES_POINTS: usize = 10;
 
 pub fn run(bench: &mut Bench, args: &SnapshotArgs) -> anyhow::Result<()> {
     let mut args = args.clone();
@@ -70,7 +73,8 @@ pub fn run(bench: &mut Bench, args: &SnapshotArgs) -> anyhow::Result<()> {
 
 fn cases(bench: &mut Bench, server: &Server, args: &SnapshotArgs) -> anyhow::Result<()> {
     let ready_table = server.table("ready");
-    server.create_and_load(&ready_table, args.ready_rows, 100)?;
+    let hidden = indicatif::ProgressBar::hidden();
+    server.create_and_load(&ready_table, args.ready_rows, 100, &hidden)?;
     let bar = bench
         .progress
         .counted("ready", (READY_WARM_UP + args.ready_reps) as u64);
@@ -86,7 +90,7 @@ fn cases(bench: &mut Bench, server: &Server, args: &SnapshotArgs) -> anyhow::Res
 
     let big = server.table("big");
     let loading = bench.progress.counted("load", args.rows as u64);
-    let load_time = server.create_and_load(&big, args.rows, 1000)?;
+    let load_time = server.create_and_load(&big, args.rows, 1000, &loading)?;
     loading.finish_and_clear();
     let _bar = bench.progress.counted("snapshot", args.runs as u64);
     let m = snapshot_rows(bench, server, &big, args.rows, load_time, args.runs)?;
@@ -94,7 +98,9 @@ fn cases(bench: &mut Bench, server: &Server, args: &SnapshotArgs) -> anyhow::Res
     bench.push(m);
 
     let points_table = server.table("points");
-    server.create_and_load(&points_table, args.point_rows, 1000)?;
+    let loading = bench.progress.counted("load", args.point_rows as u64);
+    server.create_and_load(&points_table, args.point_rows, 1000, &loading)?;
+    loading.finish_and_clear();
     let m = points::measure(server, &bench.runtime, &points_table, args.point_rows)?;
     bench.push(m);
     Ok(())
@@ -106,16 +112,20 @@ struct Snapshot {
     id_sum: i64,
     batches: u64,
     bytes: u64,
+    /// When each batch arrived (since the subscribe was sent) and its rows.
+    arrivals: Vec<(Duration, u64)>,
 }
 
 /// Subscribes `id` to `sql` and pages through its snapshot until `ready`.
 async fn take_snapshot(ws: &mut Ws, id: &str, sql: &str, batch: u32) -> anyhow::Result<Snapshot> {
+    let started = Instant::now();
     ws.send(&subscribe(id, sql, Some(batch), None)).await?;
     let mut got = Snapshot {
         rows: 0,
         id_sum: 0,
         batches: 0,
         bytes: 0,
+        arrivals: Vec::new(),
     };
     loop {
         let text = ws.recv_text().await?;
@@ -146,11 +156,30 @@ async fn take_snapshot(ws: &mut Ws, id: &str, sql: &str, batch: u32) -> anyhow::
         );
         got.batches += 1;
         got.rows += lite.rows.len() as u64;
+        got.arrivals
+            .push((started.elapsed(), lite.rows.len() as u64));
         got.id_sum += lite.rows.iter().map(|r| r.id.unwrap_or(0)).sum::<i64>();
         if !more {
             return Ok(got);
         }
     }
+}
+
+/// Rows/s over each of [`SERIES_POINTS`] equal intervals of a run lasting `took`.
+fn series(arrivals: &[(Duration, u64)], took: Duration) -> Vec<SeriesPoint> {
+    let width = took.as_secs_f64().max(1e-9) / SERIES_POINTS as f64;
+    let mut rows = [0u64; SERIES_POINTS];
+    for (at, n) in arrivals {
+        let slot = ((at.as_secs_f64() / width) as usize).min(SERIES_POINTS - 1);
+        rows[slot] += n;
+    }
+    rows.iter()
+        .enumerate()
+        .map(|(i, &n)| SeriesPoint {
+            t_s: width * (i + 1) as f64,
+            records_per_s: n as f64 / width,
+        })
+        .collect()
 }
 
 /// The sum of ids `1..=rows`: what a complete snapshot of a bulk-loaded table adds up to.
@@ -252,6 +281,7 @@ fn snapshot_rows(
     .param("batch_size", LARGE_BATCH_ROWS)
     .param("runs", runs.max(1));
     m.throughput = Some(Throughput::of(rows as u64, got.bytes, *took));
+    m.series = series(&got.arrivals, *took);
     m.figures = vec![
         Figure::new(
             "median_rows_per_s",
