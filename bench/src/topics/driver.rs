@@ -22,7 +22,7 @@ pub type Task<T> = Pin<Box<dyn Future<Output = anyhow::Result<T>> + Send>>;
 /// Points of a produce run's series: one per tenth of the counted window.
 const SERIES_POINTS: u32 = 10;
 /// How often a consume run's progress is sampled for its series.
-const CONSUME_SERIES_STEP: Duration = Duration::from_millis(250);
+const CONSUME_SERIES_STEP: Duration = Duration::from_millis(100);
 /// How long producers may take to stop, and consumers to finish.
 const PRODUCER_STOP_TIMEOUT: Duration = Duration::from_secs(60);
 const CONSUMER_TIMEOUT: Duration = Duration::from_secs(600);
@@ -226,7 +226,10 @@ pub async fn drive_consumers(
     }
     let elapsed = mark.at().elapsed();
     let cpu = mark.use_since();
-    sampler.sample(gauge.records.load(Ordering::Relaxed));
+    // The last, partial step only when it is long enough to say something.
+    if sampler.points.is_empty() || sampler.last.0.elapsed() >= CONSUME_SERIES_STEP / 2 {
+        sampler.sample(gauge.records.load(Ordering::Relaxed));
+    }
     ensure!(
         read == expected,
         "the consumers read {read} of {expected} records"
