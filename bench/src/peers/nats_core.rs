@@ -39,7 +39,7 @@ pub fn run(bench: &mut Bench, subscribers: &[usize], plan: &LatencyPlan) -> anyh
             "nats-core",
             &format!("subs{n}"),
             &format!(
-                "{n} NATS core subscribers, {} subjects, {} publish+flush/s",
+                "{n} NATS subs, {} subjects, {} writes/s",
                 schedule.rooms, plan.rate_per_s
             ),
         )

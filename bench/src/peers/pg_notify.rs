@@ -67,7 +67,7 @@ pub fn run(
         "postgres",
         &format!("subs{subscribers}"),
         &format!(
-            "{subscribers} LISTEN connections, {} channels, {} INSERT+NOTIFY/s",
+            "{subscribers} LISTENers, {} channels, {} writes/s",
             schedule.rooms, plan.rate_per_s
         ),
     )

@@ -291,7 +291,7 @@ fn measure(
         "subscribe",
         "strand",
         &format!("memory{n}"),
-        &format!("{n} idle subscriptions, {connections} connections x {SUBSCRIPTIONS_PER_CONNECTION}: server RssAnon per subscription"),
+        &format!("memory of {n} idle subscriptions"),
     )
     .durability(server.target.durability())
     .param("subscriptions", n)

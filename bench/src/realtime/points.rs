@@ -61,7 +61,7 @@ pub fn measure(
         "snapshot",
         "strand",
         &format!("points{total}"),
-        &format!("{total} subscriptions WHERE id = k over {CONNECTIONS} connections, {rows} rows"),
+        &format!("{total} point subscriptions, {rows} rows"),
     )
     .durability(server.target.durability())
     .param("subscriptions", total)

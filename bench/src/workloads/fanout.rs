@@ -176,7 +176,7 @@ fn measure(
         "fanout",
         "strand",
         &format!("subs{n}"),
-        &format!("one write to {n} unfiltered subscriptions ({connections} connections)"),
+        &format!("1 write to {n} unfiltered subscriptions"),
     )
     .durability(server.target.durability())
     .param("subscribers", n)

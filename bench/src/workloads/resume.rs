@@ -106,7 +106,7 @@ fn measure(bench: &mut Bench, server: &Server, args: &ResumeArgs) -> anyhow::Res
             "strand",
             &format!("rows{}", sized.rows),
             &format!(
-                "resume {} missed changes, {} rows in the table",
+                "resume {} changes, {} rows in the table",
                 args.changes, sized.rows
             ),
         )

@@ -223,7 +223,7 @@ fn subscribe_ready(
         "snapshot",
         "strand",
         &format!("ready{rows}"),
-        &format!("subscribe to ready, {rows} rows, batch_size {READY_BATCH_ROWS}"),
+        &format!("subscribe to ready, {rows} rows"),
     )
     .durability(server.target.durability())
     .param("rows", rows)
@@ -274,7 +274,7 @@ fn snapshot_rows(
         "snapshot",
         "strand",
         &format!("rows{rows}"),
-        &format!("snapshot of {rows} rows, batch_size {LARGE_BATCH_ROWS}"),
+        &format!("snapshot of {rows} rows"),
     )
     .durability(server.target.durability())
     .param("rows", rows)

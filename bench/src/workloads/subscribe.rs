@@ -144,7 +144,7 @@ fn latency_case(
         "strand",
         &format!("subs{subscribers}"),
         &format!(
-            "{subscribers} WebSocket subscribers, {} rooms, {} writes/s over HTTP",
+            "{subscribers} WS subs, {} rooms, {} writes/s",
             schedule.rooms, plan.rate_per_s
         ),
     )
