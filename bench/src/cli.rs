@@ -96,7 +96,12 @@ pub struct TargetArgs {
     #[arg(long, global = true, default_value = "admin")]
     pub user: String,
     /// That user's password [env: STRAND_BENCH_PASSWORD].
-    #[arg(long, global = true, env = "STRAND_BENCH_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "STRAND_BENCH_PASSWORD",
+        hide_env_values = true
+    )]
     pub password: Option<String>,
     /// fsync policies to run (spawned servers only; a running server keeps its own):
     /// `never`, `interval`, `always`, comma-separated.

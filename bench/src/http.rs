@@ -69,7 +69,11 @@ impl HttpConnection {
     /// `GET path`; the status and the answer's body.
     pub fn get(&mut self, path: &str) -> anyhow::Result<(u16, &[u8])> {
         self.request.clear();
-        write!(self.request, "GET {path} HTTP/1.1\r\n{}\r\n", self.fixed_headers)?;
+        write!(
+            self.request,
+            "GET {path} HTTP/1.1\r\n{}\r\n",
+            self.fixed_headers
+        )?;
         self.stream
             .write_all(&self.request)
             .context("send request")?;

@@ -41,7 +41,8 @@ impl LatencyHistogram {
 
     pub fn record(&mut self, latency: Duration) {
         let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
-        self.histogram.saturating_record(ns.clamp(1, LATENCY_NS_MAX));
+        self.histogram
+            .saturating_record(ns.clamp(1, LATENCY_NS_MAX));
     }
 
     /// Records a latency of a closed-loop client that sends every `expected_interval`: a
@@ -128,17 +129,9 @@ impl OpenLoop {
     }
 
     /// Waits until the next request is due (at once when the client is behind) and returns
-    /// its due time: latencies are measured from it.
-    pub async fn next_due(&mut self) -> Instant {
-        let due = self.start + self.interval.mul_f64(self.next as f64);
-        self.next += 1;
-        tokio::time::sleep_until(due.into()).await;
-        due
-    }
-
-    /// [`OpenLoop::next_due`] for a plain thread: sleeps with the OS timer, whose wake-up is
-    /// tens of microseconds late where tokio's timer wheel rounds up to the next millisecond
-    /// (which would add up to 1 ms to every latency measured from the due time).
+    /// its due time: latencies are measured from it. A plain thread's sleep (the OS timer,
+    /// tens of microseconds late), never tokio's timer, whose wheel rounds up to the next
+    /// millisecond and would add up to 1 ms to every latency measured from the due time.
     pub fn next_due_blocking(&mut self) -> Instant {
         let due = self.start + self.interval.mul_f64(self.next as f64);
         self.next += 1;
@@ -146,11 +139,6 @@ impl OpenLoop {
             std::thread::sleep(wait);
         }
         due
-    }
-
-    /// Requests issued so far.
-    pub fn issued(&self) -> u64 {
-        self.next
     }
 }
 

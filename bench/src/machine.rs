@@ -116,20 +116,14 @@ fn fdatasync_latency(path: &Path, seconds: f64) -> anyhow::Result<LatencySummary
     let mut file = File::create(path)?;
     let record = [0x5au8; PROBE_RECORD_BYTES];
     let mut histogram = LatencyHistogram::new();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()?;
     let total = (seconds * PROBE_RATE) as u64;
-    runtime.block_on(async {
-        let mut schedule = OpenLoop::new(Instant::now(), PROBE_RATE);
-        for _ in 0..total {
-            let due = schedule.next_due().await;
-            file.write_all(&record)?;
-            file.sync_data()?;
-            histogram.record(due.elapsed());
-        }
-        anyhow::Ok(())
-    })?;
+    let mut schedule = OpenLoop::new(Instant::now(), PROBE_RATE);
+    for _ in 0..total {
+        let due = schedule.next_due_blocking();
+        file.write_all(&record)?;
+        file.sync_data()?;
+        histogram.record(due.elapsed());
+    }
     drop(file);
     let _ = std::fs::remove_file(path);
     histogram

@@ -43,9 +43,11 @@ impl Progress {
     pub fn counted(&self, label: &str, total: u64) -> ProgressBar {
         let bar = self.bar(total);
         bar.set_style(
-            ProgressStyle::with_template("{prefix:>12} [{bar:30}] {human_pos}/{human_len} {per_sec} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{prefix:>12} [{bar:30}] {human_pos}/{human_len} {per_sec} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
         );
         bar.set_prefix(label.to_string());
         bar

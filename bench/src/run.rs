@@ -51,9 +51,10 @@ impl Bench {
         } else {
             DISK_PROBE_SECONDS
         };
-        let _bar = self
-            .progress
-            .timed("disk probe", std::time::Duration::from_secs_f64(seconds * 2.0));
+        let _bar = self.progress.timed(
+            "disk probe",
+            std::time::Duration::from_secs_f64(seconds * 2.0),
+        );
         let disk = DiskProbe::measure(self.targets.scratch(), seconds)?;
         self.report.machine.disk = Some(disk.clone());
         Ok(disk)
@@ -74,7 +75,11 @@ impl Bench {
 /// Runs the command line's workload(s) and writes the report; the exit code says whether
 /// every workload ran.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let scratch_root = cli.target.scratch.clone().unwrap_or_else(std::env::temp_dir);
+    let scratch_root = cli
+        .target
+        .scratch
+        .clone()
+        .unwrap_or_else(std::env::temp_dir);
     std::fs::create_dir_all(&scratch_root)
         .with_context(|| format!("create {}", scratch_root.display()))?;
     let scratch = tempfile::Builder::new()
@@ -176,11 +181,14 @@ fn write_outputs(report: &Report, cli: &Cli, json_to_stdout: bool) -> anyhow::Re
             .with_context(|| format!("write {}", path.display()))?;
     }
     if let Some(path) = &cli.output.markdown {
-        let link = cli.output.html.as_ref().map(|p: &PathBuf| p.display().to_string());
+        let link = cli
+            .output
+            .html
+            .as_ref()
+            .map(|p: &PathBuf| p.display().to_string());
         let existing = std::fs::read_to_string(path).ok();
         let markdown = report::markdown::render(report, existing.as_deref(), link.as_deref());
-        std::fs::write(path, markdown)
-            .with_context(|| format!("write {}", path.display()))?;
+        std::fs::write(path, markdown).with_context(|| format!("write {}", path.display()))?;
     }
     Ok(())
 }

@@ -24,8 +24,6 @@ pub const ROUTE_WS: &str = "/v1/ws";
 
 /// One Strand server to measure.
 pub struct Target {
-    /// `spawned, fsync=always` or `http://host:port`.
-    pub label: String,
     /// The fsync policy, when the tool chose it.
     pub fsync: Option<Fsync>,
     pub http: SocketAddr,
@@ -50,11 +48,6 @@ impl Target {
         self.process.as_ref().map(StrandProcess::pid)
     }
 
-    /// `ws://host:port/v1/ws`.
-    pub fn ws_url(&self) -> String {
-        format!("ws://{}{ROUTE_WS}", self.http)
-    }
-
     /// Logs in once; the token serves every later request (an HMAC check instead of an
     /// argon2 verification per request).
     pub fn login(&self) -> anyhow::Result<String> {
@@ -62,8 +55,14 @@ impl Target {
         let body = json!({"username": self.user, "password": self.password}).to_string();
         let (status, answer) = connection.post_json(ROUTE_LOGIN, body.as_bytes())?;
         let answer: serde_json::Value = serde_json::from_slice(answer)?;
-        ensure!(status == 200, "login as {} failed ({status}): {answer}", self.user);
-        let token = answer["token"].as_str().context("login answer has no token")?;
+        ensure!(
+            status == 200,
+            "login as {} failed ({status}): {answer}",
+            self.user
+        );
+        let token = answer["token"]
+            .as_str()
+            .context("login answer has no token")?;
         Ok(token.to_string())
     }
 
@@ -168,6 +167,10 @@ impl Targets {
             return self.remote();
         }
         let fsync = fsync.unwrap_or(Fsync::Interval);
+        // What an earlier workload left dirty in the page cache (gigabytes after a produce
+        // run without fsync) would otherwise be written back during this one's window, and
+        // its fdatasyncs would wait behind it.
+        crate::sys::sync_file_systems();
         let binary = spawn::strand_binary(self.args.strand_bin.as_deref())?;
         self.spawned += 1;
         let dir = self
@@ -178,7 +181,6 @@ impl Targets {
             env => StrandProcess::start_with_env(&binary, &dir, fsync, extra_args, env)?,
         };
         Ok(Target {
-            label: format!("spawned, fsync={}", fsync.as_str()),
             fsync: Some(fsync),
             http: process.http,
             quic: Some(process.quic),
@@ -199,7 +201,6 @@ impl Targets {
         };
         let quic = self.args.server.as_deref().map(resolve).transpose()?;
         Ok(Target {
-            label: self.args.url.clone().unwrap_or_default(),
             fsync: None,
             http,
             quic,

@@ -59,7 +59,10 @@ const THROUGHPUT_FIELDS: [&str; 5] = ["records", "bytes", "elapsed_s", "records_
 
 fn has_fields(value: &Value, fields: &[&str], what: &str) {
     for field in fields {
-        assert!(value.get(field).is_some(), "{what} has no `{field}`: {value}");
+        assert!(
+            value.get(field).is_some(),
+            "{what} has no `{field}`: {value}"
+        );
     }
 }
 
@@ -69,7 +72,10 @@ fn help_explains_the_tool_and_each_subcommand() {
     assert!(help.status.success());
     let text = String::from_utf8_lossy(&help.stdout);
     for subcommand in SUBCOMMANDS.iter().chain(&["all"]) {
-        assert!(text.contains(subcommand), "--help does not list {subcommand}:\n{text}");
+        assert!(
+            text.contains(subcommand),
+            "--help does not list {subcommand}:\n{text}"
+        );
     }
     assert!(text.contains("coordinated omission"), "{text}");
     for subcommand in SUBCOMMANDS {
@@ -114,15 +120,26 @@ fn check_report(subcommand: &str, json: &Path) {
     let report: Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
     has_fields(&report, &REPORT_FIELDS, "the report");
     assert_eq!(report["tool"], "strand-bench");
-    assert_eq!(report["failures"].as_array().map(Vec::len), Some(0), "{report}");
-    has_fields(&report["machine"], &["cpus", "cpu_model", "ram_gib", "kernel"], "machine");
+    assert_eq!(
+        report["failures"].as_array().map(Vec::len),
+        Some(0),
+        "{report}"
+    );
+    has_fields(
+        &report["machine"],
+        &["cpus", "cpu_model", "ram_gib", "kernel"],
+        "machine",
+    );
     let results = report["results"].as_array().expect("results is an array");
     let workload = subcommand;
     let ours: Vec<&Value> = results
         .iter()
         .filter(|r| r["workload"] == workload && r["system"] == "strand")
         .collect();
-    assert!(!ours.is_empty(), "no strand result for {workload}: {report}");
+    assert!(
+        !ours.is_empty(),
+        "no strand result for {workload}: {report}"
+    );
     for result in results {
         has_fields(result, &RESULT_FIELDS, "a result");
         let key = format!(

@@ -2,7 +2,7 @@
 //! directory when its server is installed, and stopped at the end.
 pub mod jetstream;
 pub mod nats;
-pub mod postgres;
-pub mod redis;
 pub mod nats_core;
 pub mod pg_notify;
+pub mod postgres;
+pub mod redis;

@@ -82,8 +82,13 @@ fn goals(out: &mut String, report: &Report) {
     }
     out.push_str("<h2>Goals</h2><table><tr><th>verdict</th><th>goal</th><th>measured</th><th>required</th></tr>");
     for goal in &report.goals {
-        let class = if goal.verdict == "MET" { "met" } else { "notmet" };
-        let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{} {}", number(v), goal.unit));
+        let class = if goal.verdict == "MET" {
+            "met"
+        } else {
+            "notmet"
+        };
+        let show =
+            |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{} {}", number(v), goal.unit));
         let _ = write!(
             out,
             "<tr><td class=\"{class}\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -107,7 +112,9 @@ fn table(out: &mut String, results: &[&Measurement]) {
             (number(t.records_per_s), format!("{:.1}", t.mb_per_s))
         });
         let ms = |f: fn(&crate::latency::LatencySummary) -> f64| {
-            r.latency.as_ref().map_or("-".to_string(), |l| format!("{:.3}", f(l)))
+            r.latency
+                .as_ref()
+                .map_or("-".to_string(), |l| format!("{:.3}", f(l)))
         };
         let other: Vec<String> = r
             .figures
@@ -178,7 +185,12 @@ fn charts(out: &mut String, workload: &str, results: &[&Measurement], report: &R
         .ratios
         .iter()
         .filter(|r| r.workload == workload)
-        .map(|r| (format!("{} vs {} {}", r.case, r.peer, r.figure), r.advantage))
+        .map(|r| {
+            (
+                format!("{} vs {} {}", r.case, r.peer, r.figure),
+                r.advantage,
+            )
+        })
         .collect();
     if !bars.is_empty() {
         out.push_str(&svg::advantage_bars(

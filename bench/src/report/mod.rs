@@ -89,7 +89,10 @@ impl Measurement {
     }
 
     pub fn figure(&self, name: &str) -> Option<f64> {
-        self.figures.iter().find(|f| f.name == name).map(|f| f.value)
+        self.figures
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| f.value)
     }
 }
 
@@ -243,7 +246,11 @@ pub(crate) mod tests {
 
     fn throughput_case(system: &str, case: &str, per_s: f64) -> Measurement {
         let mut m = Measurement::new("produce", system, case, case);
-        m.throughput = Some(Throughput::of(per_s as u64, 0, std::time::Duration::from_secs(1)));
+        m.throughput = Some(Throughput::of(
+            per_s as u64,
+            0,
+            std::time::Duration::from_secs(1),
+        ));
         m
     }
 

@@ -47,7 +47,14 @@ fn escape(text: &str) -> String {
 }
 
 /// A line chart; `y_log` plots y on a log scale (latencies span decades).
-pub fn line_chart(title: &str, x_label: &str, y_label: &str, axis: XAxis, y_log: bool, lines: &[Line]) -> String {
+pub fn line_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    axis: XAxis,
+    y_log: bool,
+    lines: &[Line],
+) -> String {
     let plot_w = WIDTH - MARGIN_LEFT - MARGIN_RIGHT;
     let plot_h = HEIGHT - MARGIN_TOP - MARGIN_BOTTOM;
     let all = lines.iter().flat_map(|l| l.points.iter().copied());
@@ -73,7 +80,10 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, axis: XAxis, y_log:
     }
     let y_of = |y: f64| if y_log { y.max(1e-6).log10() } else { y };
     let (y_lo, y_hi) = if y_log {
-        (y_of(y_min.max(1e-6)).floor(), y_of(y_max).ceil().max(y_of(y_min.max(1e-6)).floor() + 1.0))
+        (
+            y_of(y_min.max(1e-6)).floor(),
+            y_of(y_max).ceil().max(y_of(y_min.max(1e-6)).floor() + 1.0),
+        )
     } else {
         (0.0, if y_max > 0.0 { y_max * 1.1 } else { 1.0 })
     };
@@ -105,7 +115,9 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, axis: XAxis, y_log:
     }
     let ticks: Vec<f64> = match axis {
         XAxis::Percentile => vec![0.0, 50.0, 90.0, 99.0, 99.9, 99.99],
-        XAxis::Linear => (0..=4).map(|i| x_min + x_span * f64::from(i) / 4.0).collect(),
+        XAxis::Linear => (0..=4)
+            .map(|i| x_min + x_span * f64::from(i) / 4.0)
+            .collect(),
     };
     for tick in ticks {
         let x = match axis {
@@ -242,7 +254,14 @@ mod tests {
                 points: vec![(0.0, 0.2), (100.0, 3.0)],
             },
         ];
-        let svg = line_chart("latency", "percentile", "ms", XAxis::Percentile, true, &lines);
+        let svg = line_chart(
+            "latency",
+            "percentile",
+            "ms",
+            XAxis::Percentile,
+            true,
+            &lines,
+        );
         assert_eq!(svg.matches("<polyline").count(), 2);
         assert!(svg.contains("strand &lt;fsync=always&gt;"));
         assert!(svg.ends_with("</svg>"));

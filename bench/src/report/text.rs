@@ -20,7 +20,10 @@ pub fn render(report: &Report) -> String {
             out,
             "disk: 200 B append+fdatasync at 1,000/s p50 {:.2} ms p99 {:.2} ms max {:.2} ms; \
              O_DSYNC sequential {:.0} MB/s",
-            disk.fdatasync.p50_ms, disk.fdatasync.p99_ms, disk.fdatasync.max_ms, disk.odsync_mb_per_s
+            disk.fdatasync.p50_ms,
+            disk.fdatasync.p99_ms,
+            disk.fdatasync.max_ms,
+            disk.odsync_mb_per_s
         );
     }
     let mut workloads: Vec<&str> = report.results.iter().map(|r| r.workload).collect();
@@ -30,7 +33,14 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(
             out,
             "{:<10} {:<44} {:<22} {:>12} {:>8} {:>9} {:>9} {:>9} {:>9}",
-            "system", "case", "durability", "records/s", "MB/s", "p50 ms", "p99 ms", "p99.9 ms",
+            "system",
+            "case",
+            "durability",
+            "records/s",
+            "MB/s",
+            "p50 ms",
+            "p99 ms",
+            "p99.9 ms",
             "max ms"
         );
         for result in report.results.iter().filter(|r| r.workload == workload) {
@@ -46,7 +56,10 @@ pub fn render(report: &Report) -> String {
         }
     }
     if !report.ratios.is_empty() {
-        let _ = writeln!(out, "\n== Strand against peers (advantage > 1: Strand ahead)");
+        let _ = writeln!(
+            out,
+            "\n== Strand against peers (advantage > 1: Strand ahead)"
+        );
         for ratio in &report.ratios {
             let _ = writeln!(
                 out,
@@ -86,9 +99,11 @@ pub fn render(report: &Report) -> String {
 }
 
 fn row(result: &Measurement) -> String {
-    let (rate, mb) = result.throughput.map_or(("-".to_string(), "-".to_string()), |t| {
-        (number(t.records_per_s), format!("{:.1}", t.mb_per_s))
-    });
+    let (rate, mb) = result
+        .throughput
+        .map_or(("-".to_string(), "-".to_string()), |t| {
+            (number(t.records_per_s), format!("{:.1}", t.mb_per_s))
+        });
     let latency = result.latency.as_ref();
     let ms = |f: fn(&crate::latency::LatencySummary) -> f64| {
         latency.map_or("-".to_string(), |l| format!("{:.3}", f(l)))

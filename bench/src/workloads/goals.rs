@@ -17,7 +17,13 @@ pub fn evaluate(report: &Report) -> Vec<Goal> {
 }
 
 /// `measured <= required` (`at_most`) or `measured >= required`.
-fn goal(label: impl Into<String>, measured: Option<f64>, required: Option<f64>, unit: &str, at_most: bool) -> Goal {
+fn goal(
+    label: impl Into<String>,
+    measured: Option<f64>,
+    required: Option<f64>,
+    unit: &str,
+    at_most: bool,
+) -> Goal {
     let verdict = match (measured, required) {
         (Some(m), Some(r)) if (at_most && m <= r) || (!at_most && m >= r) => "MET",
         (Some(_), Some(_)) => "NOT MET",
@@ -67,25 +73,80 @@ fn e2e_goals(report: &Report, goals: &mut Vec<Goal>) {
     let never = strand(report, "e2e").find(|m| m.durability == "fsync=never");
     let always = strand(report, "e2e").find(|m| m.durability == "fsync=always");
     let jetstream = peer(report, "e2e", "jetstream");
-    goals.push(goal("e2e: produce-to-consume p50, Strand fsync=never below JetStream's", p50(never), p50(jetstream), "ms", true));
-    goals.push(goal("e2e: produce-to-consume p99, Strand fsync=never below JetStream's", p99(never), p99(jetstream), "ms", true));
-    let disk_p99 = report.machine.disk.as_ref().map(|d| 2.0 * d.fdatasync.p99_ms);
-    goals.push(goal("e2e: fsync=always p99 within 2x of the disk's append+fdatasync p99 (same run)", p99(always), disk_p99, "ms", true));
+    goals.push(goal(
+        "e2e: produce-to-consume p50, Strand fsync=never below JetStream's",
+        p50(never),
+        p50(jetstream),
+        "ms",
+        true,
+    ));
+    goals.push(goal(
+        "e2e: produce-to-consume p99, Strand fsync=never below JetStream's",
+        p99(never),
+        p99(jetstream),
+        "ms",
+        true,
+    ));
+    let disk_p99 = report
+        .machine
+        .disk
+        .as_ref()
+        .map(|d| 2.0 * d.fdatasync.p99_ms);
+    goals.push(goal(
+        "e2e: fsync=always p99 within 2x of the disk's append+fdatasync p99 (same run)",
+        p99(always),
+        disk_p99,
+        "ms",
+        true,
+    ));
 }
 
 fn subscribe_goals(report: &Report, goals: &mut Vec<Goal>) {
     let thousand = strand(report, "subscribe")
         .find(|m| param(m, "subscribers") == Some(1000) && m.latency.is_some());
-    goals.push(goal("subscribe: write-to-client p50 with 1k subscribers", p50(thousand), Some(0.3), "ms", true));
-    goals.push(goal("subscribe: write-to-client p99 with 1k subscribers", p99(thousand), Some(1.0), "ms", true));
-    for (system, name) in [("postgres", "PostgreSQL LISTEN/NOTIFY"), ("nats-core", "NATS core pub/sub")] {
+    goals.push(goal(
+        "subscribe: write-to-client p50 with 1k subscribers",
+        p50(thousand),
+        Some(0.3),
+        "ms",
+        true,
+    ));
+    goals.push(goal(
+        "subscribe: write-to-client p99 with 1k subscribers",
+        p99(thousand),
+        Some(1.0),
+        "ms",
+        true,
+    ));
+    for (system, name) in [
+        ("postgres", "PostgreSQL LISTEN/NOTIFY"),
+        ("nats-core", "NATS core pub/sub"),
+    ] {
         let Some(theirs) = peer(report, "subscribe", system) else {
-            goals.push(goal(format!("subscribe: p50 and p99 below {name}"), None, None, "ms", true));
+            goals.push(goal(
+                format!("subscribe: p50 and p99 below {name}"),
+                None,
+                None,
+                "ms",
+                true,
+            ));
             continue;
         };
         let ours = strand(report, "subscribe").find(|m| m.case == theirs.case);
-        goals.push(goal(format!("subscribe: p50 below {name} ({})", theirs.case), p50(ours), p50(Some(theirs)), "ms", true));
-        goals.push(goal(format!("subscribe: p99 below {name} ({})", theirs.case), p99(ours), p99(Some(theirs)), "ms", true));
+        goals.push(goal(
+            format!("subscribe: p50 below {name} ({})", theirs.case),
+            p50(ours),
+            p50(Some(theirs)),
+            "ms",
+            true,
+        ));
+        goals.push(goal(
+            format!("subscribe: p99 below {name} ({})", theirs.case),
+            p99(ours),
+            p99(Some(theirs)),
+            "ms",
+            true,
+        ));
     }
 }
 
@@ -93,27 +154,51 @@ fn produce_goals(report: &Report, goals: &mut Vec<Goal>) {
     // fsync=never at least as fast as fsync=always in every case.
     let mut worst_never_over_always: Option<f64> = None;
     for never in strand(report, "produce").filter(|m| m.durability == "fsync=never") {
-        let always = strand(report, "produce").find(|m| m.durability == "fsync=always" && m.case == never.case);
+        let always = strand(report, "produce")
+            .find(|m| m.durability == "fsync=always" && m.case == never.case);
         if let (Some(n), Some(a)) = (rate(Some(never)), rate(always)) {
             let ratio = n / a;
-            worst_never_over_always = Some(worst_never_over_always.map_or(ratio, |w: f64| w.min(ratio)));
+            worst_never_over_always =
+                Some(worst_never_over_always.map_or(ratio, |w: f64| w.min(ratio)));
         }
     }
-    goals.push(goal("produce: fsync=never / fsync=always throughput, worst case", worst_never_over_always, Some(1.0), "x", false));
+    goals.push(goal(
+        "produce: fsync=never / fsync=always throughput, worst case",
+        worst_never_over_always,
+        Some(1.0),
+        "x",
+        false,
+    ));
     let worst_ratio = |peer_prefix: &str, durability: &str, case_prefix: &str| {
         report
             .ratios
             .iter()
             .filter(|r| r.workload == "produce" && r.figure == "records_per_s")
-            .filter(|r| r.peer.starts_with(peer_prefix) && r.case.contains(durability) && r.case.starts_with(case_prefix))
+            .filter(|r| {
+                r.peer.starts_with(peer_prefix)
+                    && r.case.contains(durability)
+                    && r.case.starts_with(case_prefix)
+            })
             .map(|r| r.advantage)
             .reduce(f64::min)
     };
-    goals.push(goal("produce: fsync=never over JetStream, worst case", worst_ratio("jetstream", "fsync=never", ""), Some(2.0), "x", false));
+    goals.push(goal(
+        "produce: fsync=never over JetStream, worst case",
+        worst_ratio("jetstream", "fsync=never", ""),
+        Some(2.0),
+        "x",
+        false,
+    ));
     let durable_64 = strand(report, "produce").find(|m| {
-        m.durability == "fsync=always" && param(m, "value_bytes") == Some(1024) && param(m, "producers") == Some(64)
+        m.durability == "fsync=always"
+            && param(m, "value_bytes") == Some(1024)
+            && param(m, "producers") == Some(64)
     });
-    let half_disk = report.machine.disk.as_ref().map(|d| d.odsync_mb_per_s / 2.0);
+    let half_disk = report
+        .machine
+        .disk
+        .as_ref()
+        .map(|d| d.odsync_mb_per_s / 2.0);
     goals.push(goal(
         "produce: fsync=always 1 KiB x 64 producers, at least half the disk's O_DSYNC bandwidth",
         durable_64.and_then(|m| m.throughput).map(|t| t.mb_per_s),
@@ -131,20 +216,46 @@ fn produce_goals(report: &Report, goals: &mut Vec<Goal>) {
 }
 
 fn snapshot_goals(report: &Report, goals: &mut Vec<Goal>) {
-    let snapshot = strand(report, "snapshot").find(|m| param(m, "rows").is_some_and(|r| r >= 1_000_000));
-    goals.push(goal("snapshot: rows/s streaming a 1M-row table", rate(snapshot), Some(1_000_000.0), "rows/s", false));
+    let snapshot =
+        strand(report, "snapshot").find(|m| param(m, "rows").is_some_and(|r| r >= 1_000_000));
+    goals.push(goal(
+        "snapshot: rows/s streaming a 1M-row table",
+        rate(snapshot),
+        Some(1_000_000.0),
+        "rows/s",
+        false,
+    ));
     let ready = strand(report, "snapshot").find(|m| m.case.starts_with("ready"));
-    goals.push(goal("snapshot: subscribe-to-ready of a 1k-row table, p50", p50(ready), Some(2.0), "ms", true));
-    let fanout = strand(report, "fanout").find(|m| param(m, "subscribers").is_some_and(|n| n >= 100_000));
-    let reach_all = fanout.and_then(|m| m.latency.as_ref()).map(|l| l.max_ms / 1e3);
-    goals.push(goal("fanout: one write reaches 100k subscribers", reach_all, Some(0.3), "s", true));
+    goals.push(goal(
+        "snapshot: subscribe-to-ready of a 1k-row table, p50",
+        p50(ready),
+        Some(2.0),
+        "ms",
+        true,
+    ));
+    let fanout =
+        strand(report, "fanout").find(|m| param(m, "subscribers").is_some_and(|n| n >= 100_000));
+    let reach_all = fanout
+        .and_then(|m| m.latency.as_ref())
+        .map(|l| l.max_ms / 1e3);
+    goals.push(goal(
+        "fanout: one write reaches 100k subscribers",
+        reach_all,
+        Some(0.3),
+        "s",
+        true,
+    ));
 }
 
 fn sql_goals(report: &Report, goals: &mut Vec<Goal>) {
     let ratio = report
         .ratios
         .iter()
-        .filter(|r| r.workload == "sql-insert" && r.figure == "records_per_s" && r.peer.starts_with("postgres"))
+        .filter(|r| {
+            r.workload == "sql-insert"
+                && r.figure == "records_per_s"
+                && r.peer.starts_with("postgres")
+        })
         .find(|r| r.case.starts_with("insert_row_c16_durable"));
     goals.push(goal(
         "sql-insert: durable single-row INSERT, 16 clients, over PostgreSQL (synchronous_commit=on)",
@@ -161,7 +272,25 @@ fn restart_goals(report: &Report, goals: &mut Vec<Goal>) {
     let size = restart
         .and_then(|m| m.figure("data_bytes"))
         .map_or(String::new(), |b| format!(" ({:.1} GB of data)", b / 1e9));
-    goals.push(goal(format!("restart: ready{size}"), figure("ready_ms"), Some(1000.0), "ms", true));
-    goals.push(goal(format!("restart: first point query served{size}"), figure("first_query_ms"), Some(2000.0), "ms", true));
-    goals.push(goal(format!("restart: first topic read served{size}"), figure("first_topic_read_ms"), Some(2000.0), "ms", true));
+    goals.push(goal(
+        format!("restart: ready{size}"),
+        figure("ready_ms"),
+        Some(1000.0),
+        "ms",
+        true,
+    ));
+    goals.push(goal(
+        format!("restart: first point query served{size}"),
+        figure("first_query_ms"),
+        Some(2000.0),
+        "ms",
+        true,
+    ));
+    goals.push(goal(
+        format!("restart: first topic read served{size}"),
+        figure("first_topic_read_ms"),
+        Some(2000.0),
+        "ms",
+        true,
+    ));
 }
