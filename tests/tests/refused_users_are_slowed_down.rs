@@ -3,7 +3,7 @@
 //! burst of refusals, each of their requests waits its turn before its body is read, over
 //! HTTP and QUIC. Other users are not held, and the penalized user's requests are still
 //! answered (delayed, not refused). Without the throttle a flood of refused requests took the
-//! cores an INSERT of another user needs (`cargo bench -p strand-broker --bench under_attack`).
+//! cores an INSERT of another user needs (`strand-bench under-attack`).
 
 use std::time::{Duration, Instant};
 
