@@ -30,12 +30,12 @@ use crate::topics::{self, ProduceCase};
 
 const WORKLOAD: &str = "produce";
 /// A quick run's warm-up and window.
-const QUICK_WARM_UP: Duration = Duration::from_millis(50);
-const QUICK_WINDOW: Duration = Duration::from_millis(200);
+const QUICK_WARM_UP: Duration = Duration::ZERO;
+const QUICK_WINDOW: Duration = Duration::from_millis(150);
 /// How far a window may grow so that it spans two rounds of slow requests (see
 /// `drive_producers`): a quick run's at most, a full run's at most this many times
 /// `--duration`.
-const QUICK_WINDOW_MAX: Duration = Duration::from_millis(500);
+const QUICK_WINDOW_MAX: Duration = Duration::from_millis(300);
 const WINDOW_GROWTH_MAX: u32 = 10;
 
 /// Options of `produce`.
