@@ -21,6 +21,7 @@ mod progress;
 mod realtime;
 mod report;
 mod run;
+mod server_metrics;
 mod spawn;
 mod sql;
 mod sys;

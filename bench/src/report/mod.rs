@@ -184,7 +184,12 @@ impl Report {
     /// Strand one of the matching durability when several: the first one otherwise).
     pub fn compute_ratios(&mut self) {
         let mut ratios = Vec::new();
-        for peer in self.results.iter().filter(|m| m.system != "strand") {
+        // `disk` is the floor a plain program reaches, shown beside Strand, not a peer.
+        let peers = self
+            .results
+            .iter()
+            .filter(|m| m.system != "strand" && m.system != "disk");
+        for peer in peers {
             let strand = self.results.iter().filter(|m| {
                 m.system == "strand" && m.workload == peer.workload && m.case == peer.case
             });

@@ -63,6 +63,11 @@ impl StrandTopics {
         })
     }
 
+    /// The server's `/metrics` now (`None` when it does not answer).
+    pub fn scrape(&self) -> Option<crate::server_metrics::Scrape> {
+        crate::server_metrics::Scrape::take(&self.target, &self.token)
+    }
+
     pub fn server_pid(&self) -> Option<u32> {
         self.target.server_pid()
     }

@@ -129,11 +129,17 @@ fn strand<I: Iterator<Item = ConsumeCase>>(
             let bar = bench
                 .progress
                 .counted(&format!("consume {}", case_label(&case)), case.records());
+            let before = strand.scrape();
             let run = strand
                 .consume(&bench.runtime, &topic, &case)
                 .with_context(|| format!("server stderr:\n{}", strand.stderr()))?;
             bar.finish_and_clear();
-            bench.push(measurement("strand", &durability, &case, &run, fill_rate));
+            let mut m = measurement("strand", &durability, &case, &run, fill_rate);
+            if let (Some(before), Some(after)) = (before, strand.scrape()) {
+                m.figures
+                    .extend(crate::server_metrics::figures(&before, &after));
+            }
+            bench.push(m);
         }
     }
     Ok(())

@@ -77,6 +77,7 @@ pub fn run(bench: &mut Bench, args: &E2eArgs) -> anyhow::Result<()> {
 
 fn strand(bench: &mut Bench, fsync: Option<Fsync>, case: &E2eCase) -> anyhow::Result<()> {
     let strand = StrandTopics::open(bench.targets.open(fsync, &[])?)?;
+    let before = strand.scrape();
     let run = {
         let _bar = bench
             .progress
@@ -85,11 +86,13 @@ fn strand(bench: &mut Bench, fsync: Option<Fsync>, case: &E2eCase) -> anyhow::Re
             .e2e(&bench.runtime, case)
             .with_context(|| format!("server stderr:\n{}", strand.stderr()))?
     };
-    push(
-        bench,
-        measurement("strand", &strand.target.durability(), case, &run),
-        &run,
-    )
+    let mut m = measurement("strand", &strand.target.durability(), case, &run);
+    // The server's own count covers the whole run, warm-up included.
+    if let (Some(before), Some(after)) = (before, strand.scrape()) {
+        m.figures
+            .extend(crate::server_metrics::figures(&before, &after));
+    }
+    push(bench, m, &run)
 }
 
 fn peers(bench: &mut Bench, case: &E2eCase, errors: &mut Vec<String>) {

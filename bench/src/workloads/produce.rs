@@ -24,6 +24,7 @@ use crate::peers::redis::{self, RedisConfig, RedisServer};
 use crate::peers::{jetstream, nats};
 use crate::report::{Measurement, Throughput};
 use crate::run::Bench;
+use crate::server_metrics;
 use crate::topics::driver::Run;
 use crate::topics::strand::StrandTopics;
 use crate::topics::{self, ProduceCase};
@@ -118,6 +119,7 @@ fn strand_case(
     let strand = topics::server_for_case(server, bench.quick, || {
         StrandTopics::open(bench.targets.open(fsync, &[])?)
     })?;
+    let before = strand.scrape();
     let run = {
         let _bar = bench
             .progress
@@ -127,7 +129,12 @@ fn strand_case(
             .with_context(|| format!("server stderr:\n{}", strand.stderr()))?
     };
     let durability = strand.target.durability();
-    bench.push(measurement("strand", &durability, case, &run));
+    let mut m = measurement("strand", &durability, case, &run);
+    // The server's own count covers the whole run, warm-up included.
+    if let (Some(before), Some(after)) = (before, strand.scrape()) {
+        m.figures.extend(server_metrics::figures(&before, &after));
+    }
+    bench.push(m);
     Ok(())
 }
 
