@@ -72,6 +72,7 @@ impl Command {
 
 /// Where the server is, and which one.
 #[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Server (every subcommand)")]
 pub struct TargetArgs {
     /// Start a local `strand serve` per configuration, on 127.0.0.1 in a temporary directory
     /// (the default unless --url or --server is given).
@@ -95,7 +96,7 @@ pub struct TargetArgs {
     /// `bench*`, so it needs an admin (or the matching grants).
     #[arg(long, global = true, default_value = "admin")]
     pub user: String,
-    /// That user's password [env: STRAND_BENCH_PASSWORD].
+    /// That user's password.
     #[arg(
         long,
         global = true,
@@ -138,6 +139,7 @@ impl Fsync {
 
 /// How much to run and how to report it.
 #[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Report (every subcommand)")]
 pub struct OutputArgs {
     /// A smoke run: every case of the workload, short windows, little data.
     #[arg(long, global = true)]

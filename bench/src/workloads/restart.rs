@@ -46,11 +46,12 @@ pub struct RestartArgs {
     /// Rows per multi-row INSERT of the fill.
     #[arg(long, default_value_t = 1000)]
     pub batch_rows: usize,
-    /// Bytes of record values written to the topic over QUIC before the restart.
-    #[arg(long, default_value_t = 3_000_000_000)]
+    /// Bytes of record values written to the topic over QUIC before the restart (with the
+    /// default table, about 10 GB of data in all: the restart goal's size).
+    #[arg(long, default_value_t = 9_600_000_000)]
     pub topic_bytes: u64,
     /// Total data to restart with: the topic gets what the filled table leaves of it
-    /// (replaces --topic-bytes; the full goal is 10 GB: `--total-bytes 10000000000`).
+    /// (replaces --topic-bytes).
     #[arg(long)]
     pub total_bytes: Option<u64>,
     /// Partitions of the topic (one producer each).
