@@ -49,6 +49,8 @@ pub enum Command {
     UnderAttack(workloads::under_attack::UnderAttackArgs),
     /// Every workload above with its defaults, in one report.
     All,
+    /// Write the text, HTML and Markdown of a saved JSON report again (runs nothing).
+    Render(RenderArgs),
 }
 
 impl Command {
@@ -66,6 +68,7 @@ impl Command {
             Command::Restart(_) => "restart",
             Command::UnderAttack(_) => "under-attack",
             Command::All => "all",
+            Command::Render(_) => "render",
         }
     }
 }
@@ -167,4 +170,12 @@ pub fn defaults<A: Args>() -> A {
         args: A,
     }
     Only::<A>::parse_from(["strand-bench"]).args
+}
+
+/// Options of `render`.
+#[derive(Args, Debug, Clone)]
+pub struct RenderArgs {
+    /// A report written by `--json`.
+    #[arg(value_name = "REPORT_JSON")]
+    pub report: PathBuf,
 }

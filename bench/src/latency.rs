@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Slowest latency recorded exactly; slower samples are clamped to it (and counted).
 const LATENCY_NS_MAX: u64 = 600_000_000_000;
@@ -91,7 +91,7 @@ impl LatencyHistogram {
 }
 
 /// Percentiles of one measurement, in milliseconds.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LatencySummary {
     pub count: u64,
     pub mean_ms: f64,
@@ -105,7 +105,7 @@ pub struct LatencySummary {
 }
 
 /// One point of a percentile curve.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CurvePoint {
     pub percentile: f64,
     pub ms: f64,

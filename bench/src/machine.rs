@@ -9,7 +9,7 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::latency::{LatencyHistogram, LatencySummary, OpenLoop};
 
@@ -21,7 +21,7 @@ const PROBE_RATE: f64 = 1000.0;
 const PROBE_BLOCK_BYTES: usize = 1 << 20;
 
 /// Facts about the machine (best effort: unknown fields say so).
-#[derive(Serialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Machine {
     pub cpus: usize,
     pub cpu_model: String,
@@ -34,7 +34,7 @@ pub struct Machine {
 }
 
 /// What the disk under the scratch directory gave a plain program in this run.
-#[derive(Serialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct DiskProbe {
     /// 200 B append + fdatasync at 1,000/s, open loop.
     pub fdatasync: LatencySummary,

@@ -75,6 +75,9 @@ impl Bench {
 /// Runs the command line's workload(s) and writes the report; the exit code says whether
 /// every workload ran.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Render(args) = &cli.command {
+        return render(&cli, &args.report);
+    }
     let scratch_root = cli
         .target
         .scratch
@@ -87,9 +90,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .tempdir_in(&scratch_root)?;
     let started = Instant::now();
     let report = Report {
-        tool: "strand-bench",
+        tool: "strand-bench".to_string(),
         format: report::FORMAT_VERSION,
-        version: env!("CARGO_PKG_VERSION"),
+        version: env!("CARGO_PKG_VERSION").to_string(),
         command: command_line(),
         started_unix_s: SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -138,6 +141,8 @@ fn dispatch(bench: &mut Bench, command: &Command) {
         Command::Resume(args) => bench.attempt(name, |b| workloads::resume::run(b, args)),
         Command::SqlInsert(args) => bench.attempt(name, |b| workloads::sql_insert::run(b, args)),
         Command::Restart(args) => bench.attempt(name, |b| workloads::restart::run(b, args)),
+        // Handled before a run starts.
+        Command::Render(_) => {}
         Command::UnderAttack(args) => {
             bench.attempt(name, |b| workloads::under_attack::run(b, args));
         }
@@ -159,6 +164,18 @@ fn dispatch(bench: &mut Bench, command: &Command) {
             }
         }
     }
+}
+
+/// `render`: a saved report's outputs again, with the ratios and goals of this build.
+fn render(cli: &Cli, path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let json = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
+    let mut report: Report = serde_json::from_slice(&json)
+        .with_context(|| format!("{} is not a report", path.display()))?;
+    report.compute_ratios();
+    report.goals = crate::workloads::goals::evaluate(&report);
+    let json_to_stdout = cli.output.json.as_deref() == Some(std::path::Path::new("-"));
+    write_outputs(&report, cli, json_to_stdout)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn write_outputs(report: &Report, cli: &Cli, json_to_stdout: bool) -> anyhow::Result<()> {

@@ -13,7 +13,8 @@ table{border-collapse:collapse;font-size:12px;margin:8px 0}\
 td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}\
 td:first-child,td:nth-child(2),td:nth-child(3),th{text-align:left}\
 .met{color:#1a7f1a;font-weight:bold}.notmet{color:#c01c1c;font-weight:bold}\
-.charts svg{margin:6px 12px 6px 0;border:1px solid #eee}code{background:#f4f4f4;padding:1px 4px}";
+.charts svg{margin:6px 12px 6px 0;border:1px solid #eee}\
+td.other{font-size:10px;max-width:420px;text-align:left}code{background:#f4f4f4;padding:1px 4px}";
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -47,7 +48,7 @@ pub fn render(report: &Report) -> String {
         );
     }
     goals(&mut out, report);
-    let mut workloads: Vec<&str> = report.results.iter().map(|r| r.workload).collect();
+    let mut workloads: Vec<&str> = report.results.iter().map(|r| r.workload.as_str()).collect();
     workloads.dedup();
     for workload in workloads {
         let results: Vec<&Measurement> = report
@@ -55,11 +56,10 @@ pub fn render(report: &Report) -> String {
             .iter()
             .filter(|r| r.workload == workload)
             .collect();
-        let _ = write!(out, "<h2>{workload}</h2>");
-        table(&mut out, &results);
-        out.push_str("<div class=\"charts\">");
+        let _ = write!(out, "<h2>{workload}</h2><div class=\"charts\">");
         charts(&mut out, workload, &results, report);
         out.push_str("</div>");
+        table(&mut out, &results);
     }
     for failure in &report.failures {
         let _ = write!(
@@ -124,7 +124,7 @@ fn table(out: &mut String, results: &[&Measurement]) {
         let _ = write!(
             out,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{rate}</td><td>{mb}</td><td>{}</td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+             <td>{}</td><td>{}</td><td>{}</td><td class=\"other\">{}</td></tr>",
             escape(&r.system),
             escape(&r.label),
             escape(&r.durability),
@@ -142,7 +142,38 @@ fn name_of(r: &Measurement) -> String {
     format!("{} {} {}", r.system, r.case, r.durability)
 }
 
-fn charts(out: &mut String, workload: &str, results: &[&Measurement], report: &Report) {
+/// Lines a chart can show and still be read.
+const CHART_LINES_MAX: usize = 12;
+/// Bars of the advantage chart before it keeps only the throughput ratios.
+const CHART_BARS_MAX: usize = 24;
+
+/// The measurements a workload's charts draw: all of them when few, else those of one case
+/// that a peer ran too (the first such), named in the titles.
+fn chart_subset<'a>(results: &[&'a Measurement]) -> (Vec<&'a Measurement>, String) {
+    if results.len() <= CHART_LINES_MAX {
+        return (results.to_vec(), String::new());
+    }
+    let shared = results
+        .iter()
+        .find(|r| {
+            r.system != "strand"
+                && results
+                    .iter()
+                    .any(|s| s.system == "strand" && s.case == r.case)
+        })
+        .or(results.first());
+    let Some(case) = shared.map(|r| r.case.clone()) else {
+        return (Vec::new(), String::new());
+    };
+    let chosen: Vec<&Measurement> = results.iter().copied().filter(|r| r.case == case).collect();
+    (
+        chosen,
+        format!(" (case {case}; every case is in the table)"),
+    )
+}
+
+fn charts(out: &mut String, workload: &str, all: &[&Measurement], report: &Report) {
+    let (results, subset) = chart_subset(all);
     let series: Vec<Line> = results
         .iter()
         .filter(|r| !r.series.is_empty())
@@ -153,7 +184,7 @@ fn charts(out: &mut String, workload: &str, results: &[&Measurement], report: &R
         .collect();
     if !series.is_empty() {
         out.push_str(&svg::line_chart(
-            &format!("{workload}: throughput over time"),
+            &format!("{workload}: throughput over time{subset}"),
             "seconds",
             "records/s",
             XAxis::Linear,
@@ -173,7 +204,7 @@ fn charts(out: &mut String, workload: &str, results: &[&Measurement], report: &R
         .collect();
     if !curves.is_empty() {
         out.push_str(&svg::line_chart(
-            &format!("{workload}: latency by percentile"),
+            &format!("{workload}: latency by percentile{subset}"),
             "percentile",
             "ms (log)",
             XAxis::Percentile,
@@ -181,10 +212,16 @@ fn charts(out: &mut String, workload: &str, results: &[&Measurement], report: &R
             &curves,
         ));
     }
-    let bars: Vec<(String, f64)> = report
+    let mut ratios: Vec<_> = report
         .ratios
         .iter()
         .filter(|r| r.workload == workload)
+        .collect();
+    if ratios.len() > CHART_BARS_MAX {
+        ratios.retain(|r| r.figure == "records_per_s");
+    }
+    let bars: Vec<(String, f64)> = ratios
+        .iter()
         .map(|r| {
             (
                 format!("{} vs {} {}", r.case, r.peer, r.figure),

@@ -13,7 +13,7 @@ pub const KEPT_MARKER: &str =
 
 /// How to regenerate the file (in the file itself).
 const REGENERATE: &str = "cargo build --release --bin strand --bin strand-bench && \
-./target/release/strand-bench --peers --json target/bench-report.json \
+./target/release/strand-bench --peers --json docs/bench-report.json \
 --html docs/bench-report.html --markdown BENCHMARKS.md all";
 
 /// The Markdown file; `existing` is the current file (its kept part is carried over),
@@ -69,7 +69,7 @@ pub fn render(report: &Report, existing: Option<&str>, html_link: Option<&str>) 
             );
         }
     }
-    let mut workloads: Vec<&str> = report.results.iter().map(|r| r.workload).collect();
+    let mut workloads: Vec<&str> = report.results.iter().map(|r| r.workload.as_str()).collect();
     workloads.dedup();
     for workload in workloads {
         let _ = writeln!(

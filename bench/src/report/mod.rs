@@ -9,7 +9,7 @@ pub mod markdown;
 mod svg;
 pub mod text;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::latency::LatencySummary;
@@ -19,11 +19,11 @@ use crate::machine::Machine;
 pub const FORMAT_VERSION: u32 = 1;
 
 /// A whole run.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct Report {
-    pub tool: &'static str,
+    pub tool: String,
     pub format: u32,
-    pub version: &'static str,
+    pub version: String,
     /// The command line, to run it again.
     pub command: String,
     pub started_unix_s: u64,
@@ -37,12 +37,12 @@ pub struct Report {
 }
 
 /// One measured case of one system.
-#[derive(Serialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Measurement {
     /// `<workload>/<system>/<case>`: stable across runs.
     pub key: String,
     /// The subcommand that measured it.
-    pub workload: &'static str,
+    pub workload: String,
     /// `strand`, `jetstream`, `nats-core`, `redis`, `postgres` or `disk`.
     pub system: String,
     /// The case, the same for every system that ran it (ratios pair on it), e.g. `1024B_p4`.
@@ -65,7 +65,7 @@ impl Measurement {
     pub fn new(workload: &'static str, system: &str, case: &str, label: &str) -> Measurement {
         Measurement {
             key: format!("{workload}/{system}/{case}"),
-            workload,
+            workload: workload.to_string(),
             system: system.to_string(),
             case: case.to_string(),
             label: label.to_string(),
@@ -97,7 +97,7 @@ impl Measurement {
 }
 
 /// Records (messages, rows, requests) over a counted window.
-#[derive(Serialize, Clone, Copy, Debug)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug)]
 pub struct Throughput {
     pub records: u64,
     pub bytes: u64,
@@ -120,7 +120,7 @@ impl Throughput {
 }
 
 /// One named number.
-#[derive(Serialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Figure {
     pub name: String,
     pub value: f64,
@@ -139,7 +139,7 @@ impl Figure {
 }
 
 /// Throughput in one interval of a run.
-#[derive(Serialize, Clone, Copy, Debug)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug)]
 pub struct SeriesPoint {
     /// End of the interval, seconds since the counted window began.
     pub t_s: f64,
@@ -147,13 +147,13 @@ pub struct SeriesPoint {
 }
 
 /// Strand's figure over a peer's for the same workload and case.
-#[derive(Serialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Ratio {
-    pub workload: &'static str,
+    pub workload: String,
     pub case: String,
     pub peer: String,
     /// `records_per_s` (higher is better) or `p50_ms`/`p99_ms` (lower is better).
-    pub figure: &'static str,
+    pub figure: String,
     pub strand: f64,
     pub peer_value: f64,
     /// How many times better Strand is (> 1: Strand ahead), whichever direction the figure
@@ -162,18 +162,18 @@ pub struct Ratio {
 }
 
 /// A goal of the issue checked against this run.
-#[derive(Serialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Goal {
     pub label: String,
     pub measured: Option<f64>,
     pub required: Option<f64>,
     pub unit: String,
     /// `MET`, `NOT MET`, or `NOT RUN` (a figure it needs was not measured).
-    pub verdict: &'static str,
+    pub verdict: String,
 }
 
 /// A workload that failed; the others still ran.
-#[derive(Serialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Failure {
     pub workload: String,
     pub error: String,
@@ -207,10 +207,10 @@ fn ratios_between(strand: &Measurement, peer: &Measurement) -> Vec<Ratio> {
     let mut push = |figure: &'static str, s: f64, p: f64, higher_better: bool| {
         if s > 0.0 && p > 0.0 {
             out.push(Ratio {
-                workload: strand.workload,
+                workload: strand.workload.clone(),
                 case: format!("{} [{}]", strand.case, strand.durability),
                 peer: peer_name.clone(),
-                figure,
+                figure: figure.to_string(),
                 strand: s,
                 peer_value: p,
                 advantage: if higher_better { s / p } else { p / s },
@@ -234,9 +234,9 @@ pub(crate) mod tests {
     /// A report with no results, for renderers' tests.
     pub fn empty_report() -> Report {
         Report {
-            tool: "strand-bench",
+            tool: "strand-bench".into(),
             format: FORMAT_VERSION,
-            version: "0",
+            version: "0".into(),
             command: "strand-bench all".into(),
             started_unix_s: 0,
             elapsed_s: 1.0,

@@ -113,13 +113,17 @@ pub fn line_chart(
             short(value)
         );
     }
-    let ticks: Vec<f64> = match axis {
-        XAxis::Percentile => vec![0.0, 50.0, 90.0, 99.0, 99.9, 99.99],
+    let ticks: Vec<(f64, String)> = match axis {
+        XAxis::Percentile => [0.0, 50.0, 90.0, 99.0, 99.9, 99.99]
+            .iter()
+            .map(|&p| (p, format!("{p}")))
+            .collect(),
         XAxis::Linear => (0..=4)
             .map(|i| x_min + x_span * f64::from(i) / 4.0)
+            .map(|x| (x, short(x)))
             .collect(),
     };
-    for tick in ticks {
+    for (tick, text) in ticks {
         let x = match axis {
             XAxis::Percentile => px(tick),
             XAxis::Linear => MARGIN_LEFT + (tick - x_min) / x_span * plot_w,
@@ -129,9 +133,8 @@ pub fn line_chart(
         }
         let _ = write!(
             out,
-            "<text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+            "<text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">{text}</text>",
             MARGIN_TOP + plot_h + 14.0,
-            short(tick)
         );
     }
     let _ = write!(

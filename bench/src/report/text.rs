@@ -26,7 +26,7 @@ pub fn render(report: &Report) -> String {
             disk.odsync_mb_per_s
         );
     }
-    let mut workloads: Vec<&str> = report.results.iter().map(|r| r.workload).collect();
+    let mut workloads: Vec<&str> = report.results.iter().map(|r| r.workload.as_str()).collect();
     workloads.dedup();
     for workload in workloads {
         let _ = writeln!(out, "\n== {workload}");

@@ -34,7 +34,7 @@ fn goal(
         measured,
         required,
         unit: unit.to_string(),
-        verdict,
+        verdict: verdict.to_string(),
     }
 }
 
