@@ -55,15 +55,7 @@ impl HttpConnection {
         write!(self.request, "Content-Type: application/json\r\n")?;
         write!(self.request, "Content-Length: {}\r\n\r\n", json.len())?;
         self.request.extend_from_slice(json);
-        self.stream
-            .write_all(&self.request)
-            .context("send request")?;
-        let (status, length) = self.read_head()?;
-        self.body.resize(length, 0);
-        self.reader
-            .read_exact(&mut self.body)
-            .context("read answer body")?;
-        Ok((status, &self.body))
+        self.exchange()
     }
 
     /// `GET path`; the status and the answer's body.
@@ -74,6 +66,11 @@ impl HttpConnection {
             "GET {path} HTTP/1.1\r\n{}\r\n",
             self.fixed_headers
         )?;
+        self.exchange()
+    }
+
+    /// Sends the request built in `self.request`; the status and the answer's body.
+    fn exchange(&mut self) -> anyhow::Result<(u16, &[u8])> {
         self.stream
             .write_all(&self.request)
             .context("send request")?;

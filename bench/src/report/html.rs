@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::svg::{self, Line, XAxis};
-use super::text::number;
+use super::text::{cells, number};
 use super::{Measurement, Report};
 
 const STYLE: &str = "body{font-family:sans-serif;margin:24px;max-width:1100px;color:#222}\
@@ -108,31 +108,21 @@ fn table(out: &mut String, results: &[&Measurement]) {
          <th>other</th></tr>",
     );
     for r in results {
-        let (rate, mb) = r.throughput.map_or(("-".into(), "-".into()), |t| {
-            (number(t.records_per_s), format!("{:.1}", t.mb_per_s))
-        });
-        let ms = |f: fn(&crate::latency::LatencySummary) -> f64| {
-            r.latency
-                .as_ref()
-                .map_or("-".to_string(), |l| format!("{:.3}", f(l)))
-        };
-        let other: Vec<String> = r
-            .figures
-            .iter()
-            .map(|f| format!("{} {} {}", f.name, number(f.value), f.unit))
-            .collect();
+        let c = cells(r);
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{rate}</td><td>{mb}</td><td>{}</td>\
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td>{}</td><td>{}</td><td>{}</td><td class=\"other\">{}</td></tr>",
             escape(&r.system),
             escape(&r.label),
             escape(&r.durability),
-            ms(|l| l.p50_ms),
-            ms(|l| l.p99_ms),
-            ms(|l| l.p999_ms),
-            ms(|l| l.max_ms),
-            escape(&other.join(", "))
+            c.rate,
+            c.mb,
+            c.p50,
+            c.p99,
+            c.p999,
+            c.max,
+            escape(&c.other)
         );
     }
     out.push_str("</table>");

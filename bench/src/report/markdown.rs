@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::text::number;
+use super::text::{cells, number};
 use super::{Measurement, Report};
 
 /// The line after which the existing file's text is kept as it is.
@@ -119,33 +119,19 @@ pub fn render(report: &Report, existing: Option<&str>, html_link: Option<&str>) 
 }
 
 fn row(r: &Measurement) -> String {
-    let (rate, mb) = r.throughput.map_or(("-".into(), "-".into()), |t| {
-        (number(t.records_per_s), format!("{:.1}", t.mb_per_s))
-    });
-    let ms = |f: fn(&crate::latency::LatencySummary) -> f64| {
-        r.latency
-            .as_ref()
-            .map_or("-".to_string(), |l| format!("{:.3}", f(l)))
-    };
-    let other: Vec<String> = r
-        .figures
-        .iter()
-        .map(|f| {
-            format!("{} {} {}", f.name, number(f.value), f.unit)
-                .trim_end()
-                .to_string()
-        })
-        .collect();
+    let c = cells(r);
     format!(
-        "| {} | {} | {} | {rate} | {mb} | {} | {} | {} | {} | {} |",
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
         r.system,
         r.label.replace('|', "/"),
         r.durability,
-        ms(|l| l.p50_ms),
-        ms(|l| l.p99_ms),
-        ms(|l| l.p999_ms),
-        ms(|l| l.max_ms),
-        other.join(", ")
+        c.rate,
+        c.mb,
+        c.p50,
+        c.p99,
+        c.p999,
+        c.max,
+        c.other
     )
 }
 

@@ -46,12 +46,7 @@ pub fn render(report: &Report) -> String {
         for result in report.results.iter().filter(|r| r.workload == workload) {
             let _ = writeln!(out, "{}", row(result));
             if !result.figures.is_empty() {
-                let extras: Vec<String> = result
-                    .figures
-                    .iter()
-                    .map(|f| format!("{} {} {}", f.name, number(f.value), f.unit))
-                    .collect();
-                let _ = writeln!(out, "{:<10} {}", "", extras.join(", "));
+                let _ = writeln!(out, "{:<10} {}", "", cells(result).other);
             }
         }
     }
@@ -98,27 +93,62 @@ pub fn render(report: &Report) -> String {
     out
 }
 
-fn row(result: &Measurement) -> String {
+/// A measurement's figures as the tables show them (`-` where it has none).
+pub struct Cells {
+    pub rate: String,
+    pub mb: String,
+    pub p50: String,
+    pub p99: String,
+    pub p999: String,
+    pub max: String,
+    /// The other figures, `name value unit`, comma-separated.
+    pub other: String,
+}
+
+/// The cells of `result`'s row, shared by the text, HTML and Markdown tables.
+pub fn cells(result: &Measurement) -> Cells {
     let (rate, mb) = result
         .throughput
         .map_or(("-".to_string(), "-".to_string()), |t| {
             (number(t.records_per_s), format!("{:.1}", t.mb_per_s))
         });
-    let latency = result.latency.as_ref();
     let ms = |f: fn(&crate::latency::LatencySummary) -> f64| {
+        let latency = result.latency.as_ref();
         latency.map_or("-".to_string(), |l| format!("{:.3}", f(l)))
     };
+    let other: Vec<String> = result
+        .figures
+        .iter()
+        .map(|f| {
+            format!("{} {} {}", f.name, number(f.value), f.unit)
+                .trim_end()
+                .to_string()
+        })
+        .collect();
+    Cells {
+        rate,
+        mb,
+        p50: ms(|l| l.p50_ms),
+        p99: ms(|l| l.p99_ms),
+        p999: ms(|l| l.p999_ms),
+        max: ms(|l| l.max_ms),
+        other: other.join(", "),
+    }
+}
+
+fn row(result: &Measurement) -> String {
+    let c = cells(result);
     format!(
         "{:<10} {:<44} {:<22} {:>12} {:>8} {:>9} {:>9} {:>9} {:>9}",
         result.system,
         clip(&result.label, 44),
         clip(&result.durability, 22),
-        rate,
-        mb,
-        ms(|l| l.p50_ms),
-        ms(|l| l.p99_ms),
-        ms(|l| l.p999_ms),
-        ms(|l| l.max_ms)
+        c.rate,
+        c.mb,
+        c.p50,
+        c.p99,
+        c.p999,
+        c.max
     )
 }
 
