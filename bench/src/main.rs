@@ -17,6 +17,7 @@ mod http;
 mod latency;
 mod machine;
 mod peers;
+mod proc;
 mod progress;
 mod realtime;
 mod report;

@@ -119,13 +119,7 @@ impl StrandProcess {
     /// Stops this server (SIGTERM, then SIGKILL after 30 s) and starts the same binary on the
     /// same data directory again; the new process gets new ports.
     pub fn restart(self) -> anyhow::Result<StrandProcess> {
-        let binary = self.binary.clone();
-        let data_dir = self.data_dir.clone();
-        let fsync = self.fsync;
-        let extra_args = self.extra_args.clone();
-        let env = self.env.clone();
-        self.stop()?;
-        StrandProcess::start_with_env(&binary, &data_dir, fsync, &extra_args, &env)
+        self.restart_with(|_| Ok(()))
     }
 
     /// [`StrandProcess::restart`] with `between(data_dir)` run after the server stopped and

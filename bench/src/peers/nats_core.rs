@@ -16,8 +16,8 @@ use futures_util::StreamExt;
 use tokio::sync::watch;
 
 use crate::peers::nats::{installed_version, NatsServer};
+use crate::proc::CpuMeter;
 use crate::realtime::latency::{LatencyPlan, SUBSCRIPTIONS_PER_CONNECTION};
-use crate::realtime::proc::CpuMeter;
 use crate::realtime::tally::{Deliveries, Receipts, Schedule};
 use crate::report::Measurement;
 use crate::run::Bench;

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context};
 
 use crate::peers::postgres::Postgres;
+use crate::proc::CpuMeter;
 use crate::realtime::latency::LatencyPlan;
-use crate::realtime::proc::CpuMeter;
 use crate::realtime::tally::{Deliveries, Receipts, Schedule};
 use crate::report::Measurement;
 use crate::run::Bench;

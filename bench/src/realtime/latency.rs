@@ -11,7 +11,7 @@ use anyhow::{ensure, Context};
 use tokio::runtime::Runtime;
 use tokio::sync::watch;
 
-use crate::realtime::proc::CpuMeter;
+use crate::proc::CpuMeter;
 use crate::realtime::setup::Server;
 use crate::realtime::tally::{Deliveries, Receipts, Schedule};
 use crate::realtime::ws::{clip, subscribe_all, Lite, Ws};

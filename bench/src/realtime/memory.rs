@@ -36,7 +36,7 @@ use anyhow::Context;
 use tokio::runtime::Runtime;
 
 use crate::cli::Fsync;
-use crate::realtime::proc::rss_anon_and_threads;
+use crate::proc::rss_anon_and_threads;
 use crate::realtime::setup::Server;
 use crate::realtime::ws::{connect_many, subscribe_many, Ws};
 use crate::report::{Figure, Measurement};

@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::ensure;
 use tokio::runtime::Runtime;
 
-use crate::realtime::proc::rss_anon_and_threads;
+use crate::proc::rss_anon_and_threads;
 use crate::realtime::setup::Server;
 use crate::realtime::ws::{connect_many, subscribe_many};
 use crate::report::{Figure, Measurement};

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::cli::Fsync;
 use crate::http::HttpConnection;
-use crate::realtime::proc;
+use crate::proc;
 use crate::run::Bench;
 use crate::target::{Target, ROUTE_SQL};
 

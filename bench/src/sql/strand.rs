@@ -93,25 +93,8 @@ impl System for StrandSystem {
     }
 
     fn cpu_ns(&self) -> Option<u64> {
-        process_cpu_ns(self.pid?)
+        self.pid.map(crate::proc::cpu_ns)
     }
-}
-
-/// The sum over a process's threads of `/proc/<pid>/task/<tid>/schedstat` (its first field is
-/// the time on a CPU, in nanoseconds).
-pub fn process_cpu_ns(pid: u32) -> Option<u64> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    let mut total = 0;
-    for task in tasks.filter_map(Result::ok) {
-        // A thread that ended meanwhile has no file any more: its time is lost (small).
-        let text = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
-        let on_cpu_ns = text
-            .split_whitespace()
-            .next()
-            .and_then(|n| n.parse::<u64>().ok());
-        total += on_cpu_ns.unwrap_or(0);
-    }
-    Some(total)
 }
 
 struct StrandConnection<'a> {

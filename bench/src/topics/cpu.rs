@@ -3,6 +3,7 @@
 //! kernel dropped meanwhile. Client and server share the machine's CPUs, so a run whose
 //! "other" share is high was disturbed, and UDP drops are QUIC losses the client caused.
 
+use crate::proc;
 use std::time::Instant;
 
 use crate::report::Figure;
@@ -52,8 +53,8 @@ impl CpuMark {
         CpuMark {
             at: Instant::now(),
             server_pid,
-            server_ns: server_pid.map_or(0, process_cpu_ns),
-            client_ns: own_cpu_ns(),
+            server_ns: server_pid.map_or(0, proc::cpu_ns),
+            client_ns: proc::own_cpu_ns(),
             machine_ns: machine_busy_ns(),
             udp_drops: udp_receive_buffer_drops(),
         }
@@ -69,8 +70,8 @@ impl CpuMark {
         let wall = self.at.elapsed().as_nanos().max(1) as f64;
         let server = self
             .server_pid
-            .map(|pid| process_cpu_ns(pid).saturating_sub(self.server_ns));
-        let client = own_cpu_ns().saturating_sub(self.client_ns);
+            .map(|pid| proc::cpu_ns(pid).saturating_sub(self.server_ns));
+        let client = proc::own_cpu_ns().saturating_sub(self.client_ns);
         let machine = machine_busy_ns().saturating_sub(self.machine_ns);
         let percent = |ns: u64| 100.0 * ns as f64 / wall;
         CpuUse {
@@ -110,25 +111,4 @@ fn machine_busy_ns() -> u64 {
     let total: u64 = ticks.iter().take(8).sum();
     let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
     total.saturating_sub(idle) * 10_000_000
-}
-
-/// The sum over a process's threads of the first field of `/proc/<pid>/task/<tid>/schedstat`
-/// (time on a CPU, ns). Threads that ended are not counted.
-pub fn process_cpu_ns(pid: u32) -> u64 {
-    tasks_cpu_ns(&format!("/proc/{pid}/task"))
-}
-
-pub fn own_cpu_ns() -> u64 {
-    tasks_cpu_ns("/proc/self/task")
-}
-
-fn tasks_cpu_ns(dir: &str) -> u64 {
-    let Ok(tasks) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    tasks
-        .filter_map(Result::ok)
-        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
-        .filter_map(|text| text.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
 }

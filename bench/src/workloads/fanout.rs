@@ -20,8 +20,8 @@ use tokio::sync::watch;
 
 use crate::cli::Fsync;
 use crate::latency::LatencyHistogram;
+use crate::proc::CpuMeter;
 use crate::realtime::memory::SUBSCRIPTIONS_PER_CONNECTION;
-use crate::realtime::proc::CpuMeter;
 use crate::realtime::setup::Server;
 use crate::realtime::ws::{clip, connect_many, subscribe_many, Lite, Ws, MESSAGE_TIMEOUT};
 use crate::report::{Figure, Measurement};
