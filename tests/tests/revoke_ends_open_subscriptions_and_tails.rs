@@ -213,7 +213,14 @@ async fn a_role_change_that_loses_the_right_ends_streams_and_later_requests() {
     let quic = server.quic_client("dora", "dora-pw").await;
     // An administrator reads every SHARED table and topic without a grant.
     subscribed(&mut ws, "rooms", "SELECT id, name FROM app.rooms");
+    let admin = server
+        .quic_client("admin", strand_tests::ADMIN_PASSWORD)
+        .await;
+    produce(&admin, "first").await;
     let mut pushes = tail(&quic).await;
+    // The tail is live (it was checked and is reading) before the role changes; without this
+    // the tail request could reach the server after the change and be refused at its start.
+    expect_push(&mut pushes, "first").await;
     setup.exec("ALTER USER 'dora' SET ROLE user");
     expect_end(&mut ws, "rooms", strand_wire::codes::PERMISSION_REVOKED);
     expect_tail_end(&mut pushes, strand_wire::quic::codes::PERMISSION_REVOKED).await;
