@@ -9,8 +9,11 @@
 //! With `--peers`: NATS JetStream (a stream per partition, pull consumers) and Redis Streams
 //! (a stream per partition without persistence, `XRANGE ... COUNT 10000`), same cases.
 
+use std::time::Duration;
+
 use anyhow::{ensure, Context};
 use clap::Args;
+use indicatif::ProgressBar;
 
 use crate::cli::Fsync;
 use crate::peers::redis::{RedisConfig, RedisServer};
@@ -104,14 +107,32 @@ pub fn run(bench: &mut Bench, args: &ConsumeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn strand<I: Iterator<Item = ConsumeCase>>(
+/// Fills a topic with a case's records: its name and how long the fill took.
+type FillFn<'a> =
+    Box<dyn Fn(&Bench, &ConsumeCase, &ProgressBar) -> anyhow::Result<(String, Duration)> + 'a>;
+/// Reads a filled topic back: the run and the figures the system adds of its own.
+type ConsumeFn<'a> =
+    Box<dyn Fn(&Bench, &str, &ConsumeCase) -> anyhow::Result<(Run, Vec<Figure>)> + 'a>;
+
+/// What `consume` needs of one system: fill a topic with a case's records (the topic's
+/// name and how long it took), and read it back with another case (the run and the figures
+/// the system adds of its own).
+struct ConsumeSystem<'a> {
+    name: &'static str,
+    durability: String,
+    /// The peer's server version, a param of its measurements.
+    version: Option<&'a str>,
+    fill: FillFn<'a>,
+    consume: ConsumeFn<'a>,
+}
+
+/// Per value size: one fill, then every consumer count over it.
+fn fill_then_consume<I: Iterator<Item = ConsumeCase>>(
     bench: &mut Bench,
-    fsync: Option<Fsync>,
+    system: &ConsumeSystem<'_>,
     fills: &[(usize, u64)],
     cases: &impl Fn(usize, u64) -> I,
 ) -> anyhow::Result<()> {
-    let strand = StrandTopics::open(bench.targets.open(fsync, &[])?)?;
-    let durability = strand.target.durability();
     for &(size, per_partition) in fills {
         let mut all = cases(size, per_partition).peekable();
         let Some(first) = all.peek().copied() else {
@@ -119,30 +140,56 @@ fn strand<I: Iterator<Item = ConsumeCase>>(
         };
         let bar = bench
             .progress
-            .counted(&format!("fill {size}B"), first.records());
-        let (topic, took) = strand
-            .fill(&bench.runtime, &first, &bar)
-            .with_context(|| format!("fill; server stderr:\n{}", strand.stderr()))?;
+            .counted(&format!("{} fill {size}B", system.name), first.records());
+        let (topic, took) = (system.fill)(bench, &first, &bar)?;
         bar.finish_and_clear();
         let fill_rate = first.records() as f64 / took.as_secs_f64().max(1e-9);
         for case in all {
-            let bar = bench
-                .progress
-                .counted(&format!("consume {}", case_label(&case)), case.records());
-            let before = strand.scrape();
-            let run = strand
-                .consume(&bench.runtime, &topic, &case)
-                .with_context(|| format!("server stderr:\n{}", strand.stderr()))?;
+            let label = format!("{} consume {}", system.name, case_label(&case));
+            let bar = bench.progress.counted(&label, case.records());
+            let (run, figures) = (system.consume)(bench, &topic, &case)?;
             bar.finish_and_clear();
-            let mut m = measurement("strand", &durability, &case, &run, fill_rate);
-            if let (Some(before), Some(after)) = (before, strand.scrape()) {
-                m.figures
-                    .extend(crate::server_metrics::figures(&before, &after));
+            let mut m = measurement(system.name, &system.durability, &case, &run, fill_rate);
+            m.figures.extend(figures);
+            if let Some(version) = system.version {
+                m = m.param("server", version);
             }
             bench.push(m);
         }
     }
     Ok(())
+}
+
+fn strand<I: Iterator<Item = ConsumeCase>>(
+    bench: &mut Bench,
+    fsync: Option<Fsync>,
+    fills: &[(usize, u64)],
+    cases: &impl Fn(usize, u64) -> I,
+) -> anyhow::Result<()> {
+    let strand = StrandTopics::open(bench.targets.open(fsync, &[])?)?;
+    let system = ConsumeSystem {
+        name: "strand",
+        durability: strand.target.durability(),
+        version: None,
+        fill: Box::new(|bench, case, bar| {
+            strand
+                .fill(&bench.runtime, case, bar)
+                .with_context(|| format!("fill; server stderr:\n{}", strand.stderr()))
+        }),
+        consume: Box::new(|bench, topic, case| {
+            let before = strand.scrape();
+            let run = strand
+                .consume(&bench.runtime, topic, case)
+                .with_context(|| format!("server stderr:\n{}", strand.stderr()))?;
+            // What the server counted of the same reads.
+            let figures = match (before, strand.scrape()) {
+                (Some(before), Some(after)) => crate::server_metrics::figures(&before, &after),
+                _ => Vec::new(),
+            };
+            Ok((run, figures))
+        }),
+    };
+    fill_then_consume(bench, &system, fills, cases)
 }
 
 fn jetstream<I: Iterator<Item = ConsumeCase>>(
@@ -152,26 +199,21 @@ fn jetstream<I: Iterator<Item = ConsumeCase>>(
     version: &str,
 ) -> anyhow::Result<()> {
     let server = nats::NatsServer::start(&bench.targets.scratch().join("jetstream-consume"))?;
-    for &(size, per_partition) in fills {
-        let mut all = cases(size, per_partition).peekable();
-        let Some(first) = all.peek().copied() else {
-            continue;
-        };
-        let bar = bench
-            .progress
-            .counted(&format!("js fill {size}B"), first.records());
-        let (prefix, took) = jetstream::fill(&server, &bench.runtime, &first, &bar)
-            .with_context(|| format!("fill; nats-server stderr:\n{}", server.stderr()))?;
-        bar.finish_and_clear();
-        let fill_rate = first.records() as f64 / took.as_secs_f64().max(1e-9);
-        for case in all {
-            let run = jetstream::consume(&server, &bench.runtime, &prefix, &case)
+    let system = ConsumeSystem {
+        name: "jetstream",
+        durability: jetstream::DURABILITY.to_string(),
+        version: Some(version),
+        fill: Box::new(|bench, case, bar| {
+            jetstream::fill(&server, &bench.runtime, case, bar)
+                .with_context(|| format!("fill; nats-server stderr:\n{}", server.stderr()))
+        }),
+        consume: Box::new(|bench, prefix, case| {
+            let run = jetstream::consume(&server, &bench.runtime, prefix, case)
                 .with_context(|| format!("nats-server stderr:\n{}", server.stderr()))?;
-            let m = measurement("jetstream", jetstream::DURABILITY, &case, &run, fill_rate);
-            bench.push(m.param("server", version));
-        }
-    }
-    Ok(())
+            Ok((run, Vec::new()))
+        }),
+    };
+    fill_then_consume(bench, &system, fills, cases)
 }
 
 /// Redis without persistence only: reads do not depend on how writes were made durable.
@@ -183,26 +225,21 @@ fn redis<I: Iterator<Item = ConsumeCase>>(
 ) -> anyhow::Result<()> {
     let config = RedisConfig::NoPersistence;
     let server = RedisServer::start(&bench.targets.scratch().join("redis-consume"), config)?;
-    for &(size, per_partition) in fills {
-        let mut all = cases(size, per_partition).peekable();
-        let Some(first) = all.peek().copied() else {
-            continue;
-        };
-        let bar = bench
-            .progress
-            .counted(&format!("redis fill {size}B"), first.records());
-        let (prefix, took) = topics::redis::fill(&server, &bench.runtime, &first, &bar)
-            .with_context(|| format!("fill; redis-server log:\n{}", server.log()))?;
-        bar.finish_and_clear();
-        let fill_rate = first.records() as f64 / took.as_secs_f64().max(1e-9);
-        for case in all {
-            let run = topics::redis::consume(&server, &bench.runtime, &prefix, &case)
+    let system = ConsumeSystem {
+        name: "redis",
+        durability: config.durability().to_string(),
+        version: Some(version),
+        fill: Box::new(|bench, case, bar| {
+            topics::redis::fill(&server, &bench.runtime, case, bar)
+                .with_context(|| format!("fill; redis-server log:\n{}", server.log()))
+        }),
+        consume: Box::new(|bench, prefix, case| {
+            let run = topics::redis::consume(&server, &bench.runtime, prefix, case)
                 .with_context(|| format!("redis-server log:\n{}", server.log()))?;
-            let m = measurement("redis", config.durability(), &case, &run, fill_rate);
-            bench.push(m.param("server", version));
-        }
-    }
-    Ok(())
+            Ok((run, Vec::new()))
+        }),
+    };
+    fill_then_consume(bench, &system, fills, cases)
 }
 
 fn case_label(case: &ConsumeCase) -> String {
