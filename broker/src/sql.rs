@@ -5,6 +5,9 @@
 //! It owns no parsing and no catalog: the engine (`crate::engine`) parses with
 //! `strand-sql-view` and runs plans against the broker's parts.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -35,6 +38,14 @@ pub trait SqlEngine: Send + Sync {
     /// Run the statements in order, stopping at the first failure.
     fn run(&self, prepared: PreparedSql) -> Result<Vec<StatementResult>, ApiError>;
 
+    /// For a [`RunCost::BriefWrite`] request on an async runtime: do the work now, without
+    /// waiting for the commit or for another statement's lock, and hand back the wait
+    /// ([`BriefWrite::Queued`]); or give the request back ([`BriefWrite::Declined`]) when it
+    /// cannot be split that way, to be run with [`SqlEngine::run`].
+    fn queue_brief_write(&self, prepared: PreparedSql) -> Result<BriefWrite, ApiError> {
+        Ok(BriefWrite::Declined(prepared))
+    }
+
     /// Prepare and run, on the caller's thread.
     fn execute(
         &self,
@@ -58,6 +69,36 @@ pub struct PreparedSql {
     pub params: Vec<strand_sql_view::Value>,
     /// The costliest of the statements: decides which thread runs them.
     pub cost: RunCost,
+}
+
+/// What [`SqlEngine::queue_brief_write`] did with a request.
+pub enum BriefWrite {
+    /// Done but for its commit: await [`PendingCommit::finish`].
+    Queued(PendingCommit),
+    /// Not split; run it as usual.
+    Declined(PreparedSql),
+}
+
+/// A write whose rows are queued and visible to later statements' key checks, waiting for
+/// its commit round: resolves to the request's results once the commit is known (the commit
+/// hooks run, or the indexing is undone). Awaiting it blocks no thread: the log's commit
+/// thread (or another appender) leads the round and wakes it.
+pub struct PendingCommit(
+    Pin<Box<dyn Future<Output = Result<Vec<StatementResult>, ApiError>> + Send>>,
+);
+
+impl PendingCommit {
+    /// The write's remaining work, from awaiting its commit to its results.
+    pub fn new(
+        finish: impl Future<Output = Result<Vec<StatementResult>, ApiError>> + Send + 'static,
+    ) -> Self {
+        PendingCommit(Box::pin(finish))
+    }
+
+    /// Wait for the commit, then finish.
+    pub async fn finish(self) -> Result<Vec<StatementResult>, ApiError> {
+        self.0.await
+    }
 }
 
 /// What running a prepared request is expected to cost; decides which thread runs it.

@@ -15,6 +15,7 @@ mod files;
 mod lease;
 mod round;
 mod undo;
+mod waiters;
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -33,6 +34,8 @@ use crate::writeback::WritebackQueue;
 use failures::{Failure, RoundFailures};
 use files::OpenFiles;
 use round::{PanicPayload, PendingWrite, RoundGuard};
+pub use waiters::Committed;
+use waiters::{AsyncWaiter, Committer};
 
 /// End of one appended batch inside a pending buffer. Batches never span segments.
 #[derive(Clone, Copy, Debug)]
@@ -56,6 +59,13 @@ struct QueueState {
     waiting: [usize; 2],
     pending: Vec<PendingWrite>,
     spare_buffers: Vec<(Vec<u8>, Vec<BatchMark>)>,
+    /// Futures waiting for a round ([`Committed`]), woken when it completes.
+    async_waiters: Vec<AsyncWaiter>,
+    /// The committer thread was asked to lead and has not started yet.
+    committer_asked: bool,
+    /// The committer thread is leading rounds (and will lead the next one while async
+    /// waiters wait).
+    committer_leading: bool,
 }
 
 /// The commit queue shared by all partitions of a store (or owned by a standalone partition).
@@ -80,6 +90,8 @@ pub(crate) struct CommitQueue {
     failures: RoundFailures,
     /// The bound on partitions holding an open segment file.
     files: OpenFiles,
+    /// The thread that leads rounds wanted only by async waiters (`commit/waiters.rs`).
+    committer: Committer,
 }
 
 impl CommitQueue {
@@ -113,6 +125,9 @@ impl CommitQueue {
                 waiting: [0; 2],
                 pending: Vec::new(),
                 spare_buffers: Vec::new(),
+                async_waiters: Vec::new(),
+                committer_asked: false,
+                committer_leading: false,
             }),
             round_done: [Condvar::new(), Condvar::new()],
             clock: config.clock.clone(),
@@ -126,6 +141,7 @@ impl CommitQueue {
             writeback: (config.fsync != FsyncPolicy::Always).then(WritebackQueue::start),
             failures: RoundFailures::default(),
             files: OpenFiles::new(open_files_max),
+            committer: Committer::default(),
         });
         if has_lease {
             lease::start_renewer(&queue, renew_requests);
@@ -234,10 +250,17 @@ impl CommitQueue {
         }
         drop(state);
         // Taken before a panic is raised again: each waiter takes its round's entry once.
-        let full = self.failures.take(round, round::key_of(partition));
+        let outcome = self.outcome(partition, round);
         if let Some(payload) = panic {
             round::continue_panic(payload);
         }
+        outcome
+    }
+
+    /// What the waiter of a batch of `partition` in the completed `round` is told; takes the
+    /// round's failure entry, so call it once per batch.
+    fn outcome(&self, partition: &Partition, round: u64) -> Result<()> {
+        let full = self.failures.take(round, round::key_of(partition));
         let path = || partition.dir.clone();
         match full {
             Some(Failure::Full(cause)) => {
@@ -298,7 +321,13 @@ impl CommitQueue {
         if state.waiting[next] > 0 {
             self.round_done[next].notify_one();
         }
-        state
+        let ready = self.ready_waiters(&mut state);
+        if ready.is_empty() {
+            return state;
+        }
+        drop(state);
+        ready.settle(self);
+        self.lock()
     }
 }
 

@@ -35,6 +35,7 @@ mod store;
 mod sys;
 mod writeback;
 
+pub use commit::Committed;
 pub use compaction::{CompactionBacklog, CompactionOutcome, CompactionPolicy};
 pub use config::{FsyncPolicy, PartitionConfig, StoreConfig};
 pub use error::{is_storage_full, LogError, Result};

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::commit::CommitQueue;
+use crate::commit::{CommitQueue, Committed};
 use crate::config::PartitionConfig;
 use crate::error::{LogError, Result};
 use crate::limits::ZEROS_CHUNK_BYTES;
@@ -308,6 +308,19 @@ impl AppendTicket {
         self.waited = true;
         self.partition.queue.wait(&self.partition, self.round)?;
         Ok(self.range)
+    }
+
+    /// [`AppendTicket::wait`] as a future, for callers on an async runtime: no thread waits;
+    /// the round is led by the store's commit thread unless another appender leads it.
+    /// Dropping the future before it resolves leaves the batch queued (it still commits).
+    pub fn committed(mut self) -> Committed {
+        self.waited = true;
+        Committed {
+            partition: self.partition.clone(),
+            round: self.round,
+            range: self.range,
+            done: false,
+        }
     }
 }
 

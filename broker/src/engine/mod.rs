@@ -18,6 +18,7 @@ mod errors;
 mod expiry;
 mod hooks;
 mod query;
+mod queued_write;
 mod subscribe;
 mod topic_ddl;
 mod write;
@@ -38,7 +39,7 @@ use crate::limits::BRIEF_INSERT_ROWS_MAX;
 use crate::metrics::Metrics;
 use crate::realtime::{Realtime, SubscriptionTarget};
 use crate::session::Session;
-use crate::sql::{PreparedSql, RunCost, SqlEngine, StatementResult};
+use crate::sql::{BriefWrite, PreparedSql, RunCost, SqlEngine, StatementResult};
 use crate::tables::{RowOwner, TableData};
 use crate::topics::{SourcePump, TopicData};
 use crate::users::{is_admin, privilege_word, RowsLayout, UserDirectory, UserIncarnation};
@@ -334,6 +335,10 @@ impl SqlEngine for Engine {
         }
         Ok(results)
     }
+
+    fn queue_brief_write(&self, prepared: PreparedSql) -> Result<BriefWrite, ApiError> {
+        Engine::queue_brief_write(self, prepared)
+    }
 }
 
 impl Engine {
@@ -343,6 +348,9 @@ impl Engine {
     /// cost latency, never correctness. Errors are left for `run` to report.
     fn cost_of(&self, caller: &Caller, statement: &Statement, params: &[Value]) -> RunCost {
         let catalog: &Catalog = &self.catalog;
+        // An INSERT does not read under its partition's lock, and it is queued without waiting
+        // for the commit (`queued_write.rs`): a round under way does not make it long.
+        let mut waits_for_round = true;
         let (table, pinned_by_key, writes) = match statement {
             Statement::Select(select) => match SelectPlan::compile(select, catalog, params) {
                 Ok(plan) => (
@@ -353,6 +361,7 @@ impl Engine {
                 Err(_) => return RunCost::Long,
             },
             Statement::Insert(insert) if insert.rows.len() <= BRIEF_INSERT_ROWS_MAX => {
+                waits_for_round = false;
                 (insert.table.name.clone(), Some(Vec::new()), true)
             }
             Statement::Update(update) => match UpdatePlan::compile(update, catalog, params) {
@@ -376,7 +385,7 @@ impl Engine {
         if pinned_by_key.is_none_or(|keys| keys.len() > BRIEF_INSERT_ROWS_MAX) {
             return RunCost::Long;
         }
-        if writes && self.tables.commit_in_progress() {
+        if writes && waits_for_round && self.tables.commit_in_progress() {
             return RunCost::Long;
         }
         let Ok(entry) = self.table(&table) else {

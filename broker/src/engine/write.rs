@@ -19,9 +19,36 @@ use crate::tables::versions::{KeyVersion, KeyedPartition, PartitionWriter, RowWr
 use crate::tables::{partition_id, RowOwner};
 
 /// A row version to write: its key (empty without a primary key) and stored bytes.
-struct Encoded {
+pub(super) struct Encoded {
     key: Vec<u8>,
     row: Option<Vec<u8>>,
+}
+
+/// An INSERT compiled for its caller: the table, whose rows it writes, and the rows.
+pub(super) struct EncodedInsert<'c> {
+    pub table: CatalogTable,
+    pub owner: RowOwner<'c>,
+    pub rows: Vec<Encoded>,
+}
+
+/// An INSERT's check: no live row of `table` has one of its keys.
+pub(super) fn no_live_duplicate(
+    table: &CatalogTable,
+    rows: &[Encoded],
+    lookup: &dyn Fn(&[u8]) -> Option<KeyVersion>,
+) -> Result<(), ApiError> {
+    for write in rows {
+        if !write.key.is_empty() && lookup(&write.key).is_some_and(|v| !v.deleted) {
+            return Err(ApiError::new(
+                ErrorCode::Sql(DUPLICATE_KEY),
+                format!(
+                    "a row with this primary key already exists in {}",
+                    table.def.name()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Engine {
@@ -102,10 +129,32 @@ impl Engine {
         insert: &Insert,
         params: &[Value],
     ) -> Result<Vec<Seq>, ApiError> {
+        let EncodedInsert { table, owner, rows } = self.encode_insert(caller, insert, params)?;
+        let partition = self
+            .tables
+            .partition(&table, owner)
+            .map_err(errors::from_versions)?;
+        let seqs = partition
+            .apply(&as_writes(&rows), |lookup| {
+                no_live_duplicate(&table, &rows, lookup)
+            })
+            .map_err(errors::from_versions)??;
+        self.committed(&table, owner, &partition);
+        self.metrics.add_rows_written(rows.len() as u64);
+        Ok(seqs)
+    }
+
+    /// Compile an INSERT for `caller` and encode its rows (keys checked, nothing written).
+    pub(super) fn encode_insert<'c>(
+        &self,
+        caller: &'c Caller,
+        insert: &Insert,
+        params: &[Value],
+    ) -> Result<EncodedInsert<'c>, ApiError> {
         let plan = InsertPlan::compile(insert, &*self.catalog, params).map_err(errors::from_sql)?;
         let table = self.table(plan.table().name())?;
         let owner = self.owner_of(caller, &table, Privilege::Insert)?;
-        let mut encoded = Vec::with_capacity(plan.rows().len());
+        let mut rows = Vec::with_capacity(plan.rows().len());
         for row in plan.rows() {
             let key = match plan.primary_key(row) {
                 Some(value) => encode_key(value.as_ref()).ok_or_else(|| bad_key(value))?,
@@ -113,36 +162,12 @@ impl Engine {
             };
             let bytes = encode_row(row)
                 .map_err(|e| ApiError::new(ErrorCode::InvalidValue, e.to_string()))?;
-            encoded.push(Encoded {
+            rows.push(Encoded {
                 key,
                 row: Some(bytes),
             });
         }
-        let partition = self
-            .tables
-            .partition(&table, owner)
-            .map_err(errors::from_versions)?;
-        let writes = as_writes(&encoded);
-        let no_live_duplicate = |lookup: &dyn Fn(&[u8]) -> Option<KeyVersion>| {
-            for write in &encoded {
-                if !write.key.is_empty() && lookup(&write.key).is_some_and(|v| !v.deleted) {
-                    return Err(ApiError::new(
-                        ErrorCode::Sql(DUPLICATE_KEY),
-                        format!(
-                            "a row with this primary key already exists in {}",
-                            table.def.name()
-                        ),
-                    ));
-                }
-            }
-            Ok(())
-        };
-        let seqs = partition
-            .apply(&writes, no_live_duplicate)
-            .map_err(errors::from_versions)??;
-        self.committed(&table, owner, &partition);
-        self.metrics.add_rows_written(encoded.len() as u64);
-        Ok(seqs)
+        Ok(EncodedInsert { table, owner, rows })
     }
 
     pub(super) fn update(
@@ -240,7 +265,7 @@ impl Engine {
     }
 }
 
-fn as_writes(encoded: &[Encoded]) -> Vec<RowWrite<'_>> {
+pub(super) fn as_writes(encoded: &[Encoded]) -> Vec<RowWrite<'_>> {
     encoded
         .iter()
         .map(|e| match &e.row {
@@ -264,7 +289,7 @@ fn bad_key(value: &Value) -> ApiError {
     )
 }
 
-fn affected(rows: usize, what: &str) -> StatementResult {
+pub(super) fn affected(rows: usize, what: &str) -> StatementResult {
     StatementResult {
         row_count: rows as u64,
         message: Some(format!("{rows} row(s) {what}")),

@@ -24,7 +24,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::limits::{ECHOED_PATH_CHARS_MAX, INLINE_PREPARE_SQL_BYTES_MAX, SQL_PARAMS_MAX};
 use crate::metrics::BasicAuth;
 use crate::session::Session;
-use crate::sql::RunCost;
+use crate::sql::{BriefWrite, RunCost};
 
 /// The connection a request came on, when it came through the HTTP shards.
 type Connection = Option<Extension<Arc<ConnectionSlot>>>;
@@ -95,17 +95,23 @@ async fn run_sql(
     let engine = state.engine.clone();
     let results = if request.sql.len() <= INLINE_PREPARE_SQL_BYTES_MAX {
         let prepared = engine.prepare(&session, &request.sql, &request.params)?;
-        // A brief write waits for its commit on this thread: the fastest way when it is the
-        // only request, but with others in flight they would wait behind that fsync too.
-        let inline = match prepared.cost {
-            RunCost::Brief => true,
-            RunCost::BriefWrite => in_flight.is_alone(),
-            RunCost::Long => false,
-        };
-        if inline {
-            engine.run(prepared)?
-        } else {
-            state.blocking(move || engine.run(prepared)).await?
+        match prepared.cost {
+            RunCost::Brief => engine.run(prepared)?,
+            // Waiting for its commit on this thread (leading the round) is the fastest way
+            // when it is the only request; with others in flight they would wait behind
+            // that fsync, so the write is queued and its commit awaited instead.
+            RunCost::BriefWrite if in_flight.is_alone() => engine.run(prepared)?,
+            RunCost::BriefWrite => match engine.queue_brief_write(prepared)? {
+                // Spawned, so the commit is finished (hooks run, subscribers woken) even if
+                // the client goes away and this request's future is dropped.
+                BriefWrite::Queued(pending) => tokio::spawn(pending.finish())
+                    .await
+                    .unwrap_or_else(|join_error| Err(ApiError::internal(&join_error)))?,
+                BriefWrite::Declined(prepared) => {
+                    state.blocking(move || engine.run(prepared)).await?
+                }
+            },
+            RunCost::Long => state.blocking(move || engine.run(prepared)).await?,
         }
     } else {
         state

@@ -234,6 +234,36 @@ impl KeyedPartition {
         writer.append(writes).map(Ok)
     }
 
+    /// [`KeyedPartition::apply`] for a caller on an async runtime: neither waits for the
+    /// partition's lock (`Ok(None)` while another statement holds it) nor for durability. The
+    /// batch is queued and indexed; the caller awaits [`DeferredBatch::committed`] and, if that
+    /// fails, calls [`DeferredBatch::undo`].
+    pub fn try_queue<E>(
+        &self,
+        writes: &[RowWrite<'_>],
+        check: impl FnOnce(&dyn Fn(&[u8]) -> Option<KeyVersion>) -> Result<(), E>,
+    ) -> Result<Option<Result<DeferredBatch, E>>, VersionError> {
+        let Some(guard) = self.write_lock.try_lock() else {
+            return Ok(None);
+        };
+        let writer = PartitionWriter {
+            rows: self,
+            _guard: guard,
+        };
+        {
+            let index = self.read_index();
+            if let Err(rejected) = check(&|key: &[u8]| index.get(key).copied()) {
+                return Ok(Some(Err(rejected)));
+            }
+        }
+        let (ticket, seqs, replaced) = writer.queue_batch(writes)?;
+        Ok(Some(Ok(DeferredBatch {
+            ticket,
+            seqs,
+            replaced,
+        })))
+    }
+
     /// Where the STREAM expiry sweep stopped reading this partition.
     pub fn expiry_cursor(&self) -> Seq {
         Seq(self.expiry_cursor.load(Ordering::Acquire))
@@ -352,6 +382,35 @@ impl KeyedPartition {
 /// The write lock of one [`KeyedPartition`], held for a read-modify-write.
 /// A queued batch: its ticket, its `_seq`s, and the index entries it replaced.
 type QueuedBatch = (Option<AppendTicket>, Vec<Seq>, Vec<Option<KeyVersion>>);
+
+/// A batch queued and indexed by [`KeyedPartition::try_queue`], not yet known durable.
+#[derive(Debug)]
+pub struct DeferredBatch {
+    ticket: Option<AppendTicket>,
+    seqs: Vec<Seq>,
+    replaced: Vec<Option<KeyVersion>>,
+}
+
+impl DeferredBatch {
+    /// Each write's `_seq`, in order.
+    pub fn seqs(&self) -> &[Seq] {
+        &self.seqs
+    }
+
+    /// Resolves once the batch is durable (or failed to commit); an empty batch at once.
+    pub async fn committed(&mut self) -> Result<(), LogError> {
+        match self.ticket.take() {
+            Some(ticket) => ticket.committed().await.map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// The batch failed to commit: put back the index entries it replaced, as
+    /// [`PartitionWriter::append`] does. Waits for the partition's lock.
+    pub fn undo(self, rows: &KeyedPartition, writes: &[RowWrite<'_>]) {
+        rows.writer().unindex(writes, &self.seqs, self.replaced);
+    }
+}
 
 pub struct PartitionWriter<'a> {
     rows: &'a KeyedPartition,

@@ -146,7 +146,7 @@ pub(super) fn continue_panic(payload: PanicPayload) {
     std::panic::resume_unwind(payload);
 }
 
-fn panic_message(payload: &PanicPayload) -> &str {
+pub(super) fn panic_message(payload: &PanicPayload) -> &str {
     match (
         payload.downcast_ref::<&str>(),
         payload.downcast_ref::<String>(),
