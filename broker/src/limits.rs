@@ -198,6 +198,12 @@ pub const SNAPSHOT_BATCH_ROWS_MAX: usize = 10_000;
 /// Bytes of messages queued for one connection before it counts as a slow consumer. A
 /// connection that stops reading costs at most this (plus one message) in memory.
 pub const OUTBOX_BYTES_MAX: usize = 2 * 1024 * 1024;
+/// A committed change is offered to its feed's subscriptions on the committing thread (no
+/// hand-over to the dispatcher thread) only while each new record has at most this many
+/// candidate subscriptions: the writer's answer waits for that work.
+pub const INLINE_FANOUT_CANDIDATES_MAX: usize = 64;
+/// ... and only for this many new records; the rest goes to the dispatcher thread.
+pub const INLINE_FANOUT_RECORDS_MAX: usize = 16;
 /// Replay (resume, catch-up after a snapshot) reads the log in pieces of about this many
 /// bytes of messages, each queued before the next is read.
 pub const REPLAY_CHUNK_BYTES: usize = 256 * 1024;

@@ -26,6 +26,7 @@ use super::outbox::PushRefused;
 use super::plan::SubscriptionPlan;
 use super::subscription::LiveSubscription;
 use super::tables::schema_changed;
+use crate::limits::{INLINE_FANOUT_CANDIDATES_MAX, INLINE_FANOUT_RECORDS_MAX};
 use crate::metrics::Metrics;
 use crate::tables::versions::KeyedPartition;
 use crate::tables::IndexKey;
@@ -158,13 +159,43 @@ impl PartitionFeed {
         self.dirty.store(false, Ordering::Release);
         let notified = self.notified_at.lock().take();
         let mut state = self.lock();
+        self.offer(&mut state, metrics, notified, None);
+    }
+
+    /// [`PartitionFeed::dispatch`] on the committing thread, when it is cheap: only if no
+    /// one else is dispatching this feed right now, and only while the records to offer are
+    /// few and each has few candidate subscriptions ([`INLINE_FANOUT_CANDIDATES_MAX`],
+    /// [`INLINE_FANOUT_RECORDS_MAX`]). Returns false when records are left for the dispatcher
+    /// thread. Why: the hand-over to the dispatcher thread is a thread wake-up per write,
+    /// a large part of a small fan-out's latency on a busy machine.
+    pub fn try_dispatch_inline(&self, metrics: &Metrics) -> bool {
+        let committed_at = Instant::now();
+        let Some(mut state) = self.state.try_lock() else {
+            return false;
+        };
+        let records_max = Some(INLINE_FANOUT_RECORDS_MAX);
+        self.offer(&mut state, metrics, Some(committed_at), records_max)
+    }
+
+    /// Offer the records after the feed's position; with `records_max`, stop before a record
+    /// past that count or with more than [`INLINE_FANOUT_CANDIDATES_MAX`] candidates, and
+    /// return false (the rest is left for [`PartitionFeed::dispatch`]).
+    fn offer(
+        &self,
+        state: &mut MutexGuard<'_, FeedState>,
+        metrics: &Metrics,
+        notified: Option<Instant>,
+        records_max: Option<usize>,
+    ) -> bool {
         if self.is_retired() {
-            return;
+            return true;
         }
         let snapshot = self.partition.snapshot();
         if snapshot.last_seq() <= state.position {
-            return;
+            return true;
         }
+        let mut finished = true;
+        let mut offered = 0usize;
         let mut candidates: Vec<u64> = Vec::new();
         let mut encoded: Vec<(usize, ChangeKind, String, Option<String>)> = Vec::new();
         let mut slow: Vec<u64> = Vec::new();
@@ -180,12 +211,19 @@ impl PartitionFeed {
             let pair = match pair {
                 Ok(pair) => pair,
                 Err((seq, error)) => {
-                    self.interrupt(&mut state, seq, &error);
+                    self.interrupt(state, seq, &error);
                     break;
                 }
             };
-            state.position = pair.seq;
             state.candidates(&pair, &mut candidates);
+            if let Some(max) = records_max {
+                offered += 1;
+                if offered > max || candidates.len() > INLINE_FANOUT_CANDIDATES_MAX {
+                    finished = false;
+                    break;
+                }
+            }
+            state.position = pair.seq;
             encoded.clear();
             for key in &candidates {
                 let Some(subscription) = state.subscriptions.get(key) else {
@@ -235,6 +273,7 @@ impl PartitionFeed {
                 subscription.deactivate();
             }
         }
+        finished
     }
 }
 
@@ -507,5 +546,91 @@ mod tests {
             })
             .collect();
         assert_eq!(kinds, [(7, "delete"), (8, "insert"), (100, "update")]);
+    }
+
+    /// The committing thread offers a change itself only while it is cheap: with few
+    /// candidates it delivers everything; with more unpinned subscriptions than the inline
+    /// budget it delivers nothing and leaves the record (position unchanged) to `dispatch`,
+    /// which then delivers it exactly once; a feed being dispatched elsewhere is left alone.
+    #[test]
+    fn inline_dispatch_stays_within_its_budget_and_leaves_the_rest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = PartitionConfig {
+            fsync: FsyncPolicy::Never,
+            ..PartitionConfig::default()
+        };
+        let partition = Partition::open(dir.path(), config).expect("partition");
+        let partition = Arc::new(KeyedPartition::open(partition).expect("keyed"));
+        let feed = PartitionFeed::new(partition.clone());
+        let table = table();
+        let (ended, _ended_rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut receivers = Vec::new();
+        // Each joins having read everything committed so far.
+        let subscribe = |key: u64, sql: &str| {
+            let (outbox, receiver) = Outbox::new(1 << 20);
+            let id: Arc<str> = Arc::from(format!("s{key}"));
+            let live = LiveSubscription::new(
+                key,
+                id,
+                plan(&table, sql),
+                partition.clone(),
+                outbox,
+                ended.clone(),
+            );
+            let upto = partition.snapshot().last_seq();
+            assert!(matches!(feed.join(&Arc::new(live), upto), Join::Joined));
+            receiver
+        };
+        let write = |id: i64| {
+            let row = encode_row(&[Value::BigInt(id), Value::Int(1)]).expect("row");
+            let key = encode_key(Value::BigInt(id).as_ref()).expect("key");
+            let writes = [RowWrite::Put {
+                key: &key,
+                row: &row,
+            }];
+            partition.writer().append(&writes).expect("append");
+        };
+        let metrics = Metrics::new(Arc::new(SyncCounters::default()));
+        let received = |receivers: &mut Vec<_>| -> usize {
+            receivers
+                .iter_mut()
+                .map(|r: &mut crate::realtime::OutboxReceiver| {
+                    std::iter::from_fn(|| r.try_recv().ok()).count()
+                })
+                .sum()
+        };
+
+        for key in 0..3 {
+            receivers.push(subscribe(key, "SELECT id FROM app.ticks"));
+        }
+        write(1);
+        assert!(feed.try_dispatch_inline(&metrics), "3 candidates fit");
+        assert_eq!(received(&mut receivers), 3);
+
+        {
+            let _dispatching = feed.lock();
+            write(2);
+            assert!(
+                !feed.try_dispatch_inline(&metrics),
+                "a feed being dispatched elsewhere is left to it"
+            );
+        }
+        feed.dispatch(&metrics);
+        assert_eq!(received(&mut receivers), 3);
+
+        for key in 3..=INLINE_FANOUT_CANDIDATES_MAX as u64 {
+            receivers.push(subscribe(key, "SELECT id FROM app.ticks"));
+        }
+        let subscribers = INLINE_FANOUT_CANDIDATES_MAX + 1;
+        write(3);
+        assert!(
+            !feed.try_dispatch_inline(&metrics),
+            "{subscribers} candidates are over the inline budget"
+        );
+        assert_eq!(received(&mut receivers), 0, "nothing offered inline");
+        feed.dispatch(&metrics);
+        assert_eq!(received(&mut receivers), subscribers, "each once");
+        feed.dispatch(&metrics);
+        assert_eq!(received(&mut receivers), 0, "no duplicate");
     }
 }

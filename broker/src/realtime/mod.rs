@@ -4,8 +4,10 @@
 //! engine decides that when it compiles the plan).
 //!
 //! The path of a change: a statement commits (the engine calls [`Realtime::committed`]); the
-//! partition's feed, if it has subscribers, is queued for the dispatcher thread; the dispatcher
-//! reads the records after the feed's position from a fresh snapshot, works out each
+//! partition's feed, if it has subscribers, is dispatched right there when that is cheap (few
+//! new records with few candidate subscriptions each, and no one else dispatching it), else
+//! queued for the dispatcher thread; dispatching reads the records after the feed's position
+//! from a fresh snapshot, works out each
 //! candidate subscription's change (`change.rs`) and pushes it into the connection's
 //! [`Outbox`]. A new subscription first reads the log (snapshot, then the changes after its
 //! boundary) and joins the feed at the point it has read to ([`Realtime::join`]).
@@ -73,6 +75,8 @@ pub struct Realtime {
     projections: Mutex<Vec<Weak<SubscriptionPlan>>>,
     /// Every subscription by its table, so DDL can end them (`tables.rs`).
     tables: TableSubscriptions,
+    /// For changes dispatched on the committing thread.
+    metrics: Arc<Metrics>,
 }
 
 struct DispatchQueue {
@@ -90,9 +94,10 @@ impl Realtime {
             stop: AtomicBool::new(false),
         });
         let worker = queue.clone();
+        let worker_metrics = metrics.clone();
         let spawned = std::thread::Builder::new()
             .name("strand-fanout".into())
-            .spawn(move || worker.run(&metrics));
+            .spawn(move || worker.run(&worker_metrics));
         if let Err(error) = spawned {
             tracing::error!(%error, "the realtime dispatcher thread did not start");
         }
@@ -102,6 +107,7 @@ impl Realtime {
             next_key: AtomicU64::new(1),
             projections: Mutex::new(Vec::new()),
             tables: TableSubscriptions::default(),
+            metrics,
         })
     }
 
@@ -132,7 +138,9 @@ impl Realtime {
             feeds.get(partition.partition().dir()).cloned()
         };
         if let Some(feed) = feed {
-            self.queue.push(feed);
+            if !feed.try_dispatch_inline(&self.metrics) {
+                self.queue.push(feed);
+            }
         }
     }
 

@@ -8,7 +8,9 @@
 //! disk, bounded throughput. An async waiter instead leaves its waker in the queue: the round's
 //! leader wakes it when the round completes. Rounds wanted only by async waiters are led by one
 //! thread per queue (`strand-log-commit`), started on first use, so one thread does the I/O
-//! of a round however many requests it carries.
+//! of a round however many requests it carries. Under the policies that do not sync each
+//! round (`interval`, `never`) a round is a write into the page cache, and the first poll
+//! leads it on the polling thread instead when no round is under way.
 //!
 //! A future dropped before its round completed still has a batch in the queue: its entry
 //! stays, with a no-op waker and the partition, so the round is still led and the round's
@@ -20,6 +22,7 @@ use std::sync::{mpsc, Arc, Weak};
 use std::task::{Context, Poll, Waker};
 
 use super::{round, CommitQueue, QueueState};
+use crate::config::FsyncPolicy;
 use crate::error::Result;
 use crate::partition::Partition;
 use crate::seq::SeqRange;
@@ -115,6 +118,12 @@ impl CommitQueue {
         if state.completed_round >= round {
             drop(state);
             return Poll::Ready(self.outcome(partition, round));
+        }
+        if !state.leader_active && self.fsync != FsyncPolicy::Always {
+            // A round that syncs nothing is a write into the page cache: leading it here costs
+            // less than waking the commit thread and being woken by it.
+            drop(state);
+            return Poll::Ready(self.wait(partition, round));
         }
         let known = state
             .async_waiters
