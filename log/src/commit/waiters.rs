@@ -168,9 +168,8 @@ impl CommitQueue {
     /// again when it completes; otherwise the committer thread is asked (started first if
     /// `start` is given). `false` if there is no committer thread.
     fn ask_committer(&self, state: &mut QueueState, start: Option<&Arc<CommitQueue>>) -> bool {
-        if state.leader_active || state.committer_asked {
-            return true;
-        }
+        // Started before anything else: the round under way completes with `start == None`,
+        // and must find the thread there to ask for the next round.
         let inbox = match start {
             Some(queue) => self
                 .committer
@@ -181,6 +180,9 @@ impl CommitQueue {
         let Some(inbox) = inbox else {
             return false;
         };
+        if state.leader_active || state.committer_asked {
+            return true;
+        }
         state.committer_asked = inbox.send(()).is_ok();
         state.committer_asked
     }
