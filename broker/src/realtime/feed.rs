@@ -458,11 +458,8 @@ mod tests {
         Arc::new(SubscriptionPlan::new(plan, false))
     }
 
-    /// 100 subscriptions pinned to one room each, one unpinned, one room-range filter
-    /// (unpinned too): a write to room 7 is offered to three of them and reaches exactly the
-    /// matching ones; a write moving a row from room 7 to room 8 reaches rooms 7 and 8.
-    #[test]
-    fn a_write_is_offered_only_to_subscriptions_that_can_match_it() {
+    /// A feed over a fresh keyed partition (in the returned directory).
+    fn feed_in_temp_dir() -> (tempfile::TempDir, Arc<KeyedPartition>, PartitionFeed) {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = PartitionConfig {
             fsync: FsyncPolicy::Never,
@@ -471,6 +468,15 @@ mod tests {
         let partition = Partition::open(dir.path(), config).expect("partition");
         let partition = Arc::new(KeyedPartition::open(partition).expect("keyed"));
         let feed = PartitionFeed::new(partition.clone());
+        (dir, partition, feed)
+    }
+
+    /// 100 subscriptions pinned to one room each, one unpinned, one room-range filter
+    /// (unpinned too): a write to room 7 is offered to three of them and reaches exactly the
+    /// matching ones; a write moving a row from room 7 to room 8 reaches rooms 7 and 8.
+    #[test]
+    fn a_write_is_offered_only_to_subscriptions_that_can_match_it() {
+        let (_dir, partition, feed) = feed_in_temp_dir();
         let table = table();
         let mut receivers = Vec::new();
         let (ended, _ended_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -554,14 +560,7 @@ mod tests {
     /// which then delivers it exactly once; a feed being dispatched elsewhere is left alone.
     #[test]
     fn inline_dispatch_stays_within_its_budget_and_leaves_the_rest() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = PartitionConfig {
-            fsync: FsyncPolicy::Never,
-            ..PartitionConfig::default()
-        };
-        let partition = Partition::open(dir.path(), config).expect("partition");
-        let partition = Arc::new(KeyedPartition::open(partition).expect("keyed"));
-        let feed = PartitionFeed::new(partition.clone());
+        let (_dir, partition, feed) = feed_in_temp_dir();
         let table = table();
         let (ended, _ended_rx) = tokio::sync::mpsc::unbounded_channel();
         let mut receivers = Vec::new();
