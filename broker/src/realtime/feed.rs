@@ -173,6 +173,10 @@ impl PartitionFeed {
         let Some(mut state) = self.state.try_lock() else {
             return false;
         };
+        if state.unpinned.len() > INLINE_FANOUT_CANDIDATES_MAX {
+            // Every record would be over budget: leave the feed at once, without reading.
+            return false;
+        }
         let records_max = Some(INLINE_FANOUT_RECORDS_MAX);
         self.offer(&mut state, metrics, Some(committed_at), records_max)
     }
