@@ -198,6 +198,9 @@ pub const SNAPSHOT_BATCH_ROWS_MAX: usize = 10_000;
 /// Bytes of messages queued for one connection before it counts as a slow consumer. A
 /// connection that stops reading costs at most this (plus one message) in memory.
 pub const OUTBOX_BYTES_MAX: usize = 2 * 1024 * 1024;
+/// Messages a WebSocket connection writes with one flush when they are queued together (a
+/// fan-out): bounds the bytes buffered before the socket sees them.
+pub const WS_SEND_BATCH_MESSAGES_MAX: usize = 256;
 /// A committed change is offered to its feed's subscriptions on the committing thread (no
 /// hand-over to the dispatcher thread) only while each new record has at most this many
 /// candidate subscriptions: the writer's answer waits for that work.

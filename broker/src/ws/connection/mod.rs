@@ -12,6 +12,7 @@ use std::time::Duration;
 use strand_sql_view::Privilege;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::SinkExt;
 use strand_log::Seq;
 use strand_sql_view::TableKind;
 use strand_wire::{codes, BatchControl, BatchStatus, ResumeMode, SeqText, ServerMessage};
@@ -23,7 +24,7 @@ use super::protocol::{Protocol, Step, SubscribeRequest};
 use super::WsGateway;
 use crate::auth::{Credentials, Source};
 use crate::error::{ApiError, ErrorCode};
-use crate::limits::{OUTBOX_BYTES_MAX, WS_GOODBYE_TIMEOUT_MS};
+use crate::limits::{OUTBOX_BYTES_MAX, WS_GOODBYE_TIMEOUT_MS, WS_SEND_BATCH_MESSAGES_MAX};
 use crate::metrics::BasicAuth;
 use crate::realtime::SubscriptionTarget;
 use crate::realtime::{
@@ -170,7 +171,7 @@ impl Connection {
                 text = outgoing.recv() => {
                     let Some(text) = text else { return End::Client };
                     tokio::select! {
-                        sent = socket.send(Message::Text(text.into())) => {
+                        sent = send_queued(socket, text, outgoing) => {
                             if sent.is_err() {
                                 return End::Client;
                             }
@@ -358,4 +359,20 @@ fn close(code: u16, reason: &str) -> Message {
         code,
         reason: reason.into(),
     }))
+}
+
+/// Send `first` and the messages queued behind it (at most [`WS_SEND_BATCH_MESSAGES_MAX`]),
+/// flushed once: a fan-out that queues many changes for one connection costs one socket
+/// write, not one per change.
+async fn send_queued(
+    socket: &mut WebSocket,
+    first: String,
+    outgoing: &mut OutboxReceiver,
+) -> Result<(), axum::Error> {
+    socket.feed(Message::Text(first.into())).await?;
+    for _ in 1..WS_SEND_BATCH_MESSAGES_MAX {
+        let Ok(text) = outgoing.try_recv() else { break };
+        socket.feed(Message::Text(text.into())).await?;
+    }
+    socket.flush().await
 }
