@@ -100,6 +100,26 @@ impl ConsumeCase {
     }
 }
 
+/// How Strand's produce-to-consume consumer reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum E2eConsumer {
+    /// One `tail` stream: the server pushes each record as it commits (the streaming
+    /// consumer, as JetStream's pull stream is).
+    Tail,
+    /// `fetch` long polls, one stream each, after the last `_seq` read (as a consumer group
+    /// member reads).
+    Fetch,
+}
+
+impl E2eConsumer {
+    pub fn name(self) -> &'static str {
+        match self {
+            E2eConsumer::Tail => "tail",
+            E2eConsumer::Fetch => "fetch",
+        }
+    }
+}
+
 /// One produce-to-consume case: a record per produce due at `rate` per second for
 /// `warm_up + measure`, latencies of the records due after `warm_up`.
 #[derive(Clone, Copy, Debug)]

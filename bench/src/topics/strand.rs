@@ -20,8 +20,8 @@ use crate::latency::LatencyHistogram;
 use crate::target::Target;
 use crate::topics::driver::{self, E2eRun, Gauge, Receipts, Run, Task};
 use crate::topics::{
-    self, ConsumeCase, E2eCase, ProduceCase, E2E_VALUE_BYTES, FETCH_BYTES_MAX, FETCH_RECORDS_MAX,
-    FILL_BATCH,
+    self, ConsumeCase, E2eCase, E2eConsumer, ProduceCase, E2E_VALUE_BYTES, FETCH_BYTES_MAX,
+    FETCH_RECORDS_MAX, FILL_BATCH,
 };
 
 /// How long one request of a fill may take.
@@ -195,9 +195,14 @@ impl StrandTopics {
 
     /// Produce-to-consume latency: one record per produce due at `case.rate` (each produce
     /// on its own stream, so a slow ack does not delay the next send), one consumer on
-    /// another connection long-polling after the last `_seq` it read. Latency: receipt minus
-    /// the record's due time.
-    pub fn e2e(&self, runtime: &Runtime, case: &E2eCase) -> anyhow::Result<E2eRun> {
+    /// another connection (a `tail`, or `fetch` long polls after the last `_seq` it read).
+    /// Latency: receipt minus the record's due time.
+    pub fn e2e(
+        &self,
+        runtime: &Runtime,
+        case: &E2eCase,
+        consumer_kind: E2eConsumer,
+    ) -> anyhow::Result<E2eRun> {
         let topic = self.create_topic("e2e", 1)?;
         let total = case.total();
         runtime.block_on(async {
@@ -209,21 +214,12 @@ impl StrandTopics {
             let mut receipts = Receipts::new(base, case.warm_up, total);
             let reader_topic = topic.clone();
             let reader = tokio::spawn(async move {
-                let mut from = ReadFrom::Earliest;
-                while !receipts.complete() && Instant::now() < deadline {
-                    let fetch = Fetch {
-                        topic: reader_topic.clone(),
-                        partition: PartitionIndex(0),
-                        from,
-                        records_max: 1000,
-                        bytes_max: 1 << 20,
-                        wait_ms: LONG_POLL_MS,
-                    };
-                    let records = records_of(consumer.request(Message::Fetch(fetch)).await?)?;
-                    let now = Instant::now();
-                    for record in &records.records {
-                        receipts.receive(&record.value, now)?;
-                        from = ReadFrom::After(record.seq);
+                match consumer_kind {
+                    E2eConsumer::Fetch => {
+                        fetch_receipts(&consumer, &reader_topic, &mut receipts, deadline).await?
+                    }
+                    E2eConsumer::Tail => {
+                        tail_receipts(&consumer, &reader_topic, &mut receipts, deadline).await?
                     }
                 }
                 anyhow::Ok(receipts)
@@ -331,6 +327,70 @@ fn acked_records(frames: Vec<Frame>) -> anyhow::Result<u64> {
         }
     }
     Ok(records)
+}
+
+/// Long-poll `fetch`es after the last `_seq` read until every record came or `deadline`.
+async fn fetch_receipts(
+    consumer: &Client,
+    topic: &str,
+    receipts: &mut Receipts,
+    deadline: Instant,
+) -> anyhow::Result<()> {
+    let mut from = ReadFrom::Earliest;
+    while !receipts.complete() && Instant::now() < deadline {
+        let fetch = Fetch {
+            topic: topic.to_string(),
+            partition: PartitionIndex(0),
+            from,
+            records_max: 1000,
+            bytes_max: 1 << 20,
+            wait_ms: LONG_POLL_MS,
+        };
+        let records = records_of(consumer.request(Message::Fetch(fetch)).await?)?;
+        let now = Instant::now();
+        for record in &records.records {
+            receipts.receive(&record.value, now)?;
+            from = ReadFrom::After(record.seq);
+        }
+    }
+    Ok(())
+}
+
+/// One `tail` from the start, read until every record came or `deadline`; dropping it ends
+/// the tail.
+async fn tail_receipts(
+    consumer: &Client,
+    topic: &str,
+    receipts: &mut Receipts,
+    deadline: Instant,
+) -> anyhow::Result<()> {
+    let tail = Fetch {
+        topic: topic.to_string(),
+        partition: PartitionIndex(0),
+        from: ReadFrom::Earliest,
+        records_max: 1000,
+        bytes_max: 1 << 20,
+        // Push each record at once; no lingering for more.
+        wait_ms: 0,
+    };
+    let mut pushes = consumer.send(Message::Tail(tail)).await?;
+    while !receipts.complete() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(next) = tokio::time::timeout(left, pushes.next()).await else {
+            break;
+        };
+        let records = match next?.map(|frame| frame.message) {
+            Some(Message::TailPush(records)) => records,
+            Some(Message::Error(error)) => bail!("tail: {}: {}", error.code, error.message),
+            Some(other) => bail!("tail pushed {}", other.name()),
+            None => bail!("the tail ended"),
+        };
+        let now = Instant::now();
+        for record in &records.records {
+            receipts.receive(&record.value, now)?;
+        }
+    }
+    Ok(())
 }
 
 fn records_of(frames: Vec<Frame>) -> anyhow::Result<Records> {

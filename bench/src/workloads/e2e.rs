@@ -1,9 +1,11 @@
 //! `strand-bench e2e`: produce-to-consume latency. One producer sends one 100 B record per
 //! produce at a fixed rate (default 1,000/s for 10 s after a 0.5 s warm-up), open loop: each
 //! record is due at `start + i / rate` and sent then from a plain thread whatever happened to
-//! the earlier ones, each produce on its own stream; one consumer on another connection
-//! long-polls after the last `_seq` it read. Latency is the consumer's receipt minus the
-//! record's due time (same clock), so a stalled server shows for every record due meanwhile.
+//! the earlier ones, each produce on its own stream; one consumer on another connection,
+//! twice per fsync policy: a `tail` (the server pushes each record as it commits; this case is
+//! paired with the peers) and `fetch` long polls after the last `_seq` read (case
+//! `..._fetch`). Latency is the consumer's receipt minus the record's due time (same clock),
+//! so a stalled server shows for every record due meanwhile.
 //! Every record sent must arrive once: `missing` and `duplicates` must be 0 or the case fails.
 //! The `fsync=always` case also measures the disk (append + fdatasync at the same rate),
 //! the floor its latency is held against.
@@ -23,7 +25,7 @@ use crate::report::{Figure, Measurement};
 use crate::run::Bench;
 use crate::topics::driver::E2eRun;
 use crate::topics::strand::StrandTopics;
-use crate::topics::{self, E2eCase, E2E_VALUE_BYTES};
+use crate::topics::{self, E2eCase, E2eConsumer, E2E_VALUE_BYTES};
 use crate::workloads::produce::secs;
 
 const WORKLOAD: &str = "e2e";
@@ -60,8 +62,10 @@ pub fn run(bench: &mut Bench, args: &E2eArgs) -> anyhow::Result<()> {
     };
     let mut errors = Vec::new();
     for fsync in bench.targets.fsync_policies(&[Fsync::Never, Fsync::Always]) {
-        if let Err(error) = strand(bench, fsync, &case) {
-            errors.push(format!("strand: {error:#}"));
+        for consumer in [E2eConsumer::Tail, E2eConsumer::Fetch] {
+            if let Err(error) = strand(bench, fsync, &case, consumer) {
+                errors.push(format!("strand ({}): {error:#}", consumer.name()));
+            }
         }
         if fsync == Some(Fsync::Always) {
             // The goal holds this case's p99 against the disk's own fdatasync latency.
@@ -75,18 +79,34 @@ pub fn run(bench: &mut Bench, args: &E2eArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn strand(bench: &mut Bench, fsync: Option<Fsync>, case: &E2eCase) -> anyhow::Result<()> {
+fn strand(
+    bench: &mut Bench,
+    fsync: Option<Fsync>,
+    case: &E2eCase,
+    consumer: E2eConsumer,
+) -> anyhow::Result<()> {
     let strand = StrandTopics::open(bench.targets.open(fsync, &[])?)?;
     let before = strand.scrape();
     let run = {
-        let _bar = bench
-            .progress
-            .timed("strand e2e", case.warm_up + case.measure);
+        let title = format!("strand e2e ({})", consumer.name());
+        let _bar = bench.progress.timed(&title, case.warm_up + case.measure);
         strand
-            .e2e(&bench.runtime, case)
+            .e2e(&bench.runtime, case, consumer)
             .with_context(|| format!("server stderr:\n{}", strand.stderr()))?
     };
     let mut m = measurement("strand", &strand.target.durability(), case, &run);
+    // The tail is the streaming consumer, paired with the peers' (JetStream's pull stream,
+    // Redis's blocking read); the fetch case has its own key and no peer.
+    m.label = format!(
+        "{E2E_VALUE_BYTES} B records to a {} consumer, one per produce at {}/s (open loop), \
+         receipt minus due time",
+        consumer.name(),
+        case.rate
+    );
+    m = m.param("consumer", consumer.name());
+    if consumer == E2eConsumer::Fetch {
+        m.case = format!("{}_fetch", m.case);
+    }
     // The server's own count covers the whole run, warm-up included.
     if let (Some(before), Some(after)) = (before, strand.scrape()) {
         m.figures

@@ -70,8 +70,14 @@ fn rate(m: Option<&Measurement>) -> Option<f64> {
 }
 
 fn e2e_goals(report: &Report, goals: &mut Vec<Goal>) {
-    let never = strand(report, "e2e").find(|m| m.durability == "fsync=never");
-    let always = strand(report, "e2e").find(|m| m.durability == "fsync=always");
+    // The cases paired with the peers (Strand's streaming consumer, a tail), not `_fetch`.
+    let paired = |m: &&Measurement| !m.case.ends_with("_fetch");
+    let never = strand(report, "e2e")
+        .filter(paired)
+        .find(|m| m.durability == "fsync=never");
+    let always = strand(report, "e2e")
+        .filter(paired)
+        .find(|m| m.durability == "fsync=always");
     let jetstream = peer(report, "e2e", "jetstream");
     goals.push(goal(
         "e2e: produce-to-consume p50, Strand fsync=never below JetStream's",
