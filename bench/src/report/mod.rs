@@ -64,7 +64,7 @@ pub struct Measurement {
 impl Measurement {
     pub fn new(workload: &'static str, system: &str, case: &str, label: &str) -> Measurement {
         Measurement {
-            key: format!("{workload}/{system}/{case}"),
+            key: key_of(workload, system, case),
             workload: workload.to_string(),
             system: system.to_string(),
             case: case.to_string(),
@@ -76,6 +76,13 @@ impl Measurement {
             figures: Vec::new(),
             series: Vec::new(),
         }
+    }
+
+    /// The same measurement under another case (and so another key).
+    pub fn case(mut self, case: &str) -> Measurement {
+        self.case = case.to_string();
+        self.key = key_of(&self.workload, &self.system, case);
+        self
     }
 
     pub fn durability(mut self, durability: impl Into<String>) -> Measurement {
@@ -94,6 +101,11 @@ impl Measurement {
             .find(|f| f.name == name)
             .map(|f| f.value)
     }
+}
+
+/// `<workload>/<system>/<case>`: a measurement's stable key.
+fn key_of(workload: &str, system: &str, case: &str) -> String {
+    format!("{workload}/{system}/{case}")
 }
 
 /// Records (messages, rows, requests) over a counted window.

@@ -105,7 +105,8 @@ fn strand(
     );
     m = m.param("consumer", consumer.name());
     if consumer == E2eConsumer::Fetch {
-        m.case = format!("{}_fetch", m.case);
+        let case = format!("{}_fetch", m.case);
+        m = m.case(&case);
     }
     // The server's own count covers the whole run, warm-up included.
     if let (Some(before), Some(after)) = (before, strand.scrape()) {
