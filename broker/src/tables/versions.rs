@@ -224,12 +224,8 @@ impl KeyedPartition {
         check: impl FnOnce(&dyn Fn(&[u8]) -> Option<KeyVersion>) -> Result<(), E>,
     ) -> Result<Result<Vec<Seq>, E>, VersionError> {
         let writer = self.writer();
-        {
-            // One read lock for the whole check, not one per key.
-            let index = self.read_index();
-            if let Err(rejected) = check(&|key: &[u8]| index.get(key).copied()) {
-                return Ok(Err(rejected));
-            }
+        if let Err(rejected) = self.check_index(check) {
+            return Ok(Err(rejected));
         }
         writer.append(writes).map(Ok)
     }
@@ -250,11 +246,8 @@ impl KeyedPartition {
             rows: self,
             _guard: guard,
         };
-        {
-            let index = self.read_index();
-            if let Err(rejected) = check(&|key: &[u8]| index.get(key).copied()) {
-                return Ok(Some(Err(rejected)));
-            }
+        if let Err(rejected) = self.check_index(check) {
+            return Ok(Some(Err(rejected)));
         }
         let (ticket, seqs, replaced) = writer.queue_batch(writes)?;
         Ok(Some(Ok(DeferredBatch {
@@ -262,6 +255,16 @@ impl KeyedPartition {
             seqs,
             replaced,
         })))
+    }
+
+    /// Run a statement's check against the key index, under one read lock for the whole
+    /// check (not one per key). Call it holding the partition's write lock.
+    fn check_index<E>(
+        &self,
+        check: impl FnOnce(&dyn Fn(&[u8]) -> Option<KeyVersion>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let index = self.read_index();
+        check(&|key: &[u8]| index.get(key).copied())
     }
 
     /// Where the STREAM expiry sweep stopped reading this partition.
@@ -392,11 +395,6 @@ pub struct DeferredBatch {
 }
 
 impl DeferredBatch {
-    /// Each write's `_seq`, in order.
-    pub fn seqs(&self) -> &[Seq] {
-        &self.seqs
-    }
-
     /// Resolves once the batch is durable (or failed to commit); an empty batch at once.
     pub async fn committed(&mut self) -> Result<(), LogError> {
         match self.ticket.take() {
