@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use strand_wire::BigIntAs;
 
 use crate::sql::StatementResult;
 
@@ -36,6 +37,10 @@ pub struct SqlRequest {
     /// Values for `$1`, `$2`, ...
     #[serde(default)]
     pub params: Vec<Value>,
+    /// How BIGINT values in `rows` are written: numbers when absent (docs/http.md, "Values in
+    /// JSON").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bigint: Option<BigIntAs>,
 }
 
 /// `POST /v1/api/sql` answer when every statement succeeded.

@@ -142,6 +142,32 @@ pub struct StatementResult {
 }
 
 impl StatementResult {
+    /// Rewrite the BIGINT columns' values as strings of decimal digits, for a client that
+    /// asked for them (`"bigint": "string"`): after the rows were built, so the statements
+    /// themselves never see the choice, and it costs nothing to the clients that did not ask.
+    pub fn write_bigints_as_strings(&mut self) {
+        let bigint_columns: Vec<&str> = self
+            .columns
+            .iter()
+            .filter(|c| c.data_type == "BIGINT")
+            .map(|c| c.name.as_str())
+            .collect();
+        if bigint_columns.is_empty() {
+            return;
+        }
+        for row in &mut self.rows {
+            for name in &bigint_columns {
+                if let Some(value) = row.get_mut(*name) {
+                    if let Value::Number(number) = value {
+                        if number.is_i64() || number.is_u64() {
+                            *value = Value::String(number.to_string());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// A result without rows, e.g. for DDL.
     pub fn message(text: impl Into<String>) -> StatementResult {
         StatementResult {

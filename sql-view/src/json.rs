@@ -1,7 +1,8 @@
 //! Values to and from JSON, as the HTTP and WebSocket interfaces carry them (docs/http.md, "Values in JSON"):
 //! TIMESTAMP as RFC 3339 text, BYTES as base64, JSON embedded, DOUBLE NaN and infinities as
-//! the strings PostgreSQL uses. BIGINT is a JSON number, except in the `_seq` column:
-//! [`seq_json`] and [`column_json`] are the one place that rule is written.
+//! the strings PostgreSQL uses. BIGINT is a JSON number, except in the `_seq` column, and
+//! everywhere for a client that asked for [`BigIntJson::String`]: [`seq_json`] and
+//! [`column_json`] are the one place those rules are written.
 
 use base64::Engine as _;
 
@@ -17,11 +18,27 @@ pub fn seq_json(seq: u64) -> serde_json::Value {
     serde_json::Value::String(seq.to_string())
 }
 
+/// How BIGINT values other than `_seq` travel in JSON, as the client asked (docs/http.md,
+/// "Values in JSON"). Numbers are the default, so clients written before the choice existed
+/// read what they always read; a JavaScript client asks for strings, because a JSON number
+/// past 2^53 reaches it rounded (9007199254740993 reads as ...992).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum BigIntJson {
+    /// A JSON number.
+    #[default]
+    Number,
+    /// A string of decimal digits (with a leading `-` when negative).
+    String,
+}
+
 /// A result column's value as JSON: the `_seq` column (a BIGINT in plans) as a decimal string
-/// like [`seq_json`], every other column as [`Value::to_json`].
-pub fn column_json(column: &str, value: &Value) -> serde_json::Value {
+/// like [`seq_json`], BIGINT values as `bigint` says, every other value as
+/// [`Value::to_json`].
+pub fn column_json(column: &str, value: &Value, bigint: BigIntJson) -> serde_json::Value {
     match value {
-        Value::BigInt(seq) if column == SEQ_COLUMN => serde_json::Value::String(seq.to_string()),
+        Value::BigInt(v) if column == SEQ_COLUMN || bigint == BigIntJson::String => {
+            serde_json::Value::String(v.to_string())
+        }
         other => other.to_json(),
     }
 }
@@ -109,11 +126,36 @@ mod tests {
     #[test]
     fn only_the_seq_column_is_a_string() {
         let seq = Value::BigInt(1 << 60);
-        assert_eq!(column_json(SEQ_COLUMN, &seq), json!("1152921504606846976"));
-        assert_eq!(column_json("id", &seq), json!(1u64 << 60));
+        let number = BigIntJson::Number;
+        assert_eq!(
+            column_json(SEQ_COLUMN, &seq, number),
+            json!("1152921504606846976")
+        );
+        assert_eq!(column_json("id", &seq, number), json!(1u64 << 60));
         // Other types under `_seq` (there are none in plans) keep their own form.
-        assert_eq!(column_json(SEQ_COLUMN, &Value::Null), json!(null));
-        assert_eq!(column_json("title", &Value::Text("x".into())), json!("x"));
+        assert_eq!(column_json(SEQ_COLUMN, &Value::Null, number), json!(null));
+        let text = Value::Text("x".into());
+        assert_eq!(column_json("title", &text, number), json!("x"));
+    }
+
+    #[test]
+    fn bigints_as_strings_keep_every_digit_and_nothing_else_changes() {
+        let string = BigIntJson::String;
+        // 2^53 + 1: the first integer a JavaScript number cannot hold.
+        let past = Value::BigInt(9_007_199_254_740_993);
+        assert_eq!(column_json("id", &past, string), json!("9007199254740993"));
+        let min = Value::BigInt(i64::MIN);
+        assert_eq!(
+            column_json("id", &min, string),
+            json!("-9223372036854775808")
+        );
+        assert_eq!(column_json("n", &Value::Int(7), string), json!(7));
+        assert_eq!(column_json("n", &Value::Null, string), json!(null));
+        assert_eq!(column_json("x", &Value::Double(1.5), string), json!(1.5));
+        assert_eq!(
+            column_json(SEQ_COLUMN, &Value::BigInt(5), string),
+            json!("5")
+        );
     }
 
     #[test]

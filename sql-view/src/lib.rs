@@ -24,7 +24,8 @@
 //!   [`Filter::key_values`] tells when a WHERE pins the primary key (point lookups).
 //! - Results: [`SelectPlan::columns`] is the schema; [`column_json`] renders a column's value
 //!   the way the HTTP and WebSocket interfaces carry it ([`Value::to_json`], but `_seq` as a
-//!   decimal string: [`seq_json`]).
+//!   decimal string: [`seq_json`], and BIGINT as one too when the client asks:
+//!   [`BigIntJson`]).
 //! - Errors: [`SqlError`] with a stable [`code`], a message and a 1-based [`Position`].
 //!
 //! ```
@@ -83,7 +84,7 @@ pub use catalog::{
 };
 pub use coerce::coerce_value;
 pub use error::{code, Position, Result, RowError, SqlError};
-pub use json::{column_json, seq_json};
+pub use json::{column_json, seq_json, BigIntJson};
 pub use parse::{parse_statement, parse_statements};
 pub use plan::{
     resolve_table, DeletePlan, Filter, InsertPlan, OutputColumn, Plan, ResultCollector, RowFields,

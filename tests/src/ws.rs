@@ -228,6 +228,7 @@ pub fn subscribe_message(
             options: strand_wire::SubscribeOptions {
                 batch_size,
                 from_seq_id: from_seq.map(strand_wire::SeqText),
+                bigint: None,
             },
         },
     }

@@ -169,6 +169,7 @@ fn subscribe(id: &str, from_seq: Option<u64>) -> ClientMessage {
             options: SubscribeOptions {
                 batch_size: None,
                 from_seq_id: from_seq.map(SeqText),
+                bigint: None,
             },
         },
     }

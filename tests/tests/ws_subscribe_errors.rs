@@ -227,6 +227,7 @@ fn subscribe(id: &str, sql: &str, batch_size: Option<u32>) -> ClientMessage {
             options: SubscribeOptions {
                 batch_size,
                 from_seq_id: None,
+                bigint: None,
             },
         },
     }

@@ -182,6 +182,22 @@ pub struct SubscribeOptions {
     /// Resume: send every change after this `_seq` instead of a snapshot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_seq_id: Option<SeqText>,
+    /// How the rows' BIGINT values are written; numbers when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bigint: Option<BigIntAs>,
+}
+
+/// How BIGINT values (other than `_seq`, always a string) are written in rows: the
+/// `"bigint"` option of a subscription and of an HTTP SQL request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BigIntAs {
+    /// JSON numbers, as clients written before the option expect. A JavaScript client
+    /// reads values past 2^53 rounded.
+    #[default]
+    Number,
+    /// Strings of decimal digits, exact in every language.
+    String,
 }
 
 /// Why a text frame is not a client message.

@@ -103,6 +103,7 @@ pub fn subscribe(id: &str, sql: &str, batch_size: Option<u32>, from: Option<u64>
             options: SubscribeOptions {
                 batch_size,
                 from_seq_id: from.map(SeqText),
+                bigint: None,
             },
         },
     }

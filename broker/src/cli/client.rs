@@ -60,6 +60,7 @@ impl Client {
         let request = SqlRequest {
             sql: sql.to_string(),
             params: Vec::new(),
+            bigint: None,
         };
         let (status, body) = self.post("/v1/api/sql", &serde_json::to_value(request)?)?;
         if status == 200 {

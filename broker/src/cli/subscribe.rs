@@ -142,6 +142,7 @@ fn subscribe(args: &SubscribeArgs) -> anyhow::Result<()> {
                 let options = SubscribeOptions {
                     batch_size,
                     from_seq_id,
+                    bigint: None,
                 };
                 let (id, sql) = (args.id.clone(), args.sql.clone());
                 let subscription = Subscription { id, sql, options };

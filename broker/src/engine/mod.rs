@@ -24,7 +24,7 @@ mod topic_ddl;
 mod write;
 
 use std::sync::Arc;
-use strand_sql_view::{Privilege, Role, UserName};
+use strand_sql_view::{BigIntJson, Privilege, Role, UserName};
 
 use serde_json::Value as Json;
 use strand_sql_view::{parse_statements, Statement, TableKind, TableName, Value};
@@ -151,14 +151,16 @@ impl Engine {
     }
 
     /// Compiles `sql` as a realtime subscription for `session`: one SELECT, checked against
-    /// the caller's permissions, with the partition it reads.
+    /// the caller's permissions, with the partition it reads; its rows carry BIGINT values
+    /// as `bigint` says.
     pub fn subscription(
         &self,
         session: &Session,
         sql: &str,
+        bigint: BigIntJson,
     ) -> Result<SubscriptionTarget, ApiError> {
         let caller = self.caller(session)?;
-        self.compile_subscription(&caller, sql)
+        self.compile_subscription(&caller, sql, bigint)
     }
 
     /// Inserts rows given as JSON objects keyed by column name (the QUIC `produce_table`) into

@@ -6,7 +6,7 @@ use serde_json::{Map, Value as Json};
 use strand_log::{ReadFrom, ReadSnapshot, RecordView, Seq};
 use strand_sql_view::ast::Select;
 use strand_sql_view::Privilege;
-use strand_sql_view::{column_json, Filter, SelectPlan, SystemColumns};
+use strand_sql_view::{column_json, BigIntJson, Filter, SelectPlan, SystemColumns};
 use strand_sql_view::{encode_key, RowView, TableDef, TableKind, Value};
 
 use super::{errors, Caller, Engine, EngineResult};
@@ -142,7 +142,12 @@ fn result_of(plan: &SelectPlan, rows: Vec<Vec<Value>>) -> StatementResult {
             columns
                 .iter()
                 .zip(values)
-                .map(|(column, value)| (column.name.clone(), column_json(&column.name, &value)))
+                .map(|(column, value)| {
+                    (
+                        column.name.clone(),
+                        column_json(&column.name, &value, BigIntJson::Number),
+                    )
+                })
                 .collect()
         })
         .collect();

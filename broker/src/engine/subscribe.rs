@@ -4,7 +4,7 @@
 
 use strand_sql_view::ast::SelectItem;
 use strand_sql_view::Privilege;
-use strand_sql_view::{parse_statement, SelectPlan, Statement};
+use strand_sql_view::{parse_statement, BigIntJson, SelectPlan, Statement};
 
 use super::{errors, Caller, Engine};
 use crate::error::{ApiError, ErrorCode};
@@ -16,6 +16,7 @@ impl Engine {
         &self,
         caller: &Caller,
         sql: &str,
+        bigint: BigIntJson,
     ) -> Result<SubscriptionTarget, ApiError> {
         let statement = parse_statement(sql).map_err(errors::from_sql)?;
         let Statement::Select(select) = statement else {
@@ -39,7 +40,7 @@ impl Engine {
             .iter()
             .any(|item| matches!(item, SelectItem::Wildcard));
         Ok(SubscriptionTarget {
-            plan: self.realtime.plan(plan, wildcard),
+            plan: self.realtime.plan(plan, wildcard, bigint),
             partition,
             realtime: self.realtime.clone(),
             table_prefix: partition_prefix(&table),

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use axum::Json;
 use serde_json::json;
+use strand_wire::BigIntAs;
 
 use super::body::parse_json;
 use super::{connection_authenticated, AppState};
@@ -24,7 +25,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::limits::{ECHOED_PATH_CHARS_MAX, INLINE_PREPARE_SQL_BYTES_MAX, SQL_PARAMS_MAX};
 use crate::metrics::BasicAuth;
 use crate::session::Session;
-use crate::sql::{BriefWrite, RunCost};
+use crate::sql::{BriefWrite, RunCost, StatementResult};
 
 /// The connection a request came on, when it came through the HTTP shards.
 type Connection = Option<Extension<Arc<ConnectionSlot>>>;
@@ -118,6 +119,12 @@ async fn run_sql(
             .blocking(move || engine.execute(&session, &request.sql, &request.params))
             .await?
     };
+    let mut results = results;
+    if request.bigint == Some(BigIntAs::String) {
+        results
+            .iter_mut()
+            .for_each(StatementResult::write_bigints_as_strings);
+    }
     let took_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
     Ok(Json(SqlSuccess {
         status: "success".to_string(),

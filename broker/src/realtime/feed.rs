@@ -338,7 +338,7 @@ impl FeedState {
         let projection = match self
             .projections
             .iter()
-            .position(|(p, _)| p.select().same_projection(plan.select()))
+            .position(|(p, _)| p.same_rows_json(plan))
         {
             Some(index) => index,
             None => {

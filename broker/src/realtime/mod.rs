@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use strand_log::Seq;
-use strand_sql_view::SelectPlan;
+use strand_sql_view::{BigIntJson, SelectPlan};
 
 pub(crate) use change::{classify, ChangeKind};
 pub use feed::{Join, PartitionFeed};
@@ -113,7 +113,12 @@ impl Realtime {
 
     /// Wrap a compiled SELECT as a subscription plan, sharing its SELECT list with a live
     /// plan that has the same one.
-    pub fn plan(&self, mut select: SelectPlan, expands_wildcard: bool) -> Arc<SubscriptionPlan> {
+    pub fn plan(
+        &self,
+        mut select: SelectPlan,
+        expands_wildcard: bool,
+        bigint: BigIntJson,
+    ) -> Arc<SubscriptionPlan> {
         let mut projections = self.projections.lock();
         let mut shared = false;
         projections.retain(|weak| match weak.upgrade() {
@@ -123,7 +128,7 @@ impl Realtime {
             }
             None => false,
         });
-        let plan = Arc::new(SubscriptionPlan::new(select, expands_wildcard));
+        let plan = Arc::new(SubscriptionPlan::new(select, expands_wildcard, bigint));
         if !shared && projections.len() < SHARED_PROJECTIONS_MAX {
             projections.push(Arc::downgrade(&plan));
         }

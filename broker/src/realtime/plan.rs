@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value as Json};
 use strand_log::Seq;
-use strand_sql_view::{column_json, seq_json};
+use strand_sql_view::{column_json, seq_json, BigIntJson};
 use strand_sql_view::{decode_key, encode_key, RowView, SelectPlan, SystemColumns, SEQ_COLUMN};
 use strand_wire::ColumnSchema;
 
@@ -28,12 +28,14 @@ pub struct SubscriptionPlan {
     pinned: Option<PinnedColumn>,
     /// The SELECT list has `*`: new columns of the table would change its rows.
     expands_wildcard: bool,
+    /// How the rows' BIGINT values are written, as the subscriber asked.
+    bigint: BigIntJson,
 }
 
 impl SubscriptionPlan {
     /// Wrap a compiled SELECT (`expands_wildcard`: its SELECT list has `*`). The caller has
     /// refused ORDER BY, LIMIT and OFFSET.
-    pub fn new(select: SelectPlan, expands_wildcard: bool) -> SubscriptionPlan {
+    pub fn new(select: SelectPlan, expands_wildcard: bool, bigint: BigIntJson) -> SubscriptionPlan {
         let appends_seq = !select.columns().iter().any(|c| c.name == SEQ_COLUMN);
         let pinned = pinned_column(&select);
         SubscriptionPlan {
@@ -41,7 +43,14 @@ impl SubscriptionPlan {
             appends_seq,
             pinned,
             expands_wildcard,
+            bigint,
         }
+    }
+
+    /// Whether rows of this plan and `other` are the same JSON text: the same SELECT list,
+    /// written the same way (the fan-out encodes a change once for all such subscriptions).
+    pub fn same_rows_json(&self, other: &SubscriptionPlan) -> bool {
+        self.bigint == other.bigint && self.select.same_projection(other.select())
     }
 
     /// Whether `pair` writes a row with more columns than this `SELECT *` plan knows: the
@@ -100,7 +109,10 @@ impl SubscriptionPlan {
         let columns = self.select.columns();
         let mut object = Map::with_capacity(columns.len() + 1);
         for (column, value) in columns.iter().zip(values) {
-            object.insert(column.name.clone(), column_json(&column.name, &value));
+            object.insert(
+                column.name.clone(),
+                column_json(&column.name, &value, self.bigint),
+            );
         }
         if self.appends_seq {
             object.insert(SEQ_COLUMN.to_owned(), seq_json(seq.0));
@@ -127,7 +139,7 @@ impl SubscriptionPlan {
         let value = decode_key(key, table.columns()[pk].data_type)?;
         let name = &self.select.columns()[output].name;
         let mut object = Map::with_capacity(2);
-        object.insert(name.clone(), column_json(name, &value));
+        object.insert(name.clone(), column_json(name, &value, self.bigint));
         object.insert(SEQ_COLUMN.to_owned(), seq_json(seq.0));
         Some(object)
     }

@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use strand_log::Seq;
-use strand_wire::{codes, ClientMessage, ServerMessage, Subscription};
+use strand_sql_view::BigIntJson;
+use strand_wire::{codes, BigIntAs, ClientMessage, ServerMessage, Subscription};
 
 use crate::auth::Credentials;
 use strand_wire::limits::SUBSCRIPTION_ID_BYTES_MAX;
@@ -45,6 +46,8 @@ pub struct SubscribeRequest {
     pub batch_size: usize,
     /// Resume after this `_seq` instead of taking a snapshot.
     pub from_seq: Option<Seq>,
+    /// How the rows' BIGINT values are written.
+    pub bigint: BigIntJson,
 }
 
 #[derive(Debug)]
@@ -192,6 +195,10 @@ impl<S> Protocol<S> {
             sql,
             batch_size,
             from_seq: options.from_seq_id.map(|s| Seq(s.0)),
+            bigint: match options.bigint {
+                None | Some(BigIntAs::Number) => BigIntJson::Number,
+                Some(BigIntAs::String) => BigIntJson::String,
+            },
         })
     }
 

@@ -268,6 +268,7 @@ impl<'a> Session<'a> {
                 options: SubscribeOptions {
                     batch_size: Some(self.batch_size),
                     from_seq_id: from.map(SeqText),
+                    bigint: None,
                 },
             },
         });

@@ -124,11 +124,14 @@ proptest! {
     fn client_messages_round_trip(
         id in ".{0,10}", sql in ".{0,30}", batch in prop::option::of(any::<u32>()),
         from in prop::option::of(any::<u64>()),
+        bigint in prop::option::of(prop_oneof![Just(BigIntAs::Number), Just(BigIntAs::String)]),
     ) {
         for message in [
             ClientMessage::Subscribe { subscription: Subscription {
                 id: id.clone(), sql: sql.clone(),
-                options: SubscribeOptions { batch_size: batch, from_seq_id: from.map(SeqText) },
+                options: SubscribeOptions {
+                    batch_size: batch, from_seq_id: from.map(SeqText), bigint,
+                },
             } },
             ClientMessage::NextBatch { subscription_id: Some(id.clone()) },
             ClientMessage::Unsubscribe { subscription_id: id.clone() },
@@ -168,6 +171,42 @@ fn the_spec_examples_decode() {
             ..
         })
     ));
+}
+
+#[test]
+fn the_bigint_option_is_a_choice_of_two_words() {
+    let decode = |bigint: &str| {
+        let text = format!(
+            r#"{{"type":"subscribe","subscription":{{"id":"t","sql":"x","options":{{"bigint":{bigint}}}}}}}"#
+        );
+        match ClientMessage::decode(&text) {
+            Ok(ClientMessage::Subscribe { subscription }) => Ok(subscription.options.bigint),
+            Ok(other) => panic!("decoded as {other:?}"),
+            Err(error) => Err(error),
+        }
+    };
+    assert_eq!(decode(r#""string""#), Ok(Some(BigIntAs::String)));
+    assert_eq!(decode(r#""number""#), Ok(Some(BigIntAs::Number)));
+    let absent =
+        ClientMessage::decode(r#"{"type":"subscribe","subscription":{"id":"t","sql":"x"}}"#);
+    assert!(
+        matches!(&absent, Ok(ClientMessage::Subscribe { subscription }) if subscription.options.bigint.is_none()),
+        "{absent:?}"
+    );
+    for wrong in [r#""float""#, "1", "null"] {
+        let decoded = decode(wrong);
+        match &decoded {
+            Err(DecodeError::BadFields { message, .. }) => {
+                assert!(
+                    wrong != r#""float""# || message.contains("float"),
+                    "{message}"
+                )
+            }
+            // `null` is an absent option to serde's `Option`.
+            Ok(None) if wrong == "null" => {}
+            other => panic!("{wrong}: {other:?}"),
+        }
+    }
 }
 
 #[test]

@@ -2,8 +2,8 @@ use std::sync::Arc;
 
 use strand_log::{FsyncPolicy, Partition, PartitionConfig};
 use strand_sql_view::{
-    encode_key, encode_row, parse_statement, ColumnDef, DataType, Name, SelectPlan, Statement,
-    TableDef, TableKind, TableName, Value,
+    encode_key, encode_row, parse_statement, BigIntJson, ColumnDef, DataType, Name, SelectPlan,
+    Statement, TableDef, TableKind, TableName, Value,
 };
 
 use super::*;
@@ -33,7 +33,7 @@ fn plan(table: &TableDef, sql: &str) -> Arc<SubscriptionPlan> {
         panic!("{sql} is a SELECT");
     };
     let plan = SelectPlan::compile(&select, table, &[]).expect("compiles");
-    Arc::new(SubscriptionPlan::new(plan, false))
+    Arc::new(SubscriptionPlan::new(plan, false, BigIntJson::Number))
 }
 
 /// A feed over a fresh keyed partition (in the returned directory).
