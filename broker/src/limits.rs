@@ -298,6 +298,10 @@ pub const INLINE_PREPARE_SQL_BYTES_MAX: usize = 2048;
 pub const BRIEF_INSERT_ROWS_MAX: usize = 16;
 /// Longest request path echoed back in a 404 or 405 message.
 pub const ECHOED_PATH_CHARS_MAX: usize = 200;
+/// Longest refused `Origin` echoed back in a 403 message (`http/cors.rs`).
+pub const ECHOED_ORIGIN_CHARS_MAX: usize = 200;
+/// How long a browser may reuse a preflight's answer (`Access-Control-Max-Age`), in seconds.
+pub const CORS_PREFLIGHT_MAX_AGE_SECONDS: u32 = 600;
 /// HTTP shards when the machine does not say how many CPUs it has.
 pub const HTTP_SHARDS_FALLBACK: usize = 2;
 /// At most this many HTTP shards, however many CPUs: the per-shard blocking pools and buffers

@@ -104,6 +104,11 @@ pub struct ServeArgs {
     /// [default: 60000]
     #[arg(long, value_name = "MS")]
     pub auth_failure_window_ms: Option<u64>,
+    /// Web origins whose pages may call the HTTP API and open WebSockets, comma-separated
+    /// (e.g. `https://app.example.com,http://localhost:5173`), or `*` for any; the server's
+    /// own origin is always allowed [default: none]
+    #[arg(long, value_name = "ORIGINS")]
+    pub cors_origins: Option<String>,
 }
 
 impl ServeArgs {
@@ -137,6 +142,7 @@ impl ServeArgs {
             auth_failures_per_user_max: self.auth_failures_per_user_max,
             auth_failures_per_address_max: self.auth_failures_per_address_max,
             auth_failure_window_ms: self.auth_failure_window_ms,
+            cors_origins: self.cors_origins.clone(),
         }
     }
 }

@@ -40,9 +40,11 @@ use crate::limits::{
 };
 
 mod args;
+mod origins;
 mod values;
 
 pub use args::ServeArgs;
+pub use origins::{canonical_origin, AllowedOrigins};
 pub use values::{AttemptLimits, ConnectionConfig, GroupLimits, MaintenanceConfig, ServeConfig};
 
 const DATA_DIR_DEFAULT: &str = "./data";
@@ -155,6 +157,9 @@ pub struct ConfigLayer {
     /// `--auth-failure-window-ms`: the window of both failure counts, from the first failure,
     /// in ms.
     pub auth_failure_window_ms: Option<u64>,
+    /// `--cors-origins`: web origins whose pages may use the HTTP API and the WebSocket
+    /// gateway, comma-separated (`https://app.example.com,http://localhost:5173`), or `*`.
+    pub cors_origins: Option<String>,
 }
 
 impl ConfigLayer {
@@ -201,6 +206,7 @@ impl ConfigLayer {
             auth_failures_per_user_max: number("STRAND_AUTH_FAILURES_PER_USER_MAX")?,
             auth_failures_per_address_max: number("STRAND_AUTH_FAILURES_PER_ADDRESS_MAX")?,
             auth_failure_window_ms: number("STRAND_AUTH_FAILURE_WINDOW_MS")?,
+            cors_origins: text("STRAND_CORS_ORIGINS"),
         })
     }
 
@@ -338,6 +344,11 @@ pub fn resolve(
         None => TOKEN_TTL_SECONDS_DEFAULT,
         Some((s, origin)) => bounded(s, 1, TOKEN_TTL_SECONDS_MAX, origin, "token_ttl_seconds")?,
     };
+    let cors_origins = match pick(&layers, |l| &l.cors_origins) {
+        None => AllowedOrigins::default(),
+        Some((text, origin)) => AllowedOrigins::parse(&text)
+            .map_err(|reason| invalid(origin, "cors_origins", &text, reason))?,
+    };
     Ok(ServeConfig {
         data_dir,
         http_addr,
@@ -351,6 +362,7 @@ pub fn resolve(
         token_ttl: Duration::from_secs(token_ttl_seconds),
         connections: connections(&layers)?,
         auth_attempts: auth_attempts(&layers)?,
+        cors_origins,
     })
 }
 

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use strand_log::FsyncPolicy;
 
+use super::AllowedOrigins;
+
 use crate::limits::{
     AUTH_FAILURES_PER_ADDRESS_MAX_DEFAULT, AUTH_FAILURES_PER_USER_MAX_DEFAULT,
     AUTH_FAILURE_WINDOW_MS_DEFAULT, AUTH_TIMEOUT_MS_DEFAULT, COMPACTION_INTERVAL_MS_DEFAULT,
@@ -47,6 +49,8 @@ pub struct ServeConfig {
     pub connections: ConnectionConfig,
     /// The brute-force limit on password checks (`auth/attempts.rs`).
     pub auth_attempts: AttemptLimits,
+    /// Web origins whose pages may call the API and open the gateway (`http/cors.rs`).
+    pub cors_origins: AllowedOrigins,
 }
 
 /// What bounds client connections: how many, how long each phase may take before a

@@ -5,6 +5,7 @@
 
 mod admission;
 mod body;
+mod cors;
 pub(crate) mod handlers;
 pub mod refuse;
 mod shards;
@@ -25,7 +26,7 @@ use axum::Router;
 use tokio::sync::Semaphore;
 
 use crate::auth::Authenticator;
-use crate::config::ConnectionConfig;
+use crate::config::{AllowedOrigins, ConnectionConfig};
 use crate::connections::{ConnectionLimits, ConnectionSlot};
 use crate::error::{ApiError, ErrorCode};
 use crate::limits::{BLOCKING_REQUESTS_IN_FLIGHT_MAX, REQUEST_BODY_BYTES_MAX};
@@ -50,6 +51,8 @@ pub struct AppState {
     blocking_slots: Arc<Semaphore>,
     /// The connection caps and timeouts (defaults until [`AppState::with_connections`]).
     pub connections: Arc<ConnectionLimits>,
+    /// Web origins whose pages may call (none until [`AppState::with_origins`]).
+    pub origins: Arc<AllowedOrigins>,
 }
 
 /// How many SQL requests are being handled, across all shards.
@@ -98,7 +101,14 @@ impl AppState {
             sql_in_flight: SqlInFlight::default(),
             blocking_slots: Arc::new(Semaphore::new(BLOCKING_REQUESTS_IN_FLIGHT_MAX)),
             connections: ConnectionLimits::new(ConnectionConfig::default()),
+            origins: Arc::new(AllowedOrigins::default()),
         }
+    }
+
+    /// The same state, allowing pages of `origins` to call (`cors.rs`).
+    pub fn with_origins(mut self, origins: AllowedOrigins) -> Self {
+        self.origins = Arc::new(origins);
+        self
     }
 
     /// The same state, counting connections (and timing their phases) with `connections`.
@@ -132,6 +142,7 @@ pub fn router(state: AppState, gateway: Router<AppState>) -> Router {
     let metrics = state.metrics.clone();
     let body_timeout = state.connections.config().http_body_timeout;
     let throttled = state.clone();
+    let cross_origin = state.clone();
     Router::new()
         .route(ROUTE_LOGIN, post(handlers::login))
         .route(ROUTE_SQL, post(handlers::sql))
@@ -150,6 +161,11 @@ pub fn router(state: AppState, gateway: Router<AppState>) -> Router {
             admission::admit_refused_users,
         ))
         .layer(middleware::from_fn(refuse_declared_oversize))
+        // Outside the routes and checks above: a preflight is answered before any of them.
+        .layer(middleware::from_fn_with_state(
+            cross_origin,
+            cors::apply_cors,
+        ))
         .layer(middleware::from_fn_with_state(metrics, record_request))
         .with_state(state)
 }

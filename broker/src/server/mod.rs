@@ -183,7 +183,8 @@ impl Server {
             data_dir,
         };
         let http = AppState::new(auth, http_sql(&broker), broker.metrics.clone())
-            .with_connections(&connections);
+            .with_connections(&connections)
+            .with_origins(config.cors_origins.clone());
         let gateway = WsGateway::new(http.clone(), broker.engine.clone());
         let server = Server {
             ready,

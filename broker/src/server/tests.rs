@@ -50,6 +50,7 @@ fn stop_finishes_requests_in_flight_then_refuses_connections() {
         token_ttl: Duration::from_secs(60),
         connections: crate::config::ConnectionConfig::default(),
         auth_attempts: crate::config::AttemptLimits::default(),
+        cors_origins: crate::config::AllowedOrigins::default(),
     };
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (started, engine_started) = std::sync::mpsc::sync_channel(1);
