@@ -109,6 +109,10 @@ pub struct ServeArgs {
     /// own origin is always allowed [default: none]
     #[arg(long, value_name = "ORIGINS")]
     pub cors_origins: Option<String>,
+    /// Serve HTTP and WebSockets over TLS (https, wss) with the server's certificate
+    /// (`<data-dir>/tls/cert.pem`, the one QUIC uses) [default: off]
+    #[arg(long)]
+    pub http_tls: bool,
 }
 
 impl ServeArgs {
@@ -143,6 +147,7 @@ impl ServeArgs {
             auth_failures_per_address_max: self.auth_failures_per_address_max,
             auth_failure_window_ms: self.auth_failure_window_ms,
             cors_origins: self.cors_origins.clone(),
+            http_tls: self.http_tls.then_some(true),
         }
     }
 }

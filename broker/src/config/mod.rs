@@ -160,6 +160,9 @@ pub struct ConfigLayer {
     /// `--cors-origins`: web origins whose pages may use the HTTP API and the WebSocket
     /// gateway, comma-separated (`https://app.example.com,http://localhost:5173`), or `*`.
     pub cors_origins: Option<String>,
+    /// `--http-tls`: serve HTTP and WebSockets over TLS (https, wss) with the server's
+    /// certificate (`<data-dir>/tls/cert.pem`, the QUIC listener's).
+    pub http_tls: Option<bool>,
 }
 
 impl ConfigLayer {
@@ -207,6 +210,17 @@ impl ConfigLayer {
             auth_failures_per_address_max: number("STRAND_AUTH_FAILURES_PER_ADDRESS_MAX")?,
             auth_failure_window_ms: number("STRAND_AUTH_FAILURE_WINDOW_MS")?,
             cors_origins: text("STRAND_CORS_ORIGINS"),
+            http_tls: text("STRAND_HTTP_TLS")
+                .map(|value| match value.trim().to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" | "on" => Ok(true),
+                    "false" | "0" | "no" | "off" => Ok(false),
+                    _ => Err(ConfigError::InvalidValue {
+                        source_name: "STRAND_HTTP_TLS".to_string(),
+                        value,
+                        reason: "expected true or false",
+                    }),
+                })
+                .transpose()?,
         })
     }
 
@@ -363,6 +377,7 @@ pub fn resolve(
         connections: connections(&layers)?,
         auth_attempts: auth_attempts(&layers)?,
         cors_origins,
+        http_tls: pick(&layers, |l| &l.http_tls).is_some_and(|(on, _)| on),
     })
 }
 

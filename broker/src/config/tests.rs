@@ -289,3 +289,35 @@ fn connection_caps_and_timeouts_come_from_every_layer_with_defaults_and_bounds()
         assert!(error.to_string().contains("out of range"), "{error}");
     }
 }
+
+#[test]
+fn browser_settings_come_from_every_layer() {
+    let none = ConfigLayer::default();
+    let defaults = resolve(&none, &none, &none).expect("defaults");
+    assert!(!defaults.http_tls);
+    assert!(defaults.cors_origins.is_empty());
+
+    let from_file = file("http_tls = true\ncors_origins = \"https://app.example\"");
+    let config = resolve(&none, &none, &from_file).expect("valid");
+    assert!(config.http_tls);
+    assert!(config.cors_origins.allows("https://app.example"));
+    assert!(!config.cors_origins.allows("https://other.example"));
+
+    let from_env = env(&[("STRAND_HTTP_TLS", "yes"), ("STRAND_CORS_ORIGINS", "*")]);
+    let config = resolve(&none, &from_env, &none).expect("valid");
+    assert!(config.http_tls);
+    assert!(config.cors_origins.allows("http://localhost:3000"));
+    let off = env(&[("STRAND_HTTP_TLS", "false")]);
+    let config = resolve(&none, &off, &from_file).expect("valid");
+    assert!(!config.http_tls, "env beats file");
+
+    let lookup = |name: &str| (name == "STRAND_HTTP_TLS").then(|| "maybe".to_string());
+    let error = ConfigLayer::from_env(lookup).expect_err("not a boolean");
+    assert!(error.to_string().contains("STRAND_HTTP_TLS"), "{error}");
+    let bad = ConfigLayer {
+        cors_origins: Some("app.example".into()),
+        ..ConfigLayer::default()
+    };
+    let error = resolve(&bad, &none, &none).expect_err("not an origin");
+    assert!(error.to_string().contains("--cors-origins"), "{error}");
+}

@@ -51,6 +51,8 @@ pub struct ServeConfig {
     pub auth_attempts: AttemptLimits,
     /// Web origins whose pages may call the API and open the gateway (`http/cors.rs`).
     pub cors_origins: AllowedOrigins,
+    /// Serve the HTTP listener over TLS with the server's certificate.
+    pub http_tls: bool,
 }
 
 /// What bounds client connections: how many, how long each phase may take before a

@@ -15,6 +15,11 @@
 //! the client's address (`ConnectInfo<SocketAddr>`). A connection still unauthenticated is
 //! closed when its slot is evicted for a newer one (`connections.rs`).
 //!
+//! Under `--http-tls` each connection's TLS handshake runs on its shard, within the header
+//! timeout (a client that opens a socket and never finishes the handshake is closed like one
+//! that never sends a request head); then hyper serves the decrypted stream as it would the
+//! plain one.
+//!
 //! It owns the threads, the hand-over and the per-connection HTTP settings; not the routes
 //! (`http`) nor the listener (`server`).
 
@@ -28,6 +33,7 @@ use axum::extract::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::connections::ConnectionSlot;
@@ -49,11 +55,13 @@ pub struct HttpShards {
 }
 
 impl HttpShards {
-    /// One shard per CPU, each serving `router`, with `header_timeout` for each request head.
+    /// One shard per CPU, each serving `router`, with `header_timeout` for each request head
+    /// (and each TLS handshake, when `tls` is given).
     pub fn start(
         router: axum::Router,
         local_addr: SocketAddr,
         header_timeout: Duration,
+        tls: Option<Arc<rustls::ServerConfig>>,
     ) -> io::Result<HttpShards> {
         let count = std::thread::available_parallelism()
             .map_or(HTTP_SHARDS_FALLBACK, usize::from)
@@ -72,6 +80,7 @@ impl HttpShards {
                 arrivals,
                 router: router.clone(),
                 header_timeout,
+                tls: tls.clone().map(TlsAcceptor::from),
                 stopped: stopped.clone(),
             };
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -136,6 +145,7 @@ struct Shard {
     arrivals: mpsc::UnboundedReceiver<Handover>,
     router: axum::Router,
     header_timeout: Duration,
+    tls: Option<TlsAcceptor>,
     stopped: watch::Receiver<bool>,
 }
 
@@ -166,7 +176,10 @@ impl Shard {
                             stopped: self.stopped.clone(),
                             _open: close_watch.clone(),
                         };
-                        tokio::spawn(connection.serve(stream, peer));
+                        match &self.tls {
+                            None => tokio::spawn(connection.serve(stream, peer)),
+                            Some(tls) => tokio::spawn(connection.serve_tls(tls.clone(), stream, peer)),
+                        };
                     }
                     None => break,
                 },
@@ -190,7 +203,24 @@ struct ShardConnection {
 }
 
 impl ShardConnection {
-    async fn serve(mut self, stream: tokio::net::TcpStream, peer: SocketAddr) {
+    /// The TLS handshake (bounded by the header timeout), then [`ShardConnection::serve`].
+    async fn serve_tls(self, tls: TlsAcceptor, stream: tokio::net::TcpStream, peer: SocketAddr) {
+        let handshake = tokio::time::timeout(self.header_timeout, tls.accept(stream));
+        tokio::select! {
+            shaken = handshake => match shaken {
+                Ok(Ok(stream)) => self.serve(stream, peer).await,
+                Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            },
+            // An unauthenticated connection may be evicted during its handshake too.
+            () = self.slot.evicted() => tracing::debug!(%peer, "connection evicted in its TLS handshake"),
+        }
+    }
+
+    async fn serve<S>(mut self, stream: S, peer: SocketAddr)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let router = self.router.clone();
         let slot = self.slot.clone();
         let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {

@@ -89,6 +89,18 @@ impl TlsIdentity {
         tls.alpn_protocols = vec![ALPN.to_vec()];
         QuicServerConfig::try_from(tls).map_err(|e| TlsError::Quic(e.to_string()))
     }
+
+    /// The HTTP listener's TLS configuration under `--http-tls` (https and wss with the same
+    /// certificate as QUIC): TLS 1.3 with ring, ALPN `http/1.1` (the shards speak HTTP/1.1).
+    pub fn http_server_config(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .with_no_client_auth()
+            .with_single_cert(self.cert_chain.clone(), self.key.clone_key())?;
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(tls))
+    }
 }
 
 fn load(dir: &Path, cert_path: PathBuf, key_path: &Path) -> Result<TlsIdentity, TlsError> {

@@ -27,7 +27,7 @@ use crate::limits::{
     SHUTDOWN_GRACE_MS,
 };
 use crate::metrics::Metrics;
-use crate::quic::{QuicError, QuicListener, TlsIdentity};
+use crate::quic::{QuicError, QuicListener, TlsError, TlsIdentity};
 use crate::retention::{RetentionSweeper, RetentionTarget};
 use crate::sql::SqlEngine;
 use crate::storage::{CountingStorage, SyncCounters};
@@ -83,6 +83,9 @@ pub enum ServeError {
     /// The QUIC listener could not start (TLS certificate, bind, transport settings).
     #[error("QUIC listener: {0}")]
     Quic(#[from] QuicError),
+    /// `--http-tls`: the certificate could not be configured for the HTTP listener.
+    #[error("HTTP TLS: {0}")]
+    HttpTls(#[source] TlsError),
     /// The retention sweeper's thread could not be spawned.
     #[error("cannot start the retention thread: {0}")]
     Retention(#[source] std::io::Error),
@@ -122,6 +125,8 @@ pub struct Server {
     http_listener: TcpListener,
     quic: QuicListener,
     router: axum::Router,
+    /// `--http-tls`: the HTTP listener's TLS configuration.
+    http_tls: Option<Arc<rustls::ServerConfig>>,
     connections: Arc<ConnectionLimits>,
     store: Arc<Store>,
     retention: RetentionSweeper,
@@ -191,6 +196,10 @@ impl Server {
             http_listener,
             quic,
             router: router(http, crate::ws::routes(gateway)),
+            http_tls: match config.http_tls {
+                true => Some(tls.http_server_config().map_err(ServeError::HttpTls)?),
+                false => None,
+            },
             connections,
             store,
             retention,
@@ -210,13 +219,13 @@ impl Server {
         let http = self.ready.http;
         let header_timeout = self.connections.config().http_header_timeout;
         let mut shards =
-            HttpShards::start(self.router, http, header_timeout).map_err(|source| {
-                ServeError::Bind {
+            HttpShards::start(self.router, http, header_timeout, self.http_tls.clone()).map_err(
+                |source| ServeError::Bind {
                     what: "HTTP shards",
                     addr: http,
                     source,
-                }
-            })?;
+                },
+            )?;
         let quic = self.quic.start();
         let refusals = refuse::Refusals::new();
         let mut backoff = AcceptBackoff::default();
@@ -228,6 +237,8 @@ impl Server {
                         backoff.succeeded();
                         match self.connections.try_open() {
                             Ok(slot) => shards.dispatch(stream, peer, slot),
+                            // A TLS client could not read a plain 503: it is just closed.
+                            Err(_) if self.http_tls.is_some() => drop(stream),
                             Err(refusal) => refusals.refuse(stream, peer, &refusal),
                         }
                     }
