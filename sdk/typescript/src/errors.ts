@@ -1,0 +1,46 @@
+/**
+ * Errors the SDK rejects with: the server's own (its `code`, `message` and, for SQL, the
+ * `position` of the problem) and the client's (`network`, `closed`, `protocol`).
+ */
+
+/** Where in the SQL text a problem is: 1-based line and column (columns count characters). */
+export interface Position {
+  line: number;
+  column: number;
+}
+
+/** A failure, with the server's stable `code` to branch on and its `message` for people. */
+export class StrandError extends Error {
+  /** The server's error code (`syntax_error`, `unauthorized`, ...), or the client's: `network`, `closed`, `protocol`. */
+  readonly code: string;
+  /** Where in the SQL the problem is, when the server said. */
+  readonly position?: Position;
+  /** The HTTP status of the answer, for HTTP requests. */
+  readonly status?: number;
+  /** The oldest `_seq` a resume may start from (`resume_too_old`). */
+  readonly lowestSeq?: string;
+
+  constructor(code: string, message: string, details: { position?: Position; status?: number; lowestSeq?: string } = {}) {
+    super(message);
+    this.name = 'StrandError';
+    this.code = code;
+    if (details.position) this.position = details.position;
+    if (details.status !== undefined) this.status = details.status;
+    if (details.lowestSeq !== undefined) this.lowestSeq = details.lowestSeq;
+  }
+}
+
+/** The `error` object of an HTTP error answer or a WebSocket `error` message, as a StrandError. */
+export function fromServerError(error: unknown, status?: number): StrandError {
+  const object = (typeof error === 'object' && error !== null ? error : {}) as Record<string, unknown>;
+  const code = typeof object.code === 'string' ? object.code : 'protocol';
+  const message = typeof object.message === 'string' ? object.message : `the server answered ${status ?? 'an error'} without a message`;
+  const position = object.position as Position | undefined;
+  const details: { position?: Position; status?: number; lowestSeq?: string } = {};
+  if (position && typeof position.line === 'number' && typeof position.column === 'number') {
+    details.position = { line: position.line, column: position.column };
+  }
+  if (status !== undefined) details.status = status;
+  if (typeof object.lowest_seq === 'string') details.lowestSeq = object.lowest_seq;
+  return new StrandError(code, message, details);
+}

@@ -1,0 +1,129 @@
+/**
+ * `@strand/client`: Strand from a browser or Node 20+, with nothing but `fetch` and
+ * `WebSocket`.
+ *
+ * ```ts
+ * const client = createClient({ url: 'http://127.0.0.1:8080', auth: { username, password } });
+ * const [result] = await client.query('SELECT id, title FROM app.tickets WHERE id = $1', [7n]);
+ * const live = client.live('SELECT id, title, status FROM app.tickets', (rows, change) => render(rows));
+ * ```
+ *
+ * Owns: the HTTP calls (`http.ts`), the one shared WebSocket and its reconnects
+ * (`connection.ts`), each live query's materialized rows and resume point (`live.ts`), and
+ * where those are kept between visits (`persist.ts`). BIGINT values arrive as `bigint`
+ * (or strings) and `_seq` as a string: never a rounded number (`values.ts`).
+ */
+
+import { Connection, type Backoff, type ConnectionState, type WebSocketConstructor } from './connection.js';
+import { StrandError } from './errors.js';
+import { HttpApi, type Auth, type QueryResult } from './http.js';
+import { LiveQuery, type Change, type LiveOptions } from './live.js';
+import type { Int64Mode } from './values.js';
+
+export { StrandError } from './errors.js';
+export type { Position } from './errors.js';
+export type { Auth, QueryResult } from './http.js';
+export type { Change, LiveOptions } from './live.js';
+export type { ConnectionState, Backoff, WebSocketConstructor } from './connection.js';
+export type { Column, Int64Mode, RawRow } from './values.js';
+export { compareSeq } from './values.js';
+export {
+  memoryPersistence,
+  localStoragePersistence,
+  indexedDbPersistence,
+  type Persistence,
+  type StoredResult,
+  type KeyValueStorage,
+} from './persist.js';
+
+export interface ClientOptions {
+  /** The server's HTTP address, e.g. `http://127.0.0.1:8080` or `https://strand.example`. */
+  url: string;
+  auth: Auth;
+  /** BIGINT columns as `bigint` (default) or as decimal strings. `_seq` is always a string. */
+  int64?: Int64Mode;
+  /** Reconnect delays: full jitter up to `initialMs * 2^attempt`, at most `maxMs`. */
+  backoff?: Partial<Backoff>;
+  /** The WebSocket class, where there is no global one (Node 20 without
+   *  `--experimental-websocket`: pass the `ws` package's). */
+  webSocket?: WebSocketConstructor;
+  /** The `fetch` to use (default: the global one). */
+  fetch?: typeof fetch;
+}
+
+/** A handle on a live query. */
+export interface Live<Row> {
+  /** The materialized result, keyed by primary key, in a stable order. */
+  readonly rows: Row[];
+  /** The `_seq` the rows are at: a resume point (a decimal string). */
+  readonly lastSeq: string | undefined;
+  /** Set when the server refused or ended the subscription for good. */
+  readonly error: StrandError | undefined;
+  unsubscribe(): void;
+}
+
+export interface Client {
+  /** Log in with the user name and password; resolves with the token (then used for all calls). */
+  login(): Promise<string>;
+  /** Run SQL over HTTP: one result per statement. Rejects with a `StrandError`. */
+  query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>[]>;
+  /** Subscribe to a SELECT: `onChange(rows, change)` after each snapshot batch and each change. */
+  live<Row = Record<string, unknown>>(
+    sql: string,
+    onChange: (rows: Row[], change: Change<Row>) => void,
+    options?: LiveOptions<Row>,
+  ): Live<Row>;
+  /** The WebSocket's state. */
+  readonly state: ConnectionState;
+  onStateChange(listener: (state: ConnectionState) => void): () => void;
+  /** Drop the WebSocket as a network cut would; it reconnects and every live query resumes. */
+  reconnect(): void;
+  /** Close the WebSocket for good; live queries stop. */
+  close(): void;
+}
+
+const DEFAULT_BACKOFF: Backoff = { initialMs: 200, maxMs: 5_000 };
+
+export function createClient(options: ClientOptions): Client {
+  const baseUrl = options.url.replace(/\/+$/, '');
+  const int64 = options.int64 ?? 'bigint';
+  const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
+  const http = new HttpApi(baseUrl, options.auth, int64, fetchImpl);
+  const webSocket = options.webSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  let connection: Connection | undefined;
+  let nextId = 1;
+
+  const authenticate = async (): Promise<Record<string, unknown>> => {
+    const token = await http.currentToken();
+    if (token !== undefined) return { type: 'authenticate', method: 'jwt', token };
+    throw new StrandError('unauthorized', 'no credentials');
+  };
+  const socket = (): Connection => {
+    if (!webSocket) {
+      throw new StrandError('unsupported', 'no WebSocket here: pass `webSocket` to createClient');
+    }
+    connection ??= new Connection({
+      url: `${baseUrl.replace(/^http/, 'ws')}/v1/ws`,
+      authenticate,
+      webSocket,
+      backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
+    });
+    return connection;
+  };
+
+  return {
+    login: () => http.login(),
+    query: (sql, params) => http.query(sql, params),
+    live<Row>(sql: string, onChange: (rows: Row[], change: Change<Row>) => void, liveOptions: LiveOptions<Row> = {}) {
+      const query = new LiveQuery<Row>(`live-${nextId++}`, sql, onChange, liveOptions, int64, socket());
+      query.start();
+      return query;
+    },
+    get state() {
+      return connection?.state ?? 'connecting';
+    },
+    onStateChange: (listener) => socket().onStateChange(listener),
+    reconnect: () => connection?.reconnectNow(),
+    close: () => connection?.close(),
+  };
+}

@@ -1,0 +1,301 @@
+/**
+ * A live query: one subscription's materialized result, kept equal to the query's result as
+ * of its last `_seq` (docs/websocket.md, "Applying changes") across reconnects.
+ *
+ * Invariants:
+ * - `lastSeq` is only ever a point the server can resume from: the snapshot's boundary once
+ *   the snapshot is complete, then the `_seq` of each change applied. A change at or below it
+ *   is a duplicate and is dropped.
+ * - After a lost socket, the subscription resumes from `lastSeq` when it has one; a snapshot
+ *   cut half-way has none and is taken again. A snapshot taken while rows are held (a cut
+ *   first snapshot, `resume_too_old`, an interrupted subscription) is staged and replaces the
+ *   held rows only once complete, so the application never sees a half result.
+ */
+
+import { StrandError, fromServerError } from './errors.js';
+import type { Connection, ServerMessage, SubscriptionPeer } from './connection.js';
+import type { Persistence, StoredResult } from './persist.js';
+import { SEQ_COLUMN, bigintColumns, compareSeq, decodeRow, encodeRow, type Column, type Int64Mode, type RawRow } from './values.js';
+
+/** What changed, given with the rows after each snapshot batch and each change. */
+export interface Change<Row> {
+  /** `snapshot`: a batch of the first snapshot arrived; `reset`: a new snapshot replaced the
+   *  rows; `restore`: rows came from persistence, before the network. */
+  type: 'snapshot' | 'insert' | 'update' | 'delete' | 'reset' | 'restore';
+  row?: Row;
+  oldRow?: Row;
+  /** The `_seq` of the change, or of the snapshot's boundary. */
+  seq?: string;
+}
+
+export interface LiveOptions<Row> {
+  /** Rows per snapshot batch (1 to 10,000; the server's default 1000). */
+  batchSize?: number;
+  /** The column that identifies a row (the table's primary key, which the SELECT must
+   *  include); default `id` when selected, else the first column. Or a function of the row. */
+  key?: string | ((row: Row) => string);
+  /** Keep the rows and `lastSeq` here, so a reload shows them at once and resumes. */
+  persist?: Persistence;
+  /** The name the rows are stored under (default: the SQL text). */
+  persistKey?: string;
+  /** Start from this `_seq` instead of a snapshot (the application holds the rows before it). */
+  fromSeq?: string;
+  /** The subscription was refused or ended for good (bad SQL, `forbidden`, `table_dropped`). */
+  onError?: (error: StrandError) => void;
+}
+
+type Phase = 'subscribing' | 'snapshot' | 'live' | 'ended';
+
+/** Codes after which the subscription starts over with a fresh snapshot. */
+const FRESH_SNAPSHOT_CODES = new Set(['resume_too_old', 'schema_changed']);
+/** Codes after which the subscription resumes where it was. */
+const RESUME_CODES = new Set(['subscription_interrupted']);
+
+export class LiveQuery<Row = Record<string, unknown>> implements SubscriptionPeer {
+  /** The `_seq` the result is at (undefined until the first snapshot is complete). */
+  lastSeq: string | undefined;
+  /** Set when the subscription was refused or ended for good. */
+  error: StrandError | undefined;
+  private held = new Map<string, Row>();
+  private staged: Map<string, Row> | undefined;
+  private columns: Column[] = [];
+  private bigints: string[] = [];
+  private boundary: string | undefined;
+  private phase: Phase = 'subscribing';
+  private sentFrom: string | undefined;
+  private saveTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly id: string,
+    private readonly sql: string,
+    private readonly onChange: (rows: Row[], change: Change<Row>) => void,
+    private readonly options: LiveOptions<Row>,
+    private readonly int64: Int64Mode,
+    private readonly connection: Connection,
+  ) {
+    this.lastSeq = options.fromSeq;
+  }
+
+  /** The materialized result, in a stable order (first arrival). */
+  get rows(): Row[] {
+    return Array.from(this.held.values());
+  }
+
+  /** Start: rows from persistence first (when any), then the subscription. */
+  start(): void {
+    const stored = this.options.persist?.load(this.storageKey());
+    if (stored instanceof Promise) {
+      stored.then(
+        (result) => this.begin(result),
+        () => this.begin(undefined),
+      );
+    } else {
+      this.begin(stored);
+    }
+  }
+
+  /** Stop: nothing more arrives; the stored rows stay for the next visit. */
+  unsubscribe(): void {
+    if (this.phase === 'ended') return;
+    this.phase = 'ended';
+    this.flushSave();
+    this.connection.remove(this.id);
+  }
+
+  subscribeMessage(): Record<string, unknown> {
+    const options: Record<string, unknown> = { bigint: 'string' };
+    if (this.options.batchSize !== undefined) options.batch_size = this.options.batchSize;
+    this.sentFrom = this.lastSeq;
+    if (this.lastSeq !== undefined) options.from_seq_id = this.lastSeq;
+    this.phase = 'subscribing';
+    return { type: 'subscribe', subscription: { id: this.id, sql: this.sql, options } };
+  }
+
+  receive(message: ServerMessage): void {
+    if (this.phase === 'ended') return;
+    switch (message.type) {
+      case 'subscription_ack':
+        return this.acknowledged(message);
+      case 'initial_data_batch':
+        return this.batch(message);
+      case 'change':
+        return this.change(message);
+      case 'error':
+        return this.failed(fromServerError(message));
+    }
+  }
+
+  disconnected(): void {
+    if (this.phase === 'ended') return;
+    // A snapshot cut half-way has no resume point: the next one is staged and replaces.
+    this.staged = undefined;
+    this.phase = 'subscribing';
+  }
+
+  closed(error: StrandError | undefined): void {
+    if (this.phase === 'ended') return;
+    this.phase = 'ended';
+    this.flushSave();
+    if (error) this.end(error);
+  }
+
+  private begin(stored: StoredResult | undefined): void {
+    if (this.phase === 'ended') return;
+    if (stored && stored.sql === this.sql && this.options.fromSeq === undefined) {
+      this.setColumns(stored.columns);
+      for (const raw of stored.rows) {
+        const row = decodeRow<Row>(raw, this.bigints, this.int64);
+        this.held.set(this.keyOf(row), row);
+      }
+      this.lastSeq = stored.lastSeq;
+      this.emit({ type: 'restore', seq: stored.lastSeq });
+    }
+    this.connection.add(this.id, this);
+  }
+
+  private acknowledged(message: ServerMessage): void {
+    this.setColumns((message.schema as Column[] | undefined) ?? []);
+    this.boundary = String(message.snapshot_end_seq ?? '0');
+    if (this.sentFrom !== undefined) {
+      // A resume: changes after `sentFrom` follow (keyed or exact); no snapshot.
+      this.phase = 'live';
+      return;
+    }
+    this.phase = 'snapshot';
+    this.staged = this.held.size > 0 || this.lastSeq !== undefined ? new Map() : undefined;
+  }
+
+  private batch(message: ServerMessage): void {
+    if (this.phase !== 'snapshot') return;
+    const target = this.staged ?? this.held;
+    for (const raw of (message.rows as RawRow[] | undefined) ?? []) {
+      const row = decodeRow<Row>(raw, this.bigints, this.int64);
+      target.set(this.keyOf(row), row);
+    }
+    const control = (message.batch_control ?? {}) as { has_more?: boolean };
+    if (control.has_more) {
+      if (!this.staged) this.emit({ type: 'snapshot', seq: this.boundary });
+      this.connection.send({ type: 'next_batch', subscription_id: this.id });
+      return;
+    }
+    const replaced = this.staged !== undefined;
+    if (this.staged) {
+      this.held = this.staged;
+      this.staged = undefined;
+    }
+    this.phase = 'live';
+    this.lastSeq = this.boundary;
+    this.emit({ type: replaced ? 'reset' : 'snapshot', seq: this.boundary });
+    this.scheduleSave();
+  }
+
+  private change(message: ServerMessage): void {
+    if (this.phase !== 'live') return;
+    const rows = (message.rows as RawRow[] | undefined) ?? [];
+    const raw = rows[0];
+    if (raw === undefined) return;
+    const seq = String(raw[SEQ_COLUMN]);
+    if (this.lastSeq !== undefined && compareSeq(seq, this.lastSeq) <= 0) return;
+    const row = decodeRow<Row>(raw, this.bigints, this.int64);
+    const kind = message.change_type;
+    if (kind === 'insert') {
+      this.held.set(this.keyOf(row), row);
+      this.lastSeq = seq;
+      this.emit({ type: 'insert', row, seq });
+    } else if (kind === 'update') {
+      const oldRaw = ((message.old_rows as RawRow[] | undefined) ?? [])[0];
+      const oldRow = oldRaw ? decodeRow<Row>(oldRaw, this.bigints, this.int64) : undefined;
+      const newKey = this.keyOf(row);
+      if (oldRow !== undefined && this.keyOf(oldRow) !== newKey) this.held.delete(this.keyOf(oldRow));
+      this.held.set(newKey, row);
+      this.lastSeq = seq;
+      const change: Change<Row> = { type: 'update', row, seq };
+      if (oldRow !== undefined) change.oldRow = oldRow;
+      this.emit(change);
+    } else if (kind === 'delete') {
+      const key = this.keyOf(row);
+      const gone = this.held.get(key);
+      this.held.delete(key);
+      this.lastSeq = seq;
+      this.emit({ type: 'delete', row: gone ?? row, seq });
+    } else {
+      return;
+    }
+    this.scheduleSave();
+  }
+
+  private failed(error: StrandError): void {
+    if (FRESH_SNAPSHOT_CODES.has(error.code)) {
+      // The history to resume from is gone: a fresh snapshot, staged, replaces the rows.
+      this.lastSeq = undefined;
+      this.connection.resubscribe(this.id);
+      return;
+    }
+    if (RESUME_CODES.has(error.code) && this.lastSeq !== undefined) {
+      this.connection.resubscribe(this.id);
+      return;
+    }
+    if (error.code === 'no_pending_batch') return;
+    this.end(error);
+  }
+
+  private end(error: StrandError): void {
+    this.error = error;
+    this.phase = 'ended';
+    this.connection.remove(this.id);
+    this.options.onError?.(error);
+  }
+
+  private setColumns(columns: Column[]): void {
+    this.columns = columns;
+    this.bigints = bigintColumns(columns);
+  }
+
+  private keyOf(row: Row): string {
+    const key = this.options.key;
+    if (typeof key === 'function') return key(row);
+    const name = key ?? this.defaultKeyColumn();
+    return String((row as Record<string, unknown>)[name]);
+  }
+
+  private defaultKeyColumn(): string {
+    if (this.columns.some((c) => c.name === 'id')) return 'id';
+    return this.columns.find((c) => c.name !== SEQ_COLUMN)?.name ?? 'id';
+  }
+
+  private emit(change: Change<Row>): void {
+    this.onChange(this.rows, change);
+  }
+
+  private storageKey(): string {
+    return this.options.persistKey ?? this.sql;
+  }
+
+  private scheduleSave(): void {
+    if (!this.options.persist || this.saveTimer !== undefined) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = undefined;
+      this.save();
+    }, 50);
+  }
+
+  private flushSave(): void {
+    if (this.saveTimer === undefined) return;
+    clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
+    this.save();
+  }
+
+  private save(): void {
+    const persist = this.options.persist;
+    if (!persist || this.lastSeq === undefined) return;
+    const stored: StoredResult = {
+      sql: this.sql,
+      columns: this.columns,
+      lastSeq: this.lastSeq,
+      rows: this.rows.map(encodeRow),
+    };
+    const saved = persist.save(this.storageKey(), stored);
+    if (saved instanceof Promise) saved.catch(() => undefined);
+  }
+}
