@@ -5,6 +5,7 @@
 
 mod admission;
 mod body;
+mod console;
 mod cors;
 pub(crate) mod handlers;
 pub mod refuse;
@@ -149,6 +150,7 @@ pub fn router(state: AppState, gateway: Router<AppState>) -> Router {
         .route(ROUTE_HEALTH, get(handlers::health))
         .route(ROUTE_METRICS, get(handlers::metrics))
         .merge(gateway)
+        .merge(console::routes())
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))

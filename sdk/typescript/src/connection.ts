@@ -40,6 +40,9 @@ export interface ConnectionOptions {
   url: string;
   /** The `authenticate` message to send (fetches a token first when needed). */
   authenticate: () => Promise<Record<string, unknown>>;
+  /** The server refused the credentials: `true` if fresh ones may work (an expired token
+   *  and a password to log in again with), so the connection tries again instead of closing. */
+  credentialsRefused: () => boolean;
   webSocket: WebSocketConstructor;
   backoff: Backoff;
 }
@@ -60,6 +63,13 @@ export class Connection {
     return () => this.listeners.delete(listener);
   }
 
+  /** Open the socket now, before any subscription (a page that shows the connection state). */
+  start(): void {
+    if (this.started || this.state === 'closed') return;
+    this.started = true;
+    this.open();
+  }
+
   /** Register `peer` under `id` and subscribe it when (or as soon as) the socket is live. */
   add(id: string, peer: SubscriptionPeer): void {
     this.peers.set(id, peer);
@@ -68,8 +78,7 @@ export class Connection {
       return;
     }
     if (!this.started) {
-      this.started = true;
-      this.open();
+      this.start();
     } else if (this.state === 'live') {
       this.send(peer.subscribeMessage());
     }
@@ -173,6 +182,10 @@ export class Connection {
         for (const peer of this.peers.values()) this.send(peer.subscribeMessage());
         return;
       case 'auth_error':
+        if (this.options.credentialsRefused()) {
+          this.socket?.close();
+          return;
+        }
         this.close(new StrandError('unauthorized', String(message.message ?? 'authentication failed')));
         return;
       case 'pong':

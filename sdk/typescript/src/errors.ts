@@ -19,15 +19,30 @@ export class StrandError extends Error {
   readonly status?: number;
   /** The oldest `_seq` a resume may start from (`resume_too_old`). */
   readonly lowestSeq?: string;
+  /** For a request of several statements: the 1-based index of the one that failed. */
+  readonly statement?: number;
+  /** For a request of several statements: how many before the failed one were applied. */
+  readonly committedStatements?: number;
 
-  constructor(code: string, message: string, details: { position?: Position; status?: number; lowestSeq?: string } = {}) {
+  constructor(code: string, message: string, details: ErrorDetails = {}) {
     super(message);
     this.name = 'StrandError';
     this.code = code;
     if (details.position) this.position = details.position;
     if (details.status !== undefined) this.status = details.status;
     if (details.lowestSeq !== undefined) this.lowestSeq = details.lowestSeq;
+    if (details.statement !== undefined) this.statement = details.statement;
+    if (details.committedStatements !== undefined) this.committedStatements = details.committedStatements;
   }
+}
+
+/** What a StrandError may carry besides its code and message. */
+export interface ErrorDetails {
+  position?: Position;
+  status?: number;
+  lowestSeq?: string;
+  statement?: number;
+  committedStatements?: number;
 }
 
 /** The `error` object of an HTTP error answer or a WebSocket `error` message, as a StrandError. */
@@ -36,11 +51,13 @@ export function fromServerError(error: unknown, status?: number): StrandError {
   const code = typeof object.code === 'string' ? object.code : 'protocol';
   const message = typeof object.message === 'string' ? object.message : `the server answered ${status ?? 'an error'} without a message`;
   const position = object.position as Position | undefined;
-  const details: { position?: Position; status?: number; lowestSeq?: string } = {};
+  const details: ErrorDetails = {};
   if (position && typeof position.line === 'number' && typeof position.column === 'number') {
     details.position = { line: position.line, column: position.column };
   }
   if (status !== undefined) details.status = status;
   if (typeof object.lowest_seq === 'string') details.lowestSeq = object.lowest_seq;
+  if (typeof object.statement === 'number') details.statement = object.statement;
+  if (typeof object.committed_statements === 'number') details.committedStatements = object.committed_statements;
   return new StrandError(code, message, details);
 }

@@ -48,6 +48,13 @@ export class HttpApi {
     return token;
   }
 
+  /** Drop the token (it was refused) if a password can get a new one; `true` if so. */
+  forgetToken(): boolean {
+    if (!('username' in this.auth) || this.token === undefined) return false;
+    this.token = undefined;
+    return true;
+  }
+
   /** The token, logging in first when the client has a password and no token yet. */
   async currentToken(): Promise<string | undefined> {
     if (this.token === undefined && 'username' in this.auth) await this.login();

@@ -18,10 +18,10 @@ import { Connection, type Backoff, type ConnectionState, type WebSocketConstruct
 import { StrandError } from './errors.js';
 import { HttpApi, type Auth, type QueryResult } from './http.js';
 import { LiveQuery, type Change, type LiveOptions } from './live.js';
-import type { Int64Mode } from './values.js';
+import type { Column, Int64Mode } from './values.js';
 
 export { StrandError } from './errors.js';
-export type { Position } from './errors.js';
+export type { ErrorDetails, Position } from './errors.js';
 export type { Auth, QueryResult } from './http.js';
 export type { Change, LiveOptions } from './live.js';
 export type { ConnectionState, Backoff, WebSocketConstructor } from './connection.js';
@@ -55,6 +55,8 @@ export interface ClientOptions {
 export interface Live<Row> {
   /** The materialized result, keyed by primary key, in a stable order. */
   readonly rows: Row[];
+  /** The result's columns in SELECT-list order, with their SQL types. */
+  readonly columns: Column[];
   /** The `_seq` the rows are at: a resume point (a decimal string). */
   readonly lastSeq: string | undefined;
   /** Set when the server refused or ended the subscription for good. */
@@ -63,8 +65,11 @@ export interface Live<Row> {
 }
 
 export interface Client {
-  /** Log in with the user name and password; resolves with the token (then used for all calls). */
+  /** Log in with the user name and password; resolves with the token, which the client then
+   *  uses for every call (and logs in again with the password when it expires). */
   login(): Promise<string>;
+  /** Open the WebSocket now (live queries open it anyway): for pages that show its state. */
+  connect(): void;
   /** Run SQL over HTTP: one result per statement. Rejects with a `StrandError`. */
   query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>[]>;
   /** Subscribe to a SELECT: `onChange(rows, change)` after each snapshot batch and each change. */
@@ -105,6 +110,8 @@ export function createClient(options: ClientOptions): Client {
     connection ??= new Connection({
       url: `${baseUrl.replace(/^http/, 'ws')}/v1/ws`,
       authenticate,
+      // Once per refusal streak: a password that itself is wrong fails the login instead.
+      credentialsRefused: () => http.forgetToken(),
       webSocket,
       backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
     });
@@ -113,6 +120,7 @@ export function createClient(options: ClientOptions): Client {
 
   return {
     login: () => http.login(),
+    connect: () => socket().start(),
     query: (sql, params) => http.query(sql, params),
     live<Row>(sql: string, onChange: (rows: Row[], change: Change<Row>) => void, liveOptions: LiveOptions<Row> = {}) {
       const query = new LiveQuery<Row>(`live-${nextId++}`, sql, onChange, liveOptions, int64, socket());

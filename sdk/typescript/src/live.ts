@@ -58,7 +58,7 @@ export class LiveQuery<Row = Record<string, unknown>> implements SubscriptionPee
   error: StrandError | undefined;
   private held = new Map<string, Row>();
   private staged: Map<string, Row> | undefined;
-  private columns: Column[] = [];
+  private schema: Column[] = [];
   private bigints: string[] = [];
   private boundary: string | undefined;
   private phase: Phase = 'subscribing';
@@ -74,6 +74,12 @@ export class LiveQuery<Row = Record<string, unknown>> implements SubscriptionPee
     private readonly connection: Connection,
   ) {
     this.lastSeq = options.fromSeq;
+  }
+
+  /** The result's columns in SELECT-list order with their SQL types (`_seq` last when the
+   *  query did not select it); empty until the server acknowledged the subscription. */
+  get columns(): Column[] {
+    return this.schema;
   }
 
   /** The materialized result, in a stable order (first arrival). */
@@ -247,7 +253,7 @@ export class LiveQuery<Row = Record<string, unknown>> implements SubscriptionPee
   }
 
   private setColumns(columns: Column[]): void {
-    this.columns = columns;
+    this.schema = columns;
     this.bigints = bigintColumns(columns);
   }
 
@@ -259,8 +265,8 @@ export class LiveQuery<Row = Record<string, unknown>> implements SubscriptionPee
   }
 
   private defaultKeyColumn(): string {
-    if (this.columns.some((c) => c.name === 'id')) return 'id';
-    return this.columns.find((c) => c.name !== SEQ_COLUMN)?.name ?? 'id';
+    if (this.schema.some((c) => c.name === 'id')) return 'id';
+    return this.schema.find((c) => c.name !== SEQ_COLUMN)?.name ?? 'id';
   }
 
   private emit(change: Change<Row>): void {
@@ -291,7 +297,7 @@ export class LiveQuery<Row = Record<string, unknown>> implements SubscriptionPee
     if (!persist || this.lastSeq === undefined) return;
     const stored: StoredResult = {
       sql: this.sql,
-      columns: this.columns,
+      columns: this.schema,
       lastSeq: this.lastSeq,
       rows: this.rows.map(encodeRow),
     };

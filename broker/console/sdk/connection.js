@@ -1,0 +1,188 @@
+/**
+ * The client's one WebSocket to the gateway (docs/websocket.md), shared by all its live
+ * queries: it authenticates, (re)subscribes every registered subscription once
+ * authenticated, routes messages by `subscription_id`, and when the socket goes away for any
+ * reason (server restart, network cut, `slow_consumer`) reconnects with jittered exponential
+ * backoff. It knows nothing of rows: each subscription decides what to resume from.
+ */
+import { StrandError, fromServerError } from './errors.js';
+export class Connection {
+    options;
+    state = 'connecting';
+    socket;
+    peers = new Map();
+    listeners = new Set();
+    attempts = 0;
+    retry;
+    started = false;
+    constructor(options) {
+        this.options = options;
+    }
+    onStateChange(listener) {
+        this.listeners.add(listener);
+        return () => this.listeners.delete(listener);
+    }
+    /** Open the socket now, before any subscription (a page that shows the connection state). */
+    start() {
+        if (this.started || this.state === 'closed')
+            return;
+        this.started = true;
+        this.open();
+    }
+    /** Register `peer` under `id` and subscribe it when (or as soon as) the socket is live. */
+    add(id, peer) {
+        this.peers.set(id, peer);
+        if (this.state === 'closed') {
+            peer.closed(new StrandError('closed', 'the client is closed'));
+            return;
+        }
+        if (!this.started) {
+            this.start();
+        }
+        else if (this.state === 'live') {
+            this.send(peer.subscribeMessage());
+        }
+    }
+    /** Forget `id`; tell the server when it may still be subscribed. */
+    remove(id) {
+        if (this.peers.delete(id) && this.state === 'live') {
+            this.send({ type: 'unsubscribe', subscription_id: id });
+        }
+    }
+    /** Send `message` if the socket is live (else it is sent again on reconnect, by its peer). */
+    send(message) {
+        if (this.state === 'live' && this.socket && this.socket.readyState === 1) {
+            this.socket.send(JSON.stringify(message));
+        }
+    }
+    /** Subscribe `id` again on the live socket (after an error that ended it there). */
+    resubscribe(id) {
+        const peer = this.peers.get(id);
+        if (peer && this.state === 'live')
+            this.send(peer.subscribeMessage());
+    }
+    /** Drop the socket now, as a network cut would; it reconnects (for tests and `online` events). */
+    reconnectNow() {
+        this.socket?.close();
+    }
+    close(error) {
+        if (this.state === 'closed')
+            return;
+        if (this.retry !== undefined)
+            clearTimeout(this.retry);
+        this.setState('closed');
+        const socket = this.socket;
+        this.socket = undefined;
+        socket?.close();
+        for (const peer of this.peers.values())
+            peer.closed(error);
+        this.peers.clear();
+    }
+    setState(state) {
+        if (this.state === state)
+            return;
+        this.state = state;
+        for (const listener of this.listeners)
+            listener(state);
+    }
+    open() {
+        let socket;
+        try {
+            socket = new this.options.webSocket(this.options.url);
+        }
+        catch {
+            this.lost(undefined);
+            return;
+        }
+        this.socket = socket;
+        socket.onopen = () => {
+            this.options.authenticate().then((message) => {
+                if (this.socket === socket)
+                    socket.send(JSON.stringify(message));
+            }, (error) => {
+                // Credentials the HTTP API refuses will not work on the socket either.
+                const failure = error instanceof StrandError ? error : new StrandError('network', String(error));
+                if (failure.code === 'unauthorized')
+                    this.close(failure);
+                else
+                    socket.close();
+            });
+        };
+        socket.onmessage = (event) => {
+            if (this.socket !== socket)
+                return;
+            let message;
+            try {
+                message = JSON.parse(String(event.data));
+            }
+            catch {
+                return;
+            }
+            this.receive(message);
+        };
+        socket.onclose = () => {
+            if (this.socket === socket)
+                this.lost(socket);
+        };
+        socket.onerror = () => {
+            // Usually `onclose` follows, but not always: a socket that fails in its handshake may
+            // report only the error (seen with Node's WebSocket). Either event ends the socket once.
+            if (this.socket !== socket)
+                return;
+            this.lost(socket);
+            try {
+                socket.close();
+            }
+            catch {
+                // Already closed.
+            }
+        };
+    }
+    receive(message) {
+        switch (message.type) {
+            case 'auth_success':
+                this.attempts = 0;
+                this.setState('live');
+                for (const peer of this.peers.values())
+                    this.send(peer.subscribeMessage());
+                return;
+            case 'auth_error':
+                if (this.options.credentialsRefused()) {
+                    this.socket?.close();
+                    return;
+                }
+                this.close(new StrandError('unauthorized', String(message.message ?? 'authentication failed')));
+                return;
+            case 'pong':
+                return;
+        }
+        const id = message.subscription_id;
+        if (typeof id === 'string') {
+            this.peers.get(id)?.receive(message);
+            return;
+        }
+        if (message.type === 'error' && message.code === 'too_many_attempts') {
+            this.close(fromServerError(message));
+        }
+        // Other connection-level errors (`slow_consumer`, ...) are followed by a close: reconnect.
+    }
+    lost(socket) {
+        if (this.state === 'closed')
+            return;
+        if (socket !== undefined)
+            this.socket = undefined;
+        for (const peer of this.peers.values())
+            peer.disconnected();
+        // Until the first socket is live the client is still connecting; after, reconnecting.
+        this.setState(this.state === 'connecting' ? 'connecting' : 'reconnecting');
+        const { initialMs, maxMs } = this.options.backoff;
+        const cap = Math.min(maxMs, initialMs * 2 ** Math.min(this.attempts, 16));
+        this.attempts += 1;
+        const delay = Math.random() * cap;
+        this.retry = setTimeout(() => {
+            this.retry = undefined;
+            if (this.state !== 'closed')
+                this.open();
+        }, delay);
+    }
+}

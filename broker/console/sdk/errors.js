@@ -1,0 +1,54 @@
+/**
+ * Errors the SDK rejects with: the server's own (its `code`, `message` and, for SQL, the
+ * `position` of the problem) and the client's (`network`, `closed`, `protocol`).
+ */
+/** A failure, with the server's stable `code` to branch on and its `message` for people. */
+export class StrandError extends Error {
+    /** The server's error code (`syntax_error`, `unauthorized`, ...), or the client's: `network`, `closed`, `protocol`. */
+    code;
+    /** Where in the SQL the problem is, when the server said. */
+    position;
+    /** The HTTP status of the answer, for HTTP requests. */
+    status;
+    /** The oldest `_seq` a resume may start from (`resume_too_old`). */
+    lowestSeq;
+    /** For a request of several statements: the 1-based index of the one that failed. */
+    statement;
+    /** For a request of several statements: how many before the failed one were applied. */
+    committedStatements;
+    constructor(code, message, details = {}) {
+        super(message);
+        this.name = 'StrandError';
+        this.code = code;
+        if (details.position)
+            this.position = details.position;
+        if (details.status !== undefined)
+            this.status = details.status;
+        if (details.lowestSeq !== undefined)
+            this.lowestSeq = details.lowestSeq;
+        if (details.statement !== undefined)
+            this.statement = details.statement;
+        if (details.committedStatements !== undefined)
+            this.committedStatements = details.committedStatements;
+    }
+}
+/** The `error` object of an HTTP error answer or a WebSocket `error` message, as a StrandError. */
+export function fromServerError(error, status) {
+    const object = (typeof error === 'object' && error !== null ? error : {});
+    const code = typeof object.code === 'string' ? object.code : 'protocol';
+    const message = typeof object.message === 'string' ? object.message : `the server answered ${status ?? 'an error'} without a message`;
+    const position = object.position;
+    const details = {};
+    if (position && typeof position.line === 'number' && typeof position.column === 'number') {
+        details.position = { line: position.line, column: position.column };
+    }
+    if (status !== undefined)
+        details.status = status;
+    if (typeof object.lowest_seq === 'string')
+        details.lowestSeq = object.lowest_seq;
+    if (typeof object.statement === 'number')
+        details.statement = object.statement;
+    if (typeof object.committed_statements === 'number')
+        details.committedStatements = object.committed_statements;
+    return new StrandError(code, message, details);
+}
