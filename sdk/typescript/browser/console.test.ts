@@ -11,6 +11,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
 import { chromium, type Browser, type Page } from 'playwright-core';
 
 import { ADMIN_PASSWORD, StrandProcess, adminClient } from '../test/harness.js';
@@ -32,7 +35,7 @@ after(async () => {
 async function openPage(url: string, bypassCSP = false): Promise<{ page: Page; problems: string[] }> {
   // The console's own test keeps its Content-Security-Policy; the SDK's evaluates test code
   // in the page, which the policy (rightly) forbids.
-  const page = await (await browser.newContext({ bypassCSP })).newPage();
+  const page = await (await browser.newContext({ bypassCSP, viewport: { width: 1280, height: 800 } })).newPage();
   const problems: string[] = [];
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
   page.on('console', (message) => {
@@ -89,6 +92,12 @@ test('the console: log in, query, errors at their position, a live table across 
     await page.locator('#live-table tr[data-key="2"].row-deleted').waitFor();
     await page.locator('#live-table tr[data-key="2"]').waitFor({ state: 'detached' });
     assert.match(await page.locator('#live-last-seq').innerText(), /\d{10,}/, '_seq shown');
+    // The test's artifact (docs/console.png is a copy of one).
+    await admin.query("UPDATE app.tickets SET title = 'Jam (fixed)' WHERE id = 1");
+    await page.locator('#live-table tr[data-key="1"].row-updated', { hasText: 'Jam (fixed)' }).waitFor();
+    const artifacts = fileURLToPath(new URL('../artifacts/', import.meta.url));
+    mkdirSync(artifacts, { recursive: true });
+    await page.screenshot({ path: `${artifacts}console.png` });
 
     await server.kill();
     await page.locator('#connection-state', { hasText: 'reconnecting' }).waitFor();
