@@ -94,9 +94,11 @@ export class StrandProcess {
   }
 }
 
-/** A TCP proxy to `target`'s port: `offline` refuses new connections, `cut` ends open ones. */
+/** A TCP proxy to `target`'s port: `offline` refuses new connections, `cut` ends open ones,
+ *  `stall` stops passing the server's bytes on (a client that does not read). */
 export class Proxy {
   private readonly sockets = new Set<Socket>();
+  private readonly pairs = new Set<{ client: Socket; upstream: Socket }>();
   offline = false;
   port = 0;
 
@@ -132,14 +134,36 @@ export class Proxy {
     }
     client.pipe(upstream);
     upstream.pipe(client);
-    client.on('close', () => upstream.destroy());
+    const pair = { client, upstream };
+    this.pairs.add(pair);
+    client.on('close', () => {
+      upstream.destroy();
+      this.pairs.delete(pair);
+    });
     upstream.on('close', () => client.destroy());
+  }
+
+  /** Stop reading what the server sends (its socket buffers fill, then its queues). */
+  stall(): void {
+    for (const { client, upstream } of this.pairs) {
+      upstream.unpipe(client);
+      upstream.pause();
+    }
+  }
+
+  /** Pass the server's bytes on again. */
+  unstall(): void {
+    for (const { client, upstream } of this.pairs) {
+      upstream.pipe(client);
+      upstream.resume();
+    }
   }
 
   /** End every open connection at once, as a network cut does. */
   cut(): void {
     for (const socket of this.sockets) socket.destroy();
     this.sockets.clear();
+    this.pairs.clear();
   }
 
   async stop(): Promise<void> {

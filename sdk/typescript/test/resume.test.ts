@@ -1,7 +1,8 @@
 /**
  * Live queries through failures, randomized (seed: `STRAND_SDK_SEED`; rounds:
- * `STRAND_SDK_ROUNDS`): the server killed with SIGKILL and restarted while writers go on, and
- * the socket cut at random moments, mid-snapshot included. Afterwards the materialized rows
+ * `STRAND_SDK_ROUNDS`): the server killed with SIGKILL and restarted while writers go on, the
+ * socket cut at random moments, mid-snapshot included, and a client that stops reading until
+ * the server disconnects it as a slow consumer. Afterwards the materialized rows
  * equal a fresh query, and the changes applied never went back in `_seq` (no duplicate);
  * any gap would leave the rows unequal.
  */
@@ -146,6 +147,43 @@ test('the socket cut at random moments, mid-snapshot too: rows equal a fresh que
     await writing.stop();
     // 300 rows in batches of at most 20: a cut after batch 1 to 5 is inside the snapshot.
     assert.ok(midSnapshotCuts > 0, 'at least one round cut the first snapshot half-way');
+    admin.close();
+  } finally {
+    await proxy.stop();
+    await server.stop();
+  }
+});
+
+test('a slow consumer is disconnected by the server, reconnects and resumes', { timeout: 120_000 }, async () => {
+  const server = await StrandProcess.start(['--fsync', 'never']);
+  const proxy = await Proxy.start(() => server.port);
+  try {
+    const admin = adminClient(server.url);
+    await admin.query("CREATE NAMESPACE app; CREATE TABLE app.items (id BIGINT PRIMARY KEY, v INT, pad TEXT) WITH (TYPE = 'SHARED')");
+    const watcher = adminClient(proxy.url);
+    const states: string[] = [];
+    watcher.onStateChange((state) => states.push(state));
+    const check = recorder();
+    const live = watcher.live<Item>('SELECT id, v, pad FROM app.items', check.onChange);
+    await waitFor(() => live.lastSeq !== undefined, () => 'snapshot');
+    // The client stops reading while about 24 MB of changes are written: more than the
+    // sockets buffer and the server queues for one connection (2 MiB), so it is cut off.
+    proxy.stall();
+    const pad = 'p'.repeat(1_000);
+    for (let batch = 0; batch < 24; batch++) {
+      const rows = Array.from({ length: 1_000 }, (_, i) => `(${batch * 1_000 + i}, ${i % 7}, '${pad}')`).join(', ');
+      await admin.query(`INSERT INTO app.items (id, v, pad) VALUES ${rows}`);
+    }
+    await sleep(500);
+    proxy.unstall();
+    await waitFor(() => states.includes('reconnecting'), () => `states ${states}`);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(metrics, /strand_slow_consumer_disconnects_total [1-9]/, 'the server cut it as a slow consumer');
+    await settled(admin, live, 'SELECT id, v, pad, _seq FROM app.items');
+    assert.deepEqual(check.problems, []);
+    assert.equal(live.rows.length, 24_000);
+    live.unsubscribe();
+    watcher.close();
     admin.close();
   } finally {
     await proxy.stop();
