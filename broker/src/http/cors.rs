@@ -13,6 +13,8 @@
 //! (those need a preflight) nor carry a token (a header the page cannot set cross-origin
 //! without one).
 
+use std::sync::Arc;
+
 use axum::extract::{Request, State};
 use axum::http::header::{
     ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
@@ -23,7 +25,6 @@ use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
 use crate::config::{canonical_origin, AllowedOrigins};
 use crate::error::{ApiError, ErrorCode};
 use crate::limits::{CORS_PREFLIGHT_MAX_AGE_SECONDS, ECHOED_ORIGIN_CHARS_MAX};
@@ -35,14 +36,14 @@ const ALLOWED_HEADERS: &str = "authorization, content-type";
 
 /// Answer preflights, check WebSocket upgrades' origins, and mark answers to allowed origins.
 pub(super) async fn apply_cors(
-    State(state): State<AppState>,
+    State(origins): State<Arc<AllowedOrigins>>,
     request: Request,
     next: Next,
 ) -> Response {
     let Some(origin) = request.headers().get(ORIGIN).cloned() else {
         return next.run(request).await;
     };
-    let allowed = origin_allowed(&state.origins, &origin, request.headers().get(HOST));
+    let allowed = origin_allowed(&origins, &origin, request.headers().get(HOST));
     let preflight = request.method() == Method::OPTIONS
         && request
             .headers()

@@ -143,7 +143,8 @@ pub fn router(state: AppState, gateway: Router<AppState>) -> Router {
     let metrics = state.metrics.clone();
     let body_timeout = state.connections.config().http_body_timeout;
     let throttled = state.clone();
-    let cross_origin = state.clone();
+    // Only the origins: this layer runs for every request, and cloning all of AppState costs.
+    let cross_origin = state.origins.clone();
     Router::new()
         .route(ROUTE_LOGIN, post(handlers::login))
         .route(ROUTE_SQL, post(handlers::sql))
