@@ -229,6 +229,7 @@ pub fn subscribe_message(
                 batch_size,
                 from_seq_id: from_seq.map(strand_wire::SeqText),
                 bigint: None,
+                params: Vec::new(),
             },
         },
     }

@@ -88,6 +88,7 @@ fn subscribe(client: &mut WsClient, id: &str, sql: &str, bigint: Option<BigIntAs
                 batch_size: None,
                 from_seq_id: None,
                 bigint,
+                params: Vec::new(),
             },
         },
     });

@@ -170,6 +170,7 @@ fn subscribe(id: &str, from_seq: Option<u64>) -> ClientMessage {
                 batch_size: None,
                 from_seq_id: from_seq.map(SeqText),
                 bigint: None,
+                params: Vec::new(),
             },
         },
     }

@@ -228,6 +228,7 @@ fn subscribe(id: &str, sql: &str, batch_size: Option<u32>) -> ClientMessage {
                 batch_size,
                 from_seq_id: None,
                 bigint: None,
+                params: Vec::new(),
             },
         },
     }

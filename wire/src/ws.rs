@@ -185,6 +185,10 @@ pub struct SubscribeOptions {
     /// How the rows' BIGINT values are written; numbers when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bigint: Option<BigIntAs>,
+    /// The values of `$1`, `$2`, ... in `sql`, as in an HTTP SQL request; bound once, when
+    /// the subscription is compiled (send the same ones again to resume it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<Value>,
 }
 
 /// How BIGINT values (other than `_seq`, always a string) are written in rows: the

@@ -104,6 +104,7 @@ pub fn subscribe(id: &str, sql: &str, batch_size: Option<u32>, from: Option<u64>
                 batch_size,
                 from_seq_id: from.map(SeqText),
                 bigint: None,
+                params: Vec::new(),
             },
         },
     }

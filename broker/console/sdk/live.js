@@ -12,7 +12,7 @@
  *   held rows only once complete, so the application never sees a half result.
  */
 import { fromServerError } from './errors.js';
-import { SEQ_COLUMN, bigintColumns, compareSeq, decodeRow, encodeRow } from './values.js';
+import { SEQ_COLUMN, bigintColumns, compareSeq, decodeRow, encodeParams, encodeRow, } from './values.js';
 /** Codes after which the subscription starts over with a fresh snapshot. */
 const FRESH_SNAPSHOT_CODES = new Set(['resume_too_old', 'schema_changed']);
 /** Codes after which the subscription resumes where it was. */
@@ -76,6 +76,8 @@ export class LiveQuery {
         const options = { bigint: 'string' };
         if (this.options.batchSize !== undefined)
             options.batch_size = this.options.batchSize;
+        if (this.options.params && this.options.params.length > 0)
+            options.params = encodeParams(this.options.params);
         this.sentFrom = this.lastSeq;
         if (this.lastSeq !== undefined)
             options.from_seq_id = this.lastSeq;
@@ -244,7 +246,11 @@ export class LiveQuery {
         this.onChange(this.rows, change);
     }
     storageKey() {
-        return this.options.persistKey ?? this.sql;
+        if (this.options.persistKey !== undefined)
+            return this.options.persistKey;
+        const params = this.options.params ?? [];
+        // The same SQL with other parameters is another result.
+        return params.length === 0 ? this.sql : `${this.sql} ${JSON.stringify(encodeParams(params))}`;
     }
     scheduleSave() {
         if (!this.options.persist || this.saveTimer !== undefined)

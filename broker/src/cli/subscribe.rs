@@ -55,6 +55,10 @@ pub struct SubscribeArgs {
     /// Resume: no snapshot, every change with a _seq greater than SEQ
     #[arg(long, value_name = "SEQ")]
     pub from_seq: Option<u64>,
+    /// The value of the next `$n` in SQL (repeat for $1, $2, ...): JSON (`7`, `"7"`, `true`,
+    /// `null`), or text when it is not JSON
+    #[arg(long = "param", value_name = "VALUE")]
+    pub params: Vec<String>,
     /// Exit 0 after N change lines (0: right after `ready`)
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
@@ -143,6 +147,7 @@ fn subscribe(args: &SubscribeArgs) -> anyhow::Result<()> {
                     batch_size,
                     from_seq_id,
                     bigint: None,
+                    params: args.params.iter().map(|text| param_value(text)).collect(),
                 };
                 let (id, sql) = (args.id.clone(), args.sql.clone());
                 let subscription = Subscription { id, sql, options };
@@ -336,4 +341,10 @@ fn emit(out: &mut impl Write, line: &Line<'_>) -> anyhow::Result<()> {
         Err(error) if error.kind() == ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
         other => other.context("writing to stdout"),
     }
+}
+
+/// A `--param` as JSON: the text parsed as JSON when it is, else the text as a string (so
+/// `--param alice` needs no quotes).
+fn param_value(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.to_owned()))
 }

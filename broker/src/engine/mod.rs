@@ -152,15 +152,17 @@ impl Engine {
 
     /// Compiles `sql` as a realtime subscription for `session`: one SELECT, checked against
     /// the caller's permissions, with the partition it reads; its rows carry BIGINT values
-    /// as `bigint` says.
+    /// as `bigint` says. `params` are bound now, once for the subscription's life.
     pub fn subscription(
         &self,
         session: &Session,
         sql: &str,
         bigint: BigIntJson,
+        params: &[Json],
     ) -> Result<SubscriptionTarget, ApiError> {
         let caller = self.caller(session)?;
-        self.compile_subscription(&caller, sql, bigint)
+        let params: Vec<Value> = params.iter().map(Value::from_json).collect();
+        self.compile_subscription(&caller, sql, bigint, &params)
     }
 
     /// Inserts rows given as JSON objects keyed by column name (the QUIC `produce_table`) into

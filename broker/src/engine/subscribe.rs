@@ -4,7 +4,7 @@
 
 use strand_sql_view::ast::SelectItem;
 use strand_sql_view::Privilege;
-use strand_sql_view::{parse_statement, BigIntJson, SelectPlan, Statement};
+use strand_sql_view::{parse_statement, BigIntJson, SelectPlan, Statement, Value};
 
 use super::{errors, Caller, Engine};
 use crate::error::{ApiError, ErrorCode};
@@ -17,13 +17,15 @@ impl Engine {
         caller: &Caller,
         sql: &str,
         bigint: BigIntJson,
+        params: &[Value],
     ) -> Result<SubscriptionTarget, ApiError> {
         let statement = parse_statement(sql).map_err(errors::from_sql)?;
         let Statement::Select(select) = statement else {
             let text = "a subscription is one SELECT statement";
             return Err(ApiError::new(ErrorCode::Unsupported, text));
         };
-        let plan = SelectPlan::compile(&select, &*self.catalog, &[]).map_err(errors::from_sql)?;
+        let plan =
+            SelectPlan::compile(&select, &*self.catalog, params).map_err(errors::from_sql)?;
         if plan.has_order_by() || plan.limit().is_some() || plan.offset() > 0 {
             let text = "ORDER BY, LIMIT and OFFSET are for one-shot queries, not subscriptions";
             return Err(ApiError::new(ErrorCode::Unsupported, text));

@@ -17,7 +17,8 @@ use crate::auth::Credentials;
 use strand_wire::limits::SUBSCRIPTION_ID_BYTES_MAX;
 
 use crate::limits::{
-    SNAPSHOT_BATCH_ROWS_DEFAULT, SNAPSHOT_BATCH_ROWS_MAX, SUBSCRIPTIONS_PER_CONNECTION_MAX,
+    SNAPSHOT_BATCH_ROWS_DEFAULT, SNAPSHOT_BATCH_ROWS_MAX, SQL_PARAMS_MAX,
+    SUBSCRIPTIONS_PER_CONNECTION_MAX,
 };
 
 /// What the connection must do about one client frame.
@@ -48,6 +49,8 @@ pub struct SubscribeRequest {
     pub from_seq: Option<Seq>,
     /// How the rows' BIGINT values are written.
     pub bigint: BigIntJson,
+    /// The values of `$1`, `$2`, ... in `sql`.
+    pub params: Vec<serde_json::Value>,
 }
 
 #[derive(Debug)]
@@ -188,6 +191,10 @@ impl<S> Protocol<S> {
                 return refuse(codes::LIMIT_EXCEEDED, text);
             }
         };
+        if options.params.len() > SQL_PARAMS_MAX {
+            let text = format!("more than {SQL_PARAMS_MAX} params");
+            return refuse(codes::LIMIT_EXCEEDED, text);
+        }
         let id: Arc<str> = Arc::from(id);
         self.subscriptions.insert(id.clone(), None);
         Step::Subscribe(SubscribeRequest {
@@ -199,6 +206,7 @@ impl<S> Protocol<S> {
                 None | Some(BigIntAs::Number) => BigIntJson::Number,
                 Some(BigIntAs::String) => BigIntJson::String,
             },
+            params: options.params,
         })
     }
 

@@ -15,7 +15,17 @@
 import { StrandError, fromServerError } from './errors.js';
 import type { Connection, ServerMessage, SubscriptionPeer } from './connection.js';
 import type { Persistence, StoredResult } from './persist.js';
-import { SEQ_COLUMN, bigintColumns, compareSeq, decodeRow, encodeRow, type Column, type Int64Mode, type RawRow } from './values.js';
+import {
+  SEQ_COLUMN,
+  bigintColumns,
+  compareSeq,
+  decodeRow,
+  encodeParams,
+  encodeRow,
+  type Column,
+  type Int64Mode,
+  type RawRow,
+} from './values.js';
 
 /** What changed, given with the rows after each snapshot batch and each change. */
 export interface Change<Row> {
@@ -40,6 +50,9 @@ export interface LiveOptions<Row> {
   persistKey?: string;
   /** Start from this `_seq` instead of a snapshot (the application holds the rows before it). */
   fromSeq?: string;
+  /** The values of `$1`, `$2`, ... in the SQL (a `bigint` is sent as its decimal string);
+   *  bound once, and sent again with every resume. */
+  params?: readonly unknown[];
   /** The subscription was refused or ended for good (bad SQL, `forbidden`, `table_dropped`). */
   onError?: (error: StrandError) => void;
 }
@@ -111,6 +124,7 @@ export class LiveQuery<Row = Record<string, unknown>> implements SubscriptionPee
   subscribeMessage(): Record<string, unknown> {
     const options: Record<string, unknown> = { bigint: 'string' };
     if (this.options.batchSize !== undefined) options.batch_size = this.options.batchSize;
+    if (this.options.params && this.options.params.length > 0) options.params = encodeParams(this.options.params);
     this.sentFrom = this.lastSeq;
     if (this.lastSeq !== undefined) options.from_seq_id = this.lastSeq;
     this.phase = 'subscribing';
@@ -274,7 +288,10 @@ export class LiveQuery<Row = Record<string, unknown>> implements SubscriptionPee
   }
 
   private storageKey(): string {
-    return this.options.persistKey ?? this.sql;
+    if (this.options.persistKey !== undefined) return this.options.persistKey;
+    const params = this.options.params ?? [];
+    // The same SQL with other parameters is another result.
+    return params.length === 0 ? this.sql : `${this.sql} ${JSON.stringify(encodeParams(params))}`;
   }
 
   private scheduleSave(): void {

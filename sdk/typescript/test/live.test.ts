@@ -84,6 +84,24 @@ test('rows move in and out of the filter as inserts and deletes', async () => {
   admin.close();
 });
 
+test('parameters bind a live query once; a bigint parameter is exact', async () => {
+  const admin = adminClient(server.url);
+  await admin.query('CREATE TABLE app.chat (id BIGINT PRIMARY KEY, conversation BIGINT, body TEXT)');
+  await admin.query("INSERT INTO app.chat (id, conversation, body) VALUES (1, 9007199254740993, 'mine'), (2, 7, 'other')");
+  const live = admin.live<{ id: bigint; body: string }>(
+    'SELECT id, body FROM app.chat WHERE conversation = $1',
+    () => undefined,
+    { params: [9007199254740993n] },
+  );
+  await waitFor(() => live.lastSeq !== undefined, () => 'snapshot');
+  assert.deepEqual(live.rows.map((r) => r.body), ['mine']);
+  await admin.query("INSERT INTO app.chat (id, conversation, body) VALUES (3, 7, 'x'), (4, 9007199254740993, 'mine too')");
+  await waitFor(() => live.rows.length === 2, () => JSON.stringify(live.rows.map((r) => r.body)));
+  assert.deepEqual(live.rows.map((r) => r.body).sort(), ['mine', 'mine too']);
+  live.unsubscribe();
+  admin.close();
+});
+
 test('many live queries share one WebSocket', async () => {
   let sockets = 0;
   const Counting = class extends WebSocket {

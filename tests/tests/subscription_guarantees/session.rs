@@ -269,6 +269,7 @@ impl<'a> Session<'a> {
                     batch_size: Some(self.batch_size),
                     from_seq_id: from.map(SeqText),
                     bigint: None,
+                    params: Vec::new(),
                 },
             },
         });

@@ -131,6 +131,7 @@ proptest! {
                 id: id.clone(), sql: sql.clone(),
                 options: SubscribeOptions {
                     batch_size: batch, from_seq_id: from.map(SeqText), bigint,
+                    params: vec![json!(1), json!("x")],
                 },
             } },
             ClientMessage::NextBatch { subscription_id: Some(id.clone()) },

@@ -11,13 +11,17 @@ impl Connection {
             batch_size,
             from_seq,
             bigint,
+            params,
         } = request;
         let Some(session) = self.session.clone() else {
             return;
         };
         // Compiling is brief (a parse, a plan, a cached partition); on the connection's
         // thread it costs no hand-off and no blocking-pool thread per concurrent subscribe.
-        let compiled = self.state.engine.subscription(&session, &sql, bigint);
+        let compiled = self
+            .state
+            .engine
+            .subscription(&session, &sql, bigint, &params);
         let target = match compiled {
             Ok(target) => target,
             Err(error) => return self.refuse(&id, &error).await,
