@@ -114,4 +114,15 @@ fn console_is_served_at_root() {
     assert!(message.contains("/console/nope.js"), "{message}");
     let posted = strand_tests::post(&setup.server.url("/"), None, None, b"");
     posted.assert_error(405, "method_not_allowed");
+
+    // Its files are counted under one route label of their own; unknown paths are not.
+    let metrics = strand_tests::get(&setup.server.url("/metrics")).text;
+    let served = ASSETS.len() + 2;
+    let console =
+        format!("strand_http_requests_total{{route=\"console\",status=\"200\"}} {served}");
+    assert!(metrics.contains(&console), "{console} not in\n{metrics}");
+    assert!(
+        metrics.contains("strand_http_requests_total{route=\"unmatched\",status=\"404\"} 1"),
+        "{metrics}"
+    );
 }

@@ -118,6 +118,11 @@ static ASSETS: [Asset; 13] = [
     },
 ];
 
+/// Whether `path` is one of the console's files (its requests share one metrics label).
+pub(super) fn serves(path: &str) -> bool {
+    ASSETS.iter().any(|asset| asset.path == path)
+}
+
 /// `GET` (and `HEAD`) of each embedded file; other paths fall through to the API's JSON 404.
 pub(super) fn routes() -> Router<AppState> {
     ASSETS.iter().fold(Router::new(), |router, asset| {
@@ -157,10 +162,6 @@ mod tests {
             .collect()
     }
 
-    fn served(path: &str) -> bool {
-        ASSETS.iter().any(|asset| asset.path == path)
-    }
-
     #[test]
     fn every_file_the_page_loads_is_served() {
         let page = &ASSETS[0];
@@ -170,7 +171,7 @@ mod tests {
         let local: Vec<&str> = loaded.into_iter().filter(|p| p.starts_with('/')).collect();
         assert!(local.contains(&"/console/console.js"), "{local:?}");
         for path in local {
-            assert!(served(path), "the page loads {path}, which is not served");
+            assert!(serves(path), "the page loads {path}, which is not served");
         }
     }
 
@@ -180,7 +181,7 @@ mod tests {
             let dir = asset.path.rsplit_once('/').map_or("", |(dir, _)| dir);
             for import in values_after(asset.body, "from './", '\'') {
                 let path = format!("{dir}/{import}");
-                assert!(served(&path), "{} imports {path}, not served", asset.path);
+                assert!(serves(&path), "{} imports {path}, not served", asset.path);
             }
         }
     }

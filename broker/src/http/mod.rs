@@ -41,6 +41,8 @@ pub const ROUTE_METRICS: &str = "/metrics";
 pub const ROUTE_WS: &str = "/v1/ws";
 /// The metrics label of requests that matched no route.
 const ROUTE_UNMATCHED: &str = "unmatched";
+/// The metrics label of the console's files (`/` and `/console/...`), one for all of them.
+const ROUTE_CONSOLE: &str = "console";
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -273,6 +275,7 @@ fn route_label(matched: Option<&MatchedPath>) -> &'static str {
         Some(ROUTE_HEALTH) => ROUTE_HEALTH,
         Some(ROUTE_METRICS) => ROUTE_METRICS,
         Some(ROUTE_WS) => ROUTE_WS,
+        Some(path) if console::serves(path) => ROUTE_CONSOLE,
         _ => ROUTE_UNMATCHED,
     }
 }
