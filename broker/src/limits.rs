@@ -14,6 +14,15 @@ use strand_wire::quic::HEADER_BYTES;
 pub const REQUEST_BODY_BYTES_MAX: usize = 1024 * 1024;
 /// Largest `Authorization` header accepted; a token or Basic pair is far smaller.
 pub const AUTHORIZATION_HEADER_BYTES_MAX: usize = 8 * 1024;
+/// Most rows a live top-K subscription's window may span (its OFFSET plus its LIMIT): the
+/// server keeps them in memory per subscription.
+pub const LIVE_WINDOW_ROWS_MAX: u64 = 10_000;
+/// Fewest rows a top-K window keeps beyond its visible ones (as many as its LIMIT, within
+/// this and [`LIVE_WINDOW_SPARE_ROWS_MAX`]): a row leaving the window is replaced from them;
+/// only when they run out is the table read again.
+pub const LIVE_WINDOW_SPARE_ROWS_MIN: usize = 16;
+/// Most rows a top-K window keeps beyond its visible ones.
+pub const LIVE_WINDOW_SPARE_ROWS_MAX: usize = 1_000;
 /// Most parameters (`$1`, `$2`, ...) one SQL request may carry.
 pub const SQL_PARAMS_MAX: usize = 1024;
 /// Requests doing blocking work (argon2 verification, SQL execution) at once; more get 503

@@ -319,6 +319,7 @@ pub fn next_change(client: &mut WsClient, id: &str) -> Change {
             change_type,
             mut rows,
             old_rows,
+            ..
         } if subscription_id == id => {
             assert_eq!(rows.len(), 1, "one change message per row");
             let old = old_rows.map(|mut old| {

@@ -76,6 +76,7 @@ fn inserted_rows(client: &mut WsClient, count: usize) -> BTreeMap<i64, Row> {
                 change_type,
                 rows,
                 old_rows,
+                ..
             } => {
                 assert_eq!(subscription_id, SUBSCRIPTION);
                 assert_eq!(change_type, ChangeType::Insert, "{rows:?}");

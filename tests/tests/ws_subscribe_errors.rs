@@ -108,12 +108,14 @@ fn a_second_subscription_with_an_active_id_is_refused_and_the_first_keeps_workin
 }
 
 #[test]
-fn order_by_limit_and_offset_are_unsupported() {
+fn order_by_or_offset_without_limit_and_oversized_windows_are_unsupported() {
+    // With LIMIT they make a top-K window (tests/tests/live_top_k_windows.rs).
     let (_setup, mut client) = start();
     for text in [
         "SELECT id, name FROM app.rooms ORDER BY id",
-        "SELECT id, name FROM app.rooms LIMIT 1",
-        "SELECT id, name FROM app.rooms WHERE id > 0 ORDER BY name DESC LIMIT 5 OFFSET 1",
+        "SELECT id, name FROM app.rooms OFFSET 1",
+        "SELECT id, name FROM app.rooms WHERE id > 0 ORDER BY name DESC LIMIT 10001",
+        "SELECT id, name FROM app.rooms ORDER BY name LIMIT 9999 OFFSET 2",
     ] {
         expect_sub_error(&mut client, "o", text, codes::UNSUPPORTED);
     }

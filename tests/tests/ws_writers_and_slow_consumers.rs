@@ -233,6 +233,7 @@ fn a_client_that_stops_reading_is_closed_as_slow_consumer_and_resumes_losslessly
                 change_type,
                 mut rows,
                 old_rows,
+                ..
             }) if subscription_id == "s0" => {
                 assert_eq!(
                     (rows.len(), old_rows),

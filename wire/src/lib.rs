@@ -11,7 +11,7 @@ pub mod quic;
 pub mod ws;
 
 pub use ws::{
-    codes, encode_change, AuthMethod, BatchControl, BatchStatus, BigIntAs, ChangeType,
-    ClientMessage, ColumnSchema, DecodeError, ResumeMode, Row, SeqText, ServerMessage,
+    codes, encode_change, encode_change_at, AuthMethod, BatchControl, BatchStatus, BigIntAs,
+    ChangeType, ClientMessage, ColumnSchema, DecodeError, ResumeMode, Row, SeqText, ServerMessage,
     SubscribeOptions, Subscription,
 };

@@ -423,6 +423,11 @@ pub enum ServerMessage {
         /// For an update, the row it replaces.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         old_rows: Option<Vec<Row>>,
+        /// For a top-K (`ORDER BY ... LIMIT`) subscription: the `_seq` of the write this
+        /// change is for, the point to resume from. Its rows keep their own versions' `_seq`s
+        /// (a row that enters the window because another left is an older version).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<SeqText>,
     },
     /// A request failed, or a subscription ended.
     Error {
@@ -490,6 +495,22 @@ pub fn encode_change(
         out.push_str(old);
     }
     out.push('}');
+    out
+}
+
+/// [`encode_change`] with the change's own `_seq` (`"seq"`), as top-K subscriptions send it.
+pub fn encode_change_at(
+    subscription_id: &str,
+    change_type: ChangeType,
+    rows_json: &str,
+    old_rows_json: Option<&str>,
+    seq: u64,
+) -> String {
+    let mut out = encode_change(subscription_id, change_type, rows_json, old_rows_json);
+    out.pop();
+    out.push_str(r#","seq":""#);
+    out.push_str(&seq.to_string());
+    out.push_str("\"}");
     out
 }
 

@@ -1,5 +1,5 @@
-//! Compiling a subscription: one SELECT of one table, without ORDER BY, LIMIT or OFFSET,
-//! checked like a one-shot SELECT (a SHARED table needs a SELECT grant; USER and STREAM tables
+//! Compiling a subscription: one SELECT of one table, either a filter or a top-K window
+//! (`ORDER BY ... LIMIT n [OFFSET m]`), checked like a one-shot SELECT (a SHARED table needs a SELECT grant; USER and STREAM tables
 //! give the caller's own partition, whatever the WHERE says).
 
 use strand_sql_view::ast::SelectItem;
@@ -8,6 +8,7 @@ use strand_sql_view::{parse_statement, BigIntJson, SelectPlan, Statement, Value}
 
 use super::{errors, Caller, Engine};
 use crate::error::{ApiError, ErrorCode};
+use crate::limits::LIVE_WINDOW_ROWS_MAX;
 use crate::realtime::SubscriptionTarget;
 use crate::tables::partition_prefix;
 
@@ -26,10 +27,7 @@ impl Engine {
         };
         let plan =
             SelectPlan::compile(&select, &*self.catalog, params).map_err(errors::from_sql)?;
-        if plan.has_order_by() || plan.limit().is_some() || plan.offset() > 0 {
-            let text = "ORDER BY, LIMIT and OFFSET are for one-shot queries, not subscriptions";
-            return Err(ApiError::new(ErrorCode::Unsupported, text));
-        }
+        check_window(&plan)?;
         let table = self.table(plan.table().name())?;
         let owner = self.owner_of(caller, &table, Privilege::Select)?;
         let partition = self
@@ -51,4 +49,21 @@ impl Engine {
             columns_changed: wildcard.then_some(table.columns_changed),
         })
     }
+}
+
+/// A subscription with ORDER BY or OFFSET is a top-K window: it needs a LIMIT, and the
+/// server keeps at most [`LIVE_WINDOW_ROWS_MAX`] rows of it.
+fn check_window(plan: &SelectPlan) -> Result<(), ApiError> {
+    let text = match plan.limit() {
+        None if plan.has_order_by() || plan.offset() > 0 => {
+            "ORDER BY and OFFSET in a subscription need a LIMIT (a live top-K window); a \
+             subscription without LIMIT is a set of rows in no order"
+                .to_owned()
+        }
+        Some(limit) if limit.saturating_add(plan.offset()) > LIVE_WINDOW_ROWS_MAX => format!(
+            "a live top-K window spans at most {LIVE_WINDOW_ROWS_MAX} rows (OFFSET + LIMIT)"
+        ),
+        _ => return Ok(()),
+    };
+    Err(ApiError::new(ErrorCode::Unsupported, text))
 }

@@ -44,6 +44,8 @@ struct FeedState {
     pinned_columns: Vec<(usize, usize)>,
     /// One plan per distinct projection, and how many subscriptions use it.
     projections: Vec<(Arc<SubscriptionPlan>, usize)>,
+    /// Top-K subscriptions among them.
+    windows: usize,
 }
 
 /// The subscriptions pinned to one value: almost always one, kept without an allocation.
@@ -177,6 +179,11 @@ impl PartitionFeed {
             // Every record would be over budget: leave the feed at once, without reading.
             return false;
         }
+        if state.windows > 0 {
+            // A top-K window may read its table (waiting for the partition's writers): never
+            // on a committing thread.
+            return false;
+        }
         let records_max = Some(INLINE_FANOUT_RECORDS_MAX);
         self.offer(&mut state, metrics, Some(committed_at), records_max)
     }
@@ -245,6 +252,24 @@ impl PartitionFeed {
                     subscription.end_with(&message);
                     continue;
                 }
+                if let Some(window) = &subscription.window {
+                    let applied = window.lock().apply(&pair);
+                    let text = match applied {
+                        Ok(Some(change)) => change.encode(&subscription.id, pair.seq),
+                        Ok(None) => continue,
+                        Err(error) => {
+                            let message = window_interrupted(&subscription.id, pair.seq, &error);
+                            subscription.end_with(&message);
+                            continue;
+                        }
+                    };
+                    match subscription.push_if_active(text) {
+                        Ok(()) => delivered += 1,
+                        Err(PushRefused::Slow) => slow.push(*key),
+                        Err(PushRefused::Closed) => {}
+                    }
+                    continue;
+                }
                 let Some(kind) = pair.change_for(&subscription.plan) else {
                     continue;
                 };
@@ -305,9 +330,24 @@ impl PartitionFeed {
     }
 }
 
+/// A top-K window could not read its table for the write at `seq`: the subscription ends,
+/// and the client resumes (never a gap).
+fn window_interrupted(id: &str, seq: Seq, error: &dyn std::fmt::Display) -> ServerMessage {
+    tracing::error!(subscription = id, seq = seq.0, %error, "top-K window cannot read its table");
+    ServerMessage::error(
+        Some(id),
+        codes::SUBSCRIPTION_INTERRUPTED,
+        format!(
+            "the server could not read this subscription's table at _seq {seq} ({error}); \
+             resume from the last _seq received, or subscribe again"
+        ),
+    )
+}
+
 impl FeedState {
     fn add(&mut self, subscription: Arc<LiveSubscription>) {
         let key = subscription.key;
+        self.windows += usize::from(subscription.window.is_some());
         match subscription.plan.pinned() {
             Some(pinned) => {
                 for value in &pinned.keys {
@@ -356,6 +396,7 @@ impl FeedState {
             return;
         };
         subscription.deactivate();
+        self.windows -= usize::from(subscription.window.is_some());
         match subscription.plan.pinned() {
             Some(pinned) => {
                 for value in &pinned.keys {

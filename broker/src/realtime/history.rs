@@ -8,6 +8,7 @@ use strand_sql_view::RowView;
 use strand_wire::{encode_change, ChangeType};
 
 use super::change::{classify, ChangeKind};
+use super::live_window::LiveWindow;
 use super::plan::SubscriptionPlan;
 use crate::error::ApiError;
 use crate::tables::versions::AsOfError;
@@ -35,6 +36,8 @@ pub enum HistoryError {
 pub struct Version<'s> {
     pub row: RowView<'s>,
     pub seq: Seq,
+    /// The stored row, for a top-K window that keeps it.
+    pub payload: &'s [u8],
 }
 
 /// The version a record replaced (if live) and the one it wrote (if not a delete).
@@ -55,6 +58,7 @@ impl<'s> VersionPair<'s> {
             Some(Version {
                 row: decode(record.payload)?,
                 seq: record.seq,
+                payload: record.payload,
             })
         };
         let old = match record.previous_version {
@@ -64,6 +68,7 @@ impl<'s> VersionPair<'s> {
                 Some(old) => Some(Version {
                     row: decode(old.payload)?,
                     seq: old.seq,
+                    payload: old.payload,
                 }),
                 None => None,
             },
@@ -116,10 +121,12 @@ pub struct Replayed {
 }
 
 /// The changes after `after` in `snapshot` for subscription `id`, in `_seq` order, given to
-/// `emit` as `(seq, message)`, until about `budget_bytes` of messages were emitted.
+/// `emit` as `(seq, message)`, until about `budget_bytes` of messages were emitted. A top-K
+/// subscription's changes come from its `window`, filled as of `after`.
 pub fn replay(
     snapshot: &ReadSnapshot,
     plan: &SubscriptionPlan,
+    mut window: Option<&mut LiveWindow>,
     id: &str,
     after: Seq,
     budget_bytes: usize,
@@ -132,9 +139,16 @@ pub fn replay(
         if plan.outdated_by(&pair) {
             return Err(HistoryError::SchemaChanged);
         }
-        if let Some(kind) = pair.change_for(plan) {
-            let (rows, old_rows) = pair.rows_json(plan, kind);
-            let text = encode_change(id, change_type(kind), &rows, old_rows.as_deref());
+        let text = match window.as_deref_mut() {
+            Some(window) => window
+                .apply(&pair)?
+                .map(|change| change.encode(id, pair.seq)),
+            None => pair.change_for(plan).map(|kind| {
+                let (rows, old_rows) = pair.rows_json(plan, kind);
+                encode_change(id, change_type(kind), &rows, old_rows.as_deref())
+            }),
+        };
+        if let Some(text) = text {
             emitted += text.len();
             emit(record.seq, text);
             if emitted >= budget_bytes {

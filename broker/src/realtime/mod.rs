@@ -16,11 +16,13 @@ mod change;
 mod feed;
 mod history;
 mod keyed;
+mod live_window;
 mod outbox;
 mod plan;
 mod snapshot;
 mod subscription;
 mod tables;
+mod window;
 
 use parking_lot::{Condvar, Mutex};
 use std::collections::{HashMap, VecDeque};

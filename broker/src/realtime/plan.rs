@@ -34,7 +34,7 @@ pub struct SubscriptionPlan {
 
 impl SubscriptionPlan {
     /// Wrap a compiled SELECT (`expands_wildcard`: its SELECT list has `*`). The caller has
-    /// refused ORDER BY, LIMIT and OFFSET.
+    /// refused ORDER BY and OFFSET without LIMIT.
     pub fn new(select: SelectPlan, expands_wildcard: bool, bigint: BigIntJson) -> SubscriptionPlan {
         let appends_seq = !select.columns().iter().any(|c| c.name == SEQ_COLUMN);
         let pinned = pinned_column(&select);
@@ -91,6 +91,18 @@ impl SubscriptionPlan {
 
     pub fn select(&self) -> &SelectPlan {
         &self.select
+    }
+
+    /// For a top-K subscription (one with LIMIT): its window's OFFSET and LIMIT.
+    pub fn window(&self) -> Option<(usize, usize)> {
+        let limit = usize::try_from(self.select.limit()?).ok()?;
+        Some((usize::try_from(self.select.offset()).ok()?, limit))
+    }
+
+    /// The row version's ORDER BY values; `None` if one fails to evaluate (the row then
+    /// counts as not matching, like a row whose filter fails).
+    pub fn sort_key(&self, row: &RowView<'_>, seq: Seq) -> Option<Vec<strand_sql_view::Value>> {
+        self.select.sort_key(row, system(seq)).ok()
     }
 
     pub fn pinned(&self) -> Option<&PinnedColumn> {

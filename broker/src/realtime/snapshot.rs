@@ -26,6 +26,7 @@ use strand_sql_view::encode_key;
 
 use super::history::{decode, record_at, HistoryError};
 use super::plan::SubscriptionPlan;
+use super::subscription::LiveSubscription;
 use crate::error::ApiError;
 use crate::tables::versions::KeyedPartition;
 
@@ -56,6 +57,12 @@ enum Reading {
     Keys(Vec<Vec<u8>>),
     /// The `_seq`s of the matching rows' versions, ascending; `next` is the first not sent.
     Listed { matching: Vec<Seq>, next: usize },
+    /// A top-K subscription's visible rows, read once into its window (`live_window.rs`);
+    /// `next` is the first not sent.
+    Window {
+        rows: Option<Vec<Map<String, Json>>>,
+        next: usize,
+    },
     /// A scan of the log that continues at `from`.
     Scan {
         from: Seq,
@@ -87,7 +94,12 @@ impl SnapshotCursor {
         snapshot: ReadSnapshot,
     ) -> SnapshotCursor {
         let as_of = snapshot.last_seq();
-        let reading = match plan.select().filter().key_values() {
+        let key_values = plan.select().filter().key_values();
+        let reading = match key_values {
+            _ if plan.window().is_some() => Reading::Window {
+                rows: None,
+                next: 0,
+            },
             Some(values) => Reading::Keys(
                 values
                     .iter()
@@ -125,21 +137,41 @@ impl SnapshotCursor {
         self.boundary = self.boundary.max(floor);
     }
 
-    /// The next batch of at most `batch_size` rows. May block (reading the log, waiting for
-    /// a version being committed): call it on the blocking pool.
+    /// The next batch of at most `batch_size` rows of `subscription`'s snapshot. May block
+    /// (reading the log, waiting for a version being committed): call it on the blocking
+    /// pool.
     pub fn next_batch(
         &mut self,
-        plan: &SubscriptionPlan,
+        subscription: &LiveSubscription,
         batch_size: usize,
     ) -> Result<SnapshotBatch, HistoryError> {
+        let plan = &*subscription.plan;
         let batch_size = batch_size.max(1);
         let mut scanned = 0u64;
+        if let (
+            Reading::Window {
+                rows: rows @ None, ..
+            },
+            Some(window),
+        ) = (&mut self.reading, &subscription.window)
+        {
+            let mut window = window.lock();
+            scanned += window.fill(self.as_of)?;
+            *rows = Some(window.rows_json()?);
+        }
         if let Reading::Keys(keys) = &self.reading {
             let matching = self.resolve_keys(keys, plan, &mut scanned)?;
             self.reading = Reading::Listed { matching, next: 0 };
         }
         let (rows, has_more) = match &mut self.reading {
             Reading::Keys(_) => (Vec::new(), false),
+            Reading::Window { rows, next } => {
+                let all = rows.as_deref().unwrap_or_default();
+                let end = (*next + batch_size).min(all.len());
+                let batch = all[*next..end].to_vec();
+                *next = end;
+                (batch, end < all.len())
+            }
             Reading::Listed { matching, next } => {
                 let end = (*next + batch_size).min(matching.len());
                 let mut rows = Vec::with_capacity(end - *next);
@@ -306,4 +338,41 @@ fn removed_keyless_rows(
         }
     }
     Ok(removed)
+}
+
+/// Every row matching `plan` as of `as_of`, in the `_seq` order of its version, given to
+/// `visit` with its version's `_seq` and stored bytes. `snapshot` is an indexed snapshot
+/// (see [`KeyedPartition::indexed_snapshot`]) taken at or after `as_of`. A top-K window
+/// fills itself this way.
+pub(super) fn each_matching_row(
+    partition: &KeyedPartition,
+    snapshot: &ReadSnapshot,
+    as_of: Seq,
+    plan: &SubscriptionPlan,
+    scanned: &mut u64,
+    mut visit: impl FnMut(&strand_sql_view::RowView<'_>, Seq, &[u8]),
+) -> Result<(), HistoryError> {
+    let removed = removed_keyless_rows(snapshot, as_of, plan, scanned)?;
+    let scan = Scan {
+        partition,
+        snapshot,
+        as_of,
+        plan,
+        removed: &removed,
+    };
+    for record in snapshot.records(ReadFrom::Earliest) {
+        let record = record?;
+        if record.seq > as_of {
+            break;
+        }
+        *scanned += 1;
+        if !scan.is_live(&record, scanned)? {
+            continue;
+        }
+        let row = decode(record.payload)?;
+        if plan.matches(&row, record.seq) {
+            visit(&row, record.seq, record.payload);
+        }
+    }
+    Ok(())
 }

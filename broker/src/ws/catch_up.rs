@@ -44,19 +44,33 @@ impl CatchUp {
                 if !self.live.is_active() {
                     return;
                 }
-                let (partition, plan) = (self.live.partition.clone(), self.live.plan.clone());
-                let id = self.live.id.clone();
+                let live = self.live.clone();
                 let read = tokio::task::spawn_blocking(move || {
+                    let partition = &live.partition;
                     let snapshot = partition.snapshot();
                     let lowest = partition.partition().lowest_resumable_seq();
                     if upto < lowest {
                         return Ok(Piece::TooOld(lowest));
                     }
+                    // A resumed top-K subscription's window starts as of the resume point.
+                    let mut window = live.window.as_ref().map(|window| window.lock());
+                    if let Some(window) = window.as_deref_mut() {
+                        if window.as_of().is_none() {
+                            window.fill(upto)?;
+                        }
+                    }
                     let mut messages = Vec::new();
                     let budget = REPLAY_CHUNK_BYTES;
-                    let replayed = replay(&snapshot, &plan, &id, upto, budget, |_, text| {
-                        messages.push(text)
-                    })?;
+                    let (plan, id) = (&live.plan, &live.id);
+                    let replayed = replay(
+                        &snapshot,
+                        plan,
+                        window.as_deref_mut(),
+                        id,
+                        upto,
+                        budget,
+                        |_, text| messages.push(text),
+                    )?;
                     Ok::<_, HistoryError>(Piece::Read(replayed, messages))
                 })
                 .await;

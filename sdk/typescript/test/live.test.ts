@@ -102,6 +102,33 @@ test('parameters bind a live query once; a bigint parameter is exact', async () 
   admin.close();
 });
 
+test('a top-K window: rows enter and leave together, at the write\'s seq', async () => {
+  const admin = adminClient(server.url);
+  await admin.query("CREATE TABLE app.board (id BIGINT PRIMARY KEY, score INT) WITH (TYPE = 'SHARED')");
+  await admin.query('INSERT INTO app.board (id, score) VALUES (1, 10), (2, 20), (3, 30), (4, 40)');
+  const changes: Change<{ id: bigint; score: number }>[] = [];
+  const sizes: number[] = [];
+  const sql = 'SELECT id, score FROM app.board ORDER BY score DESC LIMIT 3';
+  const live = admin.live<{ id: bigint; score: number }>(sql, (rows, change) => {
+    changes.push(change);
+    sizes.push(rows.length);
+  });
+  await waitFor(() => live.lastSeq !== undefined, () => 'snapshot');
+  assert.deepEqual(live.rows.map((r) => r.id), [4n, 3n, 2n], 'the snapshot in the query\'s order');
+  // Player 1 jumps to the top: it enters and player 2 leaves, in one message.
+  await admin.query('UPDATE app.board SET score = 99 WHERE id = 1');
+  await waitFor(() => live.rows.some((r) => r.id === 1n), () => 'player 1 enters');
+  const moved = changes.slice(-2);
+  assert.deepEqual(moved.map((c) => c.type).sort(), ['delete', 'insert']);
+  assert.equal(moved[0]?.seq, moved[1]?.seq, 'both at the write\'s seq');
+  assert.equal(live.lastSeq, moved[0]?.seq);
+  assert.ok(sizes.slice(-2).every((n) => n === 3), 'the application never sees a half window');
+  const fresh = await queryRows(`SELECT id, score, _seq FROM app.board ORDER BY score DESC LIMIT 3`);
+  assert.equal(canonical(live.rows), canonical(fresh));
+  live.unsubscribe();
+  admin.close();
+});
+
 test('many live queries share one WebSocket', async () => {
   let sockets = 0;
   const Counting = class extends WebSocket {

@@ -12,7 +12,7 @@ use crate::ast::{Expr, ExprKind, Literal, Select, SelectItem};
 use crate::catalog::{CatalogView, TableDef};
 use crate::error::{code, Result, SqlError};
 use crate::limits;
-use crate::value::{sort_order, DataType, Value};
+use crate::value::{sort_order, DataType, Value, ValueRef};
 
 /// One ORDER BY key.
 #[derive(Debug, Clone, PartialEq)]
@@ -210,7 +210,13 @@ impl ResultCollector<'_> {
             self.skipped += 1;
             return Ok(());
         }
-        let key = self.plan.sort_key(row, system)?;
+        let mut key = self.plan.sort_key(row, system)?;
+        // Ties are broken by the primary key (by `_seq` without one): the order is total, and
+        // the same as a live top-K window's.
+        key.push(match self.plan.table.primary_key() {
+            Some(column) => row.field(column).to_value(),
+            None => Value::BigInt(system.seq),
+        });
         self.rows.push((key, self.plan.project(row, system)?));
         if let Some(window) = self.window() {
             if self.plan.has_order_by()
@@ -258,8 +264,16 @@ impl ResultCollector<'_> {
 
     fn sort(&mut self) {
         let plan = self.plan;
-        self.rows.sort_by(|a, b| plan.compare_sort_keys(&a.0, &b.0));
+        self.rows.sort_by(|a, b| {
+            plan.compare_sort_keys(&a.0, &b.0)
+                .then_with(|| sort_order(tie(&a.0), tie(&b.0)))
+        });
     }
+}
+
+/// The tie-breaking value [`ResultCollector::push`] appends to a sort key.
+fn tie(key: &[Value]) -> ValueRef<'_> {
+    key.last().map_or(ValueRef::Null, Value::as_ref)
 }
 
 fn projection(

@@ -128,6 +128,7 @@ impl Subscriber {
             change_type,
             rows,
             old_rows,
+            ..
         } = message
         else {
             panic!("{context}: expected a change, got {message:?}");

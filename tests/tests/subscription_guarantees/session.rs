@@ -508,6 +508,7 @@ impl<'a> Session<'a> {
                     change_type,
                     rows,
                     old_rows,
+                    ..
                 }) if subscription_id == self.id => {
                     let keyed = self.view.keyed.is_some();
                     let applied = self

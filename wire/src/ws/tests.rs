@@ -92,15 +92,17 @@ fn change() -> impl Strategy<Value = ServerMessage> {
         kind,
         prop::collection::vec(row(), 0..3),
         prop::option::of(prop::collection::vec(row(), 0..3)),
+        prop::option::of(any::<u64>()),
     )
-        .prop_map(
-            |(subscription_id, change_type, rows, old_rows)| ServerMessage::Change {
+        .prop_map(|(subscription_id, change_type, rows, old_rows, seq)| {
+            ServerMessage::Change {
                 subscription_id,
                 change_type,
                 rows,
                 old_rows,
-            },
-        )
+                seq: seq.map(SeqText),
+            }
+        })
 }
 
 proptest! {
@@ -112,11 +114,16 @@ proptest! {
 
     #[test]
     fn encode_change_is_the_serialized_change(message in change()) {
-        let ServerMessage::Change { subscription_id, change_type, rows, old_rows } = &message
+        let ServerMessage::Change { subscription_id, change_type, rows, old_rows, seq } = &message
         else { unreachable!("the strategy makes changes") };
         let rows_json = serde_json::to_string(rows).unwrap_or_default();
         let old_json = old_rows.as_ref().map(|o| serde_json::to_string(o).unwrap_or_default());
-        let text = encode_change(subscription_id, *change_type, &rows_json, old_json.as_deref());
+        let text = match seq {
+            Some(seq) => encode_change_at(
+                subscription_id, *change_type, &rows_json, old_json.as_deref(), seq.0,
+            ),
+            None => encode_change(subscription_id, *change_type, &rows_json, old_json.as_deref()),
+        };
         prop_assert_eq!(&text, &message.encode());
     }
 

@@ -48,6 +48,13 @@ impl Connection {
         }
         let boundary = match from_seq {
             Some(from) if from >= target.partition.partition().lowest_resumable_seq() => from,
+            Some(_) if target.plan.window().is_some() => {
+                // A top-K window is rebuilt as of the resume point, which needs the exact
+                // history: without it, a fresh snapshot.
+                self.protocol.subscription_ended(&id);
+                let lowest = target.partition.partition().lowest_resumable_seq();
+                return self.reply(resume_too_old(&id, lowest)).await;
+            }
             Some(from) => {
                 // The exact history is gone: the newest state of each changed key, if that
                 // is still there.
@@ -131,9 +138,9 @@ impl Connection {
             let error = ServerMessage::error(Some(id), codes::NO_PENDING_BATCH, text);
             return self.reply(error).await;
         };
-        let plan = entry.live.plan.clone();
+        let live = entry.live.clone();
         let read = tokio::task::spawn_blocking(move || {
-            let batch = cursor.next_batch(&plan, batch_size);
+            let batch = cursor.next_batch(&live, batch_size);
             (cursor, batch)
         })
         .await;
