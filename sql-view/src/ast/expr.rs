@@ -67,7 +67,7 @@ pub enum ExprKind {
         /// `NOT BETWEEN`.
         negated: bool,
     },
-    /// `e [NOT] LIKE pattern`.
+    /// `e [NOT] LIKE pattern` or `e [NOT] ILIKE pattern`.
     Like {
         /// The text tested.
         expr: Box<Expr>,
@@ -75,6 +75,24 @@ pub enum ExprKind {
         pattern: Box<Expr>,
         /// `NOT LIKE`.
         negated: bool,
+        /// `ILIKE`: letters match whatever their case.
+        case_insensitive: bool,
+    },
+    /// A scalar function call, e.g. `LOWER(name)` or `SUBSTRING(s FROM 2 FOR 3)`.
+    Function {
+        /// Which function.
+        function: ScalarFunction,
+        /// Its arguments, in order.
+        args: Vec<Expr>,
+    },
+    /// `CASE [operand] WHEN a THEN x ... [ELSE y] END`.
+    Case {
+        /// The operand of the simple form (`CASE status WHEN 'open' THEN ...`).
+        operand: Option<Box<Expr>>,
+        /// The `WHEN condition-or-value THEN result` pairs, in order.
+        branches: Vec<(Expr, Expr)>,
+        /// `ELSE` (NULL without one).
+        otherwise: Option<Box<Expr>>,
     },
     /// `e IS [NOT] NULL`.
     IsNull {
@@ -90,6 +108,69 @@ pub enum ExprKind {
         /// The type it is converted to.
         data_type: DataType,
     },
+}
+
+/// The scalar functions (docs/sql.md, "Functions").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScalarFunction {
+    /// `LOWER(text)`.
+    Lower,
+    /// `UPPER(text)`.
+    Upper,
+    /// `LENGTH(text)`, in characters.
+    Length,
+    /// `SUBSTRING(text, start [, count])`, 1-based, in characters.
+    Substring,
+    /// `COALESCE(a, b, ...)`: the first that is not NULL.
+    Coalesce,
+    /// `NULLIF(a, b)`: NULL if `a = b`, else `a`.
+    NullIf,
+    /// `ABS(number)`.
+    Abs,
+    /// `ROUND(number [, digits])`, halves away from zero.
+    Round,
+}
+
+impl ScalarFunction {
+    /// The function of a (case-folded) name.
+    pub fn from_name(name: &str) -> Option<ScalarFunction> {
+        Some(match name {
+            "lower" => ScalarFunction::Lower,
+            "upper" => ScalarFunction::Upper,
+            "length" | "char_length" | "character_length" => ScalarFunction::Length,
+            "substring" | "substr" => ScalarFunction::Substring,
+            "coalesce" => ScalarFunction::Coalesce,
+            "nullif" => ScalarFunction::NullIf,
+            "abs" => ScalarFunction::Abs,
+            "round" => ScalarFunction::Round,
+            _ => return None,
+        })
+    }
+
+    /// Its name as written in SQL.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScalarFunction::Lower => "LOWER",
+            ScalarFunction::Upper => "UPPER",
+            ScalarFunction::Length => "LENGTH",
+            ScalarFunction::Substring => "SUBSTRING",
+            ScalarFunction::Coalesce => "COALESCE",
+            ScalarFunction::NullIf => "NULLIF",
+            ScalarFunction::Abs => "ABS",
+            ScalarFunction::Round => "ROUND",
+        }
+    }
+
+    /// How many arguments it takes: (fewest, most).
+    pub fn arity(self) -> (usize, usize) {
+        match self {
+            ScalarFunction::Substring => (2, 3),
+            ScalarFunction::Coalesce => (1, usize::MAX),
+            ScalarFunction::NullIf => (2, 2),
+            ScalarFunction::Round => (1, 2),
+            _ => (1, 1),
+        }
+    }
 }
 
 /// A literal as written.
@@ -248,8 +329,32 @@ impl std::fmt::Display for Expr {
                 expr,
                 pattern,
                 negated,
+                case_insensitive,
             } => {
-                write!(f, "{expr} {}LIKE {pattern}", not(*negated))
+                let like = if *case_insensitive { "ILIKE" } else { "LIKE" };
+                write!(f, "{expr} {}{like} {pattern}", not(*negated))
+            }
+            ExprKind::Function { function, args } => {
+                write!(f, "{}(", function.name())?;
+                write_list(f, args, ", ")?;
+                f.write_str(")")
+            }
+            ExprKind::Case {
+                operand,
+                branches,
+                otherwise,
+            } => {
+                f.write_str("CASE")?;
+                if let Some(operand) = operand {
+                    write!(f, " {operand}")?;
+                }
+                for (when, then) in branches {
+                    write!(f, " WHEN {when} THEN {then}")?;
+                }
+                if let Some(otherwise) = otherwise {
+                    write!(f, " ELSE {otherwise}")?;
+                }
+                f.write_str(" END")
             }
             ExprKind::IsNull { expr, negated } => write!(f, "{expr} IS {}NULL", not(*negated)),
             ExprKind::Cast { expr, data_type } => write!(f, "CAST({expr} AS {data_type})"),

@@ -10,7 +10,7 @@ use crate::users::{Password, Privilege, Role, UserName};
 
 mod expr;
 
-pub use expr::{BinaryOp, Expr, ExprKind, Literal, UnaryOp};
+pub use expr::{BinaryOp, Expr, ExprKind, Literal, ScalarFunction, UnaryOp};
 
 /// One parsed statement.
 #[derive(Debug, Clone, PartialEq)]

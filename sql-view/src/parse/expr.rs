@@ -1,13 +1,14 @@
 //! sqlparser expressions to ours ([`crate::ast::Expr`]): columns, literals, `$n`, unary and
-//! binary operators, AND / OR (flattened), IN lists, BETWEEN, LIKE, IS [NOT] NULL and CAST.
-//! Anything else is an `unsupported` error naming the form (functions, aggregates,
-//! subqueries, CASE, ...). Nesting is bounded by [`limits::EXPRESSION_DEPTH_MAX`].
+//! binary operators, AND / OR (flattened), IN lists, BETWEEN, [I]LIKE, IS [NOT] NULL, CAST,
+//! and scalar functions and CASE (`call.rs`). Anything else is an `unsupported` error naming
+//! the form (aggregates, subqueries, ...). Nesting is bounded by [`limits::EXPRESSION_DEPTH_MAX`].
 
 use sqlparser::ast::{
     BinaryOperator, CastKind, Expr as SqlExpr, InTarget, UnaryOperator, Value as SqlValue,
     ValueWithSpan,
 };
 
+use super::call;
 use super::cursor::fold_identifier;
 use super::ddl::data_type;
 use super::unsupported::unsupported_form;
@@ -24,11 +25,11 @@ fn at(span_start: sqlparser::tokenizer::Location) -> Option<Position> {
     Position::known(span_start.line, span_start.column)
 }
 
-fn boxed(expr: &SqlExpr, depth: usize) -> Result<Box<Expr>> {
+pub(super) fn boxed(expr: &SqlExpr, depth: usize) -> Result<Box<Expr>> {
     convert(expr, depth + 1).map(Box::new)
 }
 
-fn convert(sql: &SqlExpr, depth: usize) -> Result<Expr> {
+pub(super) fn convert(sql: &SqlExpr, depth: usize) -> Result<Expr> {
     if depth > limits::EXPRESSION_DEPTH_MAX {
         let max = limits::EXPRESSION_DEPTH_MAX;
         return Err(SqlError::limit(
@@ -112,6 +113,13 @@ fn predicate_or_cast(sql: &SqlExpr, depth: usize) -> Result<ExprKind> {
             expr,
             pattern,
             escape_char,
+        }
+        | SqlExpr::ILike {
+            negated,
+            any,
+            expr,
+            pattern,
+            escape_char,
         } => {
             if *any {
                 return Err(SqlError::unsupported("LIKE ANY", position));
@@ -125,8 +133,32 @@ fn predicate_or_cast(sql: &SqlExpr, depth: usize) -> Result<ExprKind> {
                 expr,
                 pattern,
                 negated: *negated,
+                case_insensitive: matches!(sql, SqlExpr::ILike { .. }),
             }
         }
+        SqlExpr::Function(function) => call::function(sql, function, depth)?,
+        SqlExpr::Substring {
+            expr,
+            substring_from,
+            substring_for,
+            ..
+        } => call::substring(
+            expr,
+            substring_from.as_deref(),
+            substring_for.as_deref(),
+            depth,
+        )?,
+        SqlExpr::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => call::case(
+            operand.as_deref(),
+            conditions,
+            else_result.as_deref(),
+            depth,
+        )?,
         SqlExpr::Cast { .. } | SqlExpr::TypedString(_) => cast(sql, depth)?,
         other => return Err(unsupported_form(other)),
     })

@@ -8,6 +8,7 @@
 //!
 //! It does not own typing against a table or evaluation (that is `plan/`).
 
+mod call;
 mod convert;
 mod cursor;
 mod custom;

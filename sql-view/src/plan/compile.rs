@@ -92,6 +92,19 @@ impl Scope<'_> {
                 expr: value,
                 data_type,
             } => self.cast(self.compile(value)?, *data_type),
+            ExprKind::Function { function, args } => {
+                let typed = self.function(*function, args, position)?;
+                self.fold_constant(typed)
+            }
+            ExprKind::Case {
+                operand,
+                branches,
+                otherwise,
+            } => {
+                let typed =
+                    self.case(operand.as_deref(), branches, otherwise.as_deref(), position)?;
+                self.fold_constant(typed)
+            }
             predicate => {
                 let node = self.predicate(predicate)?;
                 let data_type = Some(DataType::Boolean);
@@ -233,6 +246,14 @@ impl Scope<'_> {
             position: operand.position,
         };
         if source == Source::Literal {
+            return self.fold(typed);
+        }
+        Ok(typed)
+    }
+
+    /// [`Scope::fold`] when `typed` reads nothing of the row.
+    fn fold_constant(&self, typed: Typed) -> Result<Typed> {
+        if typed.constant() {
             return self.fold(typed);
         }
         Ok(typed)

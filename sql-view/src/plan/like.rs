@@ -16,6 +16,8 @@ enum Token {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct LikePattern {
     tokens: Vec<Token>,
+    /// ILIKE: the tokens are lowercase, and so is the text before matching.
+    case_insensitive: bool,
 }
 
 impl LikePattern {
@@ -33,10 +35,33 @@ impl LikePattern {
             };
             tokens.push(token);
         }
-        LikePattern { tokens }
+        LikePattern {
+            tokens,
+            case_insensitive: false,
+        }
+    }
+
+    /// An ILIKE pattern: letters match whatever their case (compared lowercased).
+    pub(crate) fn case_insensitive(pattern: &str) -> LikePattern {
+        let mut compiled = LikePattern::new(pattern);
+        for token in &mut compiled.tokens {
+            if let Token::Char(c) = token {
+                // A character whose lowercase is several (rare) keeps its first.
+                *c = c.to_lowercase().next().unwrap_or(*c);
+            }
+        }
+        compiled.case_insensitive = true;
+        compiled
     }
 
     pub(crate) fn matches(&self, text: &str) -> bool {
+        if self.case_insensitive {
+            return self.matches_exactly(&text.to_lowercase());
+        }
+        self.matches_exactly(text)
+    }
+
+    fn matches_exactly(&self, text: &str) -> bool {
         let tokens = &self.tokens;
         let (mut token, mut at) = (0usize, 0usize);
         // After the last `%`: the token after it, and where in the text it started matching.

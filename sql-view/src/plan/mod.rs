@@ -12,6 +12,7 @@
 mod arith;
 mod compile;
 mod constants;
+mod functions;
 mod keys;
 mod like;
 mod node;

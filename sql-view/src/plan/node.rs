@@ -10,6 +10,7 @@ use std::cmp::Ordering;
 use super::arith::{arith, negate, ArithOp};
 use super::like::LikePattern;
 use super::{RowFields, SystemColumns};
+use crate::ast::ScalarFunction;
 use crate::error::Result;
 use crate::value::{compare, DataType, Value, ValueRef};
 
@@ -79,6 +80,21 @@ pub(crate) enum Node {
         expr: Box<Node>,
         negated: bool,
     },
+    /// A scalar function (`functions.rs`); its arguments type-checked.
+    Call {
+        function: ScalarFunction,
+        args: Vec<Node>,
+    },
+    /// The first branch whose condition is true gives the value; else `otherwise`.
+    Case {
+        branches: Vec<(Node, Node)>,
+        otherwise: Box<Node>,
+    },
+    /// CAST of a value read from the row (constants are cast when compiled).
+    Cast {
+        expr: Box<Node>,
+        target: DataType,
+    },
 }
 
 /// The result of evaluating a node: borrowed from the row or the plan, or an owned string.
@@ -86,6 +102,8 @@ pub(crate) enum Node {
 pub(crate) enum Datum<'a> {
     Ref(ValueRef<'a>),
     Text(String),
+    /// A value computed per row (a CAST).
+    Owned(Value),
 }
 
 impl Datum<'_> {
@@ -93,6 +111,7 @@ impl Datum<'_> {
         match self {
             Datum::Ref(value) => *value,
             Datum::Text(text) => ValueRef::Text(text),
+            Datum::Owned(value) => value.as_ref(),
         }
     }
 
@@ -100,6 +119,7 @@ impl Datum<'_> {
         match self {
             Datum::Ref(value) => value.to_value(),
             Datum::Text(text) => Value::Text(text),
+            Datum::Owned(value) => value,
         }
     }
 }
@@ -120,8 +140,19 @@ impl Node {
                 left.is_constant() && right.is_constant()
             }
             Node::Concat(left, right) => left.is_constant() && right.is_constant(),
-            Node::InList { expr, .. } | Node::Like { expr, .. } | Node::IsNull { expr, .. } => {
-                expr.is_constant()
+            Node::InList { expr, .. }
+            | Node::Like { expr, .. }
+            | Node::IsNull { expr, .. }
+            | Node::Cast { expr, .. } => expr.is_constant(),
+            Node::Call { args, .. } => args.iter().all(Node::is_constant),
+            Node::Case {
+                branches,
+                otherwise,
+            } => {
+                otherwise.is_constant()
+                    && branches
+                        .iter()
+                        .all(|(when, then)| when.is_constant() && then.is_constant())
             }
         }
     }
@@ -155,6 +186,22 @@ impl Node {
                     (ValueRef::Text(a), ValueRef::Text(b)) => Datum::Text(format!("{a}{b}")),
                     _ => Datum::Ref(ValueRef::Null),
                 }
+            }
+            Node::Call { function, args } => super::functions::call(*function, args, row, system)?,
+            Node::Case {
+                branches,
+                otherwise,
+            } => {
+                for (when, then) in branches {
+                    if when.truth(row, system)? == Some(true) {
+                        return then.eval(row, system);
+                    }
+                }
+                otherwise.eval(row, system)?
+            }
+            Node::Cast { expr, target } => {
+                let value = expr.eval(row, system)?.into_value();
+                Datum::Owned(super::functions::cast_value(value, *target)?)
             }
             predicate => truth_datum(predicate.truth(row, system)?),
         })

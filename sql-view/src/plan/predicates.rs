@@ -49,7 +49,8 @@ impl Scope<'_> {
                 expr,
                 pattern,
                 negated,
-            } => self.like(expr, pattern, *negated),
+                case_insensitive,
+            } => self.like(expr, pattern, *negated, *case_insensitive),
             ExprKind::IsNull { expr, negated } => Ok(Node::IsNull {
                 expr: Box::new(self.compile(expr)?.node),
                 negated: *negated,
@@ -94,7 +95,13 @@ impl Scope<'_> {
         })
     }
 
-    fn like(&self, value: &Expr, pattern: &Expr, negated: bool) -> Result<Node> {
+    fn like(
+        &self,
+        value: &Expr,
+        pattern: &Expr,
+        negated: bool,
+        case_insensitive: bool,
+    ) -> Result<Node> {
         let value = self.compile(value)?;
         if !matches!(value.data_type, None | Some(DataType::Text)) {
             let message = format!("LIKE needs TEXT, found {}", type_name(value.data_type));
@@ -108,7 +115,11 @@ impl Scope<'_> {
         match coerce_constant(pattern, DataType::Text)?.node {
             Node::Const(Value::Text(text)) => Ok(Node::Like {
                 expr: Box::new(value.node),
-                pattern: LikePattern::new(&text),
+                pattern: if case_insensitive {
+                    LikePattern::case_insensitive(&text)
+                } else {
+                    LikePattern::new(&text)
+                },
                 negated,
             }),
             _ => Ok(Node::Const(Value::Null)),
@@ -117,8 +128,18 @@ impl Scope<'_> {
 
     pub(crate) fn cast(&self, value: Typed, target: DataType) -> Result<Typed> {
         if !value.constant() {
-            let what = "CAST of an expression that reads the row (CAST constants and parameters)";
-            return Err(SqlError::unsupported(what, value.position));
+            if value.data_type == Some(DataType::Json) && target != DataType::Text {
+                let message = format!("cannot CAST JSON to {target}");
+                return Err(SqlError::type_mismatch(message, value.position));
+            }
+            return Ok(Typed {
+                node: Node::Cast {
+                    expr: Box::new(value.node),
+                    target,
+                },
+                data_type: Some(target),
+                ..value
+            });
         }
         let Node::Const(constant) = value.node else {
             return Err(SqlError::unsupported("this CAST", value.position));
