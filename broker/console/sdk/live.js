@@ -167,42 +167,61 @@ export class LiveQuery {
         if (this.phase !== 'live')
             return;
         const rows = message.rows ?? [];
-        const raw = rows[0];
-        if (raw === undefined)
+        const oldRows = message.old_rows ?? [];
+        const first = rows[0] ?? oldRows[0];
+        if (first === undefined)
             return;
-        const seq = String(raw[SEQ_COLUMN]);
+        // A top-K window's change names its write's `_seq`: its rows keep their versions' own
+        // (a row that enters because another left is older than the write).
+        const seq = message.seq !== undefined ? String(message.seq) : String(first[SEQ_COLUMN]);
         if (this.lastSeq !== undefined && compareSeq(seq, this.lastSeq) <= 0)
             return;
-        const row = decodeRow(raw, this.bigints, this.int64);
         const kind = message.change_type;
+        if (kind !== 'insert' && kind !== 'update' && kind !== 'delete')
+            return;
+        const decode = (raw) => decodeRow(raw, this.bigints, this.int64);
+        this.lastSeq = seq;
+        // All of one message is applied before the application hears of it: it never sees a
+        // window with a row gone and its replacement not yet in.
+        const changes = [];
         if (kind === 'insert') {
-            this.held.set(this.keyOf(row), row);
-            this.lastSeq = seq;
-            this.emit({ type: 'insert', row, seq });
-        }
-        else if (kind === 'update') {
-            const oldRaw = (message.old_rows ?? [])[0];
-            const oldRow = oldRaw ? decodeRow(oldRaw, this.bigints, this.int64) : undefined;
-            const newKey = this.keyOf(row);
-            if (oldRow !== undefined && this.keyOf(oldRow) !== newKey)
-                this.held.delete(this.keyOf(oldRow));
-            this.held.set(newKey, row);
-            this.lastSeq = seq;
-            const change = { type: 'update', row, seq };
-            if (oldRow !== undefined)
-                change.oldRow = oldRow;
-            this.emit(change);
+            for (const row of rows.map(decode)) {
+                this.held.set(this.keyOf(row), row);
+                changes.push({ type: 'insert', row, seq });
+            }
         }
         else if (kind === 'delete') {
-            const key = this.keyOf(row);
-            const gone = this.held.get(key);
-            this.held.delete(key);
-            this.lastSeq = seq;
-            this.emit({ type: 'delete', row: gone ?? row, seq });
+            for (const row of rows.map(decode)) {
+                const key = this.keyOf(row);
+                const gone = this.held.get(key);
+                this.held.delete(key);
+                changes.push({ type: 'delete', row: gone ?? row, seq });
+            }
         }
         else {
-            return;
+            // `old_rows` are the rows as held before (for a top-K window, several rows may leave
+            // and enter at once): those not in `rows` are gone, the rest are updated.
+            const olds = new Map(oldRows.map(decode).map((row) => [this.keyOf(row), row]));
+            const news = rows.map(decode);
+            const kept = new Set(news.map((row) => this.keyOf(row)));
+            for (const [key, old] of olds) {
+                if (kept.has(key))
+                    continue;
+                this.held.delete(key);
+                changes.push({ type: 'delete', row: old, seq });
+            }
+            for (const row of news) {
+                const key = this.keyOf(row);
+                const oldRow = olds.get(key);
+                this.held.set(key, row);
+                const change = { type: oldRow === undefined ? 'insert' : 'update', row, seq };
+                if (oldRow !== undefined)
+                    change.oldRow = oldRow;
+                changes.push(change);
+            }
         }
+        for (const change of changes)
+            this.emit(change);
         this.scheduleSave();
     }
     failed(error) {
