@@ -5,8 +5,8 @@
 const MICROS_PER_SECOND: i64 = 1_000_000;
 const SECONDS_PER_DAY: i64 = 86_400;
 
-/// Parses `YYYY-MM-DD[(T|t| )HH:MM:SS[.fraction](Z|z|+HH:MM|-HH:MM)]` (years 0000 to 9999).
-/// A date alone is midnight UTC. Digits of the fraction past microseconds are dropped.
+/// Parses `YYYY-MM-DD[(T|t| )HH:MM:SS[.fraction][Z|z|+HH:MM|-HH:MM]]` (years 0000 to 9999).
+/// A date alone is midnight UTC; a time without an offset is UTC. Digits of the fraction past microseconds are dropped.
 pub fn parse_rfc3339(text: &str) -> Option<i64> {
     let bytes = text.as_bytes();
     let year = digits(bytes, 0, 4)?;
@@ -107,7 +107,8 @@ fn fraction(bytes: &[u8]) -> Option<(i64, &[u8])> {
 /// `Z`, `z` or `±HH:MM`, and nothing after it: the offset east of UTC in seconds.
 fn offset(bytes: &[u8]) -> Option<i64> {
     match bytes {
-        [b'Z' | b'z'] => Some(0),
+        // Without an offset (`2024-05-01 12:00:00`, as SQL writes it): UTC.
+        [] | [b'Z' | b'z'] => Some(0),
         [sign @ (b'+' | b'-'), ..] if bytes.len() == 6 => {
             let hours = digits(bytes, 1, 2)?;
             let minutes = digits_after(bytes, 3, b':', 2)?;
@@ -194,7 +195,6 @@ mod tests {
             "2023-02-29T00:00:00Z",
             "2024-13-01",
             "2024-01-01T24:00:00Z",
-            "2024-01-01T00:00:00",
             "2024-01-01T00:00:00.Z",
             "2024-01-01T00:00:00+1:00",
             "2024-01-01T00:00:00Zjunk",
@@ -203,6 +203,14 @@ mod tests {
             assert_eq!(parse_rfc3339(text), None, "{text}");
         }
         assert!(parse_rfc3339("2024-02-29T00:00:00Z").is_some());
+        // SQL's form, without an offset, is UTC.
+        let utc = parse_rfc3339("2024-01-01T00:00:01Z");
+        assert_eq!(parse_rfc3339("2024-01-01 00:00:01"), utc);
+        assert_eq!(parse_rfc3339("2024-01-01T00:00:01"), utc);
+        assert_eq!(
+            parse_rfc3339("2024-01-01 00:00:01.250"),
+            utc.map(|t| t + 250_000)
+        );
     }
 
     #[test]

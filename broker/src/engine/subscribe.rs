@@ -28,6 +28,12 @@ impl Engine {
         let plan =
             SelectPlan::compile(&select, &*self.catalog, params).map_err(errors::from_sql)?;
         check_window(&plan)?;
+        if plan.reads_clock() {
+            let text = "now() and CURRENT_TIMESTAMP are not supported in subscriptions yet (a \
+                        live time window must expire rows as time passes); pass the time as a \
+                        parameter ($1) instead";
+            return Err(ApiError::new(ErrorCode::Unsupported, text));
+        }
         let table = self.table(plan.table().name())?;
         let owner = self.owner_of(caller, &table, Privilege::Select)?;
         let partition = self

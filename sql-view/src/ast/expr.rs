@@ -129,6 +129,8 @@ pub enum ScalarFunction {
     Abs,
     /// `ROUND(number [, digits])`, halves away from zero.
     Round,
+    /// `NOW()` or `CURRENT_TIMESTAMP`: the time the statement is compiled.
+    Now,
 }
 
 impl ScalarFunction {
@@ -143,6 +145,7 @@ impl ScalarFunction {
             "nullif" => ScalarFunction::NullIf,
             "abs" => ScalarFunction::Abs,
             "round" => ScalarFunction::Round,
+            "now" | "current_timestamp" => ScalarFunction::Now,
             _ => return None,
         })
     }
@@ -158,6 +161,7 @@ impl ScalarFunction {
             ScalarFunction::NullIf => "NULLIF",
             ScalarFunction::Abs => "ABS",
             ScalarFunction::Round => "ROUND",
+            ScalarFunction::Now => "NOW",
         }
     }
 
@@ -168,6 +172,7 @@ impl ScalarFunction {
             ScalarFunction::Coalesce => (1, usize::MAX),
             ScalarFunction::NullIf => (2, 2),
             ScalarFunction::Round => (1, 2),
+            ScalarFunction::Now => (0, 0),
             _ => (1, 1),
         }
     }
@@ -186,6 +191,13 @@ pub enum Literal {
     Text(String),
     /// `X'00ff'`.
     Bytes(Vec<u8>),
+    /// `INTERVAL '1 hour'`: a fixed length of time (only in `TIMESTAMP ± INTERVAL`).
+    Interval {
+        /// Its length in microseconds.
+        micros: i64,
+        /// As written between the quotes.
+        text: String,
+    },
 }
 
 /// Unary operators.
@@ -270,6 +282,7 @@ impl std::fmt::Display for Literal {
                 bytes.iter().try_for_each(|b| write!(f, "{b:02X}"))?;
                 f.write_str("'")
             }
+            Literal::Interval { text, .. } => write!(f, "INTERVAL '{}'", text.replace('\'', "''")),
         }
     }
 }

@@ -121,6 +121,7 @@ fn arity(
         return Ok(());
     }
     let wanted = match (fewest, most) {
+        (0, 0) => "no arguments".to_owned(),
         (1, 1) => "1 argument".to_owned(),
         (a, b) if a == b => format!("{a} arguments"),
         (a, usize::MAX) => format!("at least {a} argument{}", if a == 1 { "" } else { "s" }),

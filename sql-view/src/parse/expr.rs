@@ -55,6 +55,7 @@ pub(super) fn convert(sql: &SqlExpr, depth: usize) -> Result<Expr> {
             }
         }
         SqlExpr::Value(value) => return literal(value),
+        SqlExpr::Interval(interval) => return super::interval::interval(sql, interval),
         SqlExpr::Nested(inner) => return convert(inner, depth + 1),
         SqlExpr::UnaryOp { op, expr } => return unary(*op, expr, depth),
         SqlExpr::BinaryOp {

@@ -7,7 +7,7 @@ use super::arith::ArithOp;
 use super::constants::{literal_value, numeric_operands, type_name, unify};
 use super::node::{CompareOp, Node};
 use super::SystemColumns;
-use crate::ast::{BinaryOp, Expr, ExprKind, UnaryOp};
+use crate::ast::{BinaryOp, Expr, ExprKind, Literal, UnaryOp};
 use crate::catalog::{TableDef, DELETED_COLUMN, SEQ_COLUMN};
 use crate::error::{code, Position, Result, SqlError};
 use crate::value::{DataType, Value};
@@ -20,6 +20,8 @@ pub(crate) struct Scope<'a> {
     pub(crate) alias: Option<&'a str>,
     /// Values of `$1`, `$2`, ...
     pub(crate) params: &'a [Value],
+    /// Set when the statement reads the clock (`now()`): its result depends on when it runs.
+    pub(crate) reads_clock: std::cell::Cell<bool>,
 }
 
 /// Where a compiled expression's value comes from; constants are coerced by these rules.
@@ -86,7 +88,25 @@ impl Scope<'_> {
             ExprKind::Parameter(number) => self.parameter(*number, position),
             ExprKind::Unary { op, expr: operand } => self.unary(*op, self.compile(operand)?),
             ExprKind::Binary { op, left, right } => {
-                self.binary(*op, self.compile(left)?, self.compile(right)?, position)
+                let interval = |e: &Expr| match e.kind {
+                    ExprKind::Literal(Literal::Interval { micros, .. }) => Some(micros),
+                    _ => None,
+                };
+                match (op, interval(left), interval(right)) {
+                    (BinaryOp::Plus, None, Some(micros)) => {
+                        let typed = self.shifted_time(left, micros, 1, position)?;
+                        self.fold_constant(typed)
+                    }
+                    (BinaryOp::Plus, Some(micros), None) => {
+                        let typed = self.shifted_time(right, micros, 1, position)?;
+                        self.fold_constant(typed)
+                    }
+                    (BinaryOp::Minus, None, Some(micros)) => {
+                        let typed = self.shifted_time(left, micros, -1, position)?;
+                        self.fold_constant(typed)
+                    }
+                    _ => self.binary(*op, self.compile(left)?, self.compile(right)?, position),
+                }
             }
             ExprKind::Cast {
                 expr: value,

@@ -115,6 +115,10 @@ pub(crate) fn literal_value(literal: &Literal, position: Option<Position>) -> Re
         Literal::Bytes(bytes) => Value::Bytes(bytes.clone()),
         Literal::Number(text) => number(text)
             .ok_or_else(|| SqlError::syntax(format!("invalid number {text}"), position))?,
+        Literal::Interval { .. } => {
+            let what = "INTERVAL other than TIMESTAMP + INTERVAL or TIMESTAMP - INTERVAL";
+            return Err(SqlError::unsupported(what, position));
+        }
     })
 }
 

@@ -29,6 +29,16 @@ impl Scope<'_> {
             .map(|arg| self.compile(arg))
             .collect::<Result<Vec<_>>>()?;
         let data_type = match function {
+            ScalarFunction::Now => {
+                // The statement's time, read once: a query sees one `now()` throughout.
+                self.reads_clock.set(true);
+                return Ok(Typed {
+                    node: Node::Const(Value::Timestamp(now_micros())),
+                    data_type: Some(DataType::Timestamp),
+                    source: Source::Literal,
+                    position,
+                });
+            }
             ScalarFunction::Lower | ScalarFunction::Upper => {
                 text_argument(function, &mut typed[0])?;
                 Some(DataType::Text)
@@ -72,6 +82,45 @@ impl Scope<'_> {
             node,
             data_type,
             source,
+            position,
+        })
+    }
+
+    /// `time + INTERVAL`, `INTERVAL + time` or `time - INTERVAL` (`sign` -1), typed.
+    pub(crate) fn shifted_time(
+        &self,
+        time: &Expr,
+        micros: i64,
+        sign: i64,
+        position: Option<Position>,
+    ) -> Result<Typed> {
+        let mut time = self.compile(time)?;
+        match time.data_type {
+            None | Some(DataType::Timestamp) => {}
+            Some(_) if time.constant() => {
+                time = coerce_constant(time, DataType::Timestamp)?;
+            }
+            Some(other) => {
+                let message = format!("INTERVAL arithmetic needs a TIMESTAMP, found {other}");
+                return Err(SqlError::type_mismatch(message, time.position));
+            }
+        }
+        let micros = micros
+            .checked_mul(sign)
+            .ok_or_else(|| overflow("INTERVAL"))?;
+        let source = time.source;
+        let node = Node::ShiftTime {
+            expr: Box::new(time.node),
+            micros,
+        };
+        Ok(Typed {
+            node,
+            data_type: Some(DataType::Timestamp),
+            source: if source == Source::Row {
+                Source::Row
+            } else {
+                Source::Literal
+            },
             position,
         })
     }
@@ -246,6 +295,8 @@ pub(crate) fn call<'a, R: RowFields + ?Sized>(
     };
     let null = Datum::Ref(ValueRef::Null);
     Ok(match function {
+        // Compiled to a constant (see `Scope::function`).
+        ScalarFunction::Now => Datum::Ref(ValueRef::Timestamp(now_micros())),
         ScalarFunction::Coalesce => {
             for node in args {
                 let value = node.eval(row, system)?;
@@ -312,6 +363,23 @@ pub(crate) fn call<'a, R: RowFields + ?Sized>(
             Datum::Ref(round(arg(0)?.as_ref(), digits)?)
         }
     })
+}
+
+/// The wall clock, in microseconds since the Unix epoch.
+fn now_micros() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// `TIMESTAMP ± INTERVAL`: the time shifted by `micros`.
+pub(crate) fn shift_time(value: ValueRef<'_>, micros: i64) -> Result<ValueRef<'static>> {
+    match value {
+        ValueRef::Timestamp(t) => t
+            .checked_add(micros)
+            .map(ValueRef::Timestamp)
+            .ok_or_else(|| overflow("TIMESTAMP + INTERVAL")),
+        _ => Ok(ValueRef::Null),
+    }
 }
 
 fn integer(value: ValueRef<'_>) -> Option<i64> {

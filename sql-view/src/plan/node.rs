@@ -90,6 +90,11 @@ pub(crate) enum Node {
         branches: Vec<(Node, Node)>,
         otherwise: Box<Node>,
     },
+    /// `TIMESTAMP ± INTERVAL`, the interval in microseconds (negative for `-`).
+    ShiftTime {
+        expr: Box<Node>,
+        micros: i64,
+    },
     /// CAST of a value read from the row (constants are cast when compiled).
     Cast {
         expr: Box<Node>,
@@ -143,7 +148,8 @@ impl Node {
             Node::InList { expr, .. }
             | Node::Like { expr, .. }
             | Node::IsNull { expr, .. }
-            | Node::Cast { expr, .. } => expr.is_constant(),
+            | Node::Cast { expr, .. }
+            | Node::ShiftTime { expr, .. } => expr.is_constant(),
             Node::Call { args, .. } => args.iter().all(Node::is_constant),
             Node::Case {
                 branches,
@@ -198,6 +204,10 @@ impl Node {
                     }
                 }
                 otherwise.eval(row, system)?
+            }
+            Node::ShiftTime { expr, micros } => {
+                let time = expr.eval(row, system)?;
+                Datum::Ref(super::functions::shift_time(time.as_ref(), *micros)?)
             }
             Node::Cast { expr, target } => {
                 let value = expr.eval(row, system)?.into_value();

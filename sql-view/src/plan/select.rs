@@ -34,6 +34,8 @@ pub struct SelectPlan {
     order_by: Vec<SortKey>,
     limit: Option<u64>,
     offset: u64,
+    /// It reads the clock (`now()`), folded to the time it was compiled.
+    reads_clock: bool,
 }
 
 impl SelectPlan {
@@ -49,6 +51,7 @@ impl SelectPlan {
             table: Some(&table),
             alias: select.alias.as_deref(),
             params,
+            reads_clock: std::cell::Cell::new(false),
         };
         let filter = super::write::compile_filter(&scope, select.filter.as_ref(), &table)?;
         let (projection, columns) = projection(&scope, &table, &select.projection)?;
@@ -65,6 +68,7 @@ impl SelectPlan {
         }
         let limit = constant_count(&scope, select.limit.as_ref(), "LIMIT")?;
         let offset = constant_count(&scope, select.offset.as_ref(), "OFFSET")?.unwrap_or(0);
+        let reads_clock = scope.reads_clock.get();
         Ok(SelectPlan {
             table,
             filter,
@@ -73,7 +77,14 @@ impl SelectPlan {
             order_by,
             limit,
             offset,
+            reads_clock,
         })
+    }
+
+    /// Whether the query reads the clock (`now()`, `CURRENT_TIMESTAMP`): compiled once, it
+    /// holds the time of its compilation.
+    pub fn reads_clock(&self) -> bool {
+        self.reads_clock
     }
 
     /// The table read.

@@ -71,6 +71,7 @@ impl InsertPlan {
             table: None,
             alias: None,
             params,
+            reads_clock: std::cell::Cell::new(false),
         };
         let mut rows = Vec::with_capacity(insert.rows.len());
         for exprs in &insert.rows {
@@ -193,6 +194,7 @@ impl UpdatePlan {
             table: Some(&table),
             alias: update.alias.as_deref(),
             params,
+            reads_clock: std::cell::Cell::new(false),
         };
         let filter = compile_filter(&scope, update.filter.as_ref(), &table)?;
         let mut assignments: Vec<SetColumn> = Vec::with_capacity(update.assignments.len());
@@ -342,6 +344,7 @@ impl DeletePlan {
             table: Some(&table),
             alias: delete.alias.as_deref(),
             params,
+            reads_clock: std::cell::Cell::new(false),
         };
         let filter = compile_filter(&scope, delete.filter.as_ref(), &table)?;
         Ok(DeletePlan { table, filter })

@@ -138,3 +138,72 @@ fn type_errors_and_arity_name_the_culprit() {
     assert_eq!(error.code, "unsupported");
     assert!(error.message.contains("md5"), "{}", error.message);
 }
+
+#[test]
+fn now_and_interval_arithmetic_shift_timestamps() {
+    use crate::plan::tests::compile;
+    let r = row(1, "t", None, None); // updated_at = 1_700_000_000 s
+    let hour = 3_600_000_000i64;
+    let base = 1_700_000_000_000_000i64;
+    assert_eq!(
+        value_of("updated_at + INTERVAL '1 hour'", &r),
+        Value::Timestamp(base + hour)
+    );
+    assert_eq!(
+        value_of("INTERVAL '1 day 2 hours' + updated_at", &r),
+        Value::Timestamp(base + 26 * hour)
+    );
+    assert_eq!(
+        value_of("updated_at - INTERVAL '90' SECOND", &r),
+        Value::Timestamp(base - 90_000_000)
+    );
+    assert_eq!(
+        value_of("updated_at - INTERVAL '1.5 hours'", &r),
+        Value::Timestamp(base - hour * 3 / 2)
+    );
+    let Value::Timestamp(now) = value_of("NOW()", &r) else {
+        panic!("now() is a timestamp");
+    };
+    let clock = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or_default();
+    assert!(
+        (clock - now).abs() < 60_000_000,
+        "now() is the wall clock: {now} vs {clock}"
+    );
+    let plan = select(
+        "SELECT id FROM app.tickets WHERE updated_at > now() - INTERVAL '1 hour'",
+        &[],
+    );
+    assert!(plan.reads_clock());
+    assert_eq!(
+        plan.matches(&r, SYSTEM).ok(),
+        Some(false),
+        "2023 is not in the last hour"
+    );
+    let plan = select(
+        "SELECT id FROM app.tickets WHERE updated_at < CURRENT_TIMESTAMP",
+        &[],
+    );
+    assert_eq!(plan.matches(&r, SYSTEM).ok(), Some(true));
+    assert!(!select("SELECT id FROM app.tickets", &[]).reads_clock());
+    for (sql, code) in [
+        ("SELECT INTERVAL '1 hour' FROM app.tickets", "unsupported"),
+        (
+            "SELECT updated_at + INTERVAL '1 month' FROM app.tickets",
+            "unsupported",
+        ),
+        (
+            "SELECT updated_at + INTERVAL 'soon' FROM app.tickets",
+            "invalid_value",
+        ),
+        (
+            "SELECT priority + INTERVAL '1 hour' FROM app.tickets",
+            "type_mismatch",
+        ),
+    ] {
+        let error = compile(sql, &[]).expect_err(sql);
+        assert_eq!(error.code, code, "{sql}: {error:?}");
+    }
+}
