@@ -35,6 +35,8 @@ pub mod code {
     pub const DIVISION_BY_ZERO: &str = "division_by_zero";
     /// A named limit of `limits.rs` was exceeded.
     pub const LIMIT_EXCEEDED: &str = "limit_exceeded";
+    /// A column outside GROUP BY and outside any aggregate, or a misplaced aggregate.
+    pub const GROUPING_ERROR: &str = "grouping_error";
 }
 
 /// A 1-based line and column in the SQL text (columns count characters, not bytes).

@@ -95,3 +95,7 @@ const _: () = assert!(2 * NAME_BYTES_MAX < 255);
 // A TTL in milliseconds (expiry and retention compare ages in ms) is exact even as a
 // TIMESTAMP's microseconds.
 const _: () = assert!(TTL_SECONDS_MAX <= i64::MAX as u64 / 1_000_000);
+
+/// Most groups one GROUP BY / DISTINCT query may hold while it reads the table (each holds its
+/// key and its aggregates' state).
+pub const GROUPS_MAX: usize = 1_000_000;

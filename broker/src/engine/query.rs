@@ -36,7 +36,7 @@ impl Engine {
             offered += 1;
             Ok(!collector.is_full())
         })?;
-        let rows = collector.finish();
+        let rows = collector.finish().map_err(errors::from_sql)?;
         if rows.len() > RESULT_ROWS_MAX {
             let text = format!("the result has more than {RESULT_ROWS_MAX} rows; add a LIMIT");
             return Err(ApiError::new(ErrorCode::LimitExceeded, text));

@@ -27,6 +27,11 @@ impl Engine {
         };
         let plan =
             SelectPlan::compile(&select, &*self.catalog, params).map_err(errors::from_sql)?;
+        if plan.is_grouped() {
+            let text = "GROUP BY, aggregates and DISTINCT are not supported in subscriptions yet; \
+                        run them as one-shot queries";
+            return Err(ApiError::new(ErrorCode::Unsupported, text));
+        }
         check_window(&plan)?;
         if plan.reads_clock() {
             let text = "now() and CURRENT_TIMESTAMP are not supported in subscriptions yet (a \

@@ -85,6 +85,15 @@ pub enum ExprKind {
         /// Its arguments, in order.
         args: Vec<Expr>,
     },
+    /// An aggregate: `COUNT(*)`, `COUNT([DISTINCT] e)`, `SUM(e)`, `AVG(e)`, `MIN(e)`, `MAX(e)`.
+    Aggregate {
+        /// Which aggregate.
+        function: AggregateFunction,
+        /// Its argument; `None` for `COUNT(*)`.
+        arg: Option<Box<Expr>>,
+        /// `DISTINCT`: each distinct argument value counts once.
+        distinct: bool,
+    },
     /// `CASE [operand] WHEN a THEN x ... [ELSE y] END`.
     Case {
         /// The operand of the simple form (`CASE status WHEN 'open' THEN ...`).
@@ -174,6 +183,46 @@ impl ScalarFunction {
             ScalarFunction::Round => (1, 2),
             ScalarFunction::Now => (0, 0),
             _ => (1, 1),
+        }
+    }
+}
+
+/// The aggregate functions (docs/sql.md, "Aggregates").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggregateFunction {
+    /// `COUNT`.
+    Count,
+    /// `SUM`.
+    Sum,
+    /// `AVG`.
+    Avg,
+    /// `MIN`.
+    Min,
+    /// `MAX`.
+    Max,
+}
+
+impl AggregateFunction {
+    /// The aggregate of a (case-folded) name.
+    pub fn from_name(name: &str) -> Option<AggregateFunction> {
+        Some(match name {
+            "count" => AggregateFunction::Count,
+            "sum" => AggregateFunction::Sum,
+            "avg" => AggregateFunction::Avg,
+            "min" => AggregateFunction::Min,
+            "max" => AggregateFunction::Max,
+            _ => return None,
+        })
+    }
+
+    /// Its name as written in SQL.
+    pub fn name(self) -> &'static str {
+        match self {
+            AggregateFunction::Count => "COUNT",
+            AggregateFunction::Sum => "SUM",
+            AggregateFunction::Avg => "AVG",
+            AggregateFunction::Min => "MIN",
+            AggregateFunction::Max => "MAX",
         }
     }
 }
@@ -351,6 +400,17 @@ impl std::fmt::Display for Expr {
                 write!(f, "{}(", function.name())?;
                 write_list(f, args, ", ")?;
                 f.write_str(")")
+            }
+            ExprKind::Aggregate {
+                function,
+                arg,
+                distinct,
+            } => {
+                let distinct = if *distinct { "DISTINCT " } else { "" };
+                match arg {
+                    Some(arg) => write!(f, "{}({distinct}{arg})", function.name()),
+                    None => write!(f, "{}(*)", function.name()),
+                }
             }
             ExprKind::Case {
                 operand,

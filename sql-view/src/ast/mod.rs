@@ -10,7 +10,7 @@ use crate::users::{Password, Privilege, Role, UserName};
 
 mod expr;
 
-pub use expr::{BinaryOp, Expr, ExprKind, Literal, ScalarFunction, UnaryOp};
+pub use expr::{AggregateFunction, BinaryOp, Expr, ExprKind, Literal, ScalarFunction, UnaryOp};
 
 /// One parsed statement.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,7 +99,8 @@ pub enum Statement {
         if_exists: bool,
     },
     /// `SELECT ...`
-    Select(Select),
+    /// (Boxed: the largest statement, kept out of the others.)
+    Select(Box<Select>),
     /// `INSERT INTO ...`
     Insert(Insert),
     /// `UPDATE ... SET ... [WHERE ...]`
@@ -209,6 +210,12 @@ pub struct Select {
     pub projection: Vec<SelectItem>,
     /// `WHERE`.
     pub filter: Option<Expr>,
+    /// `GROUP BY` expressions (empty without one).
+    pub group_by: Vec<Expr>,
+    /// `HAVING` (boxed: a SELECT without one stays small).
+    pub having: Option<Box<Expr>>,
+    /// `SELECT DISTINCT`.
+    pub distinct: bool,
     /// `ORDER BY`.
     pub order_by: Vec<OrderItem>,
     /// `LIMIT` (a constant or a parameter).

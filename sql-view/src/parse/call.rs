@@ -3,13 +3,14 @@
 //! what is not (aggregates, window functions, `FILTER`, `DISTINCT` arguments, named ones).
 
 use sqlparser::ast::{
-    CaseWhen, Expr as SqlExpr, Function, FunctionArg, FunctionArgExpr, FunctionArguments,
+    CaseWhen, DuplicateTreatment, Expr as SqlExpr, Function, FunctionArg, FunctionArgExpr,
+    FunctionArguments,
 };
 
 use super::cursor::fold_identifier;
 use super::expr::{boxed, convert, leftmost_position};
 use super::unsupported::unsupported_form;
-use crate::ast::{Expr, ExprKind, ScalarFunction};
+use crate::ast::{AggregateFunction, Expr, ExprKind, ScalarFunction};
 use crate::error::{code, Result, SqlError};
 
 /// A call of a scalar function.
@@ -21,6 +22,9 @@ pub(super) fn function(sql: &SqlExpr, call: &Function, depth: usize) -> Result<E
             .map(|ident| fold_identifier(&ident.value, ident.quote_style)),
         _ => None,
     };
+    if let Some(aggregate) = name.as_deref().and_then(AggregateFunction::from_name) {
+        return self::aggregate(sql, call, aggregate, depth);
+    }
     let function = name.as_deref().and_then(ScalarFunction::from_name);
     let plain = call.over.is_none()
         && call.filter.is_none()
@@ -56,6 +60,55 @@ pub(super) fn function(sql: &SqlExpr, call: &Function, depth: usize) -> Result<E
     }
     arity(function, args.len(), position)?;
     Ok(ExprKind::Function { function, args })
+}
+
+/// `COUNT(*)`, `COUNT([DISTINCT] e)`, `SUM(e)`, ...: one plain argument (or `*` for COUNT).
+fn aggregate(
+    sql: &SqlExpr,
+    call: &Function,
+    function: AggregateFunction,
+    depth: usize,
+) -> Result<ExprKind> {
+    let position = leftmost_position(sql);
+    if call.over.is_some() {
+        let what = format!("window function {}", function.name());
+        return Err(SqlError::unsupported(what, position));
+    }
+    if call.filter.is_some() || !call.within_group.is_empty() || call.null_treatment.is_some() {
+        let what = format!("FILTER / WITHIN GROUP on {}", function.name());
+        return Err(SqlError::unsupported(what, position));
+    }
+    let FunctionArguments::List(list) = &call.args else {
+        let what = format!("{} without an argument list", function.name());
+        return Err(SqlError::unsupported(what, position));
+    };
+    if !list.clauses.is_empty() {
+        let what = format!("ORDER BY / LIMIT inside {}", function.name());
+        return Err(SqlError::unsupported(what, position));
+    }
+    let distinct = matches!(list.duplicate_treatment, Some(DuplicateTreatment::Distinct));
+    let arg = match list.args.as_slice() {
+        [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)]
+            if function == AggregateFunction::Count && !distinct =>
+        {
+            None
+        }
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(expr))] => {
+            Some(Box::new(convert(expr, depth + 1)?))
+        }
+        _ => {
+            return Err(SqlError::new(
+                code::INVALID_VALUE,
+                format!("{} takes 1 argument (COUNT also *)", function.name()),
+                position,
+            ))
+        }
+    };
+    Ok(ExprKind::Aggregate {
+        function,
+        arg,
+        distinct,
+    })
 }
 
 /// `SUBSTRING(e FROM start [FOR count])` (and its comma form).

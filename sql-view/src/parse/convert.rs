@@ -21,7 +21,9 @@ use crate::limits;
 pub(crate) fn statement(sql: SqlStatement, tokens: &[TokenWithSpan]) -> Result<Statement> {
     let start = tokens.first().and_then(position_of);
     match &sql {
-        SqlStatement::Query(query) => select::select(query, start).map(Statement::Select),
+        SqlStatement::Query(query) => {
+            select::select(query, start).map(|s| Statement::Select(Box::new(s)))
+        }
         SqlStatement::Insert(insert_statement) => insert(insert_statement, start),
         SqlStatement::Update(update_statement) => update(update_statement, start),
         SqlStatement::Delete(delete_statement) => delete(delete_statement, start),

@@ -389,6 +389,9 @@ pub(crate) fn leftmost_position(sql: &SqlExpr) -> Option<Position> {
             | SqlExpr::Cast { expr, .. }
             | SqlExpr::Collate { expr, .. } => expr,
             SqlExpr::IsDistinctFrom(left, _) | SqlExpr::IsNotDistinctFrom(left, _) => left,
+            SqlExpr::Rollup(sets) | SqlExpr::Cube(sets) | SqlExpr::GroupingSets(sets) => {
+                sets.first()?.first()?
+            }
             _ => return None,
         };
     }

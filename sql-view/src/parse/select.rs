@@ -1,6 +1,6 @@
 //! sqlparser queries to our [`Select`]: one table, a SELECT list of columns, aliases,
-//! expressions and `*`, WHERE, ORDER BY, LIMIT / OFFSET. DISTINCT, GROUP BY, HAVING, window
-//! clauses, set operations, CTEs and the like are refused by name.
+//! expressions and `*`, WHERE, GROUP BY, HAVING, DISTINCT, ORDER BY, LIMIT / OFFSET. DISTINCT
+//! ON, ROLLUP and the like, window clauses, set operations and CTEs are refused by name.
 
 use sqlparser::ast::{
     GroupByExpr, LimitClause, ObjectName, OrderByKind, OrderBySort, Query, SelectItem as SqlItem,
@@ -40,6 +40,12 @@ pub(crate) fn select(query: &Query, start: Option<Position>) -> Result<Select> {
         .map(|item| select_item(item, &table, alias.as_deref(), start))
         .collect::<Result<Vec<_>>>()?;
     let filter = body.selection.as_ref().map(expr).transpose()?;
+    let group_by = match &body.group_by {
+        GroupByExpr::Expressions(exprs, _) => exprs.iter().map(expr).collect::<Result<_>>()?,
+        GroupByExpr::All(_) => Vec::new(),
+    };
+    let having = body.having.as_ref().map(expr).transpose()?.map(Box::new);
+    let distinct = body.distinct.is_some();
     let order_by = order_by(query, start)?;
     let (limit, offset) = limit_offset(query.limit_clause.as_ref(), start)?;
     Ok(Select {
@@ -47,6 +53,9 @@ pub(crate) fn select(query: &Query, start: Option<Position>) -> Result<Select> {
         alias,
         projection,
         filter,
+        group_by,
+        having,
+        distinct,
         order_by,
         limit,
         offset,
@@ -54,21 +63,18 @@ pub(crate) fn select(query: &Query, start: Option<Position>) -> Result<Select> {
 }
 
 fn check_select_clauses(body: &sqlparser::ast::Select, start: Option<Position>) -> Result<()> {
-    if body.distinct.is_some() {
-        return Err(unsupported("DISTINCT", start));
+    if matches!(body.distinct, Some(sqlparser::ast::Distinct::On(_))) {
+        return Err(unsupported("DISTINCT ON", start));
     }
     if body.top.is_some() || body.into.is_some() || body.exclude.is_some() {
         return Err(unsupported("TOP / INTO / EXCLUDE", start));
     }
-    let grouped = match &body.group_by {
-        GroupByExpr::All(_) => true,
-        GroupByExpr::Expressions(exprs, modifiers) => !exprs.is_empty() || !modifiers.is_empty(),
-    };
-    if grouped {
-        return Err(unsupported("GROUP BY (aggregates)", start));
-    }
-    if body.having.is_some() {
-        return Err(unsupported("HAVING (aggregates)", start));
+    match &body.group_by {
+        GroupByExpr::All(_) => return Err(unsupported("GROUP BY ALL", start)),
+        GroupByExpr::Expressions(_, modifiers) if !modifiers.is_empty() => {
+            return Err(unsupported("GROUP BY ROLLUP / CUBE / GROUPING SETS", start))
+        }
+        GroupByExpr::Expressions(..) => {}
     }
     if !body.named_window.is_empty() || body.qualify.is_some() {
         return Err(unsupported("window functions", start));

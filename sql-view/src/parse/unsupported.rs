@@ -50,6 +50,9 @@ pub(crate) fn unsupported_form(sql: &SqlExpr) -> SqlError {
         SqlExpr::Extract { .. } => "EXTRACT",
         SqlExpr::Interval(_) => "INTERVAL",
         SqlExpr::Tuple(_) => "row values",
+        SqlExpr::Rollup(_) | SqlExpr::Cube(_) | SqlExpr::GroupingSets(_) => {
+            "ROLLUP / CUBE / GROUPING SETS"
+        }
         SqlExpr::Array(_) => "arrays",
         SqlExpr::Collate { .. } => "COLLATE",
         SqlExpr::Wildcard(_) | SqlExpr::QualifiedWildcard(..) => "* here",

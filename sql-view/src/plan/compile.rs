@@ -112,6 +112,15 @@ impl Scope<'_> {
                 expr: value,
                 data_type,
             } => self.cast(self.compile(value)?, *data_type),
+            ExprKind::Aggregate { function, .. } => Err(SqlError::new(
+                code::GROUPING_ERROR,
+                format!(
+                    "aggregate {} is not allowed here (only in the SELECT list, HAVING and \
+                     ORDER BY)",
+                    function.name()
+                ),
+                position,
+            )),
             ExprKind::Function { function, args } => {
                 let typed = self.function(*function, args, position)?;
                 self.fold_constant(typed)

@@ -9,6 +9,8 @@
 //! It does not own reading partitions, choosing the latest version of a key or permissions:
 //! the broker feeds rows in and decides who may run what.
 
+mod accumulate;
+mod aggregate;
 mod arith;
 mod compile;
 mod constants;

@@ -5,6 +5,8 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
+use super::accumulate::GroupTable;
+use super::aggregate::{self, AggregateStage};
 use super::compile::{Scope, Source, Typed};
 use super::node::Node;
 use super::{resolve_table, Filter, OutputColumn, RowFields, SystemColumns};
@@ -36,6 +38,9 @@ pub struct SelectPlan {
     offset: u64,
     /// It reads the clock (`now()`), folded to the time it was compiled.
     reads_clock: bool,
+    /// GROUP BY, aggregates or DISTINCT: the rows that match go into groups, and the result
+    /// is the second stage's over them (`aggregate.rs`).
+    aggregate: Option<Box<AggregateStage>>,
 }
 
 impl SelectPlan {
@@ -47,6 +52,16 @@ impl SelectPlan {
         params: &[Value],
     ) -> Result<SelectPlan> {
         let table = resolve_table(&select.table, catalog)?;
+        SelectPlan::compile_over(select, table, params)
+    }
+
+    /// [`SelectPlan::compile`] over a table already resolved (for the group rows of a
+    /// grouping query, a table that is in no catalog).
+    pub(crate) fn compile_over(
+        select: &Select,
+        table: Arc<TableDef>,
+        params: &[Value],
+    ) -> Result<SelectPlan> {
         let scope = Scope {
             table: Some(&table),
             alias: select.alias.as_deref(),
@@ -54,6 +69,21 @@ impl SelectPlan {
             reads_clock: std::cell::Cell::new(false),
         };
         let filter = super::write::compile_filter(&scope, select.filter.as_ref(), &table)?;
+        if aggregate::groups(select) {
+            let stage = AggregateStage::compile(select, &table, &scope)?;
+            let reads_clock = scope.reads_clock.get() || stage.output.reads_clock;
+            return Ok(SelectPlan {
+                columns: stage.output.columns.clone(),
+                table: table.clone(),
+                filter,
+                projection: Arc::from(Vec::new()),
+                order_by: Vec::new(),
+                limit: None,
+                offset: 0,
+                reads_clock,
+                aggregate: Some(Box::new(stage)),
+            });
+        }
         let (projection, columns) = projection(&scope, &table, &select.projection)?;
         let mut order_by = Vec::with_capacity(select.order_by.len());
         for item in &select.order_by {
@@ -78,6 +108,7 @@ impl SelectPlan {
             limit,
             offset,
             reads_clock,
+            aggregate: None,
         })
     }
 
@@ -85,6 +116,12 @@ impl SelectPlan {
     /// holds the time of its compilation.
     pub fn reads_clock(&self) -> bool {
         self.reads_clock
+    }
+
+    /// Whether it groups (GROUP BY, aggregates, DISTINCT): its rows are groups, not rows of
+    /// the table.
+    pub fn is_grouped(&self) -> bool {
+        self.aggregate.is_some()
     }
 
     /// The table read.
@@ -196,6 +233,7 @@ impl SelectPlan {
             plan: self,
             rows: Vec::new(),
             skipped: 0,
+            groups: self.aggregate.as_ref().map(|stage| stage.start()),
         }
     }
 }
@@ -209,6 +247,8 @@ pub struct ResultCollector<'a> {
     rows: Vec<(Vec<Value>, Vec<Value>)>,
     /// Matching rows dropped for OFFSET (without ORDER BY only).
     skipped: u64,
+    /// A grouping query's groups.
+    groups: Option<GroupTable>,
 }
 
 impl ResultCollector<'_> {
@@ -216,6 +256,9 @@ impl ResultCollector<'_> {
     pub fn push<R: RowFields + ?Sized>(&mut self, row: &R, system: SystemColumns) -> Result<()> {
         if self.is_full() || !self.plan.matches(row, system)? {
             return Ok(());
+        }
+        if let (Some(stage), Some(groups)) = (&self.plan.aggregate, &mut self.groups) {
+            return stage.push(groups, row, system);
         }
         if !self.plan.has_order_by() && self.skipped < self.plan.offset {
             self.skipped += 1;
@@ -249,8 +292,12 @@ impl ResultCollector<'_> {
         }
     }
 
-    /// The result rows, in order.
-    pub fn finish(mut self) -> Vec<Vec<Value>> {
+    /// The result rows, in order; a grouping query's second stage may fail (`HAVING` or an
+    /// aggregate's arithmetic).
+    pub fn finish(mut self) -> Result<Vec<Vec<Value>>> {
+        if let (Some(stage), Some(groups)) = (&self.plan.aggregate, self.groups.take()) {
+            return stage.finish(groups);
+        }
         let mut offset = 0;
         if self.plan.has_order_by() {
             self.sort();
@@ -260,12 +307,13 @@ impl ResultCollector<'_> {
             .plan
             .limit
             .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
-        self.rows
+        Ok(self
+            .rows
             .into_iter()
             .skip(offset)
             .take(limit)
             .map(|(_, row)| row)
-            .collect()
+            .collect())
     }
 
     fn window(&self) -> Option<usize> {

@@ -105,14 +105,17 @@ fn unsupported_features_are_named() {
     let cases = [
         ("SELECT a FROM app.t JOIN app.u ON t.a = u.a", "joins"),
         ("SELECT a FROM app.t, app.u", "joins"),
-        ("SELECT COUNT(*) FROM app.t", "aggregate function COUNT"),
-        ("SELECT a FROM app.t GROUP BY a", "GROUP BY"),
+        (
+            "SELECT COUNT(*) OVER () FROM app.t",
+            "window function COUNT",
+        ),
+        ("SELECT a FROM app.t GROUP BY ROLLUP (a)", "ROLLUP"),
         (
             "SELECT a FROM app.t WHERE a IN (SELECT b FROM app.u)",
             "subqueries",
         ),
         ("SELECT ROW_NUMBER() OVER () FROM app.t", "window function"),
-        ("SELECT DISTINCT a FROM app.t", "DISTINCT"),
+        ("SELECT DISTINCT ON (a) a FROM app.t", "DISTINCT ON"),
         ("SELECT a FROM app.t UNION SELECT a FROM app.u", "UNION"),
         ("SELECT 1", "without a table"),
         ("SELECT md5(a) FROM app.t", "function md5"),

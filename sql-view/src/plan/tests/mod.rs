@@ -2,6 +2,7 @@
 
 use super::*;
 
+mod aggregates;
 mod queries;
 mod writes;
 use crate::ast::Statement;

@@ -168,6 +168,7 @@ fn collect_ids(sql: &str) -> Vec<Value> {
     }
     collector
         .finish()
+        .unwrap()
         .into_iter()
         .map(|r| r[0].clone())
         .collect()

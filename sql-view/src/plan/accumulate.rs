@@ -1,0 +1,236 @@
+//! [`GroupTable`]: the groups of a grouping query and their aggregates' accumulators, fed one
+//! row at a time. COUNT counts non-NULL values (`COUNT(*)` rows); SUM of integers is a BIGINT
+//! (`numeric_overflow` past it), of DOUBLEs a DOUBLE; AVG is a DOUBLE; MIN and MAX compare as
+//! ORDER BY does. NULLs are skipped; an aggregate over no values is NULL (COUNT: 0). DISTINCT
+//! counts each value once. Groups come out in key order.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+
+use super::aggregate::AggregateSpec;
+use super::{RowFields, SystemColumns};
+use crate::ast::AggregateFunction;
+use crate::error::{code, Result, SqlError};
+use crate::limits;
+use crate::value::{sort_order, Value};
+
+/// Values compared as GROUP BY does: NULLs equal each other, numbers by value.
+#[derive(Debug, Clone)]
+struct GroupKey(Vec<Value>);
+
+impl PartialEq for GroupKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len()
+            && self
+                .0
+                .iter()
+                .zip(&other.0)
+                .all(|(a, b)| sort_order(a.as_ref(), b.as_ref()).is_eq())
+    }
+}
+
+impl Eq for GroupKey {}
+
+impl Hash for GroupKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        for value in &self.0 {
+            hash_value(value, state);
+        }
+    }
+}
+
+/// Consistent with [`sort_order`] equality: equal numbers of any type hash alike.
+fn hash_value<H: Hasher>(value: &Value, state: &mut H) {
+    let integral = |v: f64| (v.fract() == 0.0 && v.abs() < 9.2e18).then_some(v as i64);
+    match value {
+        Value::Null => 0u8.hash(state),
+        Value::Boolean(v) => (1u8, v).hash(state),
+        Value::Int(v) => (2u8, i64::from(*v)).hash(state),
+        Value::BigInt(v) => (2u8, v).hash(state),
+        Value::Double(v) => match integral(*v) {
+            Some(i) => (2u8, i).hash(state),
+            None => (3u8, v.to_bits()).hash(state),
+        },
+        Value::Text(v) | Value::Json(v) => (4u8, v).hash(state),
+        Value::Timestamp(v) => (5u8, v).hash(state),
+        Value::Bytes(v) => (6u8, v).hash(state),
+    }
+}
+
+#[derive(Debug)]
+enum Accumulator {
+    Count(i64),
+    SumInt(Option<i64>),
+    SumDouble(Option<f64>),
+    Avg { sum: f64, count: i64 },
+    Extreme(Option<Value>),
+}
+
+#[derive(Debug)]
+struct Slot {
+    accumulator: Accumulator,
+    /// For DISTINCT: the values seen.
+    seen: Option<HashSet<GroupKey>>,
+}
+
+impl Slot {
+    fn new(spec: &AggregateSpec) -> Slot {
+        let accumulator = match spec.function {
+            AggregateFunction::Count => Accumulator::Count(0),
+            AggregateFunction::Sum if spec.output == crate::value::DataType::BigInt => {
+                Accumulator::SumInt(None)
+            }
+            AggregateFunction::Sum => Accumulator::SumDouble(None),
+            AggregateFunction::Avg => Accumulator::Avg { sum: 0.0, count: 0 },
+            AggregateFunction::Min | AggregateFunction::Max => Accumulator::Extreme(None),
+        };
+        Slot {
+            accumulator,
+            seen: spec.distinct.then(HashSet::new),
+        }
+    }
+
+    /// Add one row's argument (`None` for `COUNT(*)`).
+    fn add(&mut self, spec: &AggregateSpec, value: Option<Value>) -> Result<()> {
+        let value = match value {
+            None => {
+                if let Accumulator::Count(n) = &mut self.accumulator {
+                    *n += 1;
+                }
+                return Ok(());
+            }
+            Some(Value::Null) => return Ok(()),
+            Some(value) => value,
+        };
+        if let Some(seen) = &mut self.seen {
+            if !seen.insert(GroupKey(vec![value.clone()])) {
+                return Ok(());
+            }
+        }
+        let number = |v: &Value| match v {
+            Value::Int(i) => Some(f64::from(*i)),
+            Value::BigInt(i) => Some(*i as f64),
+            Value::Double(d) => Some(*d),
+            _ => None,
+        };
+        match &mut self.accumulator {
+            Accumulator::Count(n) => *n += 1,
+            Accumulator::SumInt(sum) => {
+                let v = match value {
+                    Value::Int(i) => i64::from(i),
+                    Value::BigInt(i) => i,
+                    _ => return Ok(()),
+                };
+                let total = sum.unwrap_or(0).checked_add(v).ok_or_else(|| {
+                    SqlError::new(code::NUMERIC_OVERFLOW, "SUM is out of BIGINT range", None)
+                })?;
+                *sum = Some(total);
+            }
+            Accumulator::SumDouble(sum) => {
+                if let Some(v) = number(&value) {
+                    *sum = Some(sum.unwrap_or(0.0) + v);
+                }
+            }
+            Accumulator::Avg { sum, count } => {
+                if let Some(v) = number(&value) {
+                    *sum += v;
+                    *count += 1;
+                }
+            }
+            Accumulator::Extreme(best) => {
+                let replace = match best {
+                    None => true,
+                    Some(current) => {
+                        let order = sort_order(value.as_ref(), current.as_ref());
+                        match spec.function {
+                            AggregateFunction::Min => order.is_lt(),
+                            _ => order.is_gt(),
+                        }
+                    }
+                };
+                if replace {
+                    *best = Some(value);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Value {
+        match self.accumulator {
+            Accumulator::Count(n) => Value::BigInt(n),
+            Accumulator::SumInt(sum) => sum.map_or(Value::Null, Value::BigInt),
+            Accumulator::SumDouble(sum) => sum.map_or(Value::Null, Value::Double),
+            Accumulator::Avg { count: 0, .. } => Value::Null,
+            Accumulator::Avg { sum, count } => Value::Double(sum / count as f64),
+            Accumulator::Extreme(best) => best.unwrap_or(Value::Null),
+        }
+    }
+}
+
+/// The groups of one query run.
+#[derive(Debug)]
+pub(crate) struct GroupTable {
+    groups: HashMap<GroupKey, Vec<Slot>>,
+    single_group: bool,
+}
+
+impl GroupTable {
+    pub(crate) fn new(single_group: bool) -> GroupTable {
+        GroupTable {
+            groups: HashMap::new(),
+            single_group,
+        }
+    }
+
+    /// Add a row of group `key` to its group's aggregates.
+    pub(crate) fn add<R: RowFields + ?Sized>(
+        &mut self,
+        key: Vec<Value>,
+        specs: &[AggregateSpec],
+        row: &R,
+        system: SystemColumns,
+    ) -> Result<()> {
+        let key = GroupKey(key);
+        if !self.groups.contains_key(&key) && self.groups.len() >= limits::GROUPS_MAX {
+            return Err(SqlError::limit("groups", limits::GROUPS_MAX, None));
+        }
+        let slots = self
+            .groups
+            .entry(key)
+            .or_insert_with(|| specs.iter().map(Slot::new).collect());
+        for (slot, spec) in slots.iter_mut().zip(specs) {
+            let value = match &spec.arg {
+                Some(node) => Some(node.eval(row, system)?.into_value()),
+                None => None,
+            };
+            slot.add(spec, value)?;
+        }
+        Ok(())
+    }
+
+    /// Every group as `[key values..., aggregate values...]`, in key order.
+    pub(crate) fn into_rows(mut self, specs: &[AggregateSpec]) -> Result<Vec<Vec<Value>>> {
+        if self.single_group && self.groups.is_empty() {
+            let slots = specs.iter().map(Slot::new).collect();
+            self.groups.insert(GroupKey(Vec::new()), slots);
+        }
+        let mut groups: Vec<(GroupKey, Vec<Slot>)> = self.groups.into_iter().collect();
+        groups.sort_by(|a, b| {
+            a.0 .0
+                .iter()
+                .zip(&b.0 .0)
+                .map(|(x, y)| sort_order(x.as_ref(), y.as_ref()))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        Ok(groups
+            .into_iter()
+            .map(|(key, slots)| {
+                let mut row = key.0;
+                row.extend(slots.into_iter().map(Slot::finish));
+                row
+            })
+            .collect())
+    }
+}
