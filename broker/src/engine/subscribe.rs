@@ -27,9 +27,9 @@ impl Engine {
         };
         let plan =
             SelectPlan::compile(&select, &*self.catalog, params).map_err(errors::from_sql)?;
-        if plan.is_grouped() {
-            let text = "GROUP BY, aggregates and DISTINCT are not supported in subscriptions yet; \
-                        run them as one-shot queries";
+        if plan.orders_groups() {
+            let text = "ORDER BY, LIMIT and OFFSET over groups are not supported in \
+                        subscriptions yet (the client orders the groups it holds)";
             return Err(ApiError::new(ErrorCode::Unsupported, text));
         }
         check_window(&plan)?;

@@ -45,7 +45,7 @@ struct FeedState {
     /// One plan per distinct projection, and how many subscriptions use it.
     projections: Vec<(Arc<SubscriptionPlan>, usize)>,
     /// Top-K subscriptions among them.
-    windows: usize,
+    views: usize,
 }
 
 /// The subscriptions pinned to one value: almost always one, kept without an allocation.
@@ -179,7 +179,7 @@ impl PartitionFeed {
             // Every record would be over budget: leave the feed at once, without reading.
             return false;
         }
-        if state.windows > 0 {
+        if state.views > 0 {
             // A top-K window may read its table (waiting for the partition's writers): never
             // on a committing thread.
             return false;
@@ -252,7 +252,7 @@ impl PartitionFeed {
                     subscription.end_with(&message);
                     continue;
                 }
-                if let Some(window) = &subscription.window {
+                if let Some(window) = &subscription.view {
                     let applied = window.lock().apply(&pair);
                     let text = match applied {
                         Ok(Some(change)) => change.encode(&subscription.id, pair.seq),
@@ -347,7 +347,7 @@ fn window_interrupted(id: &str, seq: Seq, error: &dyn std::fmt::Display) -> Serv
 impl FeedState {
     fn add(&mut self, subscription: Arc<LiveSubscription>) {
         let key = subscription.key;
-        self.windows += usize::from(subscription.window.is_some());
+        self.views += usize::from(subscription.view.is_some());
         match subscription.plan.pinned() {
             Some(pinned) => {
                 for value in &pinned.keys {
@@ -396,7 +396,7 @@ impl FeedState {
             return;
         };
         subscription.deactivate();
-        self.windows -= usize::from(subscription.window.is_some());
+        self.views -= usize::from(subscription.view.is_some());
         match subscription.plan.pinned() {
             Some(pinned) => {
                 for value in &pinned.keys {

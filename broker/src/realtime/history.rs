@@ -8,7 +8,7 @@ use strand_sql_view::RowView;
 use strand_wire::{encode_change, ChangeType};
 
 use super::change::{classify, ChangeKind};
-use super::live_window::LiveWindow;
+use super::live_view::LiveView;
 use super::plan::SubscriptionPlan;
 use crate::error::ApiError;
 use crate::tables::versions::AsOfError;
@@ -126,7 +126,7 @@ pub struct Replayed {
 pub fn replay(
     snapshot: &ReadSnapshot,
     plan: &SubscriptionPlan,
-    mut window: Option<&mut LiveWindow>,
+    mut window: Option<&mut LiveView>,
     id: &str,
     after: Seq,
     budget_bytes: usize,

@@ -16,6 +16,8 @@ mod change;
 mod feed;
 mod history;
 mod keyed;
+mod live_aggregate;
+mod live_view;
 mod live_window;
 mod outbox;
 mod plan;

@@ -93,6 +93,23 @@ impl SubscriptionPlan {
         &self.select
     }
 
+    /// A grouping subscription's output row (`values` in SELECT-list order) as the client
+    /// sees it, with `_seq` = `seq`.
+    pub fn values_json(&self, values: &[strand_sql_view::Value], seq: Seq) -> Map<String, Json> {
+        let columns = self.select.columns();
+        let mut object = Map::with_capacity(columns.len() + 1);
+        for (column, value) in columns.iter().zip(values) {
+            object.insert(
+                column.name.clone(),
+                column_json(&column.name, value, self.bigint),
+            );
+        }
+        if self.appends_seq {
+            object.insert(SEQ_COLUMN.to_owned(), seq_json(seq.0));
+        }
+        object
+    }
+
     /// For a top-K subscription (one with LIMIT): its window's OFFSET and LIMIT.
     pub fn window(&self) -> Option<(usize, usize)> {
         let limit = usize::try_from(self.select.limit()?).ok()?;

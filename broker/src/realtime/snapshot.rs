@@ -57,7 +57,7 @@ enum Reading {
     Keys(Vec<Vec<u8>>),
     /// The `_seq`s of the matching rows' versions, ascending; `next` is the first not sent.
     Listed { matching: Vec<Seq>, next: usize },
-    /// A top-K subscription's visible rows, read once into its window (`live_window.rs`);
+    /// A top-K or grouping subscription's rows, read once into its view (`live_view.rs`);
     /// `next` is the first not sent.
     Window {
         rows: Option<Vec<Map<String, Json>>>,
@@ -96,7 +96,7 @@ impl SnapshotCursor {
         let as_of = snapshot.last_seq();
         let key_values = plan.select().filter().key_values();
         let reading = match key_values {
-            _ if plan.window().is_some() => Reading::Window {
+            _ if plan.window().is_some() || plan.select().is_grouped() => Reading::Window {
                 rows: None,
                 next: 0,
             },
@@ -153,7 +153,7 @@ impl SnapshotCursor {
                 rows: rows @ None, ..
             },
             Some(window),
-        ) = (&mut self.reading, &subscription.window)
+        ) = (&mut self.reading, &subscription.view)
         {
             let mut window = window.lock();
             scanned += window.fill(self.as_of)?;

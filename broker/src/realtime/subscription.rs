@@ -16,7 +16,7 @@ use strand_wire::ServerMessage;
 use tokio::sync::mpsc;
 
 use super::feed::PartitionFeed;
-use super::live_window::LiveWindow;
+use super::live_view::LiveView;
 use super::outbox::{Outbox, PushRefused};
 use super::plan::SubscriptionPlan;
 use crate::tables::versions::KeyedPartition;
@@ -30,9 +30,9 @@ pub struct LiveSubscription {
     pub plan: Arc<SubscriptionPlan>,
     /// The partition it reads (the caller's, for USER tables).
     pub partition: Arc<KeyedPartition>,
-    /// For a top-K subscription: its window, used by one producer at a time (the snapshot,
-    /// the catch-up, then the feed).
-    pub window: Option<Mutex<LiveWindow>>,
+    /// For a top-K or grouping subscription: its window or groups, used by one producer at a
+    /// time (the snapshot, the catch-up, then the feed).
+    pub view: Option<Mutex<LiveView>>,
     pub outbox: Outbox,
     /// Tells the connection that the server ended this subscription (by its key), so the id
     /// is free again.
@@ -57,13 +57,13 @@ impl LiveSubscription {
         outbox: Outbox,
         ended: mpsc::UnboundedSender<u64>,
     ) -> Self {
-        let window = LiveWindow::new(&plan, &partition).map(Mutex::new);
+        let view = LiveView::new(&plan, &partition).map(Mutex::new);
         LiveSubscription {
             key,
             id,
             plan,
             partition,
-            window,
+            view,
             outbox,
             ended,
             feed: Mutex::new(None),

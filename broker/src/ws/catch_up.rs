@@ -53,7 +53,7 @@ impl CatchUp {
                         return Ok(Piece::TooOld(lowest));
                     }
                     // A resumed top-K subscription's window starts as of the resume point.
-                    let mut window = live.window.as_ref().map(|window| window.lock());
+                    let mut window = live.view.as_ref().map(|window| window.lock());
                     if let Some(window) = window.as_deref_mut() {
                         if window.as_of().is_none() {
                             window.fill(upto)?;

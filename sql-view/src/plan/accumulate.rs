@@ -16,7 +16,7 @@ use crate::value::{sort_order, Value};
 
 /// Values compared as GROUP BY does: NULLs equal each other, numbers by value.
 #[derive(Debug, Clone)]
-struct GroupKey(Vec<Value>);
+pub(crate) struct GroupKey(pub(crate) Vec<Value>);
 
 impl PartialEq for GroupKey {
     fn eq(&self, other: &Self) -> bool {

@@ -186,12 +186,20 @@ impl AggregateStage {
         row: &R,
         system: SystemColumns,
     ) -> Result<()> {
-        let key = self
-            .group_keys
+        let key = self.key_of(row, system)?;
+        groups.add(key, &self.aggregates, row, system)
+    }
+
+    /// The row's group key values.
+    pub(crate) fn key_of<R: RowFields + ?Sized>(
+        &self,
+        row: &R,
+        system: SystemColumns,
+    ) -> Result<Vec<Value>> {
+        self.group_keys
             .iter()
             .map(|node| Ok(node.eval(row, system)?.into_value()))
-            .collect::<Result<Vec<Value>>>()?;
-        groups.add(key, &self.aggregates, row, system)
+            .collect()
     }
 
     /// The result rows: each group row through the second stage.

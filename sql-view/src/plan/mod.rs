@@ -17,6 +17,7 @@ mod constants;
 mod functions;
 mod keys;
 mod like;
+mod live_groups;
 mod node;
 mod predicates;
 mod select;
@@ -24,6 +25,7 @@ mod write;
 
 use std::sync::Arc;
 
+pub use live_groups::{GroupChange, LiveGroups};
 pub use select::{ResultCollector, SelectPlan};
 pub use write::{DeletePlan, InsertPlan, UpdatePlan};
 

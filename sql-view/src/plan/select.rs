@@ -40,7 +40,7 @@ pub struct SelectPlan {
     reads_clock: bool,
     /// GROUP BY, aggregates or DISTINCT: the rows that match go into groups, and the result
     /// is the second stage's over them (`aggregate.rs`).
-    aggregate: Option<Box<AggregateStage>>,
+    pub(crate) aggregate: Option<Box<AggregateStage>>,
 }
 
 impl SelectPlan {
@@ -116,6 +116,13 @@ impl SelectPlan {
     /// holds the time of its compilation.
     pub fn reads_clock(&self) -> bool {
         self.reads_clock
+    }
+
+    /// Whether a grouping query orders or limits its groups (ORDER BY, LIMIT, OFFSET).
+    pub fn orders_groups(&self) -> bool {
+        self.aggregate.as_ref().is_some_and(|stage| {
+            stage.output.has_order_by() || stage.output.limit.is_some() || stage.output.offset > 0
+        })
     }
 
     /// Whether it groups (GROUP BY, aggregates, DISTINCT): its rows are groups, not rows of

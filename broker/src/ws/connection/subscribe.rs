@@ -48,9 +48,9 @@ impl Connection {
         }
         let boundary = match from_seq {
             Some(from) if from >= target.partition.partition().lowest_resumable_seq() => from,
-            Some(_) if target.plan.window().is_some() => {
-                // A top-K window is rebuilt as of the resume point, which needs the exact
-                // history: without it, a fresh snapshot.
+            Some(_) if target.plan.window().is_some() || target.plan.select().is_grouped() => {
+                // A top-K window or live groups are rebuilt as of the resume point, which
+                // needs the exact history: without it, a fresh snapshot.
                 self.protocol.subscription_ended(&id);
                 let lowest = target.partition.partition().lowest_resumable_seq();
                 return self.reply(resume_too_old(&id, lowest)).await;

@@ -1,0 +1,62 @@
+//! [`LiveView`]: the state a subscription keeps beyond its filter, when its result is not a
+//! plain set of matching rows: a top-K window (`live_window.rs`) or live groups
+//! (`live_aggregate.rs`). Both fill themselves as of a `_seq`, show their rows for a snapshot,
+//! and turn each written record into at most one message.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value as Json};
+use strand_log::Seq;
+
+use super::history::{HistoryError, VersionPair};
+use super::live_aggregate::LiveAggregate;
+use super::live_window::{LiveWindow, WindowChange};
+use super::plan::SubscriptionPlan;
+use crate::tables::versions::KeyedPartition;
+
+pub enum LiveView {
+    Window(LiveWindow),
+    Groups(LiveAggregate),
+}
+
+impl LiveView {
+    /// The view `plan` needs, if any (a plain filter needs none).
+    pub fn new(plan: &Arc<SubscriptionPlan>, partition: &Arc<KeyedPartition>) -> Option<Self> {
+        if let Some(groups) = LiveAggregate::new(plan, partition) {
+            return Some(LiveView::Groups(groups));
+        }
+        LiveWindow::new(plan, partition).map(LiveView::Window)
+    }
+
+    /// Where it is, once filled: every write up to it has been applied.
+    pub fn as_of(&self) -> Option<Seq> {
+        match self {
+            LiveView::Window(window) => window.as_of(),
+            LiveView::Groups(groups) => groups.as_of(),
+        }
+    }
+
+    /// Fill it as of `as_of`, reading the log; returns the records read.
+    pub fn fill(&mut self, as_of: Seq) -> Result<u64, HistoryError> {
+        match self {
+            LiveView::Window(window) => window.fill(as_of),
+            LiveView::Groups(groups) => groups.fill(as_of),
+        }
+    }
+
+    /// Its rows, for the snapshot.
+    pub fn rows_json(&self) -> Result<Vec<Map<String, Json>>, HistoryError> {
+        match self {
+            LiveView::Window(window) => window.rows_json(),
+            LiveView::Groups(groups) => groups.rows_json(),
+        }
+    }
+
+    /// Apply one written record: the message for the client, if its result changed.
+    pub fn apply(&mut self, pair: &VersionPair<'_>) -> Result<Option<WindowChange>, HistoryError> {
+        match self {
+            LiveView::Window(window) => window.apply(pair),
+            LiveView::Groups(groups) => groups.apply(pair),
+        }
+    }
+}
