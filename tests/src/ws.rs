@@ -230,6 +230,7 @@ pub fn subscribe_message(
                 from_seq_id: from_seq.map(strand_wire::SeqText),
                 bigint: None,
                 params: Vec::new(),
+                as_of_seq: None,
             },
         },
     }

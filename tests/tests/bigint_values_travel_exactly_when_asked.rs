@@ -89,6 +89,7 @@ fn subscribe(client: &mut WsClient, id: &str, sql: &str, bigint: Option<BigIntAs
                 from_seq_id: None,
                 bigint,
                 params: Vec::new(),
+                as_of_seq: None,
             },
         },
     });

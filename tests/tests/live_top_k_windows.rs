@@ -35,6 +35,7 @@ fn subscribe(client: &mut WsClient, id: &str, sql: &str, params: Vec<Value>, fro
                 from_seq_id: from.map(SeqText),
                 bigint: None,
                 params,
+                as_of_seq: None,
             },
         },
     });
@@ -317,4 +318,34 @@ fn order_by_without_limit_and_oversized_windows_are_refused() {
     let huge = "SELECT * FROM app.players ORDER BY score LIMIT 100000";
     subscribe(&mut client, "b", huge, Vec::new(), None);
     expect_error(&mut client, "b", "unsupported");
+}
+
+/// A resume with nothing written since its `seq` still rebuilds the window before the next
+/// write (it once joined the feed directly, with an empty window, and the next write arrived as
+/// an insert of every row: found by the randomized guarantee test).
+#[test]
+fn a_resume_with_nothing_new_sends_only_the_next_change() {
+    let setup = AdminServer::with_app(PLAYERS);
+    setup.exec("INSERT INTO app.players (id, name, score) VALUES (1, 'a', 10), (2, 'b', 20)");
+    let sql = "SELECT id, score FROM app.players LIMIT 8";
+    let mut client = admin_ws(&setup);
+    let (mut copy, _) = open(&mut client, "w", sql, Vec::new());
+    setup.exec("INSERT INTO app.players (id, name, score) VALUES (3, 'c', 30)");
+    apply_next(&mut client, "w", &mut copy);
+    drop(client);
+
+    let mut client = admin_ws(&setup);
+    subscribe(&mut client, "w", sql, Vec::new(), Some(copy.seq));
+    assert_eq!(expect_ack(&mut client, "w"), copy.seq);
+    setup.exec("INSERT INTO app.players (id, name, score) VALUES (4, 'd', 40)");
+    match client.recv() {
+        ServerMessage::Change {
+            change_type, rows, ..
+        } => {
+            assert_eq!(change_type, ChangeType::Insert);
+            let ids: Vec<i64> = rows.iter().map(row_id).collect();
+            assert_eq!(ids, [4], "only the new row");
+        }
+        other => panic!("expected the insert of 4, got {other:?}"),
+    }
 }

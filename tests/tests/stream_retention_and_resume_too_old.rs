@@ -171,6 +171,7 @@ fn subscribe(id: &str, from_seq: Option<u64>) -> ClientMessage {
                 from_seq_id: from_seq.map(SeqText),
                 bigint: None,
                 params: Vec::new(),
+                as_of_seq: None,
             },
         },
     }

@@ -14,6 +14,16 @@
 //! subscriptions the DDL breaks; a keyed catch-up brings the copy to the query's result at its
 //! `snapshot_end_seq`.
 //!
+//! A third of the histories subscribe with a top-K window (docs/websocket.md, "Top-K
+//! subscriptions"): `[WHERE ...] [ORDER BY <qty, grp, id, _seq or qty % 7> [ASC|DESC] [, ...]]
+//! LIMIT 1..8 [OFFSET 0..4]` (`window.rs`). The model orders the filtered rows (NULL
+//! larger than every value, then `id`), skips the offset and takes the limit, before and after
+//! every write; the subscriber must receive exactly one `change` per write that changed its
+//! window, stamped with that write's `_seq` as its `"seq"` (also across resumes, which are
+//! exact or `resume_too_old`, never keyed), each leaving its copy equal to the model's window
+//! after the write, and its snapshot in the window's order (`session_window.rs`,
+//! `session_check.rs`).
+//!
 //! The holes this closes (issue 16, "The checks that must catch defects like these"): the test
 //! used to check safety only (a subscriber that stopped receiving still equalled the query at
 //! its own last `_seq`), so a server that stopped delivering after a resume, dropped the last
@@ -25,10 +35,12 @@
 //!   disconnected to resume) until the writers stop, then take changes until each holds its
 //!   query's result at the last committed `_seq`, having received the last `_seq` that
 //!   affects it ("affects": a write to the subscription's table whose row matched the filter
-//!   before or matches it after; `History::last_relevant`), and then nothing more;
+//!   before or matches it after, `History::last_relevant`; for a window, a write that changed
+//!   the window, `History::last_window_change`), and then nothing more;
 //! - changes to filtered subscriptions and changes replayed by resumes are counted apart, and
-//!   each count must be non-zero, as must the DDL endings, keyed catch-ups and
-//!   `resume_too_old` answers;
+//!   each count must be non-zero, as must the DDL endings, keyed catch-ups,
+//!   `resume_too_old` answers, top-K changes (also replayed ones, and ones moving rows in or
+//!   out) and top-K resumes;
 //! - each writer owns its keys, knows what every statement must do, and records the versions
 //!   it wrote with their acknowledged `_seq`s and its deletes; the observer's history (the
 //!   reference of every check) must be exactly those records (`writer::cross_check`).
@@ -120,6 +132,15 @@ pub struct Stats {
     pub refused_across_ddl: AtomicU64,
     pub named_across_alter: AtomicU64,
     pub finished: AtomicU64,
+    /// Top-K subscriptions: messages applied (and of them replayed by resumes, and updates
+    /// whose `old_rows` and `rows` differ), window checks against the model, exact resumes,
+    /// `resume_too_old` answers.
+    pub window_changes: AtomicU64,
+    pub window_replayed: AtomicU64,
+    pub window_reshaped: AtomicU64,
+    pub window_checks: AtomicU64,
+    pub window_resumes: AtomicU64,
+    pub window_too_old: AtomicU64,
 }
 
 /// What every thread of the test shares.

@@ -25,6 +25,7 @@ fn subscribe(client: &mut WsClient, id: &str, sql: &str, params: Vec<Value>, fro
                 from_seq_id: from.map(strand_wire::SeqText),
                 bigint: None,
                 params,
+                as_of_seq: None,
             },
         },
     });

@@ -231,6 +231,7 @@ fn subscribe(id: &str, sql: &str, batch_size: Option<u32>) -> ClientMessage {
                 from_seq_id: None,
                 bigint: None,
                 params: Vec::new(),
+                as_of_seq: None,
             },
         },
     }

@@ -189,6 +189,10 @@ pub struct SubscribeOptions {
     /// the subscription is compiled (send the same ones again to resume it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub params: Vec<Value>,
+    /// AS OF: take the snapshot as of this past `_seq` (still retained), then every change
+    /// after it, then live. Not together with `from_seq_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of_seq: Option<SeqText>,
 }
 
 /// How BIGINT values (other than `_seq`, always a string) are written in rows: the

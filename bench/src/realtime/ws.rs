@@ -105,6 +105,7 @@ pub fn subscribe(id: &str, sql: &str, batch_size: Option<u32>, from: Option<u64>
                 from_seq_id: from.map(SeqText),
                 bigint: None,
                 params: Vec::new(),
+                as_of_seq: None,
             },
         },
     }

@@ -81,6 +81,9 @@ export class LiveQuery {
         this.sentFrom = this.lastSeq;
         if (this.lastSeq !== undefined)
             options.from_seq_id = this.lastSeq;
+        // AS OF only for the first snapshot: a resume continues from where the rows are.
+        else if (this.options.asOfSeq !== undefined)
+            options.as_of_seq = this.options.asOfSeq;
         this.phase = 'subscribing';
         return { type: 'subscribe', subscription: { id: this.id, sql: this.sql, options } };
     }

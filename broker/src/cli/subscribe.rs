@@ -148,6 +148,7 @@ fn subscribe(args: &SubscribeArgs) -> anyhow::Result<()> {
                     from_seq_id,
                     bigint: None,
                     params: args.params.iter().map(|text| param_value(text)).collect(),
+                    as_of_seq: None,
                 };
                 let (id, sql) = (args.id.clone(), args.sql.clone());
                 let subscription = Subscription { id, sql, options };

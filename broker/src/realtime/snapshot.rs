@@ -74,26 +74,34 @@ enum Reading {
 impl SnapshotCursor {
     /// The partition as of its last committed `_seq`; reads no rows yet. Waits while a
     /// writer holds the partition (see [`KeyedPartition::indexed_snapshot`]).
-    pub fn open(partition: &Arc<KeyedPartition>, plan: &SubscriptionPlan) -> SnapshotCursor {
+    /// `as_of`: a past `_seq` to read the partition as of (AS OF), instead of its last.
+    pub fn open(
+        partition: &Arc<KeyedPartition>,
+        plan: &SubscriptionPlan,
+        as_of: Option<Seq>,
+    ) -> SnapshotCursor {
         let snapshot = partition.indexed_snapshot();
-        SnapshotCursor::with(partition, plan, snapshot)
+        SnapshotCursor::with(partition, plan, snapshot, as_of)
     }
 
     /// [`SnapshotCursor::open`] without waiting: `None` if a writer holds the partition.
     pub fn open_now(
         partition: &Arc<KeyedPartition>,
         plan: &SubscriptionPlan,
+        as_of: Option<Seq>,
     ) -> Option<SnapshotCursor> {
         let snapshot = partition.try_indexed_snapshot()?;
-        Some(SnapshotCursor::with(partition, plan, snapshot))
+        Some(SnapshotCursor::with(partition, plan, snapshot, as_of))
     }
 
     fn with(
         partition: &Arc<KeyedPartition>,
         plan: &SubscriptionPlan,
         snapshot: ReadSnapshot,
+        as_of: Option<Seq>,
     ) -> SnapshotCursor {
-        let as_of = snapshot.last_seq();
+        // A `_seq` past the last one reads the last one.
+        let as_of = as_of.map_or(snapshot.last_seq(), |at| at.min(snapshot.last_seq()));
         let key_values = plan.select().filter().key_values();
         let reading = match key_values {
             _ if plan.window().is_some() || plan.select().is_grouped() => Reading::Window {

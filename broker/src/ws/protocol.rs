@@ -51,6 +51,8 @@ pub struct SubscribeRequest {
     pub bigint: BigIntJson,
     /// The values of `$1`, `$2`, ... in `sql`.
     pub params: Vec<serde_json::Value>,
+    /// AS OF: the snapshot as of this past `_seq`, then every change after it.
+    pub as_of: Option<Seq>,
 }
 
 #[derive(Debug)]
@@ -195,6 +197,11 @@ impl<S> Protocol<S> {
             let text = format!("more than {SQL_PARAMS_MAX} params");
             return refuse(codes::LIMIT_EXCEEDED, text);
         }
+        if options.as_of_seq.is_some() && options.from_seq_id.is_some() {
+            let text = "as_of_seq and from_seq_id exclude each other: one starts with a \
+                        snapshot, the other resumes without one";
+            return refuse(codes::INVALID_MESSAGE, text.to_owned());
+        }
         let id: Arc<str> = Arc::from(id);
         self.subscriptions.insert(id.clone(), None);
         Step::Subscribe(SubscribeRequest {
@@ -207,6 +214,7 @@ impl<S> Protocol<S> {
                 Some(BigIntAs::String) => BigIntJson::String,
             },
             params: options.params,
+            as_of: options.as_of_seq.map(|s| Seq(s.0)),
         })
     }
 

@@ -50,6 +50,9 @@ export interface LiveOptions<Row> {
   persistKey?: string;
   /** Start from this `_seq` instead of a snapshot (the application holds the rows before it). */
   fromSeq?: string;
+  /** AS OF: the first snapshot as of this past `_seq`, then every change since (an audit view,
+   *  a backfill); a `resume_too_old` answer means it is no longer retained. */
+  asOfSeq?: string;
   /** The values of `$1`, `$2`, ... in the SQL (a `bigint` is sent as its decimal string);
    *  bound once, and sent again with every resume. */
   params?: readonly unknown[];
@@ -127,6 +130,8 @@ export class LiveQuery<Row = Record<string, unknown>> implements SubscriptionPee
     if (this.options.params && this.options.params.length > 0) options.params = encodeParams(this.options.params);
     this.sentFrom = this.lastSeq;
     if (this.lastSeq !== undefined) options.from_seq_id = this.lastSeq;
+    // AS OF only for the first snapshot: a resume continues from where the rows are.
+    else if (this.options.asOfSeq !== undefined) options.as_of_seq = this.options.asOfSeq;
     this.phase = 'subscribing';
     return { type: 'subscribe', subscription: { id: this.id, sql: this.sql, options } };
   }

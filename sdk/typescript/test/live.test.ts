@@ -129,6 +129,22 @@ test('a top-K window: rows enter and leave together, at the write\'s seq', async
   admin.close();
 });
 
+test('asOfSeq starts from a past snapshot and replays what followed', async () => {
+  const admin = adminClient(server.url);
+  await admin.query("CREATE TABLE app.audit (id BIGINT PRIMARY KEY, v INT) WITH (TYPE = 'SHARED')");
+  await admin.query('INSERT INTO app.audit (id, v) VALUES (1, 1), (2, 2)');
+  const [then] = await admin.query('SELECT MAX(_seq) AS s FROM app.audit');
+  const asOfSeq = String(then?.rows[0]?.s);
+  await admin.query('UPDATE app.audit SET v = 10 WHERE id = 1');
+  await admin.query('DELETE FROM app.audit WHERE id = 2');
+  const types: string[] = [];
+  const live = admin.live<{ id: bigint; v: number }>('SELECT id, v FROM app.audit', (_rows, c) => types.push(c.type), { asOfSeq });
+  await waitFor(() => live.rows.length === 1 && live.rows[0]?.v === 10, () => JSON.stringify(live.rows.map((r) => [String(r.id), r.v])));
+  assert.deepEqual(types, ['snapshot', 'update', 'delete'], 'the past snapshot, then what followed');
+  live.unsubscribe();
+  admin.close();
+});
+
 test('many live queries share one WebSocket', async () => {
   let sockets = 0;
   const Counting = class extends WebSocket {

@@ -1,12 +1,17 @@
-//! The reference side of `subscription_guarantees`: a seeded RNG, a small filter grammar the
-//! test writes as SQL and also evaluates in Rust, the table's full history as the observer saw
-//! it, and a subscriber's local copy of its result with the checks every change must pass.
+//! The reference side of `subscription_guarantees`: a seeded RNG, a small query grammar the
+//! test writes as SQL and also evaluates in Rust (top-K windows: `window.rs`), the table's full
+//! history as the observer saw it, and a subscriber's copy with the checks each change passes.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use serde_json::Value;
 use strand_wire::{ChangeType, Row};
+
+#[path = "window.rs"]
+mod window;
+use window::WINDOW_PERCENT;
+pub use window::{Received, Window};
 
 /// Keys 1..=KEYS: small, so updates, deletes and re-inserts of one key are frequent.
 pub const KEYS: i64 = 40;
@@ -181,12 +186,14 @@ impl TableName {
     }
 }
 
-/// A subscription's query: a table, a projection and an optional filter.
+/// A subscription's query: a table, a projection, an optional filter and, for a top-K
+/// subscription, a window (`[ORDER BY ...] LIMIT n [OFFSET m]`).
 #[derive(Clone, Debug)]
 pub struct Query {
     table: TableName,
     columns: &'static [&'static str],
     filter: Option<Cond>,
+    window: Option<Window>,
 }
 
 /// The name of the `n`th column `ALTER TABLE ... ADD COLUMN` added (from 1); writers never
@@ -203,6 +210,7 @@ impl Query {
             table,
             columns: PROJECTIONS[1],
             filter: None,
+            window: None,
         }
     }
 
@@ -212,6 +220,7 @@ impl Query {
             table: TableName::Items,
             columns,
             filter,
+            window: None,
         }
     }
 
@@ -228,21 +237,31 @@ impl Query {
         self.filter.is_some()
     }
 
+    /// A top-K subscription (docs/websocket.md, "Top-K subscriptions").
+    pub fn window(&self) -> Option<&Window> {
+        self.window.as_ref()
+    }
+
     /// The filter holds for a full row (no filter: every row).
     pub fn matches(&self, row: &Row) -> bool {
         self.filter.as_ref().is_none_or(|f| f.eval(row))
     }
 
-    /// A random query; one in four reads the STREAM table.
+    /// A random query; one in four reads the STREAM table, a third are top-K windows (more
+    /// often without a filter than the others: a window over the whole table sees the most
+    /// rows go in and out).
     pub fn random(rng: &mut Rng) -> Query {
         let table = match rng.percent(25) {
             true => TableName::Events,
             false => TableName::Items,
         };
+        let window = rng.percent(WINDOW_PERCENT).then(|| Window::random(rng));
+        let unfiltered = if window.is_some() { 30 } else { 10 };
         Query {
             table,
             columns: rng.pick(&PROJECTIONS),
-            filter: (!rng.percent(10)).then(|| Cond::random(rng, 2)),
+            filter: (!rng.percent(unfiltered)).then(|| Cond::random(rng, 2)),
+            window,
         }
     }
 
@@ -270,15 +289,29 @@ impl Query {
             text.push_str(" WHERE ");
             text.push_str(&filter.sql());
         }
+        if let Some(window) = &self.window {
+            text.push_str(&window.sql());
+        }
         text
     }
 
     /// The query's result over a table state of full rows, keyed by `id`, for a
     /// subscription made when the table had `added` added columns (NULL in every row).
     pub fn result(&self, table: &BTreeMap<i64, Row>, added: usize) -> BTreeMap<i64, Row> {
-        table
+        self.ordered(table, added).into_iter().collect()
+    }
+
+    /// [`Query::result`] in the result's order (a window's; otherwise by `id`).
+    pub fn ordered(&self, table: &BTreeMap<i64, Row>, added: usize) -> Vec<(i64, Row)> {
+        let mut rows: Vec<(i64, &Row)> = table
             .iter()
             .filter(|(_, row)| self.matches(row))
+            .map(|(key, row)| (*key, row))
+            .collect();
+        if let Some(window) = &self.window {
+            window.arrange(&mut rows);
+        }
+        rows.into_iter()
             .map(|(key, row)| {
                 let mut row = row.clone();
                 if self.is_star() {
@@ -286,7 +319,7 @@ impl Query {
                 } else {
                     row.retain(|name, _| name == "_seq" || self.columns.contains(&name.as_str()));
                 }
-                (*key, row)
+                (key, row)
             })
             .collect()
     }
@@ -410,6 +443,12 @@ pub struct View {
     /// from there again: the keyed changes bring any copy between the two to the result at
     /// the end).
     pub keyed: Option<Keyed>,
+    /// The keys of the snapshot's rows in the order they came (a window's are in order).
+    pub loaded: Vec<i64>,
+    /// A window's copies not yet checked against the model, and the `_seq` of the last one
+    /// checked (`session_check.rs`).
+    pub received: Vec<Received>,
+    pub checked_at: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -428,6 +467,7 @@ impl View {
                     "snapshot row after the boundary {boundary}: {row:?}"
                 ));
             }
+            self.loaded.push(key);
             if let Some(earlier) = self.rows.insert(key, row.clone()) {
                 return Err(format!(
                     "snapshot sent key {key} twice: {earlier:?}, {row:?}"

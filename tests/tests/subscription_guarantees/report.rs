@@ -22,9 +22,10 @@ pub(super) fn report(shared: &Shared, histories: u64, cross_checked: (u64, u64),
         "subscription_guarantees: {} histories, {} subscriber changes checked ({} to filtered \
          subscriptions, {} replayed by resumes), {} result checks, {} liveness waits, \
          {} snapshots ({} batches), {} resumes ({} keyed: {} changes; {} resume_too_old), \
-         {} reconnects, {} DDL events ({} table_dropped, \
-         {} schema_changed, {} resumes refused across DDL, {} named subscriptions across \
-         ADD COLUMN), {} changes to STREAM subscriptions ({} deletes; {} rows expired), \
+         {} reconnects, {} top-K changes ({} replayed by resumes, {} reshaping updates; \
+         {} window checks, {} top-K resumes, {} top-K resume_too_old), {} DDL events \
+         ({} table_dropped, {} schema_changed, {} resumes refused across DDL, {} named \
+         subscriptions across ADD COLUMN), {} changes to STREAM subscriptions ({} deletes; {} rows expired), \
          {} sessions finished after the writers stopped, {} observed events from \
          {} writes ({} requests cross-checked), seed {}, {:.1?}",
         count(&stats.histories),
@@ -40,6 +41,12 @@ pub(super) fn report(shared: &Shared, histories: u64, cross_checked: (u64, u64),
         count(&stats.keyed_changes),
         count(&stats.resume_too_old),
         count(&stats.reconnects),
+        count(&stats.window_changes),
+        count(&stats.window_replayed),
+        count(&stats.window_reshaped),
+        count(&stats.window_checks),
+        count(&stats.window_resumes),
+        count(&stats.window_too_old),
         count(&stats.ddl),
         count(&stats.table_dropped),
         count(&stats.schema_changed),
@@ -91,6 +98,19 @@ pub(super) fn report(shared: &Shared, histories: u64, cross_checked: (u64, u64),
                 count(&stats.stream_deletes),
             ),
             ("STREAM rows expired", expired),
+            (
+                "changes to top-K subscriptions",
+                count(&stats.window_changes),
+            ),
+            (
+                "top-K updates moving rows in or out",
+                count(&stats.window_reshaped),
+            ),
+            ("top-K resumes", count(&stats.window_resumes)),
+            (
+                "top-K changes replayed by resumes",
+                count(&stats.window_replayed),
+            ),
         ];
         for (what, n) in exercised {
             assert!(n > 0, "seed {}: no {what} were exercised", shared.seed);

@@ -12,11 +12,12 @@
 //! Compaction runs during the histories, so a resume may be answered with a keyed catch-up
 //! (applied as docs/websocket.md says; the copy is checked at its `snapshot_end_seq`) or with
 //! `resume_too_old` (then a new snapshot), and DDL may end a subscription (`table_dropped`,
-//! `schema_changed`: then a new snapshot).
+//! `schema_changed`: then a new snapshot). A top-K subscription applies its changes as
+//! `session_window.rs` says, and they are checked as `session_check.rs` says.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use strand_tests::ws::{WsClient, WsEnd, WS_RECV_TIMEOUT};
@@ -25,12 +26,16 @@ use strand_wire::{
     Subscription,
 };
 
-use crate::model::{diff, Applied, Keyed, Query, Rng, TableName, View};
+use crate::model::{Applied, Keyed, Query, Rng, TableName, View};
 use crate::table::{hold_ddl, Table};
-use crate::{lock, wait, Shared};
+use crate::{lock, Shared};
 
+#[path = "session_check.rs"]
+mod check;
 #[path = "session_liveness.rs"]
 mod liveness;
+#[path = "session_window.rs"]
+mod window;
 
 /// How long a check waits for the observer to catch up with the subscriber, and a liveness
 /// check for the changes it is owed (far above what they take, even on a slow machine).
@@ -270,6 +275,7 @@ impl<'a> Session<'a> {
                     from_seq_id: from.map(SeqText),
                     bigint: None,
                     params: Vec::new(),
+                    as_of_seq: None,
                 },
             },
         });
@@ -312,6 +318,8 @@ impl<'a> Session<'a> {
     /// Subscribe without `from_seq_id` and load the snapshot, pausing now and then between
     /// batches while the writers run. False if dropped as slow consumer or ended by DDL.
     fn snapshot(&mut self) -> bool {
+        // A window's copies since the last check are checked before they are dropped.
+        self.check_window();
         self.client = None;
         self.view = View::default();
         let Opened::Acked(mut client, boundary) = self.open(None) else {
@@ -361,6 +369,9 @@ impl<'a> Session<'a> {
             });
         }
         self.view.last = boundary;
+        if self.query.window().is_some() {
+            self.view.loaded_window();
+        }
         self.client = Some(client);
         true
     }
@@ -371,6 +382,8 @@ impl<'a> Session<'a> {
     /// must take one), `resume_too_old` (compaction removed what it needs), or (`SELECT *`)
     /// the ack shows columns added since (the held rows lack them).
     fn resume(&mut self) -> bool {
+        // A window's copies are checked with the table generation and columns they are of.
+        self.check_window();
         self.client = None;
         let keyed_from = self.view.keyed.map(|keyed| keyed.from);
         let from = keyed_from.unwrap_or(self.view.last);
@@ -381,6 +394,9 @@ impl<'a> Session<'a> {
             Opened::Lost => return false,
             Opened::TooOld => {
                 self.not_for_observer("resume_too_old");
+                if self.query.window().is_some() {
+                    self.shared.stats.window_too_old.fetch_add(1, Relaxed);
+                }
                 self.note("resume_too_old: a new snapshot".into());
                 return self.snapshot();
             }
@@ -389,6 +405,12 @@ impl<'a> Session<'a> {
                 return self.snapshot();
             }
         };
+        if self.query.window().is_some() {
+            if keyed {
+                self.fail("a top-K resume got a keyed catch-up (a window resumes exactly or not)");
+            }
+            self.shared.stats.window_resumes.fetch_add(1, Relaxed);
+        }
         if keyed {
             self.not_for_observer("a keyed catch-up");
             if end < from {
@@ -508,8 +530,16 @@ impl<'a> Session<'a> {
                     change_type,
                     rows,
                     old_rows,
-                    ..
+                    seq,
                 }) if subscription_id == self.id => {
+                    let seq = seq.map(|seq| seq.0);
+                    if self.query.window().is_some() {
+                        self.apply_window_change(change_type, seq, &rows, old_rows.as_deref());
+                        continue;
+                    }
+                    if seq.is_some() {
+                        self.fail("a change with a top-level \"seq\" to a query without LIMIT");
+                    }
                     let keyed = self.view.keyed.is_some();
                     let applied = self
                         .view
@@ -551,49 +581,5 @@ impl<'a> Session<'a> {
                 false
             }
         }
-    }
-
-    /// The table once the observer's history of `generation` has reached `seq` (or the
-    /// observer has moved on to a later generation: that history is complete).
-    fn observed_up_to(&self, generation: usize, seq: u64) -> MutexGuard<'a, Table> {
-        let shared = self.shared;
-        let deadline = Instant::now() + OBSERVER_WAIT;
-        let mut table = lock(self.table());
-        loop {
-            let last = table.generation(generation).history.last_seq;
-            if last >= seq || table.observer_generation > generation {
-                return table;
-            }
-            if shared.observer_dead.load(Relaxed) {
-                drop(table);
-                self.fail("the observer failed (see its panic)");
-            }
-            if Instant::now() > deadline {
-                drop(table);
-                self.fail(&format!("the observer is stuck at _seq {last}"));
-            }
-            table = wait(&shared.progressed, table);
-        }
-    }
-
-    /// The view equals the query over the table as of the last `_seq` received (not during
-    /// a keyed catch-up: the copy is the result only at its end, checked then).
-    pub fn check(&mut self) {
-        if self.view.keyed.is_some() {
-            return;
-        }
-        let at = self.view.last;
-        let want = {
-            let table = self.observed_up_to(self.generation, at);
-            let state = table.generation(self.generation).history.state_at(at);
-            self.query.result(&state, self.added)
-        };
-        if let Some(difference) = diff(&self.view.rows, &want) {
-            self.fail(&format!(
-                "the result held differs from the query at _seq {at} \
-                 (got vs the observer's history):\n{difference}"
-            ));
-        }
-        self.shared.stats.checks.fetch_add(1, Relaxed);
     }
 }

@@ -15,8 +15,8 @@ impl Session<'_> {
     /// Liveness while the writers run: every change that affects the subscription and was
     /// committed (acknowledged to a writer) by now arrives within [`LIVENESS_WAIT`]. The
     /// target is the last `_seq` at or below the writers' highest acknowledged one that the
-    /// query's filter sees (see `History::last_relevant`); then the view is checked at its
-    /// own last `_seq` as usual.
+    /// query's filter sees (see `History::last_relevant`; for a window, that changed it:
+    /// [`Session::owed`]); then the view is checked at its own last `_seq` as usual.
     pub fn settle(&mut self) {
         let deadline = Instant::now() + LIVENESS_WAIT;
         loop {
@@ -25,7 +25,7 @@ impl Session<'_> {
             let target = {
                 let table = self.observed_up_to(generation, acked);
                 let history = &table.generation(generation).history;
-                history.last_relevant(&self.query, acked)
+                self.owed(history, acked)
             };
             // A keyed catch-up in progress is owed up to its end too.
             let target = target.max(self.view.keyed.map_or(0, |keyed| keyed.until));
@@ -63,7 +63,7 @@ impl Session<'_> {
                 let table = lock(self.table());
                 let current = table.current();
                 let generation = table.generation(current);
-                let target = generation.history.last_relevant(&self.query, last);
+                let target = self.owed(&generation.history, last);
                 (current, target, generation.added)
             };
             let target = target.max(self.view.keyed.map_or(0, |keyed| keyed.until));
@@ -100,9 +100,11 @@ impl Session<'_> {
             Got::Quiet => {}
             _ => self.fail("a message after the last change it was owed"),
         }
+        // A window's messages are each checked against the model.
+        self.check_window();
         let table = lock(self.table());
         let generation = table.generation(table.current());
-        let target = generation.history.last_relevant(&self.query, last);
+        let target = self.owed(&generation.history, last);
         let want = self
             .query
             .result(&generation.history.state_at(last), self.added);

@@ -139,6 +139,7 @@ proptest! {
                 options: SubscribeOptions {
                     batch_size: batch, from_seq_id: from.map(SeqText), bigint,
                     params: vec![json!(1), json!("x")],
+                    as_of_seq: None,
                 },
             } },
             ClientMessage::NextBatch { subscription_id: Some(id.clone()) },

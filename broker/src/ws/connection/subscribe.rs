@@ -12,6 +12,7 @@ impl Connection {
             from_seq,
             bigint,
             params,
+            as_of,
         } = request;
         let Some(session) = self.session.clone() else {
             return;
@@ -42,7 +43,8 @@ impl Connection {
             snapshot: None,
         };
         let mut keyed = None;
-        if let Some(refusal) = from_seq.and_then(|from| resume_across_ddl(&id, from, &target)) {
+        let floor = from_seq.or(as_of);
+        if let Some(refusal) = floor.and_then(|from| resume_across_ddl(&id, from, &target)) {
             self.protocol.subscription_ended(&id);
             return self.reply(refusal).await;
         }
@@ -81,11 +83,22 @@ impl Connection {
                 // Opening reads no rows (the batches do); it waits only while a writer holds
                 // the partition, and then not on the connection's thread.
                 let (partition, plan) = (target.partition.clone(), target.plan.clone());
-                let opened = match SnapshotCursor::open_now(&partition, &plan) {
+                if let Some(as_of) = as_of {
+                    // AS OF reads the versions as of that `_seq` and replays what followed:
+                    // both need the exact history from there.
+                    let lowest = partition.partition().lowest_resumable_seq();
+                    if as_of < lowest {
+                        self.protocol.subscription_ended(&id);
+                        return self.reply(resume_too_old(&id, lowest)).await;
+                    }
+                }
+                let opened = match SnapshotCursor::open_now(&partition, &plan, as_of) {
                     Some(cursor) => Ok(cursor),
                     None => {
-                        tokio::task::spawn_blocking(move || SnapshotCursor::open(&partition, &plan))
-                            .await
+                        tokio::task::spawn_blocking(move || {
+                            SnapshotCursor::open(&partition, &plan, as_of)
+                        })
+                        .await
                     }
                 };
                 match opened {
@@ -229,8 +242,14 @@ impl Connection {
             return;
         };
         // Usually nothing was written since the boundary: join the feed now, without a task
-        // (an idle subscription then leaves no task's memory behind).
-        if keyed.is_none() && realtime.join(&entry.live, after).is_ok() {
+        // (an idle subscription then leaves no task's memory behind). Not a resumed top-K or
+        // grouping subscription: its view is filled by the catch-up.
+        let view_ready = entry
+            .live
+            .view
+            .as_ref()
+            .is_none_or(|view| view.lock().as_of().is_some());
+        if keyed.is_none() && view_ready && realtime.join(&entry.live, after).is_ok() {
             return;
         }
         let task = CatchUp {
