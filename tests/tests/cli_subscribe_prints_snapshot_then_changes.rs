@@ -226,3 +226,46 @@ fn cli_subscribe_with_bad_sql_exits_1_with_the_error_code() {
     assert!(stderr.contains("syntax_error"), "stderr:\n{stderr}");
     assert!(printed.is_empty(), "{printed:?}");
 }
+
+/// A top-K subscription's change is one line per write, with all its rows.
+#[test]
+fn cli_subscribe_prints_a_top_k_change_as_one_line() {
+    let server = AdminServer::start();
+    sql_ok(
+        &server.server,
+        &server.admin,
+        "CREATE NAMESPACE app;
+         CREATE TABLE app.board (id BIGINT PRIMARY KEY, score INT) WITH (TYPE = 'SHARED');
+         INSERT INTO app.board (id, score) VALUES (1, 10), (2, 20), (3, 30)",
+        &[],
+    );
+    let mut subscriber = Subscriber::start(
+        &server,
+        &["--count", "1", "--timeout-ms", "20000"],
+        "SELECT id, score FROM app.board ORDER BY score DESC LIMIT 2",
+    );
+    let mut top = Vec::new();
+    loop {
+        let line = subscriber.expect_line("snapshot lines, then ready");
+        match line["kind"].as_str() {
+            Some("snapshot") => top.push(line["row"]["id"].clone()),
+            Some("ready") => break,
+            _ => {}
+        }
+    }
+    assert_eq!(top, [3, 2], "the snapshot in the window's order");
+    sql_ok(
+        &server.server,
+        &server.admin,
+        "UPDATE app.board SET score = 99 WHERE id = 1",
+        &[],
+    );
+    let change = subscriber.expect_line("the window's change");
+    let (status, stderr) = subscriber.wait_exit();
+    assert!(status.success(), "exit {status}; stderr:\n{stderr}");
+    assert_eq!(change["kind"], "change", "{change}");
+    assert_eq!(change["change_type"], "update", "{change}");
+    assert_eq!(change["rows"][0]["id"], 1, "player 1 entered: {change}");
+    assert_eq!(change["old_rows"][0]["id"], 2, "player 2 left: {change}");
+    assert_eq!(change["_seq"], change["rows"][0]["_seq"], "{change}");
+}

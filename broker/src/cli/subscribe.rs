@@ -34,7 +34,10 @@ Output: one JSON object per line on stdout, flushed per line, in this order:
   {\"kind\":\"snapshot\",\"row\":{\"id\":1,\"_seq\":\"40\"}}    (one per row of the snapshot)
   {\"kind\":\"ready\",\"snapshot_end_seq\":\"41\"}             (the snapshot is complete)
   {\"kind\":\"change\",\"change_type\":\"update\",\"_seq\":\"42\",\"row\":{...},\"old_row\":{...}}
-change_type is insert, update or delete; old_row is null except for updates. With --from-seq
+change_type is insert, update or delete; old_row is null except for updates. A top-K
+(ORDER BY ... LIMIT) or grouping (GROUP BY) subscription's change is one line per write:
+  {\"kind\":\"change\",\"change_type\":\"update\",\"_seq\":\"42\",\"rows\":[...],\"old_rows\":[...]}
+(remove the rows named in old_rows, then set those of rows). With --from-seq
 there are no snapshot lines: `ready` follows `subscribed` at once. Errors go to stderr (exit 1).";
 
 /// `strand subscribe`.
@@ -91,6 +94,15 @@ enum Line<'a> {
         seq: Option<&'a Value>,
         row: &'a Row,
         old_row: Option<&'a Row>,
+    },
+    /// A top-K or grouping subscription's change: all its rows in one line.
+    #[serde(rename = "change")]
+    Rows {
+        change_type: ChangeType,
+        #[serde(rename = "_seq")]
+        seq: SeqText,
+        rows: &'a [Row],
+        old_rows: &'a [Row],
     },
 }
 
@@ -191,6 +203,22 @@ fn subscribe(args: &SubscribeArgs) -> anyhow::Result<()> {
                     emit(&mut out, &Line::Ready { snapshot_end_seq })?;
                     ready = true;
                 }
+            }
+            ServerMessage::Change {
+                change_type,
+                rows,
+                old_rows,
+                seq: Some(seq),
+                ..
+            } => {
+                let line = Line::Rows {
+                    change_type,
+                    seq,
+                    rows: &rows,
+                    old_rows: old_rows.as_deref().unwrap_or_default(),
+                };
+                emit(&mut out, &line)?;
+                changes += 1;
             }
             ServerMessage::Change {
                 change_type,
