@@ -156,14 +156,23 @@ impl Slot {
         Ok(())
     }
 
-    fn finish(self) -> Value {
-        match self.accumulator {
+    /// The aggregate's value; a DOUBLE sum past f64's range is `numeric_overflow`.
+    fn finish(self) -> Result<Value> {
+        let value = match self.accumulator {
             Accumulator::Count(n) => Value::BigInt(n),
             Accumulator::SumInt(sum) => sum.map_or(Value::Null, Value::BigInt),
             Accumulator::SumDouble(sum) => sum.map_or(Value::Null, Value::Double),
             Accumulator::Avg { count: 0, .. } => Value::Null,
             Accumulator::Avg { sum, count } => Value::Double(sum / count as f64),
             Accumulator::Extreme(best) => best.unwrap_or(Value::Null),
+        };
+        match value {
+            Value::Double(v) if !v.is_finite() => Err(SqlError::new(
+                code::NUMERIC_OVERFLOW,
+                "SUM or AVG is out of DOUBLE range",
+                None,
+            )),
+            value => Ok(value),
         }
     }
 }
@@ -224,13 +233,15 @@ impl GroupTable {
                 .find(|o| o.is_ne())
                 .unwrap_or(std::cmp::Ordering::Equal)
         });
-        Ok(groups
+        groups
             .into_iter()
             .map(|(key, slots)| {
                 let mut row = key.0;
-                row.extend(slots.into_iter().map(Slot::finish));
-                row
+                for slot in slots {
+                    row.push(slot.finish()?);
+                }
+                Ok(row)
             })
-            .collect())
+            .collect()
     }
 }

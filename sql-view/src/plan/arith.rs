@@ -66,13 +66,18 @@ pub(crate) fn arith(
                 None,
             ));
         }
-        return Ok(ValueRef::Double(match op {
+        let value = match op {
             ArithOp::Add => a + b,
             ArithOp::Subtract => a - b,
             ArithOp::Multiply => a * b,
             ArithOp::Divide => a / b,
             ArithOp::Remainder => a % b,
-        }));
+        };
+        // Past f64's range is an overflow, as for integers (never Infinity).
+        if !value.is_finite() {
+            return Err(overflow());
+        }
+        return Ok(ValueRef::Double(value));
     }
     let (Some(a), Some(b)) = (as_i64(left), as_i64(right)) else {
         return Ok(ValueRef::Null);

@@ -5,7 +5,9 @@
 
 use super::node::{CompareOp, Node};
 use crate::row::encode_key;
-use crate::value::{DataType, Value};
+use std::cmp::Ordering;
+
+use crate::value::{compare, DataType, Value};
 
 /// The pinned key values (deduplicated, in key order), or `None` if the filter does not pin.
 pub(crate) fn pinned(node: &Node, key: usize, key_type: DataType) -> Option<Vec<Value>> {
@@ -47,8 +49,14 @@ fn candidates(node: &Node, key: usize) -> Option<Vec<Value>> {
         Node::And(items) => {
             let mut sets = items.iter().filter_map(|item| candidates(item, key));
             let first = sets.next()?;
+            // Equal as SQL compares them: INT 5, BIGINT 5 and DOUBLE 5.0 are one key.
             Some(sets.fold(first, |kept, set| {
-                kept.into_iter().filter(|v| set.contains(v)).collect()
+                kept.into_iter()
+                    .filter(|v| {
+                        set.iter()
+                            .any(|s| compare(v.as_ref(), s.as_ref()) == Some(Ordering::Equal))
+                    })
+                    .collect()
             }))
         }
         Node::Or(items) => {

@@ -90,7 +90,19 @@ impl LiveSlot {
         }
     }
 
+    /// The aggregate's value; a DOUBLE past f64's range is `numeric_overflow`.
     fn value(&self, spec: &AggregateSpec) -> Result<Value> {
+        match self.value_unchecked(spec)? {
+            Value::Double(v) if !v.is_finite() => Err(SqlError::new(
+                code::NUMERIC_OVERFLOW,
+                "SUM or AVG is out of DOUBLE range",
+                None,
+            )),
+            value => Ok(value),
+        }
+    }
+
+    fn value_unchecked(&self, spec: &AggregateSpec) -> Result<Value> {
         if spec.distinct {
             return self.distinct_value(spec);
         }

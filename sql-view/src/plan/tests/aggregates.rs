@@ -186,3 +186,20 @@ fn sum_overflow_is_numeric_overflow() {
         .expect_err("past BIGINT");
     assert_eq!(error.code, "numeric_overflow");
 }
+
+#[test]
+fn double_overflow_is_numeric_overflow_and_mixed_key_constants_are_one_key() {
+    let error = compile("SELECT 1e308 * 10 FROM app.tickets", &[]).expect_err("past f64");
+    assert_eq!(error.code, "numeric_overflow");
+    let plan = select("SELECT CAST(priority AS DOUBLE) * 1e308 * 10 FROM app.tickets", &[]);
+    let error = plan
+        .project(&row(1, "t", Some(5), None), SYSTEM)
+        .expect_err("a row's value past f64");
+    assert_eq!(error.code, "numeric_overflow");
+    // INT 5, BIGINT 5 and DOUBLE 5.0 are the same key in an AND.
+    let plan = select(
+        "SELECT id FROM app.tickets WHERE id = 5 AND id = 5.0 AND id = CAST(5 AS BIGINT)",
+        &[],
+    );
+    assert_eq!(plan.filter().key_values().map(|v| v.len()), Some(1));
+}
