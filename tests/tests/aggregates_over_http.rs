@@ -1,7 +1,7 @@
 //! GROUP BY, aggregates, HAVING and DISTINCT through a real server (issue 21; docs/sql.md,
 //! "Aggregates"): one-shot over HTTP on a USER table (only the caller's rows count) and a
-//! SHARED one; a grouping subscription is refused with the reason; a misplaced column is a
-//! `grouping_error` with its position.
+//! SHARED one; ordering groups in a subscription is refused with the reason (live grouping is
+//! `live_aggregates.rs`); a misplaced column is a `grouping_error` with its position.
 
 use serde_json::json;
 use strand_tests::ws::*;
@@ -93,10 +93,11 @@ fn a_user_tables_aggregates_count_only_the_callers_rows() {
 }
 
 #[test]
-fn grouping_subscriptions_are_refused_for_now() {
+fn ordering_groups_in_a_subscription_is_refused() {
     let setup = AdminServer::with_app(TICKETS);
     let mut client = admin_ws(&setup);
-    let text = "SELECT status, COUNT(*) FROM app.tickets GROUP BY status";
+    let text =
+        "SELECT status, COUNT(*) AS n FROM app.tickets GROUP BY status ORDER BY n DESC LIMIT 3";
     client.send(&subscribe_message("g", text, None, None));
     expect_error(&mut client, "g", "unsupported");
 }

@@ -73,13 +73,18 @@ fn reference_arith(op: char, left: &Value, right: &Value, result: &Value) -> Eva
         if matches!(op, '/' | '%') && b == 0.0 {
             return Err("division_by_zero");
         }
-        return Ok(Value::Double(match op {
+        let value = match op {
             '+' => a + b,
             '-' => a - b,
             '*' => a * b,
             '/' => a / b,
             _ => a % b,
-        }));
+        };
+        // docs/sql.md, "Arithmetic": overflow is numeric_overflow, for DOUBLE too.
+        if !value.is_finite() {
+            return Err("numeric_overflow");
+        }
+        return Ok(Value::Double(value));
     }
     let int = |v: &Value| match v {
         Value::Int(x) => i128::from(*x),
