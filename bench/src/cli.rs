@@ -47,6 +47,9 @@ pub enum Command {
     Restart(workloads::restart::RestartArgs),
     /// HTTP INSERT latency and server memory, quiet and while attackers hammer the server.
     UnderAttack(workloads::under_attack::UnderAttackArgs),
+    /// Live SQL: change-to-client latency of a top-K window and a live GROUP BY beside a plain
+    /// filter, over one pre-filled table.
+    LiveSql(workloads::live_sql::LiveSqlArgs),
     /// Every workload above with its defaults, in one report.
     All,
     /// Write the text, HTML and Markdown of a saved JSON report again (runs nothing).
@@ -67,6 +70,7 @@ impl Command {
             Command::SqlInsert(_) => "sql-insert",
             Command::Restart(_) => "restart",
             Command::UnderAttack(_) => "under-attack",
+            Command::LiveSql(_) => "live-sql",
             Command::All => "all",
             Command::Render(_) => "render",
         }

@@ -141,6 +141,7 @@ fn dispatch(bench: &mut Bench, command: &Command) {
         Command::Resume(args) => bench.attempt(name, |b| workloads::resume::run(b, args)),
         Command::SqlInsert(args) => bench.attempt(name, |b| workloads::sql_insert::run(b, args)),
         Command::Restart(args) => bench.attempt(name, |b| workloads::restart::run(b, args)),
+        Command::LiveSql(args) => bench.attempt(name, |b| workloads::live_sql::run(b, args)),
         // Handled before a run starts.
         Command::Render(_) => {}
         Command::UnderAttack(args) => {
@@ -158,6 +159,7 @@ fn dispatch(bench: &mut Bench, command: &Command) {
                 Command::SqlInsert(defaults()),
                 Command::Restart(defaults()),
                 Command::UnderAttack(defaults()),
+                Command::LiveSql(defaults()),
             ];
             for command in &every {
                 dispatch(bench, command);

@@ -10,7 +10,7 @@ use std::process::Command;
 use serde_json::Value;
 use strand_tests::{bench_binary, strand_binary};
 
-const SUBCOMMANDS: [&str; 10] = [
+const SUBCOMMANDS: [&str; 11] = [
     "produce",
     "consume",
     "e2e",
@@ -21,6 +21,7 @@ const SUBCOMMANDS: [&str; 10] = [
     "sql-insert",
     "restart",
     "under-attack",
+    "live-sql",
 ];
 
 const REPORT_FIELDS: [&str; 11] = [
@@ -211,4 +212,9 @@ fn restart_runs() {
 #[test]
 fn under_attack_runs() {
     smoke("under-attack");
+}
+
+#[test]
+fn live_sql_runs() {
+    smoke("live-sql");
 }

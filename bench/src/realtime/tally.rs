@@ -150,6 +150,19 @@ impl Schedule {
         Ok(((measured.len() as f64 - 1.0) / span_s.max(1e-9), max_lag))
     }
 
+    /// When write `id` (`1..=total`) was due, once it has been sent (`None` before, or for an
+    /// id outside the schedule): receivers that match their own way (`live-sql`) time from it.
+    pub fn due(&self, id: i64) -> Option<Instant> {
+        let i = usize::try_from(id.checked_sub(1)?).ok()?;
+        let ns = self.due_ns.get(i)?.load(Ordering::Acquire);
+        (ns != 0).then(|| self.base + Duration::from_nanos(ns))
+    }
+
+    /// Whether write `id` is timed (not one of the warm-up's).
+    pub fn is_timed(&self, id: i64) -> bool {
+        id >= self.measure_from
+    }
+
     fn since_base(&self, at: Instant) -> u64 {
         u64::try_from(at.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX)
     }

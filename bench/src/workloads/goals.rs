@@ -13,6 +13,7 @@ pub fn evaluate(report: &Report) -> Vec<Goal> {
     snapshot_goals(report, &mut goals);
     sql_goals(report, &mut goals);
     restart_goals(report, &mut goals);
+    live_sql_goals(report, &mut goals);
     goals
 }
 
@@ -307,4 +308,29 @@ fn restart_goals(report: &Report, goals: &mut Vec<Goal>) {
         "ms",
         true,
     ));
+}
+
+/// Issue 21: change-to-client latency of a top-K window and of a live GROUP BY, each within 2x
+/// of a plain filter subscription's, p50 and p99, measured in the same `live-sql` run.
+fn live_sql_goals(report: &Report, goals: &mut Vec<Goal>) {
+    let case = |name: &str| strand(report, "live-sql").find(|m| m.case == name);
+    let filter = case("filter");
+    for (name, label) in [
+        ("top100", "top-K (LIMIT 100)"),
+        ("group_by", "live GROUP BY"),
+    ] {
+        let ours = case(name);
+        for (percentile, mine, allowed) in [
+            ("p50", p50(ours), p50(filter)),
+            ("p99", p99(ours), p99(filter)),
+        ] {
+            goals.push(goal(
+                format!("live-sql: {label} {percentile} within 2x of a plain filter's (issue 21)"),
+                mine,
+                allowed.map(|ms| 2.0 * ms),
+                "ms",
+                true,
+            ));
+        }
+    }
 }

@@ -5,6 +5,7 @@ pub mod consume;
 pub mod e2e;
 pub mod fanout;
 pub mod goals;
+pub mod live_sql;
 pub mod produce;
 pub mod restart;
 pub mod resume;
