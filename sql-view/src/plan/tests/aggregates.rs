@@ -191,7 +191,10 @@ fn sum_overflow_is_numeric_overflow() {
 fn double_overflow_is_numeric_overflow_and_mixed_key_constants_are_one_key() {
     let error = compile("SELECT 1e308 * 10 FROM app.tickets", &[]).expect_err("past f64");
     assert_eq!(error.code, "numeric_overflow");
-    let plan = select("SELECT CAST(priority AS DOUBLE) * 1e308 * 10 FROM app.tickets", &[]);
+    let plan = select(
+        "SELECT CAST(priority AS DOUBLE) * 1e308 * 10 FROM app.tickets",
+        &[],
+    );
     let error = plan
         .project(&row(1, "t", Some(5), None), SYSTEM)
         .expect_err("a row's value past f64");
