@@ -24,6 +24,16 @@
 //! after the write, and its snapshot in the window's order (`session_window.rs`,
 //! `session_check.rs`).
 //!
+//! A fifth of the histories subscribe with a grouping query (docs/websocket.md, "Grouping
+//! subscriptions"; `groups.rs`): `SELECT <keys>, <one to four of COUNT(*), COUNT(qty), SUM(qty),
+//! MIN(qty), MAX(qty)> ... [WHERE ...] [GROUP BY grp | qty % 4 | grp, qty % 2] [HAVING COUNT(*)
+//! > k]` (without GROUP BY: one row, a count badge). The model groups the table's state before
+//! and after every write; as for a window, the subscriber must receive exactly one `change`
+//! per write that changed some group's row, stamped with its `_seq`, each checked in itself
+//! (deleted and replaced groups are the ones held, inserted ones are not) and leaving its copy
+//! equal to the model's groups (without `_seq`); the snapshot comes in group-key order; resumes
+//! are exact or `resume_too_old` (`session_groups.rs`, `session_check.rs`).
+//!
 //! The holes this closes (issue 16, "The checks that must catch defects like these"): the test
 //! used to check safety only (a subscriber that stopped receiving still equalled the query at
 //! its own last `_seq`), so a server that stopped delivering after a resume, dropped the last
@@ -36,11 +46,12 @@
 //!   query's result at the last committed `_seq`, having received the last `_seq` that
 //!   affects it ("affects": a write to the subscription's table whose row matched the filter
 //!   before or matches it after, `History::last_relevant`; for a window, a write that changed
-//!   the window, `History::last_window_change`), and then nothing more;
+//!   the window or some group's row, `History::last_window_change`), and then nothing more;
 //! - changes to filtered subscriptions and changes replayed by resumes are counted apart, and
 //!   each count must be non-zero, as must the DDL endings, keyed catch-ups,
 //!   `resume_too_old` answers, top-K changes (also replayed ones, and ones moving rows in or
-//!   out) and top-K resumes;
+//!   out) and top-K resumes, grouping changes (also replayed ones, ones carrying several
+//!   groups, inserts and deletes of groups), group checks and grouping resumes;
 //! - each writer owns its keys, knows what every statement must do, and records the versions
 //!   it wrote with their acknowledged `_seq`s and its deletes; the observer's history (the
 //!   reference of every check) must be exactly those records (`writer::cross_check`).
@@ -72,6 +83,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use model::{diff, key_of, Query, Rng, TableName};
 use report::report;
+pub use report::Stats;
 use serde_json::Value;
 use session::{Pumped, Session};
 use strand_tests::{bearer, rows, sql_ok, ServerOptions, StrandServer, ADMIN_PASSWORD};
@@ -107,41 +119,6 @@ const COMPACTION: [&str; 8] = [
 ];
 /// How long the sessions must stay quiet once they have every change they were owed.
 const FINAL_QUIET: Duration = Duration::from_millis(200);
-
-#[derive(Default)]
-pub struct Stats {
-    pub histories: AtomicU64,
-    pub changes: AtomicU64,
-    pub filtered_changes: AtomicU64,
-    pub replayed_changes: AtomicU64,
-    pub checks: AtomicU64,
-    pub liveness_waits: AtomicU64,
-    pub snapshots: AtomicU64,
-    pub batches: AtomicU64,
-    pub resumes: AtomicU64,
-    pub keyed_resumes: AtomicU64,
-    pub keyed_changes: AtomicU64,
-    pub stream_changes: AtomicU64,
-    pub stream_deletes: AtomicU64,
-    pub resume_too_old: AtomicU64,
-    pub reconnects: AtomicU64,
-    pub writes: AtomicU64,
-    pub ddl: AtomicU64,
-    pub table_dropped: AtomicU64,
-    pub schema_changed: AtomicU64,
-    pub refused_across_ddl: AtomicU64,
-    pub named_across_alter: AtomicU64,
-    pub finished: AtomicU64,
-    /// Top-K subscriptions: messages applied (and of them replayed by resumes, and updates
-    /// whose `old_rows` and `rows` differ), window checks against the model, exact resumes,
-    /// `resume_too_old` answers.
-    pub window_changes: AtomicU64,
-    pub window_replayed: AtomicU64,
-    pub window_reshaped: AtomicU64,
-    pub window_checks: AtomicU64,
-    pub window_resumes: AtomicU64,
-    pub window_too_old: AtomicU64,
-}
 
 /// What every thread of the test shares.
 pub struct Shared {

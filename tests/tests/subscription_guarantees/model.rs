@@ -1,6 +1,7 @@
 //! The reference side of `subscription_guarantees`: a seeded RNG, a small query grammar the
-//! test writes as SQL and also evaluates in Rust (top-K windows: `window.rs`), the table's full
-//! history as the observer saw it, and a subscriber's copy with the checks each change passes.
+//! test writes as SQL and also evaluates in Rust (conditions: `cond.rs`; top-K windows:
+//! `window.rs`; grouping queries: `groups.rs`), the table's full history as the observer saw
+//! it, and a subscriber's copy with the checks each change passes.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -8,8 +9,15 @@ use std::time::Instant;
 use serde_json::Value;
 use strand_wire::{ChangeType, Row};
 
+#[path = "cond.rs"]
+mod cond;
+#[path = "groups.rs"]
+mod groups;
 #[path = "window.rs"]
 mod window;
+pub use cond::Cond;
+pub use groups::Grouping;
+use groups::GROUPING_PERCENT;
 use window::WINDOW_PERCENT;
 pub use window::{Received, Window};
 
@@ -67,99 +75,6 @@ impl Rng {
     }
 }
 
-/// A WHERE condition over `(id, grp, qty)`; no NULLs are ever written, so SQL's
-/// three-valued logic never comes into play.
-#[derive(Clone, Debug)]
-pub enum Cond {
-    QtyGt(i64),
-    QtyLe(i64),
-    QtyBetween(i64, i64),
-    GrpEq(&'static str),
-    GrpNe(&'static str),
-    GrpIn(Vec<&'static str>),
-    IdBetween(i64, i64),
-    IdIn(Vec<i64>),
-    Not(Box<Cond>),
-    And(Box<Cond>, Box<Cond>),
-    Or(Box<Cond>, Box<Cond>),
-}
-
-impl Cond {
-    pub fn random(rng: &mut Rng, depth: u32) -> Cond {
-        if depth > 0 {
-            let sub = |rng: &mut Rng| Box::new(Cond::random(rng, depth - 1));
-            match rng.below(10) {
-                0 | 1 => return Cond::And(sub(rng), sub(rng)),
-                2 => return Cond::Or(sub(rng), sub(rng)),
-                3 => return Cond::Not(sub(rng)),
-                _ => {}
-            }
-        }
-        let ordered = |rng: &mut Rng, lo: i64, hi: i64| {
-            let (a, b) = (rng.range(lo, hi), rng.range(lo, hi));
-            (a.min(b), a.max(b))
-        };
-        match rng.below(8) {
-            0 => Cond::QtyGt(rng.range(0, QTY_MAX)),
-            1 => Cond::QtyLe(rng.range(0, QTY_MAX)),
-            2 => {
-                let (lo, hi) = ordered(rng, 0, QTY_MAX);
-                Cond::QtyBetween(lo, hi)
-            }
-            3 => Cond::GrpEq(rng.group()),
-            4 => Cond::GrpNe(rng.group()),
-            5 => Cond::GrpIn((0..2).map(|_| rng.group()).collect()),
-            6 => {
-                let (lo, hi) = ordered(rng, 1, KEYS);
-                Cond::IdBetween(lo, hi)
-            }
-            _ => Cond::IdIn((0..1 + rng.below(8)).map(|_| rng.key()).collect()),
-        }
-    }
-
-    pub fn sql(&self) -> String {
-        let quoted = |groups: &[&str]| {
-            let list: Vec<String> = groups.iter().map(|g| format!("'{g}'")).collect();
-            list.join(", ")
-        };
-        match self {
-            Cond::QtyGt(n) => format!("qty > {n}"),
-            Cond::QtyLe(n) => format!("qty <= {n}"),
-            Cond::QtyBetween(lo, hi) => format!("qty BETWEEN {lo} AND {hi}"),
-            Cond::GrpEq(g) => format!("grp = '{g}'"),
-            Cond::GrpNe(g) => format!("grp <> '{g}'"),
-            Cond::GrpIn(groups) => format!("grp IN ({})", quoted(groups)),
-            Cond::IdBetween(lo, hi) => format!("id BETWEEN {lo} AND {hi}"),
-            Cond::IdIn(ids) => {
-                let list: Vec<String> = ids.iter().map(i64::to_string).collect();
-                format!("id IN ({})", list.join(", "))
-            }
-            Cond::Not(a) => format!("NOT ({})", a.sql()),
-            Cond::And(a, b) => format!("({}) AND ({})", a.sql(), b.sql()),
-            Cond::Or(a, b) => format!("({}) OR ({})", a.sql(), b.sql()),
-        }
-    }
-
-    /// The condition on a full row (`id`, `grp`, `qty`).
-    pub fn eval(&self, row: &Row) -> bool {
-        let qty = || int(row, "qty");
-        let grp = || row.get("grp").and_then(Value::as_str).unwrap_or_default();
-        match self {
-            Cond::QtyGt(n) => qty() > *n,
-            Cond::QtyLe(n) => qty() <= *n,
-            Cond::QtyBetween(lo, hi) => (*lo..=*hi).contains(&qty()),
-            Cond::GrpEq(g) => grp() == *g,
-            Cond::GrpNe(g) => grp() != *g,
-            Cond::GrpIn(groups) => groups.contains(&grp()),
-            Cond::IdBetween(lo, hi) => (*lo..=*hi).contains(&int(row, "id")),
-            Cond::IdIn(ids) => ids.contains(&int(row, "id")),
-            Cond::Not(a) => !a.eval(row),
-            Cond::And(a, b) => a.eval(row) && b.eval(row),
-            Cond::Or(a, b) => a.eval(row) || b.eval(row),
-        }
-    }
-}
-
 /// Projections a subscription may use; every one keeps `id`, the key the test tracks rows by.
 const PROJECTIONS: [&[&str]; 5] = [
     &["*"],
@@ -187,13 +102,15 @@ impl TableName {
 }
 
 /// A subscription's query: a table, a projection, an optional filter and, for a top-K
-/// subscription, a window (`[ORDER BY ...] LIMIT n [OFFSET m]`).
+/// subscription, a window (`[ORDER BY ...] LIMIT n [OFFSET m]`); for a grouping subscription,
+/// its groups and aggregates (which replace the projection).
 #[derive(Clone, Debug)]
 pub struct Query {
     table: TableName,
     columns: &'static [&'static str],
     filter: Option<Cond>,
     window: Option<Window>,
+    grouping: Option<Grouping>,
 }
 
 /// The name of the `n`th column `ALTER TABLE ... ADD COLUMN` added (from 1); writers never
@@ -211,6 +128,7 @@ impl Query {
             columns: PROJECTIONS[1],
             filter: None,
             window: None,
+            grouping: None,
         }
     }
 
@@ -221,6 +139,7 @@ impl Query {
             columns,
             filter,
             window: None,
+            grouping: None,
         }
     }
 
@@ -242,33 +161,69 @@ impl Query {
         self.window.as_ref()
     }
 
+    /// A grouping subscription (docs/websocket.md, "Grouping subscriptions").
+    pub fn grouping(&self) -> Option<&Grouping> {
+        self.grouping.as_ref()
+    }
+
+    /// A top-K or grouping subscription: one message per write that changed its result, with
+    /// the write's `_seq` as its `"seq"`; resumes are exact or `resume_too_old`.
+    pub fn per_write(&self) -> bool {
+        self.window.is_some() || self.grouping.is_some()
+    }
+
+    /// Rows as the model compares them: a grouping subscription's without `_seq` (a group
+    /// row's `_seq` is when the client got it, checked as each message is applied).
+    pub fn comparable(&self, rows: &BTreeMap<i64, Row>) -> BTreeMap<i64, Row> {
+        let mut rows = rows.clone();
+        if self.grouping.is_some() {
+            for row in rows.values_mut() {
+                row.remove("_seq");
+            }
+        }
+        rows
+    }
+
     /// The filter holds for a full row (no filter: every row).
     pub fn matches(&self, row: &Row) -> bool {
         self.filter.as_ref().is_none_or(|f| f.eval(row))
     }
 
-    /// A random query; one in four reads the STREAM table, a third are top-K windows (more
-    /// often without a filter than the others: a window over the whole table sees the most
-    /// rows go in and out).
+    /// A random query; one in four reads the STREAM table, a fifth are grouping queries, a
+    /// third of the others top-K windows (windows and groups more often without a filter than
+    /// the others: over the whole table the most rows go in and out).
     pub fn random(rng: &mut Rng) -> Query {
         let table = match rng.percent(25) {
             true => TableName::Events,
             false => TableName::Items,
         };
-        let window = rng.percent(WINDOW_PERCENT).then(|| Window::random(rng));
-        let unfiltered = if window.is_some() { 30 } else { 10 };
+        let grouping = rng.percent(GROUPING_PERCENT).then(|| Grouping::random(rng));
+        let windowed = grouping.is_none() && rng.percent(WINDOW_PERCENT);
+        let window = windowed.then(|| Window::random(rng));
+        let unfiltered = if window.is_some() || grouping.is_some() {
+            30
+        } else {
+            10
+        };
         Query {
             table,
-            columns: rng.pick(&PROJECTIONS),
+            // A grouping query's SELECT list is its own (`columns` is not `*`: DDL's rules).
+            columns: match grouping {
+                Some(_) => PROJECTIONS[1],
+                None => rng.pick(&PROJECTIONS),
+            },
             filter: (!rng.percent(unfiltered)).then(|| Cond::random(rng, 2)),
             window,
+            grouping,
         }
     }
 
     /// The column names `subscription_ack` must list when the table has `added` added
     /// columns: the projection (`*`: the table's columns), then `_seq` if absent.
     pub fn schema(&self, added: usize) -> Vec<String> {
-        let mut names: Vec<String> = if self.is_star() {
+        let mut names: Vec<String> = if let Some(grouping) = &self.grouping {
+            grouping.columns()
+        } else if self.is_star() {
             let base = ["id", "grp", "qty"].map(String::from);
             base.into_iter()
                 .chain((1..=added).map(added_column))
@@ -283,7 +238,10 @@ impl Query {
     }
 
     pub fn sql(&self) -> String {
-        let columns = self.columns.join(", ");
+        let columns = match &self.grouping {
+            Some(grouping) => grouping.select_list(),
+            None => self.columns.join(", "),
+        };
         let mut text = format!("SELECT {columns} FROM {}", self.table.sql());
         if let Some(filter) = &self.filter {
             text.push_str(" WHERE ");
@@ -291,6 +249,9 @@ impl Query {
         }
         if let Some(window) = &self.window {
             text.push_str(&window.sql());
+        }
+        if let Some(grouping) = &self.grouping {
+            text.push_str(&grouping.sql());
         }
         text
     }
@@ -301,13 +262,17 @@ impl Query {
         self.ordered(table, added).into_iter().collect()
     }
 
-    /// [`Query::result`] in the result's order (a window's; otherwise by `id`).
+    /// [`Query::result`] in the result's order (a window's; otherwise by `id`). A grouping
+    /// query's rows are its groups' (without `_seq`), keyed and ordered by the group key.
     pub fn ordered(&self, table: &BTreeMap<i64, Row>, added: usize) -> Vec<(i64, Row)> {
         let mut rows: Vec<(i64, &Row)> = table
             .iter()
             .filter(|(_, row)| self.matches(row))
             .map(|(key, row)| (*key, row))
             .collect();
+        if let Some(grouping) = &self.grouping {
+            return grouping.groups(rows.into_iter().map(|(_, row)| row));
+        }
         if let Some(window) = &self.window {
             window.arrange(&mut rows);
         }

@@ -3,6 +3,54 @@
 
 use super::*;
 
+/// What the histories counted (see [`report`]).
+#[derive(Default)]
+pub struct Stats {
+    pub histories: AtomicU64,
+    pub changes: AtomicU64,
+    pub filtered_changes: AtomicU64,
+    pub replayed_changes: AtomicU64,
+    pub checks: AtomicU64,
+    pub liveness_waits: AtomicU64,
+    pub snapshots: AtomicU64,
+    pub batches: AtomicU64,
+    pub resumes: AtomicU64,
+    pub keyed_resumes: AtomicU64,
+    pub keyed_changes: AtomicU64,
+    pub stream_changes: AtomicU64,
+    pub stream_deletes: AtomicU64,
+    pub resume_too_old: AtomicU64,
+    pub reconnects: AtomicU64,
+    pub writes: AtomicU64,
+    pub ddl: AtomicU64,
+    pub table_dropped: AtomicU64,
+    pub schema_changed: AtomicU64,
+    pub refused_across_ddl: AtomicU64,
+    pub named_across_alter: AtomicU64,
+    pub finished: AtomicU64,
+    /// Top-K subscriptions: messages applied (and of them replayed by resumes, and updates
+    /// whose `old_rows` and `rows` differ), window checks against the model, exact resumes,
+    /// `resume_too_old` answers.
+    pub window_changes: AtomicU64,
+    pub window_replayed: AtomicU64,
+    pub window_reshaped: AtomicU64,
+    pub window_checks: AtomicU64,
+    pub window_resumes: AtomicU64,
+    pub window_too_old: AtomicU64,
+    /// Grouping subscriptions: messages applied (and of them replayed by resumes, carrying
+    /// two or more groups, inserts or deletes of groups), group checks against the model,
+    /// exact resumes, `resume_too_old` answers; messages to grouping subscriptions of the
+    /// STREAM table.
+    pub group_changes: AtomicU64,
+    pub group_replayed: AtomicU64,
+    pub group_moves: AtomicU64,
+    pub group_appeared_vanished: AtomicU64,
+    pub group_checks: AtomicU64,
+    pub group_resumes: AtomicU64,
+    pub group_too_old: AtomicU64,
+    pub group_stream: AtomicU64,
+}
+
 pub(super) fn report(shared: &Shared, histories: u64, cross_checked: (u64, u64), started: Instant) {
     let stats = &shared.stats;
     let count = |counter: &AtomicU64| counter.load(Relaxed);
@@ -23,7 +71,10 @@ pub(super) fn report(shared: &Shared, histories: u64, cross_checked: (u64, u64),
          subscriptions, {} replayed by resumes), {} result checks, {} liveness waits, \
          {} snapshots ({} batches), {} resumes ({} keyed: {} changes; {} resume_too_old), \
          {} reconnects, {} top-K changes ({} replayed by resumes, {} reshaping updates; \
-         {} window checks, {} top-K resumes, {} top-K resume_too_old), {} DDL events \
+         {} window checks, {} top-K resumes, {} top-K resume_too_old), {} grouping changes \
+         ({} replayed by resumes, {} with several groups, {} inserts or deletes of groups; {} \
+         group checks, {} grouping resumes, {} grouping resume_too_old, {} to STREAM \
+         subscriptions), {} DDL events \
          ({} table_dropped, {} schema_changed, {} resumes refused across DDL, {} named \
          subscriptions across ADD COLUMN), {} changes to STREAM subscriptions ({} deletes; {} rows expired), \
          {} sessions finished after the writers stopped, {} observed events from \
@@ -47,6 +98,14 @@ pub(super) fn report(shared: &Shared, histories: u64, cross_checked: (u64, u64),
         count(&stats.window_checks),
         count(&stats.window_resumes),
         count(&stats.window_too_old),
+        count(&stats.group_changes),
+        count(&stats.group_replayed),
+        count(&stats.group_moves),
+        count(&stats.group_appeared_vanished),
+        count(&stats.group_checks),
+        count(&stats.group_resumes),
+        count(&stats.group_too_old),
+        count(&stats.group_stream),
         count(&stats.ddl),
         count(&stats.table_dropped),
         count(&stats.schema_changed),
@@ -111,6 +170,24 @@ pub(super) fn report(shared: &Shared, histories: u64, cross_checked: (u64, u64),
                 "top-K changes replayed by resumes",
                 count(&stats.window_replayed),
             ),
+            (
+                "changes to grouping subscriptions",
+                count(&stats.group_changes),
+            ),
+            (
+                "grouping changes replayed by resumes",
+                count(&stats.group_replayed),
+            ),
+            (
+                "grouping changes carrying several groups",
+                count(&stats.group_moves),
+            ),
+            (
+                "grouping inserts or deletes of groups",
+                count(&stats.group_appeared_vanished),
+            ),
+            ("grouping checks", count(&stats.group_checks)),
+            ("grouping resumes", count(&stats.group_resumes)),
         ];
         for (what, n) in exercised {
             assert!(n > 0, "seed {}: no {what} were exercised", shared.seed);

@@ -13,7 +13,8 @@
 //! (applied as docs/websocket.md says; the copy is checked at its `snapshot_end_seq`) or with
 //! `resume_too_old` (then a new snapshot), and DDL may end a subscription (`table_dropped`,
 //! `schema_changed`: then a new snapshot). A top-K subscription applies its changes as
-//! `session_window.rs` says, and they are checked as `session_check.rs` says.
+//! `session_window.rs` says, a grouping subscription as `session_groups.rs` says, and they are
+//! checked as `session_check.rs` says.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
@@ -32,6 +33,8 @@ use crate::{lock, Shared};
 
 #[path = "session_check.rs"]
 mod check;
+#[path = "session_groups.rs"]
+mod groups;
 #[path = "session_liveness.rs"]
 mod liveness;
 #[path = "session_window.rs"]
@@ -349,9 +352,7 @@ impl<'a> Session<'a> {
                     "bad initial_data_batch {batch_num} (boundary {boundary})"
                 ));
             }
-            if let Err(e) = self.view.load(&rows, boundary) {
-                self.fail(&e);
-            }
+            self.load(&rows, boundary);
             self.shared.stats.batches.fetch_add(1, Relaxed);
             if ready {
                 break;
@@ -369,7 +370,7 @@ impl<'a> Session<'a> {
             });
         }
         self.view.last = boundary;
-        if self.query.window().is_some() {
+        if self.query.per_write() {
             self.view.loaded_window();
         }
         self.client = Some(client);
@@ -394,9 +395,7 @@ impl<'a> Session<'a> {
             Opened::Lost => return false,
             Opened::TooOld => {
                 self.not_for_observer("resume_too_old");
-                if self.query.window().is_some() {
-                    self.shared.stats.window_too_old.fetch_add(1, Relaxed);
-                }
+                self.per_write_too_old();
                 self.note("resume_too_old: a new snapshot".into());
                 return self.snapshot();
             }
@@ -405,12 +404,7 @@ impl<'a> Session<'a> {
                 return self.snapshot();
             }
         };
-        if self.query.window().is_some() {
-            if keyed {
-                self.fail("a top-K resume got a keyed catch-up (a window resumes exactly or not)");
-            }
-            self.shared.stats.window_resumes.fetch_add(1, Relaxed);
-        }
+        self.per_write_resume(keyed);
         if keyed {
             self.not_for_observer("a keyed catch-up");
             if end < from {
@@ -533,12 +527,12 @@ impl<'a> Session<'a> {
                     seq,
                 }) if subscription_id == self.id => {
                     let seq = seq.map(|seq| seq.0);
-                    if self.query.window().is_some() {
-                        self.apply_window_change(change_type, seq, &rows, old_rows.as_deref());
+                    if self.query.per_write() {
+                        self.apply_per_write(change_type, seq, &rows, old_rows.as_deref());
                         continue;
                     }
                     if seq.is_some() {
-                        self.fail("a change with a top-level \"seq\" to a query without LIMIT");
+                        self.fail("a change with a top-level \"seq\" to a plain query");
                     }
                     let keyed = self.view.keyed.is_some();
                     let applied = self

@@ -1,7 +1,8 @@
 //! [`Session`]'s safety checks against the observer's history: the copy equals the query's
 //! result at the last `_seq` received ([`Session::check`]); a top-K subscription's copies,
 //! kept after each message since the last check, equal the model's window after each write
-//! that changed it, which are exactly the messages received ([`Session::check_window`]).
+//! that changed it, which are exactly the messages received ([`Session::check_window`]); a
+//! grouping subscription's the same with the model's groups (compared without `_seq`).
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::MutexGuard;
@@ -52,7 +53,7 @@ impl<'a> Session<'a> {
             let state = table.generation(self.generation).history.state_at(at);
             self.query.result(&state, self.added)
         };
-        if let Some(difference) = diff(&self.view.rows, &want) {
+        if let Some(difference) = diff(&self.query.comparable(&self.view.rows), &want) {
             self.fail(&format!(
                 "the result held differs from the query at _seq {at} \
                  (got vs the observer's history):\n{difference}"
@@ -64,7 +65,8 @@ impl<'a> Session<'a> {
     /// The copies received since the last check against the model: a snapshot's rows (in
     /// the window's order) are the window at its boundary; the messages after the last check
     /// (or the snapshot) have the `_seq`s of exactly the writes that changed the window since,
-    /// and each leaves the copy equal to the window after its write.
+    /// and each leaves the copy equal to the window after its write. The same for a grouping
+    /// subscription's groups (the model's `Query::ordered` is its groups in key order).
     pub(super) fn check_window(&mut self) {
         let received = std::mem::take(&mut self.view.received);
         let (Some(first), Some(last)) = (received.first(), received.last()) else {
@@ -76,6 +78,11 @@ impl<'a> Session<'a> {
             None => (self.view.checked_at, None, &received[..]),
         };
         let to = last.seq;
+        let what = if self.query.grouping().is_some() {
+            "groups"
+        } else {
+            "window"
+        };
         let results = {
             let table = self.observed_up_to(self.generation, to);
             let history = &table.generation(self.generation).history;
@@ -84,14 +91,14 @@ impl<'a> Session<'a> {
         if let Some((first, order)) = snapshot {
             let want: Vec<i64> = results.initial.iter().map(|(key, _)| *key).collect();
             let window = results.initial.iter().cloned().collect();
-            if let Some(difference) = diff(&first.rows, &window) {
+            if let Some(difference) = diff(&self.query.comparable(&first.rows), &window) {
                 self.fail(&format!(
-                    "the snapshot differs from the window at its boundary {base}:\n{difference}"
+                    "the snapshot differs from the {what} at its boundary {base}:\n{difference}"
                 ));
             }
             if *order != want {
                 self.fail(&format!(
-                    "the snapshot's rows came in the order {order:?}, the window's is {want:?}"
+                    "the snapshot's rows came in the order {order:?}, the model's {what} order is {want:?}"
                 ));
             }
         }
@@ -101,8 +108,8 @@ impl<'a> Session<'a> {
             let at = got.iter().zip(&want).take_while(|(a, b)| a == b).count();
             let shown = |seqs: &[u64]| seqs[at..].iter().take(SHOWN).copied().collect::<Vec<_>>();
             self.fail(&format!(
-                "the window's change messages since _seq {base} are not one per write that \
-                 changed it: {} messages, {} such writes; from message {at} on (from 0), got \
+                "the change messages since _seq {base} are not one per write that \
+                 changed the {what}: {} messages, {} such writes; from message {at} on (from 0), got \
                  seqs {:?}, the writes that changed it {:?}",
                 got.len(),
                 want.len(),
@@ -112,14 +119,19 @@ impl<'a> Session<'a> {
         }
         for (message, (seq, window)) in messages.iter().zip(&results.changes) {
             let want = window.iter().cloned().collect();
-            if let Some(difference) = diff(&message.rows, &want) {
+            if let Some(difference) = diff(&self.query.comparable(&message.rows), &want) {
                 self.fail(&format!(
-                    "after the change with seq {seq}, the window held differs from the \
+                    "after the change with seq {seq}, the {what} held differ from the \
                      model's (got vs the observer's history):\n{difference}"
                 ));
             }
         }
         self.view.checked_at = to;
-        self.shared.stats.window_checks.fetch_add(1, Relaxed);
+        let stats = &self.shared.stats;
+        match self.query.grouping() {
+            Some(_) => &stats.group_checks,
+            None => &stats.window_checks,
+        }
+        .fetch_add(1, Relaxed);
     }
 }

@@ -110,7 +110,7 @@ impl Session<'_> {
             .result(&generation.history.state_at(last), self.added);
         let added = generation.added;
         let stale = self.query.is_star() && self.added != added;
-        let difference = diff(&self.view.rows, &want);
+        let difference = diff(&self.query.comparable(&self.view.rows), &want);
         let survived_alter = !self.query.is_star() && self.added < added;
         drop(table);
         if stale {

@@ -55,15 +55,14 @@ impl Session<'_> {
     }
 
     /// The last `_seq` at or below `upto` that the session is owed: of a write that sends it a
-    /// change (for a window: that changed the window, which the model knows from the
-    /// session's last `_seq` on, checked by [`Session::check_window`]).
+    /// change (for a window: that changed the window; for a grouping query: that changed some
+    /// group's row; which the model knows from the session's last `_seq` on, checked by
+    /// [`Session::check_window`]).
     pub(super) fn owed(&self, history: &History, upto: u64) -> u64 {
-        match self.query.window() {
-            None => history.last_relevant(&self.query, upto),
-            Some(_) => {
-                let from = self.view.last.min(upto);
-                history.last_window_change(&self.query, self.added, from, upto)
-            }
+        if !self.query.per_write() {
+            return history.last_relevant(&self.query, upto);
         }
+        let from = self.view.last.min(upto);
+        history.last_window_change(&self.query, self.added, from, upto)
     }
 }
