@@ -39,6 +39,13 @@ pub(crate) fn coerce(value: Value, target: DataType, origin: Origin) -> Result<V
         (DataType::Double, Value::Int(v)) => Ok(Value::Double(f64::from(v))),
         (DataType::Double, Value::BigInt(v)) => Ok(Value::Double(v as f64)),
         (DataType::Double, value @ Value::Double(_)) => Ok(value),
+        (DataType::Double, Value::Text(text)) if lenient => text
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .map(Value::Double)
+            .ok_or_else(|| SqlError::type_mismatch(format!("'{text}' is not a number"), None)),
         (DataType::Text, value @ Value::Text(_)) => Ok(value),
         (DataType::Timestamp, value @ Value::Timestamp(_)) => Ok(value),
         (DataType::Timestamp, Value::Text(text)) => match parse_rfc3339(&text) {

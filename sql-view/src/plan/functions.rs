@@ -237,7 +237,17 @@ fn numeric_argument(function: ScalarFunction, arg: &mut Typed) -> Result<()> {
 /// The one type all of `values` have (numbers widen to the widest; a constant is coerced to
 /// the type of the others), or a `type_mismatch` naming the first that does not fit.
 fn common_type(values: &mut [Typed], what: &str) -> Result<Option<DataType>> {
-    let typed: Vec<DataType> = values.iter().filter_map(|v| v.data_type).collect();
+    // A parameter sent as text takes the type of the others ("3" meeting numbers is a number),
+    // unless there is nothing else.
+    let typed_of = |v: &Typed| {
+        let text_parameter =
+            matches!(v.source, Source::Parameter(_)) && v.data_type == Some(DataType::Text);
+        v.data_type.filter(|_| !text_parameter)
+    };
+    let mut typed: Vec<DataType> = values.iter().filter_map(typed_of).collect();
+    if typed.is_empty() {
+        typed = values.iter().filter_map(|v| v.data_type).collect();
+    }
     let target = if !typed.is_empty() && typed.iter().all(|t| t.is_numeric()) {
         typed.iter().copied().reduce(DataType::wider_numeric)
     } else {
