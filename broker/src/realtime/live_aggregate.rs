@@ -9,12 +9,12 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value as Json};
 use strand_log::Seq;
-use strand_sql_view::{GroupChange, LiveGroups, RowView, SystemColumns, Value};
+use strand_sql_view::{GroupChange, LiveGroups, RowView, Value};
 use strand_wire::ChangeType;
 
 use super::history::{HistoryError, VersionPair};
 use super::live_window::WindowChange;
-use super::plan::SubscriptionPlan;
+use super::plan::{system, SubscriptionPlan};
 use super::snapshot::each_matching_row;
 use crate::tables::versions::KeyedPartition;
 
@@ -23,13 +23,6 @@ pub struct LiveAggregate {
     partition: Arc<KeyedPartition>,
     groups: LiveGroups,
     as_of: Option<Seq>,
-}
-
-fn system(seq: Seq) -> SystemColumns {
-    SystemColumns {
-        seq: i64::try_from(seq.0).unwrap_or(i64::MAX),
-        deleted: false,
-    }
 }
 
 fn sql_error(error: strand_sql_view::SqlError) -> HistoryError {

@@ -174,7 +174,8 @@ impl SubscriptionPlan {
     }
 }
 
-fn system(seq: Seq) -> SystemColumns {
+/// The system columns of a row version with `_seq` = `seq`.
+pub(super) fn system(seq: Seq) -> SystemColumns {
     SystemColumns {
         seq: i64::try_from(seq.0).unwrap_or(i64::MAX),
         deleted: false,

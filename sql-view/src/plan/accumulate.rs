@@ -31,6 +31,18 @@ impl PartialEq for GroupKey {
 
 impl Eq for GroupKey {}
 
+impl GroupKey {
+    /// Key order, as the groups come out: each value as ORDER BY orders it.
+    pub(crate) fn order(&self, other: &GroupKey) -> std::cmp::Ordering {
+        self.0
+            .iter()
+            .zip(&other.0)
+            .map(|(x, y)| sort_order(x.as_ref(), y.as_ref()))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    }
+}
+
 impl Hash for GroupKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
         for value in &self.0 {
@@ -225,14 +237,7 @@ impl GroupTable {
             self.groups.insert(GroupKey(Vec::new()), slots);
         }
         let mut groups: Vec<(GroupKey, Vec<Slot>)> = self.groups.into_iter().collect();
-        groups.sort_by(|a, b| {
-            a.0 .0
-                .iter()
-                .zip(&b.0 .0)
-                .map(|(x, y)| sort_order(x.as_ref(), y.as_ref()))
-                .find(|o| o.is_ne())
-                .unwrap_or(std::cmp::Ordering::Equal)
-        });
+        groups.sort_by(|a, b| a.0.order(&b.0));
         groups
             .into_iter()
             .map(|(key, slots)| {

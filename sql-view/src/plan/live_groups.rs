@@ -269,7 +269,7 @@ impl LiveGroups {
                 .into_iter()
                 .collect());
         }
-        keys.sort_by(|a, b| compare_keys(&a.0, &b.0));
+        keys.sort_by(|a, b| a.order(b));
         let mut rows = Vec::with_capacity(keys.len());
         for key in keys {
             if let Some(row) = self.output(stage, key)? {
@@ -302,14 +302,6 @@ impl LiveGroups {
         }
         Ok(Some(stage.output.project(&group_row, system)?))
     }
-}
-
-fn compare_keys(a: &[Value], b: &[Value]) -> Ordering {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| sort_order(x.as_ref(), y.as_ref()))
-        .find(|o| o.is_ne())
-        .unwrap_or(Ordering::Equal)
 }
 
 #[cfg(test)]
