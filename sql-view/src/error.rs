@@ -37,6 +37,9 @@ pub mod code {
     pub const LIMIT_EXCEEDED: &str = "limit_exceeded";
     /// A column outside GROUP BY and outside any aggregate, or a misplaced aggregate.
     pub const GROUPING_ERROR: &str = "grouping_error";
+    /// A name that could mean two things in a join: a column in two of its tables, or two
+    /// tables known by one name.
+    pub const AMBIGUOUS_NAME: &str = "ambiguous_name";
 }
 
 /// A 1-based line and column in the SQL text (columns count characters, not bytes).

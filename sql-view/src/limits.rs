@@ -99,3 +99,11 @@ const _: () = assert!(TTL_SECONDS_MAX <= i64::MAX as u64 / 1_000_000);
 /// Most groups one GROUP BY / DISTINCT query may hold while it reads the table (each holds its
 /// key and its aggregates' state).
 pub const GROUPS_MAX: usize = 1_000_000;
+
+/// Tables in one SELECT's FROM, the first included (`a JOIN b JOIN c ...`). Each joined table
+/// is read whole into memory for the join; a long chain is a query to restructure.
+pub const JOIN_TABLES_MAX: usize = 8;
+
+/// Rows read from the tables after the first of a join (its build side, held in memory as
+/// hash tables keyed by the ON equalities): put the large table first in FROM.
+pub const JOIN_BUILD_ROWS_MAX: usize = 2_000_000;

@@ -17,6 +17,7 @@ mod ddl_result;
 mod errors;
 mod expiry;
 mod hooks;
+mod join;
 mod query;
 mod queued_write;
 mod subscribe;
@@ -357,6 +358,8 @@ impl Engine {
         let mut waits_for_round = true;
         let (table, pinned_by_key, writes) = match statement {
             Statement::Select(select) => match SelectPlan::compile(select, catalog, params) {
+                // A join reads every table after the first whole.
+                Ok(plan) if plan.join().is_some() => return RunCost::Long,
                 Ok(plan) => (
                     plan.table().name().clone(),
                     plan.filter().key_values(),

@@ -6,7 +6,7 @@ use serde_json::{Map, Value as Json};
 use strand_log::{ReadFrom, ReadSnapshot, RecordView, Seq};
 use strand_sql_view::ast::Select;
 use strand_sql_view::Privilege;
-use strand_sql_view::{column_json, BigIntJson, Filter, SelectPlan, SystemColumns};
+use strand_sql_view::{column_json, BigIntJson, SelectPlan, SystemColumns};
 use strand_sql_view::{encode_key, RowView, TableDef, TableKind, Value};
 
 use super::{errors, Caller, Engine, EngineResult};
@@ -23,6 +23,10 @@ impl Engine {
         params: &[Value],
     ) -> EngineResult {
         let plan = SelectPlan::compile(select, &*self.catalog, params).map_err(errors::from_sql)?;
+        if let Some(join) = plan.join() {
+            let rows = self.select_join(caller, &plan, join)?;
+            return finish_select(&plan, rows);
+        }
         let table = self.table(plan.table().name())?;
         let owner = self.owner_of(caller, &table, Privilege::Select)?;
         let partition = self
@@ -31,28 +35,35 @@ impl Engine {
             .map_err(errors::from_versions)?;
         let mut collector = plan.collector();
         let mut offered = 0usize;
-        for_each_live_row(&partition, &table.def, plan.filter(), |row, system| {
+        let keys = plan.filter().key_values();
+        for_each_live_row(&partition, &table.def, keys, |row, system| {
             collector.push(row, system).map_err(errors::from_sql)?;
             offered += 1;
             Ok(!collector.is_full())
         })?;
         let rows = collector.finish().map_err(errors::from_sql)?;
-        if rows.len() > RESULT_ROWS_MAX {
-            let text = format!("the result has more than {RESULT_ROWS_MAX} rows; add a LIMIT");
-            return Err(ApiError::new(ErrorCode::LimitExceeded, text));
-        }
         tracing::debug!(user = %caller.user, table = %table.def.name(), offered, rows = rows.len(),
             "select");
-        Ok(result_of(&plan, rows))
+        finish_select(&plan, rows)
     }
 }
 
-/// Call `visit` with every live (not deleted, not expired) row that may match `filter`, until
-/// it returns `Ok(false)`.
+/// The result of a SELECT, refused when it is too large to send.
+fn finish_select(plan: &SelectPlan, rows: Vec<Vec<Value>>) -> EngineResult {
+    if rows.len() > RESULT_ROWS_MAX {
+        let text = format!("the result has more than {RESULT_ROWS_MAX} rows; add a LIMIT");
+        return Err(ApiError::new(ErrorCode::LimitExceeded, text));
+    }
+    Ok(result_of(plan, rows))
+}
+
+/// Call `visit` with every live (not deleted, not expired) row, or only those with one of
+/// `keys` as their primary key (a WHERE's [`Filter::key_values`]), until it returns
+/// `Ok(false)`.
 pub(super) fn for_each_live_row(
     partition: &KeyedPartition,
     table: &TableDef,
-    filter: &Filter,
+    keys: Option<Vec<Value>>,
     mut visit: impl FnMut(&RowView<'_>, SystemColumns) -> Result<bool, ApiError>,
 ) -> Result<(), ApiError> {
     let expired_before_ms = expiry_cutoff_ms(table);
@@ -71,7 +82,7 @@ pub(super) fn for_each_live_row(
         )
     };
     let snapshot = partition.snapshot();
-    if let Some(keys) = filter.key_values() {
+    if let Some(keys) = keys {
         let mut versions = Vec::with_capacity(keys.len());
         for key in keys {
             if let Some(key) = encode_key(key.as_ref()) {

@@ -27,6 +27,11 @@ impl Engine {
         };
         let plan =
             SelectPlan::compile(&select, &*self.catalog, params).map_err(errors::from_sql)?;
+        if plan.join().is_some() {
+            let text = "joins are not supported in subscriptions yet (they are in one-shot \
+                        SELECTs)";
+            return Err(ApiError::new(ErrorCode::Unsupported, text));
+        }
         if plan.orders_groups() {
             let text = "ORDER BY, LIMIT and OFFSET over groups are not supported in \
                         subscriptions yet (the client orders the groups it holds)";

@@ -190,18 +190,23 @@ impl Engine {
         }
         let writer = partition.writer();
         let mut encoded = Vec::new();
-        for_each_live_row(&partition, &table.def, plan.filter(), |row, system| {
-            if plan.matches(row, system).map_err(errors::from_sql)? {
-                let values = plan.apply(row, system).map_err(errors::from_sql)?;
-                let key = key_of(pk, &values)?;
-                let bytes = encode_row(&values).map_err(|e| ApiError::internal(&e))?;
-                encoded.push(Encoded {
-                    key,
-                    row: Some(bytes),
-                });
-            }
-            Ok(true)
-        })?;
+        for_each_live_row(
+            &partition,
+            &table.def,
+            plan.filter().key_values(),
+            |row, system| {
+                if plan.matches(row, system).map_err(errors::from_sql)? {
+                    let values = plan.apply(row, system).map_err(errors::from_sql)?;
+                    let key = key_of(pk, &values)?;
+                    let bytes = encode_row(&values).map_err(|e| ApiError::internal(&e))?;
+                    encoded.push(Encoded {
+                        key,
+                        row: Some(bytes),
+                    });
+                }
+                Ok(true)
+            },
+        )?;
         self.write_all(writer, &encoded)?;
         self.committed(&table, owner, &partition);
         Ok(affected(encoded.len(), "updated"))
@@ -223,16 +228,21 @@ impl Engine {
         let pk = table.def.primary_key();
         let writer = partition.writer();
         let mut encoded = Vec::new();
-        for_each_live_row(&partition, &table.def, plan.filter(), |row, system| {
-            if plan.matches(row, system).map_err(errors::from_sql)? {
-                let values = row.to_values(table.def.columns().len());
-                encoded.push(Encoded {
-                    key: key_of(pk, &values)?,
-                    row: None,
-                });
-            }
-            Ok(true)
-        })?;
+        for_each_live_row(
+            &partition,
+            &table.def,
+            plan.filter().key_values(),
+            |row, system| {
+                if plan.matches(row, system).map_err(errors::from_sql)? {
+                    let values = row.to_values(table.def.columns().len());
+                    encoded.push(Encoded {
+                        key: key_of(pk, &values)?,
+                        row: None,
+                    });
+                }
+                Ok(true)
+            },
+        )?;
         if pk.is_none() && !encoded.is_empty() {
             let text = "DELETE needs a table with a PRIMARY KEY (rows without one cannot be named)";
             return Err(ApiError::new(ErrorCode::Unsupported, text));

@@ -199,13 +199,15 @@ pub struct TableRef {
     pub position: Option<Position>,
 }
 
-/// A parsed `SELECT` over one table.
+/// A parsed `SELECT` over one table, or several joined.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Select {
-    /// The table of `FROM`.
+    /// The table of `FROM` (the first one when there are joins).
     pub table: TableRef,
     /// `FROM ns.t AS alias`.
     pub alias: Option<String>,
+    /// `JOIN ... ON ...`, in order (empty for one table).
+    pub joins: Vec<Join>,
     /// The SELECT list.
     pub projection: Vec<SelectItem>,
     /// `WHERE`.
@@ -224,11 +226,40 @@ pub struct Select {
     pub offset: Option<Expr>,
 }
 
+/// One `[INNER | LEFT [OUTER]] JOIN ns.t [AS alias] ON condition`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Join {
+    /// The joined table.
+    pub table: TableRef,
+    /// `AS alias`.
+    pub alias: Option<String>,
+    /// INNER or LEFT.
+    pub kind: JoinKind,
+    /// The `ON` condition.
+    pub on: Expr,
+}
+
+/// The kind of a join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinKind {
+    /// `[INNER] JOIN`: only pairs that satisfy ON.
+    Inner,
+    /// `LEFT [OUTER] JOIN`: also each row with no partner, with NULLs for the joined table.
+    Left,
+}
+
 /// One item of the SELECT list.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SelectItem {
-    /// `*` or `t.*`: the table's columns, without system columns.
+    /// `*` (and, over one table, `t.*`): the columns, without system columns.
     Wildcard,
+    /// `t.*` in a join: the columns of the table named or aliased `t`.
+    QualifiedWildcard {
+        /// The name as written: `[alias]`, `[table]` or `[namespace, table]`.
+        qualifier: Vec<String>,
+        /// Where it was written.
+        position: Option<Position>,
+    },
     /// An expression, optionally named with `AS`.
     Expr {
         /// The expression.

@@ -72,7 +72,15 @@ pub(crate) fn single_table(
     if !table.joins.is_empty() {
         return Err(unsupported("joins", start));
     }
-    match &table.relation {
+    table_factor(&table.relation, start)
+}
+
+/// A table named in FROM or JOIN, with its alias.
+pub(crate) fn table_factor(
+    relation: &TableFactor,
+    start: Option<Position>,
+) -> Result<(TableRef, Option<String>)> {
+    match relation {
         TableFactor::Table {
             name,
             alias,

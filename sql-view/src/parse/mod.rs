@@ -14,6 +14,7 @@ mod cursor;
 mod custom;
 mod ddl;
 mod expr;
+mod from;
 mod interval;
 mod literal_insert;
 mod literal_scan;

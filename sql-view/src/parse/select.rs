@@ -1,4 +1,4 @@
-//! sqlparser queries to our [`Select`]: one table, a SELECT list of columns, aliases,
+//! sqlparser queries to our [`Select`]: one table or a join (`from.rs`), a SELECT list of columns, aliases,
 //! expressions and `*`, WHERE, GROUP BY, HAVING, DISTINCT, ORDER BY, LIMIT / OFFSET. DISTINCT
 //! ON, ROLLUP and the like, window clauses, set operations and CTEs are refused by name.
 
@@ -7,7 +7,7 @@ use sqlparser::ast::{
     SelectItemQualifiedWildcardKind, SetExpr, WildcardAdditionalOptions,
 };
 
-use super::convert::{ident_at, single_table, unsupported};
+use super::convert::{ident_at, unsupported};
 use super::cursor::fold_identifier;
 use super::expr::{expr, leftmost_position};
 use crate::ast::{Expr, OrderItem, Select, SelectItem, TableRef};
@@ -33,11 +33,13 @@ pub(crate) fn select(query: &Query, start: Option<Position>) -> Result<Select> {
         _ => return Err(unsupported("this kind of query", start)),
     };
     check_select_clauses(body, start)?;
-    let (table, alias) = single_table(&body.from, start)?;
+    let from = super::from::from_clause(&body.from, start)?;
+    let (table, alias) = (from.table, from.alias);
+    let joined = !from.joins.is_empty();
     let projection = body
         .projection
         .iter()
-        .map(|item| select_item(item, &table, alias.as_deref(), start))
+        .map(|item| select_item(item, &table, alias.as_deref(), joined, start))
         .collect::<Result<Vec<_>>>()?;
     let filter = body.selection.as_ref().map(expr).transpose()?;
     let group_by = match &body.group_by {
@@ -51,6 +53,7 @@ pub(crate) fn select(query: &Query, start: Option<Position>) -> Result<Select> {
     Ok(Select {
         table,
         alias,
+        joins: from.joins,
         projection,
         filter,
         group_by,
@@ -95,6 +98,7 @@ fn select_item(
     item: &SqlItem,
     table: &TableRef,
     alias: Option<&str>,
+    joined: bool,
     start: Option<Position>,
 ) -> Result<SelectItem> {
     match item {
@@ -117,6 +121,23 @@ fn select_item(
             Ok(SelectItem::Expr { expr, alias, text })
         }
         SqlItem::Wildcard(options) => plain_wildcard(options, start),
+        SqlItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(name), options)
+            if joined =>
+        {
+            // Which table it names is the plan's business: it knows them all.
+            plain_wildcard(options, start)?;
+            let qualifier = name
+                .0
+                .iter()
+                .filter_map(|part| part.as_ident())
+                .map(|i| fold_identifier(&i.value, i.quote_style))
+                .collect();
+            let position = name.0.first().and_then(|p| p.as_ident()).and_then(ident_at);
+            Ok(SelectItem::QualifiedWildcard {
+                qualifier,
+                position,
+            })
+        }
         SqlItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(name), options) => {
             if !qualifier_matches(name, table, alias) {
                 let position = name.0.first().and_then(|p| p.as_ident()).and_then(ident_at);

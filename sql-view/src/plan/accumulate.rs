@@ -12,7 +12,7 @@ use super::{RowFields, SystemColumns};
 use crate::ast::AggregateFunction;
 use crate::error::{code, Result, SqlError};
 use crate::limits;
-use crate::value::{sort_order, Value};
+use crate::value::{sort_order, Value, ValueRef};
 
 /// Values compared as GROUP BY does: NULLs equal each other, numbers by value.
 #[derive(Debug, Clone)]
@@ -46,26 +46,26 @@ impl GroupKey {
 impl Hash for GroupKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
         for value in &self.0 {
-            hash_value(value, state);
+            hash_value(value.as_ref(), state);
         }
     }
 }
 
 /// Consistent with [`sort_order`] equality: equal numbers of any type hash alike.
-fn hash_value<H: Hasher>(value: &Value, state: &mut H) {
+pub(crate) fn hash_value<H: Hasher>(value: ValueRef<'_>, state: &mut H) {
     let integral = |v: f64| (v.fract() == 0.0 && v.abs() < 9.2e18).then_some(v as i64);
     match value {
-        Value::Null => 0u8.hash(state),
-        Value::Boolean(v) => (1u8, v).hash(state),
-        Value::Int(v) => (2u8, i64::from(*v)).hash(state),
-        Value::BigInt(v) => (2u8, v).hash(state),
-        Value::Double(v) => match integral(*v) {
+        ValueRef::Null => 0u8.hash(state),
+        ValueRef::Boolean(v) => (1u8, v).hash(state),
+        ValueRef::Int(v) => (2u8, i64::from(v)).hash(state),
+        ValueRef::BigInt(v) => (2u8, v).hash(state),
+        ValueRef::Double(v) => match integral(v) {
             Some(i) => (2u8, i).hash(state),
             None => (3u8, v.to_bits()).hash(state),
         },
-        Value::Text(v) | Value::Json(v) => (4u8, v).hash(state),
-        Value::Timestamp(v) => (5u8, v).hash(state),
-        Value::Bytes(v) => (6u8, v).hash(state),
+        ValueRef::Text(v) | ValueRef::Json(v) => (4u8, v).hash(state),
+        ValueRef::Timestamp(v) => (5u8, v).hash(state),
+        ValueRef::Bytes(v) => (6u8, v).hash(state),
     }
 }
 

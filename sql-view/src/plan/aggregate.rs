@@ -48,7 +48,7 @@ pub(crate) fn groups(select: &Select) -> bool {
         || select.having.is_some()
         || select.projection.iter().any(|item| match item {
             SelectItem::Expr { expr, .. } => has_aggregate(expr),
-            SelectItem::Wildcard => false,
+            SelectItem::Wildcard | SelectItem::QualifiedWildcard { .. } => false,
         })
         || select.order_by.iter().any(|item| has_aggregate(&item.expr))
 }
@@ -64,7 +64,7 @@ impl AggregateStage {
         if select.distinct {
             let aggregates = projection.iter().any(|item| match item {
                 SelectItem::Expr { expr, .. } => has_aggregate(expr),
-                SelectItem::Wildcard => false,
+                SelectItem::Wildcard | SelectItem::QualifiedWildcard { .. } => false,
             });
             if !group_by.is_empty() || aggregates || select.having.is_some() {
                 let what = "DISTINCT together with GROUP BY, HAVING or aggregates";
@@ -75,7 +75,7 @@ impl AggregateStage {
                 .iter()
                 .filter_map(|item| match item {
                     SelectItem::Expr { expr, .. } => Some(expr.clone()),
-                    SelectItem::Wildcard => None,
+                    SelectItem::Wildcard | SelectItem::QualifiedWildcard { .. } => None,
                 })
                 .collect();
         }
@@ -121,7 +121,7 @@ impl AggregateStage {
             .iter()
             .filter_map(|item| match item {
                 SelectItem::Expr { alias, .. } => alias.clone(),
-                SelectItem::Wildcard => None,
+                SelectItem::Wildcard | SelectItem::QualifiedWildcard { .. } => None,
             })
             .collect();
         let mut order_by = Vec::with_capacity(select.order_by.len());
@@ -151,6 +151,7 @@ impl AggregateStage {
         }
         let groups = group_table(columns)?;
         let second = Select {
+            joins: Vec::new(),
             table: TableRef {
                 name: groups.name().clone(),
                 position: None,
@@ -307,7 +308,7 @@ fn expand_wildcards(projection: Vec<SelectItem>, table: &TableDef) -> Vec<Select
     let mut expanded = Vec::with_capacity(projection.len());
     for item in projection {
         match item {
-            SelectItem::Wildcard => {
+            SelectItem::Wildcard | SelectItem::QualifiedWildcard { .. } => {
                 for column in table.columns() {
                     let name = column.name.as_str().to_owned();
                     expanded.push(SelectItem::Expr {

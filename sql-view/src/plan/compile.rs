@@ -22,6 +22,9 @@ pub(crate) struct Scope<'a> {
     pub(crate) params: &'a [Value],
     /// Set when the statement reads the clock (`now()`): its result depends on when it runs.
     pub(crate) reads_clock: std::cell::Cell<bool>,
+    /// A join's tables in scope: names resolve over all of them, to fields of the joined row
+    /// (`join.rs`); empty for one table, whose names resolve against `table`.
+    pub(crate) sources: &'a [super::join::JoinSource],
 }
 
 /// Where a compiled expression's value comes from; constants are coerced by these rules.
@@ -181,6 +184,10 @@ impl Scope<'_> {
             source: Source::Row,
             position,
         };
+        if !self.sources.is_empty() {
+            let (node, data_type) = super::join::resolve(self.sources, qualifier, name, position)?;
+            return Ok(typed(node, data_type));
+        }
         let Some(table) = self.table else {
             return Err(SqlError::new(
                 code::UNKNOWN_COLUMN,

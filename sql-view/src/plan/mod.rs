@@ -15,6 +15,8 @@ mod arith;
 mod compile;
 mod constants;
 mod functions;
+mod join;
+mod join_exec;
 mod keys;
 mod like;
 mod live_groups;
@@ -25,6 +27,8 @@ mod write;
 
 use std::sync::Arc;
 
+pub use join::{JoinPlan, JoinSource};
+pub use join_exec::{JoinBuild, JoinedRow};
 pub use live_groups::{GroupChange, LiveGroups};
 pub use select::{ResultCollector, SelectPlan};
 pub use write::{DeletePlan, InsertPlan, UpdatePlan};

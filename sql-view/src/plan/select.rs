@@ -8,13 +8,14 @@ use std::sync::Arc;
 use super::accumulate::GroupTable;
 use super::aggregate::{self, AggregateStage};
 use super::compile::{Scope, Source, Typed};
+use super::join::{self, JoinPlan, JoinSource};
 use super::node::Node;
 use super::{resolve_table, Filter, OutputColumn, RowFields, SystemColumns};
 use crate::ast::{Expr, ExprKind, Literal, Select, SelectItem};
 use crate::catalog::{CatalogView, TableDef};
 use crate::error::{code, Result, SqlError};
 use crate::limits;
-use crate::value::{sort_order, DataType, Value, ValueRef};
+use crate::value::{sort_order, DataType, Value};
 
 /// One ORDER BY key.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,10 +25,25 @@ struct SortKey {
     nulls_first: bool,
 }
 
+/// What orders rows equal in every ORDER BY key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tie {
+    /// A field of the row: a primary key.
+    Field(usize),
+    /// The version's `_seq`, for a table without a primary key.
+    Seq,
+}
+
 /// A compiled SELECT.
 #[derive(Debug, Clone)]
 pub struct SelectPlan {
+    /// The table read (the first of a join).
     table: Arc<TableDef>,
+    /// The tables after the first and how they are joined; rows are then joined rows
+    /// (`join.rs`).
+    join: Option<Arc<JoinPlan>>,
+    /// Ties of ORDER BY are broken by these, in order: the order is total.
+    tie: Vec<Tie>,
     filter: Filter,
     /// Shared (`Arc`) so that many plans with one SELECT list, e.g. realtime subscriptions
     /// that differ only in their WHERE, can hold one copy ([`SelectPlan::share_projection`]).
@@ -51,8 +67,17 @@ impl SelectPlan {
         catalog: &dyn CatalogView,
         params: &[Value],
     ) -> Result<SelectPlan> {
-        let table = resolve_table(&select.table, catalog)?;
-        SelectPlan::compile_over(select, table, params)
+        if select.joins.is_empty() {
+            let table = resolve_table(&select.table, catalog)?;
+            return SelectPlan::compile_over(select, table, params);
+        }
+        let sources = JoinPlan::sources_of(select, catalog)?;
+        let spelled = Select {
+            projection: join::spell_out_projection(&select.projection, &sources)?,
+            ..select.clone()
+        };
+        let join = JoinPlan::compile(select, sources, params)?;
+        SelectPlan::compile_with(&spelled, params, Arc::new(join))
     }
 
     /// [`SelectPlan::compile`] over a table already resolved (for the group rows of a
@@ -62,11 +87,33 @@ impl SelectPlan {
         table: Arc<TableDef>,
         params: &[Value],
     ) -> Result<SelectPlan> {
+        let tie = vec![table.primary_key().map_or(Tie::Seq, Tie::Field)];
+        SelectPlan::compile_in(select, table, params, &[], tie)
+    }
+
+    /// [`SelectPlan::compile_over`] the joined rows of `join`.
+    fn compile_with(select: &Select, params: &[Value], join: Arc<JoinPlan>) -> Result<SelectPlan> {
+        let table = join.sources()[0].table().clone();
+        let tie = join.tie_fields().into_iter().map(Tie::Field).collect();
+        let mut plan = SelectPlan::compile_in(select, table, params, join.sources(), tie)?;
+        plan.reads_clock |= join.reads_clock;
+        plan.join = Some(join);
+        Ok(plan)
+    }
+
+    fn compile_in(
+        select: &Select,
+        table: Arc<TableDef>,
+        params: &[Value],
+        sources: &[JoinSource],
+        tie: Vec<Tie>,
+    ) -> Result<SelectPlan> {
         let scope = Scope {
             table: Some(&table),
             alias: select.alias.as_deref(),
             params,
             reads_clock: std::cell::Cell::new(false),
+            sources,
         };
         let filter = super::write::compile_filter(&scope, select.filter.as_ref(), &table)?;
         if aggregate::groups(select) {
@@ -75,6 +122,8 @@ impl SelectPlan {
             return Ok(SelectPlan {
                 columns: stage.output.columns.clone(),
                 table: table.clone(),
+                join: None,
+                tie,
                 filter,
                 projection: Arc::from(Vec::new()),
                 order_by: Vec::new(),
@@ -101,6 +150,8 @@ impl SelectPlan {
         let reads_clock = scope.reads_clock.get();
         Ok(SelectPlan {
             table,
+            join: None,
+            tie,
             filter,
             projection: projection.into(),
             columns: columns.into(),
@@ -131,9 +182,15 @@ impl SelectPlan {
         self.aggregate.is_some()
     }
 
-    /// The table read.
+    /// The table read (the first of a join).
     pub fn table(&self) -> &Arc<TableDef> {
         &self.table
+    }
+
+    /// A join's tables after the first and how they are joined: the broker then feeds
+    /// joined rows (`JoinPlan::start`), not the table's.
+    pub fn join(&self) -> Option<&JoinPlan> {
+        self.join.as_deref()
     }
 
     /// The result schema, in SELECT-list order.
@@ -272,12 +329,14 @@ impl ResultCollector<'_> {
             return Ok(());
         }
         let mut key = self.plan.sort_key(row, system)?;
-        // Ties are broken by the primary key (by `_seq` without one): the order is total, and
-        // the same as a live top-K window's.
-        key.push(match self.plan.table.primary_key() {
-            Some(column) => row.field(column).to_value(),
-            None => Value::BigInt(system.seq),
-        });
+        // Ties are broken by the primary key (by `_seq` without one; a join's by each
+        // table's): the order is total, and the same as a live top-K window's.
+        for tie in &self.plan.tie {
+            key.push(match tie {
+                Tie::Field(field) => row.field(*field).to_value(),
+                Tie::Seq => Value::BigInt(system.seq),
+            });
+        }
         self.rows.push((key, self.plan.project(row, system)?));
         if let Some(window) = self.window() {
             if self.plan.has_order_by()
@@ -330,16 +389,16 @@ impl ResultCollector<'_> {
 
     fn sort(&mut self) {
         let plan = self.plan;
+        let keys = plan.order_by.len();
         self.rows.sort_by(|a, b| {
-            plan.compare_sort_keys(&a.0, &b.0)
-                .then_with(|| sort_order(tie(&a.0), tie(&b.0)))
+            plan.compare_sort_keys(&a.0, &b.0).then_with(|| {
+                let ties = a.0.iter().zip(&b.0).skip(keys);
+                ties.map(|(x, y)| sort_order(x.as_ref(), y.as_ref()))
+                    .find(|order| order.is_ne())
+                    .unwrap_or(Ordering::Equal)
+            })
         });
     }
-}
-
-/// The tie-breaking value [`ResultCollector::push`] appends to a sort key.
-fn tie(key: &[Value]) -> ValueRef<'_> {
-    key.last().map_or(ValueRef::Null, Value::as_ref)
 }
 
 fn projection(
@@ -359,6 +418,11 @@ fn projection(
                         data_type: column.data_type,
                     });
                 }
+            }
+            SelectItem::QualifiedWildcard { position, .. } => {
+                // Over one table the parser makes `t.*` a `*`; a join spells them out first.
+                let what = "t.* here";
+                return Err(SqlError::unsupported(what, *position));
             }
             SelectItem::Expr { expr, alias, text } => {
                 let typed = scope.compile(expr)?;

@@ -72,6 +72,7 @@ impl InsertPlan {
             alias: None,
             params,
             reads_clock: std::cell::Cell::new(false),
+            sources: &[],
         };
         let mut rows = Vec::with_capacity(insert.rows.len());
         for exprs in &insert.rows {
@@ -195,6 +196,7 @@ impl UpdatePlan {
             alias: update.alias.as_deref(),
             params,
             reads_clock: std::cell::Cell::new(false),
+            sources: &[],
         };
         let filter = compile_filter(&scope, update.filter.as_ref(), &table)?;
         let mut assignments: Vec<SetColumn> = Vec::with_capacity(update.assignments.len());
@@ -345,6 +347,7 @@ impl DeletePlan {
             alias: delete.alias.as_deref(),
             params,
             reads_clock: std::cell::Cell::new(false),
+            sources: &[],
         };
         let filter = compile_filter(&scope, delete.filter.as_ref(), &table)?;
         Ok(DeletePlan { table, filter })

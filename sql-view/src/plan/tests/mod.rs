@@ -3,6 +3,7 @@
 use super::*;
 
 mod aggregates;
+mod joins;
 mod queries;
 mod writes;
 use crate::ast::Statement;
