@@ -232,6 +232,28 @@ impl CommitQueue {
         Ok((round, range))
     }
 
+    /// A `_seq` issued to no record, in order with every record of the store: each record with
+    /// a lower `_seq` is in the returned round or an earlier one (so every partition has
+    /// published it once that round completes), and every later record gets a higher `_seq`.
+    pub fn tick(&self) -> Result<(Seq, u64)> {
+        let mut state = self.lock();
+        let now = self.clock.now_unix_ms();
+        self.extend_lease(&mut state, now, 1)?;
+        let seq = state.generator.next(now)?;
+        // With nothing pending, every lower `_seq` is in a round already taken by a leader.
+        let round = if state.pending.is_empty() {
+            state.open_round - 1
+        } else {
+            state.open_round
+        };
+        Ok((seq, round))
+    }
+
+    /// Whether `round` has completed (its records are published).
+    pub fn is_completed(&self, round: u64) -> bool {
+        self.lock().completed_round >= round
+    }
+
     /// Return once `round` is committed (leading it, or a later one, if no one else does).
     pub fn wait(&self, partition: &Partition, round: u64) -> Result<()> {
         let mut state = self.lock();

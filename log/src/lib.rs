@@ -41,7 +41,7 @@ pub use config::{FsyncPolicy, PartitionConfig, StoreConfig};
 pub use error::{is_storage_full, LogError, Result};
 pub use index::{SegmentIndex, SegmentSummary};
 pub use meta::ResumeFloors;
-pub use partition::{AppendTicket, Partition};
+pub use partition::{AppendTicket, Partition, Tick};
 pub use reader::{Damage, ReadFrom, ReadSnapshot, Records};
 pub use record::{NewRecord, RecordFlags, RecordView};
 pub use retention::{RetentionOutcome, RetentionPolicy};

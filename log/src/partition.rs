@@ -162,6 +162,20 @@ impl Partition {
         })
     }
 
+    /// A [`Tick`]: a `_seq` of the store's order given to no record (readers stamp what
+    /// happens between records with it, such as time passing).
+    pub fn tick(&self) -> Result<Tick> {
+        let (seq, round) = self.queue.tick()?;
+        Ok(Tick { seq, round })
+    }
+
+    /// Whether every record with a `_seq` below `tick`'s, in any partition of the store, is
+    /// committed and published: a snapshot taken after this is true holds all of this
+    /// partition's records below it.
+    pub fn tick_settled(&self, tick: &Tick) -> bool {
+        self.queue.is_completed(tick.round)
+    }
+
     /// A consistent, lock-free view of what is committed now.
     pub fn snapshot(&self) -> ReadSnapshot {
         let view = self.published.read().clone();
@@ -285,6 +299,14 @@ impl Partition {
         }
         Ok(records)
     }
+}
+
+/// A `_seq` issued to no record ([`Partition::tick`]) and the commit round that settles it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tick {
+    /// The `_seq`: above every record issued before, below every record issued after.
+    pub seq: Seq,
+    round: u64,
 }
 
 /// A submitted batch: [`AppendTicket::wait`] returns once it is durable under the policy.

@@ -81,7 +81,8 @@ fn env_u64(name: &str) -> Option<u64> {
     )
 }
 
-/// The tables of a seed: a large one with every kind of column, a middle one, a tiny one.
+/// The tables of a seed: a large one with every kind of column, a middle one, a tiny one;
+/// each has a join key column whose domain grows with its size (`join.rs`).
 fn tables(seed: u64) -> Vec<Table> {
     let mut rng = Rng::new(seed);
     let sizes = [
@@ -89,8 +90,9 @@ fn tables(seed: u64) -> Vec<Table> {
         rng.range(20, 80) as usize,
         rng.range(0, 6) as usize,
     ];
+    let domains = [60, 20, 6];
     (0..3)
-        .map(|i| Table::random(&mut rng, &format!("t{i}"), sizes[i], i == 0))
+        .map(|i| Table::random(&mut rng, &format!("t{i}"), sizes[i], i == 0, domains[i]))
         .collect()
 }
 

@@ -6,6 +6,7 @@ use serde_json::{json, Value as Json};
 
 use super::constructs::{enabled, Construct};
 use super::expr::{Arith, CastStyle, LitStyle, E, K};
+use super::join::JoinScope;
 use super::rng::Rng;
 use super::schema::{random_text, Class, Table, Ty, Val, TEXTS};
 
@@ -21,9 +22,18 @@ pub enum KeyForm {
 
 pub struct Gen<'a> {
     pub rng: Rng,
+    /// The row the query reads: one table, or a join's tables side by side (`join.rs`).
     pub table: &'a Table,
     /// How a column may be qualified: `q.` with a table alias, else `t0.` or `app.t0.`.
     pub qualifiers: Vec<String>,
+    /// In a join: how each column of the joined row is named (then `qualifiers` is unused).
+    pub join: Option<&'a JoinScope>,
+    /// Expressions read only the columns before this one (an ON reads the tables up to its
+    /// own); otherwise every column.
+    pub visible: usize,
+    /// At most this many rows are read (a join's: a bound on its joined rows): LIMIT counts
+    /// and the bounds of SUM follow it.
+    pub rows: usize,
     /// `$n` is `params[n - 1]`: its JSON for Strand and its value for SQLite.
     pub params: Vec<(Json, Val)>,
     pub key_form: KeyForm,
@@ -75,16 +85,28 @@ impl Gen<'_> {
     pub fn columns_of(&self, class: Class) -> Vec<usize> {
         let columns = self.table.columns.iter().enumerate();
         columns
+            .take(self.visible)
             .filter(|(_, c)| c.ty.class() == class)
             .map(|(i, _)| i)
             .collect()
     }
 
-    /// Column `index`, spelled `i1`, `I1`, `"i1"` or qualified.
+    /// Column `index`, spelled `i1`, `I1`, `"i1"` or qualified (in a join as `JoinScope`
+    /// says).
     pub fn column(&mut self, index: usize) -> E {
         let column = &self.table.columns[index];
-        let name = &column.name;
-        let spelled = match self.rng.below(20) {
+        let spelled = match self.join {
+            Some(scope) => scope.spell(&mut self.rng, index, &column.name),
+            None => self.spell(index),
+        };
+        let k = K::Column(spelled, index);
+        E::new(k, Some(column.ty), column.bound, column.min_abs, false)
+    }
+
+    /// Column `index` of the one table read, as `column` spells it.
+    fn spell(&mut self, index: usize) -> String {
+        let name = &self.table.columns[index].name;
+        match self.rng.below(20) {
             0 | 1 => name.to_ascii_uppercase(),
             2 | 3 => format!("\"{name}\""),
             4..=8 if enabled(Construct::QualifiedColumn) => {
@@ -92,9 +114,7 @@ impl Gen<'_> {
                 format!("{}{name}", self.qualifiers[qualifier])
             }
             _ => name.clone(),
-        };
-        let k = K::Column(spelled, index);
-        E::new(k, Some(column.ty), column.bound, column.min_abs, false)
+        }
     }
 
     pub fn literal(&mut self, value: Val) -> E {
@@ -460,7 +480,7 @@ impl Gen<'_> {
 }
 
 /// `left op right` when it cannot overflow its type (see `expr.rs`), else `left`.
-fn arith(op: Arith, left: E, right: E) -> E {
+pub fn arith(op: Arith, left: E, right: E) -> E {
     let ty = wider(left.ty, right.ty);
     let bound = match op {
         Arith::Add | Arith::Sub => left.bound + right.bound,

@@ -143,20 +143,37 @@ pub enum Kind {
     TextShort,
     TextMixed,
     Bool,
+    /// A join key (`join.rs`): a small domain of integers (0 up to `join_domain`), so that
+    /// keys repeat within a table and across tables, as INT, BIGINT or DOUBLE (a DOUBLE also
+    /// holds halves, which match no integer, and -0.0, which matches 0); a few large values
+    /// shared by the BIGINT and DOUBLE ones (3e9, 2^53) match exactly across types.
+    JoinInt,
+    JoinBig,
+    JoinDouble,
 }
 
 impl Kind {
     fn ty(self) -> Ty {
         match self {
-            Kind::KeyInt | Kind::IntSmall | Kind::IntWide | Kind::IntNonzero => Ty::Int,
-            Kind::KeyBigInt | Kind::BigSmall | Kind::BigHuge => Ty::BigInt,
-            Kind::DoubleDyadic | Kind::DoubleWide | Kind::DoubleNonzero => Ty::Double,
+            Kind::KeyInt | Kind::IntSmall | Kind::IntWide | Kind::IntNonzero | Kind::JoinInt => {
+                Ty::Int
+            }
+            Kind::KeyBigInt | Kind::BigSmall | Kind::BigHuge | Kind::JoinBig => Ty::BigInt,
+            Kind::DoubleDyadic | Kind::DoubleWide | Kind::DoubleNonzero | Kind::JoinDouble => {
+                Ty::Double
+            }
             Kind::KeyText | Kind::TextShort | Kind::TextMixed => Ty::Text,
             Kind::Bool => Ty::Bool,
         }
     }
 
     fn prefix(self) -> &'static str {
+        match self {
+            Kind::JoinInt => return "ji",
+            Kind::JoinBig => return "jb",
+            Kind::JoinDouble => return "jd",
+            _ => {}
+        }
         match self.ty() {
             Ty::Int => "i",
             Ty::BigInt => "b",
@@ -196,9 +213,18 @@ pub fn random_text(rng: &mut Rng) -> String {
     (0..len).map(|_| rng.pick(&ALPHABET)).collect()
 }
 
-/// A non-NULL value of the domain.
-pub fn value(rng: &mut Rng, kind: Kind) -> Val {
+/// A non-NULL value of the domain (`domain`: the largest value of a join key).
+pub fn value(rng: &mut Rng, kind: Kind, domain: i64) -> Val {
     match kind {
+        Kind::JoinInt => Val::Int(rng.range(-1, domain)),
+        Kind::JoinBig if rng.percent(3) => Val::Int(rng.pick(&[3_000_000_000, 1 << 53])),
+        Kind::JoinBig => Val::Int(rng.range(-1, domain)),
+        Kind::JoinDouble => Val::Double(match rng.below(100) {
+            0..=2 => -0.0,
+            3..=5 => rng.pick(&[3e9, 9_007_199_254_740_992.0]),
+            6..=15 => rng.range(-1, domain) as f64 + 0.5,
+            _ => rng.range(-1, domain) as f64,
+        }),
         Kind::KeyBigInt => Val::Int(match rng.below(10) {
             0 => rng.pick(&[1 << 40, -(1 << 40), 1 << 62, 3_000_000_000]) + rng.range(0, 9),
             _ => rng.range(-300, 300),
@@ -254,6 +280,7 @@ pub fn value(rng: &mut Rng, kind: Kind) -> Val {
     }
 }
 
+#[derive(Clone)]
 pub struct Column {
     pub name: String,
     pub ty: Ty,
@@ -276,6 +303,8 @@ pub struct Table {
     pub rows: Vec<Vec<Val>>,
     /// The statements that give Strand these rows.
     pub strand_setup: Vec<String>,
+    /// The largest small value of its join key column (`Kind::JoinInt` ...).
+    pub join_domain: i64,
 }
 
 impl Table {
@@ -287,8 +316,15 @@ impl Table {
         &self.columns[0]
     }
 
-    /// A random table: `rows` rows at first, then updates, deletes and re-inserts.
-    pub fn random(rng: &mut Rng, name: &str, rows: usize, all_kinds: bool) -> Table {
+    /// A random table: `rows` rows at first, then updates, deletes and re-inserts; its last
+    /// column is a join key with values up to `join_domain` (`Kind::JoinInt`).
+    pub fn random(
+        rng: &mut Rng,
+        name: &str,
+        rows: usize,
+        all_kinds: bool,
+        join_domain: i64,
+    ) -> Table {
         let key = rng.pick(&[Kind::KeyBigInt, Kind::KeyInt, Kind::KeyText]);
         let mut kinds = vec![key];
         for kind in VALUE_KINDS {
@@ -296,6 +332,7 @@ impl Table {
                 kinds.push(kind);
             }
         }
+        kinds.push(rng.pick(&[Kind::JoinInt, Kind::JoinBig, Kind::JoinDouble]));
         let columns = kinds
             .iter()
             .enumerate()
@@ -306,10 +343,10 @@ impl Table {
                 },
                 ty: kind.ty(),
                 kind: *kind,
-                null_percent: if index == 0 {
-                    0
-                } else {
-                    rng.pick(&[0, 10, 25, 25, 50, 100])
+                null_percent: match kind {
+                    _ if index == 0 => 0,
+                    Kind::JoinInt | Kind::JoinBig | Kind::JoinDouble => rng.pick(&[5, 10, 20]),
+                    _ => rng.pick(&[0, 10, 25, 25, 50, 100]),
                 },
                 bound: 0.0,
                 min_abs: f64::INFINITY,
@@ -321,6 +358,7 @@ impl Table {
             columns,
             rows: Vec::new(),
             strand_setup: Vec::new(),
+            join_domain,
         };
         let mut keys = BTreeSet::new();
         let mut fresh = Vec::new();
@@ -346,7 +384,7 @@ impl Table {
                 if rng.percent(column.null_percent) {
                     Val::Null
                 } else {
-                    value(rng, column.kind)
+                    value(rng, column.kind, self.join_domain)
                 }
             })
             .collect()
@@ -395,7 +433,7 @@ impl Table {
                 let new = if rng.percent(20) {
                     Val::Null
                 } else {
-                    value(rng, self.columns[column].kind)
+                    value(rng, self.columns[column].kind, self.join_domain)
                 };
                 let name = &self.columns[column].name;
                 self.strand_setup.push(format!(
