@@ -23,6 +23,12 @@ pub const LIVE_WINDOW_ROWS_MAX: u64 = 10_000;
 pub const LIVE_WINDOW_SPARE_ROWS_MIN: usize = 16;
 /// Most rows a top-K window keeps beyond its visible ones.
 pub const LIVE_WINDOW_SPARE_ROWS_MAX: usize = 1_000;
+/// How often the clock thread looks for time-relative subscriptions (`now()` in WHERE) whose
+/// rows are due to enter or leave: with the commit of the tick, the delay a row leaves late.
+pub const LIVE_CLOCK_INTERVAL_MS: u64 = 50;
+/// How long the clock thread waits for the records below a tick to be published before it
+/// tries again at its next round (a commit round under way takes milliseconds).
+pub const LIVE_CLOCK_SETTLE_WAIT_MS: u64 = 200;
 /// Most parameters (`$1`, `$2`, ...) one SQL request may carry.
 pub const SQL_PARAMS_MAX: usize = 1024;
 /// Requests doing blocking work (argon2 verification, SQL execution) at once; more get 503

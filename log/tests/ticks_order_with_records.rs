@@ -18,7 +18,10 @@ fn a_tick_settles_after_the_records_below_it_are_published() {
     let first = partition.append(&[NewRecord::new(b"a", b"1")]).unwrap();
     let idle = partition.tick().unwrap();
     assert!(idle.seq > first.last, "above every record issued before");
-    assert!(partition.tick_settled(&idle), "nothing in flight: settled at once");
+    assert!(
+        partition.tick_settled(&idle),
+        "nothing in flight: settled at once"
+    );
 
     let ticket = partition.submit(&[NewRecord::new(b"b", b"2")]).unwrap();
     let pending = partition.tick().unwrap();
@@ -38,11 +41,17 @@ fn a_tick_settles_after_the_records_below_it_are_published() {
     assert_eq!(below.len(), 2, "both records below the tick are published");
 
     let later = partition.append(&[NewRecord::new(b"c", b"3")]).unwrap();
-    assert!(later.first > pending.seq, "records after a tick are above it");
+    assert!(
+        later.first > pending.seq,
+        "records after a tick are above it"
+    );
     drop(partition);
     let reopened = Partition::open(dir.path(), config).unwrap();
     let count = reopened.snapshot().records(ReadFrom::Earliest).count();
     assert_eq!(count, 3, "a tick writes nothing");
     let after_restart = reopened.append(&[NewRecord::new(b"d", b"4")]).unwrap();
-    assert!(after_restart.first > pending.seq, "a restart never reissues a tick's _seq");
+    assert!(
+        after_restart.first > pending.seq,
+        "a restart never reissues a tick's _seq"
+    );
 }

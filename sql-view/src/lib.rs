@@ -45,7 +45,7 @@
 //! let values = [Value::BigInt(1), Value::Text("hi".into()), Value::Text("open".into())];
 //! let bytes = encode_row(&values)?;
 //! let row = RowView::new(&bytes)?;
-//! let system = SystemColumns { seq: 42, deleted: false };
+//! let system = SystemColumns { seq: 42, deleted: false, now: 0 };
 //! assert!(plan.matches(&row, system)?);
 //! let projected = plan.project(&row, system)?;
 //! assert_eq!(projected, [Value::BigInt(1), Value::Text("hi".into()), Value::BigInt(42)]);
@@ -87,8 +87,8 @@ pub use error::{code, Position, Result, RowError, SqlError};
 pub use json::{column_json, seq_json, BigIntJson};
 pub use parse::{parse_statement, parse_statements};
 pub use plan::{
-    resolve_table, DeletePlan, Filter, GroupChange, InsertPlan, JoinBuild, JoinPlan, JoinSource,
-    JoinedRow, LiveGroups, OutputColumn, Plan, ResultCollector, RowFields, SelectPlan,
+    resolve_table, ClockTerms, DeletePlan, Filter, GroupChange, InsertPlan, JoinBuild, JoinPlan,
+    JoinSource, JoinedRow, LiveGroups, OutputColumn, Plan, ResultCollector, RowFields, SelectPlan,
     SystemColumns, UpdatePlan,
 };
 pub use row::{decode_key, encode_key, encode_row, RowView, ROW_FORMAT};

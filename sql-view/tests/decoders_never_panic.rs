@@ -130,6 +130,7 @@ fn exercise(sql: &str) {
     let system = SystemColumns {
         seq: 1,
         deleted: false,
+        now: 0,
     };
     for statement in &statements {
         match Plan::compile(statement, &table, &params) {

@@ -78,6 +78,7 @@ pub(super) fn for_each_live_row(
             SystemColumns {
                 seq,
                 deleted: false,
+                now: 0,
             },
         )
     };

@@ -26,7 +26,7 @@ impl Engine {
             return Err(ApiError::new(ErrorCode::Unsupported, text));
         };
         let plan =
-            SelectPlan::compile(&select, &*self.catalog, params).map_err(errors::from_sql)?;
+            SelectPlan::compile_live(&select, &*self.catalog, params).map_err(errors::from_sql)?;
         if plan.join().is_some() {
             let text = "joins are not supported in subscriptions yet (they are in one-shot \
                         SELECTs)";
@@ -38,10 +38,9 @@ impl Engine {
             return Err(ApiError::new(ErrorCode::Unsupported, text));
         }
         check_window(&plan)?;
-        if plan.reads_clock() {
-            let text = "now() and CURRENT_TIMESTAMP are not supported in subscriptions yet (a \
-                        live time window must expire rows as time passes); pass the time as a \
-                        parameter ($1) instead";
+        if plan.clock().is_some() && plan.limit().is_some() {
+            let text = "now() in a top-K subscription (ORDER BY ... LIMIT) is not supported \
+                        yet; a filter subscription may use it";
             return Err(ApiError::new(ErrorCode::Unsupported, text));
         }
         let table = self.table(plan.table().name())?;

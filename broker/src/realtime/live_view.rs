@@ -10,6 +10,7 @@ use strand_log::Seq;
 
 use super::history::{HistoryError, VersionPair};
 use super::live_aggregate::LiveAggregate;
+use super::live_clock::LiveClock;
 use super::live_window::{LiveWindow, WindowChange};
 use super::plan::SubscriptionPlan;
 use crate::tables::versions::KeyedPartition;
@@ -17,6 +18,7 @@ use crate::tables::versions::KeyedPartition;
 pub enum LiveView {
     Window(LiveWindow),
     Groups(LiveAggregate),
+    Clock(LiveClock),
 }
 
 impl LiveView {
@@ -24,6 +26,9 @@ impl LiveView {
     pub fn new(plan: &Arc<SubscriptionPlan>, partition: &Arc<KeyedPartition>) -> Option<Self> {
         if let Some(groups) = LiveAggregate::new(plan, partition) {
             return Some(LiveView::Groups(groups));
+        }
+        if let Some(clock) = LiveClock::new(plan, partition) {
+            return Some(LiveView::Clock(clock));
         }
         LiveWindow::new(plan, partition).map(LiveView::Window)
     }
@@ -33,6 +38,7 @@ impl LiveView {
         match self {
             LiveView::Window(window) => window.as_of(),
             LiveView::Groups(groups) => groups.as_of(),
+            LiveView::Clock(clock) => clock.as_of(),
         }
     }
 
@@ -41,6 +47,7 @@ impl LiveView {
         match self {
             LiveView::Window(window) => window.fill(as_of),
             LiveView::Groups(groups) => groups.fill(as_of),
+            LiveView::Clock(clock) => clock.fill(as_of),
         }
     }
 
@@ -49,6 +56,23 @@ impl LiveView {
         match self {
             LiveView::Window(window) => window.rows_json(),
             LiveView::Groups(groups) => groups.rows_json(),
+            LiveView::Clock(clock) => clock.rows_json(),
+        }
+    }
+
+    /// For a time-relative subscription: when it next needs the clock to move on.
+    pub fn next_deadline(&self) -> Option<i64> {
+        match self {
+            LiveView::Clock(clock) => clock.next_deadline(),
+            _ => None,
+        }
+    }
+
+    /// Let time pass up to `tick` (see `live_clock.rs`): the message, if the result changed.
+    pub fn advance(&mut self, tick: Seq) -> Result<Option<WindowChange>, HistoryError> {
+        match self {
+            LiveView::Clock(clock) => clock.advance(tick),
+            _ => Ok(None),
         }
     }
 
@@ -57,6 +81,7 @@ impl LiveView {
         match self {
             LiveView::Window(window) => window.apply(pair),
             LiveView::Groups(groups) => groups.apply(pair),
+            LiveView::Clock(clock) => clock.apply(pair),
         }
     }
 }

@@ -17,6 +17,7 @@ mod feed;
 mod history;
 mod keyed;
 mod live_aggregate;
+mod live_clock;
 mod live_view;
 mod live_window;
 mod outbox;
@@ -47,7 +48,7 @@ pub use subscription::LiveSubscription;
 use tables::TableSubscriptions;
 pub use tables::{schema_changed, TableEvent};
 
-use crate::limits::SHARED_PROJECTIONS_MAX;
+use crate::limits::{LIVE_CLOCK_INTERVAL_MS, SHARED_PROJECTIONS_MAX};
 use crate::metrics::Metrics;
 use crate::tables::versions::KeyedPartition;
 
@@ -105,14 +106,40 @@ impl Realtime {
         if let Err(error) = spawned {
             tracing::error!(%error, "the realtime dispatcher thread did not start");
         }
-        Arc::new(Realtime {
+        let realtime = Arc::new(Realtime {
             feeds: Mutex::new(HashMap::new()),
             queue,
             next_key: AtomicU64::new(1),
             projections: Mutex::new(Vec::new()),
             tables: TableSubscriptions::default(),
             metrics,
-        })
+        });
+        let clock = Arc::downgrade(&realtime);
+        let spawned = std::thread::Builder::new()
+            .name("strand-clock".into())
+            .spawn(move || Realtime::run_clock(&clock));
+        if let Err(error) = spawned {
+            tracing::error!(%error, "the realtime clock thread did not start");
+        }
+        realtime
+    }
+
+    /// The clock thread: every [`LIVE_CLOCK_INTERVAL_MS`], the feeds with a time-relative
+    /// subscription whose rows are due move to a tick. Ends with the `Realtime`.
+    fn run_clock(realtime: &Weak<Realtime>) {
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(LIVE_CLOCK_INTERVAL_MS));
+            let Some(realtime) = realtime.upgrade() else {
+                return;
+            };
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+            let feeds: Vec<Arc<PartitionFeed>> = realtime.feeds.lock().values().cloned().collect();
+            for feed in feeds.iter().filter(|feed| feed.clock_due(now)) {
+                feed.advance_clocks(&realtime.metrics);
+            }
+        }
     }
 
     /// Wrap a compiled SELECT as a subscription plan, sharing its SELECT list with a live

@@ -132,6 +132,12 @@ impl SubscriptionPlan {
         self.select.matches(row, system(seq)).unwrap_or(false)
     }
 
+    /// [`SubscriptionPlan::matches`] with the system columns given, `now` among them (for a
+    /// WHERE that reads the clock).
+    pub fn matches_at(&self, row: &RowView<'_>, system: SystemColumns) -> bool {
+        self.select.matches(row, system).unwrap_or(false)
+    }
+
     /// The row as the subscription shows it, with `_seq` = `seq`.
     pub fn row_json(&self, row: &RowView<'_>, seq: Seq) -> Map<String, Json> {
         let values = self.select.project(row, system(seq)).unwrap_or_default();
@@ -179,6 +185,7 @@ pub(super) fn system(seq: Seq) -> SystemColumns {
     SystemColumns {
         seq: i64::try_from(seq.0).unwrap_or(i64::MAX),
         deleted: false,
+        now: 0,
     }
 }
 

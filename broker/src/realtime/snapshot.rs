@@ -28,6 +28,7 @@ use super::history::{decode, record_at, HistoryError};
 use super::plan::SubscriptionPlan;
 use super::subscription::LiveSubscription;
 use crate::error::ApiError;
+use crate::limits::LIVE_CLOCK_SETTLE_WAIT_MS;
 use crate::tables::versions::KeyedPartition;
 
 /// One batch of a snapshot: its rows, its number (from 0), and whether more follow.
@@ -75,13 +76,25 @@ impl SnapshotCursor {
     /// The partition as of its last committed `_seq`; reads no rows yet. Waits while a
     /// writer holds the partition (see [`KeyedPartition::indexed_snapshot`]).
     /// `as_of`: a past `_seq` to read the partition as of (AS OF), instead of its last.
+    /// A time-relative subscription (`now()` in WHERE) without AS OF is read as of a fresh
+    /// tick (`strand_log::Partition::tick`), so its rows are those of now, not of the
+    /// partition's last write.
     pub fn open(
         partition: &Arc<KeyedPartition>,
         plan: &SubscriptionPlan,
         as_of: Option<Seq>,
     ) -> SnapshotCursor {
+        let tick = match as_of {
+            None if plan.select().clock().is_some() => settled_tick(partition),
+            _ => None,
+        };
         let snapshot = partition.indexed_snapshot();
-        SnapshotCursor::with(partition, plan, snapshot, as_of)
+        let mut cursor = SnapshotCursor::with(partition, plan, snapshot, as_of);
+        if let Some(tick) = tick {
+            cursor.as_of = tick;
+            cursor.boundary = tick;
+        }
+        cursor
     }
 
     /// [`SnapshotCursor::open`] without waiting: `None` if a writer holds the partition.
@@ -90,6 +103,10 @@ impl SnapshotCursor {
         plan: &SubscriptionPlan,
         as_of: Option<Seq>,
     ) -> Option<SnapshotCursor> {
+        if plan.select().clock().is_some() {
+            // Its tick may wait for a commit round: that is `open`'s, on the blocking pool.
+            return None;
+        }
         let snapshot = partition.try_indexed_snapshot()?;
         Some(SnapshotCursor::with(partition, plan, snapshot, as_of))
     }
@@ -104,10 +121,15 @@ impl SnapshotCursor {
         let as_of = as_of.map_or(snapshot.last_seq(), |at| at.min(snapshot.last_seq()));
         let key_values = plan.select().filter().key_values();
         let reading = match key_values {
-            _ if plan.window().is_some() || plan.select().is_grouped() => Reading::Window {
-                rows: None,
-                next: 0,
-            },
+            _ if plan.window().is_some()
+                || plan.select().is_grouped()
+                || plan.select().clock().is_some() =>
+            {
+                Reading::Window {
+                    rows: None,
+                    next: 0,
+                }
+            }
             Some(values) => Reading::Keys(
                 values
                     .iter()
@@ -348,11 +370,52 @@ fn removed_keyless_rows(
     Ok(removed)
 }
 
+/// A tick of `partition`'s log once every record below it is published (within
+/// [`LIVE_CLOCK_SETTLE_WAIT_MS`]); `None` if it cannot be had, and the snapshot is then as of
+/// the partition's last write (the clock thread moves the subscription on).
+fn settled_tick(partition: &KeyedPartition) -> Option<Seq> {
+    let log = partition.partition();
+    let tick = log.tick().ok()?;
+    let give_up =
+        std::time::Instant::now() + std::time::Duration::from_millis(LIVE_CLOCK_SETTLE_WAIT_MS);
+    while !log.tick_settled(&tick) {
+        if std::time::Instant::now() > give_up {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    Some(tick.seq)
+}
+
 /// Every row matching `plan` as of `as_of`, in the `_seq` order of its version, given to
 /// `visit` with its version's `_seq` and stored bytes. `snapshot` is an indexed snapshot
 /// (see [`KeyedPartition::indexed_snapshot`]) taken at or after `as_of`. A top-K window
 /// fills itself this way.
 pub(super) fn each_matching_row(
+    partition: &KeyedPartition,
+    snapshot: &ReadSnapshot,
+    as_of: Seq,
+    plan: &SubscriptionPlan,
+    scanned: &mut u64,
+    mut visit: impl FnMut(&strand_sql_view::RowView<'_>, Seq, &[u8]),
+) -> Result<(), HistoryError> {
+    each_live_row(
+        partition,
+        snapshot,
+        as_of,
+        plan,
+        scanned,
+        |row, seq, payload| {
+            if plan.matches(row, seq) {
+                visit(row, seq, payload);
+            }
+        },
+    )
+}
+
+/// [`each_matching_row`] without the filter: every live row as of `as_of` (a time-relative
+/// subscription decides itself which rows match when).
+pub(super) fn each_live_row(
     partition: &KeyedPartition,
     snapshot: &ReadSnapshot,
     as_of: Seq,
@@ -378,9 +441,7 @@ pub(super) fn each_matching_row(
             continue;
         }
         let row = decode(record.payload)?;
-        if plan.matches(&row, record.seq) {
-            visit(&row, record.seq, record.payload);
-        }
+        visit(&row, record.seq, record.payload);
     }
     Ok(())
 }

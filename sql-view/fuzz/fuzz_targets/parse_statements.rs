@@ -49,6 +49,7 @@ fuzz_target!(|data: &[u8]| {
     let system = SystemColumns {
         seq: 1,
         deleted: false,
+        now: 0,
     };
     for statement in &statements {
         match Plan::compile(statement, &table, &params) {

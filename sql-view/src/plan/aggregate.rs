@@ -211,6 +211,7 @@ impl AggregateStage {
             let system = SystemColumns {
                 seq: i64::try_from(index).unwrap_or(i64::MAX),
                 deleted: false,
+                now: 0,
             };
             collector.push(&row, system)?;
         }

@@ -116,6 +116,7 @@ mod tests {
     const SYSTEM: SystemColumns = SystemColumns {
         seq: 7,
         deleted: false,
+        now: 0,
     };
 
     fn constant(value: Value) -> Box<Node> {

@@ -25,6 +25,8 @@ pub(crate) struct Scope<'a> {
     /// A join's tables in scope: names resolve over all of them, to fields of the joined row
     /// (`join.rs`); empty for one table, whose names resolve against `table`.
     pub(crate) sources: &'a [super::join::JoinSource],
+    /// A subscription's plan: `now()` is read when evaluated, not folded (`clock.rs`).
+    pub(crate) live_clock: bool,
 }
 
 /// Where a compiled expression's value comes from; constants are coerced by these rules.

@@ -29,6 +29,19 @@ impl Scope<'_> {
             .map(|arg| self.compile(arg))
             .collect::<Result<Vec<_>>>()?;
         let data_type = match function {
+            ScalarFunction::Now if self.live_clock => {
+                // A subscription's time moves: read per evaluation (`SystemColumns::now`).
+                self.reads_clock.set(true);
+                return Ok(Typed {
+                    node: Node::Call {
+                        function,
+                        args: Vec::new(),
+                    },
+                    data_type: Some(DataType::Timestamp),
+                    source: Source::Row,
+                    position,
+                });
+            }
             ScalarFunction::Now => {
                 // The statement's time, read once: a query sees one `now()` throughout.
                 self.reads_clock.set(true);
@@ -305,8 +318,8 @@ pub(crate) fn call<'a, R: RowFields + ?Sized>(
     };
     let null = Datum::Ref(ValueRef::Null);
     Ok(match function {
-        // Compiled to a constant (see `Scope::function`).
-        ScalarFunction::Now => Datum::Ref(ValueRef::Timestamp(now_micros())),
+        // A constant in a one-shot query (see `Scope::function`); a subscription's clock here.
+        ScalarFunction::Now => Datum::Ref(ValueRef::Timestamp(system.now)),
         ScalarFunction::Coalesce => {
             for node in args {
                 let value = node.eval(row, system)?;

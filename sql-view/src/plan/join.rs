@@ -191,6 +191,7 @@ fn join_scope<'a>(sources: &'a [JoinSource], params: &'a [Value]) -> Scope<'a> {
         params,
         reads_clock: std::cell::Cell::new(false),
         sources,
+        live_clock: false,
     }
 }
 

@@ -66,6 +66,7 @@ impl JoinBuild<'_> {
         let system = SystemColumns {
             seq,
             deleted: false,
+            now: 0,
         };
         let Some(hash) = key_hash(&self.hasher, &step.build_keys, row, system)? else {
             return Ok(());
@@ -185,6 +186,7 @@ impl JoinedRow<'_> {
         SystemColumns {
             seq: seq.unwrap_or(0),
             deleted: false,
+            now: 0,
         }
     }
 }

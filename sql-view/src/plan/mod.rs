@@ -12,6 +12,7 @@
 mod accumulate;
 mod aggregate;
 mod arith;
+mod clock;
 mod compile;
 mod constants;
 mod functions;
@@ -27,6 +28,7 @@ mod write;
 
 use std::sync::Arc;
 
+pub use clock::ClockTerms;
 pub use join::{JoinPlan, JoinSource};
 pub use join_exec::{JoinBuild, JoinedRow};
 pub use live_groups::{GroupChange, LiveGroups};
@@ -47,6 +49,9 @@ pub struct SystemColumns {
     pub seq: i64,
     /// `_deleted`: whether the version is a delete tombstone.
     pub deleted: bool,
+    /// The time `now()` reads in a subscription's filter (microseconds since the Unix epoch);
+    /// a one-shot query folds `now()` when compiled and never reads it.
+    pub now: i64,
 }
 
 /// Anything plans can read fields from: a stored [`RowView`] or decoded values.

@@ -150,6 +150,11 @@ impl Node {
             | Node::IsNull { expr, .. }
             | Node::Cast { expr, .. }
             | Node::ShiftTime { expr, .. } => expr.is_constant(),
+            // A subscription's now(): its value moves with time.
+            Node::Call {
+                function: ScalarFunction::Now,
+                ..
+            } => false,
             Node::Call { args, .. } => args.iter().all(Node::is_constant),
             Node::Case {
                 branches,
@@ -302,6 +307,7 @@ mod tests {
     const SYSTEM: SystemColumns = SystemColumns {
         seq: 7,
         deleted: false,
+        now: 0,
     };
 
     fn constant(value: Value) -> Box<Node> {

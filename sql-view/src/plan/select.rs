@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::accumulate::GroupTable;
 use super::aggregate::{self, AggregateStage};
+use super::clock::ClockTerms;
 use super::compile::{Scope, Source, Typed};
 use super::join::{self, JoinPlan, JoinSource};
 use super::node::Node;
@@ -44,6 +45,8 @@ pub struct SelectPlan {
     join: Option<Arc<JoinPlan>>,
     /// Ties of ORDER BY are broken by these, in order: the order is total.
     tie: Vec<Tie>,
+    /// A subscription's clock-reading WHERE (`clock.rs`).
+    clock: Option<Arc<ClockTerms>>,
     filter: Filter,
     /// Shared (`Arc`) so that many plans with one SELECT list, e.g. realtime subscriptions
     /// that differ only in their WHERE, can hold one copy ([`SelectPlan::share_projection`]).
@@ -88,14 +91,47 @@ impl SelectPlan {
         params: &[Value],
     ) -> Result<SelectPlan> {
         let tie = vec![table.primary_key().map_or(Tie::Seq, Tie::Field)];
-        SelectPlan::compile_in(select, table, params, &[], tie)
+        SelectPlan::compile_in(select, table, params, &[], tie, false)
+    }
+
+    /// [`SelectPlan::compile`] for a subscription: `now()` is not folded but read from
+    /// [`SystemColumns::now`] each time the filter is evaluated, and is allowed only where
+    /// [`SelectPlan::clock`] can tell when a row's result flips; joins are refused
+    /// (`unsupported`).
+    pub fn compile_live(
+        select: &Select,
+        catalog: &dyn CatalogView,
+        params: &[Value],
+    ) -> Result<SelectPlan> {
+        if !select.joins.is_empty() {
+            let what = "joins in a subscription (they run in one-shot SELECTs)";
+            return Err(SqlError::unsupported(what, select.table.position));
+        }
+        let table = resolve_table(&select.table, catalog)?;
+        let tie = vec![table.primary_key().map_or(Tie::Seq, Tie::Field)];
+        let mut plan = SelectPlan::compile_in(select, table, params, &[], tie, true)?;
+        if plan.reads_clock {
+            let others = plan
+                .projection
+                .iter()
+                .chain(plan.order_by.iter().map(|k| &k.node));
+            let terms = ClockTerms::of(plan.filter.node.as_ref(), others, plan.is_grouped())?;
+            plan.clock = Some(Arc::new(terms));
+        }
+        Ok(plan)
+    }
+
+    /// For a subscription whose WHERE reads `now()`: the terms that tell when a row enters or
+    /// leaves the result as time passes.
+    pub fn clock(&self) -> Option<&ClockTerms> {
+        self.clock.as_deref()
     }
 
     /// [`SelectPlan::compile_over`] the joined rows of `join`.
     fn compile_with(select: &Select, params: &[Value], join: Arc<JoinPlan>) -> Result<SelectPlan> {
         let table = join.sources()[0].table().clone();
         let tie = join.tie_fields().into_iter().map(Tie::Field).collect();
-        let mut plan = SelectPlan::compile_in(select, table, params, join.sources(), tie)?;
+        let mut plan = SelectPlan::compile_in(select, table, params, join.sources(), tie, false)?;
         plan.reads_clock |= join.reads_clock;
         plan.join = Some(join);
         Ok(plan)
@@ -107,6 +143,7 @@ impl SelectPlan {
         params: &[Value],
         sources: &[JoinSource],
         tie: Vec<Tie>,
+        live_clock: bool,
     ) -> Result<SelectPlan> {
         let scope = Scope {
             table: Some(&table),
@@ -114,6 +151,7 @@ impl SelectPlan {
             params,
             reads_clock: std::cell::Cell::new(false),
             sources,
+            live_clock,
         };
         let filter = super::write::compile_filter(&scope, select.filter.as_ref(), &table)?;
         if aggregate::groups(select) {
@@ -124,6 +162,7 @@ impl SelectPlan {
                 table: table.clone(),
                 join: None,
                 tie,
+                clock: None,
                 filter,
                 projection: Arc::from(Vec::new()),
                 order_by: Vec::new(),
@@ -152,6 +191,7 @@ impl SelectPlan {
             table,
             join: None,
             tie,
+            clock: None,
             filter,
             projection: projection.into(),
             columns: columns.into(),

@@ -73,6 +73,7 @@ impl InsertPlan {
             params,
             reads_clock: std::cell::Cell::new(false),
             sources: &[],
+            live_clock: false,
         };
         let mut rows = Vec::with_capacity(insert.rows.len());
         for exprs in &insert.rows {
@@ -197,6 +198,7 @@ impl UpdatePlan {
             params,
             reads_clock: std::cell::Cell::new(false),
             sources: &[],
+            live_clock: false,
         };
         let filter = compile_filter(&scope, update.filter.as_ref(), &table)?;
         let mut assignments: Vec<SetColumn> = Vec::with_capacity(update.assignments.len());
@@ -348,6 +350,7 @@ impl DeletePlan {
             params,
             reads_clock: std::cell::Cell::new(false),
             sources: &[],
+            live_clock: false,
         };
         let filter = compile_filter(&scope, delete.filter.as_ref(), &table)?;
         Ok(DeletePlan { table, filter })

@@ -241,6 +241,7 @@ pub fn case() -> impl Strategy<Value = Case> {
                         SystemColumns {
                             seq: seq.abs(),
                             deleted,
+                            now: 0,
                         },
                     )
                 })

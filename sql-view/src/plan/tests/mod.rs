@@ -3,6 +3,7 @@
 use super::*;
 
 mod aggregates;
+mod clock;
 mod joins;
 mod queries;
 mod writes;
@@ -15,6 +16,7 @@ use crate::row::encode_row;
 pub(super) const SYSTEM: SystemColumns = SystemColumns {
     seq: 100,
     deleted: false,
+    now: 0,
 };
 
 pub(super) fn tickets() -> TableDef {
