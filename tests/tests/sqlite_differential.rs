@@ -2,14 +2,19 @@
 //! (projections with expressions and aliases; WHERE with comparisons, AND / OR / NOT, IN,
 //! BETWEEN, [I]LIKE, IS [NOT] NULL, arithmetic, `||`, CAST, functions and CASE (`func.rs`);
 //! ORDER BY with ASC / DESC and NULLS FIRST / LAST; LIMIT / OFFSET; literals and parameters;
-//! a quarter grouping queries: GROUP BY, aggregates, HAVING, DISTINCT (`group.rs`)), run on a
-//! real Strand server over
+//! a quarter grouping queries: GROUP BY, aggregates, HAVING, DISTINCT (`group.rs`); over a
+//! quarter joins of two or three tables, INNER and LEFT, with all of the above over the joined
+//! row (`join.rs`)), run on a real Strand server over
 //! HTTP and on SQLite (bundled, in memory) holding the same rows; the answers must be the
 //! same rows (docs/sql.md, "SELECT" and "Expressions").
 //!
 //! Where SQLite's semantics differ from PostgreSQL's, which Strand follows, the SQLite query
 //! is translated or the case is not generated; each place says why:
-//! - NULL ordering and ties: `query.rs` (NULLS placement written out, primary key appended);
+//! - NULL ordering and ties: `query.rs` (NULLS placement written out, primary key appended;
+//!   over a join every table's, NULL last);
+//! - output names of a join (`x.id` for a name two columns share) and bare names that are
+//!   ambiguous in FROM: answers compare by position, ORDER BY a name is a position in SQLite;
+//!   an ON reads only the tables up to its own (`join.rs`);
 //! - integer overflow (Strand: `numeric_overflow`; SQLite: REAL) and division by zero (Strand:
 //!   `division_by_zero`; SQLite: NULL): never reached, every expression carries a bound on
 //!   its values and arithmetic that could overflow is not built, divisors are never 0
@@ -24,14 +29,15 @@
 //!   CASTs Strand refuses by design (TEXT to DOUBLE, a row expression) are not generated;
 //! - BOOLEAN is 0 / 1 in SQLite, read back as Strand's type says (`compare.rs`).
 //!
-//! Found and excluded (each has an ignored test below that reproduces it): a decimal-text
-//! parameter among COALESCE's arguments. Found and fixed (their tests now run): primary-key
-//! lookups of an AND whose constants are typed differently; DOUBLE overflow giving Infinity.
+//! Found and fixed (their tests below run): a decimal-text parameter among COALESCE's
+//! arguments; primary-key lookups of an AND whose constants are typed differently; DOUBLE
+//! overflow giving Infinity; join keys equal as BIGINT and DOUBLE past 9.2e18 (-9.2e18, -2^63)
+//! that the hash join missed.
 //!
 //! `STRAND_DIFF_SEED` replays a run (data and queries; the seed is printed),
 //! `STRAND_DIFF_QUERIES` sets the number of queries (default 3000), `STRAND_DIFF_QUERY=n`
 //! runs only query n of the seed, `STRAND_DIFF_SKIP=Like,Cast` leaves constructs out
-//! (`constructs::Construct`), `STRAND_DIFF_VERBOSE=1` prints every query. A mismatch prints both
+//! (`constructs::Construct`; `Join` leaves joins out, `LeftJoin` LEFT JOIN), `STRAND_DIFF_VERBOSE=1` prints every query. A mismatch prints both
 //! queries, their parameters, the seed, the query number and both answers.
 //!
 //! Long run: `STRAND_DIFF_QUERIES=20000 cargo test -p strand-tests --test sqlite_differential
@@ -51,6 +57,8 @@ mod func;
 mod gen;
 #[path = "sqlite_differential/group.rs"]
 mod group;
+#[path = "sqlite_differential/join.rs"]
+mod join;
 #[path = "sqlite_differential/query.rs"]
 mod query;
 #[path = "sqlite_differential/rng.rs"]
@@ -171,6 +179,7 @@ fn check_data(setup: &AdminServer, db: &rusqlite::Connection, tables: &[Table], 
             types: Vec::new(),
             has_where: false,
             has_limit: false,
+            joined: 0,
         };
         let (types, strand) = run_strand(&setup.server, &setup.admin, &query)
             .unwrap_or_else(|e| panic!("seed {seed}: {}: {e}", query.strand));
@@ -198,6 +207,10 @@ struct Stats {
     filtered: u64,
     limited: u64,
     with_params: u64,
+    joins: u64,
+    joins_of_3: u64,
+    joins_non_empty: u64,
+    join_rows: u64,
 }
 
 /// Runs query `index` of `seed`; a mismatch's full description.
@@ -255,6 +268,12 @@ fn check_query(
     stats.filtered += u64::from(query.has_where);
     stats.limited += u64::from(query.has_limit);
     stats.with_params += u64::from(!query.strand_params.is_empty());
+    if query.joined > 0 {
+        stats.joins += 1;
+        stats.joins_of_3 += u64::from(query.joined > 2);
+        stats.joins_non_empty += u64::from(!strand.is_empty());
+        stats.join_rows += strand.len() as u64;
+    }
     if same_rows(&strand, &sqlite, query.ordered) {
         return None;
     }
@@ -331,7 +350,8 @@ fn strand_answers_select_like_sqlite() {
     }
     println!(
         "sqlite_differential: seed {seed}: setup {setup_took:.1?}, {} queries in {:.1?}: {} rows, \
-         {} non-empty, {} with WHERE, {} with ORDER BY, {} with LIMIT/OFFSET, {} with parameters",
+         {} non-empty, {} with WHERE, {} with ORDER BY, {} with LIMIT/OFFSET, {} with parameters, \
+         {} joins ({} of 3 tables, {} non-empty, {} rows)",
         stats.queries,
         started.elapsed() - setup_took,
         stats.rows,
@@ -340,6 +360,10 @@ fn strand_answers_select_like_sqlite() {
         stats.ordered,
         stats.limited,
         stats.with_params,
+        stats.joins,
+        stats.joins_of_3,
+        stats.joins_non_empty,
+        stats.join_rows,
     );
     assert!(
         mismatches.is_empty(),
@@ -439,4 +463,38 @@ fn coalesce_with_decimal_text_parameter() {
     );
     let xs: Vec<f64> = rows.iter().map(|r| r["x"].as_f64().expect("x")).collect();
     assert_eq!(xs, [1.0, 2.0]);
+}
+
+/// A BIGINT and a DOUBLE that are equal (Strand's `=` says so in WHERE) must join, also when
+/// the value is an integer of magnitude 9.2e18 or more (here -9.2e18 and -2^63): found by this
+/// test's generator, when the hash join's key hash (`hash_value` in sql-view
+/// plan/accumulate.rs) treated integral doubles as integers only below 9.2e18, so the two
+/// sides hashed apart.
+#[test]
+fn join_keys_equal_past_9_2e18_match() {
+    let setup = AdminServer::with_app(
+        "CREATE TABLE app.a (id BIGINT PRIMARY KEY, b BIGINT) WITH (TYPE = 'SHARED'); \
+         CREATE TABLE app.d (id BIGINT PRIMARY KEY, d DOUBLE) WITH (TYPE = 'SHARED'); \
+         INSERT INTO app.a VALUES (1, -9200000000000000000), (2, -9223372036854775808), (3, 5); \
+         INSERT INTO app.d VALUES (1, -9.2e18), (2, -9223372036854775808.0), (3, 5.0)",
+    );
+    let pairs = |sql: &str| -> Vec<(i64, i64)> {
+        rows(&setup.server, &setup.admin, sql, &[])
+            .iter()
+            .map(|row| {
+                let id = |name: &str| row[name].as_i64().expect("an id");
+                (id("a"), id("d"))
+            })
+            .collect()
+    };
+    // Strand's `=` finds the rows equal ...
+    assert_eq!(
+        pairs("SELECT a.id AS a, d.id AS d FROM app.a JOIN app.d ON a.id = d.id WHERE a.b = d.d ORDER BY a.id"),
+        [(1, 1), (2, 2), (3, 3)]
+    );
+    // ... its hash join must too.
+    assert_eq!(
+        pairs("SELECT a.id AS a, d.id AS d FROM app.a JOIN app.d ON a.b = d.d ORDER BY a.id"),
+        [(1, 1), (2, 2), (3, 3)]
+    );
 }

@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 use super::aggregate::AggregateSpec;
+use super::node::Node;
 use super::{RowFields, SystemColumns};
 use crate::ast::AggregateFunction;
 use crate::error::{code, Result, SqlError};
@@ -51,9 +52,28 @@ impl Hash for GroupKey {
     }
 }
 
+/// Whether the group key `key` is the row's (`keys` evaluated over it), as GROUP BY compares.
+fn same_key<R: RowFields + ?Sized>(
+    key: &GroupKey,
+    keys: &[Node],
+    row: &R,
+    system: SystemColumns,
+) -> Result<bool> {
+    for (held, node) in key.0.iter().zip(keys) {
+        if sort_order(held.as_ref(), node.eval(row, system)?.as_ref()).is_ne() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Consistent with [`sort_order`] equality: equal numbers of any type hash alike.
 pub(crate) fn hash_value<H: Hasher>(value: ValueRef<'_>, state: &mut H) {
-    let integral = |v: f64| (v.fract() == 0.0 && v.abs() < 9.2e18).then_some(v as i64);
+    // A whole DOUBLE in i64's range equals exactly one integer (`compare` is exact): hash it
+    // as that integer. (-2^63 is a DOUBLE; 2^63 is past i64::MAX.)
+    const TWO_POW_63: f64 = -(i64::MIN as f64);
+    let integral =
+        |v: f64| (v.fract() == 0.0 && (-TWO_POW_63..TWO_POW_63).contains(&v)).then_some(v as i64);
     match value {
         ValueRef::Null => 0u8.hash(state),
         ValueRef::Boolean(v) => (1u8, v).hash(state),
@@ -189,37 +209,69 @@ impl Slot {
     }
 }
 
-/// The groups of one query run.
+/// The groups of one query run. Found by a hash of the key values read in place, so a row of
+/// an existing group allocates nothing for its key; only a new group copies its key.
 #[derive(Debug)]
 pub(crate) struct GroupTable {
-    groups: HashMap<GroupKey, Vec<Slot>>,
+    groups: Vec<(GroupKey, Vec<Slot>)>,
+    /// Key hash to the first group with it; `next` chains the others with the same hash.
+    heads: HashMap<u64, u32>,
+    next: Vec<u32>,
+    hasher: std::collections::hash_map::RandomState,
     single_group: bool,
 }
+
+/// No further group in a hash chain.
+const CHAIN_END: u32 = u32::MAX;
 
 impl GroupTable {
     pub(crate) fn new(single_group: bool) -> GroupTable {
         GroupTable {
-            groups: HashMap::new(),
+            groups: Vec::new(),
+            heads: HashMap::new(),
+            next: Vec::new(),
+            hasher: std::collections::hash_map::RandomState::new(),
             single_group,
         }
     }
 
-    /// Add a row of group `key` to its group's aggregates.
+    /// Add a row to the aggregates of its group, whose key is `keys` evaluated over it.
     pub(crate) fn add<R: RowFields + ?Sized>(
         &mut self,
-        key: Vec<Value>,
+        keys: &[Node],
         specs: &[AggregateSpec],
         row: &R,
         system: SystemColumns,
     ) -> Result<()> {
-        let key = GroupKey(key);
-        if !self.groups.contains_key(&key) && self.groups.len() >= limits::GROUPS_MAX {
-            return Err(SqlError::limit("groups", limits::GROUPS_MAX, None));
+        let mut state = std::hash::BuildHasher::build_hasher(&self.hasher);
+        for node in keys {
+            hash_value(node.eval(row, system)?.as_ref(), &mut state);
         }
-        let slots = self
-            .groups
-            .entry(key)
-            .or_insert_with(|| specs.iter().map(Slot::new).collect());
+        let hash = state.finish();
+        let mut at = self.heads.get(&hash).copied().unwrap_or(CHAIN_END);
+        while let Some((key, _)) = self.groups.get(at as usize) {
+            if same_key(key, keys, row, system)? {
+                break;
+            }
+            at = self.next[at as usize];
+        }
+        if at == CHAIN_END {
+            if self.groups.len() >= limits::GROUPS_MAX {
+                return Err(SqlError::limit("groups", limits::GROUPS_MAX, None));
+            }
+            let key = keys
+                .iter()
+                .map(|node| Ok(node.eval(row, system)?.into_value()))
+                .collect::<Result<Vec<_>>>()?;
+            at = u32::try_from(self.groups.len()).unwrap_or(CHAIN_END);
+            self.groups
+                .push((GroupKey(key), specs.iter().map(Slot::new).collect()));
+            let older = self.heads.insert(hash, at).unwrap_or(CHAIN_END);
+            self.next.push(older);
+        }
+        let Some((_, slots)) = self.groups.get_mut(at as usize) else {
+            return Ok(());
+        };
         for (slot, spec) in slots.iter_mut().zip(specs) {
             let value = match &spec.arg {
                 Some(node) => Some(node.eval(row, system)?.into_value()),
@@ -234,9 +286,9 @@ impl GroupTable {
     pub(crate) fn into_rows(mut self, specs: &[AggregateSpec]) -> Result<Vec<Vec<Value>>> {
         if self.single_group && self.groups.is_empty() {
             let slots = specs.iter().map(Slot::new).collect();
-            self.groups.insert(GroupKey(Vec::new()), slots);
+            self.groups.push((GroupKey(Vec::new()), slots));
         }
-        let mut groups: Vec<(GroupKey, Vec<Slot>)> = self.groups.into_iter().collect();
+        let mut groups = self.groups;
         groups.sort_by(|a, b| a.0.order(&b.0));
         groups
             .into_iter()

@@ -187,8 +187,7 @@ impl AggregateStage {
         row: &R,
         system: SystemColumns,
     ) -> Result<()> {
-        let key = self.key_of(row, system)?;
-        groups.add(key, &self.aggregates, row, system)
+        groups.add(&self.group_keys, &self.aggregates, row, system)
     }
 
     /// The row's group key values.

@@ -74,6 +74,9 @@ pub(crate) struct JoinStep {
     pub(crate) probe_keys: Vec<Node>,
     /// The whole ON, over the joined row up to this table: checked for every candidate.
     pub(crate) on: Node,
+    /// The WHERE conditions over this table alone, over its own row, for an INNER JOIN: rows
+    /// that fail them are not kept (a joined row with them would fail the WHERE).
+    pub(crate) build_filter: Option<Node>,
 }
 
 /// The tables of a join and how each after the first is joined.
@@ -83,6 +86,8 @@ pub struct JoinPlan {
     pub(crate) steps: Vec<JoinStep>,
     /// An ON reads the clock (`now()`).
     pub(crate) reads_clock: bool,
+    /// The WHERE conditions over the first table alone: checked before a row of it is joined.
+    pub(crate) first_filter: Option<Node>,
 }
 
 impl JoinPlan {
@@ -163,13 +168,60 @@ impl JoinPlan {
                 build_keys,
                 probe_keys,
                 on,
+                build_filter: None,
             });
         }
         Ok(JoinPlan {
             sources,
             steps,
             reads_clock,
+            first_filter: None,
         })
+    }
+
+    /// Moves copies of the WHERE's conditions that read one table down to where that table
+    /// is read: the first table's before its rows are joined, an INNER-joined table's before
+    /// its rows are kept (not a LEFT-joined one's: its missing side is NULL, which a condition
+    /// such as `IS NULL` accepts). The WHERE itself is still checked on each joined row.
+    pub(crate) fn push_down(&mut self, filter: Option<&Node>) {
+        let conjuncts: Vec<&Node> = match filter {
+            None => return,
+            Some(Node::And(items)) => items.iter().collect(),
+            Some(other) => vec![other],
+        };
+        let mut per_source: Vec<Vec<Node>> = vec![Vec::new(); self.sources.len()];
+        for conjunct in conjuncts {
+            let (mut read, mut whole) = (Vec::new(), true);
+            conjunct.visit_fields(&mut |field| match self.source_of(field) {
+                Some(source) if !read.contains(&source) => read.push(source),
+                Some(_) => {}
+                None => whole = false,
+            });
+            if let ([source], true) = (read.as_slice(), whole) {
+                let offset = self.sources[*source].offset;
+                per_source[*source].push(conjunct.shifted_down(offset));
+            }
+        }
+        let all = |mut nodes: Vec<Node>| match nodes.len() {
+            0 => None,
+            1 => nodes.pop(),
+            _ => Some(Node::And(nodes)),
+        };
+        let mut per_source = per_source.into_iter();
+        self.first_filter = per_source.next().and_then(all);
+        for (step, nodes) in self.steps.iter_mut().zip(per_source) {
+            if step.kind == JoinKind::Inner {
+                step.build_filter = all(nodes);
+            }
+        }
+    }
+
+    /// The table whose column `field` is; `None` for a `_seq` field or a system column (a
+    /// table's own row does not hold it).
+    fn source_of(&self, field: usize) -> Option<usize> {
+        self.sources
+            .iter()
+            .position(|s| s.offset <= field && field < s.seq_field())
     }
 
     /// The fields that order joined rows totally: each table's primary key, else its `_seq`.

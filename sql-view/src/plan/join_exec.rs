@@ -68,6 +68,11 @@ impl JoinBuild<'_> {
             deleted: false,
             now: 0,
         };
+        if let Some(filter) = &step.build_filter {
+            if filter.truth(row, system)? != Some(true) {
+                return Ok(());
+            }
+        }
         let Some(hash) = key_hash(&self.hasher, &step.build_keys, row, system)? else {
             return Ok(());
         };
@@ -101,9 +106,19 @@ impl JoinBuild<'_> {
         seq: i64,
         emit: &mut dyn FnMut(&JoinedRow<'_>, SystemColumns) -> Result<bool>,
     ) -> Result<bool> {
+        if let Some(filter) = &self.plan.first_filter {
+            let system = SystemColumns {
+                seq,
+                deleted: false,
+                now: 0,
+            };
+            if filter.truth(row, system)? != Some(true) {
+                return Ok(true);
+            }
+        }
         let mut joined = JoinedRow {
             plan: self.plan,
-            parts: vec![None; self.plan.sources.len()],
+            parts: [None; limits::JOIN_TABLES_MAX],
         };
         joined.parts[0] = Some((row as &dyn RowFieldsDyn, seq));
         self.extend(0, &mut joined, emit)
@@ -176,7 +191,8 @@ impl<R: RowFields + ?Sized> RowFieldsDyn for R {
 /// One row of a join: each table's row (or none, for a LEFT JOIN's missing side) and `_seq`.
 pub struct JoinedRow<'r> {
     plan: &'r JoinPlan,
-    parts: Vec<Option<(&'r dyn RowFieldsDyn, i64)>>,
+    /// One entry per table of the join (the rest unused): no allocation per joined row.
+    parts: [Option<(&'r dyn RowFieldsDyn, i64)>; limits::JOIN_TABLES_MAX],
 }
 
 impl JoinedRow<'_> {

@@ -168,6 +168,85 @@ impl Node {
         }
     }
 
+    /// Calls `visit` with every field the node reads (`Node::Column`), and with `usize::MAX`
+    /// for a system column (`_seq`, `_deleted`, the clock), which no single field holds.
+    pub(crate) fn visit_fields(&self, visit: &mut impl FnMut(usize)) {
+        match self {
+            Node::Column(index) => visit(*index),
+            Node::Seq | Node::Deleted => visit(usize::MAX),
+            Node::Const(_) => {}
+            Node::Not(e) | Node::Negate(e) => e.visit_fields(visit),
+            Node::And(items) | Node::Or(items) => items.iter().for_each(|i| i.visit_fields(visit)),
+            Node::Compare { left, right, .. }
+            | Node::Arith { left, right, .. }
+            | Node::Concat(left, right) => {
+                left.visit_fields(visit);
+                right.visit_fields(visit);
+            }
+            Node::InList { expr, .. }
+            | Node::Like { expr, .. }
+            | Node::IsNull { expr, .. }
+            | Node::Cast { expr, .. }
+            | Node::ShiftTime { expr, .. } => expr.visit_fields(visit),
+            Node::Call {
+                function: ScalarFunction::Now,
+                ..
+            } => visit(usize::MAX),
+            Node::Call { args, .. } => args.iter().for_each(|a| a.visit_fields(visit)),
+            Node::Case {
+                branches,
+                otherwise,
+            } => {
+                otherwise.visit_fields(visit);
+                for (when, then) in branches {
+                    when.visit_fields(visit);
+                    then.visit_fields(visit);
+                }
+            }
+        }
+    }
+
+    /// The node with every field index lowered by `offset` (it reads only fields at or past
+    /// `offset`): a joined row's node over one table's own row.
+    pub(crate) fn shifted_down(&self, offset: usize) -> Node {
+        let mut node = self.clone();
+        node.shift_fields(offset);
+        node
+    }
+
+    fn shift_fields(&mut self, offset: usize) {
+        match self {
+            Node::Column(index) => *index -= offset,
+            Node::Seq | Node::Deleted | Node::Const(_) => {}
+            Node::Not(e) | Node::Negate(e) => e.shift_fields(offset),
+            Node::And(items) | Node::Or(items) => {
+                items.iter_mut().for_each(|i| i.shift_fields(offset))
+            }
+            Node::Compare { left, right, .. }
+            | Node::Arith { left, right, .. }
+            | Node::Concat(left, right) => {
+                left.shift_fields(offset);
+                right.shift_fields(offset);
+            }
+            Node::InList { expr, .. }
+            | Node::Like { expr, .. }
+            | Node::IsNull { expr, .. }
+            | Node::Cast { expr, .. }
+            | Node::ShiftTime { expr, .. } => expr.shift_fields(offset),
+            Node::Call { args, .. } => args.iter_mut().for_each(|a| a.shift_fields(offset)),
+            Node::Case {
+                branches,
+                otherwise,
+            } => {
+                otherwise.shift_fields(offset);
+                for (when, then) in branches {
+                    when.shift_fields(offset);
+                    then.shift_fields(offset);
+                }
+            }
+        }
+    }
+
     /// The value of the node for one row.
     pub(crate) fn eval<'a, R: RowFields + ?Sized>(
         &'a self,

@@ -80,7 +80,7 @@ impl SelectPlan {
             ..select.clone()
         };
         let join = JoinPlan::compile(select, sources, params)?;
-        SelectPlan::compile_with(&spelled, params, Arc::new(join))
+        SelectPlan::compile_with(&spelled, params, join)
     }
 
     /// [`SelectPlan::compile`] over a table already resolved (for the group rows of a
@@ -128,12 +128,13 @@ impl SelectPlan {
     }
 
     /// [`SelectPlan::compile_over`] the joined rows of `join`.
-    fn compile_with(select: &Select, params: &[Value], join: Arc<JoinPlan>) -> Result<SelectPlan> {
+    fn compile_with(select: &Select, params: &[Value], mut join: JoinPlan) -> Result<SelectPlan> {
         let table = join.sources()[0].table().clone();
         let tie = join.tie_fields().into_iter().map(Tie::Field).collect();
         let mut plan = SelectPlan::compile_in(select, table, params, join.sources(), tie, false)?;
         plan.reads_clock |= join.reads_clock;
-        plan.join = Some(join);
+        join.push_down(plan.filter.node.as_ref());
+        plan.join = Some(Arc::new(join));
         Ok(plan)
     }
 

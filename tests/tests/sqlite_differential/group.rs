@@ -1,4 +1,5 @@
-//! Grouping queries (docs/sql.md, "Aggregates"): `SELECT keys, aggregates FROM app.tN [WHERE
+//! Grouping queries (docs/sql.md, "Aggregates"): `SELECT keys, aggregates FROM app.tN (or a
+//! join, `join.rs`) [WHERE
 //! c] [GROUP BY keys] [HAVING c] [ORDER BY ...] [LIMIT n] [OFFSET m]`, and `SELECT DISTINCT
 //! list`. Keys are one or two expressions of the row, mostly columns with few values; every
 //! use of a key is written exactly as in GROUP BY (Strand's rule; the same text serves).
@@ -15,7 +16,7 @@
 use super::constructs::{enabled, Construct};
 use super::expr::{Cmp, Dialect, E, K};
 use super::gen::Gen;
-use super::query::{count_value, Query};
+use super::query::{count_value, From, Query};
 use super::schema::{Ty, Val};
 
 /// Whether this query groups (about a quarter do).
@@ -34,8 +35,7 @@ struct Item {
     ty: Option<Ty>,
 }
 
-pub fn generate(mut g: Gen<'_>, alias: Option<&str>) -> Query {
-    let table = g.table;
+pub fn generate(mut g: Gen<'_>, from: &From) -> Query {
     let distinct =
         enabled(Construct::Distinct) && (!enabled(Construct::Aggregates) || g.rng.percent(20));
     let grouped = distinct || (enabled(Construct::GroupBy) && g.rng.percent(80));
@@ -76,12 +76,8 @@ pub fn generate(mut g: Gen<'_>, alias: Option<&str>) -> Query {
     } else {
         "SELECT"
     };
-    let from = match alias {
-        Some(alias) => format!("{} AS {alias}", table.qualified()),
-        None => table.qualified(),
-    };
-    let mut strand = format!("{word} {} FROM {from}", list(true));
-    let mut sqlite = format!("{word} {} FROM {from}", list(false));
+    let mut strand = format!("{word} {} FROM {}", list(true), from.strand);
+    let mut sqlite = format!("{word} {} FROM {}", list(false), from.sqlite);
     let has_where = enabled(Construct::Where) && g.rng.percent(60);
     if has_where {
         let depth = g.rng.range(1, 2) as u32;
@@ -130,7 +126,7 @@ pub fn generate(mut g: Gen<'_>, alias: Option<&str>) -> Query {
         }
         strand.push_str(&format!(" ORDER BY {}", strand_keys.join(", ")));
         sqlite.push_str(&format!(" ORDER BY {}", sqlite_keys.join(", ")));
-        let rows = table.rows.len() as i64;
+        let rows = g.rows as i64;
         let limit = (enabled(Construct::Limit) && g.rng.percent(50))
             .then(|| count_value(&mut g, rows.min(30)));
         let offset =
@@ -156,6 +152,7 @@ pub fn generate(mut g: Gen<'_>, alias: Option<&str>) -> Query {
         types: items.iter().map(|i| i.ty).collect(),
         has_where,
         has_limit,
+        joined: from.joined,
     }
 }
 
@@ -185,7 +182,7 @@ fn group_key(g: &mut Gen<'_>) -> E {
 
 /// An aggregate over the table (see the module comment for SUM and AVG).
 fn aggregate(g: &mut Gen<'_>) -> E {
-    let rows = g.table.rows.len().max(1) as f64;
+    let rows = g.rows.max(1) as f64;
     let choice = g.rng.weighted(&[3, 2, 2, 3, 2, 3, 3]);
     let distinct = choice == 2 || g.rng.percent(8);
     let count = |arg: Option<E>, distinct: bool| {

@@ -1,15 +1,18 @@
 //! The query generator: `SELECT items FROM app.tN [[AS] q] [WHERE c] [ORDER BY keys]
-//! [LIMIT n] [OFFSET m]`, as Strand and as SQLite spell it.
+//! [LIMIT n] [OFFSET m]`, as Strand and as SQLite spell it; FROM is sometimes a join of two
+//! or three tables (`join.rs`), and then items are also `x.*`.
 //!
 //! Ordering: Strand sorts NULL as larger than every value (last ascending, first descending)
 //! unless NULLS FIRST / LAST says otherwise, and breaks ties by the primary key ascending
 //! (docs/sql.md, "SELECT"): its order is total. SQLite sorts NULL smallest and leaves ties in
 //! any order, so its query gets every NULLS placement written out and the primary key as a
-//! last key; then results with ORDER BY compare row by row. Without ORDER BY rows come in no
+//! last key (over a join every table's key, NULL last: Strand's tie order); then results with
+//! ORDER BY compare row by row. Without ORDER BY rows come in no
 //! particular order and compare as multisets; LIMIT and OFFSET are only generated with ORDER
 //! BY (without it, which rows a LIMIT keeps is arbitrary).
 
 use std::collections::BTreeSet;
+use std::ops::Range;
 
 use serde_json::{json, Value as Json};
 
@@ -17,6 +20,7 @@ use super::constructs::{enabled, Construct};
 use super::expr::Dialect;
 use super::gen::{Gen, KeyForm};
 use super::group;
+use super::join::{self, Join};
 use super::rng::Rng;
 use super::schema::{Table, Ty, Val};
 
@@ -31,6 +35,8 @@ pub struct Query {
     pub types: Vec<Option<Ty>>,
     pub has_where: bool,
     pub has_limit: bool,
+    /// Tables joined (`join.rs`); 0 for one table.
+    pub joined: usize,
 }
 
 /// One output column or `*`, in both spellings.
@@ -39,10 +45,33 @@ struct Item {
     sqlite: String,
 }
 
+/// A join's tables (label and columns) and the label of each column's table.
+type JoinNames = (Vec<(String, Range<usize>)>, Vec<String>);
+
+/// What a query reads, as both engines' FROM spells it.
+pub struct From {
+    pub strand: String,
+    pub sqlite: String,
+    /// Strand's tie-breaking order (primary keys) as SQLite ORDER BY keys.
+    pub ties: Vec<String>,
+    /// Rows read (a join's on the model): for LIMIT and OFFSET counts.
+    pub rows: usize,
+    /// In a join: each table's label and columns (for `x.*`), and each column's label.
+    join: Option<JoinNames>,
+    /// One table: its alias.
+    alias: Option<&'static str>,
+    pub joined: usize,
+}
+
 pub fn generate(rng: Rng, tables: &[Table]) -> Query {
     let mut rng = rng;
-    let table = &tables[rng.weighted(&[55, 35, 10][..tables.len()])];
-    let alias = (enabled(Construct::TableAlias) && rng.percent(40)).then_some("q");
+    let join = join::wanted(&mut rng).then(|| Join::random(&mut rng, tables));
+    let table = match &join {
+        Some(join) => &join.table,
+        None => &tables[rng.weighted(&[55, 35, 10][..tables.len()])],
+    };
+    let alias =
+        (join.is_none() && enabled(Construct::TableAlias) && rng.percent(40)).then_some("q");
     let qualifiers = match alias {
         Some(alias) => vec![format!("{alias}.")],
         None => vec![
@@ -63,34 +92,69 @@ pub fn generate(rng: Rng, tables: &[Table]) -> Query {
         rng,
         table,
         qualifiers,
+        join: join.as_ref().map(|j| &j.scope),
+        visible: table.columns.len(),
+        rows: join.as_ref().map_or(table.rows.len(), |j| j.rows_bound),
         params: Vec::new(),
         key_form,
         hot_keys,
     };
+    let from = match &join {
+        Some(join) => {
+            let (strand, sqlite) = join.render(&mut g, tables);
+            From {
+                strand,
+                sqlite,
+                ties: join.ties(tables),
+                rows: join.rows,
+                join: Some((join.source_columns(tables), join.column_labels(tables))),
+                alias: None,
+                joined: join.table_count(),
+            }
+        }
+        None => {
+            let (mut strand, mut sqlite) = (table.qualified(), table.qualified());
+            if let Some(alias) = alias {
+                strand.push_str(if g.rng.percent(50) { " AS q" } else { " q" });
+                sqlite.push_str(&format!(" AS {alias}"));
+            }
+            let key = match alias {
+                Some(alias) => format!("{alias}.id"),
+                None => format!("{}.id", table.qualified()),
+            };
+            From {
+                strand,
+                sqlite,
+                ties: vec![format!("{key} ASC")],
+                rows: table.rows.len(),
+                join: None,
+                alias,
+                joined: 0,
+            }
+        }
+    };
     if group::wanted(&mut g) {
-        return group::generate(g, alias);
+        return group::generate(g, &from);
     }
 
     // SELECT list: `*`, columns (each once: result rows are JSON objects keyed by name) and
     // expressions named x0, x1, ... (never a column's name, so ORDER BY names are unambiguous).
     let mut items = Vec::new();
-    let mut names = Vec::new();
+    // Each output column's name and, for a column of a join, its table's label.
+    let mut outputs: Vec<(String, Option<String>)> = Vec::new();
     let mut types = Vec::new();
     let mut bare: BTreeSet<usize> = BTreeSet::new();
     let star = enabled(Construct::Star) && g.rng.percent(20);
     if star {
-        let text = match alias {
-            Some(alias) if g.rng.percent(50) => format!("{alias}.*"),
-            None if g.rng.percent(30) => format!("{}.*", table.name),
-            _ => "*".to_string(),
-        };
+        let (text, columns) = star_item(&mut g, &from);
         items.push(Item {
             strand: text.clone(),
             sqlite: text,
         });
-        for (index, column) in table.columns.iter().enumerate() {
-            names.push(column.name.clone());
-            types.push(Some(column.ty));
+        for index in columns {
+            let label = from.join.as_ref().map(|(_, labels)| labels[index].clone());
+            outputs.push((table.columns[index].name.clone(), label));
+            types.push(Some(table.columns[index].ty));
             bare.insert(index);
         }
     }
@@ -104,7 +168,8 @@ pub fn generate(rng: Rng, tables: &[Table]) -> Query {
         if g.rng.percent(30) && !bare.contains(&index) {
             bare.insert(index);
             let e = g.column(index);
-            names.push(table.columns[index].name.clone());
+            let label = from.join.as_ref().map(|(_, labels)| labels[index].clone());
+            outputs.push((table.columns[index].name.clone(), label));
             types.push(e.ty);
             items.push(Item {
                 strand: e.render(Dialect::Strand),
@@ -121,8 +186,9 @@ pub fn generate(rng: Rng, tables: &[Table]) -> Query {
             strand: format!("{}{word} {alias}", e.render(Dialect::Strand)),
             sqlite: format!("{} AS {alias}", e.render(Dialect::Sqlite)),
         });
-        names.push(alias);
+        outputs.push((alias, None));
     }
+    let names = output_names(&outputs);
 
     let gap = |g: &mut Gen<'_>| match g.rng.below(30) {
         0 => " /* ; -- */ ",
@@ -133,19 +199,16 @@ pub fn generate(rng: Rng, tables: &[Table]) -> Query {
     let mut strand = format!(
         "SELECT{}{}{}FROM {}",
         gap(&mut g),
-        join(&items, true),
+        list(&items, true),
         gap(&mut g),
-        table.qualified()
+        from.strand
     );
-    let mut sqlite = format!("SELECT {} FROM {}", join(&items, false), table.qualified());
-    if let Some(alias) = alias {
-        strand.push_str(if g.rng.percent(50) { " AS q" } else { " q" });
-        sqlite.push_str(&format!(" AS {alias}"));
-    }
+    let mut sqlite = format!("SELECT {} FROM {}", list(&items, false), from.sqlite);
 
     let has_where = enabled(Construct::Where) && g.rng.percent(80);
     if has_where {
-        let depth = g.rng.range(1, 3) as u32;
+        // Shallower over a join: its ON already filters.
+        let depth = g.rng.range(1, if from.joined > 0 { 2 } else { 3 }) as u32;
         let condition = if enabled(Construct::KeyLookup) && g.rng.percent(15) {
             g.key_condition(depth - 1)
         } else {
@@ -162,7 +225,7 @@ pub fn generate(rng: Rng, tables: &[Table]) -> Query {
         let mut strand_keys = Vec::new();
         let mut sqlite_keys = Vec::new();
         for _ in 0..g.rng.range(1, 3) {
-            let (s, q) = sort_key(&mut g, &names);
+            let (s, q) = sort_key(&mut g, &names, from.join.is_some());
             let (direction, descending) = match g.rng.below(3) {
                 0 => ("", false),
                 1 => (" ASC", false),
@@ -178,15 +241,11 @@ pub fn generate(rng: Rng, tables: &[Table]) -> Query {
             let first = nulls.unwrap_or(descending);
             sqlite_keys.push(format!("{q}{direction}{}", nulls_text(first)));
         }
-        let key = match alias {
-            Some(alias) => format!("{alias}.id"),
-            None => format!("{}.id", table.qualified()),
-        };
-        sqlite_keys.push(format!("{key} ASC"));
+        sqlite_keys.extend(from.ties.iter().cloned());
         strand.push_str(&format!(" ORDER BY {}", strand_keys.join(", ")));
         sqlite.push_str(&format!(" ORDER BY {}", sqlite_keys.join(", ")));
 
-        let rows = table.rows.len() as i64;
+        let rows = from.rows as i64;
         let limit =
             (enabled(Construct::Limit) && g.rng.percent(50)).then(|| count_value(&mut g, rows));
         let offset =
@@ -216,10 +275,59 @@ pub fn generate(rng: Rng, tables: &[Table]) -> Query {
         types,
         has_where,
         has_limit,
+        joined: from.joined,
     }
 }
 
-fn join(items: &[Item], strand: bool) -> String {
+/// `*` or `q.*` / `t0.*` over one table; over a join `*`, or one or two tables' `x.*`; with
+/// the columns of the row it gives, in order.
+fn star_item(g: &mut Gen<'_>, from: &From) -> (String, Vec<usize>) {
+    let all = (0..g.table.columns.len()).collect();
+    let Some((sources, _)) = &from.join else {
+        let text = match from.alias {
+            Some(alias) if g.rng.percent(50) => format!("{alias}.*"),
+            None if g.rng.percent(30) => format!("{}.*", g.table.name),
+            _ => "*".to_string(),
+        };
+        return (text, all);
+    };
+    if g.rng.percent(45) {
+        return ("*".into(), all);
+    }
+    let mut texts = Vec::new();
+    let mut columns = Vec::new();
+    let first = g.rng.below(sources.len());
+    let mut picked = vec![first];
+    if g.rng.percent(30) {
+        let second = g.rng.below(sources.len());
+        if second != first {
+            picked.push(second);
+        }
+    }
+    for source in picked {
+        let (label, range) = &sources[source];
+        texts.push(format!("{label}.*"));
+        columns.extend(range.clone());
+    }
+    (texts.join(", "), columns)
+}
+
+/// Output names as Strand gives them: a column's name, an expression's alias; in a join,
+/// columns whose names would repeat are named `x.id` (by their table's label).
+fn output_names(outputs: &[(String, Option<String>)]) -> Vec<String> {
+    outputs
+        .iter()
+        .map(|(name, label)| {
+            let shared = outputs.iter().filter(|(n, _)| n == name).count() > 1;
+            match label {
+                Some(label) if shared => format!("{label}.{name}"),
+                _ => name.clone(),
+            }
+        })
+        .collect()
+}
+
+fn list(items: &[Item], strand: bool) -> String {
     let texts: Vec<&str> = items
         .iter()
         .map(|item| {
@@ -235,8 +343,9 @@ fn join(items: &[Item], strand: bool) -> String {
 
 /// An ORDER BY key in both spellings: an output name, a 1-based position, or an expression
 /// over the table that reads the row (a constant key would be a position in SQLite when it is
-/// an integer, an expression in Strand).
-fn sort_key(g: &mut Gen<'_>, names: &[String]) -> (String, String) {
+/// an integer, an expression in Strand). In a join, an output name is a position in SQLite
+/// (where a bare name could be an ambiguous column of FROM; `x.id` is quoted in Strand).
+fn sort_key(g: &mut Gen<'_>, names: &[String], joined: bool) -> (String, String) {
     let choice = g.choose(&[
         (Construct::OrderByName, 30),
         (Construct::OrderByPosition, 20),
@@ -244,8 +353,13 @@ fn sort_key(g: &mut Gen<'_>, names: &[String]) -> (String, String) {
     ]);
     match choice {
         Some(Construct::OrderByName) => {
-            let name = names[g.rng.below(names.len())].clone();
-            (name.clone(), name)
+            let index = g.rng.below(names.len());
+            let name = names[index].clone();
+            match joined {
+                false => (name.clone(), name),
+                true if name.contains('.') => (format!("\"{name}\""), (index + 1).to_string()),
+                true => (name, (index + 1).to_string()),
+            }
         }
         Some(Construct::OrderByPosition) => {
             let position = (g.rng.below(names.len()) + 1).to_string();

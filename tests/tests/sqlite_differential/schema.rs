@@ -213,15 +213,26 @@ pub fn random_text(rng: &mut Rng) -> String {
     (0..len).map(|_| rng.pick(&ALPHABET)).collect()
 }
 
+/// Large join keys, equal as BIGINT and as DOUBLE: 3e9, 2^53 and (the last two) -9.2e18 and
+/// -2^63.
+const HUGE_BIGINT_KEYS: [i64; 4] = [3_000_000_000, 1 << 53, -9_200_000_000_000_000_000, i64::MIN];
+const HUGE_DOUBLE_KEYS: [f64; 4] = [3e9, 9_007_199_254_740_992.0, -9.2e18, i64::MIN as f64];
+
+/// All of them: the last two found that the hash join missed a BIGINT and a DOUBLE equal past
+/// 9.2e18 (fixed; regression test `join_keys_equal_past_9_2e18_match`).
+fn huge_keys() -> usize {
+    HUGE_BIGINT_KEYS.len()
+}
+
 /// A non-NULL value of the domain (`domain`: the largest value of a join key).
 pub fn value(rng: &mut Rng, kind: Kind, domain: i64) -> Val {
     match kind {
         Kind::JoinInt => Val::Int(rng.range(-1, domain)),
-        Kind::JoinBig if rng.percent(3) => Val::Int(rng.pick(&[3_000_000_000, 1 << 53])),
+        Kind::JoinBig if rng.percent(3) => Val::Int(rng.pick(&HUGE_BIGINT_KEYS[..huge_keys()])),
         Kind::JoinBig => Val::Int(rng.range(-1, domain)),
         Kind::JoinDouble => Val::Double(match rng.below(100) {
             0..=2 => -0.0,
-            3..=5 => rng.pick(&[3e9, 9_007_199_254_740_992.0]),
+            3..=5 => rng.pick(&HUGE_DOUBLE_KEYS[..huge_keys()]),
             6..=15 => rng.range(-1, domain) as f64 + 0.5,
             _ => rng.range(-1, domain) as f64,
         }),

@@ -103,8 +103,11 @@ fn syntax_errors_have_positions() {
 #[test]
 fn unsupported_features_are_named() {
     let cases = [
-        ("SELECT a FROM app.t JOIN app.u ON t.a = u.a", "joins"),
-        ("SELECT a FROM app.t, app.u", "joins"),
+        (
+            "SELECT a FROM app.t RIGHT JOIN app.u ON t.a = u.a",
+            "RIGHT JOIN",
+        ),
+        ("SELECT a FROM app.t, app.u", "several tables in FROM"),
         (
             "SELECT COUNT(*) OVER () FROM app.t",
             "window function COUNT",

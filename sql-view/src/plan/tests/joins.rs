@@ -256,3 +256,57 @@ fn where_pins_the_first_tables_key_for_lookups() {
     .unwrap();
     assert_eq!(plan.filter().key_values(), None);
 }
+
+#[test]
+fn where_conditions_on_one_table_are_pushed_down_only_where_that_is_sound() {
+    let ids = |sql: &str| -> Vec<Value> { run(sql).1.into_iter().map(|r| r[0].clone()).collect() };
+    // An anti-join: the LEFT-joined side's condition must see the missing (NULL) side.
+    assert_eq!(
+        ids(
+            "SELECT t.id FROM app.tickets t LEFT JOIN app.people p ON t.priority = p.id \
+             WHERE p.name IS NULL ORDER BY t.id"
+        ),
+        [Value::BigInt(3), Value::BigInt(6)]
+    );
+    assert_eq!(
+        ids(
+            "SELECT t.id FROM app.tickets t JOIN app.people p ON t.priority = p.id \
+             WHERE p.team IS NULL AND t.status = 'open' ORDER BY t.id"
+        ),
+        [Value::BigInt(2), Value::BigInt(5)]
+    );
+    assert_eq!(
+        ids(
+            "SELECT t.id FROM app.tickets t JOIN app.people p ON t.priority = p.id \
+             WHERE p.team = 'red' OR t.id = 1 ORDER BY t.id"
+        ),
+        [Value::BigInt(1), Value::BigInt(4)]
+    );
+    assert_eq!(
+        ids(
+            "SELECT t.id FROM app.tickets t LEFT JOIN app.people p ON t.priority = p.id \
+             WHERE t.status = 'done' AND p._seq IS NULL ORDER BY t.id"
+        ),
+        [Value::BigInt(3), Value::BigInt(6)]
+    );
+}
+
+#[test]
+fn pushed_down_conditions_land_on_the_right_table() {
+    let plan = plan_of(
+        "SELECT t.id FROM app.tickets t JOIN app.people p ON t.priority = p.id \
+         LEFT JOIN app.people q ON q.id = t.id \
+         WHERE t.status = 'open' AND p.team = 'red' AND q.team = 'red' AND t.id + p.id > 1",
+    )
+    .unwrap();
+    let join = plan.join().unwrap();
+    // `t.status = 'open'` over the ticket's own row: `status` is its field 3.
+    assert!(
+        matches!(&join.first_filter, Some(Node::Compare { left, .. }) if **left == Node::Column(3))
+    );
+    // `p.team = 'red'` over the person's own row (field 2), inner join only.
+    assert!(
+        matches!(&join.steps[0].build_filter, Some(Node::Compare { left, .. }) if **left == Node::Column(2))
+    );
+    assert_eq!(join.steps[1].build_filter, None, "not into a LEFT JOIN");
+}
