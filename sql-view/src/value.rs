@@ -2,43 +2,57 @@
 //! [`ValueRef`] read in place from a stored row, plus the SQL comparison rules shared by
 //! filters and ORDER BY.
 //!
+//! Values added after the first row format (UUID, DECIMAL, DATE) keep the archived size and
+//! alignment of [`Value`] (16 bytes, 8-aligned): the wide ones are archived behind a box, so
+//! rows written before them read exactly as before (`row/tests.rs`, the golden row).
+//!
 //! It does not own coercion of literals and parameters (`coerce.rs`), the stored row layout
 //! (`row.rs`) or JSON rendering (`json.rs`).
 
 use std::cmp::Ordering;
 use std::fmt;
 
+use rkyv::with::AsBox;
+
+use crate::date::date_to_micros;
+use crate::decimal::{Decimal, PRECISION_MAX};
+
 /// The type of a column, an expression or a value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+/// Persisted in catalogs by its SQL name (`"INT"`, `"DECIMAL(10,2)"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DataType {
     /// `BOOLEAN`.
-    #[serde(rename = "BOOLEAN")]
     Boolean,
     /// `INT`: 32-bit signed.
-    #[serde(rename = "INT")]
     Int,
     /// `BIGINT`: 64-bit signed (also `_seq`).
-    #[serde(rename = "BIGINT")]
     BigInt,
     /// `DOUBLE`: 64-bit IEEE 754.
-    #[serde(rename = "DOUBLE")]
     Double,
     /// `TEXT`: UTF-8.
-    #[serde(rename = "TEXT")]
     Text,
     /// `TIMESTAMP`: microseconds since the Unix epoch, UTC; RFC 3339 as text.
-    #[serde(rename = "TIMESTAMP")]
     Timestamp,
     /// `JSON`: validated JSON text.
-    #[serde(rename = "JSON")]
     Json,
     /// `BYTES`: raw bytes (base64 in JSON).
-    #[serde(rename = "BYTES")]
     Bytes,
+    /// `UUID`: 16 bytes.
+    Uuid,
+    /// `DECIMAL(precision, scale)`: exact, at most 38 digits, `scale` of them decimals.
+    Decimal {
+        /// Digits in all, 1 to 38.
+        precision: u8,
+        /// Digits after the point, 0 to `precision`.
+        scale: u8,
+    },
+    /// `DATE`: days since 1970-01-01.
+    Date,
 }
 
 impl DataType {
-    /// The SQL name, as shown by DESCRIBE and in result schemas.
+    /// The SQL name without a DECIMAL's precision and scale (those are in [`fmt::Display`],
+    /// which DESCRIBE and result schemas show).
     pub fn name(self) -> &'static str {
         match self {
             DataType::Boolean => "BOOLEAN",
@@ -49,35 +63,112 @@ impl DataType {
             DataType::Timestamp => "TIMESTAMP",
             DataType::Json => "JSON",
             DataType::Bytes => "BYTES",
+            DataType::Uuid => "UUID",
+            DataType::Decimal { .. } => "DECIMAL",
+            DataType::Date => "DATE",
         }
     }
 
-    /// INT, BIGINT or DOUBLE.
+    /// INT, BIGINT, DOUBLE or DECIMAL.
     pub fn is_numeric(self) -> bool {
-        matches!(self, DataType::Int | DataType::BigInt | DataType::Double)
+        matches!(
+            self,
+            DataType::Int | DataType::BigInt | DataType::Double | DataType::Decimal { .. }
+        )
     }
 
-    /// Whether values of the two types can be compared with `=`, `<`, ... (JSON cannot).
+    /// Whether this is a DECIMAL of any precision and scale.
+    pub fn is_decimal(self) -> bool {
+        matches!(self, DataType::Decimal { .. })
+    }
+
+    /// DECIMAL with the most digits and this scale: the type of computed decimals.
+    pub fn decimal_with_scale(scale: u8) -> DataType {
+        DataType::Decimal {
+            precision: PRECISION_MAX,
+            scale: scale.min(PRECISION_MAX),
+        }
+    }
+
+    /// Whether the two types' values compare without conversion: the same type, numbers
+    /// across numeric types, DATE with TIMESTAMP (midnight UTC). JSON never compares.
     pub fn comparable_with(self, other: DataType) -> bool {
         if self == DataType::Json || other == DataType::Json {
             return false;
         }
-        self == other || (self.is_numeric() && other.is_numeric())
+        self == other
+            || (self.is_numeric() && other.is_numeric())
+            || self.is_time() && other.is_time()
     }
 
-    /// The type of `a + b` for two numeric types: the wider of the two.
+    /// DATE or TIMESTAMP.
+    pub fn is_time(self) -> bool {
+        matches!(self, DataType::Date | DataType::Timestamp)
+    }
+
+    /// The type of `a + b` for two numeric types: the wider of the two (DOUBLE over DECIMAL
+    /// over the integers; two DECIMALs give the larger scale).
     pub fn wider_numeric(self, other: DataType) -> DataType {
+        let scale = |t: DataType| match t {
+            DataType::Decimal { scale, .. } => scale,
+            _ => 0,
+        };
         match (self, other) {
             (DataType::Double, _) | (_, DataType::Double) => DataType::Double,
+            (DataType::Decimal { .. }, _) | (_, DataType::Decimal { .. }) => {
+                DataType::decimal_with_scale(scale(self).max(scale(other)))
+            }
             (DataType::BigInt, _) | (_, DataType::BigInt) => DataType::BigInt,
             _ => DataType::Int,
         }
+    }
+
+    /// A type from its SQL name as [`fmt::Display`] writes it (catalogs store it so).
+    pub fn from_name(name: &str) -> Option<DataType> {
+        Some(match name {
+            "BOOLEAN" => DataType::Boolean,
+            "INT" => DataType::Int,
+            "BIGINT" => DataType::BigInt,
+            "DOUBLE" => DataType::Double,
+            "TEXT" => DataType::Text,
+            "TIMESTAMP" => DataType::Timestamp,
+            "JSON" => DataType::Json,
+            "BYTES" => DataType::Bytes,
+            "UUID" => DataType::Uuid,
+            "DATE" => DataType::Date,
+            other => {
+                let inner = other.strip_prefix("DECIMAL(")?.strip_suffix(')')?;
+                let (precision, scale) = inner.split_once(',')?;
+                let (precision, scale) = (precision.parse().ok()?, scale.parse().ok()?);
+                if !(1..=PRECISION_MAX).contains(&precision) || scale > precision {
+                    return None;
+                }
+                DataType::Decimal { precision, scale }
+            }
+        })
     }
 }
 
 impl fmt::Display for DataType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        match self {
+            DataType::Decimal { precision, scale } => write!(f, "DECIMAL({precision},{scale})"),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+impl serde::Serialize for DataType {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for DataType {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        DataType::from_name(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown column type {name}")))
     }
 }
 
@@ -102,6 +193,12 @@ pub enum Value {
     Json(String),
     /// BYTES.
     Bytes(Vec<u8>),
+    /// UUID. Archived behind a box: 16 inline bytes would widen every archived value.
+    Uuid(#[rkyv(with = AsBox)] [u8; 16]),
+    /// DECIMAL, with its own scale. Archived behind a box, as UUID.
+    Decimal(#[rkyv(with = AsBox)] Decimal),
+    /// DATE, days since 1970-01-01.
+    Date(i32),
 }
 
 /// A value borrowed from a stored row or a plan's constants; no allocation to read it.
@@ -125,6 +222,12 @@ pub enum ValueRef<'a> {
     Json(&'a str),
     /// BYTES.
     Bytes(&'a [u8]),
+    /// UUID.
+    Uuid([u8; 16]),
+    /// DECIMAL.
+    Decimal(Decimal),
+    /// DATE, days since 1970-01-01.
+    Date(i32),
 }
 
 impl Value {
@@ -140,6 +243,9 @@ impl Value {
             Value::Timestamp(v) => ValueRef::Timestamp(*v),
             Value::Json(v) => ValueRef::Json(v),
             Value::Bytes(v) => ValueRef::Bytes(v),
+            Value::Uuid(v) => ValueRef::Uuid(*v),
+            Value::Decimal(v) => ValueRef::Decimal(*v),
+            Value::Date(v) => ValueRef::Date(*v),
         }
     }
 
@@ -167,6 +273,9 @@ impl<'a> ValueRef<'a> {
             ValueRef::Timestamp(v) => Value::Timestamp(v),
             ValueRef::Json(v) => Value::Json(v.to_owned()),
             ValueRef::Bytes(v) => Value::Bytes(v.to_vec()),
+            ValueRef::Uuid(v) => Value::Uuid(v),
+            ValueRef::Decimal(v) => Value::Decimal(v),
+            ValueRef::Date(v) => Value::Date(v),
         }
     }
 
@@ -182,6 +291,9 @@ impl<'a> ValueRef<'a> {
             ValueRef::Timestamp(_) => DataType::Timestamp,
             ValueRef::Json(_) => DataType::Json,
             ValueRef::Bytes(_) => DataType::Bytes,
+            ValueRef::Uuid(_) => DataType::Uuid,
+            ValueRef::Decimal(v) => DataType::decimal_with_scale(v.scale()),
+            ValueRef::Date(_) => DataType::Date,
         })
     }
 
@@ -193,7 +305,9 @@ impl<'a> ValueRef<'a> {
 
 /// SQL comparison of two values: `None` when either is NULL or the types are not comparable
 /// (JSON, or two different non-numeric types). Numbers compare across INT, BIGINT and DOUBLE
-/// exactly; NaN equals NaN and is above every other number (as in PostgreSQL).
+/// exactly; NaN equals NaN and is above every other number (as in PostgreSQL). DECIMAL
+/// compares exactly with integers and DECIMALs, and as a DOUBLE with DOUBLEs (as PostgreSQL
+/// does). A DATE compared with a TIMESTAMP is midnight UTC of its day.
 pub fn compare(a: ValueRef<'_>, b: ValueRef<'_>) -> Option<Ordering> {
     use ValueRef as V;
     Some(match (a, b) {
@@ -201,6 +315,15 @@ pub fn compare(a: ValueRef<'_>, b: ValueRef<'_>) -> Option<Ordering> {
         (V::Text(x), V::Text(y)) => x.cmp(y),
         (V::Bytes(x), V::Bytes(y)) => x.cmp(y),
         (V::Timestamp(x), V::Timestamp(y)) => x.cmp(&y),
+        (V::Uuid(x), V::Uuid(y)) => x.cmp(&y),
+        (V::Date(x), V::Date(y)) => x.cmp(&y),
+        (V::Date(x), V::Timestamp(y)) => compare_date_time(x, y),
+        (V::Timestamp(x), V::Date(y)) => compare_date_time(y, x).reverse(),
+        (V::Decimal(x), V::Decimal(y)) => x.compare(y),
+        (V::Decimal(x), V::Double(y)) => compare_f64(x.to_f64(), y),
+        (V::Double(x), V::Decimal(y)) => compare_f64(x, y.to_f64()),
+        (V::Decimal(x), other) => x.compare(Decimal::from_i64(integer(other)?)),
+        (other, V::Decimal(y)) => Decimal::from_i64(integer(other)?).compare(y),
         (V::Double(x), V::Double(y)) => compare_f64(x, y),
         (V::Double(x), other) => compare_i64_f64(integer(other)?, x).reverse(),
         (other, V::Double(y)) => compare_i64_f64(integer(other)?, y),
@@ -230,11 +353,22 @@ fn type_rank(value: ValueRef<'_>) -> u8 {
     match value {
         ValueRef::Null => 0,
         ValueRef::Boolean(_) => 1,
-        ValueRef::Int(_) | ValueRef::BigInt(_) | ValueRef::Double(_) => 2,
+        ValueRef::Int(_) | ValueRef::BigInt(_) | ValueRef::Double(_) | ValueRef::Decimal(_) => 2,
         ValueRef::Text(_) => 3,
-        ValueRef::Timestamp(_) => 4,
+        ValueRef::Timestamp(_) | ValueRef::Date(_) => 4,
         ValueRef::Json(_) => 5,
         ValueRef::Bytes(_) => 6,
+        ValueRef::Uuid(_) => 7,
+    }
+}
+
+/// A day against a time: midnight UTC of the day (a day past TIMESTAMP's range is beyond
+/// every time).
+fn compare_date_time(days: i32, micros: i64) -> Ordering {
+    match date_to_micros(days) {
+        Some(midnight) => midnight.cmp(&micros),
+        None if days < 0 => Ordering::Less,
+        None => Ordering::Greater,
     }
 }
 

@@ -173,7 +173,7 @@ impl TryFrom<TableDefParts> for TableDef {
 impl TableDef {
     /// Validates a definition (`invalid_definition` otherwise): at least one column, at most
     /// [`limits::COLUMNS_PER_TABLE_MAX`], unique names, no system column names, a primary key
-    /// (one column, not DOUBLE or JSON) for USER and SHARED tables, a TTL for STREAM tables.
+    /// (one column, not DOUBLE, DECIMAL or JSON) for USER and SHARED tables, a TTL for STREAM tables.
     /// The primary key column is made NOT NULL.
     pub fn new(
         name: TableName,
@@ -210,7 +210,10 @@ impl TableDef {
                         "primary key column {index} of {name} does not exist"
                     ))
                 })?;
-                if matches!(column.data_type, DataType::Double | DataType::Json) {
+                if matches!(
+                    column.data_type,
+                    DataType::Double | DataType::Json | DataType::Decimal { .. }
+                ) {
                     return Err(invalid(format!(
                         "primary key column {} cannot be {}",
                         column.name, column.data_type

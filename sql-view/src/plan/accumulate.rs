@@ -66,6 +66,12 @@ fn hash_value<H: Hasher>(value: &Value, state: &mut H) {
         Value::Text(v) | Value::Json(v) => (4u8, v).hash(state),
         Value::Timestamp(v) => (5u8, v).hash(state),
         Value::Bytes(v) => (6u8, v).hash(state),
+        Value::Uuid(v) => (7u8, v).hash(state),
+        Value::Decimal(v) => match v.as_integer() {
+            Some(i) => (2u8, i).hash(state),
+            None => (8u8, v.normalized()).hash(state),
+        },
+        Value::Date(v) => (9u8, v).hash(state),
     }
 }
 

@@ -13,6 +13,11 @@ pub(crate) fn arbitrary_value() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(Value::Timestamp),
         "[0-9]{1,5}".prop_map(Value::Json),
         proptest::collection::vec(any::<u8>(), 0..20).prop_map(Value::Bytes),
+        any::<[u8; 16]>().prop_map(Value::Uuid),
+        (any::<i64>(), 0u8..=38).prop_map(|(m, s)| Value::Decimal(
+            crate::Decimal::new(i128::from(m) * 1_000_000_007, s).unwrap()
+        )),
+        any::<i32>().prop_map(Value::Date),
     ]
 }
 
