@@ -5,14 +5,15 @@
 
 use sqlparser::ast::{
     AlterTable, AlterTableOperation, ColumnDef as SqlColumnDef, ColumnOption, CreateTable,
-    CreateTableOptions, DataType as SqlType, Expr as SqlExpr, Ident, ObjectName, ObjectType,
-    SqlOption, TableConstraint, Value as SqlValue,
+    CreateTableOptions, DataType as SqlType, ExactNumberInfo, Expr as SqlExpr, Ident, ObjectName,
+    ObjectType, SqlOption, TableConstraint, Value as SqlValue,
 };
 
 use super::cursor::fold_identifier;
 use super::expr::leftmost_position;
 use crate::ast::{Statement, TableRef};
-use crate::catalog::{ColumnDef, Name, TableDef, TableKind, TableName};
+use crate::catalog::{ColumnDef, ColumnDefault, Name, TableDef, TableKind, TableName};
+use crate::decimal::PRECISION_MAX;
 use crate::error::{code, Position, Result, SqlError};
 use crate::value::DataType;
 
@@ -63,12 +64,18 @@ pub(crate) fn data_type(sql: &SqlType, position: Option<Position>) -> Result<Dat
         SqlType::Timestamp(..) | SqlType::TimestampNtz(_) => DataType::Timestamp,
         SqlType::JSON | SqlType::JSONB => DataType::Json,
         SqlType::Bytes(_) | SqlType::Bytea | SqlType::Blob(_) => DataType::Bytes,
+        SqlType::Uuid => DataType::Uuid,
+        SqlType::Date => DataType::Date,
+        SqlType::Decimal(info) | SqlType::Numeric(info) | SqlType::Dec(info) => {
+            decimal_type(info, position)?
+        }
         SqlType::Custom(custom, modifiers) if modifiers.is_empty() => {
             match custom.to_string().to_ascii_lowercase().as_str() {
                 "bytes" => DataType::Bytes,
                 "json" => DataType::Json,
                 "timestamptz" => DataType::Timestamp,
                 "double" => DataType::Double,
+                "uuid" => DataType::Uuid,
                 _ => return Err(unknown_type(sql, position)),
             }
         }
@@ -79,10 +86,84 @@ pub(crate) fn data_type(sql: &SqlType, position: Option<Position>) -> Result<Dat
 fn unknown_type(sql: &SqlType, position: Option<Position>) -> SqlError {
     SqlError::unsupported(
         format!(
-            "the type {sql} (use BOOLEAN, INT, BIGINT, DOUBLE, TEXT, TIMESTAMP, JSON or BYTES)"
+            "the type {sql} (use BOOLEAN, INT, BIGINT, DOUBLE, DECIMAL(p,s), TEXT, TIMESTAMP, \
+             DATE, UUID, JSON or BYTES)"
         ),
         position,
     )
+}
+
+/// `DECIMAL(p,s)`, `DECIMAL(p)` (scale 0); precision 1 to 38, scale 0 to p. A bare `DECIMAL`
+/// (PostgreSQL's unconstrained NUMERIC) is refused: every value here has a fixed scale.
+fn decimal_type(info: &ExactNumberInfo, position: Option<Position>) -> Result<DataType> {
+    let (precision, scale) = match *info {
+        ExactNumberInfo::None => {
+            let what = "DECIMAL without a precision and scale (write DECIMAL(p,s), e.g. \
+                        DECIMAL(10,2))";
+            return Err(SqlError::unsupported(what, position));
+        }
+        ExactNumberInfo::Precision(p) => (p, 0),
+        ExactNumberInfo::PrecisionAndScale(p, s) => (p, s),
+    };
+    let max = u64::from(PRECISION_MAX);
+    let scale = u64::try_from(scale).ok().filter(|s| *s <= precision);
+    match (u8::try_from(precision), scale.and_then(|s| u8::try_from(s).ok())) {
+        (Ok(precision), Some(scale)) if (1..=max).contains(&u64::from(precision)) => {
+            Ok(DataType::Decimal { precision, scale })
+        }
+        _ => Err(SqlError::new(
+            code::INVALID_VALUE,
+            format!("DECIMAL({precision},{}): the precision must be 1 to {max} and the scale 0 to the precision", info_scale(info)),
+            position,
+        )),
+    }
+}
+
+fn info_scale(info: &ExactNumberInfo) -> i64 {
+    match *info {
+        ExactNumberInfo::PrecisionAndScale(_, s) => s,
+        _ => 0,
+    }
+}
+
+/// `DEFAULT expr` of a column: `now()` / `CURRENT_TIMESTAMP`, `SNOWFLAKE_ID()`, or a constant
+/// coerced to the column's type here (a bad one is an error now, not at the first INSERT).
+fn column_default(
+    sql: &SqlExpr,
+    column: &str,
+    data_type: DataType,
+) -> Result<Option<ColumnDefault>> {
+    let position = leftmost_position(sql);
+    if let SqlExpr::Function(function) = sql {
+        if function
+            .name
+            .to_string()
+            .eq_ignore_ascii_case("snowflake_id")
+        {
+            let no_arguments = match &function.args {
+                sqlparser::ast::FunctionArguments::List(list) => list.args.is_empty(),
+                sqlparser::ast::FunctionArguments::None => true,
+                _ => false,
+            };
+            if !no_arguments {
+                let message = "SNOWFLAKE_ID takes no arguments";
+                return Err(SqlError::new(code::INVALID_VALUE, message, position));
+            }
+            let default = ColumnDefault::SnowflakeId.for_column(column, data_type);
+            return default.map(Some).map_err(|e| e.or_at(position));
+        }
+    }
+    let expr = super::expr::expr(sql)?;
+    if let crate::ast::ExprKind::Function {
+        function: crate::ast::ScalarFunction::Now,
+        ..
+    } = expr.kind
+    {
+        let default = ColumnDefault::Now.for_column(column, data_type);
+        return default.map(Some).map_err(|e| e.or_at(position));
+    }
+    let value = crate::plan::constant_default(&expr, data_type)?;
+    Ok(value.map(ColumnDefault::Value))
 }
 
 /// `CREATE TABLE` as a validated definition.
@@ -135,17 +216,15 @@ fn set_primary_key(key: &mut Option<usize>, index: usize, at: Option<Position>) 
 fn column_def(sql: &SqlColumnDef) -> Result<(ColumnDef, bool)> {
     let position = at(&sql.name);
     let data_type = data_type(&sql.data_type, position)?;
-    let (mut not_null, mut primary_key) = (false, false);
+    let (mut not_null, mut primary_key, mut default) = (false, false, None);
+    let column_name = name(&sql.name)?;
     for option in &sql.options {
         match &option.option {
             ColumnOption::NotNull => not_null = true,
             ColumnOption::Null => not_null = false,
             ColumnOption::PrimaryKey(_) => primary_key = true,
-            ColumnOption::Default(_) => {
-                return Err(SqlError::unsupported(
-                    "DEFAULT (columns default to NULL)",
-                    position,
-                ))
+            ColumnOption::Default(expr) => {
+                default = column_default(expr, column_name.as_str(), data_type)?;
             }
             other => {
                 return Err(SqlError::unsupported(
@@ -157,9 +236,10 @@ fn column_def(sql: &SqlColumnDef) -> Result<(ColumnDef, bool)> {
     }
     Ok((
         ColumnDef {
-            name: name(&sql.name)?,
+            name: column_name,
             data_type,
             not_null,
+            default,
         },
         primary_key,
     ))
@@ -330,6 +410,11 @@ pub(crate) fn alter_table(alter: &AlterTable, start: Option<Position>) -> Result
             "an added column cannot be NOT NULL: existing rows read it as NULL",
             at(&sql.name),
         ));
+    }
+    if column.default.is_some() {
+        let what = "ADD COLUMN with a DEFAULT (rows written before it would read NULL, not \
+                    the default): add the column without one";
+        return Err(SqlError::unsupported(what, at(&sql.name)));
     }
     Ok(Statement::AddColumn {
         table,

@@ -14,6 +14,7 @@ mod aggregate;
 mod arith;
 mod compile;
 mod constants;
+mod defaults;
 mod functions;
 mod keys;
 mod like;
@@ -25,6 +26,7 @@ mod write;
 
 use std::sync::Arc;
 
+pub(crate) use defaults::constant_default;
 pub use live_groups::{GroupChange, LiveGroups};
 pub use select::{ResultCollector, SelectPlan};
 pub use write::{DeletePlan, InsertPlan, UpdatePlan};

@@ -21,6 +21,7 @@ pub(super) fn tickets() -> TableDef {
         name: Name::new(name).unwrap(),
         data_type,
         not_null,
+        default: None,
     };
     let name = TableName {
         namespace: Name::new("app").unwrap(),
