@@ -163,15 +163,15 @@ impl Decimal {
     }
 
     /// `self + other`, exact, at the larger scale.
-    pub fn add(self, other: Decimal) -> Result<Decimal, DecimalError> {
+    pub fn plus(self, other: Decimal) -> Result<Decimal, DecimalError> {
         let (a, b, scale) = self.aligned(other)?;
         let sum = a.checked_add(b).ok_or(DecimalError::Overflow)?;
         Decimal::new(sum, scale).ok_or(DecimalError::Overflow)
     }
 
     /// `self - other`, exact, at the larger scale.
-    pub fn subtract(self, other: Decimal) -> Result<Decimal, DecimalError> {
-        self.add(other.negate())
+    pub fn minus(self, other: Decimal) -> Result<Decimal, DecimalError> {
+        self.plus(other.negate())
     }
 
     /// `-self`.

@@ -72,8 +72,8 @@ fn columns_refuse_more_digits_than_their_precision() {
 
 #[test]
 fn arithmetic_is_exact_with_documented_scales() {
-    assert_eq!(d("0.10").add(d("0.2")).unwrap().to_string(), "0.30");
-    assert_eq!(d("1.5").subtract(d("2.25")).unwrap().to_string(), "-0.75");
+    assert_eq!(d("0.10").plus(d("0.2")).unwrap().to_string(), "0.30");
+    assert_eq!(d("1.5").minus(d("2.25")).unwrap().to_string(), "-0.75");
     assert_eq!(d("1.5").multiply(d("-2.25")).unwrap().to_string(), "-3.375");
     let third = d("1").divide(d("3")).unwrap().unwrap();
     assert_eq!(third.to_string(), "0.333333");
@@ -89,7 +89,7 @@ fn arithmetic_is_exact_with_documented_scales() {
         "-1.5"
     );
     let big = d("99999999999999999999999999999999999999");
-    assert_eq!(big.add(d("1")), Err(DecimalError::Overflow));
+    assert_eq!(big.plus(d("1")), Err(DecimalError::Overflow));
     assert_eq!(big.multiply(d("10")), Err(DecimalError::Overflow));
     // A product past 38 digits at the summed scale gives up decimals, not the value.
     let long = d("1234567890.1234567890123456789");
@@ -142,7 +142,7 @@ fn damaged_stored_decimals_do_not_panic() {
     };
     let _ = damaged.to_string();
     let _ = damaged.rescale(2);
-    let _ = damaged.add(d("1"));
+    let _ = damaged.plus(d("1"));
     let _ = damaged.multiply(damaged);
     let _ = damaged.divide(d("3"));
     let _ = damaged.remainder(d("3"));
@@ -175,9 +175,9 @@ proptest! {
         let scale = sa.max(sb);
         let align = |m: i128, s: u8| m * 10i128.pow(u32::from(scale - s));
         let (xa, xb) = (align(ma, sa), align(mb, sb));
-        let sum = a.add(b).unwrap();
+        let sum = a.plus(b).unwrap();
         prop_assert_eq!((sum.mantissa(), sum.scale()), (xa + xb, scale));
-        let difference = a.subtract(b).unwrap();
+        let difference = a.minus(b).unwrap();
         prop_assert_eq!((difference.mantissa(), difference.scale()), (xa - xb, scale));
         let product = a.multiply(b).unwrap();
         prop_assert_eq!((product.mantissa(), product.scale()), (ma * mb, sa + sb));

@@ -169,13 +169,13 @@ impl Slot {
             }
             Accumulator::SumDecimal(sum) => {
                 if let Some(v) = decimal(&value) {
-                    let total = sum.unwrap_or(Decimal::from_i64(0)).add(v);
+                    let total = sum.unwrap_or(Decimal::from_i64(0)).plus(v);
                     *sum = Some(total.map_err(decimal_overflow)?);
                 }
             }
             Accumulator::AvgDecimal { sum, count } => {
                 if let Some(v) = decimal(&value) {
-                    *sum = sum.add(v).map_err(decimal_overflow)?;
+                    *sum = sum.plus(v).map_err(decimal_overflow)?;
                     *count += 1;
                 }
             }

@@ -70,8 +70,8 @@ fn division_by_zero() -> SqlError {
 /// Exact decimal arithmetic; integers take part as DECIMALs of scale 0.
 fn decimal_arith(op: ArithOp, a: Decimal, b: Decimal) -> Result<ValueRef<'static>> {
     let result = match op {
-        ArithOp::Add => a.add(b),
-        ArithOp::Subtract => a.subtract(b),
+        ArithOp::Add => a.plus(b),
+        ArithOp::Subtract => a.minus(b),
         ArithOp::Multiply => a.multiply(b),
         ArithOp::Divide => a.divide(b).ok_or_else(division_by_zero)?,
         ArithOp::Remainder => a.remainder(b).ok_or_else(division_by_zero)?,
