@@ -67,6 +67,7 @@
 pub mod ast;
 mod catalog;
 mod coerce;
+mod data_type;
 mod date;
 pub mod decimal;
 pub mod error;
