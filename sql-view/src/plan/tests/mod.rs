@@ -3,6 +3,7 @@
 use super::*;
 
 mod aggregates;
+mod new_types;
 mod queries;
 mod writes;
 use crate::ast::Statement;
