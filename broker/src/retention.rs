@@ -193,6 +193,7 @@ mod tests {
             name: Name::new("id").unwrap(),
             data_type: DataType::BigInt,
             not_null: true,
+            default: None,
         };
         let def = TableDef::new(name, kind, vec![column], Some(0)).unwrap();
         CatalogTable {

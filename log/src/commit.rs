@@ -192,6 +192,16 @@ impl CommitQueue {
         self.lock().generator.last()
     }
 
+    /// Issue `count` ids from the `_seq` generator without writing a record: unique across
+    /// nodes and increasing like every `_seq`, and covered by the lease, so a restart never
+    /// issues them again (SQL's `SNOWFLAKE_ID()` defaults).
+    pub fn issue_ids(&self, count: usize) -> Result<Vec<Seq>> {
+        let mut state = self.lock();
+        let now = self.clock.now_unix_ms();
+        self.extend_lease(&mut state, now, count)?;
+        (0..count).map(|_| state.generator.next(now)).collect()
+    }
+
     /// fdatasync every partition written since the last call (interval policy).
     pub fn sync_unsynced(&self) {
         let partitions = std::mem::take(&mut *self.unsynced.lock());

@@ -287,6 +287,12 @@ impl Store {
         self.queue.leader_active()
     }
 
+    /// `count` fresh ids from the store's `_seq` generator, with no record behind them
+    /// (SQL's `SNOWFLAKE_ID()`): unique, increasing, never reissued after a restart.
+    pub fn issue_ids(&self, count: usize) -> Result<Vec<Seq>> {
+        self.queue.issue_ids(count)
+    }
+
     /// The highest `_seq` issued by this process or found at open.
     pub fn last_issued_seq(&self) -> Seq {
         self.queue.last_issued()

@@ -1,5 +1,6 @@
 //! Values to and from JSON, as the HTTP and WebSocket interfaces carry them (docs/http.md, "Values in JSON"):
-//! TIMESTAMP as RFC 3339 text, BYTES as base64, JSON embedded, DOUBLE NaN and infinities as
+//! TIMESTAMP as RFC 3339 text, DATE as `YYYY-MM-DD`, UUID as lowercase hyphenated text,
+//! DECIMAL as a string with exactly its scale's decimals (`"12.50"`), BYTES as base64, JSON embedded, DOUBLE NaN and infinities as
 //! the strings PostgreSQL uses. BIGINT is a JSON number, except in the `_seq` column, and
 //! everywhere for a client that asked for [`BigIntJson::String`]: [`seq_json`] and
 //! [`column_json`] are the one place those rules are written.
@@ -7,7 +8,9 @@
 use base64::Engine as _;
 
 use crate::catalog::SEQ_COLUMN;
+use crate::date::render_date;
 use crate::timestamp::render_rfc3339;
+use crate::uuid::render_uuid;
 use crate::value::{Value, ValueRef};
 
 /// A `_seq` as JSON: a decimal string. `_seq`s are Snowflake ids, around 2^60, and a
@@ -63,6 +66,10 @@ impl ValueRef<'_> {
             // Stored JSON was validated when written; bytes from elsewhere may not be.
             ValueRef::Json(v) => serde_json::from_str(v).unwrap_or_else(|_| J::String(v.into())),
             ValueRef::Bytes(v) => J::String(base64::engine::general_purpose::STANDARD.encode(v)),
+            ValueRef::Uuid(v) => J::String(render_uuid(&v)),
+            // A string, so that JavaScript keeps every digit; exactly `scale` decimals.
+            ValueRef::Decimal(v) => J::String(v.to_string()),
+            ValueRef::Date(v) => J::String(render_date(v)),
         }
     }
 }
@@ -111,6 +118,17 @@ mod tests {
         );
         assert_eq!(Value::BigInt(-3).to_json(), json!(-3));
         assert_eq!(Value::Null.to_json(), json!(null));
+        let price = crate::Decimal::new(1250, 2).unwrap();
+        assert_eq!(Value::Decimal(price).to_json(), json!("12.50"));
+        let tiny = crate::Decimal::new(-5, 3).unwrap();
+        assert_eq!(Value::Decimal(tiny).to_json(), json!("-0.005"));
+        assert_eq!(Value::Date(19_782).to_json(), json!("2024-02-29"));
+        let mut uuid = [0u8; 16];
+        uuid[15] = 0xAB;
+        assert_eq!(
+            Value::Uuid(uuid).to_json(),
+            json!("00000000-0000-0000-0000-0000000000ab")
+        );
     }
 
     #[test]

@@ -67,6 +67,9 @@
 pub mod ast;
 mod catalog;
 mod coerce;
+mod data_type;
+mod date;
+pub mod decimal;
 pub mod error;
 mod json;
 pub mod limits;
@@ -75,7 +78,9 @@ mod plan;
 mod row;
 mod timestamp;
 mod users;
+mod uuid;
 mod value;
+mod wide;
 
 pub use ast::Statement;
 pub use catalog::{
@@ -83,6 +88,8 @@ pub use catalog::{
     SEQ_COLUMN,
 };
 pub use coerce::coerce_value;
+pub use date::{parse_date, render_date};
+pub use decimal::Decimal;
 pub use error::{code, Position, Result, RowError, SqlError};
 pub use json::{column_json, seq_json, BigIntJson};
 pub use parse::{parse_statement, parse_statements};
@@ -94,4 +101,5 @@ pub use plan::{
 pub use row::{decode_key, encode_key, encode_row, RowView, ROW_FORMAT};
 pub use timestamp::{parse_rfc3339, render_rfc3339, render_rfc3339_seconds};
 pub use users::{Password, Privilege, Role, UserName};
+pub use uuid::{parse_uuid, render_uuid};
 pub use value::{compare, sort_order, DataType, Value, ValueRef};

@@ -2,8 +2,8 @@
 //! rendering back. Pure functions over proleptic Gregorian dates; no clock, no time zone
 //! database (offsets in the text are applied, output is always UTC with `Z`).
 
-const MICROS_PER_SECOND: i64 = 1_000_000;
-const SECONDS_PER_DAY: i64 = 86_400;
+pub(crate) const MICROS_PER_SECOND: i64 = 1_000_000;
+pub(crate) const SECONDS_PER_DAY: i64 = 86_400;
 
 /// Parses `YYYY-MM-DD[(T|t| )HH:MM:SS[.fraction][Z|z|+HH:MM|-HH:MM]]` (years 0000 to 9999).
 /// A date alone is midnight UTC; a time without an offset is UTC. Digits of the fraction past microseconds are dropped.
@@ -126,7 +126,7 @@ fn is_leap(year: i64) -> bool {
     year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
 }
 
-fn days_in_month(year: i64, month: i64) -> i64 {
+pub(crate) fn days_in_month(year: i64, month: i64) -> i64 {
     match month {
         2 if is_leap(year) => 29,
         2 => 28,
@@ -136,7 +136,7 @@ fn days_in_month(year: i64, month: i64) -> i64 {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let year = if month <= 2 { year - 1 } else { year };
     let era = year.div_euclid(400);
     let year_of_era = year.rem_euclid(400);
@@ -148,7 +148,7 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 
 /// The date of a day number (inverse of [`days_from_civil`]); fine for every day an `i64` of
 /// seconds can reach.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let shifted = days + 719_468;
     let era = shifted.div_euclid(146_097);
     let day_of_era = shifted.rem_euclid(146_097);

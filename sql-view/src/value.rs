@@ -2,84 +2,20 @@
 //! [`ValueRef`] read in place from a stored row, plus the SQL comparison rules shared by
 //! filters and ORDER BY.
 //!
+//! Values added after the first row format (UUID, DECIMAL, DATE) keep the archived size and
+//! alignment of [`Value`] (16 bytes, 8-aligned): the wide ones are archived behind a box, so
+//! rows written before them read exactly as before (`row/tests.rs`, the golden row).
+//!
 //! It does not own coercion of literals and parameters (`coerce.rs`), the stored row layout
 //! (`row.rs`) or JSON rendering (`json.rs`).
 
 use std::cmp::Ordering;
-use std::fmt;
 
-/// The type of a column, an expression or a value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum DataType {
-    /// `BOOLEAN`.
-    #[serde(rename = "BOOLEAN")]
-    Boolean,
-    /// `INT`: 32-bit signed.
-    #[serde(rename = "INT")]
-    Int,
-    /// `BIGINT`: 64-bit signed (also `_seq`).
-    #[serde(rename = "BIGINT")]
-    BigInt,
-    /// `DOUBLE`: 64-bit IEEE 754.
-    #[serde(rename = "DOUBLE")]
-    Double,
-    /// `TEXT`: UTF-8.
-    #[serde(rename = "TEXT")]
-    Text,
-    /// `TIMESTAMP`: microseconds since the Unix epoch, UTC; RFC 3339 as text.
-    #[serde(rename = "TIMESTAMP")]
-    Timestamp,
-    /// `JSON`: validated JSON text.
-    #[serde(rename = "JSON")]
-    Json,
-    /// `BYTES`: raw bytes (base64 in JSON).
-    #[serde(rename = "BYTES")]
-    Bytes,
-}
+use rkyv::with::AsBox;
 
-impl DataType {
-    /// The SQL name, as shown by DESCRIBE and in result schemas.
-    pub fn name(self) -> &'static str {
-        match self {
-            DataType::Boolean => "BOOLEAN",
-            DataType::Int => "INT",
-            DataType::BigInt => "BIGINT",
-            DataType::Double => "DOUBLE",
-            DataType::Text => "TEXT",
-            DataType::Timestamp => "TIMESTAMP",
-            DataType::Json => "JSON",
-            DataType::Bytes => "BYTES",
-        }
-    }
-
-    /// INT, BIGINT or DOUBLE.
-    pub fn is_numeric(self) -> bool {
-        matches!(self, DataType::Int | DataType::BigInt | DataType::Double)
-    }
-
-    /// Whether values of the two types can be compared with `=`, `<`, ... (JSON cannot).
-    pub fn comparable_with(self, other: DataType) -> bool {
-        if self == DataType::Json || other == DataType::Json {
-            return false;
-        }
-        self == other || (self.is_numeric() && other.is_numeric())
-    }
-
-    /// The type of `a + b` for two numeric types: the wider of the two.
-    pub fn wider_numeric(self, other: DataType) -> DataType {
-        match (self, other) {
-            (DataType::Double, _) | (_, DataType::Double) => DataType::Double,
-            (DataType::BigInt, _) | (_, DataType::BigInt) => DataType::BigInt,
-            _ => DataType::Int,
-        }
-    }
-}
-
-impl fmt::Display for DataType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub use crate::data_type::DataType;
+use crate::date::date_to_micros;
+use crate::decimal::Decimal;
 
 /// An owned SQL value. This is also the element of the stored row (rkyv archive).
 #[derive(Debug, Clone, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -102,6 +38,12 @@ pub enum Value {
     Json(String),
     /// BYTES.
     Bytes(Vec<u8>),
+    /// UUID. Archived behind a box: 16 inline bytes would widen every archived value.
+    Uuid(#[rkyv(with = AsBox)] [u8; 16]),
+    /// DECIMAL, with its own scale. Archived behind a box, as UUID.
+    Decimal(#[rkyv(with = AsBox)] Decimal),
+    /// DATE, days since 1970-01-01.
+    Date(i32),
 }
 
 /// A value borrowed from a stored row or a plan's constants; no allocation to read it.
@@ -125,6 +67,12 @@ pub enum ValueRef<'a> {
     Json(&'a str),
     /// BYTES.
     Bytes(&'a [u8]),
+    /// UUID.
+    Uuid([u8; 16]),
+    /// DECIMAL.
+    Decimal(Decimal),
+    /// DATE, days since 1970-01-01.
+    Date(i32),
 }
 
 impl Value {
@@ -140,6 +88,9 @@ impl Value {
             Value::Timestamp(v) => ValueRef::Timestamp(*v),
             Value::Json(v) => ValueRef::Json(v),
             Value::Bytes(v) => ValueRef::Bytes(v),
+            Value::Uuid(v) => ValueRef::Uuid(*v),
+            Value::Decimal(v) => ValueRef::Decimal(*v),
+            Value::Date(v) => ValueRef::Date(*v),
         }
     }
 
@@ -167,6 +118,9 @@ impl<'a> ValueRef<'a> {
             ValueRef::Timestamp(v) => Value::Timestamp(v),
             ValueRef::Json(v) => Value::Json(v.to_owned()),
             ValueRef::Bytes(v) => Value::Bytes(v.to_vec()),
+            ValueRef::Uuid(v) => Value::Uuid(v),
+            ValueRef::Decimal(v) => Value::Decimal(v),
+            ValueRef::Date(v) => Value::Date(v),
         }
     }
 
@@ -182,6 +136,9 @@ impl<'a> ValueRef<'a> {
             ValueRef::Timestamp(_) => DataType::Timestamp,
             ValueRef::Json(_) => DataType::Json,
             ValueRef::Bytes(_) => DataType::Bytes,
+            ValueRef::Uuid(_) => DataType::Uuid,
+            ValueRef::Decimal(v) => DataType::decimal_with_scale(v.scale()),
+            ValueRef::Date(_) => DataType::Date,
         })
     }
 
@@ -193,7 +150,9 @@ impl<'a> ValueRef<'a> {
 
 /// SQL comparison of two values: `None` when either is NULL or the types are not comparable
 /// (JSON, or two different non-numeric types). Numbers compare across INT, BIGINT and DOUBLE
-/// exactly; NaN equals NaN and is above every other number (as in PostgreSQL).
+/// exactly; NaN equals NaN and is above every other number (as in PostgreSQL). DECIMAL
+/// compares exactly with integers and DECIMALs, and as a DOUBLE with DOUBLEs (as PostgreSQL
+/// does). A DATE compared with a TIMESTAMP is midnight UTC of its day.
 pub fn compare(a: ValueRef<'_>, b: ValueRef<'_>) -> Option<Ordering> {
     use ValueRef as V;
     Some(match (a, b) {
@@ -201,6 +160,15 @@ pub fn compare(a: ValueRef<'_>, b: ValueRef<'_>) -> Option<Ordering> {
         (V::Text(x), V::Text(y)) => x.cmp(y),
         (V::Bytes(x), V::Bytes(y)) => x.cmp(y),
         (V::Timestamp(x), V::Timestamp(y)) => x.cmp(&y),
+        (V::Uuid(x), V::Uuid(y)) => x.cmp(&y),
+        (V::Date(x), V::Date(y)) => x.cmp(&y),
+        (V::Date(x), V::Timestamp(y)) => compare_date_time(x, y),
+        (V::Timestamp(x), V::Date(y)) => compare_date_time(y, x).reverse(),
+        (V::Decimal(x), V::Decimal(y)) => x.compare(y),
+        (V::Decimal(x), V::Double(y)) => compare_f64(x.to_f64(), y),
+        (V::Double(x), V::Decimal(y)) => compare_f64(x, y.to_f64()),
+        (V::Decimal(x), other) => x.compare(Decimal::from_i64(integer(other)?)),
+        (other, V::Decimal(y)) => Decimal::from_i64(integer(other)?).compare(y),
         (V::Double(x), V::Double(y)) => compare_f64(x, y),
         (V::Double(x), other) => compare_i64_f64(integer(other)?, x).reverse(),
         (other, V::Double(y)) => compare_i64_f64(integer(other)?, y),
@@ -230,11 +198,22 @@ fn type_rank(value: ValueRef<'_>) -> u8 {
     match value {
         ValueRef::Null => 0,
         ValueRef::Boolean(_) => 1,
-        ValueRef::Int(_) | ValueRef::BigInt(_) | ValueRef::Double(_) => 2,
+        ValueRef::Int(_) | ValueRef::BigInt(_) | ValueRef::Double(_) | ValueRef::Decimal(_) => 2,
         ValueRef::Text(_) => 3,
-        ValueRef::Timestamp(_) => 4,
+        ValueRef::Timestamp(_) | ValueRef::Date(_) => 4,
         ValueRef::Json(_) => 5,
         ValueRef::Bytes(_) => 6,
+        ValueRef::Uuid(_) => 7,
+    }
+}
+
+/// A day against a time: midnight UTC of the day (a day past TIMESTAMP's range is beyond
+/// every time).
+fn compare_date_time(days: i32, micros: i64) -> Ordering {
+    match date_to_micros(days) {
+        Some(midnight) => midnight.cmp(&micros),
+        None if days < 0 => Ordering::Less,
+        None => Ordering::Greater,
     }
 }
 

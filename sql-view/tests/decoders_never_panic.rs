@@ -102,6 +102,7 @@ fn table() -> TableDef {
         name: Name::new(name).unwrap(),
         data_type,
         not_null: false,
+        default: None,
     };
     let name = TableName {
         namespace: Name::new("app").unwrap(),

@@ -263,9 +263,9 @@ fn show_and_describe_list_the_catalog() {
 
     let described = setup.rows("DESCRIBE TABLE app.tickets", &[]);
     let expected = [
-        json!({"column": "id", "type": "BIGINT", "not_null": true, "primary_key": true}),
-        json!({"column": "title", "type": "TEXT", "not_null": true, "primary_key": false}),
-        json!({"column": "priority", "type": "INT", "not_null": false, "primary_key": false}),
+        json!({"column": "id", "type": "BIGINT", "not_null": true, "primary_key": true, "default": null}),
+        json!({"column": "title", "type": "TEXT", "not_null": true, "primary_key": false, "default": null}),
+        json!({"column": "priority", "type": "INT", "not_null": false, "primary_key": false, "default": null}),
     ];
     assert_eq!(described, expected);
 }

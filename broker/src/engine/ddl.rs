@@ -209,6 +209,8 @@ fn describe(table: &TableDef) -> StatementResult {
             "primary_key".into(),
             Json::from(table.primary_key() == Some(index)),
         );
+        let default = c.default.as_ref().map(|d| Json::from(d.to_sql()));
+        row.insert("default".into(), default.unwrap_or(Json::Null));
         row
     });
     let columns = vec![
@@ -216,6 +218,7 @@ fn describe(table: &TableDef) -> StatementResult {
         column("type", "TEXT"),
         column("not_null", "BOOLEAN"),
         column("primary_key", "BOOLEAN"),
+        column("default", "TEXT"),
     ];
     rows_result(columns, rows.collect())
 }

@@ -151,9 +151,20 @@ impl Engine {
         insert: &Insert,
         params: &[Value],
     ) -> Result<EncodedInsert<'c>, ApiError> {
-        let plan = InsertPlan::compile(insert, &*self.catalog, params).map_err(errors::from_sql)?;
+        let mut plan =
+            InsertPlan::compile(insert, &*self.catalog, params).map_err(errors::from_sql)?;
         let table = self.table(plan.table().name())?;
         let owner = self.owner_of(caller, &table, Privilege::Insert)?;
+        if plan.ids_needed() > 0 {
+            // A separate id per SNOWFLAKE_ID() default, from the generator `_seq` comes from:
+            // the row's own `_seq` is issued only when the encoded row is appended.
+            let ids = self
+                .tables
+                .issue_ids(plan.ids_needed())
+                .map_err(|e| ApiError::internal(&e))?;
+            let ids: Vec<i64> = ids.iter().map(|seq| seq.0 as i64).collect();
+            plan.fill_ids(&ids);
+        }
         let mut rows = Vec::with_capacity(plan.rows().len());
         for row in plan.rows() {
             let key = match plan.primary_key(row) {

@@ -90,6 +90,11 @@ impl TableData {
         }
     }
 
+    /// `count` fresh Snowflake ids from the store's `_seq` generator (`SNOWFLAKE_ID()`).
+    pub fn issue_ids(&self, count: usize) -> strand_log::Result<Vec<strand_log::Seq>> {
+        self.store.issue_ids(count)
+    }
+
     /// The keyed partition holding `owner`'s rows of `table`, opened (and indexed) on first use.
     /// Whether the partition is open with its key index built, so that using it costs no scan.
     pub fn is_cached(&self, table: &CatalogTable, owner: RowOwner<'_>) -> bool {

@@ -16,6 +16,7 @@ fn table() -> Option<TableDef> {
             name: Name::new(name).ok()?,
             data_type,
             not_null: false,
+            default: None,
         })
     };
     let name = TableName {

@@ -9,6 +9,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
+mod default;
+
+pub use default::ColumnDefault;
+
 use crate::error::{code, Result, SqlError};
 use crate::limits;
 use crate::value::DataType;
@@ -142,6 +146,10 @@ pub struct ColumnDef {
     pub data_type: DataType,
     /// Whether NULL is refused (always true for the primary key).
     pub not_null: bool,
+    /// What an INSERT that omits the column writes (absent from catalogs written before
+    /// defaults existed, which therefore still load).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<ColumnDefault>,
 }
 
 /// A validated table definition. Columns keep their order: stored rows hold one field per
@@ -173,7 +181,7 @@ impl TryFrom<TableDefParts> for TableDef {
 impl TableDef {
     /// Validates a definition (`invalid_definition` otherwise): at least one column, at most
     /// [`limits::COLUMNS_PER_TABLE_MAX`], unique names, no system column names, a primary key
-    /// (one column, not DOUBLE or JSON) for USER and SHARED tables, a TTL for STREAM tables.
+    /// (one column, not DOUBLE, DECIMAL or JSON) for USER and SHARED tables, a TTL for STREAM tables.
     /// The primary key column is made NOT NULL.
     pub fn new(
         name: TableName,
@@ -187,6 +195,12 @@ impl TableDef {
         check_column_count(columns.len())?;
         for (index, column) in columns.iter().enumerate() {
             check_column_name(column, &columns[..index])?;
+        }
+        for column in &mut columns {
+            if let Some(default) = column.default.take() {
+                let name = column.name.as_str();
+                column.default = Some(default.for_column(name, column.data_type)?);
+            }
         }
         if let TableKind::Stream { ttl_seconds } = kind {
             if ttl_seconds == 0 || ttl_seconds > limits::TTL_SECONDS_MAX {
@@ -210,7 +224,10 @@ impl TableDef {
                         "primary key column {index} of {name} does not exist"
                     ))
                 })?;
-                if matches!(column.data_type, DataType::Double | DataType::Json) {
+                if matches!(
+                    column.data_type,
+                    DataType::Double | DataType::Json | DataType::Decimal { .. }
+                ) {
                     return Err(invalid(format!(
                         "primary key column {} cannot be {}",
                         column.name, column.data_type
@@ -257,6 +274,16 @@ impl TableDef {
     /// The definition after `ALTER TABLE ... ADD COLUMN`: the column is appended. A new column
     /// cannot be NOT NULL, since rows written before it read it as NULL.
     pub fn with_added_column(&self, column: ColumnDef) -> Result<TableDef> {
+        if column.default.is_some() {
+            return Err(SqlError::unsupported(
+                format!(
+                    "ADD COLUMN {} with a DEFAULT (rows written before it would read NULL, \
+                     not the default): add the column without one",
+                    column.name
+                ),
+                None,
+            ));
+        }
         if column.not_null {
             return Err(invalid(format!(
                 "added column {} cannot be NOT NULL: existing rows read it as NULL",

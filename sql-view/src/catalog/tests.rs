@@ -9,6 +9,7 @@ fn column(text: &str, data_type: DataType) -> ColumnDef {
         name: name(text),
         data_type,
         not_null: false,
+        default: None,
     }
 }
 
@@ -75,6 +76,7 @@ fn added_columns_append_and_may_not_be_not_null() {
     assert!(wider.with_added_column(column("x", DataType::Int)).is_err());
     let strict = ColumnDef {
         not_null: true,
+        default: None,
         ..column("y", DataType::Int)
     };
     assert!(table.with_added_column(strict).is_err());

@@ -9,6 +9,7 @@ use sqlparser::ast::{
     SqlOption, TableConstraint, Value as SqlValue,
 };
 
+use super::column_types::{column_default, decimal_type};
 use super::cursor::fold_identifier;
 use super::expr::leftmost_position;
 use crate::ast::{Statement, TableRef};
@@ -63,12 +64,18 @@ pub(crate) fn data_type(sql: &SqlType, position: Option<Position>) -> Result<Dat
         SqlType::Timestamp(..) | SqlType::TimestampNtz(_) => DataType::Timestamp,
         SqlType::JSON | SqlType::JSONB => DataType::Json,
         SqlType::Bytes(_) | SqlType::Bytea | SqlType::Blob(_) => DataType::Bytes,
+        SqlType::Uuid => DataType::Uuid,
+        SqlType::Date => DataType::Date,
+        SqlType::Decimal(info) | SqlType::Numeric(info) | SqlType::Dec(info) => {
+            decimal_type(info, position)?
+        }
         SqlType::Custom(custom, modifiers) if modifiers.is_empty() => {
             match custom.to_string().to_ascii_lowercase().as_str() {
                 "bytes" => DataType::Bytes,
                 "json" => DataType::Json,
                 "timestamptz" => DataType::Timestamp,
                 "double" => DataType::Double,
+                "uuid" => DataType::Uuid,
                 _ => return Err(unknown_type(sql, position)),
             }
         }
@@ -79,7 +86,8 @@ pub(crate) fn data_type(sql: &SqlType, position: Option<Position>) -> Result<Dat
 fn unknown_type(sql: &SqlType, position: Option<Position>) -> SqlError {
     SqlError::unsupported(
         format!(
-            "the type {sql} (use BOOLEAN, INT, BIGINT, DOUBLE, TEXT, TIMESTAMP, JSON or BYTES)"
+            "the type {sql} (use BOOLEAN, INT, BIGINT, DOUBLE, DECIMAL(p,s), TEXT, TIMESTAMP, \
+             DATE, UUID, JSON or BYTES)"
         ),
         position,
     )
@@ -135,17 +143,15 @@ fn set_primary_key(key: &mut Option<usize>, index: usize, at: Option<Position>) 
 fn column_def(sql: &SqlColumnDef) -> Result<(ColumnDef, bool)> {
     let position = at(&sql.name);
     let data_type = data_type(&sql.data_type, position)?;
-    let (mut not_null, mut primary_key) = (false, false);
+    let (mut not_null, mut primary_key, mut default) = (false, false, None);
+    let column_name = name(&sql.name)?;
     for option in &sql.options {
         match &option.option {
             ColumnOption::NotNull => not_null = true,
             ColumnOption::Null => not_null = false,
             ColumnOption::PrimaryKey(_) => primary_key = true,
-            ColumnOption::Default(_) => {
-                return Err(SqlError::unsupported(
-                    "DEFAULT (columns default to NULL)",
-                    position,
-                ))
+            ColumnOption::Default(expr) => {
+                default = column_default(expr, column_name.as_str(), data_type)?;
             }
             other => {
                 return Err(SqlError::unsupported(
@@ -157,9 +163,10 @@ fn column_def(sql: &SqlColumnDef) -> Result<(ColumnDef, bool)> {
     }
     Ok((
         ColumnDef {
-            name: name(&sql.name)?,
+            name: column_name,
             data_type,
             not_null,
+            default,
         },
         primary_key,
     ))
@@ -330,6 +337,11 @@ pub(crate) fn alter_table(alter: &AlterTable, start: Option<Position>) -> Result
             "an added column cannot be NOT NULL: existing rows read it as NULL",
             at(&sql.name),
         ));
+    }
+    if column.default.is_some() {
+        let what = "ADD COLUMN with a DEFAULT (rows written before it would read NULL, not \
+                    the default): add the column without one";
+        return Err(SqlError::unsupported(what, at(&sql.name)));
     }
     Ok(Statement::AddColumn {
         table,

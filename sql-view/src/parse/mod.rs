@@ -9,6 +9,7 @@
 //! It does not own typing against a table or evaluation (that is `plan/`).
 
 mod call;
+mod column_types;
 mod convert;
 mod cursor;
 mod custom;

@@ -1,6 +1,7 @@
 //! [`GroupTable`]: the groups of a grouping query and their aggregates' accumulators, fed one
 //! row at a time. COUNT counts non-NULL values (`COUNT(*)` rows); SUM of integers is a BIGINT
-//! (`numeric_overflow` past it), of DOUBLEs a DOUBLE; AVG is a DOUBLE; MIN and MAX compare as
+//! (`numeric_overflow` past it), of DOUBLEs a DOUBLE, of DECIMALs an exact DECIMAL of their
+//! scale; AVG is a DOUBLE (of DECIMALs a DECIMAL, divided as `/`); MIN and MAX compare as
 //! ORDER BY does. NULLs are skipped; an aggregate over no values is NULL (COUNT: 0). DISTINCT
 //! counts each value once. Groups come out in key order.
 
@@ -11,6 +12,7 @@ use super::aggregate::AggregateSpec;
 use super::node::Node;
 use super::{RowFields, SystemColumns};
 use crate::ast::AggregateFunction;
+use crate::decimal::Decimal;
 use crate::error::{code, Result, SqlError};
 use crate::limits;
 use crate::value::{sort_order, Value, ValueRef};
@@ -86,6 +88,13 @@ pub(crate) fn hash_value<H: Hasher>(value: ValueRef<'_>, state: &mut H) {
         ValueRef::Text(v) | ValueRef::Json(v) => (4u8, v).hash(state),
         ValueRef::Timestamp(v) => (5u8, v).hash(state),
         ValueRef::Bytes(v) => (6u8, v).hash(state),
+        ValueRef::Uuid(v) => (7u8, v).hash(state),
+        // Equal to an integer exactly, else to a DOUBLE as its nearest double (`compare`).
+        ValueRef::Decimal(v) => match v.as_integer() {
+            Some(i) => (2u8, i).hash(state),
+            None => (3u8, v.to_f64().to_bits()).hash(state),
+        },
+        ValueRef::Date(v) => (9u8, v).hash(state),
     }
 }
 
@@ -94,7 +103,9 @@ enum Accumulator {
     Count(i64),
     SumInt(Option<i64>),
     SumDouble(Option<f64>),
+    SumDecimal(Option<Decimal>),
     Avg { sum: f64, count: i64 },
+    AvgDecimal { sum: Decimal, count: i64 },
     Extreme(Option<Value>),
 }
 
@@ -112,7 +123,12 @@ impl Slot {
             AggregateFunction::Sum if spec.output == crate::value::DataType::BigInt => {
                 Accumulator::SumInt(None)
             }
+            AggregateFunction::Sum if spec.output.is_decimal() => Accumulator::SumDecimal(None),
             AggregateFunction::Sum => Accumulator::SumDouble(None),
+            AggregateFunction::Avg if spec.output.is_decimal() => Accumulator::AvgDecimal {
+                sum: Decimal::from_i64(0),
+                count: 0,
+            },
             AggregateFunction::Avg => Accumulator::Avg { sum: 0.0, count: 0 },
             AggregateFunction::Min | AggregateFunction::Max => Accumulator::Extreme(None),
         };
@@ -143,8 +159,17 @@ impl Slot {
             Value::Int(i) => Some(f64::from(*i)),
             Value::BigInt(i) => Some(*i as f64),
             Value::Double(d) => Some(*d),
+            Value::Decimal(d) => Some(d.to_f64()),
             _ => None,
         };
+        let decimal = |v: &Value| match v {
+            Value::Int(i) => Some(Decimal::from_i64(i64::from(*i))),
+            Value::BigInt(i) => Some(Decimal::from_i64(*i)),
+            Value::Decimal(d) => Some(*d),
+            _ => None,
+        };
+        let decimal_overflow =
+            |_| SqlError::new(code::NUMERIC_OVERFLOW, "SUM is out of DECIMAL range", None);
         match &mut self.accumulator {
             Accumulator::Count(n) => *n += 1,
             Accumulator::SumInt(sum) => {
@@ -161,6 +186,18 @@ impl Slot {
             Accumulator::SumDouble(sum) => {
                 if let Some(v) = number(&value) {
                     *sum = Some(sum.unwrap_or(0.0) + v);
+                }
+            }
+            Accumulator::SumDecimal(sum) => {
+                if let Some(v) = decimal(&value) {
+                    let total = sum.unwrap_or(Decimal::from_i64(0)).plus(v);
+                    *sum = Some(total.map_err(decimal_overflow)?);
+                }
+            }
+            Accumulator::AvgDecimal { sum, count } => {
+                if let Some(v) = decimal(&value) {
+                    *sum = sum.plus(v).map_err(decimal_overflow)?;
+                    *count += 1;
                 }
             }
             Accumulator::Avg { sum, count } => {
@@ -194,6 +231,9 @@ impl Slot {
             Accumulator::Count(n) => Value::BigInt(n),
             Accumulator::SumInt(sum) => sum.map_or(Value::Null, Value::BigInt),
             Accumulator::SumDouble(sum) => sum.map_or(Value::Null, Value::Double),
+            Accumulator::SumDecimal(sum) => sum.map_or(Value::Null, Value::Decimal),
+            Accumulator::AvgDecimal { count: 0, .. } => Value::Null,
+            Accumulator::AvgDecimal { sum, count } => decimal_average(sum, count)?,
             Accumulator::Avg { count: 0, .. } => Value::Null,
             Accumulator::Avg { sum, count } => Value::Double(sum / count as f64),
             Accumulator::Extreme(best) => best.unwrap_or(Value::Null),
@@ -206,6 +246,18 @@ impl Slot {
             )),
             value => Ok(value),
         }
+    }
+}
+
+/// `sum / count` as `/` divides DECIMALs.
+pub(crate) fn decimal_average(sum: Decimal, count: i64) -> Result<Value> {
+    match sum.divide(Decimal::from_i64(count)) {
+        Some(Ok(average)) => Ok(Value::Decimal(average)),
+        _ => Err(SqlError::new(
+            code::NUMERIC_OVERFLOW,
+            "AVG is out of DECIMAL range",
+            None,
+        )),
     }
 }
 

@@ -256,6 +256,13 @@ fn aggregate_spec(expr: &Expr, scope: &Scope<'_>) -> Result<AggregateSpec> {
                 (AggregateFunction::Sum, Some(DataType::Int | DataType::BigInt)) => {
                     DataType::BigInt
                 }
+                // Exact, as in PostgreSQL: SUM keeps the scale, AVG divides it as `/` does.
+                (AggregateFunction::Sum, Some(DataType::Decimal { scale, .. })) => {
+                    DataType::decimal_with_scale(scale)
+                }
+                (AggregateFunction::Avg, Some(DataType::Decimal { scale, .. })) => {
+                    DataType::decimal_with_scale(scale.max(crate::decimal::DIVISION_SCALE_MIN))
+                }
                 _ => DataType::Double,
             }
         }
@@ -286,6 +293,7 @@ fn group_table(columns: Vec<(String, DataType)>) -> Result<TableDef> {
             name: Name::new(&name)?,
             data_type,
             not_null: false,
+            default: None,
         });
     }
     if defs.is_empty() {
@@ -294,6 +302,7 @@ fn group_table(columns: Vec<(String, DataType)>) -> Result<TableDef> {
             name: Name::new("grp_none")?,
             data_type: DataType::Int,
             not_null: false,
+            default: None,
         });
     }
     let name = TableName {

@@ -1,7 +1,9 @@
 //! Arithmetic of compiled expressions: `+ - * / %` and unary minus in the static result type
-//! (INT, BIGINT or DOUBLE), checked: overflow is `numeric_overflow`, a zero divisor is
-//! `division_by_zero`, and NULL in gives NULL out.
+//! (INT, BIGINT, DOUBLE or DECIMAL), checked: overflow is `numeric_overflow`, a zero divisor
+//! is `division_by_zero`, and NULL in gives NULL out. DECIMAL with integers or DECIMALs is
+//! exact (`decimal.rs` has the result scales); DECIMAL with DOUBLE is DOUBLE.
 
+use crate::decimal::{Decimal, DecimalError, DIVISION_SCALE_MIN, PRECISION_MAX};
 use crate::error::{code, Result, SqlError};
 use crate::value::{DataType, ValueRef};
 
@@ -13,6 +15,27 @@ pub(crate) enum ArithOp {
     Multiply,
     Divide,
     Remainder,
+}
+
+/// The static type of `a op b` for two numeric types: DOUBLE if either is; else DECIMAL if
+/// either is, with the scale of its values (sum: the larger scale; product: the sum of the
+/// scales; quotient: at least [`DIVISION_SCALE_MIN`]); else the wider integer type.
+pub(crate) fn result_type(op: ArithOp, a: DataType, b: DataType) -> DataType {
+    let scale = |t: DataType| match t {
+        DataType::Decimal { scale, .. } => scale,
+        _ => 0,
+    };
+    let decimal =
+        (a.is_decimal() || b.is_decimal()) && a != DataType::Double && b != DataType::Double;
+    if !decimal {
+        return a.wider_numeric(b);
+    }
+    let (sa, sb) = (scale(a), scale(b));
+    DataType::decimal_with_scale(match op {
+        ArithOp::Multiply => sa.saturating_add(sb).min(PRECISION_MAX),
+        ArithOp::Divide => DIVISION_SCALE_MIN.max(sa).max(sb),
+        ArithOp::Add | ArithOp::Subtract | ArithOp::Remainder => sa.max(sb),
+    })
 }
 
 fn overflow() -> SqlError {
@@ -28,8 +51,35 @@ pub(crate) fn negate(value: ValueRef<'_>) -> Result<ValueRef<'static>> {
         ValueRef::Int(v) => ValueRef::Int(v.checked_neg().ok_or_else(overflow)?),
         ValueRef::BigInt(v) => ValueRef::BigInt(v.checked_neg().ok_or_else(overflow)?),
         ValueRef::Double(v) => ValueRef::Double(-v),
+        ValueRef::Decimal(v) => ValueRef::Decimal(v.negate()),
         _ => ValueRef::Null,
     })
+}
+
+fn as_decimal(value: ValueRef<'_>) -> Option<Decimal> {
+    match value {
+        ValueRef::Decimal(v) => Some(v),
+        other => as_i64(other).map(Decimal::from_i64),
+    }
+}
+
+fn division_by_zero() -> SqlError {
+    SqlError::new(code::DIVISION_BY_ZERO, "division by zero", None)
+}
+
+/// Exact decimal arithmetic; integers take part as DECIMALs of scale 0.
+fn decimal_arith(op: ArithOp, a: Decimal, b: Decimal) -> Result<ValueRef<'static>> {
+    let result = match op {
+        ArithOp::Add => a.plus(b),
+        ArithOp::Subtract => a.minus(b),
+        ArithOp::Multiply => a.multiply(b),
+        ArithOp::Divide => a.divide(b).ok_or_else(division_by_zero)?,
+        ArithOp::Remainder => a.remainder(b).ok_or_else(division_by_zero)?,
+    };
+    match result {
+        Ok(value) => Ok(ValueRef::Decimal(value)),
+        Err(DecimalError::Overflow | DecimalError::Invalid) => Err(overflow()),
+    }
 }
 
 fn as_i64(value: ValueRef<'_>) -> Option<i64> {
@@ -43,6 +93,7 @@ fn as_i64(value: ValueRef<'_>) -> Option<i64> {
 fn as_f64(value: ValueRef<'_>) -> Option<f64> {
     match value {
         ValueRef::Double(v) => Some(v),
+        ValueRef::Decimal(v) => Some(v.to_f64()),
         other => as_i64(other).map(|v| v as f64),
     }
 }
@@ -55,6 +106,12 @@ pub(crate) fn arith(
     left: ValueRef<'_>,
     right: ValueRef<'_>,
 ) -> Result<ValueRef<'static>> {
+    if result.is_decimal() {
+        let (Some(a), Some(b)) = (as_decimal(left), as_decimal(right)) else {
+            return Ok(ValueRef::Null);
+        };
+        return decimal_arith(op, a, b);
+    }
     if result == DataType::Double {
         let (Some(a), Some(b)) = (as_f64(left), as_f64(right)) else {
             return Ok(ValueRef::Null);
@@ -151,6 +208,43 @@ mod tests {
             divide.eval(&[][..], SYSTEM).unwrap_err().code,
             code::DIVISION_BY_ZERO
         );
+        let decimal = |text: &str| Value::Decimal(crate::Decimal::parse(text, None).unwrap());
+        let times = Node::Arith {
+            op: ArithOp::Multiply,
+            left: constant(decimal("1.5")),
+            right: constant(Value::Int(3)),
+            result: result_type(
+                ArithOp::Multiply,
+                DataType::decimal_with_scale(1),
+                DataType::Int,
+            ),
+        };
+        assert_eq!(
+            times.eval(&[][..], SYSTEM).unwrap().into_value(),
+            decimal("4.5")
+        );
+        let by_zero = Node::Arith {
+            op: ArithOp::Divide,
+            left: constant(decimal("1.5")),
+            right: constant(decimal("0.00")),
+            result: DataType::decimal_with_scale(6),
+        };
+        assert_eq!(
+            by_zero.eval(&[][..], SYSTEM).unwrap_err().code,
+            code::DIVISION_BY_ZERO
+        );
+        let with_double = result_type(
+            ArithOp::Add,
+            DataType::decimal_with_scale(2),
+            DataType::Double,
+        );
+        assert_eq!(with_double, DataType::Double);
+        let quotient = result_type(
+            ArithOp::Divide,
+            DataType::decimal_with_scale(2),
+            DataType::Int,
+        );
+        assert_eq!(quotient, DataType::decimal_with_scale(6));
         let negate = Node::Negate(constant(Value::BigInt(i64::MIN)));
         assert_eq!(
             negate.eval(&[][..], SYSTEM).unwrap_err().code,

@@ -3,7 +3,7 @@
 //! meet (a text literal compared with a TIMESTAMP column becomes a timestamp once, here, not
 //! per row), and every operator's operand types are checked, with the position of the culprit.
 
-use super::arith::ArithOp;
+use super::arith::{result_type, ArithOp};
 use super::constants::{literal_value, numeric_operands, type_name, unify};
 use super::node::{CompareOp, Node};
 use super::SystemColumns;
@@ -362,17 +362,17 @@ impl Scope<'_> {
 
     fn arithmetic(&self, op: BinaryOp, left: Typed, right: Typed) -> Result<(Node, DataType)> {
         let (left, right) = numeric_operands(left, right)?;
-        let result = match (left.data_type, right.data_type) {
-            (Some(a), Some(b)) => a.wider_numeric(b),
-            (Some(a), None) | (None, Some(a)) => a,
-            (None, None) => DataType::Int,
-        };
         let op = match op {
             BinaryOp::Plus => ArithOp::Add,
             BinaryOp::Minus => ArithOp::Subtract,
             BinaryOp::Multiply => ArithOp::Multiply,
             BinaryOp::Divide => ArithOp::Divide,
             _ => ArithOp::Remainder,
+        };
+        let result = match (left.data_type, right.data_type) {
+            (Some(a), Some(b)) => result_type(op, a, b),
+            (Some(a), None) | (None, Some(a)) => result_type(op, a, a),
+            (None, None) => DataType::Int,
         };
         let node = Node::Arith {
             op,

@@ -5,9 +5,11 @@
 use super::compile::{Source, Typed};
 use super::node::Node;
 use crate::ast::Literal;
-use crate::coerce::{coerce, Origin};
+use crate::coerce::{coerce, exact_decimal, Origin};
+use crate::date::render_date;
 use crate::error::{code, Position, Result, SqlError};
 use crate::timestamp::render_rfc3339;
+use crate::uuid::render_uuid;
 use crate::value::{DataType, Value};
 
 pub(crate) fn type_name(data_type: Option<DataType>) -> &'static str {
@@ -22,6 +24,9 @@ pub(crate) fn cast_to_text(value: Value) -> Result<Value> {
         Value::Double(v) => Value::Text(v.to_string()),
         Value::Timestamp(v) => Value::Text(render_rfc3339(v)),
         Value::Json(v) => Value::Text(v),
+        Value::Uuid(v) => Value::Text(render_uuid(&v)),
+        Value::Decimal(v) => Value::Text(v.to_string()),
+        Value::Date(v) => Value::Text(render_date(v)),
         other => coerce(other, DataType::Text, Origin::Literal)?,
     })
 }
@@ -33,12 +38,12 @@ pub(crate) fn numeric_operands(left: Typed, right: Typed) -> Result<(Typed, Type
         (true, true) => (left, right),
         (true, false) if right.constant() => {
             let target = left.data_type.unwrap_or(DataType::BigInt);
-            let right = coerce_constant(right, target)?;
+            let right = coerce_constant_meeting(right, target)?;
             (left, right)
         }
         (false, true) if left.constant() => {
             let target = right.data_type.unwrap_or(DataType::BigInt);
-            (coerce_constant(left, target)?, right)
+            (coerce_constant_meeting(left, target)?, right)
         }
         _ => {
             let culprit = if numeric(&left) { &right } else { &left };
@@ -56,12 +61,12 @@ pub(crate) fn numeric_operands(left: Typed, right: Typed) -> Result<(Typed, Type
 /// constant is coerced to the other side's type, anything else is a `type_mismatch`.
 pub(crate) fn unify(left: Typed, right: Typed) -> Result<(Typed, Typed)> {
     let (left, right) = match (left.data_type, right.data_type) {
-        (Some(a), Some(b)) if a != b && !(a.is_numeric() && b.is_numeric()) => {
+        (Some(a), Some(b)) if !a.comparable_with(b) && a != b => {
             if right.constant() {
-                let right = coerce_constant(right, a)?;
+                let right = coerce_constant_meeting(right, a)?;
                 (left, right)
             } else if left.constant() {
-                (coerce_constant(left, b)?, right)
+                (coerce_constant_meeting(left, b)?, right)
             } else {
                 return Err(SqlError::type_mismatch(
                     format!("cannot compare {a} with {b}"),
@@ -80,6 +85,42 @@ pub(crate) fn unify(left: Typed, right: Typed) -> Result<(Typed, Typed)> {
     Ok((left, right))
 }
 
+/// A constant coerced into the type of what it is compared or computed with: as
+/// [`coerce_constant`], except that a DECIMAL keeps the constant's own decimals (`price =
+/// '12.555'` must not round the text to the column's scale and match 12.56).
+pub(crate) fn coerce_constant_meeting(typed: Typed, target: DataType) -> Result<Typed> {
+    if !target.is_decimal() {
+        return coerce_constant(typed, target);
+    }
+    let Node::Const(value) = typed.node else {
+        return coerce_constant(typed, target);
+    };
+    let value = exact_decimal(value)
+        .map_err(|error| constant_error(error, typed.source, typed.position))?;
+    let data_type = match &value {
+        Value::Decimal(v) => DataType::decimal_with_scale(v.scale()),
+        _ => target,
+    };
+    coerce_constant(
+        Typed {
+            node: Node::Const(value),
+            ..typed
+        },
+        data_type,
+    )
+}
+
+fn constant_error(error: SqlError, source: Source, position: Option<Position>) -> SqlError {
+    match source {
+        Source::Parameter(n) => SqlError::new(
+            code::INVALID_PARAMETER,
+            format!("parameter ${n}: {}", error.message),
+            position,
+        ),
+        _ => error.or_at(position),
+    }
+}
+
 /// A constant coerced into `target` by the rules of its source.
 pub(crate) fn coerce_constant(typed: Typed, target: DataType) -> Result<Typed> {
     let Node::Const(value) = typed.node else {
@@ -92,14 +133,8 @@ pub(crate) fn coerce_constant(typed: Typed, target: DataType) -> Result<Typed> {
         Source::Parameter(_) => Origin::Parameter,
         _ => Origin::Literal,
     };
-    let value = coerce(value, target, origin).map_err(|error| match typed.source {
-        Source::Parameter(n) => SqlError::new(
-            code::INVALID_PARAMETER,
-            format!("parameter ${n}: {}", error.message),
-            typed.position,
-        ),
-        _ => error.or_at(typed.position),
-    })?;
+    let value = coerce(value, target, origin)
+        .map_err(|error| constant_error(error, typed.source, typed.position))?;
     Ok(Typed {
         node: Node::Const(value),
         data_type: Some(target),

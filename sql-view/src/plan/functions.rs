@@ -83,7 +83,7 @@ impl Scope<'_> {
                 if let Some(digits) = typed.get_mut(1) {
                     integer_argument(function, digits)?;
                 }
-                typed[0].data_type
+                round_type(&typed)
             }
         };
         let source = source_of(&typed);
@@ -196,6 +196,23 @@ impl Scope<'_> {
             source,
             position,
         })
+    }
+}
+
+/// `ROUND(decimal, digits)` has `digits` decimals (as in PostgreSQL); other types keep theirs.
+fn round_type(typed: &[Typed]) -> Option<DataType> {
+    let input = typed[0].data_type;
+    if !input.is_some_and(DataType::is_decimal) {
+        return input;
+    }
+    let digits = match typed.get(1).map(|t| &t.node) {
+        None => Some(0),
+        Some(Node::Const(value)) => integer(value.as_ref()),
+        Some(_) => None,
+    };
+    match digits {
+        Some(d) => Some(DataType::decimal_with_scale(d.clamp(0, 38) as u8)),
+        None => input,
     }
 }
 
@@ -373,6 +390,7 @@ pub(crate) fn call<'a, R: RowFields + ?Sized>(
                 ValueRef::BigInt(v.checked_abs().ok_or_else(|| overflow("ABS"))?)
             }
             ValueRef::Double(v) => ValueRef::Double(v.abs()),
+            ValueRef::Decimal(v) => ValueRef::Decimal(v.abs()),
             _ => ValueRef::Null,
         }),
         ScalarFunction::Round => {
@@ -456,6 +474,11 @@ fn round(value: ValueRef<'_>, digits: i64) -> Result<ValueRef<'static>> {
         }
         ValueRef::BigInt(v) => {
             ValueRef::BigInt(round_integer(v, digits).ok_or_else(|| overflow("ROUND"))?)
+        }
+        ValueRef::Decimal(v) => {
+            ValueRef::Decimal(v.round(i64::from(digits)).map_err(|_| {
+                SqlError::new(code::NUMERIC_OVERFLOW, "ROUND is out of range", None)
+            })?)
         }
         _ => ValueRef::Null,
     })

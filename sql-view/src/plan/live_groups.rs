@@ -10,11 +10,12 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 
-use super::accumulate::GroupKey;
+use super::accumulate::{decimal_average, GroupKey};
 use super::aggregate::{AggregateSpec, AggregateStage};
 use super::select::SelectPlan;
 use super::{RowFields, SystemColumns};
 use crate::ast::AggregateFunction;
+use crate::decimal::Decimal;
 use crate::error::{code, Result, SqlError};
 use crate::value::{sort_order, DataType, Value};
 
@@ -46,6 +47,9 @@ struct LiveSlot {
     count: i64,
     int_sum: i128,
     double_sum: f64,
+    /// DECIMAL values' mantissas at the output's scale; `None` once a change overflowed
+    /// (then SUM and AVG are `numeric_overflow`).
+    decimal_sum: Option<i128>,
     /// For MIN, MAX and DISTINCT aggregates: the values and how many times each occurs.
     values: Option<BTreeMap<Ordered, i64>>,
 }
@@ -59,12 +63,13 @@ impl LiveSlot {
             );
         LiveSlot {
             values: keeps_values.then(BTreeMap::new),
+            decimal_sum: Some(0),
             ..LiveSlot::default()
         }
     }
 
     /// Add (`sign` 1) or take out (`sign` -1) one row's argument (`None` for `COUNT(*)`).
-    fn change(&mut self, value: Option<Value>, sign: i64) {
+    fn change(&mut self, spec: &AggregateSpec, value: Option<Value>, sign: i64) {
         let value = match value {
             None => {
                 self.count += sign;
@@ -79,6 +84,13 @@ impl LiveSlot {
             Value::BigInt(v) => self.int_sum += i128::from(*v) * i128::from(sign),
             Value::Double(v) => self.double_sum += v * sign as f64,
             _ => {}
+        }
+        if let DataType::Decimal { scale, .. } = spec.output {
+            let mantissa = decimal_at(&value, scale);
+            self.decimal_sum = self
+                .decimal_sum
+                .zip(mantissa)
+                .and_then(|(sum, m)| sum.checked_add(m.checked_mul(i128::from(sign))?));
         }
         if let Some(values) = &mut self.values {
             let key = Ordered(value);
@@ -112,6 +124,13 @@ impl LiveSlot {
             AggregateFunction::Sum if spec.output == DataType::BigInt => {
                 Value::BigInt(i64::try_from(self.int_sum).map_err(|_| overflow())?)
             }
+            AggregateFunction::Sum | AggregateFunction::Avg if spec.output.is_decimal() => {
+                let sum = self.decimal_total(spec)?;
+                match spec.function {
+                    AggregateFunction::Sum => Value::Decimal(sum),
+                    _ => decimal_average(sum, self.count)?,
+                }
+            }
             AggregateFunction::Sum => Value::Double(self.double_sum + self.int_sum as f64),
             AggregateFunction::Avg => {
                 Value::Double((self.double_sum + self.int_sum as f64) / self.count as f64)
@@ -119,6 +138,17 @@ impl LiveSlot {
             AggregateFunction::Min => self.extreme(true),
             AggregateFunction::Max => self.extreme(false),
         })
+    }
+
+    /// The DECIMAL sum at the input's scale (the output's, for SUM; AVG's input scale is
+    /// not kept, so AVG sums at its own output scale, which only adds zeros).
+    fn decimal_total(&self, spec: &AggregateSpec) -> Result<Decimal> {
+        let DataType::Decimal { scale, .. } = spec.output else {
+            return Err(decimal_overflow());
+        };
+        self.decimal_sum
+            .and_then(|sum| Decimal::new(sum, scale))
+            .ok_or_else(decimal_overflow)
     }
 
     fn extreme(&self, first: bool) -> Value {
@@ -144,6 +174,23 @@ impl LiveSlot {
         if values.is_empty() {
             return Ok(Value::Null);
         }
+        if let DataType::Decimal { scale, .. } = spec.output {
+            let mut sum = Some(0i128);
+            for value in &values {
+                sum = sum
+                    .zip(decimal_at(value, scale))
+                    .and_then(|(s, m)| s.checked_add(m));
+            }
+            let sum = sum
+                .and_then(|s| Decimal::new(s, scale))
+                .ok_or_else(decimal_overflow)?;
+            return match spec.function {
+                AggregateFunction::Sum => Ok(Value::Decimal(sum)),
+                AggregateFunction::Avg => decimal_average(sum, values.len() as i64),
+                AggregateFunction::Min => Ok(values[0].clone()),
+                _ => Ok(values[values.len() - 1].clone()),
+            };
+        }
         let (mut ints, mut doubles) = (0i128, 0f64);
         for value in &values {
             match value {
@@ -167,6 +214,26 @@ impl LiveSlot {
 
 fn overflow() -> SqlError {
     SqlError::new(code::NUMERIC_OVERFLOW, "SUM is out of BIGINT range", None)
+}
+
+fn decimal_overflow() -> SqlError {
+    SqlError::new(
+        code::NUMERIC_OVERFLOW,
+        "SUM or AVG is out of DECIMAL range",
+        None,
+    )
+}
+
+/// A number's mantissa at `scale` (rounded, for a computed value with more decimals);
+/// `None` when it does not fit, which the caller turns into an overflow.
+fn decimal_at(value: &Value, scale: u8) -> Option<i128> {
+    let decimal = match value {
+        Value::Decimal(v) => *v,
+        Value::Int(v) => Decimal::from_i64(i64::from(*v)),
+        Value::BigInt(v) => Decimal::from_i64(*v),
+        _ => return Some(0),
+    };
+    decimal.rescale(scale).ok().map(Decimal::mantissa)
 }
 
 #[derive(Debug)]
@@ -235,7 +302,7 @@ impl LiveGroups {
                     Some(node) => Some(node.eval(row, system)?.into_value()),
                     None => None,
                 };
-                slot.change(value, sign);
+                slot.change(spec, value, sign);
             }
         }
         let mut changes = Vec::with_capacity(touched.len());

@@ -15,6 +15,7 @@ mod arith;
 mod clock;
 mod compile;
 mod constants;
+mod defaults;
 mod functions;
 mod join;
 mod join_exec;
@@ -29,6 +30,7 @@ mod write;
 use std::sync::Arc;
 
 pub use clock::ClockTerms;
+pub(crate) use defaults::constant_default;
 pub use join::{JoinPlan, JoinSource};
 pub use join_exec::{JoinBuild, JoinedRow};
 pub use live_groups::{GroupChange, LiveGroups};

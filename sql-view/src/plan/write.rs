@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::compile::{Scope, Source};
 use super::constants::coerce_constant;
+use super::defaults::RowDefaults;
 use super::node::Node;
 use super::{resolve_table, Filter, RowFields, SystemColumns};
 use crate::ast::{Delete, Expr, Insert, Update};
@@ -50,16 +51,20 @@ fn not_null_error(column: &ColumnDef, position: Option<Position>) -> SqlError {
     )
 }
 
-/// A compiled INSERT: every row complete, in table column order.
+/// A compiled INSERT: every row complete, in table column order, except for the
+/// `SNOWFLAKE_ID()` defaults, which the broker fills ([`InsertPlan::fill_ids`]).
 #[derive(Debug, Clone)]
 pub struct InsertPlan {
     table: Arc<TableDef>,
     rows: Vec<Vec<Value>>,
+    /// `(row, column)` of every `SNOWFLAKE_ID()` default to fill, in row order.
+    id_slots: Vec<(usize, usize)>,
 }
 
 impl InsertPlan {
     /// Compiles an INSERT: values are constants (literals, parameters, constant expressions)
-    /// coerced to their column's type; omitted columns are NULL; NOT NULL is checked.
+    /// coerced to their column's type; omitted columns get their DEFAULT, else NULL; NOT
+    /// NULL is checked (a `SNOWFLAKE_ID()` default counts as a value).
     pub fn compile(
         insert: &Insert,
         catalog: &dyn CatalogView,
@@ -75,6 +80,8 @@ impl InsertPlan {
             sources: &[],
             live_clock: false,
         };
+        let defaults = RowDefaults::new();
+        let mut id_slots = Vec::new();
         let mut rows = Vec::with_capacity(insert.rows.len());
         for exprs in &insert.rows {
             if exprs.len() != targets.len() {
@@ -105,17 +112,41 @@ impl InsertPlan {
                 }
                 row[index] = value;
             }
+            let ids = defaults.apply(&table, &targets, &mut row);
             if let Some(missing) = table
                 .columns()
                 .iter()
-                .zip(&row)
-                .find(|(c, v)| c.not_null && v.is_null())
+                .enumerate()
+                .find(|(i, c)| c.not_null && row[*i].is_null() && !ids.contains(i))
             {
-                return Err(not_null_error(missing.0, insert.table.position));
+                return Err(not_null_error(missing.1, insert.table.position));
             }
+            id_slots.extend(ids.into_iter().map(|column| (rows.len(), column)));
             rows.push(row);
         }
-        Ok(InsertPlan { table, rows })
+        Ok(InsertPlan {
+            table,
+            rows,
+            id_slots,
+        })
+    }
+
+    /// How many Snowflake ids the rows' `SNOWFLAKE_ID()` defaults need.
+    pub fn ids_needed(&self) -> usize {
+        self.id_slots.len()
+    }
+
+    /// Fills the `SNOWFLAKE_ID()` defaults with `ids` (as many as [`InsertPlan::ids_needed`],
+    /// drawn from the broker's `_seq` generator), in row order.
+    pub fn fill_ids(&mut self, ids: &[i64]) {
+        assert_eq!(
+            ids.len(),
+            self.id_slots.len(),
+            "one id per SNOWFLAKE_ID() slot"
+        );
+        for (&(row, column), &id) in self.id_slots.iter().zip(ids) {
+            self.rows[row][column] = Value::BigInt(id);
+        }
     }
 
     /// The table written.
@@ -325,6 +356,16 @@ fn convert(value: ValueRef<'_>, target: DataType) -> Result<Value> {
         (DataType::BigInt, ValueRef::Int(v)) => Value::BigInt(i64::from(v)),
         (DataType::Double, ValueRef::Int(v)) => Value::Double(f64::from(v)),
         (DataType::Double, ValueRef::BigInt(v)) => Value::Double(v as f64),
+        // Into a DECIMAL column: rounded to its scale, refused past its precision; a DECIMAL
+        // into an integer or DOUBLE column: rounded or converted.
+        (target, value)
+            if target.is_numeric()
+                && value
+                    .data_type()
+                    .is_some_and(|t| t.is_numeric() && (t != target || target.is_decimal())) =>
+        {
+            crate::coerce::coerce(value.to_value(), target, crate::coerce::Origin::Literal)?
+        }
         (_, value) => value.to_value(),
     })
 }

@@ -19,6 +19,7 @@ mod sys;
 use rkyv::rancor;
 use rkyv::with::InlineAsBox;
 
+use crate::decimal::Decimal;
 use crate::error::RowError;
 use crate::limits;
 use crate::value::{ArchivedValue, Value, ValueRef};
@@ -134,12 +135,16 @@ fn value_ref(value: &ArchivedValue) -> ValueRef<'_> {
         ArchivedValue::Timestamp(v) => ValueRef::Timestamp(v.to_native()),
         ArchivedValue::Json(v) => ValueRef::Json(v.as_str()),
         ArchivedValue::Bytes(v) => ValueRef::Bytes(v.as_slice()),
+        ArchivedValue::Uuid(v) => ValueRef::Uuid(**v),
+        ArchivedValue::Decimal(v) => ValueRef::Decimal(Decimal::from_archived(v)),
+        ArchivedValue::Date(v) => ValueRef::Date(v.to_native()),
     }
 }
 
 /// The log key of a primary key value: a type tag byte and an encoding that sorts like the
-/// values (integers and timestamps big-endian with the sign bit flipped). INT and BIGINT of
-/// the same number give the same key. `None` for NULL.
+/// values (integers, timestamps and dates big-endian with the sign bit flipped). INT and BIGINT
+/// of the same number give the same key; a DECIMAL (not a key type, but it has a key like
+/// every value) is keyed without trailing zeros, so equal numbers agree. `None` for NULL.
 pub fn encode_key(value: ValueRef<'_>) -> Option<Vec<u8>> {
     let ordered = |tag: u8, v: i64| {
         let mut key = vec![tag];
@@ -162,6 +167,14 @@ pub fn encode_key(value: ValueRef<'_>) -> Option<Vec<u8>> {
         ValueRef::Timestamp(v) => ordered(5, v),
         ValueRef::Json(v) => tagged(6, v.as_bytes()),
         ValueRef::Bytes(v) => tagged(7, v),
+        ValueRef::Uuid(v) => tagged(8, &v),
+        ValueRef::Date(v) => ordered(9, i64::from(v)),
+        ValueRef::Decimal(v) => {
+            let normalized = v.normalized();
+            let mut key = tagged(10, &normalized.mantissa().to_be_bytes());
+            key.push(normalized.scale());
+            key
+        }
     })
 }
 
@@ -191,6 +204,15 @@ pub fn decode_key(key: &[u8], data_type: crate::value::DataType) -> Option<Value
         (5, DataType::Timestamp) => Value::Timestamp(ordered()?),
         (6, DataType::Json) => Value::Json(text()?),
         (7, DataType::Bytes) => Value::Bytes(rest.to_vec()),
+        (8, DataType::Uuid) => Value::Uuid(rest.try_into().ok()?),
+        (9, DataType::Date) => Value::Date(i32::try_from(ordered()?).ok()?),
+        (10, DataType::Decimal { scale, .. }) => {
+            let (mantissa, key_scale) = rest.split_at_checked(16)?;
+            let mantissa = i128::from_be_bytes(mantissa.try_into().ok()?);
+            let &[key_scale] = key_scale else { return None };
+            let value = Decimal::new(mantissa, key_scale)?.rescale(scale).ok()?;
+            Value::Decimal(value)
+        }
         _ => return None,
     })
 }

@@ -13,6 +13,11 @@ pub(crate) fn arbitrary_value() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(Value::Timestamp),
         "[0-9]{1,5}".prop_map(Value::Json),
         proptest::collection::vec(any::<u8>(), 0..20).prop_map(Value::Bytes),
+        any::<[u8; 16]>().prop_map(Value::Uuid),
+        (any::<i64>(), 0u8..=38).prop_map(|(m, s)| Value::Decimal(
+            crate::Decimal::new(i128::from(m) * 1_000_000_007, s).unwrap()
+        )),
+        any::<i32>().prop_map(Value::Date),
     ]
 }
 
@@ -160,4 +165,54 @@ proptest::proptest! {
         let key = encode_key(Value::Text("a".into()).as_ref()).expect("not NULL");
         proptest::prop_assert_eq!(crate::row::decode_key(&key, DataType::BigInt), None);
     }
+}
+
+/// The values of [`GOLDEN_ROW_HEX`]: every type the first row format knew, with short
+/// (inline) and long (out-of-line) text.
+fn golden_values() -> Vec<Value> {
+    vec![
+        Value::Null,
+        Value::Boolean(true),
+        Value::Int(-123_456),
+        Value::BigInt(-9_000_000_000_000_000_001),
+        Value::Double(-2.5e-300),
+        Value::Text("short".into()),
+        Value::Text("a longer text that is stored out of line".into()),
+        Value::Timestamp(1_714_566_896_789_000),
+        Value::Json("{\"a\":[1,2]}".into()),
+        Value::Bytes(vec![0, 255, 16]),
+        Value::Boolean(false),
+    ]
+}
+
+/// A row written by the first row format (before UUID, DECIMAL and DATE existed), frozen.
+/// Rows on disk look like this; every later build must read them exactly.
+const GOLDEN_ROW_HEX: &str = concat!(
+    "61206c6f6e676572207465787420746861742069732073746f726564206f7574206f66206c696e65",
+    "7b2261223a5b312c325d7d00ff100000000000000000000000000000000000000101000000000000",
+    "000000000000000002000000c01dfeff00000000000000000300000000000000ffff7b1daf931983",
+    "04000000000000002f30b7b3a7c9ba810500000073686f7274ffffff0000000005000000a8000000",
+    "64ffffff00000000060000000000000008a6d3b663170600070000008b0000006cffffff00000000",
+    "0800000067ffffff030000000000000001000000000000000000000000000000010000004cffffff",
+    "0b000000",
+);
+
+/// Storage compatibility: adding value types must not move the archived layout of the old
+/// ones (a wider or more aligned variant would change every stored value's size and make old
+/// rows unreadable). The frozen bytes still decode to the same values, and encoding those
+/// values today gives the very same bytes.
+#[test]
+fn rows_of_the_first_format_still_read_exactly() {
+    let bytes: Vec<u8> = (0..GOLDEN_ROW_HEX.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(&GOLDEN_ROW_HEX[at..at + 2], 16).unwrap())
+        .collect();
+    let values = golden_values();
+    let mut aligned = rkyv::util::AlignedVec::<16>::new();
+    aligned.extend_from_slice(&bytes);
+    let row = RowView::new(&aligned).unwrap();
+    assert_eq!(row.to_values(values.len()), values);
+    assert_eq!(encode_row(&values).unwrap(), bytes);
+    assert_eq!(std::mem::size_of::<ArchivedValue>(), 16);
+    assert_eq!(std::mem::align_of::<ArchivedValue>(), 8);
 }

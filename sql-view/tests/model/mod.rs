@@ -68,6 +68,10 @@ fn stored(data_type: DataType, seed: &Seed) -> Value {
         DataType::Timestamp => Value::Timestamp(seed.int.rem_euclid(TIMESTAMP_MAX)),
         DataType::Json => Value::Json(format!("[{}]", seed.int)),
         DataType::Bytes => Value::Bytes(seed.bytes.clone()),
+        // Not in TYPES (the reference evaluator models the first eight types only).
+        DataType::Uuid => Value::Uuid(i128::from(seed.int).to_le_bytes()),
+        DataType::Decimal { .. } => Value::Decimal(strand_sql_view::Decimal::from_i64(seed.int)),
+        DataType::Date => Value::Date(seed.int.rem_euclid(2_932_897) as i32),
     }
 }
 
@@ -267,6 +271,7 @@ fn table(types: &[DataType], keyed: bool) -> TableDef {
             name: Name::new(&format!("c{i}")).unwrap(),
             data_type: *t,
             not_null: false,
+            default: None,
         })
         .collect();
     let (kind, key) = if keyed {

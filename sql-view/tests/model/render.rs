@@ -1,6 +1,6 @@
 //! WHERE trees as SQL text: literals rendered, parameters collected as `$n`.
 
-use strand_sql_view::{render_rfc3339, Value};
+use strand_sql_view::{render_date, render_rfc3339, render_uuid, Value};
 
 use super::{Operand, Pred};
 
@@ -23,6 +23,9 @@ impl Sql {
                 "X'{}'",
                 v.iter().map(|b| format!("{b:02x}")).collect::<String>()
             ),
+            Value::Uuid(v) => format!("'{}'", render_uuid(v)),
+            Value::Decimal(v) => v.to_string(),
+            Value::Date(v) => format!("'{}'", render_date(*v)),
         }
     }
 

@@ -16,6 +16,7 @@ fn table() -> TableDef {
         name: Name::new(name).expect("name"),
         data_type,
         not_null: false,
+        default: None,
     };
     let name = TableName {
         namespace: Name::new("app").expect("name"),

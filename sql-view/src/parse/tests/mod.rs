@@ -6,6 +6,7 @@ mod ddl;
 mod literal_insert;
 mod prescan;
 mod queries;
+mod types_and_defaults;
 use crate::ast::*;
 use crate::catalog::{TableKind, TableName};
 use crate::users::{Privilege, Role};

@@ -10,6 +10,7 @@ fn people() -> TableDef {
         name: Name::new(name).unwrap(),
         data_type,
         not_null,
+        default: None,
     };
     let name = TableName {
         namespace: Name::new("app").unwrap(),

@@ -5,6 +5,7 @@ use super::*;
 mod aggregates;
 mod clock;
 mod joins;
+mod new_types;
 mod queries;
 mod writes;
 use crate::ast::Statement;
@@ -24,6 +25,7 @@ pub(super) fn tickets() -> TableDef {
         name: Name::new(name).unwrap(),
         data_type,
         not_null,
+        default: None,
     };
     let name = TableName {
         namespace: Name::new("app").unwrap(),

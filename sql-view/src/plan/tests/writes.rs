@@ -107,3 +107,42 @@ fn delete_and_other_statements() {
         code::UNKNOWN_TABLE
     );
 }
+
+#[test]
+fn insert_fills_omitted_columns_with_their_defaults() {
+    let Ok(crate::ast::Statement::CreateTable { table, .. }) = crate::parse_statement(
+        "CREATE TABLE app.orders (id BIGINT PRIMARY KEY DEFAULT SNOWFLAKE_ID(), \
+         at TIMESTAMP NOT NULL DEFAULT now(), status TEXT DEFAULT 'open', \
+         price DECIMAL(10,2) NOT NULL, n INT)",
+    ) else {
+        panic!()
+    };
+    let insert = |sql: &str| match crate::parse_statement(sql) {
+        Ok(crate::ast::Statement::Insert(insert)) => InsertPlan::compile(&insert, &table, &[]),
+        other => panic!("{other:?}"),
+    };
+    let mut plan =
+        insert("INSERT INTO app.orders (price, status) VALUES (1.5, NULL), (2, 'done'), (3, 'x')")
+            .unwrap();
+    assert_eq!(plan.ids_needed(), 3);
+    plan.fill_ids(&[10, 11, 12]);
+    let rows = plan.rows();
+    let ids: Vec<&Value> = rows.iter().map(|row| &row[0]).collect();
+    assert_eq!(
+        ids,
+        [&Value::BigInt(10), &Value::BigInt(11), &Value::BigInt(12)]
+    );
+    // One now() for the whole statement; an explicit NULL is not replaced by the default.
+    assert!(matches!(rows[0][1], Value::Timestamp(t) if t > 1_700_000_000_000_000));
+    assert!(rows.iter().all(|row| row[1] == rows[0][1]));
+    assert_eq!(rows[0][2], Value::Null);
+    assert_eq!(rows[1][2], Value::Text("done".into()));
+    assert_eq!(rows[0][3].to_json(), "1.50");
+    assert_eq!(rows[0][4], Value::Null);
+    let given = insert("INSERT INTO app.orders (id, price) VALUES (5, 1)").unwrap();
+    assert_eq!(given.ids_needed(), 0);
+    assert_eq!(given.rows()[0][2], Value::Text("open".into()));
+    let missing = insert("INSERT INTO app.orders (status) VALUES ('x')").unwrap_err();
+    assert_eq!(missing.code, code::NOT_NULL_VIOLATION);
+    assert!(missing.message.contains("price"), "{}", missing.message);
+}
