@@ -29,6 +29,9 @@ pub const LIVE_CLOCK_INTERVAL_MS: u64 = 50;
 /// How long the clock thread waits for the records below a tick to be published before it
 /// tries again at its next round (a commit round under way takes milliseconds).
 pub const LIVE_CLOCK_SETTLE_WAIT_MS: u64 = 200;
+/// How long a live join waits for the records below its tick to be published before it leaves
+/// them to its next wake-up.
+pub const LIVE_JOIN_SETTLE_WAIT_MS: u64 = 2_000;
 /// Most parameters (`$1`, `$2`, ...) one SQL request may carry.
 pub const SQL_PARAMS_MAX: usize = 1024;
 /// Requests doing blocking work (argon2 verification, SQL execution) at once; more get 503

@@ -94,9 +94,9 @@ pub use error::{code, Position, Result, RowError, SqlError};
 pub use json::{column_json, seq_json, BigIntJson};
 pub use parse::{parse_statement, parse_statements};
 pub use plan::{
-    resolve_table, ClockTerms, DeletePlan, Filter, GroupChange, InsertPlan, JoinBuild, JoinPlan,
-    JoinSource, JoinedRow, LiveGroups, OutputColumn, Plan, ResultCollector, RowFields, SelectPlan,
-    SystemColumns, UpdatePlan,
+    live_join_row_key, resolve_table, ClockTerms, DeletePlan, Filter, GroupChange, InsertPlan,
+    JoinBuild, JoinChange, JoinPlan, JoinSource, JoinedRow, LiveGroups, LiveJoin, OutputColumn,
+    Plan, ResultCollector, RowFields, SelectPlan, SystemColumns, UpdatePlan,
 };
 pub use row::{decode_key, encode_key, encode_row, RowView, ROW_FORMAT};
 pub use timestamp::{parse_rfc3339, render_rfc3339, render_rfc3339_seconds};

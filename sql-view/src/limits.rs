@@ -107,3 +107,7 @@ pub const JOIN_TABLES_MAX: usize = 8;
 /// Rows read from the tables after the first of a join (its build side, held in memory as
 /// hash tables keyed by the ON equalities): put the large table first in FROM.
 pub const JOIN_BUILD_ROWS_MAX: usize = 2_000_000;
+
+/// Rows a live join subscription holds, both sides together (its first table's rows that may
+/// show, and its lookup tables' rows): each subscription keeps its own copy.
+pub const LIVE_JOIN_ROWS_MAX: usize = 200_000;

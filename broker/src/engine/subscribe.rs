@@ -27,11 +27,6 @@ impl Engine {
         };
         let plan =
             SelectPlan::compile_live(&select, &*self.catalog, params).map_err(errors::from_sql)?;
-        if plan.join().is_some() {
-            let text = "joins are not supported in subscriptions yet (they are in one-shot \
-                        SELECTs)";
-            return Err(ApiError::new(ErrorCode::Unsupported, text));
-        }
         if plan.orders_groups() {
             let text = "ORDER BY, LIMIT and OFFSET over groups are not supported in \
                         subscriptions yet (the client orders the groups it holds)";
@@ -49,7 +44,22 @@ impl Engine {
             .tables
             .partition(&table, owner)
             .map_err(errors::from_versions)?;
-        tracing::debug!(user = %caller.user, table = %table.def.name(), "subscription compiled");
+        // A join's other tables, each read as the caller may read it (checked here, before
+        // anything is read, as for a one-shot join).
+        let mut joined = Vec::new();
+        let mut joined_prefixes = Vec::new();
+        for source in plan.join().map_or(&[][..], |join| &join.sources()[1..]) {
+            let table = self.table(source.table().name())?;
+            let owner = self.owner_of(caller, &table, Privilege::Select)?;
+            joined.push(
+                self.tables
+                    .partition(&table, owner)
+                    .map_err(errors::from_versions)?,
+            );
+            joined_prefixes.push(partition_prefix(&table));
+        }
+        tracing::debug!(user = %caller.user, table = %table.def.name(), joined = joined.len(),
+            "subscription compiled");
         let wildcard = select
             .projection
             .iter()
@@ -62,6 +72,8 @@ impl Engine {
             created: table.incarnation,
             name_first_created: table.name_first_created,
             columns_changed: wildcard.then_some(table.columns_changed),
+            joined,
+            joined_prefixes,
         })
     }
 }

@@ -52,6 +52,8 @@ struct FeedState {
     views: usize,
     /// Time-relative subscriptions among them (their view is a `LiveClock`).
     clocks: usize,
+    /// Join subscriptions among them: woken on every dispatch, they read all their tables.
+    joins: usize,
 }
 
 /// The subscriptions pinned to one value: almost always one, kept without an allocation.
@@ -168,6 +170,42 @@ impl PartitionFeed {
         let notified = self.notified_at.lock().take();
         let mut state = self.lock();
         self.offer(&mut state, metrics, notified, None);
+        if state.joins > 0 {
+            self.advance_joins(&state);
+        }
+    }
+
+    /// Bring every join subscription up to now: each reads its tables after its position
+    /// (`live_join.rs`), whichever of them was written.
+    fn advance_joins(&self, state: &FeedState) {
+        for subscription in state.subscriptions.values() {
+            let Some(view) = &subscription.view else {
+                continue;
+            };
+            if !subscription.is_active() {
+                continue;
+            }
+            let mut view = view.lock();
+            if !matches!(*view, LiveView::Join(_)) {
+                continue;
+            }
+            match view.advance_join() {
+                Ok(messages) => {
+                    for (seq, change) in messages {
+                        let text = change.encode(&subscription.id, seq);
+                        if let Err(PushRefused::Slow) = subscription.push_if_active(text) {
+                            subscription.deactivate();
+                            break;
+                        }
+                    }
+                }
+                Err(error) => {
+                    let seq = view.as_of().unwrap_or(Seq::ZERO);
+                    let message = window_interrupted(&subscription.id, seq, &error);
+                    subscription.end_with(&message);
+                }
+            }
+        }
     }
 
     /// [`PartitionFeed::dispatch`] on the committing thread, when it is cheap: only if no
@@ -312,6 +350,14 @@ impl PartitionFeed {
     }
 }
 
+/// Whether the subscription is a join (its view reads several partitions).
+pub fn is_join(subscription: &LiveSubscription) -> bool {
+    subscription
+        .view
+        .as_ref()
+        .is_some_and(|view| matches!(*view.lock(), LiveView::Join(_)))
+}
+
 /// Whether the subscription's result moves with time (`now()` in its WHERE).
 fn is_clock(subscription: &LiveSubscription) -> bool {
     subscription
@@ -440,6 +486,7 @@ impl FeedState {
         let key = subscription.key;
         self.views += usize::from(subscription.view.is_some());
         self.clocks += usize::from(is_clock(&subscription));
+        self.joins += usize::from(is_join(&subscription));
         match subscription.plan.pinned() {
             Some(pinned) => {
                 for value in &pinned.keys {
@@ -490,6 +537,7 @@ impl FeedState {
         subscription.deactivate();
         self.views -= usize::from(subscription.view.is_some());
         self.clocks -= usize::from(is_clock(&subscription));
+        self.joins -= usize::from(is_join(&subscription));
         match subscription.plan.pinned() {
             Some(pinned) => {
                 for value in &pinned.keys {

@@ -11,6 +11,7 @@ use strand_log::Seq;
 use super::history::{HistoryError, VersionPair};
 use super::live_aggregate::LiveAggregate;
 use super::live_clock::LiveClock;
+use super::live_join::LiveJoinView;
 use super::live_window::{LiveWindow, WindowChange};
 use super::plan::SubscriptionPlan;
 use crate::tables::versions::KeyedPartition;
@@ -19,11 +20,19 @@ pub enum LiveView {
     Window(LiveWindow),
     Groups(LiveAggregate),
     Clock(LiveClock),
+    Join(LiveJoinView),
 }
 
 impl LiveView {
     /// The view `plan` needs, if any (a plain filter needs none).
-    pub fn new(plan: &Arc<SubscriptionPlan>, partition: &Arc<KeyedPartition>) -> Option<Self> {
+    pub fn new(
+        plan: &Arc<SubscriptionPlan>,
+        partition: &Arc<KeyedPartition>,
+        joined: &[Arc<KeyedPartition>],
+    ) -> Option<Self> {
+        if let Some(join) = LiveJoinView::new(plan, partition, joined) {
+            return Some(LiveView::Join(join));
+        }
         if let Some(groups) = LiveAggregate::new(plan, partition) {
             return Some(LiveView::Groups(groups));
         }
@@ -39,6 +48,7 @@ impl LiveView {
             LiveView::Window(window) => window.as_of(),
             LiveView::Groups(groups) => groups.as_of(),
             LiveView::Clock(clock) => clock.as_of(),
+            LiveView::Join(join) => join.as_of(),
         }
     }
 
@@ -48,6 +58,7 @@ impl LiveView {
             LiveView::Window(window) => window.fill(as_of),
             LiveView::Groups(groups) => groups.fill(as_of),
             LiveView::Clock(clock) => clock.fill(as_of),
+            LiveView::Join(join) => join.fill(as_of),
         }
     }
 
@@ -57,6 +68,7 @@ impl LiveView {
             LiveView::Window(window) => window.rows_json(),
             LiveView::Groups(groups) => groups.rows_json(),
             LiveView::Clock(clock) => clock.rows_json(),
+            LiveView::Join(join) => join.rows_json(),
         }
     }
 
@@ -76,12 +88,31 @@ impl LiveView {
         }
     }
 
+    /// For a join: the messages of every write to its tables since its position, in order.
+    pub fn advance_join(&mut self) -> Result<Vec<(Seq, WindowChange)>, HistoryError> {
+        match self {
+            LiveView::Join(join) => join.advance(),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// The lowest `_seq` it can be filled as of beyond its own partition's floor (a join's
+    /// other tables).
+    pub fn resume_floor(&self) -> Seq {
+        match self {
+            LiveView::Join(join) => join.resume_floor(),
+            _ => Seq::ZERO,
+        }
+    }
+
     /// Apply one written record: the message for the client, if its result changed.
     pub fn apply(&mut self, pair: &VersionPair<'_>) -> Result<Option<WindowChange>, HistoryError> {
         match self {
             LiveView::Window(window) => window.apply(pair),
             LiveView::Groups(groups) => groups.apply(pair),
             LiveView::Clock(clock) => clock.apply(pair),
+            // A join reads all its tables itself, in one order (`advance_join`).
+            LiveView::Join(_) => Ok(None),
         }
     }
 }

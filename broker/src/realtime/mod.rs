@@ -18,6 +18,7 @@ mod history;
 mod keyed;
 mod live_aggregate;
 mod live_clock;
+mod live_join;
 mod live_view;
 mod live_window;
 mod outbox;
@@ -68,11 +69,29 @@ pub struct SubscriptionTarget {
     /// For `SELECT *`: the `_seq` of the table's latest column change; a resume from between
     /// `created` and it holds rows without a column added since.
     pub columns_changed: Option<Seq>,
+    /// A join's tables after the first: their partitions (as the caller reads them) and what
+    /// their partition ids start with (DDL on them ends the subscription too).
+    pub joined: Vec<Arc<KeyedPartition>>,
+    pub joined_prefixes: Vec<String>,
+}
+
+impl SubscriptionTarget {
+    /// The lowest `_seq` a resume or AS OF can start from: every table's history is needed.
+    pub fn lowest_resumable_seq(&self) -> Seq {
+        std::iter::once(&self.partition)
+            .chain(&self.joined)
+            .map(|p| p.partition().lowest_resumable_seq())
+            .max()
+            .unwrap_or(Seq::ZERO)
+    }
 }
 
 /// The feeds of all partitions with live subscriptions, and the dispatcher that serves them.
 pub struct Realtime {
     feeds: Mutex<HashMap<PathBuf, Arc<PartitionFeed>>>,
+    /// For each partition a join subscription reads beyond its own: the feeds to wake when it
+    /// is written (`live_join.rs`).
+    join_watchers: Mutex<HashMap<PathBuf, Vec<Weak<PartitionFeed>>>>,
     queue: Arc<DispatchQueue>,
     next_key: AtomicU64,
     /// One live plan per distinct SELECT list: new plans take its copy of the list, so
@@ -108,6 +127,7 @@ impl Realtime {
         }
         let realtime = Arc::new(Realtime {
             feeds: Mutex::new(HashMap::new()),
+            join_watchers: Mutex::new(HashMap::new()),
             queue,
             next_key: AtomicU64::new(1),
             projections: Mutex::new(Vec::new()),
@@ -178,6 +198,19 @@ impl Realtime {
                 self.queue.push(feed);
             }
         }
+        let watchers: Vec<Arc<PartitionFeed>> = {
+            let mut watchers = self.join_watchers.lock();
+            match watchers.get_mut(partition.partition().dir()) {
+                Some(feeds) => {
+                    feeds.retain(|feed| feed.upgrade().is_some_and(|f| !f.is_retired()));
+                    feeds.iter().filter_map(Weak::upgrade).collect()
+                }
+                None => Vec::new(),
+            }
+        };
+        for feed in watchers {
+            self.queue.push(feed);
+        }
     }
 
     /// Register a new subscription of the table whose partitions start with `table_prefix`,
@@ -211,6 +244,7 @@ impl Realtime {
                         self.leave(&feed, subscription.key);
                         return Ok(());
                     }
+                    self.watch_joined(subscription, &feed);
                     // A commit between the subscriber's last read and the join may have found
                     // no feed to wake: look once more.
                     self.queue.push(feed);
@@ -218,6 +252,24 @@ impl Realtime {
                 }
                 Join::Behind { position } => return Err(position),
                 Join::Retired => continue,
+            }
+        }
+    }
+
+    /// A join subscription's other tables wake its feed when written (registered before the
+    /// feed is looked at once more, so no write between its catch-up and now is missed).
+    fn watch_joined(&self, subscription: &LiveSubscription, feed: &Arc<PartitionFeed>) {
+        if !feed::is_join(subscription) {
+            return;
+        }
+        let mut watchers = self.join_watchers.lock();
+        for partition in &subscription.joined {
+            let feeds = watchers
+                .entry(partition.partition().dir().to_path_buf())
+                .or_default();
+            feeds.retain(|f| f.upgrade().is_some_and(|f| !f.is_retired()));
+            if !feeds.iter().any(|f| f.as_ptr() == Arc::as_ptr(feed)) {
+                feeds.push(Arc::downgrade(feed));
             }
         }
     }

@@ -110,6 +110,16 @@ impl SubscriptionPlan {
         object
     }
 
+    /// Whether the subscription keeps a `LiveView` (top-K, grouping, time-relative, join): its
+    /// state is rebuilt as of a `_seq`, so a resume needs the exact history, never a keyed
+    /// catch-up.
+    pub fn keeps_view(&self) -> bool {
+        self.window().is_some()
+            || self.select.is_grouped()
+            || self.select.clock().is_some()
+            || self.select.join().is_some()
+    }
+
     /// For a top-K subscription (one with LIMIT): its window's OFFSET and LIMIT.
     pub fn window(&self) -> Option<(usize, usize)> {
         let limit = usize::try_from(self.select.limit()?).ok()?;

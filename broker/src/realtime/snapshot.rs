@@ -84,8 +84,11 @@ impl SnapshotCursor {
         plan: &SubscriptionPlan,
         as_of: Option<Seq>,
     ) -> SnapshotCursor {
+        // A join is read as of one `_seq` in all its partitions: a tick (`live_join.rs`).
         let tick = match as_of {
-            None if plan.select().clock().is_some() => settled_tick(partition),
+            None if plan.select().clock().is_some() || plan.select().join().is_some() => {
+                settled_tick(partition)
+            }
             _ => None,
         };
         let snapshot = partition.indexed_snapshot();
@@ -103,7 +106,7 @@ impl SnapshotCursor {
         plan: &SubscriptionPlan,
         as_of: Option<Seq>,
     ) -> Option<SnapshotCursor> {
-        if plan.select().clock().is_some() {
+        if plan.select().clock().is_some() || plan.select().join().is_some() {
             // Its tick may wait for a commit round: that is `open`'s, on the blocking pool.
             return None;
         }
@@ -123,7 +126,8 @@ impl SnapshotCursor {
         let reading = match key_values {
             _ if plan.window().is_some()
                 || plan.select().is_grouped()
-                || plan.select().clock().is_some() =>
+                || plan.select().clock().is_some()
+                || plan.select().join().is_some() =>
             {
                 Reading::Window {
                     rows: None,

@@ -33,6 +33,8 @@ pub struct LiveSubscription {
     /// For a top-K or grouping subscription: its window or groups, used by one producer at a
     /// time (the snapshot, the catch-up, then the feed).
     pub view: Option<Mutex<LiveView>>,
+    /// A join's other tables' partitions (empty otherwise).
+    pub joined: Vec<Arc<KeyedPartition>>,
     pub outbox: Outbox,
     /// Tells the connection that the server ended this subscription (by its key), so the id
     /// is free again.
@@ -56,14 +58,16 @@ impl LiveSubscription {
         partition: Arc<KeyedPartition>,
         outbox: Outbox,
         ended: mpsc::UnboundedSender<u64>,
+        joined: &[Arc<KeyedPartition>],
     ) -> Self {
-        let view = LiveView::new(&plan, &partition).map(Mutex::new);
+        let view = LiveView::new(&plan, &partition, joined).map(Mutex::new);
         LiveSubscription {
             key,
             id,
             plan,
             partition,
             view,
+            joined: joined.to_vec(),
             outbox,
             ended,
             feed: Mutex::new(None),

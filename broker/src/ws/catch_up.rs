@@ -48,7 +48,11 @@ impl CatchUp {
                 let read = tokio::task::spawn_blocking(move || {
                     let partition = &live.partition;
                     let snapshot = partition.snapshot();
-                    let lowest = partition.partition().lowest_resumable_seq();
+                    let view_floor = live
+                        .view
+                        .as_ref()
+                        .map_or(Seq::ZERO, |view| view.lock().resume_floor());
+                    let lowest = partition.partition().lowest_resumable_seq().max(view_floor);
                     if upto < lowest {
                         return Ok(Piece::TooOld(lowest));
                     }

@@ -195,9 +195,35 @@ pub struct JoinedRow<'r> {
     parts: [Option<(&'r dyn RowFieldsDyn, i64)>; limits::JOIN_TABLES_MAX],
 }
 
-impl JoinedRow<'_> {
+impl<'r> JoinedRow<'r> {
+    /// A joined row of `plan` with no table's row yet.
+    pub(crate) fn new(plan: &'r JoinPlan) -> JoinedRow<'r> {
+        JoinedRow {
+            plan,
+            parts: [None; limits::JOIN_TABLES_MAX],
+        }
+    }
+
+    /// Table `source`'s row in it, with its `_seq`.
+    pub(crate) fn set(&mut self, source: usize, row: &'r dyn RowFieldsDyn, seq: i64) {
+        if let Some(part) = self.parts.get_mut(source) {
+            *part = Some((row, seq));
+        }
+    }
+
+    /// Table `source` missing (a LEFT JOIN's NULL side).
+    pub(crate) fn clear(&mut self, source: usize) {
+        if let Some(part) = self.parts.get_mut(source) {
+            *part = None;
+        }
+    }
+
+    pub(crate) fn has(&self, source: usize) -> bool {
+        self.parts.get(source).is_some_and(Option::is_some)
+    }
+
     /// The joined row's own system columns: the newest `_seq` of its parts, never deleted.
-    fn system(&self) -> SystemColumns {
+    pub(crate) fn system(&self) -> SystemColumns {
         let seq = self.parts.iter().flatten().map(|(_, seq)| *seq).max();
         SystemColumns {
             seq: seq.unwrap_or(0),

@@ -22,6 +22,7 @@ mod join_exec;
 mod keys;
 mod like;
 mod live_groups;
+mod live_join;
 mod node;
 mod predicates;
 mod select;
@@ -34,6 +35,7 @@ pub(crate) use defaults::constant_default;
 pub use join::{JoinPlan, JoinSource};
 pub use join_exec::{JoinBuild, JoinedRow};
 pub use live_groups::{GroupChange, LiveGroups};
+pub use live_join::{row_key as live_join_row_key, JoinChange, LiveJoin};
 pub use select::{ResultCollector, SelectPlan};
 pub use write::{DeletePlan, InsertPlan, UpdatePlan};
 

@@ -104,8 +104,18 @@ impl SelectPlan {
         params: &[Value],
     ) -> Result<SelectPlan> {
         if !select.joins.is_empty() {
-            let what = "joins in a subscription (they run in one-shot SELECTs)";
-            return Err(SqlError::unsupported(what, select.table.position));
+            let plan = SelectPlan::compile(select, catalog, params)?;
+            let live = |what: &str| Err(SqlError::unsupported(what, select.table.position));
+            if plan.reads_clock {
+                return live("now() in a join subscription");
+            }
+            if plan.is_grouped() || plan.has_order_by() || plan.limit.is_some() || plan.offset > 0 {
+                return live("grouping, ORDER BY, LIMIT or OFFSET in a join subscription");
+            }
+            if let Some(join) = plan.join() {
+                join.live_lookups()?;
+            }
+            return Ok(plan);
         }
         let table = resolve_table(&select.table, catalog)?;
         let tie = vec![table.primary_key().map_or(Tie::Seq, Tie::Field)];

@@ -61,7 +61,7 @@ fn join(
 ) -> crate::realtime::OutboxReceiver {
     let (outbox, receiver) = Outbox::new(1 << 20);
     let id: Arc<str> = Arc::from(format!("s{key}"));
-    let live = LiveSubscription::new(key, id, plan, partition.clone(), outbox, ended.clone());
+    let live = LiveSubscription::new(key, id, plan, partition.clone(), outbox, ended.clone(), &[]);
     assert!(matches!(feed.join(&Arc::new(live), upto), Join::Joined));
     receiver
 }

@@ -233,18 +233,23 @@ impl Connection {
         };
         let session = session.with_role(user.role);
         let revoked = self.protocol.filter_ids(|entry| {
-            let table = entry.live.plan.select().table();
-            let object = match table.kind() {
-                TableKind::Shared => Some(table.name()),
-                _ => None,
-            };
-            let standing = directory.standing(
-                session.user(),
-                session.incarnation(),
-                object,
-                Privilege::Select,
-            );
-            standing != Standing::Allowed
+            // Every table it reads: the first, and a join's others.
+            let select = entry.live.plan.select();
+            let joined = select.join().map_or(&[][..], |join| &join.sources()[1..]);
+            let tables = std::iter::once(select.table()).chain(joined.iter().map(|s| s.table()));
+            tables.into_iter().any(|table| {
+                let object = match table.kind() {
+                    TableKind::Shared => Some(table.name()),
+                    _ => None,
+                };
+                let standing = directory.standing(
+                    session.user(),
+                    session.incarnation(),
+                    object,
+                    Privilege::Select,
+                );
+                standing != Standing::Allowed
+            })
         });
         for id in revoked {
             let Some(entry) = self.protocol.subscription_ended(&id) else {

@@ -34,8 +34,12 @@ impl Connection {
             target.partition.clone(),
             self.outbox.clone(),
             self.ended.clone(),
+            &target.joined,
         ));
         target.realtime.register(&target.table_prefix, &live);
+        for prefix in &target.joined_prefixes {
+            target.realtime.register(prefix, &live);
+        }
         self.realtime.get_or_insert_with(|| target.realtime.clone());
         let schema = target.plan.schema();
         let mut entry = ActiveSubscription {
@@ -49,12 +53,13 @@ impl Connection {
             return self.reply(refusal).await;
         }
         let boundary = match from_seq {
-            Some(from) if from >= target.partition.partition().lowest_resumable_seq() => from,
-            Some(_) if target.plan.window().is_some() || target.plan.select().is_grouped() => {
-                // A top-K window or live groups are rebuilt as of the resume point, which
-                // needs the exact history: without it, a fresh snapshot.
+            Some(from) if from >= target.lowest_resumable_seq() => from,
+            Some(_) if target.plan.keeps_view() => {
+                // A top-K window, live groups, a time-relative result or a join are rebuilt
+                // as of the resume point, which needs the exact history (of every table of a
+                // join): without it, a fresh snapshot.
                 self.protocol.subscription_ended(&id);
-                let lowest = target.partition.partition().lowest_resumable_seq();
+                let lowest = target.lowest_resumable_seq();
                 return self.reply(resume_too_old(&id, lowest)).await;
             }
             Some(from) => {
@@ -86,7 +91,7 @@ impl Connection {
                 if let Some(as_of) = as_of {
                     // AS OF reads the versions as of that `_seq` and replays what followed:
                     // both need the exact history from there.
-                    let lowest = partition.partition().lowest_resumable_seq();
+                    let lowest = target.lowest_resumable_seq();
                     if as_of < lowest {
                         self.protocol.subscription_ended(&id);
                         return self.reply(resume_too_old(&id, lowest)).await;

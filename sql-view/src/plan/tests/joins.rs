@@ -24,14 +24,14 @@ fn people() -> TableDef {
     TableDef::new(name, TableKind::Shared, columns, Some(0)).unwrap()
 }
 
-fn catalog() -> HashMap<TableName, Arc<TableDef>> {
+pub(super) fn catalog() -> HashMap<TableName, Arc<TableDef>> {
     [tickets(), people()]
         .into_iter()
         .map(|t| (t.name().clone(), Arc::new(t)))
         .collect()
 }
 
-fn person(id: i32, name: &str, team: Option<&str>) -> Vec<Value> {
+pub(super) fn person(id: i32, name: &str, team: Option<&str>) -> Vec<Value> {
     let team = team.map_or(Value::Null, |t| Value::Text(t.into()));
     vec![Value::Int(id), Value::Text(name.into()), team]
 }

@@ -5,6 +5,7 @@ use super::*;
 mod aggregates;
 mod clock;
 mod joins;
+mod live_join;
 mod new_types;
 mod queries;
 mod writes;
