@@ -413,3 +413,70 @@ pub fn ticket_fields(row: &Row) -> (i64, &str, &str) {
     };
     (row_id(row), text("title"), text("status"))
 }
+
+/// A client's copy, by `id`, of a subscription whose messages may carry several rows (top-K,
+/// grouping, time-relative, join subscriptions), with its resume point (the last `"seq"`).
+pub struct LiveCopy {
+    pub rows: BTreeMap<i64, Row>,
+    pub seq: u64,
+}
+
+impl LiveCopy {
+    /// Subscribes; with `from`, resumes from that `_seq` (no snapshot, an empty copy),
+    /// otherwise takes the snapshot (one batch).
+    pub fn open(client: &mut WsClient, id: &str, sql: &str, from: Option<u64>) -> LiveCopy {
+        client.send(&subscribe_message(id, sql, None, from));
+        let seq = expect_ack(client, id);
+        let mut copy = LiveCopy {
+            rows: BTreeMap::new(),
+            seq,
+        };
+        if from.is_none() {
+            let (batch, control) = expect_batch(client, id);
+            assert!(!control.has_more);
+            copy.rows
+                .extend(batch.into_iter().map(|row| (row_id(&row), row)));
+        }
+        copy
+    }
+
+    /// Applies the next message within `within`, which must be a change for `id` with a
+    /// `"seq"` above the copy's: `old_rows` and deleted rows must be held. Returns its type
+    /// and the ids of its `rows`.
+    pub fn apply_next(
+        &mut self,
+        client: &mut WsClient,
+        id: &str,
+        within: Duration,
+    ) -> (ChangeType, Vec<i64>) {
+        match client.next_within(within) {
+            Ok(ServerMessage::Change {
+                subscription_id,
+                change_type,
+                rows,
+                old_rows,
+                seq,
+            }) if subscription_id == id => {
+                let seq = seq.expect("the change carries its seq").0;
+                assert!(seq > self.seq, "changes come in seq order");
+                self.seq = seq;
+                for row in old_rows.iter().flatten() {
+                    assert!(self.rows.remove(&row_id(row)).is_some(), "old row held");
+                }
+                let ids = rows.iter().map(row_id).collect();
+                for row in rows {
+                    if change_type == ChangeType::Delete {
+                        assert!(
+                            self.rows.remove(&row_id(&row)).is_some(),
+                            "deleted row held"
+                        );
+                    } else {
+                        self.rows.insert(row_id(&row), row);
+                    }
+                }
+                (change_type, ids)
+            }
+            other => panic!("expected a change for {id}, got {other:?}"),
+        }
+    }
+}

@@ -122,62 +122,13 @@ fn join_errors_name_the_problem_and_its_position() {
     );
 }
 
-/// A client's copy of a join subscription by message id, and its resume point.
-struct Copy {
-    rows: BTreeMap<i64, Row>,
-    seq: u64,
-}
-
-fn open(client: &mut WsClient, id: &str, sql: &str, from: Option<u64>) -> Copy {
-    client.send(&subscribe_message(id, sql, None, from));
-    let seq = expect_ack(client, id);
-    let mut copy = Copy {
-        rows: BTreeMap::new(),
-        seq,
-    };
-    if from.is_none() {
-        let (batch, control) = expect_batch(client, id);
-        assert!(!control.has_more);
-        copy.rows
-            .extend(batch.into_iter().map(|row| (row_id(&row), row)));
-    }
-    copy
-}
-
 /// Applies the next change (several rows at once allowed); returns its type and row count.
-fn apply_next(client: &mut WsClient, id: &str, copy: &mut Copy) -> (ChangeType, usize) {
-    match client.recv() {
-        ServerMessage::Change {
-            subscription_id,
-            change_type,
-            rows,
-            old_rows,
-            seq,
-        } if subscription_id == id => {
-            let seq = seq.expect("a join's change carries its write's seq").0;
-            assert!(seq > copy.seq, "in seq order");
-            copy.seq = seq;
-            for row in old_rows.iter().flatten() {
-                assert!(copy.rows.remove(&row_id(row)).is_some(), "old row held");
-            }
-            let count = rows.len();
-            for row in rows {
-                if change_type == ChangeType::Delete {
-                    assert!(
-                        copy.rows.remove(&row_id(&row)).is_some(),
-                        "deleted row held"
-                    );
-                } else {
-                    copy.rows.insert(row_id(&row), row);
-                }
-            }
-            (change_type, count)
-        }
-        other => panic!("expected a change for {id}, got {other:?}"),
-    }
+fn apply_next(client: &mut WsClient, id: &str, copy: &mut LiveCopy) -> (ChangeType, usize) {
+    let (kind, ids) = copy.apply_next(client, id, Duration::from_secs(20));
+    (kind, ids.len())
 }
 
-fn names(copy: &Copy) -> Vec<(i64, Value)> {
+fn names(copy: &LiveCopy) -> Vec<(i64, Value)> {
     copy.rows
         .iter()
         .map(|(id, row)| (*id, row["name"].clone()))
@@ -208,7 +159,7 @@ fn a_users_messages_joined_to_channels_stay_live_on_both_sides_and_resume() {
         &[json!(7), json!(1), json!("bob's")],
     );
     let mut client = WsClient::authenticated(&setup.server, "ann", "pw-ann");
-    let mut copy = open(&mut client, "j", LIVE, None);
+    let mut copy = LiveCopy::open(&mut client, "j", LIVE, None);
     assert_eq!(
         names(&copy),
         [
@@ -263,7 +214,7 @@ fn a_users_messages_joined_to_channels_stay_live_on_both_sides_and_resume() {
 
     // Resume from the seq after the insert: exactly the three lookup-table changes since.
     let mut again = WsClient::authenticated(&setup.server, "ann", "pw-ann");
-    let mut resumed = open(&mut again, "r", LIVE, Some(after_insert));
+    let mut resumed = LiveCopy::open(&mut again, "r", LIVE, Some(after_insert));
     resumed.rows = BTreeMap::new();
     for (id, channel) in [(1, "general"), (2, "random"), (3, "general"), (5, "random")] {
         resumed.rows.insert(
@@ -281,7 +232,8 @@ fn a_users_messages_joined_to_channels_stay_live_on_both_sides_and_resume() {
     ] {
         assert_eq!(apply_next(&mut again, "r", &mut resumed), expected);
     }
-    assert_eq!(names(&resumed), names(&Copy { rows: live, seq: 0 }));
+    let live = LiveCopy { rows: live, seq: 0 };
+    assert_eq!(names(&resumed), names(&live));
     again.expect_silence(Duration::from_millis(300));
 
     // Losing SELECT on the lookup table ends the subscription.

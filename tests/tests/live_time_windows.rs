@@ -4,13 +4,12 @@
 //! (`starts_at <= now()`) arrives as an insert; resuming from any `"seq"` received replays
 //! exactly what came after it; other uses of now() are refused by name.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use strand_tests::ws::*;
 use strand_tests::{rows, AdminServer};
-use strand_wire::{ChangeType, Row, ServerMessage};
+use strand_wire::{ChangeType, Row};
 
 const EVENTS: &str = "CREATE TABLE app.events (id BIGINT PRIMARY KEY, created_at TIMESTAMP, \
      starts_at TIMESTAMP, body TEXT) WITH (TYPE = 'SHARED')";
@@ -18,70 +17,7 @@ const EVENTS: &str = "CREATE TABLE app.events (id BIGINT PRIMARY KEY, created_at
 const RECENT: &str =
     "SELECT id, body FROM app.events WHERE created_at > now() - INTERVAL '2 seconds'";
 
-/// The client's copy by id and its resume point.
-struct Copy {
-    rows: BTreeMap<i64, Row>,
-    seq: u64,
-}
-
-fn open(client: &mut WsClient, id: &str, sql: &str, from: Option<u64>) -> Copy {
-    client.send(&subscribe_message(id, sql, None, from));
-    let seq = expect_ack(client, id);
-    let mut copy = Copy {
-        rows: BTreeMap::new(),
-        seq,
-    };
-    if from.is_none() {
-        let (batch, control) = expect_batch(client, id);
-        assert!(!control.has_more);
-        copy.rows
-            .extend(batch.into_iter().map(|row| (row_id(&row), row)));
-    }
-    copy
-}
-
-/// Applies the next change message; returns its type and the ids it touched.
-fn apply_next(
-    client: &mut WsClient,
-    id: &str,
-    copy: &mut Copy,
-    within: Duration,
-) -> (ChangeType, Vec<i64>) {
-    match client.next_within(within) {
-        Ok(ServerMessage::Change {
-            subscription_id,
-            change_type,
-            rows,
-            old_rows,
-            seq,
-        }) if subscription_id == id => {
-            let seq = seq.expect("a time window's change carries its seq").0;
-            assert!(seq > copy.seq, "changes come in seq order");
-            copy.seq = seq;
-            for row in old_rows.iter().flatten() {
-                copy.rows.remove(&row_id(row));
-            }
-            let ids = rows.iter().map(row_id).collect();
-            for row in rows {
-                match change_type {
-                    ChangeType::Delete => {
-                        assert!(
-                            copy.rows.remove(&row_id(&row)).is_some(),
-                            "deleted a row held"
-                        );
-                    }
-                    _ => {
-                        copy.rows.insert(row_id(&row), row);
-                    }
-                }
-            }
-            (change_type, ids)
-        }
-        other => panic!("expected a change for {id}, got {other:?}"),
-    }
-}
-
-fn ids(copy: &Copy) -> Vec<i64> {
+fn ids(copy: &LiveCopy) -> Vec<i64> {
     copy.rows.keys().copied().collect()
 }
 
@@ -97,17 +33,17 @@ fn a_recent_window_empties_without_writes_and_resumes_exactly() {
     insert(1, "0 seconds");
     insert(2, "10 seconds");
     let mut client = admin_ws(&setup);
-    let mut copy = open(&mut client, "recent", RECENT, None);
+    let mut copy = LiveCopy::open(&mut client, "recent", RECENT, None);
     assert_eq!(ids(&copy), [1], "the snapshot holds only the recent row");
     let before_ageing = copy.seq;
     let started = Instant::now();
     insert(3, "0 seconds");
-    let (kind, touched) = apply_next(&mut client, "recent", &mut copy, Duration::from_secs(5));
+    let (kind, touched) = copy.apply_next(&mut client, "recent", Duration::from_secs(5));
     assert_eq!((kind, touched), (ChangeType::Insert, vec![3]));
     // No further write: both rows age out, each within the tolerance of its instant.
     let mut gone = Vec::new();
     while gone.len() < 2 {
-        let (kind, touched) = apply_next(&mut client, "recent", &mut copy, Duration::from_secs(5));
+        let (kind, touched) = copy.apply_next(&mut client, "recent", Duration::from_secs(5));
         assert_eq!(kind, ChangeType::Delete);
         gone.extend(touched);
     }
@@ -120,20 +56,20 @@ fn a_recent_window_empties_without_writes_and_resumes_exactly() {
     // Resuming from the last seq received: nothing is missing, nothing comes twice.
     let last = copy.seq;
     let mut again = admin_ws(&setup);
-    let mut resumed = open(&mut again, "r", RECENT, Some(last));
+    let mut resumed = LiveCopy::open(&mut again, "r", RECENT, Some(last));
     resumed.rows = copy.rows.clone();
     again.expect_silence(Duration::from_millis(500));
     // Resuming from the snapshot's seq: the client then held row 1; it gets row 3's insert,
     // then, the catch-up being as of that write's time, both deletes by time: the same empty
     // copy, each row inserted and deleted once.
     let mut third = admin_ws(&setup);
-    let mut old = open(&mut third, "o", RECENT, Some(before_ageing));
+    let mut old = LiveCopy::open(&mut third, "o", RECENT, Some(before_ageing));
     old.rows
         .insert(1, Row::from_iter([("id".to_owned(), json!(1))]));
-    let (kind, touched) = apply_next(&mut third, "o", &mut old, Duration::from_secs(5));
+    let (kind, touched) = old.apply_next(&mut third, "o", Duration::from_secs(5));
     assert_eq!((kind, touched), (ChangeType::Insert, vec![3]));
     while !old.rows.is_empty() {
-        let (kind, _) = apply_next(&mut third, "o", &mut old, Duration::from_secs(5));
+        let (kind, _) = old.apply_next(&mut third, "o", Duration::from_secs(5));
         assert_eq!(kind, ChangeType::Delete);
     }
     third.expect_silence(Duration::from_millis(300));
@@ -144,19 +80,19 @@ fn a_row_whose_time_comes_enters_without_a_write() {
     let setup = AdminServer::with_app(EVENTS);
     let mut client = admin_ws(&setup);
     let sql = "SELECT id FROM app.events WHERE starts_at <= now()";
-    let mut copy = open(&mut client, "due", sql, None);
+    let mut copy = LiveCopy::open(&mut client, "due", sql, None);
     assert!(copy.rows.is_empty());
     setup.exec(
         "INSERT INTO app.events (id, starts_at) VALUES (1, now() + INTERVAL '1 second'), \
          (2, now() - INTERVAL '1 second')",
     );
-    let (kind, touched) = apply_next(&mut client, "due", &mut copy, Duration::from_secs(5));
+    let (kind, touched) = copy.apply_next(&mut client, "due", Duration::from_secs(5));
     assert_eq!(
         (kind, touched),
         (ChangeType::Insert, vec![2]),
         "the due row at once"
     );
-    let (kind, touched) = apply_next(&mut client, "due", &mut copy, Duration::from_secs(5));
+    let (kind, touched) = copy.apply_next(&mut client, "due", Duration::from_secs(5));
     assert_eq!(
         (kind, touched),
         (ChangeType::Insert, vec![1]),

@@ -28,6 +28,7 @@ use super::outbox::PushRefused;
 use super::plan::SubscriptionPlan;
 use super::subscription::LiveSubscription;
 use super::tables::schema_changed;
+use super::tick::settled_tick;
 use crate::limits::{
     INLINE_FANOUT_CANDIDATES_MAX, INLINE_FANOUT_RECORDS_MAX, LIVE_CLOCK_SETTLE_WAIT_MS,
 };
@@ -386,21 +387,15 @@ impl PartitionFeed {
     /// to the tick, one message each where rows entered or left. False when the tick did not
     /// settle within [`LIVE_CLOCK_SETTLE_WAIT_MS`] (the next round tries again).
     pub fn advance_clocks(&self, metrics: &Metrics) -> bool {
-        let log = self.partition.partition();
-        let tick = match log.tick() {
-            Ok(tick) => tick,
+        let wait = Duration::from_millis(LIVE_CLOCK_SETTLE_WAIT_MS);
+        let tick = match settled_tick(&self.partition, wait) {
+            Ok(Some(tick)) => tick,
+            Ok(None) => return false,
             Err(error) => {
                 tracing::warn!(%error, "no tick for time-relative subscriptions");
                 return false;
             }
         };
-        let give_up = Instant::now() + Duration::from_millis(LIVE_CLOCK_SETTLE_WAIT_MS);
-        while !log.tick_settled(&tick) {
-            if Instant::now() > give_up {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
         let mut state = self.lock();
         self.offer(&mut state, metrics, None, None);
         let mut slow = Vec::new();

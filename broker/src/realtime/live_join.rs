@@ -11,7 +11,7 @@
 //! resume from it is exact.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Map, Value as Json};
 use strand_log::{ReadFrom, Seq};
@@ -22,6 +22,7 @@ use super::history::{decode, HistoryError, VersionPair};
 use super::live_window::WindowChange;
 use super::plan::SubscriptionPlan;
 use super::snapshot::each_live_row;
+use super::tick::settled_tick;
 use crate::limits::LIVE_JOIN_SETTLE_WAIT_MS;
 use crate::tables::versions::{versions_as_of, KeyedPartition};
 
@@ -131,16 +132,11 @@ impl LiveJoinView {
         let Some(as_of) = self.as_of else {
             return Ok(Vec::new());
         };
-        let log = self.partitions[0].partition();
-        let tick = log.tick()?;
-        let give_up = Instant::now() + Duration::from_millis(LIVE_JOIN_SETTLE_WAIT_MS);
-        while !log.tick_settled(&tick) {
-            if Instant::now() > give_up {
-                // The next write (or the next wake-up) tries again; nothing is skipped.
-                return Ok(Vec::new());
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let wait = Duration::from_millis(LIVE_JOIN_SETTLE_WAIT_MS);
+        let Some(tick) = settled_tick(&self.partitions[0], wait)? else {
+            // The next write (or the next wake-up) tries again; nothing is skipped.
+            return Ok(Vec::new());
+        };
         let snapshots: Vec<_> = self.partitions.iter().map(|p| p.snapshot()).collect();
         let mut records = Vec::new();
         for (source, snapshot) in snapshots.iter().enumerate() {

@@ -26,6 +26,7 @@ mod plan;
 mod snapshot;
 mod subscription;
 mod tables;
+mod tick;
 mod window;
 
 use parking_lot::{Condvar, Mutex};

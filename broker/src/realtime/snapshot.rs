@@ -19,6 +19,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{Map, Value as Json};
 use strand_log::{ReadFrom, ReadSnapshot, RecordView, Seq};
@@ -27,8 +28,9 @@ use strand_sql_view::encode_key;
 use super::history::{decode, record_at, HistoryError};
 use super::plan::SubscriptionPlan;
 use super::subscription::LiveSubscription;
+use super::tick::settled_tick;
 use crate::error::ApiError;
-use crate::limits::LIVE_CLOCK_SETTLE_WAIT_MS;
+use crate::limits::{LIVE_CLOCK_SETTLE_WAIT_MS, LIVE_JOIN_SETTLE_WAIT_MS};
 use crate::tables::versions::KeyedPartition;
 
 /// One batch of a snapshot: its rows, its number (from 0), and whether more follow.
@@ -85,9 +87,16 @@ impl SnapshotCursor {
         as_of: Option<Seq>,
     ) -> SnapshotCursor {
         // A join is read as of one `_seq` in all its partitions: a tick (`live_join.rs`).
+        let wait = match plan.select().join() {
+            Some(_) => LIVE_JOIN_SETTLE_WAIT_MS,
+            None => LIVE_CLOCK_SETTLE_WAIT_MS,
+        };
         let tick = match as_of {
             None if plan.select().clock().is_some() || plan.select().join().is_some() => {
-                settled_tick(partition)
+                settled_tick(partition, Duration::from_millis(wait))
+                    .ok()
+                    .flatten()
+                    .map(|tick| tick.seq)
             }
             _ => None,
         };
@@ -372,23 +381,6 @@ fn removed_keyless_rows(
         }
     }
     Ok(removed)
-}
-
-/// A tick of `partition`'s log once every record below it is published (within
-/// [`LIVE_CLOCK_SETTLE_WAIT_MS`]); `None` if it cannot be had, and the snapshot is then as of
-/// the partition's last write (the clock thread moves the subscription on).
-fn settled_tick(partition: &KeyedPartition) -> Option<Seq> {
-    let log = partition.partition();
-    let tick = log.tick().ok()?;
-    let give_up =
-        std::time::Instant::now() + std::time::Duration::from_millis(LIVE_CLOCK_SETTLE_WAIT_MS);
-    while !log.tick_settled(&tick) {
-        if std::time::Instant::now() > give_up {
-            return None;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
-    Some(tick.seq)
 }
 
 /// Every row matching `plan` as of `as_of`, in the `_seq` order of its version, given to
