@@ -32,6 +32,8 @@ pub const LIVE_CLOCK_SETTLE_WAIT_MS: u64 = 200;
 /// How long a live join waits for the records below its tick to be published before it leaves
 /// them to its next wake-up.
 pub const LIVE_JOIN_SETTLE_WAIT_MS: u64 = 2_000;
+/// How long a one-shot join waits for the records below its snapshot's tick to be published.
+pub const JOIN_SNAPSHOT_WAIT_MS: u64 = 5_000;
 /// Most parameters (`$1`, `$2`, ...) one SQL request may carry.
 pub const SQL_PARAMS_MAX: usize = 1024;
 /// Requests doing blocking work (argon2 verification, SQL execution) at once; more get 503

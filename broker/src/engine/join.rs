@@ -3,14 +3,21 @@
 //! the collector. Every table is read as the caller may read it: a SHARED table needs a
 //! SELECT grant, a USER or STREAM table gives the caller's own partition.
 //!
-//! Each table is read at its own snapshot, taken one after the other: a join is not one
-//! snapshot of several partitions (no lock is held across them).
+//! All tables are read as of one `_seq`: a tick of the log (`strand_log::Partition::tick`)
+//! taken once every record below it is published, so a join is one consistent state of
+//! several partitions without holding any lock across them.
 
+use std::time::Duration;
+
+use strand_log::Seq;
 use strand_sql_view::{JoinPlan, JoinedRow, Privilege, SelectPlan, Value};
 
 use super::query::for_each_live_row;
 use super::{errors, Caller, Engine};
 use crate::error::ApiError;
+use crate::limits::JOIN_SNAPSHOT_WAIT_MS;
+use crate::realtime::settled_tick;
+use crate::tables::versions::KeyedPartition;
 
 impl Engine {
     /// The joined rows of `plan`, through its collector.
@@ -31,9 +38,13 @@ impl Engine {
                 .map_err(errors::from_versions)?;
             tables.push((table, partition));
         }
+        let as_of = match tables.first() {
+            Some((_, partition)) => consistent_point(partition)?,
+            None => Seq::MAX,
+        };
         let mut build = join.start();
         for (index, (table, partition)) in tables.iter().enumerate().skip(1) {
-            for_each_live_row(partition, &table.def, None, |row, system| {
+            for_each_live_row(partition, &table.def, None, as_of, |row, system| {
                 build
                     .add(index, row, system.seq)
                     .map_err(errors::from_sql)?;
@@ -46,7 +57,7 @@ impl Engine {
         let mut collector = plan.collector();
         let mut offered = 0usize;
         let keys = plan.filter().key_values();
-        for_each_live_row(partition, &first.def, keys, |row, system| {
+        for_each_live_row(partition, &first.def, keys, as_of, |row, system| {
             offered += 1;
             let mut emit = |joined: &JoinedRow<'_>, system| {
                 collector.push(joined, system)?;
@@ -60,5 +71,17 @@ impl Engine {
         tracing::debug!(user = %caller.user, table = %first.def.name(), tables = tables.len(),
             offered, rows = rows.len(), "select join");
         Ok(rows)
+    }
+}
+
+/// A `_seq` every table of the store is complete up to: a settled tick.
+fn consistent_point(partition: &KeyedPartition) -> Result<Seq, ApiError> {
+    let wait = Duration::from_millis(JOIN_SNAPSHOT_WAIT_MS);
+    match settled_tick(partition, wait) {
+        Ok(Some(tick)) => Ok(tick.seq),
+        Ok(None) => Err(ApiError::internal(
+            &"the log did not commit within the join's wait",
+        )),
+        Err(error) => Err(ApiError::from_log(&error)),
     }
 }

@@ -36,7 +36,7 @@ impl Engine {
         let mut collector = plan.collector();
         let mut offered = 0usize;
         let keys = plan.filter().key_values();
-        for_each_live_row(&partition, &table.def, keys, |row, system| {
+        for_each_live_row(&partition, &table.def, keys, Seq::MAX, |row, system| {
             collector.push(row, system).map_err(errors::from_sql)?;
             offered += 1;
             Ok(!collector.is_full())
@@ -57,13 +57,14 @@ fn finish_select(plan: &SelectPlan, rows: Vec<Vec<Value>>) -> EngineResult {
     Ok(result_of(plan, rows))
 }
 
-/// Call `visit` with every live (not deleted, not expired) row, or only those with one of
-/// `keys` as their primary key (a WHERE's [`Filter::key_values`]), until it returns
-/// `Ok(false)`.
+/// Call `visit` with every live (not deleted, not expired) row as of `as_of` (`Seq::MAX`: the
+/// newest), or only those with one of `keys` as their primary key (a WHERE's
+/// `Filter::key_values`), until it returns `Ok(false)`.
 pub(super) fn for_each_live_row(
     partition: &KeyedPartition,
     table: &TableDef,
     keys: Option<Vec<Value>>,
+    as_of: Seq,
     mut visit: impl FnMut(&RowView<'_>, SystemColumns) -> Result<bool, ApiError>,
 ) -> Result<(), ApiError> {
     let expired_before_ms = expiry_cutoff_ms(table);
@@ -83,6 +84,7 @@ pub(super) fn for_each_live_row(
         )
     };
     let snapshot = partition.snapshot();
+    let boundary = as_of.min(snapshot.last_seq());
     if let Some(keys) = keys {
         let mut versions = Vec::with_capacity(keys.len());
         for key in keys {
@@ -96,9 +98,9 @@ pub(super) fn for_each_live_row(
                 versions.extend(version);
             }
         }
-        // An index entry newer than the snapshot is a write still being committed: the
-        // snapshot's own newest versions are then read by the scan below instead.
-        if versions.iter().all(|v| v.seq <= snapshot.last_seq()) {
+        // An index entry newer than the snapshot (or `as_of`) is a write still being committed
+        // (or after `as_of`): the versions as of the boundary are then read by the scan below.
+        if versions.iter().all(|v| v.seq <= boundary) {
             for version in versions.iter().filter(|v| !v.deleted) {
                 if let Some(record) = record_at(&snapshot, version.seq)? {
                     if !offer(record)? {
@@ -109,7 +111,7 @@ pub(super) fn for_each_live_row(
             return Ok(());
         }
     }
-    let newest = versions_as_of(&snapshot, Seq::MAX).map_err(|e| ApiError::from_log(&e))?;
+    let newest = versions_as_of(&snapshot, boundary).map_err(|e| ApiError::from_log(&e))?;
     for record in newest {
         if !offer(record)? {
             break;

@@ -205,6 +205,7 @@ impl Engine {
             &partition,
             &table.def,
             plan.filter().key_values(),
+            Seq::MAX,
             |row, system| {
                 if plan.matches(row, system).map_err(errors::from_sql)? {
                     let values = plan.apply(row, system).map_err(errors::from_sql)?;
@@ -243,6 +244,7 @@ impl Engine {
             &partition,
             &table.def,
             plan.filter().key_values(),
+            Seq::MAX,
             |row, system| {
                 if plan.matches(row, system).map_err(errors::from_sql)? {
                     let values = row.to_values(table.def.columns().len());

@@ -49,6 +49,7 @@ pub use snapshot::SnapshotCursor;
 pub use subscription::LiveSubscription;
 use tables::TableSubscriptions;
 pub use tables::{schema_changed, TableEvent};
+pub(crate) use tick::settled_tick;
 
 use crate::limits::{LIVE_CLOCK_INTERVAL_MS, SHARED_PROJECTIONS_MAX};
 use crate::metrics::Metrics;
