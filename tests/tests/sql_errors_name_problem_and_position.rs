@@ -209,7 +209,7 @@ fn duplicate_primary_key_is_refused_and_the_first_row_stays() {
 }
 
 #[test]
-fn joins_and_unsupported_grouping_are_refused_as_unsupported() {
+fn unsupported_joins_and_grouping_are_refused_as_unsupported() {
     let setup = Setup::start();
     sql_ok(
         &setup.server,
@@ -219,10 +219,14 @@ fn joins_and_unsupported_grouping_are_refused_as_unsupported() {
     );
     let cases = [
         (
-            "SELECT a.id FROM app.t AS a JOIN app.u AS b ON a.id = b.id",
-            "join",
+            "SELECT a.id FROM app.t AS a RIGHT JOIN app.u AS b ON a.id = b.id",
+            "right join",
         ),
         ("SELECT a.id FROM app.t AS a, app.u AS b", "join"),
+        (
+            "SELECT a.id FROM app.t AS a JOIN app.u AS b ON a.id > b.id",
+            "equi-join",
+        ),
         ("SELECT count(*) OVER () FROM app.t", "count"),
         ("SELECT n FROM app.t GROUP BY ROLLUP (n)", "rollup"),
         ("SELECT DISTINCT ON (n) n FROM app.t", "distinct on"),

@@ -15,7 +15,7 @@
 //! It does not know SQL, column types or users: keys and rows are bytes.
 
 use parking_lot::{Mutex, RwLock};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -515,39 +515,40 @@ impl PartitionWriter<'_> {
     }
 }
 
-/// The newest version of every key as of `boundary` (inclusive), tombstones included, in key
-/// order of first appearance. A row without a key is its own version until a tombstone names
-/// it (`previous_version`, an expiry), which then takes its place. Reads only the snapshot:
+/// The newest version of every key as of `boundary` (inclusive), tombstones included, in
+/// `_seq` order. A row without a key is its own version until a tombstone names it
+/// (`previous_version`, an expiry), which then takes its place. Reads only the snapshot:
 /// writers are never held.
+///
+/// Why two passes and no map of keys: every version names the one it replaced
+/// (`previous_version`, set from the key index under the partition's lock), so a version is
+/// the newest exactly when no later version up to `boundary` names it. The first pass collects
+/// the replaced `_seq`s (as many as there were updates and deletes, none for an insert-only
+/// table), the second keeps the others: no hashing of a million keys to scan a million rows.
 pub fn versions_as_of<'s>(
     snapshot: &'s ReadSnapshot,
     boundary: Seq,
 ) -> Result<Vec<RecordView<'s>>, LogError> {
-    let mut slot_of: HashMap<&'s [u8], usize, KeyHasher> = HashMap::default();
-    let mut keyless_slot_of: HashMap<Seq, usize, KeyHasher> = HashMap::default();
-    let mut newest: Vec<RecordView<'s>> = Vec::new();
+    let mut replaced: HashSet<Seq, KeyHasher> = HashSet::default();
+    let mut count = 0usize;
     for record in snapshot.records(ReadFrom::Earliest) {
         let record = record?;
         if record.seq > boundary {
             break;
         }
-        if record.key.is_empty() {
-            let named = record.flags.is_tombstone() && record.previous_version != Seq::ZERO;
-            match keyless_slot_of.get(&record.previous_version) {
-                Some(&slot) if named => newest[slot] = record,
-                _ => {
-                    keyless_slot_of.insert(record.seq, newest.len());
-                    newest.push(record);
-                }
-            }
-            continue;
+        count += 1;
+        if record.previous_version != Seq::ZERO {
+            replaced.insert(record.previous_version);
         }
-        match slot_of.get(record.key) {
-            Some(&slot) => newest[slot] = record,
-            None => {
-                slot_of.insert(record.key, newest.len());
-                newest.push(record);
-            }
+    }
+    let mut newest = Vec::with_capacity(count.saturating_sub(replaced.len()));
+    for record in snapshot.records(ReadFrom::Earliest) {
+        let record = record?;
+        if record.seq > boundary {
+            break;
+        }
+        if replaced.is_empty() || !replaced.contains(&record.seq) {
+            newest.push(record);
         }
     }
     Ok(newest)

@@ -63,8 +63,11 @@ fn index_tracks_newest_version_and_survives_reopen() {
     assert_eq!(as_of_first.len(), 2);
     assert!(as_of_first.iter().all(|r| !r.flags.is_tombstone()));
     let latest = versions_as_of(&snapshot, Seq::MAX).unwrap();
-    assert!(latest[0].flags.is_tombstone());
-    assert_eq!(latest[0].previous_version, seqs.0[0]);
+    assert_eq!(latest.len(), 2, "one newest version per key");
+    // In `_seq` order: key 2's insert, then key 1's delete (which replaced its insert).
+    assert!(!latest[0].flags.is_tombstone());
+    assert!(latest[1].flags.is_tombstone());
+    assert_eq!(latest[1].previous_version, seqs.0[0]);
 }
 
 #[test]
