@@ -48,7 +48,8 @@ pub enum Command {
     /// HTTP INSERT latency and server memory, quiet and while attackers hammer the server.
     UnderAttack(workloads::under_attack::UnderAttackArgs),
     /// Live SQL: change-to-client latency of a top-K window and a live GROUP BY beside a plain
-    /// filter, over one pre-filled table.
+    /// filter, over one pre-filled table; then of a live join (USER table to a SHARED lookup
+    /// table, writes to either side) and a time-relative filter beside a plain filter.
     LiveSql(workloads::live_sql::LiveSqlArgs),
     /// Every workload above with its defaults, in one report.
     All,

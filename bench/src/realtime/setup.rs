@@ -68,7 +68,12 @@ impl Server {
 
     /// Creates `table` (a name from [`Server::table`]) with the bench's columns.
     pub fn create_table(&self, table: &str) -> anyhow::Result<()> {
-        self.target.sql(&self.token, &create_table_sql(table))?;
+        self.create_table_sql(table, &create_table_sql(table))
+    }
+
+    /// Creates `table` (a name from [`Server::table`]) with `sql`, its CREATE TABLE.
+    pub fn create_table_sql(&self, table: &str, sql: &str) -> anyhow::Result<()> {
+        self.target.sql(&self.token, sql)?;
         if let Ok(mut tables) = self.tables.lock() {
             tables.push(table.to_string());
         }
@@ -93,8 +98,26 @@ impl Server {
         bar: &indicatif::ProgressBar,
     ) -> anyhow::Result<Duration> {
         self.create_table(table)?;
+        self.load(table, "id, room, v", rows, bar, |sql, id| {
+            let _ = write!(sql, "({id}, {}, 0)", id % rooms);
+        })
+    }
+
+    /// Fills the existing `table` with `rows` rows, ids `1..=rows`, in multi-row
+    /// `INSERT INTO <table> (<columns>) VALUES ...` of [`LOAD_ROWS_PER_STATEMENT`] rows from
+    /// [`LOAD_CLIENTS`] connections, counting the rows on `bar`; `row(sql, id)` appends row
+    /// `id`'s parenthesized values. Returns the load time.
+    pub fn load(
+        &self,
+        table: &str,
+        columns: &str,
+        rows: usize,
+        bar: &indicatif::ProgressBar,
+        row: impl Fn(&mut String, i64) + Sync,
+    ) -> anyhow::Result<Duration> {
         let started = Instant::now();
         let statements = rows.div_ceil(LOAD_ROWS_PER_STATEMENT);
+        let row = &row;
         std::thread::scope(|scope| {
             let workers: Vec<_> = (0..LOAD_CLIENTS)
                 .map(|client| {
@@ -103,7 +126,13 @@ impl Server {
                         for statement in (client..statements).step_by(LOAD_CLIENTS) {
                             let first = statement * LOAD_ROWS_PER_STATEMENT + 1;
                             let last = ((statement + 1) * LOAD_ROWS_PER_STATEMENT).min(rows);
-                            let sql = insert_sql(table, first as i64..=last as i64, rooms);
+                            let mut sql = format!("INSERT INTO {table} ({columns}) VALUES ");
+                            for id in first..=last {
+                                if id > first {
+                                    sql.push_str(", ");
+                                }
+                                row(&mut sql, id as i64);
+                            }
                             let written = session.execute(&sql)?;
                             ensure!(written as usize == last + 1 - first, "short insert");
                             bar.inc(written);
@@ -174,18 +203,6 @@ fn tail(text: &str, bytes: usize) -> &str {
 /// The columns of every realtime table: `(id BIGINT PRIMARY KEY, room INT, v INT)`, SHARED.
 pub fn create_table_sql(table: &str) -> String {
     format!("CREATE TABLE {table} (id BIGINT PRIMARY KEY, room INT, v INT) WITH (TYPE = 'SHARED')")
-}
-
-/// `INSERT INTO <table> (id, room, v) VALUES (...), ...` for `ids`.
-pub fn insert_sql(table: &str, ids: std::ops::RangeInclusive<i64>, rooms: i64) -> String {
-    let mut sql = format!("INSERT INTO {table} (id, room, v) VALUES ");
-    for (i, id) in ids.enumerate() {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        let _ = write!(sql, "({id}, {}, 0)", id % rooms);
-    }
-    sql
 }
 
 /// One writer's keep-alive HTTP connection.

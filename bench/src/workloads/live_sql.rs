@@ -30,6 +30,11 @@
 //! Every receipt is counted per write: a write that should have changed a subscription and did
 //! not (`lost`), a second change for one write (`duplicate`) and a change for a write that should
 //! not have touched it (`unexpected`) are figures, and nonzero fails the run.
+//!
+//! Then, on the same server, the join phase ([`join`], skipped with `--join-rows 0`): a live
+//! join of a USER table (`--join-rows` rows of the bench user's own) to a SHARED lookup table
+//! (`--lookup-rows`), timed for writes to either side, beside a plain filter and a
+//! time-relative filter over the same USER table and the same writes.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -51,6 +56,9 @@ use crate::realtime::tally::Schedule;
 use crate::realtime::ws::{clip, subscribe_all, Ws};
 use crate::report::{Figure, Measurement};
 use crate::run::Bench;
+
+mod join;
+mod join_receive;
 
 /// Options of `live-sql`.
 #[derive(Args, Debug, Clone)]
@@ -77,6 +85,21 @@ pub struct LiveSqlArgs {
     /// Share of writes that enter the top 100 (the rest miss it).
     #[arg(long, default_value_t = 0.2)]
     pub top_share: f64,
+    /// Join phase: rows of the USER table (the bench user's own partition) joined to the
+    /// lookup table (quick: 10,000); 0 skips the phase. A join subscription holds at most
+    /// 200,000 rows, these, the rows inserted during the run and the lookup rows together.
+    #[arg(long, default_value_t = 100_000)]
+    pub join_rows: usize,
+    /// Join phase: rows of the SHARED lookup table, looked up by primary key.
+    #[arg(long, default_value_t = 1000)]
+    pub lookup_rows: usize,
+    /// Join phase: joined rows each lookup write changes (the USER rows of each of half the
+    /// lookup rows; the other half share the rest).
+    #[arg(long, default_value_t = 5)]
+    pub lookup_fanout: usize,
+    /// Join phase: share of writes that UPDATE a lookup row (the rest write the USER table).
+    #[arg(long, default_value_t = 0.2)]
+    pub lookup_share: f64,
 }
 
 /// Rows of a quick run's table.
@@ -122,6 +145,7 @@ pub fn run(bench: &mut Bench, args: &LiveSqlArgs) -> anyhow::Result<()> {
     let mut args = args.clone();
     if bench.quick {
         args.rows = args.rows.min(QUICK_ROWS);
+        args.join_rows = args.join_rows.min(QUICK_ROWS);
         args.duration = 1.0;
         args.warm_up = 0.3;
     }
@@ -138,8 +162,10 @@ pub fn run(bench: &mut Bench, args: &LiveSqlArgs) -> anyhow::Result<()> {
         (0.0..=1.0).contains(&args.top_share) && args.rate > 0.0,
         "--top-share must be within 0..=1 and --rate positive"
     );
+    join::check_args(&args)?;
     for fsync in bench.targets.fsync_policies(&[Fsync::Interval]) {
         let server = Server::open(bench, fsync)?;
+        let mut failures = Vec::new();
         let table = server.table("live");
         let loading = bench.progress.counted("load", args.rows as u64);
         let fill = server
@@ -154,8 +180,18 @@ pub fn run(bench: &mut Bench, args: &LiveSqlArgs) -> anyhow::Result<()> {
         for m in measurements {
             bench.push(m);
         }
-        if let Some(failure) = failure {
-            bail!("{failure}");
+        failures.extend(failure);
+        if args.join_rows > 0 {
+            let (measurements, failure) =
+                join::run(&server, &bench.runtime, &bench.progress, &args)
+                    .map_err(|e| server.explain(e))?;
+            for m in measurements {
+                bench.push(m);
+            }
+            failures.extend(failure);
+        }
+        if !failures.is_empty() {
+            bail!("{}", failures.join("; "));
         }
     }
     Ok(())
