@@ -14,7 +14,7 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use strand_log::{ReadFrom, Seq};
 use strand_sql_view::encode_key;
@@ -22,16 +22,11 @@ use strand_wire::{codes, encode_change, ServerMessage};
 
 use super::change::ChangeKind;
 use super::history::{change_type, VersionPair};
-use super::live_clock::time_of;
-use super::live_view::LiveView;
 use super::outbox::PushRefused;
 use super::plan::SubscriptionPlan;
 use super::subscription::LiveSubscription;
 use super::tables::schema_changed;
-use super::tick::settled_tick;
-use crate::limits::{
-    INLINE_FANOUT_CANDIDATES_MAX, INLINE_FANOUT_RECORDS_MAX, LIVE_CLOCK_SETTLE_WAIT_MS,
-};
+use crate::limits::{INLINE_FANOUT_CANDIDATES_MAX, INLINE_FANOUT_RECORDS_MAX};
 use crate::metrics::Metrics;
 use crate::tables::versions::KeyedPartition;
 use crate::tables::IndexKey;
@@ -173,39 +168,6 @@ impl PartitionFeed {
         self.offer(&mut state, metrics, notified, None);
         if state.joins > 0 {
             self.advance_joins(&state);
-        }
-    }
-
-    /// Bring every join subscription up to now: each reads its tables after its position
-    /// (`live_join.rs`), whichever of them was written.
-    fn advance_joins(&self, state: &FeedState) {
-        for subscription in state.subscriptions.values() {
-            let Some(view) = &subscription.view else {
-                continue;
-            };
-            if !subscription.is_active() {
-                continue;
-            }
-            let mut view = view.lock();
-            if !matches!(*view, LiveView::Join(_)) {
-                continue;
-            }
-            match view.advance_join() {
-                Ok(messages) => {
-                    for (seq, change) in messages {
-                        let text = change.encode(&subscription.id, seq);
-                        if let Err(PushRefused::Slow) = subscription.push_if_active(text) {
-                            subscription.deactivate();
-                            break;
-                        }
-                    }
-                }
-                Err(error) => {
-                    let seq = view.as_of().unwrap_or(Seq::ZERO);
-                    let message = window_interrupted(&subscription.id, seq, &error);
-                    subscription.end_with(&message);
-                }
-            }
         }
     }
 
@@ -351,94 +313,7 @@ impl PartitionFeed {
     }
 }
 
-/// Whether the subscription is a join (its view reads several partitions).
-pub fn is_join(subscription: &LiveSubscription) -> bool {
-    subscription
-        .view
-        .as_ref()
-        .is_some_and(|view| matches!(*view.lock(), LiveView::Join(_)))
-}
-
-/// Whether the subscription's result moves with time (`now()` in its WHERE).
-fn is_clock(subscription: &LiveSubscription) -> bool {
-    subscription
-        .view
-        .as_ref()
-        .is_some_and(|view| matches!(*view.lock(), LiveView::Clock(_)))
-}
-
 impl PartitionFeed {
-    /// Whether a time-relative subscription of this feed has a row due to enter or leave at
-    /// `now` (microseconds since the Unix epoch).
-    pub fn clock_due(&self, now: i64) -> bool {
-        let state = self.lock();
-        state.clocks > 0
-            && state.subscriptions.values().any(|subscription| {
-                subscription.view.as_ref().is_some_and(|view| {
-                    view.lock()
-                        .next_deadline()
-                        .is_some_and(|deadline| deadline <= now)
-                })
-            })
-    }
-
-    /// Let time pass for the time-relative subscriptions: take a tick of the log, wait until
-    /// every record below it is published, offer those records, then move each subscription
-    /// to the tick, one message each where rows entered or left. False when the tick did not
-    /// settle within [`LIVE_CLOCK_SETTLE_WAIT_MS`] (the next round tries again).
-    pub fn advance_clocks(&self, metrics: &Metrics) -> bool {
-        let wait = Duration::from_millis(LIVE_CLOCK_SETTLE_WAIT_MS);
-        let tick = match settled_tick(&self.partition, wait) {
-            Ok(Some(tick)) => tick,
-            Ok(None) => return false,
-            Err(error) => {
-                tracing::warn!(%error, "no tick for time-relative subscriptions");
-                return false;
-            }
-        };
-        let mut state = self.lock();
-        self.offer(&mut state, metrics, None, None);
-        let mut slow = Vec::new();
-        for (key, subscription) in &state.subscriptions {
-            let Some(view) = &subscription.view else {
-                continue;
-            };
-            if !subscription.is_active()
-                || tick.seq.0 <= subscription.cursor.load(Ordering::Acquire)
-            {
-                continue;
-            }
-            let mut view = view.lock();
-            let due = view
-                .next_deadline()
-                .is_some_and(|deadline| deadline <= time_of(tick.seq));
-            if !due {
-                continue;
-            }
-            subscription.cursor.store(tick.seq.0, Ordering::Release);
-            let text = match view.advance(tick.seq) {
-                Ok(Some(change)) => change.encode(&subscription.id, tick.seq),
-                Ok(None) => continue,
-                Err(error) => {
-                    let message = window_interrupted(&subscription.id, tick.seq, &error);
-                    subscription.end_with(&message);
-                    continue;
-                }
-            };
-            match subscription.push_if_active(text) {
-                Ok(()) => {}
-                Err(PushRefused::Slow) => slow.push(*key),
-                Err(PushRefused::Closed) => {}
-            }
-        }
-        for key in slow {
-            if let Some(subscription) = state.subscriptions.get(&key) {
-                subscription.deactivate();
-            }
-        }
-        true
-    }
-
     /// The record after `at` (or its previous version) cannot be read: end every subscription
     /// of the feed with an error that tells the client to resume (or subscribe again), and
     /// retire the feed, so that later subscribers read the log themselves and meet the same
@@ -598,6 +473,10 @@ impl FeedState {
         }
     }
 }
+
+mod views;
+use views::is_clock;
+pub use views::is_join;
 
 #[cfg(test)]
 mod tests;
