@@ -232,30 +232,36 @@ impl Connection {
             return Some(End::UserDropped);
         };
         let session = session.with_role(user.role);
-        let revoked = self.protocol.filter_ids(|entry| {
-            // Every table it reads: the first, and a join's others.
+        // The first table of each subscription its user may no longer read (a join's
+        // others count too).
+        let lost = |entry: &ActiveSubscription| -> Option<String> {
             let select = entry.live.plan.select();
             let joined = select.join().map_or(&[][..], |join| &join.sources()[1..]);
             let tables = std::iter::once(select.table()).chain(joined.iter().map(|s| s.table()));
-            tables.into_iter().any(|table| {
-                let object = match table.kind() {
-                    TableKind::Shared => Some(table.name()),
-                    _ => None,
-                };
-                let standing = directory.standing(
-                    session.user(),
-                    session.incarnation(),
-                    object,
-                    Privilege::Select,
-                );
-                standing != Standing::Allowed
-            })
-        });
+            let mut tables = tables.into_iter();
+            tables
+                .find(|table| {
+                    let object = match table.kind() {
+                        TableKind::Shared => Some(table.name()),
+                        _ => None,
+                    };
+                    let standing = directory.standing(
+                        session.user(),
+                        session.incarnation(),
+                        object,
+                        Privilege::Select,
+                    );
+                    standing != Standing::Allowed
+                })
+                .map(|table| table.name().to_string())
+        };
+        let revoked = self.protocol.filter_ids(|entry| lost(entry).is_some());
         for id in revoked {
             let Some(entry) = self.protocol.subscription_ended(&id) else {
                 continue;
             };
-            let table = entry.live.plan.select().table().name().to_string();
+            let table =
+                lost(&entry).unwrap_or_else(|| entry.live.plan.select().table().name().to_string());
             let text = format!(
                 "{} no longer holds SELECT on {table}; the subscription has ended",
                 session.user()
