@@ -34,6 +34,23 @@
 //! equal to the model's groups (without `_seq`); the snapshot comes in group-key order; resumes
 //! are exact or `resume_too_old` (`session_groups.rs`, `session_check.rs`).
 //!
+//! A sixth of the histories (drawn first: the shares above are of the others) subscribe with
+//! a time-relative filter (docs/websocket.md,
+//! "Time-relative subscriptions"; `clock.rs`): the WHERE compares the TIMESTAMP column `at`
+//! (which the writers write as a literal of their clock plus up to 300 ms either way, or NULL),
+//! or `at ± INTERVAL`, with `now()`, `NOW()` or `CURRENT_TIMESTAMP` ± an INTERVAL of 100..600
+//! ms (in milliseconds, seconds or microseconds; either side first), alone, as a band (`at <=
+//! now() + d AND at > now() - w`: rows enter, then leave), or with AND, OR, NOT, `at IS [NOT]
+//! NULL` and the other conditions (three-valued logic: `at` may be NULL). The model's state at
+//! a `_seq` S is the query over the table as of S with `now()` = the time of S (its
+//! milliseconds), also for a tick (a `_seq` no record has, which the server takes for time
+//! passing). Every message carries a `"seq"` and may carry several rows, and is checked in
+//! itself as a top-K one; the snapshot must be the model at its boundary, each copy after a
+//! message the model at its `"seq"`, and no record between two messages may change its own
+//! key's row in the result without a message (time moves alone may wait for the next message,
+//! within the server's tolerance); resumes, from any `"seq"` (ticks too), are exact or
+//! `resume_too_old` (`session_clock.rs`).
+//!
 //! The holes this closes (issue 16, "The checks that must catch defects like these"): the test
 //! used to check safety only (a subscriber that stopped receiving still equalled the query at
 //! its own last `_seq`), so a server that stopped delivering after a resume, dropped the last
@@ -47,11 +64,17 @@
 //!   affects it ("affects": a write to the subscription's table whose row matched the filter
 //!   before or matches it after, `History::last_relevant`; for a window, a write that changed
 //!   the window or some group's row, `History::last_window_change`), and then nothing more;
+//!   a time-relative session reaches, at the end of its history, the result at the wall
+//!   clock's `_seq` (a message at or above it, or a copy equal to the result there), and after
+//!   the writers stopped, once the wall clock is past the last instant at which a final row
+//!   enters or leaves, holds that steady result and then receives nothing more;
 //! - changes to filtered subscriptions and changes replayed by resumes are counted apart, and
 //!   each count must be non-zero, as must the DDL endings, keyed catch-ups,
 //!   `resume_too_old` answers, top-K changes (also replayed ones, and ones moving rows in or
 //!   out) and top-K resumes, grouping changes (also replayed ones, ones carrying several
-//!   groups, inserts and deletes of groups), group checks and grouping resumes;
+//!   groups, inserts and deletes of groups), group checks and grouping resumes, time-relative
+//!   changes (also replayed ones, and ones at ticks, with rows entering and with rows leaving
+//!   by time), time-relative checks and resumes;
 //! - each writer owns its keys, knows what every statement must do, and records the versions
 //!   it wrote with their acknowledged `_seq`s and its deletes; the observer's history (the
 //!   reference of every check) must be exactly those records (`writer::cross_check`).
@@ -381,6 +404,8 @@ fn run_histories<'a>(shared: &'a Shared, parked: &Parked<'a>, histories: u64) ->
         }
         if failure.is_none() {
             lasts = (table::barrier(shared), table::all_expired(shared));
+            // The observer has every record there will be of `app.items`.
+            lock(shared.table(TableName::Items)).settled = true;
         }
         shared.stop_observers.store(true, Relaxed);
         for observer in observers {
@@ -421,7 +446,7 @@ fn cross_check(shared: &Shared) -> (u64, u64) {
 /// `app.events`: empty, every row expired).
 fn compare_with_select(shared: &Shared) {
     for name in [TableName::Items, TableName::Events] {
-        let text = format!("SELECT id, grp, qty, _seq FROM {}", name.sql());
+        let text = format!("SELECT id, grp, qty, at, _seq FROM {}", name.sql());
         let mut selected = BTreeMap::new();
         for row in rows(&shared.server, &shared.admin, &text, &[]) {
             let Value::Object(row) = row else {
@@ -444,7 +469,10 @@ fn compare_with_select(shared: &Shared) {
 /// parallel), then, after a pause, each must have received nothing more and hold the query's
 /// result at the last committed `_seq`.
 fn finish_all(parked: &Parked<'_>, items_last: u64, events_last: u64) {
-    let queue = Mutex::new(parked.take());
+    let mut sessions = parked.take();
+    // Time-relative sessions first (popped from the end): they wait for time to pass.
+    sessions.sort_by_key(Session::is_clock);
+    let queue = Mutex::new(sessions);
     let done = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..CLIENT_THREADS {
@@ -499,7 +527,7 @@ fn run_history<'a>(shared: &'a Shared, parked: &Parked<'a>, index: u64) {
     parked.park(session, rng.percent(50), &mut rng);
 }
 
-/// An observer: every change of `SELECT id, grp, qty FROM <table>` goes into the history of
+/// An observer: every change of `SELECT id, grp, qty, at FROM <table>` goes into the history of
 /// its table generation; after DROP TABLE it subscribes to the new table (empty: the writers
 /// wait for it).
 fn observe(mut session: Session<'_>) {
@@ -572,4 +600,6 @@ fn write_stream(shared: &Shared) {
         std::thread::sleep(Duration::from_millis(10 + pause.below(30)));
     }
     *lock(&shared.stream_writes) = writer.writes;
+    lock(shared.table(TableName::Events)).writer_done = true;
+    shared.progressed.notify_all();
 }

@@ -1,13 +1,15 @@
 //! The WHERE conditions of `subscription_guarantees`' queries: random, written as SQL, and
-//! evaluated in Rust on a full row.
+//! evaluated in Rust on a full row at a time (for `now()`: `clock.rs`).
 
 use serde_json::Value;
 use strand_wire::Row;
 
+use super::clock::{at_of, ClockCmp};
 use super::{int, Rng, KEYS, QTY_MAX};
 
-/// A WHERE condition over `(id, grp, qty)`; no NULLs are ever written, so SQL's
-/// three-valued logic never comes into play.
+/// A WHERE condition over `(id, grp, qty, at)`. `grp` and `qty` are never NULL; `at` may be,
+/// so a comparison with `now()` may be unknown, and AND, OR and NOT follow SQL's three-valued
+/// logic (a row matches when the condition is true).
 #[derive(Clone, Debug)]
 pub enum Cond {
     QtyGt(i64),
@@ -18,6 +20,10 @@ pub enum Cond {
     GrpIn(Vec<&'static str>),
     IdBetween(i64, i64),
     IdIn(Vec<i64>),
+    /// `at IS NULL` (true) or `at IS NOT NULL` (false).
+    AtIsNull(bool),
+    /// `at` against `now()` (`clock.rs`).
+    Clock(ClockCmp),
     Not(Box<Cond>),
     And(Box<Cond>, Box<Cond>),
     Or(Box<Cond>, Box<Cond>),
@@ -73,17 +79,26 @@ impl Cond {
                 let list: Vec<String> = ids.iter().map(i64::to_string).collect();
                 format!("id IN ({})", list.join(", "))
             }
+            Cond::AtIsNull(true) => "at IS NULL".into(),
+            Cond::AtIsNull(false) => "at IS NOT NULL".into(),
+            Cond::Clock(cmp) => cmp.sql(),
             Cond::Not(a) => format!("NOT ({})", a.sql()),
             Cond::And(a, b) => format!("({}) AND ({})", a.sql(), b.sql()),
             Cond::Or(a, b) => format!("({}) OR ({})", a.sql(), b.sql()),
         }
     }
 
-    /// The condition on a full row (`id`, `grp`, `qty`).
-    pub fn eval(&self, row: &Row) -> bool {
+    /// Whether the condition holds for a full row (`id`, `grp`, `qty`, `at`) when `now()` is
+    /// `now` (microseconds since the Unix epoch).
+    pub fn eval(&self, row: &Row, now: i64) -> bool {
+        self.truth(row, now) == Some(true)
+    }
+
+    /// The condition's truth value: `None` is unknown (NULL).
+    fn truth(&self, row: &Row, now: i64) -> Option<bool> {
         let qty = || int(row, "qty");
         let grp = || row.get("grp").and_then(Value::as_str).unwrap_or_default();
-        match self {
+        Some(match self {
             Cond::QtyGt(n) => qty() > *n,
             Cond::QtyLe(n) => qty() <= *n,
             Cond::QtyBetween(lo, hi) => (*lo..=*hi).contains(&qty()),
@@ -92,9 +107,43 @@ impl Cond {
             Cond::GrpIn(groups) => groups.contains(&grp()),
             Cond::IdBetween(lo, hi) => (*lo..=*hi).contains(&int(row, "id")),
             Cond::IdIn(ids) => ids.contains(&int(row, "id")),
-            Cond::Not(a) => !a.eval(row),
-            Cond::And(a, b) => a.eval(row) && b.eval(row),
-            Cond::Or(a, b) => a.eval(row) || b.eval(row),
+            Cond::AtIsNull(null) => at_of(row).ok()?.is_none() == *null,
+            Cond::Clock(cmp) => cmp.eval(row, now)?,
+            Cond::Not(a) => !a.truth(row, now)?,
+            Cond::And(a, b) => match (a.truth(row, now), b.truth(row, now)) {
+                (Some(false), _) | (_, Some(false)) => false,
+                (Some(true), Some(true)) => true,
+                _ => return None,
+            },
+            Cond::Or(a, b) => match (a.truth(row, now), b.truth(row, now)) {
+                (Some(true), _) | (_, Some(true)) => true,
+                (Some(false), Some(false)) => false,
+                _ => return None,
+            },
+        })
+    }
+
+    /// Whether it compares with `now()`.
+    pub fn reads_clock(&self) -> bool {
+        match self {
+            Cond::Clock(_) => true,
+            Cond::Not(a) => a.reads_clock(),
+            Cond::And(a, b) | Cond::Or(a, b) => a.reads_clock() || b.reads_clock(),
+            _ => false,
+        }
+    }
+
+    /// Adds to `out` the instants (microseconds) at which the row's comparisons with `now()`
+    /// flip.
+    pub fn instants(&self, row: &Row, out: &mut Vec<i64>) {
+        match self {
+            Cond::Clock(cmp) => out.extend(cmp.instant(row)),
+            Cond::Not(a) => a.instants(row, out),
+            Cond::And(a, b) | Cond::Or(a, b) => {
+                a.instants(row, out);
+                b.instants(row, out);
+            }
+            _ => {}
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The reference side of `subscription_guarantees`: a seeded RNG, a small query grammar the
 //! test writes as SQL and also evaluates in Rust (conditions: `cond.rs`; top-K windows:
-//! `window.rs`; grouping queries: `groups.rs`), the table's full history as the observer saw
-//! it, and a subscriber's copy with the checks each change passes.
+//! `window.rs`; grouping queries: `groups.rs`; time-relative conditions: `clock.rs`), the
+//! table's full history as the observer saw it, and a subscriber's copy with the checks each
+//! change passes.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -9,12 +10,16 @@ use std::time::Instant;
 use serde_json::Value;
 use strand_wire::{ChangeType, Row};
 
+#[path = "clock.rs"]
+mod clock;
 #[path = "cond.rs"]
 mod cond;
 #[path = "groups.rs"]
 mod groups;
 #[path = "window.rs"]
 mod window;
+use clock::CLOCK_PERCENT;
+pub use clock::{at_of, at_sql, random_at, seq_at_ms, time_of, wall_ms};
 pub use cond::Cond;
 pub use groups::Grouping;
 use groups::GROUPING_PERCENT;
@@ -76,16 +81,20 @@ impl Rng {
 }
 
 /// Projections a subscription may use; every one keeps `id`, the key the test tracks rows by.
-const PROJECTIONS: [&[&str]; 5] = [
+const PROJECTIONS: [&[&str]; 6] = [
     &["*"],
     &["id", "grp", "qty"],
     &["id", "qty"],
     &["grp", "id"],
     &["id", "qty", "_seq"],
+    &["at", "id"],
 ];
+/// The observers' projection: every column the writers write.
+const OBSERVED: &[&str] = &["id", "grp", "qty", "at"];
 
-/// The histories' tables, both `(id BIGINT PRIMARY KEY, grp TEXT, qty INT)`: `app.items`
-/// (SHARED, under DDL and compaction) and `app.events` (STREAM, rows expire after a second).
+/// The histories' tables, both `(id BIGINT PRIMARY KEY, grp TEXT, qty INT, at TIMESTAMP)`:
+/// `app.items` (SHARED, under DDL and compaction) and `app.events` (STREAM, rows expire after
+/// a second).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TableName {
     Items,
@@ -120,12 +129,12 @@ pub fn added_column(n: usize) -> String {
 }
 
 impl Query {
-    /// `SELECT id, grp, qty FROM <table>`: an observer's query. It names its columns, so
+    /// `SELECT id, grp, qty, at FROM <table>`: an observer's query. It names its columns, so
     /// `ADD COLUMN` does not end it.
     pub fn observer(table: TableName) -> Query {
         Query {
             table,
-            columns: PROJECTIONS[1],
+            columns: OBSERVED,
             filter: None,
             window: None,
             grouping: None,
@@ -172,6 +181,18 @@ impl Query {
         self.window.is_some() || self.grouping.is_some()
     }
 
+    /// A time-relative subscription (docs/websocket.md, "Time-relative subscriptions"): its
+    /// WHERE reads `now()`.
+    pub fn clock(&self) -> bool {
+        self.filter.as_ref().is_some_and(Cond::reads_clock)
+    }
+
+    /// Its messages carry a top-level `"seq"` and may carry several rows: top-K, grouping
+    /// and time-relative subscriptions.
+    pub fn stamped(&self) -> bool {
+        self.per_write() || self.clock()
+    }
+
     /// Rows as the model compares them: a grouping subscription's without `_seq` (a group
     /// row's `_seq` is when the client got it, checked as each message is applied).
     pub fn comparable(&self, rows: &BTreeMap<i64, Row>) -> BTreeMap<i64, Row> {
@@ -184,19 +205,38 @@ impl Query {
         rows
     }
 
-    /// The filter holds for a full row (no filter: every row).
-    pub fn matches(&self, row: &Row) -> bool {
-        self.filter.as_ref().is_none_or(|f| f.eval(row))
+    /// The filter holds for a full row in the state at `seq` (`now()` is its time; no filter:
+    /// every row).
+    pub fn matches(&self, row: &Row, seq: u64) -> bool {
+        self.filter
+            .as_ref()
+            .is_none_or(|f| f.eval(row, time_of(seq)))
     }
 
-    /// A random query; one in four reads the STREAM table, a fifth are grouping queries, a
-    /// third of the others top-K windows (windows and groups more often without a filter than
+    /// A random query; one in four reads the STREAM table. A sixth are time-relative (a
+    /// filter reading `now()`, no window or grouping: docs/websocket.md refuses those; two in
+    /// five of them read the STREAM table, whose rows are rewritten less often, so more of
+    /// them live to enter or leave by time); of the others a fifth are grouping queries, a
+    /// third of the rest top-K windows (windows and groups more often without a filter than
     /// the others: over the whole table the most rows go in and out).
     pub fn random(rng: &mut Rng) -> Query {
         let table = match rng.percent(25) {
             true => TableName::Events,
             false => TableName::Items,
         };
+        if rng.percent(CLOCK_PERCENT) {
+            let table = match rng.percent(40) {
+                true => TableName::Events,
+                false => TableName::Items,
+            };
+            return Query {
+                table,
+                columns: rng.pick(&PROJECTIONS),
+                filter: Some(Cond::random_clock(rng)),
+                window: None,
+                grouping: None,
+            };
+        }
         let grouping = rng.percent(GROUPING_PERCENT).then(|| Grouping::random(rng));
         let windowed = grouping.is_none() && rng.percent(WINDOW_PERCENT);
         let window = windowed.then(|| Window::random(rng));
@@ -224,10 +264,8 @@ impl Query {
         let mut names: Vec<String> = if let Some(grouping) = &self.grouping {
             grouping.columns()
         } else if self.is_star() {
-            let base = ["id", "grp", "qty"].map(String::from);
-            base.into_iter()
-                .chain((1..=added).map(added_column))
-                .collect()
+            let base = OBSERVED.iter().map(|c| c.to_string());
+            base.chain((1..=added).map(added_column)).collect()
         } else {
             self.columns.iter().map(|c| c.to_string()).collect()
         };
@@ -256,18 +294,19 @@ impl Query {
         text
     }
 
-    /// The query's result over a table state of full rows, keyed by `id`, for a
-    /// subscription made when the table had `added` added columns (NULL in every row).
-    pub fn result(&self, table: &BTreeMap<i64, Row>, added: usize) -> BTreeMap<i64, Row> {
-        self.ordered(table, added).into_iter().collect()
+    /// The query's result over a table state of full rows (the table as of `seq`, whose time
+    /// `now()` is), keyed by `id`, for a subscription made when the table had `added` added
+    /// columns (NULL in every row).
+    pub fn result(&self, table: &BTreeMap<i64, Row>, added: usize, seq: u64) -> BTreeMap<i64, Row> {
+        self.ordered(table, added, seq).into_iter().collect()
     }
 
     /// [`Query::result`] in the result's order (a window's; otherwise by `id`). A grouping
     /// query's rows are its groups' (without `_seq`), keyed and ordered by the group key.
-    pub fn ordered(&self, table: &BTreeMap<i64, Row>, added: usize) -> Vec<(i64, Row)> {
+    pub fn ordered(&self, table: &BTreeMap<i64, Row>, added: usize, seq: u64) -> Vec<(i64, Row)> {
         let mut rows: Vec<(i64, &Row)> = table
             .iter()
-            .filter(|(_, row)| self.matches(row))
+            .filter(|(_, row)| self.matches(row, seq))
             .map(|(key, row)| (*key, row))
             .collect();
         if let Some(grouping) = &self.grouping {
@@ -348,7 +387,8 @@ impl History {
     /// docs/websocket.md, "Changes"). A subscriber that missed nothing up to `upto` has
     /// received exactly this `_seq` last (or its snapshot boundary, if that is higher).
     pub fn last_relevant(&self, query: &Query, upto: u64) -> u64 {
-        let matches = |row: &Option<Row>| row.as_ref().is_some_and(|row| query.matches(row));
+        let matches =
+            |row: &Option<Row>, seq: u64| row.as_ref().is_some_and(|row| query.matches(row, seq));
         let mut last = 0;
         for versions in self.versions.values() {
             let mut before = &None;
@@ -356,7 +396,7 @@ impl History {
                 if *seq > upto {
                     break;
                 }
-                if matches(before) || matches(row) {
+                if matches(before, *seq) || matches(row, *seq) {
                     last = last.max(*seq);
                 }
                 before = row;

@@ -49,6 +49,22 @@ pub struct Stats {
     pub group_resumes: AtomicU64,
     pub group_too_old: AtomicU64,
     pub group_stream: AtomicU64,
+    /// Time-relative subscriptions: messages applied (and of them replayed by resumes, to
+    /// STREAM subscriptions, carrying several rows), and as the checks found them: at a tick,
+    /// at a write carrying time moves too, with rows entering and with rows leaving by time
+    /// (at a tick or with a write); checks against the model, exact resumes, `resume_too_old`
+    /// answers.
+    pub clock_changes: AtomicU64,
+    pub clock_replayed: AtomicU64,
+    pub clock_stream: AtomicU64,
+    pub clock_several: AtomicU64,
+    pub clock_ticks: AtomicU64,
+    pub clock_entered: AtomicU64,
+    pub clock_left: AtomicU64,
+    pub clock_folded: AtomicU64,
+    pub clock_checks: AtomicU64,
+    pub clock_resumes: AtomicU64,
+    pub clock_too_old: AtomicU64,
 }
 
 pub(super) fn report(shared: &Shared, histories: u64, cross_checked: (u64, u64), started: Instant) {
@@ -74,7 +90,10 @@ pub(super) fn report(shared: &Shared, histories: u64, cross_checked: (u64, u64),
          {} window checks, {} top-K resumes, {} top-K resume_too_old), {} grouping changes \
          ({} replayed by resumes, {} with several groups, {} inserts or deletes of groups; {} \
          group checks, {} grouping resumes, {} grouping resume_too_old, {} to STREAM \
-         subscriptions), {} DDL events \
+         subscriptions), {} time-relative changes ({} replayed by resumes, {} to STREAM \
+         subscriptions, {} with several rows; {} at ticks, {} writes' carrying time moves; {} \
+         with rows entering, {} with rows leaving by time; {} time checks, {} time resumes, {} \
+         time resume_too_old), {} DDL events \
          ({} table_dropped, {} schema_changed, {} resumes refused across DDL, {} named \
          subscriptions across ADD COLUMN), {} changes to STREAM subscriptions ({} deletes; {} rows expired), \
          {} sessions finished after the writers stopped, {} observed events from \
@@ -106,6 +125,17 @@ pub(super) fn report(shared: &Shared, histories: u64, cross_checked: (u64, u64),
         count(&stats.group_resumes),
         count(&stats.group_too_old),
         count(&stats.group_stream),
+        count(&stats.clock_changes),
+        count(&stats.clock_replayed),
+        count(&stats.clock_stream),
+        count(&stats.clock_several),
+        count(&stats.clock_ticks),
+        count(&stats.clock_folded),
+        count(&stats.clock_entered),
+        count(&stats.clock_left),
+        count(&stats.clock_checks),
+        count(&stats.clock_resumes),
+        count(&stats.clock_too_old),
         count(&stats.ddl),
         count(&stats.table_dropped),
         count(&stats.schema_changed),
@@ -188,6 +218,19 @@ pub(super) fn report(shared: &Shared, histories: u64, cross_checked: (u64, u64),
             ),
             ("grouping checks", count(&stats.group_checks)),
             ("grouping resumes", count(&stats.group_resumes)),
+            (
+                "changes to time-relative subscriptions",
+                count(&stats.clock_changes),
+            ),
+            (
+                "time-relative changes replayed by resumes",
+                count(&stats.clock_replayed),
+            ),
+            ("time-relative changes at ticks", count(&stats.clock_ticks)),
+            ("rows entering by time", count(&stats.clock_entered)),
+            ("rows leaving by time", count(&stats.clock_left)),
+            ("time-relative checks", count(&stats.clock_checks)),
+            ("time-relative resumes", count(&stats.clock_resumes)),
         ];
         for (what, n) in exercised {
             assert!(n > 0, "seed {}: no {what} were exercised", shared.seed);

@@ -14,7 +14,7 @@
 //! `resume_too_old` (then a new snapshot), and DDL may end a subscription (`table_dropped`,
 //! `schema_changed`: then a new snapshot). A top-K subscription applies its changes as
 //! `session_window.rs` says, a grouping subscription as `session_groups.rs` says, and they are
-//! checked as `session_check.rs` says.
+//! checked as `session_check.rs` says; a time-relative subscription as `session_clock.rs` says.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
@@ -33,6 +33,8 @@ use crate::{lock, Shared};
 
 #[path = "session_check.rs"]
 mod check;
+#[path = "session_clock.rs"]
+mod clock;
 #[path = "session_groups.rs"]
 mod groups;
 #[path = "session_liveness.rs"]
@@ -141,6 +143,11 @@ impl<'a> Session<'a> {
             self.view.last,
             log.join("\n    ")
         )
+    }
+
+    /// A time-relative subscription (`session_clock.rs`).
+    pub fn is_clock(&self) -> bool {
+        self.query.clock()
     }
 
     pub fn table_name(&self) -> TableName {
@@ -370,7 +377,7 @@ impl<'a> Session<'a> {
             });
         }
         self.view.last = boundary;
-        if self.query.per_write() {
+        if self.query.stamped() {
             self.view.loaded_window();
         }
         self.client = Some(client);
@@ -527,7 +534,7 @@ impl<'a> Session<'a> {
                     seq,
                 }) if subscription_id == self.id => {
                     let seq = seq.map(|seq| seq.0);
-                    if self.query.per_write() {
+                    if self.query.stamped() {
                         self.apply_per_write(change_type, seq, &rows, old_rows.as_deref());
                         continue;
                     }

@@ -2,7 +2,8 @@
 //! result at the last `_seq` received ([`Session::check`]); a top-K subscription's copies,
 //! kept after each message since the last check, equal the model's window after each write
 //! that changed it, which are exactly the messages received ([`Session::check_window`]); a
-//! grouping subscription's the same with the model's groups (compared without `_seq`).
+//! grouping subscription's the same with the model's groups (compared without `_seq`); a
+//! time-relative subscription's as `session_clock.rs` says.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::MutexGuard;
@@ -18,14 +19,16 @@ const SHOWN: usize = 6;
 
 impl<'a> Session<'a> {
     /// The table once the observer's history of `generation` has reached `seq` (or the
-    /// observer has moved on to a later generation: that history is complete).
+    /// observer has moved on to a later generation, or no writer writes any more and the
+    /// observer has every record: that history is complete). `seq` may be a tick, which no
+    /// record has: the observer has every record below it once it has one above.
     pub(super) fn observed_up_to(&self, generation: usize, seq: u64) -> MutexGuard<'a, Table> {
         let shared = self.shared;
         let deadline = Instant::now() + OBSERVER_WAIT;
         let mut table = lock(self.table());
         loop {
             let last = table.generation(generation).history.last_seq;
-            if last >= seq || table.observer_generation > generation {
+            if last >= seq || table.observer_generation > generation || table.complete(generation) {
                 return table;
             }
             if shared.observer_dead.load(Relaxed) {
@@ -51,7 +54,7 @@ impl<'a> Session<'a> {
         let want = {
             let table = self.observed_up_to(self.generation, at);
             let state = table.generation(self.generation).history.state_at(at);
-            self.query.result(&state, self.added)
+            self.query.result(&state, self.added, at)
         };
         if let Some(difference) = diff(&self.query.comparable(&self.view.rows), &want) {
             self.fail(&format!(
@@ -68,6 +71,9 @@ impl<'a> Session<'a> {
     /// and each leaves the copy equal to the window after its write. The same for a grouping
     /// subscription's groups (the model's `Query::ordered` is its groups in key order).
     pub(super) fn check_window(&mut self) {
+        if self.query.clock() {
+            return self.check_clock();
+        }
         let received = std::mem::take(&mut self.view.received);
         let (Some(first), Some(last)) = (received.first(), received.last()) else {
             return;

@@ -2,7 +2,8 @@
 //! ([`Session::settle`]), and after they stopped ([`Session::finish`],
 //! [`Session::verify_quiet`]). A server that stops sending (after a resume, to filtered
 //! subscriptions, the last changes of a burst, an expiry's delete, DDL's ending) fails here
-//! instead of passing as a quiet subscriber.
+//! instead of passing as a quiet subscriber. A time-relative subscription's liveness is
+//! `session_clock.rs`'s.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -18,6 +19,19 @@ impl Session<'_> {
     /// query's filter sees (see `History::last_relevant`; for a window, that changed it:
     /// [`Session::owed`]); then the view is checked at its own last `_seq` as usual.
     pub fn settle(&mut self) {
+        match self.query.clock() {
+            true => self.settle_clock(),
+            false => self.settle_owed(),
+        }
+        self.check();
+        let added = lock(self.table()).generation(self.generation).added;
+        if !self.query.is_star() && self.added < added {
+            // Subscribed before an ADD COLUMN and still owed nothing: it went on.
+            self.shared.stats.named_across_alter.fetch_add(1, Relaxed);
+        }
+    }
+
+    fn settle_owed(&mut self) {
         let deadline = Instant::now() + LIVENESS_WAIT;
         loop {
             let generation = self.generation;
@@ -41,12 +55,6 @@ impl Session<'_> {
             self.shared.stats.liveness_waits.fetch_add(1, Relaxed);
             self.pump_reconnecting(Duration::from_millis(200), target);
         }
-        self.check();
-        let added = lock(self.table()).generation(self.generation).added;
-        if !self.query.is_star() && self.added < added {
-            // Subscribed before an ADD COLUMN and still owed nothing: it went on.
-            self.shared.stats.named_across_alter.fetch_add(1, Relaxed);
-        }
     }
 
     /// Liveness after the writers stopped, `last` being the last committed `_seq`: reconnect
@@ -54,6 +62,9 @@ impl Session<'_> {
     /// view reaches the last `_seq` that affects it in the current generation.
     pub fn finish(&mut self, items_last: u64, events_last: u64) {
         let last = self.last_of(items_last, events_last);
+        if self.query.clock() {
+            return self.finish_clock(last);
+        }
         if self.client.is_none() {
             self.connect_resume();
         }
@@ -93,6 +104,9 @@ impl Session<'_> {
     /// subscription has the table's current columns (`schema_changed` ended older ones).
     pub fn verify_quiet(&mut self, items_last: u64, events_last: u64) {
         let last = self.last_of(items_last, events_last);
+        if self.query.clock() {
+            return self.verify_quiet_clock(last);
+        }
         let Some(mut client) = self.client.take() else {
             self.fail("no connection after finish")
         };
@@ -107,7 +121,7 @@ impl Session<'_> {
         let target = self.owed(&generation.history, last);
         let want = self
             .query
-            .result(&generation.history.state_at(last), self.added);
+            .result(&generation.history.state_at(last), self.added, last);
         let added = generation.added;
         let stale = self.query.is_star() && self.added != added;
         let difference = diff(&self.query.comparable(&self.view.rows), &want);

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use strand_tests::try_sql;
 use strand_wire::Row;
 
-use crate::model::{key_of, seq_of, History, Rng, TableName, QTY_MAX};
+use crate::model::{at_of, at_sql, key_of, random_at, seq_of, History, Rng, TableName, QTY_MAX};
 use crate::{lock, Shared};
 
 /// Keys 1..=STREAM_KEYS; few writes per key and second, so many rows live out their TTL.
@@ -105,15 +105,20 @@ impl StreamWriter {
     pub fn step(&mut self, shared: &Shared) {
         let key = self.rng.range(1, STREAM_KEYS);
         let (grp, qty) = (self.rng.group(), self.rng.range(0, QTY_MAX));
+        let at = random_at(&mut self.rng);
         let statement = match self.rng.below(100) {
-            0..=49 => {
-                format!("INSERT INTO app.events (id, grp, qty) VALUES ({key}, '{grp}', {qty})")
-            }
-            50..=79 => format!("UPDATE app.events SET grp = '{grp}', qty = {qty} WHERE id = {key}"),
+            0..=49 => format!(
+                "INSERT INTO app.events (id, grp, qty, at) VALUES ({key}, '{grp}', {qty}, {})",
+                at_sql(at)
+            ),
+            50..=79 => format!(
+                "UPDATE app.events SET grp = '{grp}', qty = {qty}, at = {} WHERE id = {key}",
+                at_sql(at)
+            ),
             _ => format!("DELETE FROM app.events WHERE id = {key}"),
         };
         let text =
-            format!("{statement}; SELECT id, grp, qty, _seq FROM app.events WHERE id = {key}");
+            format!("{statement}; SELECT id, grp, qty, at, _seq FROM app.events WHERE id = {key}");
         let sent = Instant::now();
         let answer = try_sql(shared.server.http, &shared.admin, &text, &[])
             .unwrap_or_else(|| self.fail(shared, &format!("the HTTP exchange failed: {text}")));
@@ -162,7 +167,15 @@ impl StreamWriter {
             let want = json!({"id": key, "grp": grp, "qty": qty});
             let mut got = row.clone();
             got.remove("_seq");
-            if Value::Object(got) != want || seq <= self.last_seq || key_of(row) != Ok(key) {
+            let got_at = got.remove("at").map(|value| {
+                let row = Row::from_iter([("at".to_owned(), value)]);
+                at_of(&row)
+            });
+            if Value::Object(got) != want
+                || got_at != Some(Ok(at))
+                || seq <= self.last_seq
+                || key_of(row) != Ok(key)
+            {
                 self.fail(
                     shared,
                     &format!("{text}: wrote {row:?} (after _seq {})", self.last_seq),

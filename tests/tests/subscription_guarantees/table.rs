@@ -23,11 +23,12 @@ use crate::session::Session;
 use crate::stream;
 use crate::{lock, read, wait, write, Parked, Shared};
 
-pub const CREATE_TABLE: &str =
-    "CREATE TABLE app.items (id BIGINT PRIMARY KEY, grp TEXT, qty INT) WITH (TYPE = 'SHARED')";
+/// `at` is what time-relative subscriptions compare with `now()` (`clock.rs`).
+pub const CREATE_TABLE: &str = "CREATE TABLE app.items (id BIGINT PRIMARY KEY, grp TEXT, \
+    qty INT, at TIMESTAMP) WITH (TYPE = 'SHARED')";
 /// The STREAM table: no DDL happens to it; its rows expire (a delete with its own `_seq`).
 pub const CREATE_EVENTS: &str = "CREATE TABLE app.events (id BIGINT PRIMARY KEY, grp TEXT, \
-    qty INT) WITH (TYPE = 'STREAM', TTL_SECONDS = 1)";
+    qty INT, at TIMESTAMP) WITH (TYPE = 'STREAM', TTL_SECONDS = 1)";
 
 /// The table from one CREATE TABLE to its DROP TABLE.
 #[derive(Default)]
@@ -47,6 +48,11 @@ pub struct Table {
     pub generations: Vec<Generation>,
     /// The generation the observer is subscribed to.
     pub observer_generation: usize,
+    /// `app.items`: the writers stopped and the observer has the barrier row written after,
+    /// so its history holds every record there will be.
+    pub settled: bool,
+    /// `app.events`: its writer stopped (its rows still expire).
+    pub writer_done: bool,
 }
 
 impl Table {
@@ -55,7 +61,25 @@ impl Table {
         Table {
             generations: vec![Generation::default()],
             observer_generation: 0,
+            settled: false,
+            writer_done: false,
         }
+    }
+
+    /// Whether the observer's history of `generation` holds every record there will ever be
+    /// (so the state at any later `_seq`, such as a tick, is known without waiting for a
+    /// record above it): `app.items` once settled; `app.events` once its writer stopped, the
+    /// observer has every row it was acknowledged, and every row has expired (no expiry is
+    /// left to come).
+    pub fn complete(&self, generation: usize) -> bool {
+        if generation != self.current() {
+            return false;
+        }
+        let generation = self.generation(generation);
+        self.settled
+            || (self.writer_done
+                && generation.history.last_seq >= generation.acked
+                && generation.history.state_at(u64::MAX).is_empty())
     }
 
     pub fn current(&self) -> usize {

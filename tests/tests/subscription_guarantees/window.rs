@@ -186,7 +186,7 @@ pub struct WindowResults {
 
 impl History {
     /// Every event in `(from, to]`, in `_seq` order: (`_seq`, key, the key's row after it).
-    fn events_between(&self, from: u64, to: u64) -> Vec<(u64, i64, Option<&Row>)> {
+    pub(super) fn events_between(&self, from: u64, to: u64) -> Vec<(u64, i64, Option<&Row>)> {
         let mut events = Vec::new();
         for (key, versions) in &self.versions {
             let start = versions.partition_point(|(seq, _)| *seq <= from);
@@ -205,12 +205,14 @@ impl History {
     /// after cannot, and is skipped without computing the window.
     pub fn window_results(&self, query: &Query, added: usize, from: u64, to: u64) -> WindowResults {
         let mut state = self.state_at(from);
-        let initial = query.ordered(&state, added);
+        let initial = query.ordered(&state, added, from);
         let mut last = initial.clone();
         let mut changes = Vec::new();
         for (seq, key, row) in self.events_between(from, to) {
-            let matched = state.get(&key).is_some_and(|before| query.matches(before));
-            let matches = row.is_some_and(|after| query.matches(after));
+            let matched = state
+                .get(&key)
+                .is_some_and(|before| query.matches(before, seq));
+            let matches = row.is_some_and(|after| query.matches(after, seq));
             match row {
                 Some(row) => state.insert(key, row.clone()),
                 None => state.remove(&key),
@@ -218,7 +220,7 @@ impl History {
             if !matched && !matches {
                 continue;
             }
-            let now = query.ordered(&state, added);
+            let now = query.ordered(&state, added, seq);
             if now != last {
                 changes.push((seq, now.clone()));
                 last = now;
@@ -262,7 +264,9 @@ impl View {
     /// rows, stamped with the write's `_seq`; `insert` of rows not held; `update` whose
     /// `old_rows` are exactly rows held and whose `rows` are rows named there or not held;
     /// no key twice; at most `limit` rows held after it, and not the same rows as before (a
-    /// message for a write that did not change the window is one too many).
+    /// message for a write that did not change the window is one too many). A time-relative
+    /// subscription's messages are the same (`limit`: none), stamped with a write's `_seq` or
+    /// a tick.
     pub fn apply_window(
         &mut self,
         kind: ChangeType,
@@ -271,7 +275,7 @@ impl View {
         old_rows: Option<&[Row]>,
         limit: usize,
     ) -> Result<(), String> {
-        let seq = seq.ok_or("a top-K change without a top-level \"seq\"")?;
+        let seq = seq.ok_or("a top-K or time-relative change without a top-level \"seq\"")?;
         if seq <= self.last {
             return Err(format!(
                 "seq {seq} does not increase (last received {}): gap/duplicate/reorder",
@@ -329,8 +333,8 @@ impl View {
             }
             _ => {
                 return Err(format!(
-                    "a malformed top-K {kind:?}: rows {rows:?}, old_rows {old_rows:?}"
-                ))
+                "a malformed top-K or time-relative {kind:?}: rows {rows:?}, old_rows {old_rows:?}"
+            ))
             }
         }
         if self.rows.len() > limit {
@@ -340,7 +344,9 @@ impl View {
             ));
         }
         if self.rows == before {
-            return Err("a top-K change that changes none of the rows held".into());
+            return Err(
+                "a top-K or time-relative change that changes none of the rows held".into(),
+            );
         }
         self.last = seq;
         self.received.push(Received {

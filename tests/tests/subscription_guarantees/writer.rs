@@ -8,7 +8,9 @@
 //! touches. Every request is the statement followed by a SELECT of the writer's rows, so the
 //! answer shows the rows as the statement left them, with the `_seq` of each new version: the
 //! writer checks them against its expectation and records the effects (new versions with
-//! their acknowledged `_seq`, deletes in request order).
+//! their acknowledged `_seq`, deletes in request order). `at` (TIMESTAMP) is written as a
+//! literal of the writer's clock plus a few hundred milliseconds either way (`clock.rs`), so
+//! the writer knows its exact value too.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering::Relaxed;
@@ -17,7 +19,9 @@ use serde_json::{json, Value};
 use strand_tests::try_sql;
 use strand_wire::Row;
 
-use crate::model::{key_of, seq_of, History, Rng, TableName, KEYS, QTY_MAX};
+use crate::model::{
+    at_of, at_sql, key_of, random_at, seq_of, History, Rng, TableName, KEYS, QTY_MAX,
+};
 use crate::{lock, Shared};
 
 /// Which keys a writer owns.
@@ -81,11 +85,14 @@ pub struct WriterLog {
     pub requests: Vec<Request>,
 }
 
-/// A statement and what it must do to the writer's rows (`(grp, qty)` by key).
+/// A row's `(grp, qty, at)` (`at` in microseconds, `None`: NULL).
+type Fields = (String, i64, Option<i64>);
+
+/// A statement and what it must do to the writer's rows (`(grp, qty, at)` by key).
 struct Planned {
     sql: String,
     /// `Err(())`: it must fail with `duplicate_key` and change nothing.
-    after: Result<BTreeMap<i64, (String, i64)>, ()>,
+    after: Result<BTreeMap<i64, Fields>, ()>,
     /// Keys that get a new version.
     put: BTreeSet<i64>,
     deleted: BTreeSet<i64>,
@@ -100,10 +107,12 @@ pub struct Writer {
     rng: Rng,
 }
 
-fn fields(row: &Row) -> (String, i64) {
+fn fields(row: &Row) -> Fields {
     let grp = row.get("grp").and_then(Value::as_str).unwrap_or_default();
     let qty = row.get("qty").and_then(Value::as_i64).unwrap_or(i64::MIN);
-    (grp.to_owned(), qty)
+    // A value the model cannot read differs from every value written.
+    let at = at_of(row).unwrap_or(Some(i64::MIN));
+    (grp.to_owned(), qty, at)
 }
 
 impl Writer {
@@ -142,7 +151,7 @@ impl Writer {
                 format!("UPDATE app.items SET qty = qty + 1 WHERE id = {key}"),
                 |_, _| true,
             ),
-            false => self.insert(&[(key, "z".to_owned(), 0)]),
+            false => self.insert(&[(key, "z".to_owned(), 0, None)]),
         };
         self.run(shared, planned);
         seq_of(&self.rows[&key]).unwrap_or_else(|e| self.fail(shared, &e))
@@ -160,7 +169,10 @@ impl Writer {
     fn random_statement(&mut self) -> Planned {
         let keys = self.log.keys.list();
         let key = self.rng.pick(&keys);
-        let values = |rng: &mut Rng, key: i64| (key, rng.group().to_owned(), rng.range(0, QTY_MAX));
+        let values = |rng: &mut Rng, key: i64| {
+            let (grp, qty) = (rng.group().to_owned(), rng.range(0, QTY_MAX));
+            (key, grp, qty, random_at(rng))
+        };
         match self.rng.below(100) {
             0..=39 => {
                 let row = values(&mut self.rng, key);
@@ -179,14 +191,27 @@ impl Writer {
             }
             45..=59 => {
                 let (grp, qty) = (self.rng.group(), self.rng.range(0, QTY_MAX));
-                let sql =
-                    format!("UPDATE app.items SET grp = '{grp}', qty = {qty} WHERE id = {key}");
-                self.update(sql, |k, _| k == key, |_, _| (grp.to_owned(), qty))
+                let at = random_at(&mut self.rng);
+                let sql = format!(
+                    "UPDATE app.items SET grp = '{grp}', qty = {qty}, at = {} WHERE id = {key}",
+                    at_sql(at)
+                );
+                self.update(sql, |k, _| k == key, |_| (grp.to_owned(), qty, at))
             }
-            60..=69 => {
+            60..=64 => {
                 let qty = self.rng.range(0, QTY_MAX);
                 let sql = format!("UPDATE app.items SET qty = {qty} WHERE id = {key}");
-                self.update(sql, |k, _| k == key, |grp, _| (grp.to_owned(), qty))
+                self.update(sql, |k, _| k == key, |(grp, _, at)| (grp.clone(), qty, *at))
+            }
+            65..=69 => {
+                // Only the time: the row moves in or out of time-relative results.
+                let at = random_at(&mut self.rng);
+                let sql = format!("UPDATE app.items SET at = {} WHERE id = {key}", at_sql(at));
+                self.update(
+                    sql,
+                    |k, _| k == key,
+                    |(grp, qty, _)| (grp.clone(), *qty, at),
+                )
             }
             70..=86 => self.delete(format!("DELETE FROM app.items WHERE id = {key}"), |k, _| {
                 k == key
@@ -219,22 +244,25 @@ impl Writer {
         }
     }
 
-    fn current(&self) -> BTreeMap<i64, (String, i64)> {
+    fn current(&self) -> BTreeMap<i64, Fields> {
         self.rows.iter().map(|(k, row)| (*k, fields(row))).collect()
     }
 
-    fn insert(&self, rows: &[(i64, String, i64)]) -> Planned {
+    fn insert(&self, rows: &[(i64, String, i64, Option<i64>)]) -> Planned {
         let values: Vec<String> = rows
             .iter()
-            .map(|(k, grp, qty)| format!("({k}, '{grp}', {qty})"))
+            .map(|(k, grp, qty, at)| format!("({k}, '{grp}', {qty}, {})", at_sql(*at)))
             .collect();
         let sql = format!(
-            "INSERT INTO app.items (id, grp, qty) VALUES {}",
+            "INSERT INTO app.items (id, grp, qty, at) VALUES {}",
             values.join(", ")
         );
-        let conflict = rows.iter().any(|(k, _, _)| self.rows.contains_key(k));
+        let conflict = rows.iter().any(|(k, ..)| self.rows.contains_key(k));
         let mut after = self.current();
-        after.extend(rows.iter().map(|(k, grp, qty)| (*k, (grp.clone(), *qty))));
+        after.extend(
+            rows.iter()
+                .map(|(k, grp, qty, at)| (*k, (grp.clone(), *qty, *at))),
+        );
         Planned {
             sql,
             after: if conflict { Err(()) } else { Ok(after) },
@@ -247,18 +275,18 @@ impl Writer {
         }
     }
 
-    /// An UPDATE of the rows `pick` selects (by key and current row) to `set(grp, qty)`.
+    /// An UPDATE of the rows `pick` selects (by key and current row) to `set(row)`.
     fn update(
         &self,
         sql: String,
         pick: impl Fn(i64, (&str, i64)) -> bool,
-        set: impl Fn(&str, i64) -> (String, i64),
+        set: impl Fn(&Fields) -> Fields,
     ) -> Planned {
         let mut after = self.current();
         let mut put = BTreeSet::new();
-        for (key, (grp, qty)) in after.iter_mut() {
-            if pick(*key, (grp, *qty)) {
-                (*grp, *qty) = set(grp, *qty);
+        for (key, row) in after.iter_mut() {
+            if pick(*key, (&row.0, row.1)) {
+                *row = set(row);
                 put.insert(*key);
             }
         }
@@ -275,7 +303,7 @@ impl Writer {
         self.update(
             sql,
             |_, (grp, qty)| pick(grp, qty),
-            |grp, qty| (grp.to_owned(), qty + 1),
+            |(grp, qty, at)| (grp.clone(), qty + 1, *at),
         )
     }
 
@@ -283,7 +311,7 @@ impl Writer {
         let mut after = self.current();
         let deleted: BTreeSet<i64> = after
             .iter()
-            .filter(|(k, (_, qty))| pick(**k, *qty))
+            .filter(|(k, (_, qty, _))| pick(**k, *qty))
             .map(|(k, _)| *k)
             .collect();
         after.retain(|k, _| !deleted.contains(k));
@@ -299,7 +327,7 @@ impl Writer {
     /// plan and record the effects.
     fn run(&mut self, shared: &Shared, planned: Planned) {
         let select = format!(
-            "SELECT id, grp, qty, _seq FROM app.items WHERE {}",
+            "SELECT id, grp, qty, at, _seq FROM app.items WHERE {}",
             self.log.keys.sql()
         );
         let text = format!("{}; {select}", planned.sql);
@@ -339,7 +367,7 @@ impl Writer {
             let row = row.as_object().cloned().unwrap_or_default();
             rows.insert(key_of(&row).unwrap_or_else(|e| self.fail(shared, &e)), row);
         }
-        let got: BTreeMap<i64, (String, i64)> = rows.iter().map(|(k, r)| (*k, fields(r))).collect();
+        let got: BTreeMap<i64, Fields> = rows.iter().map(|(k, r)| (*k, fields(r))).collect();
         if got != after {
             self.fail(
                 shared,
