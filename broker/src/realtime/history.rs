@@ -11,7 +11,7 @@ use super::change::{classify, ChangeKind};
 use super::live_view::LiveView;
 use super::plan::SubscriptionPlan;
 use crate::error::ApiError;
-use crate::tables::versions::AsOfError;
+use crate::tables::versions::{AsOfError, KeyedPartition};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
@@ -30,6 +30,27 @@ pub enum HistoryError {
     /// (`data_corrupt`): refused, never answered with an older version.
     #[error(transparent)]
     Damaged(ApiError),
+    /// Reading as of this `_seq` needs history compaction or retention has removed since the
+    /// reader last looked (below the partition's resumable floor, the argument): the client
+    /// resumes from a fresh snapshot.
+    #[error("the history as of this _seq is no longer retained (resumable from {0})")]
+    TooOld(Seq),
+}
+
+/// An indexed snapshot of `partition` to read it as of `as_of`, checked against the resumable
+/// floor after it was taken. Compaction raises the floor before it removes a version, so a
+/// snapshot taken while `as_of` is at or above the floor holds every version live at `as_of`;
+/// below it, a version live then may be gone and a scan would silently miss its row.
+pub(super) fn snapshot_as_of(
+    partition: &KeyedPartition,
+    as_of: Seq,
+) -> Result<ReadSnapshot, HistoryError> {
+    let snapshot = partition.indexed_snapshot();
+    let lowest = partition.partition().lowest_resumable_seq();
+    if as_of < lowest {
+        return Err(HistoryError::TooOld(lowest));
+    }
+    Ok(snapshot)
 }
 
 /// A version of a row: its stored fields and `_seq`.

@@ -12,7 +12,7 @@ use strand_log::Seq;
 use strand_sql_view::{GroupChange, LiveGroups, RowView, Value};
 use strand_wire::ChangeType;
 
-use super::history::{HistoryError, VersionPair};
+use super::history::{snapshot_as_of, HistoryError, VersionPair};
 use super::live_window::WindowChange;
 use super::plan::{system, SubscriptionPlan};
 use super::snapshot::each_matching_row;
@@ -50,7 +50,7 @@ impl LiveAggregate {
         let mut groups = select
             .live_groups()
             .ok_or_else(|| HistoryError::Row("not a grouping query".to_owned()))?;
-        let snapshot = self.partition.indexed_snapshot();
+        let snapshot = snapshot_as_of(&self.partition, as_of)?;
         let mut scanned = 0u64;
         let mut failed = None;
         each_matching_row(

@@ -19,7 +19,7 @@ use strand_log::Seq;
 use strand_sql_view::{encode_key, RowView};
 use strand_wire::ChangeType;
 
-use super::history::{decode, HistoryError, VersionPair};
+use super::history::{decode, snapshot_as_of, HistoryError, VersionPair};
 use super::live_window::WindowChange;
 use super::plan::{system, SubscriptionPlan};
 use super::snapshot::each_live_row;
@@ -104,7 +104,7 @@ impl LiveClock {
         self.rows.clear();
         self.deadlines.clear();
         self.time = time_of(as_of);
-        let snapshot = self.partition.indexed_snapshot();
+        let snapshot = snapshot_as_of(&self.partition, as_of)?;
         let mut scanned = 0;
         let mut found = Vec::new();
         each_live_row(

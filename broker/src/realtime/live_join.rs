@@ -18,7 +18,7 @@ use strand_log::{ReadFrom, Seq};
 use strand_sql_view::{encode_key, live_join_row_key, JoinChange, LiveJoin, RowView, Value};
 use strand_wire::ChangeType;
 
-use super::history::{decode, HistoryError, VersionPair};
+use super::history::{decode, snapshot_as_of, HistoryError, VersionPair};
 use super::live_window::WindowChange;
 use super::plan::SubscriptionPlan;
 use super::snapshot::each_live_row;
@@ -76,7 +76,7 @@ impl LiveJoinView {
         let mut scanned = 0u64;
         let mut ignored = JoinChange::default();
         for (source, partition) in self.partitions.iter().enumerate().skip(1) {
-            let snapshot = partition.indexed_snapshot();
+            let snapshot = snapshot_as_of(partition, as_of)?;
             for record in versions_as_of(&snapshot, as_of)? {
                 scanned += 1;
                 if record.flags.is_tombstone() {
@@ -90,7 +90,7 @@ impl LiveJoinView {
             }
         }
         let first = &self.partitions[0];
-        let snapshot = first.indexed_snapshot();
+        let snapshot = snapshot_as_of(first, as_of)?;
         let mut rows = Vec::new();
         each_live_row(
             first,

@@ -20,7 +20,7 @@ use strand_log::Seq;
 use strand_sql_view::{sort_order, RowView, Value};
 use strand_wire::{encode_change_at, ChangeType};
 
-use super::history::{decode, HistoryError, VersionPair};
+use super::history::{decode, snapshot_as_of, HistoryError, VersionPair};
 use super::plan::SubscriptionPlan;
 use super::snapshot::each_matching_row;
 use super::window::{Delta, TopKWindow, WindowKey, WindowRow};
@@ -179,7 +179,7 @@ impl LiveWindow {
         delta: &mut Delta<RowKey, Stored>,
     ) -> Result<u64, HistoryError> {
         let capacity = self.window.capacity();
-        let snapshot = self.partition.indexed_snapshot();
+        let snapshot = snapshot_as_of(&self.partition, as_of)?;
         let mut first: BTreeMap<RowKey, WindowRow<Stored>> = BTreeMap::new();
         let (mut matching, mut scanned) = (0usize, 0u64);
         let plan = self.plan.clone();

@@ -60,7 +60,12 @@ impl CatchUp {
                     let mut window = live.view.as_ref().map(|window| window.lock());
                     if let Some(window) = window.as_deref_mut() {
                         if window.as_of().is_none() {
-                            window.fill(upto)?;
+                            match window.fill(upto) {
+                                Err(HistoryError::TooOld(lowest)) => {
+                                    return Ok(Piece::TooOld(lowest))
+                                }
+                                other => other?,
+                            };
                         }
                     }
                     let mut messages = Vec::new();
