@@ -11,7 +11,9 @@
 //!   its key's newest version (an expired delete): below it a reader cannot learn that delete.
 //!
 //! Runs beside appends: it reads a snapshot without the writer lock and takes the lock only to
-//! swap the rewritten segments in. Records appended meanwhile are never removed.
+//! swap the rewritten segments in. Records appended meanwhile are never removed, nor is
+//! anything a reader's [`crate::ReadHold`] still needs (`holds.rs`): with holds, "newest"
+//! above means newest at or below the lowest hold, and nothing above that hold is removed.
 //! [`Partition::compaction_backlog`] tells a scheduler, from memory alone, how much sealed
 //! history no compaction has checked yet.
 
@@ -83,15 +85,19 @@ impl Partition {
         // segment's records lie at or above its name, and the next segment's above that).
         let summary = last_sealed.load()?.index.summary;
         let sealed_last_seq = summary.last_seq.max(last_sealed.first_seq);
+        // Read the holds before the snapshot: a hold registered later starts at or above
+        // the snapshot's last record (or is checked again before the swap).
+        let held = self.holds.lock().lowest();
         let snapshot = self.snapshot();
-        let newest = newest_versions(&snapshot)?;
+        let planned = held.map_or(snapshot.last_seq(), |h| h.min(snapshot.last_seq()));
+        let newest = newest_versions(&snapshot, planned)?;
         let keep = |r: &RecordView<'_>| {
             let newest_seq = newest.get(r.key).copied().unwrap_or(Seq::ZERO);
             let tombstone_expired = r.flags.is_tombstone()
                 && r.timestamp_unix_ms
                     .saturating_add(policy.tombstone_retention_ms)
                     <= now_unix_ms;
-            r.key.is_empty() || (r.seq >= newest_seq && !tombstone_expired)
+            r.key.is_empty() || r.seq > planned || (r.seq >= newest_seq && !tombstone_expired)
         };
         let mut outcome = CompactionOutcome::default();
         let mut rewrites = Vec::new();
@@ -102,14 +108,28 @@ impl Partition {
         }
         if !rewrites.is_empty() {
             let floors = removed_history_floors(&snapshot, &newest, sealed_last_seq, &keep)?;
+            let mut holds = self.holds.lock();
+            if holds.lowest().is_some_and(|lowest| lowest < planned) {
+                // A reader registered below the plan meanwhile (a resume): what the plan
+                // removes may be what it reads next. Try again at the next compaction.
+                drop(holds);
+                self.discard(rewrites);
+                tracing::debug!(partition = %self.dir.display(), planned = %planned,
+                    "compaction gave way to a read hold registered below its plan");
+                return Ok(CompactionOutcome::default());
+            }
             self.raise_floors(floors)?;
             self.swap_in(rewrites, &mut outcome)?;
+            drop(holds);
             tracing::info!(partition = %self.dir.display(), records = outcome.records_removed,
                 lowest_resumable_seq = %floors.lowest_resumable_seq,
                 lowest_keyed_catch_up_seq = %floors.lowest_keyed_catch_up_seq, "compaction done");
         }
-        for segment in sealed.iter() {
-            segment.mark_compacted();
+        if planned >= sealed_last_seq {
+            // Held back by a reader, the segments stay due: what it held is removable later.
+            for segment in sealed.iter() {
+                segment.mark_compacted();
+            }
         }
         Ok(outcome)
     }
@@ -183,6 +203,16 @@ impl Partition {
         Ok((Some(rewrite), removed))
     }
 
+    /// Drop rewrites that will not be swapped in (best effort: a leftover `.tmp` is removed
+    /// when the partition is opened).
+    fn discard(&self, rewrites: Vec<Rewrite>) {
+        for rewrite in rewrites {
+            if let Some((tmp, ..)) = &rewrite.replacement {
+                let _ = self.storage.remove_file(tmp);
+            }
+        }
+    }
+
     /// Rename rewritten segments over the originals and publish the new view. A rename that
     /// fails keeps its original segment (and every later one) in place, readable as before:
     /// the floors were raised for the removal already, which only makes them conservative.
@@ -238,11 +268,14 @@ impl Partition {
     }
 }
 
-/// The newest `_seq` of every key in `snapshot`.
-fn newest_versions(snapshot: &ReadSnapshot) -> Result<HashMap<&[u8], Seq>> {
+/// The newest `_seq` at or below `upto` of every key in `snapshot`.
+fn newest_versions(snapshot: &ReadSnapshot, upto: Seq) -> Result<HashMap<&[u8], Seq>> {
     let mut newest: HashMap<&[u8], Seq> = HashMap::new();
     for record in snapshot.records(ReadFrom::Earliest) {
         let record = record?;
+        if record.seq > upto {
+            break;
+        }
         if !record.key.is_empty() {
             newest.insert(record.key, record.seq);
         }

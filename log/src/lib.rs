@@ -10,7 +10,8 @@
 //! durable under the [`FsyncPolicy`]); [`Partition::snapshot`] then [`ReadSnapshot::records`]
 //! for zero-copy reads; [`Partition::resume_floors`] says how far back a reader can resume
 //! after retention or compaction, and [`Partition::compaction_backlog`] whether compaction is
-//! due. On-disk formats: `docs/log-format.md`.
+//! due. A reader that follows a partition across snapshots takes a [`ReadHold`]
+//! ([`Partition::hold_reads_from_now`]) so compaction keeps what it has not read yet. On-disk formats: `docs/log-format.md`.
 //!
 //! Locks do not poison (`parking_lot`). A panic in the commit round poisons the partitions it
 //! was writing (they refuse appends until reopened), completes the round and wakes its
@@ -20,6 +21,7 @@ mod commit;
 mod compaction;
 mod config;
 mod error;
+mod holds;
 mod index;
 pub mod limits;
 mod meta;
@@ -39,6 +41,7 @@ pub use commit::Committed;
 pub use compaction::{CompactionBacklog, CompactionOutcome, CompactionPolicy};
 pub use config::{FsyncPolicy, PartitionConfig, StoreConfig};
 pub use error::{is_storage_full, LogError, Result};
+pub use holds::ReadHold;
 pub use index::{SegmentIndex, SegmentSummary};
 pub use meta::ResumeFloors;
 pub use partition::{AppendTicket, Partition, Tick};

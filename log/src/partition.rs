@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::commit::{CommitQueue, Committed};
 use crate::config::PartitionConfig;
 use crate::error::{LogError, Result};
+use crate::holds::ReadHolds;
 use crate::limits::ZEROS_CHUNK_BYTES;
 use crate::meta::ResumeFloors;
 use crate::reader::{ActiveRef, PartitionView, ReadSnapshot};
@@ -52,6 +53,8 @@ pub struct Partition {
     pub(crate) unremoved: Mutex<Vec<Arc<SealedSegment>>>,
     /// Written but not yet fdatasync'd (policies `interval` and `never`).
     pub(crate) unsynced: AtomicBool,
+    /// What readers following the partition still need; compaction keeps it (`holds.rs`).
+    pub(crate) holds: ReadHolds,
 }
 
 impl Partition {
@@ -108,6 +111,7 @@ impl Partition {
             maintenance: Mutex::new(()),
             unremoved: Mutex::new(Vec::new()),
             unsynced: AtomicBool::new(false),
+            holds: ReadHolds::default(),
         }))
     }
 

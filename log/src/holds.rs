@@ -1,0 +1,102 @@
+//! [`ReadHold`]: a reader's claim on the history after its position. A reader that follows a
+//! partition across many snapshots (a live feed, a catch-up, a view over several partitions)
+//! reads each record after its position *and* the previous version that record names. Keyed
+//! compaction removes superseded versions and old tombstones; without a hold it could remove
+//! them between two of the reader's snapshots, and the reader would read an update as an
+//! insert, or never learn of a delete, without any sign of it.
+//!
+//! The rule compaction keeps (`compaction.rs`): with holds at positions `p1..pn`, let
+//! `H = min(p)`. Nothing above `H` is removed, and a version at or below `H` is removed only
+//! when a newer version of its key is also at or below `H`. So every record a holder has not
+//! read is there, and so is its previous version (it is the newest as of `H`, or above `H`).
+//!
+//! A hold registered at a position below a compaction that is already running would not be
+//! seen by that compaction's plan: the compaction checks the holds again, under the same lock
+//! that registration takes, before it raises the floors and swaps its segments in, and gives
+//! up its swap if a hold now lies below its plan. Removals finished before a hold was
+//! registered raised the lowest resumable `_seq` above every record they touched, so a holder
+//! registered at `p` checks `lowest_resumable_seq() <= p` once, after registering.
+
+use parking_lot::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use crate::partition::Partition;
+use crate::seq::Seq;
+
+/// A reader's claim that every record after [`ReadHold::position`] stays readable together
+/// with its previous version. Released when dropped.
+#[derive(Debug)]
+pub struct ReadHold {
+    position: Arc<AtomicU64>,
+}
+
+impl ReadHold {
+    /// The reader has read everything up to `seq`: compaction may now treat it as history.
+    /// A hold never moves back.
+    pub fn advance(&self, seq: Seq) {
+        self.position.fetch_max(seq.0, Ordering::AcqRel);
+    }
+
+    /// Every record after this `_seq` is kept for the holder.
+    pub fn position(&self) -> Seq {
+        Seq(self.position.load(Ordering::Acquire))
+    }
+}
+
+/// The holds of one partition.
+#[derive(Debug, Default)]
+pub(crate) struct ReadHolds {
+    slots: Mutex<Vec<Weak<AtomicU64>>>,
+}
+
+/// The holds, locked: registration waits while a compaction decides and swaps under it.
+pub(crate) struct LockedHolds<'a> {
+    slots: MutexGuard<'a, Vec<Weak<AtomicU64>>>,
+}
+
+impl ReadHolds {
+    pub(crate) fn lock(&self) -> LockedHolds<'_> {
+        LockedHolds {
+            slots: self.slots.lock(),
+        }
+    }
+}
+
+impl LockedHolds<'_> {
+    /// The lowest position of a live hold, forgetting released ones.
+    pub(crate) fn lowest(&mut self) -> Option<Seq> {
+        let mut lowest: Option<u64> = None;
+        self.slots.retain(|slot| match slot.upgrade() {
+            Some(position) => {
+                let at = position.load(Ordering::Acquire);
+                lowest = Some(lowest.map_or(at, |l| l.min(at)));
+                true
+            }
+            None => false,
+        });
+        lowest.map(Seq)
+    }
+}
+
+impl Partition {
+    /// Hold the history after `seq` for a reader that has read everything up to it (see the
+    /// module comment). A reader resuming from an old `seq` must check
+    /// [`Partition::lowest_resumable_seq`] after this: history removed before the hold was
+    /// registered is not brought back.
+    pub fn hold_reads_after(&self, seq: Seq) -> ReadHold {
+        let position = Arc::new(AtomicU64::new(seq.0));
+        self.holds.lock().slots.push(Arc::downgrade(&position));
+        ReadHold { position }
+    }
+
+    /// [`Partition::hold_reads_after`] the newest committed record, and that record's `_seq`:
+    /// for a reader that starts from now.
+    pub fn hold_reads_from_now(&self) -> (ReadHold, Seq) {
+        let mut holds = self.holds.lock();
+        let last = self.last_seq();
+        let position = Arc::new(AtomicU64::new(last.0));
+        holds.slots.push(Arc::downgrade(&position));
+        (ReadHold { position }, last)
+    }
+}
