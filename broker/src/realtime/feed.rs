@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use strand_log::{ReadFrom, Seq};
+use strand_log::{ReadFrom, ReadHold, Seq};
 use strand_sql_view::encode_key;
 use strand_wire::{codes, encode_change, ServerMessage};
 
@@ -50,6 +50,9 @@ struct FeedState {
     clocks: usize,
     /// Join subscriptions among them: woken on every dispatch, they read all their tables.
     joins: usize,
+    /// Keeps compaction from removing what the feed has not offered yet (at `position`);
+    /// released when the feed retires.
+    hold: Option<ReadHold>,
 }
 
 /// The subscriptions pinned to one value: almost always one, kept without an allocation.
@@ -104,11 +107,12 @@ pub enum Join {
 
 impl PartitionFeed {
     pub fn new(partition: Arc<KeyedPartition>) -> PartitionFeed {
-        let position = partition.snapshot().last_seq();
+        let (hold, position) = partition.partition().hold_reads_from_now();
         PartitionFeed {
             partition,
             state: Mutex::new(FeedState {
                 position,
+                hold: Some(hold),
                 ..FeedState::default()
             }),
             dirty: AtomicBool::new(false),
@@ -155,6 +159,7 @@ impl PartitionFeed {
         state.remove(key);
         if state.subscriptions.is_empty() {
             self.retired.store(true, Ordering::Release);
+            state.hold = None;
             return true;
         }
         false
@@ -210,6 +215,15 @@ impl PartitionFeed {
         }
         let snapshot = self.partition.snapshot();
         if snapshot.last_seq() <= state.position {
+            return true;
+        }
+        let lowest = self.partition.partition().lowest_resumable_seq();
+        if lowest > state.position {
+            // Retention removed records the feed had not offered (compaction waits for the
+            // feed's hold; retention by age or size does not).
+            let error = format!("history up to _seq {lowest} was removed by retention");
+            let position = state.position;
+            self.interrupt(state, position, &error);
             return true;
         }
         let mut finished = true;
@@ -302,6 +316,9 @@ impl PartitionFeed {
                 }
             }
         }
+        if let Some(hold) = &state.hold {
+            hold.advance(state.position);
+        }
         metrics.changes_delivered(delivered, notified.map(|at| at.elapsed()));
         for key in slow {
             // The connection closes; its subscriptions leave when it does.
@@ -334,6 +351,7 @@ impl PartitionFeed {
             subscription.end_with(&message);
         }
         self.retired.store(true, Ordering::Release);
+        state.hold = None;
     }
 }
 

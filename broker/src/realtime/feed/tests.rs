@@ -39,9 +39,17 @@ fn plan(table: &TableDef, sql: &str) -> Arc<SubscriptionPlan> {
 
 /// A feed over a fresh keyed partition (in the returned directory).
 fn feed_in_temp_dir() -> (tempfile::TempDir, Arc<KeyedPartition>, PartitionFeed) {
+    feed_over_segments_of(PartitionConfig::default().segment_bytes_max)
+}
+
+/// [`feed_in_temp_dir`] with segments of `segment_bytes_max` bytes.
+fn feed_over_segments_of(
+    segment_bytes_max: u64,
+) -> (tempfile::TempDir, Arc<KeyedPartition>, PartitionFeed) {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = PartitionConfig {
         fsync: FsyncPolicy::Never,
+        segment_bytes_max,
         ..PartitionConfig::default()
     };
     let partition = Partition::open(dir.path(), config).expect("partition");
@@ -204,4 +212,84 @@ fn inline_dispatch_stays_within_its_budget_and_leaves_the_rest() {
     assert_eq!(received(&mut receivers), subscribers, "each once");
     feed.dispatch(&metrics);
     assert_eq!(received(&mut receivers), 0, "no duplicate");
+}
+
+/// The change types (and row ids) a subscription received so far.
+fn changes(receiver: &mut crate::realtime::OutboxReceiver) -> Vec<(String, i64)> {
+    let mut seen = Vec::new();
+    while let Ok(text) = receiver.try_recv() {
+        let message: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        let kind = message["change_type"].as_str().expect("a change").to_owned();
+        for row in message["rows"].as_array().expect("rows") {
+            seen.push((kind.clone(), row["id"].as_i64().expect("id")));
+        }
+    }
+    seen
+}
+
+/// Regression (issue 21, found by a 10,000-history guarantee run on a loaded machine).
+/// Bug: compaction removed versions the feed had not offered yet; a feed lagging behind then
+/// read an update whose previous version was gone (an insert to it: a subscriber whose filter
+/// the row left kept it) and an insert after a delete that was gone (a second insert of a
+/// key the subscriber held). Fix: the feed holds the history after its position
+/// (`strand_log::ReadHold`); compaction waits for it.
+#[test]
+fn compaction_keeps_what_the_feed_has_not_offered() {
+    let (_dir, partition, feed) = feed_over_segments_of(4096);
+    let table = table();
+    let (ended, _ended_rx) = tokio::sync::mpsc::unbounded_channel();
+    let sql = "SELECT id FROM app.ticks WHERE room = 1";
+    let mut room_1 = join(&feed, &partition, &ended, 1, plan(&table, sql), Seq::ZERO);
+    let sql = "SELECT id, room FROM app.ticks";
+    let mut all = join(&feed, &partition, &ended, 2, plan(&table, sql), Seq::ZERO);
+    let metrics = Metrics::new(Arc::new(SyncCounters::default()));
+    write_row(&partition, 1, 1);
+    write_row(&partition, 2, 1);
+    feed.dispatch(&metrics);
+    assert_eq!(changes(&mut room_1), [("insert".into(), 1), ("insert".into(), 2)]);
+    assert_eq!(changes(&mut all).len(), 2);
+
+    // The feed lags: row 1 moves out of room 1, row 2 is deleted and comes back, and enough
+    // is written after them that they lie in sealed segments; then compaction runs with
+    // tombstones expiring at once.
+    write_row(&partition, 1, 2);
+    let key = encode_key(Value::BigInt(2).as_ref()).expect("key");
+    let delete = [RowWrite::Delete { key: &key }];
+    partition.writer().append(&delete).expect("delete");
+    write_row(&partition, 2, 1);
+    for id in 1000..1400 {
+        write_row(&partition, id, 9);
+    }
+    let log = partition.partition();
+    assert!(log.compaction_backlog().sealed_segments >= 2);
+    let policy = strand_log::CompactionPolicy {
+        tombstone_retention_ms: 0,
+    };
+    let far_future = u64::MAX / 2;
+    log.compact(&policy, far_future).expect("compaction");
+
+    feed.dispatch(&metrics);
+    assert_eq!(
+        changes(&mut room_1),
+        [
+            ("delete".into(), 1),
+            ("delete".into(), 2),
+            ("insert".into(), 2)
+        ],
+        "row 1 left room 1; row 2 was deleted, then came back"
+    );
+    let seen = changes(&mut all);
+    assert_eq!(
+        seen[..3],
+        [
+            ("update".into(), 1),
+            ("delete".into(), 2),
+            ("insert".into(), 2)
+        ]
+    );
+    assert_eq!(seen.len(), 3 + 400);
+
+    // Offered, the history is the compaction's again.
+    let outcome = log.compact(&policy, far_future).expect("compaction");
+    assert_eq!(outcome.records_removed, 3, "the versions row 1 and row 2 had, and the delete");
 }
