@@ -39,9 +39,8 @@ struct Write {
 }
 
 fn arb_writes() -> impl Strategy<Value = Vec<Write>> {
-    let write = (0u8..6, prop::bool::weighted(0.3), any::<u8>()).prop_map(|(key, delete, value)| {
-        Write { key, delete, value }
-    });
+    let write = (0u8..6, prop::bool::weighted(0.3), any::<u8>())
+        .prop_map(|(key, delete, value)| Write { key, delete, value });
     prop::collection::vec(write, 20..120)
 }
 
@@ -196,8 +195,7 @@ fn a_dropped_hold_holds_nothing_back() {
     let remaining = |take_hold: bool| {
         let dir = tempfile::tempdir().unwrap();
         let clock = TestClock::new(START_UNIX_MS);
-        let partition =
-            Partition::open(dir.path(), config(&clock, Arc::new(FileStorage))).unwrap();
+        let partition = Partition::open(dir.path(), config(&clock, Arc::new(FileStorage))).unwrap();
         let mut history = Vec::new();
         append_writes(&partition, &clock, &writes, &mut history);
         if take_hold {
@@ -205,7 +203,10 @@ fn a_dropped_hold_holds_nothing_back() {
         }
         clock.shift(60_000);
         let outcome = partition.compact(&POLICY, clock.now()).unwrap();
-        assert!(outcome.records_removed > 0, "the history has superseded versions");
+        assert!(
+            outcome.records_removed > 0,
+            "the history has superseded versions"
+        );
         read(&partition.snapshot(), ReadFrom::Earliest)
             .iter()
             .map(|r| (r.key.clone(), r.payload.clone(), r.tombstone))
@@ -265,7 +266,11 @@ fn a_hold_registered_during_a_compaction_makes_it_give_way() {
     // compaction rewrites (not only removes) segments.
     let writes: Vec<Write> = (0..80)
         .map(|i| Write {
-            key: if i % 3 == 0 { 100 + i as u8 } else { (i % 4) as u8 },
+            key: if i % 3 == 0 {
+                100 + i as u8
+            } else {
+                (i % 4) as u8
+            },
             delete: i % 5 == 2,
             value: i as u8,
         })
@@ -288,10 +293,11 @@ fn a_hold_registered_during_a_compaction_makes_it_give_way() {
     assert_eq!(outcome.records_removed, 0, "the compaction gave way");
     assert_holder_reads_everything(&partition, &history, resume_from);
     assert!(
-        !dir.path()
-            .read_dir()
+        !dir.path().read_dir().unwrap().any(|e| e
             .unwrap()
-            .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".tmp")),
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".tmp")),
         "the abandoned rewrite left no file"
     );
 

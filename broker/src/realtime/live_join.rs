@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value as Json};
-use strand_log::{ReadFrom, Seq};
+use strand_log::{ReadFrom, ReadHold, Seq};
 use strand_sql_view::{encode_key, live_join_row_key, JoinChange, LiveJoin, RowView, Value};
 use strand_wire::ChangeType;
 
@@ -32,6 +32,8 @@ pub struct LiveJoinView {
     partitions: Vec<Arc<KeyedPartition>>,
     state: LiveJoin,
     as_of: Option<Seq>,
+    /// One per partition, at `as_of`: compaction keeps what the next `advance` reads.
+    holds: Vec<ReadHold>,
 }
 
 impl LiveJoinView {
@@ -50,6 +52,7 @@ impl LiveJoinView {
             partitions,
             state,
             as_of: None,
+            holds: Vec::new(),
         })
     }
 
@@ -72,6 +75,13 @@ impl LiveJoinView {
             return Ok(0);
         };
         self.state = fresh;
+        // Before the snapshots: `snapshot_as_of` then checks each floor with the hold in
+        // place, so nothing after `as_of` can go unnoticed between now and `advance`.
+        self.holds = self
+            .partitions
+            .iter()
+            .map(|p| p.partition().hold_reads_after(as_of))
+            .collect();
         let select = self.plan.select();
         let mut scanned = 0u64;
         let mut ignored = JoinChange::default();
@@ -176,6 +186,9 @@ impl LiveJoinView {
             }
         }
         self.as_of = Some(tick.seq);
+        for hold in &self.holds {
+            hold.advance(tick.seq);
+        }
         Ok(messages)
     }
 

@@ -6,12 +6,14 @@
 //!
 //! Each piece reads one log snapshot and checks the lowest resumable `_seq` after taking it:
 //! retention and compaction raise that floor before they remove anything, so a piece never
-//! reads across removed history unnoticed. Below the floor the subscription ends with
+//! reads across removed history unnoticed. Compaction waits for the catch-up's
+//! [`ReadHold`] (taken before the subscription's first read), so only retention, or a
+//! resume from history compacted before the hold, meets the floor. Below the floor the subscription ends with
 //! `resume_too_old`; a read failure ends it with `subscription_interrupted` (never a gap).
 
 use std::sync::Arc;
 
-use strand_log::Seq;
+use strand_log::{ReadHold, Seq};
 use strand_wire::{codes, SeqText, ServerMessage};
 
 use crate::limits::REPLAY_CHUNK_BYTES;
@@ -24,6 +26,9 @@ pub(super) struct CatchUp {
     pub realtime: Arc<Realtime>,
     /// A keyed resume's changes, sent before the exact ones.
     pub keyed: Option<KeyedCatchUp>,
+    /// Keeps compaction from removing what the next piece reads (moved along with `upto`;
+    /// dropped once the subscription joined the feed, whose own hold takes over).
+    pub hold: Option<ReadHold>,
 }
 
 /// What one piece of the exact replay read.
@@ -100,6 +105,9 @@ impl CatchUp {
                     }
                 }
                 upto = replayed.upto;
+                if let Some(hold) = &self.hold {
+                    hold.advance(upto);
+                }
                 if replayed.done {
                     break;
                 }

@@ -219,7 +219,10 @@ fn changes(receiver: &mut crate::realtime::OutboxReceiver) -> Vec<(String, i64)>
     let mut seen = Vec::new();
     while let Ok(text) = receiver.try_recv() {
         let message: serde_json::Value = serde_json::from_str(&text).expect("JSON");
-        let kind = message["change_type"].as_str().expect("a change").to_owned();
+        let kind = message["change_type"]
+            .as_str()
+            .expect("a change")
+            .to_owned();
         for row in message["rows"].as_array().expect("rows") {
             seen.push((kind.clone(), row["id"].as_i64().expect("id")));
         }
@@ -246,7 +249,10 @@ fn compaction_keeps_what_the_feed_has_not_offered() {
     write_row(&partition, 1, 1);
     write_row(&partition, 2, 1);
     feed.dispatch(&metrics);
-    assert_eq!(changes(&mut room_1), [("insert".into(), 1), ("insert".into(), 2)]);
+    assert_eq!(
+        changes(&mut room_1),
+        [("insert".into(), 1), ("insert".into(), 2)]
+    );
     assert_eq!(changes(&mut all).len(), 2);
 
     // The feed lags: row 1 moves out of room 1, row 2 is deleted and comes back, and enough
@@ -291,5 +297,8 @@ fn compaction_keeps_what_the_feed_has_not_offered() {
 
     // Offered, the history is the compaction's again.
     let outcome = log.compact(&policy, far_future).expect("compaction");
-    assert_eq!(outcome.records_removed, 3, "the versions row 1 and row 2 had, and the delete");
+    assert_eq!(
+        outcome.records_removed, 3,
+        "the versions row 1 and row 2 had, and the delete"
+    );
 }

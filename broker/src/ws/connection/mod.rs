@@ -13,7 +13,7 @@ use strand_sql_view::Privilege;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::SinkExt;
-use strand_log::Seq;
+use strand_log::{ReadHold, Seq};
 use strand_sql_view::TableKind;
 use strand_wire::{codes, BatchControl, BatchStatus, ResumeMode, SeqText, ServerMessage};
 use tokio::sync::{mpsc, watch};
@@ -58,6 +58,9 @@ struct ActiveSubscription {
     /// The snapshot still being paged, with its batch size; `None` once it is delivered
     /// (boxed: idle subscriptions should not carry its size).
     snapshot: Option<Box<(SnapshotCursor, usize)>>,
+    /// From before the snapshot (or the resume point's floor check) until the catch-up joins
+    /// the feed: compaction keeps what the pages and the catch-up still read.
+    hold: Option<ReadHold>,
 }
 
 struct Connection {

@@ -42,16 +42,23 @@ impl Connection {
         }
         self.realtime.get_or_insert_with(|| target.realtime.clone());
         let schema = target.plan.schema();
-        let mut entry = ActiveSubscription {
-            live,
-            snapshot: None,
-        };
         let mut keyed = None;
         let floor = from_seq.or(as_of);
         if let Some(refusal) = floor.and_then(|from| resume_across_ddl(&id, from, &target)) {
             self.protocol.subscription_ended(&id);
             return self.reply(refusal).await;
         }
+        // Taken before the floors are checked and the snapshot is read (see `hold`).
+        let log = target.partition.partition();
+        let hold = match floor {
+            Some(from) => log.hold_reads_after(from),
+            None => log.hold_reads_from_now().0,
+        };
+        let mut entry = ActiveSubscription {
+            live,
+            snapshot: None,
+            hold: None,
+        };
         let boundary = match from_seq {
             Some(from) if from >= target.lowest_resumable_seq() => from,
             Some(_) if target.plan.keeps_view() => {
@@ -73,6 +80,8 @@ impl Connection {
                 match opened {
                     Ok(Ok(KeyedOpen::Ready(catch_up))) => {
                         let boundary = catch_up.boundary();
+                        // The keyed part reads one snapshot; the exact part starts here.
+                        hold.advance(boundary);
                         keyed = Some(catch_up);
                         boundary
                     }
@@ -117,6 +126,7 @@ impl Connection {
                 }
             }
         };
+        entry.hold = Some(hold);
         self.state.http.metrics.subscription_added();
         let ack = ServerMessage::SubscriptionAck {
             subscription_id: id.to_string(),
@@ -254,6 +264,7 @@ impl Connection {
             .view
             .as_ref()
             .is_none_or(|view| view.lock().as_of().is_some());
+        let hold = entry.hold.take();
         if keyed.is_none() && view_ready && realtime.join(&entry.live, after).is_ok() {
             return;
         }
@@ -261,6 +272,7 @@ impl Connection {
             live: entry.live.clone(),
             realtime,
             keyed,
+            hold,
         };
         tokio::spawn(task.run(after));
     }
