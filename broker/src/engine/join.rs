@@ -38,6 +38,12 @@ impl Engine {
                 .map_err(errors::from_versions)?;
             tables.push((table, partition));
         }
+        // Each table is read from its own snapshot as of the tick: compaction must not remove
+        // a version that is the newest as of the tick but was replaced after it.
+        let _holds: Vec<_> = tables
+            .iter()
+            .map(|(_, partition)| partition.partition().hold_reads_from_now().0)
+            .collect();
         let as_of = match tables.first() {
             Some((_, partition)) => consistent_point(partition)?,
             None => Seq::MAX,
