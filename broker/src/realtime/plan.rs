@@ -114,10 +114,13 @@ impl SubscriptionPlan {
     /// state is rebuilt as of a `_seq`, so a resume needs the exact history, never a keyed
     /// catch-up.
     pub fn keeps_view(&self) -> bool {
-        self.window().is_some()
-            || self.select.is_grouped()
-            || self.select.clock().is_some()
-            || self.select.join().is_some()
+        self.window().is_some() || self.select.is_grouped() || self.snapshots_at_tick()
+    }
+
+    /// Whether its snapshot is taken at a fresh settled tick (time-relative and join
+    /// subscriptions: the state at a `_seq` no record has, or across several partitions).
+    pub fn snapshots_at_tick(&self) -> bool {
+        self.select.clock().is_some() || self.select.join().is_some()
     }
 
     /// For a top-K subscription (one with LIMIT): its window's OFFSET and LIMIT.

@@ -92,7 +92,7 @@ impl SnapshotCursor {
             None => LIVE_CLOCK_SETTLE_WAIT_MS,
         };
         let tick = match as_of {
-            None if plan.select().clock().is_some() || plan.select().join().is_some() => {
+            None if plan.snapshots_at_tick() => {
                 settled_tick(partition, Duration::from_millis(wait))
                     .ok()
                     .flatten()
@@ -115,7 +115,7 @@ impl SnapshotCursor {
         plan: &SubscriptionPlan,
         as_of: Option<Seq>,
     ) -> Option<SnapshotCursor> {
-        if plan.select().clock().is_some() || plan.select().join().is_some() {
+        if plan.snapshots_at_tick() {
             // Its tick may wait for a commit round: that is `open`'s, on the blocking pool.
             return None;
         }
@@ -133,16 +133,10 @@ impl SnapshotCursor {
         let as_of = as_of.map_or(snapshot.last_seq(), |at| at.min(snapshot.last_seq()));
         let key_values = plan.select().filter().key_values();
         let reading = match key_values {
-            _ if plan.window().is_some()
-                || plan.select().is_grouped()
-                || plan.select().clock().is_some()
-                || plan.select().join().is_some() =>
-            {
-                Reading::Window {
-                    rows: None,
-                    next: 0,
-                }
-            }
+            _ if plan.keeps_view() => Reading::Window {
+                rows: None,
+                next: 0,
+            },
             Some(values) => Reading::Keys(
                 values
                     .iter()
