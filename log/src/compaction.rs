@@ -87,7 +87,7 @@ impl Partition {
         let sealed_last_seq = summary.last_seq.max(last_sealed.first_seq);
         // Read the holds before the snapshot: a hold registered later starts at or above
         // the snapshot's last record (or is checked again before the swap).
-        let held = self.holds.lock().lowest();
+        let held = self.holds.lock().lowest(now_unix_ms);
         let snapshot = self.snapshot();
         let planned = held.map_or(snapshot.last_seq(), |h| h.min(snapshot.last_seq()));
         let newest = newest_versions(&snapshot, planned)?;
@@ -109,7 +109,10 @@ impl Partition {
         if !rewrites.is_empty() {
             let floors = removed_history_floors(&snapshot, &newest, sealed_last_seq, &keep)?;
             let mut holds = self.holds.lock();
-            if holds.lowest().is_some_and(|lowest| lowest < planned) {
+            if holds
+                .lowest(now_unix_ms)
+                .is_some_and(|lowest| lowest < planned)
+            {
                 // A reader registered below the plan meanwhile (a resume): what the plan
                 // removes may be what it reads next. Try again at the next compaction.
                 drop(holds);

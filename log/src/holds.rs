@@ -16,11 +16,16 @@
 //! up its swap if a hold now lies below its plan. Removals finished before a hold was
 //! registered raised the lowest resumable `_seq` above every record they touched, so a holder
 //! registered at `p` checks `lowest_resumable_seq() <= p` once, after registering.
+//!
+//! A hold whose position is older than [`READ_HOLD_AGE_MAX_MS`] is not honoured: a reader
+//! that far behind must not stop compaction for good. It may then find history removed, and
+//! learns it from the floors (which is why holders keep checking them).
 
 use parking_lot::{Mutex, MutexGuard};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
+use crate::limits::READ_HOLD_AGE_MAX_MS;
 use crate::partition::Partition;
 use crate::seq::Seq;
 
@@ -64,18 +69,22 @@ impl ReadHolds {
 }
 
 impl LockedHolds<'_> {
-    /// The lowest position of a live hold, forgetting released ones.
-    pub(crate) fn lowest(&mut self) -> Option<Seq> {
-        let mut lowest: Option<u64> = None;
+    /// The lowest position of a live hold whose `_seq` is not older than `now_unix_ms` minus
+    /// [`READ_HOLD_AGE_MAX_MS`], forgetting released holds.
+    pub(crate) fn lowest(&mut self, now_unix_ms: u64) -> Option<Seq> {
+        let oldest_ms = now_unix_ms.saturating_sub(READ_HOLD_AGE_MAX_MS);
+        let mut lowest: Option<Seq> = None;
         self.slots.retain(|slot| match slot.upgrade() {
             Some(position) => {
-                let at = position.load(Ordering::Acquire);
-                lowest = Some(lowest.map_or(at, |l| l.min(at)));
+                let at = Seq(position.load(Ordering::Acquire));
+                if at == Seq::ZERO || at.unix_ms() >= oldest_ms {
+                    lowest = Some(lowest.map_or(at, |l| l.min(at)));
+                }
                 true
             }
             None => false,
         });
-        lowest.map(Seq)
+        lowest
     }
 }
 

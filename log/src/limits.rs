@@ -91,3 +91,9 @@ const _: () = assert!(GROWTH_BYTES_MAX % GROWTH_ALIGN_BYTES == 0);
 // A store keeps at least one partition open; a shared sync pays off from two partitions on.
 const _: () = assert!(OPEN_PARTITIONS_DEFAULT >= 1);
 const _: () = assert!(SHARED_SYNC_PARTITIONS_DEFAULT >= 2);
+
+/// How far behind the newest records a [`crate::ReadHold`] still holds compaction back: the
+/// time of its position's `_seq`, at most this long before the compaction's clock. A reader
+/// further behind (a client resuming from days ago, a stalled reader) cannot keep a partition
+/// from being compacted; it meets the resume floors, as without a hold.
+pub const READ_HOLD_AGE_MAX_MS: u64 = 10 * 60 * 1000;

@@ -18,6 +18,7 @@ use model::{
     append_checked, read, segment_first_seqs, ModelRecord, RecordSpec, TestClock, START_UNIX_MS,
 };
 use proptest::prelude::*;
+use strand_log::limits::READ_HOLD_AGE_MAX_MS;
 use strand_log::storage::{AtomicWrite, FileStorage, Storage, StorageFile};
 use strand_log::{
     CompactionPolicy, FsyncPolicy, Partition, PartitionConfig, ReadFrom, ReadHold, Seq,
@@ -309,5 +310,38 @@ fn a_hold_registered_during_a_compaction_makes_it_give_way() {
     assert!(
         outcome.records_removed > 0,
         "released, the history compacts"
+    );
+}
+
+/// A reader far behind (its position older than `READ_HOLD_AGE_MAX_MS`) does not stop
+/// compaction: it is compacted as if it held nothing, and the floors tell it so.
+#[test]
+fn a_hold_too_far_behind_is_not_honoured_and_the_floors_say_so() {
+    let writes: Vec<Write> = (0..80)
+        .map(|i| Write {
+            key: (i % 5) as u8,
+            delete: i % 7 == 3,
+            value: i as u8,
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::new(START_UNIX_MS);
+    let partition = Partition::open(dir.path(), config(&clock, Arc::new(FileStorage))).unwrap();
+    let mut history = Vec::new();
+    append_writes(&partition, &clock, &writes, &mut history);
+    let position = history[3].seq;
+    let hold = partition.hold_reads_after(position);
+
+    clock.shift(READ_HOLD_AGE_MAX_MS as i64 - 1_000);
+    partition.compact(&POLICY, clock.now()).unwrap();
+    // Within the age, the hold is honoured.
+    assert_holder_reads_everything(&partition, &history, position);
+
+    clock.shift(2_000);
+    let outcome = partition.compact(&POLICY, clock.now()).unwrap();
+    assert!(outcome.records_removed > 0, "past the age, it is not");
+    assert!(
+        partition.lowest_resumable_seq() > hold.position(),
+        "and the reader learns its history is gone"
     );
 }

@@ -219,9 +219,10 @@ impl PartitionFeed {
         }
         let lowest = self.partition.partition().lowest_resumable_seq();
         if lowest > state.position {
-            // Retention removed records the feed had not offered (compaction waits for the
-            // feed's hold; retention by age or size does not).
-            let error = format!("history up to _seq {lowest} was removed by retention");
+            // Records the feed had not offered were removed: by retention (which waits for
+            // no reader), or by compaction once the feed fell further behind than the log
+            // holds for a reader (`strand_log::limits::READ_HOLD_AGE_MAX_MS`).
+            let error = format!("history up to _seq {lowest} was removed");
             let position = state.position;
             self.interrupt(state, position, &error);
             return true;

@@ -148,6 +148,12 @@ impl LiveJoinView {
             return Ok(Vec::new());
         };
         let snapshots: Vec<_> = self.partitions.iter().map(|p| p.snapshot()).collect();
+        // The holds keep what is after `as_of` unless the view fell too far behind
+        // (`strand_log::limits::READ_HOLD_AGE_MAX_MS`): then the floors say so, never a gap.
+        let lowest = self.resume_floor();
+        if lowest > as_of {
+            return Err(HistoryError::TooOld(lowest));
+        }
         let mut records = Vec::new();
         for (source, snapshot) in snapshots.iter().enumerate() {
             for record in snapshot.records(ReadFrom::After(as_of)) {
