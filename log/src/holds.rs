@@ -29,6 +29,9 @@ use crate::limits::READ_HOLD_AGE_MAX_MS;
 use crate::partition::Partition;
 use crate::seq::Seq;
 
+/// Below this many entries, registration does not prune released holds.
+const PRUNE_AT_LEAST: usize = 16;
+
 /// A reader's claim that every record after [`ReadHold::position`] stays readable together
 /// with its previous version. Released when dropped.
 #[derive(Debug)]
@@ -52,12 +55,21 @@ impl ReadHold {
 /// The holds of one partition.
 #[derive(Debug, Default)]
 pub(crate) struct ReadHolds {
-    slots: Mutex<Vec<Weak<AtomicU64>>>,
+    slots: Mutex<Slots>,
+}
+
+#[derive(Debug, Default)]
+struct Slots {
+    /// Released holds stay until the next prune: registration prunes when the list has
+    /// doubled since the last one, so a partition that is never compacted (many subscribes,
+    /// no compaction) keeps at most twice its live holds.
+    held: Vec<Weak<AtomicU64>>,
+    prune_at: usize,
 }
 
 /// The holds, locked: registration waits while a compaction decides and swaps under it.
 pub(crate) struct LockedHolds<'a> {
-    slots: MutexGuard<'a, Vec<Weak<AtomicU64>>>,
+    slots: MutexGuard<'a, Slots>,
 }
 
 impl ReadHolds {
@@ -69,12 +81,23 @@ impl ReadHolds {
 }
 
 impl LockedHolds<'_> {
+    fn register(&mut self, seq: Seq) -> ReadHold {
+        let slots = &mut *self.slots;
+        if slots.held.len() >= slots.prune_at {
+            slots.held.retain(|slot| slot.strong_count() > 0);
+            slots.prune_at = (slots.held.len() * 2).max(PRUNE_AT_LEAST);
+        }
+        let position = Arc::new(AtomicU64::new(seq.0));
+        slots.held.push(Arc::downgrade(&position));
+        ReadHold { position }
+    }
+
     /// The lowest position of a live hold whose `_seq` is not older than `now_unix_ms` minus
     /// [`READ_HOLD_AGE_MAX_MS`], forgetting released holds.
     pub(crate) fn lowest(&mut self, now_unix_ms: u64) -> Option<Seq> {
         let oldest_ms = now_unix_ms.saturating_sub(READ_HOLD_AGE_MAX_MS);
         let mut lowest: Option<Seq> = None;
-        self.slots.retain(|slot| match slot.upgrade() {
+        self.slots.held.retain(|slot| match slot.upgrade() {
             Some(position) => {
                 let at = Seq(position.load(Ordering::Acquire));
                 if at == Seq::ZERO || at.unix_ms() >= oldest_ms {
@@ -94,9 +117,7 @@ impl Partition {
     /// [`Partition::lowest_resumable_seq`] after this: history removed before the hold was
     /// registered is not brought back.
     pub fn hold_reads_after(&self, seq: Seq) -> ReadHold {
-        let position = Arc::new(AtomicU64::new(seq.0));
-        self.holds.lock().slots.push(Arc::downgrade(&position));
-        ReadHold { position }
+        self.holds.lock().register(seq)
     }
 
     /// [`Partition::hold_reads_after`] the newest committed record, and that record's `_seq`:
@@ -104,8 +125,31 @@ impl Partition {
     pub fn hold_reads_from_now(&self) -> (ReadHold, Seq) {
         let mut holds = self.holds.lock();
         let last = self.last_seq();
-        let position = Arc::new(AtomicU64::new(last.0));
-        holds.slots.push(Arc::downgrade(&position));
-        (ReadHold { position }, last)
+        (holds.register(last), last)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A partition that is never compacted does not collect released holds: a million
+    /// subscribe-and-leave cycles leave at most a few entries behind.
+    #[test]
+    fn released_holds_are_pruned_by_registration() {
+        let holds = ReadHolds::default();
+        let kept = holds.lock().register(Seq(5));
+        for i in 0..1_000_000u64 {
+            drop(holds.lock().register(Seq(i)));
+        }
+        let mut locked = holds.lock();
+        assert!(
+            locked.slots.held.len() <= PRUNE_AT_LEAST,
+            "{}",
+            locked.slots.held.len()
+        );
+        assert_eq!(locked.lowest(0), Some(Seq(5)));
+        drop(kept);
+        assert_eq!(locked.lowest(0), None);
     }
 }
