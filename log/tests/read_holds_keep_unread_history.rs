@@ -182,17 +182,22 @@ proptest! {
     }
 }
 
-/// Released holds hold nothing: with a hold taken and dropped, compaction removes as much as
-/// with none (checked on two copies of the same history).
-#[test]
-fn a_dropped_hold_holds_nothing_back() {
-    let writes: Vec<Write> = (0..80)
+/// 80 writes over five keys, every seventh a delete.
+fn five_keys_with_deletes() -> Vec<Write> {
+    (0..80)
         .map(|i| Write {
             key: (i % 5) as u8,
             delete: i % 7 == 3,
             value: i as u8,
         })
-        .collect();
+        .collect()
+}
+
+/// Released holds hold nothing: with a hold taken and dropped, compaction removes as much as
+/// with none (checked on two copies of the same history).
+#[test]
+fn a_dropped_hold_holds_nothing_back() {
+    let writes = five_keys_with_deletes();
     let remaining = |take_hold: bool| {
         let dir = tempfile::tempdir().unwrap();
         let clock = TestClock::new(START_UNIX_MS);
@@ -317,13 +322,7 @@ fn a_hold_registered_during_a_compaction_makes_it_give_way() {
 /// compaction: it is compacted as if it held nothing, and the floors tell it so.
 #[test]
 fn a_hold_too_far_behind_is_not_honoured_and_the_floors_say_so() {
-    let writes: Vec<Write> = (0..80)
-        .map(|i| Write {
-            key: (i % 5) as u8,
-            delete: i % 7 == 3,
-            value: i as u8,
-        })
-        .collect();
+    let writes = five_keys_with_deletes();
     let dir = tempfile::tempdir().unwrap();
     let clock = TestClock::new(START_UNIX_MS);
     let partition = Partition::open(dir.path(), config(&clock, Arc::new(FileStorage))).unwrap();
