@@ -21,6 +21,9 @@ pub struct Stats {
     pub stream_deletes: AtomicU64,
     pub resume_too_old: AtomicU64,
     pub reconnects: AtomicU64,
+    /// Sessions kept connected without reading whose connection the server dropped (a slow
+    /// consumer whose goodbye could not be sent through the full socket).
+    pub unread_drops: AtomicU64,
     pub writes: AtomicU64,
     pub ddl: AtomicU64,
     pub table_dropped: AtomicU64,
@@ -150,6 +153,10 @@ pub(super) fn report(shared: &Shared, histories: u64, cross_checked: (u64, u64),
         cross_checked,
         shared.seed,
         started.elapsed()
+    );
+    println!(
+        "subscription_guarantees: {} sessions left unread were dropped as slow consumers",
+        count(&stats.unread_drops)
     );
     assert_eq!(count(&stats.histories), histories);
     if histories >= 50 {

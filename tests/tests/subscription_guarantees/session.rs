@@ -100,6 +100,9 @@ pub struct Session<'a> {
     /// After a resume: changes up to this `_seq` (committed before the resume) are replay.
     replay_upto: u64,
     observer: bool,
+    /// Kept connected without reading (parked, or a DDL canary): the server may drop it as a
+    /// slow consumer without being able to say so (its goodbye does not fit the full socket).
+    pub left_unread: bool,
 }
 
 impl<'a> Session<'a> {
@@ -123,6 +126,7 @@ impl<'a> Session<'a> {
             added: 0,
             replay_upto: 0,
             observer: name.starts_with("observer"),
+            left_unread: false,
             id: name.replace(' ', "-"),
             name,
         }
@@ -226,6 +230,13 @@ impl<'a> Session<'a> {
             Err(WsEnd::TimedOut) => Got::Quiet,
             Err(WsEnd::Closed(Some((_, reason)))) if reason == codes::SLOW_CONSUMER => {
                 self.note("closed: slow_consumer".into());
+                Got::SlowConsumer
+            }
+            Err(end) if self.left_unread => {
+                // Only once: after the resume it reads, and a drop is a failure again.
+                self.left_unread = false;
+                self.note(format!("dropped while left unread: {end:?}"));
+                self.shared.stats.unread_drops.fetch_add(1, Relaxed);
                 Got::SlowConsumer
             }
             Err(end) => self.fail(&format!("the connection ended: {end:?}")),
