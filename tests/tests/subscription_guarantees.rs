@@ -85,6 +85,8 @@
 
 #[path = "subscription_guarantees/model.rs"]
 mod model;
+#[path = "subscription_guarantees/parked.rs"]
+mod parked;
 #[path = "subscription_guarantees/report.rs"]
 mod report;
 #[path = "subscription_guarantees/session.rs"]
@@ -105,6 +107,7 @@ use std::sync::{
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use model::{diff, key_of, Query, Rng, TableName};
+use parked::{finish_all, Parked};
 use report::report;
 pub use report::Stats;
 use serde_json::Value;
@@ -115,18 +118,12 @@ use stream::{StreamWrite, StreamWriter};
 use table::Table;
 use writer::{Keys, Writer, WriterLog};
 
-const CLIENT_THREADS: usize = 8;
+pub const CLIENT_THREADS: usize = 8;
 const WRITERS: i64 = 3;
 const DEFAULT_HISTORIES: u64 = 200;
 /// The barrier row's key (written before DROP TABLE and after the writers stopped): once the
 /// observer has it, it has everything before.
 const SENTINEL: i64 = 1_000_000;
-/// History sessions kept until the writers stop: a uniform sample of the histories (every
-/// history has its own liveness check at its end; keeping all of them would make the end
-/// replay the whole run to each). Up to PARKED_CONNECTED_MAX of them stay connected
-/// (unread), the others wait disconnected and resume.
-const PARKED_MAX: usize = 48;
-const PARKED_CONNECTED_MAX: usize = 16;
 /// Compaction runs during the histories (docs/configuration.md): small segments are sealed
 /// and compacted within a fraction of a second, and tombstones are kept only a moment, so
 /// resumes from a little way back get a keyed catch-up and older ones `resume_too_old`.
@@ -140,8 +137,6 @@ const COMPACTION: [&str; 8] = [
     "--tombstone-retention-ms",
     "1000",
 ];
-/// How long the sessions must stay quiet once they have every change they were owed.
-const FINAL_QUIET: Duration = Duration::from_millis(200);
 
 /// What every thread of the test shares.
 pub struct Shared {
@@ -193,58 +188,6 @@ pub fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 pub fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
     let waited = condvar.wait_timeout(guard, Duration::from_millis(50));
     waited.unwrap_or_else(PoisonError::into_inner).0
-}
-
-/// Sessions kept for the liveness check after the writers stop: the DDL canaries, and a
-/// uniform sample of the histories' sessions (reservoir sampling).
-#[derive(Default)]
-pub struct Parked<'a> {
-    canaries: Mutex<Vec<Session<'a>>>,
-    sample: Mutex<Sample<'a>>,
-}
-
-#[derive(Default)]
-struct Sample<'a> {
-    /// (connected, session)
-    sessions: Vec<(bool, Session<'a>)>,
-    offered: u64,
-}
-
-impl<'a> Parked<'a> {
-    /// Keep a DDL canary, connected.
-    pub fn keep_connected(&self, session: Session<'a>) {
-        lock(&self.canaries).push(session);
-    }
-
-    /// Maybe keep a history's `session` (connected if `connected` and there is room); one
-    /// not kept, or replaced, is dropped.
-    pub fn park(&self, mut session: Session<'a>, connected: bool, rng: &mut Rng) {
-        let mut sample = lock(&self.sample);
-        sample.offered += 1;
-        let slot = match sample.sessions.len() < PARKED_MAX {
-            true => sample.sessions.len(),
-            false => rng.below(sample.offered) as usize,
-        };
-        if slot >= PARKED_MAX {
-            return;
-        }
-        let room = sample.sessions.iter().filter(|(c, _)| *c).count() < PARKED_CONNECTED_MAX;
-        let connected = connected && (room || sample.sessions.get(slot).is_some_and(|s| s.0));
-        if !connected {
-            session.disconnect();
-        }
-        match sample.sessions.get_mut(slot) {
-            Some(kept) => *kept = (connected, session),
-            None => sample.sessions.push((connected, session)),
-        }
-    }
-
-    fn take(&self) -> Vec<Session<'a>> {
-        let mut sessions = std::mem::take(&mut *lock(&self.canaries));
-        let sample = std::mem::take(&mut lock(&self.sample).sessions);
-        sessions.extend(sample.into_iter().map(|(_, session)| session));
-        sessions
-    }
 }
 
 /// Marks a panicking thread's failure so that the others stop instead of waiting for it.
@@ -465,31 +408,6 @@ fn compare_with_select(shared: &Shared) {
     }
 }
 
-/// Liveness after the writers stopped: every parked session takes what it is owed (in
-/// parallel), then, after a pause, each must have received nothing more and hold the query's
-/// result at the last committed `_seq`.
-fn finish_all(parked: &Parked<'_>, items_last: u64, events_last: u64) {
-    let mut sessions = parked.take();
-    // Time-relative sessions first (popped from the end): they wait for time to pass.
-    sessions.sort_by_key(Session::is_clock);
-    let queue = Mutex::new(sessions);
-    let done = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..CLIENT_THREADS {
-            scope.spawn(|| loop {
-                let Some(mut session) = lock(&queue).pop() else {
-                    return;
-                };
-                session.finish(items_last, events_last);
-                lock(&done).push(session);
-            });
-        }
-    });
-    std::thread::sleep(FINAL_QUIET);
-    for mut session in done.into_inner().unwrap_or_else(PoisonError::into_inner) {
-        session.verify_quiet(items_last, events_last);
-    }
-}
 /// One simulated client: a random query and batch size; a fresh snapshot (paged, with pauses
 /// while the writers run), then live changes, with disconnects followed by a resume (or now
 /// and then a fresh snapshot); the result is checked after every step, and at the end every
