@@ -51,6 +51,22 @@
 //! within the server's tolerance); resumes, from any `"seq"` (ticks too), are exact or
 //! `resume_too_old` (`session_clock.rs`).
 //!
+//! An eighth of the histories (drawn before all the others: the shares above are of the
+//! rest) subscribe with a join of the STREAM table to the SHARED one (docs/websocket.md, "Join
+//! subscriptions"; `join.rs`): `SELECT e.id, <some of e.grp, e.qty, e.at, i.id AS iid, i.grp AS
+//! igrp, i.qty AS iqty, i.at AS iat, e.qty + i.qty AS total> FROM app.events e [INNER | LEFT
+//! [OUTER]] JOIN app.items i ON i.id = e.id | i.id = e.qty (either side first) [WHERE <both
+//! tables' columns, NULLs, AND, OR, NOT>]`. The model's join at a `_seq` S is the join over
+//! `app.events` as of S (the writer's records and the server's expiry deletes) and the
+//! subscription's generation of `app.items` as of S; a joined row is keyed by `e.id`, and its
+//! `_seq` is the newest of its parts. As for a window, the subscriber must receive exactly one
+//! message per write (to either table, merged by `_seq`) that changed the join, stamped with
+//! its `_seq`, each checked in itself (deleted and replaced rows held, inserted ones not) and
+//! leaving the copy equal to the join after that write; the snapshot is the join at its
+//! boundary; resumes are exact or `resume_too_old`, and a resume from before `app.items` was
+//! dropped is refused with `table_dropped`; DROP TABLE app.items ends the subscription with
+//! `table_dropped` (`session_join.rs`).
+//!
 //! The holes this closes (issue 16, "The checks that must catch defects like these"): the test
 //! used to check safety only (a subscriber that stopped receiving still equalled the query at
 //! its own last `_seq`), so a server that stopped delivering after a resume, dropped the last
@@ -63,7 +79,8 @@
 //!   query's result at the last committed `_seq`, having received the last `_seq` that
 //!   affects it ("affects": a write to the subscription's table whose row matched the filter
 //!   before or matches it after, `History::last_relevant`; for a window, a write that changed
-//!   the window or some group's row, `History::last_window_change`), and then nothing more;
+//!   the window or some group's row, `History::last_window_change`; for a join, a write to
+//!   either table that changed the join), and then nothing more;
 //!   a time-relative session reaches, at the end of its history, the result at the wall
 //!   clock's `_seq` (a message at or above it, or a copy equal to the result there), and after
 //!   the writers stopped, once the wall clock is past the last instant at which a final row
@@ -74,7 +91,8 @@
 //!   out) and top-K resumes, grouping changes (also replayed ones, ones carrying several
 //!   groups, inserts and deletes of groups), group checks and grouping resumes, time-relative
 //!   changes (also replayed ones, and ones at ticks, with rows entering and with rows leaving
-//!   by time), time-relative checks and resumes;
+//!   by time), time-relative checks and resumes, join changes (also replayed ones, and ones
+//!   caused by a write to `app.items`), join checks and resumes;
 //! - each writer owns its keys, knows what every statement must do, and records the versions
 //!   it wrote with their acknowledged `_seq`s and its deletes; the observer's history (the
 //!   reference of every check) must be exactly those records (`writer::cross_check`).

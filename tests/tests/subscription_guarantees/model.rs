@@ -1,8 +1,8 @@
 //! The reference side of `subscription_guarantees`: a seeded RNG, a small query grammar the
 //! test writes as SQL and also evaluates in Rust (conditions: `cond.rs`; top-K windows:
-//! `window.rs`; grouping queries: `groups.rs`; time-relative conditions: `clock.rs`), the
-//! table's full history as the observer saw it; a subscriber's copy with the checks each
-//! change passes is `view.rs`.
+//! `window.rs`; grouping queries: `groups.rs`; time-relative conditions: `clock.rs`; joins:
+//! `join.rs`), the table's full history as the observer saw it; a subscriber's copy with the
+//! checks each change passes is `view.rs`.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -16,6 +16,8 @@ mod clock;
 mod cond;
 #[path = "groups.rs"]
 mod groups;
+#[path = "join.rs"]
+mod join;
 #[path = "view.rs"]
 mod view;
 #[path = "window.rs"]
@@ -25,6 +27,8 @@ pub use clock::{at_of, at_sql, random_at, seq_at_ms, time_of, wall_ms};
 pub use cond::Cond;
 pub use groups::Grouping;
 use groups::GROUPING_PERCENT;
+use join::JOIN_PERCENT;
+pub use join::{join_results, Join, JoinResults, Source};
 pub use view::{diff, Applied, Keyed, View};
 use window::WINDOW_PERCENT;
 pub use window::{Received, Window};
@@ -115,10 +119,13 @@ impl TableName {
 
 /// A subscription's query: a table, a projection, an optional filter and, for a top-K
 /// subscription, a window (`[ORDER BY ...] LIMIT n [OFFSET m]`); for a grouping subscription,
-/// its groups and aggregates (which replace the projection).
+/// its groups and aggregates (which replace the projection); for a join subscription, the
+/// join (which replaces the rest; its `table` is `app.items`, the one whose DDL ends it and
+/// whose generation it reads: `app.events` has no DDL).
 #[derive(Clone, Debug)]
 pub struct Query {
     table: TableName,
+    join: Option<Join>,
     columns: &'static [&'static str],
     filter: Option<Cond>,
     window: Option<Window>,
@@ -137,6 +144,7 @@ impl Query {
     pub fn observer(table: TableName) -> Query {
         Query {
             table,
+            join: None,
             columns: OBSERVED,
             filter: None,
             window: None,
@@ -148,6 +156,7 @@ impl Query {
     pub fn new(columns: &'static [&'static str], filter: Option<Cond>) -> Query {
         Query {
             table: TableName::Items,
+            join: None,
             columns,
             filter,
             window: None,
@@ -190,10 +199,15 @@ impl Query {
         self.filter.as_ref().is_some_and(Cond::reads_clock)
     }
 
-    /// Its messages carry a top-level `"seq"` and may carry several rows: top-K, grouping
-    /// and time-relative subscriptions.
+    /// A join subscription (docs/websocket.md, "Join subscriptions").
+    pub fn join(&self) -> Option<&Join> {
+        self.join.as_ref()
+    }
+
+    /// Its messages carry a top-level `"seq"` and may carry several rows: top-K, grouping,
+    /// time-relative and join subscriptions.
     pub fn stamped(&self) -> bool {
-        self.per_write() || self.clock()
+        self.per_write() || self.clock() || self.join.is_some()
     }
 
     /// Rows as the model compares them: a grouping subscription's without `_seq` (a group
@@ -216,13 +230,24 @@ impl Query {
             .is_none_or(|f| f.eval(row, time_of(seq)))
     }
 
-    /// A random query; one in four reads the STREAM table. A sixth are time-relative (a
+    /// A random query. An eighth are joins (`join.rs`). Of the others, one in four reads the
+    /// STREAM table; a sixth are time-relative (a
     /// filter reading `now()`, no window or grouping: docs/websocket.md refuses those; two in
     /// five of them read the STREAM table, whose rows are rewritten less often, so more of
     /// them live to enter or leave by time); of the others a fifth are grouping queries, a
     /// third of the rest top-K windows (windows and groups more often without a filter than
     /// the others: over the whole table the most rows go in and out).
     pub fn random(rng: &mut Rng) -> Query {
+        if rng.percent(JOIN_PERCENT) {
+            return Query {
+                table: TableName::Items,
+                join: Some(Join::random(rng)),
+                columns: PROJECTIONS[1],
+                filter: None,
+                window: None,
+                grouping: None,
+            };
+        }
         let table = match rng.percent(25) {
             true => TableName::Events,
             false => TableName::Items,
@@ -234,6 +259,7 @@ impl Query {
             };
             return Query {
                 table,
+                join: None,
                 columns: rng.pick(&PROJECTIONS),
                 filter: Some(Cond::random_clock(rng)),
                 window: None,
@@ -250,6 +276,7 @@ impl Query {
         };
         Query {
             table,
+            join: None,
             // A grouping query's SELECT list is its own (`columns` is not `*`: DDL's rules).
             columns: match grouping {
                 Some(_) => PROJECTIONS[1],
@@ -264,7 +291,9 @@ impl Query {
     /// The column names `subscription_ack` must list when the table has `added` added
     /// columns: the projection (`*`: the table's columns), then `_seq` if absent.
     pub fn schema(&self, added: usize) -> Vec<String> {
-        let mut names: Vec<String> = if let Some(grouping) = &self.grouping {
+        let mut names: Vec<String> = if let Some(join) = &self.join {
+            join.columns()
+        } else if let Some(grouping) = &self.grouping {
             grouping.columns()
         } else if self.is_star() {
             let base = OBSERVED.iter().map(|c| c.to_string());
@@ -279,6 +308,9 @@ impl Query {
     }
 
     pub fn sql(&self) -> String {
+        if let Some(join) = &self.join {
+            return join.sql();
+        }
         let columns = match &self.grouping {
             Some(grouping) => grouping.select_list(),
             None => self.columns.join(", "),
