@@ -51,6 +51,22 @@
 //! within the server's tolerance); resumes, from any `"seq"` (ticks too), are exact or
 //! `resume_too_old` (`session_clock.rs`).
 //!
+//! An eighth of the histories (drawn before all the others: the shares above are of the
+//! rest) subscribe with a join of the STREAM table to the SHARED one (docs/websocket.md, "Join
+//! subscriptions"; `join.rs`): `SELECT e.id, <some of e.grp, e.qty, e.at, i.id AS iid, i.grp AS
+//! igrp, i.qty AS iqty, i.at AS iat, e.qty + i.qty AS total> FROM app.events e [INNER | LEFT
+//! [OUTER]] JOIN app.items i ON i.id = e.id | i.id = e.qty (either side first) [WHERE <both
+//! tables' columns, NULLs, AND, OR, NOT>]`. The model's join at a `_seq` S is the join over
+//! `app.events` as of S (the writer's records and the server's expiry deletes) and the
+//! subscription's generation of `app.items` as of S; a joined row is keyed by `e.id`, and its
+//! `_seq` is the newest of its parts. As for a window, the subscriber must receive exactly one
+//! message per write (to either table, merged by `_seq`) that changed the join, stamped with
+//! its `_seq`, each checked in itself (deleted and replaced rows held, inserted ones not) and
+//! leaving the copy equal to the join after that write; the snapshot is the join at its
+//! boundary; resumes are exact or `resume_too_old`, and a resume from before `app.items` was
+//! dropped is refused with `table_dropped`; DROP TABLE app.items ends the subscription with
+//! `table_dropped` (`session_join.rs`).
+//!
 //! The holes this closes (issue 16, "The checks that must catch defects like these"): the test
 //! used to check safety only (a subscriber that stopped receiving still equalled the query at
 //! its own last `_seq`), so a server that stopped delivering after a resume, dropped the last
@@ -63,7 +79,8 @@
 //!   query's result at the last committed `_seq`, having received the last `_seq` that
 //!   affects it ("affects": a write to the subscription's table whose row matched the filter
 //!   before or matches it after, `History::last_relevant`; for a window, a write that changed
-//!   the window or some group's row, `History::last_window_change`), and then nothing more;
+//!   the window or some group's row, `History::last_window_change`; for a join, a write to
+//!   either table that changed the join), and then nothing more;
 //!   a time-relative session reaches, at the end of its history, the result at the wall
 //!   clock's `_seq` (a message at or above it, or a copy equal to the result there), and after
 //!   the writers stopped, once the wall clock is past the last instant at which a final row
@@ -74,7 +91,8 @@
 //!   out) and top-K resumes, grouping changes (also replayed ones, ones carrying several
 //!   groups, inserts and deletes of groups), group checks and grouping resumes, time-relative
 //!   changes (also replayed ones, and ones at ticks, with rows entering and with rows leaving
-//!   by time), time-relative checks and resumes;
+//!   by time), time-relative checks and resumes, join changes (also replayed ones, and ones
+//!   caused by a write to `app.items`), join checks and resumes;
 //! - each writer owns its keys, knows what every statement must do, and records the versions
 //!   it wrote with their acknowledged `_seq`s and its deletes; the observer's history (the
 //!   reference of every check) must be exactly those records (`writer::cross_check`).
@@ -85,6 +103,8 @@
 
 #[path = "subscription_guarantees/model.rs"]
 mod model;
+#[path = "subscription_guarantees/parked.rs"]
+mod parked;
 #[path = "subscription_guarantees/report.rs"]
 mod report;
 #[path = "subscription_guarantees/session.rs"]
@@ -105,6 +125,7 @@ use std::sync::{
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use model::{diff, key_of, Query, Rng, TableName};
+use parked::{finish_all, Parked};
 use report::report;
 pub use report::Stats;
 use serde_json::Value;
@@ -115,18 +136,12 @@ use stream::{StreamWrite, StreamWriter};
 use table::Table;
 use writer::{Keys, Writer, WriterLog};
 
-const CLIENT_THREADS: usize = 8;
+pub const CLIENT_THREADS: usize = 8;
 const WRITERS: i64 = 3;
 const DEFAULT_HISTORIES: u64 = 200;
 /// The barrier row's key (written before DROP TABLE and after the writers stopped): once the
 /// observer has it, it has everything before.
 const SENTINEL: i64 = 1_000_000;
-/// History sessions kept until the writers stop: a uniform sample of the histories (every
-/// history has its own liveness check at its end; keeping all of them would make the end
-/// replay the whole run to each). Up to PARKED_CONNECTED_MAX of them stay connected
-/// (unread), the others wait disconnected and resume.
-const PARKED_MAX: usize = 48;
-const PARKED_CONNECTED_MAX: usize = 16;
 /// Compaction runs during the histories (docs/configuration.md): small segments are sealed
 /// and compacted within a fraction of a second, and tombstones are kept only a moment, so
 /// resumes from a little way back get a keyed catch-up and older ones `resume_too_old`.
@@ -140,8 +155,6 @@ const COMPACTION: [&str; 8] = [
     "--tombstone-retention-ms",
     "1000",
 ];
-/// How long the sessions must stay quiet once they have every change they were owed.
-const FINAL_QUIET: Duration = Duration::from_millis(200);
 
 /// What every thread of the test shares.
 pub struct Shared {
@@ -193,60 +206,6 @@ pub fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 pub fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
     let waited = condvar.wait_timeout(guard, Duration::from_millis(50));
     waited.unwrap_or_else(PoisonError::into_inner).0
-}
-
-/// Sessions kept for the liveness check after the writers stop: the DDL canaries, and a
-/// uniform sample of the histories' sessions (reservoir sampling).
-#[derive(Default)]
-pub struct Parked<'a> {
-    canaries: Mutex<Vec<Session<'a>>>,
-    sample: Mutex<Sample<'a>>,
-}
-
-#[derive(Default)]
-struct Sample<'a> {
-    /// (connected, session)
-    sessions: Vec<(bool, Session<'a>)>,
-    offered: u64,
-}
-
-impl<'a> Parked<'a> {
-    /// Keep a DDL canary, connected.
-    pub fn keep_connected(&self, mut session: Session<'a>) {
-        session.left_unread = true;
-        lock(&self.canaries).push(session);
-    }
-
-    /// Maybe keep a history's `session` (connected if `connected` and there is room); one
-    /// not kept, or replaced, is dropped.
-    pub fn park(&self, mut session: Session<'a>, connected: bool, rng: &mut Rng) {
-        let mut sample = lock(&self.sample);
-        sample.offered += 1;
-        let slot = match sample.sessions.len() < PARKED_MAX {
-            true => sample.sessions.len(),
-            false => rng.below(sample.offered) as usize,
-        };
-        if slot >= PARKED_MAX {
-            return;
-        }
-        let room = sample.sessions.iter().filter(|(c, _)| *c).count() < PARKED_CONNECTED_MAX;
-        let connected = connected && (room || sample.sessions.get(slot).is_some_and(|s| s.0));
-        if !connected {
-            session.disconnect();
-        }
-        session.left_unread = connected;
-        match sample.sessions.get_mut(slot) {
-            Some(kept) => *kept = (connected, session),
-            None => sample.sessions.push((connected, session)),
-        }
-    }
-
-    fn take(&self) -> Vec<Session<'a>> {
-        let mut sessions = std::mem::take(&mut *lock(&self.canaries));
-        let sample = std::mem::take(&mut lock(&self.sample).sessions);
-        sessions.extend(sample.into_iter().map(|(_, session)| session));
-        sessions
-    }
 }
 
 /// Marks a panicking thread's failure so that the others stop instead of waiting for it.
@@ -491,31 +450,6 @@ fn compare_with_select(shared: &Shared) {
     }
 }
 
-/// Liveness after the writers stopped: every parked session takes what it is owed (in
-/// parallel), then, after a pause, each must have received nothing more and hold the query's
-/// result at the last committed `_seq`.
-fn finish_all(parked: &Parked<'_>, items_last: u64, events_last: u64) {
-    let mut sessions = parked.take();
-    // Time-relative sessions first (popped from the end): they wait for time to pass.
-    sessions.sort_by_key(Session::is_clock);
-    let queue = Mutex::new(sessions);
-    let done = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..CLIENT_THREADS {
-            scope.spawn(|| loop {
-                let Some(mut session) = lock(&queue).pop() else {
-                    return;
-                };
-                session.finish(items_last, events_last);
-                lock(&done).push(session);
-            });
-        }
-    });
-    std::thread::sleep(FINAL_QUIET);
-    for mut session in done.into_inner().unwrap_or_else(PoisonError::into_inner) {
-        session.verify_quiet(items_last, events_last);
-    }
-}
 /// One simulated client: a random query and batch size; a fresh snapshot (paged, with pauses
 /// while the writers run), then live changes, with disconnects followed by a resume (or now
 /// and then a fresh snapshot); the result is checked after every step, and at the end every

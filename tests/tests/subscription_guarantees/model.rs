@@ -1,14 +1,14 @@
 //! The reference side of `subscription_guarantees`: a seeded RNG, a small query grammar the
 //! test writes as SQL and also evaluates in Rust (conditions: `cond.rs`; top-K windows:
-//! `window.rs`; grouping queries: `groups.rs`; time-relative conditions: `clock.rs`), the
-//! table's full history as the observer saw it, and a subscriber's copy with the checks each
-//! change passes.
+//! `window.rs`; grouping queries: `groups.rs`; time-relative conditions: `clock.rs`; joins:
+//! `join.rs`), the table's full history as the observer saw it; a subscriber's copy with the
+//! checks each change passes is `view.rs`.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use serde_json::Value;
-use strand_wire::{ChangeType, Row};
+use strand_wire::Row;
 
 #[path = "clock.rs"]
 mod clock;
@@ -16,6 +16,10 @@ mod clock;
 mod cond;
 #[path = "groups.rs"]
 mod groups;
+#[path = "join.rs"]
+mod join;
+#[path = "view.rs"]
+mod view;
 #[path = "window.rs"]
 mod window;
 use clock::CLOCK_PERCENT;
@@ -23,6 +27,9 @@ pub use clock::{at_of, at_sql, random_at, seq_at_ms, time_of, wall_ms};
 pub use cond::Cond;
 pub use groups::Grouping;
 use groups::GROUPING_PERCENT;
+use join::JOIN_PERCENT;
+pub use join::{join_results, Join, JoinResults, Source};
+pub use view::{diff, Applied, Keyed, View};
 use window::WINDOW_PERCENT;
 pub use window::{Received, Window};
 
@@ -112,10 +119,13 @@ impl TableName {
 
 /// A subscription's query: a table, a projection, an optional filter and, for a top-K
 /// subscription, a window (`[ORDER BY ...] LIMIT n [OFFSET m]`); for a grouping subscription,
-/// its groups and aggregates (which replace the projection).
+/// its groups and aggregates (which replace the projection); for a join subscription, the
+/// join (which replaces the rest; its `table` is `app.items`, the one whose DDL ends it and
+/// whose generation it reads: `app.events` has no DDL).
 #[derive(Clone, Debug)]
 pub struct Query {
     table: TableName,
+    join: Option<Join>,
     columns: &'static [&'static str],
     filter: Option<Cond>,
     window: Option<Window>,
@@ -134,6 +144,7 @@ impl Query {
     pub fn observer(table: TableName) -> Query {
         Query {
             table,
+            join: None,
             columns: OBSERVED,
             filter: None,
             window: None,
@@ -145,6 +156,7 @@ impl Query {
     pub fn new(columns: &'static [&'static str], filter: Option<Cond>) -> Query {
         Query {
             table: TableName::Items,
+            join: None,
             columns,
             filter,
             window: None,
@@ -187,10 +199,15 @@ impl Query {
         self.filter.as_ref().is_some_and(Cond::reads_clock)
     }
 
-    /// Its messages carry a top-level `"seq"` and may carry several rows: top-K, grouping
-    /// and time-relative subscriptions.
+    /// A join subscription (docs/websocket.md, "Join subscriptions").
+    pub fn join(&self) -> Option<&Join> {
+        self.join.as_ref()
+    }
+
+    /// Its messages carry a top-level `"seq"` and may carry several rows: top-K, grouping,
+    /// time-relative and join subscriptions.
     pub fn stamped(&self) -> bool {
-        self.per_write() || self.clock()
+        self.per_write() || self.clock() || self.join.is_some()
     }
 
     /// Rows as the model compares them: a grouping subscription's without `_seq` (a group
@@ -213,13 +230,24 @@ impl Query {
             .is_none_or(|f| f.eval(row, time_of(seq)))
     }
 
-    /// A random query; one in four reads the STREAM table. A sixth are time-relative (a
+    /// A random query. An eighth are joins (`join.rs`). Of the others, one in four reads the
+    /// STREAM table; a sixth are time-relative (a
     /// filter reading `now()`, no window or grouping: docs/websocket.md refuses those; two in
     /// five of them read the STREAM table, whose rows are rewritten less often, so more of
     /// them live to enter or leave by time); of the others a fifth are grouping queries, a
     /// third of the rest top-K windows (windows and groups more often without a filter than
     /// the others: over the whole table the most rows go in and out).
     pub fn random(rng: &mut Rng) -> Query {
+        if rng.percent(JOIN_PERCENT) {
+            return Query {
+                table: TableName::Items,
+                join: Some(Join::random(rng)),
+                columns: PROJECTIONS[1],
+                filter: None,
+                window: None,
+                grouping: None,
+            };
+        }
         let table = match rng.percent(25) {
             true => TableName::Events,
             false => TableName::Items,
@@ -231,6 +259,7 @@ impl Query {
             };
             return Query {
                 table,
+                join: None,
                 columns: rng.pick(&PROJECTIONS),
                 filter: Some(Cond::random_clock(rng)),
                 window: None,
@@ -247,6 +276,7 @@ impl Query {
         };
         Query {
             table,
+            join: None,
             // A grouping query's SELECT list is its own (`columns` is not `*`: DDL's rules).
             columns: match grouping {
                 Some(_) => PROJECTIONS[1],
@@ -261,7 +291,9 @@ impl Query {
     /// The column names `subscription_ack` must list when the table has `added` added
     /// columns: the projection (`*`: the table's columns), then `_seq` if absent.
     pub fn schema(&self, added: usize) -> Vec<String> {
-        let mut names: Vec<String> = if let Some(grouping) = &self.grouping {
+        let mut names: Vec<String> = if let Some(join) = &self.join {
+            join.columns()
+        } else if let Some(grouping) = &self.grouping {
             grouping.columns()
         } else if self.is_star() {
             let base = OBSERVED.iter().map(|c| c.to_string());
@@ -276,6 +308,9 @@ impl Query {
     }
 
     pub fn sql(&self) -> String {
+        if let Some(join) = &self.join {
+            return join.sql();
+        }
         let columns = match &self.grouping {
             Some(grouping) => grouping.select_list(),
             None => self.columns.join(", "),
@@ -429,177 +464,4 @@ impl History {
         }
         table
     }
-}
-
-/// One applied change: its `_seq`, key and the key's new row (`None` after a delete).
-pub struct Applied {
-    pub seq: u64,
-    pub key: i64,
-    pub row: Option<Row>,
-}
-
-/// A subscriber's copy of its result and the last `_seq` it received.
-#[derive(Default)]
-pub struct View {
-    pub rows: BTreeMap<i64, Row>,
-    pub last: u64,
-    /// During a keyed catch-up (docs/websocket.md, "Keyed catch-up"): its
-    /// `snapshot_end_seq`, and the `from_seq_id` it started from (a resume meanwhile starts
-    /// from there again: the keyed changes bring any copy between the two to the result at
-    /// the end).
-    pub keyed: Option<Keyed>,
-    /// The keys of the snapshot's rows in the order they came (a window's are in order).
-    pub loaded: Vec<i64>,
-    /// A window's copies not yet checked against the model, and the `_seq` of the last one
-    /// checked (`session_check.rs`).
-    pub received: Vec<Received>,
-    pub checked_at: u64,
-}
-
-#[derive(Clone, Copy, Debug)]
-pub struct Keyed {
-    pub from: u64,
-    pub until: u64,
-}
-
-impl View {
-    /// A snapshot batch's rows: every `_seq` at or below the boundary, no key twice.
-    pub fn load(&mut self, rows: &[Row], boundary: u64) -> Result<(), String> {
-        for row in rows {
-            let (seq, key) = (seq_of(row)?, key_of(row)?);
-            if seq > boundary {
-                return Err(format!(
-                    "snapshot row after the boundary {boundary}: {row:?}"
-                ));
-            }
-            self.loaded.push(key);
-            if let Some(earlier) = self.rows.insert(key, row.clone()) {
-                return Err(format!(
-                    "snapshot sent key {key} twice: {earlier:?}, {row:?}"
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// A `change`: `_seq` strictly above everything received, an insert of an absent key, an
-    /// update whose `old_rows` is exactly the row held, a delete of the row held (with the
-    /// deleting `_seq`).
-    pub fn apply(
-        &mut self,
-        kind: ChangeType,
-        rows: &[Row],
-        old_rows: Option<&[Row]>,
-    ) -> Result<Applied, String> {
-        let [row] = rows else {
-            return Err(format!("a change with {} rows", rows.len()));
-        };
-        let (seq, key) = (seq_of(row)?, key_of(row)?);
-        if seq <= self.last {
-            return Err(format!(
-                "_seq {seq} does not increase (last received {}): gap/duplicate/reorder",
-                self.last
-            ));
-        }
-        if let Some(keyed) = self.keyed {
-            return self.apply_keyed(keyed, kind, row, old_rows.is_some());
-        }
-        let held = self.rows.get(&key);
-        let applied = match (kind, held) {
-            (ChangeType::Insert, None) => Some(row.clone()),
-            (ChangeType::Update, Some(held)) => {
-                match old_rows {
-                    Some([old]) if old == held => {}
-                    _ => return Err(format!("update old_rows {old_rows:?} != held row {held:?}")),
-                }
-                Some(row.clone())
-            }
-            (ChangeType::Delete, Some(held)) => {
-                let strip = |r: &Row| {
-                    let mut r = r.clone();
-                    r.remove("_seq");
-                    r
-                };
-                if strip(row) != strip(held) {
-                    return Err(format!("delete row {row:?} != held row {held:?}"));
-                }
-                None
-            }
-            (kind, held) => {
-                return Err(format!("{kind:?} of key {key} while holding {held:?}"));
-            }
-        };
-        match &applied {
-            Some(new) => self.rows.insert(key, new.clone()),
-            None => self.rows.remove(&key),
-        };
-        self.last = seq;
-        Ok(Applied {
-            seq,
-            key,
-            row: applied,
-        })
-    }
-
-    /// A change of a keyed catch-up: an `insert` replaces any row with its key, a `delete`
-    /// (only the key and `_seq`) drops the row with its key if there is one; no `update`, and
-    /// nothing above its `snapshot_end_seq`, which the last keyed change carries (it is the
-    /// newest record the catch-up read). The caller checks the copy at that `_seq`.
-    fn apply_keyed(
-        &mut self,
-        keyed: Keyed,
-        kind: ChangeType,
-        row: &Row,
-        has_old_rows: bool,
-    ) -> Result<Applied, String> {
-        let (seq, key) = (seq_of(row)?, key_of(row)?);
-        if seq > keyed.until {
-            return Err(format!(
-                "a keyed catch-up to {} sent _seq {seq} before reaching it",
-                keyed.until
-            ));
-        }
-        let applied = match (kind, has_old_rows) {
-            (ChangeType::Insert, false) => {
-                self.rows.insert(key, row.clone());
-                Some(row.clone())
-            }
-            (ChangeType::Delete, false) if row.keys().all(|k| k == "id" || k == "_seq") => {
-                self.rows.remove(&key);
-                None
-            }
-            _ => return Err(format!("{kind:?} is not a keyed catch-up change: {row:?}")),
-        };
-        self.last = seq;
-        if seq == keyed.until {
-            self.keyed = None;
-        }
-        Ok(Applied {
-            seq,
-            key,
-            row: applied,
-        })
-    }
-}
-
-/// Missing, extra and different rows of `got` against `want`, or `None` when equal.
-pub fn diff(got: &BTreeMap<i64, Row>, want: &BTreeMap<i64, Row>) -> Option<String> {
-    let mut lines = Vec::new();
-    for (key, row) in want {
-        match got.get(key) {
-            None => lines.push(format!("  missing id {key}: {}", Value::from(row.clone()))),
-            Some(other) if other != row => lines.push(format!(
-                "  different id {key}: got {}, want {}",
-                Value::from(other.clone()),
-                Value::from(row.clone())
-            )),
-            Some(_) => {}
-        }
-    }
-    for (key, row) in got {
-        if !want.contains_key(key) {
-            lines.push(format!("  extra id {key}: {}", Value::from(row.clone())));
-        }
-    }
-    (!lines.is_empty()).then(|| lines.join("\n"))
 }

@@ -68,6 +68,18 @@ pub struct Stats {
     pub clock_checks: AtomicU64,
     pub clock_resumes: AtomicU64,
     pub clock_too_old: AtomicU64,
+    /// Join subscriptions: messages applied (and of them replayed by resumes, carrying
+    /// several rows), and as the checks found them: caused by a write to `app.items` (the
+    /// lookup side); checks against the model, exact resumes, `resume_too_old` answers.
+    pub join_changes: AtomicU64,
+    pub join_replayed: AtomicU64,
+    pub join_several: AtomicU64,
+    pub join_lookup: AtomicU64,
+    pub join_checks: AtomicU64,
+    pub join_resumes: AtomicU64,
+    pub join_too_old: AtomicU64,
+    /// Join subscriptions ended by DROP TABLE app.items (not in `table_dropped`).
+    pub join_dropped: AtomicU64,
 }
 
 pub(super) fn report(shared: &Shared, histories: u64, cross_checked: (u64, u64), started: Instant) {
@@ -96,7 +108,9 @@ pub(super) fn report(shared: &Shared, histories: u64, cross_checked: (u64, u64),
          subscriptions), {} time-relative changes ({} replayed by resumes, {} to STREAM \
          subscriptions, {} with several rows; {} at ticks, {} writes' carrying time moves; {} \
          with rows entering, {} with rows leaving by time; {} time checks, {} time resumes, {} \
-         time resume_too_old), {} DDL events \
+         time resume_too_old), {} join changes ({} replayed by resumes, {} with several rows, \
+         {} caused by writes to app.items; {} join checks, {} join resumes, {} join \
+         resume_too_old, {} ended by DROP TABLE app.items), {} DDL events \
          ({} table_dropped, {} schema_changed, {} resumes refused across DDL, {} named \
          subscriptions across ADD COLUMN), {} changes to STREAM subscriptions ({} deletes; {} rows expired), \
          {} sessions finished after the writers stopped, {} observed events from \
@@ -139,6 +153,14 @@ pub(super) fn report(shared: &Shared, histories: u64, cross_checked: (u64, u64),
         count(&stats.clock_checks),
         count(&stats.clock_resumes),
         count(&stats.clock_too_old),
+        count(&stats.join_changes),
+        count(&stats.join_replayed),
+        count(&stats.join_several),
+        count(&stats.join_lookup),
+        count(&stats.join_checks),
+        count(&stats.join_resumes),
+        count(&stats.join_too_old),
+        count(&stats.join_dropped),
         count(&stats.ddl),
         count(&stats.table_dropped),
         count(&stats.schema_changed),
@@ -238,6 +260,17 @@ pub(super) fn report(shared: &Shared, histories: u64, cross_checked: (u64, u64),
             ("rows leaving by time", count(&stats.clock_left)),
             ("time-relative checks", count(&stats.clock_checks)),
             ("time-relative resumes", count(&stats.clock_resumes)),
+            ("changes to join subscriptions", count(&stats.join_changes)),
+            (
+                "join changes caused by writes to app.items",
+                count(&stats.join_lookup),
+            ),
+            (
+                "join changes replayed by resumes",
+                count(&stats.join_replayed),
+            ),
+            ("join resumes", count(&stats.join_resumes)),
+            ("join checks", count(&stats.join_checks)),
         ];
         for (what, n) in exercised {
             assert!(n > 0, "seed {}: no {what} were exercised", shared.seed);

@@ -3,14 +3,15 @@
 //! kept after each message since the last check, equal the model's window after each write
 //! that changed it, which are exactly the messages received ([`Session::check_window`]); a
 //! grouping subscription's the same with the model's groups (compared without `_seq`); a
-//! time-relative subscription's as `session_clock.rs` says.
+//! time-relative subscription's as `session_clock.rs` says; a join subscription's as
+//! `session_join.rs` says.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::MutexGuard;
 use std::time::Instant;
 
 use super::{Session, OBSERVER_WAIT};
-use crate::model::diff;
+use crate::model::{diff, TableName};
 use crate::table::Table;
 use crate::{lock, wait};
 
@@ -23,9 +24,19 @@ impl<'a> Session<'a> {
     /// observer has every record: that history is complete). `seq` may be a tick, which no
     /// record has: the observer has every record below it once it has one above.
     pub(super) fn observed_up_to(&self, generation: usize, seq: u64) -> MutexGuard<'a, Table> {
+        self.observed_in(self.query.table(), generation, seq)
+    }
+
+    /// [`Session::observed_up_to`] of table `name` (a join reads both).
+    pub(super) fn observed_in(
+        &self,
+        name: TableName,
+        generation: usize,
+        seq: u64,
+    ) -> MutexGuard<'a, Table> {
         let shared = self.shared;
         let deadline = Instant::now() + OBSERVER_WAIT;
-        let mut table = lock(self.table());
+        let mut table = lock(shared.table(name));
         loop {
             let last = table.generation(generation).history.last_seq;
             if last >= seq || table.observer_generation > generation || table.complete(generation) {
@@ -37,7 +48,10 @@ impl<'a> Session<'a> {
             }
             if Instant::now() > deadline {
                 drop(table);
-                self.fail(&format!("the observer is stuck at _seq {last}"));
+                self.fail(&format!(
+                    "the observer of {} is stuck at _seq {last}",
+                    name.sql()
+                ));
             }
             table = wait(&shared.progressed, table);
         }
@@ -50,6 +64,9 @@ impl<'a> Session<'a> {
             return;
         }
         self.check_window();
+        if self.is_join() {
+            return self.check_join_copy();
+        }
         let at = self.view.last;
         let want = {
             let table = self.observed_up_to(self.generation, at);
@@ -73,6 +90,9 @@ impl<'a> Session<'a> {
     pub(super) fn check_window(&mut self) {
         if self.query.clock() {
             return self.check_clock();
+        }
+        if self.is_join() {
+            return self.check_join();
         }
         let received = std::mem::take(&mut self.view.received);
         let (Some(first), Some(last)) = (received.first(), received.last()) else {

@@ -50,6 +50,9 @@ impl Session<'_> {
         if self.query.clock() {
             return self.apply_clock_change(kind, seq, rows, old_rows);
         }
+        if self.is_join() {
+            return self.apply_join_change(kind, seq, rows, old_rows);
+        }
         let grouping = self.grouping_of().clone();
         if let Err(e) = self.view.apply_groups(kind, seq, rows, old_rows, &grouping) {
             self.fail(&e);
@@ -77,32 +80,34 @@ impl Session<'_> {
         }
     }
 
-    /// A top-K, grouping or time-relative resume was answered: exactly (a keyed catch-up
-    /// fails).
+    /// A top-K, grouping, time-relative or join resume was answered: exactly (a keyed
+    /// catch-up fails).
     pub(super) fn per_write_resume(&self, keyed: bool) {
         let stats = &self.shared.stats;
         let counter = match (self.query.window(), self.query.grouping()) {
             (Some(_), _) => &stats.window_resumes,
             (None, Some(_)) => &stats.group_resumes,
             (None, None) if self.query.clock() => &stats.clock_resumes,
+            (None, None) if self.is_join() => &stats.join_resumes,
             (None, None) => return,
         };
         if keyed {
             self.fail(
-                "a top-K, grouping or time-relative resume got a keyed catch-up (it resumes \
-                 exactly or not)",
+                "a top-K, grouping, time-relative or join resume got a keyed catch-up (it \
+                 resumes exactly or not)",
             );
         }
         counter.fetch_add(1, Relaxed);
     }
 
-    /// A top-K, grouping or time-relative resume was answered `resume_too_old`.
+    /// A top-K, grouping, time-relative or join resume was answered `resume_too_old`.
     pub(super) fn per_write_too_old(&self) {
         let stats = &self.shared.stats;
         match (self.query.window(), self.query.grouping()) {
             (Some(_), _) => stats.window_too_old.fetch_add(1, Relaxed),
             (None, Some(_)) => stats.group_too_old.fetch_add(1, Relaxed),
             (None, None) if self.query.clock() => stats.clock_too_old.fetch_add(1, Relaxed),
+            (None, None) if self.is_join() => stats.join_too_old.fetch_add(1, Relaxed),
             (None, None) => 0,
         };
     }

@@ -3,7 +3,7 @@
 //! [`Session::verify_quiet`]). A server that stops sending (after a resume, to filtered
 //! subscriptions, the last changes of a burst, an expiry's delete, DDL's ending) fails here
 //! instead of passing as a quiet subscriber. A time-relative subscription's liveness is
-//! `session_clock.rs`'s.
+//! `session_clock.rs`'s, a join subscription's `session_join.rs`'s.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -19,9 +19,10 @@ impl Session<'_> {
     /// query's filter sees (see `History::last_relevant`; for a window, that changed it:
     /// [`Session::owed`]); then the view is checked at its own last `_seq` as usual.
     pub fn settle(&mut self) {
-        match self.query.clock() {
-            true => self.settle_clock(),
-            false => self.settle_owed(),
+        match (self.query.clock(), self.is_join()) {
+            (true, _) => self.settle_clock(),
+            (false, true) => self.settle_join(),
+            (false, false) => self.settle_owed(),
         }
         self.check();
         let added = lock(self.table()).generation(self.generation).added;
@@ -65,6 +66,9 @@ impl Session<'_> {
         if self.query.clock() {
             return self.finish_clock(last);
         }
+        if self.is_join() {
+            return self.finish_join(last);
+        }
         if self.client.is_none() {
             self.connect_resume();
         }
@@ -106,6 +110,9 @@ impl Session<'_> {
         let last = self.last_of(items_last, events_last);
         if self.query.clock() {
             return self.verify_quiet_clock(last);
+        }
+        if self.is_join() {
+            return self.verify_quiet_join(last);
         }
         let Some(mut client) = self.client.take() else {
             self.fail("no connection after finish")

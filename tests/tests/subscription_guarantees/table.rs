@@ -19,9 +19,10 @@ use std::time::{Duration, Instant};
 use strand_tests::sql_ok;
 
 use crate::model::{added_column, Cond, History, Query, Rng, TableName};
+use crate::parked::Parked;
 use crate::session::Session;
 use crate::stream;
-use crate::{lock, read, wait, write, Parked, Shared};
+use crate::{lock, read, wait, write, Shared};
 
 /// `at` is what time-relative subscriptions compare with `now()` (`clock.rs`).
 pub const CREATE_TABLE: &str = "CREATE TABLE app.items (id BIGINT PRIMARY KEY, grp TEXT, \
