@@ -263,3 +263,43 @@ fn joins_a_subscription_cannot_keep_live_are_refused() {
         expect_error(&mut client, id, "unsupported");
     }
 }
+
+/// Regression (found by the guarantee test's join mode, seed 7). Bug: a resume of a join from
+/// a `"seq"` before its lookup table was dropped and created again was accepted, and the new
+/// table's changes were applied to the client's copy of the old one (an insert of a row it
+/// held, old rows never deleted): the resume check looked at the first table only. Now the
+/// live join ends with `table_dropped` naming the lookup table, and a resume across the drop
+/// is refused the same way.
+#[test]
+fn dropping_the_lookup_table_ends_a_live_join_and_refuses_resumes_across_it() {
+    let setup = setup();
+    let ann = bearer(&setup.server, "ann", "pw-ann");
+    let insert = "INSERT INTO app.messages (id, channel_id, body) VALUES (1, 1, 'm')";
+    rows(&setup.server, &ann, insert, &[]);
+    let mut client = WsClient::authenticated(&setup.server, "ann", "pw-ann");
+    let copy = LiveCopy::open(&mut client, "j", LIVE, None);
+    assert_eq!(names(&copy), [(1, json!("general"))]);
+
+    setup.exec("DROP TABLE app.channels");
+    let dropped = |message: ServerMessage| match message {
+        ServerMessage::Error { code, message, .. } => {
+            assert_eq!(code, "table_dropped");
+            assert!(message.contains("app.channels"), "{message}");
+        }
+        other => panic!("expected table_dropped, got {other:?}"),
+    };
+    dropped(client.recv());
+
+    setup.exec(
+        "CREATE TABLE app.channels (id BIGINT PRIMARY KEY, name TEXT, private BOOLEAN) \
+         WITH (TYPE = 'SHARED'); \
+         INSERT INTO app.channels (id, name, private) VALUES (1, 'new', false); \
+         GRANT SELECT ON app.channels TO 'ann'",
+    );
+    let mut again = WsClient::authenticated(&setup.server, "ann", "pw-ann");
+    again.send(&subscribe_message("r", LIVE, None, Some(copy.seq)));
+    dropped(again.recv());
+    // A fresh subscription sees the new table.
+    let fresh = LiveCopy::open(&mut again, "f", LIVE, None);
+    assert_eq!(names(&fresh), [(1, json!("new"))]);
+}

@@ -7,9 +7,10 @@ use strand_sql_view::Privilege;
 use strand_sql_view::{parse_statement, BigIntJson, SelectPlan, Statement, Value};
 
 use super::{errors, Caller, Engine};
+use crate::catalog::CatalogTable;
 use crate::error::{ApiError, ErrorCode};
 use crate::limits::LIVE_WINDOW_ROWS_MAX;
-use crate::realtime::SubscriptionTarget;
+use crate::realtime::{SubscriptionTarget, TableDdl};
 use crate::tables::partition_prefix;
 
 impl Engine {
@@ -46,10 +47,22 @@ impl Engine {
             .map_err(errors::from_versions)?;
         // A join's other tables, each read as the caller may read it (checked here, before
         // anything is read, as for a one-shot join).
+        let wildcard = select
+            .projection
+            .iter()
+            .any(|item| matches!(item, SelectItem::Wildcard));
+        let ddl_of = |table: &CatalogTable| TableDdl {
+            name: table.def.name().to_string(),
+            created: table.incarnation,
+            name_first_created: table.name_first_created,
+            columns_changed: wildcard.then_some(table.columns_changed),
+        };
+        let mut ddl = vec![ddl_of(&table)];
         let mut joined = Vec::new();
         let mut joined_prefixes = Vec::new();
         for source in plan.join().map_or(&[][..], |join| &join.sources()[1..]) {
             let table = self.table(source.table().name())?;
+            ddl.push(ddl_of(&table));
             let owner = self.owner_of(caller, &table, Privilege::Select)?;
             joined.push(
                 self.tables
@@ -60,18 +73,12 @@ impl Engine {
         }
         tracing::debug!(user = %caller.user, table = %table.def.name(), joined = joined.len(),
             "subscription compiled");
-        let wildcard = select
-            .projection
-            .iter()
-            .any(|item| matches!(item, SelectItem::Wildcard));
         Ok(SubscriptionTarget {
             plan: self.realtime.plan(plan, wildcard, bigint),
             partition,
             realtime: self.realtime.clone(),
             table_prefix: partition_prefix(&table),
-            created: table.incarnation,
-            name_first_created: table.name_first_created,
-            columns_changed: wildcard.then_some(table.columns_changed),
+            ddl,
             joined,
             joined_prefixes,
         })

@@ -64,6 +64,18 @@ pub struct SubscriptionTarget {
     /// What the table's partition ids start with (its name and incarnation), for
     /// [`Realtime::register`].
     pub table_prefix: String,
+    /// What DDL did to each table it reads (the first, then a join's others): a resume from
+    /// before it may be impossible.
+    pub ddl: Vec<TableDdl>,
+    /// A join's tables after the first: their partitions (as the caller reads them) and what
+    /// their partition ids start with (DDL on them ends the subscription too).
+    pub joined: Vec<Arc<KeyedPartition>>,
+    pub joined_prefixes: Vec<String>,
+}
+
+/// One table's DDL marks, for refusing resumes across them.
+pub struct TableDdl {
+    pub name: String,
     /// The `_seq` that created the table, and the one that first created a table of its
     /// name: a resume from between the two names the history of a dropped namesake.
     pub created: Seq,
@@ -71,13 +83,17 @@ pub struct SubscriptionTarget {
     /// For `SELECT *`: the `_seq` of the table's latest column change; a resume from between
     /// `created` and it holds rows without a column added since.
     pub columns_changed: Option<Seq>,
-    /// A join's tables after the first: their partitions (as the caller reads them) and what
-    /// their partition ids start with (DDL on them ends the subscription too).
-    pub joined: Vec<Arc<KeyedPartition>>,
-    pub joined_prefixes: Vec<String>,
 }
 
 impl SubscriptionTarget {
+    /// For `SELECT *`: the latest column change of any of its tables.
+    pub fn columns_changed(&self) -> Option<Seq> {
+        self.ddl
+            .iter()
+            .filter_map(|table| table.columns_changed)
+            .max()
+    }
+
     /// The lowest `_seq` a resume or AS OF can start from: every table's history is needed.
     pub fn lowest_resumable_seq(&self) -> Seq {
         std::iter::once(&self.partition)

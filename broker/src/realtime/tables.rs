@@ -20,6 +20,7 @@ use strand_wire::{codes, ServerMessage};
 
 use super::plan::SubscriptionPlan;
 use super::subscription::LiveSubscription;
+use crate::tables::table_name_of_prefix;
 
 /// What DDL did to a table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,7 +57,7 @@ impl TableSubscriptions {
                 .map(|&columns| TableEvent::ColumnsAdded { columns })
         };
         if let Some(event) = event {
-            if end_if_broken(subscription, event) {
+            if end_if_broken(subscription, table_prefix, event) {
                 return;
             }
         }
@@ -83,7 +84,7 @@ impl TableSubscriptions {
             return;
         };
         list.retain(|weak| match weak.upgrade() {
-            Some(subscription) => !end_if_broken(&subscription, event),
+            Some(subscription) => !end_if_broken(&subscription, table_prefix, event),
             None => false,
         });
         if event == TableEvent::Dropped || list.is_empty() {
@@ -105,10 +106,11 @@ pub fn schema_changed(id: &str, plan: &SubscriptionPlan) -> ServerMessage {
     )
 }
 
-/// End `subscription` if `event` breaks it; true if it ended (or had ended before).
-fn end_if_broken(subscription: &LiveSubscription, event: TableEvent) -> bool {
+/// End `subscription` if `event` (to the table of partitions `table_prefix`, the first or a
+/// joined one) breaks it; true if it ended (or had ended before).
+fn end_if_broken(subscription: &LiveSubscription, table_prefix: &str, event: TableEvent) -> bool {
     let plan = &subscription.plan;
-    let table = plan.select().table().name();
+    let table = table_name_of_prefix(table_prefix);
     let message = match event {
         TableEvent::Dropped => ServerMessage::error(
             Some(&subscription.id),
@@ -116,7 +118,7 @@ fn end_if_broken(subscription: &LiveSubscription, event: TableEvent) -> bool {
             format!("table {table} was dropped; the subscription has ended"),
         ),
         TableEvent::ColumnsAdded { columns }
-            if plan.expands_wildcard() && columns > plan.select().table().columns().len() =>
+            if plan.expands_wildcard() && columns > columns_read(plan, table) =>
         {
             schema_changed(&subscription.id, plan)
         }
@@ -124,4 +126,15 @@ fn end_if_broken(subscription: &LiveSubscription, event: TableEvent) -> bool {
     };
     subscription.end_with(&message);
     true
+}
+
+/// How many columns of `table` (`<ns>.<table>`) the plan was compiled with: its first
+/// table's, or a joined table's.
+fn columns_read(plan: &SubscriptionPlan, table: &str) -> usize {
+    let select = plan.select();
+    let joined = select.join().map_or(&[][..], |join| join.sources());
+    std::iter::once(select.table())
+        .chain(joined.iter().map(|source| source.table()))
+        .find(|def| def.name().to_string() == table)
+        .map_or(usize::MAX, |def| def.columns().len())
 }

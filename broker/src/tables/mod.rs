@@ -64,6 +64,15 @@ pub fn partition_prefix(table: &CatalogTable) -> String {
     )
 }
 
+/// The `<ns>.<table>` of a [`partition_prefix`] (names hold no `.`), for messages.
+pub fn table_name_of_prefix(prefix: &str) -> &str {
+    let inner = prefix.strip_prefix("t/").unwrap_or(prefix);
+    let inner = inner.strip_suffix('/').unwrap_or(inner);
+    inner
+        .rsplit_once('.')
+        .map_or(inner, |(name, _incarnation)| name)
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

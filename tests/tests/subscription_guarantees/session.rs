@@ -273,9 +273,6 @@ impl<'a> Session<'a> {
             let grew = self.query.is_star() && table.generation(table.current()).added > self.added;
             match from {
                 Some(0) if gone => return Opened::Gone,
-                // Server defect (see `session_join.rs`): a join resume from before app.items
-                // was dropped is accepted, not refused; until fixed, the client does not ask.
-                Some(_) if gone && self.is_join() => return Opened::Gone,
                 Some(_) if gone => Some(codes::TABLE_DROPPED),
                 Some(f) if f > 0 && grew => Some(codes::SCHEMA_CHANGED),
                 _ => None,
@@ -582,26 +579,5 @@ impl<'a> Session<'a> {
         }
         self.client = Some(client);
         Pumped::Done
-    }
-
-    /// [`Session::pump`] that reconnects as a client would: a resume after a slow-consumer
-    /// disconnect or `resume_too_old` (docs/websocket.md: the client resumes again), a new
-    /// snapshot after DDL ended the subscription. False if it reconnected.
-    pub fn pump_reconnecting(&mut self, duration: Duration, upto: u64) -> bool {
-        match self.pump(duration, upto, &mut |_, _| {}) {
-            Pumped::Done => true,
-            Pumped::SlowConsumer => {
-                self.connect_resume();
-                false
-            }
-            Pumped::Ended(code) if code == codes::RESUME_TOO_OLD => {
-                self.connect_resume();
-                false
-            }
-            Pumped::Ended(_) => {
-                self.connect_fresh();
-                false
-            }
-        }
     }
 }

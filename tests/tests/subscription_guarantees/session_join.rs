@@ -10,13 +10,8 @@
 //! app.items ends the subscription with `table_dropped` (`Session::may_end`: the query's table
 //! is `app.items`).
 //!
-//! Server defect, left alone here: a resume of a join from a `"seq"` before `app.items` was
-//! dropped and created again is accepted (an ack at that `"seq"`, then changes of the new
-//! table applied to a copy of the old one: an `insert` of a row the client holds, rows of the
-//! old table never deleted) instead of being refused with `table_dropped` as a resume of a
-//! dropped first table is (the refusal looks at the first table only). Such a session takes
-//! a new snapshot instead of resuming (`Session::open`); with that bypass removed, seed 7 of
-//! 200 histories fails on it.
+//! A resume from before app.items was dropped and created again is refused with
+//! `table_dropped` naming it (this test found that it was once accepted: seed 7).
 //!
 //! Liveness: at the end of a history, every write committed by then that changed the join
 //! arrives ([`Session::settle_join`]); after the writers stopped (and every STREAM row

@@ -8,9 +8,10 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use super::{Got, Session, LIVENESS_WAIT};
+use super::{Got, Pumped, Session, LIVENESS_WAIT};
 use crate::lock;
 use crate::model::diff;
+use strand_wire::codes;
 
 impl Session<'_> {
     /// Liveness while the writers run: every change that affects the subscription and was
@@ -158,5 +159,26 @@ impl Session<'_> {
         }
         self.shared.stats.finished.fetch_add(1, Relaxed);
         client.close();
+    }
+
+    /// [`Session::pump`] that reconnects as a client would: a resume after a slow-consumer
+    /// disconnect or `resume_too_old` (docs/websocket.md: the client resumes again), a new
+    /// snapshot after DDL ended the subscription. False if it reconnected.
+    pub fn pump_reconnecting(&mut self, duration: Duration, upto: u64) -> bool {
+        match self.pump(duration, upto, &mut |_, _| {}) {
+            Pumped::Done => true,
+            Pumped::SlowConsumer => {
+                self.connect_resume();
+                false
+            }
+            Pumped::Ended(code) if code == codes::RESUME_TOO_OLD => {
+                self.connect_resume();
+                false
+            }
+            Pumped::Ended(_) => {
+                self.connect_fresh();
+                false
+            }
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! first batch or a resume), `next_batch`, and the hand-over to the catch-up task.
 
 use super::*;
+use crate::realtime::TableDdl;
 
 impl Connection {
     pub(super) async fn subscribe(&mut self, request: SubscribeRequest) {
@@ -117,7 +118,7 @@ impl Connection {
                 };
                 match opened {
                     Ok(mut cursor) => {
-                        cursor.raise_boundary(target.columns_changed.unwrap_or(Seq::ZERO));
+                        cursor.raise_boundary(target.columns_changed().unwrap_or(Seq::ZERO));
                         let boundary = cursor.boundary();
                         entry.snapshot = Some(Box::new((cursor, batch_size)));
                         boundary
@@ -281,27 +282,34 @@ impl Connection {
 /// The refusal of a resume from `from` when DDL since makes changes unable to bring the
 /// client's copy up to date: `from` is from a table of the same name that was dropped (between
 /// the name's first creation and this table's: `table_dropped`), or from this table before
-/// columns were added to a `SELECT *` subscription (`schema_changed`: the copy lacks them).
-/// `lowest_seq` says from where a resume would be served; the client takes a fresh snapshot.
-/// A `from` older than any table of the name (e.g. `1`, "everything") replays the whole
-/// history, which needs no earlier copy.
+/// columns were added to a `SELECT *` subscription (`schema_changed`: the copy lacks them);
+/// for a join, of any of its tables. `lowest_seq` says from where a resume would be served;
+/// the client takes a fresh snapshot. A `from` older than any table of the name (e.g. `1`,
+/// "everything") replays the whole history, which needs no earlier copy.
 fn resume_across_ddl(id: &str, from: Seq, target: &SubscriptionTarget) -> Option<ServerMessage> {
-    let table = target.plan.select().table().name();
-    let (code, floor, what) = if from < target.name_first_created {
+    target
+        .ddl
+        .iter()
+        .find_map(|table| ddl_refusal(id, from, table))
+}
+
+fn ddl_refusal(id: &str, from: Seq, table: &TableDdl) -> Option<ServerMessage> {
+    let (code, floor, what) = if from < table.name_first_created {
         return None;
-    } else if from < target.created {
+    } else if from < table.created {
         let what = "was dropped and created again";
-        (codes::TABLE_DROPPED, target.created, what)
+        (codes::TABLE_DROPPED, table.created, what)
     } else {
-        let changed = target.columns_changed.filter(|changed| from < *changed)?;
+        let changed = table.columns_changed.filter(|changed| from < *changed)?;
         (codes::SCHEMA_CHANGED, changed, "has new columns")
     };
     Some(ServerMessage::Error {
         subscription_id: Some(id.to_owned()),
         code: code.to_owned(),
         message: format!(
-            "table {table} {what} since this _seq; subscribe without from_seq_id for a fresh \
-             snapshot"
+            "table {} {what} since this _seq; subscribe without from_seq_id for a fresh \
+             snapshot",
+            table.name
         ),
         lowest_seq: Some(SeqText(floor.0)),
     })
