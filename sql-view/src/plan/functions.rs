@@ -385,9 +385,9 @@ pub(crate) fn call<'a, R: RowFields + ?Sized>(
             }
         }
         ScalarFunction::Abs => Datum::Ref(match arg(0)?.as_ref() {
-            ValueRef::Int(v) => ValueRef::Int(v.checked_abs().ok_or_else(|| overflow("ABS"))?),
+            ValueRef::Int(v) => ValueRef::Int(v.checked_abs().ok_or_else(|| too_large("ABS"))?),
             ValueRef::BigInt(v) => {
-                ValueRef::BigInt(v.checked_abs().ok_or_else(|| overflow("ABS"))?)
+                ValueRef::BigInt(v.checked_abs().ok_or_else(|| too_large("ABS"))?)
             }
             ValueRef::Double(v) => ValueRef::Double(v.abs()),
             ValueRef::Decimal(v) => ValueRef::Decimal(v.abs()),
@@ -435,6 +435,13 @@ fn overflow(what: &str) -> SqlError {
     SqlError::new(code::INVALID_VALUE, format!("{what} is out of range"), None)
 }
 
+/// A number too large for its type, as arithmetic's (`numeric_overflow`, PostgreSQL's
+/// "integer out of range"): `ABS(-2147483648)`, `ROUND(2147483647, -1)` of an INT.
+fn too_large(what: &str) -> SqlError {
+    let message = format!("{what} is out of range for its type");
+    SqlError::new(code::NUMERIC_OVERFLOW, message, None)
+}
+
 /// Characters `start ..= start + count - 1` (1-based) that exist in `text`.
 fn substring(text: &str, start: i64, count: Option<i64>) -> Result<String> {
     let end = match count {
@@ -469,11 +476,11 @@ fn round(value: ValueRef<'_>, digits: i64) -> Result<ValueRef<'static>> {
             }
         }
         ValueRef::Int(v) => {
-            let rounded = round_integer(i64::from(v), digits).ok_or_else(|| overflow("ROUND"))?;
-            ValueRef::Int(i32::try_from(rounded).map_err(|_| overflow("ROUND"))?)
+            let rounded = round_integer(i64::from(v), digits).ok_or_else(|| too_large("ROUND"))?;
+            ValueRef::Int(i32::try_from(rounded).map_err(|_| too_large("ROUND"))?)
         }
         ValueRef::BigInt(v) => {
-            ValueRef::BigInt(round_integer(v, digits).ok_or_else(|| overflow("ROUND"))?)
+            ValueRef::BigInt(round_integer(v, digits).ok_or_else(|| too_large("ROUND"))?)
         }
         ValueRef::Decimal(v) => {
             ValueRef::Decimal(v.round(i64::from(digits)).map_err(|_| {

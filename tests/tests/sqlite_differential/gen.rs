@@ -294,6 +294,12 @@ impl Gen<'_> {
         if bound > ty.unwrap_or(Ty::Int).max_magnitude() {
             return operand;
         }
+        // `-` before a number's digits makes one literal (as in PostgreSQL), typed by its
+        // value: `-2147483648` is an INT, though `2147483648` is a BIGINT.
+        let ty = match &operand.k {
+            K::Literal(Val::Int(v), _) if *v >= 0 => literal_ty(&Val::Int(-*v)),
+            _ => ty,
+        };
         E::new(K::Negate(Box::new(operand)), ty, bound, min_abs, constant)
     }
 

@@ -77,3 +77,24 @@ fn overflow_and_division_by_zero_are_errors() {
     let error = eval("due + INTERVAL '1 day'").unwrap_err();
     assert_eq!(error.code, code::TYPE_MISMATCH);
 }
+
+/// ABS and ROUND of an integer whose result does not fit its type are `numeric_overflow`, as
+/// arithmetic is (PostgreSQL: "integer out of range"); `-2147483648` is one INT literal, as in
+/// PostgreSQL, and a BIGINT holds the rounded value.
+#[test]
+fn integer_functions_past_their_type_are_numeric_overflow() {
+    for expr in [
+        "ABS(-2147483648)",
+        "ROUND(-2147483648, -1)",
+        "ROUND(2147483647, -1)",
+        "ABS(-9223372036854775808)",
+    ] {
+        assert_eq!(
+            eval(expr).unwrap_err().code,
+            code::NUMERIC_OVERFLOW,
+            "{expr}"
+        );
+    }
+    let rounded = eval("ROUND(CAST(-2147483648 AS BIGINT), -1)").unwrap();
+    assert_eq!(rounded, serde_json::json!(-2147483650i64));
+}
