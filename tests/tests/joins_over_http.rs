@@ -303,3 +303,44 @@ fn dropping_the_lookup_table_ends_a_live_join_and_refuses_resumes_across_it() {
     let fresh = LiveCopy::open(&mut again, "f", LIVE, None);
     assert_eq!(names(&fresh), [(1, json!("new"))]);
 }
+
+/// ADD COLUMN on a join's lookup table ends a `SELECT *` join subscription (its rows would lack
+/// the column) with `schema_changed` naming that table; one that names its columns goes on.
+#[test]
+fn a_column_added_to_the_lookup_table_ends_only_select_star_joins() {
+    let setup = setup();
+    let ann = bearer(&setup.server, "ann", "pw-ann");
+    let insert = "INSERT INTO app.messages (id, channel_id, body) VALUES (1, 1, 'm')";
+    rows(&setup.server, &ann, insert, &[]);
+    let mut client = WsClient::authenticated(&setup.server, "ann", "pw-ann");
+    let star = "SELECT * FROM app.messages m JOIN app.channels c ON c.id = m.channel_id";
+    // `*` names the colliding columns `m.id` and `c.id` (no plain `id`: not a `LiveCopy`).
+    client.send(&subscribe_message("star", star, None, None));
+    expect_ack(&mut client, "star");
+    let (rows, _) = expect_batch(&mut client, "star");
+    assert_eq!(rows.len(), 1);
+    let mut named = LiveCopy::open(&mut client, "named", LIVE, None);
+
+    setup.exec("ALTER TABLE app.channels ADD COLUMN topic TEXT");
+    match client.recv() {
+        ServerMessage::Error {
+            code,
+            message,
+            subscription_id,
+            ..
+        } => {
+            assert_eq!(
+                (code.as_str(), subscription_id.as_deref()),
+                ("schema_changed", Some("star"))
+            );
+            assert!(message.contains("app.channels"), "{message}");
+        }
+        other => panic!("expected schema_changed, got {other:?}"),
+    }
+    setup.exec("UPDATE app.channels SET name = 'lobby' WHERE id = 1");
+    assert_eq!(
+        apply_next(&mut client, "named", &mut named),
+        (ChangeType::Update, 1)
+    );
+    assert_eq!(names(&named), [(1, json!("lobby"))]);
+}

@@ -93,9 +93,13 @@ impl TableSubscriptions {
     }
 }
 
-/// The error ending a `SELECT *` subscription whose table gained columns.
+/// The error ending a `SELECT *` subscription whose (first) table gained columns.
 pub fn schema_changed(id: &str, plan: &SubscriptionPlan) -> ServerMessage {
-    let table = plan.select().table().name();
+    columns_added(id, &plan.select().table().name().to_string())
+}
+
+/// The error ending a `SELECT *` subscription whose table `table` gained columns.
+fn columns_added(id: &str, table: &str) -> ServerMessage {
     ServerMessage::error(
         Some(id),
         codes::SCHEMA_CHANGED,
@@ -120,7 +124,7 @@ fn end_if_broken(subscription: &LiveSubscription, table_prefix: &str, event: Tab
         TableEvent::ColumnsAdded { columns }
             if plan.expands_wildcard() && columns > columns_read(plan, table) =>
         {
-            schema_changed(&subscription.id, plan)
+            columns_added(&subscription.id, table)
         }
         TableEvent::ColumnsAdded { .. } => return !subscription.is_active(),
     };
