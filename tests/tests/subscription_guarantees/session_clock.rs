@@ -18,6 +18,7 @@
 //! [`Session::verify_quiet_clock`]).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
@@ -45,20 +46,37 @@ impl Session<'_> {
         rows: &[Row],
         old_rows: Option<&[Row]>,
     ) {
+        let counters = (
+            &self.shared.stats.clock_changes,
+            &self.shared.stats.clock_replayed,
+        );
+        self.apply_rows_change(kind, seq, rows, old_rows, counters);
+        let stats = &self.shared.stats;
+        if self.query.table() == TableName::Events {
+            stats.clock_stream.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Apply a message that may carry several rows (time-relative, join: a window without a
+    /// limit) and count it in `changes`, and in `replayed` when a resume replayed it.
+    pub(super) fn apply_rows_change(
+        &mut self,
+        kind: ChangeType,
+        seq: Option<u64>,
+        rows: &[Row],
+        old_rows: Option<&[Row]>,
+        (changes, replayed): (&AtomicU64, &AtomicU64),
+    ) {
         if let Err(e) = self
             .view
             .apply_window(kind, seq, rows, old_rows, usize::MAX)
         {
             self.fail(&e);
         }
-        let stats = &self.shared.stats;
-        stats.changes.fetch_add(1, Relaxed);
-        stats.clock_changes.fetch_add(1, Relaxed);
+        self.shared.stats.changes.fetch_add(1, Relaxed);
+        changes.fetch_add(1, Relaxed);
         if self.view.last <= self.replay_upto {
-            stats.clock_replayed.fetch_add(1, Relaxed);
-        }
-        if self.query.table() == TableName::Events {
-            stats.clock_stream.fetch_add(1, Relaxed);
+            replayed.fetch_add(1, Relaxed);
         }
     }
 

@@ -68,18 +68,12 @@ impl<'a> Session<'a> {
         rows: &[Row],
         old_rows: Option<&[Row]>,
     ) {
-        if let Err(e) = self
-            .view
-            .apply_window(kind, seq, rows, old_rows, usize::MAX)
-        {
-            self.fail(&e);
-        }
+        let counters = (
+            &self.shared.stats.join_changes,
+            &self.shared.stats.join_replayed,
+        );
+        self.apply_rows_change(kind, seq, rows, old_rows, counters);
         let stats = &self.shared.stats;
-        stats.changes.fetch_add(1, Relaxed);
-        stats.join_changes.fetch_add(1, Relaxed);
-        if self.view.last <= self.replay_upto {
-            stats.join_replayed.fetch_add(1, Relaxed);
-        }
         if rows.len() > 1 || old_rows.is_some_and(|old| old.len() > 1) {
             stats.join_several.fetch_add(1, Relaxed);
         }
