@@ -18,6 +18,7 @@ mod undo;
 mod waiters;
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Weak};
 
@@ -25,7 +26,7 @@ use crate::config::{FsyncPolicy, PartitionConfig};
 use crate::error::{LogError, Result};
 use crate::limits::{BATCH_BYTES_MAX, BATCH_RECORDS_MAX};
 use crate::partition::Partition;
-use crate::record::{self, NewRecord};
+use crate::record::{self, NewRecord, ReplicatedRecord};
 use crate::segment::SEGMENT_HEADER_BYTES;
 use crate::seq::{Clock, Seq, SeqGenerator, SeqRange};
 use crate::storage::Storage;
@@ -242,6 +243,36 @@ impl CommitQueue {
         Ok((round, range))
     }
 
+    /// Queue a batch whose `_seq`s and times another node issued (see
+    /// [`Partition::append_replicated`]); returns the commit round that makes it durable.
+    pub fn submit_replicated(
+        &self,
+        partition: &Arc<Partition>,
+        records: &[ReplicatedRecord<'_>],
+    ) -> Result<(u64, SeqRange)> {
+        let plain: Vec<NewRecord<'_>> = records.iter().map(|r| r.record).collect();
+        let batch_bytes = check_batch(&plain, partition.segment_bytes_max)?;
+        if partition.is_poisoned() {
+            return Err(partition.poisoned_error());
+        }
+        let mut state = self.lock();
+        let mut previous = Seq(partition.last_enqueued.load(Ordering::Acquire));
+        for record in records {
+            if record.seq <= previous {
+                return Err(LogError::InvalidBatch(
+                    "a replicated _seq must be above the partition's last and the one before it",
+                ));
+            }
+            previous = record.seq;
+        }
+        // This node may lead later: it must never issue a `_seq` at or below these.
+        state.generator.observe(previous);
+        self.extend_lease(&mut state, self.clock.now_unix_ms(), 0)?;
+        let round = state.open_round;
+        let range = state.enqueue_replicated(partition, records, batch_bytes);
+        Ok((round, range))
+    }
+
     /// A `_seq` issued to no record, in order with every record of the store: each record with
     /// a lower `_seq` is in the returned round or an earlier one (so every partition has
     /// published it once that round completes), and every later record gets a higher `_seq`.
@@ -365,6 +396,20 @@ impl CommitQueue {
 
 impl QueueState {
     /// Issue `_seq`s and encode the batch into the partition's pending buffer.
+    /// The pending write of `partition` in the open round, added if it has none.
+    fn pending_slot(&mut self, partition: &Arc<Partition>) -> usize {
+        let found = self
+            .pending
+            .iter()
+            .position(|w| Arc::ptr_eq(&w.partition, partition));
+        found.unwrap_or_else(|| {
+            let (frames, batches) = self.spare_buffers.pop().unwrap_or_default();
+            self.pending
+                .push(PendingWrite::new(partition.clone(), frames, batches));
+            self.pending.len() - 1
+        })
+    }
+
     fn enqueue(
         &mut self,
         partition: &Arc<Partition>,
@@ -373,19 +418,7 @@ impl QueueState {
         bytes: usize,
         mut seqs: Option<&mut Vec<Seq>>,
     ) -> Result<SeqRange> {
-        let slot = match self
-            .pending
-            .iter()
-            .position(|w| Arc::ptr_eq(&w.partition, partition))
-        {
-            Some(slot) => slot,
-            None => {
-                let (frames, batches) = self.spare_buffers.pop().unwrap_or_default();
-                self.pending
-                    .push(PendingWrite::new(partition.clone(), frames, batches));
-                self.pending.len() - 1
-            }
-        };
+        let slot = self.pending_slot(partition);
         let write = &mut self.pending[slot];
         let start = write.frames.len();
         write.frames.reserve(bytes);
@@ -411,11 +444,47 @@ impl QueueState {
             first_seq: first,
         });
         let last = self.generator.last();
+        partition.last_enqueued.store(last.0, Ordering::Release);
         Ok(SeqRange {
             first,
             last,
             count: records.len() as u32,
         })
+    }
+}
+
+impl QueueState {
+    /// [`QueueState::enqueue`] with the `_seq`s and times the records carry (checked by the
+    /// caller: increasing, above the partition's last).
+    fn enqueue_replicated(
+        &mut self,
+        partition: &Arc<Partition>,
+        records: &[ReplicatedRecord<'_>],
+        bytes: usize,
+    ) -> SeqRange {
+        let slot = self.pending_slot(partition);
+        let write = &mut self.pending[slot];
+        write.frames.reserve(bytes);
+        for replicated in records {
+            record::encode(
+                &mut write.frames,
+                replicated.seq,
+                replicated.timestamp_unix_ms,
+                &replicated.record,
+            );
+        }
+        let first = records.first().map_or(Seq::ZERO, |r| r.seq);
+        let last = records.last().map_or(Seq::ZERO, |r| r.seq);
+        write.batches.push(BatchMark {
+            end: write.frames.len(),
+            first_seq: first,
+        });
+        partition.last_enqueued.store(last.0, Ordering::Release);
+        SeqRange {
+            first,
+            last,
+            count: records.len() as u32,
+        }
     }
 }
 

@@ -7,7 +7,8 @@
 //! version of its key; callers decide what those bytes are.
 //!
 //! Entry points: [`Store::open`] then [`Store::partition`]; [`Partition::append`] (returns once
-//! durable under the [`FsyncPolicy`]); [`Partition::snapshot`] then [`ReadSnapshot::records`]
+//! durable under the [`FsyncPolicy`]; [`Partition::append_replicated`] stores records with the
+//! `_seq`s and times another node issued, for a cluster replica); [`Partition::snapshot`] then [`ReadSnapshot::records`]
 //! for zero-copy reads; [`Partition::resume_floors`] says how far back a reader can resume
 //! after retention or compaction, and [`Partition::compaction_backlog`] whether compaction is
 //! due. A reader that follows a partition across snapshots takes a [`ReadHold`]
@@ -46,7 +47,7 @@ pub use index::{SegmentIndex, SegmentSummary};
 pub use meta::ResumeFloors;
 pub use partition::{AppendTicket, Partition, Tick};
 pub use reader::{Damage, ReadFrom, ReadSnapshot, Records};
-pub use record::{NewRecord, RecordFlags, RecordView};
+pub use record::{NewRecord, RecordFlags, RecordView, ReplicatedRecord};
 pub use retention::{RetentionOutcome, RetentionPolicy};
 pub use seq::{Clock, NodeId, Seq, SeqGenerator, SeqRange, SystemClock};
 pub use store::{PartitionId, Store};

@@ -55,6 +55,9 @@ pub struct Partition {
     pub(crate) unsynced: AtomicBool,
     /// What readers following the partition still need; compaction keeps it (`holds.rs`).
     pub(crate) holds: ReadHolds,
+    /// The highest `_seq` queued for this partition (written or not), under the commit
+    /// queue's lock: a replicated batch must start above it.
+    pub(crate) last_enqueued: AtomicU64,
 }
 
 impl Partition {
@@ -98,7 +101,7 @@ impl Partition {
             active,
         };
         let view = Arc::new(view_of(&writer));
-        Ok(Arc::new(Partition {
+        let partition = Arc::new(Partition {
             dir: dir.to_path_buf(),
             segment_bytes_max: config.segment_bytes_max,
             storage,
@@ -112,7 +115,11 @@ impl Partition {
             unremoved: Mutex::new(Vec::new()),
             unsynced: AtomicBool::new(false),
             holds: ReadHolds::default(),
-        }))
+            last_enqueued: AtomicU64::new(0),
+        });
+        let floor = partition.floor_seq();
+        partition.last_enqueued.store(floor.0, Ordering::Release);
+        Ok(partition)
     }
 
     /// The partition's directory.
@@ -124,6 +131,20 @@ impl Partition {
     /// one segment, in order, with increasing `_seq`.
     pub fn append(self: &Arc<Self>, records: &[NewRecord<'_>]) -> Result<SeqRange> {
         CommitQueue::append(&self.queue.clone(), self, records, None)
+    }
+
+    /// Append records with the `_seq`s and times another node issued for them (a replica
+    /// applying its cluster group's log), so every replica holds the same records at the same
+    /// `_seq`. Each `_seq` must be above the partition's last record and the one before it
+    /// (else `InvalidBatch`, nothing written); the store's generator is raised past them, so
+    /// this node never issues a `_seq` at or below them afterwards. Returns once durable.
+    pub fn append_replicated(
+        self: &Arc<Self>,
+        records: &[crate::ReplicatedRecord<'_>],
+    ) -> Result<SeqRange> {
+        let (round, range) = self.queue.submit_replicated(self, records)?;
+        self.queue.wait(self, round)?;
+        Ok(range)
     }
 
     /// [`Partition::append`] that also pushes each record's `_seq` onto `seqs` (the ids of a

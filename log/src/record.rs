@@ -39,6 +39,18 @@ impl RecordFlags {
     }
 }
 
+/// A record whose `_seq` and time another node issued (a cluster leader), handed to
+/// [`crate::Partition::append_replicated`] to be stored exactly so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplicatedRecord<'a> {
+    /// The `_seq` the leader issued.
+    pub seq: Seq,
+    /// The leader's time of the write (retention, expiry and tombstone ages read it).
+    pub timestamp_unix_ms: u64,
+    /// Key, payload, flags and previous version, as the leader wrote them.
+    pub record: NewRecord<'a>,
+}
+
 /// A record handed to `append`: borrowed, so appending copies each byte once, into the frame.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NewRecord<'a> {
