@@ -12,6 +12,7 @@
 pub mod api;
 pub mod auth;
 pub(crate) mod catalog;
+pub mod cluster;
 pub mod config;
 pub(crate) mod connections;
 pub(crate) mod engine;

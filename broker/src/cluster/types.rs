@@ -1,0 +1,87 @@
+//! What the cluster's Raft groups agree on: [`ClusterTypes`] (openraft's type configuration),
+//! the entries' payload [`ClusterCommand`] and what applying one answers, [`ClusterReply`].
+//!
+//! An entry is a batch of records a partition's leader issued `_seq`s to, so applying it on
+//! any replica stores the same records at the same `_seq`s (`Partition::append_replicated`).
+//! The types are plain data with serde derives: postcard encodes them in the Raft log on disk
+//! and between nodes.
+
+use std::fmt;
+use std::io::Cursor;
+
+use serde::{Deserialize, Serialize};
+
+/// A node's id in the cluster (`--node-id`); it is also the node bits of the `_seq`s it
+/// issues, so two nodes never issue the same `_seq`.
+pub type NodeId = u64;
+
+openraft::declare_raft_types!(
+    /// openraft's type configuration for every Strand Raft group.
+    pub ClusterTypes:
+        D = ClusterCommand,
+        R = ClusterReply,
+        NodeId = NodeId,
+        Node = openraft::BasicNode,
+        Entry = openraft::Entry<ClusterTypes>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+/// The payload of a Raft entry (besides openraft's own blank and membership entries).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClusterCommand {
+    /// Records for one partition, with the `_seq`s and times the leader issued.
+    Append(ReplicatedBatch),
+}
+
+/// Records for one partition, in `_seq` order, as a leader wrote them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicatedBatch {
+    /// The partition's id in the store (`strand_log::PartitionId`'s text).
+    pub partition: String,
+    /// The records, `_seq`s strictly increasing.
+    pub records: Vec<OwnedRecord>,
+}
+
+/// One record of a [`ReplicatedBatch`]: `strand_log::ReplicatedRecord` with owned bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnedRecord {
+    /// The `_seq` the leader issued.
+    pub seq: u64,
+    /// The leader's time of the write.
+    pub timestamp_unix_ms: u64,
+    /// What compaction groups versions by; empty: not keyed.
+    pub key: Vec<u8>,
+    /// The record's bytes.
+    pub payload: Vec<u8>,
+    /// `strand_log::RecordFlags` bits.
+    pub flags: u16,
+    /// `_seq` of the previous version of the key, or 0.
+    pub previous_version: u64,
+}
+
+/// What applying an entry answers the proposer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClusterReply {
+    /// A blank or membership entry, or an append that was already applied.
+    #[default]
+    Nothing,
+    /// The last `_seq` of an applied append.
+    Appended {
+        /// The batch's last `_seq`.
+        last_seq: u64,
+    },
+}
+
+impl fmt::Display for ClusterCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClusterCommand::Append(batch) => write!(
+                f,
+                "append {} record(s) to {}",
+                batch.records.len(),
+                batch.partition
+            ),
+        }
+    }
+}
