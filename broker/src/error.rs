@@ -59,6 +59,12 @@ pub enum ErrorCode {
     /// served wrong or skipped. The intact rows are still served and writes go on; an operator
     /// repairs the data directory (`strand repair`, docs/operations.md).
     DataCorrupt,
+    /// A cluster member that does not lead the write's group: nothing was written; the message
+    /// names the leader if it is known.
+    NotLeader,
+    /// A cluster could not confirm the write with a majority: not acknowledged; it may or may
+    /// not have been stored.
+    Unavailable,
     /// A statement failure named by the SQL layer with its own code (`strand_sql_view::code`,
     /// e.g. `unknown_table`, `type_mismatch`), written as that code. A fixed set of static
     /// strings, so metric labels stay bounded.
@@ -94,6 +100,8 @@ impl ErrorCode {
             ErrorCode::Internal => "internal",
             ErrorCode::StorageFull => "storage_full",
             ErrorCode::DataCorrupt => "data_corrupt",
+            ErrorCode::NotLeader => "not_leader",
+            ErrorCode::Unavailable => "unavailable",
             ErrorCode::Sql(code) => code,
         }
     }
@@ -115,9 +123,10 @@ impl ErrorCode {
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::AlreadyExists => StatusCode::CONFLICT,
-            ErrorCode::Overloaded | ErrorCode::TooManyConnections => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ErrorCode::Overloaded
+            | ErrorCode::TooManyConnections
+            | ErrorCode::NotLeader
+            | ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -148,6 +148,35 @@ pub const CONNECTIONS_MAX_DEFAULT: u64 = 10_000;
 /// Default cap on connections that have not authenticated yet: what idle or half-open
 /// sockets can take before new ones are refused (they time out meanwhile).
 pub const UNAUTHENTICATED_CONNECTIONS_MAX_DEFAULT: u64 = 1_000;
+
+/// Most members `--cluster` may name: every write waits for a majority of them, and the
+/// leader sends each one every entry.
+pub const CLUSTER_MEMBERS_MAX: usize = 16;
+/// Fewest bytes of a cluster secret: the members' proof of it is an HMAC-SHA256 over each
+/// connection's TLS keying material, as strong as the secret is hard to guess.
+pub const CLUSTER_SECRET_BYTES_MIN: usize = 16;
+/// Largest Raft message one node accepts from another (a batch of entries or a snapshot
+/// chunk, postcard-encoded).
+pub const CLUSTER_RPC_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Receive window of a node-to-node connection once the peer proved the secret (a client's
+/// starts far smaller): a leader streams batches of entries.
+pub const CLUSTER_RECEIVE_WINDOW_BYTES: u32 = 16 << 20;
+/// Time a node has to prove it knows the cluster secret on a new node-to-node connection.
+pub const CLUSTER_HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
+/// A node-to-node connection that hears nothing for this long is dead (a killed or cut-off
+/// peer); the next message dials again. Keep-alives go at a third of it.
+pub const CLUSTER_IDLE_TIMEOUT_MS: u64 = 3_000;
+/// A Raft group snapshots its state after this many entries, and then drops its log up to
+/// it (a node that is further behind catches up from the snapshot).
+pub const CLUSTER_SNAPSHOT_EVERY_ENTRIES: u64 = 10_000;
+/// Raft heartbeats from a leader to its followers; a follower that hears none for an election
+/// timeout (below) stands for election.
+pub const CLUSTER_HEARTBEAT_MS: u64 = 150;
+/// Shortest election timeout; each node picks its own in this range at random, so elections
+/// rarely split.
+pub const CLUSTER_ELECTION_TIMEOUT_MS_MIN: u64 = 600;
+/// Longest election timeout.
+pub const CLUSTER_ELECTION_TIMEOUT_MS_MAX: u64 = 1_200;
 /// Default cap on one user's WebSocket plus QUIC connections (SPEC section 8).
 pub const CONNECTIONS_PER_USER_MAX_DEFAULT: u64 = 1_000;
 /// Largest value any connection cap may be set to.
@@ -364,12 +393,47 @@ pub const COMMIT_WAIT_MS_MAX: u64 = 10_000;
 /// How often it looks again meanwhile: short against one fsync.
 pub const COMMIT_POLL_INTERVAL_MS: u64 = 1;
 
+/// Size at which the Raft log (`cluster::raft_log`) starts a new segment file. Purging deletes
+/// whole segments only, so up to this many bytes of purged entries stay on disk.
+pub const RAFT_LOG_SEGMENT_BYTES_MAX: u64 = 64 << 20;
+/// Largest encoded Raft entry (postcard) the Raft log writes or decodes: a log batch of the
+/// largest size plus room for the entry's own fields and the partition's name. A larger length
+/// read back from a file is damage, never an allocation.
+pub const RAFT_ENTRY_BYTES_MAX: usize = log_limits::BATCH_BYTES_MAX + (64 << 10);
+/// About the most entry bytes one bounded read of the Raft log returns (openraft's
+/// `limited_get_log_entries`, which replication sends as one AppendEntries); a single larger
+/// entry is still returned alone.
+pub const RAFT_LOG_READ_BYTES_MAX: usize = 8 << 20;
+/// Buffer of the Raft log's scan of a segment when it opens; also the bytes it reads at a time
+/// when it searches the rest of a damaged segment for a later entry.
+pub const RAFT_LOG_SCAN_BUFFER_BYTES: usize = 256 << 10;
+
 /// Messages per produce request of `strand topics produce`.
 pub const CLI_PRODUCE_BATCH_RECORDS_MAX: usize = 1_000;
 /// Key+value bytes per produce request of the CLI (about; a single larger line goes alone).
 pub const CLI_PRODUCE_BATCH_BYTES_MAX: usize = 1 << 20;
 /// How long one consume poll of the CLI waits for a first message.
 pub const CLI_CONSUME_POLL_MS: u64 = 500;
+
+/// The cluster state machine's snapshot closes a batch of records before the record that
+/// would take it past this many accounted bytes (a record larger than this goes alone), so
+/// installing a snapshot appends in steps of about this size.
+pub const SNAPSHOT_BATCH_BYTES_TARGET: usize = 1024 * 1024;
+/// Bytes a snapshot batch accounts for one record beyond its key and payload: postcard's
+/// worst case for its `_seq`, time, previous version, flags and two lengths (40) rounded up.
+pub const SNAPSHOT_RECORD_OVERHEAD_BYTES: usize = 48;
+/// Largest frame of snapshot data: a batch of the target size or one largest record, its
+/// partition's name and the batch's own lengths. A longer frame is refused as malformed.
+pub const SNAPSHOT_FRAME_BYTES_MAX: usize = SNAPSHOT_BATCH_BYTES_TARGET
+    + log_limits::KEY_BYTES_MAX
+    + log_limits::PAYLOAD_BYTES_MAX
+    + SNAPSHOT_RECORD_OVERHEAD_BYTES
+    + log_limits::PARTITION_NAME_BYTES_MAX
+    + 16;
+/// Largest file of the state machine's applied state (last applied log id and membership),
+/// and largest snapshot header (the same and the snapshot's id): a membership of many nodes
+/// fits with room to spare.
+pub const APPLIED_STATE_BYTES_MAX: usize = 1024 * 1024;
 
 // How the bounds relate. Each assertion states something the code relies on; the comment
 // says what would break if it stopped holding.
@@ -494,6 +558,12 @@ const _: () = assert!(2 * sql_limits::NAME_BYTES_MAX + ".".len() <= TABLE_NAME_B
 // within the broker's count must not meet a parameter the parser refuses.
 const _: () = assert!(SQL_PARAMS_MAX <= sql_limits::PARAMETERS_MAX);
 
+// The cluster's state machine. A snapshot batch of records of no key and no payload is one
+// append: within the log's records per batch, or installing the snapshot fails.
+const _: () = assert!(
+    SNAPSHOT_BATCH_BYTES_TARGET / SNAPSHOT_RECORD_OVERHEAD_BYTES <= log_limits::BATCH_RECORDS_MAX
+);
+
 // QUIC frames.
 // An `auth` frame of the longest user name and password (a kind byte and two u32 length
 // prefixes) must pass the unauthenticated frame limit, or such a user could never log in.
@@ -566,3 +636,15 @@ const _: () = assert!(
         && strand_wire::limits::CONSUMER_SESSION_TIMEOUT_MS_DEFAULT as u64
             <= SESSION_TIMEOUT_MS_MAX
 );
+
+// The Raft log. An entry's length is stored as a `u32`.
+const _: () = assert!(RAFT_ENTRY_BYTES_MAX <= u32::MAX as usize);
+// A replicated batch is at most `BATCH_BYTES_MAX` of log frames. postcard spends at most 40
+// bytes on a record's fields besides its key and payload (varints: `_seq` 10, time 10, key
+// length 3, payload length 4, flags 3, previous version 10), no more than the log's frame
+// header; if that stopped holding, a batch the log accepts could encode into an entry larger
+// than `RAFT_ENTRY_BYTES_MAX`, which the Raft log refuses. The length varints stay within 3
+// and 4 bytes while keys are below 2^21 bytes and payloads below 2^28.
+const _: () = assert!(10 + 10 + 3 + 4 + 3 + 10 <= FRAME_HEADER_BYTES);
+const _: () =
+    assert!(log_limits::KEY_BYTES_MAX < 1 << 21 && log_limits::PAYLOAD_BYTES_MAX < 1 << 28);

@@ -53,6 +53,8 @@ enum Command {
     /// Check a stopped server's data directory; keep every intact record of damaged segments
     /// and move the damaged bytes aside (`--dry-run` only reports)
     Repair(cli::RepairArgs),
+    /// A cluster's members and each group's leader, as one node sees them
+    Cluster(cli::ClusterArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
         Command::Produce(args) => cli::run_produce(args),
         Command::Consume(args) => cli::run_consume(args),
         Command::Repair(args) => cli::run_repair(args),
+        Command::Cluster(args) => cli::run_cluster(args),
     };
     outcome.unwrap_or_else(|error| {
         eprintln!("strand: {error:#}");

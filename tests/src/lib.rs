@@ -17,6 +17,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub mod adversary;
+pub mod cluster;
 pub mod sys;
 pub mod ws;
 
@@ -108,7 +109,8 @@ fn set_by_cargo_for_tests(name: &str) -> bool {
 pub struct ServerOptions {
     /// `STRAND_ADMIN_PASSWORD`; `None` leaves it unset (a password is generated).
     pub admin_password: Option<String>,
-    /// More `strand serve` flags.
+    /// More `strand serve` flags. `--quic-addr` among them replaces the default
+    /// `127.0.0.1:0` (a cluster member needs an address its peers know before it starts).
     pub args: Vec<String>,
 }
 
@@ -170,13 +172,13 @@ impl StrandServer {
         let stderr = tempfile::NamedTempFile::new().expect("stderr file");
         let mut command = Command::new(strand_binary());
         command
-            .args([
-                "serve",
-                "--http-addr",
-                "127.0.0.1:0",
-                "--quic-addr",
-                "127.0.0.1:0",
-            ])
+            .args(["serve", "--http-addr", "127.0.0.1:0"])
+            .args(
+                (!options.args.iter().any(|a| a == "--quic-addr"))
+                    .then_some(["--quic-addr", "127.0.0.1:0"])
+                    .into_iter()
+                    .flatten(),
+            )
             .arg("--data-dir")
             .arg(data_dir)
             .args(&options.args)

@@ -13,11 +13,14 @@
 
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use strand_log::{LogError, NewRecord, Partition, PartitionId, ReadFrom, Seq, Store};
 use strand_sql_view::{CatalogView, Name, TableDef, TableName, TopicName};
 
+use crate::cluster::writer::BlockingWriter;
+
+mod replicated;
 mod topic;
 
 pub use topic::{TopicDef, TopicSource};
@@ -30,6 +33,9 @@ pub enum CatalogError {
     Log(#[from] LogError),
     #[error("catalog record {key:?} is unreadable: {reason}")]
     BadRecord { key: String, reason: String },
+    /// A cluster member could not get the change acknowledged by its group.
+    #[error(transparent)]
+    Replication(#[from] crate::cluster::writer::ReplicationError),
 }
 
 /// A table as the catalog knows it.
@@ -62,13 +68,26 @@ struct CatalogState {
     /// When a table of each name was first created, kept across drops.
     names_first_created: BTreeMap<TableName, Seq>,
     topics: BTreeMap<TopicName, CatalogTopic>,
+    /// `_seq` of the last catalog record applied to this state.
+    applied_through: Seq,
 }
 
-#[derive(Debug)]
 pub struct Catalog {
+    partition_id: PartitionId,
     partition: Arc<Partition>,
     state: RwLock<CatalogState>,
     write_lock: Mutex<()>,
+    /// Set on a cluster member: changes go through its Raft group (`replicated.rs`).
+    replication: OnceLock<BlockingWriter>,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog")
+            .field("state", &self.state)
+            .field("replicated", &self.replication.get().is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 fn namespace_key(name: &Name) -> String {
@@ -100,6 +119,7 @@ impl Catalog {
                 record.payload,
                 tombstone,
             )?;
+            state.applied_through = record.seq;
         }
         tracing::info!(
             namespaces = state.namespaces.len(),
@@ -107,9 +127,11 @@ impl Catalog {
             "catalog loaded"
         );
         Ok(Catalog {
+            partition_id: id,
             partition,
             state: RwLock::new(state),
             write_lock: Mutex::new(()),
+            replication: OnceLock::new(),
         })
     }
 
@@ -176,6 +198,11 @@ impl Catalog {
         check: impl FnOnce(&Catalog) -> Result<Option<CatalogChange>, E>,
     ) -> Result<Result<(), E>, CatalogError> {
         let _writer = self.write_lock.lock();
+        if let Some(writer) = self.replication.get() {
+            // A new leader checks against every change made before it led.
+            writer.ready_to_lead()?;
+            self.catch_up()?;
+        }
         let change = match check(self) {
             Ok(Some(change)) => change,
             Ok(None) => return Ok(Ok(())),
@@ -187,9 +214,17 @@ impl Catalog {
         } else {
             NewRecord::new(key.as_bytes(), &payload)
         };
+        if let Some(writer) = self.replication.get() {
+            // Every member, this one included, applies the record as it applies the entry
+            // (`Catalog::catch_up`); it has by the time the write is acknowledged.
+            writer.append(self.partition_id(), &[record])?;
+            self.catch_up()?;
+            return Ok(Ok(()));
+        }
         let range = self.partition.append(&[record])?;
         let mut state = self.state.write();
         apply_record(&mut state, range.first, key.as_bytes(), &payload, tombstone)?;
+        state.applied_through = range.first;
         Ok(Ok(()))
     }
 

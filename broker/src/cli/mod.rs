@@ -1,10 +1,11 @@
 //! The client commands of the `strand` binary: `strand sql` (one-shot `-c`, a script on
 //! stdin, or a REPL), `strand user` (thin wrappers that send user statements as SQL) and
 //! `strand subscribe` (a realtime subscription over WebSocket, printed as JSON lines), and
-//! `strand produce` / `strand consume` (topics over QUIC). They talk to a running server;
+//! `strand produce` / `strand consume` (topics over QUIC), and `strand cluster status`. They talk to a running server;
 //! none of this runs inside the server.
 
 mod client;
+mod cluster;
 mod repair;
 mod repl;
 mod statements;
@@ -21,6 +22,7 @@ use anyhow::Context;
 use client::{Client, Reply};
 use strand_broker::limits::CLI_SCRIPT_BYTES_MAX;
 
+pub use cluster::{run as run_cluster, ClusterArgs};
 pub use repair::{run as run_repair, RepairArgs};
 pub use subscribe::{run as run_subscribe, SubscribeArgs};
 pub use topics::{run_consume, run_produce, ConsumeArgs, ProduceArgs};

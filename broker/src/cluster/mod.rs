@@ -1,10 +1,27 @@
-//! The cluster (SPEC.md section 10, issue 22): nodes replicate with openraft.
+//! The cluster (issue 22): nodes agree through openraft, over the QUIC listener.
 //!
 //! - `types`: openraft's type configuration and the entries' payload.
 //! - `raft_log`: the Raft log and vote on disk (openraft's `RaftLogStorage`).
+//! - `state_machine`: entries applied to the local store, and snapshots (`RaftStateMachine`).
+//! - `peer_auth`: the cluster secret's proof, both ways, bound to the TLS session (sans-IO).
+//! - `rpc`: the node-to-node messages and their encoding (sans-IO); `tls`: the dialer's TLS.
+//! - `links`: the dialing side (connections to peers; openraft's `RaftNetwork`).
+//! - `serve`: the listening side (a peer's connection handed over by the QUIC listener).
+//! - `node`: [`node::ClusterNode`], the groups of this node: start, first membership, status.
+//! - `writer`: a write proposed by this node as its group's leader.
+//! - `status`: `GET /v1/cluster/status`.
 //!
 //! Owns node-to-node agreement. Does not own the log format (`strand_log`) or what the
 //! records mean (tables, topics).
 
+pub mod links;
+pub mod node;
+pub mod peer_auth;
 pub mod raft_log;
+pub mod rpc;
+pub mod serve;
+pub mod state_machine;
+pub mod status;
+pub mod tls;
 pub mod types;
+pub mod writer;

@@ -71,6 +71,13 @@ pub enum ClusterReply {
         /// The batch's last `_seq`.
         last_seq: u64,
     },
+    /// An append no replica can store as it is (a bad partition name, `_seq`s not
+    /// increasing, a record over the log's limits): every replica refuses it alike and the
+    /// group goes on.
+    Refused {
+        /// Why, for the proposer.
+        reason: String,
+    },
 }
 
 impl fmt::Display for ClusterCommand {

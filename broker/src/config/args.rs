@@ -113,6 +113,17 @@ pub struct ServeArgs {
     /// (`<data-dir>/tls/cert.pem`, the one QUIC uses) [default: off]
     #[arg(long)]
     pub http_tls: bool,
+    /// This node's id in its cluster, 1..=1023 (with --cluster)
+    #[arg(long, value_name = "N")]
+    pub node_id: Option<u64>,
+    /// The cluster's members, each one's QUIC address: `ID=IP:PORT,...` or `IP:PORT,...`
+    /// (ids 1, 2, ... in order); the secret comes from STRAND_CLUSTER_SECRET or
+    /// --cluster-secret-file [default: none, a single node]
+    #[arg(long, value_name = "ADDRS")]
+    pub cluster: Option<String>,
+    /// A file holding the secret cluster members prove to each other (at least 16 bytes)
+    #[arg(long, value_name = "FILE")]
+    pub cluster_secret_file: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -148,6 +159,10 @@ impl ServeArgs {
             auth_failure_window_ms: self.auth_failure_window_ms,
             cors_origins: self.cors_origins.clone(),
             http_tls: self.http_tls.then_some(true),
+            node_id: self.node_id,
+            cluster: self.cluster.clone(),
+            cluster_secret_file: self.cluster_secret_file.clone(),
+            cluster_secret: None,
         }
     }
 }

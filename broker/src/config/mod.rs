@@ -40,10 +40,12 @@ use crate::limits::{
 };
 
 mod args;
+mod cluster;
 mod origins;
 mod values;
 
 pub use args::ServeArgs;
+pub use cluster::ClusterSettings;
 pub use origins::{canonical_origin, AllowedOrigins};
 pub use values::{AttemptLimits, ConnectionConfig, GroupLimits, MaintenanceConfig, ServeConfig};
 
@@ -163,6 +165,16 @@ pub struct ConfigLayer {
     /// `--http-tls`: serve HTTP and WebSockets over TLS (https, wss) with the server's
     /// certificate (`<data-dir>/tls/cert.pem`, the QUIC listener's).
     pub http_tls: Option<bool>,
+    /// `--node-id`: this node's id in its cluster, 1..=1023.
+    pub node_id: Option<u64>,
+    /// `--cluster`: every member's QUIC address, `ID=IP:PORT,...` or `IP:PORT,...` (ids 1, 2,
+    /// ... in order); unset: a single node.
+    pub cluster: Option<String>,
+    /// `--cluster-secret-file`: a file holding the secret the members prove to each other.
+    pub cluster_secret_file: Option<PathBuf>,
+    /// The cluster secret itself (`STRAND_CLUSTER_SECRET` or the file's `cluster_secret`; no
+    /// flag, so it never shows in a process listing).
+    pub cluster_secret: Option<String>,
 }
 
 impl ConfigLayer {
@@ -221,6 +233,10 @@ impl ConfigLayer {
                     }),
                 })
                 .transpose()?,
+            node_id: number("STRAND_NODE_ID")?,
+            cluster: text("STRAND_CLUSTER"),
+            cluster_secret_file: text("STRAND_CLUSTER_SECRET_FILE").map(PathBuf::from),
+            cluster_secret: text("STRAND_CLUSTER_SECRET"),
         })
     }
 
@@ -378,6 +394,7 @@ pub fn resolve(
         auth_attempts: auth_attempts(&layers)?,
         cors_origins,
         http_tls: pick(&layers, |l| &l.http_tls).is_some_and(|(on, _)| on),
+        cluster: cluster::cluster(&layers)?,
     })
 }
 

@@ -53,6 +53,8 @@ pub struct ServeConfig {
     pub cors_origins: AllowedOrigins,
     /// Serve the HTTP listener over TLS with the server's certificate.
     pub http_tls: bool,
+    /// `--node-id` and `--cluster`: this node's place in a cluster; `None`: a single node.
+    pub cluster: Option<super::ClusterSettings>,
 }
 
 /// What bounds client connections: how many, how long each phase may take before a

@@ -48,7 +48,17 @@ pub(crate) fn from_catalog(error: CatalogError) -> ApiError {
     match &error {
         CatalogError::Log(log) => ApiError::from_log(log),
         CatalogError::BadRecord { .. } => ApiError::internal(&error),
+        CatalogError::Replication(replication) => from_replication(replication),
     }
+}
+
+pub(crate) fn from_replication(error: &crate::cluster::writer::ReplicationError) -> ApiError {
+    use crate::cluster::writer::ReplicationError;
+    let code = match error {
+        ReplicationError::NotLeader { .. } => ErrorCode::NotLeader,
+        _ => ErrorCode::Unavailable,
+    };
+    ApiError::new(code, error.to_string())
 }
 
 pub(crate) fn from_users(error: UserError) -> ApiError {

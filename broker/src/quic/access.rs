@@ -128,6 +128,7 @@ pub(super) fn refusal(error: &TopicError) -> Refusal {
         TopicError::Log(log) if log.is_storage_full() => codes::STORAGE_FULL,
         TopicError::Log(strand_log::LogError::BatchTooLarge { .. }) => codes::LIMIT_EXCEEDED,
         TopicError::Log(_) | TopicError::Corrupt(_) => codes::STORAGE_ERROR,
+        TopicError::Replication(error) => crate::topics::replication_code(error),
     };
     (code, error.to_string())
 }

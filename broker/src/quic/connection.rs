@@ -27,6 +27,8 @@ use super::receive_budget::{ReceiveBudget, ReceiveShare};
 use super::responder::Responder;
 use super::stream::{fail_stream, read_request, Inbound};
 use crate::auth::{self, Authenticator};
+use crate::cluster::rpc::CLUSTER_ALPN;
+use crate::cluster::serve::PeerService;
 use crate::connections::{ConnectionLimits, ConnectionSlot, UserClaim};
 use crate::limits::{
     BAD_FRAMES_PER_CONNECTION_MAX, QUIC_CLOSE_FLUSH_TIMEOUT_MS, QUIC_REQUEST_READ_TIMEOUT_MS,
@@ -41,6 +43,16 @@ pub(crate) struct Shared {
     pub(crate) receive: Arc<ReceiveBudget>,
     pub(crate) connections: Arc<ConnectionLimits>,
     pub(crate) frames: Arc<FrameBudget>,
+    /// A cluster member's answers to the other nodes (ALPN `strand-cluster/1`).
+    pub(crate) cluster: Option<Arc<PeerService>>,
+}
+
+/// What a connection turned out to be after its handshake.
+enum Opened {
+    /// A client, authenticated: its session and its count against the user's cap.
+    Client(quinn::Connection, Session, UserClaim),
+    /// Another member of this node's cluster (not yet proved: [`PeerService::serve`] does).
+    Peer(quinn::Connection, Arc<PeerService>),
 }
 
 /// Serves one incoming connection until it closes. Never panics on anything the peer sends.
@@ -59,8 +71,19 @@ pub(crate) async fn serve(incoming: quinn::Incoming, shared: Arc<Shared>, slot: 
                 None
             }
         };
-        let Some((connection, session, _claim)) = opened else {
-            return;
+        let (connection, session, _claim) = match opened {
+            Some(Opened::Client(connection, session, claim)) => (connection, session, claim),
+            Some(Opened::Peer(connection, peers)) => {
+                // Counted as unauthenticated until it proves the secret; members are few and
+                // named by --cluster, so then they count against no client cap.
+                let admitted = peers.admit(&connection).await;
+                drop(slot);
+                if let Some(peer) = admitted {
+                    peers.serve(connection, peer).await;
+                }
+                return;
+            }
+            None => return,
         };
         slot.authenticated();
         tracing::Span::current().record("user", session.user().to_string());
@@ -78,7 +101,7 @@ async fn handshake_and_authenticate(
     incoming: quinn::Incoming,
     shared: &Shared,
     remote: SocketAddr,
-) -> Option<(quinn::Connection, Session, UserClaim)> {
+) -> Option<Opened> {
     let auth_timeout = shared.connections.config().auth_timeout;
     let deadline = tokio::time::Instant::now() + auth_timeout;
     let connection = match tokio::time::timeout_at(deadline, incoming).await {
@@ -93,14 +116,18 @@ async fn handshake_and_authenticate(
             return None;
         }
     };
-    if negotiated_alpn(&connection).as_deref() != Some(ALPN) {
+    let alpn = negotiated_alpn(&connection);
+    if let (Some(peers), Some(CLUSTER_ALPN)) = (&shared.cluster, alpn.as_deref()) {
+        return Some(Opened::Peer(connection, peers.clone()));
+    }
+    if alpn.as_deref() != Some(ALPN) {
         tracing::info!("closing a connection without ALPN strand/1");
         let code = VarInt::from_u32(close::connection::WRONG_ALPN);
         connection.close(code, b"ALPN strand/1 required");
         return None;
     }
     let (session, claim) = authenticate(&connection, shared, remote, deadline).await?;
-    Some((connection, session, claim))
+    Some(Opened::Client(connection, session, claim))
 }
 
 fn negotiated_alpn(connection: &quinn::Connection) -> Option<Vec<u8>> {

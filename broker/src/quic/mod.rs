@@ -42,6 +42,7 @@ pub use handlers::{QuicHandlers, QuicParts};
 pub use tls::{TlsError, TlsIdentity};
 
 use crate::auth::Authenticator;
+use crate::cluster::serve::PeerService;
 use crate::connections::ConnectionLimits;
 use crate::limits::{
     CONNECTION_WINDOW_BYTES_MIN, QUIC_IDLE_TIMEOUT_MS, QUIC_STREAMS_PER_CONNECTION_MAX,
@@ -79,8 +80,9 @@ impl QuicListener {
         auth: Arc<Authenticator>,
         handlers: Arc<QuicHandlers>,
         connections: Arc<ConnectionLimits>,
+        cluster: Option<Arc<PeerService>>,
     ) -> Result<QuicListener, QuicError> {
-        let crypto = identity.quic_server_config()?;
+        let crypto = identity.quic_server_config(cluster.is_some())?;
         let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
         let mut transport = quinn::TransportConfig::default();
         let idle = quinn::IdleTimeout::try_from(Duration::from_millis(QUIC_IDLE_TIMEOUT_MS))
@@ -119,6 +121,7 @@ impl QuicListener {
                     connections.config().quic_frame_buffer_bytes,
                 ),
                 connections,
+                cluster,
             }),
         })
     }

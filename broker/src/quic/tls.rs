@@ -5,6 +5,7 @@
 //!
 //! Owns those two files. Does not own sockets or anything after the handshake.
 
+use crate::cluster::rpc::CLUSTER_ALPN;
 use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -79,14 +80,18 @@ impl TlsIdentity {
     }
 
     /// The quinn server crypto configuration: TLS 1.3 with ring, ALPN `strand/1` only (a client
-    /// offering anything else fails the handshake).
-    pub fn quic_server_config(&self) -> Result<QuicServerConfig, TlsError> {
+    /// offering anything else fails the handshake), and `strand-cluster/1` too for a cluster
+    /// member (`cluster`: node-to-node traffic shares the listener).
+    pub fn quic_server_config(&self, cluster: bool) -> Result<QuicServerConfig, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut tls = rustls::ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .with_no_client_auth()
             .with_single_cert(self.cert_chain.clone(), self.key.clone_key())?;
         tls.alpn_protocols = vec![ALPN.to_vec()];
+        if cluster {
+            tls.alpn_protocols.push(CLUSTER_ALPN.to_vec());
+        }
         QuicServerConfig::try_from(tls).map_err(|e| TlsError::Quic(e.to_string()))
     }
 
@@ -169,7 +174,8 @@ mod tests {
         let again = TlsIdentity::load_or_create(dir.path()).expect("load");
         assert_eq!(first.cert_chain, again.cert_chain);
         assert_eq!(cert, fs::read(&again.cert_path).expect("cert"));
-        again.quic_server_config().expect("usable by quinn");
+        again.quic_server_config(false).expect("usable by quinn");
+        again.quic_server_config(true).expect("usable by quinn");
         let files = fs::read_dir(dir.path().join(TLS_DIR))
             .expect("list")
             .count();

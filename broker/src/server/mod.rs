@@ -18,6 +18,9 @@ use strand_log::{LogError, Store, StoreConfig};
 use tokio::net::TcpListener;
 
 use crate::auth::{Authenticator, JwtSecret, SecretError};
+use crate::cluster::node::{ClusterError, ClusterNode};
+use crate::cluster::state_machine::Listener;
+use crate::cluster::writer::BlockingWriter;
 use crate::config::{ConnectionConfig, ServeConfig};
 use crate::connections::ConnectionLimits;
 use crate::engine::EngineError;
@@ -35,6 +38,7 @@ use crate::sys::{DataDirLock, LockError};
 use crate::users::{AdminBootstrap, PasswordHashing, UserDirectory, UserError};
 use crate::ws::WsGateway;
 
+mod applied;
 mod broker;
 
 pub use broker::Broker;
@@ -89,6 +93,9 @@ pub enum ServeError {
     /// The retention sweeper's thread could not be spawned.
     #[error("cannot start the retention thread: {0}")]
     Retention(#[source] std::io::Error),
+    /// `--cluster`: this node could not take its place in the cluster.
+    #[error("cluster: {0}")]
+    Cluster(#[from] ClusterError),
     /// The HTTP server failed while serving.
     #[error("HTTP server failed: {0}")]
     Http(#[source] std::io::Error),
@@ -130,6 +137,8 @@ pub struct Server {
     connections: Arc<ConnectionLimits>,
     store: Arc<Store>,
     retention: RetentionSweeper,
+    /// `--cluster`: this node's Raft groups.
+    cluster: Option<Arc<ClusterNode>>,
     _lock: DataDirLock,
 }
 
@@ -174,12 +183,29 @@ impl Server {
         )
         .map_err(ServeError::Retention)?;
         let http_listener = bind(config).await?;
+        let cluster = match &config.cluster {
+            Some(settings) => {
+                let listener = Listener::new(Arc::new(applied::AppliedRouter {
+                    catalog: broker.catalog.clone(),
+                    topics: broker.topics.clone(),
+                }));
+                let node = ClusterNode::start(settings, &data_dir, store.clone(), listener).await?;
+                if let Some(writer) = node.writer() {
+                    let writer = BlockingWriter::new(writer, tokio::runtime::Handle::current());
+                    broker.catalog.replicate_through(writer.clone());
+                    broker.topics.replicate_through(writer);
+                }
+                Some(Arc::new(node))
+            }
+            None => None,
+        };
         let quic = QuicListener::bind(
             config.quic_addr,
             &tls,
             auth.clone(),
             Arc::new(broker.quic_handlers(config.maintenance.groups)),
             connections.clone(),
+            cluster.as_ref().map(|node| node.peer_service()),
         )?;
         let bound = |what, addr| move |source| ServeError::Bind { what, addr, source };
         let ready = ReadyInfo {
@@ -191,11 +217,15 @@ impl Server {
             .with_connections(&connections)
             .with_origins(config.cors_origins.clone());
         let gateway = WsGateway::new(http.clone(), broker.engine.clone());
+        let mut routes = crate::ws::routes(gateway);
+        if let Some(node) = &cluster {
+            routes = routes.merge(crate::cluster::status::routes(node.clone()));
+        }
         let server = Server {
             ready,
             http_listener,
             quic,
-            router: router(http, crate::ws::routes(gateway)),
+            router: router(http, routes),
             http_tls: match config.http_tls {
                 true => Some(tls.http_server_config().map_err(ServeError::HttpTls)?),
                 false => None,
@@ -203,6 +233,7 @@ impl Server {
             connections,
             store,
             retention,
+            cluster,
             _lock: lock,
         };
         Ok((server, admin))
@@ -227,6 +258,11 @@ impl Server {
                 },
             )?;
         let quic = self.quic.start();
+        if let Some(node) = &self.cluster {
+            let node = node.clone();
+            // Peers may not listen yet: openraft retries until they do.
+            tokio::spawn(async move { node.form().await });
+        }
         let refusals = refuse::Refusals::new();
         let mut backoff = AcceptBackoff::default();
         tokio::pin!(shutdown);
@@ -258,6 +294,9 @@ impl Server {
         let (http_done, ()) = tokio::join!(shards.finish(grace), quic.stop(grace));
         if !http_done {
             tracing::warn!("requests still in flight after the grace period");
+        }
+        if let Some(node) = &self.cluster {
+            node.shutdown().await;
         }
         // Before the final flush, so no segment is being removed while the store syncs.
         self.retention.stop();
@@ -352,6 +391,11 @@ fn open_store(
     store_config.partition.segment_bytes_max = config.segment_bytes;
     store_config.open_partitions_max = config.open_partitions_max;
     store_config.partition.storage = Arc::new(CountingStorage::new(syncs));
+    if let Some(cluster) = &config.cluster {
+        // The node bits of every `_seq` this node issues: unique across the cluster.
+        let id = u16::try_from(cluster.node_id).unwrap_or(u16::MAX);
+        store_config.partition.node = strand_log::NodeId::new(id)?;
+    }
     Store::open(data_dir.join(LOG_DIR), store_config)
 }
 

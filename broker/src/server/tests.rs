@@ -52,6 +52,7 @@ fn stop_finishes_requests_in_flight_then_refuses_connections() {
         auth_attempts: crate::config::AttemptLimits::default(),
         cors_origins: crate::config::AllowedOrigins::default(),
         http_tls: false,
+        cluster: None,
     };
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (started, engine_started) = std::sync::mpsc::sync_channel(1);

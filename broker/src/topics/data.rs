@@ -10,7 +10,7 @@
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use strand_log::{LogError, NewRecord, Partition, PartitionId, ReadFrom, Seq, SeqRange, Store};
 use thiserror::Error;
@@ -41,6 +41,9 @@ pub enum TopicError {
     Corrupt(#[from] envelope::EnvelopeError),
     #[error("the message at _seq {seq} does not fit one response frame")]
     TooLargeForFrame { seq: Seq },
+    /// A cluster member could not get the write acknowledged by its group.
+    #[error(transparent)]
+    Replication(#[from] crate::cluster::writer::ReplicationError),
 }
 
 /// Where a batch goes.
@@ -89,6 +92,7 @@ struct LastBatch {
 /// One open topic partition: its log, its producers' last batches, and a watch of its last
 /// committed `_seq` for tailing readers.
 struct TopicPartition {
+    id: PartitionId,
     log: Arc<Partition>,
     /// Last batch per producer id; checked and updated together with queueing the append.
     /// Filled from the log by the first idempotent produce after the partition opens
@@ -101,6 +105,9 @@ struct TopicPartition {
     /// Signalled when a pending batch became durable or failed.
     settled: Condvar,
     committed: watch::Sender<Seq>,
+    /// On a cluster member: the partition's last `_seq` when `producers` was last brought up
+    /// to date (`data/replicated.rs`).
+    producers_as_of: AtomicU64,
 }
 
 impl TopicPartition {
@@ -133,6 +140,8 @@ pub struct TopicData {
     store: Arc<Store>,
     open: Mutex<HashMap<PartitionId, Arc<TopicPartition>>>,
     round_robin: AtomicU64,
+    /// Set on a cluster member: writes go through its Raft group.
+    replication: OnceLock<replicated::Replication>,
 }
 
 impl TopicData {
@@ -141,6 +150,7 @@ impl TopicData {
             store,
             open: Mutex::new(HashMap::new()),
             round_robin: AtomicU64::new(0),
+            replication: OnceLock::new(),
         }
     }
 
@@ -202,6 +212,9 @@ impl TopicData {
             count,
             duplicate: false,
         };
+        if let Some(replication) = self.replication.get() {
+            return self.produce_replicated(replication, &partition, &records, producer, ack_of);
+        }
         let Some(batch) = producer else {
             let range = partition.log.submit(&records)?.wait()?;
             partition.advance(range.last);
@@ -317,11 +330,13 @@ impl TopicData {
         let log = self.store.partition(&id)?;
         let (committed, _) = watch::channel(log.last_seq());
         let partition = Arc::new(TopicPartition {
+            id: id.clone(),
             log,
             producers: Mutex::new(HashMap::new()),
             producers_loaded: AtomicBool::new(false),
             settled: Condvar::new(),
             committed,
+            producers_as_of: AtomicU64::new(0),
         });
         open.insert(id, partition.clone());
         Ok(partition)
@@ -383,6 +398,8 @@ pub(super) fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 mod read;
+mod replicated;
+pub(crate) use replicated::replication_code;
 #[cfg(test)]
 mod tests;
 

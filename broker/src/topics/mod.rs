@@ -12,6 +12,7 @@ mod offsets;
 mod series;
 mod source;
 
+pub(crate) use data::replication_code;
 pub use data::{FetchFrom, PartitionChoice, ProduceAck, ProducerBatch, TopicData, TopicError};
 pub use offsets::{GroupOffsets, OffsetsError};
 pub use series::TopicSeriesSource;

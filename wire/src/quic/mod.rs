@@ -113,4 +113,12 @@ pub mod codes {
     /// Too many failed authentications for this user name or from this address; the message
     /// says after how many seconds to retry.
     pub const TOO_MANY_ATTEMPTS: &str = "too_many_attempts";
+    /// A cluster member that does not lead the write's group: nothing was written; the message
+    /// names the leader's node id and cluster address, if known. Send the write there (or to
+    /// any node after a moment, once a leader is elected).
+    pub const NOT_LEADER: &str = "not_leader";
+    /// A cluster could not confirm the write with a majority of its members (the leader lost
+    /// its office, or too few members are reachable): it was not acknowledged and may or may
+    /// not have been stored. Retry; an idempotent producer's retry is never stored twice.
+    pub const UNAVAILABLE: &str = "unavailable";
 }

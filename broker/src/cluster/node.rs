@@ -1,0 +1,309 @@
+//! [`ClusterNode`]: this node's part in the cluster. It opens each Raft group's log and state
+//! machine under `<data-dir>/cluster/group-<id>/`, starts openraft for it over [`PeerLinks`],
+//! makes a fresh cluster's first membership (every member named by `--cluster`; each node
+//! proposes the same one, and openraft takes it only on a node whose log is empty), and
+//! answers what `strand cluster status` shows.
+//!
+//! Today there is one group, the meta group (id 0); data groups will be more of the same.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use openraft::{BasicNode, Config, Raft, ServerState, SnapshotPolicy};
+use serde::Serialize;
+use strand_log::Store;
+
+use super::links::{GroupNetwork, PeerLinks};
+use super::raft_log::RaftLogStore;
+use super::rpc::GroupId;
+use super::serve::PeerService;
+use super::state_machine::{ClusterStateMachine, Listener};
+use super::tls;
+use super::types::{ClusterTypes, NodeId};
+use super::writer::ClusterWriter;
+use crate::config::ClusterSettings;
+use crate::limits::{
+    CLUSTER_ELECTION_TIMEOUT_MS_MAX, CLUSTER_ELECTION_TIMEOUT_MS_MIN, CLUSTER_HEARTBEAT_MS,
+    CLUSTER_SNAPSHOT_EVERY_ENTRIES,
+};
+
+/// The meta group: catalog, users, grants, topics, group offsets.
+pub const META_GROUP: GroupId = 0;
+
+/// Where the cluster keeps its groups, under the data directory.
+const CLUSTER_DIR: &str = "cluster";
+
+/// Why the node could not join its cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// openraft refused the configuration.
+    #[error("Raft configuration: {0}")]
+    Config(String),
+    /// A group's Raft log could not be opened.
+    #[error("Raft log of group {group}: {reason}")]
+    RaftLog {
+        /// The group.
+        group: GroupId,
+        /// What failed.
+        reason: String,
+    },
+    /// A group's state machine could not be opened.
+    #[error("state machine of group {group}: {reason}")]
+    StateMachine {
+        /// The group.
+        group: GroupId,
+        /// What failed.
+        reason: String,
+    },
+    /// openraft could not start.
+    #[error("Raft of group {group} did not start: {reason}")]
+    Start {
+        /// The group.
+        group: GroupId,
+        /// What failed.
+        reason: String,
+    },
+    /// The dialing endpoint could not be made.
+    #[error("cluster dialer: {0}")]
+    Dialer(String),
+}
+
+/// This node in its cluster.
+pub struct ClusterNode {
+    settings: ClusterSettings,
+    groups: Vec<Raft<ClusterTypes>>,
+    /// Each group's writer, by group id.
+    writers: Vec<Arc<ClusterWriter>>,
+    peers: Arc<PeerService>,
+}
+
+impl ClusterNode {
+    /// Opens the groups under `data_dir` and starts Raft; call once the QUIC listener can
+    /// take [`ClusterNode::peer_service`]'s connections soon (peers retry until it does).
+    pub async fn start(
+        settings: &ClusterSettings,
+        data_dir: &Path,
+        store: Arc<Store>,
+        listener: Listener,
+    ) -> Result<ClusterNode, ClusterError> {
+        let config = Config {
+            cluster_name: "strand".to_string(),
+            heartbeat_interval: CLUSTER_HEARTBEAT_MS,
+            election_timeout_min: CLUSTER_ELECTION_TIMEOUT_MS_MIN,
+            election_timeout_max: CLUSTER_ELECTION_TIMEOUT_MS_MAX,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(CLUSTER_SNAPSHOT_EVERY_ENTRIES),
+            ..Config::default()
+        };
+        let config = Arc::new(
+            config
+                .validate()
+                .map_err(|e| ClusterError::Config(e.to_string()))?,
+        );
+        let links = Arc::new(dial_links(settings)?);
+        let mut groups = Vec::new();
+        let mut writers = Vec::new();
+        for group in [META_GROUP] {
+            let dir = group_dir(data_dir, group);
+            let log =
+                RaftLogStore::open(&dir.join("raft-log")).map_err(|e| ClusterError::RaftLog {
+                    group,
+                    reason: e.to_string(),
+                })?;
+            let machine = ClusterStateMachine::open(store.clone(), &dir.join("state"))
+                .map_err(|e| ClusterError::StateMachine {
+                    group,
+                    reason: e.to_string(),
+                })?
+                .with_listener(listener.clone());
+            let network = GroupNetwork::new(links.clone(), group);
+            let raft = Raft::new(settings.node_id, config.clone(), network, log, machine)
+                .await
+                .map_err(|e| ClusterError::Start {
+                    group,
+                    reason: e.to_string(),
+                })?;
+            writers.push(Arc::new(ClusterWriter::new(raft.clone(), store.clone())));
+            groups.push(raft);
+        }
+        tracing::warn!(
+            node = settings.node_id,
+            "cluster mode is a preview: topic messages are replicated, but table rows, the \
+             catalog and users are not yet (docs/cluster.md)"
+        );
+        let members = settings.members.iter().map(|(id, _)| *id).collect();
+        let peers = PeerService::new(settings.node_id, members, &settings.secret, groups.clone());
+        Ok(ClusterNode {
+            settings: settings.clone(),
+            groups,
+            writers,
+            peers: Arc::new(peers),
+        })
+    }
+
+    /// The writer of the group that replicates every partition today (the meta group; data
+    /// groups by partition hash will take their partitions from it).
+    pub fn writer(&self) -> Option<Arc<ClusterWriter>> {
+        self.writers.first().cloned()
+    }
+
+    /// What the QUIC listener hands node-to-node connections to.
+    pub fn peer_service(&self) -> Arc<PeerService> {
+        self.peers.clone()
+    }
+
+    /// Proposes the first membership to every group that has none yet. Each node does this
+    /// with the same members, so whichever node's proposal wins, the cluster is the same.
+    pub async fn form(&self) {
+        let members: BTreeMap<NodeId, BasicNode> = self
+            .settings
+            .members
+            .iter()
+            .map(|(id, addr)| (*id, BasicNode::new(addr.to_string())))
+            .collect();
+        for (group, raft) in self.groups.iter().enumerate() {
+            match raft.is_initialized().await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::error!(group, %error, "Raft stopped");
+                    continue;
+                }
+            }
+            match raft.initialize(members.clone()).await {
+                Ok(()) => tracing::info!(group, "proposed the cluster's first membership"),
+                // Another node's proposal reached this one first: the same members.
+                Err(error) => tracing::info!(group, %error, "membership already set"),
+            }
+        }
+    }
+
+    /// What `strand cluster status` shows of this node.
+    pub fn status(&self) -> ClusterStatus {
+        let groups = self
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(group, raft)| GroupStatus::of(group as GroupId, &raft.metrics().borrow()))
+            .collect();
+        ClusterStatus {
+            node_id: self.settings.node_id,
+            members: self
+                .settings
+                .members
+                .iter()
+                .map(|(id, addr)| MemberStatus {
+                    id: *id,
+                    addr: *addr,
+                })
+                .collect(),
+            groups,
+        }
+    }
+
+    /// Stops every group's Raft (the server is stopping).
+    pub async fn shutdown(&self) {
+        for (group, raft) in self.groups.iter().enumerate() {
+            if let Err(error) = raft.shutdown().await {
+                tracing::warn!(group, %error, "Raft did not stop cleanly");
+            }
+        }
+    }
+}
+
+/// `<data-dir>/cluster/group-<id>`.
+fn group_dir(data_dir: &Path, group: GroupId) -> PathBuf {
+    data_dir.join(CLUSTER_DIR).join(format!("group-{group}"))
+}
+
+/// Links dialing from an endpoint of their own on this node's interface.
+fn dial_links(settings: &ClusterSettings) -> Result<PeerLinks, ClusterError> {
+    let own = settings
+        .members
+        .iter()
+        .find(|(id, _)| *id == settings.node_id)
+        .map(|(_, addr)| addr.ip());
+    let ip = match own {
+        Some(ip) if ip.is_loopback() => ip,
+        Some(IpAddr::V6(_)) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        _ => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    };
+    let endpoint = quinn::Endpoint::client(SocketAddr::new(ip, 0))
+        .map_err(|e| ClusterError::Dialer(e.to_string()))?;
+    let config = tls::dialer_config().map_err(|e| ClusterError::Dialer(e.to_string()))?;
+    Ok(PeerLinks::new(
+        settings.node_id,
+        &settings.secret,
+        endpoint,
+        config,
+    ))
+}
+
+/// This node's view of its cluster (`GET /v1/cluster/status`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterStatus {
+    /// This node.
+    pub node_id: NodeId,
+    /// The members named by `--cluster`.
+    pub members: Vec<MemberStatus>,
+    /// Each group as this node sees it.
+    pub groups: Vec<GroupStatus>,
+}
+
+/// A member's id and address.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberStatus {
+    /// Its node id.
+    pub id: NodeId,
+    /// Its QUIC address.
+    pub addr: SocketAddr,
+}
+
+/// One group as this node sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupStatus {
+    /// The group's id (0: meta).
+    pub group: GroupId,
+    /// `leader`, `follower`, `candidate`, `learner` or `shutdown`.
+    pub role: &'static str,
+    /// The leader this node knows of.
+    pub leader: Option<NodeId>,
+    /// The current term.
+    pub term: u64,
+    /// Index of the last entry in this node's Raft log.
+    pub last_log_index: Option<u64>,
+    /// Index of the last entry applied to this node's store.
+    pub applied_index: Option<u64>,
+    /// The group's voters.
+    pub voters: BTreeSet<NodeId>,
+    /// On the leader: how many entries each follower is behind (none: not matched yet).
+    pub lag: Option<BTreeMap<NodeId, Option<u64>>>,
+}
+
+impl GroupStatus {
+    fn of(group: GroupId, metrics: &openraft::RaftMetrics<NodeId, BasicNode>) -> GroupStatus {
+        let last = metrics.last_log_index.unwrap_or(0);
+        GroupStatus {
+            group,
+            role: match metrics.state {
+                ServerState::Leader => "leader",
+                ServerState::Follower => "follower",
+                ServerState::Candidate => "candidate",
+                ServerState::Learner => "learner",
+                ServerState::Shutdown => "shutdown",
+            },
+            leader: metrics.current_leader,
+            term: metrics.current_term,
+            last_log_index: metrics.last_log_index,
+            applied_index: metrics.last_applied.map(|id| id.index),
+            voters: metrics.membership_config.membership().voter_ids().collect(),
+            lag: metrics.replication.as_ref().map(|replication| {
+                replication
+                    .iter()
+                    .map(|(node, matched)| (*node, matched.map(|id| last.saturating_sub(id.index))))
+                    .collect()
+            }),
+        }
+    }
+}

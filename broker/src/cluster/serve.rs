@@ -1,0 +1,149 @@
+//! The listening side of node-to-node traffic: a connection that negotiated ALPN
+//! `strand-cluster/1` on the QUIC listener must first prove the cluster secret (its first
+//! stream, within `CLUSTER_HANDSHAKE_TIMEOUT_MS`); then each stream is one Raft message,
+//! handed to its group's `Raft` and answered. Anything malformed fails its stream only.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::Raft;
+use quinn::VarInt;
+use tracing::Instrument;
+
+use super::links::exported_material;
+use super::peer_auth::{self, PeerProof, PeerRole};
+use super::rpc::{self, GroupId, PeerRequest, PeerResponse};
+use super::types::{ClusterTypes, NodeId};
+use crate::limits::{
+    CLUSTER_HANDSHAKE_TIMEOUT_MS, CLUSTER_RECEIVE_WINDOW_BYTES, CLUSTER_RPC_BYTES_MAX,
+};
+
+/// Largest proof message (a node id and a MAC).
+const PROOF_BYTES_MAX: usize = 256;
+/// Close code for a peer that did not prove the secret.
+const NOT_A_MEMBER: u32 = 0x4e4d;
+
+/// What answers other nodes: this node's id, the secret, and its groups' Raft instances.
+pub struct PeerService {
+    node_id: NodeId,
+    members: Vec<NodeId>,
+    secret: Arc<[u8]>,
+    groups: Vec<Raft<ClusterTypes>>,
+}
+
+impl PeerService {
+    /// Answers for `groups` (indexed by group id) as `node_id`; only `members` may connect.
+    pub fn new(
+        node_id: NodeId,
+        members: Vec<NodeId>,
+        secret: &[u8],
+        groups: Vec<Raft<ClusterTypes>>,
+    ) -> PeerService {
+        PeerService {
+            node_id,
+            members,
+            secret: secret.into(),
+            groups,
+        }
+    }
+
+    /// Serves a peer connection that [`PeerService::admit`]ted `peer`, until it closes.
+    pub async fn serve(self: Arc<Self>, connection: quinn::Connection, peer: NodeId) {
+        let remote = connection.remote_address();
+        // The listener's window fits clients until they authenticate; a leader sends batches.
+        connection.set_receive_window(VarInt::from_u32(CLUSTER_RECEIVE_WINDOW_BYTES));
+        let span = tracing::info_span!("cluster_peer", peer, %remote);
+        async move {
+            tracing::info!("cluster peer connected");
+            loop {
+                let (send, recv) = match connection.accept_bi().await {
+                    Ok(streams) => streams,
+                    Err(error) => {
+                        tracing::info!(%error, "cluster peer connection ended");
+                        return;
+                    }
+                };
+                let service = self.clone();
+                tokio::spawn(service.answer(send, recv).in_current_span());
+            }
+        }
+        .instrument(span)
+        .await;
+    }
+
+    /// The peer's id once it proved the secret (and got our proof back); else closes the
+    /// connection and answers `None`.
+    pub async fn admit(&self, connection: &quinn::Connection) -> Option<NodeId> {
+        let admitted = self.check_proof(connection).await;
+        if admitted.is_none() {
+            connection.close(VarInt::from_u32(NOT_A_MEMBER), b"not a member");
+        }
+        admitted
+    }
+
+    async fn check_proof(&self, connection: &quinn::Connection) -> Option<NodeId> {
+        let timeout = Duration::from_millis(CLUSTER_HANDSHAKE_TIMEOUT_MS);
+        let admitted = tokio::time::timeout(timeout, async {
+            let exported = exported_material(connection)?;
+            let (mut send, mut recv) = connection.accept_bi().await.ok()?;
+            let bytes = recv.read_to_end(PROOF_BYTES_MAX).await.ok()?;
+            let theirs: PeerProof = rpc::decode(&bytes).ok()?;
+            let known = self.members.contains(&theirs.node_id) && theirs.node_id != self.node_id;
+            if !known || !peer_auth::verify(&self.secret, PeerRole::Dialer, &theirs, &exported) {
+                tracing::warn!(
+                    claimed = theirs.node_id,
+                    remote = %connection.remote_address(),
+                    "refused a cluster connection: no proof of the cluster secret for a member"
+                );
+                return None;
+            }
+            let mine = peer_auth::prove(&self.secret, PeerRole::Listener, self.node_id, &exported);
+            send.write_all(&rpc::encode(&mine).ok()?).await.ok()?;
+            send.finish().ok()?;
+            Some(theirs.node_id)
+        })
+        .await;
+        admitted.ok().flatten()
+    }
+
+    async fn answer(self: Arc<Self>, mut send: quinn::SendStream, mut recv: quinn::RecvStream) {
+        let response = match recv.read_to_end(CLUSTER_RPC_BYTES_MAX).await {
+            Ok(bytes) => match rpc::decode::<PeerRequest>(&bytes) {
+                Ok(request) => self.dispatch(request).await,
+                Err(error) => PeerResponse::Refused(error.to_string()),
+            },
+            Err(error) => PeerResponse::Refused(format!("cannot read the message: {error}")),
+        };
+        match rpc::encode(&response) {
+            Ok(bytes) => {
+                let _ = send.write_all(&bytes).await;
+                let _ = send.finish();
+            }
+            Err(error) => tracing::warn!(%error, "cannot encode a cluster answer"),
+        }
+    }
+
+    async fn dispatch(&self, request: PeerRequest) -> PeerResponse {
+        let group = match &request {
+            PeerRequest::AppendEntries { group, .. }
+            | PeerRequest::Vote { group, .. }
+            | PeerRequest::InstallSnapshot { group, .. } => *group,
+        };
+        let Some(raft) = self.group(group) else {
+            return PeerResponse::Refused(format!("this node has no group {group}"));
+        };
+        match request {
+            PeerRequest::AppendEntries { rpc, .. } => {
+                PeerResponse::AppendEntries(raft.append_entries(rpc).await)
+            }
+            PeerRequest::Vote { rpc, .. } => PeerResponse::Vote(raft.vote(rpc).await),
+            PeerRequest::InstallSnapshot { rpc, .. } => {
+                PeerResponse::InstallSnapshot(raft.install_snapshot(rpc).await)
+            }
+        }
+    }
+
+    fn group(&self, group: GroupId) -> Option<&Raft<ClusterTypes>> {
+        self.groups.get(usize::try_from(group).ok()?)
+    }
+}

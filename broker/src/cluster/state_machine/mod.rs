@@ -1,0 +1,293 @@
+//! The cluster's state machine: openraft's `RaftStateMachine` over the local
+//! [`strand_log::Store`]. Applying an entry stores its batch of records at the `_seq`s the
+//! leader issued (`apply.rs`); a snapshot is every record the store holds (`snapshot.rs`,
+//! bytes in `format.rs`); the applied state and the current snapshot are small files of
+//! the state machine's own directory (`files.rs`).
+//!
+//! Owns what applying an entry does to the store and how far the store has applied the
+//! Raft log. Does not own the Raft log or the vote (`raft_log`), the record format
+//! (`strand_log`) or what the records mean (tables, topics).
+//!
+//! Blocking work (appends and their fsyncs, snapshot files) runs on tokio's blocking pool,
+//! not on the Raft task's thread.
+
+mod apply;
+mod error;
+mod files;
+mod format;
+mod snapshot;
+#[cfg(test)]
+mod tests;
+
+use std::io::Cursor;
+use std::path::Path;
+use std::sync::Arc;
+
+use openraft::storage::RaftStateMachine;
+use openraft::{
+    BasicNode, Entry, EntryPayload, LogId, OptionalSend, Snapshot, SnapshotMeta, StorageError,
+    StoredMembership,
+};
+use parking_lot::Mutex;
+use strand_log::storage::{FileStorage, Storage};
+use strand_log::{Partition, Store};
+
+pub use error::{SnapshotFormatError, StateMachineError};
+pub use snapshot::ClusterSnapshotBuilder;
+
+use apply::{apply_batch, Stored};
+use files::{SnapshotSlot, StateFiles};
+use format::AppliedState;
+
+use crate::cluster::types::{ClusterCommand, ClusterReply, ClusterTypes, NodeId};
+
+/// Told of each partition an apply appended to, once the records are durable, so the parts
+/// of the node that serve it (a topic's tailing readers) see them as they see local writes.
+pub trait AppliedListener: Send + Sync + 'static {
+    /// Records up to `last` were appended to `partition` (named by its id's text).
+    fn applied(&self, partition: &str, last: strand_log::Seq);
+}
+
+/// The listener, if any, of a state machine.
+#[derive(Clone, Default)]
+pub struct Listener(Option<Arc<dyn AppliedListener>>);
+
+impl Listener {
+    /// Tells `listener` of every apply.
+    pub fn new(listener: Arc<dyn AppliedListener>) -> Listener {
+        Listener(Some(listener))
+    }
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Listener(set)"
+        } else {
+            "Listener(none)"
+        })
+    }
+}
+
+/// openraft's state machine for a Strand node: entries are applied to `store`.
+#[derive(Debug)]
+pub struct ClusterStateMachine {
+    store: Arc<Store>,
+    listener: Listener,
+    files: Arc<StateFiles>,
+    /// What `applied_state` answers; durable on disk whenever `apply` returns.
+    applied: Arc<Mutex<AppliedState>>,
+    slot: Arc<SnapshotSlot>,
+}
+
+impl ClusterStateMachine {
+    /// Open the state machine over `store`, with its own files under `dir` (created if
+    /// missing): the applied state and the current snapshot are read back.
+    pub fn open(store: Arc<Store>, dir: &Path) -> Result<ClusterStateMachine, StateMachineError> {
+        ClusterStateMachine::open_with_storage(store, dir, Arc::new(FileStorage))
+    }
+
+    /// [`ClusterStateMachine::open`], writing the state machine's files through `storage`
+    /// (tests inject failures with `strand_log::storage::FaultyStorage`).
+    pub fn open_with_storage(
+        store: Arc<Store>,
+        dir: &Path,
+        storage: Arc<dyn Storage>,
+    ) -> Result<ClusterStateMachine, StateMachineError> {
+        let files = Arc::new(StateFiles::open(dir, storage)?);
+        let from_file = files.load_applied()?.unwrap_or_default();
+        let header = files.load_snapshot_header()?;
+        // An install saves the snapshot before the applied state: a crash between leaves the
+        // snapshot ahead, and its records are all durable, so it is the applied state.
+        let applied = match &header {
+            Some(header) if header.applied.last_applied > from_file.last_applied => {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    "snapshot install was interrupted; applied state taken from the snapshot"
+                );
+                header.applied.clone()
+            }
+            _ => from_file,
+        };
+        let current = header.map(|header| header.applied.last_applied);
+        Ok(ClusterStateMachine {
+            slot: Arc::new(SnapshotSlot::new(files.clone(), current)),
+            listener: Listener::default(),
+            store,
+            files,
+            applied: Arc::new(Mutex::new(applied)),
+        })
+    }
+}
+
+impl ClusterStateMachine {
+    /// Tells `listener` of every apply from now on.
+    pub fn with_listener(mut self, listener: Listener) -> ClusterStateMachine {
+        self.listener = listener;
+        self
+    }
+}
+
+/// Run blocking state machine work on tokio's blocking pool. A panic in it is resumed here:
+/// it is a bug, and openraft's task should end as if it had happened there.
+pub(crate) async fn run_blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StateMachineError> + Send + 'static,
+) -> Result<T, StateMachineError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(error) => Err(StateMachineError::TaskLost(error.to_string())),
+    }
+}
+
+/// Apply `entries` in order and persist the applied state once for all of them.
+fn apply_entries(
+    store: &Store,
+    files: &StateFiles,
+    applied: &Mutex<AppliedState>,
+    entries: Vec<Entry<ClusterTypes>>,
+    listener: &Listener,
+) -> Result<Vec<ClusterReply>, StateMachineError> {
+    let mut next = applied.lock().clone();
+    let mut written: Vec<(String, Arc<Partition>)> = Vec::new();
+    let mut replies = Vec::with_capacity(entries.len());
+    for entry in entries {
+        next.last_applied = Some(entry.log_id);
+        let reply = match entry.payload {
+            EntryPayload::Blank => ClusterReply::Nothing,
+            EntryPayload::Normal(ClusterCommand::Append(batch)) => {
+                apply_append(store, &entry.log_id, &batch, &mut written)?
+            }
+            EntryPayload::Membership(membership) => {
+                next.last_membership = StoredMembership::new(Some(entry.log_id), membership);
+                ClusterReply::Nothing
+            }
+        };
+        replies.push(reply);
+    }
+    // The records are durable before the applied state says they are there: else a crash
+    // could lose records of entries openraft will not apply again (fsync policies `interval`
+    // and `never` return before the disk has them; under `always` this does nothing).
+    for (_, partition) in &written {
+        partition.sync()?;
+    }
+    if let Some(listener) = &listener.0 {
+        for (id, partition) in &written {
+            listener.applied(id, partition.last_seq());
+        }
+    }
+    let mut current = applied.lock();
+    if *current != next {
+        files.store_applied(&next)?;
+        *current = next;
+    }
+    Ok(replies)
+}
+
+fn apply_append(
+    store: &Store,
+    log_id: &LogId<NodeId>,
+    batch: &crate::cluster::types::ReplicatedBatch,
+    written: &mut Vec<(String, Arc<Partition>)>,
+) -> Result<ClusterReply, StateMachineError> {
+    Ok(match apply_batch(store, batch)? {
+        Stored::Appended {
+            partition,
+            last_seq,
+        } => {
+            if !written
+                .iter()
+                .any(|(_, known)| Arc::ptr_eq(known, &partition))
+            {
+                written.push((batch.partition.clone(), partition));
+            }
+            ClusterReply::Appended {
+                last_seq: last_seq.0,
+            }
+        }
+        Stored::AlreadyThere => ClusterReply::Nothing,
+        Stored::Refused(reason) => {
+            // Every replica refuses it alike, so the group stays in agreement; the proposer
+            // gets the reason. A leader proposing such a batch has a bug.
+            tracing::error!(
+                %log_id,
+                partition = %batch.partition,
+                %reason,
+                "replicated batch refused"
+            );
+            ClusterReply::Refused { reason }
+        }
+    })
+}
+
+impl RaftStateMachine<ClusterTypes> for ClusterStateMachine {
+    type SnapshotBuilder = ClusterSnapshotBuilder;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>), StorageError<NodeId>>
+    {
+        let applied = self.applied.lock();
+        Ok((applied.last_applied, applied.last_membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<ClusterReply>, StorageError<NodeId>>
+    where
+        I: IntoIterator<Item = Entry<ClusterTypes>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let entries: Vec<Entry<ClusterTypes>> = entries.into_iter().collect();
+        let (store, files, applied) =
+            (self.store.clone(), self.files.clone(), self.applied.clone());
+        let listener = self.listener.clone();
+        run_blocking(move || apply_entries(&store, &files, &applied, entries, &listener))
+            .await
+            .map_err(StateMachineError::into_write_error)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> ClusterSnapshotBuilder {
+        ClusterSnapshotBuilder {
+            store: self.store.clone(),
+            applied: self.applied.lock().clone(),
+            slot: self.slot.clone(),
+        }
+    }
+
+    async fn begin_receiving_snapshot(
+        &mut self,
+    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError<NodeId>> {
+        let (store, files, applied) =
+            (self.store.clone(), self.files.clone(), self.applied.clone());
+        let (slot, meta) = (self.slot.clone(), meta.clone());
+        let data = snapshot.into_inner();
+        run_blocking(move || {
+            let installed = snapshot::install(&store, &slot, &meta, &data)?;
+            files.store_applied(&installed)?;
+            *applied.lock() = installed;
+            Ok(())
+        })
+        .await
+        .map_err(StateMachineError::into_write_error)
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<Snapshot<ClusterTypes>>, StorageError<NodeId>> {
+        let slot = self.slot.clone();
+        let current = run_blocking(move || slot.load())
+            .await
+            .map_err(StateMachineError::into_read_error)?;
+        Ok(current.map(|(header, data)| Snapshot {
+            meta: snapshot::meta_of(header),
+            snapshot: Box::new(Cursor::new(data)),
+        }))
+    }
+}

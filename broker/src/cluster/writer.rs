@@ -1,0 +1,201 @@
+//! [`ClusterWriter`]: a write made on this node as the leader of its group. The leader issues
+//! the batch's `_seq`s and proposes it as one Raft entry; the write is acknowledged once
+//! openraft reports the entry committed (a majority holds it durably) and applied here (the
+//! state machine appended it to the local log, as every replica does).
+//!
+//! Order: `_seq`s are issued and the entry is handed to openraft under one lock, so entries
+//! reach the Raft log in `_seq` order and every replica's `append_replicated` accepts them.
+//! A new leader first waits until it has applied every entry of earlier terms
+//! (`ensure_linearizable`), so the `_seq`s it issues are above everything it will apply.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{BasicNode, Raft};
+use strand_log::{NewRecord, PartitionId, SeqRange, Store};
+
+use super::types::{
+    ClusterCommand, ClusterReply, ClusterTypes, NodeId, OwnedRecord, ReplicatedBatch,
+};
+use std::sync::Arc;
+
+/// Why a write was not acknowledged. It may still land (a leader that lost its office after
+/// proposing): the client retries, with an idempotent producer id where it matters.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicationError {
+    /// This node does not lead the group; `leader` does, if known (id and QUIC address).
+    #[error("this node is not the leader{}", leader_text(.leader))]
+    NotLeader {
+        /// The leader this node knows of.
+        leader: Option<(NodeId, String)>,
+    },
+    /// Every replica refused the batch the same way (a bug or a malformed batch).
+    #[error("the replicas refused the batch: {0}")]
+    Refused(String),
+    /// openraft stopped, or the write could not be confirmed.
+    #[error("replication failed: {0}")]
+    Raft(String),
+    /// The local store could not issue `_seq`s.
+    #[error("cannot issue _seqs: {0}")]
+    Seqs(String),
+}
+
+fn leader_text(leader: &Option<(NodeId, String)>) -> String {
+    match leader {
+        Some((id, addr)) => format!("; node {id} at {addr} is"),
+        None => "; no leader is known yet".to_string(),
+    }
+}
+
+/// Proposes this node's writes to one group.
+pub struct ClusterWriter {
+    raft: Raft<ClusterTypes>,
+    store: Arc<Store>,
+    /// Held while `_seq`s are issued and the entry is handed to openraft.
+    order: tokio::sync::Mutex<()>,
+    /// The term in which this node last confirmed it applied all earlier entries as leader.
+    ready_term: AtomicU64,
+}
+
+impl ClusterWriter {
+    /// A writer for `raft`'s group over the local `store`.
+    pub fn new(raft: Raft<ClusterTypes>, store: Arc<Store>) -> ClusterWriter {
+        ClusterWriter {
+            raft,
+            store,
+            order: tokio::sync::Mutex::new(()),
+            ready_term: AtomicU64::new(0),
+        }
+    }
+
+    /// Replicates `records` to `partition`: returns their `_seq` range once a majority holds
+    /// them durably and this node applied them.
+    pub async fn append(
+        &self,
+        partition: &PartitionId,
+        records: &[NewRecord<'_>],
+    ) -> Result<SeqRange, ReplicationError> {
+        self.ready_to_lead().await?;
+        let (range, receiver) = {
+            let _order = self.order.lock().await;
+            let seqs = self
+                .store
+                .issue_ids(records.len())
+                .map_err(|e| ReplicationError::Seqs(e.to_string()))?;
+            let now_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            let batch = ReplicatedBatch {
+                partition: partition.as_str().to_string(),
+                records: records
+                    .iter()
+                    .zip(&seqs)
+                    .map(|(record, seq)| OwnedRecord {
+                        seq: seq.0,
+                        timestamp_unix_ms: now_ms,
+                        key: record.key.to_vec(),
+                        payload: record.payload.to_vec(),
+                        flags: record.flags.bits(),
+                        previous_version: record.previous_version.0,
+                    })
+                    .collect(),
+            };
+            let (Some(first), Some(last)) = (seqs.first(), seqs.last()) else {
+                return Err(ReplicationError::Refused("an empty batch".to_string()));
+            };
+            let range = SeqRange {
+                first: *first,
+                last: *last,
+                count: u32::try_from(seqs.len()).unwrap_or(u32::MAX),
+            };
+            let receiver = self
+                .raft
+                .client_write_ff(ClusterCommand::Append(batch))
+                .await
+                .map_err(|e| ReplicationError::Raft(e.to_string()))?;
+            (range, receiver)
+        };
+        let written = receiver
+            .await
+            .map_err(|_| ReplicationError::Raft("openraft dropped the write".to_string()))?;
+        match written {
+            Ok(response) => match response.data {
+                ClusterReply::Appended { last_seq } if last_seq == range.last.0 => Ok(range),
+                ClusterReply::Appended { last_seq } => Err(ReplicationError::Refused(format!(
+                    "applied up to _seq {last_seq}, not the batch's last {}",
+                    range.last.0
+                ))),
+                ClusterReply::Refused { reason } => Err(ReplicationError::Refused(reason)),
+                // Its `_seq`s were at or below the partition's last: never for a batch this
+                // leader just issued them to, so it is not acknowledged.
+                ClusterReply::Nothing => Err(ReplicationError::Refused(
+                    "the partition already held later _seqs".to_string(),
+                )),
+            },
+            Err(ClientWriteError::ForwardToLeader(forward)) => Err(ReplicationError::NotLeader {
+                leader: forward
+                    .leader_id
+                    .zip(forward.leader_node.map(|node: BasicNode| node.addr)),
+            }),
+            Err(error) => Err(ReplicationError::Raft(error.to_string())),
+        }
+    }
+
+    /// Once per term as leader: wait until every entry of earlier terms is applied here, so
+    /// state read now (a producer's last batch, the catalog) includes every write before.
+    /// `NotLeader` on a member that does not lead.
+    pub async fn ready_to_lead(&self) -> Result<(), ReplicationError> {
+        let metrics = self.raft.metrics().borrow().clone();
+        if metrics.current_leader != Some(metrics.id) {
+            let leader = metrics.current_leader.and_then(|id| {
+                let membership = metrics.membership_config.membership();
+                membership.get_node(&id).map(|node| (id, node.addr.clone()))
+            });
+            return Err(ReplicationError::NotLeader { leader });
+        }
+        if self.ready_term.load(Ordering::Acquire) == metrics.current_term {
+            return Ok(());
+        }
+        match self.raft.ensure_linearizable().await {
+            Ok(_) => {
+                self.ready_term
+                    .store(metrics.current_term, Ordering::Release);
+                Ok(())
+            }
+            Err(RaftError::APIError(error)) => Err(ReplicationError::Raft(error.to_string())),
+            Err(RaftError::Fatal(error)) => Err(ReplicationError::Raft(error.to_string())),
+        }
+    }
+}
+
+/// A [`ClusterWriter`] for callers on blocking threads (the catalog's and topics' writes run
+/// there): each write waits on the runtime openraft runs on.
+#[derive(Clone)]
+pub struct BlockingWriter {
+    writer: Arc<ClusterWriter>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl BlockingWriter {
+    /// `writer`, driven on `runtime`.
+    pub fn new(writer: Arc<ClusterWriter>, runtime: tokio::runtime::Handle) -> BlockingWriter {
+        BlockingWriter { writer, runtime }
+    }
+
+    /// [`ClusterWriter::append`], waited for. Must not be called on a runtime thread.
+    pub fn append(
+        &self,
+        partition: &PartitionId,
+        records: &[NewRecord<'_>],
+    ) -> Result<SeqRange, ReplicationError> {
+        self.runtime
+            .block_on(self.writer.append(partition, records))
+    }
+
+    /// [`ClusterWriter::ready_to_lead`], waited for: call before reading state that a write
+    /// is checked against.
+    pub fn ready_to_lead(&self) -> Result<(), ReplicationError> {
+        self.runtime.block_on(self.writer.ready_to_lead())
+    }
+}

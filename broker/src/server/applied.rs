@@ -1,0 +1,32 @@
+//! [`AppliedRouter`]: on a cluster member, tells each part of the broker of the records its
+//! Raft groups applied to the local store, by partition: the catalog reads its new records,
+//! topics wake their tailing readers. Table partitions are not replicated yet.
+
+use std::sync::Arc;
+
+use strand_log::{PartitionId, Seq};
+
+use crate::catalog::Catalog;
+use crate::cluster::state_machine::AppliedListener;
+use crate::topics::TopicData;
+
+/// Routes applied records to the catalog and topics.
+pub(super) struct AppliedRouter {
+    pub(super) catalog: Arc<Catalog>,
+    pub(super) topics: Arc<TopicData>,
+}
+
+impl AppliedListener for AppliedRouter {
+    fn applied(&self, partition: &str, last: Seq) {
+        let Ok(id) = PartitionId::new(partition) else {
+            return;
+        };
+        if Catalog::is_catalog_partition(&id) {
+            if let Err(error) = self.catalog.catch_up() {
+                tracing::error!(%error, seq = last.0, "cannot apply replicated catalog records");
+            }
+        } else if partition.starts_with("tp/") {
+            self.topics.replicated(&id, last);
+        }
+    }
+}
