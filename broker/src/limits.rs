@@ -169,6 +169,9 @@ pub const CLUSTER_IDLE_TIMEOUT_MS: u64 = 3_000;
 /// A Raft group snapshots its state after this many entries, and then drops its log up to
 /// it (a node that is further behind catches up from the snapshot).
 pub const CLUSTER_SNAPSHOT_EVERY_ENTRIES: u64 = 10_000;
+/// How long a cluster write waits for a majority to confirm it before the client hears
+/// `unavailable` (a leader cut off from the others waits for ever otherwise).
+pub const CLUSTER_WRITE_TIMEOUT_MS: u64 = 5_000;
 /// Raft heartbeats from a leader to its followers; a follower that hears none for an election
 /// timeout (below) stands for election.
 pub const CLUSTER_HEARTBEAT_MS: u64 = 150;

@@ -3,7 +3,10 @@
 //! shared secret, and helpers to read `GET /v1/cluster/status`, wait for an agreed leader,
 //! kill a member with SIGKILL and start it again on its data directory.
 
-use std::net::UdpSocket;
+use std::collections::{HashMap, HashSet};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -114,4 +117,123 @@ pub fn caught_up(nodes: &[&StrandServer]) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// [`member_options`] for a member that listens on `listen` while the others reach it at its
+/// entry of `members` (a proxy's address).
+pub fn member_options_behind(
+    id: usize,
+    listen: &str,
+    members: &[String],
+    secret_file: &std::path::Path,
+) -> ServerOptions {
+    let mut options = member_options(id, members, secret_file);
+    let at = options
+        .args
+        .iter()
+        .position(|a| a == "--quic-addr")
+        .expect("--quic-addr")
+        + 1;
+    options.args[at] = listen.to_string();
+    options
+}
+
+/// UDP proxies in front of each member's QUIC address that can cut a member off: every
+/// datagram to or from a cut member's real address is dropped, in both directions (members
+/// dial from the address they listen on). Clients that talk to a member directly still reach
+/// it.
+pub struct PartitionProxies {
+    /// Where the members reach each other (`--cluster`), one per member.
+    pub addrs: Vec<String>,
+    /// Where each member really listens (`--quic-addr`).
+    pub real: Vec<String>,
+    cut: CutSet,
+    stop: Arc<AtomicBool>,
+}
+
+impl PartitionProxies {
+    /// Proxies for `count` members, all traffic flowing.
+    pub fn start(count: usize) -> PartitionProxies {
+        let real = free_quic_addrs(count);
+        let cut = Arc::new(Mutex::new(HashSet::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut addrs = Vec::new();
+        for target in &real {
+            let socket = UdpSocket::bind("127.0.0.1:0").expect("bind proxy");
+            addrs.push(socket.local_addr().expect("addr").to_string());
+            let target: SocketAddr = target.parse().expect("addr");
+            let (cut, stop) = (cut.clone(), stop.clone());
+            std::thread::spawn(move || proxy(socket, target, cut, stop));
+        }
+        PartitionProxies {
+            addrs,
+            real,
+            cut,
+            stop,
+        }
+    }
+
+    /// Cuts member `id` (1-based) off from the others.
+    pub fn cut(&self, id: usize) {
+        let addr = self.real[id - 1].parse().expect("addr");
+        self.cut.lock().expect("cut").insert(addr);
+    }
+
+    /// Lets every member's traffic flow again.
+    pub fn heal(&self) {
+        self.cut.lock().expect("cut").clear();
+    }
+}
+
+impl Drop for PartitionProxies {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+type CutSet = Arc<Mutex<HashSet<SocketAddr>>>;
+
+/// Forwards datagrams from any source to `target` through one upstream socket per source,
+/// and answers back, dropping what involves a cut address.
+fn proxy(socket: UdpSocket, target: SocketAddr, cut: CutSet, stop: Arc<AtomicBool>) {
+    let socket = Arc::new(socket);
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let mut upstreams: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
+    let mut buffer = vec![0u8; 65_536];
+    while !stop.load(Ordering::Relaxed) {
+        let Ok((n, source)) = socket.recv_from(&mut buffer) else {
+            continue;
+        };
+        if involves_cut(&cut, target, source) {
+            continue;
+        }
+        let upstream = upstreams.entry(source).or_insert_with(|| {
+            let upstream = Arc::new(UdpSocket::bind("127.0.0.1:0").expect("bind"));
+            upstream
+                .set_read_timeout(Some(Duration::from_millis(100)))
+                .expect("timeout");
+            let (back, answer_to) = (upstream.clone(), socket.clone());
+            let (cut, stop) = (cut.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut buffer = vec![0u8; 65_536];
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok(n) = back.recv(&mut buffer) else {
+                        continue;
+                    };
+                    if !involves_cut(&cut, target, source) {
+                        let _ = answer_to.send_to(&buffer[..n], source);
+                    }
+                }
+            });
+            upstream
+        });
+        let _ = upstream.send_to(&buffer[..n], target);
+    }
+}
+
+fn involves_cut(cut: &CutSet, target: SocketAddr, source: SocketAddr) -> bool {
+    let cut = cut.lock().expect("cut");
+    cut.contains(&target) || cut.contains(&source)
 }

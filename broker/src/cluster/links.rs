@@ -67,26 +67,29 @@ pub enum LinkError {
 pub struct PeerLinks {
     node_id: NodeId,
     secret: Arc<[u8]>,
-    endpoint: quinn::Endpoint,
+    /// The QUIC listener's endpoint, once bound: a node dials from the address it listens
+    /// on, so all its traffic has one address (what a firewall, or the partition test's
+    /// proxy, sees of it).
+    endpoint: std::sync::OnceLock<quinn::Endpoint>,
     config: quinn::ClientConfig,
     connections: Mutex<HashMap<SocketAddr, quinn::Connection>>,
 }
 
 impl PeerLinks {
-    /// Links dialing from `endpoint` (a client endpoint of its own).
-    pub fn new(
-        node_id: NodeId,
-        secret: &[u8],
-        endpoint: quinn::Endpoint,
-        config: quinn::ClientConfig,
-    ) -> PeerLinks {
+    /// Links that dial once [`PeerLinks::dial_from`] gave them an endpoint.
+    pub fn new(node_id: NodeId, secret: &[u8], config: quinn::ClientConfig) -> PeerLinks {
         PeerLinks {
             node_id,
             secret: secret.into(),
-            endpoint,
+            endpoint: std::sync::OnceLock::new(),
             config,
             connections: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Dial from `endpoint` (the QUIC listener's) from now on.
+    pub fn dial_from(&self, endpoint: quinn::Endpoint) {
+        let _ = self.endpoint.set(endpoint);
     }
 
     /// Sends `request` to `node` at `addr`, answers within `ttl`.
@@ -131,8 +134,12 @@ impl PeerLinks {
             }
         }
         let unreachable = |reason: String| LinkError::Unreachable { node, addr, reason };
-        let connecting = self
-            .endpoint
+        let Some(endpoint) = self.endpoint.get() else {
+            return Err(unreachable(
+                "the QUIC listener is not bound yet".to_string(),
+            ));
+        };
+        let connecting = endpoint
             .connect_with(self.config.clone(), addr, "strand-node")
             .map_err(|e| unreachable(e.to_string()))?;
         let handshake = Duration::from_millis(CLUSTER_HANDSHAKE_TIMEOUT_MS);

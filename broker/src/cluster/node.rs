@@ -7,7 +7,7 @@
 //! Today there is one group, the meta group (id 0); data groups will be more of the same.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -76,6 +76,7 @@ pub struct ClusterNode {
     groups: Vec<Raft<ClusterTypes>>,
     /// Each group's writer, by group id.
     writers: Vec<Arc<ClusterWriter>>,
+    links: Arc<PeerLinks>,
     peers: Arc<PeerService>,
 }
 
@@ -138,6 +139,7 @@ impl ClusterNode {
             settings: settings.clone(),
             groups,
             writers,
+            links,
             peers: Arc::new(peers),
         })
     }
@@ -146,6 +148,11 @@ impl ClusterNode {
     /// groups by partition hash will take their partitions from it).
     pub fn writer(&self) -> Option<Arc<ClusterWriter>> {
         self.writers.first().cloned()
+    }
+
+    /// Dial peers from `endpoint`, the bound QUIC listener's.
+    pub fn dial_from(&self, endpoint: quinn::Endpoint) {
+        self.links.dial_from(endpoint);
     }
 
     /// What the QUIC listener hands node-to-node connections to.
@@ -217,27 +224,10 @@ fn group_dir(data_dir: &Path, group: GroupId) -> PathBuf {
     data_dir.join(CLUSTER_DIR).join(format!("group-{group}"))
 }
 
-/// Links dialing from an endpoint of their own on this node's interface.
+/// Links that dial from the QUIC listener's endpoint once it is bound.
 fn dial_links(settings: &ClusterSettings) -> Result<PeerLinks, ClusterError> {
-    let own = settings
-        .members
-        .iter()
-        .find(|(id, _)| *id == settings.node_id)
-        .map(|(_, addr)| addr.ip());
-    let ip = match own {
-        Some(ip) if ip.is_loopback() => ip,
-        Some(IpAddr::V6(_)) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-        _ => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-    };
-    let endpoint = quinn::Endpoint::client(SocketAddr::new(ip, 0))
-        .map_err(|e| ClusterError::Dialer(e.to_string()))?;
     let config = tls::dialer_config().map_err(|e| ClusterError::Dialer(e.to_string()))?;
-    Ok(PeerLinks::new(
-        settings.node_id,
-        &settings.secret,
-        endpoint,
-        config,
-    ))
+    Ok(PeerLinks::new(settings.node_id, &settings.secret, config))
 }
 
 /// This node's view of its cluster (`GET /v1/cluster/status`).

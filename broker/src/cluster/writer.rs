@@ -9,6 +9,7 @@
 //! (`ensure_linearizable`), so the `_seq`s it issues are above everything it will apply.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use openraft::error::{ClientWriteError, RaftError};
@@ -19,6 +20,8 @@ use super::types::{
     ClusterCommand, ClusterReply, ClusterTypes, NodeId, OwnedRecord, ReplicatedBatch,
 };
 use std::sync::Arc;
+
+use crate::limits::CLUSTER_WRITE_TIMEOUT_MS;
 
 /// Why a write was not acknowledged. It may still land (a leader that lost its office after
 /// proposing): the client retries, with an idempotent producer id where it matters.
@@ -39,6 +42,14 @@ pub enum ReplicationError {
     /// The local store could not issue `_seq`s.
     #[error("cannot issue _seqs: {0}")]
     Seqs(String),
+}
+
+/// A leader cut off from the majority waits for it: the write is neither refused nor
+/// acknowledged until then, so the client hears `unavailable` after a bounded time.
+fn unconfirmed() -> ReplicationError {
+    ReplicationError::Raft(format!(
+        "a majority did not confirm within {CLUSTER_WRITE_TIMEOUT_MS} ms"
+    ))
 }
 
 fn leader_text(leader: &Option<(NodeId, String)>) -> String {
@@ -116,8 +127,10 @@ impl ClusterWriter {
                 .map_err(|e| ReplicationError::Raft(e.to_string()))?;
             (range, receiver)
         };
-        let written = receiver
+        let timeout = Duration::from_millis(CLUSTER_WRITE_TIMEOUT_MS);
+        let written = tokio::time::timeout(timeout, receiver)
             .await
+            .map_err(|_| unconfirmed())?
             .map_err(|_| ReplicationError::Raft("openraft dropped the write".to_string()))?;
         match written {
             Ok(response) => match response.data {
@@ -157,7 +170,9 @@ impl ClusterWriter {
         if self.ready_term.load(Ordering::Acquire) == metrics.current_term {
             return Ok(());
         }
-        match self.raft.ensure_linearizable().await {
+        let timeout = Duration::from_millis(CLUSTER_WRITE_TIMEOUT_MS);
+        let confirmed = tokio::time::timeout(timeout, self.raft.ensure_linearizable());
+        match confirmed.await.map_err(|_| unconfirmed())? {
             Ok(_) => {
                 self.ready_term
                     .store(metrics.current_term, Ordering::Release);

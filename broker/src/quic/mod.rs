@@ -126,6 +126,11 @@ impl QuicListener {
         })
     }
 
+    /// The bound endpoint (a cluster member also dials its peers from it).
+    pub fn endpoint(&self) -> quinn::Endpoint {
+        self.endpoint.clone()
+    }
+
     /// The bound address (the real port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr

@@ -207,6 +207,9 @@ impl Server {
             connections.clone(),
             cluster.as_ref().map(|node| node.peer_service()),
         )?;
+        if let Some(node) = &cluster {
+            node.dial_from(quic.endpoint());
+        }
         let bound = |what, addr| move |source| ServeError::Bind { what, addr, source };
         let ready = ReadyInfo {
             http: (http_listener.local_addr()).map_err(bound("HTTP", config.http_addr))?,

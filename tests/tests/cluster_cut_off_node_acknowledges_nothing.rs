@@ -1,0 +1,148 @@
+//! A partition: the leader of a three-node cluster is cut off from the other two (UDP
+//! proxies in front of every member's cluster address drop all its traffic; clients still
+//! reach it directly). Writes sent to it are never acknowledged: it answers `unavailable`
+//! (or `not_leader` once it learns of a newer leader) and stores nothing for good. The other
+//! two elect a leader among themselves and acknowledge writes. When the cut heals, the old
+//! leader rejoins as a follower, drops what it held unconfirmed, and catches up: all three
+//! hold the same records.
+
+use std::time::{Duration, Instant};
+
+use strand_tests::cluster::{agreed_leader, caught_up, member_options_behind, PartitionProxies};
+use strand_tests::{bearer, sql_ok, StrandServer, ADMIN_PASSWORD};
+use strand_wire::quic::client::Client;
+use strand_wire::quic::{
+    Fetch, Frame, Message, PartitionIndex, Partitioning, ProduceRecord, ProduceTopic, ReadFrom,
+};
+
+const TOPIC: &str = "app.cut";
+
+fn produce(value: &str) -> Message {
+    Message::ProduceTopic(ProduceTopic {
+        topic: TOPIC.to_string(),
+        partitioning: Partitioning::Explicit(PartitionIndex(0)),
+        idempotence: None,
+        records: vec![ProduceRecord {
+            key: Default::default(),
+            value: value.as_bytes().to_vec().into(),
+        }],
+    })
+}
+
+/// The answer's kind: `Ok(())` for an ack, else the error code.
+async fn send(client: &Client, value: &str) -> Result<(), String> {
+    let frames = client
+        .request(produce(value))
+        .await
+        .map_err(|e| e.to_string())?;
+    match frames.as_slice() {
+        [Frame {
+            message: Message::ProduceAck(_),
+            ..
+        }] => Ok(()),
+        [Frame {
+            message: Message::Error(error),
+            ..
+        }] => Err(error.code.clone()),
+        other => panic!("unexpected answer {other:?}"),
+    }
+}
+
+async fn values(node: &StrandServer) -> Vec<(u64, String)> {
+    let client = node.quic_client("admin", ADMIN_PASSWORD).await;
+    let fetch = Message::Fetch(Fetch {
+        topic: TOPIC.to_string(),
+        partition: PartitionIndex(0),
+        from: ReadFrom::Earliest,
+        records_max: 1000,
+        bytes_max: 1 << 20,
+        wait_ms: 0,
+    });
+    let frames = client.request(fetch).await.unwrap();
+    let Message::FetchResponse(records) = &frames[0].message else {
+        panic!("expected records, got {frames:?}");
+    };
+    records
+        .records
+        .iter()
+        .map(|r| (r.seq.0, String::from_utf8(r.value.to_vec()).unwrap()))
+        .collect()
+}
+
+#[test]
+fn a_cut_off_leader_acknowledges_nothing_and_rejoins_cleanly() {
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let secret = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(secret.path(), "the partition test's cluster secret").unwrap();
+    let proxies = PartitionProxies::start(3);
+    let nodes: Vec<StrandServer> = (1..=3)
+        .map(|id| {
+            let options =
+                member_options_behind(id, &proxies.real[id - 1], &proxies.addrs, secret.path());
+            StrandServer::start(dirs[id - 1].path(), &options)
+        })
+        .collect();
+    let all: Vec<&StrandServer> = nodes.iter().collect();
+    let (leader, term) = agreed_leader(&all);
+    let old = &nodes[usize::try_from(leader).unwrap() - 1];
+    let auth = bearer(old, "admin", ADMIN_PASSWORD);
+    sql_ok(old, &auth, "CREATE NAMESPACE app", &[]);
+    sql_ok(
+        old,
+        &auth,
+        &format!("CREATE TOPIC {TOPIC} WITH (PARTITIONS = 1)"),
+        &[],
+    );
+    caught_up(&all);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let to_old = runtime.block_on(old.quic_client("admin", ADMIN_PASSWORD));
+    runtime.block_on(send(&to_old, "before the cut")).unwrap();
+
+    proxies.cut(usize::try_from(leader).unwrap());
+    // The cut-off leader cannot get a majority: every write to it is refused, none acked.
+    let mut refusals = Vec::new();
+    for n in 0..2 {
+        let answer = runtime.block_on(send(&to_old, &format!("to the cut-off node {n}")));
+        let code = answer.expect_err("a cut-off node acknowledged a write");
+        assert!(code == "unavailable" || code == "not_leader", "{code}");
+        refusals.push(code);
+    }
+    // The two others elect a new leader and take writes.
+    let others: Vec<&StrandServer> = nodes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i as u64 + 1 != leader)
+        .map(|(_, n)| n)
+        .collect();
+    let (new_leader, new_term) = agreed_leader(&others);
+    assert!(new_leader != leader && new_term > term);
+    let new = &nodes[usize::try_from(new_leader).unwrap() - 1];
+    let to_new = runtime.block_on(new.quic_client("admin", ADMIN_PASSWORD));
+    runtime.block_on(send(&to_new, "during the cut")).unwrap();
+
+    proxies.heal();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (agreed, _) = agreed_leader(&all);
+        if agreed != leader || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    caught_up(&all);
+    runtime.block_on(send(&to_new, "after the heal")).unwrap();
+    caught_up(&all);
+    let logs: Vec<_> = all.iter().map(|n| runtime.block_on(values(n))).collect();
+    let texts: Vec<&str> = logs[0].iter().map(|(_, v)| v.as_str()).collect();
+    assert_eq!(
+        texts,
+        ["before the cut", "during the cut", "after the heal"]
+    );
+    for log in &logs[1..] {
+        assert_eq!(
+            log, &logs[0],
+            "every member holds the same records at the same _seqs"
+        );
+    }
+    eprintln!("refusals from the cut-off node: {refusals:?}");
+}
