@@ -179,6 +179,12 @@ impl PartitionProxies {
         self.cut.lock().expect("cut").insert(addr);
     }
 
+    /// Whether member `id` (1-based) is cut off.
+    pub fn is_cut(&self, id: usize) -> bool {
+        let addr: SocketAddr = self.real[id - 1].parse().expect("addr");
+        self.cut.lock().expect("cut").contains(&addr)
+    }
+
     /// Lets every member's traffic flow again.
     pub fn heal(&self) {
         self.cut.lock().expect("cut").clear();

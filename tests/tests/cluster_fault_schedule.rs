@@ -1,0 +1,196 @@
+//! A randomized fault schedule on a three-node cluster: round after round, one fault at a
+//! time (the leader or a follower killed with SIGKILL and later restarted on its data
+//! directory, the leader or another member cut off by the UDP proxies in front of the
+//! members and later healed, or a quiet spell), while three idempotent producers write a
+//! topic over QUIC to whichever member takes their writes, and two consumers read it from one
+//! member after another, resuming after the last `_seq` they got.
+//!
+//! The history checker (`strand_tests::cluster_topics::check_history`) then demands:
+//! - every member holds the same records at the same `_seq`s;
+//! - `_seq`s increase per partition, and no value is stored twice;
+//! - every acknowledged write is stored once, where its ack said;
+//! - each producer's acknowledged batches are stored in the order they were acknowledged.
+//!
+//! Each consumer's records must be a prefix of the partition's final log (no gap, no
+//! duplicate, whichever member answered).
+//!
+//! `STRAND_FAULT_ROUNDS` (default 50) and `STRAND_FAULT_SEED` (default: the clock, printed)
+//! set the run; the README records a long run.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use strand_tests::cluster::{
+    agreed_leader, caught_up, member_options_behind, node_id, PartitionProxies,
+};
+use strand_tests::cluster_topics::{
+    check_history, members_of, read_all, resume_across_members, write_until_stopped,
+};
+use strand_tests::{bearer, sql_ok, StrandServer, ADMIN_PASSWORD};
+
+const TOPIC: &str = "app.faults";
+const PARTITIONS: u32 = 2;
+const PRODUCERS: u64 = 3;
+
+/// A small xorshift generator; the seed is printed so that a failing run can be replayed.
+struct Random(u64);
+
+impl Random {
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % bound
+    }
+}
+
+/// The one fault in force, if any.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    None,
+    Down(usize),
+    Cut(usize),
+}
+
+#[test]
+fn random_kills_and_cuts_lose_no_acknowledged_write() {
+    let rounds: usize = std::env::var("STRAND_FAULT_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let seed: u64 = std::env::var("STRAND_FAULT_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+            u64::try_from(nanos.as_nanos() % u128::from(u64::MAX)).unwrap() | 1
+        });
+    eprintln!("fault schedule: {rounds} rounds, STRAND_FAULT_SEED={seed}");
+    let mut random = Random(seed);
+
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let secret = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(secret.path(), "the fault schedule's cluster secret").unwrap();
+    let proxies = PartitionProxies::start(3);
+    let start = |id: usize| {
+        let options =
+            member_options_behind(id, &proxies.real[id - 1], &proxies.addrs, secret.path());
+        StrandServer::start(dirs[id - 1].path(), &options)
+    };
+    let mut nodes: Vec<Option<StrandServer>> = (1..=3).map(|id| Some(start(id))).collect();
+    let all: Vec<&StrandServer> = nodes.iter().flatten().collect();
+    let (leader, _) = agreed_leader(&all);
+    let first = all[usize::try_from(leader).unwrap() - 1];
+    let auth = bearer(first, "admin", ADMIN_PASSWORD);
+    sql_ok(first, &auth, "CREATE NAMESPACE app", &[]);
+    let ddl = format!("CREATE TOPIC {TOPIC} WITH (PARTITIONS = {PARTITIONS})");
+    sql_ok(first, &auth, &ddl, &[]);
+    caught_up(&all);
+
+    let members = members_of(&all);
+    let stop = Arc::new(AtomicBool::new(false));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let writers: Vec<_> = (1..=PRODUCERS)
+        .map(|p| {
+            let writing = write_until_stopped(
+                TOPIC.to_string(),
+                PARTITIONS,
+                p,
+                members.clone(),
+                stop.clone(),
+            );
+            runtime.spawn(writing)
+        })
+        .collect();
+    let readers: Vec<_> = (0..PARTITIONS)
+        .map(|partition| {
+            let reading =
+                resume_across_members(TOPIC.to_string(), partition, members.clone(), stop.clone());
+            runtime.spawn(reading)
+        })
+        .collect();
+
+    let mut fault = Fault::None;
+    let mut schedule = Vec::new();
+    for _ in 0..rounds {
+        fault = match fault {
+            Fault::Down(at) => {
+                nodes[at] = Some(start(at + 1));
+                Fault::None
+            }
+            Fault::Cut(at) => {
+                assert!(proxies.is_cut(at + 1));
+                proxies.heal();
+                Fault::None
+            }
+            Fault::None => {
+                let running: Vec<&StrandServer> = nodes.iter().flatten().collect();
+                let leader = agreed_leader(&running).0;
+                let leader_at = usize::try_from(leader).unwrap() - 1;
+                let other = (leader_at + 1 + usize::try_from(random.below(2)).unwrap()) % 3;
+                match random.below(6) {
+                    0 | 1 => {
+                        nodes[leader_at].take().unwrap().stop_with(libc::SIGKILL);
+                        Fault::Down(leader_at)
+                    }
+                    2 => {
+                        nodes[other].take().unwrap().stop_with(libc::SIGKILL);
+                        Fault::Down(other)
+                    }
+                    3 => {
+                        proxies.cut(leader_at + 1);
+                        Fault::Cut(leader_at)
+                    }
+                    4 => {
+                        proxies.cut(other + 1);
+                        Fault::Cut(other)
+                    }
+                    _ => Fault::None,
+                }
+            }
+        };
+        schedule.push(fault);
+        std::thread::sleep(Duration::from_millis(300 + random.below(1200)));
+    }
+    proxies.heal();
+    for (at, node) in nodes.iter_mut().enumerate() {
+        if node.is_none() {
+            *node = Some(start(at + 1));
+        }
+    }
+    let all: Vec<&StrandServer> = nodes.iter().flatten().collect();
+    caught_up(&all);
+    // A last stretch of writes with every member up, so the end is not a fault's aftermath.
+    std::thread::sleep(Duration::from_millis(1000));
+    stop.store(true, Ordering::Relaxed);
+    let acks: Vec<_> = writers
+        .into_iter()
+        .map(|w| runtime.block_on(w).unwrap())
+        .collect();
+    let consumed: Vec<_> = readers
+        .into_iter()
+        .map(|r| runtime.block_on(r).unwrap())
+        .collect();
+    caught_up(&all);
+    let logs: Vec<_> = all
+        .iter()
+        .map(|n| runtime.block_on(read_all(n, TOPIC, PARTITIONS)))
+        .collect();
+    check_history(&logs, &acks);
+    for (partition, seen) in consumed.iter().enumerate() {
+        let log = &logs[0][&u32::try_from(partition).unwrap()];
+        assert!(
+            seen.len() <= log.len() && seen[..] == log[..seen.len()],
+            "the consumer of partition {partition} saw a gap or a duplicate"
+        );
+    }
+    let acknowledged: usize = acks.iter().map(Vec::len).sum();
+    assert!(acknowledged > 0, "nothing was acknowledged");
+    let ids: Vec<u64> = all.iter().map(|n| node_id(n)).collect();
+    eprintln!(
+        "seed {seed}: {rounds} rounds {schedule:?}; {acknowledged} writes acknowledged; \
+         consumers read {:?} records; members {ids:?} agree",
+        consumed.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+}
