@@ -8,7 +8,7 @@ use strand_log::{PartitionId, Seq};
 
 use crate::catalog::Catalog;
 use crate::cluster::state_machine::AppliedListener;
-use crate::topics::TopicData;
+use crate::topics::{TopicData, TOPIC_PARTITIONS_PREFIX as TOPIC_PARTITIONS};
 
 /// Routes applied records to the catalog and topics.
 pub(super) struct AppliedRouter {
@@ -25,8 +25,13 @@ impl AppliedListener for AppliedRouter {
             if let Err(error) = self.catalog.catch_up() {
                 tracing::error!(%error, seq = last.0, "cannot apply replicated catalog records");
             }
-        } else if partition.starts_with("tp/") {
+        } else if partition.starts_with(TOPIC_PARTITIONS) {
             self.topics.replicated(&id, last);
         }
+    }
+
+    fn replicates(&self, partition: &str) -> bool {
+        partition.starts_with(TOPIC_PARTITIONS)
+            || PartitionId::new(partition).is_ok_and(|id| Catalog::is_catalog_partition(&id))
     }
 }

@@ -20,12 +20,15 @@ pub use source::SourcePump;
 
 use crate::catalog::CatalogTopic;
 
+/// The start of every topic partition's log partition id.
+pub const TOPIC_PARTITIONS_PREFIX: &str = "tp/";
+
 /// The start of the log partition ids of `topic`'s partitions (`tp/<ns>.<topic>.<incarnation>/`);
 /// partition `p` is this followed by `p`.
 pub fn partition_prefix(topic: &CatalogTopic) -> String {
     let name = &topic.def.name;
     format!(
-        "tp/{}.{}.{}/",
+        "{TOPIC_PARTITIONS_PREFIX}{}.{}.{}/",
         name.namespace, name.topic, topic.incarnation.0
     )
 }

@@ -46,6 +46,11 @@ use crate::cluster::types::{ClusterCommand, ClusterReply, ClusterTypes, NodeId};
 pub trait AppliedListener: Send + Sync + 'static {
     /// Records up to `last` were appended to `partition` (named by its id's text).
     fn applied(&self, partition: &str, last: strand_log::Seq);
+
+    /// Whether the group replicates `partition` (what a snapshot carries); all by default.
+    fn replicates(&self, _partition: &str) -> bool {
+        true
+    }
 }
 
 /// The listener, if any, of a state machine.
@@ -56,6 +61,22 @@ impl Listener {
     /// Tells `listener` of every apply.
     pub fn new(listener: Arc<dyn AppliedListener>) -> Listener {
         Listener(Some(listener))
+    }
+}
+
+impl Listener {
+    /// Whether a snapshot carries `partition` (all, without a listener).
+    fn replicates(&self, partition: &str) -> bool {
+        self.0.as_ref().is_none_or(|l| l.replicates(partition))
+    }
+
+    /// Tells the listener, if any, of each written partition's last `_seq`.
+    fn tell(&self, written: &[(String, Arc<Partition>)]) {
+        if let Some(listener) = &self.0 {
+            for (id, partition) in written {
+                listener.applied(id, partition.last_seq());
+            }
+        }
     }
 }
 
@@ -171,11 +192,7 @@ fn apply_entries(
     for (_, partition) in &written {
         partition.sync()?;
     }
-    if let Some(listener) = &listener.0 {
-        for (id, partition) in &written {
-            listener.applied(id, partition.last_seq());
-        }
-    }
+    listener.tell(&written);
     let mut current = applied.lock();
     if *current != next {
         files.store_applied(&next)?;
@@ -250,6 +267,7 @@ impl RaftStateMachine<ClusterTypes> for ClusterStateMachine {
             store: self.store.clone(),
             applied: self.applied.lock().clone(),
             slot: self.slot.clone(),
+            listener: self.listener.clone(),
         }
     }
 
@@ -267,9 +285,10 @@ impl RaftStateMachine<ClusterTypes> for ClusterStateMachine {
         let (store, files, applied) =
             (self.store.clone(), self.files.clone(), self.applied.clone());
         let (slot, meta) = (self.slot.clone(), meta.clone());
+        let listener = self.listener.clone();
         let data = snapshot.into_inner();
         run_blocking(move || {
-            let installed = snapshot::install(&store, &slot, &meta, &data)?;
+            let installed = snapshot::install(&store, &slot, &meta, &data, &listener)?;
             files.store_applied(&installed)?;
             *applied.lock() = installed;
             Ok(())

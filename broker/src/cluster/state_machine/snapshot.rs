@@ -31,6 +31,7 @@ pub struct ClusterSnapshotBuilder {
     pub(crate) store: Arc<Store>,
     pub(crate) applied: AppliedState,
     pub(crate) slot: Arc<SnapshotSlot>,
+    pub(crate) listener: super::Listener,
 }
 
 impl RaftSnapshotBuilder<ClusterTypes> for ClusterSnapshotBuilder {
@@ -38,8 +39,9 @@ impl RaftSnapshotBuilder<ClusterTypes> for ClusterSnapshotBuilder {
         let store = self.store.clone();
         let applied = self.applied.clone();
         let slot = self.slot.clone();
+        let listener = self.listener.clone();
         let (meta, data) = run_blocking(move || {
-            let (meta, data) = build(&store, applied)?;
+            let (meta, data) = build(&store, applied, &listener)?;
             slot.save(meta.last_log_id, &data)?;
             Ok((meta, data))
         })
@@ -65,6 +67,7 @@ pub(crate) fn meta_of(header: SnapshotHeader) -> SnapshotMeta<NodeId, openraft::
 fn build(
     store: &Store,
     applied: AppliedState,
+    listener: &super::Listener,
 ) -> Result<(SnapshotMeta<NodeId, openraft::BasicNode>, Vec<u8>), StateMachineError> {
     let built_unix_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -78,8 +81,12 @@ fn build(
         snapshot_id,
     };
     let mut writer = SnapshotWriter::new(&header);
-    // System partitions are replicated too, for now: the store does not tell them apart.
+    // Only what the group replicates: partitions a member writes alone (today its table rows,
+    // users and group offsets) differ between members and must not travel.
     for id in store.partition_ids()? {
+        if !listener.replicates(id.as_str()) {
+            continue;
+        }
         let partition = store.partition(&id)?;
         push_partition(&mut writer, id.as_str(), &partition)?;
     }
@@ -122,6 +129,7 @@ pub(crate) fn install(
     slot: &SnapshotSlot,
     meta: &SnapshotMeta<NodeId, openraft::BasicNode>,
     data: &[u8],
+    listener: &super::Listener,
 ) -> Result<AppliedState, StateMachineError> {
     let (header, mut reader) = SnapshotReader::open(data)?;
     if header.applied.last_applied != meta.last_log_id {
@@ -133,7 +141,7 @@ pub(crate) fn install(
     let mut written = Vec::new();
     while let Some(batch) = reader.next_batch()? {
         match install_batch(store, &batch) {
-            Ok(Some(partition)) => written.push(partition),
+            Ok(Some(partition)) => written.push((batch.partition.clone(), partition)),
             Ok(None) => {}
             Err(InstallRefused::Log(error)) => return Err(error.into()),
             Err(InstallRefused::Malformed(reason)) => {
@@ -144,9 +152,10 @@ pub(crate) fn install(
     }
     // The records are durable before the snapshot says they are there (fsync policies
     // `interval` and `never` return before the disk has them).
-    for partition in &written {
+    for (_, partition) in &written {
         partition.sync()?;
     }
+    listener.tell(&written);
     slot.save(meta.last_log_id, data)?;
     Ok(AppliedState {
         last_applied: meta.last_log_id,
