@@ -81,10 +81,10 @@ fn render(status: &Value) -> String {
         };
         out.push_str(&format!(
             "{:<6} {:<10} {:<7} {:<5} {:<9} {:<8} {}\n",
-            group["group"],
+            text(&group["group"]),
             text(&group["role"]),
             or_dash(&group["leader"]),
-            group["term"],
+            text(&group["term"]),
             or_dash(&group["last_log_index"]),
             or_dash(&group["applied_index"]),
             lag

@@ -130,8 +130,8 @@ impl ClusterNode {
         }
         tracing::warn!(
             node = settings.node_id,
-            "cluster mode is a preview: topic messages are replicated, but table rows, the \
-             catalog and users are not yet (docs/cluster.md)"
+            "cluster mode is a preview: topic messages and the catalog are replicated, table \
+             rows, users, grants and group offsets not yet (docs/cluster.md)"
         );
         let members = settings.members.iter().map(|(id, _)| *id).collect();
         let peers = PeerService::new(settings.node_id, members, &settings.secret, groups.clone());
