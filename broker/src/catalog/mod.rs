@@ -108,19 +108,7 @@ impl Catalog {
         let id = PartitionId::new(CATALOG_PARTITION)?;
         let partition = store.partition(&id)?;
         let mut state = CatalogState::default();
-        let snapshot = partition.snapshot();
-        for record in snapshot.records(ReadFrom::Earliest) {
-            let record = record?;
-            let tombstone = record.flags.is_tombstone();
-            apply_record(
-                &mut state,
-                record.seq,
-                record.key,
-                record.payload,
-                tombstone,
-            )?;
-            state.applied_through = record.seq;
-        }
+        state.replay(&partition)?;
         tracing::info!(
             namespaces = state.namespaces.len(),
             tables = state.tables.len(),
@@ -276,6 +264,25 @@ impl CatalogChange {
             }
             CatalogChange::DropTopic(name) => (topic_key(name), Vec::new(), true),
         })
+    }
+}
+
+impl CatalogState {
+    /// Applies the partition's records after `applied_through`: all of them at open, those a
+    /// cluster member applied from its Raft group afterwards.
+    fn replay(&mut self, partition: &Partition) -> Result<(), CatalogError> {
+        let snapshot = partition.snapshot();
+        let from = match self.applied_through {
+            Seq::ZERO => ReadFrom::Earliest,
+            seq => ReadFrom::After(seq),
+        };
+        for record in snapshot.records(from) {
+            let record = record?;
+            let tombstone = record.flags.is_tombstone();
+            apply_record(self, record.seq, record.key, record.payload, tombstone)?;
+            self.applied_through = record.seq;
+        }
+        Ok(())
     }
 }
 

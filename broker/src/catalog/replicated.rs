@@ -4,9 +4,9 @@
 //! the same on every member). Each member then reads the records it has not applied yet into
 //! its in-memory state ([`Catalog::catch_up`]).
 
-use strand_log::{PartitionId, ReadFrom};
+use strand_log::PartitionId;
 
-use super::{apply_record, Catalog, CatalogError, CATALOG_PARTITION};
+use super::{Catalog, CatalogError, CATALOG_PARTITION};
 use crate::cluster::writer::BlockingWriter;
 
 impl Catalog {
@@ -27,20 +27,6 @@ impl Catalog {
     /// Applies the catalog records appended since the state was last brought up to date
     /// (records a cluster member applied from its Raft group).
     pub fn catch_up(&self) -> Result<(), CatalogError> {
-        let mut state = self.state.write();
-        let snapshot = self.partition.snapshot();
-        for record in snapshot.records(ReadFrom::After(state.applied_through)) {
-            let record = record?;
-            let tombstone = record.flags.is_tombstone();
-            apply_record(
-                &mut state,
-                record.seq,
-                record.key,
-                record.payload,
-                tombstone,
-            )?;
-            state.applied_through = record.seq;
-        }
-        Ok(())
+        self.state.write().replay(&self.partition)
     }
 }
