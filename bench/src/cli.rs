@@ -51,6 +51,10 @@ pub enum Command {
     /// filter, over one pre-filled table; then of a live join (USER table to a SHARED lookup
     /// table, writes to either side) and a time-relative filter beside a plain filter.
     LiveSql(workloads::live_sql::LiveSqlArgs),
+    /// A three-node cluster against one node: produce throughput on the leader, write latency
+    /// to a reader on a follower, and the time from a leader's SIGKILL to the next
+    /// acknowledged produce, over many kills.
+    Cluster(workloads::cluster::ClusterArgs),
     /// Every workload above with its defaults, in one report.
     All,
     /// Write the text, HTML and Markdown of a saved JSON report again (runs nothing).
@@ -72,6 +76,7 @@ impl Command {
             Command::Restart(_) => "restart",
             Command::UnderAttack(_) => "under-attack",
             Command::LiveSql(_) => "live-sql",
+            Command::Cluster(_) => "cluster",
             Command::All => "all",
             Command::Render(_) => "render",
         }

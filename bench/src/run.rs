@@ -142,6 +142,7 @@ fn dispatch(bench: &mut Bench, command: &Command) {
         Command::SqlInsert(args) => bench.attempt(name, |b| workloads::sql_insert::run(b, args)),
         Command::Restart(args) => bench.attempt(name, |b| workloads::restart::run(b, args)),
         Command::LiveSql(args) => bench.attempt(name, |b| workloads::live_sql::run(b, args)),
+        Command::Cluster(args) => bench.attempt(name, |b| workloads::cluster::run(b, args)),
         // Handled before a run starts.
         Command::Render(_) => {}
         Command::UnderAttack(args) => {
@@ -160,6 +161,7 @@ fn dispatch(bench: &mut Bench, command: &Command) {
                 Command::Restart(defaults()),
                 Command::UnderAttack(defaults()),
                 Command::LiveSql(defaults()),
+                Command::Cluster(defaults()),
             ];
             for command in &every {
                 dispatch(bench, command);

@@ -26,6 +26,9 @@ pub struct StrandProcess {
     binary: PathBuf,
     pub http: SocketAddr,
     pub quic: SocketAddr,
+    /// The QUIC address asked for: port 0 (any) unless the server must be reachable at a
+    /// known address, as a cluster member must; a restart asks for it again.
+    quic_bind: SocketAddr,
     pub data_dir: PathBuf,
     pub fsync: Fsync,
     /// From spawn to the ready line.
@@ -57,6 +60,30 @@ impl StrandProcess {
         extra_args: &[String],
         env: &[(String, String)],
     ) -> anyhow::Result<StrandProcess> {
+        let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+        StrandProcess::launch(binary, data_dir, fsync, any_port, extra_args, env)
+    }
+
+    /// [`StrandProcess::start`] with QUIC on `quic` (a cluster member: the others must know
+    /// its address before it starts).
+    pub fn start_at(
+        binary: &Path,
+        data_dir: &Path,
+        fsync: Fsync,
+        quic: SocketAddr,
+        extra_args: &[String],
+    ) -> anyhow::Result<StrandProcess> {
+        StrandProcess::launch(binary, data_dir, fsync, quic, extra_args, &[])
+    }
+
+    fn launch(
+        binary: &Path,
+        data_dir: &Path,
+        fsync: Fsync,
+        quic_bind: SocketAddr,
+        extra_args: &[String],
+        env: &[(String, String)],
+    ) -> anyhow::Result<StrandProcess> {
         std::fs::create_dir_all(data_dir)?;
         let stderr_path = data_dir.with_extension("stderr");
         let stderr = std::fs::OpenOptions::new()
@@ -66,7 +93,8 @@ impl StrandProcess {
         let mut command = Command::new(binary);
         command
             .args(["serve", "--http-addr", "127.0.0.1:0"])
-            .args(["--quic-addr", "127.0.0.1:0"])
+            .arg("--quic-addr")
+            .arg(quic_bind.to_string())
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--fsync", fsync.as_str(), "--log-level", "warn"])
@@ -92,6 +120,7 @@ impl StrandProcess {
             binary: binary.to_path_buf(),
             http: SocketAddr::from(([127, 0, 0, 1], 0)),
             quic: SocketAddr::from(([127, 0, 0, 1], 0)),
+            quic_bind,
             data_dir: data_dir.to_path_buf(),
             fsync,
             ready_after: Duration::ZERO,
@@ -117,7 +146,8 @@ impl StrandProcess {
     }
 
     /// Stops this server (SIGTERM, then SIGKILL after 30 s) and starts the same binary on the
-    /// same data directory again; the new process gets new ports.
+    /// same data directory again; the new process gets a new HTTP port (and a new QUIC port
+    /// unless it was started at a fixed one).
     pub fn restart(self) -> anyhow::Result<StrandProcess> {
         self.restart_with(|_| Ok(()))
     }
@@ -128,14 +158,30 @@ impl StrandProcess {
         self,
         between: impl FnOnce(&Path) -> anyhow::Result<()>,
     ) -> anyhow::Result<StrandProcess> {
-        let binary = self.binary.clone();
-        let data_dir = self.data_dir.clone();
-        let fsync = self.fsync;
-        let extra_args = self.extra_args.clone();
-        let env = self.env.clone();
+        let again = self.relaunch();
         self.stop()?;
-        between(&data_dir)?;
-        StrandProcess::start_with_env(&binary, &data_dir, fsync, &extra_args, &env)
+        between(&again.data_dir)?;
+        again.start()
+    }
+
+    /// SIGKILL and wait: the server gets no chance to flush or say goodbye (a crash). The
+    /// answer starts it again on the same data directory, QUIC address and arguments.
+    pub fn kill(mut self) -> anyhow::Result<Relaunch> {
+        let again = self.relaunch();
+        self.child.kill().context("SIGKILL")?;
+        self.child.wait()?;
+        Ok(again)
+    }
+
+    fn relaunch(&self) -> Relaunch {
+        Relaunch {
+            binary: self.binary.clone(),
+            data_dir: self.data_dir.clone(),
+            fsync: self.fsync,
+            quic_bind: self.quic_bind,
+            extra_args: self.extra_args.clone(),
+            env: self.env.clone(),
+        }
     }
 
     /// SIGTERM and wait (SIGKILL after 30 s).
@@ -166,6 +212,30 @@ impl StrandProcess {
     /// The server's CA certificate for QUIC clients.
     pub fn ca_cert(&self) -> PathBuf {
         self.data_dir.join("tls").join("cert.pem")
+    }
+}
+
+/// How a stopped server is started again ([`StrandProcess::kill`]).
+pub struct Relaunch {
+    binary: PathBuf,
+    pub data_dir: PathBuf,
+    fsync: Fsync,
+    quic_bind: SocketAddr,
+    extra_args: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+impl Relaunch {
+    pub fn start(&self) -> anyhow::Result<StrandProcess> {
+        let Relaunch {
+            binary,
+            data_dir,
+            fsync,
+            quic_bind,
+            extra_args,
+            env,
+        } = self;
+        StrandProcess::launch(binary, data_dir, *fsync, *quic_bind, extra_args, env)
     }
 }
 

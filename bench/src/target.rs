@@ -130,6 +130,12 @@ impl Targets {
         self.args.peers
     }
 
+    /// The `strand` binary spawned servers run (for workloads that start their own, as
+    /// `cluster` does).
+    pub fn strand_binary(&self) -> anyhow::Result<PathBuf> {
+        spawn::strand_binary(self.args.strand_bin.as_deref())
+    }
+
     /// The scratch directory of this run.
     pub fn scratch(&self) -> &std::path::Path {
         &self.scratch

@@ -10,7 +10,7 @@ use std::process::Command;
 use serde_json::Value;
 use strand_tests::{bench_binary, strand_binary};
 
-const SUBCOMMANDS: [&str; 11] = [
+const SUBCOMMANDS: [&str; 12] = [
     "produce",
     "consume",
     "e2e",
@@ -22,6 +22,7 @@ const SUBCOMMANDS: [&str; 11] = [
     "restart",
     "under-attack",
     "live-sql",
+    "cluster",
 ];
 
 const REPORT_FIELDS: [&str; 11] = [
@@ -217,4 +218,10 @@ fn under_attack_runs() {
 #[test]
 fn live_sql_runs() {
     smoke("live-sql");
+}
+
+/// `--quick` caps it at 1 s windows and one leader kill.
+#[test]
+fn cluster_runs() {
+    smoke("cluster");
 }

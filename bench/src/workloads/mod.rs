@@ -1,6 +1,7 @@
 //! One module per subcommand: its options (`clap::Args`) and its `run`, which measures Strand
 //! (and each installed peer with `--peers`) and adds [`crate::report::Measurement`]s.
 
+pub mod cluster;
 pub mod consume;
 pub mod e2e;
 pub mod fanout;
