@@ -227,20 +227,10 @@ impl TopicData {
                     // A retry of a batch not yet durable: answer once it is (or resend it).
                     partition.settled.wait(&mut producers);
                 }
-                Some(last) if batch.batch_seq == last.batch_seq => {
-                    return Ok(ProduceAck {
-                        duplicate: true,
-                        ..last.ack
-                    });
-                }
-                Some(last) if batch.batch_seq < last.batch_seq => {
-                    return Err(TopicError::OutOfOrder {
-                        producer_id: batch.producer_id,
-                        batch_seq: batch.batch_seq,
-                        last: last.batch_seq,
-                    });
-                }
-                _ => break,
+                last => match answered_before(last, batch) {
+                    Some(answer) => return answer,
+                    None => break,
+                },
             }
         }
         let ticket = partition.log.submit(&records)?;
@@ -341,6 +331,27 @@ impl TopicData {
         open.insert(id, partition.clone());
         Ok(partition)
     }
+}
+
+/// The answer to `batch` if its producer's `last` batch settles it without a write: a retry
+/// of the last batch gets its original ack, an older batch `OutOfOrder`; `None` for a new
+/// batch.
+fn answered_before(
+    last: Option<&LastBatch>,
+    batch: ProducerBatch,
+) -> Option<Result<ProduceAck, TopicError>> {
+    let last = last?;
+    if batch.batch_seq == last.batch_seq {
+        return Some(Ok(ProduceAck {
+            duplicate: true,
+            ..last.ack
+        }));
+    }
+    (batch.batch_seq < last.batch_seq).then_some(Err(TopicError::OutOfOrder {
+        producer_id: batch.producer_id,
+        batch_seq: batch.batch_seq,
+        last: last.batch_seq,
+    }))
 }
 
 /// Every producer's last batch in a partition, from the markers in the log (a full scan, at

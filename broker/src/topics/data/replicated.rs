@@ -51,21 +51,8 @@ impl TopicData {
         if partition.producers_as_of.load(Ordering::Acquire) != partition.log.last_seq().0 {
             *producers = super::producers_of(&partition.log)?;
         }
-        match producers.get(&batch.producer_id) {
-            Some(last) if batch.batch_seq == last.batch_seq => {
-                return Ok(ProduceAck {
-                    duplicate: true,
-                    ..last.ack
-                });
-            }
-            Some(last) if batch.batch_seq < last.batch_seq => {
-                return Err(TopicError::OutOfOrder {
-                    producer_id: batch.producer_id,
-                    batch_seq: batch.batch_seq,
-                    last: last.batch_seq,
-                });
-            }
-            _ => {}
+        if let Some(answer) = super::answered_before(producers.get(&batch.producer_id), batch) {
+            return answer;
         }
         let range = replication.append(&partition.id, records)?;
         let ack = ack_of(range);
