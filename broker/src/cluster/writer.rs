@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, Raft};
-use strand_log::{NewRecord, PartitionId, SeqRange, Store};
+use strand_log::{NewRecord, PartitionId, Seq, SeqRange, Store};
 
 use super::types::{
     ClusterCommand, ClusterReply, ClusterTypes, NodeId, OwnedRecord, ReplicatedBatch,
@@ -87,8 +87,25 @@ impl ClusterWriter {
         partition: &PartitionId,
         records: &[NewRecord<'_>],
     ) -> Result<SeqRange, ReplicationError> {
+        let seqs = self.append_seqs(partition, records).await?;
+        let (Some(first), Some(last)) = (seqs.first(), seqs.last()) else {
+            return Err(ReplicationError::Refused("an empty batch".to_string()));
+        };
+        Ok(SeqRange {
+            first: *first,
+            last: *last,
+            count: u32::try_from(seqs.len()).unwrap_or(u32::MAX),
+        })
+    }
+
+    /// [`ClusterWriter::append`] that returns each record's `_seq`.
+    pub async fn append_seqs(
+        &self,
+        partition: &PartitionId,
+        records: &[NewRecord<'_>],
+    ) -> Result<Vec<Seq>, ReplicationError> {
         self.ready_to_lead().await?;
-        let (range, receiver) = {
+        let (seqs, receiver) = {
             let _order = self.order.lock().await;
             let seqs = self
                 .store
@@ -112,21 +129,17 @@ impl ClusterWriter {
                     })
                     .collect(),
             };
-            let (Some(first), Some(last)) = (seqs.first(), seqs.last()) else {
+            if seqs.is_empty() {
                 return Err(ReplicationError::Refused("an empty batch".to_string()));
-            };
-            let range = SeqRange {
-                first: *first,
-                last: *last,
-                count: u32::try_from(seqs.len()).unwrap_or(u32::MAX),
-            };
+            }
             let receiver = self
                 .raft
                 .client_write_ff(ClusterCommand::Append(batch))
                 .await
                 .map_err(|e| ReplicationError::Raft(e.to_string()))?;
-            (range, receiver)
+            (seqs, receiver)
         };
+        let last = seqs.last().map_or(0, |seq| seq.0);
         let timeout = Duration::from_millis(CLUSTER_WRITE_TIMEOUT_MS);
         let written = tokio::time::timeout(timeout, receiver)
             .await
@@ -134,10 +147,9 @@ impl ClusterWriter {
             .map_err(|_| ReplicationError::Raft("openraft dropped the write".to_string()))?;
         match written {
             Ok(response) => match response.data {
-                ClusterReply::Appended { last_seq } if last_seq == range.last.0 => Ok(range),
+                ClusterReply::Appended { last_seq } if last_seq == last => Ok(seqs),
                 ClusterReply::Appended { last_seq } => Err(ReplicationError::Refused(format!(
-                    "applied up to _seq {last_seq}, not the batch's last {}",
-                    range.last.0
+                    "applied up to _seq {last_seq}, not the batch's last {last}"
                 ))),
                 ClusterReply::Refused { reason } => Err(ReplicationError::Refused(reason)),
                 // Its `_seq`s were at or below the partition's last: never for a batch this
@@ -192,6 +204,12 @@ pub struct BlockingWriter {
     runtime: tokio::runtime::Handle,
 }
 
+impl std::fmt::Debug for BlockingWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BlockingWriter")
+    }
+}
+
 impl BlockingWriter {
     /// `writer`, driven on `runtime`.
     pub fn new(writer: Arc<ClusterWriter>, runtime: tokio::runtime::Handle) -> BlockingWriter {
@@ -206,6 +224,16 @@ impl BlockingWriter {
     ) -> Result<SeqRange, ReplicationError> {
         self.runtime
             .block_on(self.writer.append(partition, records))
+    }
+
+    /// [`ClusterWriter::append_seqs`], waited for. Must not be called on a runtime thread.
+    pub fn append_seqs(
+        &self,
+        partition: &PartitionId,
+        records: &[NewRecord<'_>],
+    ) -> Result<Vec<Seq>, ReplicationError> {
+        self.runtime
+            .block_on(self.writer.append_seqs(partition, records))
     }
 
     /// [`ClusterWriter::ready_to_lead`], waited for: call before reading state that a write

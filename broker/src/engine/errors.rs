@@ -41,6 +41,7 @@ pub(crate) fn from_versions(error: VersionError) -> ApiError {
             "the same primary key appears twice in one statement",
         ),
         VersionError::Log(error) => ApiError::from_log(&error),
+        VersionError::Replication(error) => from_replication(&error),
     }
 }
 

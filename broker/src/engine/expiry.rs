@@ -127,15 +127,20 @@ fn sweep(context: &ExpiryContext, now_unix_ms: u64) {
         let TableKind::Stream { ttl_seconds } = table.def.kind() else {
             continue;
         };
-        match sweep_partition(
-            context,
-            &table,
-            &id,
-            ttl_seconds.saturating_mul(1000),
-            now_unix_ms,
-        ) {
+        let ttl_ms = ttl_seconds.saturating_mul(1000);
+        match sweep_partition(context, &table, &id, ttl_ms, now_unix_ms) {
             Ok(Some(next)) => context.queue.written(id, &name, next),
             Ok(None) => {}
+            // A cluster member that does not lead leaves expiry to the leader, whose deletes
+            // reach it as replicated records; it looks again a TTL later, in case it leads
+            // by then.
+            Err(crate::tables::versions::VersionError::Replication(error)) => {
+                tracing::debug!(table = %name, partition = id.as_str(), %error,
+                    "expiry waits for this node to lead");
+                context
+                    .queue
+                    .written(id, &name, now_unix_ms.saturating_add(ttl_ms));
+            }
             Err(error) => {
                 tracing::warn!(table = %name, partition = id.as_str(), %error,
                     "expiry failed for a partition; the next sweep tries again");

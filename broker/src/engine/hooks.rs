@@ -24,11 +24,17 @@ pub(crate) struct CommitHooks {
 impl CommitHooks {
     /// A statement's rows are durable in `partition` (`id`) of `table`.
     pub fn rows_written(&self, table: &CatalogTable, id: PartitionId, partition: &KeyedPartition) {
+        self.queue_expiry(table, &id);
+        self.committed(table, &id, partition);
+    }
+
+    /// Rows were written to partition `id` of `table`: if it is a STREAM table, they expire
+    /// a TTL from now.
+    pub fn queue_expiry(&self, table: &CatalogTable, id: &PartitionId) {
         if let TableKind::Stream { ttl_seconds } = table.def.kind() {
             let due = now_unix_ms().saturating_add(ttl_seconds.saturating_mul(1000));
             self.expiry.written(id.clone(), table.def.name(), due);
         }
-        self.committed(table, &id, partition);
     }
 
     /// Row versions are durable in `partition` (`id`) of `table`: wake whoever reads them.

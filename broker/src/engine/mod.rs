@@ -20,6 +20,7 @@ mod hooks;
 mod join;
 mod query;
 mod queued_write;
+mod replicated;
 mod subscribe;
 mod topic_ddl;
 mod write;
@@ -408,6 +409,8 @@ impl Engine {
         match (self.tables.is_cached(&entry, owner), writes) {
             (false, _) => RunCost::Long,
             (true, false) => RunCost::Brief,
+            // A cluster member's write waits for a majority: on the blocking pool.
+            (true, true) if self.tables.is_clustered() => RunCost::Long,
             (true, true) => RunCost::BriefWrite,
         }
     }

@@ -199,7 +199,7 @@ impl Engine {
             let text = "UPDATE needs a table with a PRIMARY KEY (rows without one cannot be named)";
             return Err(ApiError::new(ErrorCode::Unsupported, text));
         }
-        let writer = partition.writer();
+        let writer = partition.writer().map_err(errors::from_versions)?;
         let mut encoded = Vec::new();
         for_each_live_row(
             &partition,
@@ -238,7 +238,7 @@ impl Engine {
             .partition(&table, owner)
             .map_err(errors::from_versions)?;
         let pk = table.def.primary_key();
-        let writer = partition.writer();
+        let writer = partition.writer().map_err(errors::from_versions)?;
         let mut encoded = Vec::new();
         for_each_live_row(
             &partition,

@@ -1,6 +1,6 @@
 //! [`AppliedRouter`]: on a cluster member, tells each part of the broker of the records its
 //! Raft groups applied to the local store, by partition: the catalog reads its new records,
-//! topics wake their tailing readers. Table partitions are not replicated yet.
+//! topics wake their tailing readers, tables index the new versions and wake their feeds.
 
 use std::sync::Arc;
 
@@ -8,12 +8,15 @@ use strand_log::{PartitionId, Seq};
 
 use crate::catalog::Catalog;
 use crate::cluster::state_machine::AppliedListener;
+use crate::engine::Engine;
+use crate::tables::TABLE_PARTITIONS_PREFIX as TABLE_PARTITIONS;
 use crate::topics::{TopicData, TOPIC_PARTITIONS_PREFIX as TOPIC_PARTITIONS};
 
-/// Routes applied records to the catalog and topics.
+/// Routes applied records to the catalog, topics and tables.
 pub(super) struct AppliedRouter {
     pub(super) catalog: Arc<Catalog>,
     pub(super) topics: Arc<TopicData>,
+    pub(super) engine: Arc<Engine>,
 }
 
 impl AppliedListener for AppliedRouter {
@@ -27,11 +30,14 @@ impl AppliedListener for AppliedRouter {
             }
         } else if partition.starts_with(TOPIC_PARTITIONS) {
             self.topics.replicated(&id, last);
+        } else if partition.starts_with(TABLE_PARTITIONS) {
+            self.engine.rows_replicated(&id);
         }
     }
 
     fn replicates(&self, partition: &str) -> bool {
         partition.starts_with(TOPIC_PARTITIONS)
+            || partition.starts_with(TABLE_PARTITIONS)
             || PartitionId::new(partition).is_ok_and(|id| Catalog::is_catalog_partition(&id))
     }
 }

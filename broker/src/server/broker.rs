@@ -39,17 +39,22 @@ pub struct Broker {
 
 impl Broker {
     /// Opens the catalog and the group offsets from `store` (replaying their partitions) and
-    /// starts the realtime dispatcher and the engine over them.
+    /// starts the realtime dispatcher and the engine over them. `clustered`: a cluster
+    /// member, whose table writes wait for the cluster's writer.
     pub fn open(
         store: Arc<Store>,
         users: Arc<UserDirectory>,
         metrics: Arc<Metrics>,
         maintenance: MaintenanceConfig,
+        clustered: bool,
     ) -> Result<Broker, EngineError> {
         let catalog = Arc::new(Catalog::open(&store)?);
         let topics = Arc::new(TopicData::new(store.clone()));
         let offsets = Arc::new(GroupOffsets::open(&store)?);
-        let tables = Arc::new(TableData::new(store.clone()));
+        let tables = Arc::new(match clustered {
+            true => TableData::clustered(store.clone()),
+            false => TableData::new(store.clone()),
+        });
         let realtime = Realtime::start(metrics.clone());
         let series = TopicSeriesSource::new(catalog.clone(), topics.clone(), offsets.clone());
         metrics.show_topics(Arc::new(series));

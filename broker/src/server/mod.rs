@@ -174,7 +174,13 @@ impl Server {
         let auth = Authenticator::new(users.clone(), &secret, config.token_ttl)
             .with_attempt_limits(config.auth_attempts);
         let auth = Arc::new(auth);
-        let broker = Broker::open(store.clone(), users, metrics, config.maintenance)?;
+        let broker = Broker::open(
+            store.clone(),
+            users,
+            metrics,
+            config.maintenance,
+            config.cluster.is_some(),
+        )?;
         let catalog = broker.catalog.clone();
         let retention = RetentionSweeper::start(
             store.clone(),
@@ -188,12 +194,14 @@ impl Server {
                 let listener = Listener::new(Arc::new(applied::AppliedRouter {
                     catalog: broker.catalog.clone(),
                     topics: broker.topics.clone(),
+                    engine: broker.engine.clone(),
                 }));
                 let node = ClusterNode::start(settings, &data_dir, store.clone(), listener).await?;
                 if let Some(writer) = node.writer() {
                     let writer = BlockingWriter::new(writer, tokio::runtime::Handle::current());
                     broker.catalog.replicate_through(writer.clone());
-                    broker.topics.replicate_through(writer);
+                    broker.topics.replicate_through(writer.clone());
+                    broker.tables.replicate_through(writer);
                 }
                 Some(Arc::new(node))
             }

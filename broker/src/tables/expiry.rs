@@ -85,7 +85,7 @@ pub fn expire(partition: &KeyedPartition, expired: &[Expired]) -> Result<usize, 
     if expired.is_empty() {
         return Ok(0);
     }
-    let writer = partition.writer();
+    let writer = partition.writer()?;
     let writes: Vec<RowWrite<'_>> = expired
         .iter()
         .filter(|row| {
@@ -148,7 +148,11 @@ mod tests {
 
     fn put(partition: &KeyedPartition, key: &[u8], row: &[u8]) -> Seq {
         let writes = [RowWrite::Put { key, row }];
-        partition.writer().append(&writes).expect("append")[0]
+        partition
+            .writer()
+            .expect("writer")
+            .append(&writes)
+            .expect("append")[0]
     }
 
     #[test]

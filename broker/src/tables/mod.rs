@@ -22,9 +22,10 @@ use strand_log::{PartitionId, Store};
 use strand_sql_view::TableKind;
 
 use crate::catalog::CatalogTable;
+use crate::cluster::writer::BlockingWriter;
 use crate::limits::KEYED_PARTITIONS_CACHED_MAX;
 use crate::users::UserIncarnation;
-use versions::{KeyedPartition, VersionError};
+use versions::{KeyedPartition, SharedWriter, VersionError};
 
 /// Whose rows: a user's (USER and STREAM tables) or everyone's (SHARED).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +53,9 @@ pub fn partition_id(
     Ok(PartitionId::new(id)?)
 }
 
+/// What every table partition's id starts with.
+pub const TABLE_PARTITIONS_PREFIX: &str = "t/";
+
 // Every name maps to a path the file system takes: asserted in `limits.rs`.
 
 /// What every partition id of `table` (this incarnation) starts with:
@@ -59,14 +63,16 @@ pub fn partition_id(
 pub fn partition_prefix(table: &CatalogTable) -> String {
     let name = table.def.name();
     format!(
-        "t/{}.{}.{}/",
+        "{TABLE_PARTITIONS_PREFIX}{}.{}.{}/",
         name.namespace, name.table, table.incarnation.0
     )
 }
 
 /// The `<ns>.<table>` of a [`partition_prefix`] (names hold no `.`), for messages.
 pub fn table_name_of_prefix(prefix: &str) -> &str {
-    let inner = prefix.strip_prefix("t/").unwrap_or(prefix);
+    let inner = prefix
+        .strip_prefix(TABLE_PARTITIONS_PREFIX)
+        .unwrap_or(prefix);
     let inner = inner.strip_suffix('/').unwrap_or(inner);
     inner
         .rsplit_once('.')
@@ -89,6 +95,8 @@ struct OpenPartitions {
 pub struct TableData {
     store: Arc<Store>,
     open: Mutex<OpenPartitions>,
+    /// On a cluster member: the writer every partition's writes go through, once set.
+    replication: Option<SharedWriter>,
 }
 
 impl TableData {
@@ -96,7 +104,39 @@ impl TableData {
         TableData {
             store,
             open: Mutex::new(OpenPartitions::default()),
+            replication: None,
         }
+    }
+
+    /// [`TableData::new`] for a cluster member: every write is replicated, and refused until
+    /// [`TableData::replicate_through`] names the writer.
+    pub fn clustered(store: Arc<Store>) -> TableData {
+        TableData {
+            replication: Some(SharedWriter::default()),
+            ..TableData::new(store)
+        }
+    }
+
+    /// Whether this is a cluster member's (writes are replicated).
+    pub fn is_clustered(&self) -> bool {
+        self.replication.is_some()
+    }
+
+    /// From now on, a cluster member's table writes go through `writer`.
+    pub fn replicate_through(&self, writer: BlockingWriter) {
+        if let Some(shared) = &self.replication {
+            let _ = shared.set(writer);
+        }
+    }
+
+    /// The keyed partition `id` if something holds it open: a member that applied records to
+    /// a partition nobody reads has nothing to update (opening indexes it from the log).
+    pub fn open_by_id(&self, id: &PartitionId) -> Option<Arc<KeyedPartition>> {
+        let open = self.open.lock();
+        open.cached
+            .get(id)
+            .cloned()
+            .or_else(|| open.alive.get(id).and_then(Weak::upgrade))
     }
 
     /// `count` fresh Snowflake ids from the store's `_seq` generator (`SNOWFLAKE_ID()`).
@@ -136,7 +176,15 @@ impl TableData {
         }
         let partition = match open.alive.get(&id).and_then(Weak::upgrade) {
             Some(partition) => partition,
-            None => Arc::new(KeyedPartition::open(self.store.partition(&id)?)?),
+            None => {
+                let log = self.store.partition(&id)?;
+                Arc::new(match &self.replication {
+                    Some(writer) => {
+                        KeyedPartition::open_replicated(log, id.clone(), writer.clone())?
+                    }
+                    None => KeyedPartition::open(log)?,
+                })
+            }
         };
         if open.cached.len() >= KEYED_PARTITIONS_CACHED_MAX {
             let victim = open.cached.keys().next().cloned();

@@ -68,6 +68,9 @@ pub enum VersionError {
     Log(#[from] LogError),
     #[error("the same primary key appears twice in one statement")]
     KeyRepeated,
+    /// A cluster member could not replicate the batch (not the leader, no majority).
+    #[error(transparent)]
+    Replication(#[from] crate::cluster::writer::ReplicationError),
 }
 
 /// Why [`KeyedPartition::version_as_of`] could not tell a key's version as of a `_seq`.
@@ -99,6 +102,10 @@ pub struct KeyedPartition {
     expiry_cursor: AtomicU64,
     /// Damaged bytes found while indexing, if any (see [`KeyedPartition::check_intact`]).
     damage: Option<PartitionDamage>,
+    /// On a cluster member, how this partition's writes are replicated (`replicated.rs`).
+    replication: Option<replicated::RowReplication>,
+    /// Replicated partitions: every record up to here is in the key index.
+    indexed_through: Mutex<Seq>,
 }
 
 /// What [`KeyedPartition::open`] could not index: damaged records on disk.
@@ -165,6 +172,7 @@ impl KeyedPartition {
             }
         }
         drop(records);
+        let indexed_through = snapshot.last_seq();
         drop(snapshot);
         Ok(KeyedPartition {
             partition,
@@ -172,6 +180,8 @@ impl KeyedPartition {
             write_lock: Mutex::new(()),
             expiry_cursor: AtomicU64::new(0),
             damage,
+            replication: None,
+            indexed_through: Mutex::new(indexed_through),
         })
     }
 
@@ -208,8 +218,20 @@ impl KeyedPartition {
     }
 
     /// Take the partition's write lock: until the writer is dropped, no other statement
-    /// writes here, so what the holder read (index or snapshot) stays the newest state.
-    pub fn writer(&self) -> PartitionWriter<'_> {
+    /// writes here, so what the holder read (index or snapshot) stays the newest state. On a
+    /// cluster member, only the leader gets one, once it has applied and indexed every
+    /// earlier write (`replicated.rs`).
+    pub fn writer(&self) -> Result<PartitionWriter<'_>, VersionError> {
+        if let Some(replication) = &self.replication {
+            replication.ready_to_lead()?;
+            let writer = self.lock_writer();
+            self.catch_up_index()?;
+            return Ok(writer);
+        }
+        Ok(self.lock_writer())
+    }
+
+    fn lock_writer(&self) -> PartitionWriter<'_> {
         PartitionWriter {
             rows: self,
             _guard: self.write_lock.lock(),
@@ -223,7 +245,7 @@ impl KeyedPartition {
         writes: &[RowWrite<'_>],
         check: impl FnOnce(&dyn Fn(&[u8]) -> Option<KeyVersion>) -> Result<(), E>,
     ) -> Result<Result<Vec<Seq>, E>, VersionError> {
-        let writer = self.writer();
+        let writer = self.writer()?;
         if let Err(rejected) = self.check_index(check) {
             return Ok(Err(rejected));
         }
@@ -239,6 +261,10 @@ impl KeyedPartition {
         writes: &[RowWrite<'_>],
         check: impl FnOnce(&dyn Fn(&[u8]) -> Option<KeyVersion>) -> Result<(), E>,
     ) -> Result<Option<Result<DeferredBatch, E>>, VersionError> {
+        if self.replication.is_some() {
+            // A replicated write waits for a majority: the blocking path takes it.
+            return Ok(None);
+        }
         let Some(guard) = self.write_lock.try_lock() else {
             return Ok(None);
         };
@@ -288,6 +314,9 @@ impl KeyedPartition {
     /// [`KeyedPartition::version_as_of`]. Waits for a writer holding the partition (an
     /// UPDATE waits for its fsync under the lock): call it where waiting is allowed.
     pub fn indexed_snapshot(&self) -> ReadSnapshot {
+        if self.replication.is_some() {
+            return self.replicated_snapshot();
+        }
         let _writers = self.write_lock.lock();
         self.partition.snapshot()
     }
@@ -295,6 +324,9 @@ impl KeyedPartition {
     /// [`KeyedPartition::indexed_snapshot`] without waiting: `None` if a writer holds the
     /// partition right now.
     pub fn try_indexed_snapshot(&self) -> Option<ReadSnapshot> {
+        if self.replication.is_some() {
+            return Some(self.replicated_snapshot());
+        }
         let _writers = self.write_lock.try_lock()?;
         Some(self.partition.snapshot())
     }
@@ -406,7 +438,8 @@ impl DeferredBatch {
     /// The batch failed to commit: put back the index entries it replaced, as
     /// [`PartitionWriter::append`] does. Waits for the partition's lock.
     pub fn undo(self, rows: &KeyedPartition, writes: &[RowWrite<'_>]) {
-        rows.writer().unindex(writes, &self.seqs, self.replaced);
+        rows.lock_writer()
+            .unindex(writes, &self.seqs, self.replaced);
     }
 }
 
@@ -420,12 +453,15 @@ impl PartitionWriter<'_> {
     /// batch is queued and indexed under the lock, which is released before waiting for
     /// durability, so concurrent INSERTs into one partition share one fsync.
     pub fn append(self, writes: &[RowWrite<'_>]) -> Result<Vec<Seq>, VersionError> {
+        if let Some(replication) = &self.rows.replication {
+            return self.replicate(replication, writes);
+        }
         let (ticket, seqs, replaced) = self.queue_batch(writes)?;
         let rows = self.rows;
         drop(self);
         if let Some(ticket) = ticket {
             if let Err(error) = ticket.wait() {
-                rows.writer().unindex(writes, &seqs, replaced);
+                rows.lock_writer().unindex(writes, &seqs, replaced);
                 return Err(error.into());
             }
         }
@@ -435,6 +471,9 @@ impl PartitionWriter<'_> {
     /// [`PartitionWriter::append`] that keeps the lock until the batch is durable: for a
     /// read-modify-write (UPDATE, DELETE), whose next competitor must read this result.
     pub fn append_holding_lock(self, writes: &[RowWrite<'_>]) -> Result<Vec<Seq>, VersionError> {
+        if let Some(replication) = &self.rows.replication {
+            return self.replicate(replication, writes);
+        }
         let (ticket, seqs, replaced) = self.queue_batch(writes)?;
         if let Some(ticket) = ticket {
             if let Err(error) = ticket.wait() {
@@ -467,35 +506,10 @@ impl PartitionWriter<'_> {
     /// Queue the batch and index it; returns its ticket, `_seq`s, and the index entries it
     /// replaced (one per keyed write, in order).
     fn queue_batch(&self, writes: &[RowWrite<'_>]) -> Result<QueuedBatch, VersionError> {
-        let mut previous = Vec::with_capacity(writes.len());
-        let mut seen = std::collections::HashSet::with_capacity(writes.len());
-        for write in writes {
-            if !write.key().is_empty() && !seen.insert(write.key()) {
-                return Err(VersionError::KeyRepeated);
-            }
-            let previous_version = match write {
-                RowWrite::Expire { version, .. } => *version,
-                _ => self.rows.version(write.key()).map_or(Seq::ZERO, |v| v.seq),
-            };
-            previous.push(previous_version);
-        }
-        if writes.is_empty() {
+        let records = self.records_of(writes)?;
+        if records.is_empty() {
             return Ok((None, Vec::new(), Vec::new()));
         }
-        let records: Vec<NewRecord<'_>> = writes
-            .iter()
-            .zip(&previous)
-            .map(|(write, &previous_version)| match *write {
-                RowWrite::Put { key, row } => NewRecord {
-                    previous_version,
-                    ..NewRecord::new(key, row)
-                },
-                RowWrite::Delete { key } | RowWrite::Expire { key, .. } => NewRecord {
-                    previous_version,
-                    ..NewRecord::tombstone(key)
-                },
-            })
-            .collect();
         let mut seqs = Vec::with_capacity(writes.len());
         let ticket = self.rows.partition.submit_with_seqs(&records, &mut seqs)?;
         // Indexed before it is durable: the next statement's primary-key check must see these
@@ -512,6 +526,33 @@ impl PartitionWriter<'_> {
             replaced.push(index.insert(IndexKey::new(write.key()), KeyVersion { seq, deleted }));
         }
         Ok((Some(ticket), seqs, replaced))
+    }
+
+    /// The log records of `writes`, each naming the version it replaces (from the key
+    /// index, which the held lock keeps current).
+    fn records_of<'w>(&self, writes: &[RowWrite<'w>]) -> Result<Vec<NewRecord<'w>>, VersionError> {
+        let mut seen = std::collections::HashSet::with_capacity(writes.len());
+        let mut records = Vec::with_capacity(writes.len());
+        for write in writes {
+            if !write.key().is_empty() && !seen.insert(write.key()) {
+                return Err(VersionError::KeyRepeated);
+            }
+            let previous_version = match write {
+                RowWrite::Expire { version, .. } => *version,
+                _ => self.rows.version(write.key()).map_or(Seq::ZERO, |v| v.seq),
+            };
+            records.push(match *write {
+                RowWrite::Put { key, row } => NewRecord {
+                    previous_version,
+                    ..NewRecord::new(key, row)
+                },
+                RowWrite::Delete { key } | RowWrite::Expire { key, .. } => NewRecord {
+                    previous_version,
+                    ..NewRecord::tombstone(key)
+                },
+            });
+        }
+        Ok(records)
     }
 }
 
@@ -553,6 +594,9 @@ pub fn versions_as_of<'s>(
     }
     Ok(newest)
 }
+
+mod replicated;
+pub use replicated::SharedWriter;
 
 #[cfg(test)]
 mod tests;

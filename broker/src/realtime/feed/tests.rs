@@ -82,7 +82,11 @@ fn write_row(partition: &KeyedPartition, id: i64, room: i32) {
         key: &key,
         row: &row,
     }];
-    partition.writer().append(&writes).expect("append");
+    partition
+        .writer()
+        .expect("writer")
+        .append(&writes)
+        .expect("append");
 }
 
 /// 100 subscriptions pinned to one room each, one unpinned, one room-range filter
@@ -261,7 +265,11 @@ fn compaction_keeps_what_the_feed_has_not_offered() {
     write_row(&partition, 1, 2);
     let key = encode_key(Value::BigInt(2).as_ref()).expect("key");
     let delete = [RowWrite::Delete { key: &key }];
-    partition.writer().append(&delete).expect("delete");
+    partition
+        .writer()
+        .expect("writer")
+        .append(&delete)
+        .expect("delete");
     write_row(&partition, 2, 1);
     for id in 1000..1400 {
         write_row(&partition, id, 9);
