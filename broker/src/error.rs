@@ -376,6 +376,19 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl ApiError {
+    /// A write a cluster member could not replicate: `not_leader` (send it to the leader it
+    /// names) or `unavailable` (not acknowledged; send it again).
+    pub fn from_replication(error: &crate::cluster::writer::ReplicationError) -> ApiError {
+        use crate::cluster::writer::ReplicationError;
+        let code = match error {
+            ReplicationError::NotLeader { .. } => ErrorCode::NotLeader,
+            _ => ErrorCode::Unavailable,
+        };
+        ApiError::new(code, error.to_string())
+    }
+}
+
 impl From<UserError> for ApiError {
     fn from(error: UserError) -> ApiError {
         let code = match &error {
@@ -388,6 +401,7 @@ impl From<UserError> for ApiError {
             UserError::NotFound(_) => ErrorCode::NotFound,
             UserError::TooMany { .. } | UserError::NameTooLong { .. } => ErrorCode::LimitExceeded,
             UserError::Storage(log) => return ApiError::from_log(log),
+            UserError::Replication(replication) => return ApiError::from_replication(replication),
             UserError::Hashing(_) | UserError::Random(_) | UserError::CorruptRecord { .. } => {
                 return ApiError::internal(&error);
             }

@@ -54,28 +54,9 @@ pub(crate) fn from_catalog(error: CatalogError) -> ApiError {
 }
 
 pub(crate) fn from_replication(error: &crate::cluster::writer::ReplicationError) -> ApiError {
-    use crate::cluster::writer::ReplicationError;
-    let code = match error {
-        ReplicationError::NotLeader { .. } => ErrorCode::NotLeader,
-        _ => ErrorCode::Unavailable,
-    };
-    ApiError::new(code, error.to_string())
+    ApiError::from_replication(error)
 }
 
 pub(crate) fn from_users(error: UserError) -> ApiError {
-    let code = match &error {
-        UserError::AlreadyExists(_) => ErrorCode::AlreadyExists,
-        UserError::NotFound(_) => ErrorCode::NotFound,
-        UserError::TooMany { .. } | UserError::NameTooLong { .. } => ErrorCode::LimitExceeded,
-        UserError::InvalidName { .. }
-        | UserError::InvalidTableName { .. }
-        | UserError::InvalidRole(_)
-        | UserError::InvalidPrivilege(_)
-        | UserError::InvalidPassword(_) => ErrorCode::InvalidValue,
-        UserError::Storage(log) => return ApiError::from_log(log),
-        UserError::Hashing(_) | UserError::Random(_) | UserError::CorruptRecord { .. } => {
-            return ApiError::internal(&error)
-        }
-    };
-    ApiError::new(code, error.to_string())
+    ApiError::from(error)
 }

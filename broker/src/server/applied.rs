@@ -1,6 +1,6 @@
 //! [`AppliedRouter`]: on a cluster member, tells each part of the broker of the records its
-//! Raft groups applied to the local store, by partition: the catalog reads its new records,
-//! topics wake their tailing readers, tables index the new versions and wake their feeds.
+//! Raft groups applied to the local store, by partition: the catalog and the user directory
+//! read their new records, topics wake their tailing readers, tables index the new versions and wake their feeds.
 
 use std::sync::Arc;
 
@@ -11,12 +11,14 @@ use crate::cluster::state_machine::AppliedListener;
 use crate::engine::Engine;
 use crate::tables::TABLE_PARTITIONS_PREFIX as TABLE_PARTITIONS;
 use crate::topics::{TopicData, TOPIC_PARTITIONS_PREFIX as TOPIC_PARTITIONS};
+use crate::users::UserDirectory;
 
 /// Routes applied records to the catalog, topics and tables.
 pub(super) struct AppliedRouter {
     pub(super) catalog: Arc<Catalog>,
     pub(super) topics: Arc<TopicData>,
     pub(super) engine: Arc<Engine>,
+    pub(super) users: Arc<UserDirectory>,
 }
 
 impl AppliedListener for AppliedRouter {
@@ -28,6 +30,10 @@ impl AppliedListener for AppliedRouter {
             if let Err(error) = self.catalog.catch_up() {
                 tracing::error!(%error, seq = last.0, "cannot apply replicated catalog records");
             }
+        } else if UserDirectory::is_users_partition(&id) {
+            if let Err(error) = self.users.catch_up() {
+                tracing::error!(%error, seq = last.0, "cannot apply replicated user records");
+            }
         } else if partition.starts_with(TOPIC_PARTITIONS) {
             self.topics.replicated(&id, last);
         } else if partition.starts_with(TABLE_PARTITIONS) {
@@ -38,6 +44,8 @@ impl AppliedListener for AppliedRouter {
     fn replicates(&self, partition: &str) -> bool {
         partition.starts_with(TOPIC_PARTITIONS)
             || partition.starts_with(TABLE_PARTITIONS)
-            || PartitionId::new(partition).is_ok_and(|id| Catalog::is_catalog_partition(&id))
+            || PartitionId::new(partition).is_ok_and(|id| {
+                Catalog::is_catalog_partition(&id) || UserDirectory::is_users_partition(&id)
+            })
     }
 }

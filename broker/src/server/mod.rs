@@ -167,7 +167,7 @@ impl Server {
         let syncs = Arc::new(SyncCounters::default());
         let store = Arc::new(open_store(&data_dir, config, syncs.clone())?);
         let users = Arc::new(UserDirectory::open(&store, PasswordHashing::default())?);
-        let admin = users.bootstrap_admin(admin_password)?;
+        let admin = users.bootstrap_admin(admin_password, config.cluster.is_some())?;
         let secret = JwtSecret::load_or_create(&data_dir)?;
         let tls = TlsIdentity::load_or_create(&data_dir).map_err(QuicError::from)?;
         let metrics = Arc::new(Metrics::new(syncs));
@@ -195,11 +195,13 @@ impl Server {
                     catalog: broker.catalog.clone(),
                     topics: broker.topics.clone(),
                     engine: broker.engine.clone(),
+                    users: broker.users.clone(),
                 }));
                 let node = ClusterNode::start(settings, &data_dir, store.clone(), listener).await?;
                 if let Some(writer) = node.writer() {
                     let writer = BlockingWriter::new(writer, tokio::runtime::Handle::current());
                     broker.catalog.replicate_through(writer.clone());
+                    broker.users.replicate_through(writer.clone());
                     broker.topics.replicate_through(writer.clone());
                     broker.tables.replicate_through(writer);
                 }

@@ -11,6 +11,7 @@
 mod model;
 mod password;
 mod record;
+mod replicated;
 
 use parking_lot::{Mutex, RwLock};
 use std::collections::BTreeMap;
@@ -29,6 +30,7 @@ pub use model::{
 pub use password::{check_password, generate_password, random_bytes, PasswordHashing};
 use record::{encode_grant, encode_user, DirectoryKey, DirectoryState, PrivilegeSet, StoredUser};
 
+use crate::cluster::writer::BlockingWriter;
 use crate::limits::{GENERATED_PASSWORD_CHARS, GRANTS_PER_USER_MAX, USERS_MAX};
 
 /// Name of the partition holding users and grants.
@@ -61,6 +63,11 @@ impl std::fmt::Debug for AdminBootstrap {
 #[derive(Debug)]
 pub struct UserDirectory {
     partition: Arc<Partition>,
+    partition_id: PartitionId,
+    /// On a cluster member: how changes are replicated (`replicated.rs`).
+    replication: OnceLock<BlockingWriter>,
+    /// Every record up to here is in `state` (kept for [`UserDirectory::catch_up`]).
+    replayed_through: Mutex<Seq>,
     state: RwLock<DirectoryState>,
     /// Held by a change from its checks until it is applied, so checks and appends of
     /// concurrent changes never interleave. Lookups take only `state`.
@@ -90,8 +97,13 @@ impl UserDirectory {
             state.apply(record.seq.0, record.key, record.payload, tombstone)?;
         }
         tracing::debug!(users = state.users.len(), "user directory replayed");
+        let replayed_through = Mutex::new(snapshot.last_seq());
+        drop(snapshot);
         Ok(UserDirectory {
             partition,
+            partition_id: id,
+            replication: OnceLock::new(),
+            replayed_through,
             state: RwLock::new(state),
             change: Mutex::new(()),
             hashing,
@@ -102,23 +114,37 @@ impl UserDirectory {
     }
 
     /// On a directory without users, create `admin` (role `system`) with `password`, or with
-    /// a generated one that the caller must show once.
-    pub fn bootstrap_admin(&self, password: Option<&str>) -> Result<AdminBootstrap, UserError> {
+    /// a generated one that the caller must show once. `clustered`: on a cluster member,
+    /// where it is created at a fixed `_seq` (`replicated.rs`), and only on a directory
+    /// with no records at all.
+    pub fn bootstrap_admin(
+        &self,
+        password: Option<&str>,
+        clustered: bool,
+    ) -> Result<AdminBootstrap, UserError> {
         if !self.read().users.is_empty() {
             return Ok(AdminBootstrap::AlreadyInitialized);
         }
+        if clustered && self.partition.last_seq() != Seq::ZERO {
+            // Every user was dropped through the cluster: that is the cluster's state.
+            return Ok(AdminBootstrap::AlreadyInitialized);
+        }
         let admin = user_name(ADMIN_USER)?;
-        match password {
-            Some(password) => {
-                self.create_user(&admin, password, Role::System)?;
-                Ok(AdminBootstrap::CreatedWithGivenPassword)
-            }
+        let (generated, password) = match password {
+            Some(password) => (None, password.to_string()),
             None => {
                 let generated = generate_password(GENERATED_PASSWORD_CHARS)?;
-                self.create_user(&admin, &generated, Role::System)?;
-                Ok(AdminBootstrap::CreatedWithGeneratedPassword(generated))
+                (Some(generated.clone()), generated)
             }
+        };
+        match clustered {
+            true => self.bootstrap_admin_at_first_seq(&admin, &password)?,
+            false => drop(self.create_user(&admin, &password, Role::System)?),
         }
+        Ok(match generated {
+            Some(generated) => AdminBootstrap::CreatedWithGeneratedPassword(generated),
+            None => AdminBootstrap::CreatedWithGivenPassword,
+        })
     }
 
     /// `CREATE USER`: fails with `AlreadyExists` if the name is taken.
@@ -130,7 +156,7 @@ impl UserDirectory {
     ) -> Result<User, UserError> {
         check_new_user_name(name)?;
         let password_hash = self.hashing.hash(password)?;
-        let _change = self.lock_change();
+        let _change = self.lock_change()?;
         {
             let state = self.read();
             if state.users.contains_key(name) {
@@ -159,7 +185,7 @@ impl UserDirectory {
     /// `ALTER USER ... SET PASSWORD`.
     pub fn set_password(&self, name: &UserName, password: &str) -> Result<(), UserError> {
         let password_hash = self.hashing.hash(password)?;
-        let _change = self.lock_change();
+        let _change = self.lock_change()?;
         let mut stored = self.stored(name)?;
         stored.password_hash = password_hash;
         self.write_user(name, stored, false).map(drop)
@@ -167,7 +193,7 @@ impl UserDirectory {
 
     /// `ALTER USER ... SET ROLE`.
     pub fn set_role(&self, name: &UserName, role: Role) -> Result<(), UserError> {
-        let _change = self.lock_change();
+        let _change = self.lock_change()?;
         let mut stored = self.stored(name)?;
         stored.role = role;
         self.write_user(name, stored, false).map(drop)
@@ -176,7 +202,7 @@ impl UserDirectory {
     /// `DROP USER [IF EXISTS]`: removes the user and every grant it holds. Returns whether a
     /// user was dropped; a missing user is an error unless `if_exists`.
     pub fn drop_user(&self, name: &UserName, if_exists: bool) -> Result<bool, UserError> {
-        let _change = self.lock_change();
+        let _change = self.lock_change()?;
         if !self.read().users.contains_key(name) {
             return match if_exists {
                 true => Ok(false),
@@ -197,7 +223,7 @@ impl UserDirectory {
             .collect();
         keys.push(DirectoryKey::User(name.clone()).encode());
         let records: Vec<NewRecord<'_>> = keys.iter().map(|k| NewRecord::tombstone(k)).collect();
-        self.partition.append(&records)?;
+        self.append(&records)?;
         let mut state = self.write();
         state.users.remove(name);
         state.grants.remove(name);
@@ -341,7 +367,7 @@ impl UserDirectory {
         table: &TableName,
         change: impl Fn(PrivilegeSet) -> PrivilegeSet,
     ) -> Result<(), UserError> {
-        let _change = self.lock_change();
+        let _change = self.lock_change()?;
         let (before, held) = {
             let state = self.read();
             if !state.users.contains_key(name) {
@@ -368,7 +394,7 @@ impl UserDirectory {
             true => NewRecord::tombstone(&key),
             false => NewRecord::new(&key, &payload),
         };
-        self.partition.append(&[record])?;
+        self.append(&[record])?;
         self.write().set_grant(name, table.clone(), after);
         self.access_changed();
         Ok(())
@@ -393,7 +419,7 @@ impl UserDirectory {
     ) -> Result<Seq, UserError> {
         let key = DirectoryKey::User(name.clone()).encode();
         let payload = encode_user(&stored);
-        let written = self.partition.append(&[NewRecord::new(&key, &payload)])?;
+        let written = self.append(&[NewRecord::new(&key, &payload)])?;
         if creates {
             stored.incarnation = UserIncarnation(written.first.0);
         }
@@ -409,8 +435,15 @@ impl UserDirectory {
         self.credentials_generation.load(Ordering::Acquire)
     }
 
-    fn lock_change(&self) -> parking_lot::MutexGuard<'_, ()> {
-        self.change.lock()
+    /// The change lock, once this node may change the directory (a cluster member: leads,
+    /// with every earlier change applied).
+    fn lock_change(&self) -> Result<parking_lot::MutexGuard<'_, ()>, UserError> {
+        self.ready_to_change()?;
+        Ok(self.change.lock())
+    }
+
+    fn partition_id(&self) -> &PartitionId {
+        &self.partition_id
     }
 
     fn read(&self) -> parking_lot::RwLockReadGuard<'_, DirectoryState> {

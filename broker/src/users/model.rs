@@ -73,6 +73,9 @@ pub enum UserError {
     /// The directory's log could not be read or written.
     #[error("storage failed: {0}")]
     Storage(#[from] LogError),
+    /// A cluster member could not replicate the change (not the leader, no majority).
+    #[error(transparent)]
+    Replication(#[from] crate::cluster::writer::ReplicationError),
     /// A stored record does not decode: the directory will not guess what it said.
     #[error("record {seq} of the user directory is unreadable: {reason}")]
     CorruptRecord {

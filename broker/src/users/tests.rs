@@ -160,14 +160,16 @@ fn admin_is_bootstrapped_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let generated = {
         let (_store, users) = open(dir.path());
-        let outcome = users.bootstrap_admin(None).expect("bootstrap");
+        let outcome = users.bootstrap_admin(None, false).expect("bootstrap");
         let AdminBootstrap::CreatedWithGeneratedPassword(password) = outcome else {
             panic!("expected a generated password, got {outcome:?}");
         };
         password
     };
     let (_store, users) = open(dir.path());
-    let again = users.bootstrap_admin(Some("other")).expect("bootstrap");
+    let again = users
+        .bootstrap_admin(Some("other"), false)
+        .expect("bootstrap");
     assert_eq!(again, AdminBootstrap::AlreadyInitialized);
     let admin = users
         .verify_password(ADMIN_USER, &generated)
@@ -176,7 +178,9 @@ fn admin_is_bootstrapped_once() {
 
     let fresh = tempfile::tempdir().expect("tempdir");
     let (_store, users) = open(fresh.path());
-    let given = users.bootstrap_admin(Some("given")).expect("bootstrap");
+    let given = users
+        .bootstrap_admin(Some("given"), false)
+        .expect("bootstrap");
     assert_eq!(given, AdminBootstrap::CreatedWithGivenPassword);
     assert!(users.verify_password(ADMIN_USER, "given").is_some());
 }

@@ -1,0 +1,110 @@
+//! Users and grants on a three-node cluster: created on the leader, they exist on every
+//! member with the same incarnation, so a user's rows (in partitions named by it) written
+//! through the leader are that user's rows on every member. A member that does not lead
+//! refuses a user change with `not_leader`. A dropped user can log in nowhere, and a member
+//! restarted afterwards still knows only what the cluster agreed.
+
+use strand_tests::cluster::{agreed_leader, caught_up, free_quic_addrs, member_options};
+use strand_tests::{basic, login, rows, sql, StrandServer, ADMIN_PASSWORD};
+
+const ALICE: &str = "alice";
+const ALICE_PASSWORD: &str = "alice has a long password";
+
+#[test]
+fn users_grants_and_their_rows_are_the_same_on_every_member() {
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let secret = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(secret.path(), "the user replication test's secret").unwrap();
+    let quic = free_quic_addrs(3);
+    let start = |id: usize| {
+        StrandServer::start(
+            dirs[id - 1].path(),
+            &member_options(id, &quic, secret.path()),
+        )
+    };
+    let mut nodes: Vec<Option<StrandServer>> = (1..=3).map(|id| Some(start(id))).collect();
+    let admin = basic("admin", ADMIN_PASSWORD);
+    let all: Vec<&StrandServer> = nodes.iter().flatten().collect();
+    let (leader, _) = agreed_leader(&all);
+    let leader_at = usize::try_from(leader).unwrap() - 1;
+    let (leader_node, follower) = (all[leader_at], all[(leader_at + 1) % 3]);
+
+    // A follower refuses a user change.
+    let refused = sql(
+        follower,
+        &admin,
+        "CREATE USER bob WITH PASSWORD 'bob password'",
+        &[],
+    );
+    refused.assert_error(503, "not_leader");
+
+    for statement in [
+        "CREATE NAMESPACE app".to_string(),
+        "CREATE TABLE app.notes (id BIGINT PRIMARY KEY, body TEXT) WITH (TYPE = 'USER')"
+            .to_string(),
+        "CREATE TABLE app.board (id BIGINT PRIMARY KEY, body TEXT)".to_string(),
+        format!("CREATE USER {ALICE} WITH PASSWORD '{ALICE_PASSWORD}'"),
+        format!("GRANT SELECT ON app.board TO {ALICE}"),
+        "INSERT INTO app.board VALUES (1, 'for everyone')".to_string(),
+    ] {
+        let answer = sql(leader_node, &admin, &statement, &[]);
+        assert_eq!(answer.status, 200, "{statement}: {}", answer.text);
+    }
+    let alice = basic(ALICE, ALICE_PASSWORD);
+    let answer = sql(
+        leader_node,
+        &alice,
+        "INSERT INTO app.notes VALUES (7, 'mine')",
+        &[],
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    caught_up(&all);
+
+    for node in &all {
+        assert_eq!(login(node, ALICE, ALICE_PASSWORD).status, 200);
+        let notes = rows(node, &alice, "SELECT id, body FROM app.notes", &[]);
+        assert_eq!(notes.len(), 1, "alice's rows on {}: {notes:?}", node.http);
+        assert_eq!(notes[0]["body"], "mine");
+        let board = rows(node, &alice, "SELECT id FROM app.board", &[]);
+        assert_eq!(board.len(), 1);
+        // The grant is SELECT only on the board, on every member.
+        let answer = sql(node, &alice, "INSERT INTO app.board VALUES (2, 'x')", &[]);
+        assert_eq!(answer.status, 403, "{}", answer.text);
+    }
+
+    // Revoked and dropped through the leader: gone on every member.
+    let answer = sql(
+        leader_node,
+        &admin,
+        &format!("REVOKE SELECT ON app.board FROM {ALICE}"),
+        &[],
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    caught_up(&all);
+    for node in &all {
+        let answer = sql(node, &alice, "SELECT id FROM app.board", &[]);
+        assert_eq!(answer.status, 403, "{}", answer.text);
+    }
+    let follower_at = (leader_at + 1) % 3;
+    nodes[follower_at].take().unwrap().stop_with(libc::SIGKILL);
+    let live: Vec<&StrandServer> = nodes.iter().flatten().collect();
+    let (leader, _) = agreed_leader(&live);
+    let leader_node = live
+        .iter()
+        .find(|n| strand_tests::cluster::node_id(n) == leader)
+        .unwrap();
+    let answer = sql(leader_node, &admin, &format!("DROP USER {ALICE}"), &[]);
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    nodes[follower_at] = Some(start(follower_at + 1));
+    let all: Vec<&StrandServer> = nodes.iter().flatten().collect();
+    caught_up(&all);
+    for node in &all {
+        assert_eq!(
+            login(node, ALICE, ALICE_PASSWORD).status,
+            401,
+            "{}",
+            node.http
+        );
+        assert_eq!(login(node, "admin", ADMIN_PASSWORD).status, 200);
+    }
+}
