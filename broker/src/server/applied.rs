@@ -1,6 +1,7 @@
 //! [`AppliedRouter`]: on a cluster member, tells each part of the broker of the records its
-//! Raft groups applied to the local store, by partition: the catalog reads its new records,
-//! topics wake their tailing readers. Table partitions are not replicated yet.
+//! Raft groups applied to the local store, by partition: the catalog and the group offsets
+//! read their new records, topics wake their tailing readers. Table partitions are not
+//! replicated yet.
 
 use std::sync::Arc;
 
@@ -8,12 +9,13 @@ use strand_log::{PartitionId, Seq};
 
 use crate::catalog::Catalog;
 use crate::cluster::state_machine::AppliedListener;
-use crate::topics::{TopicData, TOPIC_PARTITIONS_PREFIX as TOPIC_PARTITIONS};
+use crate::topics::{GroupOffsets, TopicData, TOPIC_PARTITIONS_PREFIX as TOPIC_PARTITIONS};
 
-/// Routes applied records to the catalog and topics.
+/// Routes applied records to the catalog, topics and group offsets.
 pub(super) struct AppliedRouter {
     pub(super) catalog: Arc<Catalog>,
     pub(super) topics: Arc<TopicData>,
+    pub(super) offsets: Arc<GroupOffsets>,
 }
 
 impl AppliedListener for AppliedRouter {
@@ -27,11 +29,17 @@ impl AppliedListener for AppliedRouter {
             }
         } else if partition.starts_with(TOPIC_PARTITIONS) {
             self.topics.replicated(&id, last);
+        } else if GroupOffsets::is_offsets_partition(&id) {
+            if let Err(error) = self.offsets.catch_up() {
+                tracing::error!(%error, seq = last.0, "cannot apply replicated group offsets");
+            }
         }
     }
 
     fn replicates(&self, partition: &str) -> bool {
         partition.starts_with(TOPIC_PARTITIONS)
-            || PartitionId::new(partition).is_ok_and(|id| Catalog::is_catalog_partition(&id))
+            || PartitionId::new(partition).is_ok_and(|id| {
+                Catalog::is_catalog_partition(&id) || GroupOffsets::is_offsets_partition(&id)
+            })
     }
 }

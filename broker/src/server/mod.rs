@@ -188,12 +188,14 @@ impl Server {
                 let listener = Listener::new(Arc::new(applied::AppliedRouter {
                     catalog: broker.catalog.clone(),
                     topics: broker.topics.clone(),
+                    offsets: broker.offsets.clone(),
                 }));
                 let node = ClusterNode::start(settings, &data_dir, store.clone(), listener).await?;
                 if let Some(writer) = node.writer() {
                     let writer = BlockingWriter::new(writer, tokio::runtime::Handle::current());
                     broker.catalog.replicate_through(writer.clone());
-                    broker.topics.replicate_through(writer);
+                    broker.topics.replicate_through(writer.clone());
+                    broker.offsets.replicate_through(writer);
                 }
                 Some(Arc::new(node))
             }
