@@ -18,12 +18,15 @@
 //! of the same name gets them back. One user may hold at most `groups_per_user_max` groups and
 //! the server [`GROUPS_MAX`], so one user's junk groups cannot lock everyone out.
 //!
+//! On a cluster member, only the meta group's leader coordinates groups; the others answer
+//! `not_leader` (`groups/leadership.rs`).
+//!
 //! Owns: the registry of groups and the mapping between wire values (string member ids, u32
 //! generations, statuses) and the coordinator's. Does not own: the membership rules
 //! (`topics/group.rs`) or the offset records (`topics/offsets.rs`).
 
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use strand_sql_view::Privilege;
@@ -47,7 +50,9 @@ use crate::limits::{
 use crate::periodic::PeriodicThread;
 use crate::session::Session;
 use crate::topics::group::{GroupConfig, GroupCoordinator, GroupError, JoinOutcome, MemberId};
-use crate::topics::GroupOffsets;
+use crate::topics::{GroupOffsets, OffsetsError};
+
+mod leadership;
 
 /// One group: the topic it consumes, its coordinator and the user whose join created it
 /// (whose per-user count it is in). Behind an async mutex so a commit can hold it across its
@@ -64,6 +69,9 @@ struct GroupState {
 struct Registry {
     groups: HashMap<String, Arc<AsyncMutex<GroupState>>>,
     per_user: HashMap<String, usize>,
+    /// On a cluster member, the term this node led in when the groups were made; `None`
+    /// while it does not lead (`groups/leadership.rs`).
+    term: Option<u64>,
 }
 
 impl Registry {
@@ -95,7 +103,13 @@ impl Groups {
 
     /// Expires silent members, removes every group without members that no request holds,
     /// then removes the offsets of groups idle past the retention (see the module comment).
+    /// On a cluster member only while it leads.
     fn sweep(&self) {
+        if let Some(writer) = self.offsets.cluster_writer() {
+            if !self.coordinating_blocking(writer) {
+                return;
+            }
+        }
         let now_ms = self.now_ms();
         let mut registry = self.registry.lock();
         let mut removed = Vec::new();
@@ -119,11 +133,24 @@ impl Groups {
             registry.count(creator, false);
             tracing::debug!(group = %name, creator = %creator, "empty group removed");
         }
-        // Under the registry lock: a group cannot come back to life while its offsets go.
+        if self.offsets.cluster_writer().is_some() {
+            // Not under the registry lock: the tombstones wait for a majority, and request
+            // handlers take that lock on the runtime. A commit of a group that comes back to
+            // life meanwhile is ordered with the tombstones (`topics/offsets/replicated.rs`).
+            let live: HashSet<String> = registry.groups.keys().cloned().collect();
+            drop(registry);
+            self.expire_offsets(|group| live.contains(group));
+        } else {
+            // Under the registry lock: a group cannot come back to life while its offsets go.
+            self.expire_offsets(|group| registry.groups.contains_key(group));
+        }
+    }
+
+    /// Removes the offsets of groups that are not `live` and idle past the retention.
+    fn expire_offsets(&self, live: impl Fn(&str) -> bool) {
         let retention_ms =
             u64::try_from(self.limits.offsets_retention.as_millis()).unwrap_or(u64::MAX);
         let now_unix_ms = GroupOffsets::now_unix_ms();
-        let live = |group: &str| registry.groups.contains_key(group);
         match self
             .offsets
             .expire_idle(now_unix_ms, retention_ms, GROUP_OFFSETS_KEPT_MAX, live)
@@ -193,6 +220,9 @@ impl GroupService {
         request: GroupJoin,
         reply: &mut Responder,
     ) -> Result<(), ReplyError> {
+        if let Err((code, text)) = self.shared.coordinating().await {
+            return reply.error(code, text).await;
+        }
         let topic = match self
             .access
             .topic(session, &request.topic, Privilege::Select)
@@ -312,6 +342,9 @@ impl GroupService {
         request: GroupMember,
         reply: &mut Responder,
     ) -> Result<(), ReplyError> {
+        if let Err((code, text)) = self.shared.coordinating().await {
+            return reply.error(code, text).await;
+        }
         let status = match (self.group(&request.group), parse_member(&request.member.0)) {
             (Some(state), Some(member)) => {
                 let mut state = state.lock().await;
@@ -345,6 +378,9 @@ impl GroupService {
         request: GroupMember,
         reply: &mut Responder,
     ) -> Result<(), ReplyError> {
+        if let Err((code, text)) = self.shared.coordinating().await {
+            return reply.error(code, text).await;
+        }
         let (Some(state), Some(member)) =
             (self.group(&request.group), parse_member(&request.member.0))
         else {
@@ -367,6 +403,9 @@ impl GroupService {
         request: GroupCommit,
         reply: &mut Responder,
     ) -> Result<(), ReplyError> {
+        if let Err((code, text)) = self.shared.coordinating().await {
+            return reply.error(code, text).await;
+        }
         let group = request.member.group;
         let (Some(state), Some(member)) =
             (self.group(&group), parse_member(&request.member.member.0))
@@ -407,7 +446,7 @@ impl GroupService {
         let name = group.clone();
         let written = tokio::task::spawn_blocking(move || {
             offsets.commit_all(&name, &topic, &accepted)?;
-            Ok::<_, crate::topics::OffsetsError>(accepted)
+            Ok::<_, OffsetsError>(accepted)
         })
         .await;
         drop(state);
@@ -418,13 +457,9 @@ impl GroupService {
                 reply.send(group_reply_commit(GroupStatus::Ok)).await
             }
             Ok(Err(error)) => {
-                let code = match &error {
-                    crate::topics::OffsetsError::Log(log) if log.is_storage_full() => {
-                        codes::STORAGE_FULL
-                    }
-                    _ => codes::STORAGE_ERROR,
-                };
-                reply.error(code, error.to_string()).await
+                reply
+                    .error(commit_error_code(&error), error.to_string())
+                    .await
             }
             Err(error) => reply.error(codes::STORAGE_ERROR, error.to_string()).await,
         }
@@ -436,6 +471,9 @@ impl GroupService {
         request: GroupMember,
         reply: &mut Responder,
     ) -> Result<(), ReplyError> {
+        if let Err((code, text)) = self.shared.coordinating().await {
+            return reply.error(code, text).await;
+        }
         let status = match (self.group(&request.group), parse_member(&request.member.0)) {
             (Some(state), Some(member)) => {
                 let mut state = state.lock().await;
@@ -562,6 +600,16 @@ fn refused_assignment(status: GroupStatus) -> GroupAssignment {
         generation: strand_wire::quic::Generation(0),
         partitions: Vec::new(),
         committed: Vec::new(),
+    }
+}
+
+/// The error frame's code for a commit that was not stored: on a cluster member, one that
+/// was not replicated is `not_leader` or `unavailable` (the client retries at the leader).
+fn commit_error_code(error: &OffsetsError) -> &'static str {
+    match error {
+        OffsetsError::Log(log) if log.is_storage_full() => codes::STORAGE_FULL,
+        OffsetsError::Replication(error) => crate::topics::replication_code(error),
+        OffsetsError::Log(_) | OffsetsError::BadRecord { .. } => codes::STORAGE_ERROR,
     }
 }
 
