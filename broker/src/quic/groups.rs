@@ -21,14 +21,12 @@
 //! On a cluster member, only the meta group's leader coordinates groups; the others answer
 //! `not_leader` (`groups/leadership.rs`).
 //!
-//! Owns: the registry of groups and the mapping between wire values (string member ids, u32
+//! Owns: the registry of groups (`groups/registry.rs`, with the sweep) and the mapping between wire values (string member ids, u32
 //! generations, statuses) and the coordinator's. Does not own: the membership rules
 //! (`topics/group.rs`) or the offset records (`topics/offsets.rs`).
 
-use parking_lot::Mutex;
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use strand_sql_view::Privilege;
 
 use strand_log::Seq;
@@ -44,8 +42,7 @@ use crate::catalog::CatalogTopic;
 use crate::catalog::TopicDef;
 use crate::config::GroupLimits;
 use crate::limits::{
-    GROUPS_MAX, GROUP_OFFSETS_KEPT_MAX, GROUP_SWEEP_INTERVAL_MS, SESSION_TIMEOUT_MS_MAX,
-    SESSION_TIMEOUT_MS_MIN,
+    GROUPS_MAX, GROUP_SWEEP_INTERVAL_MS, SESSION_TIMEOUT_MS_MAX, SESSION_TIMEOUT_MS_MIN,
 };
 use crate::periodic::PeriodicThread;
 use crate::session::Session;
@@ -53,117 +50,9 @@ use crate::topics::group::{GroupConfig, GroupCoordinator, GroupError, JoinOutcom
 use crate::topics::{GroupOffsets, OffsetsError};
 
 mod leadership;
+mod registry;
 
-/// One group: the topic it consumes, its coordinator and the user whose join created it
-/// (whose per-user count it is in). Behind an async mutex so a commit can hold it across its
-/// durable write (a rebalance cannot slip between the fencing check and the write) without
-/// blocking a runtime thread.
-struct GroupState {
-    topic: CatalogTopic,
-    coordinator: GroupCoordinator,
-    creator: String,
-}
-
-/// The groups by name, and how many each user created.
-#[derive(Default)]
-struct Registry {
-    groups: HashMap<String, Arc<AsyncMutex<GroupState>>>,
-    per_user: HashMap<String, usize>,
-    /// On a cluster member, the term this node led in when the groups were made; `None`
-    /// while it does not lead (`groups/leadership.rs`).
-    term: Option<u64>,
-}
-
-impl Registry {
-    fn count(&mut self, user: &str, added: bool) {
-        if added {
-            *self.per_user.entry(user.to_string()).or_insert(0) += 1;
-        } else if let Some(count) = self.per_user.get_mut(user) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                self.per_user.remove(user);
-            }
-        }
-    }
-}
-
-/// What the service and its sweep thread share.
-struct Groups {
-    offsets: Arc<GroupOffsets>,
-    registry: Mutex<Registry>,
-    limits: GroupLimits,
-    /// The coordinator's clock starts here (monotonic; restarts with the server, as do groups).
-    epoch: Instant,
-}
-
-impl Groups {
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
-    /// Expires silent members, removes every group without members that no request holds,
-    /// then removes the offsets of groups idle past the retention (see the module comment).
-    /// On a cluster member only while it leads.
-    fn sweep(&self) {
-        if let Some(writer) = self.offsets.cluster_writer() {
-            if !self.coordinating_blocking(writer) {
-                return;
-            }
-        }
-        let now_ms = self.now_ms();
-        let mut registry = self.registry.lock();
-        let mut removed = Vec::new();
-        registry.groups.retain(|name, state| {
-            // Only the registry holds it (checked under the registry lock, so no request can
-            // take it meanwhile): nothing is about to join it.
-            if Arc::strong_count(state) != 1 {
-                return true;
-            }
-            let Ok(mut state) = state.try_lock() else {
-                return true;
-            };
-            state.coordinator.expire(now_ms);
-            if state.coordinator.members().next().is_some() {
-                return true;
-            }
-            removed.push((name.clone(), state.creator.clone()));
-            false
-        });
-        for (name, creator) in &removed {
-            registry.count(creator, false);
-            tracing::debug!(group = %name, creator = %creator, "empty group removed");
-        }
-        if self.offsets.cluster_writer().is_some() {
-            // Not under the registry lock: the tombstones wait for a majority, and request
-            // handlers take that lock on the runtime. A commit of a group that comes back to
-            // life meanwhile is ordered with the tombstones (`topics/offsets/replicated.rs`).
-            let live: HashSet<String> = registry.groups.keys().cloned().collect();
-            drop(registry);
-            self.expire_offsets(|group| live.contains(group));
-        } else {
-            // Under the registry lock: a group cannot come back to life while its offsets go.
-            self.expire_offsets(|group| registry.groups.contains_key(group));
-        }
-    }
-
-    /// Removes the offsets of groups that are not `live` and idle past the retention.
-    fn expire_offsets(&self, live: impl Fn(&str) -> bool) {
-        let retention_ms =
-            u64::try_from(self.limits.offsets_retention.as_millis()).unwrap_or(u64::MAX);
-        let now_unix_ms = GroupOffsets::now_unix_ms();
-        match self
-            .offsets
-            .expire_idle(now_unix_ms, retention_ms, GROUP_OFFSETS_KEPT_MAX, live)
-        {
-            Ok(expired) => {
-                for group in expired {
-                    tracing::info!(group = %group, "idle group's offsets removed after the retention");
-                }
-            }
-            Err(error) => tracing::warn!(%error, "cannot remove idle groups' offsets"),
-        }
-    }
-}
+use registry::{GroupState, Groups};
 
 pub struct GroupService {
     access: TopicAccess,
@@ -179,12 +68,7 @@ impl GroupService {
         offsets: Arc<GroupOffsets>,
         limits: GroupLimits,
     ) -> GroupService {
-        let shared = Arc::new(Groups {
-            offsets: offsets.clone(),
-            registry: Mutex::new(Registry::default()),
-            limits,
-            epoch: Instant::now(),
-        });
+        let shared = Arc::new(Groups::new(offsets.clone(), limits));
         let interval = Duration::from_millis(GROUP_SWEEP_INTERVAL_MS);
         let sweeper = PeriodicThread::start("strand-groups", interval, {
             let shared = shared.clone();

@@ -91,3 +91,96 @@ impl Groups {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use strand_log::{FsyncPolicy, Seq, Store, StoreConfig};
+    use strand_sql_view::{Name, TopicName};
+    use tokio::sync::Mutex as AsyncMutex;
+
+    use super::*;
+    use crate::catalog::{CatalogTopic, TopicDef};
+    use crate::config::GroupLimits;
+    use crate::quic::groups::registry::GroupState;
+    use crate::topics::group::{GroupConfig, GroupCoordinator};
+
+    fn groups(dir: &std::path::Path) -> Groups {
+        let mut config = StoreConfig::default();
+        config.partition.fsync = FsyncPolicy::Never;
+        let store = Store::open(dir, config).expect("store");
+        let offsets = GroupOffsets::open(&store).expect("offsets");
+        Groups::new(Arc::new(offsets), GroupLimits::default())
+    }
+
+    /// Registers group `name` as a join would.
+    fn add_group(groups: &Groups, name: &str) {
+        let topic = CatalogTopic {
+            def: Arc::new(TopicDef {
+                name: TopicName {
+                    namespace: Name::new("app").expect("name"),
+                    topic: Name::new("events").expect("name"),
+                },
+                partitions: 2,
+                retention_seconds: None,
+                sources: Vec::new(),
+            }),
+            incarnation: Seq(1),
+        };
+        let coordinator = GroupCoordinator::new(GroupConfig::new(2, 1)).expect("coordinator");
+        let state = GroupState {
+            topic,
+            coordinator,
+            creator: "alice".to_string(),
+        };
+        let mut registry = groups.registry.lock();
+        registry.count("alice", true);
+        registry
+            .groups
+            .insert(name.to_string(), Arc::new(AsyncMutex::new(state)));
+    }
+
+    fn held(groups: &Groups) -> (Option<u64>, usize, usize) {
+        let registry = groups.registry.lock();
+        (
+            registry.term,
+            registry.groups.len(),
+            registry.per_user.len(),
+        )
+    }
+
+    #[test]
+    fn coordinators_live_for_one_term_and_go_when_this_node_stops_leading() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let groups = groups(dir.path());
+        assert_eq!(groups.follow(Ok(3)), Ok(()));
+        add_group(&groups, "billing");
+        // The same term again: the coordinator stays.
+        assert_eq!(groups.follow(Ok(3)), Ok(()));
+        assert_eq!(held(&groups), (Some(3), 1, 1));
+        // A later term: this node lost the office and won it back; members join afresh.
+        assert_eq!(groups.follow(Ok(5)), Ok(()));
+        assert_eq!(held(&groups), (Some(5), 0, 0));
+
+        add_group(&groups, "billing");
+        let leader = Some((2, "127.0.0.1:7102".to_string()));
+        let refusal = groups.follow(Err(ReplicationError::NotLeader { leader }));
+        let (code, text) = refusal.expect_err("not the leader");
+        assert_eq!(code, strand_wire::quic::codes::NOT_LEADER);
+        assert!(text.contains("node 2 at 127.0.0.1:7102"), "{text}");
+        assert_eq!(held(&groups), (None, 0, 0));
+    }
+
+    #[test]
+    fn a_leader_that_cannot_confirm_keeps_its_coordinators_and_answers_unavailable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let groups = groups(dir.path());
+        assert_eq!(groups.follow(Ok(7)), Ok(()));
+        add_group(&groups, "billing");
+        let unconfirmed = ReplicationError::Raft("no majority".to_string());
+        let (code, _) = groups.follow(Err(unconfirmed)).expect_err("unconfirmed");
+        assert_eq!(code, strand_wire::quic::codes::UNAVAILABLE);
+        assert_eq!(held(&groups), (Some(7), 1, 1));
+    }
+}
