@@ -11,7 +11,10 @@
 //! earlier term's coordinators first, so members join a fresh coordinator (a new generation).
 //! The sweep does the same every second, so state does not outlive leadership for long even
 //! without requests. A commit is written through the writer, which refuses on a member that
-//! does not lead, so a stale coordinator's commit is never acknowledged there.
+//! does not lead, so a stale coordinator's commit is never acknowledged there. Left open: a
+//! node that loses the office and wins it back between a commit's check and its write (two
+//! elections within one commit) writes that commit in the later term; the state machine has
+//! no term-conditioned write to refuse it.
 
 use super::Groups;
 use crate::cluster::writer::{BlockingWriter, ReplicationError};
