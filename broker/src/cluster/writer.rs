@@ -194,6 +194,13 @@ impl ClusterWriter {
             Err(RaftError::Fatal(error)) => Err(ReplicationError::Raft(error.to_string())),
         }
     }
+
+    /// [`Self::ready_to_lead`], then the term this node leads in: state that only the leader
+    /// keeps (consumer-group coordinators) belongs to one term, and is dropped when it changes.
+    pub async fn leading_term(&self) -> Result<u64, ReplicationError> {
+        self.ready_to_lead().await?;
+        Ok(self.ready_term.load(Ordering::Acquire))
+    }
 }
 
 /// A [`ClusterWriter`] for callers on blocking threads (the catalog's and topics' writes run
@@ -240,5 +247,15 @@ impl BlockingWriter {
     /// is checked against.
     pub fn ready_to_lead(&self) -> Result<(), ReplicationError> {
         self.runtime.block_on(self.writer.ready_to_lead())
+    }
+
+    /// [`ClusterWriter::leading_term`], waited for. Must not be called on a runtime thread.
+    pub fn leading_term(&self) -> Result<u64, ReplicationError> {
+        self.runtime.block_on(self.writer.leading_term())
+    }
+
+    /// [`ClusterWriter::leading_term`] for a caller on the runtime (a request handler).
+    pub async fn leading_term_async(&self) -> Result<u64, ReplicationError> {
+        self.writer.leading_term().await
     }
 }

@@ -18,14 +18,15 @@
 //! of the same name gets them back. One user may hold at most `groups_per_user_max` groups and
 //! the server [`GROUPS_MAX`], so one user's junk groups cannot lock everyone out.
 //!
-//! Owns: the registry of groups and the mapping between wire values (string member ids, u32
+//! On a cluster member, only the meta group's leader coordinates groups; the others answer
+//! `not_leader` (`groups/leadership.rs`).
+//!
+//! Owns: the registry of groups (`groups/registry.rs`, with the sweep) and the mapping between wire values (string member ids, u32
 //! generations, statuses) and the coordinator's. Does not own: the membership rules
 //! (`topics/group.rs`) or the offset records (`topics/offsets.rs`).
 
-use parking_lot::Mutex;
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use strand_sql_view::Privilege;
 
 use strand_log::Seq;
@@ -41,102 +42,17 @@ use crate::catalog::CatalogTopic;
 use crate::catalog::TopicDef;
 use crate::config::GroupLimits;
 use crate::limits::{
-    GROUPS_MAX, GROUP_OFFSETS_KEPT_MAX, GROUP_SWEEP_INTERVAL_MS, SESSION_TIMEOUT_MS_MAX,
-    SESSION_TIMEOUT_MS_MIN,
+    GROUPS_MAX, GROUP_SWEEP_INTERVAL_MS, SESSION_TIMEOUT_MS_MAX, SESSION_TIMEOUT_MS_MIN,
 };
 use crate::periodic::PeriodicThread;
 use crate::session::Session;
 use crate::topics::group::{GroupConfig, GroupCoordinator, GroupError, JoinOutcome, MemberId};
-use crate::topics::GroupOffsets;
+use crate::topics::{GroupOffsets, OffsetsError};
 
-/// One group: the topic it consumes, its coordinator and the user whose join created it
-/// (whose per-user count it is in). Behind an async mutex so a commit can hold it across its
-/// durable write (a rebalance cannot slip between the fencing check and the write) without
-/// blocking a runtime thread.
-struct GroupState {
-    topic: CatalogTopic,
-    coordinator: GroupCoordinator,
-    creator: String,
-}
+mod leadership;
+mod registry;
 
-/// The groups by name, and how many each user created.
-#[derive(Default)]
-struct Registry {
-    groups: HashMap<String, Arc<AsyncMutex<GroupState>>>,
-    per_user: HashMap<String, usize>,
-}
-
-impl Registry {
-    fn count(&mut self, user: &str, added: bool) {
-        if added {
-            *self.per_user.entry(user.to_string()).or_insert(0) += 1;
-        } else if let Some(count) = self.per_user.get_mut(user) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                self.per_user.remove(user);
-            }
-        }
-    }
-}
-
-/// What the service and its sweep thread share.
-struct Groups {
-    offsets: Arc<GroupOffsets>,
-    registry: Mutex<Registry>,
-    limits: GroupLimits,
-    /// The coordinator's clock starts here (monotonic; restarts with the server, as do groups).
-    epoch: Instant,
-}
-
-impl Groups {
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
-    /// Expires silent members, removes every group without members that no request holds,
-    /// then removes the offsets of groups idle past the retention (see the module comment).
-    fn sweep(&self) {
-        let now_ms = self.now_ms();
-        let mut registry = self.registry.lock();
-        let mut removed = Vec::new();
-        registry.groups.retain(|name, state| {
-            // Only the registry holds it (checked under the registry lock, so no request can
-            // take it meanwhile): nothing is about to join it.
-            if Arc::strong_count(state) != 1 {
-                return true;
-            }
-            let Ok(mut state) = state.try_lock() else {
-                return true;
-            };
-            state.coordinator.expire(now_ms);
-            if state.coordinator.members().next().is_some() {
-                return true;
-            }
-            removed.push((name.clone(), state.creator.clone()));
-            false
-        });
-        for (name, creator) in &removed {
-            registry.count(creator, false);
-            tracing::debug!(group = %name, creator = %creator, "empty group removed");
-        }
-        // Under the registry lock: a group cannot come back to life while its offsets go.
-        let retention_ms =
-            u64::try_from(self.limits.offsets_retention.as_millis()).unwrap_or(u64::MAX);
-        let now_unix_ms = GroupOffsets::now_unix_ms();
-        let live = |group: &str| registry.groups.contains_key(group);
-        match self
-            .offsets
-            .expire_idle(now_unix_ms, retention_ms, GROUP_OFFSETS_KEPT_MAX, live)
-        {
-            Ok(expired) => {
-                for group in expired {
-                    tracing::info!(group = %group, "idle group's offsets removed after the retention");
-                }
-            }
-            Err(error) => tracing::warn!(%error, "cannot remove idle groups' offsets"),
-        }
-    }
-}
+use registry::{GroupState, Groups};
 
 pub struct GroupService {
     access: TopicAccess,
@@ -152,12 +68,7 @@ impl GroupService {
         offsets: Arc<GroupOffsets>,
         limits: GroupLimits,
     ) -> GroupService {
-        let shared = Arc::new(Groups {
-            offsets: offsets.clone(),
-            registry: Mutex::new(Registry::default()),
-            limits,
-            epoch: Instant::now(),
-        });
+        let shared = Arc::new(Groups::new(offsets.clone(), limits));
         let interval = Duration::from_millis(GROUP_SWEEP_INTERVAL_MS);
         let sweeper = PeriodicThread::start("strand-groups", interval, {
             let shared = shared.clone();
@@ -193,6 +104,9 @@ impl GroupService {
         request: GroupJoin,
         reply: &mut Responder,
     ) -> Result<(), ReplyError> {
+        if let Err((code, text)) = self.shared.coordinating().await {
+            return reply.error(code, text).await;
+        }
         let topic = match self
             .access
             .topic(session, &request.topic, Privilege::Select)
@@ -312,6 +226,9 @@ impl GroupService {
         request: GroupMember,
         reply: &mut Responder,
     ) -> Result<(), ReplyError> {
+        if let Err((code, text)) = self.shared.coordinating().await {
+            return reply.error(code, text).await;
+        }
         let status = match (self.group(&request.group), parse_member(&request.member.0)) {
             (Some(state), Some(member)) => {
                 let mut state = state.lock().await;
@@ -345,6 +262,9 @@ impl GroupService {
         request: GroupMember,
         reply: &mut Responder,
     ) -> Result<(), ReplyError> {
+        if let Err((code, text)) = self.shared.coordinating().await {
+            return reply.error(code, text).await;
+        }
         let (Some(state), Some(member)) =
             (self.group(&request.group), parse_member(&request.member.0))
         else {
@@ -367,6 +287,9 @@ impl GroupService {
         request: GroupCommit,
         reply: &mut Responder,
     ) -> Result<(), ReplyError> {
+        if let Err((code, text)) = self.shared.coordinating().await {
+            return reply.error(code, text).await;
+        }
         let group = request.member.group;
         let (Some(state), Some(member)) =
             (self.group(&group), parse_member(&request.member.member.0))
@@ -407,7 +330,7 @@ impl GroupService {
         let name = group.clone();
         let written = tokio::task::spawn_blocking(move || {
             offsets.commit_all(&name, &topic, &accepted)?;
-            Ok::<_, crate::topics::OffsetsError>(accepted)
+            Ok::<_, OffsetsError>(accepted)
         })
         .await;
         drop(state);
@@ -418,13 +341,9 @@ impl GroupService {
                 reply.send(group_reply_commit(GroupStatus::Ok)).await
             }
             Ok(Err(error)) => {
-                let code = match &error {
-                    crate::topics::OffsetsError::Log(log) if log.is_storage_full() => {
-                        codes::STORAGE_FULL
-                    }
-                    _ => codes::STORAGE_ERROR,
-                };
-                reply.error(code, error.to_string()).await
+                reply
+                    .error(commit_error_code(&error), error.to_string())
+                    .await
             }
             Err(error) => reply.error(codes::STORAGE_ERROR, error.to_string()).await,
         }
@@ -436,6 +355,9 @@ impl GroupService {
         request: GroupMember,
         reply: &mut Responder,
     ) -> Result<(), ReplyError> {
+        if let Err((code, text)) = self.shared.coordinating().await {
+            return reply.error(code, text).await;
+        }
         let status = match (self.group(&request.group), parse_member(&request.member.0)) {
             (Some(state), Some(member)) => {
                 let mut state = state.lock().await;
@@ -562,6 +484,16 @@ fn refused_assignment(status: GroupStatus) -> GroupAssignment {
         generation: strand_wire::quic::Generation(0),
         partitions: Vec::new(),
         committed: Vec::new(),
+    }
+}
+
+/// The error frame's code for a commit that was not stored: on a cluster member, one that
+/// was not replicated is `not_leader` or `unavailable` (the client retries at the leader).
+fn commit_error_code(error: &OffsetsError) -> &'static str {
+    match error {
+        OffsetsError::Log(log) if log.is_storage_full() => codes::STORAGE_FULL,
+        OffsetsError::Replication(error) => crate::topics::replication_code(error),
+        OffsetsError::Log(_) | OffsetsError::BadRecord { .. } => codes::STORAGE_ERROR,
     }
 }
 

@@ -1,6 +1,7 @@
 //! [`AppliedRouter`]: on a cluster member, tells each part of the broker of the records its
-//! Raft groups applied to the local store, by partition: the catalog and the user directory
-//! read their new records, topics wake their tailing readers, tables index the new versions and wake their feeds.
+//! Raft groups applied to the local store, by partition: the catalog, the user directory and
+//! the group offsets read their new records, topics wake their tailing readers, tables index
+//! the new versions and wake their feeds.
 
 use std::sync::Arc;
 
@@ -10,13 +11,14 @@ use crate::catalog::Catalog;
 use crate::cluster::state_machine::AppliedListener;
 use crate::engine::Engine;
 use crate::tables::TABLE_PARTITIONS_PREFIX as TABLE_PARTITIONS;
-use crate::topics::{TopicData, TOPIC_PARTITIONS_PREFIX as TOPIC_PARTITIONS};
+use crate::topics::{GroupOffsets, TopicData, TOPIC_PARTITIONS_PREFIX as TOPIC_PARTITIONS};
 use crate::users::UserDirectory;
 
-/// Routes applied records to the catalog, topics and tables.
+/// Routes applied records to the catalog, users, topics, group offsets and tables.
 pub(super) struct AppliedRouter {
     pub(super) catalog: Arc<Catalog>,
     pub(super) topics: Arc<TopicData>,
+    pub(super) offsets: Arc<GroupOffsets>,
     pub(super) engine: Arc<Engine>,
     pub(super) users: Arc<UserDirectory>,
 }
@@ -38,6 +40,10 @@ impl AppliedListener for AppliedRouter {
             self.topics.replicated(&id, last);
         } else if partition.starts_with(TABLE_PARTITIONS) {
             self.engine.rows_replicated(&id);
+        } else if GroupOffsets::is_offsets_partition(&id) {
+            if let Err(error) = self.offsets.catch_up() {
+                tracing::error!(%error, seq = last.0, "cannot apply replicated group offsets");
+            }
         }
     }
 
@@ -45,7 +51,9 @@ impl AppliedListener for AppliedRouter {
         partition.starts_with(TOPIC_PARTITIONS)
             || partition.starts_with(TABLE_PARTITIONS)
             || PartitionId::new(partition).is_ok_and(|id| {
-                Catalog::is_catalog_partition(&id) || UserDirectory::is_users_partition(&id)
+                Catalog::is_catalog_partition(&id)
+                    || UserDirectory::is_users_partition(&id)
+                    || GroupOffsets::is_offsets_partition(&id)
             })
     }
 }

@@ -194,6 +194,7 @@ impl Server {
                 let listener = Listener::new(Arc::new(applied::AppliedRouter {
                     catalog: broker.catalog.clone(),
                     topics: broker.topics.clone(),
+                    offsets: broker.offsets.clone(),
                     engine: broker.engine.clone(),
                     users: broker.users.clone(),
                 }));
@@ -203,6 +204,7 @@ impl Server {
                     broker.catalog.replicate_through(writer.clone());
                     broker.users.replicate_through(writer.clone());
                     broker.topics.replicate_through(writer.clone());
+                    broker.offsets.replicate_through(writer.clone());
                     broker.tables.replicate_through(writer);
                 }
                 Some(Arc::new(node))

@@ -11,15 +11,23 @@
 //! committed, then removed by tombstones ([`GroupOffsets::expire_idle`]), like Kafka's
 //! `offsets.retention.minutes`. After a restart the clock starts at the start (or at the last
 //! commit, if later), so offsets are never removed before their retention.
+//!
+//! On a cluster member the records are written through the meta group instead
+//! (`offsets/replicated.rs`): acknowledged once a majority holds them, applied by every member,
+//! which reads them into its map ([`GroupOffsets::catch_up`]).
 
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use strand_log::{LogError, NewRecord, Partition, PartitionId, ReadFrom, Seq, Store};
 
 use crate::catalog::CatalogTopic;
+use crate::cluster::writer::ReplicationError;
+use replicated::Replication;
+
+mod replicated;
 
 const OFFSETS_PARTITION: &str = "system/group-offsets";
 
@@ -29,11 +37,17 @@ pub enum OffsetsError {
     Log(#[from] LogError),
     #[error("group offset record {key:?} is unreadable")]
     BadRecord { key: String },
+    /// A cluster member could not have the records replicated (not the leader, no majority).
+    #[error(transparent)]
+    Replication(#[from] ReplicationError),
 }
 
 pub struct GroupOffsets {
+    id: PartitionId,
     log: Arc<Partition>,
     committed: Mutex<Committed>,
+    /// Set on a cluster member: records go through its Raft group (`offsets/replicated.rs`).
+    replication: OnceLock<Replication>,
 }
 
 /// The newest offset of every key, and when each group was last active (Unix ms).
@@ -41,6 +55,8 @@ pub struct GroupOffsets {
 struct Committed {
     offsets: HashMap<String, Seq>,
     active_ms: HashMap<String, u64>,
+    /// The last `_seq` of the partition read into the map.
+    read_through: Seq,
 }
 
 impl Committed {
@@ -52,38 +68,130 @@ impl Committed {
         *active = (*active).max(at_ms);
         self.offsets.insert(key, seq);
     }
+
+    /// Reads the partition's records after [`Self::read_through`]: the newest record per key
+    /// wins, a tombstone removes its key, and a group left without offsets is forgotten.
+    fn replay(&mut self, log: &Partition) -> Result<(), OffsetsError> {
+        let snapshot = log.snapshot();
+        let from = match self.read_through {
+            Seq::ZERO => ReadFrom::Earliest,
+            seq => ReadFrom::After(seq),
+        };
+        let mut emptied: HashSet<String> = HashSet::new();
+        let mut result = Ok(());
+        for record in snapshot.records(from) {
+            let record = match record {
+                Ok(record) => record,
+                Err(error) => {
+                    result = Err(error.into());
+                    break;
+                }
+            };
+            let key = String::from_utf8_lossy(record.key).into_owned();
+            if record.flags.is_tombstone() {
+                emptied.insert(group_of(&key).to_string());
+                self.offsets.remove(&key);
+            } else {
+                let Ok(seq) = <[u8; 8]>::try_from(record.payload) else {
+                    result = Err(OffsetsError::BadRecord { key });
+                    break;
+                };
+                self.insert(key, Seq(u64::from_le_bytes(seq)), record.timestamp_unix_ms);
+            }
+            self.read_through = record.seq;
+        }
+        // Also after an error: what was read stays read, consistently.
+        if !emptied.is_empty() {
+            let left: HashSet<&str> = self.offsets.keys().map(|k| group_of(k)).collect();
+            self.active_ms
+                .retain(|group, _| !emptied.contains(group) || left.contains(group.as_str()));
+        }
+        result
+    }
+
+    /// The groups to expire now (see [`GroupOffsets::expire_idle`]); counts live groups as
+    /// active at `now_ms`.
+    fn expiring(
+        &mut self,
+        now_ms: u64,
+        retention_ms: u64,
+        kept_max: usize,
+        is_live: impl Fn(&str) -> bool,
+    ) -> HashSet<String> {
+        let mut expired = HashSet::new();
+        let mut idle = Vec::new();
+        for (group, active) in self.active_ms.iter_mut() {
+            if is_live(group) {
+                *active = (*active).max(now_ms);
+            } else if now_ms.saturating_sub(*active) > retention_ms {
+                expired.insert(group.clone());
+            } else {
+                idle.push((*active, group.clone()));
+            }
+        }
+        if self.offsets.len() > kept_max {
+            let mut keys_of: HashMap<&str, usize> = HashMap::new();
+            for key in self.offsets.keys() {
+                *keys_of.entry(group_of(key)).or_insert(0) += 1;
+            }
+            let expiring: usize = expired
+                .iter()
+                .map(|g| keys_of.get(g.as_str()).copied().unwrap_or(0))
+                .sum();
+            let mut kept = self.offsets.len() - expiring;
+            idle.sort();
+            for (_, group) in idle {
+                if kept <= kept_max {
+                    break;
+                }
+                kept = kept.saturating_sub(keys_of.get(group.as_str()).copied().unwrap_or(0));
+                tracing::warn!(group = %group, kept_max,
+                    "idle group's offsets removed before their retention: too many offsets kept");
+                expired.insert(group);
+            }
+        }
+        expired
+    }
+
+    /// Counts every group as active at `now_ms` at the latest: after a start, and when this
+    /// node takes the groups over as a cluster's new leader, no offsets go before a full
+    /// retention has passed here.
+    fn restart_retention(&mut self, now_ms: u64) {
+        for active in self.active_ms.values_mut() {
+            *active = (*active).max(now_ms);
+        }
+    }
+
+    /// The keys of the groups in `expired`.
+    fn keys_of(&self, expired: &HashSet<String>) -> Vec<String> {
+        self.offsets
+            .keys()
+            .filter(|key| expired.contains(group_of(key)))
+            .cloned()
+            .collect()
+    }
+
+    /// Drops the offsets of the groups in `expired`.
+    fn forget(&mut self, expired: &HashSet<String>) {
+        self.offsets
+            .retain(|key, _| !expired.contains(group_of(key)));
+        self.active_ms.retain(|group, _| !expired.contains(group));
+    }
 }
 
 impl GroupOffsets {
     pub fn open(store: &Store) -> Result<GroupOffsets, OffsetsError> {
-        let log = store.partition(&PartitionId::new(OFFSETS_PARTITION)?)?;
+        let id = PartitionId::new(OFFSETS_PARTITION)?;
+        let log = store.partition(&id)?;
         let mut committed = Committed::default();
-        let snapshot = log.snapshot();
-        for record in snapshot.records(ReadFrom::Earliest) {
-            let record = record?;
-            let key = String::from_utf8_lossy(record.key).into_owned();
-            if record.flags.is_tombstone() {
-                committed.offsets.remove(&key);
-                continue;
-            }
-            let seq = <[u8; 8]>::try_from(record.payload)
-                .map_err(|_| OffsetsError::BadRecord { key: key.clone() })?;
-            committed.insert(key, Seq(u64::from_le_bytes(seq)), record.timestamp_unix_ms);
-        }
+        committed.replay(&log)?;
         // Retention restarts now for every group (see the module comment).
-        let started = unix_ms();
-        let groups: HashSet<&str> = committed.offsets.keys().map(|k| group_of(k)).collect();
-        let active_ms = groups
-            .into_iter()
-            .map(|group| {
-                let last = committed.active_ms.get(group).copied().unwrap_or(0);
-                (group.to_string(), last.max(started))
-            })
-            .collect();
-        committed.active_ms = active_ms;
+        committed.restart_retention(unix_ms());
         Ok(GroupOffsets {
+            id,
             log,
             committed: Mutex::new(committed),
+            replication: OnceLock::new(),
         })
     }
 
@@ -99,61 +207,24 @@ impl GroupOffsets {
         kept_max: usize,
         is_live: impl Fn(&str) -> bool,
     ) -> Result<Vec<String>, OffsetsError> {
+        if let Some(replication) = self.replication.get() {
+            return self.expire_replicated(replication, now_ms, retention_ms, kept_max, is_live);
+        }
         let mut committed = self.committed.lock();
-        let mut expired = HashSet::new();
-        let mut idle = Vec::new();
-        for (group, active) in committed.active_ms.iter_mut() {
-            if is_live(group) {
-                *active = (*active).max(now_ms);
-            } else if now_ms.saturating_sub(*active) > retention_ms {
-                expired.insert(group.clone());
-            } else {
-                idle.push((*active, group.clone()));
-            }
-        }
-        if committed.offsets.len() > kept_max {
-            let mut keys_of: HashMap<&str, usize> = HashMap::new();
-            for key in committed.offsets.keys() {
-                *keys_of.entry(group_of(key)).or_insert(0) += 1;
-            }
-            let expiring: usize = expired
-                .iter()
-                .map(|g| keys_of.get(g.as_str()).copied().unwrap_or(0))
-                .sum();
-            let mut kept = committed.offsets.len() - expiring;
-            idle.sort();
-            for (_, group) in idle {
-                if kept <= kept_max {
-                    break;
-                }
-                kept = kept.saturating_sub(keys_of.get(group.as_str()).copied().unwrap_or(0));
-                tracing::warn!(group = %group, kept_max,
-                    "idle group's offsets removed before their retention: too many offsets kept");
-                expired.insert(group);
-            }
-        }
+        let expired = committed.expiring(now_ms, retention_ms, kept_max, is_live);
         if expired.is_empty() {
             return Ok(Vec::new());
         }
-        let keys: Vec<&String> = committed
-            .offsets
-            .keys()
-            .filter(|key| expired.contains(group_of(key)))
-            .collect();
+        let keys = committed.keys_of(&expired);
         let records: Vec<NewRecord<'_>> = keys
             .iter()
             .map(|key| NewRecord::tombstone(key.as_bytes()))
             .collect();
         if !records.is_empty() {
-            self.log.append(&records)?;
+            let range = self.log.append(&records)?;
+            committed.read_through = range.last;
         }
-        let committed = &mut *committed;
-        committed
-            .offsets
-            .retain(|key, _| !expired.contains(group_of(key)));
-        committed
-            .active_ms
-            .retain(|group, _| !expired.contains(group));
+        committed.forget(&expired);
         Ok(expired.into_iter().collect())
     }
 
@@ -193,10 +264,14 @@ impl GroupOffsets {
             .iter()
             .map(|(key, payload)| NewRecord::new(key.as_bytes(), payload))
             .collect();
+        if let Some(replication) = self.replication.get() {
+            return self.commit_replicated(replication, &records);
+        }
         // The map lock orders commits of one key as their records are; it is held through
         // the append so a reader never sees a commit that is not durable.
         let mut committed = self.committed.lock();
-        self.log.append(&records)?;
+        let range = self.log.append(&records)?;
+        committed.read_through = range.last;
         let now_ms = unix_ms();
         for ((key, _), &(_, seq)) in keyed.into_iter().zip(offsets) {
             committed.insert(key, seq, now_ms);
@@ -256,161 +331,4 @@ pub(super) fn topic_key(topic: &CatalogTopic) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use strand_log::{FsyncPolicy, StoreConfig};
-    use strand_sql_view::{Name, TopicName};
-
-    use super::*;
-    use crate::catalog::TopicDef;
-
-    /// Topic `app.events` with `partitions` partitions.
-    fn events_topic(partitions: u32) -> CatalogTopic {
-        CatalogTopic {
-            def: Arc::new(TopicDef {
-                name: TopicName {
-                    namespace: Name::new("app").expect("name"),
-                    topic: Name::new("events").expect("name"),
-                },
-                partitions,
-                retention_seconds: None,
-                sources: Vec::new(),
-            }),
-            incarnation: Seq(5),
-        }
-    }
-
-    /// The offsets of a store in `dir`, opened afresh (as after a restart).
-    fn open_offsets(dir: &std::path::Path) -> GroupOffsets {
-        let mut config = StoreConfig::default();
-        config.partition.fsync = FsyncPolicy::Never;
-        let store = Store::open(dir, config).expect("store");
-        GroupOffsets::open(&store).expect("offsets")
-    }
-
-    #[test]
-    fn each_committed_names_group_topic_and_partition() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let offsets = open_offsets(dir.path());
-        let topic = events_topic(3);
-        offsets.commit("g", &topic, 2, Seq(10)).expect("commit");
-        offsets.commit("h", &topic, 0, Seq(7)).expect("commit");
-        let mut seen = Vec::new();
-        offsets.each_committed(|group, topic, partition, seq| {
-            seen.push((group.to_string(), topic.to_string(), partition, seq));
-        });
-        seen.sort();
-        let events = "app.events.5".to_string();
-        assert_eq!(
-            seen,
-            [
-                ("g".to_string(), events.clone(), 2, Seq(10)),
-                ("h".to_string(), events, 0, Seq(7)),
-            ]
-        );
-    }
-
-    #[test]
-    fn commits_survive_a_restart_and_the_newest_wins() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let topic = events_topic(3);
-        let open = || open_offsets(dir.path());
-        {
-            let offsets = open();
-            assert_eq!(offsets.committed("g", &topic, 0), None);
-            offsets.commit("g", &topic, 0, Seq(10)).expect("commit");
-            offsets.commit("g", &topic, 0, Seq(20)).expect("commit");
-            offsets.commit("g", &topic, 2, Seq(7)).expect("commit");
-            offsets.commit("other", &topic, 0, Seq(1)).expect("commit");
-        }
-        let offsets = open();
-        assert_eq!(offsets.committed("g", &topic, 0), Some(Seq(20)));
-        assert_eq!(offsets.committed("g", &topic, 1), None);
-        assert_eq!(offsets.committed("g", &topic, 2), Some(Seq(7)));
-        assert_eq!(offsets.committed("other", &topic, 0), Some(Seq(1)));
-    }
-
-    #[test]
-    fn idle_groups_lose_their_offsets_after_the_retention_and_live_ones_keep_them() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let topic = events_topic(2);
-        let open = || open_offsets(dir.path());
-        let now = unix_ms();
-        {
-            let offsets = open();
-            offsets.commit("idle", &topic, 0, Seq(10)).expect("commit");
-            offsets.commit("idle", &topic, 1, Seq(11)).expect("commit");
-            offsets.commit("live", &topic, 0, Seq(20)).expect("commit");
-            offsets.commit("quiet", &topic, 0, Seq(30)).expect("commit");
-            // Within the retention nothing goes.
-            let none = offsets.expire_idle(
-                now + 500,
-                60_000,
-                crate::limits::GROUP_OFFSETS_KEPT_MAX,
-                |_| false,
-            );
-            assert!(none.expect("expire").is_empty());
-            let hour = 3_600_000;
-            let live = |group: &str| group == "live";
-            let expired = offsets.expire_idle(
-                now + 2 * hour,
-                hour,
-                crate::limits::GROUP_OFFSETS_KEPT_MAX,
-                live,
-            );
-            let mut expired = expired.expect("expire");
-            expired.sort();
-            assert_eq!(expired, ["idle", "quiet"]);
-            assert_eq!(offsets.committed("idle", &topic, 0), None);
-            assert_eq!(offsets.committed("live", &topic, 0), Some(Seq(20)));
-            assert_eq!(offsets.groups(), 1);
-        }
-        // The removal is durable; the survivor's retention restarts with the server.
-        let offsets = open();
-        assert_eq!(offsets.committed("idle", &topic, 1), None);
-        assert_eq!(offsets.committed("quiet", &topic, 0), None);
-        assert_eq!(offsets.committed("live", &topic, 0), Some(Seq(20)));
-        let kept = offsets.expire_idle(
-            unix_ms() + 1000,
-            60_000,
-            crate::limits::GROUP_OFFSETS_KEPT_MAX,
-            |_| false,
-        );
-        assert!(kept.expect("expire").is_empty());
-    }
-
-    #[test]
-    fn past_the_bound_the_longest_idle_groups_go_first_and_live_ones_stay() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut config = StoreConfig::default();
-        config.partition.fsync = FsyncPolicy::Never;
-        let store = Store::open(dir.path(), config).expect("store");
-        let offsets = GroupOffsets::open(&store).expect("offsets");
-        let topic = CatalogTopic {
-            def: Arc::new(TopicDef {
-                name: TopicName {
-                    namespace: Name::new("app").expect("name"),
-                    topic: Name::new("events").expect("name"),
-                },
-                partitions: 2,
-                retention_seconds: None,
-                sources: Vec::new(),
-            }),
-            incarnation: Seq(5),
-        };
-        for group in ["oldest", "live", "newer", "newest"] {
-            offsets
-                .commit_all(group, &topic, &[(0, Seq(1)), (1, Seq(2))])
-                .expect("commit");
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        // 8 offsets, at most 4 kept: the live group stays, the two idle longest go.
-        let now = unix_ms();
-        let removed = offsets.expire_idle(now, 3_600_000, 4, |g| g == "live");
-        let mut removed = removed.expect("expire");
-        removed.sort();
-        assert_eq!(removed, ["newer", "oldest"]);
-        assert_eq!(offsets.committed("live", &topic, 1), Some(Seq(2)));
-        assert_eq!(offsets.committed("newest", &topic, 0), Some(Seq(1)));
-        assert_eq!(offsets.committed("oldest", &topic, 0), None);
-    }
-}
+mod tests;
