@@ -11,6 +11,7 @@ pub(crate) mod handlers;
 pub mod refuse;
 mod shards;
 
+pub(crate) use body::parse_json;
 pub use shards::HttpShards;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
