@@ -122,17 +122,18 @@ pub async fn add_voter(
             "node {other} is a member at {addr}; two members cannot share an address"
         )));
     }
-    match membership.get_node(&node) {
-        Some(known) if known.addr != addr_text => {
+    if let Some(known) = membership.get_node(&node) {
+        if known.addr != addr_text {
             return Err(MembershipError::Taken(format!(
                 "node {node} is a member at {}; remove it before adding it at another address",
                 known.addr
             )));
         }
-        Some(_) if is_settled_voter(&metrics, node) => return Ok(()),
-        // A learner already (an earlier request that timed out): wait for it again.
-        Some(_) => {}
-        None => {}
+        if is_settled_voter(&metrics, node) {
+            return Ok(());
+        }
+        // A learner (an earlier request that timed out) or a voter halfway through a change:
+        // the steps below finish what was started.
     }
     let added = within(
         group,
