@@ -11,7 +11,9 @@
 //!
 //! Afterwards the remaining members hold the same records at the same `_seq`s, every
 //! acknowledged write exactly once where its ack said; the removed members hold a prefix of
-//! it. Last, the cluster is shrunk to one voter, which cannot be removed.
+//! it. No member refused another's connection: the originals' `--cluster` lists do not name
+//! nodes 4 and 5, which are admitted by the membership. Last, the cluster is shrunk to one
+//! voter, which cannot be removed.
 
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -196,6 +198,11 @@ fn members_are_added_and_removed_while_writes_go_on() {
         }
     }
 
+    // Members admitted nodes their `--cluster` lists do not name, by the Raft membership.
+    for node in nodes.iter().flatten() {
+        let log = node.stderr();
+        assert!(!log.contains("refused a cluster connection"), "{log}");
+    }
     last_voter_stays(&survivors);
     eprintln!(
         "{acknowledged} writes acknowledged; removed {follower} and leader {leader}; members \
