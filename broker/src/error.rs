@@ -65,6 +65,9 @@ pub enum ErrorCode {
     /// A cluster could not confirm the write with a majority: not acknowledged; it may or may
     /// not have been stored.
     Unavailable,
+    /// A cluster membership change that the current members forbid: removing the only voter,
+    /// an id or address another member holds, or another change still in progress.
+    MembershipConflict,
     /// A statement failure named by the SQL layer with its own code (`strand_sql_view::code`,
     /// e.g. `unknown_table`, `type_mismatch`), written as that code. A fixed set of static
     /// strings, so metric labels stay bounded.
@@ -102,6 +105,7 @@ impl ErrorCode {
             ErrorCode::DataCorrupt => "data_corrupt",
             ErrorCode::NotLeader => "not_leader",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::MembershipConflict => "membership_conflict",
             ErrorCode::Sql(code) => code,
         }
     }
@@ -122,7 +126,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::AlreadyExists => StatusCode::CONFLICT,
+            ErrorCode::AlreadyExists | ErrorCode::MembershipConflict => StatusCode::CONFLICT,
             ErrorCode::Overloaded
             | ErrorCode::TooManyConnections
             | ErrorCode::NotLeader

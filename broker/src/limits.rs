@@ -172,6 +172,13 @@ pub const CLUSTER_SNAPSHOT_EVERY_ENTRIES: u64 = 10_000;
 /// How long a cluster write waits for a majority to confirm it before the client hears
 /// `unavailable` (a leader cut off from the others waits for ever otherwise).
 pub const CLUSTER_WRITE_TIMEOUT_MS: u64 = 5_000;
+/// How long adding a member waits for the new node to hold every entry up to its addition
+/// (it may need a snapshot); past it the node stays a learner that keeps catching up, and the
+/// request, sent again, makes it a voter.
+pub const CLUSTER_MEMBER_CATCH_UP_WAIT_MS: u64 = 30_000;
+/// How long one step of a membership change waits for a majority to commit it before the
+/// administrator hears `unavailable` (the change may still take effect).
+pub const CLUSTER_MEMBERSHIP_COMMIT_WAIT_MS: u64 = 10_000;
 /// Raft heartbeats from a leader to its followers; a follower that hears none for an election
 /// timeout (below) stands for election.
 pub const CLUSTER_HEARTBEAT_MS: u64 = 150;

@@ -1,7 +1,8 @@
 //! Clusters of real `strand serve` processes on localhost for the cluster tests: members on
 //! QUIC ports chosen before they start (each member must know the others' addresses), one
 //! shared secret, and helpers to read `GET /v1/cluster/status`, wait for an agreed leader,
-//! kill a member with SIGKILL and start it again on its data directory.
+//! kill a member with SIGKILL and start it again on its data directory, start a node that
+//! joins a running cluster, and add or remove members through whichever node leads.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, UdpSocket};
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::{get, ServerOptions, StrandServer, ADMIN_PASSWORD};
+use crate::{basic, delete, get, post_json, Answer, ServerOptions, StrandServer, ADMIN_PASSWORD};
 
 /// How long a cluster may take to agree (an election takes about a second).
 pub const AGREE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -48,6 +49,14 @@ pub fn member_options(id: usize, quic: &[String], secret_file: &std::path::Path)
             secret_file.display().to_string(),
         ],
     }
+}
+
+/// The options of node `id` (1-based) that joins the running cluster of `quic[..id - 1]`
+/// (`--join`; its `--cluster` names those members and itself, at `quic[id - 1]`).
+pub fn joining_options(id: usize, quic: &[String], secret_file: &std::path::Path) -> ServerOptions {
+    let mut options = member_options(id, &quic[..id], secret_file);
+    options.args.push("--join".to_string());
+    options
 }
 
 /// The meta group's status as `node` sees it.
@@ -104,6 +113,32 @@ pub fn caught_up(nodes: &[&StrandServer]) {
             .position(|i| *i == leader)
             .expect("leader is a node");
         let last = meta(nodes[at])["last_log_index"].as_u64();
+        let applied: Vec<Option<u64>> = nodes
+            .iter()
+            .map(|n| meta(n)["applied_index"].as_u64())
+            .collect();
+        if applied.iter().all(|a| *a >= last && a.is_some()) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nodes did not catch up: leader's last {last:?}, applied {applied:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits until every node of `nodes` has applied the leader's log as it was when called:
+/// [`caught_up`] for a cluster that goes on taking writes.
+pub fn caught_up_while_writing(nodes: &[&StrandServer]) {
+    let (leader, _) = agreed_leader(nodes);
+    let at = nodes
+        .iter()
+        .position(|n| node_id(n) == leader)
+        .expect("leader is a node");
+    let last = meta(nodes[at])["last_log_index"].as_u64();
+    let deadline = Instant::now() + AGREE_TIMEOUT;
+    loop {
         let applied: Vec<Option<u64>> = nodes
             .iter()
             .map(|n| meta(n)["applied_index"].as_u64())
@@ -242,4 +277,95 @@ fn proxy(socket: UdpSocket, target: SocketAddr, cut: CutSet, stop: Arc<AtomicBoo
 fn involves_cut(cut: &CutSet, target: SocketAddr, source: SocketAddr) -> bool {
     let cut = cut.lock().expect("cut");
     cut.contains(&target) || cut.contains(&source)
+}
+
+/// Adds node `id` at `addr` through whichever of `nodes` leads (`POST /v1/cluster/members`),
+/// again while the answer is "not now"; the members after the change.
+pub fn add_member(nodes: &[&StrandServer], id: usize, addr: &str) -> Value {
+    let body = serde_json::json!({"node_id": id, "addr": addr});
+    change_members(nodes, |leader, auth| {
+        post_json(&leader.url("/v1/cluster/members"), Some(auth), &body)
+    })
+}
+
+/// Removes node `id` through whichever of `nodes` leads (`DELETE /v1/cluster/members/{id}`),
+/// again while the answer is "not now"; the members after the change.
+pub fn remove_member(nodes: &[&StrandServer], id: u64) -> Value {
+    let path = format!("/v1/cluster/members/{id}");
+    let mut unconfirmed = false;
+    change_members(nodes, |leader, auth| {
+        let answer = delete(&leader.url(&path), Some(auth));
+        // An earlier attempt that was not confirmed in time took effect after all.
+        if answer.status == 404 && unconfirmed {
+            let members = get(&leader.url("/v1/cluster/status")).json()["members"].clone();
+            let done = serde_json::json!({"status": "success", "members": members});
+            return Answer {
+                status: 200,
+                content_type: "application/json".to_string(),
+                text: done.to_string(),
+            };
+        }
+        unconfirmed |= answer.status == 503;
+        answer
+    })
+}
+
+/// Sends `request` to the node of `nodes` that says it leads until it succeeds: `not_leader`
+/// and `unavailable` (503), and another change in progress (409 `membership_conflict`), are
+/// "not now"; anything else fails the test.
+fn change_members(
+    nodes: &[&StrandServer],
+    mut request: impl FnMut(&StrandServer, &str) -> Answer,
+) -> Value {
+    let deadline = Instant::now() + AGREE_TIMEOUT * 2;
+    let auth = basic("admin", ADMIN_PASSWORD);
+    loop {
+        let answer = ask_leader(nodes, |leader| request(leader, &auth));
+        if answer.status == 200 {
+            return answer.json();
+        }
+        let in_progress = answer.status == 409 && answer.text.contains("in progress");
+        assert!(
+            answer.status == 503 || in_progress,
+            "membership change refused: {answer:?}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no membership change within {:?}: {answer:?}",
+            AGREE_TIMEOUT * 2
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `request`'s answer from the node of `nodes` that says it leads, asked again (of whichever
+/// leads then) while the answer is `not_leader`: leadership may move between the look and
+/// the request.
+pub fn ask_leader(
+    nodes: &[&StrandServer],
+    mut request: impl FnMut(&StrandServer) -> Answer,
+) -> Answer {
+    let deadline = Instant::now() + AGREE_TIMEOUT;
+    let mut attempt = 0;
+    loop {
+        let leaders: Vec<&StrandServer> = nodes
+            .iter()
+            .copied()
+            .filter(|node| meta(node)["role"] == "leader")
+            .collect();
+        let mut last = None;
+        if !leaders.is_empty() {
+            attempt += 1;
+            let answer = request(leaders[attempt % leaders.len()]);
+            if answer.status != 503 || !answer.text.contains("not_leader") {
+                return answer;
+            }
+            last = Some(answer);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no leader answered within {AGREE_TIMEOUT:?}: {last:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -352,6 +352,15 @@ pub fn get(url: &str) -> Answer {
     answer(agent().get(url).call())
 }
 
+/// `DELETE url` with an optional `Authorization` value.
+pub fn delete(url: &str, authorization: Option<&str>) -> Answer {
+    let mut request = agent().delete(url);
+    if let Some(value) = authorization {
+        request = request.header("Authorization", value);
+    }
+    answer(request.call())
+}
+
 /// `POST url` with raw bytes, an optional content type and `Authorization` value.
 pub fn post(
     url: &str,

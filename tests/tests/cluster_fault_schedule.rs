@@ -1,9 +1,11 @@
 //! A randomized fault schedule on a three-node cluster: round after round, one fault at a
 //! time (the leader or a follower killed with SIGKILL and later restarted on its data
 //! directory, the leader or another member cut off by the UDP proxies in front of the
-//! members and later healed, or a quiet spell), while three idempotent producers write a
-//! topic over QUIC to whichever member takes their writes, and two consumers read it from one
-//! member after another, resuming after the last `_seq` they got.
+//! members and later healed, the leader or another member removed from the cluster
+//! (`DELETE /v1/cluster/members`, the node keeps running) and later added back (`POST`),
+//! or a quiet spell), while three idempotent producers write a topic over QUIC to whichever
+//! member takes their writes, and two consumers read it from one member after another,
+//! resuming after the last `_seq` they got.
 //!
 //! The history checker (`strand_tests::cluster_topics::check_history`) then demands:
 //! - every member holds the same records at the same `_seq`s;
@@ -22,7 +24,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use strand_tests::cluster::{
-    agreed_leader, caught_up, member_options_behind, node_id, PartitionProxies,
+    add_member, agreed_leader, caught_up, member_options_behind, node_id, remove_member,
+    PartitionProxies,
 };
 use strand_tests::cluster_topics::{
     check_history, members_of, read_all, resume_across_members, write_until_stopped,
@@ -51,10 +54,12 @@ enum Fault {
     None,
     Down(usize),
     Cut(usize),
+    /// Removed from the membership, still running.
+    Removed(usize),
 }
 
 #[test]
-fn random_kills_and_cuts_lose_no_acknowledged_write() {
+fn random_kills_cuts_and_membership_changes_lose_no_acknowledged_write() {
     let rounds: usize = std::env::var("STRAND_FAULT_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -124,12 +129,17 @@ fn random_kills_and_cuts_lose_no_acknowledged_write() {
                 proxies.heal();
                 Fault::None
             }
+            Fault::Removed(at) => {
+                let voters: Vec<&StrandServer> = others(&nodes, at);
+                add_member(&voters, at + 1, &proxies.addrs[at]);
+                Fault::None
+            }
             Fault::None => {
                 let running: Vec<&StrandServer> = nodes.iter().flatten().collect();
                 let leader = agreed_leader(&running).0;
                 let leader_at = usize::try_from(leader).unwrap() - 1;
                 let other = (leader_at + 1 + usize::try_from(random.below(2)).unwrap()) % 3;
-                match random.below(6) {
+                match random.below(8) {
                     0 | 1 => {
                         nodes[leader_at].take().unwrap().stop_with(libc::SIGKILL);
                         Fault::Down(leader_at)
@@ -146,6 +156,14 @@ fn random_kills_and_cuts_lose_no_acknowledged_write() {
                         proxies.cut(other + 1);
                         Fault::Cut(other)
                     }
+                    5 => {
+                        remove_member(&running, leader);
+                        Fault::Removed(leader_at)
+                    }
+                    6 => {
+                        remove_member(&running, u64::try_from(other + 1).unwrap());
+                        Fault::Removed(other)
+                    }
                     _ => Fault::None,
                 }
             }
@@ -158,6 +176,9 @@ fn random_kills_and_cuts_lose_no_acknowledged_write() {
         if node.is_none() {
             *node = Some(start(at + 1));
         }
+    }
+    if let Fault::Removed(at) = fault {
+        add_member(&others(&nodes, at), at + 1, &proxies.addrs[at]);
     }
     let all: Vec<&StrandServer> = nodes.iter().flatten().collect();
     caught_up(&all);
@@ -193,4 +214,10 @@ fn random_kills_and_cuts_lose_no_acknowledged_write() {
          consumers read {:?} records; members {ids:?} agree",
         consumed.iter().map(Vec::len).collect::<Vec<_>>()
     );
+}
+
+/// The running members but the one at `at`.
+fn others(nodes: &[Option<StrandServer>], at: usize) -> Vec<&StrandServer> {
+    let others = nodes.iter().enumerate().filter(|(i, _)| *i != at);
+    others.filter_map(|(_, node)| node.as_ref()).collect()
 }

@@ -72,15 +72,35 @@ impl Client {
         Ok(Reply::Failure(error, body))
     }
 
-    fn post(&self, path: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
+    /// POST `body` to `path`: the answer's status and JSON.
+    pub fn post(&self, path: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
         let url = format!("{}{path}", self.base);
         let mut request = self.agent.post(&url);
         if !self.authorization.is_empty() {
             request = request.header("Authorization", &self.authorization);
         }
-        let mut response = request
+        let response = request
             .send_json(body)
             .with_context(|| format!("cannot reach {url}"))?;
+        Self::answer(&url, response)
+    }
+
+    /// DELETE `path`: the answer's status and JSON.
+    pub fn delete(&self, path: &str) -> anyhow::Result<(u16, Value)> {
+        let url = format!("{}{path}", self.base);
+        let response = self
+            .agent
+            .delete(&url)
+            .header("Authorization", &self.authorization)
+            .call()
+            .with_context(|| format!("cannot reach {url}"))?;
+        Self::answer(&url, response)
+    }
+
+    fn answer(
+        url: &str,
+        mut response: ureq::http::Response<ureq::Body>,
+    ) -> anyhow::Result<(u16, Value)> {
         let status = response.status().as_u16();
         let text = response
             .body_mut()

@@ -8,13 +8,16 @@
 //! - `links`: the dialing side (connections to peers; openraft's `RaftNetwork`).
 //! - `serve`: the listening side (a peer's connection handed over by the QUIC listener).
 //! - `node`: [`node::ClusterNode`], the groups of this node: start, first membership, status.
+//! - `members`: adding and removing members while the cluster serves.
 //! - `writer`: a write proposed by this node as its group's leader.
-//! - `status`: `GET /v1/cluster/status`.
+//! - `status`: `GET /v1/cluster/status`; `admin`: `POST` and `DELETE /v1/cluster/members`.
 //!
 //! Owns node-to-node agreement. Does not own the log format (`strand_log`) or what the
 //! records mean (tables, topics).
 
+pub mod admin;
 pub mod links;
+pub mod members;
 pub mod node;
 pub mod peer_auth;
 pub mod raft_log;

@@ -1,25 +1,27 @@
 //! [`ClusterNode`]: this node's part in the cluster. It opens each Raft group's log and state
 //! machine under `<data-dir>/cluster/group-<id>/`, starts openraft for it over [`PeerLinks`],
 //! makes a fresh cluster's first membership (every member named by `--cluster`; each node
-//! proposes the same one, and openraft takes it only on a node whose log is empty), and
-//! answers what `strand cluster status` shows.
+//! proposes the same one, and openraft takes it only on a node whose log is empty; a node
+//! started with `--join` proposes none and waits to be added), changes the membership of
+//! every group on request (`members.rs`), and answers what `strand cluster status` shows.
 //!
 //! Today there is one group, the meta group (id 0); data groups will be more of the same.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use openraft::{BasicNode, Config, Raft, ServerState, SnapshotPolicy};
-use serde::Serialize;
+use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
 use strand_log::Store;
 
 use super::links::{GroupNetwork, PeerLinks};
+use super::members::{self, Member, MembershipError};
 use super::raft_log::RaftLogStore;
 use super::rpc::GroupId;
 use super::serve::PeerService;
 use super::state_machine::{ClusterStateMachine, Listener};
+use super::status::{ClusterStatus, GroupStatus};
 use super::tls;
 use super::types::{ClusterTypes, NodeId};
 use super::writer::ClusterWriter;
@@ -162,7 +164,16 @@ impl ClusterNode {
 
     /// Proposes the first membership to every group that has none yet. Each node does this
     /// with the same members, so whichever node's proposal wins, the cluster is the same.
+    /// A node started with `--join` does not: with a membership of its own it would be a
+    /// cluster apart; it waits for a leader to add it.
     pub async fn form(&self) {
+        if self.settings.join {
+            tracing::info!(
+                node = self.settings.node_id,
+                "joining: waiting for the cluster's leader to add this node"
+            );
+            return;
+        }
         let members: BTreeMap<NodeId, BasicNode> = self
             .settings
             .members
@@ -196,17 +207,54 @@ impl ClusterNode {
             .collect();
         ClusterStatus {
             node_id: self.settings.node_id,
-            members: self
-                .settings
-                .members
-                .iter()
-                .map(|(id, addr)| MemberStatus {
-                    id: *id,
-                    addr: *addr,
-                })
-                .collect(),
+            members: self.members(),
             groups,
         }
+    }
+
+    /// The meta group's members; before the cluster formed (or this node was added), the
+    /// members `--cluster` names, as voters.
+    pub fn members(&self) -> Vec<Member> {
+        let current = self
+            .groups
+            .first()
+            .map(|raft| members::members_of(&raft.metrics().borrow()))
+            .unwrap_or_default();
+        if !current.is_empty() {
+            return current;
+        }
+        self.settings
+            .members
+            .iter()
+            .map(|(id, addr)| Member {
+                id: *id,
+                addr: addr.to_string(),
+                role: "voter",
+            })
+            .collect()
+    }
+
+    /// Makes `node` at `addr` a voter of every group (see `members::add_voter`). Only the
+    /// leader can; others answer `NotLeader`.
+    pub async fn add_member(
+        &self,
+        node: NodeId,
+        addr: SocketAddr,
+    ) -> Result<Vec<Member>, MembershipError> {
+        for (group, raft) in self.groups.iter().enumerate() {
+            members::add_voter(group as GroupId, raft, node, addr).await?;
+        }
+        tracing::info!(node, %addr, "added a member");
+        Ok(self.members())
+    }
+
+    /// Removes `node` from every group (see `members::remove`). Only the leader can.
+    pub async fn remove_member(&self, node: NodeId) -> Result<Vec<Member>, MembershipError> {
+        for (group, raft) in self.groups.iter().enumerate() {
+            members::remove(group as GroupId, raft, node).await?;
+        }
+        tracing::info!(node, "removed a member");
+        Ok(self.members())
     }
 
     /// Stops every group's Raft (the server is stopping).
@@ -228,72 +276,4 @@ fn group_dir(data_dir: &Path, group: GroupId) -> PathBuf {
 fn dial_links(settings: &ClusterSettings) -> Result<PeerLinks, ClusterError> {
     let config = tls::dialer_config().map_err(|e| ClusterError::Dialer(e.to_string()))?;
     Ok(PeerLinks::new(settings.node_id, &settings.secret, config))
-}
-
-/// This node's view of its cluster (`GET /v1/cluster/status`).
-#[derive(Debug, Clone, Serialize)]
-pub struct ClusterStatus {
-    /// This node.
-    pub node_id: NodeId,
-    /// The members named by `--cluster`.
-    pub members: Vec<MemberStatus>,
-    /// Each group as this node sees it.
-    pub groups: Vec<GroupStatus>,
-}
-
-/// A member's id and address.
-#[derive(Debug, Clone, Serialize)]
-pub struct MemberStatus {
-    /// Its node id.
-    pub id: NodeId,
-    /// Its QUIC address.
-    pub addr: SocketAddr,
-}
-
-/// One group as this node sees it.
-#[derive(Debug, Clone, Serialize)]
-pub struct GroupStatus {
-    /// The group's id (0: meta).
-    pub group: GroupId,
-    /// `leader`, `follower`, `candidate`, `learner` or `shutdown`.
-    pub role: &'static str,
-    /// The leader this node knows of.
-    pub leader: Option<NodeId>,
-    /// The current term.
-    pub term: u64,
-    /// Index of the last entry in this node's Raft log.
-    pub last_log_index: Option<u64>,
-    /// Index of the last entry applied to this node's store.
-    pub applied_index: Option<u64>,
-    /// The group's voters.
-    pub voters: BTreeSet<NodeId>,
-    /// On the leader: how many entries each follower is behind (none: not matched yet).
-    pub lag: Option<BTreeMap<NodeId, Option<u64>>>,
-}
-
-impl GroupStatus {
-    fn of(group: GroupId, metrics: &openraft::RaftMetrics<NodeId, BasicNode>) -> GroupStatus {
-        let last = metrics.last_log_index.unwrap_or(0);
-        GroupStatus {
-            group,
-            role: match metrics.state {
-                ServerState::Leader => "leader",
-                ServerState::Follower => "follower",
-                ServerState::Candidate => "candidate",
-                ServerState::Learner => "learner",
-                ServerState::Shutdown => "shutdown",
-            },
-            leader: metrics.current_leader,
-            term: metrics.current_term,
-            last_log_index: metrics.last_log_index,
-            applied_index: metrics.last_applied.map(|id| id.index),
-            voters: metrics.membership_config.membership().voter_ids().collect(),
-            lag: metrics.replication.as_ref().map(|replication| {
-                replication
-                    .iter()
-                    .map(|(node, matched)| (*node, matched.map(|id| last.saturating_sub(id.index))))
-                    .collect()
-            }),
-        }
-    }
 }

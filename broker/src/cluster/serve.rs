@@ -2,6 +2,9 @@
 //! `strand-cluster/1` on the QUIC listener must first prove the cluster secret (its first
 //! stream, within `CLUSTER_HANDSHAKE_TIMEOUT_MS`); then each stream is one Raft message,
 //! handed to its group's `Raft` and answered. Anything malformed fails its stream only.
+//!
+//! A peer is admitted under an id `--cluster` names or one of a group's current membership
+//! (a voter or learner added while the cluster ran, whose id this node's flags do not know).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,13 +29,15 @@ const NOT_A_MEMBER: u32 = 0x4e4d;
 /// What answers other nodes: this node's id, the secret, and its groups' Raft instances.
 pub struct PeerService {
     node_id: NodeId,
+    /// The ids `--cluster` names.
     members: Vec<NodeId>,
     secret: Arc<[u8]>,
     groups: Vec<Raft<ClusterTypes>>,
 }
 
 impl PeerService {
-    /// Answers for `groups` (indexed by group id) as `node_id`; only `members` may connect.
+    /// Answers for `groups` (indexed by group id) as `node_id`; only `members` and the
+    /// members of the groups' current membership may connect.
     pub fn new(
         node_id: NodeId,
         members: Vec<NodeId>,
@@ -88,7 +93,7 @@ impl PeerService {
             let (mut send, mut recv) = connection.accept_bi().await.ok()?;
             let bytes = recv.read_to_end(PROOF_BYTES_MAX).await.ok()?;
             let theirs: PeerProof = rpc::decode(&bytes).ok()?;
-            let known = self.members.contains(&theirs.node_id) && theirs.node_id != self.node_id;
+            let known = self.is_member(theirs.node_id) && theirs.node_id != self.node_id;
             if !known || !peer_auth::verify(&self.secret, PeerRole::Dialer, &theirs, &exported) {
                 tracing::warn!(
                     claimed = theirs.node_id,
@@ -104,6 +109,20 @@ impl PeerService {
         })
         .await;
         admitted.ok().flatten()
+    }
+
+    /// Whether `node` is named by `--cluster` or in any group's current membership.
+    pub(crate) fn is_member(&self, node: NodeId) -> bool {
+        self.members.contains(&node)
+            || self.groups.iter().any(|raft| {
+                let metrics = raft.metrics();
+                let metrics = metrics.borrow();
+                metrics
+                    .membership_config
+                    .membership()
+                    .get_node(&node)
+                    .is_some()
+            })
     }
 
     async fn answer(self: Arc<Self>, mut send: quinn::SendStream, mut recv: quinn::RecvStream) {

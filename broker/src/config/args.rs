@@ -124,6 +124,10 @@ pub struct ServeArgs {
     /// A file holding the secret cluster members prove to each other (at least 16 bytes)
     #[arg(long, value_name = "FILE")]
     pub cluster_secret_file: Option<PathBuf>,
+    /// Join the running cluster that --cluster names (its members plus this node) instead of
+    /// forming a new one; an administrator then adds this node (`strand cluster add`)
+    #[arg(long)]
+    pub join: bool,
 }
 
 impl ServeArgs {
@@ -163,6 +167,7 @@ impl ServeArgs {
             cluster: self.cluster.clone(),
             cluster_secret_file: self.cluster_secret_file.clone(),
             cluster_secret: None,
+            join: self.join.then_some(true),
         }
     }
 }

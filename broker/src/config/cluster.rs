@@ -1,7 +1,7 @@
 //! The cluster settings: `--node-id`, `--cluster` (the members' QUIC addresses) and the
 //! cluster secret (`--cluster-secret-file`, or `cluster_secret` in the environment or the
-//! file, never a flag: a flag shows in every process listing). No `--cluster`: a single node,
-//! as before.
+//! file, never a flag: a flag shows in every process listing), and `--join` (a new node that
+//! waits to be added to a running cluster). No `--cluster`: a single node, as before.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -19,6 +19,9 @@ pub struct ClusterSettings {
     pub members: Vec<(u64, SocketAddr)>,
     /// What nodes prove to each other that they know before any Raft message is taken.
     pub secret: Vec<u8>,
+    /// `--join`: this node joins a running cluster (an administrator adds it) and never
+    /// proposes a first membership of its own, which would make it a cluster apart.
+    pub join: bool,
 }
 
 impl std::fmt::Debug for ClusterSettings {
@@ -27,6 +30,7 @@ impl std::fmt::Debug for ClusterSettings {
             .field("node_id", &self.node_id)
             .field("members", &self.members)
             .field("secret", &"<redacted>")
+            .field("join", &self.join)
             .finish()
     }
 }
@@ -36,6 +40,14 @@ pub(super) fn cluster(
     layers: &[(Origin, &ConfigLayer)],
 ) -> Result<Option<ClusterSettings>, ConfigError> {
     let Some((text, origin)) = pick(layers, |l| &l.cluster) else {
+        if let Some((true, origin)) = pick(layers, |l| &l.join) {
+            return Err(invalid(
+                origin,
+                "join",
+                "true",
+                "joining needs --cluster (the running members and this node)",
+            ));
+        }
         if let Some((id, origin)) = pick(layers, |l| &l.node_id) {
             return Err(invalid(
                 origin,
@@ -94,6 +106,7 @@ pub(super) fn cluster(
         node_id,
         members,
         secret,
+        join: pick(layers, |l| &l.join).is_some_and(|(on, _)| on),
     }))
 }
 
@@ -151,7 +164,10 @@ fn parse_members(text: &str) -> Result<Vec<(u64, SocketAddr)>, &'static str> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::parse_members;
+    use crate::config::{resolve, ConfigLayer};
 
     #[test]
     fn members_take_ids_in_order_or_as_given() {
@@ -164,5 +180,32 @@ mod tests {
         assert!(parse_members("1=127.0.0.1:1,1=127.0.0.1:2").is_err());
         assert!(parse_members("1=127.0.0.1:1,2=127.0.0.1:1").is_err());
         assert!(parse_members("localhost:1").is_err());
+    }
+
+    #[test]
+    fn join_comes_from_every_layer_and_needs_a_cluster() {
+        let members = "1=127.0.0.1:7101,2=127.0.0.1:7102,4=127.0.0.1:7104";
+        let lookup = |join: &'static str| {
+            move |name: &str| match name {
+                "STRAND_CLUSTER" => Some(members.to_string()),
+                "STRAND_NODE_ID" => Some("4".to_string()),
+                "STRAND_CLUSTER_SECRET" => Some("a secret of sixteen bytes".to_string()),
+                "STRAND_JOIN" => Some(join.to_string()),
+                _ => None,
+            }
+        };
+        let none = ConfigLayer::default();
+        let env = ConfigLayer::from_env(lookup("yes")).unwrap();
+        let cluster = resolve(&none, &env, &none).unwrap().cluster.unwrap();
+        assert!(cluster.join);
+        let env = ConfigLayer::from_env(lookup("")).unwrap();
+        let cluster = resolve(&none, &env, &none).unwrap().cluster.unwrap();
+        assert!(!cluster.join, "unset: form or rejoin as before");
+        let file = ConfigLayer::from_toml(Path::new("t.toml"), "join = true").unwrap();
+        let cluster = resolve(&none, &env, &file).unwrap().cluster.unwrap();
+        assert!(cluster.join);
+        let error = resolve(&none, &none, &file).expect_err("join without a cluster");
+        assert!(error.to_string().contains("join"), "{error}");
+        assert!(ConfigLayer::from_env(lookup("maybe")).is_err());
     }
 }

@@ -175,6 +175,9 @@ pub struct ConfigLayer {
     /// The cluster secret itself (`STRAND_CLUSTER_SECRET` or the file's `cluster_secret`; no
     /// flag, so it never shows in a process listing).
     pub cluster_secret: Option<String>,
+    /// `--join`: wait to be added to the running cluster `--cluster` names rather than form a
+    /// new one (docs/cluster.md).
+    pub join: Option<bool>,
 }
 
 impl ConfigLayer {
@@ -190,6 +193,19 @@ impl ConfigLayer {
                         value,
                         reason: "expected a whole number",
                     })
+                })
+                .transpose()
+        };
+        let switch = |name: &str| -> Result<Option<bool>, ConfigError> {
+            text(name)
+                .map(|value| match value.trim().to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" | "on" => Ok(true),
+                    "false" | "0" | "no" | "off" => Ok(false),
+                    _ => Err(ConfigError::InvalidValue {
+                        source_name: name.to_string(),
+                        value,
+                        reason: "expected true or false",
+                    }),
                 })
                 .transpose()
         };
@@ -222,21 +238,12 @@ impl ConfigLayer {
             auth_failures_per_address_max: number("STRAND_AUTH_FAILURES_PER_ADDRESS_MAX")?,
             auth_failure_window_ms: number("STRAND_AUTH_FAILURE_WINDOW_MS")?,
             cors_origins: text("STRAND_CORS_ORIGINS"),
-            http_tls: text("STRAND_HTTP_TLS")
-                .map(|value| match value.trim().to_ascii_lowercase().as_str() {
-                    "true" | "1" | "yes" | "on" => Ok(true),
-                    "false" | "0" | "no" | "off" => Ok(false),
-                    _ => Err(ConfigError::InvalidValue {
-                        source_name: "STRAND_HTTP_TLS".to_string(),
-                        value,
-                        reason: "expected true or false",
-                    }),
-                })
-                .transpose()?,
+            http_tls: switch("STRAND_HTTP_TLS")?,
             node_id: number("STRAND_NODE_ID")?,
             cluster: text("STRAND_CLUSTER"),
             cluster_secret_file: text("STRAND_CLUSTER_SECRET_FILE").map(PathBuf::from),
             cluster_secret: text("STRAND_CLUSTER_SECRET"),
+            join: switch("STRAND_JOIN")?,
         })
     }
 

@@ -11,6 +11,7 @@ pub(crate) mod handlers;
 pub mod refuse;
 mod shards;
 
+pub(crate) use body::parse_json;
 pub use shards::HttpShards;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,6 +28,8 @@ use axum::Router;
 use tokio::sync::Semaphore;
 
 use crate::auth::Authenticator;
+use crate::cluster::admin::{ROUTE_CLUSTER_MEMBER, ROUTE_CLUSTER_MEMBERS};
+use crate::cluster::status::ROUTE_CLUSTER_STATUS;
 use crate::config::{AllowedOrigins, ConnectionConfig};
 use crate::connections::{ConnectionLimits, ConnectionSlot};
 use crate::error::{ApiError, ErrorCode};
@@ -275,6 +278,9 @@ fn route_label(matched: Option<&MatchedPath>) -> &'static str {
         Some(ROUTE_HEALTH) => ROUTE_HEALTH,
         Some(ROUTE_METRICS) => ROUTE_METRICS,
         Some(ROUTE_WS) => ROUTE_WS,
+        Some(ROUTE_CLUSTER_STATUS) => ROUTE_CLUSTER_STATUS,
+        Some(ROUTE_CLUSTER_MEMBERS) => ROUTE_CLUSTER_MEMBERS,
+        Some(ROUTE_CLUSTER_MEMBER) => ROUTE_CLUSTER_MEMBER,
         Some(path) if console::serves(path) => ROUTE_CONSOLE,
         _ => ROUTE_UNMATCHED,
     }

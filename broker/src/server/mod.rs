@@ -235,6 +235,7 @@ impl Server {
         let mut routes = crate::ws::routes(gateway);
         if let Some(node) = &cluster {
             routes = routes.merge(crate::cluster::status::routes(node.clone()));
+            routes = routes.merge(crate::cluster::admin::routes(node.clone()));
         }
         let server = Server {
             ready,
