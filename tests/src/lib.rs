@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 pub mod adversary;
 pub mod cluster;
 pub mod cluster_groups;
+pub mod cluster_tables;
 pub mod cluster_topics;
 pub mod sys;
 pub mod ws;

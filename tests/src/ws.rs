@@ -48,13 +48,21 @@ impl WsClient {
         server: &StrandServer,
         authorization: Option<&str>,
     ) -> Result<WsClient, String> {
-        let url = format!("ws://{}/v1/ws", server.http);
+        WsClient::try_connect_to(server.http, authorization)
+    }
+
+    /// [`WsClient::try_connect`] to the server at `http` (one that may have stopped).
+    pub fn try_connect_to(
+        http: std::net::SocketAddr,
+        authorization: Option<&str>,
+    ) -> Result<WsClient, String> {
+        let url = format!("ws://{http}/v1/ws");
         let mut request = url.into_client_request().map_err(|e| e.to_string())?;
         if let Some(value) = authorization {
             let value = value.parse().map_err(|_| "bad header value".to_string())?;
             request.headers_mut().insert("authorization", value);
         }
-        let stream = TcpStream::connect(server.http).map_err(|e| e.to_string())?;
+        let stream = TcpStream::connect(http).map_err(|e| e.to_string())?;
         stream.set_nodelay(true).map_err(|e| e.to_string())?;
         stream
             .set_read_timeout(Some(WS_RECV_TIMEOUT))

@@ -5,7 +5,10 @@
 //! (`DELETE /v1/cluster/members`, the node keeps running) and later added back (`POST`),
 //! or a quiet spell), while three idempotent producers write a topic over QUIC to whichever
 //! member takes their writes, and two consumers read it from one member after another,
-//! resuming after the last `_seq` they got.
+//! resuming after the last `_seq` they got. At the same time three clients insert, update and
+//! delete rows of a table over HTTP (`strand_tests::cluster_tables`), and a WebSocket
+//! subscriber follows the table, resuming by `_seq` on another member whenever its member
+//! dies or falls silent.
 //!
 //! The history checker (`strand_tests::cluster_topics::check_history`) then demands:
 //! - every member holds the same records at the same `_seq`s;
@@ -14,27 +17,34 @@
 //! - each producer's acknowledged batches are stored in the order they were acknowledged.
 //!
 //! Each consumer's records must be a prefix of the partition's final log (no gap, no
-//! duplicate, whichever member answered).
+//! duplicate, whichever member answered). Every member must hold the table rows the
+//! acknowledged statements leave, at the same `_seq`s, and the subscriber's copy must end
+//! equal to them, each change having been checked against the copy it applied to.
 //!
 //! `STRAND_FAULT_ROUNDS` (default 50) and `STRAND_FAULT_SEED` (default: the clock, printed)
 //! set the run; the README records a long run.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use strand_tests::cluster::{
     add_member, agreed_leader, caught_up, member_options_behind, node_id, remove_member,
     PartitionProxies,
 };
+use strand_tests::cluster_tables::{
+    seqs_by_id, values_by_id, write_rows_until_stopped, HttpMembers, ResumingSubscriber, ITEMS_DDL,
+    ITEMS_SELECT,
+};
 use strand_tests::cluster_topics::{
     check_history, members_of, read_all, resume_across_members, write_until_stopped,
 };
-use strand_tests::{bearer, sql_ok, StrandServer, ADMIN_PASSWORD};
+use strand_tests::{basic, bearer, rows, sql_ok, StrandServer, ADMIN_PASSWORD};
 
 const TOPIC: &str = "app.faults";
 const PARTITIONS: u32 = 2;
 const PRODUCERS: u64 = 3;
+const TABLE_CLIENTS: i64 = 3;
 
 /// A small xorshift generator; the seed is printed so that a failing run can be replayed.
 struct Random(u64);
@@ -91,7 +101,10 @@ fn random_kills_cuts_and_membership_changes_lose_no_acknowledged_write() {
     sql_ok(first, &auth, "CREATE NAMESPACE app", &[]);
     let ddl = format!("CREATE TOPIC {TOPIC} WITH (PARTITIONS = {PARTITIONS})");
     sql_ok(first, &auth, &ddl, &[]);
+    sql_ok(first, &auth, ITEMS_DDL, &[]);
     caught_up(&all);
+    let basic_auth = basic("admin", ADMIN_PASSWORD);
+    let http: HttpMembers = Arc::new(Mutex::new(all.iter().map(|n| n.http).collect()));
 
     let members = members_of(&all);
     let stop = Arc::new(AtomicBool::new(false));
@@ -115,6 +128,23 @@ fn random_kills_cuts_and_membership_changes_lose_no_acknowledged_write() {
             runtime.spawn(reading)
         })
         .collect();
+
+    let table_writers: Vec<_> = (0..TABLE_CLIENTS)
+        .map(|client| {
+            let (http, stop, auth) = (http.clone(), stop.clone(), basic_auth.clone());
+            std::thread::spawn(move || {
+                write_rows_until_stopped(client, TABLE_CLIENTS, &http, &stop, &auth)
+            })
+        })
+        .collect();
+    let subscriber = {
+        let mut subscriber = ResumingSubscriber::open(first.http, &basic_auth);
+        let (http, stop) = (http.clone(), stop.clone());
+        std::thread::spawn(move || {
+            subscriber.run_until_stopped(&http, &stop);
+            subscriber
+        })
+    };
 
     let mut fault = Fault::None;
     let mut schedule = Vec::new();
@@ -169,6 +199,7 @@ fn random_kills_cuts_and_membership_changes_lose_no_acknowledged_write() {
             }
         };
         schedule.push(fault);
+        *http.lock().unwrap() = nodes.iter().flatten().map(|n| n.http).collect();
         std::thread::sleep(Duration::from_millis(300 + random.below(1200)));
     }
     proxies.heal();
@@ -181,6 +212,7 @@ fn random_kills_cuts_and_membership_changes_lose_no_acknowledged_write() {
         add_member(&others(&nodes, at), at + 1, &proxies.addrs[at]);
     }
     let all: Vec<&StrandServer> = nodes.iter().flatten().collect();
+    *http.lock().unwrap() = all.iter().map(|n| n.http).collect();
     caught_up(&all);
     // A last stretch of writes with every member up, so the end is not a fault's aftermath.
     std::thread::sleep(Duration::from_millis(1000));
@@ -193,6 +225,12 @@ fn random_kills_cuts_and_membership_changes_lose_no_acknowledged_write() {
         .into_iter()
         .map(|r| runtime.block_on(r).unwrap())
         .collect();
+    let models: Vec<_> = table_writers
+        .into_iter()
+        .map(|w| w.join().unwrap())
+        .collect();
+    let model: std::collections::BTreeMap<i64, i64> = models.into_iter().flatten().collect();
+    let mut subscriber = subscriber.join().unwrap();
     caught_up(&all);
     let logs: Vec<_> = all
         .iter()
@@ -208,11 +246,30 @@ fn random_kills_cuts_and_membership_changes_lose_no_acknowledged_write() {
     }
     let acknowledged: usize = acks.iter().map(Vec::len).sum();
     assert!(acknowledged > 0, "nothing was acknowledged");
+
+    let tables: Vec<_> = all
+        .iter()
+        .map(|n| rows(n, &basic_auth, ITEMS_SELECT, &[]))
+        .collect();
+    for (node, table) in all.iter().zip(&tables) {
+        assert_eq!(table, &tables[0], "member {} holds other rows", node.http);
+    }
+    assert!(!model.is_empty(), "no table write was acknowledged");
+    assert_eq!(
+        values_by_id(&tables[0]),
+        model,
+        "the rows are not what the acknowledged statements left"
+    );
+    subscriber.converge(&http, &seqs_by_id(&tables[0]), Duration::from_secs(60));
     let ids: Vec<u64> = all.iter().map(|n| node_id(n)).collect();
     eprintln!(
         "seed {seed}: {rounds} rounds {schedule:?}; {acknowledged} writes acknowledged; \
-         consumers read {:?} records; members {ids:?} agree",
-        consumed.iter().map(Vec::len).collect::<Vec<_>>()
+         consumers read {:?} records; {} table rows; the subscriber applied {} changes, \
+         resumed {} times; members {ids:?} agree",
+        consumed.iter().map(Vec::len).collect::<Vec<_>>(),
+        model.len(),
+        subscriber.applied,
+        subscriber.resumes
     );
 }
 

@@ -229,16 +229,12 @@ fn refusals(voters: &[&StrandServer], quic: &[String]) {
         })
     };
     on_leader("/v1/cluster/members", Some(&add_4), None).assert_error(401, "unauthorized");
-    // Users are not replicated: bob exists on every member only if created on each.
-    for node in voters {
-        let auth = bearer(node, "admin", ADMIN_PASSWORD);
-        sql_ok(
-            node,
-            &auth,
-            "CREATE USER bob WITH PASSWORD 'bob-pw' ROLE user",
-            &[],
-        );
-    }
+    // Users are replicated: bob, created through the leader, exists on every member.
+    let created = ask_leader(voters, |leader| {
+        let body = json!({"sql": "CREATE USER bob WITH PASSWORD 'bob-pw' ROLE user"});
+        post_json(&leader.url("/v1/api/sql"), Some(&admin), &body)
+    });
+    assert_eq!(created.status, 200, "{}", created.text);
     let bob = basic("bob", "bob-pw");
     on_leader("/v1/cluster/members", Some(&add_4), Some(&bob)).assert_error(403, "forbidden");
     let taken = json!({"node_id": 4, "addr": quic[1]});
