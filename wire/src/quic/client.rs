@@ -70,6 +70,9 @@ pub enum ClientError {
     /// The server sent bytes that are not a frame.
     #[error("the server sent bytes that are not a frame: {0}")]
     Frame(#[from] FrameError),
+    /// A [`super::members::Members`] list without any address.
+    #[error("no cluster member to connect to")]
+    NoMember,
     /// The server answered with an `error` frame.
     #[error("the server answered `{}`: {}", .0.code, .0.message)]
     Rejected(ErrorReply),

@@ -14,8 +14,9 @@
 //! - `error`: typed errors. [`close`]: QUIC application error codes. The bounds are in
 //!   [`crate::limits`].
 //! - `client` (cargo feature `client`): the async Rust client over quinn, and `consumer`, a
-//!   consumer-group member over it; the only parts that do I/O, kept behind the feature so
-//!   codec and WebSocket users do not pull in quinn.
+//!   consumer-group member over it, and `members`, a client's list of cluster members; the
+//!   only parts that do I/O, kept behind the feature so codec and WebSocket users do not pull
+//!   in quinn.
 
 mod buf;
 #[cfg(feature = "client")]
@@ -27,6 +28,8 @@ mod data;
 mod error;
 mod frame;
 mod group;
+#[cfg(feature = "client")]
+pub mod members;
 mod message;
 mod records_frame;
 #[cfg(feature = "client")]
