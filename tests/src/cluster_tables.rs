@@ -111,6 +111,13 @@ pub struct ResumingSubscriber {
     pub resumes: usize,
     /// How many changes it applied.
     pub applied: usize,
+    /// How many resumes were answered with a keyed catch-up (the member had compacted the
+    /// history after the resume point: docs/websocket.md, "Keyed catch-up").
+    pub keyed_resumes: usize,
+    /// The changes up to this `_seq` are a keyed catch-up's: an insert replaces the row held.
+    keyed_until: u64,
+    /// The member it follows now, and where it resumed there from.
+    at: Option<(SocketAddr, u64)>,
     turn: usize,
 }
 
@@ -138,6 +145,9 @@ impl ResumingSubscriber {
             seen_seq,
             resumes: 0,
             applied: 0,
+            keyed_resumes: 0,
+            keyed_until: 0,
+            at: Some((at, 0)),
             turn: 0,
         }
     }
@@ -183,8 +193,17 @@ impl ResumingSubscriber {
                 from,
             ));
             match client.next_within(Duration::from_secs(10)) {
-                Ok(ServerMessage::SubscriptionAck { .. }) => {
+                Ok(ServerMessage::SubscriptionAck {
+                    snapshot_end_seq,
+                    resume,
+                    ..
+                }) => {
+                    if resume.is_some() {
+                        self.keyed_until = snapshot_end_seq.0;
+                        self.keyed_resumes += 1;
+                    }
                     self.client = Some(client);
+                    self.at = Some((at, self.seen_seq));
                     self.resumes += 1;
                     return;
                 }
@@ -268,11 +287,34 @@ impl ResumingSubscriber {
             old: old_rows.and_then(|mut old| old.pop()),
         };
         let seq = row_seq(&change.row);
+        let id = crate::ws::row_id(&change.row);
+        if change.kind == strand_wire::ChangeType::Insert && seq > self.keyed_until {
+            if let Some(held) = self.copy.get(&id) {
+                panic!(
+                    "insert {:?} of a row held ({held:?}); following {:?} (member, resumed \
+                     after), last seen _seq {}, keyed until {}",
+                    change.row, self.at, self.seen_seq, self.keyed_until
+                );
+            }
+        }
         assert!(
             seq > self.seen_seq,
             "a change at or below the last seen _seq"
         );
         self.seen_seq = seq;
+        if seq <= self.keyed_until {
+            // A keyed catch-up's change: the newest state of its key, whatever is held.
+            match change.kind {
+                strand_wire::ChangeType::Insert => {
+                    self.copy.insert(id, change.row);
+                }
+                strand_wire::ChangeType::Delete => {
+                    self.copy.remove(&id);
+                }
+                strand_wire::ChangeType::Update => panic!("an update in a keyed catch-up"),
+            }
+            return;
+        }
         apply_change(&mut self.copy, &change);
     }
 }

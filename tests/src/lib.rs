@@ -21,6 +21,7 @@ pub mod cluster;
 pub mod cluster_groups;
 pub mod cluster_tables;
 pub mod cluster_topics;
+pub mod local_cluster;
 pub mod sys;
 pub mod ws;
 

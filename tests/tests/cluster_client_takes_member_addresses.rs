@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use strand_tests::cluster::{agreed_leader, caught_up, free_quic_addrs, member_options};
+use strand_tests::cluster::caught_up;
 use strand_tests::cluster_topics::{members_of, read_all, write_until_stopped};
-use strand_tests::{bearer, sql_ok, StrandServer, ADMIN_PASSWORD};
+use strand_tests::local_cluster::LocalCluster;
+use strand_tests::{bearer, sql_ok, ADMIN_PASSWORD};
 use strand_wire::quic::client::Client;
 use strand_wire::quic::members::Members;
 use strand_wire::quic::{Credentials, Fetch, Message, PartitionIndex, ReadFrom, Seq};
@@ -19,20 +20,10 @@ const TOPIC: &str = "app.clicks";
 
 #[test]
 fn a_reader_moves_to_the_next_member_and_reads_on_after_its_last_seq() {
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let secret = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(secret.path(), "the member list test's cluster secret").unwrap();
-    let quic = free_quic_addrs(3);
-    let start = |id: usize| {
-        StrandServer::start(
-            dirs[id - 1].path(),
-            &member_options(id, &quic, secret.path()),
-        )
-    };
-    let mut nodes: Vec<Option<StrandServer>> = (1..=3).map(|id| Some(start(id))).collect();
-    let all: Vec<&StrandServer> = nodes.iter().flatten().collect();
-    let (leader, _) = agreed_leader(&all);
-    let leader_node = all[usize::try_from(leader).unwrap() - 1];
+    let mut cluster = LocalCluster::start(3, "the member list test's cluster secret");
+    let (leader_at, _) = cluster.leader();
+    let all = cluster.live();
+    let leader_node = all[leader_at];
     let auth = bearer(leader_node, "admin", ADMIN_PASSWORD);
     sql_ok(leader_node, &auth, "CREATE NAMESPACE app", &[]);
     sql_ok(leader_node, &auth, &format!("CREATE TOPIC {TOPIC}"), &[]);
@@ -73,18 +64,18 @@ fn a_reader_moves_to_the_next_member_and_reads_on_after_its_last_seq() {
         "read {}",
         seen.len()
     );
-    let at = nodes
+    let at = cluster
+        .nodes
         .iter()
         .position(|n| n.as_ref().is_some_and(|n| n.quic == first))
         .unwrap();
-    nodes[at].take().unwrap().stop_with(libc::SIGKILL);
+    cluster.kill(at);
 
     let (client, second) = runtime.block_on(members.connect(&credentials)).unwrap();
     assert_ne!(second, first, "the list moved on to another member");
     runtime.block_on(read_some(&client, &mut seen, usize::MAX));
 
-    let survivors: Vec<&StrandServer> = nodes.iter().flatten().collect();
-    for node in &survivors {
+    for node in &cluster.live() {
         let log = runtime.block_on(read_all(node, TOPIC, 1));
         assert_eq!(
             seen, log[&0],

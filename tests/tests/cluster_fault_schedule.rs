@@ -265,11 +265,12 @@ fn random_kills_cuts_and_membership_changes_lose_no_acknowledged_write() {
     eprintln!(
         "seed {seed}: {rounds} rounds {schedule:?}; {acknowledged} writes acknowledged; \
          consumers read {:?} records; {} table rows; the subscriber applied {} changes, \
-         resumed {} times; members {ids:?} agree",
+         resumed {} times ({} keyed); members {ids:?} agree",
         consumed.iter().map(Vec::len).collect::<Vec<_>>(),
         model.len(),
         subscriber.applied,
-        subscriber.resumes
+        subscriber.resumes,
+        subscriber.keyed_resumes
     );
 }
 

@@ -12,33 +12,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use strand_tests::cluster::{agreed_leader, caught_up, free_quic_addrs, member_options};
+use strand_tests::cluster::caught_up;
 use strand_tests::cluster_tables::{
     seqs_by_id, values_by_id, write_rows_until_stopped, HttpMembers, ResumingSubscriber, ITEMS_DDL,
     ITEMS_SELECT,
 };
-use strand_tests::{basic, rows, sql, StrandServer, ADMIN_PASSWORD};
+use strand_tests::local_cluster::LocalCluster;
+use strand_tests::{basic, rows, sql, ADMIN_PASSWORD};
 
 const CLIENTS: i64 = 3;
 const KILLS: usize = 2;
 
 #[test]
 fn table_writes_survive_leader_kills_and_a_subscriber_resumes_elsewhere() {
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let secret = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(secret.path(), "the table replication test's secret").unwrap();
-    let quic = free_quic_addrs(3);
-    let start = |id: usize| {
-        StrandServer::start(
-            dirs[id - 1].path(),
-            &member_options(id, &quic, secret.path()),
-        )
-    };
-    let mut nodes: Vec<Option<StrandServer>> = (1..=3).map(|id| Some(start(id))).collect();
+    let mut cluster = LocalCluster::start(3, "the table replication test's secret");
     let auth = basic("admin", ADMIN_PASSWORD);
-    let all: Vec<&StrandServer> = nodes.iter().flatten().collect();
-    let (leader, _) = agreed_leader(&all);
-    let leader_at = usize::try_from(leader).unwrap() - 1;
+    let (leader_at, _) = cluster.leader();
+    let all = cluster.live();
     let leader_node = all[leader_at];
     for ddl in ["CREATE NAMESPACE app", ITEMS_DDL] {
         let answer = sql(leader_node, &auth, ddl, &[]);
@@ -71,24 +61,20 @@ fn table_writes_survive_leader_kills_and_a_subscriber_resumes_elsewhere() {
     let mut subscribed_at = leader_at;
     for _ in 0..KILLS {
         subscriber.follow(Duration::from_secs(2));
-        let live: Vec<&StrandServer> = nodes.iter().flatten().collect();
-        let (leader, term) = agreed_leader(&live);
-        let at = usize::try_from(leader).unwrap() - 1;
-        nodes[at].take().unwrap().stop_with(libc::SIGKILL);
-        let survivors: Vec<&StrandServer> = nodes.iter().flatten().collect();
-        let (successor, later) = agreed_leader(&survivors);
-        assert!(successor != leader && later > term);
-        *members.lock().unwrap() = survivors.iter().map(|n| n.http).collect();
+        let (at, term) = cluster.leader();
+        cluster.kill(at);
+        let (successor, later) = cluster.leader();
+        assert!(successor != at && later > term);
+        *members.lock().unwrap() = cluster.live().iter().map(|n| n.http).collect();
         if at == subscribed_at {
             // The subscriber's node is gone: resume on a survivor from the last `_seq`.
             subscriber.follow(Duration::from_millis(500));
             subscriber.resume(&members);
-            subscribed_at = (0..3).find(|i| nodes[*i].is_some()).unwrap();
+            subscribed_at = (0..3).find(|i| cluster.nodes[*i].is_some()).unwrap();
         }
         std::thread::sleep(Duration::from_millis(1500));
-        nodes[at] = Some(start(at + 1));
-        let live: Vec<&StrandServer> = nodes.iter().flatten().collect();
-        *members.lock().unwrap() = live.iter().map(|n| n.http).collect();
+        cluster.restart(at);
+        *members.lock().unwrap() = cluster.live().iter().map(|n| n.http).collect();
     }
     std::thread::sleep(Duration::from_millis(1500));
     stop.store(true, Ordering::Relaxed);
@@ -96,7 +82,7 @@ fn table_writes_survive_leader_kills_and_a_subscriber_resumes_elsewhere() {
     let model: std::collections::BTreeMap<i64, i64> = models.into_iter().flatten().collect();
     assert!(!model.is_empty(), "no write was acknowledged at all");
 
-    let all: Vec<&StrandServer> = nodes.iter().flatten().collect();
+    let all = cluster.live();
     caught_up(&all);
     let tables: Vec<_> = all
         .iter()

@@ -4,29 +4,19 @@
 //! refuses a user change with `not_leader`. A dropped user can log in nowhere, and a member
 //! restarted afterwards still knows only what the cluster agreed.
 
-use strand_tests::cluster::{agreed_leader, caught_up, free_quic_addrs, member_options};
-use strand_tests::{basic, login, rows, sql, StrandServer, ADMIN_PASSWORD};
+use strand_tests::cluster::caught_up;
+use strand_tests::local_cluster::LocalCluster;
+use strand_tests::{basic, login, rows, sql, ADMIN_PASSWORD};
 
 const ALICE: &str = "alice";
 const ALICE_PASSWORD: &str = "alice has a long password";
 
 #[test]
 fn users_grants_and_their_rows_are_the_same_on_every_member() {
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let secret = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(secret.path(), "the user replication test's secret").unwrap();
-    let quic = free_quic_addrs(3);
-    let start = |id: usize| {
-        StrandServer::start(
-            dirs[id - 1].path(),
-            &member_options(id, &quic, secret.path()),
-        )
-    };
-    let mut nodes: Vec<Option<StrandServer>> = (1..=3).map(|id| Some(start(id))).collect();
+    let mut cluster = LocalCluster::start(3, "the user replication test's secret");
     let admin = basic("admin", ADMIN_PASSWORD);
-    let all: Vec<&StrandServer> = nodes.iter().flatten().collect();
-    let (leader, _) = agreed_leader(&all);
-    let leader_at = usize::try_from(leader).unwrap() - 1;
+    let (leader_at, _) = cluster.leader();
+    let all = cluster.live();
     let (leader_node, follower) = (all[leader_at], all[(leader_at + 1) % 3]);
 
     // A follower refuses a user change.
@@ -86,17 +76,13 @@ fn users_grants_and_their_rows_are_the_same_on_every_member() {
         assert_eq!(answer.status, 403, "{}", answer.text);
     }
     let follower_at = (leader_at + 1) % 3;
-    nodes[follower_at].take().unwrap().stop_with(libc::SIGKILL);
-    let live: Vec<&StrandServer> = nodes.iter().flatten().collect();
-    let (leader, _) = agreed_leader(&live);
-    let leader_node = live
-        .iter()
-        .find(|n| strand_tests::cluster::node_id(n) == leader)
-        .unwrap();
-    let answer = sql(leader_node, &admin, &format!("DROP USER {ALICE}"), &[]);
+    cluster.kill(follower_at);
+    let (leader_at, _) = cluster.leader();
+    let drop_user = format!("DROP USER {ALICE}");
+    let answer = sql(cluster.node(leader_at), &admin, &drop_user, &[]);
     assert_eq!(answer.status, 200, "{}", answer.text);
-    nodes[follower_at] = Some(start(follower_at + 1));
-    let all: Vec<&StrandServer> = nodes.iter().flatten().collect();
+    cluster.restart(follower_at);
+    let all = cluster.live();
     caught_up(&all);
     for node in &all {
         assert_eq!(
