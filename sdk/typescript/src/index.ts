@@ -79,7 +79,8 @@ export interface Live<Row> {
 
 export interface Client {
   /** Log in with the user name and password; resolves with the token, which the client then
-   *  uses for every call (and logs in again with the password when it expires). */
+   *  uses for every call to that server (and logs in again with the password when it
+   *  expires). With `urls`, each member signs its own: the client logs in to each it uses. */
   login(): Promise<string>;
   /** Open the WebSocket now (live queries open it anyway): for pages that show its state. */
   connect(): void;
