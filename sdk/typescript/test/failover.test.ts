@@ -27,12 +27,10 @@ function fakeFetch(script: Record<string, Answer[]>): { fetch: typeof fetch; ask
     const origin = url.origin;
     asked.push(origin);
     const answer = script[origin]?.shift() ?? { status: 200, body: OK };
-    if (answer === 'refused') {
-      throw new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
-    }
-    if (answer === 'reset') {
-      throw new TypeError('fetch failed', { cause: Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }) });
-    }
+    // What Node's fetch throws: the reason is in `cause.code`.
+    const failed = (code: string) => new TypeError('fetch failed', { cause: Object.assign(new Error(code), { code }) });
+    if (answer === 'refused') throw failed('ECONNREFUSED');
+    if (answer === 'reset') throw failed('UND_ERR_SOCKET');
     return new Response(JSON.stringify(answer.body), { status: answer.status });
   };
   return { fetch: fetchImpl as typeof fetch, asked };
@@ -48,7 +46,8 @@ function client(fetchImpl: typeof fetch) {
 
 test('createClient takes exactly one of url and urls', () => {
   const auth = { username: 'u', password: 'p' };
-  const invalid = (run: () => unknown) => assert.throws(run, (e: unknown) => e instanceof StrandError && e.code === 'invalid_options');
+  const invalid = (run: () => unknown) =>
+    assert.throws(run, (e: unknown) => e instanceof StrandError && e.code === 'invalid_options');
   invalid(() => createClient({ auth }));
   invalid(() => createClient({ url: A, urls: [B], auth }));
   invalid(() => createClient({ urls: [], auth }));
@@ -91,13 +90,19 @@ test('a request of several statements is not sent again once one committed', asy
 });
 
 test('one pass over the list, then the last error', async () => {
-  const { fetch, asked } = fakeFetch({ [A]: [error503('not_leader')], [B]: [error503('not_leader')], [C]: ['refused'] });
-  await assert.rejects(client(fetch).query('INSERT INTO app.t VALUES (1)'), (e: StrandError) => e.code === 'network' && e.notSent === true);
+  const { fetch, asked } = fakeFetch({
+    [A]: [error503('not_leader')],
+    [B]: [error503('not_leader')],
+    [C]: ['refused'],
+  });
+  const insert = client(fetch).query('INSERT INTO app.t VALUES (1)');
+  await assert.rejects(insert, (e: StrandError) => e.code === 'network' && e.notSent === true);
   assert.deepEqual(asked, [A, B, C]);
 });
 
 test('errors other than 503 and the network are the answer', async () => {
-  const { fetch, asked } = fakeFetch({ [A]: [{ status: 400, body: { status: 'error', error: { code: 'syntax_error', message: 'x' } } }] });
+  const syntax = { status: 'error', error: { code: 'syntax_error', message: 'x' } };
+  const { fetch, asked } = fakeFetch({ [A]: [{ status: 400, body: syntax }] });
   await assert.rejects(client(fetch).query('SELEC 1'), /x/);
   assert.deepEqual(asked, [A]);
 });
@@ -128,5 +133,6 @@ test('the WebSocket opens on each address in turn', async () => {
   const deadline = Date.now() + 5_000;
   while (opened.length < 5 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
   strand.close();
-  assert.deepEqual(opened.slice(0, 5), ['ws://a.test/v1/ws', 'ws://b.test/v1/ws', 'ws://c.test/v1/ws', 'ws://a.test/v1/ws', 'ws://b.test/v1/ws']);
+  const [a, b, c] = ['a', 'b', 'c'].map((host) => `ws://${host}.test/v1/ws`);
+  assert.deepEqual(opened.slice(0, 5), [a, b, c, a, b]);
 });
