@@ -3,7 +3,9 @@
  * queries: it authenticates, (re)subscribes every registered subscription once
  * authenticated, routes messages by `subscription_id`, and when the socket goes away for any
  * reason (server restart, network cut, `slow_consumer`) reconnects with jittered exponential
- * backoff. It knows nothing of rows: each subscription decides what to resume from.
+ * backoff, to the next of its addresses when it has several (a cluster's members: any of them
+ * serves every subscription, at the same `_seq`s). It knows nothing of rows: each
+ * subscription decides what to resume from.
  */
 import { StrandError, fromServerError } from './errors.js';
 export class Connection {
@@ -13,10 +15,18 @@ export class Connection {
     peers = new Map();
     listeners = new Set();
     attempts = 0;
+    /** Which of `options.addresses` the socket opens on (or is open on). */
+    at = 0;
     retry;
     started = false;
     constructor(options) {
         this.options = options;
+        if (options.addresses.length === 0)
+            throw new StrandError('invalid_options', 'no server address');
+    }
+    /** The HTTP address of the server the socket is open on, or opens on next. */
+    get address() {
+        return this.options.addresses[this.at];
     }
     onStateChange(listener) {
         this.listeners.add(listener);
@@ -86,9 +96,10 @@ export class Connection {
             listener(state);
     }
     open() {
+        const address = this.address;
         let socket;
         try {
-            socket = new this.options.webSocket(this.options.url);
+            socket = new this.options.webSocket(`${address.replace(/^http/, 'ws')}/v1/ws`);
         }
         catch {
             this.lost(undefined);
@@ -96,7 +107,7 @@ export class Connection {
         }
         this.socket = socket;
         socket.onopen = () => {
-            this.options.authenticate().then((message) => {
+            this.options.authenticate(address).then((message) => {
                 if (this.socket === socket)
                     socket.send(JSON.stringify(message));
             }, (error) => {
@@ -147,7 +158,7 @@ export class Connection {
                     this.send(peer.subscribeMessage());
                 return;
             case 'auth_error':
-                if (this.options.credentialsRefused()) {
+                if (this.options.credentialsRefused(this.address)) {
                     this.socket?.close();
                     return;
                 }
@@ -173,6 +184,9 @@ export class Connection {
             this.socket = undefined;
         for (const peer of this.peers.values())
             peer.disconnected();
+        // Round robin: a member that died or is cut off is likely still so; the next one serves
+        // the same subscriptions from the same `_seq`s. One address: the same one again.
+        this.at = (this.at + 1) % this.options.addresses.length;
         // Until the first socket is live the client is still connecting; after, reconnecting.
         this.setState(this.state === 'connecting' ? 'connecting' : 'reconnecting');
         const { initialMs, maxMs } = this.options.backoff;

@@ -4,7 +4,8 @@
  */
 /** A failure, with the server's stable `code` to branch on and its `message` for people. */
 export class StrandError extends Error {
-    /** The server's error code (`syntax_error`, `unauthorized`, ...), or the client's: `network`, `closed`, `protocol`. */
+    /** The server's error code (`syntax_error`, `unauthorized`, ...), or the client's: `network`, `closed`, `protocol`,
+     *  `invalid_options`. */
     code;
     /** Where in the SQL the problem is, when the server said. */
     position;
@@ -16,6 +17,9 @@ export class StrandError extends Error {
     statement;
     /** For a request of several statements: how many before the failed one were applied. */
     committedStatements;
+    /** For a `network` failure: the connection was refused, so the request never reached the
+     *  server (only Node's `fetch` says so; in a browser it is never set). */
+    notSent;
     constructor(code, message, details = {}) {
         super(message);
         this.name = 'StrandError';
@@ -30,6 +34,8 @@ export class StrandError extends Error {
             this.statement = details.statement;
         if (details.committedStatements !== undefined)
             this.committedStatements = details.committedStatements;
+        if (details.notSent)
+            this.notSent = true;
     }
 }
 /** The `error` object of an HTTP error answer or a WebSocket `error` message, as a StrandError. */

@@ -1,56 +1,79 @@
 /**
  * The HTTP half of the client: `POST /v1/api/auth/login` and `POST /v1/api/sql`
  * (docs/http.md), with `fetch`. Every SQL request asks for BIGINT values as strings and
- * decodes them by the result's `columns`.
+ * decodes them by the result's `columns`. With several addresses (a cluster's members), a
+ * request goes to the one that answered last and moves on to the next one only when that is
+ * safe: nothing of it ran, or it only reads (docs/sdk.md, "Clusters").
  */
 import { StrandError, fromServerError } from './errors.js';
 import { bigintColumns, decodeRow, encodeParams } from './values.js';
-/** The HTTP API of one server, with the credentials of one user. */
+/** The addresses of a client's servers (several: the members of one cluster), and the one
+ *  its next request starts at. */
+export class AddressRing {
+    addresses;
+    current = 0;
+    constructor(addresses) {
+        this.addresses = addresses;
+        if (addresses.length === 0)
+            throw new StrandError('invalid_options', 'no server address');
+    }
+    /** One pass for one request: the current address first, then the others in list order. */
+    pass() {
+        const count = this.addresses.length;
+        return this.addresses.map((_, step) => this.addresses[(this.current + step) % count]);
+    }
+    /** `address` answered: the next request starts there (a leader stays the target). */
+    answered(address) {
+        this.current = Math.max(0, this.addresses.indexOf(address));
+    }
+    /** `address` failed: the next request starts after it, even if this one is not sent again
+     *  (a write that may have run is the caller's to retry, and should not meet a dead member). */
+    failed(address) {
+        const at = this.addresses.indexOf(address);
+        if (at === this.current)
+            this.current = (at + 1) % this.addresses.length;
+    }
+}
+/** The HTTP API of one server or of the members of one cluster, with the credentials of one
+ *  user. Each member signs its own tokens, so they are kept per address. */
 export class HttpApi {
-    baseUrl;
+    ring;
     auth;
     int64;
     fetchImpl;
-    token;
-    constructor(baseUrl, auth, int64, fetchImpl) {
-        this.baseUrl = baseUrl;
+    tokens = new Map();
+    constructor(ring, auth, int64, fetchImpl) {
+        this.ring = ring;
         this.auth = auth;
         this.int64 = int64;
         this.fetchImpl = fetchImpl;
-        if ('token' in auth)
-            this.token = auth.token;
     }
-    /** Log in with the user name and password; returns (and from now on uses) the token. */
+    /** Log in with the user name and password; returns (and from now on uses, at the address
+     *  that answered) the token. */
     async login() {
-        if (!('username' in this.auth)) {
-            if (this.token === undefined)
-                throw new StrandError('unauthorized', 'no credentials to log in with');
-            return this.token;
-        }
-        const body = { username: this.auth.username, password: this.auth.password };
-        const answer = await this.post('/v1/api/auth/login', body, false);
-        const token = answer.token;
-        if (typeof token !== 'string')
-            throw new StrandError('protocol', 'the login answer has no token');
-        this.token = token;
-        return token;
+        if (!('username' in this.auth))
+            return this.auth.token;
+        return this.failover((address) => this.loginAt(address), 'idempotent');
     }
-    /** Drop the token (it was refused) if a password can get a new one; `true` if so. */
-    forgetToken() {
-        if (!('username' in this.auth) || this.token === undefined)
+    /** Drop the token `address` refused if a password can get a new one; `true` if so. */
+    forgetToken(address) {
+        if (!('username' in this.auth))
             return false;
-        this.token = undefined;
-        return true;
+        return this.tokens.delete(address);
     }
-    /** The token, logging in first when the client has a password and no token yet. */
-    async currentToken() {
-        if (this.token === undefined && 'username' in this.auth)
-            await this.login();
-        return this.token;
+    /** The token for `address`, logging in there first when the client has a password and no
+     *  token from that server yet. */
+    async tokenFor(address) {
+        if (!('username' in this.auth))
+            return this.auth.token;
+        return this.tokens.get(address) ?? this.loginAt(address);
     }
-    /** Run one or more statements; resolves with one result per statement. */
+    /** Run one or more statements; resolves with one result per statement. A request that fails
+     *  before anything ran, or a read, is sent to the next address (`failover`). */
     async query(sql, params = []) {
-        const answer = await this.post('/v1/api/sql', { sql, params: encodeParams(params), bigint: 'string' }, true);
+        const body = { sql, params: encodeParams(params), bigint: 'string' };
+        const replay = readOnly(sql) ? 'idempotent' : 'once';
+        const answer = await this.failover((address) => this.post(address, '/v1/api/sql', body, true), replay);
         const results = answer.results;
         if (!Array.isArray(results))
             throw new StrandError('protocol', 'the SQL answer has no results');
@@ -68,24 +91,57 @@ export class HttpApi {
             return decoded;
         });
     }
-    authorization() {
-        if (this.token !== undefined)
-            return `Bearer ${this.token}`;
-        if ('username' in this.auth)
-            return `Basic ${base64(`${this.auth.username}:${this.auth.password}`)}`;
-        return undefined;
+    /** Run `request` at each address of one pass until one answers, while the failure says the
+     *  request may be sent again (`sendElsewhere`); then its error. */
+    async failover(request, replay) {
+        let failure;
+        for (const address of this.ring.pass()) {
+            try {
+                const answer = await request(address);
+                this.ring.answered(address);
+                return answer;
+            }
+            catch (error) {
+                failure = error;
+                if (!(error instanceof StrandError) || !memberFailed(error))
+                    throw error;
+                this.ring.failed(address);
+                if (!sendElsewhere(error, replay))
+                    throw error;
+            }
+        }
+        throw failure;
     }
-    async post(path, body, authenticated, retried = false) {
+    async loginAt(address) {
+        if (!('username' in this.auth))
+            return this.auth.token;
+        const body = { username: this.auth.username, password: this.auth.password };
+        const answer = await this.post(address, '/v1/api/auth/login', body, false);
+        const token = answer.token;
+        if (typeof token !== 'string')
+            throw new StrandError('protocol', 'the login answer has no token');
+        this.tokens.set(address, token);
+        return token;
+    }
+    authorization(address) {
+        if (!('username' in this.auth))
+            return `Bearer ${this.auth.token}`;
+        const token = this.tokens.get(address);
+        if (token !== undefined)
+            return `Bearer ${token}`;
+        return `Basic ${base64(`${this.auth.username}:${this.auth.password}`)}`;
+    }
+    async post(address, path, body, authenticated, retried = false) {
         const headers = { 'content-type': 'application/json' };
-        const authorization = authenticated ? this.authorization() : undefined;
-        if (authorization)
-            headers.authorization = authorization;
+        if (authenticated)
+            headers.authorization = this.authorization(address);
         let response;
         try {
-            response = await this.fetchImpl(`${this.baseUrl}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
+            response = await this.fetchImpl(`${address}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
         }
         catch (error) {
-            throw new StrandError('network', `cannot reach ${this.baseUrl}: ${error.message ?? error}`);
+            const message = `cannot reach ${address}: ${error.message ?? error}`;
+            throw new StrandError('network', message, { notSent: connectionRefused(error) });
         }
         const text = await response.text();
         let json;
@@ -97,15 +153,52 @@ export class HttpApi {
         }
         if (!response.ok) {
             // An expired token: log in again once with the password, if there is one.
-            if (response.status === 401 && authenticated && !retried && this.token !== undefined && 'username' in this.auth) {
-                this.token = undefined;
-                await this.login();
-                return this.post(path, body, authenticated, true);
+            if (response.status === 401 && authenticated && !retried && this.forgetToken(address)) {
+                await this.loginAt(address);
+                return this.post(address, path, body, authenticated, true);
             }
             throw fromServerError(json.error, response.status);
         }
         return json;
     }
+}
+/** The member is down, cut off, not leading or full: the next request should start at
+ *  another one. */
+function memberFailed(error) {
+    return error.code === 'network' || error.status === 503;
+}
+/** Whether a request that failed this way may be sent to the next member. Only when nothing
+ *  of it ran (the connection was refused; `not_leader`; `too_many_connections`), or when
+ *  running it twice is harmless. `unavailable` after a write means "may or may not be
+ *  stored": the caller decides (an INSERT retried may meet its own row as `duplicate_key`). */
+function sendElsewhere(error, replay) {
+    if (replay === 'idempotent')
+        return true;
+    if (error.code === 'network')
+        return error.notSent === true;
+    const nothingRan = error.code === 'not_leader' || error.code === 'too_many_connections';
+    // Several statements: a leader that stepped down after the first committed names how many.
+    return nothingRan && (error.committedStatements ?? 0) === 0;
+}
+/** One SELECT (or SHOW, DESCRIBE, EXPLAIN) and nothing else. Conservative: a `;` anywhere
+ *  but at the end (even in a string) counts as several statements, which may write. */
+export function readOnly(sql) {
+    const text = sql.replace(/^(\s|--[^\n]*\n|\/\*[\s\S]*?\*\/)*/, '').replace(/[\s;]*$/, '');
+    if (text.includes(';'))
+        return false;
+    return /^(select|show|describe|explain)\b/i.test(text) && !/^explain\s+analy[sz]e\b/i.test(text);
+}
+/** The connection was refused, so the request never left: Node's fetch says so in its
+ *  error's `cause` (`ECONNREFUSED`, also inside an AggregateError for a name with several
+ *  addresses). Browsers do not say why a fetch failed: there this is always false. */
+function connectionRefused(error) {
+    const cause = error?.cause;
+    if (cause === undefined || cause === null)
+        return false;
+    if (Array.isArray(cause.errors) && cause.errors.length > 0) {
+        return cause.errors.every((inner) => inner.code === 'ECONNREFUSED');
+    }
+    return cause.code === 'ECONNREFUSED';
 }
 function base64(text) {
     const bytes = new TextEncoder().encode(text);

@@ -4,6 +4,7 @@
  *
  * ```ts
  * const client = createClient({ url: 'http://127.0.0.1:8080', auth: { username, password } });
+ * // or a cluster's members: createClient({ urls: ['http://a:8080', 'http://b:8080'], auth })
  * const [result] = await client.query('SELECT id, title FROM app.tickets WHERE id = $1', [7n]);
  * const live = client.live('SELECT id, title, status FROM app.tickets', (rows, change) => render(rows));
  * ```
@@ -15,22 +16,39 @@
  */
 import { Connection } from './connection.js';
 import { StrandError } from './errors.js';
-import { HttpApi } from './http.js';
+import { AddressRing, HttpApi } from './http.js';
 import { LiveQuery } from './live.js';
 export { StrandError } from './errors.js';
 export { compareSeq } from './values.js';
 export { memoryPersistence, localStoragePersistence, indexedDbPersistence, } from './persist.js';
 const DEFAULT_BACKOFF = { initialMs: 200, maxMs: 5_000 };
+/** The addresses `options` name, without trailing slashes: exactly one of `url` and `urls`. */
+function addressesOf(options) {
+    const { url, urls } = options;
+    if ((url === undefined) === (urls === undefined)) {
+        throw new StrandError('invalid_options', 'give createClient exactly one of `url` and `urls`');
+    }
+    const list = urls === undefined ? [url] : urls;
+    if (!Array.isArray(list) || list.length === 0) {
+        throw new StrandError('invalid_options', '`urls` must be a non-empty array of addresses');
+    }
+    return list.map((address) => {
+        if (typeof address !== 'string' || !/^https?:\/\/[^/]/.test(address)) {
+            throw new StrandError('invalid_options', `not an http(s) address: ${String(address)}`);
+        }
+        return address.replace(/\/+$/, '');
+    });
+}
 export function createClient(options) {
-    const baseUrl = options.url.replace(/\/+$/, '');
+    const addresses = addressesOf(options);
     const int64 = options.int64 ?? 'bigint';
     const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
-    const http = new HttpApi(baseUrl, options.auth, int64, fetchImpl);
+    const http = new HttpApi(new AddressRing(addresses), options.auth, int64, fetchImpl);
     const webSocket = options.webSocket ?? globalThis.WebSocket;
     let connection;
     let nextId = 1;
-    const authenticate = async () => {
-        const token = await http.currentToken();
+    const authenticate = async (address) => {
+        const token = await http.tokenFor(address);
         if (token !== undefined)
             return { type: 'authenticate', method: 'jwt', token };
         throw new StrandError('unauthorized', 'no credentials');
@@ -40,10 +58,10 @@ export function createClient(options) {
             throw new StrandError('unsupported', 'no WebSocket here: pass `webSocket` to createClient');
         }
         connection ??= new Connection({
-            url: `${baseUrl.replace(/^http/, 'ws')}/v1/ws`,
+            addresses,
             authenticate,
             // Once per refusal streak: a password that itself is wrong fails the login instead.
-            credentialsRefused: () => http.forgetToken(),
+            credentialsRefused: (address) => http.forgetToken(address),
             webSocket,
             backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
         });

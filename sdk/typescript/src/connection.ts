@@ -3,7 +3,9 @@
  * queries: it authenticates, (re)subscribes every registered subscription once
  * authenticated, routes messages by `subscription_id`, and when the socket goes away for any
  * reason (server restart, network cut, `slow_consumer`) reconnects with jittered exponential
- * backoff. It knows nothing of rows: each subscription decides what to resume from.
+ * backoff, to the next of its addresses when it has several (a cluster's members: any of them
+ * serves every subscription, at the same `_seq`s). It knows nothing of rows: each
+ * subscription decides what to resume from.
  */
 
 import { StrandError, fromServerError } from './errors.js';
@@ -37,12 +39,14 @@ export interface Backoff {
 }
 
 export interface ConnectionOptions {
-  url: string;
-  /** The `authenticate` message to send (fetches a token first when needed). */
-  authenticate: () => Promise<Record<string, unknown>>;
-  /** The server refused the credentials: `true` if fresh ones may work (an expired token
+  /** The servers' HTTP addresses (`http://host:port`): the socket opens on one at a time,
+   *  in order, moving to the next each time it is lost or cannot open. */
+  addresses: readonly string[];
+  /** The `authenticate` message to send to `address` (fetches its token first when needed). */
+  authenticate: (address: string) => Promise<Record<string, unknown>>;
+  /** `address` refused the credentials: `true` if fresh ones may work (an expired token
    *  and a password to log in again with), so the connection tries again instead of closing. */
-  credentialsRefused: () => boolean;
+  credentialsRefused: (address: string) => boolean;
   webSocket: WebSocketConstructor;
   backoff: Backoff;
 }
@@ -53,10 +57,19 @@ export class Connection {
   private readonly peers = new Map<string, SubscriptionPeer>();
   private readonly listeners = new Set<(state: ConnectionState) => void>();
   private attempts = 0;
+  /** Which of `options.addresses` the socket opens on (or is open on). */
+  private at = 0;
   private retry: ReturnType<typeof setTimeout> | undefined;
   private started = false;
 
-  constructor(private readonly options: ConnectionOptions) {}
+  constructor(private readonly options: ConnectionOptions) {
+    if (options.addresses.length === 0) throw new StrandError('invalid_options', 'no server address');
+  }
+
+  /** The HTTP address of the server the socket is open on, or opens on next. */
+  get address(): string {
+    return this.options.addresses[this.at]!;
+  }
 
   onStateChange(listener: (state: ConnectionState) => void): () => void {
     this.listeners.add(listener);
@@ -127,16 +140,17 @@ export class Connection {
   }
 
   private open(): void {
+    const address = this.address;
     let socket: WebSocket;
     try {
-      socket = new this.options.webSocket(this.options.url);
+      socket = new this.options.webSocket(`${address.replace(/^http/, 'ws')}/v1/ws`);
     } catch {
       this.lost(undefined);
       return;
     }
     this.socket = socket;
     socket.onopen = () => {
-      this.options.authenticate().then(
+      this.options.authenticate(address).then(
         (message) => {
           if (this.socket === socket) socket.send(JSON.stringify(message));
         },
@@ -182,7 +196,7 @@ export class Connection {
         for (const peer of this.peers.values()) this.send(peer.subscribeMessage());
         return;
       case 'auth_error':
-        if (this.options.credentialsRefused()) {
+        if (this.options.credentialsRefused(this.address)) {
           this.socket?.close();
           return;
         }
@@ -206,6 +220,9 @@ export class Connection {
     if (this.state === 'closed') return;
     if (socket !== undefined) this.socket = undefined;
     for (const peer of this.peers.values()) peer.disconnected();
+    // Round robin: a member that died or is cut off is likely still so; the next one serves
+    // the same subscriptions from the same `_seq`s. One address: the same one again.
+    this.at = (this.at + 1) % this.options.addresses.length;
     // Until the first socket is live the client is still connecting; after, reconnecting.
     this.setState(this.state === 'connecting' ? 'connecting' : 'reconnecting');
     const { initialMs, maxMs } = this.options.backoff;

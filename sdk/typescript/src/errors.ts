@@ -11,7 +11,8 @@ export interface Position {
 
 /** A failure, with the server's stable `code` to branch on and its `message` for people. */
 export class StrandError extends Error {
-  /** The server's error code (`syntax_error`, `unauthorized`, ...), or the client's: `network`, `closed`, `protocol`. */
+  /** The server's error code (`syntax_error`, `unauthorized`, ...), or the client's: `network`, `closed`, `protocol`,
+   *  `invalid_options`. */
   readonly code: string;
   /** Where in the SQL the problem is, when the server said. */
   readonly position?: Position;
@@ -23,6 +24,9 @@ export class StrandError extends Error {
   readonly statement?: number;
   /** For a request of several statements: how many before the failed one were applied. */
   readonly committedStatements?: number;
+  /** For a `network` failure: the connection was refused, so the request never reached the
+   *  server (only Node's `fetch` says so; in a browser it is never set). */
+  readonly notSent?: boolean;
 
   constructor(code: string, message: string, details: ErrorDetails = {}) {
     super(message);
@@ -33,6 +37,7 @@ export class StrandError extends Error {
     if (details.lowestSeq !== undefined) this.lowestSeq = details.lowestSeq;
     if (details.statement !== undefined) this.statement = details.statement;
     if (details.committedStatements !== undefined) this.committedStatements = details.committedStatements;
+    if (details.notSent) this.notSent = true;
   }
 }
 
@@ -43,6 +48,7 @@ export interface ErrorDetails {
   lowestSeq?: string;
   statement?: number;
   committedStatements?: number;
+  notSent?: boolean;
 }
 
 /** The `error` object of an HTTP error answer or a WebSocket `error` message, as a StrandError. */

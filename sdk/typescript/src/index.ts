@@ -4,6 +4,7 @@
  *
  * ```ts
  * const client = createClient({ url: 'http://127.0.0.1:8080', auth: { username, password } });
+ * // or a cluster's members: createClient({ urls: ['http://a:8080', 'http://b:8080'], auth })
  * const [result] = await client.query('SELECT id, title FROM app.tickets WHERE id = $1', [7n]);
  * const live = client.live('SELECT id, title, status FROM app.tickets', (rows, change) => render(rows));
  * ```
@@ -16,7 +17,7 @@
 
 import { Connection, type Backoff, type ConnectionState, type WebSocketConstructor } from './connection.js';
 import { StrandError } from './errors.js';
-import { HttpApi, type Auth, type QueryResult } from './http.js';
+import { AddressRing, HttpApi, type Auth, type QueryResult } from './http.js';
 import { LiveQuery, type Change, type LiveOptions } from './live.js';
 import type { Column, Int64Mode } from './values.js';
 
@@ -37,8 +38,20 @@ export {
 } from './persist.js';
 
 export interface ClientOptions {
-  /** The server's HTTP address, e.g. `http://127.0.0.1:8080` or `https://strand.example`. */
-  url: string;
+  /** The server's HTTP address, e.g. `http://127.0.0.1:8080` or `https://strand.example`.
+   *  Give this or `urls`, not both. */
+  url?: string;
+  /** The HTTP addresses of a cluster's members (or of replicas of one server), instead of
+   *  `url`. The WebSocket opens on one and, each time it is lost or cannot open, reconnects
+   *  to the next in the list (round robin, with `backoff`); every live query resumes there
+   *  from its last `_seq`. An HTTP request goes to the address that answered last and is
+   *  sent to the next ones (at most one pass over the list) only when nothing of it ran
+   *  (connection refused, `not_leader`, `too_many_connections`) or when it only reads (a
+   *  single SELECT, or a login), which may also move on after `unavailable`, `overloaded` or a
+   *  lost connection. A write that may have run (`unavailable`, a connection lost
+   *  mid-request) rejects; sending it again is the caller's decision. Each member signs its
+   *  own tokens: give a user name and password, not a token. */
+  urls?: readonly string[];
   auth: Auth;
   /** BIGINT columns as `bigint` (default) or as decimal strings. `_seq` is always a string. */
   int64?: Int64Mode;
@@ -66,7 +79,8 @@ export interface Live<Row> {
 
 export interface Client {
   /** Log in with the user name and password; resolves with the token, which the client then
-   *  uses for every call (and logs in again with the password when it expires). */
+   *  uses for every call to that server (and logs in again with the password when it
+   *  expires). With `urls`, each member signs its own: the client logs in to each it uses. */
   login(): Promise<string>;
   /** Open the WebSocket now (live queries open it anyway): for pages that show its state. */
   connect(): void;
@@ -89,17 +103,35 @@ export interface Client {
 
 const DEFAULT_BACKOFF: Backoff = { initialMs: 200, maxMs: 5_000 };
 
+/** The addresses `options` name, without trailing slashes: exactly one of `url` and `urls`. */
+function addressesOf(options: ClientOptions): string[] {
+  const { url, urls } = options as { url?: unknown; urls?: unknown };
+  if ((url === undefined) === (urls === undefined)) {
+    throw new StrandError('invalid_options', 'give createClient exactly one of `url` and `urls`');
+  }
+  const list = urls === undefined ? [url] : urls;
+  if (!Array.isArray(list) || list.length === 0) {
+    throw new StrandError('invalid_options', '`urls` must be a non-empty array of addresses');
+  }
+  return list.map((address: unknown) => {
+    if (typeof address !== 'string' || !/^https?:\/\/[^/]/.test(address)) {
+      throw new StrandError('invalid_options', `not an http(s) address: ${String(address)}`);
+    }
+    return address.replace(/\/+$/, '');
+  });
+}
+
 export function createClient(options: ClientOptions): Client {
-  const baseUrl = options.url.replace(/\/+$/, '');
+  const addresses = addressesOf(options);
   const int64 = options.int64 ?? 'bigint';
   const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
-  const http = new HttpApi(baseUrl, options.auth, int64, fetchImpl);
+  const http = new HttpApi(new AddressRing(addresses), options.auth, int64, fetchImpl);
   const webSocket = options.webSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   let connection: Connection | undefined;
   let nextId = 1;
 
-  const authenticate = async (): Promise<Record<string, unknown>> => {
-    const token = await http.currentToken();
+  const authenticate = async (address: string): Promise<Record<string, unknown>> => {
+    const token = await http.tokenFor(address);
     if (token !== undefined) return { type: 'authenticate', method: 'jwt', token };
     throw new StrandError('unauthorized', 'no credentials');
   };
@@ -108,10 +140,10 @@ export function createClient(options: ClientOptions): Client {
       throw new StrandError('unsupported', 'no WebSocket here: pass `webSocket` to createClient');
     }
     connection ??= new Connection({
-      url: `${baseUrl.replace(/^http/, 'ws')}/v1/ws`,
+      addresses,
       authenticate,
       // Once per refusal streak: a password that itself is wrong fails the login instead.
-      credentialsRefused: () => http.forgetToken(),
+      credentialsRefused: (address) => http.forgetToken(address),
       webSocket,
       backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
     });

@@ -21,6 +21,16 @@ function strandBinary(): string {
   return process.env.STRAND_BINARY ?? fileURLToPath(new URL('../../../../target/debug/strand', import.meta.url));
 }
 
+/** What a cluster member needs beyond the defaults: its own QUIC address and the secret. */
+export interface ProcessSettings {
+  /** Default `127.0.0.1:0`; a cluster member's must be the one `--cluster` names. */
+  quicAddr?: string;
+  env?: Record<string, string>;
+  /** Drop the server's log (stderr) instead of passing it on: cluster members log every
+   *  failed message to a killed peer. */
+  quiet?: boolean;
+}
+
 export class StrandProcess {
   private child: ChildProcess | undefined;
   port = 0;
@@ -28,10 +38,11 @@ export class StrandProcess {
   private constructor(
     readonly dataDir: string,
     private readonly args: string[],
+    private readonly settings: ProcessSettings,
   ) {}
 
-  static async start(args: string[] = []): Promise<StrandProcess> {
-    const server = new StrandProcess(mkdtempSync(join(tmpdir(), 'strand-sdk-')), args);
+  static async start(args: string[] = [], settings: ProcessSettings = {}): Promise<StrandProcess> {
+    const server = new StrandProcess(mkdtempSync(join(tmpdir(), 'strand-sdk-')), args, settings);
     await server.launch();
     return server;
   }
@@ -44,8 +55,15 @@ export class StrandProcess {
     const addr = `127.0.0.1:${this.port}`;
     const child = spawn(
       strandBinary(),
-      ['serve', '--data-dir', this.dataDir, '--http-addr', addr, '--quic-addr', '127.0.0.1:0', '--log-level', 'warn', ...this.args],
-      { env: { ...process.env, STRAND_ADMIN_PASSWORD: ADMIN_PASSWORD }, stdio: ['ignore', 'pipe', 'inherit'] },
+      [
+        'serve',
+        ...['--data-dir', this.dataDir, '--http-addr', addr, '--quic-addr', this.settings.quicAddr ?? '127.0.0.1:0'],
+        ...['--log-level', 'warn', ...this.args],
+      ],
+      {
+        env: { ...process.env, STRAND_ADMIN_PASSWORD: ADMIN_PASSWORD, ...this.settings.env },
+        stdio: ['ignore', 'pipe', this.settings.quiet ? 'ignore' : 'inherit'],
+      },
     );
     this.child = child;
     return new Promise((resolve, reject) => {
