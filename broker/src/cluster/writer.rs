@@ -67,6 +67,11 @@ pub struct ClusterWriter {
     order: tokio::sync::Mutex<()>,
     /// The term in which this node last confirmed it applied all earlier entries as leader.
     ready_term: AtomicU64,
+    /// The term of a proposal whose wait ended without an answer (0: none). Until this node
+    /// applied every entry it had proposed by then, no state may be read for a new write:
+    /// the proposal may still commit, and a write checked without it (a duplicate key, a
+    /// version link) would be wrong. See [`ClusterWriter::settle_doubt`].
+    doubt_term: AtomicU64,
 }
 
 impl ClusterWriter {
@@ -77,6 +82,7 @@ impl ClusterWriter {
             store,
             order: tokio::sync::Mutex::new(()),
             ready_term: AtomicU64::new(0),
+            doubt_term: AtomicU64::new(0),
         }
     }
 
@@ -104,7 +110,7 @@ impl ClusterWriter {
         partition: &PartitionId,
         records: &[NewRecord<'_>],
     ) -> Result<Vec<Seq>, ReplicationError> {
-        self.ready_to_lead().await?;
+        let proposed_in = self.ready_to_lead().await?;
         let (seqs, receiver) = {
             let _order = self.order.lock().await;
             let seqs = self
@@ -141,10 +147,19 @@ impl ClusterWriter {
         };
         let last = seqs.last().map_or(0, |seq| seq.0);
         let timeout = Duration::from_millis(CLUSTER_WRITE_TIMEOUT_MS);
-        let written = tokio::time::timeout(timeout, receiver)
-            .await
-            .map_err(|_| unconfirmed())?
-            .map_err(|_| ReplicationError::Raft("openraft dropped the write".to_string()))?;
+        let written = match tokio::time::timeout(timeout, receiver).await {
+            Ok(Ok(written)) => written,
+            Ok(Err(_)) => {
+                self.doubt(proposed_in);
+                return Err(ReplicationError::Raft(
+                    "openraft dropped the write".to_string(),
+                ));
+            }
+            Err(_) => {
+                self.doubt(proposed_in);
+                return Err(unconfirmed());
+            }
+        };
         match written {
             Ok(response) => match response.data {
                 ClusterReply::Appended { last_seq } if last_seq == last => Ok(seqs),
@@ -167,10 +182,50 @@ impl ClusterWriter {
         }
     }
 
+    /// A proposal made in `term` got no answer in time: remember it (the doubt is settled
+    /// by the next [`ClusterWriter::ready_to_lead`]).
+    fn doubt(&self, term: u64) {
+        self.doubt_term.fetch_max(term, Ordering::AcqRel);
+    }
+
+    /// Waits, while this node leads in the doubtful proposal's term, until it applied every
+    /// entry in its log now (the proposal among them); a later term settles it too, since a
+    /// new term's [`ClusterWriter::ready_to_lead`] applies whatever of it was committed. Still
+    /// unapplied after the write timeout: `unavailable`, and the doubt stays.
+    async fn settle_doubt(
+        &self,
+        metrics: &openraft::RaftMetrics<NodeId, BasicNode>,
+    ) -> Result<(), ReplicationError> {
+        let doubt = self.doubt_term.load(Ordering::Acquire);
+        if doubt == 0 {
+            return Ok(());
+        }
+        if doubt == metrics.current_term {
+            let (term, target) = (doubt, metrics.last_log_index);
+            let timeout = Some(Duration::from_millis(CLUSTER_WRITE_TIMEOUT_MS));
+            let wait = self.raft.wait(timeout);
+            let settled = wait.metrics(
+                move |m| m.current_term != term || m.last_applied.map(|id| id.index) >= target,
+                "a doubtful proposal is applied or its term is over",
+            );
+            settled.await.map_err(|_| unconfirmed())?;
+            tracing::debug!(
+                term,
+                ?target,
+                "a proposal that had no answer in time is settled"
+            );
+        }
+        let _ = self
+            .doubt_term
+            .compare_exchange(doubt, 0, Ordering::AcqRel, Ordering::Acquire);
+        Ok(())
+    }
+
     /// Once per term as leader: wait until every entry of earlier terms is applied here, so
-    /// state read now (a producer's last batch, the catalog) includes every write before.
-    /// `NotLeader` on a member that does not lead.
-    pub async fn ready_to_lead(&self) -> Result<(), ReplicationError> {
+    /// state read now (a producer's last batch, the catalog) includes every write before; and
+    /// after a proposal that got no answer, until it is applied or its term is over. Returns
+    /// the term it leads in. `NotLeader` on a member that does not lead.
+    pub async fn ready_to_lead(&self) -> Result<u64, ReplicationError> {
         let metrics = self.raft.metrics().borrow().clone();
         if metrics.current_leader != Some(metrics.id) {
             let leader = metrics.current_leader.and_then(|id| {
@@ -179,8 +234,9 @@ impl ClusterWriter {
             });
             return Err(ReplicationError::NotLeader { leader });
         }
+        self.settle_doubt(&metrics).await?;
         if self.ready_term.load(Ordering::Acquire) == metrics.current_term {
-            return Ok(());
+            return Ok(metrics.current_term);
         }
         let timeout = Duration::from_millis(CLUSTER_WRITE_TIMEOUT_MS);
         let confirmed = tokio::time::timeout(timeout, self.raft.ensure_linearizable());
@@ -188,7 +244,7 @@ impl ClusterWriter {
             Ok(_) => {
                 self.ready_term
                     .store(metrics.current_term, Ordering::Release);
-                Ok(())
+                Ok(metrics.current_term)
             }
             Err(RaftError::APIError(error)) => Err(ReplicationError::Raft(error.to_string())),
             Err(RaftError::Fatal(error)) => Err(ReplicationError::Raft(error.to_string())),
@@ -246,7 +302,7 @@ impl BlockingWriter {
     /// [`ClusterWriter::ready_to_lead`], waited for: call before reading state that a write
     /// is checked against.
     pub fn ready_to_lead(&self) -> Result<(), ReplicationError> {
-        self.runtime.block_on(self.writer.ready_to_lead())
+        self.runtime.block_on(self.writer.ready_to_lead()).map(drop)
     }
 
     /// [`ClusterWriter::leading_term`], waited for. Must not be called on a runtime thread.

@@ -223,8 +223,10 @@ impl KeyedPartition {
     /// earlier write (`replicated.rs`).
     pub fn writer(&self) -> Result<PartitionWriter<'_>, VersionError> {
         if let Some(replication) = &self.replication {
-            replication.ready_to_lead()?;
             let writer = self.lock_writer();
+            // Under the lock: a statement before this one whose proposal got no answer in
+            // time (it may still commit) is settled before this one reads the index.
+            replication.ready_to_lead()?;
             self.catch_up_index()?;
             return Ok(writer);
         }

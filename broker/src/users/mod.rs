@@ -438,8 +438,10 @@ impl UserDirectory {
     /// The change lock, once this node may change the directory (a cluster member: leads,
     /// with every earlier change applied).
     fn lock_change(&self) -> Result<parking_lot::MutexGuard<'_, ()>, UserError> {
+        let change = self.change.lock();
+        // Under the lock, so a change whose proposal got no answer is settled first.
         self.ready_to_change()?;
-        Ok(self.change.lock())
+        Ok(change)
     }
 
     fn partition_id(&self) -> &PartitionId {
