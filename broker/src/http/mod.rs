@@ -29,6 +29,7 @@ use tokio::sync::Semaphore;
 
 use crate::auth::Authenticator;
 use crate::cluster::admin::{ROUTE_CLUSTER_MEMBER, ROUTE_CLUSTER_MEMBERS};
+use crate::cluster::forward::SqlForwarder;
 use crate::cluster::status::ROUTE_CLUSTER_STATUS;
 use crate::config::{AllowedOrigins, ConnectionConfig};
 use crate::connections::{ConnectionLimits, ConnectionSlot};
@@ -59,6 +60,8 @@ pub struct AppState {
     pub connections: Arc<ConnectionLimits>,
     /// Web origins whose pages may call (none until [`AppState::with_origins`]).
     pub origins: Arc<AllowedOrigins>,
+    /// On a cluster member: sends a request that failed with `not_leader` to the leader.
+    pub forwarder: Option<Arc<SqlForwarder>>,
 }
 
 /// How many SQL requests are being handled, across all shards.
@@ -108,7 +111,14 @@ impl AppState {
             blocking_slots: Arc::new(Semaphore::new(BLOCKING_REQUESTS_IN_FLIGHT_MAX)),
             connections: ConnectionLimits::new(ConnectionConfig::default()),
             origins: Arc::new(AllowedOrigins::default()),
+            forwarder: None,
         }
+    }
+
+    /// The same state, forwarding SQL that fails with `not_leader` through `forwarder`.
+    pub fn with_forwarder(mut self, forwarder: Option<Arc<SqlForwarder>>) -> Self {
+        self.forwarder = forwarder;
+        self
     }
 
     /// The same state, allowing pages of `origins` to call (`cors.rs`).
