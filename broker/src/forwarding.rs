@@ -14,8 +14,8 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use crate::cluster::forward::{
-    ForwardError, ForwardedAnswer, ForwardedError, ForwardedRun, ForwardedSql,
-    ForwardedSqlRunner, SqlForwarder,
+    ForwardError, ForwardedAnswer, ForwardedError, ForwardedRun, ForwardedSql, ForwardedSqlRunner,
+    SqlForwarder,
 };
 use crate::error::{ApiError, ErrorCode, FailedStatement, Position};
 use crate::limits::{BLOCKING_REQUESTS_IN_FLIGHT_MAX, SQL_PARAMS_MAX};
@@ -118,10 +118,18 @@ fn run_as_user(
         .user(&request.user)
         .filter(|user| user.incarnation.0 == request.incarnation)
         .ok_or_else(|| {
-            let message = format!("user {} does not exist on the cluster's leader", request.user);
+            let message = format!(
+                "user {} does not exist on the cluster's leader",
+                request.user
+            );
             ApiError::new(ErrorCode::Unauthorized, message)
         })?;
-    let session = Session::new(user.name, user.role, user.incarnation, AuthMethod::Forwarded);
+    let session = Session::new(
+        user.name,
+        user.role,
+        user.incarnation,
+        AuthMethod::Forwarded,
+    );
     let params: Vec<Value> = serde_json::from_str(&request.params_json).map_err(|error| {
         let message = format!("forwarded params are not a JSON array: {error}");
         ApiError::new(ErrorCode::InvalidJson, message)
@@ -163,7 +171,9 @@ fn api_error(error: ForwardedError) -> ApiError {
         return ApiError::new(ErrorCode::Internal, message);
     };
     let mut api = ApiError::new(code, error.message);
-    api.position = error.position.map(|(line, column)| Position { line, column });
+    api.position = error
+        .position
+        .map(|(line, column)| Position { line, column });
     api.statement = error.statement.map(|(number, of)| FailedStatement {
         number: usize::try_from(number).unwrap_or(usize::MAX),
         of: usize::try_from(of).unwrap_or(usize::MAX),
