@@ -17,6 +17,7 @@ pub mod config;
 pub(crate) mod connections;
 pub(crate) mod engine;
 pub mod error;
+pub(crate) mod forwarding;
 pub(crate) mod http;
 pub mod limits;
 pub(crate) mod metrics;

@@ -172,6 +172,10 @@ pub const CLUSTER_SNAPSHOT_EVERY_ENTRIES: u64 = 10_000;
 /// How long a cluster write waits for a majority to confirm it before the client hears
 /// `unavailable` (a leader cut off from the others waits for ever otherwise).
 pub const CLUSTER_WRITE_TIMEOUT_MS: u64 = 5_000;
+/// What a member that forwards a SQL request to the leader waits beyond
+/// `CLUSTER_WRITE_TIMEOUT_MS` (dialing, the request's reads, the way back) before the client
+/// hears `unavailable`.
+pub const CLUSTER_FORWARD_MARGIN_MS: u64 = 3_000;
 /// How long adding a member waits for the new node to hold every entry up to its addition
 /// (it may need a snapshot); past it the node stays a learner that keeps catching up, and the
 /// request, sent again, makes it a voter.

@@ -14,6 +14,9 @@ pub enum AuthMethod {
     Basic,
     /// `Authorization: Bearer` with a token from `/v1/api/auth/login`.
     Token,
+    /// Forwarded by a cluster member that does not lead: that member authenticated the
+    /// user, and proved the cluster secret (`cluster/forward.rs`).
+    Forwarded,
 }
 
 /// An authenticated caller.

@@ -6,7 +6,7 @@
 //! Each step waits a bounded time: a change the cluster could not confirm in time may still
 //! take effect, so every request may be sent again and finishes what an earlier one started
 //! (adding a voter that is already one at that address, or removing a node that is already
-//! gone, changes nothing). Not here: the HTTP route and who may call it (`cluster/admin.rs`).
+//! gone, changes nothing). Not here: the HTTP route and who may call it (`http/cluster_members.rs`).
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;

@@ -10,12 +10,13 @@
 //! - `node`: [`node::ClusterNode`], the groups of this node: start, first membership, status.
 //! - `members`: adding and removing members while the cluster serves.
 //! - `writer`: a write proposed by this node as its group's leader.
-//! - `status`: `GET /v1/cluster/status`; `admin`: `POST` and `DELETE /v1/cluster/members`.
+//! - `forward`: a SQL request a member that does not lead sends on to the leader.
+//! - `status`: `GET /v1/cluster/status` (the membership routes are `http/cluster_members.rs`).
 //!
 //! Owns node-to-node agreement. Does not own the log format (`strand_log`) or what the
 //! records mean (tables, topics).
 
-pub mod admin;
+pub mod forward;
 pub mod links;
 pub mod members;
 pub mod node;

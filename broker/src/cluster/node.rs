@@ -15,6 +15,7 @@ use std::sync::Arc;
 use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
 use strand_log::Store;
 
+use super::forward::{ForwardedSqlRunner, SqlForwarder};
 use super::links::{GroupNetwork, PeerLinks};
 use super::members::{self, Member, MembershipError};
 use super::raft_log::RaftLogStore;
@@ -132,8 +133,8 @@ impl ClusterNode {
         }
         tracing::warn!(
             node = settings.node_id,
-            "cluster mode is a preview: topic messages and the catalog are replicated, table \
-             rows, users, grants and group offsets not yet (docs/cluster.md)"
+            "cluster mode is a preview: one Raft group carries every write; see docs/cluster.md \
+             for what is not there yet"
         );
         let members = settings.members.iter().map(|(id, _)| *id).collect();
         let peers = PeerService::new(settings.node_id, members, &settings.secret, groups.clone());
@@ -150,6 +151,18 @@ impl ClusterNode {
     /// groups by partition hash will take their partitions from it).
     pub fn writer(&self) -> Option<Arc<ClusterWriter>> {
         self.writers.first().cloned()
+    }
+
+    /// What forwards a SQL request to the meta group's leader (`forward.rs`).
+    pub fn sql_forwarder(&self) -> Option<Arc<SqlForwarder>> {
+        let meta = self.groups.first()?.clone();
+        let forwarder = SqlForwarder::new(self.settings.node_id, self.links.clone(), meta);
+        Some(Arc::new(forwarder))
+    }
+
+    /// Run the SQL requests other members forward to this one with `runner`.
+    pub fn run_forwarded_sql_with(&self, runner: Arc<dyn ForwardedSqlRunner>) {
+        self.peers.run_forwarded_sql_with(runner);
     }
 
     /// Dial peers from `endpoint`, the bound QUIC listener's.

@@ -10,6 +10,7 @@ use openraft::raft::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::forward::{ForwardedAnswer, ForwardedSql};
 use super::types::{ClusterTypes, NodeId};
 
 /// The ALPN of node-to-node connections on the QUIC listener.
@@ -18,7 +19,7 @@ pub const CLUSTER_ALPN: &[u8] = b"strand-cluster/1";
 /// Which Raft group a message is for: 0 is the meta group; data groups follow.
 pub type GroupId = u32;
 
-/// A Raft message from one node to another.
+/// A message from one node to another: Raft's, or a forwarded SQL request.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum PeerRequest {
     /// Entries (or a heartbeat) from a leader.
@@ -42,6 +43,8 @@ pub enum PeerRequest {
         /// openraft's request.
         rpc: InstallSnapshotRequest<ClusterTypes>,
     },
+    /// A SQL request a member that does not lead sends on to the leader (`forward.rs`).
+    ForwardSql(ForwardedSql),
 }
 
 /// The answer to a [`PeerRequest`].
@@ -57,6 +60,9 @@ pub enum PeerResponse {
     ),
     /// The request could not be taken (a group this node does not have, a bad message).
     Refused(String),
+    /// To `ForwardSql`: the leader's results or error. Last, so the older variants keep
+    /// their postcard tags.
+    ForwardedSql(ForwardedAnswer),
 }
 
 /// Why bytes are not a message.
@@ -91,12 +97,49 @@ mod tests {
         assert_eq!(rpc.vote.leader_id, LeaderId::new(3, 2));
     }
 
+    #[test]
+    fn a_forwarded_request_and_its_answer_round_trip() {
+        let request = ForwardedSql {
+            user: "alice".to_string(),
+            incarnation: 42,
+            sql: "INSERT INTO app.t VALUES ($1)".to_string(),
+            params_json: "[7]".to_string(),
+            bigint_as_strings: true,
+        };
+        let bytes = encode(&PeerRequest::ForwardSql(request.clone())).unwrap();
+        let PeerRequest::ForwardSql(decoded) = decode(&bytes).unwrap() else {
+            panic!("not a forwarded request");
+        };
+        assert_eq!(decoded, request);
+        let mut error = super::super::forward::ForwardedError::new("duplicate_key", "taken");
+        error.position = Some((1, 8));
+        error.statement = Some((2, 3));
+        let answer = ForwardedAnswer::Failed(error);
+        let bytes = encode(&PeerResponse::ForwardedSql(answer.clone())).unwrap();
+        let PeerResponse::ForwardedSql(decoded) = decode(&bytes).unwrap() else {
+            panic!("not a forwarded answer");
+        };
+        assert_eq!(decoded, answer);
+    }
+
     proptest! {
         /// Whatever a peer sends, decoding answers a message or an error, never a panic.
         #[test]
         fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = decode::<PeerRequest>(&bytes);
             let _ = decode::<PeerResponse>(&bytes);
+        }
+
+        /// A forwarded request's variant tag followed by anything: an error or a message,
+        /// never a panic (the strings' lengths are checked against the bytes there are).
+        #[test]
+        fn decoding_a_forwarded_request_never_panics(tail in proptest::collection::vec(any::<u8>(), 0..512)) {
+            for tag in [3u8, 4] {
+                let mut bytes = vec![tag];
+                bytes.extend_from_slice(&tail);
+                let _ = decode::<PeerRequest>(&bytes);
+                let _ = decode::<PeerResponse>(&bytes);
+            }
         }
     }
 }

@@ -3,20 +3,26 @@
 //! stream, within `CLUSTER_HANDSHAKE_TIMEOUT_MS`); then each stream is one Raft message,
 //! handed to its group's `Raft` and answered. Anything malformed fails its stream only.
 //!
+//! A forwarded SQL request (`forward.rs`) is handed to the [`ForwardedSqlRunner`] the server
+//! installed; it runs as the user the peer names, which this node trusts because the peer
+//! proved the cluster secret.
+//!
 //! A peer is admitted under an id `--cluster` names or one of a group's current membership
 //! (a voter or learner added while the cluster ran, whose id this node's flags do not know).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use openraft::Raft;
 use quinn::VarInt;
 use tracing::Instrument;
 
+use super::forward::{ForwardedAnswer, ForwardedError, ForwardedSqlRunner};
 use super::links::exported_material;
 use super::peer_auth::{self, PeerProof, PeerRole};
 use super::rpc::{self, GroupId, PeerRequest, PeerResponse};
 use super::types::{ClusterTypes, NodeId};
+use crate::cluster::node::META_GROUP;
 use crate::limits::{
     CLUSTER_HANDSHAKE_TIMEOUT_MS, CLUSTER_RECEIVE_WINDOW_BYTES, CLUSTER_RPC_BYTES_MAX,
 };
@@ -33,6 +39,8 @@ pub struct PeerService {
     members: Vec<NodeId>,
     secret: Arc<[u8]>,
     groups: Vec<Raft<ClusterTypes>>,
+    /// Runs forwarded SQL; installed once the engine exists (after the groups started).
+    sql_runner: OnceLock<Arc<dyn ForwardedSqlRunner>>,
 }
 
 impl PeerService {
@@ -49,7 +57,13 @@ impl PeerService {
             members,
             secret: secret.into(),
             groups,
+            sql_runner: OnceLock::new(),
         }
+    }
+
+    /// Run forwarded SQL requests with `runner` from now on (set once).
+    pub fn run_forwarded_sql_with(&self, runner: Arc<dyn ForwardedSqlRunner>) {
+        let _ = self.sql_runner.set(runner);
     }
 
     /// Serves a peer connection that [`PeerService::admit`]ted `peer`, until it closes.
@@ -147,6 +161,7 @@ impl PeerService {
             PeerRequest::AppendEntries { group, .. }
             | PeerRequest::Vote { group, .. }
             | PeerRequest::InstallSnapshot { group, .. } => *group,
+            PeerRequest::ForwardSql(_) => META_GROUP,
         };
         let Some(raft) = self.group(group) else {
             return PeerResponse::Refused(format!("this node has no group {group}"));
@@ -158,6 +173,16 @@ impl PeerService {
             PeerRequest::Vote { rpc, .. } => PeerResponse::Vote(raft.vote(rpc).await),
             PeerRequest::InstallSnapshot { rpc, .. } => {
                 PeerResponse::InstallSnapshot(raft.install_snapshot(rpc).await)
+            }
+            PeerRequest::ForwardSql(request) => {
+                let answer = match self.sql_runner.get() {
+                    Some(runner) => runner.run(request).await,
+                    None => ForwardedAnswer::Failed(ForwardedError::new(
+                        "unavailable",
+                        "this node is starting and does not run SQL yet; send it again",
+                    )),
+                };
+                PeerResponse::ForwardedSql(answer)
             }
         }
     }

@@ -22,6 +22,7 @@ use crate::api::{LoginRequest, LoginResponse, SqlRequest, SqlSuccess};
 use crate::auth::{parse_authorization, Credentials, Source};
 use crate::connections::ConnectionSlot;
 use crate::error::{ApiError, ErrorCode};
+use crate::forwarding::{forward_sql, forwarded_request};
 use crate::limits::{ECHOED_PATH_CHARS_MAX, INLINE_PREPARE_SQL_BYTES_MAX, SQL_PARAMS_MAX};
 use crate::metrics::BasicAuth;
 use crate::session::Session;
@@ -92,45 +93,74 @@ async fn run_sql(
         let message = format!("more than {SQL_PARAMS_MAX} params");
         return Err(ApiError::new(ErrorCode::LimitExceeded, message));
     }
-    let in_flight = state.sql_in_flight.enter();
-    let engine = state.engine.clone();
-    let results = if request.sql.len() <= INLINE_PREPARE_SQL_BYTES_MAX {
-        let prepared = engine.prepare(&session, &request.sql, &request.params)?;
-        match prepared.cost {
-            RunCost::Brief => engine.run(prepared)?,
-            // Waiting for its commit on this thread (leading the round) is the fastest way
-            // when it is the only request; with others in flight they would wait behind
-            // that fsync, so the write is queued and its commit awaited instead.
-            RunCost::BriefWrite if in_flight.is_alone() => engine.run(prepared)?,
-            RunCost::BriefWrite => match engine.queue_brief_write(prepared)? {
-                // Spawned, so the commit is finished (hooks run, subscribers woken) even if
-                // the client goes away and this request's future is dropped.
-                BriefWrite::Queued(pending) => tokio::spawn(pending.finish())
-                    .await
-                    .unwrap_or_else(|join_error| Err(ApiError::internal(&join_error)))?,
-                BriefWrite::Declined(prepared) => {
-                    state.blocking(move || engine.run(prepared)).await?
-                }
-            },
-            RunCost::Long => state.blocking(move || engine.run(prepared)).await?,
-        }
-    } else {
-        state
-            .blocking(move || engine.execute(&session, &request.sql, &request.params))
-            .await?
+    let bigint_as_strings = request.bigint == Some(BigIntAs::String);
+    let request = Arc::new(request);
+    let results = match run_here(state, &session, request.clone()).await {
+        // On a cluster member that does not lead, a `not_leader` failure comes before that
+        // statement wrote anything, and the statements before it can only have been reads
+        // (a write would have failed first): the whole request may run again on the leader,
+        // whose answer is the client's (cluster/forward.rs).
+        Err(error) if error.code == ErrorCode::NotLeader => match &state.forwarder {
+            Some(forwarder) => {
+                let forwarded =
+                    forwarded_request(&session, &request.sql, &request.params, bigint_as_strings);
+                // The leader wrote BIGINTs as strings already, if asked.
+                let results = forward_sql(forwarder, forwarded, error).await?;
+                return Ok(success(results, started));
+            }
+            None => return Err(error),
+        },
+        other => other?,
     };
     let mut results = results;
-    if request.bigint == Some(BigIntAs::String) {
+    if bigint_as_strings {
         results
             .iter_mut()
             .for_each(StatementResult::write_bigints_as_strings);
     }
+    Ok(success(results, started))
+}
+
+/// Runs `request` on this node: brief work inline, the rest on the blocking pool.
+async fn run_here(
+    state: &AppState,
+    session: &Session,
+    request: Arc<SqlRequest>,
+) -> Result<Vec<StatementResult>, ApiError> {
+    let in_flight = state.sql_in_flight.enter();
+    let engine = state.engine.clone();
+    if request.sql.len() > INLINE_PREPARE_SQL_BYTES_MAX {
+        let session = session.clone();
+        return state
+            .blocking(move || engine.execute(&session, &request.sql, &request.params))
+            .await;
+    }
+    let prepared = engine.prepare(session, &request.sql, &request.params)?;
+    match prepared.cost {
+        RunCost::Brief => engine.run(prepared),
+        // Waiting for its commit on this thread (leading the round) is the fastest way
+        // when it is the only request; with others in flight they would wait behind
+        // that fsync, so the write is queued and its commit awaited instead.
+        RunCost::BriefWrite if in_flight.is_alone() => engine.run(prepared),
+        RunCost::BriefWrite => match engine.queue_brief_write(prepared)? {
+            // Spawned, so the commit is finished (hooks run, subscribers woken) even if
+            // the client goes away and this request's future is dropped.
+            BriefWrite::Queued(pending) => tokio::spawn(pending.finish())
+                .await
+                .unwrap_or_else(|join_error| Err(ApiError::internal(&join_error))),
+            BriefWrite::Declined(prepared) => state.blocking(move || engine.run(prepared)).await,
+        },
+        RunCost::Long => state.blocking(move || engine.run(prepared)).await,
+    }
+}
+
+fn success(results: Vec<StatementResult>, started: Instant) -> Json<SqlSuccess> {
     let took_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
-    Ok(Json(SqlSuccess {
+    Json(SqlSuccess {
         status: "success".to_string(),
         results,
         took_ms,
-    }))
+    })
 }
 
 /// The session of the request's `Authorization` header. Tokens are checked inline (one

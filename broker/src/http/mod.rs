@@ -5,6 +5,7 @@
 
 mod admission;
 mod body;
+pub mod cluster_members;
 mod console;
 mod cors;
 pub(crate) mod handlers;
@@ -28,7 +29,7 @@ use axum::Router;
 use tokio::sync::Semaphore;
 
 use crate::auth::Authenticator;
-use crate::cluster::admin::{ROUTE_CLUSTER_MEMBER, ROUTE_CLUSTER_MEMBERS};
+use crate::cluster::forward::SqlForwarder;
 use crate::cluster::status::ROUTE_CLUSTER_STATUS;
 use crate::config::{AllowedOrigins, ConnectionConfig};
 use crate::connections::{ConnectionLimits, ConnectionSlot};
@@ -36,6 +37,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::limits::{BLOCKING_REQUESTS_IN_FLIGHT_MAX, REQUEST_BODY_BYTES_MAX};
 use crate::metrics::Metrics;
 use crate::sql::SqlEngine;
+use cluster_members::{ROUTE_CLUSTER_MEMBER, ROUTE_CLUSTER_MEMBERS};
 
 pub const ROUTE_LOGIN: &str = "/v1/api/auth/login";
 pub const ROUTE_SQL: &str = "/v1/api/sql";
@@ -59,6 +61,8 @@ pub struct AppState {
     pub connections: Arc<ConnectionLimits>,
     /// Web origins whose pages may call (none until [`AppState::with_origins`]).
     pub origins: Arc<AllowedOrigins>,
+    /// On a cluster member: sends a request that failed with `not_leader` to the leader.
+    pub forwarder: Option<Arc<SqlForwarder>>,
 }
 
 /// How many SQL requests are being handled, across all shards.
@@ -108,7 +112,14 @@ impl AppState {
             blocking_slots: Arc::new(Semaphore::new(BLOCKING_REQUESTS_IN_FLIGHT_MAX)),
             connections: ConnectionLimits::new(ConnectionConfig::default()),
             origins: Arc::new(AllowedOrigins::default()),
+            forwarder: None,
         }
+    }
+
+    /// The same state, forwarding SQL that fails with `not_leader` through `forwarder`.
+    pub fn with_forwarder(mut self, forwarder: Option<Arc<SqlForwarder>>) -> Self {
+        self.forwarder = forwarder;
+        self
     }
 
     /// The same state, allowing pages of `origins` to call (`cors.rs`).

@@ -14,6 +14,7 @@ use super::responder::{ReplyError, Responder};
 use super::sql::SqlOverQuic;
 use super::topics::TopicService;
 use crate::catalog::Catalog;
+use crate::cluster::forward::SqlForwarder;
 use crate::config::GroupLimits;
 use crate::engine::Engine;
 use crate::metrics::Metrics;
@@ -63,6 +64,13 @@ impl QuicHandlers {
             sql: SqlOverQuic::new(engine),
             metrics,
         }
+    }
+
+    /// The same handlers, forwarding `sql` that fails with `not_leader` to the cluster's
+    /// leader through `forwarder`.
+    pub fn with_sql_forwarder(mut self, forwarder: Option<Arc<SqlForwarder>>) -> Self {
+        self.sql = self.sql.with_forwarder(forwarder);
+        self
     }
 
     /// The server's metrics, for the listener's connection and stream counts.

@@ -2,6 +2,10 @@
 //! API: `sql` answers the exact JSON body `POST /v1/api/sql` would (success or error), and
 //! `produce_table` inserts its rows as one durable batch and acks their `_seq` range.
 //!
+//! On a cluster member that does not lead, a `sql` that fails with `not_leader` is forwarded
+//! to the leader, whose answer is the client's; `produce_table` is not (it answers
+//! `not_leader`).
+//!
 //! Idempotent produce is served for topics only: a `produce_table` that carries a producer id
 //! is refused (`unsupported`), since tables already refuse a second row with the same primary
 //! key, which is what a retried insert of keyed rows meets.
@@ -15,19 +19,32 @@ use strand_wire::quic::{
 
 use super::responder::{ReplyError, Responder};
 use crate::api::SqlSuccess;
+use crate::cluster::forward::{ForwardedSql, SqlForwarder};
 use crate::engine::Engine;
 use crate::error::{ApiError, ErrorCode};
+use crate::forwarding::{forward_sql, forwarded_request};
 use crate::limits::{PRODUCE_TABLE_ROWS_MAX, SQL_PARAMS_MAX};
 use crate::session::Session;
-use crate::sql::SqlEngine;
+use crate::sql::{SqlEngine, StatementResult};
 
 pub(crate) struct SqlOverQuic {
     engine: Arc<Engine>,
+    /// On a cluster member: sends a `sql` that failed with `not_leader` to the leader.
+    forwarder: Option<Arc<SqlForwarder>>,
 }
 
 impl SqlOverQuic {
     pub(crate) fn new(engine: Arc<Engine>) -> SqlOverQuic {
-        SqlOverQuic { engine }
+        SqlOverQuic {
+            engine,
+            forwarder: None,
+        }
+    }
+
+    /// Forward `sql` requests that fail with `not_leader` through `forwarder`.
+    pub(crate) fn with_forwarder(mut self, forwarder: Option<Arc<SqlForwarder>>) -> Self {
+        self.forwarder = forwarder;
+        self
     }
 
     pub(crate) async fn sql(
@@ -37,18 +54,21 @@ impl SqlOverQuic {
         reply: &mut Responder,
     ) -> Result<(), ReplyError> {
         let started = std::time::Instant::now();
-        let engine = self.engine.clone();
-        let session = session.clone();
-        let answered = tokio::task::spawn_blocking(move || {
-            let params = parse_params(&request.params_json)?;
-            if request.sql.trim().is_empty() {
-                return Err(ApiError::new(ErrorCode::InvalidRequest, "sql is empty"));
-            }
-            engine.execute(&session, &request.sql, &params)
-        })
-        .await;
+        let request = Arc::new(request);
+        let answered = match self.run_here(session, request.clone()).await {
+            // As over HTTP (http/handlers.rs, cluster/forward.rs): nothing of the request
+            // was written here, so the leader runs all of it and answers the client.
+            Err(error) if error.code == ErrorCode::NotLeader => match &self.forwarder {
+                Some(forwarder) => {
+                    let forwarded = forwarded(session, &request);
+                    forward_sql(forwarder, forwarded, error).await
+                }
+                None => Err(error),
+            },
+            other => other,
+        };
         let body = match answered {
-            Ok(Ok(results)) => {
+            Ok(results) => {
                 let took_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
                 let success = SqlSuccess {
                     status: "success".to_string(),
@@ -57,13 +77,12 @@ impl SqlOverQuic {
                 };
                 serde_json::to_string(&success)
             }
-            Ok(Err(error)) => {
+            Err(error) => {
                 if error.code.is_limit_exceeded() {
                     reply.refused_for_limit();
                 }
                 serde_json::to_string(&error.body())
             }
-            Err(error) => serde_json::to_string(&ApiError::internal(&error).body()),
         };
         match body {
             Ok(body_json) => {
@@ -73,6 +92,25 @@ impl SqlOverQuic {
             }
             Err(error) => reply.error(codes::STORAGE_ERROR, error.to_string()).await,
         }
+    }
+
+    /// Runs `request` on this node, on the blocking pool.
+    async fn run_here(
+        &self,
+        session: &Session,
+        request: Arc<Sql>,
+    ) -> Result<Vec<StatementResult>, ApiError> {
+        let engine = self.engine.clone();
+        let session = session.clone();
+        tokio::task::spawn_blocking(move || {
+            let params = parse_params(&request.params_json)?;
+            if request.sql.trim().is_empty() {
+                return Err(ApiError::new(ErrorCode::InvalidRequest, "sql is empty"));
+            }
+            engine.execute(&session, &request.sql, &params)
+        })
+        .await
+        .unwrap_or_else(|join_error| Err(ApiError::internal(&join_error)))
     }
 
     pub(crate) async fn produce_table(
@@ -141,6 +179,15 @@ impl SqlOverQuic {
             Err(error) => reply.error(codes::STORAGE_ERROR, error.to_string()).await,
         }
     }
+}
+
+/// What a member forwards of a `sql` request (QUIC has no `bigint` choice).
+fn forwarded(session: &Session, request: &Sql) -> ForwardedSql {
+    let mut forwarded = forwarded_request(session, &request.sql, &[], false);
+    if !request.params_json.trim().is_empty() {
+        forwarded.params_json = request.params_json.clone();
+    }
+    forwarded
 }
 
 fn parse_params(text: &str) -> Result<Vec<Json>, ApiError> {

@@ -24,6 +24,7 @@ use crate::cluster::writer::BlockingWriter;
 use crate::config::{ConnectionConfig, ServeConfig};
 use crate::connections::ConnectionLimits;
 use crate::engine::EngineError;
+use crate::forwarding::SqlRunnerOnLeader;
 use crate::http::{refuse, router, AppState, HttpShards};
 use crate::limits::{
     ACCEPT_RETRY_MS, ACCEPT_RETRY_MS_MAX, CONNECTIONS_SHARE_OF_OPEN_FILES_DIVISOR,
@@ -211,11 +212,22 @@ impl Server {
             }
             None => None,
         };
+        // A member that does not lead sends SQL that fails with `not_leader` to the leader,
+        // and runs what other members send it (cluster/forward.rs).
+        let forwarder = cluster.as_ref().and_then(|node| node.sql_forwarder());
+        if let Some(node) = &cluster {
+            let engine: Arc<dyn SqlEngine> = broker.engine.clone();
+            let runner = SqlRunnerOnLeader::new(engine, broker.users.clone());
+            node.run_forwarded_sql_with(Arc::new(runner));
+        }
+        let quic_handlers = broker
+            .quic_handlers(config.maintenance.groups)
+            .with_sql_forwarder(forwarder.clone());
         let quic = QuicListener::bind(
             config.quic_addr,
             &tls,
             auth.clone(),
-            Arc::new(broker.quic_handlers(config.maintenance.groups)),
+            Arc::new(quic_handlers),
             connections.clone(),
             cluster.as_ref().map(|node| node.peer_service()),
         )?;
@@ -230,12 +242,13 @@ impl Server {
         };
         let http = AppState::new(auth, http_sql(&broker), broker.metrics.clone())
             .with_connections(&connections)
-            .with_origins(config.cors_origins.clone());
+            .with_origins(config.cors_origins.clone())
+            .with_forwarder(forwarder);
         let gateway = WsGateway::new(http.clone(), broker.engine.clone());
         let mut routes = crate::ws::routes(gateway);
         if let Some(node) = &cluster {
             routes = routes.merge(crate::cluster::status::routes(node.clone()));
-            routes = routes.merge(crate::cluster::admin::routes(node.clone()));
+            routes = routes.merge(crate::http::cluster_members::routes(node.clone()));
         }
         let server = Server {
             ready,

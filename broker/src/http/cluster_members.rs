@@ -3,10 +3,10 @@
 //! after the change (`{"status":"success","members":[{"id","addr","role"}]}`).
 //!
 //! Who may: an administrator (role `dba` or `system`), by token or Basic credentials like
-//! `/v1/api/sql` (users are replicated, so any of the cluster's). Where: the leader of the groups. A member that does not lead
-//! answers `not_leader` naming the leader's id and cluster address, as it does for writes;
-//! it does not forward, because a node knows its peers' cluster addresses, not their HTTP
-//! ones. The work itself is in `members.rs`.
+//! `/v1/api/sql` (users are replicated, so any of the cluster's). Where: the leader of the
+//! groups. A member that does not lead answers `not_leader` naming the leader's id and
+//! cluster address; membership changes are not forwarded (SQL is: `cluster/forward.rs`). The
+//! work itself is in `cluster/members.rs`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,12 +19,12 @@ use axum::routing::{delete, post};
 use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::members::{Member, MembershipError};
-use super::node::ClusterNode;
+use super::handlers::{authenticate, source, Peer};
+use super::{connection_authenticated, parse_json, AppState};
+use crate::cluster::members::{Member, MembershipError};
+use crate::cluster::node::ClusterNode;
 use crate::connections::ConnectionSlot;
 use crate::error::{ApiError, ErrorCode};
-use crate::http::handlers::{authenticate, source, Peer};
-use crate::http::{connection_authenticated, parse_json, AppState};
 use crate::users::is_admin;
 
 /// Adds a member.
