@@ -251,6 +251,29 @@ impl ClusterWriter {
         }
     }
 
+    /// Confirms with a majority that this node still leads, in `term`, and has applied what
+    /// it committed: for an answer taken from this node's state alone, without a proposal
+    /// (which a majority would have to accept). A term other than `term` means the state read
+    /// may lack a newer leader's writes: `Raft`, so the client tries again.
+    pub async fn confirm_leading(&self, term: u64) -> Result<(), ReplicationError> {
+        let timeout = Duration::from_millis(CLUSTER_WRITE_TIMEOUT_MS);
+        let confirmed = tokio::time::timeout(timeout, self.raft.ensure_linearizable());
+        match confirmed.await.map_err(|_| unconfirmed())? {
+            Ok(_) => {}
+            Err(RaftError::APIError(error)) => {
+                return Err(ReplicationError::Raft(error.to_string()))
+            }
+            Err(RaftError::Fatal(error)) => return Err(ReplicationError::Raft(error.to_string())),
+        }
+        let now = self.raft.metrics().borrow().current_term;
+        if now != term {
+            return Err(ReplicationError::Raft(format!(
+                "the leadership changed (term {term} to {now}) while the statement ran"
+            )));
+        }
+        Ok(())
+    }
+
     /// [`Self::ready_to_lead`], then the term this node leads in: state that only the leader
     /// keeps (consumer-group coordinators) belongs to one term, and is dropped when it changes.
     pub async fn leading_term(&self) -> Result<u64, ReplicationError> {
@@ -308,6 +331,11 @@ impl BlockingWriter {
     /// [`ClusterWriter::leading_term`], waited for. Must not be called on a runtime thread.
     pub fn leading_term(&self) -> Result<u64, ReplicationError> {
         self.runtime.block_on(self.writer.leading_term())
+    }
+
+    /// [`ClusterWriter::confirm_leading`], waited for. Must not be called on a runtime thread.
+    pub fn confirm_leading(&self, term: u64) -> Result<(), ReplicationError> {
+        self.runtime.block_on(self.writer.confirm_leading(term))
     }
 
     /// [`ClusterWriter::leading_term`] for a caller on the runtime (a request handler).
