@@ -1,4 +1,4 @@
-//! A table partition on a cluster member: its writes are proposed through the meta group
+//! A table partition on a cluster member: its writes are proposed through its data group
 //! ([`BlockingWriter`]) and acknowledged once a majority holds them, and its key index follows
 //! the local log instead of being written ahead of it.
 //!
@@ -42,7 +42,7 @@ impl RowReplication {
 
     /// `Ok` once this node leads and has applied every earlier entry.
     pub(super) fn ready_to_lead(&self) -> Result<(), ReplicationError> {
-        self.writer()?.ready_to_lead()
+        self.writer()?.ready_for(&self.id)
     }
 }
 
