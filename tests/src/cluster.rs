@@ -68,7 +68,10 @@ pub fn meta(node: &StrandServer) -> Value {
 pub fn groups(node: &StrandServer) -> Vec<Value> {
     let answer = get(&node.url("/v1/cluster/status"));
     assert_eq!(answer.status, 200, "{}", answer.text);
-    let groups = answer.json()["groups"].as_array().cloned().unwrap_or_default();
+    let groups = answer.json()["groups"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert!(!groups.is_empty(), "no groups: {}", answer.text);
     groups
 }
@@ -131,14 +134,15 @@ fn last_indexes(node: &StrandServer) -> Vec<Option<u64>> {
 fn applied_through(nodes: &[&StrandServer], last: &[Option<u64>]) -> (bool, Vec<Vec<Option<u64>>>) {
     let applied: Vec<Vec<Option<u64>>> = nodes
         .iter()
-        .map(|n| groups(n).iter().map(|g| g["applied_index"].as_u64()).collect())
+        .map(|n| {
+            groups(n)
+                .iter()
+                .map(|g| g["applied_index"].as_u64())
+                .collect()
+        })
         .collect();
     let done = applied.iter().all(|node| {
-        node.len() == last.len()
-            && node
-                .iter()
-                .zip(last)
-                .all(|(a, l)| a.is_some() && *a >= *l)
+        node.len() == last.len() && node.iter().zip(last).all(|(a, l)| a.is_some() && *a >= *l)
     });
     (done, applied)
 }

@@ -5,11 +5,15 @@
 //! two elect a leader among themselves and acknowledge writes. When the cut heals, the old
 //! leader rejoins as a follower, drops what it held unconfirmed, and catches up: all three
 //! hold the same records.
+//!
+//! Statements that write nothing are no exception: an UPDATE or DELETE that matches no row
+//! on the cut-off leader, or an INSERT it finds a duplicate, is not answered from its own
+//! (stale) state either, but only once a majority confirms it still leads, which it cannot.
 
 use std::time::{Duration, Instant};
 
 use strand_tests::cluster::{agreed_leader, caught_up, member_options_behind, PartitionProxies};
-use strand_tests::{bearer, sql_ok, StrandServer, ADMIN_PASSWORD};
+use strand_tests::{bearer, sql, sql_ok, StrandServer, ADMIN_PASSWORD};
 use strand_wire::quic::client::Client;
 use strand_wire::quic::{
     Fetch, Frame, Message, PartitionIndex, Partitioning, ProduceRecord, ProduceTopic, ReadFrom,
@@ -93,20 +97,22 @@ fn a_cut_off_leader_acknowledges_nothing_and_rejoins_cleanly() {
         &format!("CREATE TOPIC {TOPIC} WITH (PARTITIONS = 1)"),
         &[],
     );
+    sql_ok(
+        old,
+        &auth,
+        "CREATE TABLE app.t (id BIGINT PRIMARY KEY, v BIGINT)",
+        &[],
+    );
+    sql_ok(old, &auth, "INSERT INTO app.t VALUES (1, 0)", &[]);
     caught_up(&all);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let to_old = runtime.block_on(old.quic_client("admin", ADMIN_PASSWORD));
     runtime.block_on(send(&to_old, "before the cut")).unwrap();
 
     proxies.cut(usize::try_from(leader).unwrap());
-    // The cut-off leader cannot get a majority: every write to it is refused, none acked.
+    // The cut-off node is sent nothing it would propose until the stale statements below:
+    // a proposal it cannot commit would make it wait before any later statement anyway.
     let mut refusals = Vec::new();
-    for n in 0..2 {
-        let answer = runtime.block_on(send(&to_old, &format!("to the cut-off node {n}")));
-        let code = answer.expect_err("a cut-off node acknowledged a write");
-        assert!(code == "unavailable" || code == "not_leader", "{code}");
-        refusals.push(code);
-    }
     // The two others elect a new leader and take writes.
     let others: Vec<&StrandServer> = nodes
         .iter()
@@ -119,6 +125,39 @@ fn a_cut_off_leader_acknowledges_nothing_and_rejoins_cleanly() {
     let new = &nodes[usize::try_from(new_leader).unwrap() - 1];
     let to_new = runtime.block_on(new.quic_client("admin", ADMIN_PASSWORD));
     runtime.block_on(send(&to_new, "during the cut")).unwrap();
+    // The new leader changes the table; the cut-off node's copy does not know.
+    let new_auth = bearer(new, "admin", ADMIN_PASSWORD);
+    sql_ok(new, &new_auth, "INSERT INTO app.t VALUES (2, 0)", &[]);
+    sql_ok(new, &new_auth, "DELETE FROM app.t WHERE id = 1", &[]);
+    for statement in [
+        // Matches no row in the old copy (row 2 is new).
+        "UPDATE app.t SET v = 1 WHERE id = 2",
+        // Matches no row anywhere.
+        "DELETE FROM app.t WHERE id = 99",
+        // A duplicate in the old copy only (row 1 is gone).
+        "INSERT INTO app.t VALUES (1, 5)",
+        // Already there, in the old copy.
+        "CREATE TABLE IF NOT EXISTS app.t (id BIGINT PRIMARY KEY, v BIGINT)",
+    ] {
+        let answer = sql(old, &auth, statement, &[]);
+        assert_eq!(
+            answer.status, 503,
+            "the cut-off node answered {statement} from its own state: {}",
+            answer.text
+        );
+        let code = answer.json()["error"]["code"].clone();
+        assert!(
+            code == "unavailable" || code == "not_leader",
+            "{statement}: {code}"
+        );
+    }
+    // The cut-off leader cannot get a majority: every write to it is refused, none acked.
+    for n in 0..2 {
+        let answer = runtime.block_on(send(&to_old, &format!("to the cut-off node {n}")));
+        let code = answer.expect_err("a cut-off node acknowledged a write");
+        assert!(code == "unavailable" || code == "not_leader", "{code}");
+        refusals.push(code);
+    }
 
     proxies.heal();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -142,6 +181,15 @@ fn a_cut_off_leader_acknowledges_nothing_and_rejoins_cleanly() {
         assert_eq!(
             log, &logs[0],
             "every member holds the same records at the same _seqs"
+        );
+    }
+    for node in &all {
+        let auth = bearer(node, "admin", ADMIN_PASSWORD);
+        let rows = sql_ok(node, &auth, "SELECT id, v FROM app.t ORDER BY id", &[]);
+        assert_eq!(
+            rows[0]["rows"],
+            serde_json::json!([{"id": 2, "v": 0}]),
+            "{rows:?}"
         );
     }
     eprintln!("refusals from the cut-off node: {refusals:?}");

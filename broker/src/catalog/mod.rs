@@ -186,15 +186,28 @@ impl Catalog {
         check: impl FnOnce(&Catalog) -> Result<Option<CatalogChange>, E>,
     ) -> Result<Result<(), E>, CatalogError> {
         let _writer = self.write_lock.lock();
+        let mut term = 0;
         if let Some(writer) = self.replication.get() {
             // A new leader checks against every change made before it led.
-            writer.ready_to_lead()?;
+            term = writer.leading_term()?;
             self.catch_up()?;
         }
-        let change = match check(self) {
-            Ok(Some(change)) => change,
-            Ok(None) => return Ok(Ok(())),
-            Err(rejected) => return Ok(Err(rejected)),
+        let unchanged = match check(self) {
+            Ok(Some(change)) => Err(change),
+            Ok(None) => Ok(Ok(())),
+            Err(rejected) => Ok(Err(rejected)),
+        };
+        let change = match unchanged {
+            Err(change) => change,
+            Ok(answer) => {
+                // An answer from this member's catalog alone: on a cluster, only once a
+                // majority confirms this node still leads (`PartitionWriter::
+                // confirm_unwritten` says why).
+                if let Some(writer) = self.replication.get() {
+                    writer.confirm_leading(term)?;
+                }
+                return Ok(answer);
+            }
         };
         let (key, payload, tombstone) = change.record()?;
         let record = if tombstone {

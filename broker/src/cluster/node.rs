@@ -18,13 +18,13 @@ use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
 use strand_log::Store;
 
 use super::forward::{ForwardedSqlRunner, SqlForwarder};
+use super::groups::{AppliedIndexes, GroupMap};
 use super::links::{GroupNetwork, PeerLinks};
 use super::members::{self, Member, MembershipError};
+use super::placement;
 use super::raft_log::RaftLogStore;
 use super::rpc::GroupId;
 use super::serve::PeerService;
-use super::groups::{AppliedIndexes, GroupMap};
-use super::placement;
 use super::state_machine::{ClusterStateMachine, GroupPlace, Listener};
 use super::status::{ClusterStatus, GroupStatus};
 use super::tls;
@@ -142,7 +142,8 @@ impl ClusterNode {
                     reason: e.to_string(),
                 })?;
             let meta = writers.first().cloned();
-            let writer = ClusterWriter::new(raft.clone(), store.clone(), group, indexes.clone(), meta);
+            let writer =
+                ClusterWriter::new(raft.clone(), store.clone(), group, indexes.clone(), meta);
             writers.push(Arc::new(writer));
             groups.push(raft);
         }

@@ -120,7 +120,10 @@ pub(crate) async fn steer_forever(me: NodeId, groups: Vec<Raft<ClusterTypes>>) {
             config.elect(steer.may_stand);
             config.heartbeat(steer.heartbeats);
             if steer.stand_now {
-                tracing::debug!(group = group + 1, "standing for a data group this node should lead");
+                tracing::debug!(
+                    group = group + 1,
+                    "standing for a data group this node should lead"
+                );
                 if let Err(error) = raft.trigger().elect().await {
                     tracing::warn!(group = group + 1, %error, "Raft stopped");
                     return;
@@ -156,9 +159,17 @@ mod tests {
         let steer = steering.steer(seen(true, Some(1), Some(2), 1), start);
         assert!(steer.stand_now && steer.may_stand && steer.heartbeats);
         let soon = start + Duration::from_millis(CLUSTER_PLACEMENT_CHECK_MS);
-        assert!(!steering.steer(seen(true, Some(1), Some(2), 1), soon).stand_now);
+        assert!(
+            !steering
+                .steer(seen(true, Some(1), Some(2), 1), soon)
+                .stand_now
+        );
         let later = start + Duration::from_millis(CLUSTER_ELECTION_TIMEOUT_MS_MIN);
-        assert!(steering.steer(seen(true, Some(1), Some(2), 1), later).stand_now);
+        assert!(
+            steering
+                .steer(seen(true, Some(1), Some(2), 1), later)
+                .stand_now
+        );
     }
 
     #[test]
@@ -193,7 +204,11 @@ mod tests {
     fn a_group_unsettled_for_long_lets_every_member_stand() {
         let mut steering = GroupSteering::new();
         let start = Instant::now();
-        assert!(!steering.steer(seen(false, Some(1), Some(2), 3), start).may_stand);
+        assert!(
+            !steering
+                .steer(seen(false, Some(1), Some(2), 3), start)
+                .may_stand
+        );
         let later = start + Duration::from_millis(CLUSTER_PLACEMENT_FALLBACK_MS);
         let steer = steering.steer(seen(false, Some(1), Some(2), 3), later);
         assert!(steer.may_stand);

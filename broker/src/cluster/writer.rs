@@ -287,6 +287,29 @@ impl ClusterWriter {
         }
     }
 
+    /// Confirms with a majority that this node still leads, in `term`, and has applied what
+    /// it committed: for an answer taken from this node's state alone, without a proposal
+    /// (which a majority would have to accept). A term other than `term` means the state read
+    /// may lack a newer leader's writes: `Raft`, so the client tries again.
+    pub async fn confirm_leading(&self, term: u64) -> Result<(), ReplicationError> {
+        let timeout = Duration::from_millis(CLUSTER_WRITE_TIMEOUT_MS);
+        let confirmed = tokio::time::timeout(timeout, self.raft.ensure_linearizable());
+        match confirmed.await.map_err(|_| unconfirmed())? {
+            Ok(_) => {}
+            Err(RaftError::APIError(error)) => {
+                return Err(ReplicationError::Raft(error.to_string()))
+            }
+            Err(RaftError::Fatal(error)) => return Err(ReplicationError::Raft(error.to_string())),
+        }
+        let now = self.raft.metrics().borrow().current_term;
+        if now != term {
+            return Err(ReplicationError::Raft(format!(
+                "the leadership changed (term {term} to {now}) while the statement ran"
+            )));
+        }
+        Ok(())
+    }
+
     /// [`Self::ready_to_lead`], then the term this node leads in: state that only the leader
     /// keeps (consumer-group coordinators) belongs to one term, and is dropped when it changes.
     pub async fn leading_term(&self) -> Result<u64, ReplicationError> {
@@ -309,7 +332,10 @@ impl ClusterWriters {
     }
 
     /// The writer of the group that replicates `partition`.
-    pub fn for_partition(&self, partition: &PartitionId) -> Result<&ClusterWriter, ReplicationError> {
+    pub fn for_partition(
+        &self,
+        partition: &PartitionId,
+    ) -> Result<&ClusterWriter, ReplicationError> {
         self.of_group(self.map.group_of(partition.as_str()))
     }
 
@@ -366,7 +392,8 @@ impl BlockingWriter {
         records: &[NewRecord<'_>],
     ) -> Result<Vec<Seq>, ReplicationError> {
         let writer = self.writers.for_partition(partition)?;
-        self.runtime.block_on(writer.append_seqs(partition, records))
+        self.runtime
+            .block_on(writer.append_seqs(partition, records))
     }
 
     /// The meta group's [`ClusterWriter::ready_to_lead`], waited for: call before reading
@@ -378,9 +405,10 @@ impl BlockingWriter {
 
     /// [`ClusterWriter::ready_to_lead`] of `partition`'s group (and the meta group), waited
     /// for: call before reading state that a write to `partition` is checked against.
-    pub fn ready_for(&self, partition: &PartitionId) -> Result<(), ReplicationError> {
+    /// Returns the term this node leads `partition`'s group in.
+    pub fn ready_for(&self, partition: &PartitionId) -> Result<u64, ReplicationError> {
         let writer = self.writers.for_partition(partition)?;
-        self.runtime.block_on(writer.ready_to_lead()).map(drop)
+        self.runtime.block_on(writer.ready_to_lead())
     }
 
     /// The meta group's [`ClusterWriter::leading_term`], waited for. Must not be called on a
@@ -388,6 +416,20 @@ impl BlockingWriter {
     pub fn leading_term(&self) -> Result<u64, ReplicationError> {
         let writer = self.writers.meta()?;
         self.runtime.block_on(writer.leading_term())
+    }
+
+    /// The meta group's [`ClusterWriter::confirm_leading`], waited for. Must not be called
+    /// on a runtime thread.
+    pub fn confirm_leading(&self, term: u64) -> Result<(), ReplicationError> {
+        let writer = self.writers.meta()?;
+        self.runtime.block_on(writer.confirm_leading(term))
+    }
+
+    /// [`ClusterWriter::confirm_leading`] of `partition`'s group, waited for. Must not be
+    /// called on a runtime thread.
+    pub fn confirm_for(&self, partition: &PartitionId, term: u64) -> Result<(), ReplicationError> {
+        let writer = self.writers.for_partition(partition)?;
+        self.runtime.block_on(writer.confirm_leading(term))
     }
 
     /// [`BlockingWriter::leading_term`] for a caller on the runtime (a request handler).

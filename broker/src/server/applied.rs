@@ -19,7 +19,10 @@ use crate::users::UserDirectory;
 /// Which group replicates which partition: table and topic partitions are spread over the
 /// data groups, everything else is the meta group's.
 pub(super) fn group_map() -> GroupMap {
-    GroupMap::new(CLUSTER_DATA_GROUPS, vec![TABLE_PARTITIONS, TOPIC_PARTITIONS])
+    GroupMap::new(
+        CLUSTER_DATA_GROUPS,
+        vec![TABLE_PARTITIONS, TOPIC_PARTITIONS],
+    )
 }
 
 /// Routes applied records to the catalog, users, topics, group offsets and tables.

@@ -223,10 +223,10 @@ impl KeyedPartition {
     /// earlier write (`replicated.rs`).
     pub fn writer(&self) -> Result<PartitionWriter<'_>, VersionError> {
         if let Some(replication) = &self.replication {
-            let writer = self.lock_writer();
+            let mut writer = self.lock_writer();
             // Under the lock: a statement before this one whose proposal got no answer in
             // time (it may still commit) is settled before this one reads the index.
-            replication.ready_to_lead()?;
+            writer.term = replication.ready_to_lead()?;
             self.catch_up_index()?;
             return Ok(writer);
         }
@@ -237,6 +237,7 @@ impl KeyedPartition {
         PartitionWriter {
             rows: self,
             _guard: self.write_lock.lock(),
+            term: 0,
         }
     }
 
@@ -249,6 +250,7 @@ impl KeyedPartition {
     ) -> Result<Result<Vec<Seq>, E>, VersionError> {
         let writer = self.writer()?;
         if let Err(rejected) = self.check_index(check) {
+            writer.confirm_unwritten()?;
             return Ok(Err(rejected));
         }
         writer.append(writes).map(Ok)
@@ -273,6 +275,7 @@ impl KeyedPartition {
         let writer = PartitionWriter {
             rows: self,
             _guard: guard,
+            term: 0,
         };
         if let Err(rejected) = self.check_index(check) {
             return Ok(Some(Err(rejected)));
@@ -448,6 +451,8 @@ impl DeferredBatch {
 pub struct PartitionWriter<'a> {
     rows: &'a KeyedPartition,
     _guard: parking_lot::MutexGuard<'a, ()>,
+    /// On a cluster member, the term this node led in when it took the lock (0: alone).
+    term: u64,
 }
 
 impl PartitionWriter<'_> {

@@ -99,9 +99,15 @@ async fn a_joining_node_forms_no_cluster() {
         join: true,
     };
     let store = Arc::new(Store::open(dir.path().join("store"), StoreConfig::default()).unwrap());
-    let node = ClusterNode::start(&settings, dir.path(), store, Listener::default(), test_map())
-        .await
-        .unwrap();
+    let node = ClusterNode::start(
+        &settings,
+        dir.path(),
+        store,
+        Listener::default(),
+        test_map(),
+    )
+    .await
+    .unwrap();
     node.form().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let status = node.status();

@@ -329,10 +329,12 @@ impl RaftStateMachine<ClusterTypes> for ClusterStateMachine {
         // yet waits for it, after the entries before it are applied.
         while !rest.is_empty() {
             let waiting = self.place.as_ref().and_then(|place| {
-                rest.iter().enumerate().find_map(|(at, entry)| match &entry.payload {
-                    EntryPayload::Normal(command) => place.must_wait(command).map(|i| (at, i)),
-                    _ => None,
-                })
+                rest.iter()
+                    .enumerate()
+                    .find_map(|(at, entry)| match &entry.payload {
+                        EntryPayload::Normal(command) => place.must_wait(command).map(|i| (at, i)),
+                        _ => None,
+                    })
             });
             let ready = match waiting {
                 Some((0, meta_index)) => {

@@ -40,8 +40,9 @@ impl RowReplication {
         })
     }
 
-    /// `Ok` once this node leads and has applied every earlier entry.
-    pub(super) fn ready_to_lead(&self) -> Result<(), ReplicationError> {
+    /// The term this node leads the partition's group in, once it has applied every
+    /// earlier entry.
+    pub(super) fn ready_to_lead(&self) -> Result<u64, ReplicationError> {
         self.writer()?.ready_for(&self.id)
     }
 }
@@ -105,6 +106,21 @@ impl KeyedPartition {
 }
 
 impl PartitionWriter<'_> {
+    /// A statement that writes nothing (an UPDATE or DELETE that matched no row, an INSERT
+    /// refused as a duplicate) is answered from this member's state, so on a cluster member
+    /// a majority first confirms that this node still leads in the term it read in. Else a
+    /// leader cut off from the others could answer from state a newer leader has changed
+    /// (found by the fault schedule: an UPDATE acknowledged as "0 updated" on a cut-off
+    /// leader, of a row the new leader had inserted).
+    pub(super) fn confirm_unwritten(&self) -> Result<(), VersionError> {
+        if let Some(replication) = &self.rows.replication {
+            replication
+                .writer()?
+                .confirm_for(&replication.id, self.term)?;
+        }
+        Ok(())
+    }
+
     /// Propose `writes` as one entry and wait until a majority holds it and this node applied
     /// it; returns the `_seq`s the leader issued. The lock is held throughout (module doc).
     pub(super) fn replicate(
@@ -114,6 +130,7 @@ impl PartitionWriter<'_> {
     ) -> Result<Vec<Seq>, VersionError> {
         let records = self.records_of(writes)?;
         if records.is_empty() {
+            self.confirm_unwritten()?;
             return Ok(Vec::new());
         }
         let seqs = replication

@@ -37,7 +37,12 @@ fn data_node(group: u32, indexes: &Arc<AppliedIndexes>) -> Node {
     }
 }
 
-fn after_meta(index: u64, meta_index: u64, partition: &str, i: u64) -> openraft::Entry<crate::cluster::types::ClusterTypes> {
+fn after_meta(
+    index: u64,
+    meta_index: u64,
+    partition: &str,
+    i: u64,
+) -> openraft::Entry<crate::cluster::types::ClusterTypes> {
     let batch = ReplicatedBatch {
         partition: partition.to_owned(),
         records: vec![record(i, b"", b"row")],
@@ -71,7 +76,10 @@ async fn a_data_entry_waits_for_the_meta_index_it_follows() {
         let apply = node.machine.apply(entries);
         tokio::pin!(apply);
         let early = tokio::time::timeout(Duration::from_millis(200), &mut apply).await;
-        assert!(early.is_err(), "applied before the meta group reached index 7");
+        assert!(
+            early.is_err(),
+            "applied before the meta group reached index 7"
+        );
         // The entry before the waiting one is applied and published meanwhile.
         assert_eq!(indexes.get(1), 1);
         indexes.applied(META_GROUP, 7);
@@ -100,7 +108,13 @@ async fn a_data_groups_snapshot_carries_its_partitions_and_waits_for_its_meta_in
             append(2, &theirs, vec![record(2, b"", b"x")]),
         ])
         .await;
-    let snapshot = leader.machine.get_snapshot_builder().await.build_snapshot().await.unwrap();
+    let snapshot = leader
+        .machine
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
     let data = snapshot.snapshot.into_inner();
     assert_eq!(super::super::snapshot::meta_index_of(&data).unwrap(), 4);
 
