@@ -197,8 +197,8 @@ pub const CLUSTER_ELECTION_TIMEOUT_MS_MAX: u64 = 1_200;
 /// there are. Every member of a cluster must share it: changing it moves partitions to other
 /// groups, so it needs a new cluster.
 pub const CLUSTER_DATA_GROUPS: u32 = 3;
-/// How often a node checks that the meta group's leader leads every data group too
-/// (`cluster/placement.rs`), and how long it waits before it stands again for one.
+/// How often a node steers its data groups' elections towards the meta group's leader
+/// (`cluster/placement.rs`).
 pub const CLUSTER_PLACEMENT_CHECK_MS: u64 = 100;
 /// How long a data group may stay without a leader this node knows before every member may
 /// stand for it (the meta leader's own candidacy failed, e.g. its copy of the group lags).

@@ -3,26 +3,26 @@
 //! Why: a write is checked on the node that leads the meta group (the catalog, the user
 //! directory and the partition locks it is checked against live there), so that node must
 //! also propose it to its partition's data group. openraft 0.9 cannot hand leadership over,
-//! so each node steers elections instead, every `CLUSTER_PLACEMENT_CHECK_MS`:
-//! - the meta group's leader may stand for every data group, and stands for one another node
-//!   leads (at most once per minimum election timeout);
-//! - any other node does not stand for a data group, and if it leads one it stops sending
-//!   heartbeats there, so the group's followers stop hearing from it, their leader lease runs
-//!   out, and the meta leader's candidacy can win;
+//! so each node steers its data groups' elections, every `CLUSTER_PLACEMENT_CHECK_MS`:
+//! - only the meta group's leader lets its election timer make it a candidate;
+//! - a node that leads a data group but not the meta group goes on sending heartbeats until
+//!   the meta leader holds every entry of the group's log, then stops: the meta leader hears
+//!   nothing for an election timeout, stands with a log as long as anyone's, and wins;
 //! - a data group whose leader has not been the meta group's for
-//!   `CLUSTER_PLACEMENT_FALLBACK_MS` (the meta leader cannot win it, e.g. its copy of the
-//!   group lags) lets every member stand, as plain Raft does; whoever wins brings the meta
-//!   leader's copy up to date (and, not leading the meta group, sends no heartbeats), so the
-//!   meta leader's next candidacy can win.
+//!   `CLUSTER_PLACEMENT_FALLBACK_MS` (e.g. the meta leader's copy of the group lags and the
+//!   group's leader died) lets every member stand, as plain Raft does; whoever wins brings
+//!   the meta leader's copy up to date and then steps aside as above.
+//!
+//! Nobody is made to stand by force: a candidate whose log lags loses, and its higher term
+//! would unseat the leader that could have brought it up to date (the first version did
+//! that, and the fault schedule found a group that elected nobody for 30 s).
 
 use std::time::{Duration, Instant};
 
 use openraft::{Raft, ServerState};
 
 use super::types::{ClusterTypes, NodeId};
-use crate::limits::{
-    CLUSTER_ELECTION_TIMEOUT_MS_MIN, CLUSTER_PLACEMENT_CHECK_MS, CLUSTER_PLACEMENT_FALLBACK_MS,
-};
+use crate::limits::{CLUSTER_PLACEMENT_CHECK_MS, CLUSTER_PLACEMENT_FALLBACK_MS};
 
 /// What one data group looks like from this node, for one check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +35,8 @@ pub(crate) struct Seen {
     pub group_leader: Option<NodeId>,
     /// This node leads the data group.
     pub leads_group: bool,
+    /// Leading the data group: the meta leader holds every entry of its log.
+    pub meta_leader_caught_up: bool,
 }
 
 /// What this node does about one data group, decided from what it saw (sans-IO).
@@ -44,27 +46,16 @@ pub(crate) struct Steering {
     pub may_stand: bool,
     /// Whether this node, leading the group, sends heartbeats.
     pub heartbeats: bool,
-    /// Whether to stand now.
-    pub stand_now: bool,
 }
 
 /// One data group's steering state on this node.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct GroupSteering {
     /// Since when the group's leader has not been the meta leader (`None`: it is).
     unsettled_since: Option<Instant>,
-    /// When this node last stood for the group.
-    last_stood: Option<Instant>,
 }
 
 impl GroupSteering {
-    pub(crate) fn new() -> GroupSteering {
-        GroupSteering {
-            unsettled_since: None,
-            last_stood: None,
-        }
-    }
-
     /// Decides, at `now`, what to do about a group seen as `seen`.
     pub(crate) fn steer(&mut self, seen: Seen, now: Instant) -> Steering {
         let settled = seen.meta_leader.is_some() && seen.group_leader == seen.meta_leader;
@@ -78,19 +69,10 @@ impl GroupSteering {
         };
         let fallback =
             now.duration_since(since) >= Duration::from_millis(CLUSTER_PLACEMENT_FALLBACK_MS);
-        let retry = Duration::from_millis(CLUSTER_ELECTION_TIMEOUT_MS_MIN);
-        let stand_now = seen.leads_meta
-            && !seen.leads_group
-            && self
-                .last_stood
-                .is_none_or(|last| now.duration_since(last) >= retry);
-        if stand_now {
-            self.last_stood = Some(now);
-        }
+        let steps_aside = seen.leads_group && !seen.leads_meta && seen.meta_leader_caught_up;
         Steering {
             may_stand: seen.leads_meta || fallback,
-            heartbeats: seen.leads_meta || !seen.leads_group,
-            stand_now,
+            heartbeats: !steps_aside,
         }
     }
 }
@@ -100,43 +82,42 @@ pub(crate) async fn steer_forever(me: NodeId, groups: Vec<Raft<ClusterTypes>>) {
     let Some((meta, data)) = groups.split_first() else {
         return;
     };
-    let mut steering: Vec<GroupSteering> = data.iter().map(|_| GroupSteering::new()).collect();
+    let mut steering: Vec<GroupSteering> = data.iter().map(|_| GroupSteering::default()).collect();
     let mut tick = tokio::time::interval(Duration::from_millis(CLUSTER_PLACEMENT_CHECK_MS));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let (meta_leader, meta_state) = leader_of(meta);
-        let leads_meta = meta_leader == Some(me) && meta_state == ServerState::Leader;
-        for (group, (raft, state)) in data.iter().zip(steering.iter_mut()).enumerate() {
-            let (group_leader, group_state) = leader_of(raft);
-            let seen = Seen {
-                leads_meta,
-                meta_leader,
-                group_leader,
-                leads_group: group_leader == Some(me) && group_state == ServerState::Leader,
+        let (meta_leader, leads_meta) = {
+            let metrics = meta.metrics();
+            let metrics = metrics.borrow();
+            let leads = metrics.current_leader == Some(me) && metrics.state == ServerState::Leader;
+            (metrics.current_leader, leads)
+        };
+        for (raft, state) in data.iter().zip(steering.iter_mut()) {
+            let seen = {
+                let metrics = raft.metrics();
+                let metrics = metrics.borrow();
+                let leads_group =
+                    metrics.current_leader == Some(me) && metrics.state == ServerState::Leader;
+                let matched = meta_leader.and_then(|leader| {
+                    let replication = metrics.replication.as_ref()?;
+                    replication.get(&leader).copied().flatten()
+                });
+                Seen {
+                    leads_meta,
+                    meta_leader,
+                    group_leader: metrics.current_leader,
+                    leads_group,
+                    meta_leader_caught_up: matched.map(|id| id.index) >= metrics.last_log_index
+                        && matched.is_some(),
+                }
             };
             let steer = state.steer(seen, Instant::now());
             let config = raft.runtime_config();
             config.elect(steer.may_stand);
             config.heartbeat(steer.heartbeats);
-            if steer.stand_now {
-                tracing::debug!(
-                    group = group + 1,
-                    "standing for a data group this node should lead"
-                );
-                if let Err(error) = raft.trigger().elect().await {
-                    tracing::warn!(group = group + 1, %error, "Raft stopped");
-                    return;
-                }
-            }
         }
     }
-}
-
-fn leader_of(raft: &Raft<ClusterTypes>) -> (Option<NodeId>, ServerState) {
-    let metrics = raft.metrics();
-    let metrics = metrics.borrow();
-    (metrics.current_leader, metrics.state)
 }
 
 #[cfg(test)]
@@ -149,72 +130,77 @@ mod tests {
             meta_leader: meta,
             group_leader: group,
             leads_group: group == Some(me),
+            meta_leader_caught_up: false,
         }
     }
 
     #[test]
-    fn the_meta_leader_stands_for_a_group_another_node_leads_then_waits_to_retry() {
-        let mut steering = GroupSteering::new();
-        let start = Instant::now();
-        let steer = steering.steer(seen(true, Some(1), Some(2), 1), start);
-        assert!(steer.stand_now && steer.may_stand && steer.heartbeats);
-        let soon = start + Duration::from_millis(CLUSTER_PLACEMENT_CHECK_MS);
-        assert!(
-            !steering
-                .steer(seen(true, Some(1), Some(2), 1), soon)
-                .stand_now
-        );
-        let later = start + Duration::from_millis(CLUSTER_ELECTION_TIMEOUT_MS_MIN);
-        assert!(
-            steering
-                .steer(seen(true, Some(1), Some(2), 1), later)
-                .stand_now
-        );
-    }
-
-    #[test]
-    fn another_leader_of_a_group_stops_its_heartbeats_and_nobody_else_stands() {
-        let mut steering = GroupSteering::new();
+    fn only_the_meta_leader_may_stand() {
         let now = Instant::now();
-        let steer = steering.steer(seen(false, Some(1), Some(2), 2), now);
+        let meta_leader = GroupSteering::default().steer(seen(true, Some(1), Some(2), 1), now);
         assert_eq!(
-            steer,
+            meta_leader,
             Steering {
-                may_stand: false,
-                heartbeats: false,
-                stand_now: false
+                may_stand: true,
+                heartbeats: true
             }
         );
-        let follower = GroupSteering::new().steer(seen(false, Some(1), Some(2), 3), now);
-        assert!(!follower.may_stand && !follower.stand_now && follower.heartbeats);
-    }
-
-    #[test]
-    fn a_settled_group_is_left_alone() {
-        let mut steering = GroupSteering::new();
-        let now = Instant::now();
-        let leader = steering.steer(seen(true, Some(1), Some(1), 1), now);
-        assert!(leader.may_stand && leader.heartbeats && !leader.stand_now);
-        let later = now + Duration::from_millis(CLUSTER_PLACEMENT_FALLBACK_MS * 2);
-        let follower = GroupSteering::new().steer(seen(false, Some(1), Some(1), 3), later);
+        let follower = GroupSteering::default().steer(seen(false, Some(1), Some(2), 3), now);
         assert!(!follower.may_stand && follower.heartbeats);
     }
 
     #[test]
+    fn another_leader_keeps_its_heartbeats_until_the_meta_leader_caught_up() {
+        let now = Instant::now();
+        let mut steering = GroupSteering::default();
+        let lagging = steering.steer(seen(false, Some(1), Some(2), 2), now);
+        assert!(!lagging.may_stand && lagging.heartbeats);
+        let caught_up = Seen {
+            meta_leader_caught_up: true,
+            ..seen(false, Some(1), Some(2), 2)
+        };
+        let steer = steering.steer(caught_up, now);
+        assert!(!steer.may_stand && !steer.heartbeats);
+        // Leading the meta group too, it keeps them whatever the others hold.
+        let both = Seen {
+            meta_leader_caught_up: true,
+            ..seen(true, Some(2), Some(2), 2)
+        };
+        assert!(GroupSteering::default().steer(both, now).heartbeats);
+    }
+
+    #[test]
+    fn a_settled_group_is_left_alone() {
+        let now = Instant::now();
+        let later = now + Duration::from_millis(CLUSTER_PLACEMENT_FALLBACK_MS * 2);
+        let mut steering = GroupSteering::default();
+        assert!(
+            !steering
+                .steer(seen(false, Some(1), Some(1), 3), now)
+                .may_stand
+        );
+        assert!(
+            !steering
+                .steer(seen(false, Some(1), Some(1), 3), later)
+                .may_stand
+        );
+    }
+
+    #[test]
     fn a_group_unsettled_for_long_lets_every_member_stand() {
-        let mut steering = GroupSteering::new();
+        let mut steering = GroupSteering::default();
         let start = Instant::now();
         assert!(
             !steering
-                .steer(seen(false, Some(1), Some(2), 3), start)
+                .steer(seen(false, Some(1), None, 3), start)
                 .may_stand
         );
         let later = start + Duration::from_millis(CLUSTER_PLACEMENT_FALLBACK_MS);
-        let steer = steering.steer(seen(false, Some(1), Some(2), 3), later);
-        assert!(steer.may_stand);
-        // Whoever wins it still stops its heartbeats, so the meta leader can take over.
-        let other_leader = steering.steer(seen(false, Some(1), Some(2), 2), later);
-        assert!(other_leader.may_stand && !other_leader.heartbeats);
+        assert!(
+            steering
+                .steer(seen(false, Some(1), None, 3), later)
+                .may_stand
+        );
         // Settled again: back to steering.
         let settled = steering.steer(seen(false, Some(1), Some(1), 3), later);
         assert!(!settled.may_stand);
