@@ -5,7 +5,7 @@
 //! partitions belong to the data groups 1..=`CLUSTER_DATA_GROUPS`: each owns one range of a
 //! stable 64-bit hash of the partition id, so the number of groups does not grow with users
 //! or topics, and every member, of any version, maps a partition to the same group. The hash
-//! is FNV-1a, written out here: `std`'s hashers may change between Rust releases.
+//! is written out here ([`stable_hash`]): `std`'s hashers may change between Rust releases.
 //!
 //! Order across groups: a data entry names the meta group's index its leader had applied
 //! when it proposed it (`ClusterCommand::AppendAfterMeta`), and a member applies it only once
@@ -52,19 +52,28 @@ impl GroupMap {
         if !self.data_prefixes.iter().any(|p| partition.starts_with(p)) {
             return META_GROUP;
         }
-        let range = (u128::from(fnv1a(partition.as_bytes())) * u128::from(self.data_groups)) >> 64;
+        let range =
+            (u128::from(stable_hash(partition.as_bytes())) * u128::from(self.data_groups)) >> 64;
         // `range` < `data_groups`, a u32.
         1 + u32::try_from(range).unwrap_or(0)
     }
 }
 
-/// FNV-1a, 64 bits.
-fn fnv1a(bytes: &[u8]) -> u64 {
+/// FNV-1a, 64 bits, then a 64-bit finalizer (xor-shifts and multiplications, as in
+/// MurmurHash3's): FNV alone barely moves its top bits for a change in the last bytes, and
+/// partition ids often differ only there (`tp/app.events.7/0`, `/1`, ...), while the group is
+/// taken from the top bits.
+fn stable_hash(bytes: &[u8]) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
-    bytes.iter().fold(OFFSET, |hash, byte| {
+    let mut hash = bytes.iter().fold(OFFSET, |hash, byte| {
         (hash ^ u64::from(*byte)).wrapping_mul(PRIME)
-    })
+    });
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    hash ^ (hash >> 33)
 }
 
 /// The last log index this node applied in each group, and a way to wait for one.
@@ -124,6 +133,9 @@ mod tests {
         GroupMap::new(3, vec!["t/", "tp/"])
     }
 
+    /// The groups of three fixed ids under [`map`], as this build computes them.
+    const FIXED_GROUPS: [GroupId; 3] = [3, 2, 3];
+
     #[test]
     fn only_table_and_topic_partitions_go_to_data_groups() {
         let map = map();
@@ -140,8 +152,13 @@ mod tests {
     fn the_map_is_stable() {
         // Fixed values: a member of another build must put these partitions in the same
         // groups, or replicas would disagree on which log holds a partition.
-        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+        let fixed: Vec<GroupId> = ["t/app.t.1/shared", "tp/app.events.7/0", "tp/app.events.7/1"]
+            .iter()
+            .map(|p| map().group_of(p))
+            .collect();
+        assert_eq!(fixed, FIXED_GROUPS);
+        // Computed apart from this code (FNV-1a then the finalizer, in Python).
+        assert_eq!(stable_hash(b"tp/app.events.7/0"), 0x87f6_1aea_a790_ed69);
         let map = map();
         let groups: Vec<GroupId> = (0..8)
             .map(|user| map.group_of(&format!("t/app.notes.1/u/{user:02x}.1")))
@@ -165,6 +182,16 @@ mod tests {
             // An even spread is 1,000 each; FNV over these ids stays well within 20%.
             assert!((800..=1_200).contains(&counts[group]), "{counts:?}");
         }
+    }
+
+    #[test]
+    fn partitions_that_differ_in_their_last_bytes_spread_too() {
+        let map = map();
+        let mut counts = [0u32; 4];
+        for partition in 0..24 {
+            counts[map.group_of(&format!("tp/app.spread.123456789/{partition}")) as usize] += 1;
+        }
+        assert!(counts[1..].iter().all(|c| *c >= 4), "{counts:?}");
     }
 
     #[tokio::test]

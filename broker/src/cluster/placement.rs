@@ -9,9 +9,11 @@
 //!   the meta leader holds every entry of the group's log, then stops: the meta leader hears
 //!   nothing for an election timeout, stands with a log as long as anyone's, and wins;
 //! - a data group whose leader has not been the meta group's for
-//!   `CLUSTER_PLACEMENT_FALLBACK_MS` (e.g. the meta leader's copy of the group lags and the
-//!   group's leader died) lets every member stand, as plain Raft does; whoever wins brings
-//!   the meta leader's copy up to date and then steps aside as above.
+//!   `CLUSTER_PLACEMENT_FALLBACK_MS` in one term (e.g. the meta leader's copy of the group
+//!   lags, so its candidacies fail, and the group's leader died) lets every member stand, as
+//!   plain Raft does; whoever wins brings the meta leader's copy up to date and then steps
+//!   aside as above. The wait counts from the term's start, so after a step-aside the meta
+//!   leader, whose timer is the only one running, stands before anyone else may.
 //!
 //! Nobody is made to stand by force: a candidate whose log lags loses, and its higher term
 //! would unseat the leader that could have brought it up to date (the first version did
@@ -33,6 +35,8 @@ pub(crate) struct Seen {
     pub meta_leader: Option<NodeId>,
     /// The data group's leader, as this node knows it.
     pub group_leader: Option<NodeId>,
+    /// The data group's term on this node.
+    pub group_term: u64,
     /// This node leads the data group.
     pub leads_group: bool,
     /// Leading the data group: the meta leader holds every entry of its log.
@@ -51,14 +55,21 @@ pub(crate) struct Steering {
 /// One data group's steering state on this node.
 #[derive(Debug, Default)]
 pub(crate) struct GroupSteering {
-    /// Since when the group's leader has not been the meta leader (`None`: it is).
+    /// Since when, in this term, the group's leader has not been the meta leader (`None`:
+    /// it is).
     unsettled_since: Option<Instant>,
+    /// The group's term when last seen.
+    term: u64,
 }
 
 impl GroupSteering {
     /// Decides, at `now`, what to do about a group seen as `seen`.
     pub(crate) fn steer(&mut self, seen: Seen, now: Instant) -> Steering {
         let settled = seen.meta_leader.is_some() && seen.group_leader == seen.meta_leader;
+        if seen.group_term != self.term {
+            self.term = seen.group_term;
+            self.unsettled_since = None;
+        }
         let since = match (settled, self.unsettled_since) {
             (true, _) => {
                 self.unsettled_since = None;
@@ -107,6 +118,7 @@ pub(crate) async fn steer_forever(me: NodeId, groups: Vec<Raft<ClusterTypes>>) {
                     leads_meta,
                     meta_leader,
                     group_leader: metrics.current_leader,
+                    group_term: metrics.current_term,
                     leads_group,
                     meta_leader_caught_up: matched.map(|id| id.index) >= metrics.last_log_index
                         && matched.is_some(),
@@ -129,6 +141,7 @@ mod tests {
             leads_meta,
             meta_leader: meta,
             group_leader: group,
+            group_term: 1,
             leads_group: group == Some(me),
             meta_leader_caught_up: false,
         }
@@ -204,5 +217,24 @@ mod tests {
         // Settled again: back to steering.
         let settled = steering.steer(seen(false, Some(1), Some(1), 3), later);
         assert!(!settled.may_stand);
+    }
+
+    #[test]
+    fn the_wait_before_everyone_may_stand_starts_again_with_each_term() {
+        let mut steering = GroupSteering::default();
+        let start = Instant::now();
+        assert!(
+            !steering
+                .steer(seen(false, Some(1), Some(2), 3), start)
+                .may_stand
+        );
+        let later = start + Duration::from_millis(CLUSTER_PLACEMENT_FALLBACK_MS);
+        let next_term = Seen {
+            group_term: 2,
+            ..seen(false, Some(1), Some(2), 3)
+        };
+        assert!(!steering.steer(next_term, later).may_stand);
+        let much_later = later + Duration::from_millis(CLUSTER_PLACEMENT_FALLBACK_MS);
+        assert!(steering.steer(next_term, much_later).may_stand);
     }
 }
