@@ -5,9 +5,7 @@
 //! started with `--join` proposes none and waits to be added), changes the membership of
 //! every group on request (`members.rs`), and answers what `strand cluster status` shows.
 //!
-//! The groups are the meta group (id 0) and the data groups (`groups.rs`); every member is a
-//! voter of every group, and `placement.rs` keeps the data groups' leaders on the meta
-//! group's.
+//! Today there is one group, the meta group (id 0); data groups will be more of the same.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -18,25 +16,24 @@ use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
 use strand_log::Store;
 
 use super::forward::{ForwardedSqlRunner, SqlForwarder};
-use super::groups::{AppliedIndexes, GroupMap};
 use super::links::{GroupNetwork, PeerLinks};
 use super::members::{self, Member, MembershipError};
-use super::placement;
 use super::raft_log::RaftLogStore;
 use super::rpc::GroupId;
 use super::serve::PeerService;
-use super::state_machine::{ClusterStateMachine, GroupPlace, Listener};
+use super::state_machine::{ClusterStateMachine, Listener};
 use super::status::{ClusterStatus, GroupStatus};
 use super::tls;
 use super::types::{ClusterTypes, NodeId};
-use super::writer::{ClusterWriter, ClusterWriters};
+use super::writer::ClusterWriter;
 use crate::config::ClusterSettings;
 use crate::limits::{
     CLUSTER_ELECTION_TIMEOUT_MS_MAX, CLUSTER_ELECTION_TIMEOUT_MS_MIN, CLUSTER_HEARTBEAT_MS,
     CLUSTER_SNAPSHOT_EVERY_ENTRIES,
 };
 
-pub use super::groups::META_GROUP;
+/// The meta group: catalog, users, grants, topics, group offsets.
+pub const META_GROUP: GroupId = 0;
 
 /// Where the cluster keeps its groups, under the data directory.
 const CLUSTER_DIR: &str = "cluster";
@@ -81,23 +78,19 @@ pub struct ClusterNode {
     settings: ClusterSettings,
     groups: Vec<Raft<ClusterTypes>>,
     /// Each group's writer, by group id.
-    writers: Arc<ClusterWriters>,
+    writers: Vec<Arc<ClusterWriter>>,
     links: Arc<PeerLinks>,
     peers: Arc<PeerService>,
-    /// The task that keeps the data groups' leaders on the meta group's (`placement.rs`).
-    placement: tokio::task::JoinHandle<()>,
 }
 
 impl ClusterNode {
-    /// Opens the groups of `map` under `data_dir` and starts Raft; call once the QUIC
-    /// listener can take [`ClusterNode::peer_service`]'s connections soon (peers retry until
-    /// it does).
+    /// Opens the groups under `data_dir` and starts Raft; call once the QUIC listener can
+    /// take [`ClusterNode::peer_service`]'s connections soon (peers retry until it does).
     pub async fn start(
         settings: &ClusterSettings,
         data_dir: &Path,
         store: Arc<Store>,
         listener: Listener,
-        map: GroupMap,
     ) -> Result<ClusterNode, ClusterError> {
         let config = Config {
             cluster_name: "strand".to_string(),
@@ -113,10 +106,9 @@ impl ClusterNode {
                 .map_err(|e| ClusterError::Config(e.to_string()))?,
         );
         let links = Arc::new(dial_links(settings)?);
-        let indexes = Arc::new(AppliedIndexes::new(&map));
         let mut groups = Vec::new();
-        let mut writers: Vec<Arc<ClusterWriter>> = Vec::new();
-        for group in map.groups() {
+        let mut writers = Vec::new();
+        for group in [META_GROUP] {
             let dir = group_dir(data_dir, group);
             let log =
                 RaftLogStore::open(&dir.join("raft-log")).map_err(|e| ClusterError::RaftLog {
@@ -128,12 +120,7 @@ impl ClusterNode {
                     group,
                     reason: e.to_string(),
                 })?
-                .with_listener(listener.clone())
-                .in_place(GroupPlace {
-                    group,
-                    map: map.clone(),
-                    indexes: indexes.clone(),
-                });
+                .with_listener(listener.clone());
             let network = GroupNetwork::new(links.clone(), group);
             let raft = Raft::new(settings.node_id, config.clone(), network, log, machine)
                 .await
@@ -141,32 +128,29 @@ impl ClusterNode {
                     group,
                     reason: e.to_string(),
                 })?;
-            let meta = writers.first().cloned();
-            let writer =
-                ClusterWriter::new(raft.clone(), store.clone(), group, indexes.clone(), meta);
-            writers.push(Arc::new(writer));
+            writers.push(Arc::new(ClusterWriter::new(raft.clone(), store.clone())));
             groups.push(raft);
         }
         tracing::warn!(
             node = settings.node_id,
-            "cluster mode is a preview; see docs/cluster.md for what is not there yet"
+            "cluster mode is a preview: one Raft group carries every write; see docs/cluster.md \
+             for what is not there yet"
         );
-        let placement = tokio::spawn(placement::steer_forever(settings.node_id, groups.clone()));
         let members = settings.members.iter().map(|(id, _)| *id).collect();
         let peers = PeerService::new(settings.node_id, members, &settings.secret, groups.clone());
         Ok(ClusterNode {
             settings: settings.clone(),
             groups,
-            writers: Arc::new(ClusterWriters::new(map, writers)),
+            writers,
             links,
             peers: Arc::new(peers),
-            placement,
         })
     }
 
-    /// Every group's writer, and which partition goes to which group.
-    pub fn writers(&self) -> Arc<ClusterWriters> {
-        self.writers.clone()
+    /// The writer of the group that replicates every partition today (the meta group; data
+    /// groups by partition hash will take their partitions from it).
+    pub fn writer(&self) -> Option<Arc<ClusterWriter>> {
+        self.writers.first().cloned()
     }
 
     /// What forwards a SQL request to the meta group's leader (`forward.rs`).
@@ -277,20 +261,10 @@ impl ClusterNode {
         Ok(self.members())
     }
 
-    /// Removes `node` from every group (see `members::remove`). Only the leader can. A group
-    /// that does not know the node is skipped (an addition cut short reached only the
-    /// groups before it); a node no group knows is `Unknown`.
+    /// Removes `node` from every group (see `members::remove`). Only the leader can.
     pub async fn remove_member(&self, node: NodeId) -> Result<Vec<Member>, MembershipError> {
-        let mut known = false;
         for (group, raft) in self.groups.iter().enumerate() {
-            match members::remove(group as GroupId, raft, node).await {
-                Ok(()) => known = true,
-                Err(MembershipError::Unknown(_)) => {}
-                Err(error) => return Err(error),
-            }
-        }
-        if !known {
-            return Err(MembershipError::Unknown(node));
+            members::remove(group as GroupId, raft, node).await?;
         }
         tracing::info!(node, "removed a member");
         Ok(self.members())
@@ -298,7 +272,6 @@ impl ClusterNode {
 
     /// Stops every group's Raft (the server is stopping).
     pub async fn shutdown(&self) {
-        self.placement.abort();
         for (group, raft) in self.groups.iter().enumerate() {
             if let Err(error) = raft.shutdown().await {
                 tracing::warn!(group, %error, "Raft did not stop cleanly");

@@ -32,33 +32,6 @@ openraft::declare_raft_types!(
 pub enum ClusterCommand {
     /// Records for one partition, with the `_seq`s and times the leader issued.
     Append(ReplicatedBatch),
-    /// A data group's records: applied on a member only once it applied the meta group
-    /// through `meta_index`, the index the leader had applied when it proposed them
-    /// (`groups.rs`: a table's rows never arrive before the catalog change they were
-    /// checked against). Last, so older entries keep their postcard tags.
-    AppendAfterMeta {
-        /// The meta group's applied index the batch follows.
-        meta_index: u64,
-        /// The records.
-        batch: ReplicatedBatch,
-    },
-}
-
-impl ClusterCommand {
-    /// The records the command carries.
-    pub fn batch(&self) -> &ReplicatedBatch {
-        match self {
-            ClusterCommand::Append(batch) | ClusterCommand::AppendAfterMeta { batch, .. } => batch,
-        }
-    }
-
-    /// The meta group's index a member must have applied first (0: none).
-    pub fn meta_index(&self) -> u64 {
-        match self {
-            ClusterCommand::Append(_) => 0,
-            ClusterCommand::AppendAfterMeta { meta_index, .. } => *meta_index,
-        }
-    }
 }
 
 /// Records for one partition, in `_seq` order, as a leader wrote them.
@@ -109,16 +82,13 @@ pub enum ClusterReply {
 
 impl fmt::Display for ClusterCommand {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let batch = self.batch();
-        write!(
-            f,
-            "append {} record(s) to {}",
-            batch.records.len(),
-            batch.partition
-        )?;
-        match self.meta_index() {
-            0 => Ok(()),
-            index => write!(f, " after meta index {index}"),
+        match self {
+            ClusterCommand::Append(batch) => write!(
+                f,
+                "append {} record(s) to {}",
+                batch.records.len(),
+                batch.partition
+            ),
         }
     }
 }

@@ -48,7 +48,7 @@ impl TopicData {
         let mut producers = partition.lock_producers()?;
         // Under the lock: a new leader, or one whose last proposal got no answer in time, has
         // applied every earlier write before it reads the producers' state.
-        replication.0.ready_for(&partition.id)?;
+        replication.0.ready_to_lead()?;
         if partition.producers_as_of.load(Ordering::Acquire) != partition.log.last_seq().0 {
             *producers = super::producers_of(&partition.log)?;
         }

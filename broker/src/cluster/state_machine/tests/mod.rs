@@ -3,7 +3,6 @@
 
 mod apply;
 mod format;
-mod groups;
 mod model;
 mod snapshot;
 
