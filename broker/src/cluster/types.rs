@@ -32,6 +32,34 @@ openraft::declare_raft_types!(
 pub enum ClusterCommand {
     /// Records for one partition, with the `_seq`s and times the leader issued.
     Append(ReplicatedBatch),
+    /// [`ClusterCommand::Append`] of a batch checked against state read in `term` (a key
+    /// index, the catalog, a producer's last batch): applied only if the entry is of that
+    /// term, else refused alike on every replica. A leader that read in one term and whose
+    /// proposal lands in a later one (it lost and won the office again meanwhile) may have
+    /// missed another leader's writes between, so its check no longer holds.
+    AppendInTerm {
+        /// The term the leader read the state in.
+        term: u64,
+        /// The records.
+        batch: ReplicatedBatch,
+    },
+}
+
+impl ClusterCommand {
+    /// The records the entry carries.
+    pub fn batch(&self) -> &ReplicatedBatch {
+        match self {
+            ClusterCommand::Append(batch) | ClusterCommand::AppendInTerm { batch, .. } => batch,
+        }
+    }
+
+    /// The term the batch's checks were made in, if it names one.
+    pub fn checked_in_term(&self) -> Option<u64> {
+        match self {
+            ClusterCommand::Append(_) => None,
+            ClusterCommand::AppendInTerm { term, .. } => Some(*term),
+        }
+    }
 }
 
 /// Records for one partition, in `_seq` order, as a leader wrote them.
@@ -78,17 +106,28 @@ pub enum ClusterReply {
         /// Why, for the proposer.
         reason: String,
     },
+    /// An [`ClusterCommand::AppendInTerm`] whose entry is of another term than its checks:
+    /// nothing stored, on any replica.
+    TermChanged {
+        /// The term the checks were made in.
+        checked_in: u64,
+        /// The term of the entry.
+        proposed_in: u64,
+    },
 }
 
 impl fmt::Display for ClusterCommand {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ClusterCommand::Append(batch) => write!(
-                f,
-                "append {} record(s) to {}",
-                batch.records.len(),
-                batch.partition
-            ),
+        let batch = self.batch();
+        write!(
+            f,
+            "append {} record(s) to {}",
+            batch.records.len(),
+            batch.partition
+        )?;
+        match self.checked_in_term() {
+            Some(term) => write!(f, " (checked in term {term})"),
+            None => Ok(()),
         }
     }
 }

@@ -42,7 +42,7 @@ impl RowReplication {
 
     /// The term this node leads in, once it has applied every earlier entry.
     pub(super) fn ready_to_lead(&self) -> Result<u64, ReplicationError> {
-        self.writer()?.leading_term()
+        self.writer()?.ready_to_lead()
     }
 }
 
@@ -132,7 +132,7 @@ impl PartitionWriter<'_> {
         }
         let seqs = replication
             .writer()?
-            .append_seqs(&replication.id, &records)?;
+            .append_seqs_in(&replication.id, &records, self.term)?;
         // Applying the entry told this member's tables already; this covers a partition the
         // apply did not find open.
         self.rows.catch_up_index()?;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tempfile::TempDir;
 
 use crate::cluster::raft_log::{Entry, RaftLogStore};
-use crate::cluster::types::{ClusterCommand, ClusterReply, ClusterTypes, NodeId};
+use crate::cluster::types::{ClusterReply, ClusterTypes, NodeId};
 use crate::limits::RAFT_LOG_SEGMENT_BYTES_MAX;
 
 /// What the test state machine knows, and its snapshots' data (postcard of it).
@@ -41,8 +41,9 @@ struct TestStateMachine {
 
 fn reply_to(payload: &EntryPayload<ClusterTypes>) -> ClusterReply {
     match payload {
-        EntryPayload::Normal(ClusterCommand::Append(batch)) => {
-            batch
+        EntryPayload::Normal(command) => {
+            command
+                .batch()
                 .records
                 .last()
                 .map_or(ClusterReply::Nothing, |record| ClusterReply::Appended {
