@@ -75,14 +75,7 @@ async fn add(
         let message = format!("addr {:?} is not IP:PORT", request.addr);
         ApiError::new(ErrorCode::InvalidValue, message)
     })?;
-    let members = node
-        .add_member(node_id, addr)
-        .await
-        .map_err(|e| from_membership(&e))?;
-    Ok(Json(MembersAnswer {
-        status: "success",
-        members,
-    }))
+    answer(node.add_member(node_id, addr).await)
 }
 
 async fn remove(
@@ -103,10 +96,12 @@ async fn remove(
         .parse()
         .map_err(|_| ApiError::new(ErrorCode::InvalidValue, "a node id is a whole number"))
         .and_then(member_id)?;
-    let members = node
-        .remove_member(node_id)
-        .await
-        .map_err(|e| from_membership(&e))?;
+    answer(node.remove_member(node_id).await)
+}
+
+/// Both routes' answer: the members after the change, or why it was not made.
+fn answer(changed: Result<Vec<Member>, MembershipError>) -> Result<Json<MembersAnswer>, ApiError> {
+    let members = changed.map_err(|e| from_membership(&e))?;
     Ok(Json(MembersAnswer {
         status: "success",
         members,

@@ -1,5 +1,5 @@
 use super::*;
-use strand_log::{FsyncPolicy, PartitionConfig};
+use strand_log::{FsyncPolicy, NewRecord, PartitionConfig};
 
 fn open(dir: &std::path::Path) -> KeyedPartition {
     let config = PartitionConfig {
