@@ -114,22 +114,7 @@ fn run_as_user(
     users: &UserDirectory,
     request: &ForwardedSql,
 ) -> Result<String, ApiError> {
-    let user = users
-        .user(&request.user)
-        .filter(|user| user.incarnation.0 == request.incarnation)
-        .ok_or_else(|| {
-            let message = format!(
-                "user {} does not exist on the cluster's leader",
-                request.user
-            );
-            ApiError::new(ErrorCode::Unauthorized, message)
-        })?;
-    let session = Session::new(
-        user.name,
-        user.role,
-        user.incarnation,
-        AuthMethod::Forwarded,
-    );
+    let session = forwarded_session(users, &request.user, request.incarnation)?;
     let params: Vec<Value> = serde_json::from_str(&request.params_json).map_err(|error| {
         let message = format!("forwarded params are not a JSON array: {error}");
         ApiError::new(ErrorCode::InvalidJson, message)
@@ -145,6 +130,28 @@ fn run_as_user(
             .for_each(StatementResult::write_bigints_as_strings);
     }
     serde_json::to_string(&results).map_err(|error| ApiError::internal(&error))
+}
+
+/// The session a forwarded request runs in: its user, if that user exists here as the same
+/// incarnation, with the role this node's directory holds now.
+pub(crate) fn forwarded_session(
+    users: &UserDirectory,
+    name: &str,
+    incarnation: u64,
+) -> Result<Session, ApiError> {
+    let user = users
+        .user(name)
+        .filter(|user| user.incarnation.0 == incarnation)
+        .ok_or_else(|| {
+            let message = format!("user {name} does not exist on the cluster's leader");
+            ApiError::new(ErrorCode::Unauthorized, message)
+        })?;
+    Ok(Session::new(
+        user.name,
+        user.role,
+        user.incarnation,
+        AuthMethod::Forwarded,
+    ))
 }
 
 /// `error`, field by field, for the way back to the forwarding member.

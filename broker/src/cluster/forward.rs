@@ -100,6 +100,39 @@ pub trait ForwardedSqlRunner: Send + Sync {
     fn run(&self, request: ForwardedSql) -> ForwardedRun;
 }
 
+/// A QUIC `produce_topic` sent on to the leader: who produces, and the client's request as
+/// the frame it came in (the leader decodes it with the same bounded decoder).
+///
+/// Why re-running it on the leader is sound: a member that does not lead refuses the produce
+/// with `not_leader` at its first partition, before it wrote anything; it forwards only then
+/// (a produce split over partitions that failed after one was written is answered as it is).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardedProduce {
+    /// The user the forwarding member authenticated.
+    pub user: String,
+    /// Which user of that name (`UserIncarnation`); the leader refuses another.
+    pub incarnation: u64,
+    /// The `produce_topic` frame, encoded as on the client's stream.
+    pub frame: Vec<u8>,
+}
+
+/// The leader's answer to a [`ForwardedProduce`]: the frames it would have sent the client
+/// (`produce_ack`s or one `error`), each encoded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardedFrames {
+    /// The encoded frames, in order.
+    pub frames: Vec<Vec<u8>>,
+}
+
+/// A future the produce runner answers with.
+pub type ForwardedProduceRun = Pin<Box<dyn Future<Output = ForwardedFrames> + Send>>;
+
+/// How the leader runs a forwarded produce: implemented by the server over its topics.
+pub trait ForwardedProduceRunner: Send + Sync {
+    /// Produces `request` as its user, if that user exists here as the same incarnation.
+    fn produce(&self, request: ForwardedProduce) -> ForwardedProduceRun;
+}
+
 /// Why a request could not be forwarded; the caller answers the client's original error
 /// (`NoLeader`) or `unavailable` (the rest: it may or may not have run on the leader).
 #[derive(Debug, thiserror::Error)]
@@ -157,19 +190,47 @@ impl SqlForwarder {
         Ok((leader, addr))
     }
 
-    /// Sends `request` to the leader and waits for its answer, at most the leader's own
-    /// write timeout plus [`CLUSTER_FORWARD_MARGIN_MS`] (dialing, the way back).
+    /// Sends `request` to the leader and waits for its answer ([`SqlForwarder::call`]).
     pub async fn forward(&self, request: ForwardedSql) -> Result<ForwardedAnswer, ForwardError> {
-        let (leader, addr) = self.leader()?;
-        let ttl = Duration::from_millis(CLUSTER_WRITE_TIMEOUT_MS + CLUSTER_FORWARD_MARGIN_MS);
-        let no_answer = |reason: String| ForwardError::NoAnswer { leader, reason };
-        tracing::debug!(leader, %addr, user = %request.user, "forwarding SQL to the leader");
-        let request = PeerRequest::ForwardSql(request);
-        match self.links.call(leader, addr, &request, ttl).await {
-            Ok(PeerResponse::ForwardedSql(answer)) => Ok(answer),
-            Ok(PeerResponse::Refused(reason)) => Err(no_answer(reason)),
-            Ok(_) => Err(no_answer("answered another kind of message".to_string())),
-            Err(error) => Err(no_answer(error.to_string())),
+        tracing::debug!(user = %request.user, "forwarding SQL to the leader");
+        match self.call(PeerRequest::ForwardSql(request)).await? {
+            (_, PeerResponse::ForwardedSql(answer)) => Ok(answer),
+            (leader, other) => Err(unexpected(leader, other)),
         }
     }
+
+    /// [`SqlForwarder::forward`] for a QUIC `produce_topic`: the frames the leader answered.
+    pub async fn forward_produce(
+        &self,
+        request: ForwardedProduce,
+    ) -> Result<ForwardedFrames, ForwardError> {
+        tracing::debug!(user = %request.user, "forwarding a produce to the leader");
+        match self.call(PeerRequest::ForwardProduce(request)).await? {
+            (_, PeerResponse::ForwardedProduce(frames)) => Ok(frames),
+            (leader, other) => Err(unexpected(leader, other)),
+        }
+    }
+
+    /// Sends `request` to the leader and waits for its answer, at most the leader's own
+    /// write timeout plus [`CLUSTER_FORWARD_MARGIN_MS`] (dialing, the way back).
+    async fn call(&self, request: PeerRequest) -> Result<(NodeId, PeerResponse), ForwardError> {
+        let (leader, addr) = self.leader()?;
+        let ttl = Duration::from_millis(CLUSTER_WRITE_TIMEOUT_MS + CLUSTER_FORWARD_MARGIN_MS);
+        match self.links.call(leader, addr, &request, ttl).await {
+            Ok(response) => Ok((leader, response)),
+            Err(error) => Err(ForwardError::NoAnswer {
+                leader,
+                reason: error.to_string(),
+            }),
+        }
+    }
+}
+
+/// The leader answered a forwarded request with something else than its answer.
+fn unexpected(leader: NodeId, response: PeerResponse) -> ForwardError {
+    let reason = match response {
+        PeerResponse::Refused(reason) => reason,
+        _ => "answered another kind of message".to_string(),
+    };
+    ForwardError::NoAnswer { leader, reason }
 }

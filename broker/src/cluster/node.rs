@@ -15,7 +15,7 @@ use std::sync::Arc;
 use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
 use strand_log::Store;
 
-use super::forward::{ForwardedSqlRunner, SqlForwarder};
+use super::forward::{ForwardedProduceRunner, ForwardedSqlRunner, SqlForwarder};
 use super::links::{GroupNetwork, PeerLinks};
 use super::members::{self, Member, MembershipError};
 use super::raft_log::RaftLogStore;
@@ -163,6 +163,11 @@ impl ClusterNode {
     /// Run the SQL requests other members forward to this one with `runner`.
     pub fn run_forwarded_sql_with(&self, runner: Arc<dyn ForwardedSqlRunner>) {
         self.peers.run_forwarded_sql_with(runner);
+    }
+
+    /// Run the QUIC produces other members forward to this one with `runner`.
+    pub fn run_forwarded_produce_with(&self, runner: Arc<dyn ForwardedProduceRunner>) {
+        self.peers.run_forwarded_produce_with(runner);
     }
 
     /// Dial peers from `endpoint`, the bound QUIC listener's.

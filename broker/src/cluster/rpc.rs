@@ -10,7 +10,7 @@ use openraft::raft::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::forward::{ForwardedAnswer, ForwardedSql};
+use super::forward::{ForwardedAnswer, ForwardedFrames, ForwardedProduce, ForwardedSql};
 use super::types::{ClusterTypes, NodeId};
 
 /// The ALPN of node-to-node connections on the QUIC listener.
@@ -45,6 +45,9 @@ pub enum PeerRequest {
     },
     /// A SQL request a member that does not lead sends on to the leader (`forward.rs`).
     ForwardSql(ForwardedSql),
+    /// A QUIC `produce_topic` a member that does not lead sends on to the leader. Last, so
+    /// the older variants keep their postcard tags.
+    ForwardProduce(ForwardedProduce),
 }
 
 /// The answer to a [`PeerRequest`].
@@ -63,6 +66,8 @@ pub enum PeerResponse {
     /// To `ForwardSql`: the leader's results or error. Last, so the older variants keep
     /// their postcard tags.
     ForwardedSql(ForwardedAnswer),
+    /// To `ForwardProduce`: the frames the leader answered.
+    ForwardedProduce(ForwardedFrames),
 }
 
 /// Why bytes are not a message.
@@ -120,6 +125,38 @@ mod tests {
             panic!("not a forwarded answer");
         };
         assert_eq!(decoded, answer);
+    }
+
+    #[test]
+    fn a_forwarded_produce_and_its_frames_round_trip() {
+        let request = ForwardedProduce {
+            user: "bob".to_string(),
+            incarnation: 7,
+            frame: vec![1, 0, 3, 0, 9, 9],
+        };
+        let bytes = encode(&PeerRequest::ForwardProduce(request.clone())).unwrap();
+        let PeerRequest::ForwardProduce(decoded) = decode(&bytes).unwrap() else {
+            panic!("not a forwarded produce");
+        };
+        assert_eq!(decoded, request);
+        let answer = ForwardedFrames {
+            frames: vec![vec![1, 2], vec![], vec![3]],
+        };
+        let bytes = encode(&PeerResponse::ForwardedProduce(answer.clone())).unwrap();
+        let PeerResponse::ForwardedProduce(decoded) = decode(&bytes).unwrap() else {
+            panic!("not forwarded frames");
+        };
+        assert_eq!(decoded, answer);
+        // The variants added last keep the earlier ones' tags: a forwarded SQL request still
+        // encodes as it did.
+        let sql = PeerRequest::ForwardSql(ForwardedSql {
+            user: String::new(),
+            incarnation: 0,
+            sql: String::new(),
+            params_json: String::new(),
+            bigint_as_strings: false,
+        });
+        assert_eq!(encode(&sql).unwrap()[0], 3);
     }
 
     proptest! {

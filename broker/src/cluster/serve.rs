@@ -3,9 +3,9 @@
 //! stream, within `CLUSTER_HANDSHAKE_TIMEOUT_MS`); then each stream is one Raft message,
 //! handed to its group's `Raft` and answered. Anything malformed fails its stream only.
 //!
-//! A forwarded SQL request (`forward.rs`) is handed to the [`ForwardedSqlRunner`] the server
-//! installed; it runs as the user the peer names, which this node trusts because the peer
-//! proved the cluster secret.
+//! A forwarded SQL request or produce (`forward.rs`) is handed to the [`ForwardedSqlRunner`]
+//! or [`ForwardedProduceRunner`] the server installed; it runs as the user the peer names,
+//! which this node trusts because the peer proved the cluster secret.
 //!
 //! A peer is admitted under an id `--cluster` names or one of a group's current membership
 //! (a voter or learner added while the cluster ran, whose id this node's flags do not know).
@@ -17,7 +17,9 @@ use openraft::Raft;
 use quinn::VarInt;
 use tracing::Instrument;
 
-use super::forward::{ForwardedAnswer, ForwardedError, ForwardedSqlRunner};
+use super::forward::{
+    ForwardedAnswer, ForwardedError, ForwardedFrames, ForwardedProduceRunner, ForwardedSqlRunner,
+};
 use super::links::exported_material;
 use super::peer_auth::{self, PeerProof, PeerRole};
 use super::rpc::{self, GroupId, PeerRequest, PeerResponse};
@@ -41,6 +43,8 @@ pub struct PeerService {
     groups: Vec<Raft<ClusterTypes>>,
     /// Runs forwarded SQL; installed once the engine exists (after the groups started).
     sql_runner: OnceLock<Arc<dyn ForwardedSqlRunner>>,
+    /// Runs forwarded produces; installed with the QUIC handlers.
+    produce_runner: OnceLock<Arc<dyn ForwardedProduceRunner>>,
 }
 
 impl PeerService {
@@ -58,12 +62,18 @@ impl PeerService {
             secret: secret.into(),
             groups,
             sql_runner: OnceLock::new(),
+            produce_runner: OnceLock::new(),
         }
     }
 
     /// Run forwarded SQL requests with `runner` from now on (set once).
     pub fn run_forwarded_sql_with(&self, runner: Arc<dyn ForwardedSqlRunner>) {
         let _ = self.sql_runner.set(runner);
+    }
+
+    /// Run forwarded produces with `runner` from now on (set once).
+    pub fn run_forwarded_produce_with(&self, runner: Arc<dyn ForwardedProduceRunner>) {
+        let _ = self.produce_runner.set(runner);
     }
 
     /// Serves a peer connection that [`PeerService::admit`]ted `peer`, until it closes.
@@ -161,7 +171,7 @@ impl PeerService {
             PeerRequest::AppendEntries { group, .. }
             | PeerRequest::Vote { group, .. }
             | PeerRequest::InstallSnapshot { group, .. } => *group,
-            PeerRequest::ForwardSql(_) => META_GROUP,
+            PeerRequest::ForwardSql(_) | PeerRequest::ForwardProduce(_) => META_GROUP,
         };
         let Some(raft) = self.group(group) else {
             return PeerResponse::Refused(format!("this node has no group {group}"));
@@ -184,6 +194,10 @@ impl PeerService {
                 };
                 PeerResponse::ForwardedSql(answer)
             }
+            PeerRequest::ForwardProduce(request) => match self.produce_runner.get() {
+                Some(runner) => PeerResponse::ForwardedProduce(runner.produce(request).await),
+                None => PeerResponse::ForwardedProduce(ForwardedFrames { frames: Vec::new() }),
+            },
         }
     }
 

@@ -10,6 +10,7 @@ use strand_wire::quic::{codes, Message};
 
 use super::access::TopicAccess;
 use super::groups::GroupService;
+use super::produce_forward::ProduceRunnerOnLeader;
 use super::responder::{ReplyError, Responder};
 use super::sql::SqlOverQuic;
 use super::topics::TopicService;
@@ -24,7 +25,7 @@ use crate::users::UserDirectory;
 
 /// The concrete services behind the QUIC listener, built by the composition root.
 pub struct QuicHandlers {
-    topics: TopicService,
+    topics: Arc<TopicService>,
     topic_data: Arc<TopicData>,
     access: TopicAccess,
     groups: GroupService,
@@ -57,7 +58,12 @@ impl QuicHandlers {
         } = parts;
         let access = TopicAccess::new(catalog.clone(), users.clone());
         QuicHandlers {
-            topics: TopicService::new(catalog, topics.clone(), users, metrics.clone()),
+            topics: Arc::new(TopicService::new(
+                catalog,
+                topics.clone(),
+                users,
+                metrics.clone(),
+            )),
             topic_data: topics,
             groups: GroupService::new(access.clone(), offsets, group_limits),
             access,
@@ -66,11 +72,19 @@ impl QuicHandlers {
         }
     }
 
-    /// The same handlers, forwarding `sql` that fails with `not_leader` to the cluster's
-    /// leader through `forwarder`.
+    /// The same handlers, forwarding `sql` and `produce_topic` that fail with `not_leader` to
+    /// the cluster's leader through `forwarder`.
     pub fn with_sql_forwarder(mut self, forwarder: Option<Arc<SqlForwarder>>) -> Self {
+        if let Some(forwarder) = &forwarder {
+            self.topics.forward_through(forwarder.clone());
+        }
         self.sql = self.sql.with_forwarder(forwarder);
         self
+    }
+
+    /// What produces a `produce_topic` other members forward to this one, as its user.
+    pub fn produce_runner(&self, users: Arc<UserDirectory>) -> ProduceRunnerOnLeader {
+        ProduceRunnerOnLeader::new(self.topics.clone(), users)
     }
 
     /// The server's metrics, for the listener's connection and stream counts.

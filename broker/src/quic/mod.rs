@@ -22,6 +22,7 @@ mod connection;
 pub mod frame_budget;
 mod groups;
 mod handlers;
+mod produce_forward;
 pub mod receive_budget;
 mod responder;
 mod sql;

@@ -4,7 +4,7 @@
 //!
 //! On a cluster member that does not lead, a `sql` that fails with `not_leader` is forwarded
 //! to the leader, whose answer is the client's; `produce_table` is not (it answers
-//! `not_leader`).
+//! `not_leader`; `produce_topic` is forwarded, `produce_forward.rs`).
 //!
 //! Idempotent produce is served for topics only: a `produce_table` that carries a producer id
 //! is refused (`unsupported`), since tables already refuse a second row with the same primary

@@ -5,7 +5,7 @@
 //! A produce by key hash sends each keyed record to its key's partition. Each acknowledged
 //! batch and each answer sent is counted in its topic's `/metrics` counters.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use strand_sql_view::Privilege;
 
@@ -19,6 +19,8 @@ use super::access::{refusal, Refusal, TopicAccess};
 use super::responder::{ReplyError, Responder};
 use super::tail::read_records_frame;
 use crate::catalog::{Catalog, CatalogTopic};
+use crate::cluster::forward::SqlForwarder;
+use crate::cluster::writer::ReplicationError;
 use crate::limits::FETCH_WAIT_MS_MAX;
 use crate::metrics::Metrics;
 use crate::session::Session;
@@ -29,6 +31,8 @@ pub struct TopicService {
     access: TopicAccess,
     topics: Arc<TopicData>,
     metrics: Arc<Metrics>,
+    /// On a cluster member: sends a produce refused with `not_leader` to the leader.
+    forwarder: OnceLock<Arc<SqlForwarder>>,
 }
 
 impl TopicService {
@@ -42,7 +46,13 @@ impl TopicService {
             access: TopicAccess::new(catalog, users),
             topics,
             metrics,
+            forwarder: OnceLock::new(),
         }
+    }
+
+    /// From now on, send produces refused with `not_leader` to the leader (set once).
+    pub fn forward_through(&self, forwarder: Arc<SqlForwarder>) {
+        let _ = self.forwarder.set(forwarder);
     }
 
     /// The topic `name` (`ns.topic`), if it exists and the session may use it so.
@@ -57,18 +67,42 @@ impl TopicService {
 }
 
 impl TopicService {
+    /// Answers `request`: here, or on a cluster member that does not lead, by the leader
+    /// (`produce_forward.rs`).
     pub(crate) async fn produce_topic(
         &self,
         session: &Session,
         request: ProduceTopic,
         reply: &mut Responder,
     ) -> Result<(), ReplyError> {
+        let request = Arc::new(request);
+        let answer = self.produce_answer(session, request.clone()).await;
+        let messages = match (self.forwarder.get(), answer.forwardable) {
+            (Some(forwarder), true) => {
+                super::produce_forward::forwarded(forwarder, session, &request, answer.messages)
+                    .await
+            }
+            _ => answer.messages,
+        };
+        for message in messages {
+            reply.send(message).await?;
+        }
+        Ok(())
+    }
+
+    /// What this node answers `request`: a `produce_ack` per partition written, or one
+    /// `error`.
+    pub(crate) async fn produce_answer(
+        &self,
+        session: &Session,
+        request: Arc<ProduceTopic>,
+    ) -> ProduceAnswer {
         let topic = match self.topic(session, &request.topic, Privilege::Insert) {
             Ok(topic) => topic,
-            Err((code, text)) => return reply.error(code, text).await,
+            Err(refusal) => return ProduceAnswer::refused(refusal),
         };
-        if let Some((code, text)) = oversized_key(&request) {
-            return reply.error(code, text).await;
+        if let Some(refusal) = oversized_key(&request) {
+            return ProduceAnswer::refused(refusal);
         }
         let choice = match request.partitioning {
             Partitioning::ByKeyHash => PartitionChoice::ByKey,
@@ -80,8 +114,9 @@ impl TopicService {
         });
         let topics = self.topics.clone();
         let counters = self.metrics.topic_counters(topic.incarnation);
+        let records = request.clone();
         let written = tokio::task::spawn_blocking(move || {
-            let messages: Vec<(&[u8], &[u8])> = request
+            let messages: Vec<(&[u8], &[u8])> = records
                 .records
                 .iter()
                 .map(|r| (&r.key[..], &r.value[..]))
@@ -91,6 +126,7 @@ impl TopicService {
         .await;
         match written {
             Ok(Ok(acks)) => {
+                let mut messages = Vec::with_capacity(acks.len());
                 for (ack, bytes) in acks {
                     if !ack.duplicate {
                         counters.produced(u64::from(ack.count), bytes as u64);
@@ -98,22 +134,30 @@ impl TopicService {
                     tracing::debug!(user = %session.user(), topic = %request.topic,
                             partition = ack.partition, first = ack.first.0, count = ack.count,
                             "produced");
-                    let ack = ProduceAck {
+                    messages.push(Message::ProduceAck(ProduceAck {
                         partition: PartitionIndex(ack.partition),
                         first: strand_wire::quic::Seq(ack.first.0),
                         last: strand_wire::quic::Seq(ack.last.0),
                         count: ack.count,
                         duplicate: ack.duplicate,
-                    };
-                    reply.send(Message::ProduceAck(ack)).await?;
+                    }));
                 }
-                Ok(())
+                ProduceAnswer {
+                    messages,
+                    forwardable: false,
+                }
             }
-            Ok(Err(error)) => {
-                let (code, text) = refusal(&error);
-                reply.error(code, text).await
+            Ok(Err(failed)) => {
+                let not_leader = matches!(
+                    &failed.error,
+                    TopicError::Replication(ReplicationError::NotLeader { .. })
+                );
+                ProduceAnswer {
+                    forwardable: not_leader && !failed.wrote_some,
+                    ..ProduceAnswer::refused(refusal(&failed.error))
+                }
             }
-            Err(error) => reply.error(codes::STORAGE_ERROR, error.to_string()).await,
+            Err(error) => ProduceAnswer::refused((codes::STORAGE_ERROR, error.to_string())),
         }
     }
 
@@ -199,10 +243,15 @@ fn produce_split(
     choice: PartitionChoice,
     messages: &[KeyValue<'_>],
     producer: Option<ProducerBatch>,
-) -> Result<Vec<(crate::topics::ProduceAck, usize)>, TopicError> {
+) -> Result<Vec<(crate::topics::ProduceAck, usize)>, SplitFailed> {
     let keyed = messages.iter().any(|(key, _)| !key.is_empty());
     if choice != PartitionChoice::ByKey || !keyed {
-        let ack = topics.produce(topic, choice, messages, producer)?;
+        let ack = topics
+            .produce(topic, choice, messages, producer)
+            .map_err(|error| SplitFailed {
+                error,
+                wrote_some: false,
+            })?;
         return Ok(vec![(ack, message_bytes(messages))]);
     }
     let mut by_partition: std::collections::BTreeMap<u32, Vec<KeyValue<'_>>> =
@@ -217,10 +266,47 @@ fn produce_split(
     let mut acks = Vec::with_capacity(by_partition.len());
     for (partition, batch) in by_partition {
         let explicit = PartitionChoice::Explicit(partition);
-        let ack = topics.produce(topic, explicit, &batch, producer)?;
+        let ack = topics
+            .produce(topic, explicit, &batch, producer)
+            .map_err(|error| SplitFailed {
+                error,
+                wrote_some: !acks.is_empty(),
+            })?;
         acks.push((ack, message_bytes(&batch)));
     }
     Ok(acks)
+}
+
+/// A produce that failed at one of its partitions.
+struct SplitFailed {
+    error: TopicError,
+    /// An earlier partition's records were written (the request cannot run again whole).
+    wrote_some: bool,
+}
+
+/// What a produce answers, and whether a cluster member that does not lead may send it on to
+/// the leader: refused with `not_leader` before anything was written.
+pub(crate) struct ProduceAnswer {
+    /// `produce_ack`s, or one `error`.
+    pub(crate) messages: Vec<Message>,
+    pub(crate) forwardable: bool,
+}
+
+impl ProduceAnswer {
+    fn refused((code, text): Refusal) -> ProduceAnswer {
+        ProduceAnswer {
+            messages: vec![error_message(code, text)],
+            forwardable: false,
+        }
+    }
+}
+
+/// An `error` frame's message.
+pub(crate) fn error_message(code: &str, text: impl Into<String>) -> Message {
+    Message::Error(strand_wire::quic::ErrorReply {
+        code: code.to_string(),
+        message: text.into(),
+    })
 }
 
 /// A message whose key the log cannot store (keys are at most `KEY_BYTES_MAX` bytes) refuses
