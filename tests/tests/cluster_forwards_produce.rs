@@ -1,16 +1,16 @@
-//! A QUIC `produce_topic` sent to a member that does not lead is forwarded to the leader
-//! (issue 22: "a write sent to any node is forwarded to its group's leader"): the follower
-//! answers the leader's `produce_ack`s, the records are on every member at the same `_seq`s,
-//! an idempotent producer's retry through another follower is answered as a duplicate of the
-//! forwarded original, and the leader's refusals (a batch out of order) come back with
-//! their code.
+//! A QUIC `produce_topic` or `produce_table` sent to a member that does not lead is forwarded
+//! to the leader (issue 22: "a write sent to any node is forwarded to its group's leader"):
+//! the follower answers the leader's `produce_ack`s, the records are on every member at the
+//! same `_seq`s, an idempotent producer's retry through another follower is answered as a
+//! duplicate of the forwarded original, and the leader's refusals (a batch out of order, a
+//! duplicate key) come back with their code.
 
 use strand_tests::cluster::{agreed_leader, caught_up, free_quic_addrs, member_options};
-use strand_tests::{basic, sql_ok, StrandServer, ADMIN_PASSWORD};
+use strand_tests::{basic, rows, sql_ok, StrandServer, ADMIN_PASSWORD};
 use strand_wire::quic::client::Client;
 use strand_wire::quic::{
     BatchSequence, Fetch, Idempotence, Message, PartitionIndex, Partitioning, ProduceAck,
-    ProduceRecord, ProduceTopic, ProducerId, ReadFrom,
+    ProduceRecord, ProduceTable, ProduceTopic, ProducerId, ReadFrom,
 };
 
 const TOPIC: &str = "app.events";
@@ -104,6 +104,8 @@ fn produces_sent_to_a_follower_are_written_by_the_leader() {
         &format!("CREATE TOPIC {TOPIC} WITH (PARTITIONS = {PARTITIONS})"),
         "CREATE USER bob WITH PASSWORD 'bob has a long password'",
         &format!("GRANT INSERT ON {TOPIC} TO bob"),
+        "CREATE TABLE app.items (id BIGINT PRIMARY KEY, v BIGINT)",
+        "GRANT INSERT ON app.items TO bob",
     ] {
         sql_ok(all[leader_at], &admin, ddl, &[]);
     }
@@ -167,7 +169,32 @@ fn produces_sent_to_a_follower_are_written_by_the_leader() {
     let refused = runtime.block_on(send(&second, batch()));
     assert_eq!(refused, Err("out_of_order".to_string()));
 
+    // Rows into a table, through a follower; then one of them again: the leader's refusal.
+    let table_rows = |ids: &[i64]| {
+        Message::ProduceTable(ProduceTable {
+            table: "app.items".to_string(),
+            idempotence: None,
+            rows_json: ids
+                .iter()
+                .map(|id| format!(r#"{{"id": {id}, "v": 1}}"#))
+                .collect(),
+        })
+    };
+    let acks = runtime
+        .block_on(send(&first, table_rows(&[1, 2, 3])))
+        .expect("acked");
+    assert_eq!(acks.len(), 1);
+    assert_eq!(acks[0].count, 3);
+    let again = runtime.block_on(send(&second, table_rows(&[3])));
+    assert_eq!(again, Err("invalid_row".to_string()));
+
     caught_up(&all);
+    let select = "SELECT id, _seq FROM app.items ORDER BY id";
+    let table_on_leader = rows(all[leader_at], &admin, select, &[]);
+    assert_eq!(table_on_leader.len(), 3, "{table_on_leader:?}");
+    for node in &all {
+        assert_eq!(rows(node, &admin, select, &[]), table_on_leader);
+    }
     let on_leader = runtime.block_on(records(all[leader_at]));
     assert_eq!(on_leader.len(), 2 + 12 + 1 + 1, "{on_leader:?}");
     assert_eq!(

@@ -84,7 +84,7 @@ impl QuicHandlers {
 
     /// What produces a `produce_topic` other members forward to this one, as its user.
     pub fn produce_runner(&self, users: Arc<UserDirectory>) -> ProduceRunnerOnLeader {
-        ProduceRunnerOnLeader::new(self.topics.clone(), users)
+        ProduceRunnerOnLeader::new(self.topics.clone(), self.sql.engine(), users)
     }
 
     /// The server's metrics, for the listener's connection and stream counts.

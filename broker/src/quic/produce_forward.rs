@@ -1,6 +1,7 @@
-//! `produce_topic` on a cluster member that does not lead: sent on to the leader
-//! (`cluster/forward.rs`), whose answer frames become the client's ([`forwarded`]); and the
-//! leader's side, [`ProduceRunnerOnLeader`], which produces a forwarded request as its user.
+//! `produce_topic` and `produce_table` on a cluster member that does not lead: sent on to the
+//! leader (`cluster/forward.rs`), whose answer frames become the client's
+//! ([`forwarded_produce`]); and the leader's side, [`ProduceRunnerOnLeader`], which produces a
+//! forwarded request as its user.
 //!
 //! Only a produce refused with `not_leader` before anything was written is sent on (see
 //! [`super::topics::ProduceAnswer`]), so the leader producing all of it writes nothing twice.
@@ -9,29 +10,32 @@
 
 use std::sync::Arc;
 
-use strand_wire::quic::{codes, decode_frame, DecodeStep, Frame, Message, ProduceTopic, RequestId};
+use strand_wire::quic::{codes, decode_frame, DecodeStep, Frame, Message, RequestId};
 
+use super::sql::table_produce_answer;
 use super::topics::{error_message, TopicService};
 use crate::cluster::forward::{
     ForwardError, ForwardedFrames, ForwardedProduce, ForwardedProduceRun, ForwardedProduceRunner,
     SqlForwarder,
 };
+use crate::engine::Engine;
 use crate::forwarding::forwarded_session;
 use crate::session::Session;
 use crate::users::UserDirectory;
 
-/// The frames to answer `request` with, by the leader: its answer, or `here` (this node's
-/// `not_leader`) when no other member is known to lead, or `unavailable` when the leader did
-/// not answer (the produce may or may not have been written there).
-pub(super) async fn forwarded(
+/// The frames to answer `request` (a `produce_topic` or `produce_table`) with, by the leader:
+/// its answer, or `here` (this node's `not_leader`) when no other member is known to lead, or
+/// `unavailable` when the leader did not answer (the produce may or may not have been written
+/// there).
+pub(super) async fn forwarded_produce(
     forwarder: &SqlForwarder,
     session: &Session,
-    request: &ProduceTopic,
+    request: Message,
     here: Vec<Message>,
 ) -> Vec<Message> {
     let frame = Frame {
         request_id: RequestId(0),
-        message: Message::ProduceTopic(request.clone()),
+        message: request,
     };
     // It arrived as a frame, so it encodes as one.
     let Ok(frame) = frame.to_bytes() else {
@@ -46,7 +50,7 @@ pub(super) async fn forwarded(
         Ok(answer) => leaders_answer(answer),
         Err(ForwardError::NoLeader) => here,
         Err(error) => {
-            tracing::warn!(%error, topic = %request.topic, "a forwarded produce got no answer");
+            tracing::warn!(%error, user = %session.user(), "a forwarded produce got no answer");
             let text = format!(
                 "{error}; the produce was sent on to the leader and may or may not have been \
                  written there: send it again (an idempotent producer's retry is not written \
@@ -84,27 +88,45 @@ fn leaders_answer(answer: ForwardedFrames) -> Vec<Message> {
 /// Produces what other members forward, as the user each names.
 pub struct ProduceRunnerOnLeader {
     topics: Arc<TopicService>,
+    engine: Arc<Engine>,
     users: Arc<UserDirectory>,
 }
 
 impl ProduceRunnerOnLeader {
-    /// Produces through `topics` as the users of `users`.
-    pub(super) fn new(topics: Arc<TopicService>, users: Arc<UserDirectory>) -> Self {
-        ProduceRunnerOnLeader { topics, users }
+    /// Produces to topics through `topics` and to tables through `engine`, as the users of
+    /// `users`.
+    pub(super) fn new(
+        topics: Arc<TopicService>,
+        engine: Arc<Engine>,
+        users: Arc<UserDirectory>,
+    ) -> Self {
+        ProduceRunnerOnLeader {
+            topics,
+            engine,
+            users,
+        }
     }
 }
 
 impl ForwardedProduceRunner for ProduceRunnerOnLeader {
     fn produce(&self, request: ForwardedProduce) -> ForwardedProduceRun {
-        let (topics, users) = (self.topics.clone(), self.users.clone());
+        let (topics, engine) = (self.topics.clone(), self.engine.clone());
+        let users = self.users.clone();
         Box::pin(async move {
+            // Answered here, never sent on again: a leader that no longer leads answers
+            // `not_leader`, and the client gets that.
             let messages = match decoded(&users, &request) {
-                Ok((session, produce)) => {
-                    // Answered here, never sent on again: a leader that no longer leads
-                    // answers `not_leader`, and the client gets that.
-                    let answer = topics.produce_answer(&session, Arc::new(produce)).await;
-                    answer.messages
+                Ok((session, Message::ProduceTopic(produce))) => {
+                    let produce = Arc::new(produce);
+                    topics.produce_answer(&session, produce).await.messages
                 }
+                Ok((session, Message::ProduceTable(produce))) => {
+                    let produce = Arc::new(produce);
+                    table_produce_answer(&engine, &session, produce)
+                        .await
+                        .messages
+                }
+                Ok(_) => vec![not_a_produce()],
                 Err(refused) => vec![refused],
             };
             let frames = messages
@@ -122,32 +144,29 @@ impl ForwardedProduceRunner for ProduceRunnerOnLeader {
     }
 }
 
-/// The forwarded request's session and produce, or the `error` frame to answer.
+fn not_a_produce() -> Message {
+    let text = "a forwarded produce is not one produce_topic or produce_table frame";
+    error_message(codes::MALFORMED_FRAME, text)
+}
+
+/// The forwarded request's session and message, or the `error` frame to answer.
 fn decoded(
     users: &UserDirectory,
     request: &ForwardedProduce,
-) -> Result<(Session, ProduceTopic), Message> {
+) -> Result<(Session, Message), Message> {
     let session = forwarded_session(users, &request.user, request.incarnation)
         .map_err(|error| error_message(codes::USER_DROPPED, error.message))?;
     match decode_frame(&request.frame) {
-        Ok(DecodeStep::Frame {
-            frame:
-                Frame {
-                    message: Message::ProduceTopic(produce),
-                    ..
-                },
-            consumed,
-        }) if consumed == request.frame.len() => Ok((session, produce)),
-        _ => Err(error_message(
-            codes::MALFORMED_FRAME,
-            "a forwarded produce is not one produce_topic frame",
-        )),
+        Ok(DecodeStep::Frame { frame, consumed }) if consumed == request.frame.len() => {
+            Ok((session, frame.message))
+        }
+        _ => Err(not_a_produce()),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use strand_wire::quic::{PartitionIndex, ProduceAck, Seq};
+    use strand_wire::quic::{PartitionIndex, ProduceAck, ProduceTopic, Seq};
 
     use super::*;
 

@@ -3,8 +3,8 @@
 //! `produce_table` inserts its rows as one durable batch and acks their `_seq` range.
 //!
 //! On a cluster member that does not lead, a `sql` that fails with `not_leader` is forwarded
-//! to the leader, whose answer is the client's; `produce_table` is not (it answers
-//! `not_leader`; `produce_topic` is forwarded, `produce_forward.rs`).
+//! to the leader, whose answer is the client's; so is a `produce_table` refused with
+//! `not_leader` (`produce_forward.rs`).
 //!
 //! Idempotent produce is served for topics only: a `produce_table` that carries a producer id
 //! is refused (`unsupported`), since tables already refuse a second row with the same primary
@@ -17,7 +17,9 @@ use strand_wire::quic::{
     codes, Message, PartitionIndex, ProduceAck, ProduceTable, Seq, Sql, SqlResult,
 };
 
+use super::produce_forward::forwarded_produce;
 use super::responder::{ReplyError, Responder};
+use super::topics::ProduceAnswer;
 use crate::api::SqlSuccess;
 use crate::cluster::forward::{ForwardedSql, SqlForwarder};
 use crate::engine::Engine;
@@ -39,6 +41,11 @@ impl SqlOverQuic {
             engine,
             forwarder: None,
         }
+    }
+
+    /// The engine `sql` and `produce_table` run on.
+    pub(crate) fn engine(&self) -> Arc<Engine> {
+        self.engine.clone()
     }
 
     /// Forward `sql` requests that fail with `not_leader` through `forwarder`.
@@ -113,71 +120,101 @@ impl SqlOverQuic {
         .unwrap_or_else(|join_error| Err(ApiError::internal(&join_error)))
     }
 
+    /// Answers `request`: here, or on a cluster member that does not lead, by the leader
+    /// (`produce_forward.rs`).
     pub(crate) async fn produce_table(
         &self,
         session: &Session,
         request: ProduceTable,
         reply: &mut Responder,
     ) -> Result<(), ReplyError> {
-        if request.idempotence.is_some() {
-            let text = "idempotent produce is served for topics; a table refuses a second row \
-                        with the same primary key, so send produce_table without a producer id";
-            return reply.error(codes::UNSUPPORTED, text).await;
+        let request = Arc::new(request);
+        let answer = table_produce_answer(&self.engine, session, request.clone()).await;
+        let messages = match (&self.forwarder, answer.forwardable) {
+            (Some(forwarder), true) => {
+                let message = Message::ProduceTable(ProduceTable::clone(&request));
+                forwarded_produce(forwarder, session, message, answer.messages).await
+            }
+            _ => answer.messages,
+        };
+        for message in messages {
+            reply.send(message).await?;
         }
-        if request.rows_json.is_empty() || request.rows_json.len() > PRODUCE_TABLE_ROWS_MAX {
-            let text = format!(
-                "a produce_table batch has 1 to {PRODUCE_TABLE_ROWS_MAX} rows, not {}",
-                request.rows_json.len()
-            );
-            return reply.error(codes::LIMIT_EXCEEDED, text).await;
+        Ok(())
+    }
+}
+
+/// What this node answers a `produce_table`: a `produce_ack`, or one `error`; forwardable
+/// when refused with `not_leader` (the rows go in as one statement, so nothing was written).
+pub(super) async fn table_produce_answer(
+    engine: &Arc<Engine>,
+    session: &Session,
+    request: Arc<ProduceTable>,
+) -> ProduceAnswer {
+    if request.idempotence.is_some() {
+        let text = "idempotent produce is served for topics; a table refuses a second row \
+                    with the same primary key, so send produce_table without a producer id";
+        return ProduceAnswer::refused((codes::UNSUPPORTED, text.to_string()));
+    }
+    if request.rows_json.is_empty() || request.rows_json.len() > PRODUCE_TABLE_ROWS_MAX {
+        let text = format!(
+            "a produce_table batch has 1 to {PRODUCE_TABLE_ROWS_MAX} rows, not {}",
+            request.rows_json.len()
+        );
+        return ProduceAnswer::refused((codes::LIMIT_EXCEEDED, text));
+    }
+    let mut rows = Vec::with_capacity(request.rows_json.len());
+    for (index, text) in request.rows_json.iter().enumerate() {
+        match serde_json::from_str::<Map<String, Json>>(text) {
+            Ok(row) => rows.push(row),
+            Err(error) => {
+                let text = format!("row {index} is not a JSON object: {error}");
+                return ProduceAnswer::refused((codes::INVALID_ROW, text));
+            }
         }
-        let mut rows = Vec::with_capacity(request.rows_json.len());
-        for (index, text) in request.rows_json.iter().enumerate() {
-            match serde_json::from_str::<Map<String, Json>>(text) {
-                Ok(row) => rows.push(row),
-                Err(error) => {
-                    let text = format!("row {index} is not a JSON object: {error}");
-                    return reply.error(codes::INVALID_ROW, text).await;
+    }
+    let engine = engine.clone();
+    let owned = session.clone();
+    let table = request.table.clone();
+    let written =
+        tokio::task::spawn_blocking(move || engine.insert_json_rows(&owned, &table, &rows)).await;
+    match written {
+        Ok(Ok(seqs)) => {
+            let (Some(first), Some(last)) = (seqs.first(), seqs.last()) else {
+                let text = "no row was written".to_string();
+                return ProduceAnswer::refused((codes::INVALID_ROW, text));
+            };
+            tracing::debug!(user = %session.user(), table = %request.table,
+                first = first.0, last = last.0, rows = seqs.len(), "produced rows");
+            let ack = ProduceAck {
+                partition: PartitionIndex(0),
+                first: Seq(first.0),
+                last: Seq(last.0),
+                count: u32::try_from(seqs.len()).unwrap_or(u32::MAX),
+                duplicate: false,
+            };
+            ProduceAnswer::answered(vec![Message::ProduceAck(ack)])
+        }
+        Ok(Err(error)) => {
+            let code = match error.code {
+                ErrorCode::NotFound => codes::UNKNOWN_TABLE,
+                ErrorCode::Sql(code) if code == strand_sql_view::code::UNKNOWN_TABLE => {
+                    codes::UNKNOWN_TABLE
                 }
+                ErrorCode::Forbidden => codes::FORBIDDEN,
+                ErrorCode::Internal => codes::STORAGE_ERROR,
+                ErrorCode::StorageFull => codes::STORAGE_FULL,
+                ErrorCode::NotLeader => codes::NOT_LEADER,
+                ErrorCode::Unavailable => codes::UNAVAILABLE,
+                ErrorCode::Overloaded => codes::OVERLOADED,
+                _ => codes::INVALID_ROW,
+            };
+            ProduceAnswer {
+                forwardable: error.code == ErrorCode::NotLeader,
+                ..ProduceAnswer::refused((code, error.message))
             }
         }
-        let engine = self.engine.clone();
-        let owned = session.clone();
-        let table = request.table.clone();
-        let written =
-            tokio::task::spawn_blocking(move || engine.insert_json_rows(&owned, &table, &rows))
-                .await;
-        match written {
-            Ok(Ok(seqs)) => {
-                let (Some(first), Some(last)) = (seqs.first(), seqs.last()) else {
-                    return reply.error(codes::INVALID_ROW, "no row was written").await;
-                };
-                tracing::debug!(user = %session.user(), table = %request.table,
-                    first = first.0, last = last.0, rows = seqs.len(), "produced rows");
-                let ack = ProduceAck {
-                    partition: PartitionIndex(0),
-                    first: Seq(first.0),
-                    last: Seq(last.0),
-                    count: u32::try_from(seqs.len()).unwrap_or(u32::MAX),
-                    duplicate: false,
-                };
-                reply.send(Message::ProduceAck(ack)).await
-            }
-            Ok(Err(error)) => {
-                let code = match error.code {
-                    ErrorCode::NotFound => codes::UNKNOWN_TABLE,
-                    ErrorCode::Sql(code) if code == strand_sql_view::code::UNKNOWN_TABLE => {
-                        codes::UNKNOWN_TABLE
-                    }
-                    ErrorCode::Forbidden => codes::FORBIDDEN,
-                    ErrorCode::Internal => codes::STORAGE_ERROR,
-                    ErrorCode::StorageFull => codes::STORAGE_FULL,
-                    _ => codes::INVALID_ROW,
-                };
-                reply.error(code, error.message).await
-            }
-            Err(error) => reply.error(codes::STORAGE_ERROR, error.to_string()).await,
-        }
+        Err(error) => ProduceAnswer::refused((codes::STORAGE_ERROR, error.to_string())),
     }
 }
 

@@ -79,8 +79,9 @@ impl TopicService {
         let answer = self.produce_answer(session, request.clone()).await;
         let messages = match (self.forwarder.get(), answer.forwardable) {
             (Some(forwarder), true) => {
-                super::produce_forward::forwarded(forwarder, session, &request, answer.messages)
-                    .await
+                let here = answer.messages;
+                let message = Message::ProduceTopic(ProduceTopic::clone(&request));
+                super::produce_forward::forwarded_produce(forwarder, session, message, here).await
             }
             _ => answer.messages,
         };
@@ -293,7 +294,16 @@ pub(crate) struct ProduceAnswer {
 }
 
 impl ProduceAnswer {
-    fn refused((code, text): Refusal) -> ProduceAnswer {
+    /// `messages`, which nobody forwards.
+    pub(crate) fn answered(messages: Vec<Message>) -> ProduceAnswer {
+        ProduceAnswer {
+            messages,
+            forwardable: false,
+        }
+    }
+
+    /// One `error` frame, which nobody forwards.
+    pub(crate) fn refused((code, text): Refusal) -> ProduceAnswer {
         ProduceAnswer {
             messages: vec![error_message(code, text)],
             forwardable: false,
