@@ -1,12 +1,13 @@
 //! Users and grants on a three-node cluster: created on the leader, they exist on every
 //! member with the same incarnation, so a user's rows (in partitions named by it) written
 //! through the leader are that user's rows on every member. A member that does not lead
-//! forwards a user change to the leader. A dropped user can log in nowhere, and a member
-//! restarted afterwards still knows only what the cluster agreed.
+//! forwards a user change to the leader. A token issued by one member is accepted by every
+//! member (they sign with one key, derived from the cluster secret). A dropped user can log in
+//! nowhere, and a member restarted afterwards still knows only what the cluster agreed.
 
 use strand_tests::cluster::caught_up;
 use strand_tests::local_cluster::LocalCluster;
-use strand_tests::{basic, login, rows, sql, ADMIN_PASSWORD};
+use strand_tests::{basic, bearer, login, rows, sql, ADMIN_PASSWORD};
 
 const ALICE: &str = "alice";
 const ALICE_PASSWORD: &str = "alice has a long password";
@@ -39,6 +40,16 @@ fn users_grants_and_their_rows_are_the_same_on_every_member() {
     ] {
         let answer = sql(leader_node, &admin, &statement, &[]);
         assert_eq!(answer.status, 200, "{statement}: {}", answer.text);
+    }
+    // A token from one member works on every member.
+    let token = bearer(follower, "admin", ADMIN_PASSWORD);
+    for node in &all {
+        let answer = sql(node, &token, "SELECT id FROM app.board", &[]);
+        assert_eq!(
+            answer.status, 200,
+            "token on {}: {}",
+            node.http, answer.text
+        );
     }
     let alice = basic(ALICE, ALICE_PASSWORD);
     let answer = sql(

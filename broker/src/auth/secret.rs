@@ -65,6 +65,21 @@ impl JwtSecret {
         &self.0
     }
 
+    /// A cluster member's signing key, derived from the cluster secret, so that every member
+    /// derives the same one: a token issued by any member is accepted by all, and a client
+    /// that resumes on another member keeps its session. Anyone who holds the cluster secret
+    /// can sign tokens then, as they can already run SQL as any user (docs/cluster.md).
+    pub fn of_cluster(cluster_secret: &[u8]) -> JwtSecret {
+        use sha2::{Digest, Sha256};
+        // A fixed label first, so this key is of no other use of the secret (the peer proofs
+        // MAC with the secret itself).
+        let key = Sha256::new()
+            .chain_update(b"strand jwt signing key v1\0")
+            .chain_update(cluster_secret)
+            .finalize();
+        JwtSecret(key[..JWT_SECRET_BYTES.min(key.len())].to_vec())
+    }
+
     /// Load `<data_dir>/jwt.secret`, creating it on first start.
     pub fn load_or_create(data_dir: &Path) -> Result<JwtSecret, SecretError> {
         let path = data_dir.join(SECRET_FILE);
@@ -117,6 +132,17 @@ fn create(path: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn members_of_one_cluster_derive_one_signing_key() {
+        let secret = b"the cluster's shared secret".as_slice();
+        let key = JwtSecret::of_cluster(secret);
+        assert_eq!(key.bytes(), JwtSecret::of_cluster(secret).bytes());
+        assert_eq!(key.bytes().len(), JWT_SECRET_BYTES);
+        assert_ne!(key.bytes(), &secret[..JWT_SECRET_BYTES.min(secret.len())]);
+        let other = JwtSecret::of_cluster(b"another cluster's shared secret");
+        assert_ne!(key.bytes(), other.bytes());
+    }
 
     #[test]
     fn created_once_private_and_stable() {

@@ -169,7 +169,11 @@ impl Server {
         let store = Arc::new(open_store(&data_dir, config, syncs.clone())?);
         let users = Arc::new(UserDirectory::open(&store, PasswordHashing::default())?);
         let admin = users.bootstrap_admin(admin_password, config.cluster.is_some())?;
-        let secret = JwtSecret::load_or_create(&data_dir)?;
+        // A cluster's members sign with one key, so a token works on every member.
+        let secret = match &config.cluster {
+            Some(cluster) => JwtSecret::of_cluster(&cluster.secret),
+            None => JwtSecret::load_or_create(&data_dir)?,
+        };
         let tls = TlsIdentity::load_or_create(&data_dir).map_err(QuicError::from)?;
         let metrics = Arc::new(Metrics::new(syncs));
         let auth = Authenticator::new(users.clone(), &secret, config.token_ttl)
