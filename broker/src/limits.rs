@@ -191,6 +191,18 @@ pub const CLUSTER_HEARTBEAT_MS: u64 = 150;
 pub const CLUSTER_ELECTION_TIMEOUT_MS_MIN: u64 = 600;
 /// Longest election timeout.
 pub const CLUSTER_ELECTION_TIMEOUT_MS_MAX: u64 = 1_200;
+
+/// Data groups of a cluster: table and topic partitions are spread over this many Raft
+/// groups by a stable hash of their ids (`cluster/groups.rs`), however many users and topics
+/// there are. Every member of a cluster must share it: changing it moves partitions to other
+/// groups, so it needs a new cluster.
+pub const CLUSTER_DATA_GROUPS: u32 = 3;
+/// How often a node steers its data groups' elections towards the meta group's leader
+/// (`cluster/placement.rs`).
+pub const CLUSTER_PLACEMENT_CHECK_MS: u64 = 100;
+/// How long a data group may stay without a leader this node knows before every member may
+/// stand for it (the meta leader's own candidacy failed, e.g. its copy of the group lags).
+pub const CLUSTER_PLACEMENT_FALLBACK_MS: u64 = 3_000;
 /// Default cap on one user's WebSocket plus QUIC connections (SPEC section 8).
 pub const CONNECTIONS_PER_USER_MAX_DEFAULT: u64 = 1_000;
 /// Largest value any connection cap may be set to.

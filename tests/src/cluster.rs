@@ -61,9 +61,19 @@ pub fn joining_options(id: usize, quic: &[String], secret_file: &std::path::Path
 
 /// The meta group's status as `node` sees it.
 pub fn meta(node: &StrandServer) -> Value {
+    groups(node).swap_remove(0)
+}
+
+/// Every group's status as `node` sees it, the meta group first.
+pub fn groups(node: &StrandServer) -> Vec<Value> {
     let answer = get(&node.url("/v1/cluster/status"));
     assert_eq!(answer.status, 200, "{}", answer.text);
-    answer.json()["groups"][0].clone()
+    let groups = answer.json()["groups"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(!groups.is_empty(), "no groups: {}", answer.text);
+    groups
 }
 
 /// `node`'s id in its cluster.
@@ -79,30 +89,65 @@ pub fn agreed_leader(nodes: &[&StrandServer]) -> (u64, u64) {
     let deadline = Instant::now() + AGREE_TIMEOUT;
     let ids: Vec<u64> = nodes.iter().map(|n| node_id(n)).collect();
     loop {
-        let views: Vec<Value> = nodes.iter().map(|node| meta(node)).collect();
-        let leaders: Vec<Option<u64>> = views.iter().map(|v| v["leader"].as_u64()).collect();
-        let terms: Vec<u64> = views
-            .iter()
-            .map(|v| v["term"].as_u64().unwrap_or(0))
-            .collect();
-        if let Some(Some(leader)) = leaders.first() {
-            let agreed =
-                leaders.iter().all(|l| *l == Some(*leader)) && terms.iter().all(|t| *t == terms[0]);
-            if let (true, Some(at)) = (agreed, ids.iter().position(|i| i == leader)) {
-                if views[at]["role"] == "leader" {
-                    return (*leader, terms[0]);
-                }
-            }
+        let all: Vec<Vec<Value>> = nodes.iter().map(|node| groups(node)).collect();
+        if let Some(leader) = agreed_in_every_group(&all, &ids) {
+            return (leader, all[0][0]["term"].as_u64().unwrap_or(0));
         }
         assert!(
             Instant::now() < deadline,
-            "no agreed leader within {AGREE_TIMEOUT:?}: {views:?}"
+            "no agreed leader in every group within {AGREE_TIMEOUT:?}: {all:?}"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
-/// Waits until every node of `nodes` has applied the leader's whole log.
+/// The leader every node names in every group (the meta group's leader leads the data
+/// groups too), in one term per group, if they agree and that node says it leads each.
+fn agreed_in_every_group(all: &[Vec<Value>], ids: &[u64]) -> Option<u64> {
+    let leader = all.first()?.first()?["leader"].as_u64()?;
+    let at = ids.iter().position(|i| *i == leader)?;
+    let count = all[0].len();
+    for group in 0..count {
+        let term = all[0][group]["term"].as_u64();
+        for view in all {
+            let seen = view.get(group)?;
+            if seen["leader"].as_u64() != Some(leader) || seen["term"].as_u64() != term {
+                return None;
+            }
+        }
+        if all[at][group]["role"] != "leader" {
+            return None;
+        }
+    }
+    Some(leader)
+}
+
+/// Each group's last log index on `node`, the meta group first.
+fn last_indexes(node: &StrandServer) -> Vec<Option<u64>> {
+    groups(node)
+        .iter()
+        .map(|g| g["last_log_index"].as_u64())
+        .collect()
+}
+
+/// Whether every node of `nodes` applied each group through `last` (by group).
+fn applied_through(nodes: &[&StrandServer], last: &[Option<u64>]) -> (bool, Vec<Vec<Option<u64>>>) {
+    let applied: Vec<Vec<Option<u64>>> = nodes
+        .iter()
+        .map(|n| {
+            groups(n)
+                .iter()
+                .map(|g| g["applied_index"].as_u64())
+                .collect()
+        })
+        .collect();
+    let done = applied.iter().all(|node| {
+        node.len() == last.len() && node.iter().zip(last).all(|(a, l)| a.is_some() && *a >= *l)
+    });
+    (done, applied)
+}
+
+/// Waits until every node of `nodes` has applied the leader's whole log, in every group.
 pub fn caught_up(nodes: &[&StrandServer]) {
     let deadline = Instant::now() + AGREE_TIMEOUT;
     loop {
@@ -112,12 +157,9 @@ pub fn caught_up(nodes: &[&StrandServer]) {
             .iter()
             .position(|i| *i == leader)
             .expect("leader is a node");
-        let last = meta(nodes[at])["last_log_index"].as_u64();
-        let applied: Vec<Option<u64>> = nodes
-            .iter()
-            .map(|n| meta(n)["applied_index"].as_u64())
-            .collect();
-        if applied.iter().all(|a| *a >= last && a.is_some()) {
+        let last = last_indexes(nodes[at]);
+        let (done, applied) = applied_through(nodes, &last);
+        if done {
             return;
         }
         assert!(
@@ -136,14 +178,11 @@ pub fn caught_up_while_writing(nodes: &[&StrandServer]) {
         .iter()
         .position(|n| node_id(n) == leader)
         .expect("leader is a node");
-    let last = meta(nodes[at])["last_log_index"].as_u64();
+    let last = last_indexes(nodes[at]);
     let deadline = Instant::now() + AGREE_TIMEOUT;
     loop {
-        let applied: Vec<Option<u64>> = nodes
-            .iter()
-            .map(|n| meta(n)["applied_index"].as_u64())
-            .collect();
-        if applied.iter().all(|a| *a >= last && a.is_some()) {
+        let (done, applied) = applied_through(nodes, &last);
+        if done {
             return;
         }
         assert!(

@@ -1,6 +1,9 @@
 //! The cluster (issue 22): nodes agree through openraft, over the QUIC listener.
 //!
 //! - `types`: openraft's type configuration and the entries' payload.
+//! - `groups`: which Raft group replicates a partition (the meta group, or a data group by a
+//!   stable hash), and the order between groups; `placement`: data groups led by the meta
+//!   group's leader.
 //! - `raft_log`: the Raft log and vote on disk (openraft's `RaftLogStorage`).
 //! - `state_machine`: entries applied to the local store, and snapshots (`RaftStateMachine`).
 //! - `peer_auth`: the cluster secret's proof, both ways, bound to the TLS session (sans-IO).
@@ -17,10 +20,12 @@
 //! records mean (tables, topics).
 
 pub mod forward;
+pub mod groups;
 pub mod links;
 pub mod members;
 pub mod node;
 pub mod peer_auth;
+mod placement;
 pub mod raft_log;
 pub mod rpc;
 pub mod serve;

@@ -5,7 +5,9 @@
 //! started with `--join` proposes none and waits to be added), changes the membership of
 //! every group on request (`members.rs`), and answers what `strand cluster status` shows.
 //!
-//! Today there is one group, the meta group (id 0); data groups will be more of the same.
+//! The groups are the meta group (id 0) and the data groups (`groups.rs`); every member is a
+//! voter of every group, and `placement.rs` keeps the data groups' leaders on the meta
+//! group's.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -16,24 +18,25 @@ use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
 use strand_log::Store;
 
 use super::forward::{ForwardedProduceRunner, ForwardedSqlRunner, SqlForwarder};
+use super::groups::{AppliedIndexes, GroupMap};
 use super::links::{GroupNetwork, PeerLinks};
 use super::members::{self, Member, MembershipError};
+use super::placement;
 use super::raft_log::RaftLogStore;
 use super::rpc::GroupId;
 use super::serve::PeerService;
-use super::state_machine::{ClusterStateMachine, Listener};
+use super::state_machine::{ClusterStateMachine, GroupPlace, Listener};
 use super::status::{ClusterStatus, GroupStatus};
 use super::tls;
 use super::types::{ClusterTypes, NodeId};
-use super::writer::ClusterWriter;
+use super::writer::{ClusterWriter, ClusterWriters};
 use crate::config::ClusterSettings;
 use crate::limits::{
     CLUSTER_ELECTION_TIMEOUT_MS_MAX, CLUSTER_ELECTION_TIMEOUT_MS_MIN, CLUSTER_HEARTBEAT_MS,
     CLUSTER_SNAPSHOT_EVERY_ENTRIES,
 };
 
-/// The meta group: catalog, users, grants, topics, group offsets.
-pub const META_GROUP: GroupId = 0;
+pub use super::groups::META_GROUP;
 
 /// Where the cluster keeps its groups, under the data directory.
 const CLUSTER_DIR: &str = "cluster";
@@ -78,19 +81,23 @@ pub struct ClusterNode {
     settings: ClusterSettings,
     groups: Vec<Raft<ClusterTypes>>,
     /// Each group's writer, by group id.
-    writers: Vec<Arc<ClusterWriter>>,
+    writers: Arc<ClusterWriters>,
     links: Arc<PeerLinks>,
     peers: Arc<PeerService>,
+    /// The task that keeps the data groups' leaders on the meta group's (`placement.rs`).
+    placement: tokio::task::JoinHandle<()>,
 }
 
 impl ClusterNode {
-    /// Opens the groups under `data_dir` and starts Raft; call once the QUIC listener can
-    /// take [`ClusterNode::peer_service`]'s connections soon (peers retry until it does).
+    /// Opens the groups of `map` under `data_dir` and starts Raft; call once the QUIC
+    /// listener can take [`ClusterNode::peer_service`]'s connections soon (peers retry until
+    /// it does).
     pub async fn start(
         settings: &ClusterSettings,
         data_dir: &Path,
         store: Arc<Store>,
         listener: Listener,
+        map: GroupMap,
     ) -> Result<ClusterNode, ClusterError> {
         let config = Config {
             cluster_name: "strand".to_string(),
@@ -106,9 +113,10 @@ impl ClusterNode {
                 .map_err(|e| ClusterError::Config(e.to_string()))?,
         );
         let links = Arc::new(dial_links(settings)?);
+        let indexes = Arc::new(AppliedIndexes::new(&map));
         let mut groups = Vec::new();
-        let mut writers = Vec::new();
-        for group in [META_GROUP] {
+        let mut writers: Vec<Arc<ClusterWriter>> = Vec::new();
+        for group in map.groups() {
             let dir = group_dir(data_dir, group);
             let log =
                 RaftLogStore::open(&dir.join("raft-log")).map_err(|e| ClusterError::RaftLog {
@@ -120,7 +128,12 @@ impl ClusterNode {
                     group,
                     reason: e.to_string(),
                 })?
-                .with_listener(listener.clone());
+                .with_listener(listener.clone())
+                .in_place(GroupPlace {
+                    group,
+                    map: map.clone(),
+                    indexes: indexes.clone(),
+                });
             let network = GroupNetwork::new(links.clone(), group);
             let raft = Raft::new(settings.node_id, config.clone(), network, log, machine)
                 .await
@@ -128,29 +141,32 @@ impl ClusterNode {
                     group,
                     reason: e.to_string(),
                 })?;
-            writers.push(Arc::new(ClusterWriter::new(raft.clone(), store.clone())));
+            let meta = writers.first().cloned();
+            let writer =
+                ClusterWriter::new(raft.clone(), store.clone(), group, indexes.clone(), meta);
+            writers.push(Arc::new(writer));
             groups.push(raft);
         }
         tracing::warn!(
             node = settings.node_id,
-            "cluster mode is a preview: one Raft group carries every write; see docs/cluster.md \
-             for what is not there yet"
+            "cluster mode is a preview; see docs/cluster.md for what is not there yet"
         );
+        let placement = tokio::spawn(placement::steer_forever(settings.node_id, groups.clone()));
         let members = settings.members.iter().map(|(id, _)| *id).collect();
         let peers = PeerService::new(settings.node_id, members, &settings.secret, groups.clone());
         Ok(ClusterNode {
             settings: settings.clone(),
             groups,
-            writers,
+            writers: Arc::new(ClusterWriters::new(map, writers)),
             links,
             peers: Arc::new(peers),
+            placement,
         })
     }
 
-    /// The writer of the group that replicates every partition today (the meta group; data
-    /// groups by partition hash will take their partitions from it).
-    pub fn writer(&self) -> Option<Arc<ClusterWriter>> {
-        self.writers.first().cloned()
+    /// Every group's writer, and which partition goes to which group.
+    pub fn writers(&self) -> Arc<ClusterWriters> {
+        self.writers.clone()
     }
 
     /// What forwards a SQL request to the meta group's leader (`forward.rs`).
@@ -266,10 +282,20 @@ impl ClusterNode {
         Ok(self.members())
     }
 
-    /// Removes `node` from every group (see `members::remove`). Only the leader can.
+    /// Removes `node` from every group (see `members::remove`). Only the leader can. A group
+    /// that does not know the node is skipped (an addition cut short reached only the
+    /// groups before it); a node no group knows is `Unknown`.
     pub async fn remove_member(&self, node: NodeId) -> Result<Vec<Member>, MembershipError> {
+        let mut known = false;
         for (group, raft) in self.groups.iter().enumerate() {
-            members::remove(group as GroupId, raft, node).await?;
+            match members::remove(group as GroupId, raft, node).await {
+                Ok(()) => known = true,
+                Err(MembershipError::Unknown(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        if !known {
+            return Err(MembershipError::Unknown(node));
         }
         tracing::info!(node, "removed a member");
         Ok(self.members())
@@ -277,6 +303,7 @@ impl ClusterNode {
 
     /// Stops every group's Raft (the server is stopping).
     pub async fn shutdown(&self) {
+        self.placement.abort();
         for (group, raft) in self.groups.iter().enumerate() {
             if let Err(error) = raft.shutdown().await {
                 tracing::warn!(group, %error, "Raft did not stop cleanly");

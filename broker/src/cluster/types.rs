@@ -43,13 +43,27 @@ pub enum ClusterCommand {
         /// The records.
         batch: ReplicatedBatch,
     },
+    /// A data group's [`ClusterCommand::AppendInTerm`]: applied on a member only once it
+    /// applied the meta group through `meta_index`, the index the leader had applied when it
+    /// proposed them (`groups.rs`: a table's rows never arrive before the catalog change they
+    /// were checked against). Last, so older entries keep their postcard tags.
+    AppendAfterMeta {
+        /// The term the leader read the state in.
+        term: u64,
+        /// The meta group's applied index the batch follows.
+        meta_index: u64,
+        /// The records.
+        batch: ReplicatedBatch,
+    },
 }
 
 impl ClusterCommand {
     /// The records the entry carries.
     pub fn batch(&self) -> &ReplicatedBatch {
         match self {
-            ClusterCommand::Append(batch) | ClusterCommand::AppendInTerm { batch, .. } => batch,
+            ClusterCommand::Append(batch)
+            | ClusterCommand::AppendInTerm { batch, .. }
+            | ClusterCommand::AppendAfterMeta { batch, .. } => batch,
         }
     }
 
@@ -57,7 +71,16 @@ impl ClusterCommand {
     pub fn checked_in_term(&self) -> Option<u64> {
         match self {
             ClusterCommand::Append(_) => None,
-            ClusterCommand::AppendInTerm { term, .. } => Some(*term),
+            ClusterCommand::AppendInTerm { term, .. }
+            | ClusterCommand::AppendAfterMeta { term, .. } => Some(*term),
+        }
+    }
+
+    /// The meta group's index a member must have applied first (0: none).
+    pub fn meta_index(&self) -> u64 {
+        match self {
+            ClusterCommand::AppendAfterMeta { meta_index, .. } => *meta_index,
+            _ => 0,
         }
     }
 }
@@ -125,9 +148,12 @@ impl fmt::Display for ClusterCommand {
             batch.records.len(),
             batch.partition
         )?;
-        match self.checked_in_term() {
-            Some(term) => write!(f, " (checked in term {term})"),
-            None => Ok(()),
+        if let Some(term) = self.checked_in_term() {
+            write!(f, " (checked in term {term})")?;
+        }
+        match self.meta_index() {
+            0 => Ok(()),
+            index => write!(f, " after meta index {index}"),
         }
     }
 }

@@ -16,6 +16,8 @@ use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, Raft};
 use strand_log::{NewRecord, PartitionId, Seq, SeqRange, Store};
 
+use super::groups::{AppliedIndexes, GroupMap, META_GROUP};
+use super::rpc::GroupId;
 use super::types::{
     ClusterCommand, ClusterReply, ClusterTypes, NodeId, OwnedRecord, ReplicatedBatch,
 };
@@ -71,6 +73,13 @@ fn leader_text(leader: &Option<(NodeId, String)>) -> String {
 pub struct ClusterWriter {
     raft: Raft<ClusterTypes>,
     store: Arc<Store>,
+    group: GroupId,
+    /// This node's applied index of each group: a data entry names the meta group's.
+    indexes: Arc<AppliedIndexes>,
+    /// A data group's: the meta group's writer. Writes to every group are made by the meta
+    /// group's leader (`placement.rs`), where the catalog and the locks they are checked
+    /// against live.
+    meta: Option<Arc<ClusterWriter>>,
     /// Held while `_seq`s are issued and the entry is handed to openraft.
     order: tokio::sync::Mutex<()>,
     /// The term in which this node last confirmed it applied all earlier entries as leader.
@@ -83,11 +92,21 @@ pub struct ClusterWriter {
 }
 
 impl ClusterWriter {
-    /// A writer for `raft`'s group over the local `store`.
-    pub fn new(raft: Raft<ClusterTypes>, store: Arc<Store>) -> ClusterWriter {
+    /// A writer for `raft`, group `group`, over the local `store`; `meta` is the meta
+    /// group's writer, for a data group.
+    pub fn new(
+        raft: Raft<ClusterTypes>,
+        store: Arc<Store>,
+        group: GroupId,
+        indexes: Arc<AppliedIndexes>,
+        meta: Option<Arc<ClusterWriter>>,
+    ) -> ClusterWriter {
         ClusterWriter {
             raft,
             store,
+            group,
+            indexes,
+            meta,
             order: tokio::sync::Mutex::new(()),
             ready_term: AtomicU64::new(0),
             doubt_term: AtomicU64::new(0),
@@ -163,12 +182,18 @@ impl ClusterWriter {
             if seqs.is_empty() {
                 return Err(ReplicationError::Refused("an empty batch".to_string()));
             }
+            let term = checked_in;
+            let command = match self.meta {
+                None => ClusterCommand::AppendInTerm { term, batch },
+                Some(_) => ClusterCommand::AppendAfterMeta {
+                    term,
+                    meta_index: self.indexes.get(META_GROUP),
+                    batch,
+                },
+            };
             let receiver = self
                 .raft
-                .client_write_ff(ClusterCommand::AppendInTerm {
-                    term: checked_in,
-                    batch,
-                })
+                .client_write_ff(command)
                 .await
                 .map_err(|e| ReplicationError::Raft(e.to_string()))?;
             (seqs, receiver)
@@ -258,7 +283,17 @@ impl ClusterWriter {
     /// after a proposal that got no answer, until it is applied or its term is over. Returns
     /// the term it leads in. `NotLeader` on a member that does not lead.
     pub async fn ready_to_lead(&self) -> Result<u64, ReplicationError> {
+        if let Some(meta) = &self.meta {
+            Box::pin(meta.ready_to_lead()).await?;
+        }
         let metrics = self.raft.metrics().borrow().clone();
+        if self.meta.is_some() && metrics.current_leader != Some(metrics.id) {
+            // This node leads the meta group; the data group follows it shortly.
+            return Err(ReplicationError::Raft(format!(
+                "data group {} has not made this node its leader yet",
+                self.group
+            )));
+        }
         if metrics.current_leader != Some(metrics.id) {
             let leader = metrics.current_leader.and_then(|id| {
                 let membership = metrics.membership_config.membership();
@@ -302,11 +337,46 @@ impl ClusterWriter {
     }
 }
 
-/// A [`ClusterWriter`] for callers on blocking threads (the catalog's and topics' writes run
+/// Every group's writer on this node, and which partition goes to which.
+pub struct ClusterWriters {
+    map: GroupMap,
+    /// By group id: the meta group's first.
+    writers: Vec<Arc<ClusterWriter>>,
+}
+
+impl ClusterWriters {
+    /// `writers`, by group id, for the groups of `map`.
+    pub fn new(map: GroupMap, writers: Vec<Arc<ClusterWriter>>) -> ClusterWriters {
+        ClusterWriters { map, writers }
+    }
+
+    /// The writer of the group that replicates `partition`.
+    pub fn for_partition(
+        &self,
+        partition: &PartitionId,
+    ) -> Result<&ClusterWriter, ReplicationError> {
+        self.of_group(self.map.group_of(partition.as_str()))
+    }
+
+    /// The meta group's writer.
+    pub fn meta(&self) -> Result<&ClusterWriter, ReplicationError> {
+        self.of_group(META_GROUP)
+    }
+
+    fn of_group(&self, group: GroupId) -> Result<&ClusterWriter, ReplicationError> {
+        usize::try_from(group)
+            .ok()
+            .and_then(|at| self.writers.get(at))
+            .map(|writer| writer.as_ref())
+            .ok_or_else(|| ReplicationError::Raft(format!("this node has no group {group}")))
+    }
+}
+
+/// A [`ClusterWriters`] for callers on blocking threads (the catalog's and topics' writes run
 /// there): each write waits on the runtime openraft runs on.
 #[derive(Clone)]
 pub struct BlockingWriter {
-    writer: Arc<ClusterWriter>,
+    writers: Arc<ClusterWriters>,
     runtime: tokio::runtime::Handle,
 }
 
@@ -317,58 +387,82 @@ impl std::fmt::Debug for BlockingWriter {
 }
 
 impl BlockingWriter {
-    /// `writer`, driven on `runtime`.
-    pub fn new(writer: Arc<ClusterWriter>, runtime: tokio::runtime::Handle) -> BlockingWriter {
-        BlockingWriter { writer, runtime }
+    /// `writers`, driven on `runtime`.
+    pub fn new(writers: Arc<ClusterWriters>, runtime: tokio::runtime::Handle) -> BlockingWriter {
+        BlockingWriter { writers, runtime }
     }
 
-    /// [`ClusterWriter::append`], waited for. Must not be called on a runtime thread.
+    /// [`ClusterWriter::append`] of `partition`'s group, waited for. Must not be called on a
+    /// runtime thread.
     pub fn append(
         &self,
         partition: &PartitionId,
         records: &[NewRecord<'_>],
     ) -> Result<SeqRange, ReplicationError> {
-        self.runtime
-            .block_on(self.writer.append(partition, records))
+        let writer = self.writers.for_partition(partition)?;
+        self.runtime.block_on(writer.append(partition, records))
     }
 
-    /// [`ClusterWriter::append_in`], waited for. Must not be called on a runtime thread.
+    /// [`ClusterWriter::append_in`] of `partition`'s group, waited for. Must not be called on
+    /// a runtime thread.
     pub fn append_in(
         &self,
         partition: &PartitionId,
         records: &[NewRecord<'_>],
         checked_in: u64,
     ) -> Result<SeqRange, ReplicationError> {
+        let writer = self.writers.for_partition(partition)?;
         self.runtime
-            .block_on(self.writer.append_in(partition, records, checked_in))
+            .block_on(writer.append_in(partition, records, checked_in))
     }
 
-    /// [`ClusterWriter::append_seqs_in`], waited for. Must not be called on a runtime thread.
+    /// [`ClusterWriter::append_seqs_in`] of `partition`'s group, waited for. Must not be
+    /// called on a runtime thread.
     pub fn append_seqs_in(
         &self,
         partition: &PartitionId,
         records: &[NewRecord<'_>],
         checked_in: u64,
     ) -> Result<Vec<Seq>, ReplicationError> {
+        let writer = self.writers.for_partition(partition)?;
         self.runtime
-            .block_on(self.writer.append_seqs_in(partition, records, checked_in))
+            .block_on(writer.append_seqs_in(partition, records, checked_in))
     }
 
-    /// [`ClusterWriter::ready_to_lead`], waited for: call before reading state that a write
-    /// is checked against, and pass the term it returns to [`BlockingWriter::append_in`].
+    /// The meta group's [`ClusterWriter::ready_to_lead`], waited for: call before reading
+    /// state that a write to a meta partition (catalog, users, offsets) is checked against,
+    /// and pass the term it returns to [`BlockingWriter::append_in`].
     pub fn ready_to_lead(&self) -> Result<u64, ReplicationError> {
-        self.runtime.block_on(self.writer.ready_to_lead())
+        let writer = self.writers.meta()?;
+        self.runtime.block_on(writer.ready_to_lead())
     }
 
-    /// [`ClusterWriter::confirm_leading`], waited for. Must not be called on a runtime thread.
+    /// [`ClusterWriter::ready_to_lead`] of `partition`'s group (and the meta group), waited
+    /// for: call before reading state that a write to `partition` is checked against.
+    /// Returns the term this node leads `partition`'s group in.
+    pub fn ready_for(&self, partition: &PartitionId) -> Result<u64, ReplicationError> {
+        let writer = self.writers.for_partition(partition)?;
+        self.runtime.block_on(writer.ready_to_lead())
+    }
+
+    /// The meta group's [`ClusterWriter::confirm_leading`], waited for. Must not be called
+    /// on a runtime thread.
     pub fn confirm_leading(&self, term: u64) -> Result<(), ReplicationError> {
-        self.runtime.block_on(self.writer.confirm_leading(term))
+        let writer = self.writers.meta()?;
+        self.runtime.block_on(writer.confirm_leading(term))
     }
 
-    /// [`ClusterWriter::ready_to_lead`] for a caller on the runtime (a request handler):
-    /// state that only the leader keeps (consumer-group coordinators) belongs to the term it
-    /// returns, and is dropped when it changes.
+    /// [`ClusterWriter::confirm_leading`] of `partition`'s group, waited for. Must not be
+    /// called on a runtime thread.
+    pub fn confirm_for(&self, partition: &PartitionId, term: u64) -> Result<(), ReplicationError> {
+        let writer = self.writers.for_partition(partition)?;
+        self.runtime.block_on(writer.confirm_leading(term))
+    }
+
+    /// The meta group's [`ClusterWriter::ready_to_lead`] for a caller on the runtime (a
+    /// request handler): state that only the leader keeps (consumer-group coordinators)
+    /// belongs to the term it returns, and is dropped when it changes.
     pub async fn leading_term_async(&self) -> Result<u64, ReplicationError> {
-        self.writer.ready_to_lead().await
+        self.writers.meta()?.ready_to_lead().await
     }
 }

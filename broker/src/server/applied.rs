@@ -8,11 +8,22 @@ use std::sync::Arc;
 use strand_log::{PartitionId, Seq};
 
 use crate::catalog::Catalog;
+use crate::cluster::groups::GroupMap;
 use crate::cluster::state_machine::AppliedListener;
 use crate::engine::Engine;
+use crate::limits::CLUSTER_DATA_GROUPS;
 use crate::tables::TABLE_PARTITIONS_PREFIX as TABLE_PARTITIONS;
 use crate::topics::{GroupOffsets, TopicData, TOPIC_PARTITIONS_PREFIX as TOPIC_PARTITIONS};
 use crate::users::UserDirectory;
+
+/// Which group replicates which partition: table and topic partitions are spread over the
+/// data groups, everything else is the meta group's.
+pub(super) fn group_map() -> GroupMap {
+    GroupMap::new(
+        CLUSTER_DATA_GROUPS,
+        vec![TABLE_PARTITIONS, TOPIC_PARTITIONS],
+    )
+}
 
 /// Routes applied records to the catalog, users, topics, group offsets and tables.
 pub(super) struct AppliedRouter {

@@ -203,15 +203,15 @@ impl Server {
                     engine: broker.engine.clone(),
                     users: broker.users.clone(),
                 }));
-                let node = ClusterNode::start(settings, &data_dir, store.clone(), listener).await?;
-                if let Some(writer) = node.writer() {
-                    let writer = BlockingWriter::new(writer, tokio::runtime::Handle::current());
-                    broker.catalog.replicate_through(writer.clone());
-                    broker.users.replicate_through(writer.clone());
-                    broker.topics.replicate_through(writer.clone());
-                    broker.offsets.replicate_through(writer.clone());
-                    broker.tables.replicate_through(writer);
-                }
+                let map = applied::group_map();
+                let node =
+                    ClusterNode::start(settings, &data_dir, store.clone(), listener, map).await?;
+                let writer = BlockingWriter::new(node.writers(), tokio::runtime::Handle::current());
+                broker.catalog.replicate_through(writer.clone());
+                broker.users.replicate_through(writer.clone());
+                broker.topics.replicate_through(writer.clone());
+                broker.offsets.replicate_through(writer.clone());
+                broker.tables.replicate_through(writer);
                 Some(Arc::new(node))
             }
             None => None,

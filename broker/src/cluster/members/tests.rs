@@ -16,6 +16,11 @@ use crate::config::ClusterSettings;
 const ADDR_1: &str = "127.0.0.1:17001";
 const ADDR_7: &str = "127.0.0.1:17007";
 
+/// Two data groups for table partitions, as a server has (with more of them).
+fn test_map() -> crate::cluster::groups::GroupMap {
+    crate::cluster::groups::GroupMap::new(2, vec!["t/"])
+}
+
 /// Node 1 alone, leading its one-voter cluster.
 async fn leading_alone(dir: &std::path::Path) -> ClusterNode {
     let settings = ClusterSettings {
@@ -25,12 +30,12 @@ async fn leading_alone(dir: &std::path::Path) -> ClusterNode {
         join: false,
     };
     let store = Arc::new(Store::open(dir.join("store"), StoreConfig::default()).unwrap());
-    let node = ClusterNode::start(&settings, dir, store, Listener::default())
+    let node = ClusterNode::start(&settings, dir, store, Listener::default(), test_map())
         .await
         .unwrap();
     node.form().await;
     for _ in 0..200 {
-        if node.status().groups[0].role == "leader" {
+        if node.status().groups.iter().all(|g| g.role == "leader") {
             return node;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -94,9 +99,15 @@ async fn a_joining_node_forms_no_cluster() {
         join: true,
     };
     let store = Arc::new(Store::open(dir.path().join("store"), StoreConfig::default()).unwrap());
-    let node = ClusterNode::start(&settings, dir.path(), store, Listener::default())
-        .await
-        .unwrap();
+    let node = ClusterNode::start(
+        &settings,
+        dir.path(),
+        store,
+        Listener::default(),
+        test_map(),
+    )
+    .await
+    .unwrap();
     node.form().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let status = node.status();

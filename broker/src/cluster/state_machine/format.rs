@@ -23,8 +23,8 @@ use crate::limits::{
 
 /// First bytes of the applied-state file, format version 1.
 pub(crate) const APPLIED_MAGIC: &[u8; 8] = b"STRNDAP1";
-/// First bytes of snapshot data, format version 1.
-pub(crate) const SNAPSHOT_MAGIC: &[u8; 8] = b"STRNDSN1";
+/// First bytes of snapshot data, format version 2 (version 1 had no `meta_index`).
+pub(crate) const SNAPSHOT_MAGIC: &[u8; 8] = b"STRNDSN2";
 /// Bytes of a frame's length and checksum.
 const FRAME_HEADER_BYTES: usize = 8;
 
@@ -45,6 +45,10 @@ pub(crate) struct SnapshotHeader {
     pub applied: AppliedState,
     /// openraft's id for the snapshot.
     pub snapshot_id: String,
+    /// A data group's snapshot: the meta group's index its builder had applied once it read
+    /// the records; a member installs it only after applying the meta group that far
+    /// (`groups.rs`). 0 for the meta group's own.
+    pub meta_index: u64,
 }
 
 /// Append a frame holding `body` to `out`.

@@ -22,6 +22,7 @@ mod tests;
 use std::io::Cursor;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use openraft::storage::RaftStateMachine;
 use openraft::{
@@ -39,7 +40,10 @@ use apply::{apply_batch, Stored};
 use files::{SnapshotSlot, StateFiles};
 use format::AppliedState;
 
-use crate::cluster::types::{ClusterReply, ClusterTypes, NodeId};
+use crate::cluster::groups::{AppliedIndexes, GroupMap, META_GROUP};
+use crate::cluster::rpc::GroupId;
+use crate::cluster::types::{ClusterCommand, ClusterReply, ClusterTypes, NodeId};
+use crate::limits::CLUSTER_WRITE_TIMEOUT_MS;
 
 /// Told of each partition an apply appended to, once the records are durable, so the parts
 /// of the node that serve it (a topic's tailing readers) see them as they see local writes.
@@ -90,11 +94,38 @@ impl std::fmt::Debug for Listener {
     }
 }
 
+/// Where a state machine's group sits among this node's groups: which partitions its
+/// snapshots carry, and the applied indexes it waits on and publishes (`groups.rs`).
+#[derive(Clone, Debug)]
+pub struct GroupPlace {
+    /// The group this state machine applies.
+    pub group: GroupId,
+    /// Which partitions are whose.
+    pub map: GroupMap,
+    /// Every group's applied index on this node.
+    pub indexes: Arc<AppliedIndexes>,
+}
+
+impl GroupPlace {
+    /// Whether this group's snapshots carry `partition`.
+    fn owns(&self, partition: &str) -> bool {
+        self.map.group_of(partition) == self.group
+    }
+
+    /// The meta index `command` must wait for here, if this node has not applied it yet.
+    fn must_wait(&self, command: &ClusterCommand) -> Option<u64> {
+        let needed = command.meta_index();
+        (self.group != META_GROUP && needed > self.indexes.get(META_GROUP)).then_some(needed)
+    }
+}
+
 /// openraft's state machine for a Strand node: entries are applied to `store`.
 #[derive(Debug)]
 pub struct ClusterStateMachine {
     store: Arc<Store>,
     listener: Listener,
+    /// `None`: a lone group (tests) that carries every partition and waits for nothing.
+    place: Option<GroupPlace>,
     files: Arc<StateFiles>,
     /// What `applied_state` answers; durable on disk whenever `apply` returns.
     applied: Arc<Mutex<AppliedState>>,
@@ -134,6 +165,7 @@ impl ClusterStateMachine {
         Ok(ClusterStateMachine {
             slot: Arc::new(SnapshotSlot::new(files.clone(), current)),
             listener: Listener::default(),
+            place: None,
             store,
             files,
             applied: Arc::new(Mutex::new(applied)),
@@ -146,6 +178,44 @@ impl ClusterStateMachine {
     pub fn with_listener(mut self, listener: Listener) -> ClusterStateMachine {
         self.listener = listener;
         self
+    }
+
+    /// Makes this the state machine of `place.group`: its snapshots carry that group's
+    /// partitions only, its data entries wait for the meta group, and it publishes how far
+    /// it applied.
+    pub fn in_place(mut self, place: GroupPlace) -> ClusterStateMachine {
+        let applied = self.applied.lock().last_applied.map_or(0, |id| id.index);
+        place.indexes.applied(place.group, applied);
+        self.place = Some(place);
+        self
+    }
+
+    /// Tells the other groups how far this one applied.
+    fn publish(&self) {
+        if let Some(place) = &self.place {
+            let applied = self.applied.lock().last_applied.map_or(0, |id| id.index);
+            place.indexes.applied(place.group, applied);
+        }
+    }
+
+    /// Waits until this node applied the meta group through `index`, saying so if it takes
+    /// long (the meta group cannot make progress here).
+    async fn wait_for_meta(&self, index: u64) {
+        let Some(place) = &self.place else {
+            return;
+        };
+        let wait = place.indexes.wait_for(META_GROUP, index);
+        tokio::pin!(wait);
+        let patience = Duration::from_millis(CLUSTER_WRITE_TIMEOUT_MS);
+        if tokio::time::timeout(patience, &mut wait).await.is_err() {
+            tracing::warn!(
+                group = place.group,
+                meta_index = index,
+                applied = place.indexes.get(META_GROUP),
+                "a data entry waits for the meta group to apply the catalog it follows"
+            );
+            wait.await;
+        }
     }
 }
 
@@ -262,13 +332,40 @@ impl RaftStateMachine<ClusterTypes> for ClusterStateMachine {
         I: IntoIterator<Item = Entry<ClusterTypes>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let entries: Vec<Entry<ClusterTypes>> = entries.into_iter().collect();
-        let (store, files, applied) =
-            (self.store.clone(), self.files.clone(), self.applied.clone());
-        let listener = self.listener.clone();
-        run_blocking(move || apply_entries(&store, &files, &applied, entries, &listener))
-            .await
-            .map_err(StateMachineError::into_write_error)
+        let mut rest: Vec<Entry<ClusterTypes>> = entries.into_iter().collect();
+        let mut replies = Vec::with_capacity(rest.len());
+        // Entries apply in order; one that follows a meta index this node has not applied
+        // yet waits for it, after the entries before it are applied.
+        while !rest.is_empty() {
+            let waiting = self.place.as_ref().and_then(|place| {
+                rest.iter()
+                    .enumerate()
+                    .find_map(|(at, entry)| match &entry.payload {
+                        EntryPayload::Normal(command) => place.must_wait(command).map(|i| (at, i)),
+                        _ => None,
+                    })
+            });
+            let ready = match waiting {
+                Some((0, meta_index)) => {
+                    self.wait_for_meta(meta_index).await;
+                    1
+                }
+                Some((at, _)) => at,
+                None => rest.len(),
+            };
+            let later = rest.split_off(ready);
+            let chunk = std::mem::replace(&mut rest, later);
+            let (store, files, applied) =
+                (self.store.clone(), self.files.clone(), self.applied.clone());
+            let listener = self.listener.clone();
+            let applied_now =
+                run_blocking(move || apply_entries(&store, &files, &applied, chunk, &listener))
+                    .await
+                    .map_err(StateMachineError::into_write_error)?;
+            replies.extend(applied_now);
+            self.publish();
+        }
+        Ok(replies)
     }
 
     async fn get_snapshot_builder(&mut self) -> ClusterSnapshotBuilder {
@@ -277,6 +374,7 @@ impl RaftStateMachine<ClusterTypes> for ClusterStateMachine {
             applied: self.applied.lock().clone(),
             slot: self.slot.clone(),
             listener: self.listener.clone(),
+            place: self.place.clone(),
         }
     }
 
@@ -291,11 +389,16 @@ impl RaftStateMachine<ClusterTypes> for ClusterStateMachine {
         meta: &SnapshotMeta<NodeId, BasicNode>,
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError<NodeId>> {
+        let data = snapshot.into_inner();
+        if self.place.is_some() {
+            let meta_index = snapshot::meta_index_of(&data)
+                .map_err(|e| StateMachineError::from(e).into_write_error())?;
+            self.wait_for_meta(meta_index).await;
+        }
         let (store, files, applied) =
             (self.store.clone(), self.files.clone(), self.applied.clone());
         let (slot, meta) = (self.slot.clone(), meta.clone());
         let listener = self.listener.clone();
-        let data = snapshot.into_inner();
         run_blocking(move || {
             let installed = snapshot::install(&store, &slot, &meta, &data, &listener)?;
             files.store_applied(&installed)?;
@@ -303,7 +406,9 @@ impl RaftStateMachine<ClusterTypes> for ClusterStateMachine {
             Ok(())
         })
         .await
-        .map_err(StateMachineError::into_write_error)
+        .map_err(StateMachineError::into_write_error)?;
+        self.publish();
+        Ok(())
     }
 
     async fn get_current_snapshot(

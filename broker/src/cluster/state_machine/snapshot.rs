@@ -16,13 +16,14 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use openraft::{RaftSnapshotBuilder, Snapshot, SnapshotMeta, StorageError};
-use strand_log::{Partition, ReadFrom, Store};
+use strand_log::{ReadFrom, ReadSnapshot, Store};
 
 use super::apply::{install_batch, InstallRefused};
 use super::error::{SnapshotFormatError, StateMachineError};
 use super::files::SnapshotSlot;
 use super::format::{AppliedState, SnapshotHeader, SnapshotReader, SnapshotWriter};
 use super::run_blocking;
+use crate::cluster::groups::META_GROUP;
 use crate::cluster::types::{ClusterTypes, NodeId, OwnedRecord};
 
 /// Builds a snapshot of the store as of the applied state it was created with.
@@ -32,6 +33,7 @@ pub struct ClusterSnapshotBuilder {
     pub(crate) applied: AppliedState,
     pub(crate) slot: Arc<SnapshotSlot>,
     pub(crate) listener: super::Listener,
+    pub(crate) place: Option<super::GroupPlace>,
 }
 
 impl RaftSnapshotBuilder<ClusterTypes> for ClusterSnapshotBuilder {
@@ -40,8 +42,9 @@ impl RaftSnapshotBuilder<ClusterTypes> for ClusterSnapshotBuilder {
         let applied = self.applied.clone();
         let slot = self.slot.clone();
         let listener = self.listener.clone();
+        let place = self.place.clone();
         let (meta, data) = run_blocking(move || {
-            let (meta, data) = build(&store, applied, &listener)?;
+            let (meta, data) = build(&store, applied, &listener, place.as_ref())?;
             slot.save(meta.last_log_id, &data)?;
             Ok((meta, data))
         })
@@ -63,11 +66,13 @@ pub(crate) fn meta_of(header: SnapshotHeader) -> SnapshotMeta<NodeId, openraft::
     }
 }
 
-/// The snapshot data of every record in `store`, headed by `applied`.
+/// The snapshot data of every record in `store` that the group replicates, headed by
+/// `applied`.
 fn build(
     store: &Store,
     applied: AppliedState,
     listener: &super::Listener,
+    place: Option<&super::GroupPlace>,
 ) -> Result<(SnapshotMeta<NodeId, openraft::BasicNode>, Vec<u8>), StateMachineError> {
     let built_unix_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -76,31 +81,45 @@ fn build(
         Some(log_id) => format!("{log_id}-{built_unix_ms}"),
         None => format!("none-{built_unix_ms}"),
     };
+    // Only what the group replicates: partitions a member writes alone differ between
+    // members and must not travel, and another group's partitions are in its snapshots.
+    let mut partitions = Vec::new();
+    for id in store.partition_ids()? {
+        if listener.replicates(id.as_str()) && place.is_none_or(|p| p.owns(id.as_str())) {
+            partitions.push((id.as_str().to_owned(), store.partition(&id)?.snapshot()));
+        }
+    }
+    // Read after the partitions' views: every record in them was applied after the meta
+    // entries it follows, so a member that applied the meta group this far may take them.
+    let meta_index = match place {
+        Some(place) if place.group != META_GROUP => place.indexes.get(META_GROUP),
+        _ => 0,
+    };
     let header = SnapshotHeader {
         applied,
         snapshot_id,
+        meta_index,
     };
     let mut writer = SnapshotWriter::new(&header);
-    // Only what the group replicates: partitions a member writes alone (today its table rows,
-    // users and group offsets) differ between members and must not travel.
-    for id in store.partition_ids()? {
-        if !listener.replicates(id.as_str()) {
-            continue;
-        }
-        let partition = store.partition(&id)?;
-        push_partition(&mut writer, id.as_str(), &partition)?;
+    for (name, view) in &partitions {
+        push_partition(&mut writer, name, view)?;
     }
     Ok((meta_of(header), writer.finish()))
 }
 
-/// Every record `partition` still holds (retention and compaction may have removed some),
+/// The meta index a snapshot's data follows (its header's), read before it is installed.
+pub(crate) fn meta_index_of(data: &[u8]) -> Result<u64, SnapshotFormatError> {
+    let (header, _) = SnapshotReader::open(data)?;
+    Ok(header.meta_index)
+}
+
+/// Every record a partition still holds (retention and compaction may have removed some),
 /// read from one consistent view of it.
 fn push_partition(
     writer: &mut SnapshotWriter,
     name: &str,
-    partition: &Partition,
+    view: &ReadSnapshot,
 ) -> Result<(), StateMachineError> {
-    let view = partition.snapshot();
     for record in view.records(ReadFrom::Earliest) {
         let record = record?;
         let owned = OwnedRecord {

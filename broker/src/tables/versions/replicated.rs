@@ -1,4 +1,4 @@
-//! A table partition on a cluster member: its writes are proposed through the meta group
+//! A table partition on a cluster member: its writes are proposed through its data group
 //! ([`BlockingWriter`]) and acknowledged once a majority holds them, and its key index follows
 //! the local log instead of being written ahead of it.
 //!
@@ -40,9 +40,10 @@ impl RowReplication {
         })
     }
 
-    /// The term this node leads in, once it has applied every earlier entry.
+    /// The term this node leads the partition's group in, once it has applied every
+    /// earlier entry.
     pub(super) fn ready_to_lead(&self) -> Result<u64, ReplicationError> {
-        self.writer()?.ready_to_lead()
+        self.writer()?.ready_for(&self.id)
     }
 }
 
@@ -113,7 +114,9 @@ impl PartitionWriter<'_> {
     /// leader, of a row the new leader had inserted).
     pub(super) fn confirm_unwritten(&self) -> Result<(), VersionError> {
         if let Some(replication) = &self.rows.replication {
-            replication.writer()?.confirm_leading(self.term)?;
+            replication
+                .writer()?
+                .confirm_for(&replication.id, self.term)?;
         }
         Ok(())
     }

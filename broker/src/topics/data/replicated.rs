@@ -60,7 +60,7 @@ impl TopicData {
         let mut producers = partition.lock_producers()?;
         // Under the lock: a new leader, or one whose last proposal got no answer in time, has
         // applied every earlier write before it reads the producers' state.
-        let term = replication.0.ready_to_lead()?;
+        let term = replication.0.ready_for(&partition.id)?;
         if partition.producers_as_of.load(Ordering::Acquire) != partition.log.last_seq().0 {
             *producers = super::producers_of(&partition.log)?;
         }

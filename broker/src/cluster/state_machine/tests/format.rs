@@ -13,6 +13,7 @@ fn small_snapshot() -> Vec<u8> {
     let header = SnapshotHeader {
         applied: AppliedState::default(),
         snapshot_id: "test".to_owned(),
+        meta_index: 17,
     };
     let mut writer = SnapshotWriter::new(&header);
     writer.push("tables/a", record(1, b"k", b"payload"));

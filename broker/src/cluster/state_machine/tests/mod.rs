@@ -3,6 +3,7 @@
 
 mod apply;
 mod format;
+mod groups;
 mod model;
 mod snapshot;
 
