@@ -9,11 +9,14 @@
 //! Statements that write nothing are no exception: an UPDATE or DELETE that matches no row
 //! on the cut-off leader, or an INSERT it finds a duplicate, is not answered from its own
 //! (stale) state either, but only once a majority confirms it still leads, which it cannot.
+//! The same holds for DDL with nothing to do and for user changes that change nothing in its
+//! copy of the directory (a CREATE USER of a name it still holds, a GRANT it finds held, a
+//! DROP USER IF EXISTS of a user it does not know).
 
 use std::time::{Duration, Instant};
 
 use strand_tests::cluster::{agreed_leader, caught_up, member_options_behind, PartitionProxies};
-use strand_tests::{bearer, sql, sql_ok, StrandServer, ADMIN_PASSWORD};
+use strand_tests::{bearer, login, sql, sql_ok, StrandServer, ADMIN_PASSWORD};
 use strand_wire::quic::client::Client;
 use strand_wire::quic::{
     Fetch, Frame, Message, PartitionIndex, Partitioning, ProduceRecord, ProduceTopic, ReadFrom,
@@ -104,6 +107,14 @@ fn a_cut_off_leader_acknowledges_nothing_and_rejoins_cleanly() {
         &[],
     );
     sql_ok(old, &auth, "INSERT INTO app.t VALUES (1, 0)", &[]);
+    sql_ok(old, &auth, "CREATE USER 'bob' WITH PASSWORD 'pw-bob'", &[]);
+    sql_ok(
+        old,
+        &auth,
+        "CREATE USER 'carol' WITH PASSWORD 'pw-carol'",
+        &[],
+    );
+    sql_ok(old, &auth, "GRANT SELECT ON app.t TO 'carol'", &[]);
     caught_up(&all);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let to_old = runtime.block_on(old.quic_client("admin", ADMIN_PASSWORD));
@@ -129,6 +140,15 @@ fn a_cut_off_leader_acknowledges_nothing_and_rejoins_cleanly() {
     let new_auth = bearer(new, "admin", ADMIN_PASSWORD);
     sql_ok(new, &new_auth, "INSERT INTO app.t VALUES (2, 0)", &[]);
     sql_ok(new, &new_auth, "DELETE FROM app.t WHERE id = 1", &[]);
+    // And the directory: bob is gone, carol lost her grant, dave is new.
+    sql_ok(new, &new_auth, "DROP USER 'bob'", &[]);
+    sql_ok(new, &new_auth, "REVOKE SELECT ON app.t FROM 'carol'", &[]);
+    sql_ok(
+        new,
+        &new_auth,
+        "CREATE USER 'dave' WITH PASSWORD 'pw-dave'",
+        &[],
+    );
     for statement in [
         // Matches no row in the old copy (row 2 is new).
         "UPDATE app.t SET v = 1 WHERE id = 2",
@@ -138,6 +158,12 @@ fn a_cut_off_leader_acknowledges_nothing_and_rejoins_cleanly() {
         "INSERT INTO app.t VALUES (1, 5)",
         // Already there, in the old copy.
         "CREATE TABLE IF NOT EXISTS app.t (id BIGINT PRIMARY KEY, v BIGINT)",
+        // Taken, in the old copy of the directory (bob was dropped).
+        "CREATE USER 'bob' WITH PASSWORD 'again'",
+        // Held, in the old copy (carol's grant was revoked).
+        "GRANT SELECT ON app.t TO 'carol'",
+        // Nobody to drop, in the old copy (dave is new).
+        "DROP USER IF EXISTS 'dave'",
     ] {
         let answer = sql(old, &auth, statement, &[]);
         assert_eq!(
@@ -191,6 +217,9 @@ fn a_cut_off_leader_acknowledges_nothing_and_rejoins_cleanly() {
             serde_json::json!([{"id": 2, "v": 0}]),
             "{rows:?}"
         );
+        // The directory is the new leader's on every member.
+        assert_eq!(login(node, "bob", "pw-bob").status, 401);
+        assert_eq!(login(node, "dave", "pw-dave").status, 200);
     }
     eprintln!("refusals from the cut-off node: {refusals:?}");
 }

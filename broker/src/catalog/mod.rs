@@ -189,24 +189,19 @@ impl Catalog {
         let mut term = 0;
         if let Some(writer) = self.replication.get() {
             // A new leader checks against every change made before it led.
-            term = writer.leading_term()?;
+            term = writer.ready_to_lead()?;
             self.catch_up()?;
         }
-        let unchanged = match check(self) {
-            Ok(Some(change)) => Err(change),
-            Ok(None) => Ok(Ok(())),
-            Err(rejected) => Ok(Err(rejected)),
-        };
-        let change = match unchanged {
-            Err(change) => change,
-            Ok(answer) => {
+        let change = match check(self) {
+            Ok(Some(change)) => change,
+            answer => {
                 // An answer from this member's catalog alone: on a cluster, only once a
                 // majority confirms this node still leads (`PartitionWriter::
                 // confirm_unwritten` says why).
                 if let Some(writer) = self.replication.get() {
                     writer.confirm_leading(term)?;
                 }
-                return Ok(answer);
+                return Ok(answer.map(drop));
             }
         };
         let (key, payload, tombstone) = change.record()?;
@@ -218,7 +213,7 @@ impl Catalog {
         if let Some(writer) = self.replication.get() {
             // Every member, this one included, applies the record as it applies the entry
             // (`Catalog::catch_up`); it has by the time the write is acknowledged.
-            writer.append(self.partition_id(), &[record])?;
+            writer.append_in(self.partition_id(), &[record], term)?;
             self.catch_up()?;
             return Ok(Ok(()));
         }

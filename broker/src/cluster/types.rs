@@ -32,11 +32,24 @@ openraft::declare_raft_types!(
 pub enum ClusterCommand {
     /// Records for one partition, with the `_seq`s and times the leader issued.
     Append(ReplicatedBatch),
-    /// A data group's records: applied on a member only once it applied the meta group
-    /// through `meta_index`, the index the leader had applied when it proposed them
-    /// (`groups.rs`: a table's rows never arrive before the catalog change they were
-    /// checked against). Last, so older entries keep their postcard tags.
+    /// [`ClusterCommand::Append`] of a batch checked against state read in `term` (a key
+    /// index, the catalog, a producer's last batch): applied only if the entry is of that
+    /// term, else refused alike on every replica. A leader that read in one term and whose
+    /// proposal lands in a later one (it lost and won the office again meanwhile) may have
+    /// missed another leader's writes between, so its check no longer holds.
+    AppendInTerm {
+        /// The term the leader read the state in.
+        term: u64,
+        /// The records.
+        batch: ReplicatedBatch,
+    },
+    /// A data group's [`ClusterCommand::AppendInTerm`]: applied on a member only once it
+    /// applied the meta group through `meta_index`, the index the leader had applied when it
+    /// proposed them (`groups.rs`: a table's rows never arrive before the catalog change they
+    /// were checked against). Last, so older entries keep their postcard tags.
     AppendAfterMeta {
+        /// The term the leader read the state in.
+        term: u64,
         /// The meta group's applied index the batch follows.
         meta_index: u64,
         /// The records.
@@ -45,18 +58,29 @@ pub enum ClusterCommand {
 }
 
 impl ClusterCommand {
-    /// The records the command carries.
+    /// The records the entry carries.
     pub fn batch(&self) -> &ReplicatedBatch {
         match self {
-            ClusterCommand::Append(batch) | ClusterCommand::AppendAfterMeta { batch, .. } => batch,
+            ClusterCommand::Append(batch)
+            | ClusterCommand::AppendInTerm { batch, .. }
+            | ClusterCommand::AppendAfterMeta { batch, .. } => batch,
+        }
+    }
+
+    /// The term the batch's checks were made in, if it names one.
+    pub fn checked_in_term(&self) -> Option<u64> {
+        match self {
+            ClusterCommand::Append(_) => None,
+            ClusterCommand::AppendInTerm { term, .. }
+            | ClusterCommand::AppendAfterMeta { term, .. } => Some(*term),
         }
     }
 
     /// The meta group's index a member must have applied first (0: none).
     pub fn meta_index(&self) -> u64 {
         match self {
-            ClusterCommand::Append(_) => 0,
             ClusterCommand::AppendAfterMeta { meta_index, .. } => *meta_index,
+            _ => 0,
         }
     }
 }
@@ -105,6 +129,14 @@ pub enum ClusterReply {
         /// Why, for the proposer.
         reason: String,
     },
+    /// An [`ClusterCommand::AppendInTerm`] whose entry is of another term than its checks:
+    /// nothing stored, on any replica.
+    TermChanged {
+        /// The term the checks were made in.
+        checked_in: u64,
+        /// The term of the entry.
+        proposed_in: u64,
+    },
 }
 
 impl fmt::Display for ClusterCommand {
@@ -116,6 +148,9 @@ impl fmt::Display for ClusterCommand {
             batch.records.len(),
             batch.partition
         )?;
+        if let Some(term) = self.checked_in_term() {
+            write!(f, " (checked in term {term})")?;
+        }
         match self.meta_index() {
             0 => Ok(()),
             index => write!(f, " after meta index {index}"),

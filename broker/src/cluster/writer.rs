@@ -54,6 +54,14 @@ fn unconfirmed() -> ReplicationError {
     ))
 }
 
+/// State read in term `checked_in` cannot back a write or an answer in term `now`: a leader
+/// between may have changed it.
+fn term_changed(checked_in: u64, now: u64) -> ReplicationError {
+    ReplicationError::Raft(format!(
+        "the leadership changed (term {checked_in} to {now}) while the statement ran"
+    ))
+}
+
 fn leader_text(leader: &Option<(NodeId, String)>) -> String {
     match leader {
         Some((id, addr)) => format!("; node {id} at {addr} is"),
@@ -105,14 +113,27 @@ impl ClusterWriter {
         }
     }
 
-    /// Replicates `records` to `partition`: returns their `_seq` range once a majority holds
-    /// them durably and this node applied them.
+    /// Replicates `records` to `partition`, a write checked against no state: returns their
+    /// `_seq` range once a majority holds them durably and this node applied them.
     pub async fn append(
         &self,
         partition: &PartitionId,
         records: &[NewRecord<'_>],
     ) -> Result<SeqRange, ReplicationError> {
-        let seqs = self.append_seqs(partition, records).await?;
+        let term = self.ready_to_lead().await?;
+        self.append_in(partition, records, term).await
+    }
+
+    /// [`ClusterWriter::append`] of a write checked against state read after
+    /// [`ClusterWriter::ready_to_lead`] answered `checked_in`: stored only if proposed in that
+    /// term ([`ClusterCommand::AppendInTerm`]), else `Raft`, so the client tries again.
+    pub async fn append_in(
+        &self,
+        partition: &PartitionId,
+        records: &[NewRecord<'_>],
+        checked_in: u64,
+    ) -> Result<SeqRange, ReplicationError> {
+        let seqs = self.append_seqs_in(partition, records, checked_in).await?;
         let (Some(first), Some(last)) = (seqs.first(), seqs.last()) else {
             return Err(ReplicationError::Refused("an empty batch".to_string()));
         };
@@ -123,13 +144,17 @@ impl ClusterWriter {
         })
     }
 
-    /// [`ClusterWriter::append`] that returns each record's `_seq`.
-    pub async fn append_seqs(
+    /// [`ClusterWriter::append_in`] that returns each record's `_seq`.
+    pub async fn append_seqs_in(
         &self,
         partition: &PartitionId,
         records: &[NewRecord<'_>],
+        checked_in: u64,
     ) -> Result<Vec<Seq>, ReplicationError> {
         let proposed_in = self.ready_to_lead().await?;
+        if proposed_in != checked_in {
+            return Err(term_changed(checked_in, proposed_in));
+        }
         let (seqs, receiver) = {
             let _order = self.order.lock().await;
             let seqs = self
@@ -157,9 +182,11 @@ impl ClusterWriter {
             if seqs.is_empty() {
                 return Err(ReplicationError::Refused("an empty batch".to_string()));
             }
+            let term = checked_in;
             let command = match self.meta {
-                None => ClusterCommand::Append(batch),
+                None => ClusterCommand::AppendInTerm { term, batch },
                 Some(_) => ClusterCommand::AppendAfterMeta {
+                    term,
                     meta_index: self.indexes.get(META_GROUP),
                     batch,
                 },
@@ -193,6 +220,10 @@ impl ClusterWriter {
                     "applied up to _seq {last_seq}, not the batch's last {last}"
                 ))),
                 ClusterReply::Refused { reason } => Err(ReplicationError::Refused(reason)),
+                ClusterReply::TermChanged {
+                    checked_in,
+                    proposed_in,
+                } => Err(term_changed(checked_in, proposed_in)),
                 // Its `_seq`s were at or below the partition's last: never for a batch this
                 // leader just issued them to, so it is not acknowledged.
                 ClusterReply::Nothing => Err(ReplicationError::Refused(
@@ -274,14 +305,19 @@ impl ClusterWriter {
         if self.ready_term.load(Ordering::Acquire) == metrics.current_term {
             return Ok(metrics.current_term);
         }
+        self.linearizable().await?;
+        self.ready_term
+            .store(metrics.current_term, Ordering::Release);
+        Ok(metrics.current_term)
+    }
+
+    /// openraft's `ensure_linearizable` within the write timeout: a majority confirmed this
+    /// node leads, and it applied everything committed when it asked.
+    async fn linearizable(&self) -> Result<(), ReplicationError> {
         let timeout = Duration::from_millis(CLUSTER_WRITE_TIMEOUT_MS);
         let confirmed = tokio::time::timeout(timeout, self.raft.ensure_linearizable());
         match confirmed.await.map_err(|_| unconfirmed())? {
-            Ok(_) => {
-                self.ready_term
-                    .store(metrics.current_term, Ordering::Release);
-                Ok(metrics.current_term)
-            }
+            Ok(_) => Ok(()),
             Err(RaftError::APIError(error)) => Err(ReplicationError::Raft(error.to_string())),
             Err(RaftError::Fatal(error)) => Err(ReplicationError::Raft(error.to_string())),
         }
@@ -292,29 +328,12 @@ impl ClusterWriter {
     /// (which a majority would have to accept). A term other than `term` means the state read
     /// may lack a newer leader's writes: `Raft`, so the client tries again.
     pub async fn confirm_leading(&self, term: u64) -> Result<(), ReplicationError> {
-        let timeout = Duration::from_millis(CLUSTER_WRITE_TIMEOUT_MS);
-        let confirmed = tokio::time::timeout(timeout, self.raft.ensure_linearizable());
-        match confirmed.await.map_err(|_| unconfirmed())? {
-            Ok(_) => {}
-            Err(RaftError::APIError(error)) => {
-                return Err(ReplicationError::Raft(error.to_string()))
-            }
-            Err(RaftError::Fatal(error)) => return Err(ReplicationError::Raft(error.to_string())),
-        }
+        self.linearizable().await?;
         let now = self.raft.metrics().borrow().current_term;
         if now != term {
-            return Err(ReplicationError::Raft(format!(
-                "the leadership changed (term {term} to {now}) while the statement ran"
-            )));
+            return Err(term_changed(term, now));
         }
         Ok(())
-    }
-
-    /// [`Self::ready_to_lead`], then the term this node leads in: state that only the leader
-    /// keeps (consumer-group coordinators) belongs to one term, and is dropped when it changes.
-    pub async fn leading_term(&self) -> Result<u64, ReplicationError> {
-        self.ready_to_lead().await?;
-        Ok(self.ready_term.load(Ordering::Acquire))
     }
 }
 
@@ -384,23 +403,38 @@ impl BlockingWriter {
         self.runtime.block_on(writer.append(partition, records))
     }
 
-    /// [`ClusterWriter::append_seqs`] of `partition`'s group, waited for. Must not be called
-    /// on a runtime thread.
-    pub fn append_seqs(
+    /// [`ClusterWriter::append_in`] of `partition`'s group, waited for. Must not be called on
+    /// a runtime thread.
+    pub fn append_in(
         &self,
         partition: &PartitionId,
         records: &[NewRecord<'_>],
+        checked_in: u64,
+    ) -> Result<SeqRange, ReplicationError> {
+        let writer = self.writers.for_partition(partition)?;
+        self.runtime
+            .block_on(writer.append_in(partition, records, checked_in))
+    }
+
+    /// [`ClusterWriter::append_seqs_in`] of `partition`'s group, waited for. Must not be
+    /// called on a runtime thread.
+    pub fn append_seqs_in(
+        &self,
+        partition: &PartitionId,
+        records: &[NewRecord<'_>],
+        checked_in: u64,
     ) -> Result<Vec<Seq>, ReplicationError> {
         let writer = self.writers.for_partition(partition)?;
         self.runtime
-            .block_on(writer.append_seqs(partition, records))
+            .block_on(writer.append_seqs_in(partition, records, checked_in))
     }
 
     /// The meta group's [`ClusterWriter::ready_to_lead`], waited for: call before reading
-    /// state that a write to a meta partition (catalog, users, offsets) is checked against.
-    pub fn ready_to_lead(&self) -> Result<(), ReplicationError> {
+    /// state that a write to a meta partition (catalog, users, offsets) is checked against,
+    /// and pass the term it returns to [`BlockingWriter::append_in`].
+    pub fn ready_to_lead(&self) -> Result<u64, ReplicationError> {
         let writer = self.writers.meta()?;
-        self.runtime.block_on(writer.ready_to_lead()).map(drop)
+        self.runtime.block_on(writer.ready_to_lead())
     }
 
     /// [`ClusterWriter::ready_to_lead`] of `partition`'s group (and the meta group), waited
@@ -409,13 +443,6 @@ impl BlockingWriter {
     pub fn ready_for(&self, partition: &PartitionId) -> Result<u64, ReplicationError> {
         let writer = self.writers.for_partition(partition)?;
         self.runtime.block_on(writer.ready_to_lead())
-    }
-
-    /// The meta group's [`ClusterWriter::leading_term`], waited for. Must not be called on a
-    /// runtime thread.
-    pub fn leading_term(&self) -> Result<u64, ReplicationError> {
-        let writer = self.writers.meta()?;
-        self.runtime.block_on(writer.leading_term())
     }
 
     /// The meta group's [`ClusterWriter::confirm_leading`], waited for. Must not be called
@@ -432,8 +459,10 @@ impl BlockingWriter {
         self.runtime.block_on(writer.confirm_leading(term))
     }
 
-    /// [`BlockingWriter::leading_term`] for a caller on the runtime (a request handler).
+    /// The meta group's [`ClusterWriter::ready_to_lead`] for a caller on the runtime (a
+    /// request handler): state that only the leader keeps (consumer-group coordinators)
+    /// belongs to the term it returns, and is dropped when it changes.
     pub async fn leading_term_async(&self) -> Result<u64, ReplicationError> {
-        self.writers.meta()?.leading_term().await
+        self.writers.meta()?.ready_to_lead().await
     }
 }

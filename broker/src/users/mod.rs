@@ -29,6 +29,7 @@ pub use model::{
 };
 pub use password::{check_password, generate_password, random_bytes, PasswordHashing};
 use record::{encode_grant, encode_user, DirectoryKey, DirectoryState, PrivilegeSet, StoredUser};
+use replicated::ChangeLock;
 
 use crate::cluster::writer::BlockingWriter;
 use crate::limits::{GENERATED_PASSWORD_CHARS, GRANTS_PER_USER_MAX, USERS_MAX};
@@ -156,16 +157,22 @@ impl UserDirectory {
     ) -> Result<User, UserError> {
         check_new_user_name(name)?;
         let password_hash = self.hashing.hash(password)?;
-        let _change = self.lock_change()?;
-        {
+        let change = self.lock_change()?;
+        let refused = {
             let state = self.read();
             if state.users.contains_key(name) {
-                return Err(UserError::AlreadyExists(name.clone()));
-            }
-            if state.users.len() >= USERS_MAX {
+                Some(UserError::AlreadyExists(name.clone()))
+            } else if state.users.len() >= USERS_MAX {
                 let (what, max) = ("users", USERS_MAX);
-                return Err(UserError::TooMany { what, max });
+                Some(UserError::TooMany { what, max })
+            } else {
+                None
             }
+        };
+        // Not under the state's lock: applying entries takes it, and the confirmation waits
+        // for this node to apply what it committed.
+        if let Some(refused) = refused {
+            return self.unchanged(&change, Err(refused));
         }
         let stored = StoredUser {
             role,
@@ -175,7 +182,7 @@ impl UserDirectory {
             incarnation: UserIncarnation(0),
             rows: RowsLayout::ByIncarnation,
         };
-        let created = self.write_user(name, stored, true)?;
+        let created = self.write_user(&change, name, stored, true)?;
         self.read()
             .user(name)
             .filter(|user| user.incarnation == UserIncarnation(created.0))
@@ -185,29 +192,30 @@ impl UserDirectory {
     /// `ALTER USER ... SET PASSWORD`.
     pub fn set_password(&self, name: &UserName, password: &str) -> Result<(), UserError> {
         let password_hash = self.hashing.hash(password)?;
-        let _change = self.lock_change()?;
-        let mut stored = self.stored(name)?;
+        let change = self.lock_change()?;
+        let mut stored = self.unchanged_if_err(&change, self.stored(name))?;
         stored.password_hash = password_hash;
-        self.write_user(name, stored, false).map(drop)
+        self.write_user(&change, name, stored, false).map(drop)
     }
 
     /// `ALTER USER ... SET ROLE`.
     pub fn set_role(&self, name: &UserName, role: Role) -> Result<(), UserError> {
-        let _change = self.lock_change()?;
-        let mut stored = self.stored(name)?;
+        let change = self.lock_change()?;
+        let mut stored = self.unchanged_if_err(&change, self.stored(name))?;
         stored.role = role;
-        self.write_user(name, stored, false).map(drop)
+        self.write_user(&change, name, stored, false).map(drop)
     }
 
     /// `DROP USER [IF EXISTS]`: removes the user and every grant it holds. Returns whether a
     /// user was dropped; a missing user is an error unless `if_exists`.
     pub fn drop_user(&self, name: &UserName, if_exists: bool) -> Result<bool, UserError> {
-        let _change = self.lock_change()?;
+        let change = self.lock_change()?;
         if !self.read().users.contains_key(name) {
-            return match if_exists {
+            let answer = match if_exists {
                 true => Ok(false),
                 false => Err(UserError::NotFound(name.clone())),
             };
+            return self.unchanged(&change, answer);
         }
         let tables: Vec<TableName> = self
             .read()
@@ -223,7 +231,7 @@ impl UserDirectory {
             .collect();
         keys.push(DirectoryKey::User(name.clone()).encode());
         let records: Vec<NewRecord<'_>> = keys.iter().map(|k| NewRecord::tombstone(k)).collect();
-        self.append(&records)?;
+        self.append(&change, &records)?;
         let mut state = self.write();
         state.users.remove(name);
         state.grants.remove(name);
@@ -367,12 +375,12 @@ impl UserDirectory {
         table: &TableName,
         change: impl Fn(PrivilegeSet) -> PrivilegeSet,
     ) -> Result<(), UserError> {
-        let _change = self.lock_change()?;
+        let lock = self.lock_change()?;
+        if !self.read().users.contains_key(name) {
+            return self.unchanged(&lock, Err(UserError::NotFound(name.clone())));
+        }
         let (before, held) = {
             let state = self.read();
-            if !state.users.contains_key(name) {
-                return Err(UserError::NotFound(name.clone()));
-            }
             let tables = state.grants.get(name);
             let before = tables
                 .and_then(|t| t.get(table))
@@ -382,11 +390,11 @@ impl UserDirectory {
         };
         let after = change(before);
         if after == before {
-            return Ok(());
+            return self.unchanged(&lock, Ok(()));
         }
         if before.is_empty() && held >= GRANTS_PER_USER_MAX {
             let (what, max) = ("grants for one user", GRANTS_PER_USER_MAX);
-            return Err(UserError::TooMany { what, max });
+            return self.unchanged(&lock, Err(UserError::TooMany { what, max }));
         }
         let key = DirectoryKey::Grant(name.clone(), table.clone()).encode();
         let payload = encode_grant(after);
@@ -394,7 +402,7 @@ impl UserDirectory {
             true => NewRecord::tombstone(&key),
             false => NewRecord::new(&key, &payload),
         };
-        self.append(&[record])?;
+        self.append(&lock, &[record])?;
         self.write().set_grant(name, table.clone(), after);
         self.access_changed();
         Ok(())
@@ -413,13 +421,14 @@ impl UserDirectory {
     /// (a new user's incarnation when `creates`). Caller holds `change`.
     fn write_user(
         &self,
+        change: &ChangeLock<'_>,
         name: &UserName,
         mut stored: StoredUser,
         creates: bool,
     ) -> Result<Seq, UserError> {
         let key = DirectoryKey::User(name.clone()).encode();
         let payload = encode_user(&stored);
-        let written = self.append(&[NewRecord::new(&key, &payload)])?;
+        let written = self.append(change, &[NewRecord::new(&key, &payload)])?;
         if creates {
             stored.incarnation = UserIncarnation(written.first.0);
         }
@@ -433,15 +442,6 @@ impl UserDirectory {
     /// a verification is current while the generation has not moved since.
     pub fn credentials_generation(&self) -> u64 {
         self.credentials_generation.load(Ordering::Acquire)
-    }
-
-    /// The change lock, once this node may change the directory (a cluster member: leads,
-    /// with every earlier change applied).
-    fn lock_change(&self) -> Result<parking_lot::MutexGuard<'_, ()>, UserError> {
-        let change = self.change.lock();
-        // Under the lock, so a change whose proposal got no answer is settled first.
-        self.ready_to_change()?;
-        Ok(change)
     }
 
     fn partition_id(&self) -> &PartitionId {

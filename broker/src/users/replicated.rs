@@ -24,6 +24,13 @@ use crate::users::{RowsLayout, UserIncarnation};
 /// far above it, so every replicated record comes after.
 pub const BOOTSTRAP_SEQ: Seq = Seq(1);
 
+/// The directory's change lock, held while a change reads the directory and writes, with the
+/// term this node led its group in when it took it (0: a single node).
+pub(super) struct ChangeLock<'a> {
+    _lock: parking_lot::MutexGuard<'a, ()>,
+    term: u64,
+}
+
 impl UserDirectory {
     /// From now on, changes are replicated through `writer` (a cluster member).
     pub fn replicate_through(&self, writer: BlockingWriter) {
@@ -58,23 +65,61 @@ impl UserDirectory {
         Ok(())
     }
 
-    /// Appends a change's records: through the cluster on a member, else to the local log.
-    pub(super) fn append(&self, records: &[NewRecord<'_>]) -> Result<SeqRange, UserError> {
+    /// Appends a change's records: through the cluster on a member (in the term the change
+    /// read the directory in), else to the local log.
+    pub(super) fn append(
+        &self,
+        change: &ChangeLock<'_>,
+        records: &[NewRecord<'_>],
+    ) -> Result<SeqRange, UserError> {
         match self.replication.get() {
-            Some(writer) => Ok(writer.append(self.partition_id(), records)?),
+            Some(writer) => Ok(writer.append_in(self.partition_id(), records, change.term)?),
             None => Ok(self.partition.append(records)?),
         }
     }
 
-    /// On a cluster member, waits until this node leads and has applied every earlier
-    /// change, so the checks a change makes read the newest directory. Call before taking
-    /// the change lock's checks.
-    pub(super) fn ready_to_change(&self) -> Result<(), UserError> {
+    /// The change lock, once this node may change the directory: on a cluster member, once
+    /// it leads and has applied every earlier change, so the checks a change makes read the
+    /// newest directory. Taken under the lock, so a change whose proposal got no answer is
+    /// settled first.
+    pub(super) fn lock_change(&self) -> Result<ChangeLock<'_>, UserError> {
+        let lock = self.change.lock();
+        let mut term = 0;
         if let Some(writer) = self.replication.get() {
-            writer.ready_to_lead()?;
+            term = writer.ready_to_lead()?;
             self.catch_up()?;
         }
-        Ok(())
+        Ok(ChangeLock { _lock: lock, term })
+    }
+
+    /// `answer`, taken from this member's directory without a write (CREATE USER of a taken
+    /// name, a GRANT already held, DROP USER IF EXISTS of no user): on a cluster member, only
+    /// once a majority confirms this node still leads in the term it read in, else a leader
+    /// cut off from the others could answer from a directory a newer leader has changed.
+    /// Call it without the directory's state lock: the confirmation waits for this node to
+    /// apply what it committed, and applying takes that lock.
+    pub(super) fn unchanged<T>(
+        &self,
+        change: &ChangeLock<'_>,
+        answer: Result<T, UserError>,
+    ) -> Result<T, UserError> {
+        if let Some(writer) = self.replication.get() {
+            writer.confirm_leading(change.term)?;
+        }
+        answer
+    }
+
+    /// [`UserDirectory::unchanged`] for an error answer (a lookup that found nothing); a
+    /// value read is for the write that follows, which a majority accepts or not.
+    pub(super) fn unchanged_if_err<T>(
+        &self,
+        change: &ChangeLock<'_>,
+        read: Result<T, UserError>,
+    ) -> Result<T, UserError> {
+        match read {
+            Ok(value) => Ok(value),
+            Err(error) => self.unchanged(change, Err(error)),
+        }
     }
 
     /// [`UserDirectory::bootstrap_admin`] on a cluster member: `admin` at [`BOOTSTRAP_SEQ`]

@@ -246,9 +246,18 @@ fn apply_entries(
         next.last_applied = Some(entry.log_id);
         let reply = match entry.payload {
             EntryPayload::Blank => ClusterReply::Nothing,
-            EntryPayload::Normal(command) => {
-                apply_append(store, &entry.log_id, command.batch(), &mut written)?
-            }
+            EntryPayload::Normal(command) => match command.checked_in_term() {
+                Some(checked_in) if checked_in != entry.log_id.leader_id.term => {
+                    let proposed_in = entry.log_id.leader_id.term;
+                    tracing::debug!(log_id = %entry.log_id, checked_in, proposed_in,
+                        "a batch checked in an earlier term is not applied");
+                    ClusterReply::TermChanged {
+                        checked_in,
+                        proposed_in,
+                    }
+                }
+                _ => apply_append(store, &entry.log_id, command.batch(), &mut written)?,
+            },
             EntryPayload::Membership(membership) => {
                 next.last_membership = StoredMembership::new(Some(entry.log_id), membership);
                 ClusterReply::Nothing

@@ -37,7 +37,7 @@ impl Groups {
     /// [`Self::coordinating`] for the sweep thread (waits on the runtime); `false` when this
     /// node does not coordinate groups now.
     pub(super) fn coordinating_blocking(&self, writer: &BlockingWriter) -> bool {
-        self.follow(writer.leading_term()).is_ok()
+        self.follow(writer.ready_to_lead()).is_ok()
     }
 
     /// Keeps the registry to the term this node leads in, or empties it when it does not lead.

@@ -135,7 +135,7 @@ impl PartitionWriter<'_> {
         }
         let seqs = replication
             .writer()?
-            .append_seqs(&replication.id, &records)?;
+            .append_seqs_in(&replication.id, &records, self.term)?;
         // Applying the entry told this member's tables already; this covers a partition the
         // apply did not find open.
         self.rows.catch_up_index()?;

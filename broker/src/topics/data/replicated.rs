@@ -19,8 +19,20 @@ use crate::cluster::writer::{BlockingWriter, ReplicationError};
 pub(crate) struct Replication(BlockingWriter);
 
 impl Replication {
+    /// A write checked against nothing.
     fn append(&self, id: &PartitionId, records: &[NewRecord<'_>]) -> Result<SeqRange, TopicError> {
         self.0.append(id, records).map_err(TopicError::Replication)
+    }
+
+    /// A write checked against state read in `term`.
+    fn append_in(
+        &self,
+        id: &PartitionId,
+        records: &[NewRecord<'_>],
+        term: u64,
+    ) -> Result<SeqRange, TopicError> {
+        let appended = self.0.append_in(id, records, term);
+        appended.map_err(TopicError::Replication)
     }
 }
 
@@ -48,14 +60,14 @@ impl TopicData {
         let mut producers = partition.lock_producers()?;
         // Under the lock: a new leader, or one whose last proposal got no answer in time, has
         // applied every earlier write before it reads the producers' state.
-        replication.0.ready_for(&partition.id)?;
+        let term = replication.0.ready_for(&partition.id)?;
         if partition.producers_as_of.load(Ordering::Acquire) != partition.log.last_seq().0 {
             *producers = super::producers_of(&partition.log)?;
         }
         if let Some(answer) = super::answered_before(producers.get(&batch.producer_id), batch) {
             return answer;
         }
-        let range = replication.append(&partition.id, records)?;
+        let range = replication.append_in(&partition.id, records, term)?;
         let ack = ack_of(range);
         let last = LastBatch {
             batch_seq: batch.batch_seq,

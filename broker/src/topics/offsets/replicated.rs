@@ -85,7 +85,7 @@ impl GroupOffsets {
     ) -> Result<Vec<String>, OffsetsError> {
         let _writes = replication.writes.write();
         // Decide on every commit made before this node led, not on a map that lags.
-        replication.writer.ready_to_lead()?;
+        let term = replication.writer.ready_to_lead()?;
         self.catch_up()?;
         let (expired, keys) = {
             let mut committed = self.committed.lock();
@@ -101,7 +101,7 @@ impl GroupOffsets {
                 .iter()
                 .map(|key| NewRecord::tombstone(key.as_bytes()))
                 .collect();
-            replication.writer.append(&self.id, &records)?;
+            replication.writer.append_in(&self.id, &records, term)?;
         }
         // The tombstones removed the groups' keys; a group that had none is dropped too.
         let mut committed = self.committed.lock();

@@ -10,7 +10,7 @@ use strand_log::storage::FaultyStorage;
 
 use super::{append, entry, membership, record, seq, tombstone, Node};
 use crate::cluster::state_machine::ClusterStateMachine;
-use crate::cluster::types::{ClusterReply, OwnedRecord};
+use crate::cluster::types::{ClusterCommand, ClusterReply, OwnedRecord, ReplicatedBatch};
 
 fn alice() -> Vec<OwnedRecord> {
     vec![record(1, b"k1", b"v1"), record(2, b"k2", b"v2")]
@@ -171,4 +171,58 @@ async fn a_failed_applied_state_write_fails_apply_and_applying_again_recovers() 
         Some(log_id(1, 1, 1))
     );
     assert_eq!(node.records()["tables/app.t/alice"], alice());
+}
+
+/// An entry of `entry_term` carrying a batch checked in `checked_in`.
+fn checked(
+    index: u64,
+    entry_term: u64,
+    checked_in: u64,
+    records: Vec<OwnedRecord>,
+) -> openraft::Entry<crate::cluster::types::ClusterTypes> {
+    let batch = ReplicatedBatch {
+        partition: "tables/app.t/alice".to_owned(),
+        records,
+    };
+    openraft::Entry {
+        log_id: log_id(entry_term, 1, index),
+        payload: EntryPayload::Normal(ClusterCommand::AppendInTerm {
+            term: checked_in,
+            batch,
+        }),
+    }
+}
+
+#[tokio::test]
+async fn a_batch_checked_in_an_earlier_term_is_refused_alike_everywhere() {
+    // Index 2: a leader checked an INSERT of k in term 1, lost the office and won it again,
+    // and its proposal landed in term 3, after another leader's write of k (index 1, an
+    // entry of term 2 checked in term 2). Storing it would make k's second INSERT.
+    let entries = || {
+        vec![
+            checked(1, 2, 2, vec![record(1, b"k", b"first")]),
+            checked(2, 3, 1, vec![record(2, b"k", b"second")]),
+            checked(3, 3, 3, vec![record(3, b"j", b"later")]),
+        ]
+    };
+    let mut first = Node::new();
+    let mut second = Node::new();
+    let replies = first.apply(entries()).await;
+    assert_eq!(replies, second.apply(entries()).await);
+    assert_eq!(
+        replies,
+        vec![
+            ClusterReply::Appended { last_seq: seq(1) },
+            ClusterReply::TermChanged {
+                checked_in: 1,
+                proposed_in: 3
+            },
+            ClusterReply::Appended { last_seq: seq(3) },
+        ]
+    );
+    let kept = vec![record(1, b"k", b"first"), record(3, b"j", b"later")];
+    assert_eq!(first.records()["tables/app.t/alice"], kept);
+    assert_eq!(second.records()["tables/app.t/alice"], kept);
+    let (last_applied, _) = first.machine.applied_state().await.unwrap();
+    assert_eq!(last_applied, Some(log_id(3, 1, 3)));
 }
