@@ -31,6 +31,8 @@ use serde_json::Value;
 
 /// How long a server may take to print its ready line.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a start that cannot bind its (fixed) address is tried again.
+const BIND_RETRY_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a server may take to exit after SIGTERM.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long one HTTP exchange may take.
@@ -168,11 +170,35 @@ impl StrandServer {
         })
     }
 
+    /// Starts the server; a server restarted on its fixed cluster address (`--quic-addr`
+    /// given) may find the port taken for a moment (by a client socket the kernel gave it
+    /// meanwhile), so a start that fails to bind is tried again, for up to
+    /// [`BIND_RETRY_TIMEOUT`].
     fn start_with(
         data_dir: &Path,
         options: &ServerOptions,
-        configure: impl FnOnce(&mut Command),
+        configure: impl Fn(&mut Command),
     ) -> StrandServer {
+        let deadline = Instant::now() + BIND_RETRY_TIMEOUT;
+        loop {
+            match StrandServer::try_start(data_dir, options, &configure) {
+                Ok(server) => return server,
+                Err(log) if log.contains("Address already in use") && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(log) => {
+                    panic!("strand serve printed no ready line within {READY_TIMEOUT:?}:\n{log}")
+                }
+            }
+        }
+    }
+
+    /// One start: the server, or its stderr if it printed no ready line.
+    fn try_start(
+        data_dir: &Path,
+        options: &ServerOptions,
+        configure: &impl Fn(&mut Command),
+    ) -> Result<StrandServer, String> {
         let stderr = tempfile::NamedTempFile::new().expect("stderr file");
         let mut command = Command::new(strand_binary());
         command
@@ -204,8 +230,7 @@ impl StrandServer {
             None => {
                 let _ = child.kill();
                 let _ = child.wait();
-                let log = std::fs::read_to_string(stderr.path()).unwrap_or_default();
-                panic!("strand serve printed no ready line within {READY_TIMEOUT:?}:\n{log}");
+                return Err(std::fs::read_to_string(stderr.path()).unwrap_or_default());
             }
         };
         let ready: Value = serde_json::from_str(&ready_line).expect("ready line is JSON");
@@ -213,14 +238,14 @@ impl StrandServer {
             let text = ready[key].as_str().expect("address is a string");
             text.parse().expect("address parses")
         };
-        StrandServer {
+        Ok(StrandServer {
             http: addr("http"),
             quic: addr("quic"),
             data_dir: PathBuf::from(ready["data_dir"].as_str().expect("data_dir")),
             ready_line,
             child: Some(child),
             stderr,
-        }
+        })
     }
 
     /// `http://ADDR<path>`.
