@@ -200,9 +200,14 @@ pub const CLUSTER_DATA_GROUPS: u32 = 3;
 /// How often a node steers its data groups' elections towards the meta group's leader
 /// (`cluster/placement.rs`).
 pub const CLUSTER_PLACEMENT_CHECK_MS: u64 = 100;
-/// How long a data group may stay without a leader this node knows before every member may
-/// stand for it (the meta leader's own candidacy failed, e.g. its copy of the group lags).
-pub const CLUSTER_PLACEMENT_FALLBACK_MS: u64 = 3_000;
+/// How long, within one term, a data group may be led by another node than the meta group's
+/// leader before every member may stand for it (the meta leader's candidacy failed, e.g. its
+/// copy of the group lags). Well above the meta leader's own path to a candidacy after the
+/// group's leader steps aside: openraft waits a leader lease (the longest election timeout)
+/// plus an election timeout after the last heartbeat, and twice the longest election timeout
+/// more if it saw a longer log, so up to 4.8 s. A shorter wait (3 s) let other members win
+/// first and hand over again, over and over (found by the 1,000-round fault schedule).
+pub const CLUSTER_PLACEMENT_FALLBACK_MS: u64 = 10_000;
 /// Default cap on one user's WebSocket plus QUIC connections (SPEC section 8).
 pub const CONNECTIONS_PER_USER_MAX_DEFAULT: u64 = 1_000;
 /// Largest value any connection cap may be set to.

@@ -60,6 +60,30 @@ async fn connect(members: &Members, target: usize) -> Option<Client> {
     }
 }
 
+/// Starts producers `1..=producers` on `runtime`, each writing `topic` with
+/// [`write_until_stopped`] until `stop` is set; each task answers its acknowledged writes.
+pub fn spawn_producers(
+    runtime: &tokio::runtime::Runtime,
+    topic: &str,
+    partitions: u32,
+    producers: u64,
+    members: &Members,
+    stop: &Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<Acks>> {
+    (1..=producers)
+        .map(|p| {
+            let writing = write_until_stopped(
+                topic.to_string(),
+                partitions,
+                p,
+                members.clone(),
+                stop.clone(),
+            );
+            runtime.spawn(writing)
+        })
+        .collect()
+}
+
 /// Writes batches 1, 2, ... of `producer` (one message `p<producer>-b<batch>` each, over
 /// `partitions` in turn) until `stop`, each resent to the next member until one acknowledges
 /// it (`not_leader`, `unavailable`, a dead or silent member: not acknowledged, send again).

@@ -37,7 +37,7 @@ use strand_tests::cluster_tables::{
     ITEMS_SELECT,
 };
 use strand_tests::cluster_topics::{
-    check_history, members_of, read_all, resume_across_members, write_until_stopped,
+    check_history, members_of, read_all, resume_across_members, spawn_producers,
 };
 use strand_tests::{basic, bearer, rows, sql_ok, StrandServer, ADMIN_PASSWORD};
 
@@ -109,18 +109,7 @@ fn random_kills_cuts_and_membership_changes_lose_no_acknowledged_write() {
     let members = members_of(&all);
     let stop = Arc::new(AtomicBool::new(false));
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let writers: Vec<_> = (1..=PRODUCERS)
-        .map(|p| {
-            let writing = write_until_stopped(
-                TOPIC.to_string(),
-                PARTITIONS,
-                p,
-                members.clone(),
-                stop.clone(),
-            );
-            runtime.spawn(writing)
-        })
-        .collect();
+    let writers = spawn_producers(&runtime, TOPIC, PARTITIONS, PRODUCERS, &members, &stop);
     let readers: Vec<_> = (0..PARTITIONS)
         .map(|partition| {
             let reading =

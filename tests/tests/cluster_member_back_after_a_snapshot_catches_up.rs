@@ -20,7 +20,7 @@ use strand_tests::cluster::{
     add_member, agreed_leader, caught_up, caught_up_while_writing, free_quic_addrs, groups,
     joining_options, member_options, node_id,
 };
-use strand_tests::cluster_topics::{check_history, members_of, read_all, write_until_stopped};
+use strand_tests::cluster_topics::{check_history, members_of, read_all, spawn_producers};
 use strand_tests::{bearer, sql_ok, StrandServer, ADMIN_PASSWORD};
 
 const TOPIC: &str = "app.snapshots";
@@ -63,18 +63,7 @@ fn a_member_back_after_a_snapshot_and_a_new_member_catch_up_from_it() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let writers: Vec<_> = (1..=PRODUCERS)
-        .map(|p| {
-            let writing = write_until_stopped(
-                TOPIC.to_string(),
-                PARTITIONS,
-                p,
-                members.clone(),
-                stop.clone(),
-            );
-            runtime.spawn(writing)
-        })
-        .collect();
+    let writers = spawn_producers(&runtime, TOPIC, PARTITIONS, PRODUCERS, &members, &stop);
     let started = Instant::now();
     let up: Vec<&StrandServer> = nodes.iter().flatten().collect();
     let group = loop {

@@ -25,7 +25,7 @@ use strand_tests::cluster::{
     add_member, agreed_leader, ask_leader, caught_up, caught_up_while_writing, free_quic_addrs,
     joining_options, member_options, meta, node_id, remove_member,
 };
-use strand_tests::cluster_topics::{check_history, members_of, read_all, write_until_stopped};
+use strand_tests::cluster_topics::{check_history, members_of, read_all, spawn_producers};
 use strand_tests::{
     basic, bearer, delete, post_json, sql_ok, strand_binary, StrandServer, ADMIN_PASSWORD,
 };
@@ -92,18 +92,7 @@ fn members_are_added_and_removed_while_writes_go_on() {
     let members = members_of(&originals);
     let stop = Arc::new(AtomicBool::new(false));
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let writers: Vec<_> = (1..=PRODUCERS)
-        .map(|p| {
-            let writing = write_until_stopped(
-                TOPIC.to_string(),
-                PARTITIONS,
-                p,
-                members.clone(),
-                stop.clone(),
-            );
-            runtime.spawn(writing)
-        })
-        .collect();
+    let writers = spawn_producers(&runtime, TOPIC, PARTITIONS, PRODUCERS, &members, &stop);
     std::thread::sleep(Duration::from_millis(1000));
 
     // Node 4 joins: it forms no cluster of its own, however long it waits.

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use strand_broker::limits::CLUSTER_DATA_GROUPS;
 use strand_tests::cluster::{caught_up, groups};
-use strand_tests::cluster_topics::{check_history, members_of, read_all, write_until_stopped};
+use strand_tests::cluster_topics::{check_history, members_of, read_all, spawn_producers};
 use strand_tests::local_cluster::LocalCluster;
 use strand_tests::{bearer, sql_ok, StrandServer, ADMIN_PASSWORD};
 
@@ -54,18 +54,7 @@ fn partitions_spread_over_data_groups_that_follow_the_meta_leader() {
     let members = members_of(&cluster.live());
     let stop = Arc::new(AtomicBool::new(false));
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let writers: Vec<_> = (1..=PRODUCERS)
-        .map(|p| {
-            let writing = write_until_stopped(
-                TOPIC.to_string(),
-                PARTITIONS,
-                p,
-                members.clone(),
-                stop.clone(),
-            );
-            runtime.spawn(writing)
-        })
-        .collect();
+    let writers = spawn_producers(&runtime, TOPIC, PARTITIONS, PRODUCERS, &members, &stop);
     std::thread::sleep(Duration::from_secs(3));
     let during = last_indexes(cluster.node(leader));
     assert_eq!(

@@ -9,11 +9,12 @@
 //!   the meta leader holds every entry of the group's log, then stops: the meta leader hears
 //!   nothing for an election timeout, stands with a log as long as anyone's, and wins;
 //! - a data group whose leader has not been the meta group's for
-//!   `CLUSTER_PLACEMENT_FALLBACK_MS` in one term (e.g. the meta leader's copy of the group
-//!   lags, so its candidacies fail, and the group's leader died) lets every member stand, as
-//!   plain Raft does; whoever wins brings the meta leader's copy up to date and then steps
-//!   aside as above. The wait counts from the term's start, so after a step-aside the meta
-//!   leader, whose timer is the only one running, stands before anyone else may.
+//!   `CLUSTER_PLACEMENT_FALLBACK_MS` (e.g. the meta leader's copy of the group lags, so its
+//!   candidacies fail, and the group's leader died) lets every member stand, as plain Raft
+//!   does; whoever wins brings the meta leader's copy up to date and then steps aside as
+//!   above. The wait starts again with each new leader, so after a step-aside the meta
+//!   leader, whose timer is the only one running, stands before anyone else may; terms
+//!   without a leader do not restart it.
 //!
 //! Nobody is made to stand by force: a candidate whose log lags loses, and its higher term
 //! would unseat the leader that could have brought it up to date (the first version did
@@ -58,17 +59,22 @@ pub(crate) struct GroupSteering {
     /// Since when, in this term, the group's leader has not been the meta leader (`None`:
     /// it is).
     unsettled_since: Option<Instant>,
-    /// The group's term when last seen.
-    term: u64,
+    /// The group's leader and term when last seen with a leader.
+    led: Option<(NodeId, u64)>,
 }
 
 impl GroupSteering {
     /// Decides, at `now`, what to do about a group seen as `seen`.
     pub(crate) fn steer(&mut self, seen: Seen, now: Instant) -> Steering {
         let settled = seen.meta_leader.is_some() && seen.group_leader == seen.meta_leader;
-        if seen.group_term != self.term {
-            self.term = seen.group_term;
-            self.unsettled_since = None;
+        // A new leader starts the wait afresh; a term without one does not: a lagging meta
+        // leader's failed candidacies raise everyone's term while nobody leads, and that is
+        // the case the wait is for.
+        if let Some(leader) = seen.group_leader {
+            if self.led != Some((leader, seen.group_term)) {
+                self.led = Some((leader, seen.group_term));
+                self.unsettled_since = None;
+            }
         }
         let since = match (settled, self.unsettled_since) {
             (true, _) => {
@@ -220,7 +226,24 @@ mod tests {
     }
 
     #[test]
-    fn the_wait_before_everyone_may_stand_starts_again_with_each_term() {
+    fn terms_without_a_leader_do_not_restart_the_wait() {
+        let mut steering = GroupSteering::default();
+        let start = Instant::now();
+        assert!(
+            !steering
+                .steer(seen(false, Some(1), None, 3), start)
+                .may_stand
+        );
+        let later = start + Duration::from_millis(CLUSTER_PLACEMENT_FALLBACK_MS);
+        let raised = Seen {
+            group_term: 9,
+            ..seen(false, Some(1), None, 3)
+        };
+        assert!(steering.steer(raised, later).may_stand);
+    }
+
+    #[test]
+    fn the_wait_before_everyone_may_stand_starts_again_with_each_leader() {
         let mut steering = GroupSteering::default();
         let start = Instant::now();
         assert!(

@@ -49,7 +49,11 @@ fn after_meta(
     };
     entry(
         index,
-        EntryPayload::Normal(ClusterCommand::AppendAfterMeta { meta_index, batch }),
+        EntryPayload::Normal(ClusterCommand::AppendAfterMeta {
+            term: 1,
+            meta_index,
+            batch,
+        }),
     )
 }
 
