@@ -4,6 +4,11 @@
 //! `strand_log`, a frame's in `strand_wire`) is used from there, not restated; the `const`
 //! assertions at the end state how these bounds must relate, each saying what would break.
 
+mod auth;
+mod cluster;
+pub use auth::*;
+pub use cluster::*;
+
 use strand_log::limits as log_limits;
 use strand_log::record::{FRAME_ALIGN_BYTES, FRAME_HEADER_BYTES};
 use strand_sql_view::limits as sql_limits;
@@ -55,42 +60,6 @@ pub const TABLE_NAME_BYTES_MAX: usize = 255;
 pub const USERS_MAX: usize = 100_000;
 /// Most tables one user may hold grants on.
 pub const GRANTS_PER_USER_MAX: usize = 10_000;
-
-/// Length of the generated `admin` password (letters and digits: ~143 bits).
-pub const GENERATED_PASSWORD_CHARS: usize = 24;
-/// Bytes of the JWT signing secret (HS256 wants at least the hash size, 32).
-pub const JWT_SECRET_BYTES: usize = 32;
-/// Bytes of random salt per password hash (argon2's recommended 16).
-pub const PASSWORD_SALT_BYTES: usize = 16;
-/// Default lifetime of a token issued by `/v1/api/auth/login`.
-pub const TOKEN_TTL_SECONDS_DEFAULT: u64 = 24 * 60 * 60;
-/// Longest token lifetime a config may ask for (30 days).
-pub const TOKEN_TTL_SECONDS_MAX: u64 = 30 * 24 * 60 * 60;
-/// How far in the future a token's `iat` may be (clock skew between the issuing moment and
-/// now, e.g. after a small NTP step back). A token issued while the clock was further ahead
-/// is refused once the clock is right.
-pub const TOKEN_IAT_FUTURE_SKEW_S_MAX: u64 = 300;
-/// Longest a verified Basic credential is trusted without another argon2 verification.
-pub const BASIC_AUTH_CACHE_TTL_MS: u64 = 60_000;
-/// Most verified Basic credentials remembered at once (the cache starts over past this).
-pub const BASIC_AUTH_CACHE_ENTRIES_MAX: usize = 10_000;
-
-/// Failed password checks one user name may have within the window before further attempts
-/// for it are refused (`too_many_attempts`) without an argon2 verification: slows online
-/// guessing of one account to this many guesses per window.
-pub const AUTH_FAILURES_PER_USER_MAX_DEFAULT: u32 = 10;
-/// Failed password checks one source address may have within the window (across names):
-/// higher than per user, since many people may share an address (NAT).
-pub const AUTH_FAILURES_PER_ADDRESS_MAX_DEFAULT: u32 = 50;
-/// Most failures a config may allow per name or address in one window.
-pub const AUTH_FAILURES_MAX: u32 = 1_000_000;
-/// The window of both failure counts: it starts at a name's (or address's) first failure.
-pub const AUTH_FAILURE_WINDOW_MS_DEFAULT: u64 = 60_000;
-/// Longest failure window a config may ask for (a day).
-pub const AUTH_FAILURE_WINDOW_MS_MAX: u64 = 86_400_000;
-/// Most user names (and, separately, addresses) whose failures are remembered at once:
-/// bounds the limiter's memory (about 100 bytes each).
-pub const AUTH_FAILURE_KEYS_MAX: usize = 100_000;
 
 /// Default interval of the background fdatasync under `fsync = "interval"`.
 pub const FSYNC_INTERVAL_MS_DEFAULT: u64 = 100;
@@ -149,65 +118,6 @@ pub const CONNECTIONS_MAX_DEFAULT: u64 = 10_000;
 /// sockets can take before new ones are refused (they time out meanwhile).
 pub const UNAUTHENTICATED_CONNECTIONS_MAX_DEFAULT: u64 = 1_000;
 
-/// Most members `--cluster` may name: every write waits for a majority of them, and the
-/// leader sends each one every entry.
-pub const CLUSTER_MEMBERS_MAX: usize = 16;
-/// Fewest bytes of a cluster secret: the members' proof of it is an HMAC-SHA256 over each
-/// connection's TLS keying material, as strong as the secret is hard to guess.
-pub const CLUSTER_SECRET_BYTES_MIN: usize = 16;
-/// Largest Raft message one node accepts from another (a batch of entries or a snapshot
-/// chunk, postcard-encoded).
-pub const CLUSTER_RPC_BYTES_MAX: usize = 64 * 1024 * 1024;
-/// Receive window of a node-to-node connection once the peer proved the secret (a client's
-/// starts far smaller): a leader streams batches of entries.
-pub const CLUSTER_RECEIVE_WINDOW_BYTES: u32 = 16 << 20;
-/// Time a node has to prove it knows the cluster secret on a new node-to-node connection.
-pub const CLUSTER_HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
-/// A node-to-node connection that hears nothing for this long is dead (a killed or cut-off
-/// peer); the next message dials again. Keep-alives go at a third of it.
-pub const CLUSTER_IDLE_TIMEOUT_MS: u64 = 3_000;
-/// A Raft group snapshots its state after this many entries, and then drops its log up to
-/// it (a node that is further behind catches up from the snapshot).
-pub const CLUSTER_SNAPSHOT_EVERY_ENTRIES: u64 = 10_000;
-/// How long a cluster write waits for a majority to confirm it before the client hears
-/// `unavailable` (a leader cut off from the others waits for ever otherwise).
-pub const CLUSTER_WRITE_TIMEOUT_MS: u64 = 5_000;
-/// What a member that forwards a SQL request to the leader waits beyond
-/// `CLUSTER_WRITE_TIMEOUT_MS` (dialing, the request's reads, the way back) before the client
-/// hears `unavailable`.
-pub const CLUSTER_FORWARD_MARGIN_MS: u64 = 3_000;
-/// How long adding a member waits for the new node to hold every entry up to its addition
-/// (it may need a snapshot); past it the node stays a learner that keeps catching up, and the
-/// request, sent again, makes it a voter.
-pub const CLUSTER_MEMBER_CATCH_UP_WAIT_MS: u64 = 30_000;
-/// How long one step of a membership change waits for a majority to commit it before the
-/// administrator hears `unavailable` (the change may still take effect).
-pub const CLUSTER_MEMBERSHIP_COMMIT_WAIT_MS: u64 = 10_000;
-/// Raft heartbeats from a leader to its followers; a follower that hears none for an election
-/// timeout (below) stands for election.
-pub const CLUSTER_HEARTBEAT_MS: u64 = 150;
-/// Shortest election timeout; each node picks its own in this range at random, so elections
-/// rarely split.
-pub const CLUSTER_ELECTION_TIMEOUT_MS_MIN: u64 = 600;
-/// Longest election timeout.
-pub const CLUSTER_ELECTION_TIMEOUT_MS_MAX: u64 = 1_200;
-
-/// Data groups of a cluster: table and topic partitions are spread over this many Raft
-/// groups by a stable hash of their ids (`cluster/groups.rs`), however many users and topics
-/// there are. Every member of a cluster must share it: changing it moves partitions to other
-/// groups, so it needs a new cluster.
-pub const CLUSTER_DATA_GROUPS: u32 = 3;
-/// How often a node steers its data groups' elections towards the meta group's leader
-/// (`cluster/placement.rs`).
-pub const CLUSTER_PLACEMENT_CHECK_MS: u64 = 100;
-/// How long, within one term, a data group may be led by another node than the meta group's
-/// leader before every member may stand for it (the meta leader's candidacy failed, e.g. its
-/// copy of the group lags). Well above the meta leader's own path to a candidacy after the
-/// group's leader steps aside: openraft waits a leader lease (the longest election timeout)
-/// plus an election timeout after the last heartbeat, and twice the longest election timeout
-/// more if it saw a longer log, so up to 4.8 s. A shorter wait (3 s) let other members win
-/// first and hand over again, over and over (found by the 1,000-round fault schedule).
-pub const CLUSTER_PLACEMENT_FALLBACK_MS: u64 = 10_000;
 /// Default cap on one user's WebSocket plus QUIC connections (SPEC section 8).
 pub const CONNECTIONS_PER_USER_MAX_DEFAULT: u64 = 1_000;
 /// Largest value any connection cap may be set to.
