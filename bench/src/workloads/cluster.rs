@@ -11,7 +11,7 @@
 //!    them; receipt minus the record's due time, stamped in its value.
 //! 3. Failover, `--kills` times: the leader found in `GET /v1/cluster/status` is killed with
 //!    SIGKILL, and a one-record produce is sent to each surviving member in turn (connections
-//!    made before the kill; a refusal or no answer within 500 ms passes to the next) until
+//!    made before the kill; a refusal or no answer within 100 ms passes to the next) until
 //!    one is acknowledged; the time from the kill to that acknowledgement. The killed member
 //!    is then started again on its data directory, and the next kill waits until all three
 //!    agree on a leader and have applied its whole log.
@@ -245,7 +245,7 @@ fn measure_cluster(
     }
     if kills > 0 {
         let label = "3nodes: SIGKILL of the leader to the first acknowledged produce, sent to \
-                     each survivor in turn (500 ms per try)";
+                     each survivor in turn (100 ms per try)";
         let mut m = Measurement::new(WORKLOAD, "strand", "failover_3nodes", label)
             .durability(durability)
             .param("kills", kills as u64)

@@ -47,13 +47,15 @@ impl Member {
             .http)
     }
 
-    /// The meta group's status as this member sees it (`groups[0]`).
-    pub fn meta(&self) -> anyhow::Result<Value> {
+    /// Every group's status as this member sees it (the meta group first).
+    pub fn groups(&self) -> anyhow::Result<Vec<Value>> {
         let mut connection = HttpConnection::connect(self.http()?, None)?;
         let (status, body) = connection.get(ROUTE_STATUS)?;
         ensure!(status == 200, "{ROUTE_STATUS} answered {status}");
         let status: Value = serde_json::from_slice(body).context("cluster status")?;
-        Ok(status["groups"][0].clone())
+        let groups = status["groups"].as_array().cloned().unwrap_or_default();
+        ensure!(!groups.is_empty(), "{ROUTE_STATUS} lists no group");
+        Ok(groups)
     }
 
     /// A [`Target`] for this member (setup over HTTP, QUIC clients).
@@ -130,8 +132,9 @@ impl Cluster {
             .with_context(|| format!("no member {id}"))
     }
 
-    /// Waits until every running member names the same leader in the same term, and that
-    /// leader says it leads; returns (leader id, term).
+    /// Waits until, in every group, every running member names the same leader in the same
+    /// term, that leader says it leads, and it is the meta group's leader (the one that takes
+    /// writes); returns the meta group's (leader id, term).
     pub fn agreed_leader(&self) -> anyhow::Result<(u64, u64)> {
         let deadline = Instant::now() + AGREE_TIMEOUT;
         loop {
@@ -139,50 +142,69 @@ impl Cluster {
                 return Ok(agreed);
             }
             if Instant::now() > deadline {
-                bail!("no agreed leader within {AGREE_TIMEOUT:?}");
+                bail!("no agreed leader of every group within {AGREE_TIMEOUT:?}");
             }
             std::thread::sleep(POLL);
         }
     }
 
-    fn agreement(&self) -> anyhow::Result<Option<(u64, u64)>> {
+    /// Each running member's view of every group, or `None` while one does not answer (a
+    /// member still starting).
+    fn views(&self) -> Option<Vec<(u64, Vec<Value>)>> {
         let mut views = Vec::new();
         for member in self.members.iter().filter(|m| m.running()) {
-            // A member still starting may not answer yet: no agreement this time.
-            let Ok(view) = member.meta() else {
-                return Ok(None);
-            };
-            views.push((member.id, view));
+            views.push((member.id, member.groups().ok()?));
         }
-        let Some(leader) = views.first().and_then(|(_, v)| v["leader"].as_u64()) else {
-            return Ok(None);
-        };
-        let term = views[0].1["term"].as_u64();
-        let agreed = views
-            .iter()
-            .all(|(_, v)| v["leader"].as_u64() == Some(leader) && v["term"].as_u64() == term);
-        let leads = views
-            .iter()
-            .any(|(id, v)| *id == leader && v["role"] == "leader");
-        Ok((agreed && leads).then(|| (leader, term.unwrap_or(0))))
+        Some(views)
     }
 
-    /// Waits until every running member agrees on the leader and has applied the leader's
-    /// whole log.
+    fn agreement(&self) -> anyhow::Result<Option<(u64, u64)>> {
+        let Some(views) = self.views() else {
+            return Ok(None);
+        };
+        let Some(first) = views.first() else {
+            return Ok(None);
+        };
+        let mut meta = None;
+        for group in 0..first.1.len() {
+            let Some(agreed) = group_agreement(&views, group) else {
+                return Ok(None);
+            };
+            match meta {
+                None => meta = Some(agreed),
+                Some((leader, _)) if leader != agreed.0 => return Ok(None),
+                Some(_) => {}
+            }
+        }
+        Ok(meta)
+    }
+
+    /// Waits until every group agrees on its leader (the meta group's) and every running
+    /// member has applied the leader's whole log of every group.
     pub fn caught_up(&self) -> anyhow::Result<()> {
         let deadline = Instant::now() + AGREE_TIMEOUT;
         loop {
             let (leader, _) = self.agreed_leader()?;
-            let last = self.member(leader)?.meta()?["last_log_index"].as_u64();
-            let mut applied = Vec::new();
+            let last: Vec<Option<u64>> = (self.member(leader)?.groups()?.iter())
+                .map(|group| group["last_log_index"].as_u64())
+                .collect();
+            let mut behind = Vec::new();
             for member in self.members.iter().filter(|m| m.running()) {
-                applied.push(member.meta()?["applied_index"].as_u64());
+                for (group, view) in member.groups()?.iter().enumerate() {
+                    let applied = view["applied_index"].as_u64();
+                    let wanted = last.get(group).copied().flatten();
+                    if wanted.is_none() || applied < wanted {
+                        behind.push((member.id, group, applied, wanted));
+                    }
+                }
             }
-            if last.is_some() && applied.iter().all(|a| *a >= last) {
+            if behind.is_empty() {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!("members did not catch up: leader's last {last:?}, applied {applied:?}");
+                bail!(
+                    "members did not catch up (member, group, applied, leader's last): {behind:?}"
+                );
             }
             std::thread::sleep(POLL);
         }
@@ -231,4 +253,21 @@ fn free_udp_addrs(count: usize) -> anyhow::Result<Vec<SocketAddr>> {
         .iter()
         .map(|s| s.local_addr().context("UDP address"))
         .collect()
+}
+
+/// Group `group`'s (leader, term) if every view names the same leader in the same term and
+/// that leader's own view says it leads.
+fn group_agreement(views: &[(u64, Vec<Value>)], group: usize) -> Option<(u64, u64)> {
+    let of = |view: &Vec<Value>| view.get(group).cloned().unwrap_or(Value::Null);
+    let first = of(&views.first()?.1);
+    let leader = first["leader"].as_u64()?;
+    let term = first["term"].as_u64();
+    let agreed = views.iter().all(|(_, view)| {
+        let seen = of(view);
+        seen["leader"].as_u64() == Some(leader) && seen["term"].as_u64() == term
+    });
+    let leads = views
+        .iter()
+        .any(|(id, view)| *id == leader && of(view)["role"] == "leader");
+    (agreed && leads).then(|| (leader, term.unwrap_or(0)))
 }
