@@ -54,6 +54,18 @@ fn unconfirmed() -> ReplicationError {
     ))
 }
 
+/// The `_seq` range of a batch's `_seq`s.
+fn range_of(seqs: &[Seq]) -> Result<SeqRange, ReplicationError> {
+    let (Some(first), Some(last)) = (seqs.first(), seqs.last()) else {
+        return Err(ReplicationError::Refused("an empty batch".to_string()));
+    };
+    Ok(SeqRange {
+        first: *first,
+        last: *last,
+        count: u32::try_from(seqs.len()).unwrap_or(u32::MAX),
+    })
+}
+
 /// State read in term `checked_in` cannot back a write or an answer in term `now`: a leader
 /// between may have changed it.
 fn term_changed(checked_in: u64, now: u64) -> ReplicationError {
@@ -121,7 +133,8 @@ impl ClusterWriter {
         records: &[NewRecord<'_>],
     ) -> Result<SeqRange, ReplicationError> {
         let term = self.ready_to_lead().await?;
-        self.append_in(partition, records, term).await
+        let seqs = self.propose(partition, records, term).await?;
+        range_of(&seqs)
     }
 
     /// [`ClusterWriter::append`] of a write checked against state read after
@@ -134,14 +147,7 @@ impl ClusterWriter {
         checked_in: u64,
     ) -> Result<SeqRange, ReplicationError> {
         let seqs = self.append_seqs_in(partition, records, checked_in).await?;
-        let (Some(first), Some(last)) = (seqs.first(), seqs.last()) else {
-            return Err(ReplicationError::Refused("an empty batch".to_string()));
-        };
-        Ok(SeqRange {
-            first: *first,
-            last: *last,
-            count: u32::try_from(seqs.len()).unwrap_or(u32::MAX),
-        })
+        range_of(&seqs)
     }
 
     /// [`ClusterWriter::append_in`] that returns each record's `_seq`.
@@ -151,10 +157,21 @@ impl ClusterWriter {
         records: &[NewRecord<'_>],
         checked_in: u64,
     ) -> Result<Vec<Seq>, ReplicationError> {
-        let proposed_in = self.ready_to_lead().await?;
-        if proposed_in != checked_in {
-            return Err(term_changed(checked_in, proposed_in));
+        let leading_in = self.ready_to_lead().await?;
+        if leading_in != checked_in {
+            return Err(term_changed(checked_in, leading_in));
         }
+        self.propose(partition, records, checked_in).await
+    }
+
+    /// Issues the batch's `_seq`s and proposes it in `checked_in`, the term
+    /// [`ClusterWriter::ready_to_lead`] just answered; waits for its answer.
+    async fn propose(
+        &self,
+        partition: &PartitionId,
+        records: &[NewRecord<'_>],
+        checked_in: u64,
+    ) -> Result<Vec<Seq>, ReplicationError> {
         let (seqs, receiver) = {
             let _order = self.order.lock().await;
             let seqs = self
@@ -203,13 +220,13 @@ impl ClusterWriter {
         let written = match tokio::time::timeout(timeout, receiver).await {
             Ok(Ok(written)) => written,
             Ok(Err(_)) => {
-                self.doubt(proposed_in);
+                self.doubt(checked_in);
                 return Err(ReplicationError::Raft(
                     "openraft dropped the write".to_string(),
                 ));
             }
             Err(_) => {
-                self.doubt(proposed_in);
+                self.doubt(checked_in);
                 return Err(unconfirmed());
             }
         };
