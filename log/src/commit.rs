@@ -173,6 +173,14 @@ impl CommitQueue {
         self.lock().generator.observe(seq);
     }
 
+    /// Raise the floor to a `_seq` another node issued, and extend the lease over it, so
+    /// this node never issues it or below, even after a restart.
+    pub fn observe_issued(&self, seq: Seq) -> Result<()> {
+        let mut state = self.lock();
+        state.generator.observe(seq);
+        self.extend_lease(&mut state, self.clock.now_unix_ms(), 0)
+    }
+
     pub fn leader_active(&self) -> bool {
         self.lock().leader_active
     }

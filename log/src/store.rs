@@ -293,6 +293,12 @@ impl Store {
         self.queue.issue_ids(count)
     }
 
+    /// A `_seq` another node issued to something with no record here (a cluster's replicated
+    /// tick): never issued by this store, nor anything below it, even after a restart.
+    pub fn observe_issued(&self, seq: Seq) -> Result<()> {
+        self.queue.observe_issued(seq)
+    }
+
     /// The highest `_seq` issued by this process or found at open.
     pub fn last_issued_seq(&self) -> Seq {
         self.queue.last_issued()

@@ -16,6 +16,7 @@
 use tokio::sync::watch;
 
 use super::rpc::GroupId;
+use super::ticks::AppliedTicks;
 
 /// The meta group: catalog, users, grants, topics' definitions, group offsets.
 pub const META_GROUP: GroupId = 0;
@@ -76,18 +77,27 @@ fn stable_hash(bytes: &[u8]) -> u64 {
     hash ^ (hash >> 33)
 }
 
-/// The last log index this node applied in each group, and a way to wait for one.
+/// The last log index this node applied in each group, and a way to wait for one; and the
+/// last tick it applied in each data group (`ticks.rs`).
 #[derive(Debug)]
 pub struct AppliedIndexes {
     groups: Vec<watch::Sender<u64>>,
+    ticks: AppliedTicks,
 }
 
 impl AppliedIndexes {
     /// Nothing applied yet in any of `map`'s groups.
     pub fn new(map: &GroupMap) -> AppliedIndexes {
+        let data_groups = usize::try_from(map.data_groups).unwrap_or(usize::MAX);
         AppliedIndexes {
             groups: map.groups().map(|_| watch::Sender::new(0)).collect(),
+            ticks: AppliedTicks::new(data_groups),
         }
+    }
+
+    /// The ticks this node applied in each data group.
+    pub fn ticks(&self) -> &AppliedTicks {
+        &self.ticks
     }
 
     /// The last index applied in `group` (0: none, or a group this node does not have).

@@ -3,7 +3,7 @@
 //! - `types`: openraft's type configuration and the entries' payload.
 //! - `groups`: which Raft group replicates a partition (the meta group, or a data group by a
 //!   stable hash), and the order between groups; `placement`: data groups led by the meta
-//!   group's leader.
+//!   group's leader; `ticks`: each data group's applied watermark, for joins and windows.
 //! - `raft_log`: the Raft log and vote on disk (openraft's `RaftLogStorage`).
 //! - `state_machine`: entries applied to the local store, and snapshots (`RaftStateMachine`).
 //! - `peer_auth`: the cluster secret's proof, both ways, bound to the TLS session (sans-IO).
@@ -31,6 +31,7 @@ pub mod rpc;
 pub mod serve;
 pub mod state_machine;
 pub mod status;
+pub mod ticks;
 pub mod tls;
 pub mod types;
 pub mod writer;

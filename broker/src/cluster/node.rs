@@ -21,7 +21,6 @@ use super::forward::{ForwardedProduceRunner, ForwardedSqlRunner, SqlForwarder};
 use super::groups::{AppliedIndexes, GroupMap};
 use super::links::{GroupNetwork, PeerLinks};
 use super::members::{self, Member, MembershipError};
-use super::placement;
 use super::raft_log::RaftLogStore;
 use super::rpc::GroupId;
 use super::serve::PeerService;
@@ -30,6 +29,7 @@ use super::status::{ClusterStatus, GroupStatus};
 use super::tls;
 use super::types::{ClusterTypes, NodeId};
 use super::writer::{ClusterWriter, ClusterWriters};
+use super::{placement, ticks};
 use crate::config::ClusterSettings;
 use crate::limits::{
     CLUSTER_ELECTION_TIMEOUT_MS_MAX, CLUSTER_ELECTION_TIMEOUT_MS_MIN, CLUSTER_HEARTBEAT_MS,
@@ -86,6 +86,8 @@ pub struct ClusterNode {
     peers: Arc<PeerService>,
     /// The task that keeps the data groups' leaders on the meta group's (`placement.rs`).
     placement: tokio::task::JoinHandle<()>,
+    /// The task that proposes the data groups' ticks while this node leads them (`ticks.rs`).
+    ticker: tokio::task::JoinHandle<()>,
 }
 
 impl ClusterNode {
@@ -154,13 +156,16 @@ impl ClusterNode {
         let placement = tokio::spawn(placement::steer_forever(settings.node_id, groups.clone()));
         let members = settings.members.iter().map(|(id, _)| *id).collect();
         let peers = PeerService::new(settings.node_id, members, &settings.secret, groups.clone());
+        let writers = Arc::new(ClusterWriters::new(map, writers));
+        let ticker = tokio::spawn(ticks::tick_forever(writers.clone()));
         Ok(ClusterNode {
             settings: settings.clone(),
             groups,
-            writers: Arc::new(ClusterWriters::new(map, writers)),
+            writers,
             links,
             peers: Arc::new(peers),
             placement,
+            ticker,
         })
     }
 
@@ -304,6 +309,7 @@ impl ClusterNode {
     /// Stops every group's Raft (the server is stopping).
     pub async fn shutdown(&self) {
         self.placement.abort();
+        self.ticker.abort();
         for (group, raft) in self.groups.iter().enumerate() {
             if let Err(error) = raft.shutdown().await {
                 tracing::warn!(group, %error, "Raft did not stop cleanly");

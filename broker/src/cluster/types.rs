@@ -55,15 +55,27 @@ pub enum ClusterCommand {
         /// The records.
         batch: ReplicatedBatch,
     },
+    /// A data group's applied watermark: `seq`, issued to no record, is above every `_seq`
+    /// the group's entries before it carry and below every one after it, so a member that
+    /// applied it holds every record of the group below `seq` (`groups.rs`: `AppliedTicks`).
+    /// Applied only if the entry is of `term`, the term the leader issued `seq` in: a leader
+    /// between may have issued lower `_seq`s. Last, so older entries keep their tags.
+    Tick {
+        /// The term the leader issued `seq` in.
+        term: u64,
+        /// The tick's `_seq`.
+        seq: u64,
+    },
 }
 
 impl ClusterCommand {
-    /// The records the entry carries.
-    pub fn batch(&self) -> &ReplicatedBatch {
+    /// The records the entry carries (none for a tick).
+    pub fn batch(&self) -> Option<&ReplicatedBatch> {
         match self {
             ClusterCommand::Append(batch)
             | ClusterCommand::AppendInTerm { batch, .. }
-            | ClusterCommand::AppendAfterMeta { batch, .. } => batch,
+            | ClusterCommand::AppendAfterMeta { batch, .. } => Some(batch),
+            ClusterCommand::Tick { .. } => None,
         }
     }
 
@@ -72,7 +84,8 @@ impl ClusterCommand {
         match self {
             ClusterCommand::Append(_) => None,
             ClusterCommand::AppendInTerm { term, .. }
-            | ClusterCommand::AppendAfterMeta { term, .. } => Some(*term),
+            | ClusterCommand::AppendAfterMeta { term, .. }
+            | ClusterCommand::Tick { term, .. } => Some(*term),
         }
     }
 
@@ -141,13 +154,19 @@ pub enum ClusterReply {
 
 impl fmt::Display for ClusterCommand {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let batch = self.batch();
-        write!(
-            f,
-            "append {} record(s) to {}",
-            batch.records.len(),
-            batch.partition
-        )?;
+        match self {
+            ClusterCommand::Tick { seq, .. } => write!(f, "tick at _seq {seq}")?,
+            _ => {
+                if let Some(batch) = self.batch() {
+                    write!(
+                        f,
+                        "append {} record(s) to {}",
+                        batch.records.len(),
+                        batch.partition
+                    )?;
+                }
+            }
+        }
         if let Some(term) = self.checked_in_term() {
             write!(f, " (checked in term {term})")?;
         }

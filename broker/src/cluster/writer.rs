@@ -262,6 +262,42 @@ impl ClusterWriter {
         self.doubt_term.fetch_max(term, Ordering::AcqRel);
     }
 
+    /// Whether this node leads the group now, as far as it knows (no majority asked).
+    pub fn leads(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        metrics.current_leader == Some(metrics.id)
+    }
+
+    /// Proposes a tick of this group (`ticks.rs`) and waits for its answer: a `_seq` issued
+    /// under the order lock, so the entries before it carry lower `_seq`s and those after it
+    /// higher ones; applied only in the term it was issued in.
+    pub async fn propose_tick(&self) -> Result<(), ReplicationError> {
+        let term = self.ready_to_lead().await?;
+        let receiver = {
+            let _order = self.order.lock().await;
+            let seq = self
+                .store
+                .issue_ids(1)
+                .map_err(|e| ReplicationError::Seqs(e.to_string()))?
+                .first()
+                .map_or(0, |seq| seq.0);
+            let tick = ClusterCommand::Tick { term, seq };
+            self.raft
+                .client_write_ff(tick)
+                .await
+                .map_err(|e| ReplicationError::Raft(e.to_string()))?
+        };
+        // No doubt is left by a tick without an answer: no state was read for it.
+        match receiver.await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(ReplicationError::Raft(error.to_string())),
+            Err(_) => Err(ReplicationError::Raft(
+                "openraft dropped the tick".to_string(),
+            )),
+        }
+    }
+
     /// Waits, while this node leads in the doubtful proposal's term, until it applied every
     /// entry in its log now (the proposal among them); a later term settles it too, since a
     /// new term's [`ClusterWriter::ready_to_lead`] applies whatever of it was committed. Still
@@ -380,6 +416,19 @@ impl ClusterWriters {
         self.of_group(META_GROUP)
     }
 
+    /// The data groups' writers.
+    pub fn data(&self) -> impl Iterator<Item = &ClusterWriter> {
+        self.writers.iter().skip(1).map(|writer| writer.as_ref())
+    }
+
+    /// This node's settled tick (`ticks.rs`): every record of every data group below it is
+    /// published here. `None` before each data group applied a tick since the node started.
+    pub fn settled_tick(&self) -> Option<Seq> {
+        self.writers
+            .first()
+            .and_then(|meta| meta.indexes.ticks().settled())
+    }
+
     fn of_group(&self, group: GroupId) -> Result<&ClusterWriter, ReplicationError> {
         usize::try_from(group)
             .ok()
@@ -474,6 +523,11 @@ impl BlockingWriter {
     pub fn confirm_for(&self, partition: &PartitionId, term: u64) -> Result<(), ReplicationError> {
         let writer = self.writers.for_partition(partition)?;
         self.runtime.block_on(writer.confirm_leading(term))
+    }
+
+    /// [`ClusterWriters::settled_tick`].
+    pub fn settled_tick(&self) -> Option<Seq> {
+        self.writers.settled_tick()
     }
 
     /// The meta group's [`ClusterWriter::ready_to_lead`] for a caller on the runtime (a

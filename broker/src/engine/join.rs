@@ -16,7 +16,7 @@ use super::query::for_each_live_row;
 use super::{errors, Caller, Engine};
 use crate::error::ApiError;
 use crate::limits::JOIN_SNAPSHOT_WAIT_MS;
-use crate::realtime::settled_tick;
+use crate::realtime::fresh_tick;
 use crate::tables::versions::KeyedPartition;
 
 impl Engine {
@@ -83,8 +83,8 @@ impl Engine {
 /// A `_seq` every table of the store is complete up to: a settled tick.
 fn consistent_point(partition: &KeyedPartition) -> Result<Seq, ApiError> {
     let wait = Duration::from_millis(JOIN_SNAPSHOT_WAIT_MS);
-    match settled_tick(partition, wait) {
-        Ok(Some(tick)) => Ok(tick.seq),
+    match fresh_tick(partition, wait) {
+        Ok(Some(tick)) => Ok(tick),
         Ok(None) => Err(ApiError::internal(
             &"the log did not commit within the join's wait",
         )),

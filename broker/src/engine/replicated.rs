@@ -32,6 +32,11 @@ impl Engine {
         }
     }
 
+    /// This member's settled tick moved (`cluster/ticks.rs`): joins read on to it.
+    pub fn ticked(&self) {
+        self.realtime.wake_joins();
+    }
+
     /// The catalog table (this incarnation) whose partition `id` is.
     fn table_of(&self, id: &PartitionId) -> Option<CatalogTable> {
         let inner = id.as_str().strip_prefix(TABLE_PARTITIONS_PREFIX)?;

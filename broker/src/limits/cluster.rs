@@ -49,6 +49,10 @@ pub const CLUSTER_ELECTION_TIMEOUT_MS_MAX: u64 = 1_200;
 /// there are. Every member of a cluster must share it: changing it moves partitions to other
 /// groups, so it needs a new cluster.
 pub const CLUSTER_DATA_GROUPS: u32 = 3;
+/// How often a data group's leader proposes a tick (`cluster/ticks.rs`): a join or a time
+/// window on a cluster sees a write once every group ticked after it, so this bounds their
+/// added latency; each tick is one small Raft entry per group.
+pub const CLUSTER_TICK_INTERVAL_MS: u64 = 100;
 /// How often a node steers its data groups' elections towards the meta group's leader
 /// (`cluster/placement.rs`).
 pub const CLUSTER_PLACEMENT_CHECK_MS: u64 = 100;

@@ -35,6 +35,10 @@ pub enum HistoryError {
     /// resumes from a fresh snapshot.
     #[error("the history as of this _seq is no longer retained (resumable from {0})")]
     TooOld(Seq),
+    /// A cluster member has not applied every table up to this `_seq` yet (the client
+    /// came from a member further ahead): it may resume again, here shortly or elsewhere.
+    #[error("this member has not applied every table up to _seq {0} yet; resume again")]
+    NotApplied(Seq),
 }
 
 /// An indexed snapshot of `partition` to read it as of `as_of`, checked against the resumable

@@ -3,9 +3,9 @@
 //! several partitions. The state is `strand_sql_view::LiveJoin`; this reads the partitions.
 //!
 //! Writes to the partitions reach the view in one `_seq` order however their feeds are
-//! dispatched: each time it is woken (a write to any of its tables), the view takes a tick of
-//! the log (`strand_log::Partition::tick`), waits until every record below it is published,
-//! then reads every partition after its position up to the tick and applies the records
+//! dispatched: each time it is woken (a write to any of its tables, or on a cluster member
+//! its settled tick moving), the view takes a tick (`tick.rs`), below which every record is
+//! published, then reads every partition after its position up to the tick and applies the records
 //! merged by `_seq`, one message per write that changed the result, stamped with that write's
 //! `_seq`. So the client's copy at any `"seq"` is the join over all the tables as of it, and a
 //! resume from it is exact.
@@ -22,7 +22,7 @@ use super::history::{decode, snapshot_as_of, HistoryError, VersionPair};
 use super::live_window::WindowChange;
 use super::plan::SubscriptionPlan;
 use super::snapshot::each_live_row;
-use super::tick::settled_tick;
+use super::tick::{applied_through, settled_tick};
 use crate::limits::LIVE_JOIN_SETTLE_WAIT_MS;
 use crate::tables::versions::{versions_as_of, KeyedPartition};
 
@@ -74,6 +74,10 @@ impl LiveJoinView {
         let Some(fresh) = self.plan.select().live_join() else {
             return Ok(0);
         };
+        let wait = Duration::from_millis(LIVE_JOIN_SETTLE_WAIT_MS);
+        if !applied_through(&self.partitions[0], as_of, wait) {
+            return Err(HistoryError::NotApplied(as_of));
+        }
         self.state = fresh;
         // Before the snapshots: `snapshot_as_of` then checks each floor with the hold in
         // place, so nothing after `as_of` can go unnoticed between now and `advance`.
@@ -147,6 +151,10 @@ impl LiveJoinView {
             // The next write (or the next wake-up) tries again; nothing is skipped.
             return Ok(Vec::new());
         };
+        if tick <= as_of {
+            // A cluster member's settled tick has not passed the view's position yet.
+            return Ok(Vec::new());
+        }
         let snapshots: Vec<_> = self.partitions.iter().map(|p| p.snapshot()).collect();
         // The holds keep what is after `as_of` unless the view fell too far behind
         // (`strand_log::limits::READ_HOLD_AGE_MAX_MS`): then the floors say so, never a gap.
@@ -158,7 +166,7 @@ impl LiveJoinView {
         for (source, snapshot) in snapshots.iter().enumerate() {
             for record in snapshot.records(ReadFrom::After(as_of)) {
                 let record = record?;
-                if record.seq >= tick.seq {
+                if record.seq >= tick {
                     break;
                 }
                 records.push((source, VersionPair::of(snapshot, &record)?, record.key));
@@ -191,9 +199,9 @@ impl LiveJoinView {
                 messages.push((pair.seq, message));
             }
         }
-        self.as_of = Some(tick.seq);
+        self.as_of = Some(tick);
         for hold in &self.holds {
-            hold.advance(tick.seq);
+            hold.advance(tick);
         }
         Ok(messages)
     }

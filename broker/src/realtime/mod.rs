@@ -49,7 +49,7 @@ pub use snapshot::SnapshotCursor;
 pub use subscription::LiveSubscription;
 use tables::TableSubscriptions;
 pub use tables::{schema_changed, TableEvent};
-pub(crate) use tick::settled_tick;
+pub(crate) use tick::{applied_through, fresh_tick};
 
 use crate::limits::{LIVE_CLOCK_INTERVAL_MS, SHARED_PROJECTIONS_MAX};
 use crate::metrics::Metrics;
@@ -227,6 +227,24 @@ impl Realtime {
             }
         };
         for feed in watchers {
+            self.queue.push(feed);
+        }
+    }
+
+    /// Wake every feed with a join subscription: on a cluster member a join reads up to the
+    /// settled tick, which moves without a write to its tables (`cluster/ticks.rs`).
+    pub fn wake_joins(&self) {
+        let feeds: Vec<Arc<PartitionFeed>> = {
+            let watchers = self.join_watchers.lock();
+            let mut seen = std::collections::HashSet::new();
+            watchers
+                .values()
+                .flatten()
+                .filter_map(Weak::upgrade)
+                .filter(|feed| !feed.is_retired() && seen.insert(Arc::as_ptr(feed)))
+                .collect()
+        };
+        for feed in feeds {
             self.queue.push(feed);
         }
     }

@@ -28,7 +28,7 @@ use strand_sql_view::encode_key;
 use super::history::{decode, record_at, HistoryError};
 use super::plan::SubscriptionPlan;
 use super::subscription::LiveSubscription;
-use super::tick::settled_tick;
+use super::tick::fresh_tick;
 use crate::error::ApiError;
 use crate::limits::{LIVE_CLOCK_SETTLE_WAIT_MS, LIVE_JOIN_SETTLE_WAIT_MS};
 use crate::tables::versions::KeyedPartition;
@@ -92,12 +92,9 @@ impl SnapshotCursor {
             None => LIVE_CLOCK_SETTLE_WAIT_MS,
         };
         let tick = match as_of {
-            None if plan.snapshots_at_tick() => {
-                settled_tick(partition, Duration::from_millis(wait))
-                    .ok()
-                    .flatten()
-                    .map(|tick| tick.seq)
-            }
+            None if plan.snapshots_at_tick() => fresh_tick(partition, Duration::from_millis(wait))
+                .ok()
+                .flatten(),
             _ => None,
         };
         let snapshot = partition.indexed_snapshot();

@@ -58,6 +58,10 @@ impl AppliedListener for AppliedRouter {
         }
     }
 
+    fn ticked(&self) {
+        self.engine.ticked();
+    }
+
     fn replicates(&self, partition: &str) -> bool {
         partition.starts_with(TOPIC_PARTITIONS)
             || partition.starts_with(TABLE_PARTITIONS)

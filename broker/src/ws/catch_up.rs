@@ -12,13 +12,15 @@
 //! `resume_too_old`; a read failure ends it with `subscription_interrupted` (never a gap).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use strand_log::{ReadHold, Seq};
 use strand_wire::{codes, SeqText, ServerMessage};
 
-use crate::limits::REPLAY_CHUNK_BYTES;
+use crate::limits::{LIVE_JOIN_SETTLE_WAIT_MS, REPLAY_CHUNK_BYTES};
 use crate::realtime::{
-    replay, schema_changed, HistoryError, KeyedCatchUp, LiveSubscription, Realtime, Replayed,
+    applied_through, replay, schema_changed, HistoryError, KeyedCatchUp, LiveSubscription,
+    Realtime, Replayed,
 };
 
 pub(super) struct CatchUp {
@@ -65,6 +67,12 @@ impl CatchUp {
                     let mut window = live.view.as_ref().map(|window| window.lock());
                     if let Some(window) = window.as_deref_mut() {
                         if window.as_of().is_none() {
+                            // A view holds its table(s) as of `upto`: on a cluster member,
+                            // only once it applied every record up to there.
+                            let wait = Duration::from_millis(LIVE_JOIN_SETTLE_WAIT_MS);
+                            if !applied_through(partition, upto, wait) {
+                                return Err(HistoryError::NotApplied(upto));
+                            }
                             match window.fill(upto) {
                                 Err(HistoryError::TooOld(lowest)) => {
                                     return Ok(Piece::TooOld(lowest))

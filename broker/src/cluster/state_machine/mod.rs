@@ -31,7 +31,7 @@ use openraft::{
 };
 use parking_lot::Mutex;
 use strand_log::storage::{FileStorage, Storage};
-use strand_log::{Partition, Store};
+use strand_log::{Partition, Seq, Store};
 
 pub use error::{SnapshotFormatError, StateMachineError};
 pub use snapshot::ClusterSnapshotBuilder;
@@ -55,6 +55,10 @@ pub trait AppliedListener: Send + Sync + 'static {
     fn replicates(&self, _partition: &str) -> bool {
         true
     }
+
+    /// This node's settled tick moved (`cluster/ticks.rs`): subscriptions that read as of
+    /// one may go on.
+    fn ticked(&self) {}
 }
 
 /// The listener, if any, of a state machine.
@@ -72,6 +76,13 @@ impl Listener {
     /// Whether a snapshot carries `partition` (all, without a listener).
     fn replicates(&self, partition: &str) -> bool {
         self.0.as_ref().is_none_or(|l| l.replicates(partition))
+    }
+
+    /// Tells the listener, if any, that the settled tick moved.
+    fn ticked(&self) {
+        if let Some(listener) = &self.0 {
+            listener.ticked();
+        }
     }
 
     /// Tells the listener, if any, of each written partition's last `_seq`.
@@ -190,11 +201,16 @@ impl ClusterStateMachine {
         self
     }
 
-    /// Tells the other groups how far this one applied.
-    fn publish(&self) {
+    /// Tells the other groups how far this one applied, and, if the entries held a tick,
+    /// the realtime parts that wait for ticks.
+    fn publish(&self, tick: Option<Seq>) {
         if let Some(place) = &self.place {
             let applied = self.applied.lock().last_applied.map_or(0, |id| id.index);
             place.indexes.applied(place.group, applied);
+            let moved = tick.is_some_and(|seq| place.indexes.ticks().ticked(place.group, seq));
+            if moved {
+                self.listener.ticked();
+            }
         }
     }
 
@@ -231,6 +247,9 @@ pub(crate) async fn run_blocking<T: Send + 'static>(
     }
 }
 
+/// What applying a run of entries answered, and the last tick among them (`ticks.rs`).
+type Applied = (Vec<ClusterReply>, Option<Seq>);
+
 /// Apply `entries` in order and persist the applied state once for all of them.
 fn apply_entries(
     store: &Store,
@@ -238,10 +257,11 @@ fn apply_entries(
     applied: &Mutex<AppliedState>,
     entries: Vec<Entry<ClusterTypes>>,
     listener: &Listener,
-) -> Result<Vec<ClusterReply>, StateMachineError> {
+) -> Result<Applied, StateMachineError> {
     let mut next = applied.lock().clone();
     let mut written: Vec<(String, Arc<Partition>)> = Vec::new();
     let mut replies = Vec::with_capacity(entries.len());
+    let mut tick = None;
     for entry in entries {
         next.last_applied = Some(entry.log_id);
         let reply = match entry.payload {
@@ -256,7 +276,16 @@ fn apply_entries(
                         proposed_in,
                     }
                 }
-                _ => apply_append(store, &entry.log_id, command.batch(), &mut written)?,
+                _ => match (&command, command.batch()) {
+                    (_, Some(batch)) => apply_append(store, &entry.log_id, batch, &mut written)?,
+                    (ClusterCommand::Tick { seq, .. }, None) => {
+                        // Whoever leads next issues above it, as above every record here.
+                        store.observe_issued(Seq(*seq))?;
+                        tick = Some(Seq(*seq));
+                        ClusterReply::Nothing
+                    }
+                    (_, None) => ClusterReply::Nothing,
+                },
             },
             EntryPayload::Membership(membership) => {
                 next.last_membership = StoredMembership::new(Some(entry.log_id), membership);
@@ -277,7 +306,7 @@ fn apply_entries(
         files.store_applied(&next)?;
         *current = next;
     }
-    Ok(replies)
+    Ok((replies, tick))
 }
 
 fn apply_append(
@@ -358,12 +387,12 @@ impl RaftStateMachine<ClusterTypes> for ClusterStateMachine {
             let (store, files, applied) =
                 (self.store.clone(), self.files.clone(), self.applied.clone());
             let listener = self.listener.clone();
-            let applied_now =
+            let (applied_now, tick) =
                 run_blocking(move || apply_entries(&store, &files, &applied, chunk, &listener))
                     .await
                     .map_err(StateMachineError::into_write_error)?;
             replies.extend(applied_now);
-            self.publish();
+            self.publish(tick);
         }
         Ok(replies)
     }
@@ -407,7 +436,7 @@ impl RaftStateMachine<ClusterTypes> for ClusterStateMachine {
         })
         .await
         .map_err(StateMachineError::into_write_error)?;
-        self.publish();
+        self.publish(None);
         Ok(())
     }
 

@@ -68,24 +68,22 @@ impl PartitionFeed {
             let Some(view) = &subscription.view else {
                 continue;
             };
-            if !subscription.is_active()
-                || tick.seq.0 <= subscription.cursor.load(Ordering::Acquire)
-            {
+            if !subscription.is_active() || tick.0 <= subscription.cursor.load(Ordering::Acquire) {
                 continue;
             }
             let mut view = view.lock();
             let due = view
                 .next_deadline()
-                .is_some_and(|deadline| deadline <= time_of(tick.seq));
+                .is_some_and(|deadline| deadline <= time_of(tick));
             if !due {
                 continue;
             }
-            subscription.cursor.store(tick.seq.0, Ordering::Release);
-            let text = match view.advance(tick.seq) {
-                Ok(Some(change)) => change.encode(&subscription.id, tick.seq),
+            subscription.cursor.store(tick.0, Ordering::Release);
+            let text = match view.advance(tick) {
+                Ok(Some(change)) => change.encode(&subscription.id, tick),
                 Ok(None) => continue,
                 Err(error) => {
-                    let message = window_interrupted(&subscription.id, tick.seq, &error);
+                    let message = window_interrupted(&subscription.id, tick, &error);
                     subscription.end_with(&message);
                     continue;
                 }

@@ -60,6 +60,14 @@ impl KeyedPartition {
         Ok(rows)
     }
 
+    /// On a cluster member, this member's settled tick (`cluster/ticks.rs`): `Some(None)`
+    /// before it has one. `None` for a partition that is not replicated, whose log's own
+    /// ticks hold.
+    pub(crate) fn replicated_tick(&self) -> Option<Option<Seq>> {
+        let replication = self.replication.as_ref()?;
+        Some(replication.writer().ok().and_then(|w| w.settled_tick()))
+    }
+
     /// Index every record of the log after the last one indexed; returns the snapshot it
     /// indexed through. Only for replicated partitions, whose index is written nowhere else.
     pub(crate) fn catch_up_index(&self) -> Result<ReadSnapshot, LogError> {

@@ -41,15 +41,12 @@ struct TestStateMachine {
 
 fn reply_to(payload: &EntryPayload<ClusterTypes>) -> ClusterReply {
     match payload {
-        EntryPayload::Normal(command) => {
-            command
-                .batch()
-                .records
-                .last()
-                .map_or(ClusterReply::Nothing, |record| ClusterReply::Appended {
-                    last_seq: record.seq,
-                })
-        }
+        EntryPayload::Normal(command) => command
+            .batch()
+            .and_then(|batch| batch.records.last())
+            .map_or(ClusterReply::Nothing, |record| ClusterReply::Appended {
+                last_seq: record.seq,
+            }),
         EntryPayload::Blank | EntryPayload::Membership(_) => ClusterReply::Nothing,
     }
 }

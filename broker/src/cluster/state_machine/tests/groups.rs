@@ -9,7 +9,9 @@ use std::time::Duration;
 use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
 use openraft::EntryPayload;
 
-use super::{append, entry, record, Node};
+use strand_log::Seq;
+
+use super::{append, entry, record, seq, Node};
 use crate::cluster::groups::{AppliedIndexes, GroupMap, META_GROUP};
 use crate::cluster::state_machine::GroupPlace;
 use crate::cluster::types::{ClusterCommand, ReplicatedBatch};
@@ -145,4 +147,37 @@ async fn a_data_groups_snapshot_carries_its_partitions_and_waits_for_its_meta_in
     assert_eq!(records[&ours].len(), 1);
     assert!(!records.contains_key(&theirs), "{records:?}");
     assert_eq!(behind.get(1), 2);
+}
+
+fn tick(index: u64, term: u64, i: u64) -> openraft::Entry<crate::cluster::types::ClusterTypes> {
+    entry(
+        index,
+        EntryPayload::Normal(ClusterCommand::Tick { term, seq: seq(i) }),
+    )
+}
+
+#[tokio::test]
+async fn ticks_of_every_data_group_settle_this_nodes_tick_and_raise_its_generator() {
+    let indexes = Arc::new(AppliedIndexes::new(&map()));
+    let mut one = data_node(1, &indexes);
+    let mut two = data_node(2, &indexes);
+    // The entries here are of term 1: a tick issued in term 2 is not applied.
+    one.machine.apply(vec![tick(1, 2, 10)]).await.unwrap();
+    assert_eq!(indexes.ticks().settled(), None);
+    assert!(one.store.last_issued_seq() < Seq(seq(10)));
+
+    let partition = partitions_of(1, 1).remove(0);
+    let entries = vec![
+        append(2, &partition, vec![record(5, b"", b"row")]),
+        tick(3, 1, 10),
+    ];
+    one.machine.apply(entries).await.unwrap();
+    assert_eq!(indexes.ticks().settled(), None, "group 2 has not ticked");
+    // Whoever leads next issues above the tick, though no record carries it.
+    assert!(one.store.last_issued_seq() >= Seq(seq(10)));
+
+    two.machine.apply(vec![tick(1, 1, 8)]).await.unwrap();
+    assert_eq!(indexes.ticks().settled(), Some(Seq(seq(8))));
+    two.machine.apply(vec![tick(2, 1, 20)]).await.unwrap();
+    assert_eq!(indexes.ticks().settled(), Some(Seq(seq(10))));
 }
