@@ -100,37 +100,39 @@ pub trait ForwardedSqlRunner: Send + Sync {
     fn run(&self, request: ForwardedSql) -> ForwardedRun;
 }
 
-/// A QUIC `produce_topic` sent on to the leader: who produces, and the client's request as
-/// the frame it came in (the leader decodes it with the same bounded decoder).
+/// A QUIC request sent on to the leader (`produce_topic`, `produce_table`, a consumer-group
+/// request): who sends it, and the client's request as the frame it came in (the leader
+/// decodes it with the same bounded decoder).
 ///
-/// Why re-running it on the leader is sound: a member that does not lead refuses the produce
-/// with `not_leader` at its first partition, before it wrote anything; it forwards only then
-/// (a produce split over partitions that failed after one was written is answered as it is).
+/// Why re-running it on the leader is sound: a member that does not lead refuses a produce
+/// with `not_leader` at its first partition, before it wrote anything, and a group request
+/// before it looked at anything; it forwards only then (a produce split over partitions that
+/// failed after one was written is answered as it is).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ForwardedProduce {
+pub struct ForwardedFrame {
     /// The user the forwarding member authenticated.
     pub user: String,
     /// Which user of that name (`UserIncarnation`); the leader refuses another.
     pub incarnation: u64,
-    /// The `produce_topic` frame, encoded as on the client's stream.
+    /// The request's frame, encoded as on the client's stream.
     pub frame: Vec<u8>,
 }
 
-/// The leader's answer to a [`ForwardedProduce`]: the frames it would have sent the client
-/// (`produce_ack`s or one `error`), each encoded.
+/// The leader's answer to a [`ForwardedFrame`]: the frames it would have sent the client
+/// (`produce_ack`s, a group response, or one `error`), each encoded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForwardedFrames {
     /// The encoded frames, in order.
     pub frames: Vec<Vec<u8>>,
 }
 
-/// A future the produce runner answers with.
-pub type ForwardedProduceRun = Pin<Box<dyn Future<Output = ForwardedFrames> + Send>>;
+/// A future the frame runner answers with.
+pub type ForwardedFrameRun = Pin<Box<dyn Future<Output = ForwardedFrames> + Send>>;
 
-/// How the leader runs a forwarded produce: implemented by the server over its topics.
-pub trait ForwardedProduceRunner: Send + Sync {
-    /// Produces `request` as its user, if that user exists here as the same incarnation.
-    fn produce(&self, request: ForwardedProduce) -> ForwardedProduceRun;
+/// How the leader runs a forwarded request: implemented by the server over its QUIC handlers.
+pub trait ForwardedFrameRunner: Send + Sync {
+    /// Runs `request` as its user, if that user exists here as the same incarnation.
+    fn run_frame(&self, request: ForwardedFrame) -> ForwardedFrameRun;
 }
 
 /// Why a request could not be forwarded; the caller answers the client's original error
@@ -199,14 +201,14 @@ impl SqlForwarder {
         }
     }
 
-    /// [`SqlForwarder::forward`] for a QUIC `produce_topic`: the frames the leader answered.
-    pub async fn forward_produce(
+    /// [`SqlForwarder::forward`] for a QUIC request frame: the frames the leader answered.
+    pub async fn forward_frame(
         &self,
-        request: ForwardedProduce,
+        request: ForwardedFrame,
     ) -> Result<ForwardedFrames, ForwardError> {
-        tracing::debug!(user = %request.user, "forwarding a produce to the leader");
-        match self.call(PeerRequest::ForwardProduce(request)).await? {
-            (_, PeerResponse::ForwardedProduce(frames)) => Ok(frames),
+        tracing::debug!(user = %request.user, "forwarding a QUIC request to the leader");
+        match self.call(PeerRequest::ForwardFrame(request)).await? {
+            (_, PeerResponse::ForwardedFrames(frames)) => Ok(frames),
             (leader, other) => Err(unexpected(leader, other)),
         }
     }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
 use strand_log::Store;
 
-use super::forward::{ForwardedProduceRunner, ForwardedSqlRunner, SqlForwarder};
+use super::forward::{ForwardedFrameRunner, ForwardedSqlRunner, SqlForwarder};
 use super::groups::{AppliedIndexes, GroupMap};
 use super::links::{GroupNetwork, PeerLinks};
 use super::members::{self, Member, MembershipError};
@@ -187,8 +187,8 @@ impl ClusterNode {
     }
 
     /// Run the QUIC produces other members forward to this one with `runner`.
-    pub fn run_forwarded_produce_with(&self, runner: Arc<dyn ForwardedProduceRunner>) {
-        self.peers.run_forwarded_produce_with(runner);
+    pub fn run_forwarded_frames_with(&self, runner: Arc<dyn ForwardedFrameRunner>) {
+        self.peers.run_forwarded_frames_with(runner);
     }
 
     /// Dial peers from `endpoint`, the bound QUIC listener's.

@@ -10,7 +10,7 @@ use openraft::raft::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::forward::{ForwardedAnswer, ForwardedFrames, ForwardedProduce, ForwardedSql};
+use super::forward::{ForwardedAnswer, ForwardedFrame, ForwardedFrames, ForwardedSql};
 use super::types::{ClusterTypes, NodeId};
 
 /// The ALPN of node-to-node connections on the QUIC listener.
@@ -45,9 +45,9 @@ pub enum PeerRequest {
     },
     /// A SQL request a member that does not lead sends on to the leader (`forward.rs`).
     ForwardSql(ForwardedSql),
-    /// A QUIC `produce_topic` a member that does not lead sends on to the leader. Last, so
-    /// the older variants keep their postcard tags.
-    ForwardProduce(ForwardedProduce),
+    /// A QUIC request (a produce, a group request) a member that does not lead sends on to
+    /// the leader. Last, so the older variants keep their postcard tags.
+    ForwardFrame(ForwardedFrame),
 }
 
 /// The answer to a [`PeerRequest`].
@@ -66,8 +66,8 @@ pub enum PeerResponse {
     /// To `ForwardSql`: the leader's results or error. Last, so the older variants keep
     /// their postcard tags.
     ForwardedSql(ForwardedAnswer),
-    /// To `ForwardProduce`: the frames the leader answered.
-    ForwardedProduce(ForwardedFrames),
+    /// To `ForwardFrame`: the frames the leader answered.
+    ForwardedFrames(ForwardedFrames),
 }
 
 /// Why bytes are not a message.
@@ -129,21 +129,21 @@ mod tests {
 
     #[test]
     fn a_forwarded_produce_and_its_frames_round_trip() {
-        let request = ForwardedProduce {
+        let request = ForwardedFrame {
             user: "bob".to_string(),
             incarnation: 7,
             frame: vec![1, 0, 3, 0, 9, 9],
         };
-        let bytes = encode(&PeerRequest::ForwardProduce(request.clone())).unwrap();
-        let PeerRequest::ForwardProduce(decoded) = decode(&bytes).unwrap() else {
+        let bytes = encode(&PeerRequest::ForwardFrame(request.clone())).unwrap();
+        let PeerRequest::ForwardFrame(decoded) = decode(&bytes).unwrap() else {
             panic!("not a forwarded produce");
         };
         assert_eq!(decoded, request);
         let answer = ForwardedFrames {
             frames: vec![vec![1, 2], vec![], vec![3]],
         };
-        let bytes = encode(&PeerResponse::ForwardedProduce(answer.clone())).unwrap();
-        let PeerResponse::ForwardedProduce(decoded) = decode(&bytes).unwrap() else {
+        let bytes = encode(&PeerResponse::ForwardedFrames(answer.clone())).unwrap();
+        let PeerResponse::ForwardedFrames(decoded) = decode(&bytes).unwrap() else {
             panic!("not forwarded frames");
         };
         assert_eq!(decoded, answer);

@@ -3,8 +3,8 @@
 //! stream, within `CLUSTER_HANDSHAKE_TIMEOUT_MS`); then each stream is one Raft message,
 //! handed to its group's `Raft` and answered. Anything malformed fails its stream only.
 //!
-//! A forwarded SQL request or produce (`forward.rs`) is handed to the [`ForwardedSqlRunner`]
-//! or [`ForwardedProduceRunner`] the server installed; it runs as the user the peer names,
+//! A forwarded SQL request or QUIC request (`forward.rs`) is handed to the [`ForwardedSqlRunner`]
+//! or [`ForwardedFrameRunner`] the server installed; it runs as the user the peer names,
 //! which this node trusts because the peer proved the cluster secret.
 //!
 //! A peer is admitted under an id `--cluster` names or one of a group's current membership
@@ -18,7 +18,7 @@ use quinn::VarInt;
 use tracing::Instrument;
 
 use super::forward::{
-    ForwardedAnswer, ForwardedError, ForwardedFrames, ForwardedProduceRunner, ForwardedSqlRunner,
+    ForwardedAnswer, ForwardedError, ForwardedFrameRunner, ForwardedFrames, ForwardedSqlRunner,
 };
 use super::links::exported_material;
 use super::peer_auth::{self, PeerProof, PeerRole};
@@ -44,7 +44,7 @@ pub struct PeerService {
     /// Runs forwarded SQL; installed once the engine exists (after the groups started).
     sql_runner: OnceLock<Arc<dyn ForwardedSqlRunner>>,
     /// Runs forwarded produces; installed with the QUIC handlers.
-    produce_runner: OnceLock<Arc<dyn ForwardedProduceRunner>>,
+    frame_runner: OnceLock<Arc<dyn ForwardedFrameRunner>>,
 }
 
 impl PeerService {
@@ -62,7 +62,7 @@ impl PeerService {
             secret: secret.into(),
             groups,
             sql_runner: OnceLock::new(),
-            produce_runner: OnceLock::new(),
+            frame_runner: OnceLock::new(),
         }
     }
 
@@ -72,8 +72,8 @@ impl PeerService {
     }
 
     /// Run forwarded produces with `runner` from now on (set once).
-    pub fn run_forwarded_produce_with(&self, runner: Arc<dyn ForwardedProduceRunner>) {
-        let _ = self.produce_runner.set(runner);
+    pub fn run_forwarded_frames_with(&self, runner: Arc<dyn ForwardedFrameRunner>) {
+        let _ = self.frame_runner.set(runner);
     }
 
     /// Serves a peer connection that [`PeerService::admit`]ted `peer`, until it closes.
@@ -171,7 +171,7 @@ impl PeerService {
             PeerRequest::AppendEntries { group, .. }
             | PeerRequest::Vote { group, .. }
             | PeerRequest::InstallSnapshot { group, .. } => *group,
-            PeerRequest::ForwardSql(_) | PeerRequest::ForwardProduce(_) => META_GROUP,
+            PeerRequest::ForwardSql(_) | PeerRequest::ForwardFrame(_) => META_GROUP,
         };
         let Some(raft) = self.group(group) else {
             return PeerResponse::Refused(format!("this node has no group {group}"));
@@ -194,9 +194,9 @@ impl PeerService {
                 };
                 PeerResponse::ForwardedSql(answer)
             }
-            PeerRequest::ForwardProduce(request) => match self.produce_runner.get() {
-                Some(runner) => PeerResponse::ForwardedProduce(runner.produce(request).await),
-                None => PeerResponse::ForwardedProduce(ForwardedFrames { frames: Vec::new() }),
+            PeerRequest::ForwardFrame(request) => match self.frame_runner.get() {
+                Some(runner) => PeerResponse::ForwardedFrames(runner.run_frame(request).await),
+                None => PeerResponse::ForwardedFrames(ForwardedFrames { frames: Vec::new() }),
             },
         }
     }

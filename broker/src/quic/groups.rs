@@ -98,6 +98,27 @@ impl GroupService {
         registry.groups.get(name).cloned()
     }
 
+    /// Answers a consumer-group request (join, heartbeat, sync, commit, leave); any other
+    /// message is `unexpected_frame`.
+    pub(crate) async fn serve(
+        &self,
+        session: &Session,
+        message: Message,
+        reply: &mut Responder,
+    ) -> Result<(), ReplyError> {
+        match message {
+            Message::GroupJoin(request) => self.join(session, request, reply).await,
+            Message::GroupHeartbeat(request) => self.heartbeat(session, request, reply).await,
+            Message::GroupSync(request) => self.sync(session, request, reply).await,
+            Message::GroupCommit(request) => self.commit(session, request, reply).await,
+            Message::GroupLeave(request) => self.leave(session, request, reply).await,
+            other => {
+                let text = format!("`{}` is not a consumer-group request", other.name());
+                reply.error(codes::UNEXPECTED_FRAME, text).await
+            }
+        }
+    }
+
     pub(crate) async fn join(
         &self,
         session: &Session,
@@ -287,9 +308,10 @@ impl GroupService {
         request: GroupCommit,
         reply: &mut Responder,
     ) -> Result<(), ReplyError> {
-        if let Err((code, text)) = self.shared.coordinating().await {
-            return reply.error(code, text).await;
-        }
+        let term = match self.shared.coordinating().await {
+            Ok(term) => term,
+            Err((code, text)) => return reply.error(code, text).await,
+        };
         let group = request.member.group;
         let (Some(state), Some(member)) =
             (self.group(&group), parse_member(&request.member.member.0))
@@ -329,7 +351,7 @@ impl GroupService {
         let topic = state.topic.clone();
         let name = group.clone();
         let written = tokio::task::spawn_blocking(move || {
-            offsets.commit_all(&name, &topic, &accepted)?;
+            offsets.commit_all(&name, &topic, &accepted, term)?;
             Ok::<_, OffsetsError>(accepted)
         })
         .await;

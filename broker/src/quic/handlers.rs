@@ -9,8 +9,8 @@ use std::sync::Arc;
 use strand_wire::quic::{codes, Message};
 
 use super::access::TopicAccess;
+use super::frame_forward::{group_request_via_leader, FrameRunnerOnLeader};
 use super::groups::GroupService;
-use super::produce_forward::ProduceRunnerOnLeader;
 use super::responder::{ReplyError, Responder};
 use super::sql::SqlOverQuic;
 use super::topics::TopicService;
@@ -28,9 +28,11 @@ pub struct QuicHandlers {
     topics: Arc<TopicService>,
     topic_data: Arc<TopicData>,
     access: TopicAccess,
-    groups: GroupService,
+    groups: Arc<GroupService>,
     sql: SqlOverQuic,
     metrics: Arc<Metrics>,
+    /// On a cluster member: where requests refused with `not_leader` are sent on.
+    forwarder: Option<Arc<SqlForwarder>>,
 }
 
 /// What the QUIC handlers are built from: the broker's parts they serve.
@@ -65,26 +67,33 @@ impl QuicHandlers {
                 metrics.clone(),
             )),
             topic_data: topics,
-            groups: GroupService::new(access.clone(), offsets, group_limits),
+            groups: Arc::new(GroupService::new(access.clone(), offsets, group_limits)),
             access,
             sql: SqlOverQuic::new(engine),
             metrics,
+            forwarder: None,
         }
     }
 
-    /// The same handlers, forwarding `sql` and `produce_topic` that fail with `not_leader` to
-    /// the cluster's leader through `forwarder`.
+    /// The same handlers, forwarding `sql`, produces and consumer-group requests that fail
+    /// with `not_leader` to the cluster's leader through `forwarder`.
     pub fn with_sql_forwarder(mut self, forwarder: Option<Arc<SqlForwarder>>) -> Self {
         if let Some(forwarder) = &forwarder {
             self.topics.forward_through(forwarder.clone());
         }
+        self.forwarder = forwarder.clone();
         self.sql = self.sql.with_forwarder(forwarder);
         self
     }
 
     /// What produces a `produce_topic` other members forward to this one, as its user.
-    pub fn produce_runner(&self, users: Arc<UserDirectory>) -> ProduceRunnerOnLeader {
-        ProduceRunnerOnLeader::new(self.topics.clone(), self.sql.engine(), users)
+    pub fn frame_runner(&self, users: Arc<UserDirectory>) -> FrameRunnerOnLeader {
+        FrameRunnerOnLeader::new(
+            self.topics.clone(),
+            self.sql.engine(),
+            self.groups.clone(),
+            users,
+        )
     }
 
     /// The server's metrics, for the listener's connection and stream counts.
@@ -110,13 +119,16 @@ impl QuicHandlers {
                 let (topics, metrics) = (&self.topic_data, &*self.metrics);
                 super::tail::tail(&self.access, topics, metrics, session, request, reply).await
             }
-            Message::GroupJoin(request) => self.groups.join(session, request, reply).await,
-            Message::GroupHeartbeat(request) => {
-                self.groups.heartbeat(session, request, reply).await
-            }
-            Message::GroupSync(request) => self.groups.sync(session, request, reply).await,
-            Message::GroupCommit(request) => self.groups.commit(session, request, reply).await,
-            Message::GroupLeave(request) => self.groups.leave(session, request, reply).await,
+            Message::GroupJoin(_)
+            | Message::GroupHeartbeat(_)
+            | Message::GroupSync(_)
+            | Message::GroupCommit(_)
+            | Message::GroupLeave(_) => match &self.forwarder {
+                None => self.groups.serve(session, message, reply).await,
+                Some(forwarder) => {
+                    group_request_via_leader(&self.groups, forwarder, session, message, reply).await
+                }
+            },
             Message::Sql(request) => self.sql.sql(session, request, reply).await,
             Message::ProduceTable(request) => self.sql.produce_table(session, request, reply).await,
             Message::Auth(_) => {

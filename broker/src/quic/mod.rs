@@ -20,9 +20,9 @@
 mod access;
 mod connection;
 pub mod frame_budget;
+mod frame_forward;
 mod groups;
 mod handlers;
-mod produce_forward;
 pub mod receive_budget;
 mod responder;
 mod sql;

@@ -1,8 +1,12 @@
 //! [`Responder`]: writes the response frames of one QUIC request on its stream, each with the
 //! request's id, and remembers whether the answer refused the request for a limit (the refusal
-//! throttle counts those).
+//! throttle counts those). A collecting responder keeps the messages instead, for a cluster
+//! member that looks at its own answer before it sends it or forwards the request
+//! (`frame_forward.rs`), and for the leader answering a forwarded request.
 
-use strand_wire::quic::{codes, EncodeError, ErrorReply, Frame, Message, RequestId};
+use strand_wire::quic::{
+    codes, decode_frame, DecodeStep, EncodeError, ErrorReply, Frame, Message, RequestId,
+};
 
 /// Why a response frame could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -16,18 +20,42 @@ pub enum ReplyError {
 /// Writes the response frames of one request on its stream, each with the request's id.
 #[derive(Debug)]
 pub struct Responder {
-    send: quinn::SendStream,
+    sink: Sink,
     request_id: RequestId,
     /// Whether an error frame said `limit_exceeded` (the refusal throttle counts it).
     refused_for_limit: bool,
 }
 
+/// Where a responder's frames go.
+#[derive(Debug)]
+enum Sink {
+    Stream(quinn::SendStream),
+    Collected(Vec<Message>),
+}
+
 impl Responder {
     pub(crate) fn new(send: quinn::SendStream, request_id: RequestId) -> Responder {
         Responder {
-            send,
+            sink: Sink::Stream(send),
             request_id,
             refused_for_limit: false,
+        }
+    }
+
+    /// A responder that keeps the messages of its answer ([`Responder::into_messages`]).
+    pub(crate) fn collecting(request_id: RequestId) -> Responder {
+        Responder {
+            sink: Sink::Collected(Vec::new()),
+            request_id,
+            refused_for_limit: false,
+        }
+    }
+
+    /// The messages a collecting responder kept (none for one that wrote to a stream).
+    pub(crate) fn into_messages(self) -> Vec<Message> {
+        match self.sink {
+            Sink::Collected(messages) => messages,
+            Sink::Stream(_) => Vec::new(),
         }
     }
 
@@ -39,6 +67,10 @@ impl Responder {
     /// Writes one frame. Waits while the client's flow-control window is full: that is the
     /// protocol's backpressure (a slow `tail` reader holds back only its own stream).
     pub async fn send(&mut self, message: Message) -> Result<(), ReplyError> {
+        if let Sink::Collected(messages) = &mut self.sink {
+            messages.push(message);
+            return Ok(());
+        }
         let frame = Frame {
             request_id: self.request_id,
             message,
@@ -49,7 +81,17 @@ impl Responder {
     /// Writes one frame already encoded (e.g. by a [`strand_wire::quic::RecordsFrameWriter`]
     /// with this responder's request id). The buffer goes to quinn as it is, not copied.
     pub async fn send_encoded(&mut self, frame: Vec<u8>) -> Result<(), ReplyError> {
-        self.send.write_chunk(bytes::Bytes::from(frame)).await?;
+        match &mut self.sink {
+            Sink::Stream(send) => send.write_chunk(bytes::Bytes::from(frame)).await?,
+            Sink::Collected(messages) => match decode_frame(&frame) {
+                Ok(DecodeStep::Frame { frame, .. }) => messages.push(frame.message),
+                // This server encoded it: it decodes, unless over the decoder's bound.
+                _ => messages.push(Message::Error(ErrorReply {
+                    code: codes::UNAVAILABLE.to_string(),
+                    message: "an answer frame did not decode".to_string(),
+                })),
+            },
+        }
         Ok(())
     }
 
@@ -83,12 +125,20 @@ impl Responder {
     /// received everything after [`Responder::finish`]; handlers that wait for data select
     /// on it.
     pub async fn stopped(&self) {
-        let _ = self.send.stopped().await;
+        match &self.sink {
+            Sink::Stream(send) => {
+                let _ = send.stopped().await;
+            }
+            // Nobody reads a collecting responder's stream: it never stops.
+            Sink::Collected(_) => std::future::pending().await,
+        }
     }
 
     /// Ends the stream after the frames written.
     pub(crate) fn finish(&mut self) {
-        // Fails only when the client already reset or stopped the stream.
-        let _ = self.send.finish();
+        if let Sink::Stream(send) = &mut self.sink {
+            // Fails only when the client already reset or stopped the stream.
+            let _ = send.finish();
+        }
     }
 }

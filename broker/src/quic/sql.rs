@@ -4,7 +4,7 @@
 //!
 //! On a cluster member that does not lead, a `sql` that fails with `not_leader` is forwarded
 //! to the leader, whose answer is the client's; so is a `produce_table` refused with
-//! `not_leader` (`produce_forward.rs`).
+//! `not_leader` (`frame_forward.rs`).
 //!
 //! Idempotent produce is served for topics only: a `produce_table` that carries a producer id
 //! is refused (`unsupported`), since tables already refuse a second row with the same primary
@@ -17,7 +17,7 @@ use strand_wire::quic::{
     codes, Message, PartitionIndex, ProduceAck, ProduceTable, Seq, Sql, SqlResult,
 };
 
-use super::produce_forward::forwarded_produce;
+use super::frame_forward::forwarded_frame;
 use super::responder::{ReplyError, Responder};
 use super::topics::ProduceAnswer;
 use crate::api::SqlSuccess;
@@ -121,7 +121,7 @@ impl SqlOverQuic {
     }
 
     /// Answers `request`: here, or on a cluster member that does not lead, by the leader
-    /// (`produce_forward.rs`).
+    /// (`frame_forward.rs`).
     pub(crate) async fn produce_table(
         &self,
         session: &Session,
@@ -133,7 +133,7 @@ impl SqlOverQuic {
         let messages = match (&self.forwarder, answer.forwardable) {
             (Some(forwarder), true) => {
                 let message = Message::ProduceTable(ProduceTable::clone(&request));
-                forwarded_produce(forwarder, session, message, answer.messages).await
+                forwarded_frame(forwarder, session, message, answer.messages).await
             }
             _ => answer.messages,
         };

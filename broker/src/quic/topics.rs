@@ -68,7 +68,7 @@ impl TopicService {
 
 impl TopicService {
     /// Answers `request`: here, or on a cluster member that does not lead, by the leader
-    /// (`produce_forward.rs`).
+    /// (`frame_forward.rs`).
     pub(crate) async fn produce_topic(
         &self,
         session: &Session,
@@ -81,7 +81,7 @@ impl TopicService {
             (Some(forwarder), true) => {
                 let here = answer.messages;
                 let message = Message::ProduceTopic(ProduceTopic::clone(&request));
-                super::produce_forward::forwarded_produce(forwarder, session, message, here).await
+                super::frame_forward::forwarded_frame(forwarder, session, message, here).await
             }
             _ => answer.messages,
         };

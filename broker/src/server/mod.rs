@@ -228,8 +228,8 @@ impl Server {
             .quic_handlers(config.maintenance.groups)
             .with_sql_forwarder(forwarder.clone());
         if let Some(node) = &cluster {
-            let runner = quic_handlers.produce_runner(broker.users.clone());
-            node.run_forwarded_produce_with(Arc::new(runner));
+            let runner = quic_handlers.frame_runner(broker.users.clone());
+            node.run_forwarded_frames_with(Arc::new(runner));
         }
         let quic = QuicListener::bind(
             config.quic_addr,

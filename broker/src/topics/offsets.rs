@@ -246,15 +246,18 @@ impl GroupOffsets {
         partition: u32,
         seq: Seq,
     ) -> Result<(), OffsetsError> {
-        self.commit_all(group, topic, &[(partition, seq)])
+        self.commit_all(group, topic, &[(partition, seq)], None)
     }
 
     /// Durably record several partitions' offsets of one group as one append (one fsync).
+    /// On a cluster member, `checked_in` is the term the coordinator accepted the commit in
+    /// (`quic/groups/leadership.rs`): it is written only in that term.
     pub fn commit_all(
         &self,
         group: &str,
         topic: &CatalogTopic,
         offsets: &[(u32, Seq)],
+        checked_in: Option<u64>,
     ) -> Result<(), OffsetsError> {
         let keyed: Vec<(String, [u8; 8])> = offsets
             .iter()
@@ -265,7 +268,7 @@ impl GroupOffsets {
             .map(|(key, payload)| NewRecord::new(key.as_bytes(), payload))
             .collect();
         if let Some(replication) = self.replication.get() {
-            return self.commit_replicated(replication, &records);
+            return self.commit_replicated(replication, &records, checked_in);
         }
         // The map lock orders commits of one key as their records are; it is held through
         // the append so a reader never sees a commit that is not durable.

@@ -11,10 +11,10 @@
 //! earlier term's coordinators first, so members join a fresh coordinator (a new generation).
 //! The sweep does the same every second, so state does not outlive leadership for long even
 //! without requests. A commit is written through the writer, which refuses on a member that
-//! does not lead, so a stale coordinator's commit is never acknowledged there. Left open: a
-//! node that loses the office and wins it back between a commit's check and its write (two
-//! elections within one commit) writes that commit in the later term; the state machine has
-//! no term-conditioned write to refuse it.
+//! does not lead, so a stale coordinator's commit is never acknowledged there; and a commit
+//! is written only in the term its coordinator checked it in (`ClusterCommand::AppendInTerm`),
+//! so a node that lost the office and won it back between the check and the write (two
+//! elections within one commit) has it refused, and the member commits again.
 
 use super::Groups;
 use crate::cluster::writer::{BlockingWriter, ReplicationError};
@@ -24,14 +24,14 @@ use crate::topics::{replication_code, GroupOffsets};
 pub(super) type Refusal = (&'static str, String);
 
 impl Groups {
-    /// `Ok` when this node coordinates groups now (always, alone); else the error frame to
-    /// answer. Drops the coordinators of an earlier term first.
-    pub(super) async fn coordinating(&self) -> Result<(), Refusal> {
+    /// `Ok` when this node coordinates groups now, with the term it leads in (`None` alone);
+    /// else the error frame to answer. Drops the coordinators of an earlier term first.
+    pub(super) async fn coordinating(&self) -> Result<Option<u64>, Refusal> {
         let Some(writer) = self.offsets.cluster_writer() else {
-            return Ok(());
+            return Ok(None);
         };
         let led = writer.leading_term_async().await;
-        self.follow(led)
+        self.follow(led).map(Some)
     }
 
     /// [`Self::coordinating`] for the sweep thread (waits on the runtime); `false` when this
@@ -41,11 +41,11 @@ impl Groups {
     }
 
     /// Keeps the registry to the term this node leads in, or empties it when it does not lead.
-    fn follow(&self, led: Result<u64, ReplicationError>) -> Result<(), Refusal> {
+    fn follow(&self, led: Result<u64, ReplicationError>) -> Result<u64, Refusal> {
         match led {
             Ok(term) => {
                 self.enter_term(term);
-                Ok(())
+                Ok(term)
             }
             Err(error) => {
                 if let ReplicationError::NotLeader { .. } = error {
@@ -157,13 +157,13 @@ mod tests {
     fn coordinators_live_for_one_term_and_go_when_this_node_stops_leading() {
         let dir = tempfile::tempdir().expect("tempdir");
         let groups = groups(dir.path());
-        assert_eq!(groups.follow(Ok(3)), Ok(()));
+        assert_eq!(groups.follow(Ok(3)), Ok(3));
         add_group(&groups, "billing");
         // The same term again: the coordinator stays.
-        assert_eq!(groups.follow(Ok(3)), Ok(()));
+        assert_eq!(groups.follow(Ok(3)), Ok(3));
         assert_eq!(held(&groups), (Some(3), 1, 1));
         // A later term: this node lost the office and won it back; members join afresh.
-        assert_eq!(groups.follow(Ok(5)), Ok(()));
+        assert_eq!(groups.follow(Ok(5)), Ok(5));
         assert_eq!(held(&groups), (Some(5), 0, 0));
 
         add_group(&groups, "billing");
@@ -179,7 +179,7 @@ mod tests {
     fn a_leader_that_cannot_confirm_keeps_its_coordinators_and_answers_unavailable() {
         let dir = tempfile::tempdir().expect("tempdir");
         let groups = groups(dir.path());
-        assert_eq!(groups.follow(Ok(7)), Ok(()));
+        assert_eq!(groups.follow(Ok(7)), Ok(7));
         add_group(&groups, "billing");
         let unconfirmed = ReplicationError::Raft("no majority".to_string());
         let (code, _) = groups.follow(Err(unconfirmed)).expect_err("unconfirmed");

@@ -66,11 +66,15 @@ impl GroupOffsets {
         &self,
         replication: &Replication,
         records: &[NewRecord<'_>],
+        checked_in: Option<u64>,
     ) -> Result<(), OffsetsError> {
         let _writes = replication.writes.read();
         // Not under the map lock: applying the entry here takes it (`catch_up`), and that
         // happens before the write is acknowledged.
-        replication.writer.append(&self.id, records)?;
+        match checked_in {
+            Some(term) => replication.writer.append_in(&self.id, records, term)?,
+            None => replication.writer.append(&self.id, records)?,
+        };
         self.catch_up()
     }
 

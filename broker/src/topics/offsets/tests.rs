@@ -140,7 +140,7 @@ fn past_the_bound_the_longest_idle_groups_go_first_and_live_ones_stay() {
     };
     for group in ["oldest", "live", "newer", "newest"] {
         offsets
-            .commit_all(group, &topic, &[(0, Seq(1)), (1, Seq(2))])
+            .commit_all(group, &topic, &[(0, Seq(1)), (1, Seq(2))], None)
             .expect("commit");
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
