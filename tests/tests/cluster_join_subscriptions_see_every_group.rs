@@ -37,7 +37,7 @@ use strand_tests::cluster_tables::{run_until_acknowledged, HttpMembers};
 use strand_tests::local_cluster::LocalCluster;
 use strand_tests::ws::{apply_change, expect_batch, row_id, row_seq, subscribe_message};
 use strand_tests::ws::{Change, WsClient};
-use strand_tests::{bearer, sql_ok, ADMIN_PASSWORD};
+use strand_tests::{bearer, sql_ok, StrandServer, ADMIN_PASSWORD};
 use strand_wire::{Row, ServerMessage};
 
 const JOIN: &str = "SELECT i.id, i.qty, o.name FROM app.items i JOIN app.owners o ON o.id = i.id";
@@ -109,6 +109,30 @@ fn leaf_dirs(dir: &Path) -> Vec<PathBuf> {
         return vec![dir.to_path_buf()];
     }
     inner.iter().flat_map(|path| leaf_dirs(path)).collect()
+}
+
+/// Creates `table` with `ddl` and writes `first_row` into it, again (dropped first, so a new
+/// incarnation and partition ids) until its partitions' data groups are `wanted`; returns
+/// them.
+fn create_until(
+    node: &StrandServer,
+    auth: &str,
+    table: &str,
+    [ddl, first_row]: [&str; 2],
+    wanted: impl Fn(&[u32]) -> bool,
+) -> Vec<u32> {
+    for attempt in 0..10 {
+        if attempt > 0 {
+            sql_ok(node, auth, &format!("DROP TABLE {table}"), &[]);
+        }
+        sql_ok(node, auth, ddl, &[]);
+        sql_ok(node, auth, first_row, &[]);
+        let groups = groups_of(&node.data_dir, table);
+        if wanted(&groups) {
+            return groups;
+        }
+    }
+    panic!("{table} never landed in the data groups wanted");
 }
 
 /// A join subscriber's copy of the result and what it checked.
@@ -244,37 +268,18 @@ fn join_subscriptions_on_every_member_meet_each_row_of_two_data_groups() {
         &[],
     );
     let owners = groups_of(&node.data_dir, "app.owners");
-    let mut apart = false;
-    for attempt in 0..10 {
-        if attempt > 0 {
-            sql_ok(node, &auth, "DROP TABLE app.items", &[]);
-        }
-        sql_ok(node, &auth, ITEMS_DDL, &[]);
-        sql_ok(node, &auth, "INSERT INTO app.items VALUES (0, 0)", &[]);
-        let items = groups_of(&node.data_dir, "app.items");
-        if items.iter().all(|group| !owners.contains(group)) {
-            eprintln!("items in data group(s) {items:?}, owners in {owners:?}");
-            apart = true;
-            break;
-        }
-    }
-    assert!(apart, "app.items never landed apart from app.owners");
+    let first_item = "INSERT INTO app.items VALUES (0, 0)";
+    let items = create_until(node, &auth, "app.items", [ITEMS_DDL, first_item], |items| {
+        items.iter().all(|group| !owners.contains(group))
+    });
     // A table in the owners' group, written in large batches while the test runs: that
     // group's entries then commit later than the items' group's, so owner k is often
     // applied after item k although its `_seq` is lower, the order a join must not trip on.
-    let mut together = false;
-    for attempt in 0..10 {
-        if attempt > 0 {
-            sql_ok(node, &auth, "DROP TABLE app.bulk", &[]);
-        }
-        sql_ok(node, &auth, BULK_DDL, &[]);
-        sql_ok(node, &auth, "INSERT INTO app.bulk VALUES (0, 'x')", &[]);
-        if groups_of(&node.data_dir, "app.bulk") == owners {
-            together = true;
-            break;
-        }
-    }
-    assert!(together, "app.bulk never landed with app.owners");
+    let first_bulk = "INSERT INTO app.bulk VALUES (0, 'x')";
+    create_until(node, &auth, "app.bulk", [BULK_DDL, first_bulk], |bulk| {
+        bulk == owners
+    });
+    eprintln!("items in data group(s) {items:?}, owners and bulk in {owners:?}");
     caught_up(&cluster.live());
 
     let followers: Vec<usize> = (0..3).filter(|at| *at != leader).collect();
