@@ -1,4 +1,4 @@
-//! Join subscriptions on a cluster (issue 22): a join reads several partitions as of one
+//! Join and time-window subscriptions on a cluster (issue 22): a join reads several partitions as of one
 //! `_seq`, and on a cluster those partitions may be replicated by different data groups,
 //! which each member applies in their own order. A join that read one table up to a `_seq`
 //! while a record of another table below it had not been applied yet would never meet that
@@ -22,6 +22,10 @@
 //! ticks (the local tick then came out behind the records applied, by luck of timing, not by
 //! design), so it is the end-to-end check of joins on a cluster; the mechanism is checked
 //! by `cluster/ticks.rs`'s and `state_machine/tests/groups.rs`'s unit tests.
+//!
+//! The second test subscribes to a two-second time window on a follower: the row written
+//! enters, then leaves about two seconds later with no write after it, because the follower's
+//! clock moves with the ticks it applies (it would stay put without them).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -38,7 +42,7 @@ use strand_tests::local_cluster::LocalCluster;
 use strand_tests::ws::{apply_change, expect_batch, row_id, row_seq, subscribe_message};
 use strand_tests::ws::{Change, WsClient};
 use strand_tests::{bearer, sql_ok, StrandServer, ADMIN_PASSWORD};
-use strand_wire::{Row, ServerMessage};
+use strand_wire::{ChangeType, Row, ServerMessage};
 
 const JOIN: &str = "SELECT i.id, i.qty, o.name FROM app.items i JOIN app.owners o ON o.id = i.id";
 const ITEMS_DDL: &str =
@@ -144,13 +148,14 @@ struct JoinCopy {
 }
 
 impl JoinCopy {
-    fn open(at: SocketAddr, auth: &str, from: Option<u64>) -> (WsClient, u64) {
+    /// Subscribes to `sql` on `at` (from `from`, if given): the client and the ack's `_seq`.
+    fn open(at: SocketAddr, auth: &str, sql: &str, from: Option<u64>) -> (WsClient, u64) {
         let mut client = WsClient::try_connect_to(at, Some(auth)).expect("connect");
         match client.next_within(Duration::from_secs(10)) {
             Ok(ServerMessage::AuthSuccess { .. }) => {}
             other => panic!("no auth_success from {at}: {other:?}"),
         }
-        client.send(&subscribe_message("join", JOIN, Some(10_000), from));
+        client.send(&subscribe_message("join", sql, Some(10_000), from));
         match client.next_within(Duration::from_secs(20)) {
             Ok(ServerMessage::SubscriptionAck {
                 snapshot_end_seq, ..
@@ -160,7 +165,7 @@ impl JoinCopy {
     }
 
     fn subscribe(at: SocketAddr, auth: &str) -> JoinCopy {
-        let (mut client, end) = JoinCopy::open(at, auth, None);
+        let (mut client, end) = JoinCopy::open(at, auth, JOIN, None);
         let (rows, control) = expect_batch(&mut client, "join");
         assert!(!control.has_more, "one snapshot batch");
         let rows = rows.into_iter().map(|row| (row_id(&row), row)).collect();
@@ -174,7 +179,7 @@ impl JoinCopy {
 
     /// Subscribes again on `at` from the last `_seq` this copy holds.
     fn resume_on(&mut self, at: SocketAddr, auth: &str) {
-        let (client, _) = JoinCopy::open(at, auth, Some(self.last_seq));
+        let (client, _) = JoinCopy::open(at, auth, JOIN, Some(self.last_seq));
         self.client = client;
     }
 
@@ -376,4 +381,43 @@ fn join_subscriptions_on_every_member_meet_each_row_of_two_data_groups() {
         on_follower.messages,
         on_leader.messages
     );
+}
+
+/// A time-window subscription on a follower moves with the member's settled tick: a row
+/// enters when written and leaves once it is older than the window, with no write after it
+/// (only the data groups' ticks move the member's clock on).
+#[test]
+fn a_time_window_on_a_follower_lets_rows_leave_as_time_passes() {
+    let cluster = LocalCluster::start(3, "the cluster time window test's secret");
+    let (leader, _) = cluster.leader();
+    let node = cluster.node(leader);
+    let auth = bearer(node, "admin", ADMIN_PASSWORD);
+    sql_ok(node, &auth, "CREATE NAMESPACE app", &[]);
+    let ddl = "CREATE TABLE app.events (id BIGINT PRIMARY KEY, at TIMESTAMP) \
+               WITH (TYPE = 'SHARED')";
+    sql_ok(node, &auth, ddl, &[]);
+    caught_up(&cluster.live());
+    let follower = (0..3).find(|at| *at != leader).expect("a follower");
+    let window = "SELECT id FROM app.events WHERE at > now() - INTERVAL '2 seconds'";
+    let (mut client, _) = JoinCopy::open(cluster.node(follower).http, &auth, window, None);
+    let (rows, _) = expect_batch(&mut client, "join");
+    assert!(rows.is_empty(), "{rows:?}");
+    let written = Instant::now();
+    sql_ok(node, &auth, "INSERT INTO app.events VALUES (1, now())", &[]);
+    let entered = client.next_within(Duration::from_secs(10));
+    assert!(
+        matches!(&entered, Ok(ServerMessage::Change { change_type, .. }) if *change_type == ChangeType::Insert),
+        "the row enters: {entered:?}"
+    );
+    let left = client.next_within(Duration::from_secs(15));
+    let after = written.elapsed();
+    assert!(
+        matches!(&left, Ok(ServerMessage::Change { change_type, .. }) if *change_type == ChangeType::Delete),
+        "the row leaves: {left:?}"
+    );
+    assert!(
+        after >= Duration::from_secs(2),
+        "left after {after:?}, inside its window"
+    );
+    eprintln!("the row left the window {after:?} after it was written");
 }
