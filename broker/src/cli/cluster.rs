@@ -1,8 +1,9 @@
 //! `strand cluster status`: asks a node `GET /v1/cluster/status` and prints its view of the
 //! cluster: the members, and for each group its leader, term, log and applied indexes and
 //! the followers' lag (`--json`: the server's JSON as it came). `strand cluster add ID=ADDR`
-//! and `strand cluster remove ID` log in as an administrator of the node `--url` names (its
-//! leader) and change the members (`POST` / `DELETE /v1/cluster/members`).
+//! and `strand cluster remove ID` log in as an administrator of the node `--url` names (any
+//! member: one that does not lead sends the change on to the leader) and change the members
+//! (`POST` / `DELETE /v1/cluster/members`).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -33,13 +34,14 @@ enum ClusterCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Add a node (started with --join) as a voter, once it caught up; send it to the leader
+    /// Add a node (started with --join) as a voter, once it caught up; any member sends it on
+    /// to the leader
     Add {
         /// The node's id and the QUIC address the members reach it at: `ID=IP:PORT`
         #[arg(value_name = "ID=ADDR", value_parser = parse_member)]
         member: (u64, SocketAddr),
     },
-    /// Remove a node (a voter or a learner); send it to the leader
+    /// Remove a node (a voter or a learner); any member sends it on to the leader
     Remove {
         /// The node's id
         #[arg(value_name = "ID")]

@@ -30,9 +30,12 @@ use openraft::Raft;
 use serde::{Deserialize, Serialize};
 
 use super::links::PeerLinks;
+use super::members::{Member, MembershipChange, MembershipError};
 use super::rpc::{PeerRequest, PeerResponse};
 use super::types::{ClusterTypes, NodeId};
-use crate::limits::{CLUSTER_FORWARD_MARGIN_MS, CLUSTER_WRITE_TIMEOUT_MS};
+use crate::limits::{
+    CLUSTER_FORWARD_MARGIN_MS, CLUSTER_MEMBERSHIP_FORWARD_WAIT_MS, CLUSTER_WRITE_TIMEOUT_MS,
+};
 
 /// A SQL request sent on to the leader: who runs it and what.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -213,11 +216,38 @@ impl SqlForwarder {
         }
     }
 
+    /// A membership change (`members.rs`) sent on to the leader: the members after it, or
+    /// why the leader did not make it. Waits as long as the leader may (each group's catch-up
+    /// and commit waits).
+    pub async fn forward_membership(
+        &self,
+        change: MembershipChange,
+    ) -> Result<Result<Vec<Member>, MembershipError>, ForwardError> {
+        tracing::debug!(?change, "forwarding a membership change to the leader");
+        let ttl = Duration::from_millis(CLUSTER_MEMBERSHIP_FORWARD_WAIT_MS);
+        match self
+            .call_within(PeerRequest::ForwardMembership(change), ttl)
+            .await?
+        {
+            (_, PeerResponse::ForwardedMembership(answer)) => Ok(answer),
+            (leader, other) => Err(unexpected(leader, other)),
+        }
+    }
+
     /// Sends `request` to the leader and waits for its answer, at most the leader's own
     /// write timeout plus [`CLUSTER_FORWARD_MARGIN_MS`] (dialing, the way back).
     async fn call(&self, request: PeerRequest) -> Result<(NodeId, PeerResponse), ForwardError> {
-        let (leader, addr) = self.leader()?;
         let ttl = Duration::from_millis(CLUSTER_WRITE_TIMEOUT_MS + CLUSTER_FORWARD_MARGIN_MS);
+        self.call_within(request, ttl).await
+    }
+
+    /// [`SqlForwarder::call`] waiting at most `ttl`.
+    async fn call_within(
+        &self,
+        request: PeerRequest,
+        ttl: Duration,
+    ) -> Result<(NodeId, PeerResponse), ForwardError> {
+        let (leader, addr) = self.leader()?;
         match self.links.call(leader, addr, &request, ttl).await {
             Ok(response) => Ok((leader, response)),
             Err(error) => Err(ForwardError::NoAnswer {

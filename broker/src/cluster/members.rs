@@ -14,14 +14,15 @@ use std::time::Duration;
 
 use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
 use openraft::{BasicNode, ChangeMembers, Raft, RaftMetrics};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::rpc::GroupId;
 use super::types::{ClusterTypes, NodeId};
 use crate::limits::{CLUSTER_MEMBERSHIP_COMMIT_WAIT_MS, CLUSTER_MEMBER_CATCH_UP_WAIT_MS};
 
-/// Why a membership change was not made (or not confirmed).
-#[derive(Debug, thiserror::Error)]
+/// Why a membership change was not made (or not confirmed). Serializable: a member that
+/// forwarded the change (`forward.rs`) answers the leader's reason.
+#[derive(Debug, thiserror::Error, Serialize, Deserialize)]
 pub enum MembershipError {
     /// This node does not lead the group; `leader` does, if known (id and QUIC address).
     #[error("this node is not the leader{}", leader_text(.leader))]
@@ -74,14 +75,64 @@ fn leader_text(leader: &Option<(NodeId, String)>) -> String {
 }
 
 /// A member as a group's membership names it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     /// Its node id.
     pub id: NodeId,
     /// The QUIC address the others reach it at.
     pub addr: String,
     /// `voter` (counts toward a majority, may lead) or `learner` (receives entries only).
-    pub role: &'static str,
+    pub role: String,
+}
+
+/// A membership change, as the routes ask for it and a member forwards it to the leader.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MembershipChange {
+    /// Make `node` at `addr` a voter of every group.
+    Add {
+        /// Its `--node-id`.
+        node: NodeId,
+        /// Its QUIC address.
+        addr: SocketAddr,
+    },
+    /// Remove `node` from every group.
+    Remove {
+        /// Its node id.
+        node: NodeId,
+    },
+}
+
+/// Makes `change` in every group of `groups` (the meta group first), as their leader:
+/// `NotLeader` on a member that does not lead. Adding runs [`add_voter`] in each group;
+/// removing skips a group that does not know the node (an addition cut short reached only
+/// the groups before it), and a node no group knows is `Unknown`.
+pub async fn change_every_group(
+    groups: &[Raft<ClusterTypes>],
+    change: &MembershipChange,
+) -> Result<(), MembershipError> {
+    match *change {
+        MembershipChange::Add { node, addr } => {
+            for (group, raft) in groups.iter().enumerate() {
+                add_voter(group as GroupId, raft, node, addr).await?;
+            }
+            tracing::info!(node, %addr, "added a member");
+        }
+        MembershipChange::Remove { node } => {
+            let mut known = false;
+            for (group, raft) in groups.iter().enumerate() {
+                match remove(group as GroupId, raft, node).await {
+                    Ok(()) => known = true,
+                    Err(MembershipError::Unknown(_)) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+            if !known {
+                return Err(MembershipError::Unknown(node));
+            }
+            tracing::info!(node, "removed a member");
+        }
+    }
+    Ok(())
 }
 
 /// The members of a group's current membership, by id (a joint configuration's voters are
@@ -95,9 +146,9 @@ pub fn members_of(metrics: &RaftMetrics<NodeId, BasicNode>) -> Vec<Member> {
             id: *id,
             addr: node.addr.clone(),
             role: if voters.contains(id) {
-                "voter"
+                "voter".to_string()
             } else {
-                "learner"
+                "learner".to_string()
             },
         })
         .collect()

@@ -10,17 +10,16 @@
 //! group's.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
 use strand_log::Store;
 
-use super::forward::{ForwardedFrameRunner, ForwardedSqlRunner, SqlForwarder};
+use super::forward::{ForwardError, ForwardedFrameRunner, ForwardedSqlRunner, SqlForwarder};
 use super::groups::{AppliedIndexes, GroupMap};
 use super::links::{GroupNetwork, PeerLinks};
-use super::members::{self, Member, MembershipError};
+use super::members::{self, Member, MembershipChange, MembershipError};
 use super::raft_log::RaftLogStore;
 use super::rpc::GroupId;
 use super::serve::PeerService;
@@ -268,42 +267,38 @@ impl ClusterNode {
             .map(|(id, addr)| Member {
                 id: *id,
                 addr: addr.to_string(),
-                role: "voter",
+                role: "voter".to_string(),
             })
             .collect()
     }
 
-    /// Makes `node` at `addr` a voter of every group (see `members::add_voter`). Only the
-    /// leader can; others answer `NotLeader`.
-    pub async fn add_member(
+    /// Makes `change` in every group (`members::change_every_group`) and answers the members
+    /// after it. On a member that does not lead, the change is sent on to the leader, which
+    /// makes it and answers its members; while no leader is known, `NotLeader`.
+    pub async fn change_members(
         &self,
-        node: NodeId,
-        addr: SocketAddr,
+        change: MembershipChange,
     ) -> Result<Vec<Member>, MembershipError> {
-        for (group, raft) in self.groups.iter().enumerate() {
-            members::add_voter(group as GroupId, raft, node, addr).await?;
+        let here = members::change_every_group(&self.groups, &change).await;
+        let error = match here {
+            Ok(()) => return Ok(self.members()),
+            Err(error @ MembershipError::NotLeader { leader: Some(_) }) => error,
+            Err(error) => return Err(error),
+        };
+        let Some(forwarder) = self.sql_forwarder() else {
+            return Err(error);
+        };
+        match forwarder.forward_membership(change).await {
+            Ok(answer) => answer,
+            Err(ForwardError::NoLeader) => Err(error),
+            Err(unanswered) => Err(MembershipError::Unconfirmed {
+                group: META_GROUP,
+                reason: format!(
+                    "sent on to the leader, which did not answer ({unanswered}): the change \
+                     may or may not have been made; `strand cluster status` shows the members"
+                ),
+            }),
         }
-        tracing::info!(node, %addr, "added a member");
-        Ok(self.members())
-    }
-
-    /// Removes `node` from every group (see `members::remove`). Only the leader can. A group
-    /// that does not know the node is skipped (an addition cut short reached only the
-    /// groups before it); a node no group knows is `Unknown`.
-    pub async fn remove_member(&self, node: NodeId) -> Result<Vec<Member>, MembershipError> {
-        let mut known = false;
-        for (group, raft) in self.groups.iter().enumerate() {
-            match members::remove(group as GroupId, raft, node).await {
-                Ok(()) => known = true,
-                Err(MembershipError::Unknown(_)) => {}
-                Err(error) => return Err(error),
-            }
-        }
-        if !known {
-            return Err(MembershipError::Unknown(node));
-        }
-        tracing::info!(node, "removed a member");
-        Ok(self.members())
     }
 
     /// Stops every group's Raft (the server is stopping).

@@ -11,6 +11,7 @@ use openraft::raft::{
 use serde::{Deserialize, Serialize};
 
 use super::forward::{ForwardedAnswer, ForwardedFrame, ForwardedFrames, ForwardedSql};
+use super::members::{Member, MembershipChange, MembershipError};
 use super::types::{ClusterTypes, NodeId};
 
 /// The ALPN of node-to-node connections on the QUIC listener.
@@ -48,6 +49,9 @@ pub enum PeerRequest {
     /// A QUIC request (a produce, a group request) a member that does not lead sends on to
     /// the leader. Last, so the older variants keep their postcard tags.
     ForwardFrame(ForwardedFrame),
+    /// A membership change a member that does not lead sends on to the leader (last, for
+    /// the tags).
+    ForwardMembership(MembershipChange),
 }
 
 /// The answer to a [`PeerRequest`].
@@ -68,6 +72,9 @@ pub enum PeerResponse {
     ForwardedSql(ForwardedAnswer),
     /// To `ForwardFrame`: the frames the leader answered.
     ForwardedFrames(ForwardedFrames),
+    /// To `ForwardMembership`: the members after the change, or why the leader did not
+    /// make it.
+    ForwardedMembership(Result<Vec<Member>, MembershipError>),
 }
 
 /// Why bytes are not a message.
@@ -157,6 +164,38 @@ mod tests {
             bigint_as_strings: false,
         });
         assert_eq!(encode(&sql).unwrap()[0], 3);
+    }
+
+    #[test]
+    fn a_forwarded_membership_change_and_its_answer_round_trip() {
+        let change = MembershipChange::Add {
+            node: 4,
+            addr: "127.0.0.1:7004".parse().unwrap(),
+        };
+        let bytes = encode(&PeerRequest::ForwardMembership(change.clone())).unwrap();
+        // The fifth variant: added last, after the ones older members speak.
+        assert_eq!(bytes[0], 5);
+        let PeerRequest::ForwardMembership(decoded) = decode(&bytes).unwrap() else {
+            panic!("not a forwarded membership change");
+        };
+        assert_eq!(decoded, change);
+        let members = vec![Member {
+            id: 4,
+            addr: "127.0.0.1:7004".to_string(),
+            role: "learner".to_string(),
+        }];
+        let bytes = encode(&PeerResponse::ForwardedMembership(Ok(members.clone()))).unwrap();
+        let PeerResponse::ForwardedMembership(Ok(decoded)) = decode(&bytes).unwrap() else {
+            panic!("not the members");
+        };
+        assert_eq!(decoded, members);
+        let refused = PeerResponse::ForwardedMembership(Err(MembershipError::LastVoter(1)));
+        let bytes = encode(&refused).unwrap();
+        let PeerResponse::ForwardedMembership(Err(MembershipError::LastVoter(1))) =
+            decode(&bytes).unwrap()
+        else {
+            panic!("not the leader's refusal");
+        };
     }
 
     proptest! {

@@ -21,6 +21,7 @@ use super::forward::{
     ForwardedAnswer, ForwardedError, ForwardedFrameRunner, ForwardedFrames, ForwardedSqlRunner,
 };
 use super::links::exported_material;
+use super::members;
 use super::peer_auth::{self, PeerProof, PeerRole};
 use super::rpc::{self, GroupId, PeerRequest, PeerResponse};
 use super::types::{ClusterTypes, NodeId};
@@ -171,7 +172,9 @@ impl PeerService {
             PeerRequest::AppendEntries { group, .. }
             | PeerRequest::Vote { group, .. }
             | PeerRequest::InstallSnapshot { group, .. } => *group,
-            PeerRequest::ForwardSql(_) | PeerRequest::ForwardFrame(_) => META_GROUP,
+            PeerRequest::ForwardSql(_)
+            | PeerRequest::ForwardFrame(_)
+            | PeerRequest::ForwardMembership(_) => META_GROUP,
         };
         let Some(raft) = self.group(group) else {
             return PeerResponse::Refused(format!("this node has no group {group}"));
@@ -198,6 +201,14 @@ impl PeerService {
                 Some(runner) => PeerResponse::ForwardedFrames(runner.run_frame(request).await),
                 None => PeerResponse::ForwardedFrames(ForwardedFrames { frames: Vec::new() }),
             },
+            // Made here, never sent on again: a leader that no longer leads answers
+            // `NotLeader`, and the administrator gets that.
+            PeerRequest::ForwardMembership(change) => {
+                let answer = members::change_every_group(&self.groups, &change)
+                    .await
+                    .map(|()| members::members_of(&raft.metrics().borrow()));
+                PeerResponse::ForwardedMembership(answer)
+            }
         }
     }
 

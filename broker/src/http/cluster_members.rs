@@ -3,10 +3,10 @@
 //! after the change (`{"status":"success","members":[{"id","addr","role"}]}`).
 //!
 //! Who may: an administrator (role `dba` or `system`), by token or Basic credentials like
-//! `/v1/api/sql` (users are replicated, so any of the cluster's). Where: the leader of the
-//! groups. A member that does not lead answers `not_leader` naming the leader's id and
-//! cluster address; membership changes are not forwarded (SQL is: `cluster/forward.rs`). The
-//! work itself is in `cluster/members.rs`.
+//! `/v1/api/sql` (users are replicated, so any of the cluster's). Where: any member; one that
+//! does not lead sends the change on to the leader (`cluster/forward.rs`) and answers what
+//! the leader answers, or `not_leader` while no leader is known. The work itself is in
+//! `cluster/members.rs`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::handlers::{authenticate, source, Peer};
 use super::{connection_authenticated, parse_json, AppState};
-use crate::cluster::members::{Member, MembershipError};
+use crate::cluster::members::{Member, MembershipChange, MembershipError};
 use crate::cluster::node::ClusterNode;
 use crate::connections::ConnectionSlot;
 use crate::error::{ApiError, ErrorCode};
@@ -75,7 +75,11 @@ async fn add(
         let message = format!("addr {:?} is not IP:PORT", request.addr);
         ApiError::new(ErrorCode::InvalidValue, message)
     })?;
-    answer(node.add_member(node_id, addr).await)
+    let change = MembershipChange::Add {
+        node: node_id,
+        addr,
+    };
+    answer(node.change_members(change).await)
 }
 
 async fn remove(
@@ -96,7 +100,10 @@ async fn remove(
         .parse()
         .map_err(|_| ApiError::new(ErrorCode::InvalidValue, "a node id is a whole number"))
         .and_then(member_id)?;
-    answer(node.remove_member(node_id).await)
+    answer(
+        node.change_members(MembershipChange::Remove { node: node_id })
+            .await,
+    )
 }
 
 /// Both routes' answer: the members after the change, or why it was not made.

@@ -64,3 +64,9 @@ pub const CLUSTER_PLACEMENT_CHECK_MS: u64 = 100;
 /// more if it saw a longer log, so up to 4.8 s. A shorter wait (3 s) let other members win
 /// first and hand over again, over and over (found by the 1,000-round fault schedule).
 pub const CLUSTER_PLACEMENT_FALLBACK_MS: u64 = 10_000;
+/// What a member that forwards a membership change to the leader waits for its answer: as
+/// long as the leader may take (in each group, adding the learner, its catch-up, and making
+/// it a voter), plus `CLUSTER_FORWARD_MARGIN_MS`.
+pub const CLUSTER_MEMBERSHIP_FORWARD_WAIT_MS: u64 = (1 + CLUSTER_DATA_GROUPS as u64)
+    * (CLUSTER_MEMBER_CATCH_UP_WAIT_MS + 2 * CLUSTER_MEMBERSHIP_COMMIT_WAIT_MS)
+    + CLUSTER_FORWARD_MARGIN_MS;

@@ -8,10 +8,14 @@ use std::time::Duration;
 
 use strand_log::{Store, StoreConfig};
 
-use super::MembershipError;
+use super::{MembershipChange, MembershipError};
 use crate::cluster::node::ClusterNode;
 use crate::cluster::state_machine::Listener;
 use crate::config::ClusterSettings;
+
+fn add(node: u64, addr: std::net::SocketAddr) -> MembershipChange {
+    MembershipChange::Add { node, addr }
+}
 
 const ADDR_1: &str = "127.0.0.1:17001";
 const ADDR_7: &str = "127.0.0.1:17007";
@@ -51,26 +55,33 @@ async fn refusals_and_a_learner_admitted_by_the_membership() {
     let dir = tempfile::tempdir().unwrap();
     let node = leading_alone(dir.path()).await;
 
-    let only = node.remove_member(1).await;
+    let only = node
+        .change_members(MembershipChange::Remove { node: 1 })
+        .await;
     assert!(
         matches!(only, Err(MembershipError::LastVoter(1))),
         "{only:?}"
     );
-    let unknown = node.remove_member(9).await;
+    let unknown = node
+        .change_members(MembershipChange::Remove { node: 9 })
+        .await;
     assert!(
         matches!(unknown, Err(MembershipError::Unknown(9))),
         "{unknown:?}"
     );
-    let taken = node.add_member(2, ADDR_1.parse().unwrap()).await;
+    let taken = node.change_members(add(2, ADDR_1.parse().unwrap())).await;
     assert!(matches!(taken, Err(MembershipError::Taken(_))), "{taken:?}");
     // Adding itself at its own address changes nothing.
-    let members = node.add_member(1, ADDR_1.parse().unwrap()).await.unwrap();
+    let members = node
+        .change_members(add(1, ADDR_1.parse().unwrap()))
+        .await
+        .unwrap();
     assert_eq!(members.len(), 1);
 
     // Node 7 never answers: it becomes a learner, and the wait for it to catch up is cut.
     let peers = node.peer_service();
     assert!(!peers.is_member(7));
-    let adding = node.add_member(7, ADDR_7.parse().unwrap());
+    let adding = node.change_members(add(7, ADDR_7.parse().unwrap()));
     assert!(tokio::time::timeout(Duration::from_millis(500), adding)
         .await
         .is_err());
@@ -80,10 +91,15 @@ async fn refusals_and_a_learner_admitted_by_the_membership() {
         "{members:?}"
     );
     assert!(peers.is_member(7), "a learner of the membership is a peer");
-    let moved = node.add_member(7, "127.0.0.1:17077".parse().unwrap()).await;
+    let moved = node
+        .change_members(add(7, "127.0.0.1:17077".parse().unwrap()))
+        .await;
     assert!(matches!(moved, Err(MembershipError::Taken(_))), "{moved:?}");
 
-    let members = node.remove_member(7).await.unwrap();
+    let members = node
+        .change_members(MembershipChange::Remove { node: 7 })
+        .await
+        .unwrap();
     assert_eq!(members.iter().map(|m| m.id).collect::<Vec<_>>(), [1]);
     assert!(!peers.is_member(7), "a removed node is no peer");
     node.shutdown().await;
@@ -113,7 +129,9 @@ async fn a_joining_node_forms_no_cluster() {
     let status = node.status();
     assert!(status.groups[0].voters.is_empty(), "{status:?}");
     assert_eq!(status.groups[0].leader, None);
-    let refused = node.remove_member(1).await;
+    let refused = node
+        .change_members(MembershipChange::Remove { node: 1 })
+        .await;
     assert!(
         matches!(refused, Err(MembershipError::NotLeader { leader: None })),
         "{refused:?}"
