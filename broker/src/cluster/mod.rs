@@ -19,6 +19,7 @@
 //! Owns node-to-node agreement. Does not own the log format (`strand_log`) or what the
 //! records mean (tables, topics).
 
+mod doubt;
 pub mod forward;
 pub mod groups;
 pub mod links;

@@ -16,6 +16,7 @@ use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, Raft};
 use strand_log::{NewRecord, PartitionId, Seq, SeqRange, Store};
 
+use super::doubt::ProposalDoubt;
 use super::groups::{AppliedIndexes, GroupMap, META_GROUP};
 use super::rpc::GroupId;
 use super::types::{
@@ -96,11 +97,11 @@ pub struct ClusterWriter {
     order: tokio::sync::Mutex<()>,
     /// The term in which this node last confirmed it applied all earlier entries as leader.
     ready_term: AtomicU64,
-    /// The term of a proposal whose wait ended without an answer (0: none). Until this node
-    /// applied every entry it had proposed by then, no state may be read for a new write:
-    /// the proposal may still commit, and a write checked without it (a duplicate key, a
-    /// version link) would be wrong. See [`ClusterWriter::settle_doubt`].
-    doubt_term: AtomicU64,
+    /// Proposals whose wait ended without an answer (`doubt.rs`). Until this node applied
+    /// every entry it had proposed by then, no state may be read for a new write: the
+    /// proposal may still commit, and a write checked without it (a duplicate key, a version
+    /// link) would be wrong. See [`ClusterWriter::settle_doubt`].
+    doubt: ProposalDoubt,
 }
 
 impl ClusterWriter {
@@ -121,7 +122,7 @@ impl ClusterWriter {
             meta,
             order: tokio::sync::Mutex::new(()),
             ready_term: AtomicU64::new(0),
-            doubt_term: AtomicU64::new(0),
+            doubt: ProposalDoubt::default(),
         }
     }
 
@@ -259,7 +260,7 @@ impl ClusterWriter {
     /// A proposal made in `term` got no answer in time: remember it (the doubt is settled
     /// by the next [`ClusterWriter::ready_to_lead`]).
     fn doubt(&self, term: u64) {
-        self.doubt_term.fetch_max(term, Ordering::AcqRel);
+        self.doubt.record(term);
     }
 
     /// Whether this node leads the group now, as far as it knows (no majority asked).
@@ -306,10 +307,12 @@ impl ClusterWriter {
         &self,
         metrics: &openraft::RaftMetrics<NodeId, BasicNode>,
     ) -> Result<(), ReplicationError> {
-        let doubt = self.doubt_term.load(Ordering::Acquire);
-        if doubt == 0 {
+        // Taken after `metrics`: every doubt seen here is of a proposal at or below
+        // `metrics.last_log_index` (it was proposed a write timeout before it was recorded).
+        let Some(seen) = self.doubt.seen() else {
             return Ok(());
-        }
+        };
+        let doubt = seen.term;
         if doubt == metrics.current_term {
             let (term, target) = (doubt, metrics.last_log_index);
             let timeout = Some(Duration::from_millis(CLUSTER_WRITE_TIMEOUT_MS));
@@ -325,9 +328,7 @@ impl ClusterWriter {
                 "a proposal that had no answer in time is settled"
             );
         }
-        let _ = self
-            .doubt_term
-            .compare_exchange(doubt, 0, Ordering::AcqRel, Ordering::Acquire);
+        self.doubt.settled(seen);
         Ok(())
     }
 
