@@ -12,7 +12,8 @@
 //! - `serve`: the listening side (a peer's connection handed over by the QUIC listener).
 //! - `node`: [`node::ClusterNode`], the groups of this node: start, first membership, status.
 //! - `members`: adding and removing members while the cluster serves.
-//! - `writer`: a write proposed by this node as its group's leader.
+//! - `writer`: a write proposed by this node as its group's leader; `doubt`: its proposals
+//!   that got no answer in time, which the next write waits for.
 //! - `forward`: a SQL request a member that does not lead sends on to the leader.
 //! - `status`: `GET /v1/cluster/status` (the membership routes are `http/cluster_members.rs`).
 //!
