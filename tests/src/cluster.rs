@@ -147,24 +147,28 @@ fn applied_through(nodes: &[&StrandServer], last: &[Option<u64>]) -> (bool, Vec<
     (done, applied)
 }
 
-/// Waits until every node of `nodes` has applied the leader's whole log, in every group.
+/// Waits until every node of `nodes` has applied the leader's whole log, in every group: each
+/// group's log as far as the longest of the nodes' (a group's leader, if it is not the
+/// agreed one for a moment, may hold entries the others have not applied yet).
 pub fn caught_up(nodes: &[&StrandServer]) {
     let deadline = Instant::now() + AGREE_TIMEOUT;
     loop {
-        let (leader, _) = agreed_leader(nodes);
-        let ids: Vec<u64> = nodes.iter().map(|n| node_id(n)).collect();
-        let at = ids
-            .iter()
-            .position(|i| *i == leader)
-            .expect("leader is a node");
-        let last = last_indexes(nodes[at]);
+        agreed_leader(nodes);
+        let mut last: Vec<Option<u64>> = Vec::new();
+        for node in nodes {
+            let theirs = last_indexes(node);
+            last.resize(last.len().max(theirs.len()), None);
+            for (mine, their) in last.iter_mut().zip(theirs) {
+                *mine = (*mine).max(their);
+            }
+        }
         let (done, applied) = applied_through(nodes, &last);
         if done {
             return;
         }
         assert!(
             Instant::now() < deadline,
-            "nodes did not catch up: leader's last {last:?}, applied {applied:?}"
+            "nodes did not catch up: longest logs' last {last:?}, applied {applied:?}"
         );
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -33,7 +33,8 @@ pub fn members_of(nodes: &[&StrandServer]) -> Members {
     Arc::new(Mutex::new(members))
 }
 
-fn produce(topic: &str, partition: u32, producer: u64, batch: u64, value: &str) -> Message {
+/// Batch `batch` of idempotent producer `producer`: one record `value` to `partition`.
+pub fn produce(topic: &str, partition: u32, producer: u64, batch: u64, value: &str) -> Message {
     Message::ProduceTopic(ProduceTopic {
         topic: topic.to_string(),
         partitioning: Partitioning::Explicit(PartitionIndex(partition)),
@@ -198,6 +199,18 @@ pub async fn read_all(
     partitions: u32,
 ) -> BTreeMap<u32, Vec<(u64, String)>> {
     let client = node.quic_client("admin", ADMIN_PASSWORD).await;
+    match read_all_with(&client, topic, partitions).await {
+        Ok(all) => all,
+        Err(e) => panic!("reading {topic} on {}: {e}", node.http),
+    }
+}
+
+/// [`read_all`] over a connected `client`; a refused or failed fetch is an error.
+pub async fn read_all_with(
+    client: &Client,
+    topic: &str,
+    partitions: u32,
+) -> Result<BTreeMap<u32, Vec<(u64, String)>>, String> {
     let mut all = BTreeMap::new();
     for partition in 0..partitions {
         let mut records: Vec<(u64, String)> = Vec::new();
@@ -213,21 +226,86 @@ pub async fn read_all(
                 bytes_max: 1 << 20,
                 wait_ms: 0,
             });
-            let frames = client.request(fetch).await.expect("fetch");
-            let Message::FetchResponse(batch) = &frames[0].message else {
-                panic!("expected records, got {frames:?}");
+            let frames = client.request(fetch).await.map_err(|e| e.to_string())?;
+            let Some(Message::FetchResponse(batch)) = frames.first().map(|f| &f.message) else {
+                return Err(format!("expected records, got {frames:?}"));
             };
             if batch.records.is_empty() {
                 break;
             }
             for record in &batch.records {
-                let value = String::from_utf8(record.value.to_vec()).expect("utf-8");
+                let value = String::from_utf8_lossy(&record.value).into_owned();
                 records.push((record.seq.0, value));
             }
         }
         all.insert(partition, records);
     }
-    all
+    Ok(all)
+}
+
+/// A `_seq` with what it encodes (the Snowflake layout of SPEC.md: 41 bits of milliseconds
+/// since 2024-01-01, 10 bits of node, 12 of sequence), to line a record up with the fault
+/// log and the members' logs.
+pub fn describe_seq(seq: u64) -> String {
+    const STRAND_EPOCH_UNIX_MS: u64 = 1_704_067_200_000;
+    let unix_ms = (seq >> 22) + STRAND_EPOCH_UNIX_MS;
+    let node = (seq >> 12) & 0x3ff;
+    format!("{seq} (unix ms {unix_ms}, node {node})")
+}
+
+/// Where `log` differs from `first`, partition by partition: lengths, the first index that
+/// differs and the records around it.
+pub fn describe_difference(
+    first: &BTreeMap<u32, Vec<(u64, String)>>,
+    log: &BTreeMap<u32, Vec<(u64, String)>>,
+) -> String {
+    let mut out = String::new();
+    let empty = Vec::new();
+    for partition in first.keys().chain(log.keys()) {
+        let a = first.get(partition).unwrap_or(&empty);
+        let b = log.get(partition).unwrap_or(&empty);
+        if a == b {
+            continue;
+        }
+        let at = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+        let show = |records: &[(u64, String)]| -> Vec<String> {
+            let from = at.saturating_sub(2);
+            let to = (at + 3).min(records.len());
+            records[from.min(to)..to]
+                .iter()
+                .map(|(seq, value)| format!("{value}@{}", describe_seq(*seq)))
+                .collect()
+        };
+        out.push_str(&format!(
+            "\npartition {partition}: {} records vs {}, first difference at index {at}:\n  first: {:?}\n  this:  {:?}",
+            a.len(),
+            b.len(),
+            show(a),
+            show(b)
+        ));
+    }
+    out
+}
+
+/// Every value stored more than once in `log`, with each place it is stored.
+pub fn duplicates(log: &BTreeMap<u32, Vec<(u64, String)>>) -> Vec<String> {
+    let mut places: BTreeMap<&str, Vec<(u32, u64)>> = BTreeMap::new();
+    for (partition, records) in log {
+        for (seq, value) in records {
+            places.entry(value).or_default().push((*partition, *seq));
+        }
+    }
+    places
+        .into_iter()
+        .filter(|(_, at)| at.len() > 1)
+        .map(|(value, at)| {
+            let at: Vec<String> = at
+                .iter()
+                .map(|(p, seq)| format!("partition {p} at {}", describe_seq(*seq)))
+                .collect();
+            format!("{value} stored {} times: {}", at.len(), at.join("; "))
+        })
+        .collect()
 }
 
 /// The history checks over the members' final logs (`logs`, one per member) and what the
@@ -239,10 +317,13 @@ pub fn check_history(logs: &[BTreeMap<u32, Vec<(u64, String)>>], acks: &[Acks]) 
     for (i, log) in logs.iter().enumerate().skip(1) {
         assert!(
             log == &logs[0],
-            "member {} holds other records than the first",
-            i + 1
+            "member {} holds other records than the first:{}",
+            i + 1,
+            describe_difference(&logs[0], log)
         );
     }
+    let twice = duplicates(&logs[0]);
+    assert!(twice.is_empty(), "values stored twice: {twice:#?}");
     let mut stored: BTreeMap<&str, (u32, u64)> = BTreeMap::new();
     for (partition, records) in &logs[0] {
         assert!(

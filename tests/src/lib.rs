@@ -299,8 +299,35 @@ impl Drop for StrandServer {
             let _ = child.kill();
             let _ = child.wait();
         }
+        self.keep_log();
     }
 }
+
+impl StrandServer {
+    /// With `STRAND_TEST_KEEP_LOGS=DIR`, copies the server's stderr to
+    /// `DIR/<data dir name>-<unix ms>.log` when it ends: a long run's evidence outlives the
+    /// temporary files the harness deletes.
+    fn keep_log(&self) {
+        let Some(dir) = std::env::var_os(KEEP_LOGS_ENV) else {
+            return;
+        };
+        let name = self
+            .data_dir
+            .file_name()
+            .map_or_else(|| "strand".into(), |n| n.to_string_lossy().into_owned());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let kept = Path::new(&dir).join(format!("{name}-{now}.log"));
+        let _ = std::fs::create_dir_all(&dir);
+        if let Err(e) = std::fs::copy(self.stderr.path(), &kept) {
+            eprintln!("could not keep {}: {e}", kept.display());
+        }
+    }
+}
+
+/// The environment variable naming a directory that keeps every test server's stderr.
+pub const KEEP_LOGS_ENV: &str = "STRAND_TEST_KEEP_LOGS";
 
 /// The first line of `stdout` within `READY_TIMEOUT`; the rest is drained in the background
 /// so the server never blocks on a full pipe.

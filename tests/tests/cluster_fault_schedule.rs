@@ -37,9 +37,11 @@ use strand_tests::cluster_tables::{
     ITEMS_SELECT,
 };
 use strand_tests::cluster_topics::{
-    check_history, members_of, read_all, resume_across_members, spawn_producers,
+    check_history, describe_seq, duplicates, members_of, read_all, read_all_with,
+    resume_across_members, spawn_producers,
 };
 use strand_tests::{basic, bearer, rows, sql_ok, StrandServer, ADMIN_PASSWORD};
+use strand_wire::quic::client::Client;
 
 const TOPIC: &str = "app.faults";
 const PARTITIONS: u32 = 2;
@@ -81,6 +83,12 @@ fn random_kills_cuts_and_membership_changes_lose_no_acknowledged_write() {
             let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
             u64::try_from(nanos.as_nanos() % u128::from(u64::MAX)).unwrap() | 1
         });
+    // Every this many rounds a member's topic is checked for a value stored twice, so that a
+    // long run stops near the round that stored it (0: never).
+    let check_every: usize = std::env::var("STRAND_FAULT_CHECK_EVERY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
     eprintln!("fault schedule: {rounds} rounds, STRAND_FAULT_SEED={seed}");
     let mut random = Random(seed);
 
@@ -137,7 +145,10 @@ fn random_kills_cuts_and_membership_changes_lose_no_acknowledged_write() {
 
     let mut fault = Fault::None;
     let mut schedule = Vec::new();
-    for _ in 0..rounds {
+    for round in 0..rounds {
+        if check_every > 0 && round > 0 && round % check_every == 0 {
+            no_value_stored_twice(&runtime, &nodes, round);
+        }
         fault = match fault {
             Fault::Down(at) => {
                 nodes[at] = Some(start(at + 1));
@@ -188,6 +199,7 @@ fn random_kills_cuts_and_membership_changes_lose_no_acknowledged_write() {
             }
         };
         schedule.push(fault);
+        eprintln!("round {round} at unix ms {}: {fault:?}", unix_ms());
         *http.lock().unwrap() = nodes.iter().flatten().map(|n| n.http).collect();
         std::thread::sleep(Duration::from_millis(300 + random.below(1200)));
     }
@@ -251,6 +263,21 @@ fn random_kills_cuts_and_membership_changes_lose_no_acknowledged_write() {
     );
     subscriber.converge(&http, &seqs_by_id(&tables[0]), Duration::from_secs(60));
     let ids: Vec<u64> = all.iter().map(|n| node_id(n)).collect();
+    // How far the `_seq` clock ran ahead of the wall clock: a restarted member issues above
+    // its lease (SEQ_LEASE_MS ahead of what it had issued), and every member follows the
+    // highest `_seq` it applied.
+    let newest = logs[0]
+        .values()
+        .filter_map(|p| p.last())
+        .map(|(seq, _)| *seq)
+        .max();
+    if let Some(newest) = newest {
+        eprintln!(
+            "the newest record's _seq: {}; the clock: unix ms {}",
+            describe_seq(newest),
+            unix_ms()
+        );
+    }
     eprintln!(
         "seed {seed}: {rounds} rounds {schedule:?}; {acknowledged} writes acknowledged; \
          consumers read {:?} records; {} table rows; the subscriber applied {} changes, \
@@ -267,4 +294,42 @@ fn random_kills_cuts_and_membership_changes_lose_no_acknowledged_write() {
 fn others(nodes: &[Option<StrandServer>], at: usize) -> Vec<&StrandServer> {
     let others = nodes.iter().enumerate().filter(|(i, _)| *i != at);
     others.filter_map(|(_, node)| node.as_ref()).collect()
+}
+
+fn unix_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+}
+
+/// Reads the topic on the first running member that answers and fails the run if a value is
+/// stored twice there (a duplicate never goes away, so the check may run mid-schedule).
+fn no_value_stored_twice(
+    runtime: &tokio::runtime::Runtime,
+    nodes: &[Option<StrandServer>],
+    round: usize,
+) {
+    for node in nodes.iter().flatten() {
+        let reading = async {
+            let ca = node.data_dir.join("tls/cert.pem");
+            let connecting = Client::connect_password(node.quic, &ca, "admin", ADMIN_PASSWORD);
+            let client = connecting.await.map_err(|e| e.to_string())?;
+            read_all_with(&client, TOPIC, PARTITIONS).await
+        };
+        let Ok(Ok(log)) = runtime
+            .block_on(async { tokio::time::timeout(Duration::from_secs(30), reading).await })
+        else {
+            continue;
+        };
+        let twice = duplicates(&log);
+        let stored: usize = log.values().map(Vec::len).sum();
+        eprintln!(
+            "round {round} at unix ms {}: {} holds {stored} records, {} stored twice",
+            unix_ms(),
+            node.http,
+            twice.len()
+        );
+        assert!(twice.is_empty(), "by round {round}: {twice:#?}");
+        return;
+    }
 }
