@@ -314,22 +314,33 @@ impl ClusterWriter {
         };
         let doubt = seen.term;
         if doubt == metrics.current_term {
-            let (term, target) = (doubt, metrics.last_log_index);
-            let timeout = Some(Duration::from_millis(CLUSTER_WRITE_TIMEOUT_MS));
-            let wait = self.raft.wait(timeout);
-            let settled = wait.metrics(
-                move |m| m.current_term != term || m.last_applied.map(|id| id.index) >= target,
-                "a doubtful proposal is applied or its term is over",
-            );
-            settled.await.map_err(|_| unconfirmed())?;
+            let target = metrics.last_log_index;
+            self.applied_through(doubt, target).await?;
             tracing::debug!(
-                term,
+                term = doubt,
                 ?target,
                 "a proposal that had no answer in time is settled"
             );
         }
         self.doubt.settled(seen);
         Ok(())
+    }
+
+    /// Waits, within the write timeout, until this node applied its log through `target` or
+    /// its term is no longer `term`. Whether it is still in `term`.
+    async fn applied_through(
+        &self,
+        term: u64,
+        target: Option<u64>,
+    ) -> Result<bool, ReplicationError> {
+        let timeout = Some(Duration::from_millis(CLUSTER_WRITE_TIMEOUT_MS));
+        let wait = self.raft.wait(timeout);
+        let reached = wait.metrics(
+            move |m| m.current_term != term || m.last_applied.map(|id| id.index) >= target,
+            "the log is applied through the target or the term is over",
+        );
+        let metrics = reached.await.map_err(|_| unconfirmed())?;
+        Ok(metrics.current_term == term)
     }
 
     /// Once per term as leader: wait until every entry of earlier terms is applied here, so
@@ -360,9 +371,21 @@ impl ClusterWriter {
             return Ok(metrics.current_term);
         }
         self.linearizable().await?;
-        self.ready_term
-            .store(metrics.current_term, Ordering::Release);
-        Ok(metrics.current_term)
+        // openraft restores a leader that restarts with its vote committed in the same term,
+        // and then vouches only for its first entry of the term and the commit index it
+        // stored (`ensure_linearizable`). Entries it proposed before the crash sit after them,
+        // uncommitted, and commit later: a state read now would miss them, and a retry of
+        // one (its client got no answer) would pass the check and be written twice. The
+        // doubts that would have covered them died with the process, so the whole log as it
+        // is when this term is first served counts as in doubt. For a newly elected leader
+        // this is its first entry of the term, which `linearizable` waited for already.
+        let term = metrics.current_term;
+        if !self.applied_through(term, metrics.last_log_index).await? {
+            let now = self.raft.metrics().borrow().current_term;
+            return Err(term_changed(term, now));
+        }
+        self.ready_term.store(term, Ordering::Release);
+        Ok(term)
     }
 
     /// openraft's `ensure_linearizable` within the write timeout: a majority confirmed this

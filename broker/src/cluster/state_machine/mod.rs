@@ -262,6 +262,7 @@ fn apply_entries(
     let mut written: Vec<(String, Arc<Partition>)> = Vec::new();
     let mut replies = Vec::with_capacity(entries.len());
     let mut tick = None;
+    let mut highest = 0;
     for entry in entries {
         next.last_applied = Some(entry.log_id);
         let reply = match entry.payload {
@@ -277,7 +278,13 @@ fn apply_entries(
                     }
                 }
                 _ => match (&command, command.batch()) {
-                    (_, Some(batch)) => apply_append(store, &entry.log_id, batch, &mut written)?,
+                    (_, Some(batch)) => {
+                        let reply = apply_append(store, &entry.log_id, batch, &mut written)?;
+                        if let ClusterReply::Appended { last_seq } = reply {
+                            highest = highest.max(last_seq);
+                        }
+                        reply
+                    }
                     (ClusterCommand::Tick { seq, .. }, None) => {
                         // Whoever leads next issues above it, as above every record here.
                         store.observe_issued(Seq(*seq))?;
@@ -299,6 +306,11 @@ fn apply_entries(
     // and `never` return before the disk has them; under `always` this does nothing).
     for (_, partition) in &written {
         partition.sync()?;
+    }
+    // Whoever leads next issues above every record stored here, not only above the last
+    // tick: a batch under a lower `_seq` than its partition's last would not be stored.
+    if highest > 0 {
+        store.observe_issued(Seq(highest))?;
     }
     listener.tell(&written);
     let mut current = applied.lock();

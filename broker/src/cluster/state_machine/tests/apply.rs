@@ -226,3 +226,20 @@ async fn a_batch_checked_in_an_earlier_term_is_refused_alike_everywhere() {
     let (last_applied, _) = first.machine.applied_state().await.unwrap();
     assert_eq!(last_applied, Some(log_id(3, 1, 3)));
 }
+
+#[tokio::test]
+async fn applying_a_batch_raises_the_generator_above_its_records() {
+    // A record issued after the leader's last tick: the next leader must issue above it, or
+    // its own batch for the partition would sit below the partition's last and not be stored.
+    let mut node = Node::new();
+    assert!(node.store.last_issued_seq().0 < seq(9));
+    node.apply(vec![append(
+        1,
+        "topics/app.events/0",
+        vec![record(9, b"", b"e")],
+    )])
+    .await;
+    assert!(node.store.last_issued_seq().0 >= seq(9));
+    let next = node.store.issue_ids(1).unwrap();
+    assert!(next[0].0 > seq(9), "{next:?}");
+}
