@@ -277,12 +277,13 @@ impl ClusterWriter {
         let term = self.ready_to_lead().await?;
         let receiver = {
             let _order = self.order.lock().await;
-            let seq = self
+            let issued = self
                 .store
                 .issue_ids(1)
-                .map_err(|e| ReplicationError::Seqs(e.to_string()))?
-                .first()
-                .map_or(0, |seq| seq.0);
+                .map_err(|e| ReplicationError::Seqs(e.to_string()))?;
+            let Some(seq) = issued.first().map(|seq| seq.0) else {
+                return Err(ReplicationError::Seqs("no _seq was issued".to_string()));
+            };
             let tick = ClusterCommand::Tick { term, seq };
             self.raft
                 .client_write_ff(tick)
