@@ -12,8 +12,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::sync::OnceLock;
+use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
 
 pub mod adversary;
@@ -21,6 +20,7 @@ pub mod cluster;
 pub mod cluster_groups;
 pub mod cluster_tables;
 pub mod cluster_topics;
+pub mod kept_logs;
 pub mod local_cluster;
 pub mod sys;
 pub mod ws;
@@ -299,35 +299,9 @@ impl Drop for StrandServer {
             let _ = child.kill();
             let _ = child.wait();
         }
-        self.keep_log();
+        kept_logs::keep(self.stderr.path(), &self.data_dir);
     }
 }
-
-impl StrandServer {
-    /// With `STRAND_TEST_KEEP_LOGS=DIR`, copies the server's stderr to
-    /// `DIR/<data dir name>-<unix ms>.log` when it ends: a long run's evidence outlives the
-    /// temporary files the harness deletes.
-    fn keep_log(&self) {
-        let Some(dir) = std::env::var_os(KEEP_LOGS_ENV) else {
-            return;
-        };
-        let name = self
-            .data_dir
-            .file_name()
-            .map_or_else(|| "strand".into(), |n| n.to_string_lossy().into_owned());
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
-        let kept = Path::new(&dir).join(format!("{name}-{now}.log"));
-        let _ = std::fs::create_dir_all(&dir);
-        if let Err(e) = std::fs::copy(self.stderr.path(), &kept) {
-            eprintln!("could not keep {}: {e}", kept.display());
-        }
-    }
-}
-
-/// The environment variable naming a directory that keeps every test server's stderr.
-pub const KEEP_LOGS_ENV: &str = "STRAND_TEST_KEEP_LOGS";
 
 /// The first line of `stdout` within `READY_TIMEOUT`; the rest is drained in the background
 /// so the server never blocks on a full pipe.

@@ -344,8 +344,9 @@ impl ClusterWriter {
         Ok(metrics.current_term == term)
     }
 
-    /// Once per term as leader: wait until every entry of earlier terms is applied here, so
-    /// state read now (a producer's last batch, the catalog) includes every write before; and
+    /// Once per term as leader: wait until every entry in its log then (those of earlier
+    /// terms, and its own from before a restart) is applied here, so state read now (a
+    /// producer's last batch, the catalog) includes every write before; and
     /// after a proposal that got no answer, until it is applied or its term is over. Returns
     /// the term it leads in. `NotLeader` on a member that does not lead.
     pub async fn ready_to_lead(&self) -> Result<u64, ReplicationError> {
